@@ -1,0 +1,1 @@
+"""Membergate: paid access to chat communities through the creator's own Stripe account."""

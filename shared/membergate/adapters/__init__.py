@@ -1,0 +1,1 @@
+"""Concrete adapters for the ports; only bootstrap.py builds them."""

@@ -1,0 +1,1 @@
+"""DynamoDB adapters: PynamoDB models stay in here, repositories map to domain objects."""

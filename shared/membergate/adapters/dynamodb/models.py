@@ -1,0 +1,219 @@
+"""PynamoDB models: the two tables' items. Nothing outside adapters/dynamodb sees these classes.
+
+MembershipTable is a single table with prefixed keys:
+
+    COMMUNITY#<id>        / COMMUNITY        (by_kind: COMMUNITY / <id>)
+    PLAN#<id>             / PLAN             (by_kind: PLAN / <id>)
+    PRICE#<price>         / PRICE            a price is sold by one plan (conditional create)
+    MEMBER#<id>           / MEMBER
+    MEMBER#<id>           / SUBSCRIPTION#<sub>   (by_kind: SUBSCRIPTION / <sub>)
+    MEMBER#<id>           / ENTITLEMENTS         (due: DUE#<shard> / due_at, only while due)
+    MEMBER#<id>           / ACCESS#<community>
+    MEMBER#<id>           / MESSAGE#<kind>#<period>
+    MEMBER#<id>           / CHECKOUT#<plan>
+    STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
+    DISCORD_USER#<uid>    / LINK             one member per Discord account
+    SESSION#<id>, OAUTH_STATE#<state>, COUNTER#<key>#<window>: ephemeral, with TTL
+
+LedgerTable holds one item per Stripe event id (``STRIPE_EVENT#<id>``), listed by day.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+DUE_SHARDS = 4
+
+
+class ByKindIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_kind"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class DueIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "due"
+        projection = KeysOnlyProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = NumberAttribute(range_key=True)
+
+
+class MembershipItem(Model):
+    class Meta:
+        table_name = "MembershipTable"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    due_shard = UnicodeAttribute(null=True)
+    due_at = NumberAttribute(null=True)
+    expires_at_ttl = TTLAttribute(null=True)
+
+    by_kind = ByKindIndex()
+    due = DueIndex()
+
+
+class CommunityItem(MembershipItem, discriminator="community"):
+    community_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    name = UnicodeAttribute()
+    guild_id = UnicodeAttribute()
+    role_id = UnicodeAttribute(null=True)
+    on_revoke = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+
+class PlanItem(MembershipItem, discriminator="plan"):
+    plan_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    price_ids = ListAttribute(of=UnicodeAttribute)
+    grants = JSONAttribute()
+    grace_days = NumberAttribute()
+    on_grace_end = UnicodeAttribute()
+    created_at = NumberAttribute()
+
+
+class PriceItem(MembershipItem, discriminator="price"):
+    price_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+
+
+class MemberItem(MembershipItem, discriminator="member"):
+    member_id = UnicodeAttribute()
+    created_at = NumberAttribute()
+    origin = UnicodeAttribute()
+    stripe_customer_id = UnicodeAttribute(null=True)
+    discord_user_id = UnicodeAttribute(null=True)
+    # OAuth tokens sealed with the one KMS key: never logged, never in plaintext at rest.
+    discord_tokens = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class LinkItem(MembershipItem, discriminator="link"):
+    member_id = UnicodeAttribute()
+
+
+class SubscriptionItem(MembershipItem, discriminator="subscription"):
+    subscription_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute(null=True)
+    latest = JSONAttribute(null=True)
+    observations = JSONAttribute()
+    via_checkout = BooleanAttribute()
+    checkout_gate = UnicodeAttribute()
+    cancel_requested_at = NumberAttribute(null=True)
+    version = VersionAttribute()
+
+
+class EntitlementsItem(MembershipItem, discriminator="entitlements"):
+    member_id = UnicodeAttribute()
+    entitlements = JSONAttribute()
+
+
+class AccessItem(MembershipItem, discriminator="access"):
+    member_id = UnicodeAttribute()
+    community_id = UnicodeAttribute()
+    state = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    roles = ListAttribute(of=UnicodeAttribute, null=True)
+    updated_at = NumberAttribute()
+    attempts = NumberAttribute()
+    granted_at = NumberAttribute()
+
+
+class MessageItem(MembershipItem, discriminator="message"):
+    member_id = UnicodeAttribute()
+    message_kind = UnicodeAttribute()
+    period = UnicodeAttribute()
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    claimed_at = NumberAttribute()
+    finished_at = NumberAttribute(null=True)
+
+
+class CheckoutItem(MembershipItem, discriminator="checkout"):
+    member_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    attempt = NumberAttribute()
+    price_id = UnicodeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class SessionItem(MembershipItem, discriminator="session"):
+    member_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class OAuthStateItem(MembershipItem, discriminator="oauth_state"):
+    session_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class CounterItem(MembershipItem, discriminator="counter"):
+    hits = NumberAttribute(default=0)
+
+
+class LedgerByDayIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    ledger_day = UnicodeAttribute(hash_key=True)
+    received_at = NumberAttribute(range_key=True)
+
+
+class LedgerItem(Model):
+    """Written by the intake with plain boto3 (same attribute names), read and marked here."""
+
+    class Meta:
+        table_name = "LedgerTable"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created = NumberAttribute()
+    received_at = NumberAttribute()
+    ledger_day = UnicodeAttribute()
+    customer_id = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
+    processed_at = NumberAttribute(null=True)
+    expires_at_ttl = TTLAttribute(null=True)
+
+    by_day = LedgerByDayIndex()
+
+
+def configure(membership_table: str, ledger_table: str, region: str, host: str | None = None) -> None:
+    """Point the models at the deployed tables (names come from settings, not from code)."""
+    for model, name in ((MembershipItem, membership_table), (LedgerItem, ledger_table)):
+        model.Meta.table_name = name
+        model.Meta.region = region
+        model.Meta.host = host
+        model._connection = None
+    for sub in MembershipItem.__subclasses__():
+        sub._connection = None

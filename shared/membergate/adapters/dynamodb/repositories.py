@@ -1,0 +1,618 @@
+"""DynamoDB repositories: map PynamoDB items to domain objects both ways, never leak an item."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
+from ...domain.errors import ConcurrentUpdateError, ConflictError
+from ...domain.model import (
+    AccessRecord,
+    AccessState,
+    CheckoutAttempt,
+    CheckoutGate,
+    Community,
+    Entitlement,
+    EntitlementState,
+    LedgerEntry,
+    Member,
+    MessageKey,
+    OnGraceEnd,
+    OnRevoke,
+    Plan,
+    PlanGrant,
+    Platform,
+    PriceLine,
+)
+from ...ports import WebSession
+from .models import (
+    DUE_SHARDS,
+    AccessItem,
+    CheckoutItem,
+    CommunityItem,
+    CounterItem,
+    EntitlementsItem,
+    LedgerItem,
+    LinkItem,
+    MemberItem,
+    MembershipItem,
+    MessageItem,
+    OAuthStateItem,
+    PlanItem,
+    PriceItem,
+    SessionItem,
+    SubscriptionItem,
+)
+
+LEDGER_RETENTION_SECONDS = 400 * 86_400
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _member_pk(member_id: str) -> str:
+    return f"MEMBER#{member_id}"
+
+
+def _get(model, pk: str, sk: str):
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+class DynamoCatalogRepository:
+    def add_community(self, community: Community) -> None:
+        CommunityItem(
+            f"COMMUNITY#{community.id}",
+            "COMMUNITY",
+            gsi1pk="COMMUNITY",
+            gsi1sk=community.id,
+            community_id=community.id,
+            platform=community.platform.value,
+            name=community.name,
+            guild_id=community.guild_id,
+            role_id=community.role_id,
+            on_revoke=community.on_revoke.value,
+            locale=community.locale,
+            created_at=community.created_at,
+        ).save(condition=CommunityItem.pk.does_not_exist())
+
+    def get_community(self, community_id: str) -> Community | None:
+        item = _get(CommunityItem, f"COMMUNITY#{community_id}", "COMMUNITY")
+        return _community(item) if item else None
+
+    def list_communities(self) -> list[Community]:
+        return [_community(i) for i in CommunityItem.by_kind.query("COMMUNITY")]
+
+    def add_plan(self, plan: Plan) -> None:
+        claimed: list[str] = []
+        try:
+            for price_id in plan.stripe_price_ids:
+                try:
+                    PriceItem(f"PRICE#{price_id}", "PRICE", price_id=price_id, plan_id=plan.id).save(
+                        condition=PriceItem.pk.does_not_exist()
+                    )
+                except PutError as exc:
+                    if _conditional_failed(exc):
+                        owner = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
+                        raise ConflictError(
+                            f"price {price_id} is already sold by plan {owner.plan_id if owner else '?'}; "
+                            "a price can belong to one plan only"
+                        ) from None
+                    raise
+                claimed.append(price_id)
+            PlanItem(
+                f"PLAN#{plan.id}",
+                "PLAN",
+                gsi1pk="PLAN",
+                gsi1sk=plan.id,
+                plan_id=plan.id,
+                name=plan.name,
+                price_ids=list(plan.stripe_price_ids),
+                grants=[{"community_id": g.community_id, "role_id": g.role_id} for g in plan.grants],
+                grace_days=plan.grace_days,
+                on_grace_end=plan.on_grace_end.value,
+                created_at=plan.created_at,
+            ).save(condition=PlanItem.pk.does_not_exist())
+        except Exception:
+            for price_id in claimed:
+                PriceItem(f"PRICE#{price_id}", "PRICE").delete()
+            raise
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        item = _get(PlanItem, f"PLAN#{plan_id}", "PLAN")
+        return _plan(item) if item else None
+
+    def list_plans(self) -> list[Plan]:
+        return [_plan(i) for i in PlanItem.by_kind.query("PLAN")]
+
+    def plan_for_price(self, price_id: str) -> Plan | None:
+        link = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
+        return self.get_plan(link.plan_id) if link else None
+
+
+def _community(item: CommunityItem) -> Community:
+    return Community(
+        id=item.community_id,
+        platform=Platform(item.platform),
+        name=item.name,
+        guild_id=item.guild_id,
+        role_id=item.role_id,
+        on_revoke=OnRevoke(item.on_revoke),
+        locale=item.locale,
+        created_at=int(item.created_at),
+    )
+
+
+def _plan(item: PlanItem) -> Plan:
+    return Plan(
+        id=item.plan_id,
+        name=item.name,
+        stripe_price_ids=tuple(item.price_ids),
+        grants=tuple(PlanGrant(g["community_id"], g.get("role_id")) for g in item.grants),
+        grace_days=int(item.grace_days),
+        on_grace_end=OnGraceEnd(item.on_grace_end),
+        created_at=int(item.created_at),
+    )
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+class DynamoMemberRepository:
+    def get(self, member_id: str) -> Member | None:
+        item = _get(MemberItem, _member_pk(member_id), "MEMBER")
+        return _member(item) if item else None
+
+    def create(self, member: Member) -> None:
+        MemberItem(
+            _member_pk(member.id),
+            "MEMBER",
+            member_id=member.id,
+            created_at=member.created_at,
+            origin=member.origin,
+            stripe_customer_id=member.stripe_customer_id,
+            discord_user_id=member.discord_user_id,
+        ).save(condition=MemberItem.pk.does_not_exist())
+
+    def find_by_customer(self, customer_id: str) -> Member | None:
+        link = _get(LinkItem, f"STRIPE_CUSTOMER#{customer_id}", "LINK")
+        return self.get(link.member_id) if link else None
+
+    def find_by_discord(self, discord_user_id: str) -> Member | None:
+        link = _get(LinkItem, f"DISCORD_USER#{discord_user_id}", "LINK")
+        return self.get(link.member_id) if link else None
+
+    def _claim_link(self, pk: str, member_id: str) -> str:
+        """Create the one-to-one link; return the member it points to (maybe another one)."""
+        try:
+            LinkItem(pk, "LINK", member_id=member_id).save(condition=LinkItem.pk.does_not_exist())
+            return member_id
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise
+        existing = _get(LinkItem, pk, "LINK")
+        return existing.member_id if existing else member_id
+
+    def attach_customer(self, member_id: str, customer_id: str) -> Member:
+        owner = self._claim_link(f"STRIPE_CUSTOMER#{customer_id}", member_id)
+        if owner != member_id:
+            raise ConflictError(f"Stripe customer {customer_id} already belongs to member {owner}")
+        try:
+            MemberItem(_member_pk(member_id), "MEMBER").update(
+                actions=[MemberItem.stripe_customer_id.set(customer_id)],
+                condition=MemberItem.pk.exists() & MemberItem.stripe_customer_id.does_not_exist(),
+            )
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise
+        member = self.get(member_id)
+        assert member is not None
+        return member
+
+    def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
+        owner = self._claim_link(f"STRIPE_CUSTOMER#{customer_id}", member_id)
+        if owner == member_id:
+            try:
+                self.create(Member(id=member_id, created_at=now, stripe_customer_id=customer_id, origin="stripe"))
+            except PutError as exc:
+                if not _conditional_failed(exc):
+                    raise
+        member = self.get(owner)
+        if member is None:  # link written, member lost to a crash in between: finish the job
+            member = Member(id=owner, created_at=now, stripe_customer_id=customer_id, origin="stripe")
+            self.create(member)
+        return member
+
+    def bind_discord(self, member_id: str, discord_user_id: str, sealed_tokens: bytes) -> None:
+        owner = self._claim_link(f"DISCORD_USER#{discord_user_id}", member_id)
+        if owner != member_id:
+            raise ConflictError(f"this Discord account is already bound to member {owner}")
+        MemberItem(_member_pk(member_id), "MEMBER").update(
+            actions=[
+                MemberItem.discord_user_id.set(discord_user_id),
+                MemberItem.discord_tokens.set(sealed_tokens),
+            ],
+            condition=MemberItem.pk.exists(),
+        )
+
+    def save_discord_tokens(self, member_id: str, sealed_tokens: bytes) -> None:
+        MemberItem(_member_pk(member_id), "MEMBER").update(
+            actions=[MemberItem.discord_tokens.set(sealed_tokens)], condition=MemberItem.pk.exists()
+        )
+
+    def load_discord_tokens(self, member_id: str) -> bytes | None:
+        item = _get(MemberItem, _member_pk(member_id), "MEMBER")
+        return item.discord_tokens if item else None
+
+
+def _member(item: MemberItem) -> Member:
+    return Member(
+        id=item.member_id,
+        created_at=int(item.created_at),
+        stripe_customer_id=item.stripe_customer_id,
+        discord_user_id=item.discord_user_id,
+        origin=item.origin,
+    )
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+class DynamoSubscriptionRepository:
+    def get(self, member_id: str, subscription_id: str) -> SubscriptionRecord | None:
+        item = _get(SubscriptionItem, _member_pk(member_id), f"SUBSCRIPTION#{subscription_id}")
+        return _record(item) if item else None
+
+    def save(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        item = SubscriptionItem(
+            _member_pk(record.member_id),
+            f"SUBSCRIPTION#{record.subscription_id}",
+            gsi1pk="SUBSCRIPTION",
+            gsi1sk=record.subscription_id,
+            subscription_id=record.subscription_id,
+            member_id=record.member_id,
+            customer_id=record.customer_id,
+            plan_id=record.plan_id or None,
+            latest=_snapshot_json(record.latest) if record.latest else None,
+            observations=[[o.created, o.rank, o.status] for o in record.observations],
+            via_checkout=record.via_checkout,
+            checkout_gate=record.checkout_gate.value,
+            cancel_requested_at=record.cancel_requested_at,
+        )
+        item.version = record.version
+        try:
+            item.save()
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise ConcurrentUpdateError(
+                    f"subscription {record.subscription_id} changed while being updated; retrying"
+                ) from None
+            raise
+        return _record(item)
+
+    def for_member(self, member_id: str) -> list[SubscriptionRecord]:
+        items = SubscriptionItem.query(
+            _member_pk(member_id), SubscriptionItem.sk.startswith("SUBSCRIPTION#"), consistent_read=True
+        )
+        return [_record(i) for i in items]
+
+    def all_records(self) -> Iterator[SubscriptionRecord]:
+        for item in SubscriptionItem.by_kind.query("SUBSCRIPTION"):
+            yield _record(item)
+
+
+def _snapshot_json(s: SubscriptionSnapshot) -> dict:
+    return {
+        "subscription_id": s.subscription_id,
+        "customer_id": s.customer_id,
+        "status": s.status,
+        "created": s.created,
+        "event_id": s.event_id,
+        "cancel_at_period_end": s.cancel_at_period_end,
+        "cancel_at": s.cancel_at,
+        "current_period_end": s.current_period_end,
+        "pause_collection": s.pause_collection,
+        "member_id_hint": s.member_id_hint,
+        "livemode": s.livemode,
+        "lines": [
+            [l.price_id, l.currency, l.unit_amount, l.quantity, l.interval, l.interval_count] for l in s.lines
+        ],
+    }
+
+
+def _snapshot(d: dict) -> SubscriptionSnapshot:
+    return SubscriptionSnapshot(
+        subscription_id=d["subscription_id"],
+        customer_id=d["customer_id"],
+        status=d["status"],
+        created=int(d["created"]),
+        event_id=d["event_id"],
+        cancel_at_period_end=bool(d["cancel_at_period_end"]),
+        cancel_at=d.get("cancel_at"),
+        current_period_end=d.get("current_period_end"),
+        pause_collection=bool(d.get("pause_collection")),
+        member_id_hint=d.get("member_id_hint"),
+        livemode=bool(d.get("livemode")),
+        lines=tuple(PriceLine(p, c, a, int(q), i, int(n)) for p, c, a, q, i, n in d.get("lines", [])),
+    )
+
+
+def _record(item: SubscriptionItem) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        subscription_id=item.subscription_id,
+        member_id=item.member_id,
+        customer_id=item.customer_id,
+        plan_id=item.plan_id or "",
+        latest=_snapshot(item.latest) if item.latest else None,
+        observations=tuple(Observation(int(c), int(r), s) for c, r, s in item.observations),
+        via_checkout=bool(item.via_checkout),
+        checkout_gate=CheckoutGate(item.checkout_gate),
+        cancel_requested_at=int(item.cancel_requested_at) if item.cancel_requested_at is not None else None,
+        version=int(item.version) if item.version is not None else None,
+    )
+
+
+# --- entitlements projection and the due index ----------------------------------------------
+
+
+def due_shard(member_id: str) -> str:
+    return f"DUE#{zlib.crc32(member_id.encode()) % DUE_SHARDS}"
+
+
+class DynamoEntitlementRepository:
+    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None) -> None:
+        # The due index is sparse: an item appears in it only while something is due.
+        EntitlementsItem(
+            _member_pk(member_id),
+            "ENTITLEMENTS",
+            member_id=member_id,
+            entitlements=[
+                [e.plan_id, e.community_id, e.role_id, e.state.value, e.until, e.reason] for e in entitlements
+            ],
+            due_shard=due_shard(member_id) if next_due_at is not None else None,
+            due_at=next_due_at,
+        ).save()
+
+    def for_member(self, member_id: str) -> list[Entitlement]:
+        item = _get(EntitlementsItem, _member_pk(member_id), "ENTITLEMENTS")
+        if item is None:
+            return []
+        return [
+            Entitlement(p, c, r, EntitlementState(s), int(u) if u is not None else None, reason or "")
+            for p, c, r, s, u, reason in item.entitlements
+        ]
+
+    def due(self, now: int, limit: int) -> list[str]:
+        found: list[tuple[int, str]] = []
+        for shard in range(DUE_SHARDS):
+            for item in MembershipItem.due.query(
+                f"DUE#{shard}", MembershipItem.due_at <= now, limit=limit
+            ):
+                found.append((int(item.due_at), item.pk.split("#", 1)[1]))
+        found.sort()
+        return [member_id for _, member_id in found[:limit]]
+
+
+# --- access, messages, checkout attempts ----------------------------------------------------
+
+
+class DynamoAccessRepository:
+    def get(self, member_id: str, community_id: str) -> AccessRecord | None:
+        item = _get(AccessItem, _member_pk(member_id), f"ACCESS#{community_id}")
+        return _access(item) if item else None
+
+    def save(self, record: AccessRecord) -> None:
+        AccessItem(
+            _member_pk(record.member_id),
+            f"ACCESS#{record.community_id}",
+            member_id=record.member_id,
+            community_id=record.community_id,
+            state=record.state.value,
+            reason=record.reason or None,
+            roles=list(record.roles) or None,
+            updated_at=record.updated_at,
+            attempts=record.attempts,
+            granted_at=record.granted_at,
+        ).save()
+
+    def for_member(self, member_id: str) -> list[AccessRecord]:
+        items = AccessItem.query(_member_pk(member_id), AccessItem.sk.startswith("ACCESS#"), consistent_read=True)
+        return [_access(i) for i in items]
+
+
+def _access(item: AccessItem) -> AccessRecord:
+    return AccessRecord(
+        member_id=item.member_id,
+        community_id=item.community_id,
+        state=AccessState(item.state),
+        reason=item.reason or "",
+        roles=tuple(item.roles or ()),
+        updated_at=int(item.updated_at),
+        attempts=int(item.attempts),
+        granted_at=int(item.granted_at),
+    )
+
+
+class DynamoMessageLog:
+    def _sk(self, key: MessageKey) -> str:
+        return f"MESSAGE#{key.kind}#{key.period}"
+
+    def claim(self, key: MessageKey, now: int) -> bool:
+        try:
+            MessageItem(
+                _member_pk(key.member_id),
+                self._sk(key),
+                member_id=key.member_id,
+                message_kind=key.kind,
+                period=key.period,
+                status="queued",
+                claimed_at=now,
+            ).save(condition=MessageItem.pk.does_not_exist())
+            return True
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+
+    def finish(self, key: MessageKey, status: str, reason: str, now: int) -> None:
+        MessageItem(_member_pk(key.member_id), self._sk(key)).update(
+            actions=[
+                MessageItem.status.set(status),
+                MessageItem.reason.set(reason or None) if reason else MessageItem.reason.remove(),
+                MessageItem.finished_at.set(now),
+            ]
+        )
+
+    def status(self, key: MessageKey) -> str | None:
+        item = _get(MessageItem, _member_pk(key.member_id), self._sk(key))
+        return item.status if item else None
+
+
+class DynamoCheckoutRepository:
+    def get_attempt(self, member_id: str, plan_id: str) -> CheckoutAttempt | None:
+        item = _get(CheckoutItem, _member_pk(member_id), f"CHECKOUT#{plan_id}")
+        if item is None:
+            return None
+        return CheckoutAttempt(
+            member_id=item.member_id,
+            plan_id=item.plan_id,
+            attempt=int(item.attempt),
+            price_id=item.price_id or "",
+            session_id=item.session_id,
+            url=item.url,
+            expires_at=int(item.expires_at),
+        )
+
+    def save_attempt(self, attempt: CheckoutAttempt) -> None:
+        CheckoutItem(
+            _member_pk(attempt.member_id),
+            f"CHECKOUT#{attempt.plan_id}",
+            member_id=attempt.member_id,
+            plan_id=attempt.plan_id,
+            attempt=attempt.attempt,
+            price_id=attempt.price_id or None,
+            session_id=attempt.session_id,
+            url=attempt.url,
+            expires_at=attempt.expires_at,
+        ).save()
+
+
+# --- ledger ---------------------------------------------------------------------------------
+
+
+def ledger_day(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+class DynamoLedgerRepository:
+    def get(self, event_id: str) -> LedgerEntry | None:
+        try:
+            item = LedgerItem.get(f"STRIPE_EVENT#{event_id}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _ledger(item)
+
+    def mark(self, event_id: str, status: str, detail: str, now: int) -> None:
+        LedgerItem(f"STRIPE_EVENT#{event_id}").update(
+            actions=[
+                LedgerItem.status.set(status),
+                LedgerItem.detail.set(detail[:1000] or "-"),
+                LedgerItem.processed_at.set(now),
+            ],
+            condition=LedgerItem.pk.exists(),
+        )
+
+    def recent(self, now: int, limit: int, days: int = 31) -> list[LedgerEntry]:
+        """Newest first, walking back day by day through the by_day index."""
+        out: list[LedgerEntry] = []
+        for back in range(days):
+            day = ledger_day(now - back * 86_400)
+            for item in LedgerItem.by_day.query(day, scan_index_forward=False, limit=limit - len(out)):
+                out.append(_ledger(item))
+            if len(out) >= limit:
+                break
+        return out
+
+
+def _ledger(item: LedgerItem) -> LedgerEntry:
+    return LedgerEntry(
+        event_id=item.event_id,
+        type=item.type,
+        status=item.status,
+        created=int(item.created),
+        received_at=int(item.received_at),
+        customer_id=item.customer_id,
+        detail=item.detail or "",
+    )
+
+
+# --- browser sessions, OAuth states, throttle counters (ephemeral, TTL) ----------------------
+
+
+class DynamoWebSessionStore:
+    def create_session(self, session_id: str, expires_at: int) -> WebSession:
+        SessionItem(
+            f"SESSION#{session_id}", "SESSION", expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
+        ).save(condition=SessionItem.pk.does_not_exist())
+        return WebSession(session_id, None, expires_at)
+
+    def get_session(self, session_id: str, now: int) -> WebSession | None:
+        item = _get(SessionItem, f"SESSION#{session_id}", "SESSION")
+        # TTL deletion is lazy (up to days): expiry is checked here, not left to DynamoDB.
+        if item is None or int(item.expires_at) <= now:
+            return None
+        return WebSession(session_id, item.member_id, int(item.expires_at))
+
+    def set_session_member(self, session_id: str, member_id: str) -> None:
+        SessionItem(f"SESSION#{session_id}", "SESSION").update(
+            actions=[SessionItem.member_id.set(member_id)], condition=SessionItem.pk.exists()
+        )
+
+    def put_oauth_state(self, state: str, session_id: str, plan_id: str | None, expires_at: int) -> None:
+        OAuthStateItem(
+            f"OAUTH_STATE#{state}",
+            "STATE",
+            session_id=session_id,
+            plan_id=plan_id,
+            expires_at=expires_at,
+            expires_at_ttl=_ttl(expires_at),
+        ).save(condition=OAuthStateItem.pk.does_not_exist())
+
+    def take_oauth_state(self, state: str, now: int) -> tuple[str, str | None] | None:
+        item = _get(OAuthStateItem, f"OAUTH_STATE#{state}", "STATE")
+        if item is None:
+            return None
+        try:
+            item.delete(condition=OAuthStateItem.pk.exists())
+        except Exception as exc:  # a concurrent callback took it first
+            if _conditional_failed(exc):
+                return None
+            raise
+        if int(item.expires_at) <= now:
+            return None
+        return item.session_id, item.plan_id
+
+    def hit(self, key: str, window_start: int, expires_at: int) -> int:
+        item = CounterItem(f"COUNTER#{key}#{window_start}", "COUNTER")
+        item.update(
+            actions=[
+                CounterItem.hits.add(1),
+                CounterItem.kind.set("counter"),
+                CounterItem.expires_at_ttl.set(_ttl(expires_at)),
+            ]
+        )
+        return int(item.hits)
+
+
+def _ttl(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

@@ -1,0 +1,104 @@
+"""StripeBillingGateway: customers, Checkout Sessions and cancellations through the Stripe SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import stripe
+
+from ..domain.errors import PermanentError, RetryableError
+from ..domain.stripe_events import MEMBER_METADATA_KEY
+from ..ports import CheckoutSession
+
+
+class StripeBillingGateway:
+    def __init__(self, client: stripe.StripeClient):
+        self._client = client
+
+    @classmethod
+    def build(cls, api_key: str, api_base: str, http_client: Any = None) -> StripeBillingGateway:
+        # The SDK pins its own API version; the webhook endpoint must be registered with the same.
+        return cls(
+            stripe.StripeClient(
+                api_key,
+                base_addresses={"api": api_base},
+                max_network_retries=2,
+                http_client=http_client,
+            )
+        )
+
+    def create_customer(self, member_id: str, idempotency_key: str) -> str:
+        customer = self._call(
+            self._client.v1.customers.create,
+            {"metadata": {MEMBER_METADATA_KEY: member_id}},
+            {"idempotency_key": idempotency_key},
+        )
+        return customer.id
+
+    def create_checkout_session(
+        self,
+        *,
+        customer_id: str,
+        member_id: str,
+        plan_id: str,
+        price_ids: Sequence[str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: int,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        params = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": member_id,
+            "line_items": [{"price": price_id, "quantity": 1} for price_id in price_ids],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": expires_at,
+            "metadata": {MEMBER_METADATA_KEY: member_id, "membergate_plan_id": plan_id},
+            # Session metadata is not copied to the subscription: this is what events carry.
+            "subscription_data": {"metadata": {MEMBER_METADATA_KEY: member_id, "membergate_plan_id": plan_id}},
+            "allow_promotion_codes": True,
+        }
+        session = self._call(self._client.v1.checkout.sessions.create, params, {"idempotency_key": idempotency_key})
+        return CheckoutSession(id=session.id, url=session.url, expires_at=int(session.expires_at))
+
+    def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        try:
+            self._client.v1.subscriptions.cancel(
+                subscription_id, {"prorate": False}, {"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            # Already cancelled (or deleted) is what we wanted.
+            if exc.code == "resource_missing" or "canceled" in (exc.user_message or "").lower():
+                return
+            raise _translate(exc) from None
+        except stripe.StripeError as exc:
+            raise _translate(exc) from None
+
+    def _call(self, method: Any, params: dict, options: dict) -> Any:
+        try:
+            return method(params, options)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from None
+
+
+def _translate(exc: stripe.StripeError) -> Exception:
+    if isinstance(exc, (stripe.RateLimitError, stripe.APIConnectionError)):
+        return RetryableError(f"Stripe is unreachable or rate-limiting: {type(exc).__name__}")
+    if isinstance(exc, stripe.AuthenticationError):
+        return PermanentError(
+            "Stripe rejected the API key: store a valid restricted key (rk_...) in the secret named by STRIPE_API_KEY_NAME",
+            "stripe_auth",
+        )
+    if isinstance(exc, stripe.PermissionError):
+        return PermanentError(
+            "the Stripe key lacks a permission: give the restricted key write access to Customers, "
+            "Checkout Sessions and Subscriptions (see README)",
+            "stripe_permission",
+        )
+    status = getattr(exc, "http_status", None) or 0
+    if status >= 500 or status == 409:
+        return RetryableError(f"Stripe failed ({status}); will retry")
+    return PermanentError(f"Stripe refused the request: {exc.user_message or exc}", f"stripe_{exc.code or 'invalid_request'}")

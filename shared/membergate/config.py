@@ -1,0 +1,233 @@
+"""Settings: the only module that reads the environment. One validated model per function.
+
+Plain dataclasses on purpose: the webhook intake must not pay for a settings library at cold
+start. Secrets are named here (Secrets Manager names or SSM parameter paths), never valued.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A function is misconfigured; the message names the variable and what to set."""
+
+
+def _env(environ: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = environ.get(name, default)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise SettingsError(f"environment variable {name} is not set; it is defined in template.yaml")
+    return value
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+def _bool_mode(environ: Mapping[str, str], name: str) -> bool:
+    raw = _env(environ, name, "test").lower()
+    if raw not in ("live", "test"):
+        raise SettingsError(f"environment variable {name} must be 'live' or 'test', got {raw!r}")
+    return raw == "live"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Fields shared by every function."""
+
+    service: str
+    region: str
+
+    @classmethod
+    def env_names(cls) -> set[str]:
+        return {ENV_NAMES[f.name] for f in fields(cls) if f.name in ENV_NAMES}
+
+
+# Field -> environment variable. template.yaml sets exactly these (a contract test checks).
+ENV_NAMES = {
+    "service": "POWERTOOLS_SERVICE_NAME",
+    "region": "AWS_REGION",
+    "membership_table": "MEMBERSHIP_TABLE",
+    "ledger_table": "LEDGER_TABLE",
+    "billing_events_queue_url": "BILLING_EVENTS_QUEUE_URL",
+    "access_queue_url": "ACCESS_QUEUE_URL",
+    "livemode": "STRIPE_MODE",
+    "webhook_secrets_name": "STRIPE_WEBHOOK_SECRETS_NAME",
+    "stripe_api_key_name": "STRIPE_API_KEY_NAME",
+    "stripe_api_base": "STRIPE_API_BASE",
+    "discord_api_base": "DISCORD_API_BASE",
+    "discord_oauth_base": "DISCORD_OAUTH_BASE",
+    "discord_bot_token_name": "DISCORD_BOT_TOKEN_NAME",
+    "discord_client_id": "DISCORD_CLIENT_ID",
+    "discord_client_secret_name": "DISCORD_CLIENT_SECRET_NAME",
+    "admin_token_name": "ADMIN_TOKEN_NAME",
+    "token_key_id": "TOKEN_KEY_ID",
+    "public_base_url": "PUBLIC_BASE_URL",
+    "checkout_rate_limit": "CHECKOUT_RATE_LIMIT",
+    "checkout_rate_window": "CHECKOUT_RATE_WINDOW_SECONDS",
+    "max_attempts": "ACCESS_MAX_ATTEMPTS",
+}
+
+
+def _common(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "service": _env(environ, "POWERTOOLS_SERVICE_NAME", "membergate"),
+        "region": _env(environ, "AWS_REGION", _env(environ, "AWS_DEFAULT_REGION", "us-east-1")),
+    }
+
+
+@dataclass(frozen=True)
+class IntakeSettings(Settings):
+    ledger_table: str
+    billing_events_queue_url: str
+    webhook_secrets_name: str
+    livemode: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> IntakeSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_common(e),
+            ledger_table=_env(e, "LEDGER_TABLE"),
+            billing_events_queue_url=_env(e, "BILLING_EVENTS_QUEUE_URL"),
+            webhook_secrets_name=_env(e, "STRIPE_WEBHOOK_SECRETS_NAME"),
+            livemode=_bool_mode(e, "STRIPE_MODE"),
+        )
+
+
+@dataclass(frozen=True)
+class StoreSettings(Settings):
+    membership_table: str
+    ledger_table: str
+
+
+def _stores(e: Mapping[str, str]) -> dict[str, Any]:
+    return {**_common(e), "membership_table": _env(e, "MEMBERSHIP_TABLE"), "ledger_table": _env(e, "LEDGER_TABLE")}
+
+
+def _public_base_url(e: Mapping[str, str]) -> str:
+    return _env(e, "PUBLIC_BASE_URL", "").rstrip("/")
+
+
+@dataclass(frozen=True)
+class ProcessorSettings(StoreSettings):
+    access_queue_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
+        e = os.environ if environ is None else environ
+        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"))
+
+
+@dataclass(frozen=True)
+class CheckoutSettings(StoreSettings):
+    stripe_api_key_name: str
+    stripe_api_base: str
+    public_base_url: str
+    checkout_rate_limit: int
+    checkout_rate_window: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CheckoutSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
+            stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+            public_base_url=_public_base_url(e),
+            checkout_rate_limit=_int(e, "CHECKOUT_RATE_LIMIT", 10),
+            checkout_rate_window=_int(e, "CHECKOUT_RATE_WINDOW_SECONDS", 600),
+        )
+
+
+@dataclass(frozen=True)
+class JoinSettings(StoreSettings):
+    access_queue_url: str
+    discord_oauth_base: str
+    discord_api_base: str
+    discord_client_id: str
+    discord_client_secret_name: str
+    token_key_id: str
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JoinSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            discord_oauth_base=_env(e, "DISCORD_OAUTH_BASE", "https://discord.com/oauth2").rstrip("/"),
+            discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
+            discord_client_id=_env(e, "DISCORD_CLIENT_ID"),
+            discord_client_secret_name=_env(e, "DISCORD_CLIENT_SECRET_NAME"),
+            token_key_id=_env(e, "TOKEN_KEY_ID"),
+            public_base_url=_public_base_url(e),
+        )
+
+
+@dataclass(frozen=True)
+class DispatcherSettings(JoinSettings):
+    discord_bot_token_name: str
+    max_attempts: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DispatcherSettings:
+        e = os.environ if environ is None else environ
+        base = JoinSettings.from_env(e)
+        values = {f.name: getattr(base, f.name) for f in fields(JoinSettings)}
+        # Messages carry join links and nothing else knows the public URL here (no request).
+        values["public_base_url"] = _env(e, "PUBLIC_BASE_URL").rstrip("/")
+        return cls(
+            **values,
+            discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME"),
+            max_attempts=_int(e, "ACCESS_MAX_ATTEMPTS", 8),
+        )
+
+
+@dataclass(frozen=True)
+class LifecycleSettings(StoreSettings):
+    access_queue_url: str
+    stripe_api_key_name: str
+    stripe_api_base: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LifecycleSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
+            stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+        )
+
+
+@dataclass(frozen=True)
+class AdminSettings(StoreSettings):
+    admin_token_name: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
+        e = os.environ if environ is None else environ
+        return cls(**_stores(e), admin_token_name=_env(e, "ADMIN_TOKEN_NAME"))
+
+
+SETTINGS_BY_FUNCTION = {
+    "stripe_webhook": IntakeSettings,
+    "process_billing_event": ProcessorSettings,
+    "start_checkout": CheckoutSettings,
+    "join": JoinSettings,
+    "dispatch_access": DispatcherSettings,
+    "run_lifecycle": LifecycleSettings,
+    "admin_api": AdminSettings,
+}

@@ -1,0 +1,250 @@
+"""Subscription snapshots, how they converge whatever the delivery order, and what they grant.
+
+Stripe delivers at least once and in any order. A subscription's state here is therefore never
+"the last event applied" but a join over every snapshot seen:
+
+* Ordering rule (written down, tested): a snapshot is newer than another when its key is larger,
+  the key being ``(created, status_rank, cancel_at_period_end, current_period_end, cancel_at,
+  event_id)``. ``created`` is the event's ``created`` second. Same-second ties are settled by
+  lifecycle precedence ``incomplete < trialing < active < past_due < unpaid < paused < canceled =
+  incomplete_expired``; then a pending cancellation beats none, then the later period end, then
+  the later ``cancel_at``, then the larger event id. Every field takes part, so the order is total
+  and the stored state is a pure function of the *set* of snapshots seen.
+* Grace starts at the ``created`` of the first ``past_due`` snapshot of the current run of
+  ``past_due`` snapshots. Observations older than the newest non-``past_due`` one can never
+  matter again and are pruned, which keeps the history bounded and still order-independent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .model import (
+    CheckoutGate,
+    Entitlement,
+    EntitlementState,
+    Plan,
+    PriceLine,
+)
+
+STATUS_RANK: dict[str, int] = {
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 3,
+    "unpaid": 4,
+    "paused": 5,
+    "canceled": 6,
+    "incomplete_expired": 6,
+}
+KNOWN_STATUSES = frozenset(STATUS_RANK)
+ENDED_STATUSES = frozenset({"unpaid", "canceled", "incomplete_expired", "paused"})
+
+
+@dataclass(frozen=True)
+class SubscriptionSnapshot:
+    """What one event says a subscription looked like at ``created``."""
+
+    subscription_id: str
+    customer_id: str
+    status: str
+    created: int
+    event_id: str
+    cancel_at_period_end: bool = False
+    cancel_at: int | None = None
+    current_period_end: int | None = None
+    pause_collection: bool = False
+    lines: tuple[PriceLine, ...] = ()
+    member_id_hint: str | None = None  # our metadata, set by Membergate's checkout
+    livemode: bool = False
+
+    @property
+    def order_key(self) -> tuple:
+        return (
+            self.created,
+            STATUS_RANK.get(self.status, -1),
+            self.cancel_at_period_end,
+            self.current_period_end or 0,
+            self.cancel_at or 0,
+            self.event_id,
+        )
+
+    @property
+    def price_ids(self) -> tuple[str, ...]:
+        return tuple(line.price_id for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Observation:
+    created: int
+    rank: int
+    status: str
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.created, self.rank)
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    """Everything known about one subscription, merged from snapshots and checkout facts."""
+
+    subscription_id: str
+    member_id: str
+    customer_id: str
+    plan_id: str
+    latest: SubscriptionSnapshot | None = None
+    observations: tuple[Observation, ...] = ()
+    via_checkout: bool = False
+    checkout_gate: CheckoutGate = CheckoutGate.UNSEEN
+    cancel_requested_at: int | None = None
+    version: int | None = None
+
+    @property
+    def status(self) -> str | None:
+        return self.latest.status if self.latest else None
+
+    @property
+    def past_due_since(self) -> int | None:
+        return past_due_since(self.observations)
+
+
+def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -> SubscriptionRecord:
+    """Fold one snapshot into a record; commutative, associative and idempotent."""
+    latest = record.latest
+    if latest is None or snapshot.order_key > latest.order_key:
+        latest = snapshot
+    observations = _prune(
+        set(record.observations)
+        | {Observation(snapshot.created, STATUS_RANK.get(snapshot.status, -1), snapshot.status)}
+    )
+    via_checkout = record.via_checkout or snapshot.member_id_hint is not None
+    return replace(record, latest=latest, observations=observations, via_checkout=via_checkout)
+
+
+def merge_checkout_gate(record: SubscriptionRecord, gate: CheckoutGate) -> SubscriptionRecord:
+    """Checkout facts only move up the lattice; PAID and FAILED are final and never flip."""
+    current = record.checkout_gate
+    if gate.rank > current.rank:
+        current = gate
+    return replace(record, via_checkout=True, checkout_gate=current)
+
+
+def _prune(observations: set[Observation]) -> tuple[Observation, ...]:
+    boundary = max((o.key for o in observations if o.status != "past_due"), default=None)
+    kept = [o for o in observations if boundary is None or o.key >= boundary]
+    return tuple(sorted(kept, key=lambda o: (o.key, o.status)))
+
+
+def past_due_since(observations: tuple[Observation, ...]) -> int | None:
+    ordered = sorted(observations, key=lambda o: (o.key, o.status))
+    if not ordered or ordered[-1].status != "past_due":
+        return None
+    since = ordered[-1].created
+    for obs in reversed(ordered):
+        if obs.status != "past_due":
+            break
+        since = obs.created
+    return since
+
+
+@dataclass(frozen=True)
+class GrantStatus:
+    state: EntitlementState
+    until: int | None
+    reason: str
+
+
+def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatus:
+    """Entitlement of one subscription grant at ``now`` (pure)."""
+    snap = record.latest
+    if record.checkout_gate is CheckoutGate.FAILED:
+        return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
+    if snap is None:
+        return GrantStatus(EntitlementState.PENDING, None, "awaiting_subscription")
+    if snap.status in ENDED_STATUSES or snap.pause_collection:
+        reason = "paused" if (snap.pause_collection or snap.status == "paused") else snap.status
+        return GrantStatus(EntitlementState.ENDED, None, reason)
+    if record.via_checkout and record.checkout_gate in (CheckoutGate.UNSEEN, CheckoutGate.AWAITING):
+        # A delayed method (SEPA) grants only once the payment succeeded.
+        return GrantStatus(EntitlementState.PENDING, None, "awaiting_payment")
+    if snap.status == "incomplete":
+        return GrantStatus(EntitlementState.PENDING, None, "incomplete")
+    if snap.status in ("trialing", "active"):
+        end = scheduled_end(snap)
+        if end is not None and now >= end:
+            return GrantStatus(EntitlementState.ENDED, None, "cancelled_at_period_end")
+        return GrantStatus(EntitlementState.ACTIVE, end, "")
+    if snap.status == "past_due":
+        since = record.past_due_since if record.past_due_since is not None else snap.created
+        grace_end = since + plan.grace_seconds
+        if now >= grace_end:
+            return GrantStatus(EntitlementState.ENDED, None, "grace_expired")
+        return GrantStatus(EntitlementState.GRACE, grace_end, "payment_failed")
+    # A status Stripe may add later: grant nothing, but don't call it ended either.
+    return GrantStatus(EntitlementState.PENDING, None, f"unknown_status:{snap.status}")
+
+
+def scheduled_end(snap: SubscriptionSnapshot) -> int | None:
+    if snap.cancel_at is not None:
+        return snap.cancel_at
+    if snap.cancel_at_period_end:
+        return snap.current_period_end
+    return None
+
+
+_STATE_ORDER = {
+    EntitlementState.ENDED: 0,
+    EntitlementState.PENDING: 1,
+    EntitlementState.GRACE: 2,
+    EntitlementState.ACTIVE: 3,
+}
+
+
+def best(a: GrantStatus | None, b: GrantStatus) -> GrantStatus:
+    """Union of two grants for the same plan: the one giving the most access wins."""
+    if a is None:
+        return b
+
+    def key(g: GrantStatus) -> tuple:
+        # None as "until" on an active grant means open-ended, which beats any date.
+        open_ended = g.until is None and g.state.gives_access
+        return (_STATE_ORDER[g.state], open_ended, g.until or 0)
+
+    return b if key(b) > key(a) else a
+
+
+def derive_entitlements(
+    records: list[SubscriptionRecord],
+    plans: dict[str, Plan],
+    community_roles: dict[str, str | None],
+    now: int,
+) -> list[Entitlement]:
+    """One entitlement per plan grant the member has ever had, ended ones included."""
+    per_plan: dict[str, GrantStatus] = {}
+    for record in records:
+        plan = plans.get(record.plan_id)
+        if plan is None:
+            continue
+        per_plan[plan.id] = best(per_plan.get(plan.id), grant_status(record, plan, now))
+    out: list[Entitlement] = []
+    for plan_id in sorted(per_plan):
+        status = per_plan[plan_id]
+        for grant in plans[plan_id].grants:
+            role = grant.role_id or community_roles.get(grant.community_id)
+            out.append(
+                Entitlement(plan_id, grant.community_id, role, status.state, status.until, status.reason)
+            )
+    return out
+
+
+def monthly_amount(line: PriceLine) -> tuple[int, int]:
+    """A line's recurring amount per month as an exact fraction (numerator, denominator)."""
+    if line.unit_amount is None or line.interval is None:
+        return (0, 1)
+    total = line.unit_amount * line.quantity
+    count = max(line.interval_count, 1)
+    per = {"day": (365, 12), "week": (52, 12), "month": (1, 1), "year": (1, 12)}.get(line.interval)
+    if per is None:
+        return (0, 1)
+    return (total * per[0], count * per[1])

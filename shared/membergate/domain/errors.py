@@ -1,0 +1,81 @@
+"""Typed errors: each says what went wrong and, for a creator or member, what to do next."""
+
+from __future__ import annotations
+
+
+class MembergateError(Exception):
+    code = "error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(MembergateError):
+    code = "invalid_request"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(MembergateError):
+    code = "not_found"
+
+
+class ConflictError(MembergateError):
+    code = "conflict"
+
+
+class UnauthorizedError(MembergateError):
+    code = "unauthorized"
+
+
+class ForbiddenError(MembergateError):
+    code = "forbidden"
+
+
+class ThrottledError(MembergateError):
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IdentityRequiredError(MembergateError):
+    code = "identity_required"
+
+
+class SignatureError(MembergateError):
+    """The Stripe-Signature header is missing, malformed, stale or matches no secret."""
+
+    code = "invalid_signature"
+
+
+class MalformedEventError(MembergateError):
+    code = "malformed_event"
+
+
+class RetryableError(MembergateError):
+    """A dependency failed in a way that may succeed later (5xx, 429, timeout)."""
+
+    code = "retryable"
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(MembergateError):
+    """A dependency refused in a way that retrying cannot fix; ``reason`` is stable and shown."""
+
+    code = "permanent"
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class ConcurrentUpdateError(RetryableError):
+    code = "concurrent_update"

@@ -1,0 +1,269 @@
+"""Reading Stripe events by the fields present, whatever the API version that shaped them.
+
+The webhook endpoint's own API version decides a payload's shape and ``api_version`` in an
+event may be null, so nothing here looks at it. Since 2025-03-31 ("basil") period dates live on
+subscription items and an invoice names its subscription under
+``parent.subscription_details.subscription``; older endpoints still send top-level fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .billing import SubscriptionSnapshot
+from .errors import MalformedEventError
+from .model import CheckoutGate, PriceLine
+
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+        "customer.subscription.trial_will_end",
+    }
+)
+CHECKOUT_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+    }
+)
+INVOICE_EVENTS = frozenset(
+    {"invoice.paid", "invoice.payment_failed", "invoice.payment_action_required"}
+)
+HANDLED_EVENT_TYPES = SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS
+
+# Metadata key Membergate's checkout writes on the subscription (session metadata is not copied).
+MEMBER_METADATA_KEY = "membergate_member_id"
+
+
+@dataclass(frozen=True)
+class StripeEvent:
+    id: str
+    type: str
+    created: int
+    livemode: bool
+    api_version: str | None
+    object: dict[str, Any]
+
+    @property
+    def customer_id(self) -> str | None:
+        return customer_id_of(self.object)
+
+
+@dataclass(frozen=True)
+class CheckoutCompletion:
+    session_id: str
+    mode: str
+    customer_id: str | None
+    subscription_id: str | None
+    member_id: str | None
+    gate: CheckoutGate
+
+
+@dataclass(frozen=True)
+class InvoiceFact:
+    invoice_id: str
+    customer_id: str | None
+    subscription_id: str | None
+    status: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    attempt_count: int
+    next_payment_attempt: int | None
+    hosted_invoice_url: str | None
+    billing_reason: str | None
+
+
+def parse_event(raw: Any) -> StripeEvent:
+    if not isinstance(raw, dict):
+        raise MalformedEventError("the body is not a JSON object")
+    event_id = raw.get("id")
+    event_type = raw.get("type")
+    created = raw.get("created")
+    data = raw.get("data")
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedEventError("the event has no id")
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedEventError("the event has no type")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise MalformedEventError("the event has no integer 'created'")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEventError("the event has no data.object")
+    return StripeEvent(
+        id=event_id,
+        type=event_type,
+        created=created,
+        livemode=bool(raw.get("livemode", False)),
+        api_version=raw.get("api_version"),
+        object=data["object"],
+    )
+
+
+def customer_id_of(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "customer":
+        return _id(obj.get("id"))
+    return _id(obj.get("customer"))
+
+
+def _id(value: Any) -> str | None:
+    """Stripe fields may hold an id or, when expanded, the object itself."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict):
+        inner = value.get("id")
+        return inner if isinstance(inner, str) and inner else None
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def subscription_snapshot(event: StripeEvent) -> SubscriptionSnapshot:
+    sub = event.object
+    if sub.get("object") not in (None, "subscription"):
+        raise MalformedEventError(f"{event.type} carries a {sub.get('object')}, not a subscription")
+    sub_id = _id(sub.get("id"))
+    customer = _id(sub.get("customer"))
+    status = sub.get("status")
+    if not sub_id or not customer or not isinstance(status, str):
+        raise MalformedEventError("the subscription lacks id, customer or status")
+    lines = tuple(_price_line(item) for item in _items(sub))
+    metadata = sub.get("metadata") if isinstance(sub.get("metadata"), dict) else {}
+    member_hint = metadata.get(MEMBER_METADATA_KEY)
+    return SubscriptionSnapshot(
+        subscription_id=sub_id,
+        customer_id=customer,
+        status=status,
+        created=event.created,
+        event_id=event.id,
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end", False)),
+        cancel_at=_int_or_none(sub.get("cancel_at")),
+        current_period_end=_period_end(sub),
+        pause_collection=bool(sub.get("pause_collection")),
+        lines=lines,
+        member_id_hint=member_hint if isinstance(member_hint, str) and member_hint else None,
+        livemode=event.livemode,
+    )
+
+
+def _items(sub: dict[str, Any]) -> list[dict[str, Any]]:
+    items = sub.get("items")
+    if isinstance(items, dict) and isinstance(items.get("data"), list):
+        return [i for i in items["data"] if isinstance(i, dict)]
+    return []
+
+
+def _period_end(sub: dict[str, Any]) -> int | None:
+    # Old shape: on the subscription. New shape (2025-03-31+): on each item; the earliest end is
+    # when the subscription as a whole renews (items share an anchor in practice).
+    top = _int_or_none(sub.get("current_period_end"))
+    if top is not None:
+        return top
+    ends = [e for e in (_int_or_none(i.get("current_period_end")) for i in _items(sub)) if e is not None]
+    return min(ends) if ends else None
+
+
+def _price_line(item: dict[str, Any]) -> PriceLine:
+    price = item.get("price") if isinstance(item.get("price"), dict) else None
+    plan = item.get("plan") if isinstance(item.get("plan"), dict) else None
+    source = price or plan or {}
+    recurring = source.get("recurring") if isinstance(source.get("recurring"), dict) else None
+    if price is not None:
+        amount = _int_or_none(price.get("unit_amount"))
+        interval = recurring.get("interval") if recurring else None
+        interval_count = _int_or_none(recurring.get("interval_count")) if recurring else None
+    else:  # pre-2020 "plan" objects put amount and interval at top level
+        amount = _int_or_none(source.get("amount"))
+        interval = source.get("interval")
+        interval_count = _int_or_none(source.get("interval_count"))
+    quantity = _int_or_none(item.get("quantity"))
+    return PriceLine(
+        price_id=_id(source.get("id")) or "",
+        currency=str(source.get("currency") or "").lower(),
+        unit_amount=amount,
+        quantity=quantity if quantity is not None else 1,
+        interval=interval if isinstance(interval, str) else None,
+        interval_count=interval_count or 1,
+    )
+
+
+def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
+    session = event.object
+    session_id = _id(session.get("id"))
+    if not session_id:
+        raise MalformedEventError("the checkout session has no id")
+    payment_status = session.get("payment_status")
+    if event.type == "checkout.session.async_payment_failed":
+        gate = CheckoutGate.FAILED
+    elif event.type == "checkout.session.async_payment_succeeded":
+        gate = CheckoutGate.PAID
+    elif payment_status in ("paid", "no_payment_required"):
+        gate = CheckoutGate.PAID
+    else:
+        gate = CheckoutGate.AWAITING
+    metadata = session.get("metadata") if isinstance(session.get("metadata"), dict) else {}
+    member_id = session.get("client_reference_id") or metadata.get(MEMBER_METADATA_KEY)
+    return CheckoutCompletion(
+        session_id=session_id,
+        mode=str(session.get("mode") or ""),
+        customer_id=_id(session.get("customer")),
+        subscription_id=_id(session.get("subscription")),
+        member_id=member_id if isinstance(member_id, str) and member_id else None,
+        gate=gate,
+    )
+
+
+def invoice_fact(event: StripeEvent) -> InvoiceFact:
+    inv = event.object
+    invoice_id = _id(inv.get("id"))
+    if not invoice_id:
+        raise MalformedEventError("the invoice has no id")
+    return InvoiceFact(
+        invoice_id=invoice_id,
+        customer_id=_id(inv.get("customer")),
+        subscription_id=invoice_subscription_id(inv),
+        status=inv.get("status") if isinstance(inv.get("status"), str) else None,
+        currency=str(inv.get("currency") or "").lower(),
+        amount_due=_int_or_none(inv.get("amount_due")) or 0,
+        amount_paid=_int_or_none(inv.get("amount_paid")) or 0,
+        attempt_count=_int_or_none(inv.get("attempt_count")) or 0,
+        next_payment_attempt=_int_or_none(inv.get("next_payment_attempt")),
+        hosted_invoice_url=inv.get("hosted_invoice_url") if isinstance(inv.get("hosted_invoice_url"), str) else None,
+        billing_reason=inv.get("billing_reason") if isinstance(inv.get("billing_reason"), str) else None,
+    )
+
+
+def invoice_subscription_id(inv: dict[str, Any]) -> str | None:
+    parent = inv.get("parent")
+    if isinstance(parent, dict):
+        details = parent.get("subscription_details")
+        if isinstance(details, dict):
+            found = _id(details.get("subscription"))
+            if found:
+                return found
+    found = _id(inv.get("subscription"))
+    if found:
+        return found
+    # Some shapes only name it on the lines.
+    lines = inv.get("lines")
+    if isinstance(lines, dict) and isinstance(lines.get("data"), list):
+        for line in lines["data"]:
+            if not isinstance(line, dict):
+                continue
+            lparent = line.get("parent")
+            if isinstance(lparent, dict):
+                details = lparent.get("subscription_item_details")
+                if isinstance(details, dict) and _id(details.get("subscription")):
+                    return _id(details.get("subscription"))
+            if _id(line.get("subscription")):
+                return _id(line.get("subscription"))
+    return None

@@ -1,0 +1,219 @@
+"""Ports: what the use cases need from the outside world, named by role, never by technology."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .domain.billing import SubscriptionRecord
+from .domain.model import (
+    AccessRecord,
+    CheckoutAttempt,
+    Community,
+    Entitlement,
+    LedgerEntry,
+    Member,
+    MessageKey,
+    OAuthTokens,
+    Plan,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> int:
+        """Business time in epoch seconds (a controllable clock in the local stack)."""
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+class CatalogRepository(Protocol):
+    def add_community(self, community: Community) -> None: ...
+    def get_community(self, community_id: str) -> Community | None: ...
+    def list_communities(self) -> list[Community]: ...
+    def add_plan(self, plan: Plan) -> None:
+        """Raise ConflictError if one of the plan's prices is already sold by another plan."""
+    def get_plan(self, plan_id: str) -> Plan | None: ...
+    def list_plans(self) -> list[Plan]: ...
+    def plan_for_price(self, price_id: str) -> Plan | None: ...
+
+
+class MemberRepository(Protocol):
+    def get(self, member_id: str) -> Member | None: ...
+    def create(self, member: Member) -> None: ...
+    def find_by_customer(self, customer_id: str) -> Member | None: ...
+    def find_by_discord(self, discord_user_id: str) -> Member | None: ...
+    def attach_customer(self, member_id: str, customer_id: str) -> Member:
+        """Bind a Stripe customer to a member once; return the member as stored.
+
+        If the member already has another customer the stored one is kept (and returned).
+        Raise ConflictError if the customer already belongs to another member."""
+    def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
+        """Create the member for a customer seen only in Stripe, or return the existing one."""
+    def bind_discord(self, member_id: str, discord_user_id: str, sealed_tokens: bytes) -> None:
+        """Raise ConflictError if that Discord account is bound to another member."""
+    def save_discord_tokens(self, member_id: str, sealed_tokens: bytes) -> None: ...
+    def load_discord_tokens(self, member_id: str) -> bytes | None: ...
+
+
+class SubscriptionRepository(Protocol):
+    def get(self, member_id: str, subscription_id: str) -> SubscriptionRecord | None: ...
+    def save(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        """Optimistic: raise ConcurrentUpdateError if the record changed since it was read."""
+    def for_member(self, member_id: str) -> list[SubscriptionRecord]: ...
+    def all_records(self) -> Iterator[SubscriptionRecord]:
+        """Every subscription, through an index (never a Scan); for KPIs."""
+
+
+class EntitlementRepository(Protocol):
+    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None) -> None:
+        """Store the derived projection; only the derivation in services writes it."""
+    def for_member(self, member_id: str) -> list[Entitlement]: ...
+    def due(self, now: int, limit: int) -> list[str]:
+        """Member ids with something due at or before ``now``, read from an index of due items."""
+
+
+class AccessRepository(Protocol):
+    def get(self, member_id: str, community_id: str) -> AccessRecord | None: ...
+    def save(self, record: AccessRecord) -> None: ...
+    def for_member(self, member_id: str) -> list[AccessRecord]: ...
+
+
+class MessageLog(Protocol):
+    def claim(self, key: MessageKey, now: int) -> bool:
+        """Record that a message is to be sent; False if it was already claimed."""
+    def finish(self, key: MessageKey, status: str, reason: str, now: int) -> None: ...
+    def status(self, key: MessageKey) -> str | None: ...
+
+
+class CheckoutRepository(Protocol):
+    def get_attempt(self, member_id: str, plan_id: str) -> CheckoutAttempt | None: ...
+    def save_attempt(self, attempt: CheckoutAttempt) -> None: ...
+
+
+class LedgerRepository(Protocol):
+    def get(self, event_id: str) -> LedgerEntry | None: ...
+    def mark(self, event_id: str, status: str, detail: str, now: int) -> None: ...
+    def recent(self, now: int, limit: int) -> list[LedgerEntry]: ...
+
+
+@dataclass(frozen=True)
+class WebSession:
+    id: str
+    member_id: str | None
+    expires_at: int
+
+
+class WebSessionStore(Protocol):
+    def create_session(self, session_id: str, expires_at: int) -> WebSession: ...
+    def get_session(self, session_id: str, now: int) -> WebSession | None: ...
+    def set_session_member(self, session_id: str, member_id: str) -> None: ...
+    def put_oauth_state(self, state: str, session_id: str, plan_id: str | None, expires_at: int) -> None: ...
+    def take_oauth_state(self, state: str, now: int) -> tuple[str, str | None] | None:
+        """Return (session_id, plan_id) and delete the state: each is usable once."""
+    def hit(self, key: str, window_start: int, expires_at: int) -> int:
+        """Count one request for ``key`` in the window; return the count so far."""
+
+
+# --- intake (kept separate: the webhook path must stay import-light) ----------------------
+
+
+class EventLedger(Protocol):
+    def record_received(self, entry: LedgerEntry) -> str | None:
+        """Conditionally create the entry; return None if created, else the stored status."""
+    def record_ignored(self, entry: LedgerEntry) -> None: ...
+
+
+class BillingEventQueue(Protocol):
+    def enqueue(self, event_id: str, group_id: str, body: str) -> None:
+        """FIFO, deduplicated on ``event_id``, one ordered group per Stripe customer."""
+
+
+# --- queues and outbound services -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessWork:
+    """Bring ``member_id`` in ``community_id`` to what the entitlements say now (or notify)."""
+
+    kind: str  # "converge" | "notify"
+    member_id: str
+    community_id: str
+    message_kind: str | None = None
+    message_period: str | None = None
+    attempt: int = 0
+    # Facts a message needs that are not stored elsewhere (e.g. the invoice's payment page).
+    details: tuple[tuple[str, str], ...] = ()
+
+
+class AccessWorkQueue(Protocol):
+    def send(self, work: Iterable[AccessWork], delay_seconds: int = 0) -> None: ...
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    expires_at: int
+
+
+class BillingGateway(Protocol):
+    def create_customer(self, member_id: str, idempotency_key: str) -> str: ...
+    def create_checkout_session(
+        self,
+        *,
+        customer_id: str,
+        member_id: str,
+        plan_id: str,
+        price_ids: Sequence[str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: int,
+        idempotency_key: str,
+    ) -> CheckoutSession: ...
+    def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GuildMember:
+    user_id: str
+    roles: frozenset[str]
+
+
+class CommunityConnector(Protocol):
+    """One chat platform's bot. Raises RetryableError or PermanentError(reason), nothing else."""
+
+    def get_member(self, guild_id: str, user_id: str) -> GuildMember | None: ...
+    def add_member(self, guild_id: str, user_id: str, access_token: str, roles: Sequence[str]) -> None: ...
+    def add_role(self, guild_id: str, user_id: str, role_id: str) -> None: ...
+    def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None: ...
+    def kick(self, guild_id: str, user_id: str) -> None: ...
+    def send_dm(self, user_id: str, text: str) -> None: ...
+
+
+class IdentityProvider(Protocol):
+    def authorize_url(self, state: str, redirect_uri: str) -> str: ...
+    def exchange_code(self, code: str, redirect_uri: str, now: int) -> OAuthTokens: ...
+    def refresh(self, refresh_token: str, now: int) -> OAuthTokens: ...
+    def user_id(self, access_token: str) -> str: ...
+
+
+class TokenCipher(Protocol):
+    def seal(self, plaintext: bytes) -> bytes: ...
+    def open(self, sealed: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The repositories a use case may need, built once in bootstrap."""
+
+    catalog: CatalogRepository
+    members: MemberRepository
+    subscriptions: SubscriptionRepository
+    entitlements: EntitlementRepository
+    access: AccessRepository
+    messages: MessageLog
+    checkouts: CheckoutRepository
+    ledger: LedgerRepository
+    sessions: WebSessionStore

@@ -1,0 +1,1 @@
+"""Use cases: each depends on ports, never on a concrete adapter."""

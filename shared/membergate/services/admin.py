@@ -1,0 +1,170 @@
+"""The creator's use cases: set up communities and plans, look members up, read the numbers."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..domain.billing import grant_status, monthly_amount
+from ..domain.errors import InvalidRequestError
+from ..domain.model import (
+    AccessRecord,
+    Community,
+    Entitlement,
+    EntitlementState,
+    LedgerEntry,
+    Member,
+    OnGraceEnd,
+    OnRevoke,
+    Plan,
+    PlanGrant,
+    Platform,
+)
+from ..ports import Stores
+from .membership import current_view
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def create_community(
+    stores: Stores,
+    *,
+    platform: str,
+    name: str,
+    guild_id: str,
+    role_id: str | None,
+    on_revoke: str,
+    locale: str,
+    now: int,
+) -> Community:
+    if on_revoke == OnRevoke.REMOVE_ROLE.value and not role_id:
+        raise InvalidRequestError(
+            "on_revoke 'remove_role' needs a role_id; give the community a role or choose 'kick'",
+            field="role_id",
+        )
+    community = Community(
+        id=_new_id("com"),
+        platform=Platform(platform),
+        name=name,
+        guild_id=guild_id,
+        role_id=role_id,
+        on_revoke=OnRevoke(on_revoke),
+        locale=locale,
+        created_at=now,
+    )
+    stores.catalog.add_community(community)
+    return community
+
+
+def create_plan(
+    stores: Stores,
+    *,
+    name: str,
+    stripe_price_ids: list[str],
+    grants: list[tuple[str, str | None]],
+    grace_days: int,
+    on_grace_end: str,
+    now: int,
+) -> Plan:
+    plan_grants = []
+    for index, (community_id, role_id) in enumerate(grants):
+        community = stores.catalog.get_community(community_id)
+        if community is None:
+            raise InvalidRequestError(
+                f"community {community_id} does not exist; create it first with POST /admin/communities",
+                field=f"grants[{index}].community_id",
+            )
+        if not (role_id or community.role_id) and community.on_revoke is OnRevoke.REMOVE_ROLE:
+            raise InvalidRequestError(
+                f"community {community_id} has no role and removes roles on revoke: give this grant a role_id",
+                field=f"grants[{index}].role_id",
+            )
+        plan_grants.append(PlanGrant(community_id, role_id))
+    plan = Plan(
+        id=_new_id("pln"),
+        name=name,
+        stripe_price_ids=tuple(dict.fromkeys(stripe_price_ids)),
+        grants=tuple(plan_grants),
+        grace_days=grace_days,
+        on_grace_end=OnGraceEnd(on_grace_end),
+        created_at=now,
+    )
+    stores.catalog.add_plan(plan)
+    return plan
+
+
+@dataclass(frozen=True)
+class MemberDetails:
+    member: Member
+    entitlements: list[Entitlement]
+    access: list[AccessRecord]
+
+
+def find_members(stores: Stores, *, now: int, stripe_customer_id: str | None = None, discord_user_id: str | None = None, member_id: str | None = None) -> list[MemberDetails]:
+    member: Member | None = None
+    if member_id:
+        member = stores.members.get(member_id)
+    elif stripe_customer_id:
+        member = stores.members.find_by_customer(stripe_customer_id)
+    elif discord_user_id:
+        member = stores.members.find_by_discord(discord_user_id)
+    else:
+        raise InvalidRequestError(
+            "give one of stripe_customer_id, discord_user_id or member_id", field="stripe_customer_id"
+        )
+    if member is None:
+        return []
+    view = current_view(stores, member.id, now)
+    return [MemberDetails(member, view.entitlements, stores.access.for_member(member.id))]
+
+
+@dataclass(frozen=True)
+class Kpis:
+    paying_members: int
+    trialing_members: int
+    members_in_grace: int
+    members_with_access: int
+    mrr: dict[str, int]  # currency -> minor units per month
+
+
+def compute_kpis(stores: Stores, now: int) -> Kpis:
+    """Read every subscription through its index (never a Scan); amounts stay integers."""
+    plans = {p.id: p for p in stores.catalog.list_plans()}
+    paying: set[str] = set()
+    trialing: set[str] = set()
+    grace: set[str] = set()
+    access: set[str] = set()
+    mrr: dict[str, Fraction] = defaultdict(Fraction)
+    for record in stores.subscriptions.all_records():
+        plan = plans.get(record.plan_id)
+        if plan is None or record.latest is None:
+            continue
+        status = grant_status(record, plan, now)
+        if not status.state.gives_access:
+            continue
+        access.add(record.member_id)
+        if status.state is EntitlementState.GRACE:
+            grace.add(record.member_id)
+        if record.latest.status == "trialing":
+            trialing.add(record.member_id)
+            continue
+        paying.add(record.member_id)
+        for line in record.latest.lines:
+            numerator, denominator = monthly_amount(line)
+            if line.currency:
+                mrr[line.currency] += Fraction(numerator, denominator)
+    return Kpis(
+        paying_members=len(paying),
+        trialing_members=len(trialing),
+        members_in_grace=len(grace),
+        members_with_access=len(access),
+        mrr={currency: int(amount + Fraction(1, 2)) for currency, amount in sorted(mrr.items())},
+    )
+
+
+def recent_events(stores: Stores, now: int, limit: int) -> list[LedgerEntry]:
+    return stores.ledger.recent(now, limit)

@@ -1,0 +1,188 @@
+"""apply_stripe_event: fold one queued Stripe event into subscriptions, grants and access work."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ..domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.errors import MalformedEventError
+from ..domain.model import Member, Plan
+from ..domain.stripe_events import (
+    CHECKOUT_EVENTS,
+    INVOICE_EVENTS,
+    SUBSCRIPTION_EVENTS,
+    StripeEvent,
+    checkout_completion,
+    invoice_fact,
+    parse_event,
+    subscription_snapshot,
+)
+from ..ports import AccessWork, AccessWorkQueue, Stores
+from .membership import refresh_member
+
+TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "processed" | "ignored" | "duplicate"
+    detail: str = ""
+    member_id: str | None = None
+
+
+def new_member_id() -> str:
+    return f"mbr_{uuid.uuid4().hex[:20]}"
+
+
+class BillingEventProcessor:
+    """Converges on state rather than replaying history: every handler is idempotent."""
+
+    def __init__(self, stores: Stores, access_queue: AccessWorkQueue, id_factory: Callable[[], str] = new_member_id):
+        self.stores = stores
+        self.access_queue = access_queue
+        self.new_id = id_factory
+
+    def apply(self, body: str, now: int) -> Outcome:
+        try:
+            event = parse_event(json.loads(body))
+        except ValueError as exc:
+            raise MalformedEventError(f"queued body is not JSON: {exc}") from None
+        existing = self.stores.ledger.get(event.id)
+        if existing is not None and existing.status in TERMINAL_LEDGER_STATUSES:
+            return Outcome("duplicate", existing.detail)
+        try:
+            outcome = self._dispatch(event, now)
+        except MalformedEventError as exc:
+            self.stores.ledger.mark(event.id, "failed", exc.message, now)
+            raise
+        self.stores.ledger.mark(event.id, outcome.status, outcome.detail, now)
+        return outcome
+
+    def _dispatch(self, event: StripeEvent, now: int) -> Outcome:
+        if event.type in SUBSCRIPTION_EVENTS:
+            return self.sync_subscription(event, now)
+        if event.type in CHECKOUT_EVENTS:
+            return self.apply_checkout(event, now)
+        if event.type in INVOICE_EVENTS:
+            return self.apply_invoice(event, now)
+        return Outcome("ignored", f"event type {event.type} is not handled")
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def sync_subscription(self, event: StripeEvent, now: int) -> Outcome:
+        snapshot = subscription_snapshot(event)
+        plan = self._plan_for(snapshot.price_ids)
+        existing_member = self._known_member(snapshot.member_id_hint, snapshot.customer_id)
+        record = (
+            self.stores.subscriptions.get(existing_member.id, snapshot.subscription_id)
+            if existing_member
+            else None
+        )
+        if plan is None and record is None:
+            prices = ", ".join(snapshot.price_ids) or "none"
+            return Outcome("ignored", f"no plan sells price(s) {prices}; add them to a plan to track this subscription")
+        member = existing_member or self._member_for_customer(snapshot.customer_id, now)
+        record = record or SubscriptionRecord(
+            subscription_id=snapshot.subscription_id,
+            member_id=member.id,
+            customer_id=snapshot.customer_id,
+            plan_id=plan.id if plan else "",
+        )
+        merged = merge_snapshot(record, snapshot)
+        latest_plan = self._plan_for(merged.latest.price_ids) if merged.latest else None
+        if latest_plan is not None:
+            merged = replace(merged, plan_id=latest_plan.id)
+        self.stores.subscriptions.save(merged)
+        self._refresh(member.id, now)
+        return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
+
+    # -- checkout ----------------------------------------------------------------------------
+
+    def apply_checkout(self, event: StripeEvent, now: int) -> Outcome:
+        completion = checkout_completion(event)
+        if completion.mode != "subscription" or not completion.subscription_id:
+            return Outcome("ignored", f"checkout session in {completion.mode or 'unknown'} mode sells no subscription")
+        member = None
+        if completion.member_id:
+            member = self.stores.members.get(completion.member_id)
+        if member is None and completion.customer_id:
+            member = self._known_member(None, completion.customer_id) or self._member_for_customer(
+                completion.customer_id, now
+            )
+        if member is None:
+            return Outcome("ignored", "checkout session names neither a known member nor a customer")
+        if completion.customer_id and member.stripe_customer_id != completion.customer_id:
+            member = self.stores.members.attach_customer(member.id, completion.customer_id)
+        record = self.stores.subscriptions.get(member.id, completion.subscription_id) or SubscriptionRecord(
+            subscription_id=completion.subscription_id,
+            member_id=member.id,
+            customer_id=completion.customer_id or "",
+            plan_id="",
+        )
+        self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        self._refresh(member.id, now)
+        return Outcome(
+            "processed",
+            f"checkout {completion.session_id} for subscription {completion.subscription_id}: {completion.gate.value}",
+            member.id,
+        )
+
+    # -- invoices ----------------------------------------------------------------------------
+
+    def apply_invoice(self, event: StripeEvent, now: int) -> Outcome:
+        # Status never comes from invoices (subscription snapshots carry it); invoices only
+        # feed messages and the creator's ledger.
+        fact = invoice_fact(event)
+        member = self.stores.members.find_by_customer(fact.customer_id) if fact.customer_id else None
+        if member is None:
+            return Outcome("ignored", f"invoice {fact.invoice_id} is for a customer no member has")
+        detail = (
+            f"invoice {fact.invoice_id} {event.type.split('.', 1)[1]}: "
+            f"{fact.amount_paid if event.type == 'invoice.paid' else fact.amount_due} {fact.currency}"
+        )
+        if event.type == "invoice.payment_action_required" and fact.subscription_id:
+            record = self.stores.subscriptions.get(member.id, fact.subscription_id)
+            plan = self.stores.catalog.get_plan(record.plan_id) if record and record.plan_id else None
+            if plan is not None and plan.grants:
+                self.access_queue.send(
+                    [
+                        AccessWork(
+                            "notify",
+                            member.id,
+                            plan.grants[0].community_id,
+                            message_kind="payment_action_required",
+                            message_period=fact.invoice_id,
+                            details=(("invoice_url", fact.hosted_invoice_url or ""), ("plan_id", plan.id)),
+                        )
+                    ]
+                )
+        return Outcome("processed", detail, member.id)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _plan_for(self, price_ids: tuple[str, ...]) -> Plan | None:
+        for price_id in price_ids:
+            plan = self.stores.catalog.plan_for_price(price_id)
+            if plan is not None:
+                return plan
+        return None
+
+    def _known_member(self, member_hint: str | None, customer_id: str) -> Member | None:
+        if member_hint:
+            member = self.stores.members.get(member_hint)
+            if member is not None:
+                if member.stripe_customer_id != customer_id:
+                    member = self.stores.members.attach_customer(member.id, customer_id)
+                return member
+        return self.stores.members.find_by_customer(customer_id)
+
+    def _member_for_customer(self, customer_id: str, now: int) -> Member:
+        # Made outside Membergate's checkout (dashboard, payment link, existing subscriber):
+        # the member exists from the customer and access waits for an identity to be bound.
+        return self.stores.members.create_for_customer(customer_id, self.new_id(), now)
+
+    def _refresh(self, member_id: str, now: int) -> None:
+        refresh_member(self.stores, self.access_queue, member_id, now, sweep_now=True)

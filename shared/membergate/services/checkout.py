@@ -1,0 +1,85 @@
+"""start_checkout: one Stripe Checkout Session per (member, plan, attempt), never a duplicate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..domain.errors import IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
+from ..domain.model import CheckoutAttempt
+from ..ports import BillingGateway, CheckoutSession, Stores
+
+# A session is reused while it has at least this long to live; after that a new attempt starts,
+# so a member coming back never lands on a session that expires under their fingers.
+REUSE_MARGIN_SECONDS = 15 * 60
+SESSION_LIFETIME_SECONDS = 2 * 3600  # Stripe accepts 30 min to 24 h
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    member_id: str
+    plan_id: str
+    price_id: str | None
+    success_url: str
+    cancel_url: str
+
+
+def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: BillingGateway, now: int) -> CheckoutSession:
+    plan = stores.catalog.get_plan(request.plan_id)
+    if plan is None:
+        raise NotFoundError(f"plan {request.plan_id} does not exist")
+    price_id = request.price_id or plan.stripe_price_ids[0]
+    if price_id not in plan.stripe_price_ids:
+        raise InvalidRequestError(f"price {price_id} is not sold by plan {plan.id}", field="price_id")
+    member = stores.members.get(request.member_id)
+    if member is None:
+        raise NotFoundError(f"member {request.member_id} does not exist")
+    if not member.discord_user_id:
+        raise IdentityRequiredError(
+            "connect your Discord account first, so your access goes to the right account"
+        )
+    customer_id = member.stripe_customer_id
+    if customer_id is None:
+        # One customer per member, created once: the key makes a concurrent retry return the
+        # same customer, and attach_customer keeps whichever was stored first.
+        created = billing.create_customer(member.id, idempotency_key=f"membergate-customer-{member.id}")
+        customer_id = stores.members.attach_customer(member.id, created).stripe_customer_id or created
+    previous = stores.checkouts.get_attempt(member.id, plan.id)
+    usable = previous is not None and previous.price_id == price_id and previous.expires_at - REUSE_MARGIN_SECONDS > now
+    if usable and previous.session_id and previous.url:
+        return CheckoutSession(previous.session_id, previous.url, previous.expires_at)
+    if usable:
+        # A planned attempt whose Stripe call may or may not have landed: same key, same
+        # parameters, so Stripe answers with the session it may already have made.
+        attempt = previous
+    else:
+        attempt = CheckoutAttempt(
+            member.id,
+            plan.id,
+            (previous.attempt + 1) if previous else 1,
+            price_id=price_id,
+            expires_at=now + SESSION_LIFETIME_SECONDS,
+        )
+        stores.checkouts.save_attempt(attempt)
+    session = billing.create_checkout_session(
+        customer_id=customer_id,
+        member_id=member.id,
+        plan_id=plan.id,
+        price_ids=[price_id],
+        success_url=request.success_url,
+        cancel_url=request.cancel_url,
+        expires_at=attempt.expires_at,
+        idempotency_key=f"membergate-checkout-{member.id}-{plan.id}-{attempt.attempt}",
+    )
+    stores.checkouts.save_attempt(replace(attempt, session_id=session.id, url=session.url, expires_at=session.expires_at))
+    return session
+
+
+def check_rate(stores: Stores, client: str, now: int, limit: int, window: int) -> None:
+    """Per-client throttle on session creation, to blunt card testing."""
+    window_start = now - now % window
+    count = stores.sessions.hit(f"checkout:{client}", window_start, window_start + 2 * window)
+    if count > limit:
+        raise ThrottledError(
+            "too many checkout attempts from this address; wait a few minutes and try again",
+            retry_after=window_start + window - now,
+        )

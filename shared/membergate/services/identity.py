@@ -1,0 +1,134 @@
+"""Binding a member's Discord account before payment, through OAuth2 with a session-bound state."""
+
+from __future__ import annotations
+
+import json
+import secrets as _secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..domain.errors import ConflictError, InvalidRequestError, PermanentError
+from ..domain.model import Member, OAuthTokens
+from ..ports import AccessWork, AccessWorkQueue, IdentityProvider, Stores, TokenCipher, WebSession
+
+SESSION_LIFETIME_SECONDS = 7 * 86_400
+STATE_LIFETIME_SECONDS = 10 * 60
+
+
+def new_token() -> str:
+    return _secrets.token_urlsafe(24)
+
+
+def ensure_session(stores: Stores, session_id: str | None, now: int, token: Callable[[], str] = new_token) -> WebSession:
+    if session_id:
+        existing = stores.sessions.get_session(session_id, now)
+        if existing is not None:
+            return existing
+    return stores.sessions.create_session(token(), now + SESSION_LIFETIME_SECONDS)
+
+
+@dataclass(frozen=True)
+class LinkStart:
+    session: WebSession
+    authorize_url: str
+
+
+def begin_discord_link(
+    *,
+    stores: Stores,
+    identity: IdentityProvider,
+    session_id: str | None,
+    plan_id: str | None,
+    redirect_uri: str,
+    now: int,
+    token: Callable[[], str] = new_token,
+) -> LinkStart:
+    session = ensure_session(stores, session_id, now, token)
+    state = token()
+    stores.sessions.put_oauth_state(state, session.id, plan_id, now + STATE_LIFETIME_SECONDS)
+    return LinkStart(session, identity.authorize_url(state, redirect_uri))
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    member: Member
+    plan_id: str | None
+
+
+def complete_discord_link(
+    *,
+    stores: Stores,
+    identity: IdentityProvider,
+    cipher: TokenCipher,
+    access_queue: AccessWorkQueue,
+    session_id: str | None,
+    code: str,
+    state: str,
+    redirect_uri: str,
+    now: int,
+    new_member_id: Callable[[], str],
+) -> LinkResult:
+    taken = stores.sessions.take_oauth_state(state, now)
+    if taken is None:
+        raise InvalidRequestError("this Discord link has expired or was already used; start again from the join page", field="state")
+    state_session, plan_id = taken
+    # The state must come back to the browser that started the flow (login CSRF otherwise).
+    if not session_id or session_id != state_session:
+        raise InvalidRequestError("this Discord link was started in another browser; start again from the join page", field="state")
+    session = stores.sessions.get_session(session_id, now)
+    if session is None:
+        raise InvalidRequestError("your session expired; start again from the join page", field="session")
+    try:
+        tokens = identity.exchange_code(code, redirect_uri, now)
+    except PermanentError as exc:
+        raise InvalidRequestError(f"Discord refused the authorization ({exc.reason}); start again from the join page", field="code") from None
+    discord_user_id = identity.user_id(tokens.access_token)
+    sealed = seal_tokens(cipher, tokens)
+    member = stores.members.find_by_discord(discord_user_id)
+    if member is None:
+        current = stores.members.get(session.member_id) if session.member_id else None
+        if current is not None and current.discord_user_id not in (None, discord_user_id):
+            current = None  # this browser was someone else's; the Discord account decides
+        if current is None:
+            current = Member(id=new_member_id(), created_at=now)
+            stores.members.create(current)
+        try:
+            stores.members.bind_discord(current.id, discord_user_id, sealed)
+        except ConflictError:
+            # Bound by a concurrent callback for the same account: that member is this person.
+            current = stores.members.find_by_discord(discord_user_id)
+            if current is None:
+                raise
+            stores.members.save_discord_tokens(current.id, sealed)
+        member = stores.members.get(current.id) or current
+    else:
+        stores.members.save_discord_tokens(member.id, sealed)
+    stores.sessions.set_session_member(session.id, member.id)
+    # Anything the member was already entitled to (a subscription made before binding) can
+    # now be delivered.
+    work = [AccessWork("converge", member.id, e.community_id) for e in stores.entitlements.for_member(member.id)]
+    if work:
+        access_queue.send(_unique(work))
+    return LinkResult(member, plan_id)
+
+
+def seal_tokens(cipher: TokenCipher, tokens: OAuthTokens) -> bytes:
+    payload = {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": tokens.expires_at,
+        "scope": tokens.scope,
+    }
+    return cipher.seal(json.dumps(payload).encode())
+
+
+def open_tokens(cipher: TokenCipher, sealed: bytes) -> OAuthTokens:
+    payload = json.loads(cipher.open(sealed))
+    return OAuthTokens(payload["access_token"], payload.get("refresh_token"), int(payload["expires_at"]), payload.get("scope", ""))
+
+
+def _unique(work: list[AccessWork]) -> list[AccessWork]:
+    seen: dict[tuple[str, str], AccessWork] = {}
+    for item in work:
+        seen.setdefault((item.member_id, item.community_id), item)
+    return list(seen.values())

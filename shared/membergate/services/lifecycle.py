@@ -1,0 +1,84 @@
+"""run_lifecycle: the scheduled sweep over members with something due, and only those."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..domain.errors import RetryableError
+from ..domain.lifecycle import decide
+from ..domain.model import MessageKey
+from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
+from .membership import refresh_member
+
+SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    members: int
+    reminders: int
+    cancellations: int
+    errors: int
+
+
+def run_lifecycle(
+    *,
+    stores: Stores,
+    billing: BillingGateway,
+    access_queue: AccessWorkQueue,
+    now: int,
+    limit: int = SWEEP_BATCH,
+) -> SweepReport:
+    members = reminders = cancellations = errors = 0
+    for member_id in stores.entitlements.due(now, limit):
+        members += 1
+        try:
+            sent, cancelled = _sweep_member(stores, billing, access_queue, member_id, now)
+        except RetryableError:
+            # Left due: the next run tries again (e.g. Stripe unreachable while cancelling).
+            errors += 1
+            continue
+        reminders += sent
+        cancellations += cancelled
+    return SweepReport(members, reminders, cancellations, errors)
+
+
+def _sweep_member(
+    stores: Stores, billing: BillingGateway, access_queue: AccessWorkQueue, member_id: str, now: int
+) -> tuple[int, int]:
+    records = stores.subscriptions.for_member(member_id)
+    plans = {}
+    for record in records:
+        if record.plan_id and record.plan_id not in plans:
+            plan = stores.catalog.get_plan(record.plan_id)
+            if plan is not None:
+                plans[plan.id] = plan
+    decision = decide(records, plans, now)
+    sent = 0
+    for reminder in decision.reminders:
+        plan = plans[reminder.plan_id]
+        key = MessageKey(member_id, reminder.kind, reminder.period)
+        if not plan.grants or not stores.messages.claim(key, now):
+            continue
+        access_queue.send(
+            [
+                AccessWork(
+                    "notify",
+                    member_id,
+                    plan.grants[0].community_id,
+                    message_kind=reminder.kind,
+                    message_period=reminder.period,
+                    details=(("plan_id", plan.id), ("grace_ends_at", str(reminder.grace_ends_at))),
+                )
+            ]
+        )
+        sent += 1
+    cancelled = 0
+    by_id = {r.subscription_id: r for r in records}
+    for cancellation in decision.cancellations:
+        billing.cancel_subscription(cancellation.subscription_id, cancellation.idempotency_key)
+        stores.subscriptions.save(replace(by_id[cancellation.subscription_id], cancel_requested_at=now))
+        cancelled += 1
+    # Recompute the projection (grace may just have ended) and set the next due time.
+    refresh_member(stores, access_queue, member_id, now, sweep_now=False)
+    return sent, cancelled
