@@ -215,11 +215,12 @@ class LifecycleSettings(StoreSettings):
 @dataclass(frozen=True)
 class AdminSettings(StoreSettings):
     admin_token_name: str
+    public_base_url: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
         e = os.environ if environ is None else environ
-        return cls(**_stores(e), admin_token_name=_env(e, "ADMIN_TOKEN_NAME"))
+        return cls(**_stores(e), admin_token_name=_env(e, "ADMIN_TOKEN_NAME"), public_base_url=_public_base_url(e))
 
 
 SETTINGS_BY_FUNCTION = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -94,7 +96,8 @@ class CheckoutRepository(Protocol):
 
 class LedgerRepository(Protocol):
     def get(self, event_id: str) -> LedgerEntry | None: ...
-    def mark(self, event_id: str, status: str, detail: str, now: int) -> None: ...
+    def mark(self, entry: LedgerEntry, now: int) -> None:
+        """Set the entry's status and detail, creating it if the intake never recorded it."""
     def recent(self, now: int, limit: int) -> list[LedgerEntry]: ...
 
 
@@ -145,6 +148,32 @@ class AccessWork:
     attempt: int = 0
     # Facts a message needs that are not stored elsewhere (e.g. the invoice's payment page).
     details: tuple[tuple[str, str], ...] = ()
+
+
+def encode_work(work: AccessWork) -> str:
+    payload = {
+        "kind": work.kind,
+        "member_id": work.member_id,
+        "community_id": work.community_id,
+        "message_kind": work.message_kind,
+        "message_period": work.message_period,
+        "attempt": work.attempt,
+        "details": dict(work.details),
+    }
+    return json.dumps(payload, sort_keys=True)
+
+
+def decode_work(body: str) -> AccessWork:
+    payload = json.loads(body)
+    return AccessWork(
+        kind=payload["kind"],
+        member_id=payload["member_id"],
+        community_id=payload["community_id"],
+        message_kind=payload.get("message_kind"),
+        message_period=payload.get("message_period"),
+        attempt=int(payload.get("attempt", 0)),
+        details=tuple(sorted((payload.get("details") or {}).items())),
+    )
 
 
 class AccessWorkQueue(Protocol):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
 from typing import Any
 
 from ..domain.errors import RetryableError
-from ..ports import AccessWork
+from ..ports import AccessWork, encode_work
 from .intake import read_secret
 
 SECRET_CACHE_SECONDS = 300
@@ -33,25 +31,6 @@ class SqsAccessWorkQueue:
             )
             if response.get("Failed"):
                 raise RetryableError(f"SQS refused {len(response['Failed'])} access work message(s)")
-
-
-def encode_work(work: AccessWork) -> str:
-    payload = asdict(work)
-    payload["details"] = dict(work.details)
-    return json.dumps(payload, sort_keys=True)
-
-
-def decode_work(body: str) -> AccessWork:
-    payload = json.loads(body)
-    return AccessWork(
-        kind=payload["kind"],
-        member_id=payload["member_id"],
-        community_id=payload["community_id"],
-        message_kind=payload.get("message_kind"),
-        message_period=payload.get("message_period"),
-        attempt=int(payload.get("attempt", 0)),
-        details=tuple(sorted((payload.get("details") or {}).items())),
-    )
 
 
 class KmsTokenCipher:

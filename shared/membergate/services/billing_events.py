@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from ..domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError
-from ..domain.model import Member, Plan
+from ..domain.model import LedgerEntry, Member, Plan
 from ..domain.stripe_events import (
     CHECKOUT_EVENTS,
     INVOICE_EVENTS,
@@ -56,10 +56,14 @@ class BillingEventProcessor:
         try:
             outcome = self._dispatch(event, now)
         except MalformedEventError as exc:
-            self.stores.ledger.mark(event.id, "failed", exc.message, now)
+            self.stores.ledger.mark(self._entry(event, "failed", exc.message, now), now)
             raise
-        self.stores.ledger.mark(event.id, outcome.status, outcome.detail, now)
+        self.stores.ledger.mark(self._entry(event, outcome.status, outcome.detail, now), now)
         return outcome
+
+    @staticmethod
+    def _entry(event: StripeEvent, status: str, detail: str, now: int) -> LedgerEntry:
+        return LedgerEntry(event.id, event.type, status, event.created, now, event.customer_id, detail)
 
     def _dispatch(self, event: StripeEvent, now: int) -> Outcome:
         if event.type in SUBSCRIPTION_EVENTS:

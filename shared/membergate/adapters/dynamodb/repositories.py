@@ -522,14 +522,21 @@ class DynamoLedgerRepository:
             return None
         return _ledger(item)
 
-    def mark(self, event_id: str, status: str, detail: str, now: int) -> None:
-        LedgerItem(f"STRIPE_EVENT#{event_id}").update(
+    def mark(self, entry: LedgerEntry, now: int) -> None:
+        # An upsert: an event queued by other means than the intake still gets its entry.
+        LedgerItem(f"STRIPE_EVENT#{entry.event_id}").update(
             actions=[
-                LedgerItem.status.set(status),
-                LedgerItem.detail.set(detail[:1000] or "-"),
+                LedgerItem.status.set(entry.status),
+                LedgerItem.detail.set(entry.detail[:1000] or "-"),
                 LedgerItem.processed_at.set(now),
-            ],
-            condition=LedgerItem.pk.exists(),
+                LedgerItem.event_id.set(LedgerItem.event_id | entry.event_id),
+                LedgerItem.type.set(LedgerItem.type | entry.type),
+                LedgerItem.created.set(LedgerItem.created | entry.created),
+                LedgerItem.received_at.set(LedgerItem.received_at | now),
+                LedgerItem.ledger_day.set(LedgerItem.ledger_day | ledger_day(now)),
+                LedgerItem.expires_at_ttl.set(LedgerItem.expires_at_ttl | _ttl(now + LEDGER_RETENTION_SECONDS)),
+            ]
+            + ([LedgerItem.customer_id.set(LedgerItem.customer_id | entry.customer_id)] if entry.customer_id else []),
         )
 
     def recent(self, now: int, limit: int, days: int = 31) -> list[LedgerEntry]:

@@ -1,0 +1,24 @@
+"""Admin API Lambda: the creator's bearer-protected API over communities, plans, members, KPIs."""
+
+from membergate import bootstrap
+from membergate.http.admin_api import build_admin_app
+from membergate.observability import logger, metrics
+
+
+def _base_url(app) -> str:
+    configured = bootstrap.admin().settings.public_base_url
+    return configured or f"https://{app.current_event.request_context.domain_name}"
+
+
+app = build_admin_app(
+    stores_factory=lambda: bootstrap.admin().stores,
+    admin_token=lambda: bootstrap.admin().admin_token(),
+    now=lambda: bootstrap.clock().now(),
+    public_base_url=_base_url,
+)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,235 @@
+"""A local Discord stand-in: OAuth2 authorize page, the REST routes Membergate calls, and a call log.
+
+Membergate's real Discord connector talks to it over HTTP (DISCORD_API_BASE points here under
+`make dev`), so what runs locally is the code that runs against discord.com. Every call is
+recorded and listed at GET /calls; guild state at GET /guilds/<id>; DMs at GET /dms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import secrets
+import threading
+import time
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+API = "/api/v10"
+
+
+def snowflake_for(username: str) -> str:
+    """A stable, Discord-looking id for a local username (17-19 digits)."""
+    digest = int(hashlib.sha256(username.encode()).hexdigest(), 16)
+    return str(100_000_000_000_000_000 + digest % 800_000_000_000_000_000)
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers or {})
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    return _json(status, {"code": code, "message": message})
+
+
+class DiscordStandIn:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.users: dict[str, str] = {}  # id -> username
+        self.guild_members: dict[str, dict[str, set[str]]] = {}  # guild -> user -> roles
+        self.dm_channels: dict[str, str] = {}  # channel id -> user id
+        self.dms: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        self.closed_dms: set[str] = set()
+        self.codes: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}  # access or refresh token -> user id
+        self._ids = itertools.count(1)
+        self.url_map = Map(
+            [
+                Rule("/oauth2/authorize", endpoint="authorize", methods=["GET", "POST"]),
+                Rule(f"{API}/oauth2/token", endpoint="token", methods=["POST"]),
+                Rule(f"{API}/users/@me", endpoint="me", methods=["GET"]),
+                Rule(f"{API}/users/@me/channels", endpoint="open_dm", methods=["POST"]),
+                Rule(f"{API}/channels/<channel_id>/messages", endpoint="message", methods=["POST"]),
+                Rule(f"{API}/guilds/<guild_id>/members/<user_id>", endpoint="member", methods=["GET", "PUT", "DELETE"]),
+                Rule(f"{API}/guilds/<guild_id>/members/<user_id>/roles/<role_id>", endpoint="role", methods=["PUT", "DELETE"]),
+                Rule("/calls", endpoint="list_calls", methods=["GET"]),
+                Rule("/dms", endpoint="list_dms", methods=["GET"]),
+                Rule("/guilds/<guild_id>", endpoint="guild", methods=["GET"]),
+                Rule("/users/<user_id>/dms", endpoint="dm_setting", methods=["POST"]),
+            ]
+        )
+
+    # --- WSGI -------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            endpoint, args = self.url_map.bind_to_environ(environ).match()
+            with self._lock:
+                response = getattr(self, f"on_{endpoint}")(request, **args)
+        except NotFound:
+            response = _error(404, 0, "404: Not Found")
+        except HTTPException as exc:
+            response = _error(exc.code or 400, 0, exc.description or "error")
+        if request.path.startswith(API):
+            with self._lock:
+                self.calls.append(
+                    {
+                        "at": time.time(),
+                        "method": request.method,
+                        "path": request.path[len(API):],
+                        "status": response.status_code,
+                        "body": request.get_json(silent=True) if request.data else None,
+                    }
+                )
+            response.headers.update(
+                {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "9", "X-RateLimit-Reset-After": "1.0",
+                 "X-RateLimit-Bucket": hashlib.md5(request.path.encode()).hexdigest()[:12]}
+            )
+        return response(environ, start_response)
+
+    # --- OAuth2 -----------------------------------------------------------------------------
+
+    def on_authorize(self, request: Request) -> Response:
+        params = request.values
+        redirect_uri, state = params.get("redirect_uri", ""), params.get("state", "")
+        if request.method == "GET":
+            hidden = "".join(
+                f"<input type=hidden name='{escape(k)}' value='{escape(v)}'>" for k, v in params.items() if k != "username"
+            )
+            page = (
+                "<!doctype html><meta charset=utf-8><title>Discord (local stand-in)</title>"
+                "<h1>Authorize Membergate</h1><p>Local stand-in for discord.com: pick the account to connect.</p>"
+                f"<form method=post>{hidden}<label>Username <input name=username value='member'></label> "
+                "<button name=decision value=allow>Authorize</button> "
+                "<button name=decision value=deny>Cancel</button></form>"
+            )
+            return Response(page, mimetype="text/html")
+        if params.get("decision") == "deny":
+            return Response(status=302, headers={"Location": f"{redirect_uri}?{urlencode({'error': 'access_denied', 'state': state})}"})
+        username = params.get("username") or "member"
+        user_id = params.get("user_id") or snowflake_for(username)
+        self.users[user_id] = username
+        code = secrets.token_urlsafe(12)
+        self.codes[code] = user_id
+        return Response(status=302, headers={"Location": f"{redirect_uri}?{urlencode({'code': code, 'state': state})}"})
+
+    def on_token(self, request: Request) -> Response:
+        form = request.form
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            user_id = self.codes.pop(form.get("code", ""), None)
+        elif grant == "refresh_token":
+            user_id = self.tokens.get(form.get("refresh_token", ""))
+        else:
+            return _json(400, {"error": "unsupported_grant_type"})
+        if user_id is None:
+            return _json(400, {"error": "invalid_grant", "error_description": "Invalid \"code\" in request."})
+        access, refresh = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+        self.tokens[access] = user_id
+        self.tokens[refresh] = user_id
+        return _json(200, {"access_token": access, "token_type": "Bearer", "expires_in": 604800,
+                           "refresh_token": refresh, "scope": "identify guilds.join"})
+
+    def on_me(self, request: Request) -> Response:
+        auth = request.headers.get("Authorization", "")
+        user_id = self.tokens.get(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
+        if user_id is None:
+            return _error(401, 0, "401: Unauthorized")
+        return _json(200, {"id": user_id, "username": self.users.get(user_id, "member"), "discriminator": "0",
+                           "global_name": None, "avatar": None})
+
+    # --- bot routes -------------------------------------------------------------------------
+
+    def _bot(self, request: Request) -> Response | None:
+        if not request.headers.get("Authorization", "").startswith("Bot "):
+            return _error(401, 0, "401: Unauthorized")
+        return None
+
+    def on_member(self, request: Request, guild_id: str, user_id: str) -> Response:
+        if (denied := self._bot(request)) is not None:
+            return denied
+        members = self.guild_members.setdefault(guild_id, {})
+        if request.method == "GET":
+            if user_id not in members:
+                return _error(404, 10007, "Unknown Member")
+            return _json(200, self._member_json(user_id, members[user_id]))
+        if request.method == "DELETE":
+            members.pop(user_id, None)
+            return Response(status=204)
+        body = request.get_json(silent=True) or {}
+        if self.tokens.get(body.get("access_token", "")) != user_id:
+            return _error(403, 50025, "Invalid OAuth2 access token")
+        if user_id in members:
+            return Response(status=204)  # already a member: Discord ignores the roles here
+        members[user_id] = set(body.get("roles") or [])
+        return _json(201, self._member_json(user_id, members[user_id]))
+
+    def on_role(self, request: Request, guild_id: str, user_id: str, role_id: str) -> Response:
+        if (denied := self._bot(request)) is not None:
+            return denied
+        members = self.guild_members.setdefault(guild_id, {})
+        if user_id not in members:
+            return _error(404, 10007, "Unknown Member")
+        if request.method == "PUT":
+            members[user_id].add(role_id)
+        else:
+            members[user_id].discard(role_id)
+        return Response(status=204)
+
+    def on_open_dm(self, request: Request) -> Response:
+        if (denied := self._bot(request)) is not None:
+            return denied
+        recipient = (request.get_json(silent=True) or {}).get("recipient_id", "")
+        channel_id = str(900_000_000_000_000_000 + int(snowflake_for(recipient)) % 10**17)
+        self.dm_channels[channel_id] = recipient
+        return _json(200, {"id": channel_id, "type": 1, "recipients": [{"id": recipient, "username": self.users.get(recipient, "member")}]})
+
+    def on_message(self, request: Request, channel_id: str) -> Response:
+        if (denied := self._bot(request)) is not None:
+            return denied
+        user_id = self.dm_channels.get(channel_id)
+        if user_id is None:
+            return _error(404, 10003, "Unknown Channel")
+        if user_id in self.closed_dms:
+            return _error(403, 50007, "Cannot send messages to this user")
+        content = (request.get_json(silent=True) or {}).get("content", "")
+        message = {"id": str(next(self._ids)), "channel_id": channel_id, "user_id": user_id, "content": content, "at": time.time()}
+        self.dms.append(message)
+        return _json(200, {"id": message["id"], "channel_id": channel_id, "content": content, "type": 0})
+
+    # --- local views ------------------------------------------------------------------------
+
+    def on_list_calls(self, request: Request) -> Response:
+        return _json(200, {"calls": self.calls})
+
+    def on_list_dms(self, request: Request) -> Response:
+        return _json(200, {"dms": self.dms})
+
+    def on_guild(self, request: Request, guild_id: str) -> Response:
+        members = self.guild_members.get(guild_id, {})
+        return _json(200, {"guild_id": guild_id, "members": {u: sorted(r) for u, r in members.items()}})
+
+    def on_dm_setting(self, request: Request, user_id: str) -> Response:
+        if (request.get_json(silent=True) or {}).get("open", True):
+            self.closed_dms.discard(user_id)
+        else:
+            self.closed_dms.add(user_id)
+        return _json(200, {"user_id": user_id, "dms_open": user_id not in self.closed_dms})
+
+    def _member_json(self, user_id: str, roles: set[str]) -> dict[str, Any]:
+        return {
+            "user": {"id": user_id, "username": self.users.get(user_id, "member"), "discriminator": "0", "avatar": None},
+            "roles": sorted(roles),
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }

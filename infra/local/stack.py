@@ -1,0 +1,434 @@
+"""The local stack: Membergate on a laptop with no AWS account and no internet (`make dev`).
+
+One process: a moto server (DynamoDB, SQS, KMS, Secrets Manager) built from template.yaml, the
+HTTP API on 127.0.0.1:$PORT with the template's routes calling the real Lambda handlers, queue
+consumers and schedules running in-process on a controllable business clock, a local Stripe
+sandbox and a local Discord stand-in. With real credentials in the environment, the same stack
+talks to real Stripe test mode and real Discord instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from infra.local.discord_standin import DiscordStandIn
+from infra.local.resources import Route, Template, create_resources, function_environment, read_template
+
+DEFAULT_WEBHOOK_SECRET = "whsec_local_membergate_dev"
+DEFAULT_ADMIN_TOKEN = "local-admin-token"
+LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
+REGION = "us-east-1"
+
+
+class LocalClock:
+    """Business time: the wall clock plus an offset that POST /_local/clock moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        return int(time.time()) + self.offset
+
+    def advance(self, seconds: int) -> int:
+        with self._lock:
+            self.offset += seconds
+        return self.now()
+
+
+class _Context:
+    function_name = "local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:local"
+    aws_request_id = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@dataclass
+class Settings:
+    port: int
+    webhook_secret: str
+    admin_token: str
+    stripe_key: str
+    stripe_api_base: str | None
+    discord_api_base: str | None
+    discord_bot_token: str
+    discord_client_id: str
+    discord_client_secret: str
+    quiet: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        e = os.environ
+        return cls(
+            port=int(e.get("PORT", "3000")),
+            webhook_secret=e.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET,
+            admin_token=e.get("ADMIN_TOKEN") or DEFAULT_ADMIN_TOKEN,
+            stripe_key=e.get("STRIPE_API_KEY") or LOCAL_STRIPE_KEY,
+            stripe_api_base=e.get("STRIPE_API_BASE") or None,
+            discord_api_base=e.get("DISCORD_API_BASE") or None,
+            discord_bot_token=e.get("DISCORD_BOT_TOKEN") or "local-bot-token",
+            discord_client_id=e.get("DISCORD_CLIENT_ID") or "100000000000000001",
+            discord_client_secret=e.get("DISCORD_CLIENT_SECRET") or "local-client-secret",
+            quiet=e.get("MEMBERGATE_QUIET", "") == "1",
+        )
+
+    @property
+    def real_stripe(self) -> bool:
+        return self.stripe_key != LOCAL_STRIPE_KEY
+
+    @property
+    def real_discord(self) -> bool:
+        return "DISCORD_BOT_TOKEN" in os.environ
+
+
+class LocalStack:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.clock = LocalClock()
+        self.base_url = f"http://127.0.0.1:{settings.port}"
+        self.template: Template = read_template()
+        self._work_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._handlers: dict[str, Any] = {}
+        self._next_schedule: dict[str, int] = {}
+        self.discord = DiscordStandIn()
+        self.sandbox: Any = None
+        self.queue_urls: dict[str, str] = {}
+        self.ready = threading.Event()
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        os.environ.update(
+            AWS_ENDPOINT_URL=f"http://{host}:{port}",
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        import boto3
+
+        session = boto3.Session(region_name=REGION)
+        params = self.template.parameter_defaults()
+        secret_values = {
+            params["StripeApiKeySecretName"]: self.settings.stripe_key,
+            params["StripeWebhookSecretsSecretName"]: self.settings.webhook_secret,
+            params["DiscordBotTokenSecretName"]: self.settings.discord_bot_token,
+            params["DiscordClientSecretSecretName"]: self.settings.discord_client_secret,
+            params["AdminTokenSecretName"]: self.settings.admin_token,
+        }
+        intrinsics = create_resources(self.template, session.client, secret_values)
+        intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
+        intrinsics.parameters["PublicBaseUrl"] = self.base_url
+        env = function_environment(self.template, intrinsics)
+        env["PUBLIC_BASE_URL"] = self.base_url
+        env["STRIPE_API_BASE"] = self.settings.stripe_api_base or (
+            "https://api.stripe.com" if self.settings.real_stripe else f"{self.base_url}/_local/stripe"
+        )
+        if self.settings.discord_api_base:
+            env["DISCORD_API_BASE"] = self.settings.discord_api_base
+        elif not self.settings.real_discord:
+            env["DISCORD_API_BASE"] = f"{self.base_url}/_local/discord/api/v10"
+            env["DISCORD_OAUTH_BASE"] = f"{self.base_url}/_local/discord/oauth2"
+        env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        if self.settings.quiet:
+            env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        os.environ.update(env)
+        self.queue_urls = {c.queue: intrinsics.values[c.queue] for c in self.template.consumers}
+        self._build_sandbox()
+        from membergate import bootstrap
+
+        self._clock_override = bootstrap.overridden(clock=self.clock)
+        self._clock_override.__enter__()
+        now = self.clock.now()
+        for schedule in self.template.schedules:
+            self._next_schedule[schedule.function] = now + schedule.every_seconds
+        self._server = make_server("127.0.0.1", self.settings.port, self._app(), threaded=True)
+        threading.Thread(target=self._server.serve_forever, name="http", daemon=True).start()
+        threading.Thread(target=self._work_loop, name="consumers", daemon=True).start()
+        self.ready.set()
+
+    def _build_sandbox(self) -> None:
+        from infra.local.stripe_sandbox import StripeSandbox, signed_delivery
+
+        def post(payload: bytes, headers: dict[str, str]) -> int:
+            request = urllib.request.Request(f"{self.base_url}/webhooks/stripe", data=payload, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        self.sandbox = StripeSandbox(
+            clock=self.clock.now,
+            deliver=signed_delivery(self.settings.webhook_secret, post),
+            public_base_url=f"{self.base_url}/_local/stripe",
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._clock_override.__exit__(None, None, None)
+        self._moto.stop()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _app(self) -> Any:
+        mounts = {"/_local/discord": self.discord}
+        if self.sandbox is not None:
+            mounts["/_local/stripe"] = self.sandbox.wsgi_app
+        return DispatcherMiddleware(self._main, mounts)
+
+    def _main(self, environ: dict, start_response: Any) -> Any:
+        request = Request(environ)
+        path = request.path
+        if path == "/health":
+            response = _json(200, {"status": "ok" if self.ready.is_set() else "starting"})
+        elif path == "/_local/clock":
+            response = self._clock_route(request)
+        elif path == "/_local/drain" and request.method == "POST":
+            response = _json(200, self.drain())
+        else:
+            response = self._invoke_route(request)
+        return response(environ, start_response)
+
+    def _clock_route(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = request.get_json(silent=True) or {}
+            seconds = body.get("advance_seconds")
+            if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+                return _json(400, {"error": {"code": "invalid_request", "message": "advance_seconds must be a whole number ≥ 0", "field": "advance_seconds"}})
+            self.clock.advance(seconds)
+            ran = self.run_schedules(force=True)
+            drained = self.drain()
+            return _json(200, {**self._clock_view(), "schedules_run": ran, **drained})
+        return _json(200, self._clock_view())
+
+    def _clock_view(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {"now": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "epoch": now, "offset_seconds": self.clock.offset}
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.template.routes:
+            if route.method not in ("ANY", method):
+                continue
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
+        return None
+
+    def _invoke_route(self, request: Request) -> Response:
+        matched = self._match(request.method, request.path)
+        if matched is None:
+            return _json(404, {"error": {"code": "not_found", "message": f"no route for {request.method} {request.path}"}})
+        route, params = matched
+        handler = self._handler(route.folder)
+        event = _http_event(request, route, params)
+        with self._work_lock if route.folder != "stripe_webhook" else _nolock():
+            result = handler.lambda_handler(event, _Context())
+        return _to_response(result)
+
+    def _handler(self, folder: str) -> Any:
+        if folder not in self._handlers:
+            import importlib.util
+
+            from infra.local.resources import REPO
+
+            spec = importlib.util.spec_from_file_location(f"membergate_fn_{folder}", REPO / "functions" / folder / "handler.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            self._handlers[folder] = module
+        return self._handlers[folder]
+
+    # --- queues and schedules ---------------------------------------------------------------
+
+    def _sqs(self) -> Any:
+        from membergate import bootstrap
+
+        return bootstrap.aws_client("sqs", REGION)
+
+    def poll_queue(self, consumer: Any) -> int:
+        sqs = self._sqs()
+        url = self.queue_urls[consumer.queue]
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(consumer.batch_size, 10), AttributeNames=["All"])
+        messages = got.get("Messages", [])
+        if not messages:
+            return 0
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        event = {"Records": [_sqs_record(m, arn) for m in messages]}
+        result = self._handler(consumer.folder).lambda_handler(event, _Context()) or {}
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages) - len(failed)
+
+    def run_schedules(self, force: bool = False) -> list[str]:
+        ran = []
+        now = self.clock.now()
+        for schedule in self.template.schedules:
+            due = self._next_schedule.get(schedule.function, now)
+            if force or now >= due:
+                with self._work_lock:
+                    self._handler(schedule.folder).lambda_handler({"source": "local.scheduler"}, _Context())
+                self._next_schedule[schedule.function] = now + schedule.every_seconds
+                ran.append(schedule.function)
+        return ran
+
+    def drain(self, max_rounds: int = 200) -> dict[str, int]:
+        """Process every visible message on every queue until a full pass finds none."""
+        processed = 0
+        for _ in range(max_rounds):
+            with self._work_lock:
+                round_total = sum(self.poll_queue(c) for c in self.template.consumers)
+            processed += round_total
+            if round_total == 0:
+                break
+        return {"messages_processed": processed}
+
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.drain(max_rounds=5)["messages_processed"]
+                self.run_schedules()
+            except Exception as error:  # keep serving; the failure is in the logs
+                print(f"[local-stack] consumer error: {error!r}", file=sys.stderr)
+                busy = 0
+            if not busy:
+                self._stop.wait(0.2)
+
+
+class _nolock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _http_event(request: Request, route: Route, params: dict[str, str]) -> dict[str, Any]:
+    raw = request.get_data()
+    content_type = request.headers.get("Content-Type", "")
+    textual = not raw or content_type.startswith(("application/json", "text/", "application/x-www-form-urlencoded"))
+    try:
+        body = raw.decode("utf-8") if textual else None
+    except UnicodeDecodeError:
+        body = None
+    encoded = body is None and bool(raw)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
+    now_ms = int(time.time() * 1000)
+    return {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query_string.decode(),
+        "cookies": cookies,
+        "headers": headers,
+        "queryStringParameters": {k: ",".join(request.args.getlist(k)) for k in request.args} or None,
+        "pathParameters": params or None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": request.host,
+            "domainPrefix": "local",
+            "http": {"method": request.method, "path": request.path, "protocol": "HTTP/1.1",
+                     "sourceIp": request.remote_addr or "127.0.0.1", "userAgent": request.user_agent.string},
+            "requestId": f"local-{now_ms}",
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "timeEpoch": now_ms,
+        },
+        "body": base64.b64encode(raw).decode() if encoded else (body or None),
+        "isBase64Encoded": encoded,
+    }
+
+
+def _to_response(result: dict[str, Any]) -> Response:
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    response = Response(data, status=int(result.get("statusCode", 200)))
+    response.headers.clear()
+    for key, value in (result.get("headers") or {}).items():
+        response.headers[key] = value
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values:
+            response.headers.add(key, value)
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    return response
+
+
+def _sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": REGION,
+    }
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    stack = LocalStack(settings)
+    stack.start()
+    mode = []
+    mode.append("real Stripe test mode" if settings.real_stripe else "local Stripe sandbox")
+    mode.append("real Discord" if settings.real_discord else "local Discord stand-in")
+    print(
+        f"Membergate local stack on {stack.base_url} ({', '.join(mode)})\n"
+        f"  STRIPE_WEBHOOK_SECRET={settings.webhook_secret}\n"
+        f"  ADMIN_TOKEN={settings.admin_token}\n"
+        f"  webhook: POST {stack.base_url}/webhooks/stripe   admin: {stack.base_url}/admin/openapi.json\n"
+        f"  clock: GET/POST {stack.base_url}/_local/clock   drain: POST {stack.base_url}/_local/drain\n"
+        f"  Stripe sandbox: {stack.base_url}/_local/stripe   Discord stand-in calls: {stack.base_url}/_local/discord/calls\n"
+        "Ctrl-C to stop.",
+        flush=True,
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

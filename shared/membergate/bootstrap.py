@@ -1,0 +1,280 @@
+"""The composition root: the only place that builds concrete adapters and wires use cases.
+
+Builders import their adapters lazily so each function pays only for what it uses (the webhook
+intake never loads PynamoDB, the Stripe SDK or Powertools utilities). The local stack swaps the
+clock and nothing else: every outbound base URL is configuration.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from . import config
+
+
+class SystemClock:
+    def now(self) -> int:
+        return int(time.time())
+
+
+@dataclass
+class _Overrides:
+    clock: Any = None
+    discord_transport: Any = None
+    stripe_http_client: Any = None
+
+
+_overrides = _Overrides()
+
+
+@contextmanager
+def overridden(**values: Any) -> Iterator[None]:
+    """Swap clock/transports for the local stack and tests; restores them afterwards."""
+    previous = {k: getattr(_overrides, k) for k in values}
+    for key, value in values.items():
+        setattr(_overrides, key, value)
+    _reset_caches()
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            setattr(_overrides, key, value)
+        _reset_caches()
+
+
+def clock() -> Any:
+    return _overrides.clock or SystemClock()
+
+
+@lru_cache(maxsize=None)
+def aws_client(service: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region)
+
+
+def _client_factory(region: str) -> Callable[[str], Any]:
+    return lambda service: aws_client(service, region)
+
+
+# --- webhook intake (import-light) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Intake:
+    settings: config.IntakeSettings
+    ledger: Any
+    queue: Any
+    secrets: Any
+
+
+@lru_cache(maxsize=None)
+def intake() -> Intake:
+    from .adapters.intake import DynamoEventLedger, SecretsManagerWebhookSecrets, SqsBillingEventQueue
+
+    settings = config.IntakeSettings.from_env()
+    factory = _client_factory(settings.region)
+    return Intake(
+        settings=settings,
+        ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table),
+        queue=SqsBillingEventQueue(factory("sqs"), settings.billing_events_queue_url),
+        secrets=SecretsManagerWebhookSecrets(factory, settings.webhook_secrets_name),
+    )
+
+
+# --- everything else ------------------------------------------------------------------------
+
+
+def stores(settings: config.StoreSettings) -> Any:
+    from .adapters.dynamodb import models
+    from .adapters.dynamodb.repositories import (
+        DynamoAccessRepository,
+        DynamoCatalogRepository,
+        DynamoCheckoutRepository,
+        DynamoEntitlementRepository,
+        DynamoLedgerRepository,
+        DynamoMemberRepository,
+        DynamoMessageLog,
+        DynamoSubscriptionRepository,
+        DynamoWebSessionStore,
+    )
+    from .ports import Stores
+
+    models.configure(settings.membership_table, settings.ledger_table, settings.region)
+    return Stores(
+        catalog=DynamoCatalogRepository(),
+        members=DynamoMemberRepository(),
+        subscriptions=DynamoSubscriptionRepository(),
+        entitlements=DynamoEntitlementRepository(),
+        access=DynamoAccessRepository(),
+        messages=DynamoMessageLog(),
+        checkouts=DynamoCheckoutRepository(),
+        ledger=DynamoLedgerRepository(),
+        sessions=DynamoWebSessionStore(),
+    )
+
+
+def _access_queue(settings: Any) -> Any:
+    from .adapters.aws import SqsAccessWorkQueue
+
+    return SqsAccessWorkQueue(aws_client("sqs", settings.region), settings.access_queue_url)
+
+
+@lru_cache(maxsize=None)
+def _secrets(region: str) -> Any:
+    from .adapters.aws import CachedSecrets
+
+    return CachedSecrets(_client_factory(region))
+
+
+def _billing(settings: Any) -> Any:
+    from .adapters.stripe_billing import StripeBillingGateway
+
+    api_key = _secrets(settings.region).get(settings.stripe_api_key_name)
+    return StripeBillingGateway.build(api_key, settings.stripe_api_base, _overrides.stripe_http_client)
+
+
+def _discord_transport() -> Any:
+    if _overrides.discord_transport is not None:
+        return _overrides.discord_transport
+    from .adapters.http import UrllibTransport
+
+    return UrllibTransport()
+
+
+def _identity(settings: config.JoinSettings) -> Any:
+    from .adapters.discord import DiscordIdentityProvider
+
+    secrets = _secrets(settings.region)
+    return DiscordIdentityProvider(
+        _discord_transport(),
+        settings.discord_client_id,
+        lambda: secrets.get(settings.discord_client_secret_name),
+        settings.discord_api_base,
+        settings.discord_oauth_base,
+    )
+
+
+def _cipher(settings: config.JoinSettings) -> Any:
+    from .adapters.aws import KmsTokenCipher
+
+    return KmsTokenCipher(aws_client("kms", settings.region), settings.token_key_id)
+
+
+@dataclass(frozen=True)
+class Processor:
+    settings: config.ProcessorSettings
+    processor: Any
+
+
+@lru_cache(maxsize=None)
+def processor() -> Processor:
+    from .services.billing_events import BillingEventProcessor
+
+    settings = config.ProcessorSettings.from_env()
+    return Processor(settings, BillingEventProcessor(stores(settings), _access_queue(settings)))
+
+
+@dataclass(frozen=True)
+class Dispatcher:
+    settings: config.DispatcherSettings
+    dispatcher: Any
+    queue: Any
+
+
+@lru_cache(maxsize=None)
+def dispatcher() -> Dispatcher:
+    from .adapters.discord import DiscordCommunityConnector
+    from .services.access import AccessDispatcher, Links
+
+    settings = config.DispatcherSettings.from_env()
+    secrets = _secrets(settings.region)
+    connector = DiscordCommunityConnector(
+        _discord_transport(),
+        lambda: secrets.get(settings.discord_bot_token_name),
+        settings.discord_api_base,
+    )
+    queue = _access_queue(settings)
+    service = AccessDispatcher(
+        stores(settings), connector, _identity(settings), _cipher(settings), Links(settings.public_base_url)
+    )
+    return Dispatcher(settings, service, queue)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    settings: config.LifecycleSettings
+    stores: Any
+    billing: Any
+    queue: Any
+
+
+@lru_cache(maxsize=None)
+def lifecycle() -> Lifecycle:
+    settings = config.LifecycleSettings.from_env()
+    return Lifecycle(settings, stores(settings), _LazyBilling(settings), _access_queue(settings))
+
+
+@dataclass(frozen=True)
+class Checkout:
+    settings: config.CheckoutSettings
+    stores: Any
+    billing: Any
+
+
+@lru_cache(maxsize=None)
+def checkout() -> Checkout:
+    settings = config.CheckoutSettings.from_env()
+    return Checkout(settings, stores(settings), _LazyBilling(settings))
+
+
+@dataclass(frozen=True)
+class Join:
+    settings: config.JoinSettings
+    stores: Any
+    identity: Any
+    cipher: Any
+    queue: Any
+
+
+@lru_cache(maxsize=None)
+def join() -> Join:
+    settings = config.JoinSettings.from_env()
+    return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings))
+
+
+@dataclass(frozen=True)
+class Admin:
+    settings: config.AdminSettings
+    stores: Any
+    admin_token: Callable[[], str]
+
+
+@lru_cache(maxsize=None)
+def admin() -> Admin:
+    settings = config.AdminSettings.from_env()
+    secrets = _secrets(settings.region)
+    return Admin(settings, stores(settings), lambda: secrets.get(settings.admin_token_name))
+
+
+class _LazyBilling:
+    """Reads the Stripe key on first use, so a function that never calls Stripe never fetches it."""
+
+    def __init__(self, settings: Any):
+        self._settings = settings
+        self._gateway: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._gateway is None:
+            self._gateway = _billing(self._settings)
+        return getattr(self._gateway, name)
+
+
+def _reset_caches() -> None:
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, aws_client, _secrets):
+        builder.cache_clear()

@@ -1,0 +1,1 @@
+"""The HTTP edge: request/response schemas (pydantic), error mapping, pages."""

@@ -1,0 +1,205 @@
+"""The creator's admin API: routes, bearer auth and the OpenAPI document, over the admin services."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from ..domain.model import AccessRecord, Community, Entitlement, Member, Plan
+from ..services import admin
+from .resolver import error_response, iso, make_resolver
+from .schemas import (
+    AccessOut,
+    CommunitiesOut,
+    CommunityIn,
+    CommunityOut,
+    EntitlementOut,
+    EventsOut,
+    GrantOut,
+    IdentitiesOut,
+    KpisOut,
+    LedgerEntryOut,
+    MemberOut,
+    MembersOut,
+    PlanIn,
+    PlanOut,
+    PlansOut,
+)
+
+OPENAPI_PATH = "/admin/openapi.json"
+API_TITLE = "Membergate admin API"
+API_VERSION = "1"
+
+
+def build_admin_app(
+    *,
+    stores_factory: Callable[[], Any],
+    admin_token: Callable[[], str],
+    now: Callable[[], int],
+    public_base_url: Callable[[APIGatewayHttpResolver], str],
+) -> APIGatewayHttpResolver:
+    app = make_resolver(enable_validation=True)
+
+    def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        if app.current_event.path == OPENAPI_PATH:
+            return next_middleware(app)
+        header = app.current_event.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        expected = admin_token()
+        if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token.strip(), expected):
+            return error_response(
+                401, "unauthorized", "send 'Authorization: Bearer <admin token>' (the value of the ADMIN_TOKEN secret)"
+            )
+        return next_middleware(app)
+
+    app.use(middlewares=[require_admin])
+
+    @app.get(OPENAPI_PATH, include_in_schema=False)
+    def openapi():
+        return Response(200, "application/json", admin_openapi_json(app))
+
+    @app.post("/admin/communities", responses={201: {"description": "created"}})
+    def create_community(body: CommunityIn) -> Response[CommunityOut]:
+        community = admin.create_community(stores_factory(), now=now(), **body.model_dump())
+        return Response(201, "application/json", community_out(community))
+
+    @app.get("/admin/communities")
+    def list_communities() -> CommunitiesOut:
+        return CommunitiesOut(communities=[community_out(c) for c in stores_factory().catalog.list_communities()])
+
+    @app.post("/admin/plans", responses={201: {"description": "created"}})
+    def create_plan(body: PlanIn) -> Response[PlanOut]:
+        plan = admin.create_plan(
+            stores_factory(),
+            name=body.name,
+            stripe_price_ids=body.stripe_price_ids,
+            grants=[(g.community_id, g.role_id) for g in body.grants],
+            grace_days=body.grace_days,
+            on_grace_end=body.on_grace_end,
+            now=now(),
+        )
+        return Response(201, "application/json", plan_out(plan, public_base_url(app)))
+
+    @app.get("/admin/plans")
+    def list_plans() -> PlansOut:
+        base = public_base_url(app)
+        return PlansOut(plans=[plan_out(p, base) for p in stores_factory().catalog.list_plans()])
+
+    @app.get("/admin/members")
+    def find_members(
+        stripe_customer_id: Annotated[str | None, Query()] = None,
+        discord_user_id: Annotated[str | None, Query()] = None,
+        member_id: Annotated[str | None, Query()] = None,
+    ) -> MembersOut:
+        found = admin.find_members(
+            stores_factory(),
+            now=now(),
+            stripe_customer_id=stripe_customer_id,
+            discord_user_id=discord_user_id,
+            member_id=member_id,
+        )
+        return MembersOut(members=[member_out(d.member, d.entitlements, d.access) for d in found])
+
+    @app.get("/admin/kpis")
+    def kpis() -> KpisOut:
+        moment = now()
+        k = admin.compute_kpis(stores_factory(), moment)
+        return KpisOut(
+            active_paying_members=k.paying_members,
+            trialing_members=k.trialing_members,
+            members_in_grace=k.members_in_grace,
+            members_with_access=k.members_with_access,
+            mrr=k.mrr,
+            as_of=iso(moment) or "",
+        )
+
+    @app.get("/admin/events")
+    def events(limit: Annotated[int, Query(ge=1, le=200)] = 50) -> EventsOut:
+        entries = admin.recent_events(stores_factory(), now(), limit)
+        return EventsOut(
+            events=[
+                LedgerEntryOut(
+                    event_id=e.event_id,
+                    type=e.type,
+                    status=e.status,
+                    created=iso(e.created) or "",
+                    received_at=iso(e.received_at) or "",
+                    customer_id=e.customer_id,
+                    detail=e.detail or None,
+                )
+                for e in entries
+            ]
+        )
+
+    return app
+
+
+def admin_openapi_json(app: APIGatewayHttpResolver) -> str:
+    return app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Configure communities and plans, look members up, read the numbers. "
+        "Every error body is {\"error\": {\"code\", \"message\"}}.",
+    )
+
+
+def community_out(c: Community) -> CommunityOut:
+    return CommunityOut(
+        id=c.id,
+        platform=c.platform.value,
+        name=c.name,
+        guild_id=c.guild_id,
+        role_id=c.role_id,
+        on_revoke=c.on_revoke.value,
+        locale=c.locale,
+        created_at=iso(c.created_at) or "",
+    )
+
+
+def plan_out(p: Plan, base_url: str) -> PlanOut:
+    return PlanOut(
+        id=p.id,
+        name=p.name,
+        stripe_price_ids=list(p.stripe_price_ids),
+        grants=[GrantOut(community_id=g.community_id, role_id=g.role_id) for g in p.grants],
+        grace_days=p.grace_days,
+        on_grace_end=p.on_grace_end.value,
+        join_url=f"{base_url}/join/{p.id}",
+        created_at=iso(p.created_at) or "",
+    )
+
+
+def member_out(m: Member, entitlements: list[Entitlement], access: list[AccessRecord]) -> MemberOut:
+    return MemberOut(
+        id=m.id,
+        stripe_customer_id=m.stripe_customer_id,
+        identities=IdentitiesOut(discord_user_id=m.discord_user_id),
+        entitlements=[
+            EntitlementOut(
+                plan_id=e.plan_id,
+                community_id=e.community_id,
+                role_id=e.role_id,
+                state=e.state.value,
+                until=iso(e.until),
+                reason=e.reason or None,
+            )
+            for e in entitlements
+        ],
+        access=[
+            AccessOut(
+                community_id=a.community_id,
+                state=a.state.value,
+                reason=a.reason or None,
+                roles=list(a.roles),
+                updated_at=iso(a.updated_at),
+            )
+            for a in access
+        ],
+        created_at=iso(m.created_at) or "",
+        origin=m.origin,
+    )

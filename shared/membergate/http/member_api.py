@@ -1,0 +1,206 @@
+"""The member's journey over HTTP: join page, Discord binding, and checkout (JSON or form)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import ValidationError
+
+from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError
+from ..services.checkout import CheckoutRequest, check_rate, start_checkout
+from ..services.identity import SESSION_LIFETIME_SECONDS, begin_discord_link, complete_discord_link
+from .errors import error_payload
+from .pages import join_page, message_page
+from .resolver import json_response, make_resolver
+from .schemas import CheckoutIn
+
+SESSION_COOKIE = "mg_session"
+
+
+def session_cookie_value(app: APIGatewayHttpResolver) -> str | None:
+    raw = app.current_event.cookies or []
+    header = app.current_event.headers.get("cookie")
+    if header:
+        raw = [*raw, header]
+    jar: SimpleCookie = SimpleCookie()
+    for chunk in raw:
+        try:
+            jar.load(chunk)
+        except Exception:  # a malformed cookie from the browser is simply no session
+            continue
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
+def set_session_cookie(session_id: str, secure: bool) -> str:
+    flags = "; Secure" if secure else ""
+    return f"{SESSION_COOKIE}={session_id}; Path=/; Max-Age={SESSION_LIFETIME_SECONDS}; HttpOnly; SameSite=Lax{flags}"
+
+
+def html(status: int, body: str, headers: dict[str, str] | None = None, cookies: list[str] | None = None) -> Response:
+    return Response(status, "text/html; charset=utf-8", body, headers or {}, cookies=cookies or [])
+
+
+def redirect(location: str, status: int = 303, cookies: list[str] | None = None) -> Response:
+    return Response(status, "text/html; charset=utf-8", "", {"Location": location}, cookies=cookies or [])
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What the member-facing apps need, resolved lazily by the handler (composition root)."""
+
+    deps: Callable[[], Any]  # bootstrap.checkout() or bootstrap.join()
+    now: Callable[[], int]
+    base_url: Callable[[APIGatewayHttpResolver], str]
+
+
+def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
+    app = make_resolver()
+
+    @app.post("/checkout")
+    def checkout() -> Response:
+        event = app.current_event
+        content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+        is_form = content_type == "application/x-www-form-urlencoded"
+        try:
+            request = _parse_checkout(app, is_form)
+            deps = edge.deps()
+            now = edge.now()
+            settings = deps.settings
+            check_rate(deps.stores, event.request_context.http.source_ip, now, settings.checkout_rate_limit, settings.checkout_rate_window)
+            member_id = request.member_id or _session_member(deps.stores, session_cookie_value(app), now)
+            if not member_id:
+                raise IdentityRequiredError(
+                    f"connect your Discord account first: open /join/{request.plan_id}"
+                )
+            base = edge.base_url(app)
+            session = start_checkout(
+                CheckoutRequest(
+                    member_id=member_id,
+                    plan_id=request.plan_id,
+                    price_id=request.price_id,
+                    success_url=f"{base}/join/{request.plan_id}?paid=1&session_id={{CHECKOUT_SESSION_ID}}",
+                    cancel_url=f"{base}/join/{request.plan_id}",
+                ),
+                stores=deps.stores,
+                billing=deps.billing,
+                now=now,
+            )
+        except MembergateError as error:
+            if not is_form:
+                raise
+            status, headers, _ = error_payload(error)
+            return html(status, message_page("We couldn't start your payment", error.message), headers)
+        if is_form:
+            return redirect(session.url)
+        return json_response(201, {"checkout_url": session.url, "session_id": session.id})
+
+    return app
+
+
+def _parse_checkout(app: APIGatewayHttpResolver, is_form: bool) -> CheckoutIn:
+    raw_body = app.current_event.decoded_body or ""
+    try:
+        if is_form:
+            fields = {k: v[0] for k, v in parse_qs(raw_body).items() if v}
+            return CheckoutIn(**fields)
+        payload = json.loads(raw_body or "null")
+    except json.JSONDecodeError:
+        raise InvalidRequestError("the body is not valid JSON", field="body") from None
+    except ValidationError as error:
+        raise _invalid(error) from None
+    if not isinstance(payload, dict):
+        raise InvalidRequestError("the body must be a JSON object with plan_id", field="body")
+    try:
+        return CheckoutIn(**payload)
+    except ValidationError as error:
+        raise _invalid(error) from None
+
+
+def _invalid(error: ValidationError) -> InvalidRequestError:
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    return InvalidRequestError(f"{field}: {first.get('msg', 'invalid')}", field=field)
+
+
+def _session_member(stores: Any, session_id: str | None, now: int) -> str | None:
+    if not session_id:
+        return None
+    session = stores.sessions.get_session(session_id, now)
+    return session.member_id if session else None
+
+
+def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHttpResolver:
+    app = make_resolver()
+
+    @app.get("/join/<plan_id>")
+    def join(plan_id: str) -> Response:
+        deps = edge.deps()
+        now = edge.now()
+        plan = deps.stores.catalog.get_plan(plan_id)
+        if plan is None:
+            return html(404, message_page("Plan not found", "This join link is not valid; ask the creator for the current one."))
+        session_id = session_cookie_value(app)
+        session = deps.stores.sessions.get_session(session_id, now) if session_id else None
+        member = deps.stores.members.get(session.member_id) if session and session.member_id else None
+        states = [f"{a.state.value}" for a in deps.stores.access.for_member(member.id)] if member else []
+        query = app.current_event.query_string_parameters or {}
+        page = join_page(
+            plan_id=plan.id,
+            plan_name=plan.name,
+            discord_user_id=member.discord_user_id if member else None,
+            paid=query.get("paid") == "1",
+            access_states=states,
+        )
+        return html(200, page)
+
+    @app.get("/auth/discord/start")
+    def start() -> Response:
+        deps = edge.deps()
+        base = edge.base_url(app)
+        query = app.current_event.query_string_parameters or {}
+        link = begin_discord_link(
+            stores=deps.stores,
+            identity=deps.identity,
+            session_id=session_cookie_value(app),
+            plan_id=query.get("plan_id"),
+            redirect_uri=f"{base}/auth/discord/callback",
+            now=edge.now(),
+        )
+        return redirect(link.authorize_url, 302, [set_session_cookie(link.session.id, base.startswith("https://"))])
+
+    @app.get("/auth/discord/callback")
+    def callback() -> Response:
+        deps = edge.deps()
+        base = edge.base_url(app)
+        query = app.current_event.query_string_parameters or {}
+        if query.get("error"):
+            return html(400, message_page("Discord not connected", "You cancelled the Discord authorization; open the join link again to retry."))
+        if not query.get("code") or not query.get("state"):
+            return html(400, message_page("Discord not connected", "The link is incomplete; open the join link again to retry."))
+        try:
+            result = complete_discord_link(
+                stores=deps.stores,
+                identity=deps.identity,
+                cipher=deps.cipher,
+                access_queue=deps.queue,
+                session_id=session_cookie_value(app),
+                code=query["code"],
+                state=query["state"],
+                redirect_uri=f"{base}/auth/discord/callback",
+                now=edge.now(),
+                new_member_id=new_member_id,
+            )
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page("Discord not connected", error.message), headers)
+        target = f"/join/{result.plan_id}" if result.plan_id else "/"
+        return redirect(f"{base}{target}")
+
+    return app

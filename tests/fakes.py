@@ -1,0 +1,423 @@
+"""In-memory fakes for the ports: they record what happened so tests can assert outcomes."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from membergate.domain.billing import SubscriptionRecord
+from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError, RetryableError
+from membergate.domain.model import (
+    AccessRecord,
+    CheckoutAttempt,
+    Community,
+    Entitlement,
+    LedgerEntry,
+    Member,
+    MessageKey,
+    OAuthTokens,
+    Plan,
+)
+from membergate.ports import AccessWork, CheckoutSession, GuildMember, Stores, WebSession
+
+
+class FakeCatalog:
+    def __init__(self) -> None:
+        self.communities: dict[str, Community] = {}
+        self.plans: dict[str, Plan] = {}
+        self.prices: dict[str, str] = {}
+
+    def add_community(self, community: Community) -> None:
+        self.communities[community.id] = community
+
+    def get_community(self, community_id: str) -> Community | None:
+        return self.communities.get(community_id)
+
+    def list_communities(self) -> list[Community]:
+        return list(self.communities.values())
+
+    def add_plan(self, plan: Plan) -> None:
+        for price in plan.stripe_price_ids:
+            if price in self.prices:
+                raise ConflictError(f"price {price} is already sold by plan {self.prices[price]}")
+        for price in plan.stripe_price_ids:
+            self.prices[price] = plan.id
+        self.plans[plan.id] = plan
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        return self.plans.get(plan_id)
+
+    def list_plans(self) -> list[Plan]:
+        return list(self.plans.values())
+
+    def plan_for_price(self, price_id: str) -> Plan | None:
+        plan_id = self.prices.get(price_id)
+        return self.plans.get(plan_id) if plan_id else None
+
+
+class FakeMembers:
+    def __init__(self) -> None:
+        self.members: dict[str, Member] = {}
+        self.by_customer: dict[str, str] = {}
+        self.by_discord: dict[str, str] = {}
+        self.tokens: dict[str, bytes] = {}
+
+    def get(self, member_id: str) -> Member | None:
+        return self.members.get(member_id)
+
+    def create(self, member: Member) -> None:
+        if member.id in self.members:
+            raise ConflictError(f"member {member.id} exists")
+        self.members[member.id] = member
+
+    def find_by_customer(self, customer_id: str) -> Member | None:
+        member_id = self.by_customer.get(customer_id)
+        return self.members.get(member_id) if member_id else None
+
+    def find_by_discord(self, discord_user_id: str) -> Member | None:
+        member_id = self.by_discord.get(discord_user_id)
+        return self.members.get(member_id) if member_id else None
+
+    def attach_customer(self, member_id: str, customer_id: str) -> Member:
+        owner = self.by_customer.setdefault(customer_id, member_id)
+        if owner != member_id:
+            raise ConflictError(f"customer {customer_id} belongs to {owner}")
+        member = self.members[member_id]
+        if member.stripe_customer_id is None:
+            member = replace(member, stripe_customer_id=customer_id)
+            self.members[member_id] = member
+        return member
+
+    def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
+        owner = self.by_customer.setdefault(customer_id, member_id)
+        if owner == member_id and member_id not in self.members:
+            self.members[member_id] = Member(member_id, now, stripe_customer_id=customer_id, origin="stripe")
+        return self.members[owner]
+
+    def bind_discord(self, member_id: str, discord_user_id: str, sealed_tokens: bytes) -> None:
+        owner = self.by_discord.setdefault(discord_user_id, member_id)
+        if owner != member_id:
+            raise ConflictError(f"discord {discord_user_id} belongs to {owner}")
+        self.members[member_id] = replace(self.members[member_id], discord_user_id=discord_user_id)
+        self.tokens[member_id] = sealed_tokens
+
+    def save_discord_tokens(self, member_id: str, sealed_tokens: bytes) -> None:
+        self.tokens[member_id] = sealed_tokens
+
+    def load_discord_tokens(self, member_id: str) -> bytes | None:
+        return self.tokens.get(member_id)
+
+
+class FakeSubscriptions:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], SubscriptionRecord] = {}
+
+    def get(self, member_id: str, subscription_id: str) -> SubscriptionRecord | None:
+        return self.records.get((member_id, subscription_id))
+
+    def save(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        key = (record.member_id, record.subscription_id)
+        stored = self.records.get(key)
+        if (stored.version if stored else None) != record.version:
+            raise ConcurrentUpdateError(f"{record.subscription_id} changed")
+        saved = replace(record, version=(record.version or 0) + 1)
+        self.records[key] = saved
+        return saved
+
+    def for_member(self, member_id: str) -> list[SubscriptionRecord]:
+        return [r for (m, _), r in sorted(self.records.items()) if m == member_id]
+
+    def all_records(self) -> Iterator[SubscriptionRecord]:
+        return iter(list(self.records.values()))
+
+
+class FakeEntitlements:
+    def __init__(self) -> None:
+        self.projections: dict[str, list[Entitlement]] = {}
+        self.due_at: dict[str, int] = {}
+
+    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None) -> None:
+        self.projections[member_id] = list(entitlements)
+        if next_due_at is None:
+            self.due_at.pop(member_id, None)
+        else:
+            self.due_at[member_id] = next_due_at
+
+    def for_member(self, member_id: str) -> list[Entitlement]:
+        return list(self.projections.get(member_id, []))
+
+    def due(self, now: int, limit: int) -> list[str]:
+        return [m for m, t in sorted(self.due_at.items(), key=lambda kv: kv[1]) if t <= now][:limit]
+
+
+class FakeAccess:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], AccessRecord] = {}
+
+    def get(self, member_id: str, community_id: str) -> AccessRecord | None:
+        return self.records.get((member_id, community_id))
+
+    def save(self, record: AccessRecord) -> None:
+        self.records[(record.member_id, record.community_id)] = record
+
+    def for_member(self, member_id: str) -> list[AccessRecord]:
+        return [r for (m, _), r in sorted(self.records.items()) if m == member_id]
+
+
+class FakeMessages:
+    def __init__(self) -> None:
+        self.items: dict[MessageKey, tuple[str, str]] = {}
+
+    def claim(self, key: MessageKey, now: int) -> bool:
+        if key in self.items:
+            return False
+        self.items[key] = ("queued", "")
+        return True
+
+    def finish(self, key: MessageKey, status: str, reason: str, now: int) -> None:
+        self.items[key] = (status, reason)
+
+    def status(self, key: MessageKey) -> str | None:
+        found = self.items.get(key)
+        return found[0] if found else None
+
+
+class FakeCheckouts:
+    def __init__(self) -> None:
+        self.attempts: dict[tuple[str, str], CheckoutAttempt] = {}
+
+    def get_attempt(self, member_id: str, plan_id: str) -> CheckoutAttempt | None:
+        return self.attempts.get((member_id, plan_id))
+
+    def save_attempt(self, attempt: CheckoutAttempt) -> None:
+        self.attempts[(attempt.member_id, attempt.plan_id)] = attempt
+
+
+class FakeLedger:
+    """Both the processor's LedgerRepository and the intake's EventLedger."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, LedgerEntry] = {}
+        self.calls = 0
+
+    def get(self, event_id: str) -> LedgerEntry | None:
+        return self.entries.get(event_id)
+
+    def mark(self, entry: LedgerEntry, now: int) -> None:
+        stored = self.entries.get(entry.event_id, entry)
+        self.entries[entry.event_id] = replace(stored, status=entry.status, detail=entry.detail)
+
+    def recent(self, now: int, limit: int) -> list[LedgerEntry]:
+        return sorted(self.entries.values(), key=lambda e: -e.received_at)[:limit]
+
+    def record_received(self, entry: LedgerEntry) -> str | None:
+        self.calls += 1
+        if entry.event_id in self.entries:
+            return self.entries[entry.event_id].status
+        self.entries[entry.event_id] = entry
+        return None
+
+    def record_ignored(self, entry: LedgerEntry) -> None:
+        self.calls += 1
+        self.entries[entry.event_id] = replace(entry, status="ignored", detail="not handled")
+
+
+class FakeSessions:
+    def __init__(self) -> None:
+        self.sessions: dict[str, WebSession] = {}
+        self.states: dict[str, tuple[str, str | None, int]] = {}
+        self.counters: dict[str, int] = {}
+
+    def create_session(self, session_id: str, expires_at: int) -> WebSession:
+        session = WebSession(session_id, None, expires_at)
+        self.sessions[session_id] = session
+        return session
+
+    def get_session(self, session_id: str, now: int) -> WebSession | None:
+        session = self.sessions.get(session_id)
+        return session if session and session.expires_at > now else None
+
+    def set_session_member(self, session_id: str, member_id: str) -> None:
+        self.sessions[session_id] = replace(self.sessions[session_id], member_id=member_id)
+
+    def put_oauth_state(self, state: str, session_id: str, plan_id: str | None, expires_at: int) -> None:
+        self.states[state] = (session_id, plan_id, expires_at)
+
+    def take_oauth_state(self, state: str, now: int) -> tuple[str, str | None] | None:
+        found = self.states.pop(state, None)
+        if found is None or found[2] <= now:
+            return None
+        return found[0], found[1]
+
+    def hit(self, key: str, window_start: int, expires_at: int) -> int:
+        full = f"{key}#{window_start}"
+        self.counters[full] = self.counters.get(full, 0) + 1
+        return self.counters[full]
+
+
+def fake_stores() -> Stores:
+    return Stores(
+        catalog=FakeCatalog(),
+        members=FakeMembers(),
+        subscriptions=FakeSubscriptions(),
+        entitlements=FakeEntitlements(),
+        access=FakeAccess(),
+        messages=FakeMessages(),
+        checkouts=FakeCheckouts(),
+        ledger=FakeLedger(),
+        sessions=FakeSessions(),
+    )
+
+
+class FakeQueue:
+    """Access work queue and billing events queue in one."""
+
+    def __init__(self) -> None:
+        self.work: list[tuple[AccessWork, int]] = []
+        self.billing: list[tuple[str, str, str]] = []
+
+    def send(self, work: Iterable[AccessWork], delay_seconds: int = 0) -> None:
+        self.work.extend((w, delay_seconds) for w in work)
+
+    def enqueue(self, event_id: str, group_id: str, body: str) -> None:
+        if any(e == event_id for e, _, _ in self.billing):
+            return  # FIFO deduplication on the event id
+        self.billing.append((event_id, group_id, body))
+
+    def take(self) -> list[AccessWork]:
+        out = [w for w, _ in self.work]
+        self.work.clear()
+        return out
+
+
+class FakeBilling:
+    def __init__(self) -> None:
+        self.customers: dict[str, str] = {}
+        self.sessions: dict[str, CheckoutSession] = {}
+        self.session_params: dict[str, dict] = {}
+        self.cancelled: list[str] = []
+        self.fail_with: Exception | None = None
+        self._ids = itertools.count(1)
+
+    def create_customer(self, member_id: str, idempotency_key: str) -> str:
+        if idempotency_key not in self.customers:
+            self.customers[idempotency_key] = f"cus_fake{next(self._ids)}"
+        return self.customers[idempotency_key]
+
+    def create_checkout_session(self, **params) -> CheckoutSession:
+        if self.fail_with:
+            raise self.fail_with
+        key = params["idempotency_key"]
+        if key in self.sessions:
+            if self.session_params[key] != params:
+                raise PermanentError("idempotency key reused with other parameters", "stripe_idempotency_error")
+            return self.sessions[key]
+        n = next(self._ids)
+        session = CheckoutSession(f"cs_test_fake{n}", f"https://checkout.test/cs_test_fake{n}", params["expires_at"])
+        self.sessions[key] = session
+        self.session_params[key] = params
+        return session
+
+    def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        if subscription_id not in self.cancelled:
+            self.cancelled.append(subscription_id)
+
+
+@dataclass
+class FakeGuild:
+    members: dict[str, set[str]] = field(default_factory=dict)
+
+
+class FakeConnector:
+    """A Discord-like community: members with roles, DMs, and injectable failures."""
+
+    def __init__(self) -> None:
+        self.guilds: dict[str, FakeGuild] = {}
+        self.dms: list[tuple[str, str]] = []
+        self.closed_dms: set[str] = set()
+        self.actions: list[tuple] = []
+        self.fail_next: list[Exception] = []
+
+    def _fail(self) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    def guild(self, guild_id: str) -> FakeGuild:
+        return self.guilds.setdefault(guild_id, FakeGuild())
+
+    def roles_of(self, guild_id: str, user_id: str) -> set[str] | None:
+        return self.guild(guild_id).members.get(user_id)
+
+    def get_member(self, guild_id: str, user_id: str) -> GuildMember | None:
+        self._fail()
+        roles = self.guild(guild_id).members.get(user_id)
+        return None if roles is None else GuildMember(user_id, frozenset(roles))
+
+    def add_member(self, guild_id: str, user_id: str, access_token: str, roles: Sequence[str]) -> None:
+        self._fail()
+        if not access_token:
+            raise PermanentError("no token", "discord_authorization_expired")
+        self.guild(guild_id).members.setdefault(user_id, set()).update(roles)
+        self.actions.append(("add_member", guild_id, user_id, tuple(roles)))
+
+    def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        self._fail()
+        self.guild(guild_id).members.setdefault(user_id, set()).add(role_id)
+        self.actions.append(("add_role", guild_id, user_id, role_id))
+
+    def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        self._fail()
+        self.guild(guild_id).members.get(user_id, set()).discard(role_id)
+        self.actions.append(("remove_role", guild_id, user_id, role_id))
+
+    def kick(self, guild_id: str, user_id: str) -> None:
+        self._fail()
+        self.guild(guild_id).members.pop(user_id, None)
+        self.actions.append(("kick", guild_id, user_id))
+
+    def send_dm(self, user_id: str, text: str) -> None:
+        self._fail()
+        if user_id in self.closed_dms:
+            raise PermanentError("cannot send messages to this user", "dms_closed")
+        self.dms.append((user_id, text))
+        self.actions.append(("dm", user_id))
+
+
+class FakeIdentity:
+    def __init__(self) -> None:
+        self.codes: dict[str, str] = {}  # code -> discord user id
+        self.refreshed = 0
+
+    def authorize_url(self, state: str, redirect_uri: str) -> str:
+        return f"https://discord.test/oauth2/authorize?state={state}&redirect_uri={redirect_uri}"
+
+    def exchange_code(self, code: str, redirect_uri: str, now: int) -> OAuthTokens:
+        if code not in self.codes:
+            raise PermanentError("invalid code", "invalid_grant")
+        return OAuthTokens(f"access-{self.codes[code]}", f"refresh-{self.codes[code]}", now + 604_800, "identify guilds.join")
+
+    def refresh(self, refresh_token: str, now: int) -> OAuthTokens:
+        if not refresh_token.startswith("refresh-"):
+            raise PermanentError("invalid grant", "discord_authorization_expired")
+        self.refreshed += 1
+        user = refresh_token.removeprefix("refresh-")
+        return OAuthTokens(f"access2-{user}", refresh_token, now + 604_800, "identify guilds.join")
+
+    def user_id(self, access_token: str) -> str:
+        return access_token.split("-", 1)[1]
+
+
+class FakeCipher:
+    def seal(self, plaintext: bytes) -> bytes:
+        return b"sealed:" + bytes(reversed(plaintext))
+
+    def open(self, sealed: bytes) -> bytes:
+        assert sealed.startswith(b"sealed:")
+        return bytes(reversed(sealed[len(b"sealed:") :]))
+
+
+class TransientFailure(RetryableError):
+    pass

@@ -1,0 +1,110 @@
+"""A moto-backed AWS account with Membergate's tables, queues, key and secrets, plus its env."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+from moto import mock_aws
+
+from membergate import bootstrap
+
+WEBHOOK_SECRET = "whsec_test_current"
+ADMIN_TOKEN = "admin-test-token"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Stack:
+    membership_table: str
+    ledger_table: str
+    billing_queue_url: str
+    access_queue_url: str
+    key_id: str
+    env: dict[str, str]
+
+    def sqs(self):
+        return boto3.client("sqs", region_name=REGION)
+
+    def drain(self, queue_url: str) -> list[dict]:
+        """Receive (and delete) everything visible on a queue."""
+        client = self.sqs()
+        out: list[dict] = []
+        while True:
+            got = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                         MessageAttributeNames=["All"])
+            messages = got.get("Messages", [])
+            if not messages:
+                return out
+            for m in messages:
+                client.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            out.extend(messages)
+
+
+def create_resources(prefix: str = "mg") -> Stack:
+    from tests.support.tables import create_tables
+
+    membership, ledger = create_tables(prefix)
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName=f"{prefix}-billing-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    billing = sqs.create_queue(
+        QueueName=f"{prefix}-billing.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
+    )["QueueUrl"]
+    access = sqs.create_queue(QueueName=f"{prefix}-access")["QueueUrl"]
+    del dlq
+    key_id = boto3.client("kms", region_name=REGION).create_key(Description="membergate tokens")["KeyMetadata"]["KeyId"]
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    secrets = {
+        "membergate/stripe-webhook-secrets": WEBHOOK_SECRET,
+        "membergate/stripe-api-key": "sk_test_local",
+        "membergate/discord-bot-token": "bot-token-test",
+        "membergate/discord-client-secret": "client-secret-test",
+        "membergate/admin-token": ADMIN_TOKEN,
+    }
+    for name, value in secrets.items():
+        sm.create_secret(Name=name, SecretString=value)
+    env = {
+        "POWERTOOLS_SERVICE_NAME": "membergate",
+        "POWERTOOLS_METRICS_NAMESPACE": "Membergate",
+        "AWS_REGION": REGION,
+        "MEMBERSHIP_TABLE": membership,
+        "LEDGER_TABLE": ledger,
+        "BILLING_EVENTS_QUEUE_URL": billing,
+        "ACCESS_QUEUE_URL": access,
+        "STRIPE_MODE": "test",
+        "STRIPE_WEBHOOK_SECRETS_NAME": "membergate/stripe-webhook-secrets",
+        "STRIPE_API_KEY_NAME": "membergate/stripe-api-key",
+        "STRIPE_API_BASE": "http://stripe.invalid",
+        "DISCORD_API_BASE": "https://discord.com/api/v10",
+        "DISCORD_OAUTH_BASE": "https://discord.com/oauth2",
+        "DISCORD_BOT_TOKEN_NAME": "membergate/discord-bot-token",
+        "DISCORD_CLIENT_ID": "123456789012345678",
+        "DISCORD_CLIENT_SECRET_NAME": "membergate/discord-client-secret",
+        "ADMIN_TOKEN_NAME": "membergate/admin-token",
+        "TOKEN_KEY_ID": key_id,
+        "PUBLIC_BASE_URL": "https://members.example.com",
+    }
+    return Stack(membership, ledger, billing, access, key_id, env)
+
+
+@contextmanager
+def aws_stack(**env_overrides: str) -> Iterator[Stack]:
+    """The whole test runs inside mock_aws; bootstrap caches are reset on the way in and out."""
+    with mock_aws():
+        stack = create_resources()
+        saved = {k: os.environ.get(k) for k in {**stack.env, **env_overrides}}
+        os.environ.update({**stack.env, **env_overrides})
+        bootstrap._reset_caches()
+        try:
+            yield stack
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            bootstrap._reset_caches()
