@@ -128,12 +128,18 @@ class AccessDispatcher:
     def _access_token(self, member: Member, now: int) -> str:
         sealed = self.stores.members.load_discord_tokens(member.id)
         if sealed is None:
-            raise PermanentError("no Discord authorization stored", "discord_authorization_missing")
+            raise PermanentError(
+                "no Discord authorization is stored for this member: they must reconnect Discord from the join page",
+                "discord_authorization_missing",
+            )
         tokens = open_tokens(self.cipher, sealed)
         if tokens.expires_at - TOKEN_REFRESH_MARGIN > now:
             return tokens.access_token
         if not tokens.refresh_token:
-            raise PermanentError("Discord authorization expired", "discord_authorization_expired")
+            raise PermanentError(
+                "the member's Discord authorization expired: they must reconnect Discord from the join page",
+                "discord_authorization_expired",
+            )
         fresh = self.identity.refresh(tokens.refresh_token, now)
         self.stores.members.save_discord_tokens(member.id, seal_tokens(self.cipher, fresh))
         return fresh.access_token

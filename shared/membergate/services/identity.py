@@ -81,7 +81,9 @@ def complete_discord_link(
     try:
         tokens = identity.exchange_code(code, redirect_uri, now)
     except PermanentError as exc:
-        raise InvalidRequestError(f"Discord refused the authorization ({exc.reason}); start again from the join page", field="code") from None
+        if exc.reason != "discord_authorization_expired":
+            raise  # the creator's Discord app is misconfigured: the message says what to fix
+        raise InvalidRequestError("Discord refused this authorization (it may have been used already); start again from the join page", field="code") from None
     discord_user_id = identity.user_id(tokens.access_token)
     sealed = seal_tokens(cipher, tokens)
     member = stores.members.find_by_discord(discord_user_id)

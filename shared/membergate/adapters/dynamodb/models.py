@@ -31,7 +31,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 DUE_SHARDS = 4
@@ -49,7 +49,8 @@ class ByKindIndex(GlobalSecondaryIndex):
 class DueIndex(GlobalSecondaryIndex):
     class Meta:
         index_name = "due"
-        projection = KeysOnlyProjection()
+        # Keys plus the discriminator: PynamoDB filters polymorphic queries on it.
+        projection = IncludeProjection(["kind"])
 
     due_shard = UnicodeAttribute(hash_key=True)
     due_at = NumberAttribute(range_key=True)

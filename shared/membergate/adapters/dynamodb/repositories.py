@@ -289,7 +289,8 @@ class DynamoSubscriptionRepository:
             checkout_gate=record.checkout_gate.value,
             cancel_requested_at=record.cancel_requested_at,
         )
-        item.version = record.version
+        if record.version is not None:
+            item.version = record.version
         try:
             item.save()
         except PutError as exc:
@@ -614,7 +615,7 @@ class DynamoWebSessionStore:
         item.update(
             actions=[
                 CounterItem.hits.add(1),
-                CounterItem.kind.set("counter"),
+                CounterItem.kind.set(CounterItem),
                 CounterItem.expires_at_ttl.set(_ttl(expires_at)),
             ]
         )

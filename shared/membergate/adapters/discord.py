@@ -1,0 +1,689 @@
+"""Discord adapters: the bot as a CommunityConnector and OAuth2 as an IdentityProvider, over HttpTransport."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import math
+import re
+import threading
+import time
+import unicodedata
+import urllib.parse
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.errors import PermanentError, RetryableError
+from ..domain.model import OAuthTokens
+from ..ports import GuildMember
+from .http import HttpResponse, HttpTransport
+
+log = logging.getLogger(__name__)
+
+# Discord rejects requests without a "DiscordBot (url, version)" agent (docs: reference#user-agent).
+USER_AGENT = "DiscordBot (https://github.com/membergate/membergate, 0.1)"
+REQUEST_TIMEOUT = 10.0
+OAUTH_SCOPE = "identify guilds.join"
+GRANT_REASON = "Membergate: subscription active"
+REVOKE_REASON = "Membergate: subscription ended"
+# Create Message: content up to 2000 characters (docs: resources/message#create-message).
+MESSAGE_LIMIT = 2000
+# Global limit: 50 requests per second per bot (docs: topics/rate-limits#global-rate-limit).
+GLOBAL_REQUESTS_PER_SECOND = 50
+# 10,000 invalid requests (401, 403, 429) in 10 minutes bans the IP for a while
+# (docs: topics/rate-limits#invalid-request-limit). Lambda egress IPs are shared with other
+# tenants, so we stop at a small fraction of Discord's threshold.
+INVALID_REQUEST_WINDOW = 600.0
+INVALID_REQUEST_CEILING = 500
+
+MEMBER = "/guilds/{guild_id}/members/{user_id}"
+MEMBER_ROLE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
+DM_CHANNELS = "/users/@me/channels"
+CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
+
+# JSON error codes (docs: topics/opcodes-and-status-codes#json-json-error-codes).
+UNKNOWN_GUILD = 10004
+UNKNOWN_MEMBER = 10007
+UNKNOWN_ROLE = 10011
+UNKNOWN_USER = 10013
+MAX_GUILDS = 30001
+MISSING_ACCESS = 50001
+CANNOT_DM_USER = 50007
+MISSING_PERMISSIONS = 50013
+INVALID_OAUTH_TOKEN = 50025
+
+# The spec's SnowflakeType pattern; checking ids locally also keeps "../" out of request paths.
+_SNOWFLAKE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    statuses: frozenset[int]
+    reason: str
+    advice: str
+
+
+_BOT_TOKEN_ADVICE = (
+    "Discord rejected the bot token. Copy the bot's token from the Discord developer portal "
+    "(your application → Bot → Reset Token) into the secret named by DISCORD_BOT_TOKEN_NAME; "
+    "Membergate picks it up within a few minutes."
+)
+_REFUSALS: dict[int, _Refusal] = {
+    MISSING_PERMISSIONS: _Refusal(
+        frozenset({403}),
+        "missing_permissions",
+        "The bot lacks a permission in this server. In Server Settings → Roles give the bot's role "
+        "Manage Roles (and Kick Members and Create Invite), then drag the bot's role above the plan's role.",
+    ),
+    MISSING_ACCESS: _Refusal(
+        frozenset({403}),
+        "missing_access",
+        "The bot has no access to this server: check that the bot is still in the server (invite it "
+        "again from the Discord developer portal if not) and that the community's server id is right.",
+    ),
+    CANNOT_DM_USER: _Refusal(
+        frozenset({403}),
+        "dms_closed",
+        "Discord would not deliver the direct message: the member does not accept DMs from this "
+        "server's members or no longer shares a server with the bot. The member can allow direct "
+        "messages in the server's Privacy Settings.",
+    ),
+    INVALID_OAUTH_TOKEN: _Refusal(
+        frozenset({401, 403}),
+        "discord_authorization_expired",
+        "The member's Discord authorization is no longer valid: the member must connect Discord "
+        "again from the join page.",
+    ),
+    UNKNOWN_GUILD: _Refusal(
+        frozenset({404}),
+        "unknown_guild",
+        "Discord does not know this server: check the community's server id (Developer Mode on, "
+        "right-click the server → Copy Server ID) and that the bot is still in it.",
+    ),
+    UNKNOWN_ROLE: _Refusal(
+        frozenset({404}),
+        "unknown_role",
+        "The role does not exist in this server any more: choose an existing role for the plan or "
+        "community in Membergate's settings.",
+    ),
+    UNKNOWN_USER: _Refusal(
+        frozenset({404}),
+        "unknown_user",
+        "Discord does not know this account (it may have been deleted): the member must connect "
+        "their current Discord account from the join page.",
+    ),
+    MAX_GUILDS: _Refusal(
+        frozenset({400}),
+        "member_guild_limit",
+        "The member is already in the maximum number of Discord servers: they must leave one, then "
+        "open the join page again.",
+    ),
+}
+
+
+# --- process-wide limits --------------------------------------------------------------------
+
+
+class InvalidRequestGuard:
+    """Counts 401/403/429 answers in a sliding window and refuses to send once the ceiling is hit.
+
+    One instance is shared by every Discord client in the process (the ban is per IP)."""
+
+    def __init__(self, ceiling: int = INVALID_REQUEST_CEILING, window: float = INVALID_REQUEST_WINDOW):
+        self._ceiling = ceiling
+        self._window = window
+        self._seen: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def record(self, now: float) -> None:
+        with self._lock:
+            self._prune(now)
+            self._seen.append(now)
+
+    def count(self, now: float) -> int:
+        with self._lock:
+            self._prune(now)
+            return len(self._seen)
+
+    def check(self, now: float) -> None:
+        """Raise RetryableError (without sending anything) while the window is full."""
+        with self._lock:
+            self._prune(now)
+            excess = len(self._seen) - self._ceiling
+            if excess < 0:
+                return
+            retry_after = self._seen[excess] + self._window - now
+        log.warning("Discord calls paused: %d refused requests in %.0f s", self._ceiling, self._window)
+        raise RetryableError(
+            f"Membergate paused Discord calls: {self._ceiling} requests were refused in the last "
+            f"{self._window / 60:.0f} minutes (Discord bans the address at 10,000); they resume by themselves",
+            retry_after=retry_after,
+        )
+
+    def _prune(self, now: float) -> None:
+        while self._seen and self._seen[0] <= now - self._window:
+            self._seen.popleft()
+
+
+@dataclass
+class _Bucket:
+    remaining: int
+    resets_at: float
+
+
+class BotRateLimits:
+    """One bot's limits: the global requests-per-second window and the per-route buckets.
+
+    Buckets are learnt from X-RateLimit-* headers and keyed by bucket hash plus the top-level
+    resource id (guild or channel), as Discord computes them (docs: topics/rate-limits)."""
+
+    _MAX_BUCKETS = 1024
+
+    def __init__(self, per_second: int = GLOBAL_REQUESTS_PER_SECOND):
+        self._per_second = per_second
+        self._sent: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._route_bucket: dict[str, str] = {}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def bucket_wait(self, route: str, major: str, now: float) -> float:
+        with self._lock:
+            bucket = self._buckets.get((self._route_bucket.get(route, route), major))
+            if bucket is None or bucket.remaining > 0 or bucket.resets_at <= now:
+                return 0.0
+            return bucket.resets_at - now
+
+    def reserve_global(self, now: float) -> float:
+        """Take a slot in the global window and return 0, or return how long until one frees."""
+        with self._lock:
+            if self._blocked_until > now:
+                return self._blocked_until - now
+            while self._sent and self._sent[0] <= now - 1.0:
+                self._sent.popleft()
+            if len(self._sent) >= self._per_second:
+                return self._sent[0] + 1.0 - now
+            self._sent.append(now)
+            return 0.0
+
+    def note_sent(self, route: str, major: str, now: float) -> None:
+        # Counted before the answer arrives so concurrent callers in this process see it.
+        with self._lock:
+            bucket = self._buckets.get((self._route_bucket.get(route, route), major))
+            if bucket is not None and bucket.resets_at > now and bucket.remaining > 0:
+                bucket.remaining -= 1
+
+    def learn(self, route: str, major: str, headers: Mapping[str, str], now: float) -> None:
+        bucket_hash = headers.get("X-RateLimit-Bucket")
+        remaining = _number(headers.get("X-RateLimit-Remaining"))
+        reset_after = _number(headers.get("X-RateLimit-Reset-After"))
+        with self._lock:
+            if bucket_hash:
+                self._route_bucket[route] = bucket_hash
+            if remaining is None or reset_after is None:
+                return
+            if len(self._buckets) >= self._MAX_BUCKETS:
+                self._buckets = {k: b for k, b in self._buckets.items() if b.resets_at > now}
+            key = (self._route_bucket.get(route, route), major)
+            self._buckets[key] = _Bucket(int(remaining), now + reset_after)
+
+    def exhaust(self, route: str, major: str, until: float) -> None:
+        with self._lock:
+            self._buckets[(self._route_bucket.get(route, route), major)] = _Bucket(0, until)
+
+    def block_global(self, until: float) -> None:
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, until)
+
+
+# Shared by every connector in the process (one bot per deployment; Lambda reuses the process).
+SHARED_INVALID_REQUESTS = InvalidRequestGuard()
+SHARED_BOT_LIMITS = BotRateLimits()
+
+
+# --- the bot's HTTP client ------------------------------------------------------------------
+
+
+class _BotClient:
+    """Sends bot requests: headers, limits before sending, one inline retry on a short 429, errors."""
+
+    _MAX_WAITS = 4
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        bot_token: Callable[[], str],
+        api_base: str,
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float],
+        max_inline_wait: float,
+        limits: BotRateLimits,
+        guard: InvalidRequestGuard,
+    ):
+        self._transport = transport
+        self._bot_token = bot_token
+        self._base = api_base.rstrip("/")
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._max_wait = max_inline_wait
+        self._limits = limits
+        self._guard = guard
+        # A token Discord answered 401 to, so the same bad token is not sent again and again.
+        self._rejected: str | None = None
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        ids: Mapping[str, str],
+        payload: Any = None,
+        *,
+        audit_reason: str | None = None,
+        accept: Collection[tuple[int, int | None]] = (),
+    ) -> HttpResponse:
+        """Return a 2xx response or one whose (status, code) is in ``accept``; raise otherwise."""
+        path = route.format(**{name: urllib.parse.quote(value, safe="") for name, value in ids.items()})
+        major = ids.get("guild_id") or ids.get("channel_id") or ""
+        key = f"{method} {route}"
+        body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else None
+        for attempt in (1, 2):
+            token = self._token()
+            self._wait_for_slot(key, major)
+            response = self._transport.request(
+                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=REQUEST_TIMEOUT
+            )
+            now = self._monotonic()
+            self._limits.learn(key, major, response.headers, now)
+            if response.status == 429:
+                retry_after = self._rate_limited(key, major, response, now)
+                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait:
+                    self._sleep(retry_after)
+                    continue
+                raise RetryableError(f"Discord rate limit on {key}; retried automatically", retry_after=retry_after)
+            if 200 <= response.status < 300:
+                return response
+            if response.status in (401, 403):
+                self._guard.record(now)
+            code = _error_code(response)
+            if (response.status, code) in accept:
+                return response
+            if response.status == 401 and code != INVALID_OAUTH_TOKEN:
+                self._rejected = _fingerprint(token)
+            raise _translate_error(response.status, code, key)
+        raise RetryableError(f"Discord rate limit on {key}; retried automatically")  # pragma: no cover
+
+    def _token(self) -> str:
+        token = (self._bot_token() or "").strip()
+        if not token or _fingerprint(token) == self._rejected:
+            raise PermanentError(_BOT_TOKEN_ADVICE, "bot_token_invalid")
+        return token
+
+    def _headers(self, token: str, body: bytes | None, audit_reason: str | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bot {token}", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if audit_reason:
+            # Shown in the server's audit log; Discord wants it URL-encoded (docs: resources/audit-log).
+            headers["X-Audit-Log-Reason"] = urllib.parse.quote(audit_reason, safe="")
+        return headers
+
+    def _wait_for_slot(self, key: str, major: str) -> None:
+        """Wait for the route bucket and the global window, or refuse: never send a predictable 429."""
+        now = self._monotonic()
+        self._guard.check(now)
+        for _ in range(self._MAX_WAITS):
+            wait = self._limits.bucket_wait(key, major, now)
+            if wait <= 0:
+                wait = self._limits.reserve_global(now)
+                if wait <= 0:
+                    self._limits.note_sent(key, major, now)
+                    return
+            if wait > self._max_wait:
+                raise RetryableError(
+                    f"Discord rate limit for {key} frees in {wait:.2f} s; not sending a request it would refuse",
+                    retry_after=wait,
+                )
+            self._sleep(wait)
+            now = self._monotonic()
+        raise RetryableError(f"Discord rate limit for {key} did not free in time", retry_after=self._max_wait)
+
+    def _rate_limited(self, key: str, major: str, response: HttpResponse, now: float) -> float | None:
+        data = response.json()
+        data = data if isinstance(data, dict) else {}
+        scope = response.headers.get("X-RateLimit-Scope", "").lower()
+        retry_after = _number(data.get("retry_after"))
+        if retry_after is None:
+            retry_after = _number(response.headers.get("Retry-After"))
+        # 429s with scope "shared" (a resource's own limit) do not count towards the IP ban.
+        if scope != "shared":
+            self._guard.record(now)
+        log.warning("Discord 429 on %s (scope %s, retry after %s s)", key, scope or "unknown", retry_after)
+        if retry_after is None:
+            return None
+        if data.get("global") is True or scope == "global":
+            self._limits.block_global(now + retry_after)
+        else:
+            self._limits.exhaust(key, major, now + retry_after)
+        return retry_after
+
+
+# --- CommunityConnector ---------------------------------------------------------------------
+
+
+class DiscordCommunityConnector:
+    """The bot: reads members, adds them with the member's OAuth2 token, manages roles, kicks, DMs."""
+
+    _MAX_DM_CHANNELS = 4096
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        bot_token: Callable[[], str],
+        api_base: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        max_inline_wait: float = 2.0,
+        rate_limits: BotRateLimits | None = None,
+        invalid_requests: InvalidRequestGuard | None = None,
+    ):
+        self._bot = _BotClient(
+            transport,
+            bot_token,
+            api_base,
+            sleep,
+            monotonic,
+            max_inline_wait,
+            SHARED_BOT_LIMITS if rate_limits is None else rate_limits,
+            SHARED_INVALID_REQUESTS if invalid_requests is None else invalid_requests,
+        )
+        self._dm_channels: dict[str, str] = {}
+
+    def get_member(self, guild_id: str, user_id: str) -> GuildMember | None:
+        ids = _snowflakes(guild_id=guild_id, user_id=user_id)
+        response = self._bot.call("GET", MEMBER, ids, accept={(404, UNKNOWN_MEMBER)})
+        if response.status == 404:
+            return None
+        data = response.json()
+        roles = data.get("roles") if isinstance(data, dict) else None
+        if not isinstance(roles, list):
+            raise RetryableError("Discord returned a guild member without a role list")
+        return GuildMember(user_id, frozenset(str(role) for role in roles))
+
+    def add_member(self, guild_id: str, user_id: str, access_token: str, roles: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(roles))
+        ids = _snowflakes(guild_id=guild_id, user_id=user_id)
+        for role in wanted:
+            _snowflakes(role_id=role)
+        response = self._bot.call(
+            "PUT", MEMBER, ids, {"access_token": access_token, "roles": wanted}, audit_reason=GRANT_REASON
+        )
+        if response.status == 204:
+            # 204 = already a member, and then Discord ignores `roles` (docs: Add Guild Member).
+            for role in wanted:
+                self.add_role(guild_id, user_id, role)
+
+    def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        ids = _snowflakes(guild_id=guild_id, user_id=user_id, role_id=role_id)
+        self._bot.call("PUT", MEMBER_ROLE, ids, audit_reason=GRANT_REASON)
+
+    def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        ids = _snowflakes(guild_id=guild_id, user_id=user_id, role_id=role_id)
+        # The goal is "does not have the role": a member who left, or a role that was deleted,
+        # already satisfies it. Discord answers 204 for a role the member never had.
+        accept = {(404, UNKNOWN_MEMBER), (404, UNKNOWN_ROLE)}
+        self._bot.call("DELETE", MEMBER_ROLE, ids, audit_reason=REVOKE_REASON, accept=accept)
+
+    def kick(self, guild_id: str, user_id: str) -> None:
+        ids = _snowflakes(guild_id=guild_id, user_id=user_id)
+        self._bot.call("DELETE", MEMBER, ids, audit_reason=REVOKE_REASON, accept={(404, UNKNOWN_MEMBER)})
+
+    def send_dm(self, user_id: str, text: str) -> None:
+        ids = _snowflakes(user_id=user_id)
+        content = truncate_message(text)
+        if not content.strip():
+            raise PermanentError(
+                "Membergate tried to send an empty message: check the message templates for this community's language",
+                "empty_message",
+            )
+        channel_id = self._dm_channels.get(user_id) or self._open_dm(ids["user_id"])
+        try:
+            self._bot.call("POST", CHANNEL_MESSAGES, {"channel_id": channel_id}, {"content": content})
+        except PermanentError:
+            # A cached channel may be the reason; the next attempt opens it afresh.
+            self._dm_channels.pop(user_id, None)
+            raise
+
+    def _open_dm(self, user_id: str) -> str:
+        response = self._bot.call("POST", DM_CHANNELS, {}, {"recipient_id": user_id})
+        data = response.json()
+        channel_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+        if not _SNOWFLAKE.match(channel_id):
+            raise RetryableError("Discord returned a DM channel without an id")
+        if len(self._dm_channels) >= self._MAX_DM_CHANNELS:
+            self._dm_channels.pop(next(iter(self._dm_channels)))
+        self._dm_channels[user_id] = channel_id
+        return channel_id
+
+
+# --- IdentityProvider -----------------------------------------------------------------------
+
+
+class DiscordIdentityProvider:
+    """OAuth2 authorization-code flow with the identify and guilds.join scopes."""
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        client_id: str,
+        client_secret: Callable[[], str],
+        api_base: str,
+        oauth_base: str,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        invalid_requests: InvalidRequestGuard | None = None,
+    ):
+        self._transport = transport
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._api_base = api_base.rstrip("/")
+        self._oauth_base = oauth_base.rstrip("/")
+        self._monotonic = monotonic
+        self._guard = SHARED_INVALID_REQUESTS if invalid_requests is None else invalid_requests
+
+    def authorize_url(self, state: str, redirect_uri: str) -> str:
+        query = urllib.parse.urlencode(
+            {
+                "response_type": "code",
+                "client_id": self._client_id,
+                "scope": OAUTH_SCOPE,
+                "state": state,
+                "redirect_uri": redirect_uri,
+                # Always show the consent screen, so a member can switch Discord accounts.
+                "prompt": "consent",
+            },
+            quote_via=urllib.parse.quote,
+        )
+        return f"{self._oauth_base}/authorize?{query}"
+
+    def exchange_code(self, code: str, redirect_uri: str, now: int) -> OAuthTokens:
+        fields = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        return self._token(fields, now, fallback_refresh=None)
+
+    def refresh(self, refresh_token: str, now: int) -> OAuthTokens:
+        fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return self._token(fields, now, fallback_refresh=refresh_token)
+
+    def user_id(self, access_token: str) -> str:
+        headers = {"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT}
+        response = self._send("GET", "/users/@me", headers, None)
+        if response.status == 200:
+            data = response.json()
+            user_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+            if _SNOWFLAKE.match(user_id):
+                return user_id
+            raise RetryableError("Discord returned a user without an id")
+        if response.status == 401 or _error_code(response) == INVALID_OAUTH_TOKEN:
+            raise PermanentError(_REFUSALS[INVALID_OAUTH_TOKEN].advice, "discord_authorization_expired")
+        raise self._failure(response, "GET /users/@me")
+
+    def _token(self, fields: dict[str, str], now: int, fallback_refresh: str | None) -> OAuthTokens:
+        # client_secret_basic (RFC 6749 §2.3.1): the secret stays out of the form body.
+        credentials = f"{urllib.parse.quote(self._client_id, safe='')}:{urllib.parse.quote(self._client_secret(), safe='')}"
+        headers = {
+            "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": USER_AGENT,
+        }
+        response = self._send("POST", "/oauth2/token", headers, urllib.parse.urlencode(fields).encode())
+        if response.status != 200:
+            raise self._failure(response, "POST /oauth2/token")
+        data = response.json()
+        data = data if isinstance(data, dict) else {}
+        access, expires_in = data.get("access_token"), data.get("expires_in")
+        if not isinstance(access, str) or not access or not isinstance(expires_in, int) or isinstance(expires_in, bool):
+            raise PermanentError(
+                "Discord's token answer had no access token or expiry: the member should connect Discord "
+                "again from the join page",
+                "discord_unexpected_response",
+            )
+        refresh = data.get("refresh_token")
+        return OAuthTokens(
+            access_token=access,
+            refresh_token=refresh if isinstance(refresh, str) and refresh else fallback_refresh,
+            expires_at=now + expires_in,
+            scope=str(data.get("scope", "")),
+        )
+
+    def _send(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> HttpResponse:
+        self._guard.check(self._monotonic())
+        response = self._transport.request(method, self._api_base + path, headers=headers, body=body, timeout=REQUEST_TIMEOUT)
+        if response.status in (401, 403) or (
+            response.status == 429 and response.headers.get("X-RateLimit-Scope", "").lower() != "shared"
+        ):
+            self._guard.record(self._monotonic())
+        return response
+
+    def _failure(self, response: HttpResponse, what: str) -> Exception:
+        status = response.status
+        data = response.json()
+        data = data if isinstance(data, dict) else {}
+        if status == 429 or status >= 500:
+            retry_after = _number(data.get("retry_after"))
+            if retry_after is None:
+                retry_after = _number(response.headers.get("Retry-After"))
+            return RetryableError(f"Discord answered HTTP {status} to {what}; retried automatically", retry_after=retry_after)
+        error = data.get("error") if isinstance(data.get("error"), str) else ""
+        if error == "invalid_grant":
+            return PermanentError(
+                "The Discord authorization is no longer valid (expired, revoked or already used): the member "
+                "must connect Discord again from the join page",
+                "discord_authorization_expired",
+            )
+        if error in ("invalid_client", "unauthorized_client") or status == 401:
+            return PermanentError(
+                "Discord rejected the application's credentials: check DISCORD_CLIENT_ID and put the client "
+                "secret from the Discord developer portal (OAuth2 → Client Secret) into the secret named by "
+                "DISCORD_CLIENT_SECRET_NAME",
+                "discord_client_invalid",
+            )
+        return PermanentError(
+            f"Discord refused {what} (HTTP {status}{', ' + error if error else ''}): check that the redirect "
+            "URI is listed under OAuth2 → Redirects in the Discord developer portal, then start again from the join page",
+            f"discord_{status}",
+        )
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _snowflakes(**ids: str) -> dict[str, str]:
+    """Check Discord ids before they go into a path; a typo becomes a clear error, not a 404."""
+    for name, value in ids.items():
+        if not isinstance(value, str) or not _SNOWFLAKE.match(value):
+            shown = str(value)[:32]
+            raise PermanentError(
+                f"{name.replace('_', ' ')} {shown!r} is not a Discord id (a number such as 123456789012345678): "
+                "copy it from Discord with Developer Mode on (right-click → Copy ID)",
+                f"invalid_{name}",
+            )
+    return dict(ids)
+
+
+def _error_code(response: HttpResponse) -> int | None:
+    data = response.json()
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _translate_error(status: int, code: int | None, what: str) -> RetryableError | PermanentError:
+    """Map a non-2xx, non-429 answer to a typed error by status and JSON code (never message text)."""
+    if status >= 500:
+        return RetryableError(f"Discord answered HTTP {status} to {what}; retried automatically")
+    if status == 404 and code == UNKNOWN_MEMBER:
+        # The member left between reading and changing them: converging again adds them back.
+        return RetryableError(f"the member left the server during {what}; retried automatically")
+    refusal = _REFUSALS.get(code) if code is not None else None
+    if refusal is not None and status in refusal.statuses:
+        return PermanentError(f"{refusal.advice} (Discord {status}/{code} on {what})", refusal.reason)
+    if status == 401:
+        return PermanentError(f"{_BOT_TOKEN_ADVICE} (Discord 401 on {what})", "bot_token_invalid")
+    return PermanentError(
+        f"Discord refused {what} with HTTP {status} (code {code}). Retrying will not help: check the "
+        "community's server and role settings, and report it to Membergate if they look right",
+        f"discord_{status}",
+    )
+
+
+
+def truncate_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Fit ``text`` into Discord's message limit without splitting a character or emoji sequence.
+
+    Counted in UTF-16 units, as Discord's own clients count; never more than code points."""
+    if _utf16_len(text) <= limit:
+        return text
+    budget = limit - 1  # room for the ellipsis
+    end = min(len(text), budget)
+    while end and _utf16_len(text[:end]) > budget:
+        end -= 1
+    # Back off while the next character would extend the last one (accents, ZWJ sequences, skin tones).
+    while end and (_extends(text[end]) or text[end - 1] == "\u200d"):
+        end -= 1
+    cut = text[:end]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space > 0 and space >= end - 80:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _extends(char: str) -> bool:
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Mn", "Me", "Mc")
+        or char in ("\u200d", "\u20e3")
+        or 0xFE00 <= code <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= code <= 0x1F3FF  # skin tone modifiers
+        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences (subdivision flags)
+    )
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

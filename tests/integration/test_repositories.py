@@ -1,0 +1,151 @@
+"""The DynamoDB repositories and the in-memory fakes behave alike (so service tests stay honest)."""
+
+from __future__ import annotations
+
+import pytest
+
+from membergate.domain.billing import SubscriptionRecord, SubscriptionSnapshot, merge_snapshot
+from membergate.domain.errors import ConcurrentUpdateError, ConflictError
+from membergate.domain.model import (
+    AccessRecord,
+    AccessState,
+    CheckoutAttempt,
+    Community,
+    Entitlement,
+    EntitlementState,
+    LedgerEntry,
+    Member,
+    MessageKey,
+    OnGraceEnd,
+    OnRevoke,
+    Plan,
+    PlanGrant,
+    Platform,
+    PriceLine,
+)
+from tests.fakes import fake_stores
+from tests.support.aws import aws_stack
+
+pytestmark = pytest.mark.integration
+T0 = 1_800_000_000
+
+
+@pytest.fixture(params=["dynamodb", "fake"])
+def stores(request):
+    if request.param == "fake":
+        yield fake_stores()
+        return
+    with aws_stack():
+        from membergate import bootstrap
+        from membergate.config import ProcessorSettings
+
+        yield bootstrap.stores(ProcessorSettings.from_env())
+
+
+def community(cid="com_1") -> Community:
+    return Community(cid, Platform.DISCORD, "Club", "1", "2", OnRevoke.REMOVE_ROLE, "fr", T0)
+
+
+def plan(pid="pln_1", prices=("price_a",)) -> Plan:
+    return Plan(pid, "Monthly", prices, (PlanGrant("com_1", "3"),), 3, OnGraceEnd.CANCEL, T0)
+
+
+def test_catalog_round_trip_and_price_owned_by_one_plan(stores):
+    stores.catalog.add_community(community())
+    stores.catalog.add_plan(plan())
+    assert stores.catalog.get_community("com_1") == community()
+    assert stores.catalog.get_plan("pln_1") == plan()
+    assert stores.catalog.plan_for_price("price_a") == plan()
+    assert stores.catalog.plan_for_price("price_zz") is None
+    assert [p.id for p in stores.catalog.list_plans()] == ["pln_1"]
+    assert [c.id for c in stores.catalog.list_communities()] == ["com_1"]
+    with pytest.raises(ConflictError):
+        stores.catalog.add_plan(plan("pln_2", ("price_b", "price_a")))
+    # The rejected plan claimed nothing
+    assert stores.catalog.plan_for_price("price_b") is None
+    assert stores.catalog.get_plan("pln_2") is None
+
+
+def test_members_one_customer_and_one_discord_account_each(stores):
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.create(Member("mbr_2", T0))
+    assert stores.members.attach_customer("mbr_1", "cus_1").stripe_customer_id == "cus_1"
+    assert stores.members.find_by_customer("cus_1").id == "mbr_1"
+    with pytest.raises(ConflictError):
+        stores.members.attach_customer("mbr_2", "cus_1")
+    stores.members.bind_discord("mbr_1", "42", b"sealed")
+    assert stores.members.find_by_discord("42").id == "mbr_1"
+    assert stores.members.load_discord_tokens("mbr_1") == b"sealed"
+    with pytest.raises(ConflictError):
+        stores.members.bind_discord("mbr_2", "42", b"x")
+
+
+def test_create_for_customer_is_idempotent(stores):
+    first = stores.members.create_for_customer("cus_9", "mbr_a", T0)
+    again = stores.members.create_for_customer("cus_9", "mbr_b", T0)
+    assert first.id == again.id == "mbr_a"
+    assert first.origin == "stripe" and first.stripe_customer_id == "cus_9"
+
+
+def test_subscription_round_trip_and_optimistic_versioning(stores):
+    snap = SubscriptionSnapshot("sub_1", "cus_1", "past_due", T0, "evt_1", current_period_end=T0 + 99,
+                                lines=(PriceLine("price_a", "jpy", 1200, 2, "month", 1),), member_id_hint="mbr_1")
+    record = merge_snapshot(SubscriptionRecord("sub_1", "mbr_1", "cus_1", "pln_1"), snap)
+    saved = stores.subscriptions.save(record)
+    loaded = stores.subscriptions.get("mbr_1", "sub_1")
+    assert loaded.latest == snap and loaded.observations == record.observations and loaded.via_checkout
+    assert loaded.past_due_since == T0
+    assert [r.subscription_id for r in stores.subscriptions.for_member("mbr_1")] == ["sub_1"]
+    assert [r.subscription_id for r in stores.subscriptions.all_records()] == ["sub_1"]
+    stores.subscriptions.save(saved)
+    with pytest.raises(ConcurrentUpdateError):
+        stores.subscriptions.save(saved)  # stale version
+
+
+def test_entitlements_projection_and_due_index(stores):
+    ents = [Entitlement("pln_1", "com_1", "3", EntitlementState.GRACE, T0 + 10, "payment_failed")]
+    stores.entitlements.save("mbr_1", ents, T0 + 5)
+    stores.entitlements.save("mbr_2", [], T0 + 50)
+    stores.entitlements.save("mbr_3", [], None)
+    assert stores.entitlements.for_member("mbr_1") == ents
+    assert stores.entitlements.due(T0 + 5, 10) == ["mbr_1"]
+    assert stores.entitlements.due(T0 + 100, 10) == ["mbr_1", "mbr_2"]
+    stores.entitlements.save("mbr_1", ents, None)
+    assert stores.entitlements.due(T0 + 100, 10) == ["mbr_2"]
+
+
+def test_access_messages_checkouts(stores):
+    record = AccessRecord("mbr_1", "com_1", AccessState.GRANTED, "", ("3",), T0, 0, T0)
+    stores.access.save(record)
+    assert stores.access.get("mbr_1", "com_1") == record
+    assert stores.access.for_member("mbr_1") == [record]
+    key = MessageKey("mbr_1", "grace_started", "sub_1:1")
+    assert stores.messages.claim(key, T0) is True
+    assert stores.messages.claim(key, T0) is False
+    assert stores.messages.status(key) == "queued"
+    stores.messages.finish(key, "failed", "dms_closed", T0)
+    assert stores.messages.status(key) == "failed"
+    attempt = CheckoutAttempt("mbr_1", "pln_1", 2, "price_a", "cs_1", "https://x", T0 + 10)
+    stores.checkouts.save_attempt(attempt)
+    assert stores.checkouts.get_attempt("mbr_1", "pln_1") == attempt
+
+
+def test_ledger_mark_upserts_and_lists_recent(stores):
+    entry = LedgerEntry("evt_1", "invoice.paid", "processed", T0, T0, "cus_1", "ok")
+    stores.ledger.mark(entry, T0)
+    got = stores.ledger.get("evt_1")
+    assert (got.status, got.type, got.customer_id, got.detail) == ("processed", "invoice.paid", "cus_1", "ok")
+    assert [e.event_id for e in stores.ledger.recent(T0, 10)] == ["evt_1"]
+
+
+def test_sessions_states_and_counters(stores):
+    session = stores.sessions.create_session("s1", T0 + 100)
+    assert stores.sessions.get_session("s1", T0).member_id is None
+    stores.sessions.set_session_member("s1", "mbr_1")
+    assert stores.sessions.get_session("s1", T0).member_id == "mbr_1"
+    assert stores.sessions.get_session("s1", T0 + 100) is None  # expired, TTL or not
+    stores.sessions.put_oauth_state("st", "s1", "pln_1", T0 + 60)
+    assert stores.sessions.take_oauth_state("st", T0) == ("s1", "pln_1")
+    assert stores.sessions.take_oauth_state("st", T0) is None  # single use
+    assert [stores.sessions.hit("ip", T0, T0 + 60) for _ in range(3)] == [1, 2, 3]
+    assert session.id == "s1"
