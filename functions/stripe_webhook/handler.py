@@ -30,6 +30,7 @@ def lambda_handler(event, context):
             signature_header=headers.get("stripe-signature"),
             secrets=deps.secrets.get(),
             wall_clock_now=time.time(),  # tolerance is measured on the real clock, always
+            received_at=bootstrap.clock().now(),
             livemode=deps.settings.livemode,
             ledger=deps.ledger,
             queue=deps.queue,

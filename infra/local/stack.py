@@ -167,6 +167,11 @@ class LocalStack:
         now = self.clock.now()
         for schedule in self.template.schedules:
             self._next_schedule[schedule.function] = now + schedule.every_seconds
+        # Import every handler now (Lambda's init phase), so the first member doesn't wait for it.
+        for folder in {r.folder for r in self.template.routes} | {c.folder for c in self.template.consumers} | {
+            s.folder for s in self.template.schedules
+        }:
+            self._handler(folder)
         self._server = make_server("127.0.0.1", self.settings.port, self._app(), threaded=True)
         threading.Thread(target=self._server.serve_forever, name="http", daemon=True).start()
         threading.Thread(target=self._work_loop, name="consumers", daemon=True).start()
@@ -281,7 +286,16 @@ class LocalStack:
             return 0
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         event = {"Records": [_sqs_record(m, arn) for m in messages]}
-        result = self._handler(consumer.folder).lambda_handler(event, _Context()) or {}
+        started = time.monotonic()
+        if os.environ.get("MEMBERGATE_LOCAL_PROFILE"):
+            import cProfile, pstats
+            prof = cProfile.Profile()
+            result = prof.runcall(self._handler(consumer.folder).lambda_handler, event, _Context()) or {}
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+        else:
+            result = self._handler(consumer.folder).lambda_handler(event, _Context()) or {}
+        if os.environ.get("MEMBERGATE_LOCAL_TIMING"):
+            print(f"[timing] {consumer.folder} x{len(messages)} {1000 * (time.monotonic() - started):.0f} ms", file=sys.stderr)
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:

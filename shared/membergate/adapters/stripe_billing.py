@@ -8,7 +8,7 @@ from typing import Any
 import stripe
 
 from ..domain.errors import PermanentError, RetryableError
-from ..domain.stripe_events import MEMBER_METADATA_KEY
+from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY
 from ..ports import CheckoutSession
 
 
@@ -56,9 +56,9 @@ class StripeBillingGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
             "expires_at": expires_at,
-            "metadata": {MEMBER_METADATA_KEY: member_id, "membergate_plan_id": plan_id},
+            "metadata": {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id},
             # Session metadata is not copied to the subscription: this is what events carry.
-            "subscription_data": {"metadata": {MEMBER_METADATA_KEY: member_id, "membergate_plan_id": plan_id}},
+            "subscription_data": {"metadata": {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}},
             "allow_promotion_codes": True,
         }
         session = self._call(self._client.v1.checkout.sessions.create, params, {"idempotency_key": idempotency_key})
@@ -70,8 +70,9 @@ class StripeBillingGateway:
                 subscription_id, {"prorate": False}, {"idempotency_key": idempotency_key}
             )
         except stripe.InvalidRequestError as exc:
-            # Already cancelled (or deleted) is what we wanted.
-            if exc.code == "resource_missing" or "canceled" in (exc.user_message or "").lower():
+            # Stripe answers resource_missing for a subscription already cancelled: what we wanted.
+            # (It would also hide a key for another account; the key is checked by checkout.)
+            if exc.code == "resource_missing":
                 return
             raise _translate(exc) from None
         except stripe.StripeError as exc:

@@ -164,6 +164,8 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_subscription")
     if snap.status in ENDED_STATUSES or snap.pause_collection:
         reason = "paused" if (snap.pause_collection or snap.status == "paused") else snap.status
+        if record.cancel_requested_at is not None:
+            reason = "grace_expired"  # we cancelled it ourselves when grace ran out
         return GrantStatus(EntitlementState.ENDED, None, reason)
     if record.via_checkout and record.checkout_gate in (CheckoutGate.UNSEEN, CheckoutGate.AWAITING):
         # A delayed method (SEPA) grants only once the payment succeeded.

@@ -39,8 +39,10 @@ INVOICE_EVENTS = frozenset(
 )
 HANDLED_EVENT_TYPES = SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS
 
-# Metadata key Membergate's checkout writes on the subscription (session metadata is not copied).
+# Metadata keys Membergate's checkout writes on the session and the subscription (session
+# metadata is not copied to the subscription, so both get them).
 MEMBER_METADATA_KEY = "membergate_member_id"
+PLAN_METADATA_KEY = "membergate_plan_id"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class CheckoutCompletion:
     subscription_id: str | None
     member_id: str | None
     gate: CheckoutGate
+    plan_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,7 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         subscription_id=_id(session.get("subscription")),
         member_id=member_id if isinstance(member_id, str) and member_id else None,
         gate=gate,
+        plan_id=metadata.get(PLAN_METADATA_KEY) if isinstance(metadata.get(PLAN_METADATA_KEY), str) else None,
     )
 
 

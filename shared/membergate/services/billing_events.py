@@ -127,12 +127,21 @@ class BillingEventProcessor:
             plan_id="",
         )
         self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        self._close_attempt(member.id, completion.plan_id, completion.session_id)
         self._refresh(member.id, now)
         return Outcome(
             "processed",
             f"checkout {completion.session_id} for subscription {completion.subscription_id}: {completion.gate.value}",
             member.id,
         )
+
+    def _close_attempt(self, member_id: str, plan_id: str | None, session_id: str) -> None:
+        """A completed session is never handed out again; the next checkout starts a new attempt."""
+        if not plan_id:
+            return
+        attempt = self.stores.checkouts.get_attempt(member_id, plan_id)
+        if attempt is not None and attempt.session_id == session_id:
+            self.stores.checkouts.save_attempt(replace(attempt, session_id=None, url=None, expires_at=0))
 
     # -- invoices ----------------------------------------------------------------------------
 

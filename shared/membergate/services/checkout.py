@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..domain.errors import IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
+from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
 from ..domain.model import CheckoutAttempt
 from ..ports import BillingGateway, CheckoutSession, Stores
 
 # A session is reused while it has at least this long to live; after that a new attempt starts,
-# so a member coming back never lands on a session that expires under their fingers.
-REUSE_MARGIN_SECONDS = 15 * 60
+# so a member coming back never lands on a session that expires under their fingers. Also more
+# than Stripe's 30-minute minimum for expires_at, so a retried planned attempt stays valid.
+REUSE_MARGIN_SECONDS = 40 * 60
 SESSION_LIFETIME_SECONDS = 2 * 3600  # Stripe accepts 30 min to 24 h
 
 
@@ -33,6 +34,8 @@ def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: Billing
     member = stores.members.get(request.member_id)
     if member is None:
         raise NotFoundError(f"member {request.member_id} does not exist")
+    if any(e.plan_id == plan.id and e.state.gives_access for e in stores.entitlements.for_member(member.id)):
+        raise ConflictError(f"you already have {plan.name}; manage it from the billing link in your messages")
     if not member.discord_user_id:
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"

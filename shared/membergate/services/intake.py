@@ -37,6 +37,7 @@ def accept_stripe_webhook(
     signature_header: str | None,
     secrets: Sequence[str],
     wall_clock_now: float,
+    received_at: int,
     livemode: bool,
     ledger: EventLedger,
     queue: BillingEventQueue,
@@ -55,7 +56,7 @@ def accept_stripe_webhook(
         type=event.type,
         status="received",
         created=event.created,
-        received_at=int(wall_clock_now),
+        received_at=received_at,
         customer_id=event.customer_id,
     )
     if event.type not in HANDLED_EVENT_TYPES:

@@ -1,0 +1,249 @@
+"""`make demo`: start the local stack and tell the whole member story through its HTTP API.
+
+A creator adds a community and a monthly plan; a member binds Discord and pays; gets the role;
+renews; a renewal fails; is reminded; grace ends; is removed. Each step is checked, not only
+printed: the demo exits non-zero if the story does not happen.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from infra.local.client import Client, Reply
+from infra.local.stripe_shapes import format_amount
+
+REPO = Path(__file__).resolve().parents[2]
+LOG = REPO / ".local-stack" / "demo.log"
+DAY = 86_400
+GUILD, ROLE = "700000000000000001", "700000000000000002"
+PRICE = "price_demo_monthly_900_eur"
+
+
+class StoryFailed(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_stack(port: int, env: dict[str, str]) -> subprocess.Popen:
+    LOG.parent.mkdir(exist_ok=True)
+    log = LOG.open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "infra.local.stack"],
+        cwd=REPO,
+        env={**os.environ, **env, "PORT": str(port), "MEMBERGATE_QUIET": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+class Story:
+    def __init__(self, client: Client, out: Callable[[str], None] = print):
+        self.c = client
+        self.out = out
+        self.step_no = 0
+
+    def step(self, title: str) -> None:
+        self.step_no += 1
+        self.out(f"\n{self.step_no:>2}. {title}")
+
+    def say(self, text: str) -> None:
+        self.out(f"    {text}")
+
+    def expect(self, reply: Reply, status: int, what: str) -> Reply:
+        if reply.status != status:
+            raise StoryFailed(f"{what}: expected HTTP {status}, got {reply.status}: {reply.text[:400]}")
+        return reply
+
+    def wait_for(self, what: str, probe: Callable[[], Any], timeout: float = 15) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            self.c.post("/_local/drain")
+            time.sleep(0.1)
+        raise StoryFailed(f"timed out waiting for {what}")
+
+    # --- views --------------------------------------------------------------------------------
+
+    def member(self, discord_user_id: str) -> dict:
+        reply = self.expect(self.c.get(f"/admin/members?discord_user_id={discord_user_id}", admin=True), 200, "member lookup")
+        members = reply.json()["members"]
+        return members[0] if members else {}
+
+    def roles(self, user_id: str) -> list[str] | None:
+        return self.c.get(f"/_local/discord/guilds/{GUILD}").json()["members"].get(user_id)
+
+    def dms(self) -> list[dict]:
+        return self.c.get("/_local/discord/dms").json()["dms"]
+
+    def advance(self, seconds: int, label: str) -> dict:
+        reply = self.expect(self.c.post("/_local/clock", json_body={"advance_seconds": seconds}), 200, "clock advance")
+        now = reply.json()["now"]
+        self.say(f"⏩ business clock +{label} → {now}")
+        return reply.json()
+
+    def new_dms(self, seen: int) -> list[dict]:
+        return self.dms()[seen:]
+
+    # --- the story ------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        c = self.c
+        self.step("The creator adds a Discord community and a monthly plan")
+        self.expect(
+            c.post("/_local/stripe/_control/prices", json_body={"price_id": PRICE, "unit_amount": 900, "currency": "eur",
+                                                                  "interval": "month", "product_name": "Le Club mensuel"}),
+            200, "register the Stripe price in the sandbox")
+        community = self.expect(c.post("/admin/communities", admin=True, json_body={
+            "platform": "discord", "name": "Le Club", "guild_id": GUILD, "role_id": ROLE,
+            "on_revoke": "remove_role", "locale": "fr"}), 201, "create community").json()
+        self.say(f"community {community['id']}: Discord server {GUILD}, role {ROLE}, French messages")
+        plan = self.expect(c.post("/admin/plans", admin=True, json_body={
+            "name": "Le Club mensuel", "stripe_price_ids": [PRICE], "grants": [{"community_id": community["id"]}],
+            "grace_days": 3}), 201, "create plan").json()
+        self.say(f"plan {plan['id']}: {PRICE} (9.00 EUR/month), 3 days of grace → join link {plan['join_url']}")
+
+        self.step("A member opens the join link and connects Discord")
+        join_path = urlsplit(plan["join_url"]).path
+        page = self.expect(c.get(join_path), 200, "join page")
+        if "Connect Discord" not in page.text:
+            raise StoryFailed("the join page does not offer to connect Discord")
+        to_discord = self.expect(c.get(f"/auth/discord/start?plan_id={plan['id']}"), 302, "start Discord OAuth2")
+        authorize = urlsplit(to_discord.location)
+        params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+        self.say(f"redirected to Discord's authorize page (scopes: {params.get('scope')})")
+        back = self.expect(c.post(authorize.path, form={**params, "username": "alice", "decision": "allow"}), 302,
+                           "authorize on Discord")
+        landed = c.follow(c.get(back.location))
+        if "Connected Discord account" not in landed.text:
+            raise StoryFailed(f"the member is not shown as connected: {landed.text[:300]}")
+        discord_id = re.search(r"Connected Discord account: (\d+)", landed.text).group(1)
+        self.say(f"Discord user {discord_id} bound to a new member, tokens stored encrypted")
+
+        self.step("The member pays in Stripe Checkout")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"]}), 303, "start checkout")
+        self.say(f"Checkout Session → {to_stripe.location}")
+        paid_at = time.monotonic()
+        done = self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
+        self.say(f"paid by card in {time.monotonic() - paid_at:.1f} s (Stripe delivered the signed events); "
+                 f"back to {urlsplit(done.location).path}")
+        roles = self.wait_for("the Discord role", lambda: ROLE in (self.roles(discord_id) or []))
+        self.say(f"✅ in the server with role {ROLE} after {time.monotonic() - paid_at:.1f} s")
+        member = self.member(discord_id)
+        customer = member["stripe_customer_id"]
+        sub_id = self._subscription_of(customer)
+        self.say(f"member {member['id']} · customer {customer} · subscription {sub_id} · "
+                 f"entitlement {member['entitlements'][0]['state']}")
+        del roles
+        self.kpis()
+
+        self.step("A month later the subscription renews")
+        self.advance(30 * DAY, "30 days")
+        self.expect(c.post(f"/_local/stripe/_control/subscriptions/{sub_id}/renew"), 200, "renew")
+        c.post("/_local/drain")
+        ent = self.member(discord_id)["entitlements"][0]
+        if ent["state"] != "active" or ROLE not in (self.roles(discord_id) or []):
+            raise StoryFailed(f"after renewal the member should still be active: {ent}")
+        self.say(f"invoice paid, still {ent['state']}, role kept")
+
+        self.step("The next renewal fails")
+        self.advance(30 * DAY, "30 days")
+        seen = len(self.dms())
+        self.expect(c.post(f"/_local/stripe/_control/subscriptions/{sub_id}/fail_renewal"), 200, "fail renewal")
+        ent = self.wait_for("grace", lambda: (e := self.member(discord_id)["entitlements"][0])["state"] == "grace" and e)
+        self.say(f"subscription past_due → entitlement grace until {ent['until']}; role kept meanwhile")
+        self.advance(60, "1 minute")
+        reminder = self.wait_for("the grace reminder DM", lambda: self.new_dms(seen))
+        self.say(f"💬 DM: « {reminder[0]['content']} »")
+
+        self.step("A day before grace ends, a second reminder")
+        seen = len(self.dms())
+        self.advance(2 * DAY, "2 days")
+        reminder = self.wait_for("the grace-ending DM", lambda: self.new_dms(seen))
+        self.say(f"💬 DM: « {reminder[0]['content']} »")
+
+        self.step("Grace ends: the member is told, removed, and no longer charged")
+        seen = len(self.dms())
+        self.advance(DAY, "1 day")
+        self.wait_for("the role removal", lambda: ROLE not in (self.roles(discord_id) or []))
+        receipt = self.new_dms(seen)
+        if not receipt:
+            raise StoryFailed("no removal receipt was sent")
+        self.say(f"💬 DM: « {receipt[0]['content']} »")
+        self.say(f"role {ROLE} removed: roles now {self.roles(discord_id)}")
+        status = self.wait_for("the Stripe cancellation", lambda: (
+            s := c.get(f"/_local/stripe/_control/subscriptions/{sub_id}").json().get("status")) == "canceled" and s)
+        member = self.member(discord_id)
+        self.say(f"Stripe subscription {status}; entitlement {member['entitlements'][0]['state']}; "
+                 f"access {member['access'][0]['state']}")
+
+        self.step("The creator's numbers")
+        kpis = self.kpis()
+        events = self.expect(c.get("/admin/events?limit=200", admin=True), 200, "events").json()["events"]
+        self.say(f"Stripe events in the last 31 days: {len(events)} "
+                 f"({sum(e['status'] == 'processed' for e in events)} processed, "
+                 f"{sum(e['status'] == 'ignored' for e in events)} ignored)")
+        calls = c.get("/_local/discord/calls").json()["calls"]
+        kinds = sorted({f"{x['method']} {re.sub(r'/[0-9]+', '/…', x['path'])}" for x in calls})
+        self.say(f"Discord API calls made: {len(calls)} ({'; '.join(kinds)})")
+        return kpis
+
+    def kpis(self) -> dict:
+        kpis = self.expect(self.c.get("/admin/kpis", admin=True), 200, "kpis").json()
+        mrr = ", ".join(format_amount(amount, cur) for cur, amount in kpis["mrr"].items()) or "0"
+        self.say(f"📊 KPIs: active paying members {kpis['active_paying_members']} · MRR {mrr} · "
+                 f"in grace {kpis['members_in_grace']} · with access {kpis['members_with_access']}")
+        return kpis
+
+    def _subscription_of(self, customer: str) -> str:
+        events = self.c.get("/_local/stripe/_control/events").json()["data"]
+        for event in events:
+            obj = event["data"]["object"]
+            if obj.get("object") == "subscription" and obj.get("customer") == customer:
+                return obj["id"]
+        raise StoryFailed(f"no subscription found for {customer}")
+
+
+def main() -> int:
+    port = int(os.environ.get("DEMO_PORT") or free_port())
+    admin_token = os.environ.get("ADMIN_TOKEN") or "demo-admin-token"
+    print(f"Starting the local stack on 127.0.0.1:{port} (moto + Stripe sandbox + Discord stand-in; log: {LOG})")
+    process = start_stack(port, {"ADMIN_TOKEN": admin_token})
+    client = Client(f"http://127.0.0.1:{port}", admin_token)
+    started = time.monotonic()
+    try:
+        client.wait_healthy()
+        print(f"Ready in {time.monotonic() - started:.1f} s.")
+        Story(client).run()
+        print("\nThe whole story happened as it should. ✔")
+        return 0
+    except (StoryFailed, TimeoutError) as error:
+        print(f"\n✘ The story broke: {error}", file=sys.stderr)
+        tail = LOG.read_text(errors="replace").splitlines()[-30:] if LOG.exists() else []
+        print("Last lines of the stack's log:\n  " + "\n  ".join(tail), file=sys.stderr)
+        return 1
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,872 @@
+"""The local Stripe sandbox driven by the real stripe SDK: API, hosted checkout, controls, shapes, signing."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+import stripe
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
+from werkzeug.wrappers import Response
+
+from infra.local.stripe_sandbox import (
+    AUTO_PRICE_NOTE,
+    NOTE_KEY,
+    SandboxError,
+    StripeSandbox,
+    WsgiStripeHttpClient,
+    shift,
+    signed_delivery,
+)
+from infra.local.stripe_shapes import is_new_shape
+from membergate.adapters.stripe_billing import StripeBillingGateway
+from membergate.domain.model import CheckoutGate
+from membergate.domain.signature import verify_signature
+from membergate.domain.stripe_events import (
+    checkout_completion,
+    invoice_fact,
+    invoice_subscription_id,
+    parse_event,
+    subscription_snapshot,
+)
+from tests.support.specs import stripe_fixture
+
+pytestmark = pytest.mark.integration
+
+BASE = "http://127.0.0.1:3000/_local/stripe"
+T0 = 1_800_000_000
+DAY = 86_400
+SIGNUP_CARD = [
+    "customer.subscription.created",
+    "invoice.created",
+    "invoice.finalized",
+    "customer.subscription.updated",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "checkout.session.completed",
+]
+
+
+@dataclass
+class Clock:
+    now: int = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@dataclass
+class Stack:
+    sandbox: StripeSandbox
+    client: stripe.StripeClient
+    clock: Clock
+    delivered: list[dict] = field(default_factory=list)
+
+    @property
+    def browser(self) -> Client:
+        return Client(self.sandbox.wsgi_app)
+
+    def types(self, start: int = 0) -> list[str]:
+        return [e["type"] for e in self.delivered[start:]]
+
+    def last(self, type_: str) -> dict:
+        return [e for e in self.delivered if e["type"] == type_][-1]
+
+
+def make_stack(api_version: str | None = None) -> Stack:
+    clock = Clock()
+    delivered: list[dict] = []
+    kwargs = {"api_version": api_version} if api_version else {}
+    sandbox = StripeSandbox(clock, delivered.append, BASE, **kwargs)
+    client = stripe.StripeClient(
+        "sk_test_local",
+        base_addresses={"api": BASE},
+        http_client=WsgiStripeHttpClient(sandbox.wsgi_app, BASE),
+    )
+    return Stack(sandbox, client, clock, delivered)
+
+
+@pytest.fixture
+def stack() -> Stack:
+    return make_stack()
+
+
+def session_params(customer_id: str, member_id: str = "mem_1", **overrides) -> dict:
+    params = {
+        "mode": "subscription",
+        "customer": customer_id,
+        "client_reference_id": member_id,
+        "line_items": [{"price": "price_gold", "quantity": 1}],
+        "success_url": "http://127.0.0.1:3000/joined?session={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://127.0.0.1:3000/join",
+        "expires_at": T0 + 3600,
+        "metadata": {"membergate_member_id": member_id, "membergate_plan_id": "plan_gold"},
+        "subscription_data": {"metadata": {"membergate_member_id": member_id, "membergate_plan_id": "plan_gold"}},
+        "allow_promotion_codes": True,
+    }
+    params.update(overrides)
+    return params
+
+
+def open_session(stack: Stack, member_id: str = "mem_1", **overrides):
+    customer = stack.client.v1.customers.create(
+        {"metadata": {"membergate_member_id": member_id}}, {"idempotency_key": f"cus-{member_id}"}
+    )
+    return stack.client.v1.checkout.sessions.create(
+        session_params(customer.id, member_id, **overrides), {"idempotency_key": f"cs-{member_id}"}
+    )
+
+
+def pay(stack: Stack, session_id: str, outcome: str):
+    return stack.browser.post(f"/pay/{session_id}", data={"outcome": outcome})
+
+
+def subscribe(stack: Stack, outcome: str = "card", member_id: str = "mem_1") -> tuple[str, str]:
+    session = open_session(stack, member_id)
+    assert pay(stack, session.id, outcome).status_code == 303
+    return session.id, stack.last("checkout.session.completed")["data"]["object"]["subscription"]
+
+
+# --- API: customers, sessions, idempotency, auth -------------------------------------------------
+
+
+def test_customers_create_same_idempotency_key_returns_same_customer(stack):
+    # Given a customer created under an idempotency key
+    first = stack.client.v1.customers.create({"metadata": {"membergate_member_id": "mem_1"}}, {"idempotency_key": "k1"})
+    # When the same request is retried with the same key
+    again = stack.client.v1.customers.create({"metadata": {"membergate_member_id": "mem_1"}}, {"idempotency_key": "k1"})
+    # Then the stored answer is replayed: one customer, one customer.created
+    assert again.id == first.id and first.id.startswith("cus_")
+    assert first.metadata["membergate_member_id"] == "mem_1"
+    assert stack.types() == ["customer.created"]
+    assert stack.client.v1.customers.retrieve(first.id).id == first.id
+
+
+def test_checkout_sessions_create_same_idempotency_key_returns_same_session(stack):
+    # Given a customer
+    customer = stack.client.v1.customers.create({}, {"idempotency_key": "c"})
+    # When the same session request is sent twice under one key
+    first = stack.client.v1.checkout.sessions.create(session_params(customer.id), {"idempotency_key": "s"})
+    again = stack.client.v1.checkout.sessions.create(session_params(customer.id), {"idempotency_key": "s"})
+    # Then both answers are the same open session, whose URL is the local hosted page
+    assert again.id == first.id and first.id.startswith("cs_test_")
+    assert first.url == f"{BASE}/pay/{first.id}"
+    assert (first.status, first.payment_status, first.mode) == ("open", "unpaid", "subscription")
+    assert first.expires_at == T0 + 3600
+    assert first.client_reference_id == "mem_1" and first.customer == customer.id
+    assert first.amount_total == 1000 and first.currency == "eur"
+
+
+def test_checkout_sessions_create_reused_key_with_other_params_raises_idempotency_error(stack):
+    # Given a session created under key "s"
+    customer = stack.client.v1.customers.create({}, {"idempotency_key": "c"})
+    stack.client.v1.checkout.sessions.create(session_params(customer.id), {"idempotency_key": "s"})
+    # When the key is reused with different parameters
+    with pytest.raises(stripe.IdempotencyError) as raised:
+        stack.client.v1.checkout.sessions.create(session_params(customer.id, "mem_2"), {"idempotency_key": "s"})
+    # Then Stripe's idempotency_error comes back as a 400
+    assert raised.value.http_status == 400
+    assert raised.value.json_body["error"]["type"] == "idempotency_error"
+
+
+@pytest.mark.parametrize("api_key", ["sk_live_123456789", "pk_test_123456789"])
+def test_api_non_test_secret_key_rejected_401(api_key):
+    # Given a client holding a key the sandbox must refuse
+    stack = make_stack()
+    client = stripe.StripeClient(
+        api_key, base_addresses={"api": BASE}, http_client=WsgiStripeHttpClient(stack.sandbox.wsgi_app, BASE)
+    )
+    # When it calls the API
+    with pytest.raises(stripe.AuthenticationError) as raised:
+        client.v1.customers.create({})
+    # Then the answer is a 401 in Stripe's error shape
+    error = raised.value.json_body["error"]
+    assert raised.value.http_status == 401
+    assert set(error) >= {"type", "code", "message"} and error["type"] == "invalid_request_error"
+
+
+def test_api_missing_key_rejected_401(stack):
+    # When a request carries no Authorization header
+    response = stack.browser.post("/v1/customers", data={})
+    # Then it is refused as Stripe refuses it
+    assert response.status_code == 401
+    assert "did not provide an API key" in response.json["error"]["message"]
+
+
+def test_checkout_sessions_create_unknown_customer_rejected(stack):
+    # When a session names a customer Stripe never saw
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(session_params("cus_nope"))
+    # Then it is a 400 resource_missing on the customer param
+    assert (raised.value.http_status, raised.value.code, raised.value.param) == (400, "resource_missing", "customer")
+
+
+@pytest.mark.parametrize("offset", [29 * 60, 24 * 3600 + 1])
+def test_checkout_sessions_create_expires_at_outside_window_rejected(stack, offset):
+    # Given a customer
+    customer = stack.client.v1.customers.create({})
+    # When expires_at is under 30 minutes or over 24 hours after the sandbox clock
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(session_params(customer.id, expires_at=T0 + offset))
+    # Then Stripe's rule is enforced
+    assert raised.value.param == "expires_at"
+
+
+@pytest.mark.parametrize(
+    ("missing", "param"),
+    [("line_items", "line_items"), ("success_url", "success_url"), ("mode", "mode")],
+)
+def test_checkout_sessions_create_required_param_missing_rejected(stack, missing, param):
+    # Given a customer and a request lacking one required param
+    customer = stack.client.v1.customers.create({})
+    params = session_params(customer.id)
+    del params[missing]
+    # When it is sent
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(params)
+    # Then it fails as parameter_missing on that param
+    assert (raised.value.code, raised.value.param) == ("parameter_missing", param)
+
+
+def test_checkout_sessions_create_unknown_parameter_rejected(stack):
+    # When a request carries a parameter the sandbox does not know
+    customer = stack.client.v1.customers.create({})
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(session_params(customer.id, mystery="x"))
+    # Then it is refused rather than silently ignored
+    assert (raised.value.code, raised.value.param) == ("parameter_unknown", "mystery")
+
+
+def test_checkout_sessions_create_unknown_price_auto_created_with_note(stack):
+    # When a session uses a price id nobody registered
+    session = open_session(stack)
+    # Then the price exists as a 10.00 EUR monthly price saying where it came from
+    price = stack.client.v1.prices.retrieve("price_gold")
+    assert (price.unit_amount, price.currency, price.recurring.interval) == (1000, "eur", "month")
+    assert price.metadata[NOTE_KEY] == AUTO_PRICE_NOTE
+    assert session.amount_total == 1000
+
+
+def test_register_price_seeds_amount_and_interval(stack):
+    # Given a seeded yearly price
+    stack.sandbox.register_price("price_year", 9900, "usd", "year")
+    # When a checkout uses it
+    session = open_session(stack, line_items=[{"price": "price_year", "quantity": 2}])
+    # Then the session totals it in its currency
+    assert (session.amount_total, session.currency) == (19800, "usd")
+
+
+def test_prices_create_with_product_data_returns_recurring_price(stack):
+    # When a price is created the way a setup script would
+    price = stack.client.v1.prices.create(
+        {
+            "product_data": {"name": "Gold"},
+            "unit_amount": 1500,
+            "currency": "eur",
+            "recurring": {"interval": "month", "interval_count": 3},
+        }
+    )
+    # Then it can be read back with its product and period
+    again = stack.client.v1.prices.retrieve(price.id)
+    assert price.id.startswith("price_") and again.product.startswith("prod_")
+    assert (again.unit_amount, again.recurring.interval_count) == (1500, 3)
+
+
+# --- hosted checkout -------------------------------------------------------------------------------
+
+
+def test_hosted_page_open_session_shows_amount_and_three_outcomes(stack):
+    # Given an open session
+    session = open_session(stack)
+    # When the member opens its URL
+    page = stack.browser.get(f"/pay/{session.id}")
+    # Then it shows what is due and the three ways to pay
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "10.00 EUR" in text
+    assert all(f"name=outcome value={outcome}>" in text for outcome in ("card", "sepa", "decline"))
+
+
+def test_hosted_page_card_redirects_and_emits_signup_sequence(stack):
+    # Given an open session
+    session = open_session(stack)
+    before = len(stack.delivered)
+    # When the member pays by card
+    response = pay(stack, session.id, "card")
+    # Then they are sent to success_url with the session id filled in
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"http://127.0.0.1:3000/joined?session={session.id}"
+    # And Stripe's signup events arrive in Stripe's order
+    assert stack.types(before) == SIGNUP_CARD
+    created = stack.last("customer.subscription.created")["data"]["object"]
+    updated = stack.last("customer.subscription.updated")
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    paid = stack.last("invoice.paid")["data"]["object"]
+    # And the subscription carries subscription_data.metadata, not the session's
+    assert created["status"] == "incomplete"
+    assert updated["data"]["object"]["status"] == "active"
+    assert updated["data"]["previous_attributes"] == {"status": "incomplete"}
+    assert created["metadata"] == {"membergate_member_id": "mem_1", "membergate_plan_id": "plan_gold"}
+    assert created["items"]["data"][0]["current_period_end"] == shift(T0, 1, "month")
+    # And the session and invoice link everything as Stripe does
+    assert (completed["status"], completed["payment_status"]) == ("complete", "paid")
+    assert completed["client_reference_id"] == "mem_1" and completed["customer"] == created["customer"]
+    assert completed["subscription"] == created["id"] and completed["invoice"] == paid["id"]
+    assert completed["metadata"]["membergate_plan_id"] == "plan_gold" and completed["url"] is None
+    assert paid["parent"]["subscription_details"]["subscription"] == created["id"]
+    assert (paid["status"], paid["amount_paid"], paid["billing_reason"]) == ("paid", 1000, "subscription_create")
+
+
+def test_hosted_page_card_events_have_stripe_envelopes(stack):
+    # Given a business clock set to some day
+    stack.clock.now = T0 + 123
+    session = open_session(stack, expires_at=T0 + 123 + 3600)
+    # When the member pays
+    pay(stack, session.id, "card")
+    # Then every event is a test-mode envelope of the sandbox's version, created on that clock
+    for event in stack.delivered:
+        assert event["id"].startswith("evt_") and event["object"] == "event"
+        assert event["livemode"] is False and event["pending_webhooks"] == 1
+        assert event["api_version"] == stripe.api_version
+        assert event["created"] == T0 + 123
+        assert set(event["request"]) == {"id", "idempotency_key"}
+    assert stack.sandbox.events() == stack.delivered
+
+
+def test_hosted_page_sepa_completes_unpaid_and_settle_success_activates(stack):
+    # Given a member who paid by SEPA Direct Debit
+    session = open_session(stack)
+    before = len(stack.delivered)
+    assert pay(stack, session.id, "sepa").status_code == 303
+    # Then the session completes unpaid and the subscription awaits its first payment
+    assert stack.types(before) == [
+        "customer.subscription.created",
+        "invoice.created",
+        "invoice.finalized",
+        "checkout.session.completed",
+    ]
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    assert completed["payment_status"] == "unpaid"
+    sub_id = completed["subscription"]
+    assert stack.sandbox.subscription(sub_id)["status"] == "incomplete"
+    # When the bank confirms the debit days later
+    stack.clock.now += 4 * DAY
+    before = len(stack.delivered)
+    stack.sandbox.settle_sepa(session.id, succeed=True)
+    # Then the invoice is paid, the subscription active and the session paid
+    assert stack.types(before) == [
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "customer.subscription.updated",
+        "checkout.session.async_payment_succeeded",
+    ]
+    assert stack.last("checkout.session.async_payment_succeeded")["data"]["object"]["payment_status"] == "paid"
+    assert stack.sandbox.subscription(sub_id)["status"] == "active"
+
+
+def test_settle_sepa_failure_emits_async_failed_and_expires_subscription(stack):
+    # Given a pending SEPA signup
+    session_id, sub_id = subscribe(stack, "sepa")
+    before = len(stack.delivered)
+    # When the debit fails
+    stack.sandbox.settle_sepa(session_id, succeed=False)
+    # Then the session reports the failure and the subscription never starts
+    assert stack.types(before) == [
+        "invoice.payment_failed",
+        "checkout.session.async_payment_failed",
+        "customer.subscription.updated",
+        "invoice.voided",
+    ]
+    assert stack.sandbox.subscription(sub_id)["status"] == "incomplete_expired"
+    # And there is nothing left to settle
+    with pytest.raises(SandboxError):
+        stack.sandbox.settle_sepa(session_id, succeed=True)
+
+
+def test_hosted_page_decline_keeps_session_open_and_creates_nothing(stack):
+    # Given an open session
+    session = open_session(stack)
+    before = len(stack.delivered)
+    # When the card is declined
+    response = pay(stack, session.id, "decline")
+    # Then the page says so, the session stays open and nothing is created or sent
+    assert response.status_code == 200 and "Your card was declined." in response.get_data(as_text=True)
+    assert stack.types(before) == []
+    assert stack.client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    # And the member can still pay
+    assert pay(stack, session.id, "card").status_code == 303
+
+
+def test_hosted_page_after_expiry_refuses_payment_and_emits_expired(stack):
+    # Given a session whose expiry time has passed
+    session = open_session(stack)
+    stack.clock.now = T0 + 3601
+    # When the member tries to pay
+    response = pay(stack, session.id, "card")
+    # Then the payment is refused and Stripe's expiry event is sent
+    assert response.status_code == 400
+    assert stack.types()[-1] == "checkout.session.expired"
+
+
+def test_trial_price_signup_trialing_with_zero_invoice_then_renew_activates(stack):
+    # Given a price with a 7-day trial
+    stack.sandbox.register_price("price_trial", 500, "eur", trial_period_days=7)
+    session = open_session(stack, line_items=[{"price": "price_trial", "quantity": 1}])
+    # When the member completes checkout
+    pay(stack, session.id, "card")
+    # Then nothing is charged and the subscription is trialing until the trial ends
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    sub = stack.sandbox.subscription(completed["subscription"])
+    assert completed["payment_status"] == "no_payment_required"
+    assert sub["status"] == "trialing" and sub["trial_end"] == T0 + 7 * DAY
+    assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 0
+    # When the trial ends and the first charge succeeds
+    stack.sandbox.renew(sub["id"])
+    # Then the subscription is active for a month from the trial end
+    renewed = stack.sandbox.subscription(sub["id"])
+    assert renewed["status"] == "active"
+    assert renewed["items"]["data"][0]["current_period_start"] == T0 + 7 * DAY
+    assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 500
+
+
+# --- billing controls -----------------------------------------------------------------------------
+
+
+def test_renew_active_subscription_moves_item_period_from_old_end(stack):
+    # Given an active subscription
+    _, sub_id = subscribe(stack)
+    old_end = stack.sandbox.subscription(sub_id)["items"]["data"][0]["current_period_end"]
+    stack.clock.now = old_end + 10
+    before = len(stack.delivered)
+    # When its period ends and the renewal is paid
+    stack.sandbox.renew(sub_id)
+    # Then the period moves on from the old end and the cycle invoice is paid
+    assert stack.types(before) == [
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    updated = stack.last("customer.subscription.updated")
+    item = updated["data"]["object"]["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) == (old_end, shift(T0, 2, "month"))
+    assert set(updated["data"]["previous_attributes"]) == {"items", "latest_invoice"}
+    assert updated["data"]["previous_attributes"]["items"]["data"][0]["current_period_end"] == old_end
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    assert invoice["billing_reason"] == "subscription_cycle"
+    assert invoice["lines"]["data"][0]["period"] == {"start": old_end, "end": shift(T0, 2, "month")}
+    assert stack.last("invoice.paid")["request"] == {"id": None, "idempotency_key": None}
+
+
+def test_fail_renewal_active_subscription_goes_past_due_with_retry_scheduled(stack):
+    # Given an active subscription at its period end
+    _, sub_id = subscribe(stack)
+    stack.clock.now = T0 + 31 * DAY
+    before = len(stack.delivered)
+    # When the renewal charge fails
+    stack.sandbox.fail_renewal(sub_id)
+    # Then Stripe's failure sequence arrives and a retry is scheduled
+    assert stack.types(before) == [
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+    ]
+    failed = stack.last("invoice.payment_failed")["data"]["object"]
+    assert (failed["status"], failed["attempt_count"]) == ("open", 1)
+    assert failed["next_payment_attempt"] == stack.clock.now + 3 * DAY
+    past_due = stack.last("customer.subscription.updated")
+    assert past_due["data"]["object"]["status"] == "past_due"
+    assert past_due["data"]["previous_attributes"] == {"status": "active"}
+
+
+def test_fail_renewal_past_due_again_counts_attempts_until_none_left(stack):
+    # Given a past_due subscription
+    _, sub_id = subscribe(stack)
+    stack.sandbox.fail_renewal(sub_id)
+    # When three more retries fail
+    for _ in range(3):
+        stack.sandbox.fail_renewal(sub_id)
+    # Then each is an invoice.payment_failed and the last schedules nothing
+    failed = stack.last("invoice.payment_failed")["data"]["object"]
+    assert failed["attempt_count"] == 4 and failed["next_payment_attempt"] is None
+    assert stack.types()[-1] == "invoice.payment_failed"
+
+
+def test_renew_past_due_subscription_pays_open_invoice_and_reactivates(stack):
+    # Given a subscription whose renewal failed
+    _, sub_id = subscribe(stack)
+    stack.clock.now = T0 + 31 * DAY
+    stack.sandbox.fail_renewal(sub_id)
+    period = stack.sandbox.subscription(sub_id)["items"]["data"][0]["current_period_end"]
+    failed_invoice = stack.last("invoice.payment_failed")["data"]["object"]["id"]
+    stack.clock.now += 3 * DAY
+    before = len(stack.delivered)
+    # When the retry succeeds
+    stack.sandbox.renew(sub_id)
+    # Then the failed invoice is paid, the subscription active again, the period unchanged
+    assert stack.types(before) == ["invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated"]
+    assert stack.last("invoice.paid")["data"]["object"]["id"] == failed_invoice
+    sub = stack.sandbox.subscription(sub_id)
+    assert sub["status"] == "active" and sub["items"]["data"][0]["current_period_end"] == period
+
+
+def test_action_required_renewal_sends_hosted_invoice_url_and_page_pays(stack):
+    # Given an active subscription
+    _, sub_id = subscribe(stack)
+    before = len(stack.delivered)
+    # When the renewal needs the member to authenticate
+    invoice = stack.sandbox.action_required(sub_id)
+    # Then Stripe's SCA events arrive with a page to pay on
+    assert stack.types(before)[-3:] == [
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "customer.subscription.updated",
+    ]
+    url = stack.last("invoice.payment_action_required")["data"]["object"]["hosted_invoice_url"]
+    assert url == invoice["hosted_invoice_url"] == f"{BASE}/invoice/{invoice['id']}"
+    # When the member authenticates on that page
+    response = stack.browser.post(f"/invoice/{invoice['id']}")
+    # Then the invoice is paid and the subscription active again
+    assert response.status_code == 303
+    assert stack.sandbox.invoice(invoice["id"])["status"] == "paid"
+    assert stack.sandbox.subscription(sub_id)["status"] == "active"
+
+
+def test_cancel_at_period_end_sets_flags_then_period_end_deletes(stack):
+    # Given an active subscription
+    _, sub_id = subscribe(stack)
+    end = stack.sandbox.subscription(sub_id)["items"]["data"][0]["current_period_end"]
+    # When the member cancels at period end
+    stack.sandbox.cancel(sub_id, at_period_end=True)
+    # Then an update says so, with what it was before
+    updated = stack.last("customer.subscription.updated")
+    assert updated["data"]["object"]["cancel_at_period_end"] is True
+    assert updated["data"]["object"]["cancel_at"] == end
+    assert updated["data"]["previous_attributes"]["cancel_at_period_end"] is False
+    assert updated["data"]["previous_attributes"]["cancellation_details"] == {"reason": None}
+    # When the period ends
+    stack.clock.now = end
+    stack.sandbox.renew(sub_id)
+    # Then the subscription is deleted instead of renewed
+    assert stack.types()[-1] == "customer.subscription.deleted"
+    assert stack.last("customer.subscription.deleted")["data"]["object"]["status"] == "canceled"
+
+
+def test_update_subscription_undo_cancel_at_period_end_reactivates(stack):
+    # Given a subscription scheduled to cancel, through the SDK
+    _, sub_id = subscribe(stack)
+    stack.client.v1.subscriptions.update(sub_id, {"cancel_at_period_end": True})
+    # When the member changes their mind
+    sub = stack.client.v1.subscriptions.update(sub_id, {"cancel_at_period_end": False})
+    # Then nothing is scheduled any more and the event shows the undo
+    assert sub.cancel_at_period_end is False and sub.cancel_at is None
+    assert stack.last("customer.subscription.updated")["data"]["previous_attributes"]["cancel_at_period_end"] is True
+
+
+def test_cancel_via_sdk_emits_deleted_and_second_cancel_is_resource_missing(stack):
+    # Given an active subscription
+    _, sub_id = subscribe(stack)
+    # When it is cancelled through the SDK, as Membergate's gateway does
+    sub = stack.client.v1.subscriptions.cancel(sub_id, {"prorate": False}, {"idempotency_key": "cancel-1"})
+    # Then it is canceled and the deleted event names the request
+    deleted = stack.last("customer.subscription.deleted")
+    assert sub.status == "canceled" and deleted["data"]["object"]["ended_at"] == T0
+    assert deleted["request"]["idempotency_key"] == "cancel-1" and deleted["request"]["id"].startswith("req_")
+    assert "previous_attributes" not in deleted["data"]
+    # When it is cancelled again
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.subscriptions.cancel(sub_id, {"prorate": False})
+    # Then Stripe's answer for a canceled subscription comes back, and it can still be read
+    assert (raised.value.http_status, raised.value.code) == (404, "resource_missing")
+    assert stack.client.v1.subscriptions.retrieve(sub_id).status == "canceled"
+
+
+def test_membergate_gateway_checkout_then_double_cancel_succeeds():
+    # Given Membergate's own Stripe gateway pointed at the sandbox
+    stack = make_stack()
+    http_client = WsgiStripeHttpClient(stack.sandbox.wsgi_app, BASE)
+    gateway = StripeBillingGateway.build("rk_test_local", BASE, http_client=http_client)
+    # When it starts a checkout and the member pays
+    customer_id = gateway.create_customer("mem_9", "mem_9:customer")
+    session = gateway.create_checkout_session(
+        customer_id=customer_id,
+        member_id="mem_9",
+        plan_id="plan_gold",
+        price_ids=["price_gold"],
+        success_url="http://127.0.0.1:3000/joined?s={CHECKOUT_SESSION_ID}",
+        cancel_url="http://127.0.0.1:3000/join",
+        expires_at=T0 + 1800,
+        idempotency_key="mem_9:plan_gold:1",
+    )
+    pay(stack, session.id, "card")
+    sub_id = stack.last("checkout.session.completed")["data"]["object"]["subscription"]
+    # Then cancelling twice is fine (the second is "already gone")
+    gateway.cancel_subscription(sub_id, "mem_9:cancel")
+    gateway.cancel_subscription(sub_id, "mem_9:cancel")
+    assert session.url == f"{BASE}/pay/{session.id}" and session.expires_at == T0 + 1800
+    assert stack.types().count("customer.subscription.deleted") == 1
+
+
+def test_events_from_sandbox_read_by_membergate_parser(stack):
+    # Given a card signup and a failed renewal
+    _, sub_id = subscribe(stack)
+    stack.sandbox.fail_renewal(sub_id)
+    events = [parse_event(e) for e in stack.delivered]
+    by_type = {e.type: e for e in events}
+    # Then Membergate's reader finds member, gate, status, period end and invoice links
+    completion = checkout_completion(by_type["checkout.session.completed"])
+    assert (completion.member_id, completion.subscription_id, completion.gate) == ("mem_1", sub_id, CheckoutGate.PAID)
+    snapshot = subscription_snapshot(by_type["customer.subscription.updated"])
+    assert snapshot.status == "past_due" and snapshot.member_id_hint == "mem_1"
+    assert snapshot.current_period_end == shift(T0, 2, "month")
+    fact = invoice_fact(by_type["invoice.payment_failed"])
+    assert fact.subscription_id == sub_id and fact.attempt_count == 1 and fact.hosted_invoice_url
+
+
+def test_control_endpoints_drive_billing_over_http(stack):
+    # Given a subscription and the JSON controls of the sandbox
+    session_id, sub_id = subscribe(stack, "sepa")
+    http = stack.browser
+    # When the local stack settles, fails and renews over HTTP
+    settled = http.post(f"/_control/checkout/sessions/{session_id}/settle_sepa", json={"succeed": True})
+    failed = http.post(f"/_control/subscriptions/{sub_id}/fail_renewal")
+    renewed = http.post(f"/_control/subscriptions/{sub_id}/renew")
+    cancelled = http.post(f"/_control/subscriptions/{sub_id}/cancel", json={"at_period_end": True})
+    # Then each answers with the object and the event log tells the story
+    assert settled.json["payment_status"] == "paid"
+    assert failed.json["status"] == "past_due" and renewed.json["status"] == "active"
+    assert cancelled.json["cancel_at_period_end"] is True
+    assert http.get(f"/_control/subscriptions/{sub_id}").json["id"] == sub_id
+    assert [e["type"] for e in http.get("/_control/events").json["data"]] == stack.types()
+    # And an impossible control is a JSON error
+    missing = http.post("/_control/subscriptions/sub_nope/renew")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "resource_missing"
+
+
+def test_sandbox_mounted_under_prefix_serves_sdk_and_pages():
+    # Given the sandbox mounted under /_local/stripe of a bigger app, as the local stack does
+    clock, delivered = Clock(), []
+    sandbox = StripeSandbox(clock, delivered.append, BASE)
+    outer = DispatcherMiddleware(Response("stack", status=200), {"/_local/stripe": sandbox.wsgi_app})
+    client = stripe.StripeClient(
+        "sk_test_local",
+        base_addresses={"api": BASE},
+        http_client=WsgiStripeHttpClient(outer, "http://127.0.0.1:3000"),
+    )
+    # When the SDK creates a session and the member opens its URL
+    customer = client.v1.customers.create({})
+    session = client.v1.checkout.sessions.create(session_params(customer.id))
+    page = Client(outer).get(session.url.removeprefix("http://127.0.0.1:3000"))
+    # Then both work through the prefix
+    assert page.status_code == 200 and session.id in page.get_data(as_text=True)
+
+
+def test_delivery_consumer_calling_back_does_not_deadlock_and_keeps_order():
+    # Given a consumer that cancels the subscription as soon as it hears of it
+    clock = Clock()
+    seen: list[str] = []
+    holder: dict[str, StripeSandbox] = {}
+
+    def deliver(event: dict) -> None:
+        seen.append(event["type"])
+        if event["type"] == "checkout.session.completed":
+            holder["sandbox"].cancel(event["data"]["object"]["subscription"])
+
+    sandbox = holder["sandbox"] = StripeSandbox(clock, deliver, BASE)
+    client = stripe.StripeClient(
+        "sk_test_local", base_addresses={"api": BASE}, http_client=WsgiStripeHttpClient(sandbox.wsgi_app, BASE)
+    )
+    customer = client.v1.customers.create({})
+    session = client.v1.checkout.sessions.create(session_params(customer.id))
+    # When the member pays
+    sandbox.pay(session.id, "card")
+    # Then the cancellation is delivered after the event that caused it
+    assert seen[-2:] == ["checkout.session.completed", "customer.subscription.deleted"]
+
+
+def test_sandbox_concurrent_payments_each_session_completes_once(stack):
+    # Given six open sessions, one of which two browser tabs submit at the same time
+    sessions = [open_session(stack, f"mem_{i}") for i in range(6)]
+    targets = [s.id for s in sessions] + [sessions[0].id]
+    # When all are paid at once
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        codes = list(pool.map(lambda session_id: pay(stack, session_id, "card").status_code, targets))
+    # Then every session completed exactly once and the duplicate tab was refused
+    assert sorted(codes) == [303] * 6 + [400]
+    completed = [e["data"]["object"]["id"] for e in stack.delivered if e["type"] == "checkout.session.completed"]
+    assert sorted(completed) == sorted(s.id for s in sessions)
+    assert len({e["id"] for e in stack.delivered}) == len(stack.delivered)
+
+
+# --- shapes ---------------------------------------------------------------------------------------
+
+
+def test_old_api_version_produces_top_level_periods_and_invoice_subscription():
+    # Given a sandbox whose webhook endpoint is on a pre-basil version
+    stack = make_stack(api_version="2024-06-20")
+    assert not is_new_shape("2024-06-20") and is_new_shape(stripe.api_version)
+    # When a member subscribes by card
+    _, sub_id = subscribe(stack)
+    sub = stack.last("customer.subscription.updated")["data"]["object"]
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    # Then periods are on the subscription, not its items
+    assert sub["current_period_end"] == shift(T0, 1, "month")
+    assert "current_period_end" not in sub["items"]["data"][0]
+    # And the invoice names its subscription and payment at top level, with no parent
+    assert invoice["subscription"] == sub_id and invoice["paid"] is True
+    assert invoice["charge"].startswith("ch_") and invoice["payment_intent"].startswith("pi_")
+    assert "parent" not in invoice and "parent" not in invoice["lines"]["data"][0]
+    assert all(e["api_version"] == "2024-06-20" for e in stack.delivered)
+    # And Membergate's reader understands both
+    snapshot = subscription_snapshot(parse_event(stack.last("customer.subscription.updated")))
+    assert snapshot.current_period_end == sub["current_period_end"]
+    assert invoice_subscription_id(invoice) == sub_id
+
+
+def test_new_api_version_invoice_has_no_pre_basil_fields(stack):
+    # When a member subscribes on the SDK's pinned version
+    _, sub_id = subscribe(stack)
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    sub = stack.sandbox.subscription(sub_id)
+    # Then the invoice links through parent and lines, and the subscription has no top-level period
+    assert not {"paid", "charge", "payment_intent", "subscription"} & set(invoice)
+    assert invoice["lines"]["data"][0]["parent"]["subscription_item_details"]["subscription"] == sub_id
+    assert "current_period_end" not in sub
+
+
+def test_api_answers_in_request_stripe_version(stack):
+    # Given a subscription made on the pinned version
+    _, sub_id = subscribe(stack)
+    # When it is read with an older Stripe-Version header
+    response = stack.browser.get(
+        f"/v1/subscriptions/{sub_id}",
+        headers={"Authorization": "Bearer sk_test_x", "Stripe-Version": "2023-10-16"},
+    )
+    # Then the answer has the old shape
+    assert response.status_code == 200 and "current_period_end" in response.json
+    assert response.headers["Stripe-Version"] == "2023-10-16"
+
+
+# Fields basil removed that the generated fixture still lists (the SDK's own Invoice has no
+# top-level `subscription` any more; the link is parent.subscription_details.subscription).
+REMOVED_IN_BASIL = {"invoice": {"subscription"}}
+FREE_FORM = {"metadata", "previous_attributes"}
+
+
+def _produced_objects() -> dict[str, dict]:
+    stack = make_stack()
+    subscribe(stack)
+    sub = stack.last("customer.subscription.created")["data"]["object"]
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    item = sub["items"]["data"][0]
+    return {
+        "subscription": sub,
+        "subscription_item": item,
+        "price": item["price"],
+        "plan": item["plan"],
+        "invoice": invoice,
+        "line_item": invoice["lines"]["data"][0],
+        "checkout.session": stack.last("checkout.session.completed")["data"]["object"],
+        "customer": stack.last("customer.created")["data"]["object"],
+        "event": stack.last("customer.subscription.updated"),
+    }
+
+
+def _missing_nested(fixture, ours, path: str) -> list[str]:
+    """Keys the fixture has at any depth that ours lacks (where both sides are objects)."""
+    if isinstance(fixture, list) and isinstance(ours, list) and fixture and ours:
+        return _missing_nested(fixture[0], ours[0], f"{path}[0]")
+    if not (isinstance(fixture, dict) and isinstance(ours, dict)) or path.rsplit(".", 1)[-1] in FREE_FORM:
+        return []
+    missing = [f"{path}.{key}" for key in fixture if key not in ours]
+    for key in fixture.keys() & ours.keys():
+        if not (path.endswith("event") and key == "data"):
+            missing += _missing_nested(fixture[key], ours[key], f"{path}.{key}")
+    return missing
+
+
+SHAPED_RESOURCES = [
+    "subscription",
+    "subscription_item",
+    "price",
+    "plan",
+    "invoice",
+    "line_item",
+    "checkout.session",
+    "customer",
+    "event",
+]
+
+
+@pytest.mark.parametrize("resource", SHAPED_RESOURCES)
+def test_shapes_new_version_keys_match_stripe_fixture(resource):
+    # Given Stripe's own example object (the comparison is skipped when the specs are absent)
+    fixture = stripe_fixture(resource)
+    for removed in REMOVED_IN_BASIL.get(resource, set()):
+        del fixture[removed]
+    # When the sandbox produces the same kind of object
+    ours = _produced_objects()[resource]
+    # Then it has exactly the fixture's top-level fields, minus what basil removed
+    expected = set(fixture)
+    assert set(ours) == expected, f"missing {sorted(expected - set(ours))}, extra {sorted(set(ours) - expected)}"
+    # And every nested field the fixture shows
+    assert _missing_nested(fixture, ours, resource) == []
+
+
+# --- signed delivery ------------------------------------------------------------------------------
+
+
+def test_signed_delivery_signs_raw_bytes_with_wall_clock_and_verifies():
+    # Given a sandbox whose business clock is far in the past, delivering really-signed events
+    received: list[tuple[bytes, dict]] = []
+
+    def post(payload: bytes, headers: dict) -> int:
+        received.append((payload, headers))
+        return 200
+
+    deliver = signed_delivery("whsec_local", post)
+    sandbox = StripeSandbox(Clock(1_600_000_000), deliver, BASE)
+    client = stripe.StripeClient(
+        "sk_test_local", base_addresses={"api": BASE}, http_client=WsgiStripeHttpClient(sandbox.wsgi_app, BASE)
+    )
+    # When an event is emitted
+    client.v1.customers.create({"metadata": {"membergate_member_id": "mem_1"}})
+    # Then the exact bytes verify with Membergate's checker against the wall clock
+    payload, headers = received[-1]
+    assert headers["Content-Type"] == "application/json"
+    verify_signature(payload, headers["Stripe-Signature"], ["whsec_local"], time.time())
+    assert json.loads(payload) == sandbox.events()[-1]
+    assert json.loads(payload)["created"] == 1_600_000_000
+    assert deliver.failures == []
+
+
+def test_signed_delivery_non_2xx_retried_then_recorded():
+    # Given an endpoint that fails twice, then one that always fails
+    answers = iter([500, 503, 200])
+    flaky = signed_delivery("whsec_local", lambda payload, headers: next(answers), backoff_seconds=0)
+    down = signed_delivery("whsec_local", lambda payload, headers: 500, attempts=3, backoff_seconds=0)
+    event = {"id": "evt_1", "type": "invoice.paid", "object": "event"}
+    # When each receives an event
+    flaky(event)
+    down(event)
+    # Then the flaky one got it on the third try and the dead one's failure is recorded
+    assert flaky.failures == []
+    assert down.failures == [{"event_id": "evt_1", "type": "invoice.paid", "attempts": 3, "last_error": "HTTP 500"}]
+
+
+def test_signed_delivery_connection_error_recorded_not_raised():
+    # Given an endpoint that cannot be reached
+    def post(payload: bytes, headers: dict) -> int:
+        raise ConnectionRefusedError("nobody home")
+
+    deliver = signed_delivery("whsec_local", post, attempts=2, backoff_seconds=0)
+    # When an event is delivered
+    deliver({"id": "evt_2", "type": "invoice.paid"})
+    # Then the sandbox carries on and the failure is kept
+    assert deliver.failures[0]["event_id"] == "evt_2" and "nobody home" in deliver.failures[0]["last_error"]

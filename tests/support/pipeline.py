@@ -1,0 +1,127 @@
+"""The real Lambda handlers wired together under moto, with Stripe's and Discord's edges faked.
+
+Stripe is the local sandbox reached through the real SDK (an in-process HTTP client); Discord is
+a fake transport that checks every request against Discord's OpenAPI spec. Queues are pumped by
+hand, the way Lambda's event source mappings would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import boto3
+
+from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient, signed_delivery
+from membergate import bootstrap
+from tests.support.apigw import LambdaContext, http_event
+from tests.support.aws import WEBHOOK_SECRET, Stack, aws_stack
+from tests.support.discord_spec import API_BASE, CLIENT_ID, CLIENT_SECRET, FakeDiscordTransport
+from tests.support.handlers import load_handler
+
+STRIPE_BASE = "http://stripe.sandbox.test"
+T0 = 1_800_000_000
+
+
+class TestClock:
+    def __init__(self, start: int = T0):
+        self.value = start
+
+    def now(self) -> int:
+        return self.value
+
+
+class Pipeline:
+    def __init__(self, discord: FakeDiscordTransport, env: dict[str, str] | None = None):
+        self.discord = discord
+        self.clock = TestClock()
+        self.delivered: list[dict[str, Any]] = []
+        self.webhook_replies: list[dict[str, Any]] = []
+        self._exit = ExitStack()
+        self._env = env or {}
+
+    def __enter__(self) -> Pipeline:
+        self.stack: Stack = self._exit.enter_context(
+            aws_stack(STRIPE_API_BASE=STRIPE_BASE, DISCORD_API_BASE=API_BASE, DISCORD_CLIENT_ID=CLIENT_ID, **self._env)
+        )
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        sm.put_secret_value(SecretId="membergate/discord-bot-token", SecretString=self.discord.bot_token)
+        sm.put_secret_value(SecretId="membergate/discord-client-secret", SecretString=CLIENT_SECRET)
+        self.sandbox = StripeSandbox(clock=self.clock.now, deliver=signed_delivery(WEBHOOK_SECRET, self._post_webhook),
+                                     public_base_url=STRIPE_BASE)
+        self._exit.enter_context(
+            bootstrap.overridden(
+                clock=self.clock,
+                discord_transport=self.discord,
+                stripe_http_client=WsgiStripeHttpClient(self.sandbox.wsgi_app, STRIPE_BASE),
+            )
+        )
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._exit.close()
+
+    # --- HTTP routes --------------------------------------------------------------------------
+
+    def call(self, function: str, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        return load_handler(function).lambda_handler(http_event(method, path, **kw), LambdaContext())
+
+    def _post_webhook(self, payload: bytes, headers: dict[str, str]) -> int:
+        self.delivered.append(json.loads(payload))
+        reply = self.call("stripe_webhook", "POST", "/webhooks/stripe", body=payload,
+                          headers={k.lower(): v for k, v in headers.items()})
+        self.webhook_replies.append(reply)
+        return reply["statusCode"]
+
+    # --- queues -------------------------------------------------------------------------------
+
+    def pump(self, rounds: int = 20) -> int:
+        """Run the billing and access consumers until both queues are empty."""
+        total = 0
+        for _ in range(rounds):
+            moved = self._consume(self.stack.billing_queue_url, "process_billing_event")
+            moved += self._consume(self.stack.access_queue_url, "dispatch_access")
+            total += moved
+            if not moved:
+                return total
+        return total
+
+    def _consume(self, url: str, function: str) -> int:
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0)
+        messages = got.get("Messages", [])
+        if not messages:
+            return 0
+        records = [
+            {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+             "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+            for m in messages
+        ]
+        result = load_handler(function).lambda_handler({"Records": records}, LambdaContext()) or {}
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages) - len(failed)
+
+    def sweep(self) -> dict[str, Any]:
+        report = load_handler("run_lifecycle").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+        self.pump()
+        return report
+
+    def advance(self, seconds: int) -> None:
+        self.clock.value += seconds
+
+    def admin(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        from tests.support.aws import ADMIN_TOKEN
+
+        headers = {"authorization": f"Bearer {ADMIN_TOKEN}", **kw.pop("headers", {})}
+        reply = self.call("admin_api", method, path, headers=headers, **kw)
+        return {"status": reply["statusCode"], "body": json.loads(reply["body"])}
+
+
+def wall() -> int:
+    return int(time.time())
