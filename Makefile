@@ -41,3 +41,52 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .aws-sam dist build *.egg-info
+
+# --- Lambda artefacts -----------------------------------------------------------------------------
+# `make build` writes .aws-sam/build/ as `sam build` would (no Docker, no SAM, no local python3.12:
+# pip fetches manylinux aarch64 wheels for CPython 3.12), then `sam deploy` uses it.
+# `sam build` itself calls the build-<LogicalId> targets below (Metadata: BuildMethod: makefile,
+# ContextPath: .) with ARTIFACTS_DIR set and the working directory in a scratch copy, hence
+# absolute paths from ROOT.
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+BUILD := $(ROOT)infra/build.py
+# Inside a clone with its venv, the layer is built by the venv's pip and pinned to the versions the
+# tests ran with; elsewhere (a bare `sam build`) by python3, within pyproject.toml's ranges.
+BUILD_PYTHON = $(if $(wildcard $(ROOT)$(BIN)/python),$(ROOT)$(BIN)/python,$(PYTHON))
+PIN = $(if $(wildcard $(ROOT)$(BIN)/python),--pin-installed)
+need_artifacts_dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; to build everything run `make build`))
+
+.PHONY: build-SharedLayer build-StripeWebhookFunction build-StartCheckoutFunction build-JoinFunction \
+	build-ProcessBillingEventFunction build-DispatchAccessFunction build-RunLifecycleFunction \
+	build-AdminApiFunction
+
+build: $(STAMP)
+	$(BIN)/python infra/build.py all --template template.yaml --out .aws-sam/build --pin-installed
+
+build-SharedLayer:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) layer --out "$(ARTIFACTS_DIR)" $(PIN)
+
+build-StripeWebhookFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/stripe_webhook --out "$(ARTIFACTS_DIR)"
+
+build-StartCheckoutFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/start_checkout --out "$(ARTIFACTS_DIR)"
+
+build-JoinFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/join --out "$(ARTIFACTS_DIR)"
+
+build-ProcessBillingEventFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/process_billing_event --out "$(ARTIFACTS_DIR)"
+
+build-DispatchAccessFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/dispatch_access --out "$(ARTIFACTS_DIR)"
+
+build-RunLifecycleFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/run_lifecycle --out "$(ARTIFACTS_DIR)"
+
+build-AdminApiFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/admin_api --out "$(ARTIFACTS_DIR)"
+
+.PHONY: openapi
+openapi: $(STAMP)
+	$(BIN)/python -m infra.openapi

@@ -7,6 +7,7 @@ back through the PynamoDB repository).
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -74,16 +75,25 @@ class SqsBillingEventQueue:
 
 
 class SecretsManagerWebhookSecrets:
-    """Webhook signing secrets by name; value "whsec_new,whsec_old" (or a JSON list) during rotation."""
+    """Webhook signing secrets by name; value "whsec_new,whsec_old" (or a JSON list) during rotation.
 
-    def __init__(self, client_factory: Any, name: str):
+    Cached for five minutes, so a rotation reaches running instances without a redeploy while
+    costing one Secrets Manager call per instance per five minutes, not one per event.
+    """
+
+    CACHE_SECONDS = 300
+
+    def __init__(self, client_factory: Any, name: str, clock: Any = time.monotonic):
         self._factory = client_factory
         self._name = name
+        self._clock = clock
         self._cached: list[str] | None = None
+        self._fetched_at = 0.0
 
     def get(self) -> list[str]:
-        if self._cached is None:
+        if self._cached is None or self._clock() - self._fetched_at >= self.CACHE_SECONDS:
             self._cached = parse_secret_list(read_secret(self._factory, self._name))
+            self._fetched_at = self._clock()
         return self._cached
 
 
