@@ -297,6 +297,7 @@ class FakeBilling:
         self.sessions: dict[str, CheckoutSession] = {}
         self.session_params: dict[str, dict] = {}
         self.cancelled: list[str] = []
+        self.portal_sessions: list[tuple[str, str, str]] = []  # (customer, return_url, url)
         self.fail_with: Exception | None = None
         self._ids = itertools.count(1)
 
@@ -324,6 +325,13 @@ class FakeBilling:
             raise self.fail_with
         if subscription_id not in self.cancelled:
             self.cancelled.append(subscription_id)
+
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        if self.fail_with:
+            raise self.fail_with
+        url = f"https://billing.test/p/session/bps_fake{next(self._ids)}"
+        self.portal_sessions.append((customer_id, return_url, url))
+        return url
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Checkout Lambda: POST /checkout creates (or reuses) the member's Stripe Checkout Session."""
+"""Checkout Lambda: POST /checkout (Stripe Checkout Session) and POST /billing/portal (customer portal)."""
 
 from membergate import bootstrap
 from membergate.http.member_api import Edge, build_checkout_app

@@ -1,7 +1,8 @@
 """`make demo`: start the local stack and tell the whole member story through its HTTP API.
 
 A creator adds a community and a monthly plan; a member binds Discord and pays; gets the role;
-renews; a renewal fails; is reminded; grace ends; is removed. Each step is checked, not only
+renews; a renewal fails; is reminded and looks at the billing portal the reminder leads to, but
+does not pay; grace ends; is removed. Each step is checked, not only
 printed: the demo exits non-zero if the story does not happen.
 """
 
@@ -123,15 +124,7 @@ class Story:
         page = self.expect(c.get(join_path), 200, "join page")
         if "Connect Discord" not in page.text:
             raise StoryFailed("the join page does not offer to connect Discord")
-        to_discord = self.expect(c.get(f"/auth/discord/start?plan_id={plan['id']}"), 302, "start Discord OAuth2")
-        authorize = urlsplit(to_discord.location)
-        params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
-        self.say(f"redirected to Discord's authorize page (scopes: {params.get('scope')})")
-        back = self.expect(c.post(authorize.path, form={**params, "username": "alice", "decision": "allow"}), 302,
-                           "authorize on Discord")
-        landed = c.follow(c.get(back.location))
-        if "Connected Discord account" not in landed.text:
-            raise StoryFailed(f"the member is not shown as connected: {landed.text[:300]}")
+        landed = self.connect_discord(plan["id"])
         discord_id = re.search(r"Connected Discord account: (\d+)", landed.text).group(1)
         self.say(f"Discord user {discord_id} bound to a new member, tokens stored encrypted")
 
@@ -170,6 +163,7 @@ class Story:
         self.advance(60, "1 minute")
         reminder = self.wait_for("the grace reminder DM", lambda: self.new_dms(seen))
         self.say(f"💬 DM: « {reminder[0]['content']} »")
+        self.look_at_billing(reminder[0]["content"], plan["id"])
 
         self.step("A day before grace ends, a second reminder")
         seen = len(self.dms())
@@ -202,6 +196,43 @@ class Story:
         kinds = sorted({f"{x['method']} {re.sub(r'/[0-9]+', '/…', x['path'])}" for x in calls})
         self.say(f"Discord API calls made: {len(calls)} ({'; '.join(kinds)})")
         return kpis
+
+    def connect_discord(self, plan_id: str) -> Reply:
+        """Join page → Discord's authorize page → back on the join page, connected."""
+        c = self.c
+        to_discord = self.expect(c.get(f"/auth/discord/start?plan_id={plan_id}"), 302, "start Discord OAuth2")
+        authorize = urlsplit(to_discord.location)
+        params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+        self.say(f"redirected to Discord's authorize page (scopes: {params.get('scope')})")
+        back = self.expect(c.post(authorize.path, form={**params, "username": "alice", "decision": "allow"}), 302,
+                           "authorize on Discord")
+        landed = c.follow(c.get(back.location))
+        if "Connected Discord account" not in landed.text:
+            raise StoryFailed(f"the member is not shown as connected: {landed.text[:300]}")
+        return landed
+
+    def look_at_billing(self, reminder: str, plan_id: str) -> None:
+        """The member follows the reminder's manage link to Stripe's customer portal, and leaves."""
+        c = self.c
+        link = re.search(r"https?://\S+\?manage=1", reminder)
+        if link is None:
+            raise StoryFailed(f"the reminder has no manage link: {reminder}")
+        page = self.expect(c.get(link.group(0)), 200, "open the manage link")
+        if "Manage billing" not in page.text:
+            if "Connect the Discord account you subscribed with" not in page.text:
+                raise StoryFailed(f"the manage link neither offers billing nor asks to connect: {page.text[:300]}")
+            self.say("the manage link asks for the Discord account they subscribed with (last month's session "
+                     "has expired), so they connect it again")
+            page = self.connect_discord(plan_id)
+        if "Manage billing" not in page.text or "Continue to payment" in page.text:
+            raise StoryFailed(f"the join page should offer to manage billing, not to pay again: {page.text[:300]}")
+        to_portal = self.expect(c.post("/billing/portal", form={"plan_id": plan_id}), 303, "open the billing portal")
+        portal = self.expect(c.get(to_portal.location), 200, "Stripe's customer portal")
+        if "Update card and pay now" not in portal.text:
+            raise StoryFailed(f"the portal does not offer to fix the payment: {portal.text[:300]}")
+        self.say(f"🔧 “Manage billing” → Stripe's customer portal ({urlsplit(to_portal.location).path}): "
+                 "update card and pay now, cancel at period end, or cancel now")
+        self.say("they close it without paying…")
 
     def kpis(self) -> dict:
         kpis = self.expect(self.c.get("/admin/kpis", admin=True), 200, "kpis").json()

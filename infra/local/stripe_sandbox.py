@@ -1,4 +1,4 @@
-"""An in-process Stripe sandbox: the API Membergate calls, a hosted checkout page and billing controls."""
+"""An in-process Stripe sandbox: the API Membergate calls, hosted checkout and portal pages, billing controls."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from .stripe_shapes import (
     make_customer_details,
     make_event,
     make_invoice,
+    make_portal_session,
     make_price,
     make_product,
     make_subscription,
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_UNIT_AMOUNT = 1000
 DEFAULT_CURRENCY = "eur"
 OUTCOMES = ("card", "sepa", "decline")
+# What a member can do in the customer portal (the sandbox's subset of Stripe's portal features).
+PORTAL_ACTIONS = ("pay", "cancel_at_period_end", "cancel_now")
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 # Checkout: expires_at must fall 30 minutes to 24 hours after creation (api/checkout/sessions/create).
 MIN_SESSION_SECONDS = 30 * 60
@@ -249,6 +252,16 @@ class _Invoice:
         return sum(line.amount for line in self.lines)
 
 
+@dataclass
+class _PortalSession:
+    id: str
+    customer_id: str
+    return_url: str | None
+    created: int
+    configuration: str
+    locale: str | None = None
+
+
 @dataclass(frozen=True)
 class _RequestInfo:
     """What an event's ``request`` says: null id when Stripe acted on its own (a renewal)."""
@@ -447,6 +460,7 @@ LINE_ITEM_PARAMS = frozenset({"price", "quantity", "price_data", "adjustable_qua
 UPDATE_SUBSCRIPTION_PARAMS = frozenset(
     {"cancel_at_period_end", "metadata", "cancellation_details", "proration_behavior", "expand"}
 )
+PORTAL_SESSION_PARAMS = frozenset({"customer", "return_url", "configuration", "locale", "expand"})
 CANCEL_SUBSCRIPTION_PARAMS = frozenset({"prorate", "invoice_now", "cancellation_details", "expand"})
 CANCELLATION_DETAILS_PARAMS = frozenset({"comment", "feedback"})
 GET_PARAMS = frozenset({"expand"})
@@ -481,6 +495,10 @@ class StripeSandbox:
         self._sessions: dict[str, _Session] = {}
         self._subscriptions: dict[str, _Subscription] = {}
         self._invoices: dict[str, _Invoice] = {}
+        self._portal_sessions: dict[str, _PortalSession] = {}
+        # The default portal configuration, as if saved once in the Dashboard (Stripe refuses
+        # portal sessions until one exists).
+        self.portal_configuration = new_id("bpc")
         self._idempotent: dict[str, _Stored] = {}
         self._log: list[dict] = []
         self._outbox: deque[dict] = deque()
@@ -498,8 +516,10 @@ class StripeSandbox:
                 Rule("/v1/subscriptions/<object_id>", methods=["POST"], endpoint="api_update_subscription"),
                 Rule("/v1/subscriptions/<object_id>", methods=["DELETE"], endpoint="api_cancel_subscription"),
                 Rule("/v1/invoices/<object_id>", methods=["GET"], endpoint="api_get_invoice"),
+                Rule("/v1/billing_portal/sessions", methods=["POST"], endpoint="api_create_portal_session"),
                 Rule("/pay/<object_id>", methods=["GET", "POST"], endpoint="page_checkout"),
                 Rule("/invoice/<object_id>", methods=["GET", "POST"], endpoint="page_invoice"),
+                Rule("/portal/<object_id>", methods=["GET", "POST"], endpoint="page_portal"),
                 Rule("/_control/events", methods=["GET"], endpoint="control_events"),
                 Rule("/_control/prices", methods=["POST"], endpoint="control_register_price"),
                 Rule("/_control/subscriptions/<object_id>", methods=["GET"], endpoint="control_subscription"),
@@ -576,6 +596,15 @@ class StripeSandbox:
         """The member or the creator cancels (customer portal or Dashboard)."""
         request = _RequestInfo(id=new_id("req"))
         return self._run(lambda now: self._cancel(self._subscription(sub_id), bool(at_period_end), now, request))
+
+    def portal_action(self, session_id: str, subscription_id: str, action: str) -> dict:
+        """What the member does in the customer portal, one of ``PORTAL_ACTIONS``: ``pay`` (a new
+        card pays the failed invoice of a ``past_due`` subscription), ``cancel_at_period_end`` or
+        ``cancel_now``. Returns the subscription."""
+        request = self._page_request()
+        return self._run(
+            lambda now: self._portal_action(self._portal_session(session_id), subscription_id, action, now, request)
+        )
 
     def events(self) -> list[dict]:
         """Every event emitted so far, in order (deep copies)."""
@@ -690,6 +719,12 @@ class StripeSandbox:
         found = self._invoices.get(invoice_id)
         if found is None:
             raise _no_such("invoice", invoice_id)
+        return found
+
+    def _portal_session(self, session_id: str) -> _PortalSession:
+        found = self._portal_sessions.get(session_id)
+        if found is None:
+            raise _no_such("billing_portal.session", session_id)
         return found
 
     # --- rendering (webhooks use the sandbox's version, API answers the request's) -------------
@@ -835,6 +870,18 @@ class StripeSandbox:
             subscription=session.subscription_id,
             invoice=session.invoice_id,
             customer_details=details,
+            api_version=version or self.api_version,
+        )
+
+    def _portal_session_dict(self, portal: _PortalSession, version: str | None = None) -> dict:
+        return make_portal_session(
+            id=portal.id,
+            customer=portal.customer_id,
+            return_url=portal.return_url,
+            url=f"{self.public_base_url}/portal/{portal.id}",
+            created=portal.created,
+            configuration=portal.configuration,
+            locale=portal.locale,
             api_version=version or self.api_version,
         )
 
@@ -1101,17 +1148,43 @@ class StripeSandbox:
         open_invoice = self._open_invoice(sub)
         if sub.status == "past_due" and open_invoice is not None:
             # A successful retry pays the invoice that failed; the period already moved on.
-            self._mark_paid(open_invoice, now)
-            self._emit_invoice_paid(open_invoice, now)
-            with self._subscription_change(sub, now):
-                sub.status = "active"
-            return self._subscription_dict(sub)
+            return self._pay_open_invoice(sub, open_invoice, now)
         invoice = self._roll_period(sub, now)
         self._mark_paid(invoice, now)
         self._emit_invoice_paid(invoice, now)
         if sub.status != "active":
             with self._subscription_change(sub, now):
                 sub.status = "active"
+        return self._subscription_dict(sub)
+
+    def _pay_open_invoice(
+        self, sub: _Subscription, invoice: _Invoice, now: int, request: _RequestInfo = AUTOMATIC, *, new_card: bool = False
+    ) -> dict:
+        self._mark_paid(invoice, now)
+        self._emit_invoice_paid(invoice, now, request)
+        # One update carries both changes: a separate past_due snapshot with the new card in the
+        # same second would tie with the active one (and Membergate ranks past_due higher on ties).
+        with self._subscription_change(sub, now, request):
+            sub.status = "active"
+            if new_card:
+                sub.default_payment_method = new_id("pm")
+        return self._subscription_dict(sub)
+
+    def _portal_action(
+        self, portal: _PortalSession, subscription_id: str, action: str, now: int, request: _RequestInfo
+    ) -> dict:
+        if action not in PORTAL_ACTIONS:
+            raise SandboxError(400, f"Unknown portal action {action!r}: use one of {', '.join(PORTAL_ACTIONS)}", param="action")
+        sub = self._subscriptions.get(subscription_id)
+        if sub is None or sub.customer_id != portal.customer_id:
+            # The portal only ever shows the session's own customer's subscriptions.
+            raise _no_such("subscription", subscription_id)
+        if action == "pay":
+            invoice = self._open_invoice(sub) if sub.status == "past_due" else None
+            if invoice is None:
+                raise SandboxError(400, f"Subscription {sub.id} has no failed payment to pay.", param="subscription")
+            return self._pay_open_invoice(sub, invoice, now, request, new_card=True)
+        self._cancel(sub, action == "cancel_at_period_end", now, request)
         return self._subscription_dict(sub)
 
     def _fail_renewal(self, sub: _Subscription, now: int) -> dict:
@@ -1539,6 +1612,28 @@ class StripeSandbox:
         self._expire_if_due(session, self._now())
         return self._session_dict(session, version)
 
+    def _api_create_portal_session(self, params: dict, version: str, info: _RequestInfo) -> dict:
+        _check_params(params, PORTAL_SESSION_PARAMS)
+        customer_id = _str(params, "customer", required=True)
+        if customer_id not in self._customers:
+            raise SandboxError(400, f"No such customer: '{customer_id}'", code="resource_missing", param="customer")
+        configuration = _str(params, "configuration") or self.portal_configuration
+        if configuration != self.portal_configuration:
+            raise SandboxError(
+                400, f"No such configuration: '{configuration}'", code="resource_missing", param="configuration"
+            )
+        # Stripe expires a portal session the member does not visit soon; the sandbox keeps them.
+        portal = _PortalSession(
+            id=new_id("bps"),
+            customer_id=customer_id or "",
+            return_url=_url(params, "return_url"),
+            created=self._now(),
+            configuration=configuration,
+            locale=_str(params, "locale"),
+        )
+        self._portal_sessions[portal.id] = portal
+        return self._portal_session_dict(portal, version)
+
     def _api_get_subscription(self, params: dict, version: str, info: _RequestInfo, object_id: str) -> dict:
         _check_params(params, GET_PARAMS)
         return self._subscription_dict(self._subscription(object_id), version)
@@ -1683,6 +1778,72 @@ class StripeSandbox:
                 parts.append(f"<form method=post action='{action}'><button>Authenticate and pay</button></form>")
         return _page("Invoice (local Stripe sandbox)", "\n".join(parts), 200 if error is None else error.status)
 
+    def _page_portal(self, request: Request, object_id: str) -> Response:
+        error: SandboxError | None = None
+        if request.method == "POST":
+            try:
+                self.portal_action(object_id, request.form.get("subscription", ""), request.form.get("action", ""))
+            except SandboxError as exc:
+                error = exc
+            else:
+                return Response(status=303, headers={"Location": f"{self.public_base_url}/portal/{object_id}"})
+        with self._lock:
+            portal = self._portal_sessions.get(object_id)
+            if portal is None:
+                return _page("Billing portal not found", "<p>No such portal session.</p>", 404)
+            body = self._portal_html(portal, error)
+        return _page("Your billing (local Stripe sandbox)", body, 200 if error is None else error.status)
+
+    def _portal_html(self, portal: _PortalSession, error: SandboxError | None) -> str:
+        parts = ["<p class=note>Test mode: Membergate's local Stripe sandbox standing in for Stripe's customer portal.</p>"]
+        if error is not None:
+            parts.append(f"<p class=error>{html.escape(error.message)}</p>")
+        subs = sorted(
+            (s for s in self._subscriptions.values() if s.customer_id == portal.customer_id),
+            key=lambda s: s.created,
+            reverse=True,
+        )
+        if not subs:
+            parts.append("<p>No subscriptions.</p>")
+        action = html.escape(f"{self.public_base_url}/portal/{portal.id}")
+        for sub in subs:
+            names, amount = [], 0
+            for item in sub.items:
+                price = self._prices[item.price_id]
+                product = self._products.get(price.product_id)
+                names.append(product.name if product else price.id)
+                amount += price.unit_amount * item.quantity
+            every = sub.interval if sub.interval_count == 1 else f"{sub.interval_count} {sub.interval}s"
+            parts.append(
+                f"<h2>{html.escape(', '.join(names))}</h2>"
+                f"<p>{format_amount(amount, sub.currency)} per {every} · <code>{html.escape(sub.id)}</code> · "
+                f"status <strong>{html.escape(sub.status)}</strong></p>"
+            )
+            if sub.status in ENDED_STATUSES:
+                continue
+            if sub.cancel_at_period_end and sub.cancel_at:
+                parts.append(f"<p>Cancels on {_day(sub.cancel_at)}.</p>")
+            else:
+                parts.append(f"<p>Current period ends on {_day(sub.period_end)}.</p>")
+            buttons = []
+            invoice = self._open_invoice(sub) if sub.status == "past_due" else None
+            if invoice is not None:
+                parts.append(
+                    f"<p class=error>The payment of {format_amount(invoice.total, invoice.currency)} failed "
+                    f"(invoice {html.escape(invoice.number or invoice.id)}).</p>"
+                )
+                buttons.append("<button name=action value=pay>Update card and pay now</button>")
+            if not sub.cancel_at_period_end:
+                buttons.append("<button name=action value=cancel_at_period_end>Cancel at period end</button>")
+            buttons.append("<button name=action value=cancel_now>Cancel now</button>")
+            parts.append(
+                f"<form method=post action='{action}'>"
+                f"<input type=hidden name=subscription value='{html.escape(sub.id)}'>{' '.join(buttons)}</form>"
+            )
+        if portal.return_url:
+            parts.append(f"<p><a href='{html.escape(portal.return_url)}'>Return to the site</a></p>")
+        return "\n".join(parts)
+
     # --- JSON controls (local stack only, no key: never exposed beyond 127.0.0.1) --------------
 
     def _control(self, request: Request, endpoint: str, args: dict[str, str]) -> Response:
@@ -1726,6 +1887,10 @@ class StripeSandbox:
         except (TypeError, ValueError) as exc:
             error = SandboxError(400, f"Invalid control request: {exc}")
             return self._json(error.status, error.body())
+
+
+def _day(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def _truthy(value: Any) -> bool:

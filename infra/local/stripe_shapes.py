@@ -717,6 +717,41 @@ def make_checkout_session(
     return built
 
 
+# API 2026-10-28 ("endive") added after_expiration to portal sessions (changelog
+# endive/2026-10-28/session-recovery-for-expired-customer-portal-sessions).
+PORTAL_AFTER_EXPIRATION_SINCE = "2026-10-28"
+
+
+def make_portal_session(
+    *,
+    id: str,
+    customer: str,
+    return_url: str | None,
+    url: str,
+    created: int,
+    configuration: str,
+    locale: str | None = None,
+    api_version: str | None = None,
+) -> dict[str, Any]:
+    built: dict[str, Any] = {
+        "id": id,
+        "object": "billing_portal.session",
+        "configuration": configuration,
+        "created": created,
+        "customer": customer,
+        "customer_account": None,
+        "flow": None,
+        "livemode": False,
+        "locale": locale,
+        "on_behalf_of": None,
+        "return_url": return_url,
+        "url": url,
+    }
+    if (api_version or default_api_version())[:10] >= PORTAL_AFTER_EXPIRATION_SINCE:
+        built["after_expiration"] = None
+    return built
+
+
 def make_customer_details(*, email: str | None, name: str | None) -> dict[str, Any]:
     return {
         "address": _address(),

@@ -202,6 +202,8 @@ class BillingGateway(Protocol):
         idempotency_key: str,
     ) -> CheckoutSession: ...
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        """The URL of a short-lived Stripe customer portal session (card, invoices, cancellation)."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ TABLES_BY_MODEL = {"MembershipTable": MembershipItem, "LedgerTable": LedgerItem}
 REQUIRED_ROUTES = {
     ("POST", "/webhooks/stripe"): "stripe_webhook",
     ("POST", "/checkout"): "start_checkout",
+    ("POST", "/billing/portal"): "start_checkout",
     ("GET", "/join/{plan_id}"): "join",
     ("GET", "/auth/discord/start"): "join",
     ("GET", "/auth/discord/callback"): "join",
@@ -256,11 +257,13 @@ def test_nothing_local_only_is_deployed():
     assert not re.search(r"localhost|127\.0\.0\.1|0\.0\.0\.0|http://", text)
 
 
-def test_checkout_route_has_a_stricter_throttle_than_the_default():
+@pytest.mark.parametrize("route", ["POST /checkout", "POST /billing/portal"])
+def test_stripe_session_routes_have_a_stricter_throttle_than_the_default(route):
+    # Each call creates a Stripe session: card testing and member-id guessing are capped here too.
     api = RESOURCES["HttpApi"]["Properties"]
-    default, checkout = api["DefaultRouteSettings"], api["RouteSettings"]["POST /checkout"]
-    assert checkout["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
-    assert checkout["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
+    default, strict = api["DefaultRouteSettings"], api["RouteSettings"][route]
+    assert strict["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
+    assert strict["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
 
 
 # --- tables -------------------------------------------------------------------------------------------

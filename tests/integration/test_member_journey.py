@@ -1,4 +1,4 @@
-"""The member's journey through the real handlers: join, bind Discord, pay, renew, fail, removal."""
+"""The member's journey through the real handlers: join, bind Discord, pay, renew, fail, recover, removal."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from werkzeug.test import Client
 
 from tests.support.discord_spec import SpecCheckingDiscordTransport
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import STRIPE_BASE, Pipeline
 
 pytestmark = pytest.mark.integration
 
 DAY = 86_400
 GUILD, ROLE, USER = "700000000000000001", "700000000000000002", "800000000000000003"
 PRICE = "price_journey_monthly"
+PUBLIC = "https://members.example.com"  # PUBLIC_BASE_URL in tests/support/aws.py
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 def setup_catalog(p: Pipeline, **plan_extra) -> str:
@@ -179,3 +182,133 @@ def test_oauth_callback_from_another_browser_is_refused(pipeline):
     stolen = p.call("join", "GET", f"/auth/discord/callback?code={code}&state={query['state'][0]}")
     assert stolen["statusCode"] == 400
     assert "another browser" in stolen["body"]
+
+
+def subscription_of(p: Pipeline) -> str:
+    return next(e["data"]["object"]["id"] for e in p.delivered if e["type"] == "customer.subscription.created")
+
+
+def test_journey_grace_member_fixes_card_in_billing_portal_and_keeps_role(pipeline):
+    p = pipeline
+    # Given a paying member whose renewal failed: in grace, role kept, reminded with the manage link
+    plan_id = setup_catalog(p)
+    cookie = bind_discord(p, plan_id)
+    pay(p, cookie, plan_id)
+    sub_id = subscription_of(p)
+    p.advance(30 * DAY)
+    p.sandbox.fail_renewal(sub_id)
+    p.pump()
+    p.advance(60)
+    p.sweep()
+    assert member_view(p)["entitlements"][0]["state"] == "grace"
+    (_, reminder), = p.discord.delivered
+    assert f"{PUBLIC}/join/{plan_id}?manage=1" in reminder
+    # When they open that link in the browser they subscribed with, a month later
+    page = p.call("join", "GET", f"/join/{plan_id}?manage=1", cookies=[cookie])
+    # Then, their week-long session having expired, they are asked for the right Discord account
+    assert "Connect the Discord account you subscribed with to manage your billing" in page["body"]
+    assert "Manage billing" not in page["body"]
+    # When they connect it again
+    cookie = bind_discord(p, plan_id)
+    page = p.call("join", "GET", f"/join/{plan_id}?manage=1", cookies=[cookie])
+    # Then they see their grace state and the manage button, not a second checkout
+    assert page["statusCode"] == 200
+    assert "Manage billing (card, invoices, cancel)" in page["body"] and "didn't go through" in page["body"]
+    assert "Continue to payment" not in page["body"]
+    # When they press it
+    reply = p.call("start_checkout", "POST", "/billing/portal", body=f"plan_id={plan_id}", cookies=[cookie], headers=FORM)
+    # Then they are sent to Stripe's portal for their own customer
+    assert reply["statusCode"] == 303, reply
+    location = reply["headers"]["Location"]
+    assert location.startswith(f"{STRIPE_BASE}/portal/bps_")
+    browser = Client(p.sandbox.wsgi_app)
+    portal_path = location[len(STRIPE_BASE):]
+    portal = browser.get(portal_path)
+    text = portal.get_data(as_text=True)
+    assert portal.status_code == 200 and sub_id in text and "Update card and pay now" in text
+    assert f"href='{PUBLIC}/join/{plan_id}'" in text
+    # When they update their card and pay there
+    p.advance(3600)
+    clicked = browser.post(portal_path, data={"subscription": sub_id, "action": "pay"})
+    assert clicked.status_code == 303
+    p.pump()
+    # Then every event was acknowledged, the member is active again and never lost the role
+    assert all(r["statusCode"] == 200 for r in p.webhook_replies)
+    assert p.sandbox.subscription(sub_id)["status"] == "active"
+    member = member_view(p)
+    assert member["entitlements"][0]["state"] == "active"
+    assert member["access"][0]["state"] == "granted"
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    assert not p.discord.requests_to("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
+    # And when the old grace end passes, nothing is taken away and no farewell is sent
+    p.advance(4 * DAY)
+    p.sweep()
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    assert len(p.discord.delivered) == 1
+    assert "subscription is active" in p.call("join", "GET", f"/join/{plan_id}", cookies=[cookie])["body"]
+
+
+def test_billing_portal_json_caller_gets_201_portal_url(pipeline):
+    p = pipeline
+    # Given a member who paid
+    plan_id = setup_catalog(p)
+    cookie = bind_discord(p, plan_id)
+    member_id = member_view(p)["id"]
+    pay(p, cookie, plan_id)
+    # When a JSON caller asks for their portal, with and without the plan to come back to
+    with_plan = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id, "plan_id": plan_id})
+    bare = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id})
+    # Then each gets a fresh portal session leading back to the plan's join page
+    assert with_plan["statusCode"] == bare["statusCode"] == 201
+    for reply in (with_plan, bare):
+        body = json.loads(reply["body"])
+        assert set(body) == {"portal_url"} and body["portal_url"].startswith(f"{STRIPE_BASE}/portal/bps_")
+        portal = Client(p.sandbox.wsgi_app).get(body["portal_url"][len(STRIPE_BASE):]).get_data(as_text=True)
+        assert f"href='{PUBLIC}/join/{plan_id}'" in portal
+    assert json.loads(with_plan["body"]) != json.loads(bare["body"])
+
+
+def test_billing_portal_refusals_say_what_to_do(pipeline):
+    p = pipeline
+    plan_id = setup_catalog(p)
+    # Given a browser that never connected Discord
+    form = p.call("start_checkout", "POST", "/billing/portal", body=f"plan_id={plan_id}", headers=FORM)
+    # Then the form answers with a page naming the account to connect
+    assert form["statusCode"] == 409 and form["headers"]["Content-Type"].startswith("text/html")
+    assert "connect the Discord account you subscribed with" in form["body"]
+    anonymous = p.call("start_checkout", "POST", "/billing/portal", body={})
+    assert anonymous["statusCode"] == 409 and json.loads(anonymous["body"])["error"]["code"] == "identity_required"
+    # Given a member who connected but never subscribed
+    cookie = bind_discord(p, plan_id)
+    member_id = member_view(p)["id"]
+    page = p.call("join", "GET", f"/join/{plan_id}?manage=1", cookies=[cookie])["body"]
+    assert "no subscription for this Discord account" in page and "Manage billing" not in page
+    none = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id})
+    error = json.loads(none["body"])["error"]
+    assert none["statusCode"] == 409 and error["code"] == "no_subscription"
+    assert "choose a plan from the join page" in error["message"]
+    # And unknown members or plans, and bodies that are not objects, are refused plainly
+    unknown = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": "mbr_nobody"})
+    assert unknown["statusCode"] == 404 and json.loads(unknown["body"])["error"]["code"] == "not_found"
+    no_plan = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id, "plan_id": "pln_nope"})
+    assert no_plan["statusCode"] == 404
+    extra = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id, "price_id": "x"})
+    assert extra["statusCode"] == 400 and json.loads(extra["body"])["error"]["field"] == "price_id"
+    listed = p.call("start_checkout", "POST", "/billing/portal", body="[]", headers={"content-type": "application/json"})
+    assert listed["statusCode"] == 400
+
+
+def test_billing_portal_throttled_per_client_apart_from_checkout(pipeline):
+    p = pipeline
+    plan_id = setup_catalog(p)
+    # Given a client that used up its checkout allowance
+    for _ in range(11):
+        p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, source_ip="198.51.100.9")
+    # When it then asks for billing portals
+    statuses = [p.call("start_checkout", "POST", "/billing/portal", body={"member_id": "mbr_x"}, source_ip="198.51.100.9")["statusCode"]
+                for _ in range(12)]
+    # Then the portal has its own allowance, then 429 with Retry-After
+    assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]
+    limited = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": "mbr_x"}, source_ip="198.51.100.9")
+    assert int(limited["headers"]["Retry-After"]) >= 1
+    assert "billing page requests" in json.loads(limited["body"])["error"]["message"]

@@ -1,4 +1,4 @@
-"""The local Stripe sandbox driven by the real stripe SDK: API, hosted checkout, controls, shapes, signing."""
+"""The local Stripe sandbox driven by the real stripe SDK: API, hosted checkout and portal, controls, shapes, signing."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from infra.local.stripe_sandbox import (
 )
 from infra.local.stripe_shapes import is_new_shape
 from membergate.adapters.stripe_billing import StripeBillingGateway
+from membergate.domain.errors import PermanentError
 from membergate.domain.model import CheckoutGate
 from membergate.domain.signature import verify_signature
 from membergate.domain.stripe_events import (
@@ -704,6 +705,155 @@ def test_sandbox_concurrent_payments_each_session_completes_once(stack):
     assert len({e["id"] for e in stack.delivered}) == len(stack.delivered)
 
 
+# --- customer portal ------------------------------------------------------------------------------
+
+RETURN_URL = "http://127.0.0.1:3000/join/plan_gold"
+
+
+def open_portal(stack: Stack, customer_id: str, return_url: str | None = RETURN_URL):
+    params = {"customer": customer_id}
+    if return_url:
+        params["return_url"] = return_url
+    return stack.client.v1.billing_portal.sessions.create(params)
+
+
+def past_due(stack: Stack) -> tuple[str, str]:
+    """A card signup whose first renewal failed: (customer id, subscription id)."""
+    _, sub_id = subscribe(stack)
+    stack.clock.now = T0 + 31 * DAY
+    stack.sandbox.fail_renewal(sub_id)
+    return stack.sandbox.subscription(sub_id)["customer"], sub_id
+
+
+def test_billing_portal_sessions_create_returns_portal_session_with_hosted_url(stack):
+    # Given a customer
+    customer = stack.client.v1.customers.create({})
+    # When a portal session is created through the SDK, as Membergate's gateway does
+    portal = open_portal(stack, customer.id)
+    # Then it has Stripe's billing_portal.session shape and a page the member can open
+    assert portal.id.startswith("bps_") and portal.object == "billing_portal.session"
+    assert (portal.customer, portal.return_url, portal.created) == (customer.id, RETURN_URL, T0)
+    assert portal.configuration == stack.sandbox.portal_configuration and portal.configuration.startswith("bpc_")
+    assert portal.livemode is False and portal.locale is None and portal.flow is None and portal.on_behalf_of is None
+    assert portal.url == f"{BASE}/portal/{portal.id}"
+    page = stack.browser.get(f"/portal/{portal.id}")
+    assert page.status_code == 200 and "No subscriptions." in page.get_data(as_text=True)
+    # And it creates no event (Stripe sends none for portal sessions)
+    assert stack.types() == ["customer.created"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "param"),
+    [
+        ({"return_url": RETURN_URL}, "parameter_missing", "customer"),
+        ({"customer": "cus_nope", "return_url": RETURN_URL}, "resource_missing", "customer"),
+        ({"customer": "{customer}", "return_url": "javascript:alert(1)"}, "url_invalid", "return_url"),
+        ({"customer": "{customer}", "configuration": "bpc_other"}, "resource_missing", "configuration"),
+        ({"customer": "{customer}", "flow_data": {"type": "payment_method_update"}}, "parameter_unknown", "flow_data"),
+    ],
+)
+def test_billing_portal_sessions_create_invalid_request_rejected(stack, params, code, param):
+    # Given a customer and a request Stripe (or the sandbox) refuses
+    customer = stack.client.v1.customers.create({})
+    params = {k: (customer.id if v == "{customer}" else v) for k, v in params.items()}
+    # When it is sent, then the SDK raises Stripe's error naming the parameter
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.billing_portal.sessions.create(params)
+    assert (raised.value.http_status, raised.value.code, raised.value.param) == (400, code, param)
+
+
+def test_portal_page_past_due_shows_failed_payment_and_every_action(stack):
+    # Given a subscription whose renewal failed
+    customer_id, sub_id = past_due(stack)
+    # When the member opens the portal
+    text = stack.browser.get(f"/portal/{open_portal(stack, customer_id).id}").get_data(as_text=True)
+    # Then it shows the failed payment, the three actions and the way back
+    assert sub_id in text and "past_due" in text and "The payment of 10.00 EUR failed" in text
+    for action in ("pay", "cancel_at_period_end", "cancel_now"):
+        assert f"name=action value={action}>" in text
+    assert "Update card and pay now" in text and f"href='{RETURN_URL}'" in text
+
+
+def test_portal_update_card_and_pay_pays_open_invoice_and_reactivates(stack):
+    # Given a past_due subscription and the member in the portal
+    customer_id, sub_id = past_due(stack)
+    failed_invoice = stack.last("invoice.payment_failed")["data"]["object"]["id"]
+    period = stack.sandbox.subscription(sub_id)["items"]["data"][0]["current_period_end"]
+    portal = open_portal(stack, customer_id)
+    stack.clock.now += 3600
+    before = len(stack.delivered)
+    # When they update their card and pay now
+    response = stack.browser.post(f"/portal/{portal.id}", data={"subscription": sub_id, "action": "pay"})
+    # Then they come back to the portal, and Stripe's recovery events follow, caused by a request
+    assert response.status_code == 303 and response.headers["Location"] == portal.url
+    assert stack.types(before) == ["invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated"]
+    assert stack.last("invoice.paid")["data"]["object"]["id"] == failed_invoice
+    updated = stack.last("customer.subscription.updated")
+    assert updated["data"]["object"]["status"] == "active"
+    assert updated["data"]["previous_attributes"]["status"] == "past_due"
+    assert "default_payment_method" in updated["data"]["previous_attributes"]
+    assert all(e["request"]["id"].startswith("req_") for e in stack.delivered[before:])
+    # And the period is unchanged, with nothing left to pay
+    sub = stack.sandbox.subscription(sub_id)
+    assert sub["status"] == "active" and sub["items"]["data"][0]["current_period_end"] == period
+    again = stack.browser.post(f"/portal/{portal.id}", data={"subscription": sub_id, "action": "pay"})
+    assert again.status_code == 400 and "no failed payment" in again.get_data(as_text=True)
+    assert "Update card and pay now" not in again.get_data(as_text=True)
+
+
+def test_portal_cancel_at_period_end_then_cancel_now_emit_cancel_events(stack):
+    # Given an active subscription and the member in the portal
+    _, sub_id = subscribe(stack)
+    customer_id = stack.sandbox.subscription(sub_id)["customer"]
+    portal = open_portal(stack, customer_id)
+    end = stack.sandbox.subscription(sub_id)["items"]["data"][0]["current_period_end"]
+    # When they cancel at period end
+    scheduled = stack.browser.post(f"/portal/{portal.id}", data={"subscription": sub_id, "action": "cancel_at_period_end"})
+    # Then the usual update says so, and the portal shows the end date and no second scheduling
+    assert scheduled.status_code == 303
+    updated = stack.last("customer.subscription.updated")["data"]
+    assert updated["object"]["cancel_at_period_end"] is True and updated["object"]["cancel_at"] == end
+    assert updated["previous_attributes"]["cancel_at_period_end"] is False
+    text = stack.browser.get(f"/portal/{portal.id}").get_data(as_text=True)
+    assert "Cancels on" in text and "value=cancel_at_period_end>" not in text
+    # When they cancel now instead
+    stack.browser.post(f"/portal/{portal.id}", data={"subscription": sub_id, "action": "cancel_now"})
+    # Then the subscription is deleted and the portal offers nothing more for it
+    assert stack.types()[-1] == "customer.subscription.deleted"
+    assert stack.sandbox.subscription(sub_id)["status"] == "canceled"
+    assert "value=cancel_now>" not in stack.browser.get(f"/portal/{portal.id}").get_data(as_text=True)
+
+
+def test_portal_action_on_another_customers_subscription_refused(stack):
+    # Given two members, one of them in the portal
+    _, theirs = subscribe(stack, member_id="mem_2")
+    mine = stack.client.v1.customers.create({})
+    portal = open_portal(stack, mine.id)
+    before = len(stack.delivered)
+    # When a forged form names the other member's subscription
+    response = stack.browser.post(f"/portal/{portal.id}", data={"subscription": theirs, "action": "cancel_now"})
+    # Then nothing happens to it
+    assert response.status_code == 404
+    assert stack.sandbox.subscription(theirs)["status"] == "active" and len(stack.delivered) == before
+    assert stack.browser.get("/portal/bps_nope").status_code == 404
+
+
+def test_membergate_gateway_portal_session_then_unknown_customer_is_permanent():
+    # Given Membergate's own Stripe gateway pointed at the sandbox, and a member's customer
+    stack = make_stack()
+    gateway = StripeBillingGateway.build("rk_test_local", BASE, http_client=WsgiStripeHttpClient(stack.sandbox.wsgi_app, BASE))
+    customer_id = gateway.create_customer("mem_9", "mem_9:customer")
+    # When it opens the portal
+    url = gateway.create_portal_session(customer_id, RETURN_URL)
+    # Then the URL is the sandbox's hosted portal for that customer
+    assert url.startswith(f"{BASE}/portal/bps_")
+    assert stack.browser.get(url.removeprefix(BASE)).status_code == 200
+    # And a customer Stripe does not know is a permanent, explained failure
+    with pytest.raises(PermanentError) as raised:
+        gateway.create_portal_session("cus_nope", RETURN_URL)
+    assert raised.value.reason == "stripe_resource_missing" and "cus_nope" in raised.value.message
+
+
 # --- shapes ---------------------------------------------------------------------------------------
 
 
@@ -753,9 +903,24 @@ def test_api_answers_in_request_stripe_version(stack):
     assert response.headers["Stripe-Version"] == "2023-10-16"
 
 
+def test_portal_session_before_endive_has_no_after_expiration(stack):
+    # Given a customer, and a portal session asked for on an older API version
+    customer = stack.client.v1.customers.create({})
+    response = stack.browser.post(
+        "/v1/billing_portal/sessions",
+        data={"customer": customer.id},
+        headers={"Authorization": "Bearer sk_test_x", "Stripe-Version": "2025-09-30.clover"},
+    )
+    # Then the answer has that version's shape; the pinned one adds after_expiration
+    assert response.status_code == 200 and "after_expiration" not in response.json
+    assert "after_expiration" in open_portal(stack, customer.id)
+
+
 # Fields basil removed that the generated fixture still lists (the SDK's own Invoice has no
 # top-level `subscription` any more; the link is parent.subscription_details.subscription).
 REMOVED_IN_BASIL = {"invoice": {"subscription"}}
+# Fields newer than the fixture, present at the SDK's pinned version.
+ADDED_SINCE_FIXTURE = {"billing_portal.session": {"after_expiration"}}
 FREE_FORM = {"metadata", "previous_attributes"}
 
 
@@ -775,6 +940,7 @@ def _produced_objects() -> dict[str, dict]:
         "checkout.session": stack.last("checkout.session.completed")["data"]["object"],
         "customer": stack.last("customer.created")["data"]["object"],
         "event": stack.last("customer.subscription.updated"),
+        "billing_portal.session": open_portal(stack, sub["customer"]).to_dict(),
     }
 
 
@@ -801,6 +967,7 @@ SHAPED_RESOURCES = [
     "checkout.session",
     "customer",
     "event",
+    "billing_portal.session",
 ]
 
 
@@ -810,6 +977,8 @@ def test_shapes_new_version_keys_match_stripe_fixture(resource):
     fixture = stripe_fixture(resource)
     for removed in REMOVED_IN_BASIL.get(resource, set()):
         del fixture[removed]
+    for added in ADDED_SINCE_FIXTURE.get(resource, set()):
+        fixture[added] = None
     # When the sandbox produces the same kind of object
     ours = _produced_objects()[resource]
     # Then it has exactly the fixture's top-level fields, minus what basil removed

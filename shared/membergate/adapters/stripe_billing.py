@@ -1,4 +1,4 @@
-"""StripeBillingGateway: customers, Checkout Sessions and cancellations through the Stripe SDK."""
+"""StripeBillingGateway: customers, Checkout Sessions, cancellations and the customer portal via the Stripe SDK."""
 
 from __future__ import annotations
 
@@ -78,6 +78,16 @@ class StripeBillingGateway:
         except stripe.StripeError as exc:
             raise _translate(exc) from None
 
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        # No idempotency key: each visit needs a fresh session (they are short-lived), and the SDK
+        # adds its own key to its network retries.
+        session = self._call(
+            self._client.v1.billing_portal.sessions.create,
+            {"customer": customer_id, "return_url": return_url},
+            {},
+        )
+        return session.url
+
     def _call(self, method: Any, params: dict, options: dict) -> Any:
         try:
             return method(params, options)
@@ -96,7 +106,7 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if isinstance(exc, stripe.PermissionError):
         return PermanentError(
             "the Stripe key lacks a permission: give the restricted key write access to Customers, "
-            "Checkout Sessions and Subscriptions (see README)",
+            "Checkout Sessions, Subscriptions and Customer portal (see docs/deploy.md)",
             "stripe_permission",
         )
     status = getattr(exc, "http_status", None) or 0

@@ -27,6 +27,12 @@ class ConflictError(MembergateError):
     code = "conflict"
 
 
+class NoSubscriptionError(ConflictError):
+    """The member has never started a subscription (no Stripe customer): no billing to manage."""
+
+    code = "no_subscription"
+
+
 class UnauthorizedError(MembergateError):
     code = "unauthorized"
 

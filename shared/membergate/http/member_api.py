@@ -1,4 +1,4 @@
-"""The member's journey over HTTP: join page, Discord binding, and checkout (JSON or form)."""
+"""The member's journey over HTTP: join page, Discord binding, checkout and billing portal (JSON or form)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,24 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError
+from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
+from ..domain.model import EntitlementState
+from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutRequest, check_rate, start_checkout
 from ..services.identity import SESSION_LIFETIME_SECONDS, begin_discord_link, complete_discord_link
 from .errors import error_payload
-from .pages import join_page, message_page
+from .pages import PlanAccess, join_page, message_page
 from .resolver import json_response, make_resolver
-from .schemas import CheckoutIn
+from .schemas import CheckoutIn, PortalIn
 
 SESSION_COOKIE = "mg_session"
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 def session_cookie_value(app: APIGatewayHttpResolver) -> str | None:
@@ -44,7 +47,10 @@ def set_session_cookie(session_id: str, secure: bool) -> str:
 
 
 def html(status: int, body: str, headers: dict[str, str] | None = None, cookies: list[str] | None = None) -> Response:
-    return Response(status, "text/html; charset=utf-8", body, headers or {}, cookies=cookies or [])
+    # Error pages reuse error_payload's headers (Retry-After) but not its JSON content type, which
+    # would win over the HTML one and make browsers show the page's source.
+    kept = {k: v for k, v in (headers or {}).items() if k.lower() != "content-type"}
+    return Response(status, "text/html; charset=utf-8", body, kept, cookies=cookies or [])
 
 
 def redirect(location: str, status: int = 303, cookies: list[str] | None = None) -> Response:
@@ -66,10 +72,9 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
     @app.post("/checkout")
     def checkout() -> Response:
         event = app.current_event
-        content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-        is_form = content_type == "application/x-www-form-urlencoded"
+        is_form = _is_form(app)
         try:
-            request = _parse_checkout(app, is_form)
+            request = _parse(app, is_form, CheckoutIn, "plan_id")
             deps = edge.deps()
             now = edge.now()
             settings = deps.settings
@@ -101,26 +106,67 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
             return redirect(session.url)
         return json_response(201, {"checkout_url": session.url, "session_id": session.id})
 
+    @app.post("/billing/portal")
+    def billing_portal() -> Response:
+        is_form = _is_form(app)
+        try:
+            request = _parse(app, is_form, PortalIn, "member_id")
+            deps = edge.deps()
+            now = edge.now()
+            settings = deps.settings
+            source_ip = app.current_event.request_context.http.source_ip
+            check_rate(deps.stores, source_ip, now, settings.checkout_rate_limit, settings.checkout_rate_window, scope="portal")
+            member_id = request.member_id or _session_member(deps.stores, session_cookie_value(app), now)
+            if not member_id:
+                raise IdentityRequiredError(
+                    "connect the Discord account you subscribed with to manage your billing: "
+                    "open your join link and choose Connect Discord"
+                )
+            return_url = _portal_return_url(edge.base_url(app), deps.stores, member_id, request.plan_id)
+            url = open_billing_portal(member_id, return_url, stores=deps.stores, billing=deps.billing)
+        except MembergateError as error:
+            if not is_form:
+                raise
+            status, headers, _ = error_payload(error)
+            return html(status, message_page("We couldn't open your billing page", error.message), headers)
+        if is_form:
+            return redirect(url)
+        return json_response(201, {"portal_url": url})
+
     return app
 
 
-def _parse_checkout(app: APIGatewayHttpResolver, is_form: bool) -> CheckoutIn:
+def _is_form(app: APIGatewayHttpResolver) -> bool:
+    content_type = (app.current_event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    return content_type == "application/x-www-form-urlencoded"
+
+
+def _parse(app: APIGatewayHttpResolver, is_form: bool, model: type[_Body], key_field: str) -> _Body:
     raw_body = app.current_event.decoded_body or ""
     try:
         if is_form:
             fields = {k: v[0] for k, v in parse_qs(raw_body).items() if v}
-            return CheckoutIn(**fields)
+            return model(**fields)
         payload = json.loads(raw_body or "null")
     except json.JSONDecodeError:
         raise InvalidRequestError("the body is not valid JSON", field="body") from None
     except ValidationError as error:
         raise _invalid(error) from None
     if not isinstance(payload, dict):
-        raise InvalidRequestError("the body must be a JSON object with plan_id", field="body")
+        raise InvalidRequestError(f"the body must be a JSON object with {key_field}", field="body")
     try:
-        return CheckoutIn(**payload)
+        return model(**payload)
     except ValidationError as error:
         raise _invalid(error) from None
+
+
+def _portal_return_url(base: str, stores: Any, member_id: str, plan_id: str | None) -> str:
+    """The join page the portal's "return" link leads to: the plan asked for, else the member's."""
+    if plan_id is None:
+        plan_id = next((e.plan_id for e in stores.entitlements.for_member(member_id)), None)
+    elif stores.catalog.get_plan(plan_id) is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    return f"{base}/join/{plan_id}" if plan_id else base
 
 
 def _invalid(error: ValidationError) -> InvalidRequestError:
@@ -150,6 +196,12 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         session = deps.stores.sessions.get_session(session_id, now) if session_id else None
         member = deps.stores.members.get(session.member_id) if session and session.member_id else None
         states = [f"{a.state.value}" for a in deps.stores.access.for_member(member.id)] if member else []
+        held = [
+            e for e in (deps.stores.entitlements.for_member(member.id) if member else [])
+            if e.plan_id == plan.id and e.state.gives_access
+        ]
+        # Grace first: it is the state the member must act on.
+        held.sort(key=lambda e: e.state is not EntitlementState.GRACE)
         query = app.current_event.query_string_parameters or {}
         page = join_page(
             plan_id=plan.id,
@@ -157,6 +209,9 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             discord_user_id=member.discord_user_id if member else None,
             paid=query.get("paid") == "1",
             access_states=states,
+            plan_access=PlanAccess(held[0].state.value, held[0].until) if held else None,
+            has_billing=bool(member and member.stripe_customer_id),
+            manage=query.get("manage") == "1",
         )
         return html(200, page)
 

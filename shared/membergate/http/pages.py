@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
+
+from ..domain.messages import format_date
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}"
@@ -19,6 +22,14 @@ def _page(title: str, body: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class PlanAccess:
+    """The member's entitlement to the page's plan, when it gives access (active or grace)."""
+
+    state: str
+    until: int | None
+
+
 def join_page(
     *,
     plan_id: str,
@@ -26,24 +37,55 @@ def join_page(
     discord_user_id: str | None,
     paid: bool,
     access_states: list[str],
+    plan_access: PlanAccess | None = None,
+    has_billing: bool = False,
+    manage: bool = False,
 ) -> str:
-    parts = [f"<h1>{escape(plan_name)}</h1>"]
+    plan, plan_q = escape(plan_name), escape(plan_id)
+    connect = f"/auth/discord/start?plan_id={plan_q}"
+    parts = [f"<h1>{plan}</h1>"]
     if paid:
         parts.append("<p class=ok>Payment received. Your access arrives within seconds; you can close this page.</p>")
     if access_states:
         parts.append(f"<p class=note>Your access: {escape(', '.join(access_states))}</p>")
     if discord_user_id is None:
+        if manage:
+            parts.append(
+                "<p>Connect the Discord account you subscribed with to manage your billing "
+                "(card, invoices, cancellation).</p>"
+            )
+        else:
+            parts.append("<p>Step 1: connect the Discord account that should get access, so it goes to the right person.</p>")
+        parts.append(f"<p><a class=button href='{connect}'>Connect Discord</a></p>")
+        return _page(plan_name, "".join(parts))
+    parts.append(
+        f"<p class=note>Connected Discord account: {escape(discord_user_id)} "
+        f"(<a href='{connect}'>use another</a>)</p>"
+    )
+    if plan_access is None:
+        if manage and not has_billing:
+            parts.append(
+                "<p>We found no subscription for this Discord account, so there is no billing to manage yet. "
+                f"If you subscribed with another Discord account, <a href='{connect}'>connect that one</a> instead.</p>"
+            )
         parts.append(
-            "<p>Step 1: connect the Discord account that should get access, so it goes to the right person.</p>"
-            f"<p><a class=button href='/auth/discord/start?plan_id={escape(plan_id)}'>Connect Discord</a></p>"
+            "<form method=post action='/checkout'>"
+            f"<input type=hidden name=plan_id value='{plan_q}'>"
+            "<button type=submit>Continue to payment</button></form>"
+        )
+    elif plan_access.state == "grace":
+        until = f" until {escape(format_date(plan_access.until, 'en'))}" if plan_access.until else ""
+        parts.append(
+            f"<p class=err>Your last payment for {plan} didn't go through. You keep your access{until}; "
+            "update your card below and nothing changes.</p>"
         )
     else:
+        parts.append(f"<p class=ok>You're a member: your {plan} subscription is active.</p>")
+    if has_billing:
         parts.append(
-            f"<p class=note>Connected Discord account: {escape(discord_user_id)} "
-            f"(<a href='/auth/discord/start?plan_id={escape(plan_id)}'>use another</a>)</p>"
-            "<form method=post action='/checkout'>"
-            f"<input type=hidden name=plan_id value='{escape(plan_id)}'>"
-            "<button type=submit>Continue to payment</button></form>"
+            "<form method=post action='/billing/portal'>"
+            f"<input type=hidden name=plan_id value='{plan_q}'>"
+            "<button type=submit>Manage billing (card, invoices, cancel)</button></form>"
         )
     return _page(plan_name, "".join(parts))
 

@@ -1,4 +1,4 @@
-"""Pydantic models for what crosses the HTTP edge (admin API and checkout)."""
+"""Pydantic models for what crosses the HTTP edge (admin API, checkout and billing portal)."""
 
 from __future__ import annotations
 
@@ -138,3 +138,14 @@ class CheckoutIn(_Strict):
 class CheckoutOut(BaseModel):
     checkout_url: str
     session_id: str
+
+
+class PortalIn(_Strict):
+    member_id: str | None = Field(default=None, min_length=1)
+    plan_id: str | None = Field(
+        default=None, min_length=1, description="the plan whose join page the portal links back to"
+    )
+
+
+class PortalOut(BaseModel):
+    portal_url: str

@@ -35,7 +35,10 @@ def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: Billing
     if member is None:
         raise NotFoundError(f"member {request.member_id} does not exist")
     if any(e.plan_id == plan.id and e.state.gives_access for e in stores.entitlements.for_member(member.id)):
-        raise ConflictError(f"you already have {plan.name}; manage it from the billing link in your messages")
+        raise ConflictError(
+            f"you already have {plan.name}; to change your card, see invoices or cancel, use "
+            "\"Manage billing\" on the join page"
+        )
     if not member.discord_user_id:
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"
@@ -77,12 +80,17 @@ def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: Billing
     return session
 
 
-def check_rate(stores: Stores, client: str, now: int, limit: int, window: int) -> None:
-    """Per-client throttle on session creation, to blunt card testing."""
+# What each throttled action is called in the message a throttled visitor reads.
+_THROTTLED_ACTIONS = {"checkout": "checkout attempts", "portal": "billing page requests"}
+
+
+def check_rate(stores: Stores, client: str, now: int, limit: int, window: int, *, scope: str = "checkout") -> None:
+    """Per-client throttle on Stripe session creation (checkout blunts card testing; the portal,
+    enumeration of member ids). Each scope counts separately."""
     window_start = now - now % window
-    count = stores.sessions.hit(f"checkout:{client}", window_start, window_start + 2 * window)
+    count = stores.sessions.hit(f"{scope}:{client}", window_start, window_start + 2 * window)
     if count > limit:
         raise ThrottledError(
-            "too many checkout attempts from this address; wait a few minutes and try again",
+            f"too many {_THROTTLED_ACTIONS.get(scope, 'requests')} from this address; wait a few minutes and try again",
             retry_after=window_start + window - now,
         )
