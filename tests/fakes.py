@@ -297,6 +297,8 @@ class FakeBilling:
         self.sessions: dict[str, CheckoutSession] = {}
         self.session_params: dict[str, dict] = {}
         self.cancelled: list[str] = []
+        self.remote: dict[str, dict] = {}  # what Stripe would answer to a subscription retrieve
+        self.fetched: list[str] = []
         self.portal_sessions: list[tuple[str, str, str]] = []  # (customer, return_url, url)
         self.fail_with: Exception | None = None
         self._ids = itertools.count(1)
@@ -325,6 +327,12 @@ class FakeBilling:
             raise self.fail_with
         if subscription_id not in self.cancelled:
             self.cancelled.append(subscription_id)
+
+    def fetch_subscription(self, subscription_id: str) -> dict | None:
+        if self.fail_with:
+            raise self.fail_with
+        self.fetched.append(subscription_id)
+        return self.remote.get(subscription_id)
 
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         if self.fail_with:

@@ -3,21 +3,27 @@
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from membergate import bootstrap
+from membergate.domain.model import AccessState
+from membergate.observability import count, logger, metrics
 from membergate.services.access_worker import handle_access_message
-from membergate.observability import logger, metrics
+
+OUTCOME_METRICS = {AccessState.GRANTED: "AccessGranted", AccessState.REVOKED: "AccessRevoked"}
 
 batch = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_record(record) -> None:
     deps = bootstrap.dispatcher()
-    handle_access_message(
+    result = handle_access_message(
         record.body,
         dispatcher=deps.dispatcher,
         queue=deps.queue,
         max_attempts=deps.settings.max_attempts,
         now=bootstrap.clock().now(),
     )
+    # Counted only when something was done on the platform (a converge can be a no-op).
+    if result is not None and result.actions and result.state in OUTCOME_METRICS:
+        count(OUTCOME_METRICS[result.state])
 
 
 @logger.inject_lambda_context

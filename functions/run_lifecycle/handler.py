@@ -13,6 +13,9 @@ def lambda_handler(event, context):
     deps = bootstrap.lifecycle()
     report = run_lifecycle(stores=deps.stores, billing=deps.billing, access_queue=deps.queue, now=bootstrap.clock().now())
     logger.info("lifecycle sweep done", extra=asdict(report))
-    count("RemindersQueued", report.reminders)
-    count("SubscriptionsCancelledAtGraceEnd", report.cancellations)
+    # Only non-zero counts: a metric emitted every five minutes is billed all month.
+    if report.reminders:
+        count("RemindersQueued", report.reminders)
+    if report.cancellations:
+        count("SubscriptionsCancelledAtGraceEnd", report.cancellations)
     return asdict(report)

@@ -205,6 +205,9 @@ class BillingGateway(Protocol):
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         """The URL of a short-lived Stripe customer portal session (card, invoices, cancellation)."""
 
+    def fetch_subscription(self, subscription_id: str) -> dict | None:
+        """The subscription as Stripe has it now (a plain dict), or None if Stripe doesn't know it."""
+
 
 @dataclass(frozen=True)
 class GuildMember:

@@ -256,8 +256,8 @@ def test_billing_portal_json_caller_gets_201_portal_url(pipeline):
     member_id = member_view(p)["id"]
     pay(p, cookie, plan_id)
     # When a JSON caller asks for their portal, with and without the plan to come back to
-    with_plan = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id, "plan_id": plan_id})
-    bare = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id})
+    with_plan = p.call("start_checkout", "POST", "/billing/portal", body={"plan_id": plan_id}, cookies=[cookie])
+    bare = p.call("start_checkout", "POST", "/billing/portal", body={}, cookies=[cookie])
     # Then each gets a fresh portal session leading back to the plan's join page
     assert with_plan["statusCode"] == bare["statusCode"] == 201
     for reply in (with_plan, bare):
@@ -283,16 +283,17 @@ def test_billing_portal_refusals_say_what_to_do(pipeline):
     member_id = member_view(p)["id"]
     page = p.call("join", "GET", f"/join/{plan_id}?manage=1", cookies=[cookie])["body"]
     assert "no subscription for this Discord account" in page and "Manage billing" not in page
-    none = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id})
+    none = p.call("start_checkout", "POST", "/billing/portal", body={}, cookies=[cookie])
     error = json.loads(none["body"])["error"]
     assert none["statusCode"] == 409 and error["code"] == "no_subscription"
     assert "choose a plan from the join page" in error["message"]
-    # And unknown members or plans, and bodies that are not objects, are refused plainly
-    unknown = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": "mbr_nobody"})
-    assert unknown["statusCode"] == 404 and json.loads(unknown["body"])["error"]["code"] == "not_found"
-    no_plan = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id, "plan_id": "pln_nope"})
+    # And a member id alone opens nothing: only the member's own session does
+    by_id = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id})
+    assert by_id["statusCode"] == 400 and json.loads(by_id["body"])["error"]["field"] == "member_id"
+    # And unknown plans, and bodies that are not objects, are refused plainly
+    no_plan = p.call("start_checkout", "POST", "/billing/portal", body={"plan_id": "pln_nope"}, cookies=[cookie])
     assert no_plan["statusCode"] == 404
-    extra = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": member_id, "price_id": "x"})
+    extra = p.call("start_checkout", "POST", "/billing/portal", body={"price_id": "x"}, cookies=[cookie])
     assert extra["statusCode"] == 400 and json.loads(extra["body"])["error"]["field"] == "price_id"
     listed = p.call("start_checkout", "POST", "/billing/portal", body="[]", headers={"content-type": "application/json"})
     assert listed["statusCode"] == 400
@@ -305,10 +306,10 @@ def test_billing_portal_throttled_per_client_apart_from_checkout(pipeline):
     for _ in range(11):
         p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, source_ip="198.51.100.9")
     # When it then asks for billing portals
-    statuses = [p.call("start_checkout", "POST", "/billing/portal", body={"member_id": "mbr_x"}, source_ip="198.51.100.9")["statusCode"]
+    statuses = [p.call("start_checkout", "POST", "/billing/portal", body={}, source_ip="198.51.100.9")["statusCode"]
                 for _ in range(12)]
     # Then the portal has its own allowance, then 429 with Retry-After
-    assert statuses[:10] == [404] * 10 and statuses[10:] == [429, 429]
-    limited = p.call("start_checkout", "POST", "/billing/portal", body={"member_id": "mbr_x"}, source_ip="198.51.100.9")
+    assert statuses[:10] == [409] * 10 and statuses[10:] == [429, 429]
+    limited = p.call("start_checkout", "POST", "/billing/portal", body={}, source_ip="198.51.100.9")
     assert int(limited["headers"]["Retry-After"]) >= 1
     assert "billing page requests" in json.loads(limited["body"])["error"]["message"]

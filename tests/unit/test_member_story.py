@@ -338,3 +338,30 @@ def test_any_order_and_duplicates_converge_to_in_order_result(order, dups, api_v
     a = in_order.stores.subscriptions.get("mbr_1", "sub_1")
     b = shuffled.stores.subscriptions.get("mbr_1", "sub_1")
     assert (a.latest, a.past_due_since, a.checkout_gate) == (b.latest, b.past_due_since, b.checkout_gate)
+
+
+def test_grace_end_rechecks_stripe_and_spares_a_member_whose_payment_went_through():
+    # Given a member in grace whose successful retry's webhook has not arrived (yet)
+    h = Harness()
+    paid_signup(h)
+    failed_at = T0 + 30 * DAY
+    h.at(failed_at).deliver(se.subscription_event(created=failed_at, member_id="mbr_1", status="past_due"))
+    h.billing.remote["sub_1"] = se.subscription(created=failed_at, member_id="mbr_1", status="active")
+    # When grace ends
+    h.at(failed_at + 3 * DAY + 1).sweep()
+    # Then Stripe was asked first, nothing is cancelled, and the member keeps the role
+    assert h.billing.fetched == ["sub_1"]
+    assert h.billing.cancelled == []
+    assert h.roles() == {ROLE}
+    assert h.states() == {"pln_monthly": ACTIVE}
+
+
+def test_grace_end_cancels_when_stripe_confirms_still_past_due():
+    h = Harness()
+    paid_signup(h)
+    failed_at = T0 + 30 * DAY
+    h.at(failed_at).deliver(se.subscription_event(created=failed_at, member_id="mbr_1", status="past_due"))
+    h.billing.remote["sub_1"] = se.subscription(created=failed_at, member_id="mbr_1", status="past_due")
+    h.at(failed_at + 3 * DAY + 1).sweep()
+    assert h.billing.cancelled == ["sub_1"]
+    assert h.roles() == set()

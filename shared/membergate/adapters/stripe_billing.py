@@ -88,6 +88,17 @@ class StripeBillingGateway:
         )
         return session.url
 
+    def fetch_subscription(self, subscription_id: str) -> dict | None:
+        try:
+            subscription = self._client.v1.subscriptions.retrieve(subscription_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return None
+            raise _translate(exc) from None
+        except stripe.StripeError as exc:
+            raise _translate(exc) from None
+        return subscription.to_dict()
+
     def _call(self, method: Any, params: dict, options: dict) -> Any:
         try:
             return method(params, options)

@@ -131,9 +131,13 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def subscription_snapshot(event: StripeEvent) -> SubscriptionSnapshot:
-    sub = event.object
+    return snapshot_of(event.object, created=event.created, source_id=event.id, livemode=event.livemode, what=event.type)
+
+
+def snapshot_of(sub: dict[str, Any], *, created: int, source_id: str, livemode: bool, what: str) -> SubscriptionSnapshot:
+    """A subscription object (from an event or read back from Stripe) as seen at ``created``."""
     if sub.get("object") not in (None, "subscription"):
-        raise MalformedEventError(f"{event.type} carries a {sub.get('object')}, not a subscription")
+        raise MalformedEventError(f"{what} carries a {sub.get('object')}, not a subscription")
     sub_id = _id(sub.get("id"))
     customer = _id(sub.get("customer"))
     status = sub.get("status")
@@ -146,15 +150,15 @@ def subscription_snapshot(event: StripeEvent) -> SubscriptionSnapshot:
         subscription_id=sub_id,
         customer_id=customer,
         status=status,
-        created=event.created,
-        event_id=event.id,
+        created=created,
+        event_id=source_id,
         cancel_at_period_end=bool(sub.get("cancel_at_period_end", False)),
         cancel_at=_int_or_none(sub.get("cancel_at")),
         current_period_end=_period_end(sub),
         pause_collection=bool(sub.get("pause_collection")),
         lines=lines,
         member_id_hint=member_hint if isinstance(member_hint, str) and member_hint else None,
-        livemode=event.livemode,
+        livemode=livemode,
     )
 
 

@@ -17,6 +17,7 @@ from ..domain.model import EntitlementState
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutRequest, check_rate, start_checkout
 from ..services.identity import SESSION_LIFETIME_SECONDS, begin_discord_link, complete_discord_link
+from ..observability import count
 from .errors import error_payload
 from .pages import PlanAccess, join_page, message_page
 from .resolver import json_response, make_resolver
@@ -102,6 +103,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 raise
             status, headers, _ = error_payload(error)
             return html(status, message_page("We couldn't start your payment", error.message), headers)
+        count("CheckoutStarted")
         if is_form:
             return redirect(session.url)
         return json_response(201, {"checkout_url": session.url, "session_id": session.id})
@@ -110,13 +112,13 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
     def billing_portal() -> Response:
         is_form = _is_form(app)
         try:
-            request = _parse(app, is_form, PortalIn, "member_id")
+            request = _parse(app, is_form, PortalIn, "plan_id")
             deps = edge.deps()
             now = edge.now()
             settings = deps.settings
             source_ip = app.current_event.request_context.http.source_ip
             check_rate(deps.stores, source_ip, now, settings.checkout_rate_limit, settings.checkout_rate_window, scope="portal")
-            member_id = request.member_id or _session_member(deps.stores, session_cookie_value(app), now)
+            member_id = _session_member(deps.stores, session_cookie_value(app), now)
             if not member_id:
                 raise IdentityRequiredError(
                     "connect the Discord account you subscribed with to manage your billing: "
@@ -129,6 +131,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 raise
             status, headers, _ = error_payload(error)
             return html(status, message_page("We couldn't open your billing page", error.message), headers)
+        count("BillingPortalOpened")
         if is_form:
             return redirect(url)
         return json_response(201, {"portal_url": url})

@@ -141,7 +141,8 @@ class CheckoutOut(BaseModel):
 
 
 class PortalIn(_Strict):
-    member_id: str | None = Field(default=None, min_length=1)
+    # No member_id: the portal can cancel and change cards, so only the member's own browser
+    # session (bound through Discord) may open it.
     plan_id: str | None = Field(
         default=None, min_length=1, description="the plan whose join page the portal links back to"
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..domain.billing import SubscriptionRecord, merge_snapshot
 from ..domain.errors import RetryableError
-from ..domain.lifecycle import decide
+from ..domain.lifecycle import LifecycleDecision, decide
+from ..domain.stripe_events import snapshot_of
 from ..domain.model import MessageKey
 from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
 from .membership import refresh_member
@@ -43,6 +45,27 @@ def run_lifecycle(
     return SweepReport(members, reminders, cancellations, errors)
 
 
+def _recheck_with_stripe(
+    stores: Stores, billing: BillingGateway, records: list[SubscriptionRecord], decision: LifecycleDecision, now: int
+) -> list[SubscriptionRecord]:
+    """Read each subscription about to be cancelled back from Stripe first.
+
+    Cancelling is the one irreversible step: if a payment went through and its webhook is late
+    (or lost its same-second tie to the past_due one), Stripe's answer, newer than any event we
+    hold, keeps a paying member from being cancelled.
+    """
+    by_id = {r.subscription_id: r for r in records}
+    for cancellation in decision.cancellations:
+        fresh = billing.fetch_subscription(cancellation.subscription_id)
+        if fresh is None:
+            continue
+        record = by_id[cancellation.subscription_id]
+        snapshot = snapshot_of(fresh, created=now, source_id=f"stripe-read-{now}", livemode=record.latest.livemode
+                               if record.latest else False, what="subscription read back from Stripe")
+        by_id[record.subscription_id] = stores.subscriptions.save(merge_snapshot(record, snapshot))
+    return list(by_id.values())
+
+
 def _sweep_member(
     stores: Stores, billing: BillingGateway, access_queue: AccessWorkQueue, member_id: str, now: int
 ) -> tuple[int, int]:
@@ -74,6 +97,9 @@ def _sweep_member(
         )
         sent += 1
     cancelled = 0
+    if decision.cancellations:
+        records = _recheck_with_stripe(stores, billing, records, decision, now)
+        decision = decide(records, plans, now)
     by_id = {r.subscription_id: r for r in records}
     for cancellation in decision.cancellations:
         billing.cancel_subscription(cancellation.subscription_id, cancellation.idempotency_key)

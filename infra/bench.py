@@ -1,0 +1,207 @@
+"""`make bench`: measure DESIGN.md's budgets in one run, print them, write .local-stack/bench.json.
+
+Machines here are shared and noisy, so timings are medians and ratios of runs interleaved side
+by side, never seconds compared to a fixed number. Exits 1 if any budget is exceeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from infra import bench_calls, bench_cost, bench_imports, bench_prices, bench_sweep
+from infra.bench_aws import json_default
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / ".local-stack" / "bench.json"
+SWEEP_SCALES = ((1_000, 100), (10_000, 100), (10_000, 10))
+
+
+class Report:
+    """Prints sections and budget lines, and remembers which budgets failed."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def section(self, title: str) -> None:
+        print(f"\n== {title} ==")
+
+    def budget(self, text: str, ok: bool) -> None:
+        print(f"budget: {text} → {'OK' if ok else 'OVER'}")
+        if not ok:
+            self.failed.append(text)
+
+
+def table(rows: list[tuple[Any, ...]], indent: str = "  ") -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [str(c).rjust(w) if _numeric(c) else str(c).ljust(w) for c, w in zip(row, widths)]
+        print(indent + "  ".join(cells).rstrip())
+
+
+def _numeric(cell: Any) -> bool:
+    text = str(cell).replace(",", "").replace("$", "").replace("×", "").replace(" k", "").replace(" M", "")
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+# --- 1 ------------------------------------------------------------------------------------------
+
+
+def report_imports(report: Report, runs: int) -> bench_imports.ImportFigures:
+    report.section("1. Webhook intake import time vs a bare `import boto3`")
+    figures = bench_imports.measure_imports(runs=runs)
+    print(f"  {runs} fresh interpreters of each kind, interleaved; time of the import statement alone")
+    for label, median, samples in (
+        ("intake handler (functions/stripe_webhook as `handler`, shared/ on sys.path)", figures.intake_median_s,
+         figures.intake_runs_s),
+        ("bare `import boto3`", figures.boto3_median_s, figures.boto3_runs_s),
+    ):
+        spread = f"min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f}"
+        print(f"  {label}: median {median * 1000:.1f} ms ({spread})")
+    print(f"  ratio intake / boto3: {figures.ratio:.2f}×")
+    print(f"  (not in the ratio: the intake imports boto3 and its adapters on its first event, "
+          f"{figures.intake_first_event_imports_median_s * 1000:.1f} ms more in the same interpreters; "
+          "a cold start pays both)")
+    cold_total = figures.intake_median_s + figures.intake_first_event_imports_median_s
+    print(f"  handler + first-event imports: {cold_total * 1000:.1f} ms = "
+          f"{cold_total / figures.boto3_median_s:.2f}× a bare boto3 import (informational)")
+    for module, loaded in figures.forbidden_loaded.items():
+        print(f"  {module:<18} {'LOADED by the intake' if loaded else 'not loaded'}")
+    print("  slowest modules the intake imports (self time, one -X importtime run):")
+    table([(name, f"{ms:.1f} ms") for name, ms in figures.slowest_self], indent="    ")
+    print("  the handler's own imports (cumulative):")
+    table([(name, f"{ms:.1f} ms") for name, ms in figures.largest_direct], indent="    ")
+    report.budget(f"intake import within {figures.budget_ratio}× a bare boto3 import ({figures.ratio:.2f}×)",
+                  figures.ratio <= figures.budget_ratio)
+    report.budget("no " + " / ".join(figures.forbidden_loaded) + " in sys.modules after importing the intake",
+                  not any(figures.forbidden_loaded.values()))
+    return figures
+
+
+# --- 2 ------------------------------------------------------------------------------------------
+
+
+def report_calls(report: Report) -> bench_calls.IntakeCallFigures:
+    report.section("2. AWS calls per webhook event (real intake handler, really-signed events, moto)")
+    figures = bench_calls.measure_intake_calls()
+    print(f"  cold start, once per container: {figures.cold_start_secret_calls} secret fetch "
+          "(secretsmanager.GetSecretValue, not per event), "
+          f"then the event's own {figures.cold_start_event_calls} calls")
+    rows = [("case", "outcome", "HTTP", "calls", "allowed", "operations")]
+    rows += [(c.case, c.outcome, c.status, c.calls, c.allowed, ", ".join(c.operations) or "-") for c in figures.cases]
+    table(rows)
+    wrong = bench_calls.outcomes_as_expected(figures)
+    if wrong:
+        print(f"  cases that did not exercise what they should: {', '.join(wrong)}")
+    report.budget(f"at most {bench_calls.BUDGET_CALLS_PER_EVENT} AWS calls per event, none for a rejected or "
+                  "other-mode event", figures.ok and not wrong)
+    return figures
+
+
+# --- 3 ------------------------------------------------------------------------------------------
+
+
+def report_sweep(report: Report) -> list[bench_sweep.SweepFigures]:
+    report.section("3. DynamoDB items read by one lifecycle sweep (run_lifecycle, moto)")
+    results = []
+    for members, due in SWEEP_SCALES:
+        results.append(bench_sweep.measure_sweep(members, due))
+    rows = [("members", "due", "swept", "items read", "read calls", "items read / due member", "Scan calls",
+             "populate s", "sweep s")]
+    for f in results:
+        rows.append((f"{f.members:,}", f.due, f.swept, f.items_read, f.read_calls, f"{f.items_per_due_member:.1f}",
+                     f.scans, f"{f.populate_s:.1f}", f"{f.sweep_s:.1f}"))
+    table(rows)
+    print("  operations per sweep: " + "; ".join(
+        f"{f.members:,}/{f.due}: " + ", ".join(f"{op} {n}" for op, n in sorted(f.operations.items())) for f in results))
+    small, large = results[0], results[1]
+    report.budget(f"items read follow the due members, not all members ({small.members:,} vs {large.members:,} "
+                  f"members, {small.due} due: {small.items_read} vs {large.items_read} items)",
+                  bench_sweep.scales_with_due(small, large))
+    report.budget("no Scan issued by the sweep", all(f.scans == 0 for f in results))
+    report.budget("every due member was swept", all(f.swept == f.due for f in results))
+    return results
+
+
+# --- 4 ------------------------------------------------------------------------------------------
+
+
+def report_cost(report: Report, intake_init_s: float | None) -> tuple[bench_prices.CostModel, bench_cost.MonthFigures]:
+    report.section(f"4. AWS cost model for {bench_prices.MEMBERS:,} paying members a month")
+    month = bench_cost.measure_member_month()
+    init_s = {name: bench_imports.init_seconds(name) for name in bench_cost.FUNCTIONS if name != "stripe_webhook"}
+    init_s["stripe_webhook"] = (intake_init_s if intake_init_s is not None
+                                else bench_imports.init_seconds("stripe_webhook"))
+    model = bench_prices.build_cost_model(month, init_s)
+    print("  measured per member-month through the real handlers (intake → FIFO → processor → access queue →")
+    print("  dispatcher, sweeps), counted from botocore hooks; ms = billed handler ms:")
+    table(bench_prices.member_month_table(model), indent="    ")
+    print("  cold start per function (init = import time in a fresh interpreter; first call = building clients):")
+    table([("function", "memory MB", "init ms", "first-call extra ms")] + [
+        (name, model.memory_mb.get(name, 512), f"{init_s[name] * 1000:.0f}",
+         f"{month.first_invocation_extra_ms[name]:.0f}") for name in bench_cost.FUNCTIONS], indent="    ")
+    print(f"  secrets read: {month.secrets_by_function}; a member's stored items: {month.member_bytes} B; "
+          f"one ledger item: {month.ledger_item_bytes} B (with overhead and index copies)")
+    rows = [("service", "what", "quantity/month", "unit price", "usage $", "fixed $", "note")]
+    for line in model.lines:
+        rows.append((line.service, line.what, bench_prices.fmt_qty(line.quantity), line.price,
+                     bench_prices.fmt_usd(line.usage_usd), bench_prices.fmt_usd(line.fixed_usd), line.note))
+    table(rows)
+    print(f"  usage (grows with members):       {bench_prices.fmt_usd(model.usage_usd)} / month")
+    print(f"  fixed (paid even with no members): {bench_prices.fmt_usd(model.fixed_usd)} / month "
+          "(secrets, KMS key, custom metrics, alarms, idle queue polling, the 5-minute schedule)")
+    print(f"  total:                             {bench_prices.fmt_usd(model.usage_usd + model.fixed_usd)} / month")
+    print("  assumptions:")
+    for assumption in model.assumptions:
+        print(f"    - {assumption}")
+    report.budget(f"usage cost for {model.members:,} members about a dollar a month "
+                  f"(≤ ${bench_prices.USAGE_BUDGET_USD:.2f}: {bench_prices.fmt_usd(model.usage_usd)}; the fixed "
+                  f"{bench_prices.fmt_usd(model.fixed_usd)} is reported above, not budgeted)", model.ok)
+    return model, month
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per kind for the import timing")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    print("Membergate benchmark: ratios and medians measured side by side in this one run (noisy shared host)")
+    report = Report()
+    imports = report_imports(report, args.runs)
+    calls = report_calls(report)
+    sweeps = report_sweep(report)
+    cost, month = report_cost(report, imports.intake_median_s)
+    elapsed = time.perf_counter() - started
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "imports": asdict(imports) | {"ratio": imports.ratio, "ok": imports.ok},
+        "intake_calls": asdict(calls),
+        "sweeps": [asdict(s) | {"items_per_due_member": s.items_per_due_member} for s in sweeps],
+        "cost": asdict(cost) | {"usage_usd": cost.usage_usd, "fixed_usd": cost.fixed_usd,
+                                "usage_budget_usd": bench_prices.USAGE_BUDGET_USD},
+        "member_month": asdict(month),
+        "failed_budgets": report.failed,
+        "elapsed_s": elapsed,
+    }
+    OUTPUT.write_text(json.dumps(figures, indent=2, default=json_default) + "\n", encoding="utf-8")
+    print(f"\nfigures written to {OUTPUT.relative_to(ROOT)}; benchmark took {elapsed:.0f} s")
+    if report.failed:
+        print(f"{len(report.failed)} budget(s) exceeded:")
+        for text in report.failed:
+            print(f"  - {text}")
+        return 1
+    print("all budgets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Cold-start import cost: the webhook intake handler against a bare ``import boto3``, side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / "shared"
+FUNCTIONS = ROOT / "functions"
+
+# Libraries the intake must never load: each costs about as much as boto3 itself (FACTS.md).
+FORBIDDEN_ON_INTAKE = ("stripe", "pydantic_settings", "aws_xray_sdk", "pynamodb")
+
+# What template.yaml gives the intake; the settings are read lazily, set anyway as Lambda would.
+INTAKE_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_SERVICE_NAME": "membergate",
+    "LOG_LEVEL": "INFO",
+    "LEDGER_TABLE": "bench-ledger",
+    "BILLING_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-billing.fifo",
+    "STRIPE_WEBHOOK_SECRETS_NAME": "membergate/stripe-webhook-secrets",
+    "STRIPE_MODE": "test",
+}
+
+# Runs in a fresh interpreter: Lambda's sys.path (function folder, then the layer), one import,
+# timed inside the process so interpreter start-up (the same for both kinds) is left out.
+_PROBE = """
+import json, sys, time
+sys.path[:0] = [{function_dir!r}, {shared!r}]
+start = time.perf_counter()
+import {module}
+seconds = time.perf_counter() - start
+loaded = sorted({{m.split(".")[0] for m in sys.modules}})
+start = time.perf_counter()
+{deferred}
+deferred = time.perf_counter() - start
+print(json.dumps({{"seconds": seconds, "loaded": loaded, "deferred": deferred}}))
+"""
+# What the intake imports lazily on its first event (bootstrap.intake() and aws_client()): still
+# part of a cold start, so it is reported next to the import time (the budget is on the import).
+INTAKE_FIRST_EVENT_IMPORTS = "import boto3, membergate.adapters.intake"
+
+
+@dataclass(frozen=True)
+class ImportFigures:
+    runs_each: int
+    intake_median_s: float
+    boto3_median_s: float
+    ratio: float
+    budget_ratio: float
+    intake_runs_s: list[float]
+    boto3_runs_s: list[float]
+    intake_first_event_imports_median_s: float  # boto3 and the adapters, imported on the first event
+    forbidden_loaded: dict[str, bool]
+    slowest_self: list[tuple[str, float]]  # module, self ms
+    largest_direct: list[tuple[str, float]]  # the handler's own imports, cumulative ms
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= self.budget_ratio and not any(self.forbidden_loaded.values())
+
+
+def _probe(module: str, function: str = "stripe_webhook", importtime: bool = False,
+           deferred: str = "pass") -> subprocess.CompletedProcess:
+    code = _PROBE.format(function_dir=str(FUNCTIONS / function), shared=str(SHARED), module=module,
+                         deferred=deferred)
+    args = [sys.executable] + (["-X", "importtime"] if importtime else []) + ["-c", code]
+    env = {**os.environ, **INTAKE_ENV}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=str(ROOT), check=True)
+
+
+@dataclass(frozen=True)
+class _Probe:
+    seconds: float
+    loaded: list[str]
+    deferred_s: float
+
+
+def time_import(module: str, function: str = "stripe_webhook", deferred: str = "pass") -> _Probe:
+    out = json.loads(_probe(module, function, deferred=deferred).stdout.strip().splitlines()[-1])
+    return _Probe(out["seconds"], out["loaded"], out["deferred"])
+
+
+def parse_importtime(stderr: str, root: str = "handler") -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(-X importtime) → modules under ``root`` by self time, and ``root``'s direct imports by cumulative time."""
+    group: list[tuple[int, str, float, float]] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:"):].split("|", 2)
+        level = (len(name) - len(name.lstrip()) - 1) // 2  # nested imports are indented under their importer
+        # Lines come after their children: a top-level line closes the group of lines before it.
+        group.append((level, name.strip(), int(self_us) / 1000, int(cumulative_us) / 1000))
+        if level == 0:
+            if name.strip() == root:
+                break
+            group = []
+    by_self = sorted(((n, s) for _, n, s, _ in group), key=lambda pair: -pair[1])
+    direct = sorted(((n, c) for level, n, _, c in group if level == 1), key=lambda pair: -pair[1])
+    return by_self, direct
+
+
+def measure_imports(runs: int = 15, budget_ratio: float = 1.5, top: int = 12) -> ImportFigures:
+    # One untimed run of each first, so byte-code caches exist for both sides.
+    time_import("handler")
+    time_import("boto3")
+    intake, bare, first_event = [], [], []
+    loaded: set[str] = set()
+    for _ in range(runs):  # interleaved (ABAB...): a noisy neighbour hits both kinds alike
+        probe = time_import("handler", deferred=INTAKE_FIRST_EVENT_IMPORTS)
+        intake.append(probe.seconds)
+        first_event.append(probe.deferred_s)
+        loaded.update(probe.loaded)
+        bare.append(time_import("boto3").seconds)
+    by_self, direct = parse_importtime(_probe("handler", importtime=True).stderr)
+    intake_median, boto3_median = statistics.median(intake), statistics.median(bare)
+    return ImportFigures(
+        runs_each=runs,
+        intake_median_s=intake_median,
+        boto3_median_s=boto3_median,
+        ratio=intake_median / boto3_median,
+        budget_ratio=budget_ratio,
+        intake_runs_s=intake,
+        boto3_runs_s=bare,
+        intake_first_event_imports_median_s=statistics.median(first_event),
+        forbidden_loaded={name: name in loaded for name in FORBIDDEN_ON_INTAKE},
+        slowest_self=by_self[:top],
+        largest_direct=direct[:8],
+    )
+
+
+def init_seconds(function: str, runs: int = 3) -> float:
+    """Median import time of another function's handler (its cold-start init, for the cost model)."""
+    return statistics.median(time_import("handler", function).seconds for _ in range(runs))

@@ -1,0 +1,339 @@
+"""The monthly AWS bill for N paying members, priced from measured requests and durations.
+
+List prices, us-east-1, free tiers ignored. Prices marked "FACTS.md" come from the project's
+collected facts; the others were added here and are named in the report so they can be checked.
+"Fixed" means paid even with no members at all (resources that exist, a schedule that runs,
+queues that are polled); "usage" grows with members, and is what DESIGN.md's budget is about.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.bench_cost import FUNCTIONS, MonthFigures, Usage
+from infra.cfn_yaml import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMBERS = 10_000
+# Assumed share of members whose renewal fails in a month and is recovered in grace (the rest
+# renew quietly). Signups, upgrades and cancellations are not modelled.
+FAILED_PAYMENT_SHARE = 0.05
+USAGE_BUDGET_USD = 1.50  # DESIGN.md: "about a dollar a month" for 10,000 paying members
+DAYS_PER_MONTH = 30
+LEDGER_RETENTION_DAYS = 400  # LEDGER_RETENTION_SECONDS in the ledger adapters
+GIB = 1024**3
+
+# Lambda writes START, END and REPORT lines for every invocation (about this many bytes).
+PLATFORM_LOG_BYTES = 330
+# Assumed: at most one cold start per function per 10 minutes in which it runs.
+MAX_COLD_STARTS = DAYS_PER_MONTH * 24 * 6
+SECRET_CACHE_SECONDS = 300  # CachedSecrets; the intake caches for the container's life (fewer calls)
+# Assumed, not measured (moto has no event source mappings): Lambda long-polls each SQS event
+# source with 5 connections, 20 s waits, whether or not messages arrive.
+IDLE_POLL_REQUESTS_PER_QUEUE = 5 * 3 * 60 * 24 * DAYS_PER_MONTH
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float  # per one unit
+    label: str
+    source: str  # "FACTS.md" or "added"
+
+
+PRICES = {
+    "http_api": Price(1.00 / 1e6, "$1.00/M requests", "FACTS.md"),
+    "lambda_request": Price(0.20 / 1e6, "$0.20/M requests", "FACTS.md"),
+    "lambda_gb_s": Price(0.0000133334, "$0.0000133334/GB-s arm64", "FACTS.md"),
+    "dynamodb_read": Price(0.125 / 1e6, "$0.125/M RRU", "FACTS.md"),
+    "dynamodb_write": Price(0.625 / 1e6, "$0.625/M WRU", "FACTS.md"),
+    "sqs_standard": Price(0.40 / 1e6, "$0.40/M requests", "FACTS.md"),
+    "sqs_fifo": Price(0.50 / 1e6, "$0.50/M requests", "added"),
+    "scheduler": Price(1.00 / 1e6, "$1.00/M invocations", "FACTS.md"),
+    "secret": Price(0.40, "$0.40/secret-month", "added"),
+    "secret_call": Price(0.05 / 1e4, "$0.05/10k calls", "added"),
+    "kms_key": Price(1.00, "$1.00/key-month", "added"),
+    "kms_request": Price(0.03 / 1e4, "$0.03/10k requests", "added"),
+    "logs_ingest": Price(0.50 / GIB, "$0.50/GiB", "added"),
+    "custom_metric": Price(0.30, "$0.30/metric-month", "added"),
+    "alarm": Price(0.10, "$0.10/alarm-month", "added"),
+    "dynamodb_storage": Price(0.25 + 0.20, "$0.25 + $0.20 PITR /GiB-month", "added"),
+}
+
+
+@dataclass(frozen=True)
+class CostLine:
+    service: str
+    what: str
+    quantity: float
+    price: str
+    usage_usd: float
+    fixed_usd: float
+    note: str = ""
+
+
+@dataclass
+class CostModel:
+    members: int
+    failed_payment_share: float
+    sweeps_per_month: int
+    memory_mb: dict[str, int]
+    init_s: dict[str, float]
+    lines: list[CostLine] = field(default_factory=list)
+    per_member_month: dict[str, dict[str, float]] = field(default_factory=dict)
+    assumptions: list[str] = field(default_factory=list)
+
+    @property
+    def usage_usd(self) -> float:
+        return sum(line.usage_usd for line in self.lines)
+
+    @property
+    def fixed_usd(self) -> float:
+        return sum(line.fixed_usd for line in self.lines)
+
+    @property
+    def ok(self) -> bool:
+        return self.usage_usd <= USAGE_BUDGET_USD
+
+
+# --- what template.yaml says --------------------------------------------------------------------
+
+
+def _template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def function_memory_mb(template: dict[str, Any]) -> dict[str, int]:
+    default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+    out = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        name = Path(str(resource["Properties"]["CodeUri"])).name
+        out[name] = int(resource["Properties"].get("MemorySize", default))
+    return out
+
+
+def sweeps_per_month(template: dict[str, Any]) -> int:
+    units = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86_400, "days": 86_400}
+    for resource in template["Resources"].values():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            expression = str(event.get("Properties", {}).get("ScheduleExpression", ""))
+            if match := re.fullmatch(r"rate\((\d+) (\w+)\)", expression):
+                return DAYS_PER_MONTH * 86_400 // (int(match.group(1)) * units[match.group(2)])
+    raise ValueError("template.yaml has no rate(...) schedule")
+
+
+def count_resources(template: dict[str, Any], kind: str) -> int:
+    return sum(1 for r in template["Resources"].values() if r["Type"] == kind and "Condition" not in r)
+
+
+def secret_names(template: dict[str, Any]) -> list[str]:
+    return [name for name in template.get("Parameters", {}) if name.endswith("SecretName")]
+
+
+def declared_metrics() -> set[str]:
+    """Business metric names the handlers can emit: count("X") and the dicts that map outcomes to X."""
+    names: set[str] = set()
+    for path in sorted((ROOT / "functions").glob("*/handler.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "count" and node.args:
+                names |= _strings(node.args[0])
+            if isinstance(node, ast.Dict):
+                names |= {v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+    return {n for n in names if re.fullmatch(r"(?:[A-Z][a-z]+){2,}", n)}
+
+
+def _strings(node: ast.AST) -> set[str]:
+    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+
+def quantities(usage: Usage) -> dict[str, float]:
+    q: dict[str, float] = {
+        "api_requests": usage.api_requests,
+        "stripe_events": usage.stripe_events,
+        "rru": usage.read_units,
+        "wru": usage.write_units,
+        "sqs_standard": usage.sqs_standard,
+        "sqs_fifo": usage.sqs_fifo,
+        "kms": usage.kms,
+    }
+    for name, use in usage.functions.items():
+        q[f"invocations:{name}"] = use.invocations
+        q[f"ms:{name}"] = use.billed_ms
+        q[f"log_bytes:{name}"] = use.log_bytes + PLATFORM_LOG_BYTES * use.invocations
+    return q
+
+
+def _mix(a: dict[str, float], b: dict[str, float], share_b: float) -> dict[str, float]:
+    return {k: (1 - share_b) * a.get(k, 0.0) + share_b * b.get(k, 0.0) for k in a.keys() | b.keys()}
+
+
+def _times(q: dict[str, float], factor: float) -> dict[str, float]:
+    return {k: v * factor for k, v in q.items()}
+
+
+def build_cost_model(month: MonthFigures, init_s: dict[str, float], members: int = MEMBERS,
+                     failed_share: float = FAILED_PAYMENT_SHARE) -> CostModel:
+    template = _template()
+    memory = function_memory_mb(template)
+    sweeps = sweeps_per_month(template)
+    per_member = _mix(quantities(month.renewal), quantities(month.failed_payment), failed_share)
+    usage = _times(per_member, members)
+    fixed = _times(quantities(month.idle_sweep), sweeps)
+    model = CostModel(members, failed_share, sweeps, memory, init_s)
+    model.per_member_month = {
+        "renewal": quantities(month.renewal),
+        "failed payment, recovered in grace": quantities(month.failed_payment),
+        f"mix ({1 - failed_share:.0%} / {failed_share:.0%})": per_member,
+        "idle sweep (one invocation)": quantities(month.idle_sweep),
+    }
+    _price_requests(model, usage, fixed)
+    _price_lambda(model, usage, fixed, month)
+    _price_storage(model, usage, month)
+    _price_resources(model, template, usage, month)
+    model.assumptions = _assumptions(model)
+    return model
+
+
+def _line(model: CostModel, service: str, what: str, price: str, usage_qty: float, fixed_qty: float,
+          note: str = "") -> None:
+    p = PRICES[price]
+    model.lines.append(CostLine(service, what, usage_qty + fixed_qty, f"{p.label} ({p.source})",
+                                usage_qty * p.usd, fixed_qty * p.usd, note))
+
+
+def _price_requests(model: CostModel, usage: dict, fixed: dict) -> None:
+    _line(model, "API Gateway", "HTTP API requests (Stripe webhooks)", "http_api", usage.get("api_requests", 0), 0)
+    _line(model, "DynamoDB", "read request units", "dynamodb_read", usage.get("rru", 0), fixed.get("rru", 0),
+          "consistent reads: 1 RRU per 4 KB; index queries 0.5")
+    _line(model, "DynamoDB", "write request units (incl. index writes)", "dynamodb_write", usage.get("wru", 0),
+          fixed.get("wru", 0))
+    _line(model, "SQS", "standard queue requests (access work)", "sqs_standard", usage.get("sqs_standard", 0),
+          fixed.get("sqs_standard", 0), "sends per 64 KB + the poller's receive and delete per message")
+    _line(model, "SQS", "FIFO queue requests (billing events)", "sqs_fifo", usage.get("sqs_fifo", 0),
+          fixed.get("sqs_fifo", 0))
+    for queue, price in (("access queue", "sqs_standard"), ("billing FIFO queue", "sqs_fifo")):
+        _line(model, "SQS", f"idle long polling by Lambda, {queue}", price, 0, IDLE_POLL_REQUESTS_PER_QUEUE,
+              "assumed: 5 pollers x 20 s waits, not measured")
+    _line(model, "EventBridge Scheduler", "lifecycle sweeps, rate(5 minutes)", "scheduler", 0, model.sweeps_per_month)
+    _line(model, "KMS", "requests (seal/open Discord tokens)", "kms_request", usage.get("kms", 0), fixed.get("kms", 0))
+
+
+def _price_lambda(model: CostModel, usage: dict, fixed: dict, month: MonthFigures) -> None:
+    requests = {"usage": 0.0, "fixed": 0.0}
+    compute = {"usage": 0.0, "fixed": 0.0}
+    init = {"usage": 0.0, "fixed": 0.0}
+    logs = {"usage": 0.0, "fixed": 0.0}
+    for name in FUNCTIONS:
+        gb = model.memory_mb.get(name, 512) / 1024
+        for kind, q in (("usage", usage), ("fixed", fixed)):
+            invocations = q.get(f"invocations:{name}", 0.0)
+            requests[kind] += invocations
+            compute[kind] += q.get(f"ms:{name}", 0.0) / 1000 * gb
+            logs[kind] += q.get(f"log_bytes:{name}", 0.0)
+        total = usage.get(f"invocations:{name}", 0.0) + fixed.get(f"invocations:{name}", 0.0)
+        cold_seconds = model.init_s.get(name, 0.0) + month.first_invocation_extra_ms.get(name, 0.0) / 1000
+        # Cold starts belong to whoever invokes the function: the schedule for the sweep.
+        kind = "fixed" if fixed.get(f"invocations:{name}") else "usage"
+        init[kind] += min(total, MAX_COLD_STARTS) * cold_seconds * gb
+    gb_s = PRICES["lambda_gb_s"]
+    for what, price, split, note in (
+        ("requests", PRICES["lambda_request"], requests, ""),
+        ("duration (measured in-process, moto as the network)", gb_s, compute, "GB-s; memory from template.yaml"),
+        ("cold-start init + first call (billed since 2025-08)", gb_s, init,
+         "GB-s; assumed <= 1 cold start per function per 10 min"),
+    ):
+        model.lines.append(CostLine("Lambda", what, sum(split.values()), f"{price.label} ({price.source})",
+                                    split["usage"] * price.usd, split["fixed"] * price.usd, note))
+    logs_price = PRICES["logs_ingest"]
+    model.lines.append(CostLine("CloudWatch Logs", "ingestion (handler output + START/END/REPORT)",
+                                sum(logs.values()) / GIB, f"{logs_price.label} ({logs_price.source})",
+                                logs["usage"] * logs_price.usd, logs["fixed"] * logs_price.usd,
+                                "GiB; bytes measured from what the handlers print"))
+    secret_calls = 0.0
+    for name, secrets in month.secrets_by_function.items():
+        invocations = usage.get(f"invocations:{name}", 0.0) + fixed.get(f"invocations:{name}", 0.0)
+        secret_calls += secrets * min(invocations, DAYS_PER_MONTH * 86_400 / SECRET_CACHE_SECONDS)
+    _line(model, "Secrets Manager", "GetSecretValue calls (5-minute cache, upper bound)", "secret_call",
+          secret_calls, 0, "at most one per secret per 5 minutes per warm container")
+
+
+def _price_storage(model: CostModel, usage: dict, month: MonthFigures) -> None:
+    months_kept = LEDGER_RETENTION_DAYS / DAYS_PER_MONTH
+    ledger_items = usage.get("stripe_events", 0.0) * months_kept
+    stored = model.members * month.member_bytes + ledger_items * month.ledger_item_bytes
+    _line(model, "DynamoDB", "storage + point-in-time recovery (steady state)", "dynamodb_storage", stored / GIB, 0,
+          f"GiB; members' items + {LEDGER_RETENTION_DAYS} days of ledger")
+
+
+def _price_resources(model: CostModel, template: dict, usage: dict, month: MonthFigures) -> None:
+    secrets = secret_names(template)
+    _line(model, "Secrets Manager", f"secrets ({len(secrets)} named in template.yaml parameters)", "secret", 0,
+          len(secrets))
+    keys = count_resources(template, "AWS::KMS::Key")
+    _line(model, "KMS", "customer managed key", "kms_key", 0, keys,
+          "rotation is enabled: AWS may add $1/month per rotation (check KMS pricing)")
+    # Custom metrics are prorated by the hours in which they receive data: one the schedule emits
+    # every 5 minutes is billed all month, so is one emitted on every Stripe event at this volume.
+    scheduled = _metric_names(month.idle_sweep.metrics)
+    per_event = _metric_names(month.renewal.metrics | month.failed_payment.metrics) - scheduled
+    rare = declared_metrics() - scheduled - per_event
+    _line(model, "CloudWatch", "custom metrics (EMF) the 5-minute sweep emits", "custom_metric", 0, len(scheduled),
+          "even when zero: " + ", ".join(sorted(scheduled)))
+    # Billed per metric, not per member: at most $0.30 each whatever the number of members (fewer
+    # members means fewer hours with data, so less), hence fixed rather than usage.
+    _line(model, "CloudWatch", "custom metrics (EMF) on Stripe events", "custom_metric", 0, len(per_event),
+          "per metric, not per member; data every hour at this volume: " + ", ".join(sorted(per_event)))
+    _line(model, "CloudWatch", "custom metrics (EMF) on rare outcomes (not counted)", "custom_metric", 0, 0,
+          "prorated by hours with data, <= $0.30 each: " + ", ".join(sorted(rare)))
+    alarms = count_resources(template, "AWS::CloudWatch::Alarm")
+    _line(model, "CloudWatch", f"alarms ({alarms} in template.yaml)", "alarm", 0, alarms)
+
+
+def _metric_names(emf: set[str]) -> set[str]:
+    """"Namespace/Name[dimensions]" → Name (every metric here has the same service dimension)."""
+    return {m.split("/", 1)[-1].split("[", 1)[0] for m in emf}
+
+
+def _assumptions(model: CostModel) -> list[str]:
+    return [
+        f"{model.members:,} paying members; a month = {DAYS_PER_MONTH} days; free tiers ignored; us-east-1 list prices",
+        f"member-month = {1 - model.failed_payment_share:.0%} quiet renewals + {model.failed_payment_share:.0%} "
+        "failed renewals recovered in grace (2 + 4 subscribed Stripe events); signups/cancellations not modelled",
+        "each queued message reaches its consumer alone (batch of 1): events of one member trickle in",
+        "Lambda duration = in-process handler time under moto (stands in for DynamoDB/SQS round trips)",
+        f"sweeps: {model.sweeps_per_month:,} per month from template.yaml's rate(); each reads the 4 due-index shards",
+        "prices marked (added) are not in FACTS.md: check them before relying on the figure",
+    ]
+
+
+def member_month_table(model: CostModel) -> list[tuple[str, ...]]:
+    """Rows: what one member-month causes, per scenario."""
+    keys = ["api_requests", *(f"invocations:{n}" for n in FUNCTIONS), "rru", "wru", "sqs_fifo", "sqs_standard", "kms",
+            *(f"ms:{n}" for n in FUNCTIONS)]
+    rows = [("", *model.per_member_month.keys())]
+    for key in keys:
+        values = [q.get(key, 0.0) for q in model.per_member_month.values()]
+        rows.append((key, *(f"{v:.2f}".rstrip("0").rstrip(".") if v else "0" for v in values)))
+    return rows
+
+
+def fmt_usd(value: float) -> str:
+    return f"${value:.4f}" if value < 0.1 else f"${value:.2f}"
+
+
+def fmt_qty(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f} k"
+    return f"{value:.3g}" if not math.isclose(value, round(value)) else f"{value:.0f}"
