@@ -14,6 +14,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "admin-openapi.json"
 def current_document() -> str:
     app = build_admin_app(
         stores_factory=lambda: None,
+        queue_factory=lambda: None,
         admin_token=lambda: "",
         now=lambda: 0,
         public_base_url=lambda _app: "",

@@ -228,6 +228,7 @@ class FakeSessions:
         self.sessions: dict[str, WebSession] = {}
         self.states: dict[str, tuple[str, str | None, int]] = {}
         self.counters: dict[str, int] = {}
+        self.claims: dict[str, tuple[str, int]] = {}
 
     def create_session(self, session_id: str, expires_at: int) -> WebSession:
         session = WebSession(session_id, None, expires_at)
@@ -249,6 +250,13 @@ class FakeSessions:
         if found is None or found[2] <= now:
             return None
         return found[0], found[1]
+
+    def put_claim(self, token: str, member_id: str, expires_at: int) -> None:
+        self.claims[token] = (member_id, expires_at)
+
+    def get_claim(self, token: str, now: int) -> str | None:
+        found = self.claims.get(token)
+        return found[0] if found and found[1] > now else None
 
     def hit(self, key: str, window_start: int, expires_at: int) -> int:
         full = f"{key}#{window_start}"

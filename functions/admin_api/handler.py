@@ -12,6 +12,7 @@ def _base_url(app) -> str:
 
 app = build_admin_app(
     stores_factory=lambda: bootstrap.admin().stores,
+    queue_factory=lambda: bootstrap.admin().queue,
     admin_token=lambda: bootstrap.admin().admin_token(),
     now=lambda: bootstrap.clock().now(),
     public_base_url=_base_url,

@@ -253,13 +253,14 @@ class Admin:
     settings: config.AdminSettings
     stores: Any
     admin_token: Callable[[], str]
+    queue: Any
 
 
 @lru_cache(maxsize=None)
 def admin() -> Admin:
     settings = config.AdminSettings.from_env()
     secrets = _secrets(settings.region)
-    return Admin(settings, stores(settings), lambda: secrets.get(settings.admin_token_name))
+    return Admin(settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings))
 
 
 class _LazyBilling:

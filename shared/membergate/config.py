@@ -216,11 +216,17 @@ class LifecycleSettings(StoreSettings):
 class AdminSettings(StoreSettings):
     admin_token_name: str
     public_base_url: str
+    access_queue_url: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
         e = os.environ if environ is None else environ
-        return cls(**_stores(e), admin_token_name=_env(e, "ADMIN_TOKEN_NAME"), public_base_url=_public_base_url(e))
+        return cls(
+            **_stores(e),
+            admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
+            public_base_url=_public_base_url(e),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+        )
 
 
 SETTINGS_BY_FUNCTION = {

@@ -115,6 +115,10 @@ class WebSessionStore(Protocol):
     def put_oauth_state(self, state: str, session_id: str, plan_id: str | None, expires_at: int) -> None: ...
     def take_oauth_state(self, state: str, now: int) -> tuple[str, str | None] | None:
         """Return (session_id, plan_id) and delete the state: each is usable once."""
+    def put_claim(self, token: str, member_id: str, expires_at: int) -> None:
+        """A link the creator gives a member made outside Membergate, to bind their identity."""
+    def get_claim(self, token: str, now: int) -> str | None:
+        """The member a claim token stands for, or None if unknown or expired."""
     def hit(self, key: str, window_start: int, expires_at: int) -> int:
         """Count one request for ``key`` in the window; return the count so far."""
 

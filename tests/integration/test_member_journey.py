@@ -313,3 +313,64 @@ def test_billing_portal_throttled_per_client_apart_from_checkout(pipeline):
     limited = p.call("start_checkout", "POST", "/billing/portal", body={}, source_ip="198.51.100.9")
     assert int(limited["headers"]["Retry-After"]) >= 1
     assert "billing page requests" in json.loads(limited["body"])["error"]["message"]
+
+
+def test_subscription_made_in_stripe_dashboard_is_claimed_with_a_link(pipeline):
+    from tests.support import stripe_events as se
+    from tests.support.aws import WEBHOOK_SECRET
+    import time as _time
+
+    p = pipeline
+    plan_id = setup_catalog(p)
+    # Given a subscription created in the Stripe dashboard for a price the plan sells
+    event = se.subscription_event("customer.subscription.created", created=p.clock.value, price_id=PRICE,
+                                  customer="cus_dashboard", sub_id="sub_dashboard")
+    body, header = se.signed(event, WEBHOOK_SECRET, int(_time.time()))
+    assert p.call("stripe_webhook", "POST", "/webhooks/stripe", body=body,
+                  headers={"stripe-signature": header})["statusCode"] == 200
+    p.pump()
+    found = p.admin("GET", "/admin/members?stripe_customer_id=cus_dashboard")["body"]["members"][0]
+    assert found["entitlements"][0]["state"] == "active"
+    assert found["access"][0]["state"] == "awaiting_identity"
+    # When the creator sends the member a claim link and the member opens it and connects Discord
+    link = p.admin("POST", f"/admin/members/{found['id']}/claim-link")
+    assert link["status"] == 201
+    token = link["body"]["claim_url"].rsplit("/", 1)[1]
+    opened = p.call("join", "GET", f"/claim/{token}")
+    assert opened["statusCode"] == 302 and "/auth/discord/start" in opened["headers"]["Location"]
+    cookie = opened["cookies"][0].split(";")[0]
+    start = p.call("join", "GET", f"/auth/discord/start?plan_id={plan_id}", cookies=[cookie])
+    query = parse_qs(urlsplit(start["headers"]["Location"]).query)
+    code = p.discord.issue_code(USER, query["redirect_uri"][0])
+    back = p.call("join", "GET", f"/auth/discord/callback?code={code}&state={query['state'][0]}", cookies=[cookie])
+    assert back["statusCode"] == 303
+    p.pump()
+    # Then that membership is bound to the Discord account and access is delivered
+    after = p.admin("GET", "/admin/members?stripe_customer_id=cus_dashboard")["body"]["members"][0]
+    assert after["id"] == found["id"] and after["identities"]["discord_user_id"] == USER
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    # And the link no longer logs anybody in
+    again = p.call("join", "GET", f"/claim/{token}")
+    assert again["statusCode"] == 400 and "already connected" in again["body"]
+
+
+def test_access_failure_is_visible_and_resync_applies_after_the_fix(pipeline):
+    p = pipeline
+    # Given a role placed above the bot's own role (a classic Discord setup mistake)
+    p.discord.guilds[GUILD].roles_above_bot.add(ROLE)
+    plan_id = setup_catalog(p)
+    cookie = bind_discord(p, plan_id)
+    pay(p, cookie, plan_id)
+    member = member_view(p)
+    # Then the failure is shown with a reason that says what to fix
+    assert member["access"][0]["state"] == "failed"
+    assert member["access"][0]["reason"].startswith("missing_permissions")
+    # When the creator fixes the role order and asks for a resync
+    p.discord.guilds[GUILD].roles_above_bot.clear()
+    resync = p.admin("POST", f"/admin/members/{member['id']}/resync")
+    assert resync["status"] == 202 and resync["body"]["communities"] == [member["access"][0]["community_id"]]
+    p.pump()
+    # Then the member gets the role
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    assert member_view(p)["access"][0]["state"] == "granted"
+    assert p.admin("POST", "/admin/members/mbr_nobody/resync")["status"] == 404

@@ -12,9 +12,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ..domain.model import AccessRecord, Community, Entitlement, Member, Plan
 from ..services import admin
+from ..services.identity import create_claim_link
 from .resolver import error_response, iso, make_resolver
 from .schemas import (
     AccessOut,
+    ClaimLinkOut,
     CommunitiesOut,
     CommunityIn,
     CommunityOut,
@@ -29,6 +31,7 @@ from .schemas import (
     PlanIn,
     PlanOut,
     PlansOut,
+    ResyncOut,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -39,6 +42,7 @@ API_VERSION = "1"
 def build_admin_app(
     *,
     stores_factory: Callable[[], Any],
+    queue_factory: Callable[[], Any],
     admin_token: Callable[[], str],
     now: Callable[[], int],
     public_base_url: Callable[[APIGatewayHttpResolver], str],
@@ -104,6 +108,18 @@ def build_admin_app(
             member_id=member_id,
         )
         return MembersOut(members=[member_out(d.member, d.entitlements, d.access) for d in found])
+
+    @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
+    def claim_link(member_id: str) -> Response[ClaimLinkOut]:
+        link = create_claim_link(stores_factory(), member_id, now())
+        out = ClaimLinkOut(member_id=member_id, claim_url=f"{public_base_url(app)}/claim/{link.token}",
+                           expires_at=iso(link.expires_at) or "")
+        return Response(201, "application/json", out)
+
+    @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
+    def resync(member_id: str) -> Response[ResyncOut]:
+        communities = admin.resync_member(stores_factory(), queue_factory(), member_id, now())
+        return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 
     @app.get("/admin/kpis")
     def kpis() -> KpisOut:

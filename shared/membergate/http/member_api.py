@@ -16,7 +16,7 @@ from ..domain.errors import IdentityRequiredError, InvalidRequestError, Memberga
 from ..domain.model import EntitlementState
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutRequest, check_rate, start_checkout
-from ..services.identity import SESSION_LIFETIME_SECONDS, begin_discord_link, complete_discord_link
+from ..services.identity import SESSION_LIFETIME_SECONDS, begin_claim, begin_discord_link, complete_discord_link
 from ..observability import count
 from .errors import error_payload
 from .pages import PlanAccess, join_page, message_page
@@ -232,6 +232,20 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             now=edge.now(),
         )
         return redirect(link.authorize_url, 302, [set_session_cookie(link.session.id, base.startswith("https://"))])
+
+    @app.get("/claim/<token>")
+    def claim(token: str) -> Response:
+        deps = edge.deps()
+        now = edge.now()
+        base = edge.base_url(app)
+        try:
+            session = begin_claim(deps.stores, token, session_cookie_value(app), now)
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page("This link doesn't work", error.message), headers)
+        plan_id = next((e.plan_id for e in deps.stores.entitlements.for_member(session.member_id or "")), None)
+        target = f"{base}/auth/discord/start" + (f"?plan_id={plan_id}" if plan_id else "")
+        return redirect(target, 302, [set_session_cookie(session.id, base.startswith("https://"))])
 
     @app.get("/auth/discord/callback")
     def callback() -> Response:

@@ -106,6 +106,17 @@ class MembersOut(BaseModel):
     members: list[MemberOut]
 
 
+class ClaimLinkOut(BaseModel):
+    member_id: str
+    claim_url: str = Field(description="send it to the member: opening it and connecting Discord binds their account")
+    expires_at: str
+
+
+class ResyncOut(BaseModel):
+    member_id: str
+    communities: list[str] = Field(description="communities whose access is being brought in line with the entitlements")
+
+
 class KpisOut(BaseModel):
     active_paying_members: int
     trialing_members: int

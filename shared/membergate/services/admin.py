@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
-from ..domain.errors import InvalidRequestError
+from ..domain.errors import InvalidRequestError, NotFoundError
 from ..domain.model import (
     AccessRecord,
     Community,
@@ -22,7 +22,7 @@ from ..domain.model import (
     PlanGrant,
     Platform,
 )
-from ..ports import Stores
+from ..ports import AccessWork, AccessWorkQueue, Stores
 from .membership import current_view
 
 
@@ -164,6 +164,21 @@ def compute_kpis(stores: Stores, now: int) -> Kpis:
         members_with_access=len(access),
         mrr={currency: int(amount + Fraction(1, 2)) for currency, amount in sorted(mrr.items())},
     )
+
+
+def resync_member(stores: Stores, queue: AccessWorkQueue, member_id: str, now: int) -> list[str]:
+    """Queue "converge" work for every community the member has (or had) an entitlement in.
+
+    For after the creator fixed what an access failure named (a bot permission, a role order):
+    the dispatcher recomputes and applies what the entitlements say now, nothing else.
+    """
+    if stores.members.get(member_id) is None:
+        raise NotFoundError(f"member {member_id} does not exist")
+    view = current_view(stores, member_id, now)
+    communities = sorted({e.community_id for e in view.entitlements} | {a.community_id for a in stores.access.for_member(member_id)})
+    if communities:
+        queue.send([AccessWork("converge", member_id, community_id) for community_id in communities])
+    return communities
 
 
 def recent_events(stores: Stores, now: int, limit: int) -> list[LedgerEntry]:

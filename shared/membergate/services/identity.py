@@ -7,12 +7,13 @@ import secrets as _secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..domain.errors import ConflictError, InvalidRequestError, PermanentError
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
 from ..domain.model import Member, OAuthTokens
 from ..ports import AccessWork, AccessWorkQueue, IdentityProvider, Stores, TokenCipher, WebSession
 
 SESSION_LIFETIME_SECONDS = 7 * 86_400
 STATE_LIFETIME_SECONDS = 10 * 60
+CLAIM_LIFETIME_SECONDS = 30 * 86_400
 
 
 def new_token() -> str:
@@ -104,6 +105,14 @@ def complete_discord_link(
             stores.members.save_discord_tokens(current.id, sealed)
         member = stores.members.get(current.id) or current
     else:
+        claimed = stores.members.get(session.member_id) if session.member_id else None
+        if claimed is not None and claimed.id != member.id and claimed.discord_user_id is None and claimed.origin == "stripe":
+            # Opened a claim link, then connected a Discord account that already has its own
+            # membership: binding it here would leave the paid subscription without its member.
+            raise ConflictError(
+                "this Discord account already has its own membership here; connect the Discord account "
+                "that should get this subscription's access, or ask the creator to move the subscription"
+            )
         stores.members.save_discord_tokens(member.id, sealed)
     stores.sessions.set_session_member(session.id, member.id)
     # Anything the member was already entitled to (a subscription made before binding) can
@@ -112,6 +121,49 @@ def complete_discord_link(
     if work:
         access_queue.send(_unique(work))
     return LinkResult(member, plan_id)
+
+
+@dataclass(frozen=True)
+class ClaimLink:
+    token: str
+    member_id: str
+    expires_at: int
+
+
+def create_claim_link(
+    stores: Stores, member_id: str, now: int, token: Callable[[], str] = new_token
+) -> ClaimLink:
+    """A link for a member who subscribed outside Membergate (dashboard, payment link, before
+    Membergate): opening it and connecting Discord binds that account to the existing membership."""
+    member = stores.members.get(member_id)
+    if member is None:
+        raise NotFoundError(f"member {member_id} does not exist")
+    if member.discord_user_id:
+        raise ConflictError(
+            f"member {member_id} is already connected to Discord user {member.discord_user_id}; no claim link needed"
+        )
+    link = ClaimLink(token(), member_id, now + CLAIM_LIFETIME_SECONDS)
+    stores.sessions.put_claim(link.token, member_id, link.expires_at)
+    return link
+
+
+def begin_claim(
+    stores: Stores, claim_token: str, session_id: str | None, now: int, token: Callable[[], str] = new_token
+) -> WebSession:
+    """Open a claim link: this browser now acts for the unbound member, until Discord is connected."""
+    member_id = stores.sessions.get_claim(claim_token, now)
+    member = stores.members.get(member_id) if member_id else None
+    if member is None:
+        raise InvalidRequestError("this link has expired or is not valid; ask the creator for a new one", field="token")
+    if member.discord_user_id:
+        # Once bound, the link no longer logs anybody in: Discord is the way back in.
+        raise InvalidRequestError(
+            "this membership is already connected to Discord; open the join page and choose Connect Discord",
+            field="token",
+        )
+    session = ensure_session(stores, session_id, now, token)
+    stores.sessions.set_session_member(session.id, member.id)
+    return session
 
 
 def seal_tokens(cipher: TokenCipher, tokens: OAuthTokens) -> bytes:

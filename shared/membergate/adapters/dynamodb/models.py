@@ -13,7 +13,7 @@ MembershipTable is a single table with prefixed keys:
     MEMBER#<id>           / CHECKOUT#<plan>
     STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
     DISCORD_USER#<uid>    / LINK             one member per Discord account
-    SESSION#<id>, OAUTH_STATE#<state>, COUNTER#<key>#<window>: ephemeral, with TTL
+    SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
 
 LedgerTable holds one item per Stripe event id (``STRIPE_EVENT#<id>``), listed by day.
 """
@@ -171,6 +171,11 @@ class SessionItem(MembershipItem, discriminator="session"):
 class OAuthStateItem(MembershipItem, discriminator="oauth_state"):
     session_id = UnicodeAttribute()
     plan_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class ClaimItem(MembershipItem, discriminator="claim"):
+    member_id = UnicodeAttribute()
     expires_at = NumberAttribute()
 
 

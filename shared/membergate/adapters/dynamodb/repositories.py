@@ -33,6 +33,7 @@ from .models import (
     DUE_SHARDS,
     AccessItem,
     CheckoutItem,
+    ClaimItem,
     CommunityItem,
     CounterItem,
     EntitlementsItem,
@@ -609,6 +610,17 @@ class DynamoWebSessionStore:
         if int(item.expires_at) <= now:
             return None
         return item.session_id, item.plan_id
+
+    def put_claim(self, token: str, member_id: str, expires_at: int) -> None:
+        ClaimItem(
+            f"CLAIM#{token}", "CLAIM", member_id=member_id, expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
+        ).save(condition=ClaimItem.pk.does_not_exist())
+
+    def get_claim(self, token: str, now: int) -> str | None:
+        item = _get(ClaimItem, f"CLAIM#{token}", "CLAIM")
+        if item is None or int(item.expires_at) <= now:
+            return None
+        return item.member_id
 
     def hit(self, key: str, window_start: int, expires_at: int) -> int:
         item = CounterItem(f"COUNTER#{key}#{window_start}", "COUNTER")
