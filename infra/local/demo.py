@@ -122,10 +122,10 @@ class Story:
         self.step("A member opens the join link and connects Discord")
         join_path = urlsplit(plan["join_url"]).path
         page = self.expect(c.get(join_path), 200, "join page")
-        if "Connect Discord" not in page.text:
+        if "href='/auth/discord/start" not in page.text:
             raise StoryFailed("the join page does not offer to connect Discord")
         landed = self.connect_discord(plan["id"])
-        discord_id = re.search(r"Connected Discord account: (\d+)", landed.text).group(1)
+        discord_id = re.search(r"data-discord-user='(\d+)'", landed.text).group(1)
         self.say(f"Discord user {discord_id} bound to a new member, tokens stored encrypted")
 
         self.step("The member pays in Stripe Checkout")
@@ -207,7 +207,7 @@ class Story:
         back = self.expect(c.post(authorize.path, form={**params, "username": "alice", "decision": "allow"}), 302,
                            "authorize on Discord")
         landed = c.follow(c.get(back.location))
-        if "Connected Discord account" not in landed.text:
+        if "data-discord-user=" not in landed.text:
             raise StoryFailed(f"the member is not shown as connected: {landed.text[:300]}")
         return landed
 
@@ -218,19 +218,20 @@ class Story:
         if link is None:
             raise StoryFailed(f"the reminder has no manage link: {reminder}")
         page = self.expect(c.get(link.group(0)), 200, "open the manage link")
-        if "Manage billing" not in page.text:
-            if "Connect the Discord account you subscribed with" not in page.text:
+        # Markers, not wording: the page speaks the community's language (French here).
+        if "action='/billing/portal'" not in page.text:
+            if "data-discord-user=" in page.text or "href='/auth/discord/start" not in page.text:
                 raise StoryFailed(f"the manage link neither offers billing nor asks to connect: {page.text[:300]}")
             self.say("the manage link asks for the Discord account they subscribed with (last month's session "
                      "has expired), so they connect it again")
             page = self.connect_discord(plan_id)
-        if "Manage billing" not in page.text or "Continue to payment" in page.text:
+        if "action='/billing/portal'" not in page.text or "action='/checkout'" in page.text:
             raise StoryFailed(f"the join page should offer to manage billing, not to pay again: {page.text[:300]}")
         to_portal = self.expect(c.post("/billing/portal", form={"plan_id": plan_id}), 303, "open the billing portal")
         portal = self.expect(c.get(to_portal.location), 200, "Stripe's customer portal")
         if "Update card and pay now" not in portal.text:
             raise StoryFailed(f"the portal does not offer to fix the payment: {portal.text[:300]}")
-        self.say(f"🔧 “Manage billing” → Stripe's customer portal ({urlsplit(to_portal.location).path}): "
+        self.say(f"🔧 “Gérer ma facturation” → Stripe's customer portal ({urlsplit(to_portal.location).path}): "
                  "update card and pay now, cancel at period end, or cancel now")
         self.say("they close it without paying…")
 

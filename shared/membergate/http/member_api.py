@@ -178,6 +178,12 @@ def _invalid(error: ValidationError) -> InvalidRequestError:
     return InvalidRequestError(f"{field}: {first.get('msg', 'invalid')}", field=field)
 
 
+def _plan_locale(stores: Any, plan: Any) -> str:
+    """The join page speaks the language of the plan's (first) community."""
+    community = stores.catalog.get_community(plan.grants[0].community_id) if plan.grants else None
+    return community.locale if community else "en"
+
+
 def _session_member(stores: Any, session_id: str | None, now: int) -> str | None:
     if not session_id:
         return None
@@ -215,6 +221,7 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             plan_access=PlanAccess(held[0].state.value, held[0].until) if held else None,
             has_billing=bool(member and member.stripe_customer_id),
             manage=query.get("manage") == "1",
+            locale=_plan_locale(deps.stores, plan),
         )
         return html(200, page)
 

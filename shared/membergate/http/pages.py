@@ -15,11 +15,49 @@ _STYLE = (
 )
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, locale: str = "en") -> str:
     return (
-        f"<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+        f"<!doctype html><html lang={escape(locale)}><meta charset=utf-8><meta name=viewport content='width=device-width'>"
         f"<title>{escape(title)}</title><style>{_STYLE}</style><body>{body}</body></html>"
     )
+
+
+# The join page in each community's language; French speaks to the member as "tu".
+_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "paid": "Payment received. Your access arrives within seconds; you can close this page.",
+        "your_access": "Your access: {states}",
+        "manage_connect": "Connect the Discord account you subscribed with to manage your billing (card, invoices, cancellation).",
+        "step1": "Step 1: connect the Discord account that should get access, so it goes to the right person.",
+        "connect": "Connect Discord",
+        "connected": "Connected Discord account: {user} (<a href='{connect}'>use another</a>)",
+        "no_billing": "We found no subscription for this Discord account, so there is no billing to manage yet. "
+        "If you subscribed with another Discord account, <a href='{connect}'>connect that one</a> instead.",
+        "pay": "Continue to payment",
+        "grace": "Your last payment for {plan} didn't go through. You keep your access{until}; "
+        "update your card below and nothing changes.",
+        "until": " until {date}",
+        "active": "You're a member: your {plan} subscription is active.",
+        "manage": "Manage billing (card, invoices, cancel)",
+    },
+    "fr": {
+        "paid": "Paiement reçu ! Ton accès arrive dans quelques secondes ; tu peux fermer cette page.",
+        "your_access": "Ton accès : {states}",
+        "manage_connect": "Connecte le compte Discord avec lequel tu t'es abonné pour gérer ta facturation "
+        "(carte, factures, résiliation).",
+        "step1": "Étape 1 : connecte le compte Discord qui doit recevoir l'accès, pour qu'il arrive à la bonne personne.",
+        "connect": "Connecter Discord",
+        "connected": "Compte Discord connecté : {user} (<a href='{connect}'>en utiliser un autre</a>)",
+        "no_billing": "On n'a trouvé aucun abonnement pour ce compte Discord, donc rien à gérer pour l'instant. "
+        "Si tu t'es abonné avec un autre compte Discord, <a href='{connect}'>connecte plutôt celui-là</a>.",
+        "pay": "Continuer vers le paiement",
+        "grace": "Ton dernier paiement pour {plan} n'est pas passé. Tu gardes ton accès{until} ; "
+        "mets à jour ta carte ci-dessous et rien ne change.",
+        "until": " jusqu'au {date}",
+        "active": "Tu es membre : ton abonnement {plan} est actif.",
+        "manage": "Gérer ma facturation (carte, factures, résiliation)",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -40,54 +78,42 @@ def join_page(
     plan_access: PlanAccess | None = None,
     has_billing: bool = False,
     manage: bool = False,
+    locale: str = "en",
 ) -> str:
+    text = _TEXT.get(locale, _TEXT["en"])
     plan, plan_q = escape(plan_name), escape(plan_id)
     connect = f"/auth/discord/start?plan_id={plan_q}"
     parts = [f"<h1>{plan}</h1>"]
     if paid:
-        parts.append("<p class=ok>Payment received. Your access arrives within seconds; you can close this page.</p>")
+        parts.append(f"<p class=ok>{text['paid']}</p>")
     if access_states:
-        parts.append(f"<p class=note>Your access: {escape(', '.join(access_states))}</p>")
+        parts.append(f"<p class=note>{text['your_access'].format(states=escape(', '.join(access_states)))}</p>")
     if discord_user_id is None:
-        if manage:
-            parts.append(
-                "<p>Connect the Discord account you subscribed with to manage your billing "
-                "(card, invoices, cancellation).</p>"
-            )
-        else:
-            parts.append("<p>Step 1: connect the Discord account that should get access, so it goes to the right person.</p>")
-        parts.append(f"<p><a class=button href='{connect}'>Connect Discord</a></p>")
-        return _page(plan_name, "".join(parts))
-    parts.append(
-        f"<p class=note>Connected Discord account: {escape(discord_user_id)} "
-        f"(<a href='{connect}'>use another</a>)</p>"
-    )
+        parts.append(f"<p>{text['manage_connect'] if manage else text['step1']}</p>")
+        parts.append(f"<p><a class=button href='{connect}'>{text['connect']}</a></p>")
+        return _page(plan_name, "".join(parts), locale)
+    user = escape(discord_user_id)
+    parts.append(f"<p class=note data-discord-user='{user}'>{text['connected'].format(user=user, connect=connect)}</p>")
     if plan_access is None:
         if manage and not has_billing:
-            parts.append(
-                "<p>We found no subscription for this Discord account, so there is no billing to manage yet. "
-                f"If you subscribed with another Discord account, <a href='{connect}'>connect that one</a> instead.</p>"
-            )
+            parts.append(f"<p>{text['no_billing'].format(connect=connect)}</p>")
         parts.append(
             "<form method=post action='/checkout'>"
             f"<input type=hidden name=plan_id value='{plan_q}'>"
-            "<button type=submit>Continue to payment</button></form>"
+            f"<button type=submit>{text['pay']}</button></form>"
         )
     elif plan_access.state == "grace":
-        until = f" until {escape(format_date(plan_access.until, 'en'))}" if plan_access.until else ""
-        parts.append(
-            f"<p class=err>Your last payment for {plan} didn't go through. You keep your access{until}; "
-            "update your card below and nothing changes.</p>"
-        )
+        until = text["until"].format(date=escape(format_date(plan_access.until, locale))) if plan_access.until else ""
+        parts.append(f"<p class=err>{text['grace'].format(plan=plan, until=until)}</p>")
     else:
-        parts.append(f"<p class=ok>You're a member: your {plan} subscription is active.</p>")
+        parts.append(f"<p class=ok>{text['active'].format(plan=plan)}</p>")
     if has_billing:
         parts.append(
             "<form method=post action='/billing/portal'>"
             f"<input type=hidden name=plan_id value='{plan_q}'>"
-            "<button type=submit>Manage billing (card, invoices, cancel)</button></form>"
+            f"<button type=submit>{text['manage']}</button></form>"
         )
-    return _page(plan_name, "".join(parts))
+    return _page(plan_name, "".join(parts), locale)
 
 
 def message_page(title: str, message: str, *, error: bool = True) -> str:

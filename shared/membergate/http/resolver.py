@@ -13,6 +13,9 @@ from ..domain.errors import MembergateError
 from .errors import error_body, error_payload
 
 
+DISCORD_ID_FIELDS = frozenset({"guild_id", "role_id"})
+
+
 def iso(epoch: int | None) -> str | None:
     if epoch is None:
         return None
@@ -51,6 +54,11 @@ def make_resolver(*, enable_validation: bool = False) -> APIGatewayHttpResolver:
         if first.get("type") == "json_invalid":
             return error_response(400, "invalid_request", "the body is not valid JSON", "body")
         message = f"{field}: {first.get('msg', 'invalid')}"
+        if first.get("type") == "string_pattern_mismatch" and field.split(".")[-1] in DISCORD_ID_FIELDS:
+            message = (
+                f"{field}: must be a Discord id, digits only (e.g. 123456789012345678); in Discord, turn on "
+                "Developer Mode (User Settings → Advanced), then right-click the server or role → Copy ID"
+            )
         return error_response(400, "invalid_request", message, field)
 
     @app.not_found
