@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 
 from infra.bench_aws import REGION, ApiCall, CallLog, Invocation, invoke, item_size, use_fake_credentials
+from infra.local.lambda_events import failed_ids, sqs_event
 from membergate import bootstrap, config
 from membergate.adapters.aws import KmsTokenCipher
 from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
@@ -155,10 +156,8 @@ class MemberMonthRunner:
         messages = got.get("Messages", [])
         if not messages:
             return False
-        record = _sqs_record(messages[0])
-        invocation, _ = self._run(function, {"Records": [record]})
-        failed = {f["itemIdentifier"] for f in (invocation.result or {}).get("batchItemFailures", [])}
-        if record["messageId"] in failed:
+        invocation, _ = self._run(function, sqs_event(messages[:1], "arn:aws:sqs:us-east-1:123456789012:bench"))
+        if messages[0]["MessageId"] in failed_ids(invocation.result):
             raise RuntimeError(f"{function} failed a message during the benchmark: {invocation.result}")
         sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
         # The event source mapping's own requests: the receive that found it and the delete.
@@ -193,20 +192,6 @@ class MemberMonthRunner:
         use.billed_ms += extra_ms
         use.log_bytes += max(0, invocation.log_bytes - idle_use.log_bytes // idle_use.invocations)
         self.usage.add_calls([c for c in calls if c.index != "due"])  # the due-index reads happen anyway
-
-
-def _sqs_record(message: dict) -> dict:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
-        "awsRegion": REGION,
-    }
 
 
 # --- the scenarios ----------------------------------------------------------------------------

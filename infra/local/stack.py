@@ -26,6 +26,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from infra.local.discord_standin import DiscordStandIn
+from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.resources import Route, Template, create_resources, function_environment, read_template
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local_membergate_dev"
@@ -285,7 +286,7 @@ class LocalStack:
         if not messages:
             return 0
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        event = {"Records": [_sqs_record(m, arn) for m in messages]}
+        event = sqs_event(messages, arn)
         started = time.monotonic()
         if os.environ.get("MEMBERGATE_LOCAL_PROFILE"):
             import cProfile, pstats
@@ -296,7 +297,7 @@ class LocalStack:
             result = self._handler(consumer.folder).lambda_handler(event, _Context()) or {}
         if os.environ.get("MEMBERGATE_LOCAL_TIMING"):
             print(f"[timing] {consumer.folder} x{len(messages)} {1000 * (time.monotonic() - started):.0f} ms", file=sys.stderr)
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        failed = failed_ids(result)
         for message in messages:
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
@@ -401,20 +402,6 @@ def _to_response(result: dict[str, Any]) -> Response:
     for cookie in result.get("cookies") or []:
         response.headers.add("Set-Cookie", cookie)
     return response
-
-
-def _sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": REGION,
-    }
 
 
 def main() -> None:

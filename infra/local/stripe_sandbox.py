@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
@@ -94,6 +94,16 @@ class SandboxError(Exception):
         if self.code:
             error["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
         return {"error": error}
+
+
+_T = TypeVar("_T")
+
+
+def _lookup(store: Mapping[str, _T], kind: str, object_id: str) -> _T:
+    found = store.get(object_id)
+    if found is None:
+        raise _no_such(kind, object_id)
+    return found
 
 
 def _missing(param: str) -> SandboxError:
@@ -692,40 +702,22 @@ class StripeSandbox:
     # --- lookups -------------------------------------------------------------------------------
 
     def _customer(self, customer_id: str) -> _Customer:
-        found = self._customers.get(customer_id)
-        if found is None:
-            raise _no_such("customer", customer_id)
-        return found
+        return _lookup(self._customers, "customer", customer_id)
 
     def _price(self, price_id: str) -> _Price:
-        found = self._prices.get(price_id)
-        if found is None:
-            raise _no_such("price", price_id)
-        return found
+        return _lookup(self._prices, "price", price_id)
 
     def _session(self, session_id: str) -> _Session:
-        found = self._sessions.get(session_id)
-        if found is None:
-            raise _no_such("checkout.session", session_id)
-        return found
+        return _lookup(self._sessions, "checkout.session", session_id)
 
     def _subscription(self, sub_id: str) -> _Subscription:
-        found = self._subscriptions.get(sub_id)
-        if found is None:
-            raise _no_such("subscription", sub_id)
-        return found
+        return _lookup(self._subscriptions, "subscription", sub_id)
 
     def _invoice(self, invoice_id: str) -> _Invoice:
-        found = self._invoices.get(invoice_id)
-        if found is None:
-            raise _no_such("invoice", invoice_id)
-        return found
+        return _lookup(self._invoices, "invoice", invoice_id)
 
     def _portal_session(self, session_id: str) -> _PortalSession:
-        found = self._portal_sessions.get(session_id)
-        if found is None:
-            raise _no_such("billing_portal.session", session_id)
-        return found
+        return _lookup(self._portal_sessions, "billing_portal.session", session_id)
 
     # --- rendering (webhooks use the sandbox's version, API answers the request's) -------------
 

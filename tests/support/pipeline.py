@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient, signed_delivery
 from membergate import bootstrap
 from tests.support.apigw import LambdaContext, http_event
@@ -94,14 +95,8 @@ class Pipeline:
         messages = got.get("Messages", [])
         if not messages:
             return 0
-        records = [
-            {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-             "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
-            for m in messages
-        ]
-        result = load_handler(function).lambda_handler({"Records": records}, LambdaContext()) or {}
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        result = load_handler(function).lambda_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q"), LambdaContext())
+        failed = failed_ids(result)
         for m in messages:
             if m["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
