@@ -14,6 +14,7 @@ help:
 	@echo "make bench  - measure the performance budgets"
 	@echo "make build  - build the Lambda artefacts (python3.12, arm64) into .aws-sam/build"
 	@echo "make lint   - cfn-lint template.yaml"
+	@echo "make openapi - regenerate docs/admin-openapi.json from the admin API's routes"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

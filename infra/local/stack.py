@@ -118,7 +118,13 @@ class LocalStack:
     # --- start-up ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        # The consumers poll the moto server several times a second: its access log would drown
+        # everything else. Our own server's requests are logged by the handlers (Powertools).
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
