@@ -161,3 +161,58 @@ def test_intake_at_most_two_aws_calls_per_event():
         # stored item, and a redelivery of an unprocessed event re-sends)
         assert first == 2
         assert 1 <= len(calls) - first <= 2
+
+
+def test_intake_dies_after_ledger_write_stripe_retry_still_queues_it():
+    with aws_stack() as stack:
+        from membergate import bootstrap
+
+        # Given the queue send fails once, after the ledger write (the function "dies" there)
+        queue = bootstrap.intake().queue
+        real_enqueue = queue.enqueue
+        calls = {"n": 0}
+
+        def flaky(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise ConnectionError("SQS unreachable")
+            return real_enqueue(*args, **kwargs)
+
+        queue.enqueue = flaky
+        # When Stripe delivers, gets no 2xx (Lambda error → 5xx), and retries
+        with pytest.raises(ConnectionError):
+            post(stripe_event("evt_crash"))
+        assert ledger_status(stack, "evt_crash") == "received"
+        retry = post(stripe_event("evt_crash"))
+        # Then the retry queues the event (it is not mistaken for a duplicate)
+        assert json.loads(retry["body"])["outcome"] == "requeued"
+        assert [json.loads(m["Body"])["id"] for m in stack.drain(stack.billing_queue_url)] == ["evt_crash"]
+
+
+def test_processor_crash_before_marking_is_applied_again_then_deduplicated():
+    with aws_stack() as stack:
+        from membergate import bootstrap
+
+        # Given an event whose processing crashed after applying but before marking the ledger
+        post(stripe_event("evt_twice"))
+        body = stack.drain(stack.billing_queue_url)[0]["Body"]
+        processor = bootstrap.processor().processor
+        ledger = processor.stores.ledger
+        real_mark = ledger.mark
+
+        def crash(*args, **kwargs):
+            raise TimeoutError("Lambda timed out")
+
+        ledger.mark = crash
+        with pytest.raises(TimeoutError):
+            processor.apply(body, now=1_800_000_100)
+        assert ledger_status(stack, "evt_twice") == "received"
+        ledger.mark = real_mark
+        # When SQS redelivers the message, and later a third copy arrives
+        second = processor.apply(body, now=1_800_000_200)
+        third = processor.apply(body, now=1_800_000_300)
+        # Then it is applied (convergent, so applying twice changes nothing) and marked once,
+        # and the third copy is a duplicate with no side effect
+        assert second.status in ("processed", "ignored")
+        assert ledger_status(stack, "evt_twice") == second.status
+        assert third.status == "duplicate"

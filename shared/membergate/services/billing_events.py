@@ -96,7 +96,9 @@ class BillingEventProcessor:
             plan_id=plan.id if plan else "",
         )
         merged = merge_snapshot(record, snapshot)
-        latest_plan = self._plan_for(merged.latest.price_ids) if merged.latest else None
+        # The plan follows the newest snapshot's price (an upgrade moves the grant), and a stale
+        # snapshot never moves it back.
+        latest_plan = plan if merged.latest is snapshot else (self._plan_for(merged.latest.price_ids) if merged.latest else None)
         if latest_plan is not None:
             merged = replace(merged, plan_id=latest_plan.id)
         self.stores.subscriptions.save(merged)
