@@ -365,3 +365,15 @@ def test_grace_end_cancels_when_stripe_confirms_still_past_due():
     h.at(failed_at + 3 * DAY + 1).sweep()
     assert h.billing.cancelled == ["sub_1"]
     assert h.roles() == set()
+
+
+def test_moving_to_a_price_no_plan_sells_ends_the_old_plan_access():
+    # Given a paying member
+    h = Harness()
+    paid_signup(h)
+    # When the subscription is switched (say in the dashboard) to a price no plan sells
+    h.at(T0 + DAY).deliver(se.subscription_event(created=T0 + DAY, member_id="mbr_1", price_id="price_unsold"))
+    h.run_access()
+    # Then the old plan's entitlement shows ended and the role goes
+    assert h.states() == {"pln_monthly": ENDED}
+    assert h.roles() == set()

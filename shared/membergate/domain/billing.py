@@ -167,6 +167,11 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
         if record.cancel_requested_at is not None:
             reason = "grace_expired"  # we cancelled it ourselves when grace ran out
         return GrantStatus(EntitlementState.ENDED, None, reason)
+    sold = {price for price in snap.price_ids if price}
+    if sold and not sold & set(plan.stripe_price_ids):
+        # Moved to a price this plan doesn't sell (and no plan does, or the grant would have
+        # followed it): the plan's access ends rather than lingering.
+        return GrantStatus(EntitlementState.ENDED, None, "price_not_sold")
     if record.via_checkout and record.checkout_gate in (CheckoutGate.UNSEEN, CheckoutGate.AWAITING):
         # A delayed method (SEPA) grants only once the payment succeeded.
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_payment")
