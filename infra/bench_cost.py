@@ -22,7 +22,7 @@ from infra.local.lambda_events import failed_ids, sqs_event
 from membergate import bootstrap, config
 from membergate.adapters.aws import KmsTokenCipher
 from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
-from membergate.adapters.dynamodb.repositories import ledger_day
+from membergate.adapters.intake import ledger_day
 from membergate.domain.model import Community, Member, OAuthTokens, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
 from membergate.services.identity import seal_tokens
 from tests.support import stripe_events as se

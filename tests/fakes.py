@@ -442,6 +442,3 @@ class FakeCipher:
         assert sealed.startswith(b"sealed:")
         return bytes(reversed(sealed[len(b"sealed:") :]))
 
-
-class TransientFailure(RetryableError):
-    pass

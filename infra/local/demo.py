@@ -135,14 +135,13 @@ class Story:
         done = self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
         self.say(f"paid by card in {time.monotonic() - paid_at:.1f} s (Stripe delivered the signed events); "
                  f"back to {urlsplit(done.location).path}")
-        roles = self.wait_for("the Discord role", lambda: ROLE in (self.roles(discord_id) or []))
+        self.wait_for("the Discord role", lambda: ROLE in (self.roles(discord_id) or []))
         self.say(f"✅ in the server with role {ROLE} after {time.monotonic() - paid_at:.1f} s")
         member = self.member(discord_id)
         customer = member["stripe_customer_id"]
         sub_id = self._subscription_of(customer)
         self.say(f"member {member['id']} · customer {customer} · subscription {sub_id} · "
                  f"entitlement {member['entitlements'][0]['state']}")
-        del roles
         self.kpis()
 
         self.step("A month later the subscription renews")

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,7 +261,9 @@ class LocalStack:
         route, params = matched
         handler = self._handler(route.folder)
         event = _http_event(request, route, params)
-        with self._work_lock if route.folder != "stripe_webhook" else _nolock():
+        # The webhook intake never waits for the consumers: the sandbox delivers events while
+        # another request (a payment, a sweep's cancellation) may hold the lock.
+        with self._work_lock if route.folder != "stripe_webhook" else nullcontext():
             result = handler.lambda_handler(event, _Context())
         return _to_response(result)
 
@@ -293,16 +296,7 @@ class LocalStack:
             return 0
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         event = sqs_event(messages, arn)
-        started = time.monotonic()
-        if os.environ.get("MEMBERGATE_LOCAL_PROFILE"):
-            import cProfile, pstats
-            prof = cProfile.Profile()
-            result = prof.runcall(self._handler(consumer.folder).lambda_handler, event, _Context()) or {}
-            pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
-        else:
-            result = self._handler(consumer.folder).lambda_handler(event, _Context()) or {}
-        if os.environ.get("MEMBERGATE_LOCAL_TIMING"):
-            print(f"[timing] {consumer.folder} x{len(messages)} {1000 * (time.monotonic() - started):.0f} ms", file=sys.stderr)
+        result = self._handler(consumer.folder).lambda_handler(event, _Context())
         failed = failed_ids(result)
         for message in messages:
             if message["MessageId"] not in failed:
@@ -342,14 +336,6 @@ class LocalStack:
                 busy = 0
             if not busy:
                 self._stop.wait(0.2)
-
-
-class _nolock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _json(status: int, body: Any) -> Response:

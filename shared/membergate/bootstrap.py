@@ -75,7 +75,7 @@ class Intake:
 
 @lru_cache(maxsize=None)
 def intake() -> Intake:
-    from .adapters.intake import DynamoEventLedger, SecretsManagerWebhookSecrets, SqsBillingEventQueue
+    from .adapters.intake import DynamoEventLedger, SqsBillingEventQueue, WebhookSecrets
 
     settings = config.IntakeSettings.from_env()
     factory = _client_factory(settings.region)
@@ -83,7 +83,7 @@ def intake() -> Intake:
         settings=settings,
         ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table),
         queue=SqsBillingEventQueue(factory("sqs"), settings.billing_events_queue_url),
-        secrets=SecretsManagerWebhookSecrets(factory, settings.webhook_secrets_name),
+        secrets=WebhookSecrets(_secrets(settings.region), settings.webhook_secrets_name),
     )
 
 
@@ -127,7 +127,7 @@ def _access_queue(settings: Any) -> Any:
 
 @lru_cache(maxsize=None)
 def _secrets(region: str) -> Any:
-    from .adapters.aws import CachedSecrets
+    from .adapters.secrets import CachedSecrets
 
     return CachedSecrets(_client_factory(region))
 

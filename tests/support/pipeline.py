@@ -117,6 +117,3 @@ class Pipeline:
         reply = self.call("admin_api", method, path, headers=headers, **kw)
         return {"status": reply["statusCode"], "body": json.loads(reply["body"])}
 
-
-def wall() -> int:
-    return int(time.time())

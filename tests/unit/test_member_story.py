@@ -377,3 +377,22 @@ def test_moving_to_a_price_no_plan_sells_ends_the_old_plan_access():
     # Then the old plan's entitlement shows ended and the role goes
     assert h.states() == {"pln_monthly": ENDED}
     assert h.roles() == set()
+
+
+def test_message_work_reports_no_access_change():
+    # Given a member in grace whose reminder is queued
+    h = Harness()
+    paid_signup(h)
+    failed_at = T0 + 30 * DAY
+    h.at(failed_at).deliver(se.subscription_event(created=failed_at, member_id="mbr_1", status="past_due"))
+    from membergate.services.lifecycle import run_lifecycle
+    from membergate.ports import encode_work
+    from membergate.services.access_worker import handle_access_message
+
+    run_lifecycle(stores=h.stores, billing=h.billing, access_queue=h.queue, now=failed_at + 60)
+    notify = next(w for w, _ in h.queue.work if w.kind == "notify")
+    # When the dispatcher sends it
+    result = handle_access_message(encode_work(notify), dispatcher=h.dispatcher, queue=h.queue, max_attempts=3,
+                                   now=failed_at + 60)
+    # Then the DM went out, and the result claims no access state (so no AccessGranted metric)
+    assert result.actions == ("dm:grace_started",) and result.state is None

@@ -1,16 +1,12 @@
-"""AWS adapters other than DynamoDB: the access queue, the token cipher, secrets by name."""
+"""AWS adapters other than DynamoDB: the access queue and the token cipher."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ..domain.errors import RetryableError
 from ..ports import AccessWork, encode_work
-from .intake import read_secret
-
-SECRET_CACHE_SECONDS = 300
 
 
 class SqsAccessWorkQueue:
@@ -49,20 +45,3 @@ class KmsTokenCipher:
         return self._client.decrypt(
             CiphertextBlob=sealed, KeyId=self._key_id, EncryptionContext={"purpose": "membergate-oauth"}
         )["Plaintext"]
-
-
-class CachedSecrets:
-    """Secret values by name, cached for a few minutes so rotation is picked up without a deploy."""
-
-    def __init__(self, client_factory: Callable[[str], Any], clock: Callable[[], float] = time.monotonic):
-        self._factory = client_factory
-        self._clock = clock
-        self._cache: dict[str, tuple[float, str]] = {}
-
-    def get(self, name: str) -> str:
-        hit = self._cache.get(name)
-        if hit and self._clock() - hit[0] < SECRET_CACHE_SECONDS:
-            return hit[1]
-        value = read_secret(self._factory, name)
-        self._cache[name] = (self._clock(), value)
-        return value

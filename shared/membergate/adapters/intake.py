@@ -6,14 +6,18 @@ back through the PynamoDB repository).
 
 from __future__ import annotations
 
-import json
-import time
 from datetime import datetime, timezone
 from typing import Any
 
 from ..domain.model import LedgerEntry
+from .secrets import CachedSecrets, parse_secret_list
 
 LEDGER_RETENTION_SECONDS = 400 * 86_400
+
+
+def ledger_day(epoch: int) -> str:
+    """The by_day index's partition: the UTC day an event was received."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def _ledger_item(entry: LedgerEntry, status: str, detail: str) -> dict[str, Any]:
@@ -24,7 +28,7 @@ def _ledger_item(entry: LedgerEntry, status: str, detail: str) -> dict[str, Any]
         "status": {"S": status},
         "created": {"N": str(entry.created)},
         "received_at": {"N": str(entry.received_at)},
-        "ledger_day": {"S": datetime.fromtimestamp(entry.received_at, tz=timezone.utc).strftime("%Y-%m-%d")},
+        "ledger_day": {"S": ledger_day(entry.received_at)},
         "expires_at_ttl": {"N": str(entry.received_at + LEDGER_RETENTION_SECONDS)},
     }
     if entry.customer_id:
@@ -74,43 +78,12 @@ class SqsBillingEventQueue:
         )
 
 
-class SecretsManagerWebhookSecrets:
-    """Webhook signing secrets by name; value "whsec_new,whsec_old" (or a JSON list) during rotation.
+class WebhookSecrets:
+    """The webhook signing secrets, by name; "whsec_new,whsec_old" while rotating."""
 
-    Cached for five minutes, so a rotation reaches running instances without a redeploy while
-    costing one Secrets Manager call per instance per five minutes, not one per event.
-    """
-
-    CACHE_SECONDS = 300
-
-    def __init__(self, client_factory: Any, name: str, clock: Any = time.monotonic):
-        self._factory = client_factory
+    def __init__(self, secrets: CachedSecrets, name: str):
+        self._secrets = secrets
         self._name = name
-        self._clock = clock
-        self._cached: list[str] | None = None
-        self._fetched_at = 0.0
 
     def get(self) -> list[str]:
-        if self._cached is None or self._clock() - self._fetched_at >= self.CACHE_SECONDS:
-            self._cached = parse_secret_list(read_secret(self._factory, self._name))
-            self._fetched_at = self._clock()
-        return self._cached
-
-
-def parse_secret_list(value: str) -> list[str]:
-    value = value.strip()
-    if value.startswith("[") or value.startswith("{"):
-        parsed = json.loads(value)
-        if isinstance(parsed, dict):
-            parsed = [parsed.get("current"), parsed.get("previous")]
-        return [str(v).strip() for v in parsed if v]
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def read_secret(client_factory: Any, name: str) -> str:
-    """``ssm:/path`` reads an SSM SecureString; anything else is a Secrets Manager secret name."""
-    if name.startswith("ssm:"):
-        ssm = client_factory("ssm")
-        return ssm.get_parameter(Name=name[4:], WithDecryption=True)["Parameter"]["Value"]
-    sm = client_factory("secretsmanager")
-    return sm.get_secret_value(SecretId=name)["SecretString"]
+        return parse_secret_list(self._secrets.get(self._name))

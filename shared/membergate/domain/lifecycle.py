@@ -74,8 +74,3 @@ def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) 
     future = [t for t in upcoming if t > now]
     return LifecycleDecision(tuple(reminders), tuple(cancellations), min(future) if future else None)
 
-
-def needs_sweep(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) -> bool:
-    """Whether the sweep should look at this member now (grace, or an end to act on)."""
-    decision = decide(records, plans, now)
-    return bool(decision.reminders or decision.cancellations)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..domain.errors import PermanentError, RetryableError
+from ..domain.errors import PermanentError
 from ..domain.messages import format_date, render, template_key
 from ..domain.model import (
     AccessRecord,
@@ -43,7 +43,7 @@ class Links:
 
 @dataclass(frozen=True)
 class DispatchResult:
-    state: AccessState
+    state: AccessState | None  # None for a message: it changes nobody's access
     reason: str = ""
     actions: tuple[str, ...] = ()
 
@@ -180,7 +180,7 @@ class AccessDispatcher:
         key = MessageKey(member.id, work.message_kind or "", work.message_period or "")
         status = self.stores.messages.status(key)
         if status in ("sent", "failed"):
-            return DispatchResult(AccessState.GRANTED, "already sent")
+            return DispatchResult(None, "already sent")
         if status is None:
             self.stores.messages.claim(key, now)
         details = dict(work.details)
@@ -197,7 +197,7 @@ class AccessDispatcher:
             manage_url=self.links.manage(plan.id if plan else None),
         )
         delivered = self._deliver(key, member, text, now)
-        return DispatchResult(AccessState.GRANTED, "" if delivered else "message not delivered", ("dm:" + key.kind,))
+        return DispatchResult(None, "" if delivered else "message not delivered", ("dm:" + key.kind,))
 
     def _deliver(self, key: MessageKey, member: Member, text: str, now: int) -> bool:
         if not member.discord_user_id:
@@ -244,6 +244,3 @@ class AccessDispatcher:
         base = previous or AccessRecord(work.member_id, work.community_id, state)
         self.stores.access.save(replace(base, state=state, reason=reason, updated_at=now, attempts=work.attempt + 1))
 
-
-def is_retryable(error: Exception) -> bool:
-    return isinstance(error, RetryableError)

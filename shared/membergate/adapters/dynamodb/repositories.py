@@ -29,6 +29,7 @@ from ...domain.model import (
     PriceLine,
 )
 from ...ports import WebSession
+from ..intake import LEDGER_RETENTION_SECONDS, ledger_day
 from .models import (
     DUE_SHARDS,
     AccessItem,
@@ -48,9 +49,6 @@ from .models import (
     SessionItem,
     SubscriptionItem,
 )
-
-LEDGER_RETENTION_SECONDS = 400 * 86_400
-
 
 def _conditional_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
@@ -510,10 +508,6 @@ class DynamoCheckoutRepository:
 
 
 # --- ledger ---------------------------------------------------------------------------------
-
-
-def ledger_day(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 class DynamoLedgerRepository:
