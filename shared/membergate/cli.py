@@ -1,0 +1,385 @@
+"""`membergate`: the creator's command line over the admin API of a deployed stack or of `make dev`.
+
+A client only: it speaks HTTP to `/admin/*` with the admin bearer token and never touches AWS or
+Stripe directly, so it works the same against `make dev` and a deployed stack. Every read command
+takes the global `--json` for scripts. Imported only by the console script: nothing in the Lambda
+functions imports it (typer and rich are not shipped in the layer).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Membergate from your terminal: numbers, members, plans, communities, and a health check.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+# Currencies Stripe counts without minor units, and those with three decimals
+# (docs.stripe.com/currencies#zero-decimal, #three-decimal).
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+REQUEST_TIMEOUT = 20.0
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """Integer minor units to a human amount, exact (no floats): 900 eur -> '9.00 EUR'."""
+    code = currency.lower()
+    digits = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**digits)
+    text = f"{whole:,}" + (f".{frac:0{digits}d}" if digits else "")
+    return f"{sign}{text} {currency.upper()}"
+
+
+class CliError(Exception):
+    """A problem the creator can fix; the message says how."""
+
+
+@dataclass
+class Api:
+    url: str
+    token: str | None
+
+    def get(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        return self._call("GET", path, query=query)
+
+    def post(self, path: str, body: Any | None = None) -> Any:
+        return self._call("POST", path, body=body if body is not None else {})
+
+    def _call(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None) -> Any:
+        if not self.url:
+            raise CliError("no stack to talk to: pass --url or set MEMBERGATE_URL (e.g. http://127.0.0.1:3000 for `make dev`)")
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        target = self.url.rstrip("/") + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(target, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            raise CliError(self._explain(error.code, error.read(), path)) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            raise CliError(
+                f"cannot reach {self.url} ({reason}): is `make dev` running, or is the URL your stack's "
+                "AdminApiUrl output without /admin?"
+            ) from None
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            raise CliError(f"{path} did not answer JSON: is {self.url} a Membergate stack?") from None
+
+    def _explain(self, status: int, raw: bytes, path: str) -> str:
+        message = ""
+        try:
+            envelope = json.loads(raw)
+            message = envelope.get("error", {}).get("message", "") if isinstance(envelope, dict) else ""
+        except ValueError:
+            pass
+        if status == 401:
+            return (
+                "the stack refused the admin token: pass --token or set MEMBERGATE_ADMIN_TOKEN to the value of "
+                "the ADMIN_TOKEN secret (`make dev` prints it)"
+            )
+        return f"{path} answered HTTP {status}" + (f": {message}" if message else "")
+
+
+@dataclass
+class Context:
+    api: Api
+    as_json: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    value = ctx.obj
+    assert isinstance(value, Context)
+    return value
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    url: str = typer.Option(None, "--url", envvar="MEMBERGATE_URL", help="the stack's base URL"),
+    token: str = typer.Option(None, "--token", envvar="MEMBERGATE_ADMIN_TOKEN", help="the admin bearer token"),
+    as_json: bool = typer.Option(False, "--json", help="print the API's JSON instead of tables"),
+) -> None:
+    ctx.obj = Context(Api((url or "").strip(), (token or "").strip() or None), as_json)
+
+
+def _emit_json(data: Any) -> None:
+    out.print_json(json.dumps(data))
+
+
+def _run(fn: Any) -> Any:
+    try:
+        return fn()
+    except CliError as error:
+        err.print(f"[red]✘[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+@app.command()
+def kpis(ctx: typer.Context) -> None:
+    """The numbers: paying, trialing and in-grace members, members with access, MRR per currency."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get("/admin/kpis"))
+    if c.as_json:
+        return _emit_json(data)
+    table = Table(title=f"Membergate KPIs as of {data.get('as_of', '?')}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("paying members (incl. grace)", str(data.get("active_paying_members", 0)))
+    table.add_row("trialing members", str(data.get("trialing_members", 0)))
+    table.add_row("members in grace", str(data.get("members_in_grace", 0)))
+    table.add_row("members with access", str(data.get("members_with_access", 0)))
+    mrr = data.get("mrr") or {}
+    for currency, amount in sorted(mrr.items()):
+        table.add_row(f"MRR {currency.upper()}", format_amount(int(amount), currency))
+    if not mrr:
+        table.add_row("MRR", "0")
+    out.print(table)
+
+
+@app.command()
+def communities(ctx: typer.Context) -> None:
+    """The communities Membergate manages."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get("/admin/communities"))
+    if c.as_json:
+        return _emit_json(data)
+    table = Table(title="Communities")
+    for column in ("id", "platform", "name", "place", "role", "on revoke", "locale"):
+        table.add_column(column)
+    for item in data.get("communities", []):
+        place = item.get("guild_id") or item.get("chat_id") or item.get("external_id") or ""
+        table.add_row(item["id"], item.get("platform", ""), item.get("name", ""), str(place),
+                      str(item.get("role_id") or "—"), item.get("on_revoke", ""), item.get("locale", ""))
+    out.print(table)
+
+
+@app.command()
+def plans(ctx: typer.Context) -> None:
+    """The plans on sale, with their Stripe prices and join links."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get("/admin/plans"))
+    if c.as_json:
+        return _emit_json(data)
+    table = Table(title="Plans")
+    for column in ("id", "name", "Stripe prices", "grants", "grace", "join link"):
+        table.add_column(column)
+    for plan in data.get("plans", []):
+        grants = ", ".join(g["community_id"] + (f" ({g['role_id']})" if g.get("role_id") else "") for g in plan.get("grants", []))
+        table.add_row(plan["id"], plan.get("name", ""), ", ".join(plan.get("stripe_price_ids", [])), grants,
+                      f"{plan.get('grace_days', 0)} d, then {plan.get('on_grace_end', '')}", plan.get("join_url", ""))
+    out.print(table)
+
+
+@app.command()
+def members(
+    ctx: typer.Context,
+    customer: str = typer.Option(None, "--customer", help="a Stripe customer id (cus_...)"),
+    discord: str = typer.Option(None, "--discord", help="a Discord user id"),
+    member_id: str = typer.Option(None, "--member", help="a Membergate member id (mbr_...)"),
+) -> None:
+    """Find members by Stripe customer, Discord account or member id."""
+    c = _ctx(ctx)
+    if not (customer or discord or member_id):
+        err.print("[red]✘[/red] give --customer, --discord or --member (the admin API has no full list yet)")
+        raise typer.Exit(2)
+    data = _run(lambda: c.api.get(
+        "/admin/members", {"stripe_customer_id": customer, "discord_user_id": discord, "member_id": member_id}))
+    if c.as_json:
+        return _emit_json(data)
+    found = data.get("members", [])
+    if not found:
+        out.print("no member matches")
+        return
+    for item in found:
+        _print_member(item)
+
+
+@app.command()
+def member(ctx: typer.Context, member_id: str = typer.Argument(..., help="a member id (mbr_...)")) -> None:
+    """One member: identities, entitlements and access, with the reason when something failed."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get("/admin/members", {"member_id": member_id}))
+    if c.as_json:
+        return _emit_json(data)
+    found = data.get("members", [])
+    if not found:
+        err.print(f"[red]✘[/red] no member {member_id}")
+        raise typer.Exit(1)
+    _print_member(found[0])
+
+
+def _print_member(item: dict[str, Any]) -> None:
+    identities = item.get("identities")
+    if isinstance(identities, dict):
+        shown = ", ".join(f"{k}={v}" for k, v in identities.items() if v)
+    else:
+        shown = ", ".join(f"{i.get('platform')}={i.get('external_id')}" for i in identities or [])
+    out.print(f"[bold]{item['id']}[/bold] · customer {item.get('stripe_customer_id') or '—'} · "
+              f"{shown or 'no chat account bound yet'} · since {item.get('created_at', '?')}")
+    table = Table(show_header=True)
+    for column in ("plan", "community", "entitlement", "until", "access", "reason"):
+        table.add_column(column)
+    access = {a["community_id"]: a for a in item.get("access", [])}
+    for ent in item.get("entitlements", []):
+        acc = access.get(ent["community_id"], {})
+        reason = acc.get("reason") or ent.get("reason") or ""
+        table.add_row(ent["plan_id"], ent["community_id"], ent["state"], ent.get("until") or "—",
+                      acc.get("state", "—"), reason)
+    out.print(table)
+
+
+@app.command()
+def events(ctx: typer.Context, limit: int = typer.Option(20, min=1, max=200, help="how many, newest first")) -> None:
+    """The Stripe event ledger: received, processed, ignored (with the reason) or failed."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get("/admin/events", {"limit": limit}))
+    if c.as_json:
+        return _emit_json(data)
+    table = Table(title="Stripe events")
+    for column in ("received", "type", "status", "customer", "detail"):
+        table.add_column(column)
+    for event in data.get("events", []):
+        table.add_row(event.get("received_at", ""), event.get("type", ""), event.get("status", ""),
+                      event.get("customer_id") or "—", event.get("detail") or "")
+    out.print(table)
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+@app.command()
+def resync(ctx: typer.Context, member_id: str) -> None:
+    """After fixing what an access failure named (bot permission, role order): re-apply a member's access."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.post(f"/admin/members/{urllib.parse.quote(member_id, safe='')}/resync"))
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"queued: {member_id} in {', '.join(data.get('communities', [])) or 'no community'}")
+
+
+@app.command("claim-link")
+def claim_link(ctx: typer.Context, member_id: str) -> None:
+    """A link for a member who subscribed outside Membergate, to bind their chat account."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.post(f"/admin/members/{urllib.parse.quote(member_id, safe='')}/claim-link"))
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"{data['claim_url']}  (valid until {data['expires_at']})")
+
+
+# --- doctor --------------------------------------------------------------------------------
+
+STUCK_AFTER_SECONDS = 3600
+
+
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check a stack end to end as far as its admin API shows it; print each problem with its fix.
+
+    Exit status 1 when something is wrong. Checks: the stack answers, the token is accepted, there
+    is a community and a plan, every plan grants an existing community, no Stripe event failed and
+    none has waited over an hour to be processed."""
+    c = _ctx(ctx)
+    checks: list[tuple[str, bool, str]] = []
+
+    def check(name: str, ok: bool, fix: str = "") -> bool:
+        checks.append((name, ok, fix))
+        return ok
+
+    try:
+        c.api.get("/admin/openapi.json")
+        reachable = check("the stack answers", True)
+    except CliError as error:
+        reachable = check("the stack answers", False, str(error))
+    if reachable:
+        try:
+            found = c.api.get("/admin/communities").get("communities", [])
+            authed = check("the admin token is accepted", True)
+        except CliError as error:
+            authed = check("the admin token is accepted", False, str(error))
+            found = []
+        if authed:
+            _doctor_catalog(c.api, found, check)
+            _doctor_events(c.api, check)
+    problems = [x for x in checks if not x[1]]
+    if c.as_json:
+        _emit_json({"ok": not problems, "checks": [{"check": n, "ok": ok, "fix": fix or None} for n, ok, fix in checks]})
+    else:
+        for name, ok, fix in checks:
+            out.print(f"[green]✔[/green] {name}" if ok else f"[red]✘[/red] {name}\n    → {fix}")
+        out.print("[green]all checks passed[/green]" if not problems else f"[red]{len(problems)} problem(s)[/red]")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _doctor_catalog(api: Api, found: list[dict[str, Any]], check: Any) -> None:
+    check("at least one community is registered", bool(found),
+          "register your server/group: POST /admin/communities (README, Configuring)")
+    plans = api.get("/admin/plans").get("plans", [])
+    check("at least one plan is on sale", bool(plans), "create a plan: POST /admin/plans with your Stripe price ids")
+    known = {item["id"] for item in found}
+    for plan in plans:
+        missing = [g["community_id"] for g in plan.get("grants", []) if g["community_id"] not in known]
+        check(f"plan {plan['id']} grants existing communities", not missing,
+              f"plan {plan['id']} grants unknown communities {', '.join(missing)}: fix its grants")
+
+
+def _doctor_events(api: Api, check: Any) -> None:
+    entries = api.get("/admin/events", {"limit": 200}).get("events", [])
+    failed = [e for e in entries if e.get("status") == "failed"]
+    check("no Stripe event failed recently", not failed,
+          f"{len(failed)} event(s) failed (e.g. {failed[0]['event_id']}: {failed[0].get('detail')}); "
+          "read `membergate events` and the processor's logs" if failed else "")
+    now = datetime.now(timezone.utc)
+    stuck = []
+    for entry in entries:
+        if entry.get("status") != "received":
+            continue
+        try:
+            received = datetime.strptime(entry["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        except (KeyError, ValueError):
+            continue
+        if (now - received).total_seconds() > STUCK_AFTER_SECONDS:
+            stuck.append(entry)
+    check("no Stripe event waits to be processed for over an hour", not stuck,
+          f"{len(stuck)} event(s) still only received (e.g. {stuck[0]['event_id']}): the billing processor is not "
+          "running or keeps failing; check its logs and the dead-letter queue (docs/deploy.md)" if stuck else "")
+
+
+def main() -> None:
+    app(prog_name="membergate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The `membergate` CLI: amounts, advice on connection/token problems, and doctor's findings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from membergate.cli import app, format_amount
+from tests.support.fake_admin_api import serving
+
+pytestmark = pytest.mark.unit
+
+runner = CliRunner()
+HEALTHY = {
+    "/admin/openapi.json": {"openapi": "3.1.0"},
+    "/admin/communities": {"communities": [{"id": "com_1", "platform": "discord", "name": "Club", "guild_id": "1"}]},
+    "/admin/plans": {"plans": [{"id": "pln_1", "name": "Monthly", "stripe_price_ids": ["price_1"],
+                                "grants": [{"community_id": "com_1", "role_id": None}], "grace_days": 3,
+                                "on_grace_end": "cancel", "join_url": "http://x/join/pln_1"}]},
+    "/admin/events": {"events": []},
+    "/admin/kpis": {"active_paying_members": 2, "trialing_members": 0, "members_in_grace": 1,
+                    "members_with_access": 2, "mrr": {"eur": 1800, "jpy": 500}, "as_of": "2026-11-30T10:00:00Z"},
+}
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "shown"),
+    [(900, "eur", "9.00 EUR"), (500, "jpy", "500 JPY"), (1234, "kwd", "1.234 KWD"), (-5, "usd", "-0.05 USD"),
+     (123456789, "eur", "1,234,567.89 EUR")],
+)
+def test_format_amount_uses_the_currency_exponent(minor, currency, shown):
+    assert format_amount(minor, currency) == shown
+
+
+def test_cli_without_url_says_how_to_point_it_at_a_stack(monkeypatch):
+    # Given no URL anywhere
+    monkeypatch.delenv("MEMBERGATE_URL", raising=False)
+    # When a read command runs
+    result = runner.invoke(app, ["kpis"])
+    # Then it fails with the way to fix it
+    assert result.exit_code == 1
+    assert "MEMBERGATE_URL" in result.output
+
+
+def test_cli_with_unreachable_stack_suggests_make_dev():
+    result = runner.invoke(app, ["--url", "http://127.0.0.1:9", "--token", "x", "plans"])
+    assert result.exit_code == 1
+    assert "make dev" in result.output
+
+
+def test_cli_with_wrong_token_names_the_admin_token_secret():
+    with serving(HEALTHY) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "wrong", "plans"])
+    assert result.exit_code == 1
+    assert "ADMIN_TOKEN" in result.output
+
+
+def test_kpis_json_is_the_api_answer_unchanged():
+    with serving(HEALTHY) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "--json", "kpis"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == HEALTHY["/admin/kpis"]
+
+
+def test_kpis_table_shows_amounts_in_major_units():
+    with serving(HEALTHY) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "kpis"])
+    assert result.exit_code == 0, result.output
+    assert "18.00 EUR" in result.output and "500 JPY" in result.output
+
+
+def test_doctor_on_a_healthy_stack_passes():
+    with serving(HEALTHY) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "doctor"])
+    assert result.exit_code == 0, result.output
+    assert "all checks passed" in result.output
+
+
+def test_doctor_reports_failed_and_stuck_events_and_dangling_grants_with_fixes():
+    # Given a stack with a failed event, an event received long ago and never processed, and a
+    # plan granting a community that does not exist
+    broken = {
+        **HEALTHY,
+        "/admin/plans": {"plans": [{"id": "pln_2", "grants": [{"community_id": "com_gone"}]}]},
+        "/admin/events": {"events": [
+            {"event_id": "evt_failed", "type": "customer.subscription.updated", "status": "failed",
+             "received_at": "2026-11-29T10:00:00Z", "detail": "bad payload"},
+            {"event_id": "evt_stuck", "type": "invoice.paid", "status": "received",
+             "received_at": "2020-01-01T00:00:00Z", "detail": None},
+        ]},
+    }
+    # When the doctor runs
+    with serving(broken) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "--json", "doctor"])
+    # Then it exits non-zero and names each problem with its fix
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    failing = {c["check"]: c["fix"] for c in report["checks"] if not c["ok"]}
+    assert "com_gone" in failing["plan pln_2 grants existing communities"]
+    assert "evt_failed" in failing["no Stripe event failed recently"]
+    assert "evt_stuck" in failing["no Stripe event waits to be processed for over an hour"]
