@@ -1,0 +1,50 @@
+"""Debian's headless Chromium driven through its own chromedriver (selenium), never a downloaded browser."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+DRIVER_CANDIDATES = ("/usr/bin/chromedriver",)
+MISSING = (
+    "browser tests skipped: Debian's chromium and chromium-driver are not installed here "
+    "(`apt-get install chromium chromium-driver`; .ci/run installs them)"
+)
+
+
+def _first(paths: tuple[str, ...], name: str) -> str | None:
+    for path in paths:
+        if Path(path).exists():
+            return path
+    return shutil.which(name)
+
+
+@contextmanager
+def headless_chromium(user_data_dir: Path, width: int = 420, height: int = 900) -> Iterator[object]:
+    """A phone-sized headless Chromium; skips the test (saying why) when it is not installed."""
+    binary = _first(CHROMIUM_CANDIDATES, "chromium")
+    driver_path = _first(DRIVER_CANDIDATES, "chromedriver")
+    if not binary or not driver_path:
+        pytest.skip(MISSING)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    # The closed network refuses Chromium's own background connections: switch them off.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    # An explicit driver path keeps Selenium Manager from trying to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
