@@ -309,6 +309,9 @@ class FakeBilling:
         self.fetched: list[str] = []
         self.portal_sessions: list[tuple[str, str, str]] = []  # (customer, return_url, url)
         self.fail_with: Exception | None = None
+        self.switches: list[dict] = []  # switch_subscription_price calls (idempotent by params)
+        self.expired: list[str] = []
+        self.session_status: dict[str, str] = {}  # what expire_checkout_session finds
         self._ids = itertools.count(1)
 
     def create_customer(self, member_id: str, idempotency_key: str) -> str:
@@ -335,6 +338,16 @@ class FakeBilling:
             raise self.fail_with
         if subscription_id not in self.cancelled:
             self.cancelled.append(subscription_id)
+
+    def switch_subscription_price(self, **params) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        if params not in self.switches:
+            self.switches.append(params)
+
+    def expire_checkout_session(self, session_id: str) -> str:
+        self.expired.append(session_id)
+        return self.session_status.get(session_id, "expired")
 
     def fetch_subscription(self, subscription_id: str) -> dict | None:
         if self.fail_with:

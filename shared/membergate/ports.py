@@ -206,6 +206,12 @@ class BillingGateway(Protocol):
         idempotency_key: str,
     ) -> CheckoutSession: ...
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
+    def switch_subscription_price(
+        self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
+    ) -> None:
+        """Move a live subscription to another price of the same offer, prorated (a tier change)."""
+    def expire_checkout_session(self, session_id: str) -> str:
+        """Expire a session if still open; return its final status ("expired" or "complete")."""
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         """The URL of a short-lived Stripe customer portal session (card, invoices, cancellation)."""
 

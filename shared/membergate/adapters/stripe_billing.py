@@ -78,6 +78,34 @@ class StripeBillingGateway:
         except stripe.StripeError as exc:
             raise _translate(exc) from None
 
+    def switch_subscription_price(
+        self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
+    ) -> None:
+        subscription = self._call(self._client.v1.subscriptions.retrieve, subscription_id, {})
+        items = subscription.to_dict().get("items", {}).get("data", [])
+        if not items:
+            raise PermanentError(f"Stripe subscription {subscription_id} has no item to switch", "stripe_no_item")
+        params = {
+            # Membergate's subscriptions have one item: the tier's price replaces it, prorated.
+            "items": [{"id": items[0]["id"], "price": price_id, "quantity": 1}],
+            "proration_behavior": "create_prorations",
+            # Changing tier means staying: a pending cancellation would end the new tier too.
+            "cancel_at_period_end": False,
+            "metadata": {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id},
+        }
+        self._call(
+            lambda p, o: self._client.v1.subscriptions.update(subscription_id, p, o),
+            params,
+            {"idempotency_key": idempotency_key},
+        )
+
+    def expire_checkout_session(self, session_id: str) -> str:
+        session = self._call(self._client.v1.checkout.sessions.retrieve, session_id, {})
+        if session.status != "open":
+            return str(session.status)
+        expired = self._call(lambda p, o: self._client.v1.checkout.sessions.expire(session_id, p, o), {}, {})
+        return str(expired.status)
+
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         # No idempotency key: each visit needs a fresh session (they are short-lived), and the SDK
         # adds its own key to its network retries.
@@ -99,7 +127,7 @@ class StripeBillingGateway:
             raise _translate(exc) from None
         return subscription.to_dict()
 
-    def _call(self, method: Any, params: dict, options: dict) -> Any:
+    def _call(self, method: Any, params: Any, options: dict) -> Any:
         try:
             return method(params, options)
         except stripe.StripeError as exc:

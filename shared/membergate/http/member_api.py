@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
 from ..domain.model import EntitlementState
 from ..services.billing_portal import open_billing_portal
-from ..services.checkout import CheckoutRequest, check_rate, start_checkout
+from ..services.checkout import CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..services.identity import SESSION_LIFETIME_SECONDS, begin_claim, begin_discord_link, complete_discord_link
 from ..observability import count
 from .errors import error_payload
@@ -103,6 +103,12 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 raise
             status, headers, _ = error_payload(error)
             return html(status, message_page("We couldn't start your payment", error.message), headers)
+        if isinstance(session, TierSwitch):
+            count("TierSwitched")
+            if is_form:
+                return redirect(f"{edge.base_url(app)}/join/{session.to_plan_id}?switched=1")
+            return json_response(200, {"switched": True, "subscription_id": session.subscription_id,
+                                       "from_plan_id": session.from_plan_id, "plan_id": session.to_plan_id})
         count("CheckoutStarted")
         if is_form:
             return redirect(session.url)
@@ -211,6 +217,13 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         ]
         # Grace first: it is the state the member must act on.
         held.sort(key=lambda e: e.state is not EntitlementState.GRACE)
+        offer = {g.community_id for g in plan.grants}
+        other_tier = next(
+            (e.plan_id for e in (deps.stores.entitlements.for_member(member.id) if member else [])
+             if e.plan_id != plan.id and e.community_id in offer and e.state.gives_access),
+            None,
+        )
+        other_plan = deps.stores.catalog.get_plan(other_tier) if other_tier else None
         query = app.current_event.query_string_parameters or {}
         page = join_page(
             plan_id=plan.id,
@@ -221,6 +234,8 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             plan_access=PlanAccess(held[0].state.value, held[0].until) if held else None,
             has_billing=bool(member and member.stripe_customer_id),
             manage=query.get("manage") == "1",
+            switched=query.get("switched") == "1",
+            switch_from=other_plan.name if other_plan else None,
             locale=_plan_locale(deps.stores, plan),
         )
         return html(200, page)

@@ -39,6 +39,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "until": " until {date}",
         "active": "You're a member: your {plan} subscription is active.",
         "manage": "Manage billing (card, invoices, cancel)",
+        "switched": "Your plan is changing to {plan}: same subscription, prorated by Stripe. "
+        "Your access follows within seconds.",
+        "switch_from": "You're on {current}. Switching to {plan} keeps your subscription: Stripe "
+        "prorates the difference, nobody is charged twice.",
+        "switch": "Switch to {plan}",
     },
     "fr": {
         "paid": "Paiement reçu ! Ton accès arrive dans quelques secondes ; tu peux fermer cette page.",
@@ -56,6 +61,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "until": " jusqu'au {date}",
         "active": "Tu es membre : ton abonnement {plan} est actif.",
         "manage": "Gérer ma facturation (carte, factures, résiliation)",
+        "switched": "Ta formule passe à {plan} : même abonnement, Stripe calcule le prorata. "
+        "Ton accès suit dans quelques secondes.",
+        "switch_from": "Tu as actuellement {current}. Passer à {plan} garde ton abonnement : Stripe "
+        "calcule le prorata, tu ne paies jamais deux fois.",
+        "switch": "Passer à {plan}",
     },
 }
 
@@ -79,6 +89,8 @@ def join_page(
     has_billing: bool = False,
     manage: bool = False,
     locale: str = "en",
+    switched: bool = False,
+    switch_from: str | None = None,
 ) -> str:
     text = _TEXT.get(locale, _TEXT["en"])
     plan, plan_q = escape(plan_name), escape(plan_id)
@@ -86,6 +98,8 @@ def join_page(
     parts = [f"<h1>{plan}</h1>"]
     if paid:
         parts.append(f"<p class=ok>{text['paid']}</p>")
+    if switched:
+        parts.append(f"<p class=ok>{text['switched'].format(plan=plan)}</p>")
     if access_states:
         parts.append(f"<p class=note>{text['your_access'].format(states=escape(', '.join(access_states)))}</p>")
     if discord_user_id is None:
@@ -97,10 +111,14 @@ def join_page(
     if plan_access is None:
         if manage and not has_billing:
             parts.append(f"<p>{text['no_billing'].format(connect=connect)}</p>")
+        label = text["pay"]
+        if switch_from:
+            parts.append(f"<p>{text['switch_from'].format(current=escape(switch_from), plan=plan)}</p>")
+            label = text["switch"].format(plan=plan)
         parts.append(
             "<form method=post action='/checkout'>"
             f"<input type=hidden name=plan_id value='{plan_q}'>"
-            f"<button type=submit>{text['pay']}</button></form>"
+            f"<button type=submit>{label}</button></form>"
         )
     elif plan_access.state == "grace":
         until = text["until"].format(date=escape(format_date(plan_access.until, locale))) if plan_access.until else ""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
-from ..domain.model import CheckoutAttempt
+from ..domain.model import CheckoutAttempt, Plan
+from ..domain.tiers import MoveKind, are_tiers, choose_move
 from ..ports import BillingGateway, CheckoutSession, Stores
+from .membership import current_view
 
 # A session is reused while it has at least this long to live; after that a new attempt starts,
 # so a member coming back never lands on a session that expires under their fingers. Also more
@@ -24,7 +26,22 @@ class CheckoutRequest:
     cancel_url: str
 
 
-def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: BillingGateway, now: int) -> CheckoutSession:
+@dataclass(frozen=True)
+class TierSwitch:
+    """The member moved their live subscription to another tier of the same offer (no new one)."""
+
+    subscription_id: str
+    from_plan_id: str
+    to_plan_id: str
+
+
+def start_checkout(
+    request: CheckoutRequest, *, stores: Stores, billing: BillingGateway, now: int
+) -> CheckoutSession | TierSwitch:
+    """A Checkout Session for a new subscription, or a switch of the live one to another tier.
+
+    A member never gets a second subscription for one offer (plans granting the same community):
+    that would charge them twice. See domain/tiers.py for the rule."""
     plan = stores.catalog.get_plan(request.plan_id)
     if plan is None:
         raise NotFoundError(f"plan {request.plan_id} does not exist")
@@ -34,15 +51,35 @@ def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: Billing
     member = stores.members.get(request.member_id)
     if member is None:
         raise NotFoundError(f"member {request.member_id} does not exist")
-    if any(e.plan_id == plan.id and e.state.gives_access for e in stores.entitlements.for_member(member.id)):
+    view = current_view(stores, member.id, now)
+    move = choose_move(plan, view.records, view.plans, now)
+    if move.kind is MoveKind.SAME:
         raise ConflictError(
             f"you already have {plan.name}; to change your card, see invoices or cancel, use "
             "\"Manage billing\" on the join page"
+        )
+    if move.kind is MoveKind.SETTLING:
+        raise ConflictError(
+            "your last payment for this community is still being confirmed by your bank; once it is, "
+            "come back to this page to change your plan"
         )
     if not member.discord_user_id:
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"
         )
+    if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
+        record = next(r for r in view.records if r.subscription_id == move.subscription_id)
+        # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
+        version = record.latest.event_id if record.latest else "none"
+        billing.switch_subscription_price(
+            subscription_id=move.subscription_id,
+            price_id=price_id,
+            member_id=member.id,
+            plan_id=plan.id,
+            idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
+        )
+        return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
+    _close_other_tiers(stores, billing, member.id, plan, now)
     customer_id = member.stripe_customer_id
     if customer_id is None:
         # One customer per member, created once: the key makes a concurrent retry return the
@@ -78,6 +115,24 @@ def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: Billing
     )
     stores.checkouts.save_attempt(replace(attempt, session_id=session.id, url=session.url, expires_at=session.expires_at))
     return session
+
+
+def _close_other_tiers(stores: Stores, billing: BillingGateway, member_id: str, plan: Plan, now: int) -> None:
+    """Expire the member's open Checkout Sessions for other tiers of this offer before selling one.
+
+    Two open sessions for two tiers, paid in two tabs, would be two subscriptions. If one of them
+    was paid in the meantime, this checkout is refused: the member already has the offer."""
+    for other in stores.catalog.list_plans():
+        if other.id == plan.id or not are_tiers(other, plan):
+            continue
+        attempt = stores.checkouts.get_attempt(member_id, other.id)
+        if attempt is None or not attempt.session_id or attempt.expires_at <= now:
+            continue
+        if billing.expire_checkout_session(attempt.session_id) == "complete":
+            raise ConflictError(
+                f"your payment for {other.name} just went through; reload the page to see your membership"
+            )
+        stores.checkouts.save_attempt(replace(attempt, session_id=None, url=None, expires_at=0))
 
 
 # What each throttled action is called in the message a throttled visitor reads.

@@ -1,0 +1,125 @@
+"""Tiers of one offer: picking another tier switches the live subscription, never sells a second one."""
+
+from __future__ import annotations
+
+import pytest
+
+from membergate.domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from membergate.domain.errors import ConflictError
+from membergate.domain.model import CheckoutAttempt, CheckoutGate, EntitlementState, Plan, PlanGrant
+from membergate.domain.stripe_events import parse_event, subscription_snapshot
+from membergate.domain.tiers import MoveKind, choose_move
+from membergate.services.checkout import CheckoutRequest, TierSwitch, start_checkout
+from tests.support import stripe_events as se
+from tests.support.harness import DAY, ROLE, T0, VIP_ROLE, Harness
+
+pytestmark = pytest.mark.unit
+
+MONTHLY = Plan("pln_monthly", "Monthly", ("price_monthly",), (PlanGrant("com_1"),), 3, "cancel", T0)  # type: ignore[arg-type]
+VIP = Plan("pln_vip", "VIP", ("price_vip",), (PlanGrant("com_1", VIP_ROLE),), 3, "cancel", T0)  # type: ignore[arg-type]
+ELSEWHERE = Plan("pln_other", "Other", ("price_other",), (PlanGrant("com_2"),), 3, "cancel", T0)  # type: ignore[arg-type]
+PLANS = {p.id: p for p in (MONTHLY, VIP, ELSEWHERE)}
+
+
+def record(status: str, plan: Plan = MONTHLY, *, gate: CheckoutGate = CheckoutGate.PAID) -> SubscriptionRecord:
+    snap = subscription_snapshot(parse_event(se.subscription_event(
+        created=T0, status=status, member_id="mbr_1", price_id=plan.stripe_price_ids[0])))
+    empty = SubscriptionRecord("sub_1", "mbr_1", "cus_1", plan.id)
+    return merge_checkout_gate(merge_snapshot(empty, snap), gate)
+
+
+@pytest.mark.parametrize(
+    ("records", "target", "kind"),
+    [
+        ([], VIP, MoveKind.NEW),
+        ([record("active")], VIP, MoveKind.SWITCH),
+        ([record("past_due")], VIP, MoveKind.SWITCH),
+        ([record("trialing")], VIP, MoveKind.SWITCH),
+        ([record("active")], MONTHLY, MoveKind.SAME),
+        ([record("active", gate=CheckoutGate.AWAITING)], VIP, MoveKind.SETTLING),
+        ([record("canceled")], VIP, MoveKind.NEW),
+        ([record("active")], ELSEWHERE, MoveKind.NEW),
+    ],
+    ids=["nothing", "active-other-tier", "grace-other-tier", "trial-other-tier", "same-plan", "sepa-settling",
+         "ended", "other-offer"],
+)
+def test_choose_move_by_what_the_member_holds(records, target, kind):
+    assert choose_move(target, records, PLANS, T0 + 60).kind is kind
+
+
+def paid_monthly(h: Harness) -> None:
+    h.member()
+    h.deliver(
+        se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"),
+        se.checkout_completed(created=T0, member_id="mbr_1"),
+    )
+    h.run_access()
+
+
+def checkout(h: Harness, plan_id: str):
+    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no")
+    return start_checkout(request, stores=h.stores, billing=h.billing, now=h.now)
+
+
+def test_start_checkout_on_another_tier_switches_the_live_subscription():
+    # Given a member paying for the monthly tier
+    h = Harness()
+    paid_monthly(h)
+    h.stores.members.attach_customer("mbr_1", "cus_1")
+    # When they pick the VIP tier of the same community (twice: a double click)
+    first = checkout(h, "pln_vip")
+    second = checkout(h, "pln_vip")
+    # Then their subscription is switched once, prorated, and no Checkout Session is created
+    assert first == second == TierSwitch("sub_1", "pln_monthly", "pln_vip")
+    assert len(h.billing.switches) == 1
+    assert h.billing.switches[0]["subscription_id"] == "sub_1"
+    assert h.billing.switches[0]["price_id"] == "price_vip"
+    assert h.billing.sessions == {}
+
+
+def test_tier_switch_moves_the_role_without_a_gap():
+    # Given a member switched from monthly to VIP
+    h = Harness()
+    paid_monthly(h)
+    h.connector.actions.clear()
+    # When Stripe reports the subscription's new price
+    h.deliver(se.subscription_event("customer.subscription.updated", created=T0 + DAY, member_id="mbr_1",
+                                    price_id="price_vip"))
+    h.run_access()
+    # Then the VIP role is given before the monthly role is taken away, and only VIP is held
+    assert h.states() == {"pln_vip": EntitlementState.ACTIVE}
+    assert h.roles() == {VIP_ROLE}
+    names = [(a[0], a[-1]) for a in h.connector.actions]
+    assert names.index(("add_role", VIP_ROLE)) < names.index(("remove_role", ROLE))
+
+
+def test_start_checkout_on_the_plan_already_held_is_refused():
+    h = Harness()
+    paid_monthly(h)
+    with pytest.raises(ConflictError, match="already have"):
+        checkout(h, "pln_monthly")
+
+
+def test_start_checkout_expires_an_open_session_for_another_tier_first():
+    # Given a member with an open Checkout Session for the monthly tier, not paid
+    h = Harness()
+    h.member()
+    h.stores.checkouts.save_attempt(CheckoutAttempt("mbr_1", "pln_monthly", 1, "price_monthly", "cs_open",
+                                                    "https://checkout.test/cs_open", T0 + 3600))
+    # When they start a checkout for the VIP tier
+    session = checkout(h, "pln_vip")
+    # Then the monthly session is expired before the VIP one is handed out
+    assert h.billing.expired == ["cs_open"]
+    assert h.stores.checkouts.get_attempt("mbr_1", "pln_monthly").session_id is None
+    assert session.url.startswith("https://checkout.test/")
+
+
+def test_start_checkout_refused_when_the_other_tiers_session_was_just_paid():
+    h = Harness()
+    h.member()
+    h.stores.checkouts.save_attempt(CheckoutAttempt("mbr_1", "pln_monthly", 1, "price_monthly", "cs_paid",
+                                                    "https://checkout.test/cs_paid", T0 + 3600))
+    h.billing.session_status["cs_paid"] = "complete"
+    with pytest.raises(ConflictError, match="just went through"):
+        checkout(h, "pln_vip")
+    assert h.billing.sessions == {}
