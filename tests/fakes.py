@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from membergate.domain.grants import OneTimeGrant
 from membergate.domain.billing import SubscriptionRecord
 from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError, RetryableError
 from membergate.domain.model import (
@@ -264,6 +265,20 @@ class FakeSessions:
         return self.counters[full]
 
 
+class FakeGrants:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], OneTimeGrant] = {}
+
+    def get(self, member_id: str, grant_id: str) -> OneTimeGrant | None:
+        return self.items.get((member_id, grant_id))
+
+    def save(self, grant: OneTimeGrant) -> None:
+        self.items[(grant.member_id, grant.grant_id)] = grant
+
+    def for_member(self, member_id: str) -> list[OneTimeGrant]:
+        return [g for (m, _), g in sorted(self.items.items()) if m == member_id]
+
+
 def fake_stores() -> Stores:
     return Stores(
         catalog=FakeCatalog(),
@@ -275,6 +290,7 @@ def fake_stores() -> Stores:
         checkouts=FakeCheckouts(),
         ledger=FakeLedger(),
         sessions=FakeSessions(),
+        grants=FakeGrants(),
     )
 
 

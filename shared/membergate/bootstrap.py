@@ -97,6 +97,7 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoCatalogRepository,
         DynamoCheckoutRepository,
         DynamoEntitlementRepository,
+        DynamoGrantRepository,
         DynamoLedgerRepository,
         DynamoMemberRepository,
         DynamoMessageLog,
@@ -116,6 +117,7 @@ def stores(settings: config.StoreSettings) -> Any:
         checkouts=DynamoCheckoutRepository(),
         ledger=DynamoLedgerRepository(),
         sessions=DynamoWebSessionStore(),
+        grants=DynamoGrantRepository(),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .domain.billing import SubscriptionRecord
+from .domain.grants import OneTimeGrant
 from .domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -66,6 +67,14 @@ class SubscriptionRepository(Protocol):
     def for_member(self, member_id: str) -> list[SubscriptionRecord]: ...
     def all_records(self) -> Iterator[SubscriptionRecord]:
         """Every subscription, through an index (never a Scan); for KPIs."""
+
+
+class GrantRepository(Protocol):
+    """One-time grants (passes, lifetime purchases), one per paid Checkout Session."""
+
+    def get(self, member_id: str, grant_id: str) -> OneTimeGrant | None: ...
+    def save(self, grant: OneTimeGrant) -> None: ...
+    def for_member(self, member_id: str) -> list[OneTimeGrant]: ...
 
 
 class EntitlementRepository(Protocol):
@@ -204,7 +213,9 @@ class BillingGateway(Protocol):
         cancel_url: str,
         expires_at: int,
         idempotency_key: str,
-    ) -> CheckoutSession: ...
+        mode: str = "subscription",
+    ) -> CheckoutSession:
+        """``mode`` "payment" sells a one-time price (a pass, lifetime access)."""
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
     def switch_subscription_price(
         self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
@@ -261,3 +272,4 @@ class Stores:
     checkouts: CheckoutRepository
     ledger: LedgerRepository
     sessions: WebSessionStore
+    grants: GrantRepository

@@ -10,6 +10,7 @@ from membergate.domain.model import (
     AccessRecord,
     AccessState,
     CheckoutAttempt,
+    CheckoutGate,
     Community,
     Entitlement,
     EntitlementState,
@@ -149,3 +150,24 @@ def test_sessions_states_and_counters(stores):
     assert stores.sessions.take_oauth_state("st", T0) is None  # single use
     assert [stores.sessions.hit("ip", T0, T0 + 60) for _ in range(3)] == [1, 2, 3]
     assert session.id == "s1"
+
+
+def test_one_time_grants_and_plan_kinds_round_trip(stores):
+    from membergate.domain.grants import OneTimeGrant
+    from membergate.domain.model import PlanKind
+
+    # Given a pass plan and a pass paid by SEPA, then settled
+    plan = Plan("pln_pass", "Challenge", ("price_pass",), (PlanGrant("com_1"),), 3, OnGraceEnd.CANCEL, T0,
+                PlanKind.PASS, 30)
+    stores.catalog.add_plan(plan)
+    pending = OneTimeGrant("cs_1", "mbr_1", "pln_pass", PlanKind.PASS, T0, 30 * 86_400, CheckoutGate.AWAITING,
+                           amount=4900, currency="eur")
+    stores.grants.save(pending)
+    from dataclasses import replace
+
+    stores.grants.save(replace(pending, gate=CheckoutGate.PAID))
+    # Then both read back as written
+    assert stores.catalog.get_plan("pln_pass") == plan
+    assert stores.grants.for_member("mbr_1") == [replace(pending, gate=CheckoutGate.PAID)]
+    assert stores.grants.get("mbr_1", "cs_1").gate is CheckoutGate.PAID
+    assert stores.grants.get("mbr_1", "cs_other") is None

@@ -140,3 +140,42 @@ def signed(event_dict: dict[str, Any], secret: str, at: int) -> tuple[bytes, str
     """The exact bytes Stripe would send and their Stripe-Signature header."""
     body = json.dumps(event_dict).encode()
     return body, signature_header(secret, at, body)
+
+
+def payment_completed(
+    *,
+    created: int,
+    member_id: str | None,
+    plan_id: str | None,
+    session_id: str = "cs_test_pay_1",
+    customer: str = "cus_1",
+    amount: int = 4900,
+    payment_status: str = "paid",
+    type_: str = "checkout.session.completed",
+    event_id: str | None = None,
+    api_version: str | None = NEW,
+) -> dict[str, Any]:
+    """A payment-mode Checkout Session (a pass or lifetime price), as Membergate's checkout makes it."""
+    metadata = {k: v for k, v in (("membergate_member_id", member_id), ("membergate_plan_id", plan_id)) if v}
+    session = shapes.make_checkout_session(
+        id=session_id,
+        created=created,
+        expires_at=created + 3600,
+        url=None,
+        status="complete",
+        payment_status=payment_status,
+        customer=customer,
+        customer_email=None,
+        client_reference_id=member_id,
+        success_url="https://example.com/ok",
+        cancel_url="https://example.com/no",
+        metadata=metadata,
+        allow_promotion_codes=True,
+        currency="eur",
+        amount_subtotal=amount,
+        amount_total=amount,
+        subscription=None,
+        mode="payment",
+        api_version=api_version,
+    )
+    return event(type_, session, created, api_version, event_id)

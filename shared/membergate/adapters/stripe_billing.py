@@ -47,20 +47,28 @@ class StripeBillingGateway:
         cancel_url: str,
         expires_at: int,
         idempotency_key: str,
+        mode: str = "subscription",
     ) -> CheckoutSession:
-        params = {
-            "mode": "subscription",
+        metadata = {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}
+        params: dict[str, Any] = {
+            "mode": mode,
             "customer": customer_id,
             "client_reference_id": member_id,
             "line_items": [{"price": price_id, "quantity": 1} for price_id in price_ids],
             "success_url": success_url,
             "cancel_url": cancel_url,
             "expires_at": expires_at,
-            "metadata": {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id},
-            # Session metadata is not copied to the subscription: this is what events carry.
-            "subscription_data": {"metadata": {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}},
+            "metadata": metadata,
             "allow_promotion_codes": True,
         }
+        if mode == "subscription":
+            # Session metadata is not copied to the subscription: this is what events carry.
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            # A one-time payment: the PaymentIntent carries the member too (refunds, disputes), and
+            # an invoice gives the member a receipt.
+            params["payment_intent_data"] = {"metadata": metadata}
+            params["invoice_creation"] = {"enabled": True}
         session = self._call(self._client.v1.checkout.sessions.create, params, {"idempotency_key": idempotency_key})
         return CheckoutSession(id=session.id, url=session.url, expires_at=int(session.expires_at))
 

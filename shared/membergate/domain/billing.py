@@ -17,6 +17,7 @@ Stripe delivers at least once and in any order. A subscription's state here is t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .model import (
@@ -226,14 +227,22 @@ def derive_entitlements(
     plans: dict[str, Plan],
     community_roles: dict[str, str | None],
     now: int,
+    one_time: Sequence[tuple[str, GrantStatus]] = (),
 ) -> list[Entitlement]:
-    """One entitlement per plan grant the member has ever had, ended ones included."""
+    """One entitlement per plan grant the member has ever had, ended ones included.
+
+    Every source of a plan (subscriptions, and ``one_time``: (plan id, status) of passes and
+    lifetime purchases, see domain/grants.py) counts: the one giving the most access wins, so one
+    source ending never takes away what another still gives."""
     per_plan: dict[str, GrantStatus] = {}
     for record in records:
         plan = plans.get(record.plan_id)
         if plan is None:
             continue
         per_plan[plan.id] = best(per_plan.get(plan.id), grant_status(record, plan, now))
+    for plan_id, status in one_time:
+        if plan_id in plans:
+            per_plan[plan_id] = best(per_plan.get(plan_id), status)
     out: list[Entitlement] = []
     for plan_id in sorted(per_plan):
         status = per_plan[plan_id]

@@ -89,6 +89,9 @@ _REASONS = {
     "paused": {"en": "subscription paused", "fr": "abonnement en pause"},
     "incomplete_expired": {"en": "first payment not completed", "fr": "premier paiement non finalisé"},
     "payment_failed": {"en": "payment failed", "fr": "paiement refusé"},
+    "pass_expired": {"en": "your pass has run its course", "fr": "ton pass est arrivé à son terme"},
+    "refunded": {"en": "payment refunded", "fr": "paiement remboursé"},
+    "dispute": {"en": "payment disputed", "fr": "paiement contesté"},
 }
 
 

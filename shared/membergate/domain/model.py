@@ -22,6 +22,16 @@ class OnGraceEnd(str, Enum):
     KEEP_RETRYING = "keep_retrying"
 
 
+class PlanKind(str, Enum):
+    SUBSCRIPTION = "subscription"  # recurring: access while the subscription is paid
+    PASS = "pass"  # one payment, access for the plan's access_days (a workshop, a 30-day challenge)
+    LIFETIME = "lifetime"  # one payment, access with no end (a founder price)
+
+    @property
+    def one_time(self) -> bool:
+        return self is not PlanKind.SUBSCRIPTION
+
+
 class EntitlementState(str, Enum):
     PENDING = "pending"
     ACTIVE = "active"
@@ -88,6 +98,8 @@ class Plan:
     grace_days: int
     on_grace_end: OnGraceEnd
     created_at: int
+    kind: PlanKind = PlanKind.SUBSCRIPTION
+    access_days: int | None = None  # a pass's length; None for subscriptions and lifetime
 
     @property
     def grace_seconds(self) -> int:

@@ -68,6 +68,8 @@ class CheckoutCompletion:
     member_id: str | None
     gate: CheckoutGate
     plan_id: str | None = None
+    amount_total: int = 0
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,8 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         member_id=member_id if isinstance(member_id, str) and member_id else None,
         gate=gate,
         plan_id=metadata.get(PLAN_METADATA_KEY) if isinstance(metadata.get(PLAN_METADATA_KEY), str) else None,
+        amount_total=_int_or_none(session.get("amount_total")) or 0,
+        currency=str(session.get("currency") or "").lower(),
     )
 
 

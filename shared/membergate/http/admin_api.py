@@ -85,6 +85,8 @@ def build_admin_app(
             grants=[(g.community_id, g.role_id) for g in body.grants],
             grace_days=body.grace_days,
             on_grace_end=body.on_grace_end,
+            kind=body.kind,
+            access_days=body.access_days,
             now=now(),
         )
         return Response(201, "application/json", plan_out(plan, public_base_url(app)))
@@ -187,6 +189,8 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         on_grace_end=p.on_grace_end.value,
         join_url=f"{base_url}/join/{p.id}",
         created_at=iso(p.created_at) or "",
+        kind=p.kind.value,
+        access_days=p.access_days,
     )
 
 

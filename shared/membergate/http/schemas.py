@@ -49,6 +49,12 @@ class PlanIn(_Strict):
     grants: list[GrantIn] = Field(min_length=1, max_length=20)
     grace_days: int = Field(default=3, ge=0, le=60)
     on_grace_end: Literal["cancel", "keep_retrying"] = "cancel"
+    kind: Literal["subscription", "pass", "lifetime"] = Field(
+        default="subscription",
+        description="subscription (recurring prices), pass (one payment, access for access_days) or "
+        "lifetime (one payment, no end)",
+    )
+    access_days: int | None = Field(default=None, ge=1, le=3660, description="a pass's length in days")
 
 
 class GrantOut(BaseModel):
@@ -65,6 +71,8 @@ class PlanOut(BaseModel):
     on_grace_end: str
     join_url: str
     created_at: str
+    kind: str = "subscription"
+    access_days: int | None = None
 
 
 class PlansOut(BaseModel):

@@ -20,6 +20,7 @@ from ..domain.model import (
     OnRevoke,
     Plan,
     PlanGrant,
+    PlanKind,
     Platform,
 )
 from ..ports import AccessWork, AccessWorkQueue, Stores
@@ -69,7 +70,18 @@ def create_plan(
     grace_days: int,
     on_grace_end: str,
     now: int,
+    kind: str = PlanKind.SUBSCRIPTION.value,
+    access_days: int | None = None,
 ) -> Plan:
+    plan_kind = PlanKind(kind)
+    if plan_kind is PlanKind.PASS and not access_days:
+        raise InvalidRequestError("a pass needs access_days: how many days one payment gives", field="access_days")
+    if plan_kind is not PlanKind.PASS and access_days is not None:
+        raise InvalidRequestError(
+            f"access_days is for passes; a {plan_kind.value} plan's access follows its "
+            + ("subscription" if plan_kind is PlanKind.SUBSCRIPTION else "one payment, with no end"),
+            field="access_days",
+        )
     plan_grants = []
     for index, (community_id, role_id) in enumerate(grants):
         community = stores.catalog.get_community(community_id)
@@ -92,6 +104,8 @@ def create_plan(
         grace_days=grace_days,
         on_grace_end=OnGraceEnd(on_grace_end),
         created_at=now,
+        kind=plan_kind,
+        access_days=access_days,
     )
     stores.catalog.add_plan(plan)
     return plan

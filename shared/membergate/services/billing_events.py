@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from ..domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError
+from ..domain.grants import OneTimeGrant, merge_grant
 from ..domain.model import LedgerEntry, Member, Plan
 from ..domain.stripe_events import (
     CHECKOUT_EVENTS,
@@ -109,6 +110,8 @@ class BillingEventProcessor:
 
     def apply_checkout(self, event: StripeEvent, now: int) -> Outcome:
         completion = checkout_completion(event)
+        if completion.mode == "payment":
+            return self.apply_one_time_payment(event, now)
         if completion.mode != "subscription" or not completion.subscription_id:
             return Outcome("ignored", f"checkout session in {completion.mode or 'unknown'} mode sells no subscription")
         member = None
@@ -136,6 +139,43 @@ class BillingEventProcessor:
             f"checkout {completion.session_id} for subscription {completion.subscription_id}: {completion.gate.value}",
             member.id,
         )
+
+    def apply_one_time_payment(self, event: StripeEvent, now: int) -> Outcome:
+        """A paid payment-mode session of a pass or lifetime plan becomes a one-time grant."""
+        completion = checkout_completion(event)
+        plan = self.stores.catalog.get_plan(completion.plan_id) if completion.plan_id else None
+        if plan is None or not plan.kind.one_time:
+            return Outcome(
+                "ignored",
+                f"payment session {completion.session_id} names no pass or lifetime plan "
+                f"({completion.plan_id or 'no membergate_plan_id in its metadata'})",
+            )
+        member = self.stores.members.get(completion.member_id) if completion.member_id else None
+        if member is None and completion.customer_id:
+            member = self._known_member(None, completion.customer_id) or self._member_for_customer(
+                completion.customer_id, now
+            )
+        if member is None:
+            return Outcome("ignored", "payment session names neither a known member nor a customer")
+        if completion.customer_id and member.stripe_customer_id != completion.customer_id:
+            member = self.stores.members.attach_customer(member.id, completion.customer_id)
+        seen = OneTimeGrant(
+            grant_id=completion.session_id,
+            member_id=member.id,
+            plan_id=plan.id,
+            kind=plan.kind,
+            paid_at=event.created,
+            access_seconds=plan.access_days * 86_400 if plan.access_days else None,
+            gate=completion.gate,
+            amount=completion.amount_total,
+            currency=completion.currency,
+        )
+        grant = merge_grant(self.stores.grants.get(member.id, seen.grant_id), seen)
+        self.stores.grants.save(grant)
+        self._close_attempt(member.id, plan.id, completion.session_id)
+        self._refresh(member.id, now)
+        return Outcome("processed", f"{plan.kind.value} {plan.id} bought in {completion.session_id}: {grant.gate.value}",
+                       member.id)
 
     def _close_attempt(self, member_id: str, plan_id: str | None, session_id: str) -> None:
         """A completed session is never handed out again; the next checkout starts a new attempt."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
-from ..domain.model import CheckoutAttempt, Plan
-from ..domain.tiers import MoveKind, are_tiers, choose_move
+from ..domain.model import CheckoutAttempt, Plan, PlanKind
+from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
 from ..ports import BillingGateway, CheckoutSession, Stores
 from .membership import current_view
 
@@ -52,7 +52,12 @@ def start_checkout(
     if member is None:
         raise NotFoundError(f"member {request.member_id} does not exist")
     view = current_view(stores, member.id, now)
-    move = choose_move(plan, view.records, view.plans, now)
+    if plan.kind is PlanKind.LIFETIME and any(
+        e.plan_id == plan.id and e.state.gives_access for e in view.entitlements
+    ):
+        raise ConflictError(f"you already have {plan.name} for life; nothing more to pay")
+    # Passes and lifetime access are bought, not switched to: only subscriptions change tier.
+    move = choose_move(plan, view.records, view.plans, now) if not plan.kind.one_time else TierMove(MoveKind.NEW)
     if move.kind is MoveKind.SAME:
         raise ConflictError(
             f"you already have {plan.name}; to change your card, see invoices or cancel, use "
@@ -112,6 +117,7 @@ def start_checkout(
         cancel_url=request.cancel_url,
         expires_at=attempt.expires_at,
         idempotency_key=f"membergate-checkout-{member.id}-{plan.id}-{attempt.attempt}",
+        mode="payment" if plan.kind.one_time else "subscription",
     )
     stores.checkouts.save_attempt(replace(attempt, session_id=session.id, url=session.url, expires_at=session.expires_at))
     return session

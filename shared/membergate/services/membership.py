@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..domain.billing import SubscriptionRecord, derive_entitlements
+from ..domain.grants import OneTimeGrant, statuses, upcoming_ends
 from ..domain.lifecycle import decide
 from ..domain.model import Entitlement, Plan
 from ..ports import AccessWork, AccessWorkQueue, Stores
@@ -15,12 +16,14 @@ class MemberView:
     records: list[SubscriptionRecord]
     plans: dict[str, Plan]
     entitlements: list[Entitlement]
+    grants: list[OneTimeGrant]
 
 
 def current_view(stores: Stores, member_id: str, now: int) -> MemberView:
     records = stores.subscriptions.for_member(member_id)
+    grants = stores.grants.for_member(member_id)
     plans: dict[str, Plan] = {}
-    for plan_id in {r.plan_id for r in records if r.plan_id}:
+    for plan_id in {r.plan_id for r in records if r.plan_id} | {g.plan_id for g in grants}:
         plan = stores.catalog.get_plan(plan_id)
         if plan is not None:
             plans[plan_id] = plan
@@ -30,8 +33,9 @@ def current_view(stores: Stores, member_id: str, now: int) -> MemberView:
             if grant.community_id not in community_roles:
                 community = stores.catalog.get_community(grant.community_id)
                 community_roles[grant.community_id] = community.role_id if community else None
-    entitlements = derive_entitlements(records, plans, community_roles, now)
-    return MemberView(records, plans, entitlements)
+    one_time = [(grant.plan_id, status) for grant, status in statuses(grants, now)]
+    entitlements = derive_entitlements(records, plans, community_roles, now, one_time)
+    return MemberView(records, plans, entitlements, grants)
 
 
 def refresh_member(
@@ -57,6 +61,9 @@ def refresh_member(
     }
     decision = decide(view.records, view.plans, now)
     due = now if sweep_now and (decision.reminders or decision.cancellations) else decision.next_due_at
+    # A pass's end (or a queued pass's start) is due too: the sweep ends access on time.
+    ahead = [t for t in (due, *upcoming_ends(view.grants, now)) if t is not None]
+    due = min(ahead) if ahead else None
     stores.entitlements.save(member_id, view.entitlements, due)
     if changed:
         queue.send([AccessWork("converge", member_id, community_id) for community_id in sorted(changed)])

@@ -11,6 +11,7 @@ MembershipTable is a single table with prefixed keys:
     MEMBER#<id>           / ACCESS#<community>
     MEMBER#<id>           / MESSAGE#<kind>#<period>
     MEMBER#<id>           / CHECKOUT#<plan>
+    MEMBER#<id>           / GRANT#<session>      a pass or lifetime purchase
     STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
     DISCORD_USER#<uid>    / LINK             one member per Discord account
     SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
@@ -93,6 +94,8 @@ class PlanItem(MembershipItem, discriminator="plan"):
     grace_days = NumberAttribute()
     on_grace_end = UnicodeAttribute()
     created_at = NumberAttribute()
+    plan_kind = UnicodeAttribute(null=True)  # absent on plans stored before kinds: subscription
+    access_days = NumberAttribute(null=True)
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -125,6 +128,19 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     checkout_gate = UnicodeAttribute()
     cancel_requested_at = NumberAttribute(null=True)
     version = VersionAttribute()
+
+
+class GrantItem(MembershipItem, discriminator="grant"):
+    member_id = UnicodeAttribute()
+    grant_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    plan_kind = UnicodeAttribute()
+    paid_at = NumberAttribute()
+    access_seconds = NumberAttribute(null=True)
+    gate = UnicodeAttribute()
+    ended_reason = UnicodeAttribute(null=True)
+    amount = NumberAttribute(default=0)
+    currency = UnicodeAttribute(null=True)
 
 
 class EntitlementsItem(MembershipItem, discriminator="entitlements"):

@@ -10,6 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError
+from ...domain.grants import OneTimeGrant
 from ...domain.model import (
     AccessRecord,
     AccessState,
@@ -25,6 +26,7 @@ from ...domain.model import (
     OnRevoke,
     Plan,
     PlanGrant,
+    PlanKind,
     Platform,
     PriceLine,
 )
@@ -38,6 +40,7 @@ from .models import (
     CommunityItem,
     CounterItem,
     EntitlementsItem,
+    GrantItem,
     LedgerItem,
     LinkItem,
     MemberItem,
@@ -121,6 +124,8 @@ class DynamoCatalogRepository:
                 grace_days=plan.grace_days,
                 on_grace_end=plan.on_grace_end.value,
                 created_at=plan.created_at,
+                plan_kind=plan.kind.value,
+                access_days=plan.access_days,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -161,6 +166,8 @@ def _plan(item: PlanItem) -> Plan:
         grace_days=int(item.grace_days),
         on_grace_end=OnGraceEnd(item.on_grace_end),
         created_at=int(item.created_at),
+        kind=PlanKind(item.plan_kind or PlanKind.SUBSCRIPTION.value),
+        access_days=int(item.access_days) if item.access_days is not None else None,
     )
 
 
@@ -359,6 +366,50 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         checkout_gate=CheckoutGate(item.checkout_gate),
         cancel_requested_at=int(item.cancel_requested_at) if item.cancel_requested_at is not None else None,
         version=int(item.version) if item.version is not None else None,
+    )
+
+
+# --- one-time grants ------------------------------------------------------------------------
+
+
+class DynamoGrantRepository:
+    def get(self, member_id: str, grant_id: str) -> OneTimeGrant | None:
+        item = _get(GrantItem, _member_pk(member_id), f"GRANT#{grant_id}")
+        return _grant(item) if item else None
+
+    def save(self, grant: OneTimeGrant) -> None:
+        GrantItem(
+            _member_pk(grant.member_id),
+            f"GRANT#{grant.grant_id}",
+            member_id=grant.member_id,
+            grant_id=grant.grant_id,
+            plan_id=grant.plan_id,
+            plan_kind=grant.kind.value,
+            paid_at=grant.paid_at,
+            access_seconds=grant.access_seconds,
+            gate=grant.gate.value,
+            ended_reason=grant.ended_reason or None,
+            amount=grant.amount,
+            currency=grant.currency or None,
+        ).save()
+
+    def for_member(self, member_id: str) -> list[OneTimeGrant]:
+        items = GrantItem.query(_member_pk(member_id), GrantItem.sk.startswith("GRANT#"), consistent_read=True)
+        return [_grant(i) for i in items]
+
+
+def _grant(item: GrantItem) -> OneTimeGrant:
+    return OneTimeGrant(
+        grant_id=item.grant_id,
+        member_id=item.member_id,
+        plan_id=item.plan_id,
+        kind=PlanKind(item.plan_kind),
+        paid_at=int(item.paid_at),
+        access_seconds=int(item.access_seconds) if item.access_seconds is not None else None,
+        gate=CheckoutGate(item.gate),
+        ended_reason=item.ended_reason or "",
+        amount=int(item.amount or 0),
+        currency=item.currency or "",
     )
 
 
