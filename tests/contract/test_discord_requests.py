@@ -209,12 +209,26 @@ def test_validator_rejects_token_requests_off_the_documented_form(discord):
 
 
 def test_spec_checking_transport_skips_when_the_spec_is_absent(tmp_path, monkeypatch):
-    # Given the specs directory holds no Discord spec
+    # Given the specs directory holds no Discord spec, outside CI
     monkeypatch.setenv("MEMBERGATE_SPECS_DIR", str(tmp_path))
+    monkeypatch.delenv("CI", raising=False)
     discord_spec._load_spec.cache_clear()
     try:
         # When / Then building the transport skips, naming where it looked
         with pytest.raises(pytest.skip.Exception, match="openapi.json"):
+            SpecCheckingDiscordTransport()
+    finally:
+        discord_spec._load_spec.cache_clear()
+
+
+def test_spec_checking_transport_fails_under_ci_when_the_spec_is_absent(tmp_path, monkeypatch):
+    # Given CI, where the specs must be present, and a specs directory without the Discord spec
+    monkeypatch.setenv("MEMBERGATE_SPECS_DIR", str(tmp_path))
+    monkeypatch.setenv("CI", "true")
+    discord_spec._load_spec.cache_clear()
+    try:
+        # When / Then the test fails instead of skipping
+        with pytest.raises(pytest.fail.Exception, match="CI needs the specs"):
             SpecCheckingDiscordTransport()
     finally:
         discord_spec._load_spec.cache_clear()

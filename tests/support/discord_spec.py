@@ -20,7 +20,7 @@ from referencing.jsonschema import DRAFT202012
 
 from membergate.adapters.http import Headers, HttpResponse
 
-from .specs import specs_dir
+from .specs import missing_spec, specs_dir
 
 API_BASE = "https://discord.com/api/v10"
 BOT_TOKEN = "fake-bot-token"
@@ -348,7 +348,7 @@ def discord_spec() -> DiscordSpec:
     """The parsed Discord OpenAPI spec; skips the calling test when it is not on this machine."""
     spec = _load_spec()
     if spec is None:
-        pytest.skip(f"Discord OpenAPI spec not found at {specs_dir() / 'discord' / 'openapi.json'} (set MEMBERGATE_SPECS_DIR)")
+        missing_spec(f"Discord OpenAPI spec not found at {specs_dir() / 'discord' / 'openapi.json'} (set MEMBERGATE_SPECS_DIR)")
     return spec
 
 

@@ -12,6 +12,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+def missing_spec(message: str) -> None:
+    """Skip the calling test when a spec is absent, saying where it looked; under CI, fail instead.
+
+    CI runs with the specs beside the repo: a missing one there means the contract tests would
+    silently check nothing, so the run must go red."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{message}; CI needs the specs (CI=true): a contract test that checks nothing is not a pass")
+    pytest.skip(message)
+
+
 def specs_dir() -> Path:
     return Path(os.environ.get("MEMBERGATE_SPECS_DIR") or REPO.parent / "shared" / "specs")
 
@@ -28,5 +38,5 @@ def stripe_fixture(resource: str) -> dict:
     """A deep copy of Stripe's own example object; skips the test when the specs are absent."""
     fixtures = _stripe_fixtures()
     if fixtures is None:
-        pytest.skip(f"Stripe fixtures not found under {specs_dir()} (set MEMBERGATE_SPECS_DIR)")
+        missing_spec(f"Stripe fixtures not found under {specs_dir()} (set MEMBERGATE_SPECS_DIR)")
     return json.loads(json.dumps(fixtures[resource]))
