@@ -94,7 +94,7 @@ def report_calls(report: Report) -> bench_calls.IntakeCallFigures:
     report.section("2. AWS calls per webhook event (real intake handler, really-signed events, moto)")
     figures = bench_calls.measure_intake_calls()
     print(f"  cold start, once per container: {figures.cold_start_secret_calls} secret fetch "
-          "(secretsmanager.GetSecretValue, not per event), "
+          "(ssm.GetParameter, not per event), "
           f"then the event's own {figures.cold_start_event_calls} calls")
     rows = [("case", "outcome", "HTTP", "calls", "allowed", "operations")]
     rows += [(c.case, c.outcome, c.status, c.calls, c.allowed, ", ".join(c.operations) or "-") for c in figures.cases]

@@ -27,7 +27,7 @@ INTAKE_ENV = {
     "LOG_LEVEL": "INFO",
     "LEDGER_TABLE": "bench-ledger",
     "BILLING_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-billing.fifo",
-    "STRIPE_WEBHOOK_SECRETS_NAME": "membergate/stripe-webhook-secrets",
+    "STRIPE_WEBHOOK_SECRETS_NAME": "/membergate/stripe-webhook-secrets",
     "STRIPE_MODE": "test",
 }
 

@@ -161,9 +161,14 @@ def _identity(settings: config.JoinSettings) -> Any:
 
 
 def _cipher(settings: config.JoinSettings) -> Any:
-    from .adapters.aws import KmsTokenCipher
+    if settings.token_sealing == "kms":
+        from .adapters.aws import KmsTokenCipher
 
-    return KmsTokenCipher(aws_client("kms", settings.region), settings.token_key_id)
+        return KmsTokenCipher(aws_client("kms", settings.region), settings.token_key_id)
+    from .adapters.aws import DataKeyTokenCipher
+
+    secrets = _secrets(settings.region)
+    return DataKeyTokenCipher(lambda: secrets.get(settings.token_keys_name))
 
 
 @dataclass(frozen=True)
