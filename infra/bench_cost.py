@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -274,10 +275,18 @@ def _stored_bytes(stack: Any) -> tuple[int, int]:
     return member, ledger_bytes
 
 
+def _metrics_env() -> str:
+    """POWERTOOLS_METRICS_DISABLED as template.yaml sets it by default (BusinessMetrics=off)."""
+    from infra.cfn_yaml import load_template
+
+    parameters = load_template(Path(__file__).resolve().parents[1] / "template.yaml").get("Parameters", {})
+    return "false" if str(parameters.get("BusinessMetrics", {}).get("Default", "on")) == "on" else "true"
+
+
 def measure_member_month() -> MonthFigures:
     use_fake_credentials()
     with ExitStack() as scope:
-        stack = scope.enter_context(aws_stack())
+        stack = scope.enter_context(aws_stack(POWERTOOLS_METRICS_DISABLED=_metrics_env()))
         discord = FakeDiscordTransport()
         put_secret("/membergate/discord-bot-token", discord.bot_token)
         clock = _Clock(T0)

@@ -42,6 +42,12 @@ def _bool_mode(environ: Mapping[str, str], name: str) -> bool:
     return raw == "live"
 
 
+def metrics_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """POWERTOOLS_METRICS_DISABLED as Powertools reads it; template.yaml sets it from BusinessMetrics."""
+    e = os.environ if environ is None else environ
+    return e.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Fields shared by every function."""
