@@ -85,11 +85,11 @@ def measure_intake_calls() -> IntakeCallFigures:
     with aws_stack() as stack:
         log = CallLog()
         # The intake's own cached clients: hooks on them count exactly what the handler calls.
-        log.watch(*(bootstrap.aws_client(s, REGION) for s in ("dynamodb", "sqs", "secretsmanager")))
+        log.watch(*(bootstrap.aws_client(s, REGION) for s in ("dynamodb", "sqs", "ssm")))
         intake = _Intake(log, WEBHOOK_SECRET)
 
         _, cold = intake.post(sub_event(event_id="evt_cold"), label="cold start")
-        secret_calls = sum(1 for c in cold if c.service == "secretsmanager")
+        secret_calls = sum(1 for c in cold if c.service == "ssm")
 
         def mark_processed(event_id: str) -> Callable[[], None]:
             def run() -> None:

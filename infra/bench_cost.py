@@ -7,12 +7,12 @@ not anything is due), and the item bytes a member keeps in DynamoDB.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,14 +20,13 @@ import boto3
 from infra.bench_aws import REGION, ApiCall, CallLog, Invocation, invoke, item_size, use_fake_credentials
 from infra.local.lambda_events import failed_ids, sqs_event
 from membergate import bootstrap, config
-from membergate.adapters.aws import KmsTokenCipher
 from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
 from membergate.adapters.intake import ledger_day
 from membergate.domain.model import Community, Member, OAuthTokens, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
 from membergate.services.identity import seal_tokens
 from tests.support import stripe_events as se
 from tests.support.apigw import LambdaContext, http_event
-from tests.support.aws import WEBHOOK_SECRET, aws_stack
+from tests.support.aws import WEBHOOK_SECRET, aws_stack, put_secret
 from tests.support.discord_spec import FakeDiscordTransport
 from tests.support.handlers import load_handler
 
@@ -85,7 +84,7 @@ class Usage:
                     self.sqs_standard += call.sqs_requests
             elif call.service == "kms":
                 self.kms += 1
-            elif call.service == "secretsmanager":
+            elif call.service == "ssm":
                 self.secrets += 1
 
 
@@ -169,7 +168,7 @@ class MemberMonthRunner:
 
     def _run(self, function: str, event: dict, marginal: Usage | None = None) -> tuple[Invocation, list[ApiCall]]:
         # Clients are made lazily by the first invocation of each function: watch whatever exists.
-        self.log.watch(*(bootstrap.aws_client(s, REGION) for s in ("dynamodb", "sqs", "secretsmanager", "kms")))
+        self.log.watch(*(bootstrap.aws_client(s, REGION) for s in ("dynamodb", "sqs", "ssm", "kms")))
         with self.log.recording(function) as calls:
             invocation = invoke(function, self.handlers[function], event, LambdaContext())
         self.log.watch(MembershipItem._get_connection().connection.client,
@@ -177,7 +176,7 @@ class MemberMonthRunner:
         self.durations[function].append(invocation.seconds)
         self.emf_metrics |= invocation.emf_metrics
         self.usage.metrics |= invocation.emf_metrics
-        self.secret_reads[function] += sum(1 for c in calls if c.service == "secretsmanager")
+        self.secret_reads[function] += sum(1 for c in calls if c.service == "ssm")
         if marginal is None:
             self.usage.function(function).add(invocation)
             self.usage.add_calls(calls)
@@ -215,7 +214,7 @@ def _arrange_member(stores: Any, discord: Any) -> None:
     discord.add_guild(GUILD, {ROLE})
     discord.add_user(USER)
     stores.members.create(Member(MEMBER, T0))
-    cipher = KmsTokenCipher(bootstrap.aws_client("kms", REGION), os.environ["TOKEN_KEY_ID"])
+    cipher = bootstrap.join().cipher  # as the join function seals them (the data key by default)
     tokens = OAuthTokens(discord.authorize(USER), discord.issue_refresh_token(USER), T0 + 7 * DAY,
                          "identify guilds.join")
     stores.members.bind_discord(MEMBER, USER, seal_tokens(cipher, tokens))
@@ -276,13 +275,20 @@ def _stored_bytes(stack: Any) -> tuple[int, int]:
     return member, ledger_bytes
 
 
+def _metrics_env() -> str:
+    """POWERTOOLS_METRICS_DISABLED as template.yaml sets it by default (BusinessMetrics=off)."""
+    from infra.cfn_yaml import load_template
+
+    parameters = load_template(Path(__file__).resolve().parents[1] / "template.yaml").get("Parameters", {})
+    return "false" if str(parameters.get("BusinessMetrics", {}).get("Default", "on")) == "on" else "true"
+
+
 def measure_member_month() -> MonthFigures:
     use_fake_credentials()
     with ExitStack() as scope:
-        stack = scope.enter_context(aws_stack())
+        stack = scope.enter_context(aws_stack(POWERTOOLS_METRICS_DISABLED=_metrics_env()))
         discord = FakeDiscordTransport()
-        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-            SecretId="membergate/discord-bot-token", SecretString=discord.bot_token)
+        put_secret("/membergate/discord-bot-token", discord.bot_token)
         clock = _Clock(T0)
         scope.enter_context(bootstrap.overridden(clock=clock, discord_transport=discord))
         _arrange_member(bootstrap.stores(config.ProcessorSettings.from_env()), discord)

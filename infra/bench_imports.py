@@ -1,4 +1,9 @@
-"""Cold-start import cost: the webhook intake handler against a bare ``import boto3``, side by side."""
+"""Cold-start cost of the webhook intake against a bare ``import boto3``, side by side.
+
+Two figures: the handler's import alone, and the full cold start a first event really costs
+(import, bootstrap and clients, the SSM parameter read, the event's own calls), the latter in a
+fresh interpreter whose AWS calls go over HTTP to a moto server the parent runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +37,7 @@ INTAKE_ENV = {
     "LOG_LEVEL": "INFO",
     "LEDGER_TABLE": "bench-ledger",
     "BILLING_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-billing.fifo",
-    "STRIPE_WEBHOOK_SECRETS_NAME": "membergate/stripe-webhook-secrets",
+    "STRIPE_WEBHOOK_SECRETS_NAME": "/membergate/stripe-webhook-secrets",
     "STRIPE_MODE": "test",
 }
 
@@ -48,6 +58,50 @@ print(json.dumps({{"seconds": seconds, "loaded": loaded, "deferred": deferred}})
 # What the intake imports lazily on its first event (bootstrap.intake() and aws_client()): still
 # part of a cold start, so it is reported next to the import time (the budget is on the import).
 INTAKE_FIRST_EVENT_IMPORTS = "import boto3, membergate.adapters.intake"
+
+
+# A fresh interpreter's first event: import the handler, then call it once (bootstrap, clients,
+# the signing secret from SSM, ledger write and queue send over HTTP to the parent's moto server).
+# The event is read from a file before the clock starts; nothing else is imported before it.
+_FIRST_EVENT_PROBE = """
+import sys, time
+sys.path[:0] = [{function_dir!r}, {shared!r}]
+import json
+with open({event_path!r}) as f:
+    event = json.load(f)
+class Context:
+    function_name = "stripe-webhook"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhook"
+    aws_request_id = "bench-first-event"
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 10_000
+start = time.perf_counter()
+import handler
+imported = time.perf_counter()
+result = handler.lambda_handler(event, Context())
+done = time.perf_counter()
+print(json.dumps({{"import": imported - start, "total": done - start, "status": result["statusCode"],
+                  "outcome": json.loads(result["body"]).get("outcome")}}))
+"""
+
+
+@dataclass(frozen=True)
+class FirstEventFigures:
+    """Full cold start of the intake (import + first event) against a bare ``import boto3``."""
+
+    runs_each: int
+    first_event_median_s: float
+    boto3_median_s: float
+    ratio: float
+    budget_ratio: float
+    first_event_runs_s: list[float]
+    statuses: list[str]  # "200 queued" for each run: the event really went through
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= self.budget_ratio and all(s.startswith("200 ") for s in self.statuses)
 
 
 @dataclass(frozen=True)
@@ -142,3 +196,87 @@ def measure_imports(runs: int = 15, budget_ratio: float = 1.5, top: int = 12) ->
 def init_seconds(function: str, runs: int = 3) -> float:
     """Median import time of another function's handler (its cold-start init, for the cost model)."""
     return statistics.median(time_import("handler", function).seconds for _ in range(runs))
+
+
+@contextmanager
+def _moto_account() -> Iterator[dict[str, str]]:
+    """A moto server with template.yaml's resources and SSM parameters; yields the intake's env."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call otherwise
+
+    from infra.local.resources import create_resources, function_environment, read_template
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                region_name=INTAKE_ENV["AWS_REGION"])
+        template = read_template()
+        secrets = {value: FIRST_EVENT_WEBHOOK_SECRET if key == "StripeWebhookSecretsSecretName" else "bench-value"
+                   for key, value in template.parameter_defaults().items() if key.endswith("SecretName")}
+        secrets[template.parameter_defaults()["TokenKeysSecretName"]] = "k1:" + "A" * 43 + "="
+        intrinsics = create_resources(template, lambda s: session.client(s, endpoint_url=endpoint), secrets,
+                                      prefix="bench")
+        env = {**function_environment(template, intrinsics), **{k: v for k, v in INTAKE_ENV.items()
+                                                                if k not in ("LEDGER_TABLE", "BILLING_EVENTS_QUEUE_URL")}}
+        env.update(AWS_ENDPOINT_URL=endpoint, POWERTOOLS_LOG_LEVEL="WARNING")
+        yield env
+    finally:
+        server.stop()
+
+
+FIRST_EVENT_WEBHOOK_SECRET = "whsec_bench_first_event"
+
+
+def _signed_event_file(folder: Path) -> Path:
+    import hashlib
+    import hmac
+
+    now = int(time.time())
+    event_id = f"evt_bench_{uuid.uuid4().hex[:16]}"
+    body = json.dumps({
+        "id": event_id, "object": "event", "type": "customer.subscription.updated", "created": now,
+        "livemode": False, "api_version": "2025-03-31.basil",
+        "data": {"object": {"id": "sub_bench", "object": "subscription", "customer": "cus_bench",
+                            "status": "active", "items": {"data": []}}},
+    })
+    signature = hmac.new(FIRST_EVENT_WEBHOOK_SECRET.encode(), f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
+    event = {"version": "2.0", "routeKey": "POST /webhooks/stripe", "rawPath": "/webhooks/stripe",
+             "rawQueryString": "", "headers": {"stripe-signature": f"t={now},v1={signature}",
+                                               "content-type": "application/json"},
+             "requestContext": {"requestId": event_id, "http": {"method": "POST", "path": "/webhooks/stripe"}},
+             "body": body, "isBase64Encoded": False}
+    path = folder / f"{event_id}.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    return path
+
+
+def measure_first_event(runs: int = 15, budget_ratio: float = 2.2) -> FirstEventFigures:
+    """Import + first event in fresh interpreters, interleaved with bare ``import boto3`` runs."""
+    with _moto_account() as env, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, **env}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+        def first_event() -> dict:
+            code = _FIRST_EVENT_PROBE.format(function_dir=str(FUNCTIONS / "stripe_webhook"), shared=str(SHARED),
+                                             event_path=str(_signed_event_file(Path(tmp))))
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                 cwd=str(ROOT), check=True)
+            return json.loads(out.stdout.strip().splitlines()[-1])
+
+        first_event()  # untimed: byte-code caches exist for both sides, as the built layer ships them
+        time_import("boto3")
+        totals, bare, statuses = [], [], []
+        for _ in range(runs):
+            probe = first_event()
+            totals.append(probe["total"])
+            statuses.append(f"{probe['status']} {probe['outcome']}")
+            bare.append(time_import("boto3").seconds)
+    first, boto3_median = statistics.median(totals), statistics.median(bare)
+    return FirstEventFigures(runs, first, boto3_median, first / boto3_median, budget_ratio, totals, statuses)

@@ -1,9 +1,10 @@
 """The monthly AWS bill for N paying members, priced from measured requests and durations.
 
-List prices, us-east-1, free tiers ignored. Prices marked "FACTS.md" come from the project's
-collected facts; the others were added here and are named in the report so they can be checked.
-"Fixed" means paid even with no members at all (resources that exist, a schedule that runs,
-queues that are polled); "usage" grows with members, and is what DESIGN.md's budget is about.
+List prices, us-east-1, free tiers ignored; every price used is in PRICES below with the AWS
+pricing page it comes from and the date it was recorded. "Fixed" means paid even with no
+members at all (resources that exist, a schedule that runs, queues that are polled), read from
+template.yaml as it is; "usage" grows with members. DESIGN.md's budget: total at most $1.00 a
+month for 10,000 paying members, fixed at most $0.60.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ MEMBERS = 10_000
 # Assumed share of members whose renewal fails in a month and is recovered in grace (the rest
 # renew quietly). Signups, upgrades and cancellations are not modelled.
 FAILED_PAYMENT_SHARE = 0.05
-USAGE_BUDGET_USD = 1.50  # DESIGN.md: "about a dollar a month" for 10,000 paying members
+MEMBER_SCALES = (1_000, 10_000, 100_000)
+TOTAL_BUDGET_USD = 1.00  # DESIGN.md "Budgets": at 10,000 paying members, list prices, no free tier
+FIXED_BUDGET_USD = 0.60
 DAYS_PER_MONTH = 30
 LEDGER_RETENTION_DAYS = 400  # LEDGER_RETENTION_SECONDS in the ledger adapters
 GIB = 1024**3
@@ -32,7 +35,7 @@ GIB = 1024**3
 PLATFORM_LOG_BYTES = 330
 # Assumed: at most one cold start per function per 10 minutes in which it runs.
 MAX_COLD_STARTS = DAYS_PER_MONTH * 24 * 6
-SECRET_CACHE_SECONDS = 300  # CachedSecrets; the intake caches for the container's life (fewer calls)
+SECRET_CACHE_SECONDS = 300  # CachedSecrets: one GetParameter per parameter per 5 minutes per container
 # Assumed, not measured (moto has no event source mappings): Lambda long-polls each SQS event
 # source with 5 connections, 20 s waits, whether or not messages arrive.
 IDLE_POLL_REQUESTS_PER_QUEUE = 5 * 3 * 60 * 24 * DAYS_PER_MONTH
@@ -42,26 +45,36 @@ IDLE_POLL_REQUESTS_PER_QUEUE = 5 * 3 * 60 * 24 * DAYS_PER_MONTH
 class Price:
     usd: float  # per one unit
     label: str
-    source: str  # "FACTS.md" or "added"
+    source: str  # the AWS pricing page the price is listed on
 
 
+# Recorded on PRICES_AS_OF from the pages named (us-east-1, on-demand list prices, no free tier).
+# The benchmark does not fetch them: check the pages before relying on the figure.
+PRICES_AS_OF = "2026-11-30"
+_LAMBDA = "https://aws.amazon.com/lambda/pricing/"
+_DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+_SQS = "https://aws.amazon.com/sqs/pricing/"
+_CLOUDWATCH = "https://aws.amazon.com/cloudwatch/pricing/"
+_KMS = "https://aws.amazon.com/kms/pricing/"
+_SSM = "https://aws.amazon.com/systems-manager/pricing/"
 PRICES = {
-    "http_api": Price(1.00 / 1e6, "$1.00/M requests", "FACTS.md"),
-    "lambda_request": Price(0.20 / 1e6, "$0.20/M requests", "FACTS.md"),
-    "lambda_gb_s": Price(0.0000133334, "$0.0000133334/GB-s arm64", "FACTS.md"),
-    "dynamodb_read": Price(0.125 / 1e6, "$0.125/M RRU", "FACTS.md"),
-    "dynamodb_write": Price(0.625 / 1e6, "$0.625/M WRU", "FACTS.md"),
-    "sqs_standard": Price(0.40 / 1e6, "$0.40/M requests", "FACTS.md"),
-    "sqs_fifo": Price(0.50 / 1e6, "$0.50/M requests", "added"),
-    "scheduler": Price(1.00 / 1e6, "$1.00/M invocations", "FACTS.md"),
-    "secret": Price(0.40, "$0.40/secret-month", "added"),
-    "secret_call": Price(0.05 / 1e4, "$0.05/10k calls", "added"),
-    "kms_key": Price(1.00, "$1.00/key-month", "added"),
-    "kms_request": Price(0.03 / 1e4, "$0.03/10k requests", "added"),
-    "logs_ingest": Price(0.50 / GIB, "$0.50/GiB", "added"),
-    "custom_metric": Price(0.30, "$0.30/metric-month", "added"),
-    "alarm": Price(0.10, "$0.10/alarm-month", "added"),
-    "dynamodb_storage": Price(0.25 + 0.20, "$0.25 + $0.20 PITR /GiB-month", "added"),
+    "http_api": Price(1.00 / 1e6, "$1.00/M requests", "https://aws.amazon.com/api-gateway/pricing/"),
+    "lambda_request": Price(0.20 / 1e6, "$0.20/M requests", _LAMBDA),
+    "lambda_gb_s": Price(0.0000133334, "$0.0000133334/GB-s arm64", _LAMBDA),
+    "dynamodb_read": Price(0.125 / 1e6, "$0.125/M RRU", _DYNAMODB),
+    "dynamodb_write": Price(0.625 / 1e6, "$0.625/M WRU", _DYNAMODB),
+    "dynamodb_storage": Price(0.25 + 0.20, "$0.25 + $0.20 PITR /GB-month", _DYNAMODB),
+    "sqs_standard": Price(0.40 / 1e6, "$0.40/M requests", _SQS),
+    "sqs_fifo": Price(0.50 / 1e6, "$0.50/M requests", _SQS),
+    "scheduler": Price(1.00 / 1e6, "$1.00/M invocations", "https://aws.amazon.com/eventbridge/pricing/"),
+    "ssm_parameter": Price(0.0, "$0 standard parameter (SecureString too)", _SSM),
+    "ssm_call": Price(0.0, "$0 GetParameter, standard throughput", _SSM),
+    "secret": Price(0.40, "$0.40/secret-month", "https://aws.amazon.com/secrets-manager/pricing/"),
+    "kms_key": Price(1.00, "$1.00/key-month", _KMS),
+    "kms_request": Price(0.03 / 1e4, "$0.03/10k requests", _KMS),
+    "logs_ingest": Price(0.50 / GIB, "$0.50/GB ingested", _CLOUDWATCH),
+    "custom_metric": Price(0.30, "$0.30/metric-month", _CLOUDWATCH),
+    "alarm": Price(0.10, "$0.10/standard alarm-month", _CLOUDWATCH),
 }
 
 
@@ -83,6 +96,7 @@ class CostModel:
     sweeps_per_month: int
     memory_mb: dict[str, int]
     init_s: dict[str, float]
+    polled_queues: dict[str, bool] = field(default_factory=dict)  # queue id -> FIFO?, from template.yaml
     lines: list[CostLine] = field(default_factory=list)
     per_member_month: dict[str, dict[str, float]] = field(default_factory=dict)
     assumptions: list[str] = field(default_factory=list)
@@ -96,8 +110,12 @@ class CostModel:
         return sum(line.fixed_usd for line in self.lines)
 
     @property
+    def total_usd(self) -> float:
+        return self.usage_usd + self.fixed_usd
+
+    @property
     def ok(self) -> bool:
-        return self.usage_usd <= USAGE_BUDGET_USD
+        return self.total_usd <= TOTAL_BUDGET_USD and self.fixed_usd <= FIXED_BUDGET_USD
 
 
 # --- what template.yaml says --------------------------------------------------------------------
@@ -133,7 +151,24 @@ def count_resources(template: dict[str, Any], kind: str) -> int:
 
 
 def secret_names(template: dict[str, Any]) -> list[str]:
+    """Template parameters naming an SSM SecureString parameter the creator creates."""
     return [name for name in template.get("Parameters", {}) if name.endswith("SecretName")]
+
+
+def polled_queues(template: dict[str, Any]) -> dict[str, bool]:
+    """Queues a Lambda event source long-polls, whether or not messages arrive: id -> FIFO?"""
+    resources = template["Resources"]
+    out: dict[str, bool] = {}
+    for resource in resources.values():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                out[queue] = bool(resources[queue]["Properties"].get("FifoQueue"))
+    return out
+
+
+def business_metrics_default(template: dict[str, Any]) -> bool:
+    return str(template.get("Parameters", {}).get("BusinessMetrics", {}).get("Default", "on")) == "on"
 
 
 def declared_metrics() -> set[str]:
@@ -182,14 +217,15 @@ def _times(q: dict[str, float], factor: float) -> dict[str, float]:
 
 
 def build_cost_model(month: MonthFigures, init_s: dict[str, float], members: int = MEMBERS,
-                     failed_share: float = FAILED_PAYMENT_SHARE) -> CostModel:
-    template = _template()
+                     failed_share: float = FAILED_PAYMENT_SHARE, template: dict[str, Any] | None = None) -> CostModel:
+    """Price ``members`` member-months; fixed resources as ``template`` (template.yaml by default) declares."""
+    template = _template() if template is None else template
     memory = function_memory_mb(template)
     sweeps = sweeps_per_month(template)
     per_member = _mix(quantities(month.renewal), quantities(month.failed_payment), failed_share)
     usage = _times(per_member, members)
     fixed = _times(quantities(month.idle_sweep), sweeps)
-    model = CostModel(members, failed_share, sweeps, memory, init_s)
+    model = CostModel(members, failed_share, sweeps, memory, init_s, polled_queues(template))
     model.per_member_month = {
         "renewal": quantities(month.renewal),
         "failed payment, recovered in grace": quantities(month.failed_payment),
@@ -207,7 +243,7 @@ def build_cost_model(month: MonthFigures, init_s: dict[str, float], members: int
 def _line(model: CostModel, service: str, what: str, price: str, usage_qty: float, fixed_qty: float,
           note: str = "") -> None:
     p = PRICES[price]
-    model.lines.append(CostLine(service, what, usage_qty + fixed_qty, f"{p.label} ({p.source})",
+    model.lines.append(CostLine(service, what, usage_qty + fixed_qty, p.label,
                                 usage_qty * p.usd, fixed_qty * p.usd, note))
 
 
@@ -221,9 +257,9 @@ def _price_requests(model: CostModel, usage: dict, fixed: dict) -> None:
           fixed.get("sqs_standard", 0), "sends per 64 KB + the poller's receive and delete per message")
     _line(model, "SQS", "FIFO queue requests (billing events)", "sqs_fifo", usage.get("sqs_fifo", 0),
           fixed.get("sqs_fifo", 0))
-    for queue, price in (("access queue", "sqs_standard"), ("billing FIFO queue", "sqs_fifo")):
-        _line(model, "SQS", f"idle long polling by Lambda, {queue}", price, 0, IDLE_POLL_REQUESTS_PER_QUEUE,
-              "assumed: 5 pollers x 20 s waits, not measured")
+    for queue, fifo in model.polled_queues.items():
+        _line(model, "SQS", f"idle long polling by Lambda, {queue}", "sqs_fifo" if fifo else "sqs_standard", 0,
+              IDLE_POLL_REQUESTS_PER_QUEUE, "assumed: 5 pollers x 20 s waits, not measured")
     _line(model, "EventBridge Scheduler", "lifecycle sweeps, rate(5 minutes)", "scheduler", 0, model.sweeps_per_month)
     _line(model, "KMS", "requests (seal/open Discord tokens)", "kms_request", usage.get("kms", 0), fixed.get("kms", 0))
 
@@ -252,19 +288,19 @@ def _price_lambda(model: CostModel, usage: dict, fixed: dict, month: MonthFigure
         ("cold-start init + first call (billed since 2025-08)", gb_s, init,
          "GB-s; assumed <= 1 cold start per function per 10 min"),
     ):
-        model.lines.append(CostLine("Lambda", what, sum(split.values()), f"{price.label} ({price.source})",
+        model.lines.append(CostLine("Lambda", what, sum(split.values()), price.label,
                                     split["usage"] * price.usd, split["fixed"] * price.usd, note))
     logs_price = PRICES["logs_ingest"]
     model.lines.append(CostLine("CloudWatch Logs", "ingestion (handler output + START/END/REPORT)",
-                                sum(logs.values()) / GIB, f"{logs_price.label} ({logs_price.source})",
+                                sum(logs.values()) / GIB, logs_price.label,
                                 logs["usage"] * logs_price.usd, logs["fixed"] * logs_price.usd,
                                 "GiB; bytes measured from what the handlers print"))
     secret_calls = 0.0
     for name, secrets in month.secrets_by_function.items():
         invocations = usage.get(f"invocations:{name}", 0.0) + fixed.get(f"invocations:{name}", 0.0)
         secret_calls += secrets * min(invocations, DAYS_PER_MONTH * 86_400 / SECRET_CACHE_SECONDS)
-    _line(model, "Secrets Manager", "GetSecretValue calls (5-minute cache, upper bound)", "secret_call",
-          secret_calls, 0, "at most one per secret per 5 minutes per warm container")
+    _line(model, "SSM Parameter Store", "GetParameter calls (5-minute cache, upper bound)", "ssm_call",
+          secret_calls, 0, "at most one per parameter per 5 minutes per warm container")
 
 
 def _price_storage(model: CostModel, usage: dict, month: MonthFigures) -> None:
@@ -277,24 +313,21 @@ def _price_storage(model: CostModel, usage: dict, month: MonthFigures) -> None:
 
 def _price_resources(model: CostModel, template: dict, usage: dict, month: MonthFigures) -> None:
     secrets = secret_names(template)
-    _line(model, "Secrets Manager", f"secrets ({len(secrets)} named in template.yaml parameters)", "secret", 0,
-          len(secrets))
+    _line(model, "SSM Parameter Store", f"SecureString parameters ({len(secrets)} named in template.yaml)",
+          "ssm_parameter", 0, len(secrets), "standard tier; the aws/ssm key is AWS-managed (no key charge)")
     keys = count_resources(template, "AWS::KMS::Key")
-    _line(model, "KMS", "customer managed key", "kms_key", 0, keys,
-          "rotation is enabled: AWS may add $1/month per rotation (check KMS pricing)")
+    _line(model, "KMS", "customer managed key (only with TokenSealing=kms)", "kms_key", 0, keys,
+          "default: a data key in an SSM parameter; kms adds $1/month (+$1 per rotation kept)")
     # Custom metrics are prorated by the hours in which they receive data: one the schedule emits
     # every 5 minutes is billed all month, so is one emitted on every Stripe event at this volume.
     scheduled = _metric_names(month.idle_sweep.metrics)
     per_event = _metric_names(month.renewal.metrics | month.failed_payment.metrics) - scheduled
-    rare = declared_metrics() - scheduled - per_event
-    _line(model, "CloudWatch", "custom metrics (EMF) the 5-minute sweep emits", "custom_metric", 0, len(scheduled),
-          "even when zero: " + ", ".join(sorted(scheduled)))
-    # Billed per metric, not per member: at most $0.30 each whatever the number of members (fewer
-    # members means fewer hours with data, so less), hence fixed rather than usage.
-    _line(model, "CloudWatch", "custom metrics (EMF) on Stripe events", "custom_metric", 0, len(per_event),
-          "per metric, not per member; data every hour at this volume: " + ", ".join(sorted(per_event)))
-    _line(model, "CloudWatch", "custom metrics (EMF) on rare outcomes (not counted)", "custom_metric", 0, 0,
-          "prorated by hours with data, <= $0.30 each: " + ", ".join(sorted(rare)))
+    optional = declared_metrics() - scheduled - per_event
+    _line(model, "CloudWatch", "custom metrics (EMF) emitted with the template's defaults", "custom_metric", 0,
+          len(scheduled | per_event), ", ".join(sorted(scheduled | per_event)) or
+          ("none: BusinessMetrics=off" if not business_metrics_default(template) else "none measured"))
+    _line(model, "CloudWatch", "custom metrics with BusinessMetrics=on (not counted)", "custom_metric", 0, 0,
+          f"opt-in: up to {len(optional)} x $0.30 (prorated by hours with data)")
     alarms = count_resources(template, "AWS::CloudWatch::Alarm")
     _line(model, "CloudWatch", f"alarms ({alarms} in template.yaml)", "alarm", 0, alarms)
 
@@ -312,7 +345,7 @@ def _assumptions(model: CostModel) -> list[str]:
         "each queued message reaches its consumer alone (batch of 1): events of one member trickle in",
         "Lambda duration = in-process handler time under moto (stands in for DynamoDB/SQS round trips)",
         f"sweeps: {model.sweeps_per_month:,} per month from template.yaml's rate(); each reads the 4 due-index shards",
-        "prices marked (added) are not in FACTS.md: check them before relying on the figure",
+        f"prices recorded {PRICES_AS_OF} from the AWS pricing pages listed below; not fetched by the benchmark",
     ]
 
 
@@ -337,3 +370,9 @@ def fmt_qty(value: float) -> str:
     if value >= 1e3:
         return f"{value / 1e3:.1f} k"
     return f"{value:.3g}" if not math.isclose(value, round(value)) else f"{value:.0f}"
+
+
+def price_sources(model: CostModel) -> list[tuple[str, str, str]]:
+    """(price, label, source page) for every price a line of the model uses."""
+    used = {line.price for line in model.lines}
+    return [(key, p.label, p.source) for key, p in PRICES.items() if p.label in used]

@@ -171,20 +171,39 @@ def lambda_python() -> str | None:
     return None
 
 
-def compile_for_lambda(folder: Path) -> bool:
-    """Pre-compile bytecode when a CPython 3.12 is at hand (Lambda cannot cache .pyc at run time).
+NO_BYTECODE_HELP = (
+    f"no CPython {LAMBDA_PYTHON_VERSION} found to compile the bytecode Lambda's python{LAMBDA_PYTHON_VERSION} "
+    "runtime loads (Lambda cannot write __pycache__: without .pyc files every cold start compiles every "
+    "module, about 2.8x the CPU of the first event). Install one and build again: "
+    f"`uv python install {LAMBDA_PYTHON_VERSION}` (then put its python{LAMBDA_PYTHON_VERSION} on PATH, see "
+    f"`uv python find {LAMBDA_PYTHON_VERSION}`) or `pyenv install {LAMBDA_PYTHON_VERSION}`. To ship without "
+    "bytecode anyway: ALLOW_NO_BYTECODE=1 make build (or --allow-no-bytecode)."
+)
+
+
+def compile_for_lambda(folder: Path, allow_no_bytecode: bool = False, python: str | None = None) -> bool:
+    """Compile bytecode with a CPython 3.12 (Lambda cannot cache .pyc at run time).
 
     Unchecked-hash .pyc files stay valid whatever timestamps the zip gives the sources. Without a
-    local python3.12 this is skipped: the code still runs, it compiles on each cold start.
+    local python3.12 the build stops (BuildError saying how to get one) unless told to ship
+    without bytecode; then it returns False and the code compiles on each cold start.
     """
-    python = lambda_python()
+    python = python or lambda_python()
     if not python:
-        return False
+        if allow_no_bytecode:
+            print(f"warning: {NO_BYTECODE_HELP}", file=sys.stderr)
+            return False
+        raise BuildError(NO_BYTECODE_HELP)
     subprocess.run(
         [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(folder)],
         check=True,
     )
     return True
+
+
+def allow_no_bytecode_from_env(environ: dict[str, str] | None = None) -> bool:
+    value = (os.environ if environ is None else environ).get("ALLOW_NO_BYTECODE", "")
+    return value.strip().lower() in ("1", "true", "yes")
 
 
 # --- the whole template -------------------------------------------------------------------------
@@ -198,7 +217,8 @@ def _local_path(value: Any) -> str | None:
     return None
 
 
-def build_all(template_path: Path, out_root: Path, pin_installed: bool = False) -> dict[str, Any]:
+def build_all(template_path: Path, out_root: Path, pin_installed: bool = False,
+              allow_no_bytecode: bool = False) -> dict[str, Any]:
     """Build every function and layer of the template; write ``out_root/template.yaml``."""
     sys.path.insert(0, str(ROOT))
     from infra.cfn_yaml import dump_template, load_template
@@ -221,6 +241,8 @@ def build_all(template_path: Path, out_root: Path, pin_installed: bool = False) 
     if missing:
         raise BuildError("missing code folders named in the template: " + ", ".join(missing))
 
+    if not allow_no_bytecode and not lambda_python():
+        raise BuildError(NO_BYTECODE_HELP)  # before minutes of pip, not after
     _fresh_dir(out_root)
     for logical_id, (resource, prop) in buildable.items():
         started = time.monotonic()
@@ -231,7 +253,7 @@ def build_all(template_path: Path, out_root: Path, pin_installed: bool = False) 
             build_layer(target, pin_installed=pin_installed)
         else:
             build_function(base / resource["Properties"][prop], target)
-        compiled = compile_for_lambda(target)
+        compiled = compile_for_lambda(target, allow_no_bytecode)
         resource["Properties"][prop] = logical_id  # relative to the built template, as sam build writes it
         resource.setdefault("Metadata", {})["SamResourceId"] = logical_id
         size = folder_size(target) / 1_000_000
@@ -255,22 +277,29 @@ def main(argv: list[str] | None = None) -> int:
     function = sub.add_parser("function", help="one function folder into --out (sam's ARTIFACTS_DIR)")
     function.add_argument("--src", required=True)
     function.add_argument("--out", required=True)
+    for command in (every, layer, function):
+        command.add_argument("--allow-no-bytecode", action="store_true",
+                             help="ship without .pyc when no python3.12 is found (also ALLOW_NO_BYTECODE=1)")
     args = parser.parse_args(argv)
+    allow = args.allow_no_bytecode or allow_no_bytecode_from_env()
 
     if getattr(args, "out", None) in ("", None):
         print("build: --out is empty (sam build sets ARTIFACTS_DIR; otherwise run `make build`)", file=sys.stderr)
         return 2
     try:
         if args.command == "all":
-            build_all(Path(args.template), Path(args.out).resolve(), pin_installed=args.pin_installed)
+            build_all(Path(args.template), Path(args.out).resolve(), pin_installed=args.pin_installed,
+                      allow_no_bytecode=allow)
         elif args.command == "layer":
             out = Path(args.out).resolve()
+            if not allow and not lambda_python():
+                raise BuildError(NO_BYTECODE_HELP)
             build_layer(out, pin_installed=args.pin_installed)
-            compile_for_lambda(out)
+            compile_for_lambda(out, allow)
         else:
             out = Path(args.out).resolve()
             build_function(Path(args.src), out)
-            compile_for_lambda(out)
+            compile_for_lambda(out, allow)
     except BuildError as exc:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Reads template.yaml and creates its tables, queues, key and secrets in a moto server.
+"""Reads template.yaml and creates its tables, queues, key and SSM secrets in a moto server.
 
 template.yaml stays the single source of truth: the local stack's tables, indexes, queues,
 routes, schedules and function environments all come from it.
@@ -157,11 +157,11 @@ class Intrinsics:
 
 
 def create_resources(template: Template, clients: Any, secret_values: dict[str, str], prefix: str = "membergate-local") -> Intrinsics:
-    """Create every table, queue, key and secret the template declares; return the resolver."""
+    """Create every table, queue and key the template declares, and the SSM secrets; return the resolver."""
     values: dict[str, str] = {}
     parameters = template.parameter_defaults()
     intrinsics = Intrinsics(template, values, parameters)
-    dynamodb, sqs, kms, secrets = clients("dynamodb"), clients("sqs"), clients("kms"), clients("secretsmanager")
+    dynamodb, sqs, kms, ssm = clients("dynamodb"), clients("sqs"), clients("kms"), clients("ssm")
     for logical_id, table in template.of_type("AWS::DynamoDB::Table").items():
         props = table["Properties"]
         name = f"{prefix}-{logical_id}"
@@ -211,8 +211,8 @@ def create_resources(template: Template, clients: Any, secret_values: dict[str, 
         key = kms.create_key(Description=f"{prefix} {logical_id}")["KeyMetadata"]
         values[logical_id] = key["KeyId"]
         intrinsics.attributes[(logical_id, "Arn")] = key["Arn"]
-    for name, value in secret_values.items():
-        secrets.create_secret(Name=name, SecretString=value)
+    for name, value in secret_values.items():  # what the creator puts in Parameter Store before deploying
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     return intrinsics
 
 

@@ -1,6 +1,6 @@
 """The local stack: Membergate on a laptop with no AWS account and no internet (`make dev`).
 
-One process: a moto server (DynamoDB, SQS, KMS, Secrets Manager) built from template.yaml, the
+One process: a moto server (DynamoDB, SQS, KMS, SSM Parameter Store) built from template.yaml, the
 HTTP API on 127.0.0.1:$PORT with the template's routes calling the real Lambda handlers, queue
 consumers and schedules running in-process on a controllable business clock, a local Stripe
 sandbox and a local Discord stand-in. With real credentials in the environment, the same stack
@@ -148,6 +148,8 @@ class LocalStack:
             params["DiscordBotTokenSecretName"]: self.settings.discord_bot_token,
             params["DiscordClientSecretSecretName"]: self.settings.discord_client_secret,
             params["AdminTokenSecretName"]: self.settings.admin_token,
+            # A fresh data key per run: members' tokens sealed by a previous run are not kept anyway.
+            params["TokenKeysSecretName"]: "k1:" + base64.b64encode(os.urandom(32)).decode(),
         }
         intrinsics = create_resources(self.template, session.client, secret_values)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id

@@ -52,10 +52,30 @@ def clock() -> Any:
 
 
 @lru_cache(maxsize=None)
-def aws_client(service: str, region: str) -> Any:
+def _botocore_session() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@lru_cache(maxsize=None)
+def _boto3_session(trimmed: bool) -> Any:
+    """Every client shares one botocore loader (and its caches); ``trimmed`` clients read the
+    trimmed service models of adapters/botocore_models through it (the intake's SSM client)."""
     import boto3
 
-    return boto3.client(service, region_name=region)
+    if not trimmed:
+        return boto3.Session(botocore_session=_botocore_session())
+    from .adapters.botocore_models import trimmed_session
+
+    return boto3.Session(botocore_session=trimmed_session(_botocore_session()))
+
+
+@lru_cache(maxsize=None)
+def aws_client(service: str, region: str) -> Any:
+    from .adapters.botocore_models import TRIMMED_SERVICES
+
+    return _boto3_session(service in TRIMMED_SERVICES).client(service, region_name=region)
 
 
 def _client_factory(region: str) -> Callable[[str], Any]:
@@ -163,9 +183,14 @@ def _identity(settings: config.JoinSettings) -> Any:
 
 
 def _cipher(settings: config.JoinSettings) -> Any:
-    from .adapters.aws import KmsTokenCipher
+    if settings.token_sealing == "kms":
+        from .adapters.aws import KmsTokenCipher
 
-    return KmsTokenCipher(aws_client("kms", settings.region), settings.token_key_id)
+        return KmsTokenCipher(aws_client("kms", settings.region), settings.token_key_id)
+    from .adapters.aws import DataKeyTokenCipher
+
+    secrets = _secrets(settings.region)
+    return DataKeyTokenCipher(lambda: secrets.get(settings.token_keys_name))
 
 
 @dataclass(frozen=True)
@@ -279,5 +304,6 @@ class _LazyBilling:
 
 
 def _reset_caches() -> None:
-    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, aws_client, _secrets):
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, aws_client, _secrets,
+                    _boto3_session, _botocore_session):
         builder.cache_clear()

@@ -42,6 +42,12 @@ def _bool_mode(environ: Mapping[str, str], name: str) -> bool:
     return raw == "live"
 
 
+def metrics_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """POWERTOOLS_METRICS_DISABLED as Powertools reads it; template.yaml sets it from BusinessMetrics."""
+    e = os.environ if environ is None else environ
+    return e.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in ("1", "true", "yes", "on", "y", "t")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Fields shared by every function."""
@@ -73,6 +79,8 @@ ENV_NAMES = {
     "discord_client_secret_name": "DISCORD_CLIENT_SECRET_NAME",
     "admin_token_name": "ADMIN_TOKEN_NAME",
     "token_key_id": "TOKEN_KEY_ID",
+    "token_sealing": "TOKEN_SEALING",
+    "token_keys_name": "TOKEN_KEYS_NAME",
     "public_base_url": "PUBLIC_BASE_URL",
     "checkout_rate_limit": "CHECKOUT_RATE_LIMIT",
     "checkout_rate_window": "CHECKOUT_RATE_WINDOW_SECONDS",
@@ -151,6 +159,19 @@ class CheckoutSettings(StoreSettings):
         )
 
 
+def _token_sealing(e: Mapping[str, str]) -> dict[str, Any]:
+    sealing = _env(e, "TOKEN_SEALING", "parameter")
+    if sealing not in ("parameter", "kms"):
+        raise SettingsError(f"environment variable TOKEN_SEALING must be 'parameter' or 'kms', got {sealing!r}")
+    values = {"token_sealing": sealing, "token_keys_name": _env(e, "TOKEN_KEYS_NAME", ""),
+              "token_key_id": _env(e, "TOKEN_KEY_ID", "")}
+    needed = "TOKEN_KEYS_NAME" if sealing == "parameter" else "TOKEN_KEY_ID"
+    if not values["token_keys_name" if sealing == "parameter" else "token_key_id"]:
+        raise SettingsError(f"environment variable {needed} is not set (TOKEN_SEALING={sealing}); "
+                            "it is defined in template.yaml")
+    return values
+
+
 @dataclass(frozen=True)
 class JoinSettings(StoreSettings):
     access_queue_url: str
@@ -158,6 +179,8 @@ class JoinSettings(StoreSettings):
     discord_api_base: str
     discord_client_id: str
     discord_client_secret_name: str
+    token_sealing: str  # "parameter" (data key in an SSM SecureString) or "kms" (a dedicated key)
+    token_keys_name: str
     token_key_id: str
     public_base_url: str
 
@@ -171,7 +194,7 @@ class JoinSettings(StoreSettings):
             discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
             discord_client_id=_env(e, "DISCORD_CLIENT_ID"),
             discord_client_secret_name=_env(e, "DISCORD_CLIENT_SECRET_NAME"),
-            token_key_id=_env(e, "TOKEN_KEY_ID"),
+            **_token_sealing(e),
             public_base_url=_public_base_url(e),
         )
 

@@ -85,13 +85,34 @@ def walk(node: Any):
             yield from walk(value)
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def _branches(statement: Any) -> list[dict[str, Any]]:
+    """A statement, or both sides of an ``!If`` choosing between statements (AWS::NoValue dropped)."""
+    if isinstance(statement, dict) and "Fn::If" in statement:
+        _, yes, no = statement["Fn::If"]
+        return [s for branch in (yes, no) for s in _branches(branch)]
+    return [] if statement == NO_VALUE else [statement]
+
+
+def role_of(function: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    role = get_att(function["Properties"].get("Role"))
+    assert role and role[1] == "Arn", "every function names its own AWS::IAM::Role (Role: !GetAtt <X>Role.Arn)"
+    assert RESOURCES[role[0]]["Type"] == "AWS::IAM::Role", role
+    return role[0], RESOURCES[role[0]]
+
+
 def statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Allow/Deny statement the function's role may hold (either side of a condition)."""
+    assert "Policies" not in function["Properties"], (
+        "no SAM Policies on a function: SAM would add AWSLambdaBasicExecutionRole (logs on every resource)"
+    )
+    _, role = role_of(function)
     found = []
-    for policy in function["Properties"].get("Policies", []):
-        assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
-            f"only inline statements are allowed (SAM policy templates such as DynamoDBCrudPolicy grant Scan): {policy}"
-        )
-        found.extend(policy["Statement"])
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            found.extend(_branches(statement))
     return found
 
 
@@ -156,7 +177,7 @@ def test_no_secret_value_is_set_in_the_environment():
     for name, function in FUNCTIONS.items():
         for var, value in {**GLOBAL_ENV, **env_of(function)}.items():
             assert not SECRET_LOOKING.search(str(value)), f"{name}.{var} looks like a secret value"
-            if re.search(r"SECRET|TOKEN|PASSWORD|API_KEY", var) and var != "TOKEN_KEY_ID":
+            if re.search(r"SECRET|TOKEN|PASSWORD|API_KEY", var) and var not in ("TOKEN_KEY_ID", "TOKEN_SEALING"):
                 assert var.endswith("_NAME"), f"{name}.{var}: secrets are passed by name (…_NAME)"
                 parameter = ref(value)
                 assert parameter in PARAMETERS, f"{name}.{var} must be a !Ref to a template parameter"
@@ -165,15 +186,18 @@ def test_no_secret_value_is_set_in_the_environment():
                     str(PARAMETERS[parameter]["Default"])
                 )
         if "TOKEN_KEY_ID" in env_of(function):
-            assert RESOURCES[ref(env_of(function)["TOKEN_KEY_ID"])]["Type"] == "AWS::KMS::Key"
+            # The KMS key id only when TokenSealing=kms; empty otherwise (the key does not exist).
+            condition, key, otherwise = env_of(function)["TOKEN_KEY_ID"]["Fn::If"]
+            assert RESOURCES[ref(key)]["Type"] == "AWS::KMS::Key" and otherwise == ""
+            assert RESOURCES[ref(key)]["Condition"] == condition
 
 
 def test_functions_can_read_the_secrets_they_are_told_to_read():
     for name, function in FUNCTIONS.items():
         for var, value in env_of(function).items():
             if var.endswith("_NAME") and ref(value) in PARAMETERS:
-                assert grants(function, "secretsmanager:GetSecretValue", "${" + ref(value) + "}"), (
-                    f"{name} reads {var} but may not read that secret"
+                assert grants(function, "ssm:GetParameter", "${" + ref(value) + "}"), (
+                    f"{name} reads {var} but may not read that parameter"
                 )
 
 
@@ -208,6 +232,7 @@ def test_token_key_permissions_match_the_cipher_encryption_context():
         assert kms_statements, f"{name} has the key id but no kms permission"
         for statement in kms_statements:
             assert get_att(statement["Resource"]) == ("TokenKey", "Arn")
+            assert RESOURCES["TokenKey"]["Condition"] == "SealWithKms"
             expected = {f"kms:EncryptionContext:{k}": v for k, v in context.items()}
             assert statement["Condition"]["StringEquals"] == expected
 
@@ -389,10 +414,64 @@ def _all_policy_statements() -> list[tuple[str, dict[str, Any]]]:
     found = [(name, s) for name, f in FUNCTIONS.items() for s in statements(f)]
     for name, resource in RESOURCES.items():
         if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            for node in walk(resource["Properties"]):
+            # A role's trust policy (who may assume it) has no Resource: only its permissions count.
+            permissions = {k: v for k, v in resource["Properties"].items() if k != "AssumeRolePolicyDocument"}
+            for node in walk(permissions):
                 if isinstance(node, dict) and "Action" in node and "Effect" in node:
                     found.append((name, node))
     return found
+
+
+def test_no_managed_policies_and_one_role_per_function():
+    # Given every role in the template and every function
+    roles = of_type("AWS::IAM::Role")
+    used = [role_of(function)[0] for function in FUNCTIONS.values()]
+    # Then no role carries a managed policy and no function shares its role
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], f"{name} carries a managed policy"
+        assert "PermissionsBoundary" not in role["Properties"], name
+    assert not of_type("AWS::IAM::ManagedPolicy"), "managed policies are not allowed"
+    assert len(set(used)) == len(used) == len(FUNCTIONS)
+    for name, function in FUNCTIONS.items():
+        assert "Policies" not in function["Properties"], f"{name}: SAM Policies would add managed policies"
+
+
+def test_each_function_writes_only_its_own_log_group():
+    for name, function in FUNCTIONS.items():
+        group = ref(function["Properties"]["LoggingConfig"]["LogGroup"])
+        log_statements = [s for s in statements(function) if any(a.startswith("logs:") for a in as_list(s["Action"]))]
+        assert log_statements, f"{name} cannot write its logs"
+        for statement in log_statements:
+            assert set(as_list(statement["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}, name
+            assert [get_att(r) for r in as_list(statement["Resource"])] == [(group, "Arn")], name
+
+
+def test_index_permissions_name_indexes_the_table_has():
+    # "<table>/index/<name>" rather than "/index/*": a function reads the indexes it queries.
+    for owner, statement in _all_policy_statements():
+        for resource in as_list(statement["Resource"]):
+            text = resource.get("Fn::Sub", "") if isinstance(resource, dict) else str(resource)
+            if match := re.fullmatch(r"\$\{(\w+)\.Arn\}/index/(.+)", str(text)):
+                table, index = match.groups()
+                names = {i["IndexName"] for i in RESOURCES[table]["Properties"].get("GlobalSecondaryIndexes", [])}
+                assert index in names, f"{owner}: {table} has no index {index!r}"
+
+
+def test_business_metrics_are_off_unless_the_creator_opts_in():
+    # Custom metrics cost $0.30 each a month: Powertools publishes none unless BusinessMetrics=on.
+    assert PARAMETERS["BusinessMetrics"]["Default"] == "off"
+    assert GLOBAL_ENV["POWERTOOLS_METRICS_DISABLED"] == {"Fn::If": ["PublishBusinessMetrics", "false", "true"]}
+    assert TEMPLATE["Conditions"]["PublishBusinessMetrics"] == {"Fn::Equals": [{"Ref": "BusinessMetrics"}, "on"]}
+
+
+def test_one_alarm_on_function_errors_and_one_per_dead_letter_queue():
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    errors = [a["Properties"] for a in alarms.values() if a["Properties"]["Namespace"] == "AWS/Lambda"]
+    assert [(e["MetricName"], e.get("Dimensions"), e["Threshold"]) for e in errors] == [("Errors", None, 0)]
+    assert RESOURCES["DeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    assert "FifoQueue" not in RESOURCES["DeadLetterQueue"]["Properties"]
+    redrive = RESOURCES["AccessQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+    assert get_att(redrive) == ("DeadLetterQueue", "Arn")
 
 
 def test_no_policy_grants_scan_or_wildcards():
@@ -401,17 +480,25 @@ def test_no_policy_grants_scan_or_wildcards():
             assert not fnmatch.fnmatch("dynamodb:scan", action.lower()), f"{owner} may Scan: {action}"
             assert action.lower() not in ("*", "dynamodb:*"), f"{owner} grants {action}"
             assert not action.endswith("*"), f"{owner} grants a wildcard action {action}"
-        assert statement["Resource"] != "*" and "*" not in as_list(statement["Resource"]), (
-            f"{owner} grants {statement['Action']} on every resource"
-        )
+        resources = as_list(statement["Resource"])
+        if owner == "TokenKey":  # a key policy's Resource "*" means this key
+            continue
+        assert "*" not in resources, f"{owner} grants {statement['Action']} on every resource"
+        for resource in resources:
+            text = str(resource.get("Fn::Sub", "")) if isinstance(resource, dict) else str(resource)
+            assert "*" not in text, f"{owner} grants {statement['Action']} on a wildcard: {text}"
 
 
-def test_secret_resources_name_one_secret_each():
-    # Secrets Manager appends "-" and six random characters to a secret's ARN.
+def test_parameter_resources_name_one_parameter_each():
+    # SSM parameter ARNs are arn:...:parameter/<name>; the names start with "/" (AllowedPattern).
     for owner, statement in _all_policy_statements():
-        if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+        assert not any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])), owner
+        if "ssm:GetParameter" in as_list(statement["Action"]):
+            assert as_list(statement["Action"]) == ["ssm:GetParameter"], owner
             for resource in as_list(statement["Resource"]):
-                assert resource["Fn::Sub"].endswith("-??????"), owner
+                match = re.fullmatch(r"arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:\$\{AWS::AccountId\}"
+                                     r":parameter\$\{(\w+)\}", resource["Fn::Sub"])
+                assert match and PARAMETERS[match.group(1)]["AllowedPattern"].startswith("^/"), (owner, resource)
 
 
 def test_token_key_rotates():

@@ -1,4 +1,4 @@
-"""A moto-backed AWS account with Membergate's tables, queues, key and secrets, plus its env."""
+"""A moto-backed AWS account with Membergate's tables, queues, key and SSM secrets, plus its env."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ from membergate import bootstrap
 WEBHOOK_SECRET = "whsec_test_current"
 ADMIN_TOKEN = "admin-test-token"
 REGION = "us-east-1"
+# A fixed data key for the token cipher (base64 of 32 bytes), as the creator's parameter holds it.
+TOKEN_KEYS = "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
+
+
+def put_secret(name: str, value: str) -> None:
+    """Create or replace an SSM SecureString parameter, as the creator does before deploying."""
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
 
 @dataclass(frozen=True)
@@ -57,16 +64,16 @@ def create_resources(prefix: str = "mg") -> Stack:
     access = sqs.create_queue(QueueName=f"{prefix}-access")["QueueUrl"]
     del dlq
     key_id = boto3.client("kms", region_name=REGION).create_key(Description="membergate tokens")["KeyMetadata"]["KeyId"]
-    sm = boto3.client("secretsmanager", region_name=REGION)
     secrets = {
-        "membergate/stripe-webhook-secrets": WEBHOOK_SECRET,
-        "membergate/stripe-api-key": "sk_test_local",
-        "membergate/discord-bot-token": "bot-token-test",
-        "membergate/discord-client-secret": "client-secret-test",
-        "membergate/admin-token": ADMIN_TOKEN,
+        "/membergate/stripe-webhook-secrets": WEBHOOK_SECRET,
+        "/membergate/stripe-api-key": "sk_test_local",
+        "/membergate/discord-bot-token": "bot-token-test",
+        "/membergate/discord-client-secret": "client-secret-test",
+        "/membergate/admin-token": ADMIN_TOKEN,
+        "/membergate/token-keys": TOKEN_KEYS,
     }
     for name, value in secrets.items():
-        sm.create_secret(Name=name, SecretString=value)
+        put_secret(name, value)
     env = {
         "POWERTOOLS_SERVICE_NAME": "membergate",
         "POWERTOOLS_METRICS_NAMESPACE": "Membergate",
@@ -76,16 +83,18 @@ def create_resources(prefix: str = "mg") -> Stack:
         "BILLING_EVENTS_QUEUE_URL": billing,
         "ACCESS_QUEUE_URL": access,
         "STRIPE_MODE": "test",
-        "STRIPE_WEBHOOK_SECRETS_NAME": "membergate/stripe-webhook-secrets",
-        "STRIPE_API_KEY_NAME": "membergate/stripe-api-key",
+        "STRIPE_WEBHOOK_SECRETS_NAME": "/membergate/stripe-webhook-secrets",
+        "STRIPE_API_KEY_NAME": "/membergate/stripe-api-key",
         "STRIPE_API_BASE": "http://stripe.invalid",
         "DISCORD_API_BASE": "https://discord.com/api/v10",
         "DISCORD_OAUTH_BASE": "https://discord.com/oauth2",
-        "DISCORD_BOT_TOKEN_NAME": "membergate/discord-bot-token",
+        "DISCORD_BOT_TOKEN_NAME": "/membergate/discord-bot-token",
         "DISCORD_CLIENT_ID": "123456789012345678",
-        "DISCORD_CLIENT_SECRET_NAME": "membergate/discord-client-secret",
-        "ADMIN_TOKEN_NAME": "membergate/admin-token",
-        "TOKEN_KEY_ID": key_id,
+        "DISCORD_CLIENT_SECRET_NAME": "/membergate/discord-client-secret",
+        "ADMIN_TOKEN_NAME": "/membergate/admin-token",
+        "TOKEN_SEALING": "parameter",
+        "TOKEN_KEYS_NAME": "/membergate/token-keys",
+        "TOKEN_KEY_ID": key_id,  # used only with TOKEN_SEALING=kms
         "PUBLIC_BASE_URL": "https://members.example.com",
     }
     return Stack(membership, ledger, billing, access, key_id, env)

@@ -18,7 +18,7 @@ from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient, signed_delivery
 from membergate import bootstrap
 from tests.support.apigw import LambdaContext, http_event
-from tests.support.aws import WEBHOOK_SECRET, Stack, aws_stack
+from tests.support.aws import WEBHOOK_SECRET, Stack, aws_stack, put_secret
 from tests.support.discord_spec import API_BASE, CLIENT_ID, CLIENT_SECRET, FakeDiscordTransport
 from tests.support.handlers import load_handler
 
@@ -47,9 +47,8 @@ class Pipeline:
         self.stack: Stack = self._exit.enter_context(
             aws_stack(STRIPE_API_BASE=STRIPE_BASE, DISCORD_API_BASE=API_BASE, DISCORD_CLIENT_ID=CLIENT_ID, **self._env)
         )
-        sm = boto3.client("secretsmanager", region_name="us-east-1")
-        sm.put_secret_value(SecretId="membergate/discord-bot-token", SecretString=self.discord.bot_token)
-        sm.put_secret_value(SecretId="membergate/discord-client-secret", SecretString=CLIENT_SECRET)
+        put_secret("/membergate/discord-bot-token", self.discord.bot_token)
+        put_secret("/membergate/discord-client-secret", CLIENT_SECRET)
         self.sandbox = StripeSandbox(clock=self.clock.now, deliver=signed_delivery(WEBHOOK_SECRET, self._post_webhook),
                                      public_base_url=STRIPE_BASE)
         self._exit.enter_context(

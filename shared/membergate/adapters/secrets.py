@@ -1,7 +1,9 @@
-"""Secret values by name (Secrets Manager, or SSM with an ``ssm:`` prefix), cached five minutes.
+"""Secret values by SSM parameter name (SecureString, standard tier), cached five minutes.
 
-Standard library only: the webhook intake uses it too. The cache lets a rotation reach running
-instances without a redeploy, at one call per secret per instance per five minutes.
+Standard library only: the webhook intake uses it too (no Powertools utilities, no pydantic on
+its path). Standard parameters cost nothing a month where a Secrets Manager secret costs $0.40;
+the cache lets a rotation reach running instances without a redeploy, at one call per parameter
+per instance per five minutes.
 """
 
 from __future__ import annotations
@@ -15,12 +17,9 @@ CACHE_SECONDS = 300
 
 
 def read_secret(client_factory: Callable[[str], Any], name: str) -> str:
-    """``ssm:/path`` reads an SSM SecureString; anything else is a Secrets Manager secret name."""
-    if name.startswith("ssm:"):
-        ssm = client_factory("ssm")
-        return ssm.get_parameter(Name=name[4:], WithDecryption=True)["Parameter"]["Value"]
-    sm = client_factory("secretsmanager")
-    return sm.get_secret_value(SecretId=name)["SecretString"]
+    """The decrypted value of the SSM parameter ``name`` (``/membergate/...``)."""
+    ssm = client_factory("ssm")
+    return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
 def parse_secret_list(value: str) -> list[str]:
