@@ -187,6 +187,8 @@ class WhatsAppStandIn:
                 response = _json(200, answer)
         except NotFound:
             response = graph_error(404, 100, "Unsupported request - method type or path not supported")
+        except InvalidRequestError as exc:  # a control given a phone that is not E.164
+            response = graph_error(400, 100, "(#100) Invalid parameter", exc.message)
         except HTTPException as exc:
             response = graph_error(exc.code or 400, 100, exc.description or "error")
         if api_call:
@@ -481,3 +483,25 @@ def _readable(user: str) -> bool:
     except InvalidRequestError:
         return False
     return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in alone: ``python -m infra.local.whatsapp_standin --port 3100 --webhook-url URL``."""
+    import argparse
+
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=3100)
+    parser.add_argument("--webhook-url", default=None, help="where inbound messages and statuses are posted")
+    parser.add_argument("--app-secret", default="local-app-secret", help="signs the webhooks (WHATSAPP_APP_SECRET)")
+    args = parser.parse_args(argv)
+    standin = WhatsAppStandIn(app_secret=args.app_secret, webhook_url=args.webhook_url)
+    if standin.spec is None:
+        print("WhatsApp spec not found: requests are not checked against it (set MEMBERGATE_SPECS_DIR)")
+    print(f"WhatsApp stand-in on http://127.0.0.1:{args.port} (Cloud API base http://127.0.0.1:{args.port}{API})")
+    run_simple("127.0.0.1", args.port, standin, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -440,3 +440,24 @@ def test_gateway_without_url_is_refused_with_the_setting_to_fix():
     with pytest.raises(PermanentError) as refused:
         WhatsAppGateway(FakeGateway(), "", lambda: "k")
     assert "WHATSAPP_GATEWAY_URL" in refused.value.message
+
+
+# --- a missing spec -------------------------------------------------------------------------
+
+
+def test_whatsapp_spec_missing_skips_with_where_it_looked(monkeypatch, tmp_path):
+    # Given no spec under the specs directory, outside CI
+    monkeypatch.setenv("MEMBERGATE_SPECS_DIR", str(tmp_path))
+    monkeypatch.delenv("CI", raising=False)
+    # When a test asks for it / Then it is skipped, saying where the spec was looked for
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        whatsapp_spec()
+    assert str(tmp_path) in str(skipped.value)
+
+
+def test_whatsapp_spec_missing_under_ci_fails(monkeypatch, tmp_path):
+    # Given no spec and CI=true / When a test asks for it / Then the test fails instead of skipping
+    monkeypatch.setenv("MEMBERGATE_SPECS_DIR", str(tmp_path))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        whatsapp_spec()

@@ -235,7 +235,7 @@ class WhatsAppCloudApi:
     def create_invite_link(self, group_id: str) -> str:
         """A new invite link for the group (the previous one stops working)."""
         response = self._call("POST", f"/{_group(group_id)}/invite_link", {"messaging_product": "whatsapp"})
-        link = (response.json() or {}).get("invite_link")
+        link = _body(response).get("invite_link")
         if not isinstance(link, str) or not link.startswith("https://"):
             raise RetryableError("WhatsApp answered the invite link request without a link; retried automatically")
         return link
@@ -243,7 +243,7 @@ class WhatsAppCloudApi:
     def get_group(self, group_id: str) -> GroupInfo:
         fields = "subject,participants,total_participant_count,join_approval_mode,suspended"
         response = self._call("GET", f"/{_group(group_id)}?{urllib.parse.urlencode({'fields': fields})}")
-        data = response.json() if isinstance(response.json(), dict) else {}
+        data = _body(response)
         participants = []
         for item in data.get("participants") or []:
             wa_id = item.get("wa_id") if isinstance(item, dict) else None
@@ -263,7 +263,7 @@ class WhatsAppCloudApi:
         """Open join requests (the spec's operation takes no paging cursor: the first page only)."""
         response = self._call("GET", f"/{_group(group_id)}/join_requests")
         requests = []
-        for item in (response.json() or {}).get("data") or []:
+        for item in _body(response).get("data") or []:
             if not isinstance(item, dict) or not isinstance(item.get("join_request_id"), str):
                 continue
             try:
@@ -294,7 +294,7 @@ class WhatsAppCloudApi:
                 "whatsapp_group_full",
             )
         response = self._call("POST", f"/{_group(group_id)}/join_requests", {"messaging_product": "whatsapp", "join_requests": mine})
-        data = response.json() if isinstance(response.json(), dict) else {}
+        data = _body(response)
         self._raise_item_failures(data, "approve the join request")
         approved = data.get("approved_join_requests")
         return [a for a in approved if isinstance(a, str)] if isinstance(approved, list) else mine
@@ -305,7 +305,7 @@ class WhatsAppCloudApi:
         response = self._call(
             "DELETE", f"/{_group(group_id)}/join_requests", {"messaging_product": "whatsapp", "join_requests": list(request_ids)}
         )
-        self._raise_item_failures(response.json() if isinstance(response.json(), dict) else {}, "reject join requests")
+        self._raise_item_failures(_body(response), "reject join requests")
 
     def remove_participants(self, group_id: str, phones: Collection[str]) -> None:
         """Remove people from the group, at most 8 per request as the spec allows."""
@@ -321,7 +321,7 @@ class WhatsAppCloudApi:
 
     def _send_message(self, to: str, payload: dict[str, Any]) -> str:
         response = self._call("POST", f"/{self._phone_number_id}/messages", payload, message_to=to)
-        data = response.json() if isinstance(response.json(), dict) else {}
+        data = _body(response)
         messages = data.get("messages")
         if isinstance(messages, list) and messages and isinstance(messages[0], dict) and isinstance(messages[0].get("id"), str):
             return messages[0]["id"]
@@ -549,6 +549,11 @@ def _segment(value: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 256:
         raise PermanentError(f"{str(value)[:32]!r} is not a group id or phone the gateway accepts", "whatsapp_gateway_invalid_id")
     return urllib.parse.quote(value, safe="")
+
+
+def _body(response: HttpResponse) -> dict[str, Any]:
+    data = response.json()
+    return data if isinstance(data, dict) else {}
 
 
 def _graph_error(response: HttpResponse) -> dict[str, Any]:
