@@ -1,4 +1,4 @@
-"""Checks requests against Meta's WhatsApp Business Messaging OpenAPI file (method, path, headers, query, body).
+"""Checks requests and answers against Meta's WhatsApp Business Messaging OpenAPI file (path, method, headers, query, body).
 
 Used by the WhatsApp stand-in (it refuses what the spec does not allow, as Meta would) and by the
 tests (tests/support/whatsapp_spec.py), so the client is checked against the published description,
@@ -124,6 +124,37 @@ class WhatsAppSpec:
         if not accepted:
             raise SpecViolation(problems[0] if len(problems) == 1 else " | ".join(problems[:4]))
         return tuple(accepted)
+
+    def validate_response(self, method: str, path: str, status: int, body: bytes) -> None:
+        """Check a 2xx answer against the spec's response schema (any overlapping operation may match).
+
+        Error answers are checked against the Graph error shape (ErrorResponse) instead, because
+        most operations document no error answers at all."""
+        bare = path.split("?")[0]
+        if status >= 400:
+            if body:
+                self.validate_schema("#/components/schemas/ErrorResponse", json.loads(body), f"{method} {bare}: {status} answer")
+            return
+        problems = []
+        for template, regex, _ in self._templates:
+            operation = self.document["paths"][template].get(method.lower()) if regex.fullmatch(bare) else None
+            if operation is None:
+                continue
+            responses = operation.get("responses", {})
+            key = str(status) if str(status) in responses else f"{str(status)[0]}XX"
+            if key not in responses:
+                problems.append(f"{template}: no {status} answer documented")
+                continue
+            schema = self._deref(responses[key]).get("content", {}).get("application/json", {}).get("schema")
+            if schema is None or not body:
+                return
+            owner = responses[key].get("$ref") or f"#/paths/{_escape(template)}/{method.lower()}/responses/{key}"
+            try:
+                self.validate_schema(owner + "/content/application~1json/schema", json.loads(body), f"{method} {bare}: {status} answer")
+                return
+            except SpecViolation as exc:
+                problems.append(str(exc))
+        raise SpecViolation(" | ".join(problems[:3]) or f"{method} {bare}: no operation matches")
 
     def validate_schema(self, pointer: str, instance: Any, what: str) -> None:
         """Validate ``instance`` against the schema at JSON pointer ``pointer`` (e.g. "#/components/schemas/Message")."""

@@ -76,8 +76,8 @@ def control(standin) -> Client:
 
 @pytest.fixture
 def api(standin, clock) -> WhatsAppCloudApi:
-    return WhatsAppCloudApi(WsgiTransport(standin, ROOT), lambda: ACCESS_TOKEN, PHONE_NUMBER_ID, f"{ROOT}/v23.0",
-                            sleep=clock.sleep, monotonic=clock.monotonic, limits=CloudRateLimits())
+    return WhatsAppCloudApi(WsgiTransport(standin, ROOT, spec=standin.spec), lambda: ACCESS_TOKEN, PHONE_NUMBER_ID,
+                            f"{ROOT}/v23.0", sleep=clock.sleep, monotonic=clock.monotonic, limits=CloudRateLimits())
 
 
 def _group(control: Client, **body) -> dict:
@@ -226,3 +226,17 @@ def test_gateway_wrong_key_is_permanent_with_the_setting_to_fix(control, standin
     with pytest.raises(PermanentError) as refused:
         gateway.add_participant(group["id"], MEMBER)
     assert refused.value.reason == "whatsapp_gateway_key_invalid" and "WHATSAPP_GATEWAY_KEY" in refused.value.message
+
+
+def test_standin_status_webhooks_match_the_specs_webhook_payload(control, api, standin, clock):
+    # Given a text outside the window and a template to an unreachable number (both fail by webhook)
+    control.post("/_control/unreachable", json={"phone": STRANGER})
+    api.send_text(MEMBER, "hors fenêtre")
+    api.send_template(STRANGER, WELCOME)
+    # When the posted status webhooks are checked against the spec's WebhookPayload
+    statuses = [w["payload"] for w in standin.webhooks]
+    assert len(statuses) == 2
+    for payload in statuses:
+        standin.spec.validate_schema("#/components/schemas/WebhookPayload", payload, "status webhook")
+    # Then they match (inbound text webhooks cannot be checked this way: the spec maps an inbound
+    # "text" message to the outgoing TextMessage schema, which requires "to" and "recipient_type")

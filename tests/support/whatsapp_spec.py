@@ -105,7 +105,10 @@ class SpecCheckingCloudTransport:
             if operation is None or operation in operations:
                 del self._script[index]
                 return response
-        return self._answer(request)
+        response = self._answer(request)
+        # The model's own answers are checked too, so the fake cannot drift from Meta's shapes.
+        self.spec.validate_response(method, path, response.status, response.body)
+        return response
 
     def _answer(self, r: RecordedRequest) -> HttpResponse:
         bare = r.path.split("?")[0]
@@ -147,11 +150,14 @@ class SpecCheckingCloudTransport:
 
 
 class WsgiTransport:
-    """An HttpTransport that hands requests to a WSGI app in-process, mounted at ``base_url``."""
+    """An HttpTransport that hands requests to a WSGI app in-process, mounted at ``base_url``.
 
-    def __init__(self, app: Callable, base_url: str):
+    With ``spec``, answers under /v23.0 are checked against the spec's response schemas."""
+
+    def __init__(self, app: Callable, base_url: str, *, spec: WhatsAppSpec | None = None):
         self._client = Client(app)
         self._base = base_url.rstrip("/")
+        self._spec = spec
         self.calls: list[tuple[str, str]] = []
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, timeout: float) -> HttpResponse:
@@ -159,4 +165,7 @@ class WsgiTransport:
         path = url[len(self._base):]
         self.calls.append((method, path))
         response = self._client.open(path, method=method, headers=dict(headers), data=body or b"")
-        return HttpResponse(response.status_code, dict(response.headers.items()), response.get_data())
+        answer = HttpResponse(response.status_code, dict(response.headers.items()), response.get_data())
+        if self._spec is not None and path.startswith("/v23.0/"):
+            self._spec.validate_response(method, path, answer.status, answer.body)
+        return answer

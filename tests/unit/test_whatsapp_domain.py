@@ -243,6 +243,13 @@ def test_verify_signature_missing_malformed_non_ascii_or_wrong_is_refused(header
         wa.verify_signature(_raw(), header, APP_SECRET)
 
 
+@given(st.text(max_size=80))
+def test_verify_signature_any_header_text_is_refused_with_signature_error_only(header):
+    # Given any header text (not a valid signature) / When verified / Then SignatureError, nothing else
+    with pytest.raises(SignatureError):
+        wa.verify_signature(b"{}", header, APP_SECRET)
+
+
 def test_verify_signature_uppercase_hex_and_second_secret_are_accepted():
     # Given a signature made with the previous secret during a rotation, in uppercase hex
     raw = _raw()
