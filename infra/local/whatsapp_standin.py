@@ -15,7 +15,8 @@ graph.facebook.com. It behaves as Meta documents, where that matters to Memberga
   link only (a revoked link lets no one ask).
 
 Routes (under the mount point; Cloud API under /v23.0, the gateway under /gateway):
-  POST /v23.0/{phone_number_id}/messages, GET /v23.0/{group_id}, POST|DELETE /v23.0/{group_id}/invite_link,
+  POST /v23.0/{phone_number_id}/messages, POST /v23.0/{phone_number_id}/groups (the group_create
+  webhook follows), GET /v23.0/{group_id}, POST|DELETE /v23.0/{group_id}/invite_link,
   GET|POST|DELETE /v23.0/{group_id}/join_requests, POST|DELETE /v23.0/{group_id}/participants,
   POST|GET /gateway/groups/{group}/participants, DELETE /gateway/groups/{group}/participants/{phone}.
 Views and controls:
@@ -153,6 +154,7 @@ class WhatsAppStandIn:
         self.url_map = Map(
             [
                 Rule(f"{API}/<node>/messages", endpoint="messages", methods=["POST"]),
+                Rule(f"{API}/<node>/groups", endpoint="create_group", methods=["POST"]),
                 Rule(f"{API}/<group_id>", endpoint="group_info", methods=["GET"]),
                 Rule(f"{API}/<group_id>/invite_link", endpoint="invite_link", methods=["POST", "DELETE"]),
                 Rule(f"{API}/<group_id>/join_requests", endpoint="join_requests", methods=["GET", "POST", "DELETE"]),
@@ -288,6 +290,23 @@ class WhatsAppStandIn:
         return None
 
     # --- groups (Cloud API) -----------------------------------------------------------------
+
+    def on_create_group(self, request: Request, node: str) -> Response:
+        if node != self.phone_number_id:
+            return graph_error(400, 100, f"Unsupported post request. Object with ID '{node}' does not exist")
+        body = request.get_json(silent=True) or {}
+        request_id = f"{next(self._ids):015d}"
+        group_id = f"R1JPVVA{next(self._ids):06d}"
+        self.groups[group_id] = Group(group_id, str(body.get("subject", "")).strip())
+        # Meta creates the group asynchronously and announces it by webhook with the request id.
+        event = {"timestamp": int(self._clock()), "group_id": group_id, "type": "group_create",
+                 "request_id": request_id, "subject": self.groups[group_id].subject}
+        if body.get("description"):
+            event["description"] = body["description"]
+        self._post_webhook({"messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": self.business_number[1:], "phone_number_id": self.phone_number_id},
+                            "groups": [event]}, field="group_lifecycle_update")
+        return _json(200, {"messaging_product": "whatsapp", "request_id": request_id})
 
     def _group(self, group_id: str) -> Group | None:
         return self.groups.get(group_id)
@@ -466,9 +485,9 @@ class WhatsAppStandIn:
             statuses.append(status)
         return statuses
 
-    def _post_webhook(self, value: dict[str, Any]) -> None:
+    def _post_webhook(self, value: dict[str, Any], field: str = "messages") -> None:
         payload = {"object": "whatsapp_business_account",
-                   "entry": [{"id": DEFAULT_WABA_ID, "changes": [{"value": value, "field": "messages"}]}]}
+                   "entry": [{"id": DEFAULT_WABA_ID, "changes": [{"value": value, "field": field}]}]}
         # Meta escapes non-ASCII in its bodies; the signature covers these exact bytes.
         raw = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": compute_signature(self.app_secret, raw)}

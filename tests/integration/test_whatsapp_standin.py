@@ -240,3 +240,15 @@ def test_standin_status_webhooks_match_the_specs_webhook_payload(control, api, s
         standin.spec.validate_schema("#/components/schemas/WebhookPayload", payload, "status webhook")
     # Then they match (inbound text webhooks cannot be checked this way: the spec maps an inbound
     # "text" message to the outgoing TextMessage schema, which requires "to" and "recipient_type")
+
+
+def test_create_group_returns_a_request_id_and_the_group_arrives_by_webhook(api, standin, receiver, control):
+    # When Membergate asks for a new official group
+    request_id = api.create_group("Cercle Mastermind")
+    # Then a signed group_create webhook ties the request id to the new group, in the spec's shape
+    (event,) = [g for b in receiver.batches for g in b.groups]
+    assert (event.type, event.request_id, event.subject) == ("group_create", request_id, "Cercle Mastermind")
+    standin.spec.validate_schema("#/components/schemas/WebhookPayload", standin.webhooks[-1]["payload"], "group webhook")
+    # and the group is usable at once
+    assert api.create_invite_link(event.group_id).startswith("https://chat.whatsapp.com/")
+    assert control.get(f"/groups/{event.group_id}").get_json()["subject"] == "Cercle Mastermind"

@@ -125,6 +125,10 @@ class SpecCheckingCloudTransport:
             to = r.json["to"]
             return json_response(200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
                                        "messages": [{"id": f"wamid.TEST{next(self._ids)}"}]})
+        if "createGroup" in r.operations:
+            group_id = f"R1JPVVAtest{next(self._ids)}"
+            self.groups[group_id] = FakeGroup()
+            return json_response(200, {"messaging_product": "whatsapp", "request_id": f"{next(self._ids):015d}"})
         m = re.fullmatch(r"/v23\.0/([^/]+)(?:/([a-z_]+))?", bare)
         group = self.groups.get(m.group(1)) if m else None
         if group is None:

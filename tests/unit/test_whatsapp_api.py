@@ -112,6 +112,7 @@ def test_cloud_api_every_public_method_sends_requests_the_spec_allows(meta, api)
     api.send_text(MEMBER, "Bienvenue ! Ton lien : https://chat.whatsapp.com/abc", preview_url=True)
     api.send_template(MEMBER, WELCOME)
     api.send_template(MEMBER, Template("membergate_reminder", "en"))
+    request_id = api.create_group("Cercle  Mastermind\n2026", "Six mois de coaching")
     link = api.create_invite_link(GROUP)
     approved = api.approve_join_requests_from(GROUP, MEMBER)
     api.reject_join_requests(GROUP, ["JR2"])
@@ -121,6 +122,10 @@ def test_cloud_api_every_public_method_sends_requests_the_spec_allows(meta, api)
     # headers and body) and did what was meant
     operations = [r.operations for r in meta.requests]
     assert ("sendMessage",) in operations and ("createGroupInviteLink",) in operations
+    assert request_id.isdigit()
+    (creation,) = [r for r in meta.requests if "createGroup" in r.operations]
+    assert creation.json == {"messaging_product": "whatsapp", "subject": "Cercle Mastermind 2026",
+                             "join_approval_mode": "approval_required", "description": "Six mois de coaching"}
     for expected in ("getJoinRequests", "approveJoinRequests", "rejectJoinRequests", "removeGroupParticipants", "getGroupInfo"):
         assert any(expected in ops for ops in operations), expected
     assert link.startswith("https://chat.whatsapp.com/")

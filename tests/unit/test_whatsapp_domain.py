@@ -196,6 +196,31 @@ def test_parse_webhook_odd_items_are_skipped_not_fatal():
     assert batch.skipped == 2
 
 
+def test_parse_webhook_group_events_give_the_created_group_and_participant_changes():
+    # Given a group_create event (the answer to a create request) and a participant update
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [
+        {"field": "group_lifecycle_update", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "groups": [{"timestamp": 1779999000, "group_id": "Y2FwaV9ncm91cDoxOTUwNTU1MDA3OToxMjAzNjMzOTQzMjA",
+                        "type": "group_create", "request_id": "106540352242922", "subject": "Cercle"}]}},
+        {"field": "group_participant_update", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "groups": [{"timestamp": 1779999100, "group_id": "Y2FwaV9ncm91cDoxOTUwNTU1MDA3OToxMjAzNjMzOTQzMjA",
+                        "type": "group_remove_participants", "request_id": "2",
+                        "removed_participants": [{"input": "+33612345678", "wa_id": "33612345678"}]},
+                       {"group_id": "no-timestamp", "type": "group_create", "request_id": "3"}]}},
+    ]}]}
+    # When parsed
+    batch = wa.parse_webhook(payload)
+    # Then the group id is tied to the request id, removals are E.164, the odd item is counted
+    created, removed = batch.groups
+    assert (created.type, created.request_id, created.subject) == ("group_create", "106540352242922", "Cercle")
+    assert removed.removed == ("+33612345678",) and removed.timestamp == 1779999100
+    assert batch.skipped == 1 and batch.messages == ()
+
+
 @pytest.mark.parametrize("payload", [None, [], {"object": "page", "entry": []}, {"object": "whatsapp_business_account"}])
 def test_parse_webhook_not_whatsapp_envelope_is_malformed(payload):
     # Given something that is not a WhatsApp webhook / When parsed / Then MalformedEventError

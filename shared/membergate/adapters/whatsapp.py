@@ -232,6 +232,23 @@ class WhatsAppCloudApi:
 
     # -- Groups API (official mode) ----------------------------------------------------------
 
+    def create_group(self, subject: str, description: str | None = None) -> str:
+        """Ask Meta to create a group whose joiners need approval; returns the request id. The group
+        id arrives later in a ``group_create`` webhook carrying it (domain.whatsapp.GroupEvent)."""
+        subject = " ".join(str(subject).split())[:128]
+        if not subject:
+            raise PermanentError("a WhatsApp group needs a name (subject)", "whatsapp_group_subject_missing")
+        payload: dict[str, Any] = {"messaging_product": "whatsapp", "subject": subject,
+                                   # Join requests, so Membergate can admit the paying number only.
+                                   "join_approval_mode": "approval_required"}
+        if description:
+            payload["description"] = description[:2048]
+        response = self._call("POST", f"/{self._phone_number_id}/groups", payload)
+        request_id = _body(response).get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise RetryableError("WhatsApp answered the group creation without a request id; retried automatically")
+        return request_id
+
     def create_invite_link(self, group_id: str) -> str:
         """A new invite link for the group (the previous one stops working)."""
         response = self._call("POST", f"/{_group(group_id)}/invite_link", {"messaging_product": "whatsapp"})

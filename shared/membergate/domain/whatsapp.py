@@ -382,10 +382,27 @@ class StatusUpdate:
 
 
 @dataclass(frozen=True)
+class GroupEvent:
+    """A Groups API event (official mode): a group created or deleted, people added or removed.
+
+    Creating a group is asynchronous: the create call returns a request id, and the group id
+    arrives later in a ``group_create`` event carrying that request id."""
+
+    type: str  # group_create, group_delete, group_settings_update, group_add_participants, group_remove_participants
+    group_id: str
+    request_id: str
+    timestamp: int
+    subject: str | None = None
+    added: tuple[str, ...] = ()  # E.164
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class WebhookBatch:
     messages: tuple[InboundMessage, ...]
     statuses: tuple[StatusUpdate, ...]
     skipped: int  # items that were not understood (logged by the caller, never retried by Meta)
+    groups: tuple[GroupEvent, ...] = ()
 
 
 def parse_webhook(payload: Any) -> WebhookBatch:
@@ -401,6 +418,7 @@ def parse_webhook(payload: Any) -> WebhookBatch:
         raise MalformedEventError("a WhatsApp webhook without an entry list")
     messages: list[InboundMessage] = []
     statuses: list[StatusUpdate] = []
+    groups: list[GroupEvent] = []
     skipped = 0
     for entry in entries:
         changes = entry.get("changes") if isinstance(entry, dict) else None
@@ -412,8 +430,16 @@ def parse_webhook(payload: Any) -> WebhookBatch:
             if not isinstance(value, dict):
                 skipped += 1
                 continue
+            if change.get("field") in _GROUP_FIELDS:
+                for item in _list(value.get("groups")):
+                    event = _group_event(item)
+                    if event is None:
+                        skipped += 1
+                    else:
+                        groups.append(event)
+                continue
             if change.get("field") != "messages":
-                continue  # group lifecycle/settings/participant updates are not used (yet)
+                continue  # fields Membergate does not subscribe to
             metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
             number_id = str(metadata.get("phone_number_id", ""))
             names = _profile_names(value.get("contacts"))
@@ -429,7 +455,33 @@ def parse_webhook(payload: Any) -> WebhookBatch:
                     skipped += 1
                 else:
                     statuses.append(status)
-    return WebhookBatch(tuple(messages), tuple(statuses), skipped)
+    return WebhookBatch(tuple(messages), tuple(statuses), skipped, tuple(groups))
+
+
+_GROUP_FIELDS = frozenset({"group_lifecycle_update", "group_participant_update", "group_settings_update"})
+
+
+def _group_event(item: Any) -> GroupEvent | None:
+    if not isinstance(item, dict):
+        return None
+    kind, group_id, request_id = item.get("type"), item.get("group_id"), item.get("request_id")
+    timestamp = _epoch(item.get("timestamp"))
+    if not isinstance(kind, str) or not isinstance(group_id, str) or not isinstance(request_id, str) or timestamp is None:
+        return None
+
+    def phones(key: str) -> tuple[str, ...]:
+        found = []
+        for participant in _list(item.get(key)):
+            wa_id = participant.get("wa_id") if isinstance(participant, dict) else None
+            try:
+                found.append(normalise_phone(wa_id, assume_international=True))
+            except InvalidRequestError:
+                continue
+        return tuple(found)
+
+    subject = item.get("subject")
+    return GroupEvent(kind, group_id, request_id, timestamp, subject if isinstance(subject, str) else None,
+                      phones("added_participants"), phones("removed_participants"))
 
 
 def _list(value: Any) -> list[Any]:
