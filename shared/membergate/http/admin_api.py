@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from ..domain.model import AccessRecord, Community, Entitlement, Member, Plan
+from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
 from ..services import admin
 from ..services.identity import create_claim_link
 from .resolver import error_response, iso, make_resolver
@@ -23,7 +23,8 @@ from .schemas import (
     EntitlementOut,
     EventsOut,
     GrantOut,
-    IdentitiesOut,
+    IdentityOut,
+    MessageOut,
     KpisOut,
     LedgerEntryOut,
     MemberOut,
@@ -99,6 +100,8 @@ def build_admin_app(
         stripe_customer_id: Annotated[str | None, Query()] = None,
         discord_user_id: Annotated[str | None, Query()] = None,
         member_id: Annotated[str | None, Query()] = None,
+        telegram_user_id: Annotated[str | None, Query()] = None,
+        whatsapp_phone: Annotated[str | None, Query()] = None,
     ) -> MembersOut:
         found = admin.find_members(
             stores_factory(),
@@ -106,8 +109,10 @@ def build_admin_app(
             stripe_customer_id=stripe_customer_id,
             discord_user_id=discord_user_id,
             member_id=member_id,
+            telegram_user_id=telegram_user_id,
+            whatsapp_phone=whatsapp_phone,
         )
-        return MembersOut(members=[member_out(d.member, d.entitlements, d.access) for d in found])
+        return MembersOut(members=[member_out(d.member, d.entitlements, d.access, d.messages) for d in found])
 
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
@@ -169,6 +174,7 @@ def community_out(c: Community) -> CommunityOut:
         id=c.id,
         platform=c.platform.value,
         name=c.name,
+        external_id=c.external_id,
         guild_id=c.guild_id,
         role_id=c.role_id,
         on_revoke=c.on_revoke.value,
@@ -190,11 +196,17 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
     )
 
 
-def member_out(m: Member, entitlements: list[Entitlement], access: list[AccessRecord]) -> MemberOut:
+def member_out(
+    m: Member, entitlements: list[Entitlement], access: list[AccessRecord], messages: list[MessageRecord] = ()
+) -> MemberOut:
     return MemberOut(
         id=m.id,
         stripe_customer_id=m.stripe_customer_id,
-        identities=IdentitiesOut(discord_user_id=m.discord_user_id),
+        identities=[IdentityOut(platform=i.platform.value, external_id=i.external_id) for i in m.identities],
+        messages=[
+            MessageOut(kind=x.kind, state=x.status.value, reason=x.reason or None, at=iso(x.at) if x.at else None)
+            for x in messages
+        ],
         entitlements=[
             EntitlementOut(
                 plan_id=e.plan_id,
@@ -217,5 +229,5 @@ def member_out(m: Member, entitlements: list[Entitlement], access: list[AccessRe
             for a in access
         ],
         created_at=iso(m.created_at) or "",
-        origin=m.origin,
+        origin=m.origin.value,
     )

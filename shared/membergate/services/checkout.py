@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
-from ..domain.model import CheckoutAttempt
+from ..domain.model import CheckoutAttempt, Platform
 from ..ports import BillingGateway, CheckoutSession, Stores
 
 # A session is reused while it has at least this long to live; after that a new attempt starts,
@@ -39,7 +39,7 @@ def start_checkout(request: CheckoutRequest, *, stores: Stores, billing: Billing
             f"you already have {plan.name}; to change your card, see invoices or cancel, use "
             "\"Manage billing\" on the join page"
         )
-    if not member.discord_user_id:
+    if not member.identity(Platform.DISCORD):
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"
         )
