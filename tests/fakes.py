@@ -388,12 +388,15 @@ class FakeConnector:
         self.actions: list[tuple] = []
         self.calls: list[str] = []
         self.fail_next: list[Exception] = []
+        self.fail_on: dict[str, list[Exception]] = {}  # call name -> failures for its next calls
         self.message_keys: list[str] = []
         # Keys whose first send is accepted but answered with this error (a lost answer).
         self.lose_answer_for: dict[str, Exception] = {}
 
     def _fail(self, call: str) -> None:
         self.calls.append(call)
+        if self.fail_on.get(call):
+            raise self.fail_on[call].pop(0)
         if self.fail_next:
             raise self.fail_next.pop(0)
 
