@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
 from ..services import admin
 from ..services.identity import create_claim_link
@@ -117,7 +118,7 @@ def build_admin_app(
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
         link = create_claim_link(stores_factory(), member_id, now())
-        out = ClaimLinkOut(member_id=member_id, claim_url=f"{public_base_url(app)}/claim/{link.token}",
+        out = ClaimLinkOut(member_id=member_id, claim_url=Links(public_base_url(app)).claim(link.token),
                            expires_at=iso(link.expires_at) or "")
         return Response(201, "application/json", out)
 
@@ -191,7 +192,7 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         grants=[GrantOut(community_id=g.community_id, role_id=g.role_id) for g in p.grants],
         grace_days=p.grace_days,
         on_grace_end=p.on_grace_end.value,
-        join_url=f"{base_url}/join/{p.id}",
+        join_url=Links(base_url).join(p.id),
         created_at=iso(p.created_at) or "",
     )
 

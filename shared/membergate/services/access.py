@@ -23,6 +23,7 @@ from ..domain.access import (
     plan_changes,
 )
 from ..domain.errors import PermanentError, RetryableError
+from ..domain.links import Links
 from ..domain.messages import format_date, render, template_key
 from ..domain.model import (
     AccessRecord,
@@ -41,19 +42,6 @@ from .identity import open_tokens, seal_tokens
 from .membership import current_view
 
 TOKEN_REFRESH_MARGIN = 120
-
-
-@dataclass(frozen=True)
-class Links:
-    """The member-facing links, built in one place."""
-
-    base_url: str
-
-    def join(self, plan_id: str | None) -> str:
-        return f"{self.base_url}/join/{plan_id}" if plan_id else self.base_url
-
-    def manage(self, plan_id: str | None) -> str:
-        return f"{self.join(plan_id)}?manage=1"
 
 
 @dataclass(frozen=True)
