@@ -199,7 +199,43 @@ def test_admin_member_lists_message_outcomes_with_the_platform_reason():
     assert [(m.kind, m.status, m.reason) for m in details.messages] == [
         ("access_ended", MessageStatus.FAILED, "dms_closed")
     ]
-    assert h.access().state is AccessState.REVOKED
+    # And the access record says so too, not a bare "revoked"
+    assert h.access().state is AccessState.REVOKED and "dms_closed" in h.access().reason
+
+
+def test_retry_after_a_failure_reads_the_platform_again():
+    # Given a grant interrupted by a 502 after the member was read
+    h = Harness()
+    paid_signup(h)
+    h.at(T0 + DAY).deliver(se.subscription_event(created=T0 + DAY, member_id="mbr_1", price_id="price_vip"))
+    h.connector.fail_on["grant_role"] = [RetryableError("Discord answered HTTP 502")]
+    # When it runs once
+    step(h)
+    # Then the retry carries nothing stale (the member may have left meanwhile) and counts the attempt
+    retried, _ = h.queue.work[0]
+    assert retried.observed is None and retried.attempt == 1
+
+
+def test_many_members_refused_cost_one_invalid_request_each():
+    # Given a community where the bot lost Manage Roles, and 50 paying members
+    h = Harness()
+    h.connector.fail_on["add_member"] = [PermanentError("give the bot Manage Roles", "missing_permissions")] * 50
+    for n in range(50):
+        member_id, user = f"mbr_{n}", f"5{n:017d}"
+        h.member(member_id, user)
+        h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id=member_id,
+                                        customer=f"cus_{n}", sub_id=f"sub_{n}"),
+                  se.checkout_completed(created=T0, member_id=member_id, customer=f"cus_{n}", sub_id=f"sub_{n}"))
+    h.run_access(max_steps=1000)
+    # When every member's subscription changes five more times
+    for day in range(1, 6):
+        for n in range(50):
+            h.at(T0 + day * DAY).deliver(se.subscription_event(created=T0 + day * DAY, member_id=f"mbr_{n}",
+                                                               customer=f"cus_{n}", sub_id=f"sub_{n}",
+                                                               period_end=T0 + (40 + day) * DAY))
+        h.run_access(max_steps=1000)
+    # Then each member cost one refused request, not one per event
+    assert h.connector.calls.count("add_member") == 50
 
 
 def test_access_token_expired_is_refreshed_and_stored():
@@ -266,3 +302,24 @@ def test_binding_account_of_another_member_to_a_claimed_membership_is_refused():
     with pytest.raises(ConflictError, match="connect the account"):
         bind_member_identity(h.stores, Identity(Platform.DISCORD, USER), None, session_member_id="mbr_claimed",
                              new_member_id=lambda: "x", now=T0)
+
+
+def test_additions_rate_limited_once_each_read_each_member_once():
+    # Given 200 members paying at once, and every first add answered with a rate-limit wait
+    h = Harness()
+    h.connector.fail_on["add_member"] = [RateLimitedError("Discord rate limit", retry_after=1.0)] * 200
+    for n in range(200):
+        member_id = f"mbr_{n}"
+        h.member(member_id, f"5{n:017d}")
+        h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id=member_id,
+                                        customer=f"cus_{n}", sub_id=f"sub_{n}"),
+                  se.checkout_completed(created=T0, member_id=member_id, customer=f"cus_{n}", sub_id=f"sub_{n}"))
+    h.queue.work.clear()  # one work item per member, as after a batch of payments
+    h.queue.send([AccessWork(WorkKind.CONVERGE, f"mbr_{n}", "com_1") for n in range(200)])
+    # When the queue drains
+    h.run_access(max_steps=5000)
+    # Then all 200 are in, with one GET each (the wait carried what was read) and no attempt spent
+    assert h.connector.calls.count("check_member") == 200
+    assert h.connector.calls.count("add_member") == 400
+    assert all(h.stores.access.get(f"mbr_{n}", "com_1").state is AccessState.GRANTED for n in range(200))
+    assert all(h.stores.access.get(f"mbr_{n}", "com_1").attempts == 0 for n in range(200))

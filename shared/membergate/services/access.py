@@ -161,18 +161,23 @@ class AccessDispatcher:
         )
         done: list[str] = []
         follow_up: list[AccessWork] = []
+        reason = plan.reason
         known = actual
         for action in plan.actions:
             try:
                 if action.kind is ActionKind.NOTIFY:
-                    follow_up += self._send_receipt(action, member, community, here, catalog, now)
+                    retry, undelivered = self._send_receipt(action, member, community, here, catalog, now)
+                    follow_up += retry
+                    if undelivered:
+                        # Visible beside the access state, not only in the message list.
+                        reason = f"the member was not told ({action.message_kind}): {undelivered}"
                 else:
                     self._run(connector, action, member, community, user or "", now)
             except RetryableError as error:
                 raise Interrupted(error, known if known.state is not PresenceState.UNKNOWN else None) from error
             known = after(known, action)
             done.append(str(action))
-        result = self._save(member, community, plan.state, plan.reason, plan.roles, plan.refusal, now, previous, done)
+        result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
         return replace(result, follow_up=tuple(follow_up))
 
     def _run(
@@ -220,7 +225,8 @@ class AccessDispatcher:
 
     def _send_receipt(
         self, action: Action, member: Member, community: Community, here: list, catalog: CatalogSnapshot, now: int
-    ) -> list[AccessWork]:
+    ) -> tuple[list[AccessWork], str]:
+        """Send the receipt; return the work to retry it later and, if refused for good, why."""
         ended = [e for e in here if e.state is EntitlementState.ENDED]
         subject = max(ended, key=lambda e: e.plan_id) if ended else None
         details = (("plan_id", subject.plan_id), ("reason", subject.reason)) if subject else ()
@@ -230,11 +236,11 @@ class AccessDispatcher:
         )
         key = MessageKey(member.id, action.message_kind, action.message_period)
         try:
-            self._deliver(key, member, community, self._text(work, community, catalog), now)
+            status, why = self._deliver(key, member, community, self._text(work, community, catalog), now)
         except RetryableError:
             # The removal goes on; the receipt is retried on its own with backoff (state: retrying).
-            return [work]
-        return []
+            return [work], ""
+        return [], why if status is MessageStatus.FAILED else ""
 
     # -- notify ----------------------------------------------------------------------------
 
@@ -242,7 +248,7 @@ class AccessDispatcher:
         self, work: AccessWork, member: Member, community: Community, catalog: CatalogSnapshot, now: int
     ) -> DispatchResult:
         key = MessageKey(member.id, work.message_kind or "", work.message_period or "")
-        status = self._deliver(key, member, community, self._text(work, community, catalog), now)
+        status, _ = self._deliver(key, member, community, self._text(work, community, catalog), now)
         reason = "" if status is MessageStatus.SENT else f"message {status.value}"
         return DispatchResult(None, reason, ("message:" + key.kind,) if status is MessageStatus.SENT else ())
 
@@ -266,13 +272,15 @@ class AccessDispatcher:
             manage_url=self.links.manage(plan.id if plan else None),
         )
 
-    def _deliver(self, key: MessageKey, member: Member, community: Community, text: str, now: int) -> MessageStatus:
+    def _deliver(
+        self, key: MessageKey, member: Member, community: Community, text: str, now: int
+    ) -> tuple[MessageStatus, str]:
         """Send once: a message already sent or refused for good is not sent again; a queued or
         retrying one is (the idempotency key keeps a retry after a lost answer from posting twice).
         Raise RetryableError on a transient failure, after recording it on the message."""
         status = self.stores.messages.status(key)
         if status is not None and status.final:
-            return status
+            return status, ""
         if status is None:
             self.stores.messages.claim(key, now)
         user = member.identity(community.platform)
@@ -280,18 +288,18 @@ class AccessDispatcher:
         if not user or connector is None:
             reason = "no_identity" if not user else "no_connector"
             self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
-            return MessageStatus.FAILED
+            return MessageStatus.FAILED, reason
         try:
             connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
         except PermanentError as exc:
             # DMs closed or no shared place: recorded and visible, never retried forever.
             self.stores.messages.finish(key, MessageStatus.FAILED, exc.reason, now)
-            return MessageStatus.FAILED
+            return MessageStatus.FAILED, exc.reason
         except RetryableError as exc:
             self.stores.messages.finish(key, MessageStatus.RETRYING, str(exc), now)
             raise
         self.stores.messages.finish(key, MessageStatus.SENT, "", now)
-        return MessageStatus.SENT
+        return MessageStatus.SENT, ""
 
     # -- records ---------------------------------------------------------------------------
 

@@ -53,12 +53,15 @@ def handle_access_message(
         return None
     except RetryableError as error:
         cause = error.cause if isinstance(error, Interrupted) else error
-        if isinstance(error, Interrupted):
-            work = replace(work, observed=error.observed)
         if isinstance(cause, RateLimitedError):
+            # What the platform showed seconds ago still holds: the retry need not read it again.
+            if isinstance(error, Interrupted):
+                work = replace(work, observed=error.observed)
             # Waiting for a window is not a failure: same attempt, access state untouched.
             queue.send([work], delay_seconds=wait_seconds(cause.retry_after, spread))
             return None
+        # After a failure the platform may have changed (the member left): read it again.
+        work = replace(work, observed=None)
         final = work.attempt + 1 >= max_attempts
         dispatcher.record_failure(work, cause, now, final=final)
         if not final:
