@@ -173,7 +173,7 @@ class AccessWork:
 
 
 def encode_work(work: AccessWork) -> str:
-    payload = {
+    payload: dict[str, object] = {
         "kind": work.kind.value,
         "member_id": work.member_id,
         "community_id": work.community_id,

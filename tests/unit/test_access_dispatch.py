@@ -323,3 +323,27 @@ def test_additions_rate_limited_once_each_read_each_member_once():
     assert h.connector.calls.count("add_member") == 400
     assert all(h.stores.access.get(f"mbr_{n}", "com_1").state is AccessState.GRANTED for n in range(200))
     assert all(h.stores.access.get(f"mbr_{n}", "com_1").attempts == 0 for n in range(200))
+
+
+def test_dispatch_batch_reads_the_catalog_once():
+    # Given 20 members to converge and a catalog that counts its reads
+    h = Harness()
+    for n in range(20):
+        member_id = f"mbr_{n}"
+        h.member(member_id, f"5{n:017d}")
+        h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id=member_id,
+                                        customer=f"cus_{n}", sub_id=f"sub_{n}"),
+                  se.checkout_completed(created=T0, member_id=member_id, customer=f"cus_{n}", sub_id=f"sub_{n}"))
+    catalog = h.stores.catalog
+    reads: list[str] = []
+    for name in ("get_plan", "list_plans", "get_community", "list_communities"):
+        real = getattr(catalog, name)
+        setattr(catalog, name, lambda *a, _real=real, _name=name: reads.append(_name) or _real(*a))
+    # When one batch is dispatched with the catalog read once for it
+    snapshot = h.dispatcher.load_catalog()
+    for work, _ in list(h.queue.work):
+        handle_access_message(encode_work(work), dispatcher=h.dispatcher, queue=h.queue, max_attempts=8, now=h.now,
+                              jitter=0.5, catalog=snapshot)
+    # Then plans and communities were read once, not once per member
+    assert sorted(reads) == ["list_communities", "list_plans"]
+    assert all(h.stores.access.get(f"mbr_{n}", "com_1").state is AccessState.GRANTED for n in range(20))

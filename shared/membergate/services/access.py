@@ -29,6 +29,7 @@ from ..domain.model import (
     AccessRecord,
     AccessState,
     Community,
+    Entitlement,
     EntitlementState,
     Member,
     MessageKey,
@@ -57,7 +58,7 @@ class CatalogSnapshot:
 
     def managed_roles(self, community: Community) -> frozenset[str]:
         """Every role a plan grants in this community: the only roles Membergate ever removes."""
-        roles = {community.role_id} if community.role_id else set()
+        roles: set[str | None] = {community.role_id}
         for plan in self.plans.values():
             for grant in plan.grants:
                 if grant.community_id == community.id:
@@ -224,7 +225,8 @@ class AccessDispatcher:
         return fresh.access_token
 
     def _send_receipt(
-        self, action: Action, member: Member, community: Community, here: list, catalog: CatalogSnapshot, now: int
+        self, action: Action, member: Member, community: Community, here: list[Entitlement], catalog: CatalogSnapshot,
+        now: int,
     ) -> tuple[list[AccessWork], str]:
         """Send the receipt; return the work to retry it later and, if refused for good, why."""
         ended = [e for e in here if e.state is EntitlementState.ENDED]

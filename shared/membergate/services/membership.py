@@ -80,7 +80,7 @@ def _identity(e: Entitlement) -> tuple[str, str, str | None]:
     return (e.plan_id, e.community_id, e.role_id)
 
 
-def _access_facts(e: Entitlement | None) -> tuple:
+def _access_facts(e: Entitlement | None) -> tuple[object, ...]:
     if e is None:
         return (None,)
     return (e.state, e.until, e.reason)
