@@ -80,7 +80,7 @@ def remove(role: str) -> Action:
 
 
 KICK = Action(ActionKind.REMOVE_MEMBER)
-INVITE = Action(ActionKind.SEND_INVITE)
+INVITE = Action(ActionKind.SEND_INVITE, message_kind="invite", message_period="com_1:0")
 APPROVE = Action(ActionKind.APPROVE_JOIN)
 DECLINE = Action(ActionKind.DECLINE_JOIN)
 

@@ -68,6 +68,7 @@ NEEDS: dict[ActionKind, Capability] = {
 }
 
 ACCESS_ENDED = "access_ended"
+INVITE = "invite"
 UNSUPPORTED = "unsupported_action"
 
 
@@ -168,7 +169,7 @@ def plan_changes(
             )
         return AccessPlan((), AccessState.NONE)
     if granting:
-        return _plan_access(granting, actual, previous, caps, frozenset(managed_roles))
+        return _plan_access(granting, actual, previous, caps, frozenset(managed_roles), community.id)
     return _plan_removal(actual, previous, community, caps, frozenset(managed_roles))
 
 
@@ -187,6 +188,7 @@ def _plan_access(
     previous: AccessRecord | None,
     caps: frozenset[Capability],
     managed: frozenset[str],
+    community_id: str,
 ) -> AccessPlan:
     desired = desired_roles(granting, caps)
     state = actual.state
@@ -211,8 +213,10 @@ def _plan_access(
     if Capability.INVITE in caps:
         if previous is not None and previous.state is AccessState.INVITED and state is PresenceState.ABSENT:
             return AccessPlan((), AccessState.INVITED, previous.reason, desired)
+        # Keyed by access episode: a retry sends the same invite message at most once.
+        episode = previous.granted_at if previous is not None else 0
         return AccessPlan(
-            (Action(ActionKind.SEND_INVITE),),
+            (Action(ActionKind.SEND_INVITE, message_kind=INVITE, message_period=f"{community_id}:{episode}"),),
             AccessState.INVITED,
             "a personal invite was sent; waiting for the member to join",
             desired,

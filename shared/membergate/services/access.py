@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..domain.access import (
     ACCESS_ENDED,
+    INVITE,
     NOT_READ,
     Action,
     ActionKind,
@@ -198,9 +199,21 @@ class AccessDispatcher:
         elif kind is ActionKind.DECLINE_JOIN:
             connector.decline_join(community, user)
         elif kind is ActionKind.SEND_INVITE:
+            key = MessageKey(member.id, action.message_kind, action.message_period)
+            status = self.stores.messages.status(key)
+            if status is MessageStatus.SENT:
+                return  # sent before a later step failed: one invite per episode
             link = connector.create_invite(community, user, now)
-            key = MessageKey(member.id, "invite", f"{community.id}:{link}")
-            self._deliver(key, member, community, link, now)
+            text = render(INVITE, community.locale, community=community.name, invite_url=link)
+            status, why = self._deliver(key, member, community, text, now)
+            if status is MessageStatus.FAILED:
+                # E.g. a Telegram bot may only write to people who started it: the member must
+                # open the bot again (binding again resyncs), or the creator send the link.
+                raise PermanentError(
+                    f"the personal invite could not be sent to the member ({why}): ask them to open the bot "
+                    "again from the join page, then resync",
+                    why or "invite_not_delivered",
+                )
 
     def _credential(self, member: Member, platform: Platform, now: int) -> str | None:
         """The member's own token where the platform needs it (Discord's guilds.join), refreshed."""
