@@ -115,3 +115,17 @@ def test_member_without_identity_on_that_platform_awaits_it():
     record = h.stores.access.get("mbr_2", "com_tg")
     assert record.state is AccessState.AWAITING_IDENTITY and "Telegram" in record.reason
     assert place.invites == []
+
+
+def test_reminder_for_a_place_without_identity_reaches_the_member_on_another_platform():
+    # Given a member bound on Discord only, and a reminder about the Telegram place
+    h, place = telegram_harness()
+    h.stores.members.create(Member("mbr_2", T0))
+    h.stores.members.bind_identity("mbr_2", Identity(Platform.DISCORD, "555555555555555555"))
+    h.queue.send([AccessWork(WorkKind.NOTIFY, "mbr_2", "com_tg", "grace_started", "sub_2:1",
+                             details=(("plan_id", "pln_tg"),))])
+    # When it is dispatched
+    h.run_access()
+    # Then it went out as a Discord DM rather than failing for want of a Telegram account
+    assert [user for user, _ in h.connector.dms] == ["555555555555555555"]
+    assert place.messages == []

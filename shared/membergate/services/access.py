@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from ..domain.access import (
     ACCESS_ENDED,
     INVITE,
+    Capability,
     NOT_READ,
     Action,
     ActionKind,
@@ -298,12 +299,12 @@ class AccessDispatcher:
             return status, ""
         if status is None:
             self.stores.messages.claim(key, now)
-        user = member.identity(community.platform)
-        connector = self.connectors.get(community.platform)
-        if not user or connector is None:
-            reason = "no_identity" if not user else "no_connector"
+        reach = self._reach(member, community)
+        if reach is None:
+            reason = "no_identity" if not member.identities else "no_connector"
             self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
             return MessageStatus.FAILED, reason
+        connector, user = reach
         try:
             connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
         except PermanentError as exc:
@@ -315,6 +316,17 @@ class AccessDispatcher:
             raise
         self.stores.messages.finish(key, MessageStatus.SENT, "", now)
         return MessageStatus.SENT, ""
+
+    def _reach(self, member: Member, community: Community) -> tuple[CommunityConnector, str] | None:
+        """Where to write to the member: on the community's platform, else on any platform they
+        bound whose connector can message (a plan may grant places on several platforms)."""
+        platforms = [community.platform] + [i.platform for i in member.identities if i.platform is not community.platform]
+        for platform in platforms:
+            user = member.identity(platform)
+            connector = self.connectors.get(platform)
+            if user and connector is not None and Capability.MESSAGE in connector.capabilities:
+                return connector, user
+        return None
 
     # -- records ---------------------------------------------------------------------------
 
