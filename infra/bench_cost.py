@@ -22,7 +22,7 @@ from infra.local.lambda_events import failed_ids, sqs_event
 from membergate import bootstrap, config
 from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
 from membergate.adapters.intake import ledger_day
-from membergate.domain.model import Community, Member, OAuthTokens, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
+from membergate.domain.model import Community, Identity, Member, OAuthTokens, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
 from membergate.services.identity import seal_tokens
 from tests.support import stripe_events as se
 from tests.support.apigw import LambdaContext, http_event
@@ -217,7 +217,7 @@ def _arrange_member(stores: Any, discord: Any) -> None:
     cipher = bootstrap.join().cipher  # as the join function seals them (the data key by default)
     tokens = OAuthTokens(discord.authorize(USER), discord.issue_refresh_token(USER), T0 + 7 * DAY,
                          "identify guilds.join")
-    stores.members.bind_discord(MEMBER, USER, seal_tokens(cipher, tokens))
+    stores.members.bind_identity(MEMBER, Identity(Platform.DISCORD, USER), seal_tokens(cipher, tokens))
 
 
 def _signup(run: MemberMonthRunner) -> None:

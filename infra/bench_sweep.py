@@ -26,6 +26,7 @@ from membergate.domain.model import (
     AccessRecord,
     AccessState,
     Community,
+    Identity,
     Member,
     OnGraceEnd,
     OnRevoke,
@@ -99,7 +100,7 @@ def _write_template(stores: Any, processor: Any, ids: dict[str, str], *, past_du
     """One member as the real code writes it: join, bind Discord, pay, (fail renewal), granted."""
     member = ids["member"]
     stores.members.create(Member(member, T0))
-    stores.members.bind_discord(member, ids["discord"], b"\x01" * SEALED_TOKEN_BYTES)
+    stores.members.bind_identity(member, Identity(Platform.DISCORD, ids["discord"]), b"\x01" * SEALED_TOKEN_BYTES)
     common = {"member_id": member, "customer": ids["customer"], "sub_id": ids["sub"]}
     events = [
         (T0, se.subscription_event("customer.subscription.created", created=T0, **common)),
@@ -116,7 +117,7 @@ def _write_template(stores: Any, processor: Any, ids: dict[str, str], *, past_du
 def _raw_items(client: Any, table: str, ids: dict[str, str]) -> list[dict]:
     items = client.query(TableName=table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
                          ExpressionAttributeValues={":pk": {"S": f"MEMBER#{ids['member']}"}})["Items"]
-    for pk in (f"STRIPE_CUSTOMER#{ids['customer']}", f"DISCORD_USER#{ids['discord']}"):
+    for pk in (f"STRIPE_CUSTOMER#{ids['customer']}", f"IDENTITY#discord#{ids['discord']}"):
         link = client.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": "LINK"}}, ConsistentRead=True)
         items.append(link["Item"])
     return items

@@ -14,13 +14,19 @@ from membergate.domain.model import (
     CheckoutAttempt,
     Community,
     Entitlement,
+    Identity,
     LedgerEntry,
     Member,
+    MemberOrigin,
     MessageKey,
+    MessageRecord,
+    MessageStatus,
     OAuthTokens,
     Plan,
+    Platform,
 )
-from membergate.ports import AccessWork, CheckoutSession, GuildMember, Stores, WebSession
+from membergate.domain.access import Capability, Presence, PresenceState
+from membergate.ports import AccessWork, CheckoutSession, Stores, WebSession
 
 
 class FakeCatalog:
@@ -61,8 +67,8 @@ class FakeMembers:
     def __init__(self) -> None:
         self.members: dict[str, Member] = {}
         self.by_customer: dict[str, str] = {}
-        self.by_discord: dict[str, str] = {}
-        self.tokens: dict[str, bytes] = {}
+        self.by_identity: dict[tuple[Platform, str], str] = {}
+        self.credentials: dict[tuple[str, Platform], bytes] = {}
 
     def get(self, member_id: str) -> Member | None:
         return self.members.get(member_id)
@@ -76,8 +82,8 @@ class FakeMembers:
         member_id = self.by_customer.get(customer_id)
         return self.members.get(member_id) if member_id else None
 
-    def find_by_discord(self, discord_user_id: str) -> Member | None:
-        member_id = self.by_discord.get(discord_user_id)
+    def find_by_identity(self, platform: Platform, external_id: str) -> Member | None:
+        member_id = self.by_identity.get((platform, external_id))
         return self.members.get(member_id) if member_id else None
 
     def attach_customer(self, member_id: str, customer_id: str) -> Member:
@@ -93,21 +99,22 @@ class FakeMembers:
     def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
         owner = self.by_customer.setdefault(customer_id, member_id)
         if owner == member_id and member_id not in self.members:
-            self.members[member_id] = Member(member_id, now, stripe_customer_id=customer_id, origin="stripe")
+            self.members[member_id] = Member(member_id, now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE)
         return self.members[owner]
 
-    def bind_discord(self, member_id: str, discord_user_id: str, sealed_tokens: bytes) -> None:
-        owner = self.by_discord.setdefault(discord_user_id, member_id)
+    def bind_identity(self, member_id: str, identity: Identity, sealed_credentials: bytes | None = None) -> None:
+        owner = self.by_identity.setdefault((identity.platform, identity.external_id), member_id)
         if owner != member_id:
-            raise ConflictError(f"discord {discord_user_id} belongs to {owner}")
-        self.members[member_id] = replace(self.members[member_id], discord_user_id=discord_user_id)
-        self.tokens[member_id] = sealed_tokens
+            raise ConflictError(f"{identity.platform.value} {identity.external_id} belongs to {owner}")
+        self.members[member_id] = self.members[member_id].with_identity(identity)
+        if sealed_credentials is not None:
+            self.credentials[(member_id, identity.platform)] = sealed_credentials
 
-    def save_discord_tokens(self, member_id: str, sealed_tokens: bytes) -> None:
-        self.tokens[member_id] = sealed_tokens
+    def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
+        self.credentials[(member_id, platform)] = sealed
 
-    def load_discord_tokens(self, member_id: str) -> bytes | None:
-        return self.tokens.get(member_id)
+    def load_credentials(self, member_id: str, platform: Platform) -> bytes | None:
+        return self.credentials.get((member_id, platform))
 
 
 class FakeSubscriptions:
@@ -168,20 +175,30 @@ class FakeAccess:
 
 class FakeMessages:
     def __init__(self) -> None:
-        self.items: dict[MessageKey, tuple[str, str]] = {}
+        self.items: dict[MessageKey, tuple[MessageStatus, str]] = {}
+        self.at: dict[MessageKey, int] = {}
 
     def claim(self, key: MessageKey, now: int) -> bool:
         if key in self.items:
             return False
-        self.items[key] = ("queued", "")
+        self.items[key] = (MessageStatus.QUEUED, "")
+        self.at[key] = now
         return True
 
-    def finish(self, key: MessageKey, status: str, reason: str, now: int) -> None:
-        self.items[key] = (status, reason)
+    def finish(self, key: MessageKey, status: MessageStatus, reason: str, now: int) -> None:
+        self.items[key] = (MessageStatus(status), reason)
+        self.at[key] = now
 
-    def status(self, key: MessageKey) -> str | None:
+    def status(self, key: MessageKey) -> MessageStatus | None:
         found = self.items.get(key)
         return found[0] if found else None
+
+    def for_member(self, member_id: str) -> list[MessageRecord]:
+        return [
+            MessageRecord(key.kind, key.period, status, reason, self.at.get(key, 0))
+            for key, (status, reason) in self.items.items()
+            if key.member_id == member_id
+        ]
 
 
 class FakeCheckouts:
@@ -385,16 +402,30 @@ class FakeGuild:
 
 
 class FakeConnector:
-    """A Discord-like community: members with roles, DMs, and injectable failures."""
+    """A Discord-like community behind the CommunityConnector port: members with roles, DMs,
+    injectable failures, and every call counted (so tests can assert requests not sent)."""
+
+    platform = Platform.DISCORD
+    capabilities = frozenset(
+        {Capability.CHECK_MEMBER, Capability.ADD_MEMBER, Capability.ROLES, Capability.REMOVE_MEMBER, Capability.MESSAGE}
+    )
 
     def __init__(self) -> None:
         self.guilds: dict[str, FakeGuild] = {}
         self.dms: list[tuple[str, str]] = []
         self.closed_dms: set[str] = set()
         self.actions: list[tuple] = []
+        self.calls: list[str] = []
         self.fail_next: list[Exception] = []
+        self.fail_on: dict[str, list[Exception]] = {}  # call name -> failures for its next calls
+        self.message_keys: list[str] = []
+        # Keys whose first send is accepted but answered with this error (a lost answer).
+        self.lose_answer_for: dict[str, Exception] = {}
 
-    def _fail(self) -> None:
+    def _fail(self, call: str) -> None:
+        self.calls.append(call)
+        if self.fail_on.get(call):
+            raise self.fail_on[call].pop(0)
         if self.fail_next:
             raise self.fail_next.pop(0)
 
@@ -404,39 +435,54 @@ class FakeConnector:
     def roles_of(self, guild_id: str, user_id: str) -> set[str] | None:
         return self.guild(guild_id).members.get(user_id)
 
-    def get_member(self, guild_id: str, user_id: str) -> GuildMember | None:
-        self._fail()
-        roles = self.guild(guild_id).members.get(user_id)
-        return None if roles is None else GuildMember(user_id, frozenset(roles))
+    def check_member(self, community: Community, user: str) -> Presence:
+        self._fail("check_member")
+        roles = self.guild(community.external_id).members.get(user)
+        return Presence(PresenceState.ABSENT) if roles is None else Presence(PresenceState.PRESENT, frozenset(roles))
 
-    def add_member(self, guild_id: str, user_id: str, access_token: str, roles: Sequence[str]) -> None:
-        self._fail()
-        if not access_token:
+    def add_member(self, community: Community, user: str, roles: Sequence[str], credential: str | None) -> None:
+        self._fail("add_member")
+        if not credential:
             raise PermanentError("no token", "discord_authorization_expired")
-        self.guild(guild_id).members.setdefault(user_id, set()).update(roles)
-        self.actions.append(("add_member", guild_id, user_id, tuple(roles)))
+        self.guild(community.external_id).members.setdefault(user, set()).update(roles)
+        self.actions.append(("add_member", community.external_id, user, tuple(roles)))
 
-    def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
-        self._fail()
-        self.guild(guild_id).members.setdefault(user_id, set()).add(role_id)
-        self.actions.append(("add_role", guild_id, user_id, role_id))
+    def grant_role(self, community: Community, user: str, role_id: str) -> None:
+        self._fail("grant_role")
+        self.guild(community.external_id).members.setdefault(user, set()).add(role_id)
+        self.actions.append(("add_role", community.external_id, user, role_id))
 
-    def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
-        self._fail()
-        self.guild(guild_id).members.get(user_id, set()).discard(role_id)
-        self.actions.append(("remove_role", guild_id, user_id, role_id))
+    def revoke_role(self, community: Community, user: str, role_id: str) -> None:
+        self._fail("revoke_role")
+        self.guild(community.external_id).members.get(user, set()).discard(role_id)
+        self.actions.append(("remove_role", community.external_id, user, role_id))
 
-    def kick(self, guild_id: str, user_id: str) -> None:
-        self._fail()
-        self.guild(guild_id).members.pop(user_id, None)
-        self.actions.append(("kick", guild_id, user_id))
+    def remove_member(self, community: Community, user: str) -> None:
+        self._fail("remove_member")
+        self.guild(community.external_id).members.pop(user, None)
+        self.actions.append(("kick", community.external_id, user))
 
-    def send_dm(self, user_id: str, text: str) -> None:
-        self._fail()
-        if user_id in self.closed_dms:
+    def create_invite(self, community: Community, user: str, now: int) -> str:
+        raise PermanentError("not supported", "unsupported_action")
+
+    def approve_join(self, community: Community, user: str) -> None:
+        raise PermanentError("not supported", "unsupported_action")
+
+    def decline_join(self, community: Community, user: str) -> None:
+        raise PermanentError("not supported", "unsupported_action")
+
+    def send_message(self, user: str, text: str, idempotency_key: str) -> None:
+        self._fail("send_message")
+        if user in self.closed_dms:
             raise PermanentError("cannot send messages to this user", "dms_closed")
-        self.dms.append((user_id, text))
-        self.actions.append(("dm", user_id))
+        if idempotency_key in self.message_keys:
+            return  # like Discord's enforce_nonce: the same key never posts twice
+        self.message_keys.append(idempotency_key)
+        self.dms.append((user, text))
+        self.actions.append(("dm", user))
+        lost = self.lose_answer_for.pop(idempotency_key, None)
+        if lost is not None:
+            raise lost
 
 
 class FakeIdentity:

@@ -12,7 +12,7 @@ OUTCOME_METRICS = {AccessState.GRANTED: "AccessGranted", AccessState.REVOKED: "A
 batch = BatchProcessor(event_type=EventType.SQS)
 
 
-def handle_record(record) -> None:
+def handle_record(record, catalog=None) -> None:
     deps = bootstrap.dispatcher()
     result = handle_access_message(
         record.body,
@@ -20,6 +20,7 @@ def handle_record(record) -> None:
         queue=deps.queue,
         max_attempts=deps.settings.max_attempts,
         now=bootstrap.clock().now(),
+        catalog=catalog,
     )
     # Counted only when something was done on the platform (a converge can be a no-op).
     if result is not None and result.actions and result.state in OUTCOME_METRICS:
@@ -29,4 +30,8 @@ def handle_record(record) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return process_partial_response(event=event, record_handler=handle_record, processor=batch, context=context)
+    # Plans and communities are read once per batch, not once per member.
+    catalog = bootstrap.dispatcher().dispatcher.load_catalog()
+    return process_partial_response(
+        event=event, record_handler=lambda record: handle_record(record, catalog), processor=batch, context=context
+    )

@@ -44,6 +44,7 @@ class DiscordStandIn:
         self.users: dict[str, str] = {}  # id -> username
         self.guild_members: dict[str, dict[str, set[str]]] = {}  # guild -> user -> roles
         self.dm_channels: dict[str, str] = {}  # channel id -> user id
+        self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id
         self.dms: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.closed_dms: set[str] = set()
@@ -200,9 +201,16 @@ class DiscordStandIn:
             return _error(404, 10003, "Unknown Channel")
         if user_id in self.closed_dms:
             return _error(403, 50007, "Cannot send messages to this user")
-        content = (request.get_json(silent=True) or {}).get("content", "")
+        body = request.get_json(silent=True) or {}
+        content = body.get("content", "")
+        # enforce_nonce: a nonce seen before returns the message already created, posts nothing.
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and (channel_id, str(nonce)) in self.nonces:
+            return _json(200, {"id": self.nonces[(channel_id, str(nonce))], "channel_id": channel_id, "content": content, "type": 0})
         message = {"id": str(next(self._ids)), "channel_id": channel_id, "user_id": user_id, "content": content, "at": time.time()}
         self.dms.append(message)
+        if nonce is not None:
+            self.nonces[(channel_id, str(nonce))] = message["id"]
         return _json(200, {"id": message["id"], "channel_id": channel_id, "content": content, "type": 0})
 
     # --- local views ------------------------------------------------------------------------

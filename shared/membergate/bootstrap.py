@@ -216,19 +216,24 @@ class Dispatcher:
 
 @lru_cache(maxsize=None)
 def dispatcher() -> Dispatcher:
-    from .adapters.discord import DiscordCommunityConnector
+    from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
+    from .domain.model import Platform
     from .services.access import AccessDispatcher, Links
 
     settings = config.DispatcherSettings.from_env()
     secrets = _secrets(settings.region)
-    connector = DiscordCommunityConnector(
+    bot = DiscordCommunityConnector(
         _discord_transport(),
         lambda: secrets.get(settings.discord_bot_token_name),
         settings.discord_api_base,
+        # This process's share of the bot's global limit (see DispatcherSettings).
+        rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
     )
+    # One connector per platform; Telegram and WhatsApp plug in here beside Discord.
+    connectors = {Platform.DISCORD: DiscordConnector(bot)}
     queue = _access_queue(settings)
     service = AccessDispatcher(
-        stores(settings), connector, _identity(settings), _cipher(settings), Links(settings.public_base_url)
+        stores(settings), connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
     )
     return Dispatcher(settings, service, queue)
 

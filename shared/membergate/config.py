@@ -60,6 +60,9 @@ class Settings:
         return {ENV_NAMES[f.name] for f in fields(cls) if f.name in ENV_NAMES}
 
 
+# Discord's global limit per bot (docs: topics/rate-limits#global-rate-limit).
+DISCORD_GLOBAL_REQUESTS_PER_SECOND = 50
+
 # Field -> environment variable. template.yaml sets exactly these (a contract test checks).
 ENV_NAMES = {
     "service": "POWERTOOLS_SERVICE_NAME",
@@ -85,6 +88,7 @@ ENV_NAMES = {
     "checkout_rate_limit": "CHECKOUT_RATE_LIMIT",
     "checkout_rate_window": "CHECKOUT_RATE_WINDOW_SECONDS",
     "max_attempts": "ACCESS_MAX_ATTEMPTS",
+    "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
 }
 
 
@@ -203,6 +207,14 @@ class JoinSettings(StoreSettings):
 class DispatcherSettings(JoinSettings):
     discord_bot_token_name: str
     max_attempts: int
+    # Discord's 50 requests/s is per bot, but each dispatcher process counts its own: every
+    # process keeps under 50 / DISPATCH_MAX_CONCURRENCY (the template's MaximumConcurrency)
+    # with 20 % headroom, so concurrent dispatchers together never reach the global limit.
+    dispatch_max_concurrency: int = 2
+
+    @property
+    def discord_requests_per_second(self) -> int:
+        return max(1, int(DISCORD_GLOBAL_REQUESTS_PER_SECOND / max(1, self.dispatch_max_concurrency) * 0.8))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DispatcherSettings:
@@ -215,6 +227,7 @@ class DispatcherSettings(JoinSettings):
             **values,
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME"),
             max_attempts=_int(e, "ACCESS_MAX_ATTEMPTS", 8),
+            dispatch_max_concurrency=_int(e, "DISPATCH_MAX_CONCURRENCY", 2),
         )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import SubscriptionRecord
 from .domain.grants import OneTimeGrant
 from .domain.model import (
@@ -15,11 +16,16 @@ from .domain.model import (
     CheckoutAttempt,
     Community,
     Entitlement,
+    Identity,
     LedgerEntry,
     Member,
     MessageKey,
+    MessageRecord,
+    MessageStatus,
     OAuthTokens,
     Plan,
+    Platform,
+    WorkKind,
 )
 
 
@@ -46,7 +52,7 @@ class MemberRepository(Protocol):
     def get(self, member_id: str) -> Member | None: ...
     def create(self, member: Member) -> None: ...
     def find_by_customer(self, customer_id: str) -> Member | None: ...
-    def find_by_discord(self, discord_user_id: str) -> Member | None: ...
+    def find_by_identity(self, platform: Platform, external_id: str) -> Member | None: ...
     def attach_customer(self, member_id: str, customer_id: str) -> Member:
         """Bind a Stripe customer to a member once; return the member as stored.
 
@@ -54,10 +60,13 @@ class MemberRepository(Protocol):
         Raise ConflictError if the customer already belongs to another member."""
     def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
         """Create the member for a customer seen only in Stripe, or return the existing one."""
-    def bind_discord(self, member_id: str, discord_user_id: str, sealed_tokens: bytes) -> None:
-        """Raise ConflictError if that Discord account is bound to another member."""
-    def save_discord_tokens(self, member_id: str, sealed_tokens: bytes) -> None: ...
-    def load_discord_tokens(self, member_id: str) -> bytes | None: ...
+    def bind_identity(self, member_id: str, identity: Identity, sealed_credentials: bytes | None = None) -> None:
+        """Bind a platform account to a member (one LINK per identity, created conditionally).
+
+        Raise ConflictError if that account is bound to another member."""
+    def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
+        """Per-identity secrets (e.g. Discord OAuth tokens), sealed by the caller."""
+    def load_credentials(self, member_id: str, platform: Platform) -> bytes | None: ...
 
 
 class SubscriptionRepository(Protocol):
@@ -94,8 +103,10 @@ class AccessRepository(Protocol):
 class MessageLog(Protocol):
     def claim(self, key: MessageKey, now: int) -> bool:
         """Record that a message is to be sent; False if it was already claimed."""
-    def finish(self, key: MessageKey, status: str, reason: str, now: int) -> None: ...
-    def status(self, key: MessageKey) -> str | None: ...
+    def finish(self, key: MessageKey, status: MessageStatus, reason: str, now: int) -> None:
+        """Record an outcome (sent, failed, or retrying with the reason)."""
+    def status(self, key: MessageKey) -> MessageStatus | None: ...
+    def for_member(self, member_id: str) -> list[MessageRecord]: ...
 
 
 class CheckoutRepository(Protocol):
@@ -153,7 +164,7 @@ class BillingEventQueue(Protocol):
 class AccessWork:
     """Bring ``member_id`` in ``community_id`` to what the entitlements say now (or notify)."""
 
-    kind: str  # "converge" | "notify"
+    kind: WorkKind
     member_id: str
     community_id: str
     message_kind: str | None = None
@@ -161,11 +172,18 @@ class AccessWork:
     attempt: int = 0
     # Facts a message needs that are not stored elsewhere (e.g. the invoice's payment page).
     details: tuple[tuple[str, str], ...] = ()
+    # What the platform showed before this item was re-queued (a rate-limit wait), so the
+    # retry does not read the member again: (presence state, roles).
+    observed: Presence | None = None
+
+    def __post_init__(self) -> None:
+        # Callers may name the kind by its value ("notify"); the enum is the one owner.
+        object.__setattr__(self, "kind", WorkKind(self.kind))
 
 
 def encode_work(work: AccessWork) -> str:
-    payload = {
-        "kind": work.kind,
+    payload: dict[str, object] = {
+        "kind": work.kind.value,
         "member_id": work.member_id,
         "community_id": work.community_id,
         "message_kind": work.message_kind,
@@ -173,19 +191,25 @@ def encode_work(work: AccessWork) -> str:
         "attempt": work.attempt,
         "details": dict(work.details),
     }
+    if work.observed is not None:
+        payload["observed"] = {"state": work.observed.state.value, "roles": sorted(work.observed.roles)}
     return json.dumps(payload, sort_keys=True)
 
 
 def decode_work(body: str) -> AccessWork:
     payload = json.loads(body)
+    observed = payload.get("observed")
     return AccessWork(
-        kind=payload["kind"],
+        kind=WorkKind(payload["kind"]),
         member_id=payload["member_id"],
         community_id=payload["community_id"],
         message_kind=payload.get("message_kind"),
         message_period=payload.get("message_period"),
         attempt=int(payload.get("attempt", 0)),
         details=tuple(sorted((payload.get("details") or {}).items())),
+        observed=Presence(PresenceState(observed["state"]), frozenset(observed.get("roles") or ()))
+        if isinstance(observed, dict)
+        else None,
     )
 
 
@@ -237,14 +261,30 @@ class GuildMember:
 
 
 class CommunityConnector(Protocol):
-    """One chat platform's bot. Raises RetryableError or PermanentError(reason), nothing else."""
+    """What one platform's bot can do in a place (Discord guild, Telegram chat, WhatsApp group).
 
-    def get_member(self, guild_id: str, user_id: str) -> GuildMember | None: ...
-    def add_member(self, guild_id: str, user_id: str, access_token: str, roles: Sequence[str]) -> None: ...
-    def add_role(self, guild_id: str, user_id: str, role_id: str) -> None: ...
-    def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None: ...
-    def kick(self, guild_id: str, user_id: str) -> None: ...
-    def send_dm(self, user_id: str, text: str) -> None: ...
+    ``capabilities`` says which of these the platform supports; the pure planner
+    (domain/access.py) only asks for those. Every method raises RetryableError (RateLimitedError
+    for a wait) or PermanentError(reason) and nothing else; ``user`` is the member's external id
+    on this connector's platform.
+    """
+
+    platform: Platform
+    capabilities: frozenset[Capability]
+
+    def check_member(self, community: Community, user: str) -> Presence:
+        """Whether the member is in the place and with which roles (UNKNOWN if it cannot tell)."""
+    def add_member(self, community: Community, user: str, roles: Sequence[str], credential: str | None) -> None:
+        """Bring the member in with ``roles`` (Discord: guilds.join with the member's OAuth token)."""
+    def grant_role(self, community: Community, user: str, role_id: str) -> None: ...
+    def revoke_role(self, community: Community, user: str, role_id: str) -> None: ...
+    def remove_member(self, community: Community, user: str) -> None: ...
+    def create_invite(self, community: Community, user: str, now: int) -> str:
+        """A personal invite link only ``user`` can use (join request approved for them alone)."""
+    def approve_join(self, community: Community, user: str) -> None: ...
+    def decline_join(self, community: Community, user: str) -> None: ...
+    def send_message(self, user: str, text: str, idempotency_key: str) -> None:
+        """Send ``text`` to the member; the same key never posts twice (Discord: the nonce)."""
 
 
 class IdentityProvider(Protocol):

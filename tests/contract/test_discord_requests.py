@@ -232,3 +232,22 @@ def test_spec_checking_transport_fails_under_ci_when_the_spec_is_absent(tmp_path
             SpecCheckingDiscordTransport()
     finally:
         discord_spec._load_spec.cache_clear()
+
+
+def test_connector_send_message_carries_a_nonce_the_spec_allows_and_posts_once(discord, connector):
+    # Given the platform-neutral connector over the bot
+    from membergate.adapters.discord import DiscordConnector
+
+    port = DiscordConnector(connector)
+    key = "mbr_1:access_ended#com_1:1800000000"
+    # When the same message is sent twice (a retry after a lost answer)
+    port.send_message(USER, "Your membership ended.", idempotency_key=key)
+    port.send_message(USER, "Your membership ended.", idempotency_key=key)
+    # Then both requests validated, carried the same nonce (at most 25 characters) with
+    # enforce_nonce, and the member got one message
+    sent = [r for r in discord.requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert len(sent) == 2
+    nonces = {r.json["nonce"] for r in sent}
+    assert len(nonces) == 1 and len(nonces.pop()) <= 25
+    assert all(r.json["enforce_nonce"] is True for r in sent)
+    assert len(discord.delivered) == 1

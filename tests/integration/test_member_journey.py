@@ -347,7 +347,7 @@ def test_subscription_made_in_stripe_dashboard_is_claimed_with_a_link(pipeline):
     p.pump()
     # Then that membership is bound to the Discord account and access is delivered
     after = p.admin("GET", "/admin/members?stripe_customer_id=cus_dashboard")["body"]["members"][0]
-    assert after["id"] == found["id"] and after["identities"]["discord_user_id"] == USER
+    assert after["id"] == found["id"] and after["identities"] == [{"platform": "discord", "external_id": USER}]
     assert p.discord.guilds[GUILD].members[USER] == {ROLE}
     # And the link no longer logs anybody in
     again = p.call("join", "GET", f"/claim/{token}")

@@ -14,9 +14,12 @@ from membergate.domain.model import (
     Community,
     Entitlement,
     EntitlementState,
+    Identity,
     LedgerEntry,
     Member,
     MessageKey,
+    MessageRecord,
+    MessageStatus,
     OnGraceEnd,
     OnRevoke,
     Plan,
@@ -74,11 +77,48 @@ def test_members_one_customer_and_one_discord_account_each(stores):
     assert stores.members.find_by_customer("cus_1").id == "mbr_1"
     with pytest.raises(ConflictError):
         stores.members.attach_customer("mbr_2", "cus_1")
-    stores.members.bind_discord("mbr_1", "42", b"sealed")
-    assert stores.members.find_by_discord("42").id == "mbr_1"
-    assert stores.members.load_discord_tokens("mbr_1") == b"sealed"
+    stores.members.bind_identity("mbr_1", Identity(Platform.DISCORD, "42"), b"sealed")
+    assert stores.members.find_by_identity(Platform.DISCORD, "42").id == "mbr_1"
+    assert stores.members.load_credentials("mbr_1", Platform.DISCORD) == b"sealed"
     with pytest.raises(ConflictError):
-        stores.members.bind_discord("mbr_2", "42", b"x")
+        stores.members.bind_identity("mbr_2", Identity(Platform.DISCORD, "42"), b"x")
+
+
+def test_members_identities_are_keyed_by_platform(stores):
+    # Given a member bound on Discord
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.create(Member("mbr_2", T0))
+    stores.members.bind_identity("mbr_1", Identity(Platform.DISCORD, "42"), b"sealed")
+    # When the same external id is bound on Telegram by another member, and mbr_1 adds a phone
+    stores.members.bind_identity("mbr_2", Identity(Platform.TELEGRAM, "42"))
+    stores.members.bind_identity("mbr_1", Identity(Platform.WHATSAPP, "+33612345678"))
+    # Then each (platform, id) has its own owner and the member lists both identities
+    assert stores.members.find_by_identity(Platform.TELEGRAM, "42").id == "mbr_2"
+    assert stores.members.find_by_identity(Platform.DISCORD, "42").id == "mbr_1"
+    member = stores.members.get("mbr_1")
+    assert member.identity(Platform.WHATSAPP) == "+33612345678" and member.identity(Platform.DISCORD) == "42"
+    assert stores.members.load_credentials("mbr_1", Platform.WHATSAPP) is None
+
+
+def test_access_record_keeps_a_remembered_refusal(stores):
+    # Given a failed access record with the platform's refusal
+    record = AccessRecord("mbr_1", "com_1", AccessState.FAILED, "missing_permissions: fix it", (), T0, 1, 0,
+                          "missing_permissions")
+    # When it is saved and read back
+    stores.access.save(record)
+    # Then the refusal is still there
+    assert stores.access.get("mbr_1", "com_1") == record
+
+
+def test_message_log_lists_outcomes_for_the_member(stores):
+    # Given a message claimed then refused
+    key = MessageKey("mbr_1", "access_ended", "com_1:0")
+    stores.messages.claim(key, T0)
+    stores.messages.finish(key, MessageStatus.FAILED, "dms_closed", T0 + 5)
+    # When the member's messages are listed
+    listed = stores.messages.for_member("mbr_1")
+    # Then the outcome, its reason and time are there
+    assert listed == [MessageRecord("access_ended", "com_1:0", MessageStatus.FAILED, "dms_closed", T0 + 5)]
 
 
 def test_create_for_customer_is_idempotent(stores):

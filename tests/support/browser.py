@@ -44,6 +44,8 @@ def headless_chromium(user_data_dir: Path, width: int = 420, height: int = 900) 
     # An explicit driver path keeps Selenium Manager from trying to download one.
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(30)
+    # Elements of the page a click leads to are waited for (a loaded machine is slow, not wrong).
+    driver.implicitly_wait(15)
     try:
         yield driver
     finally:

@@ -119,6 +119,7 @@ class FakeDiscordTransport:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user id
         self.codes: dict[str, tuple[str, str]] = {}  # authorization code -> (user id, redirect uri)
         self.dm_channels: dict[str, str] = {}  # channel id -> recipient user id
+        self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id
         self.delivered: list[tuple[str, str]] = []  # (user id, content) of DMs that arrived
         self.requests: list[RecordedRequest] = []
         self._script: list[tuple[str | None, str | None, HttpResponse]] = []
@@ -198,7 +199,8 @@ class FakeDiscordTransport:
         if path == "/users/@me/channels" and r.method == "POST":
             return self._open_dm(r.json.get("recipient_id"))
         if (m := re.fullmatch(r"/channels/(\d+)/messages", path)) and r.method == "POST":
-            return self._message(m.group(1), r.json.get("content", ""))
+            nonce = r.json.get("nonce") if r.json.get("enforce_nonce") else None
+            return self._message(m.group(1), r.json.get("content", ""), nonce)
         return discord_error(404, 0, "404: Not Found")
 
     def _member(self, r: RecordedRequest, guild_id: str, user_id: str) -> HttpResponse:
@@ -262,14 +264,20 @@ class FakeDiscordTransport:
             self.dm_channels[channel_id] = recipient_id
         return _json_response(200, {"id": channel_id, "type": 1, "flags": 0, "recipients": [_user_json(recipient_id)]})
 
-    def _message(self, channel_id: str, content: str) -> HttpResponse:
+    def _message(self, channel_id: str, content: str, nonce: str | None = None) -> HttpResponse:
         user_id = self.dm_channels.get(channel_id)
         if user_id is None:
             return discord_error(404, 10003, "Unknown Channel")
         if not self.users[user_id].dms_open:
             return discord_error(403, 50007, "Cannot send messages to this user")
+        # enforce_nonce: a nonce seen recently returns the message already created (docs: Create Message).
+        if nonce is not None and (channel_id, nonce) in self.nonces:
+            return _json_response(200, _message_json(self.nonces[(channel_id, nonce)], channel_id, content))
+        message_id = str(next(self._ids))
+        if nonce is not None:
+            self.nonces[(channel_id, nonce)] = message_id
         self.delivered.append((user_id, content))
-        return _json_response(200, _message_json(str(next(self._ids)), channel_id, content))
+        return _json_response(200, _message_json(message_id, channel_id, content))
 
     def _token(self, r: RecordedRequest) -> HttpResponse:
         client_id, secret = _basic_credentials(r.headers.get("Authorization", ""))

@@ -8,6 +8,7 @@ from typing import Any
 
 from membergate.domain.model import (
     Community,
+    Identity,
     EntitlementState,
     Member,
     OnGraceEnd,
@@ -43,7 +44,7 @@ class Harness:
         self.cipher = FakeCipher()
         ids = itertools.count(1)
         self.processor = BillingEventProcessor(self.stores, self.queue, lambda: f"mbr_auto{next(ids)}")
-        self.dispatcher = AccessDispatcher(self.stores, self.connector, self.identity, self.cipher, Links("https://m.example"))
+        self.dispatcher = AccessDispatcher(self.stores, {Platform.DISCORD: self.connector}, self.identity, self.cipher, Links("https://m.example"))
         self.community = Community("com_1", Platform.DISCORD, "The Club", GUILD, ROLE, on_revoke, locale, T0)
         self.stores.catalog.add_community(self.community)
         self.plan = Plan("pln_monthly", "Monthly", ("price_monthly",), (PlanGrant("com_1"),), grace_days, on_grace_end, T0)
@@ -56,7 +57,7 @@ class Harness:
         self.stores.members.create(Member(member_id, T0))
         if discord_user_id:
             tokens = OAuthTokens(f"access-{discord_user_id}", f"refresh-{discord_user_id}", T0 + 7 * DAY)
-            self.stores.members.bind_discord(member_id, discord_user_id, seal_tokens(self.cipher, tokens))
+            self.stores.members.bind_identity(member_id, Identity(Platform.DISCORD, discord_user_id), seal_tokens(self.cipher, tokens))
         return self.stores.members.get(member_id)
 
     def deliver(self, *events: dict[str, Any]) -> list[str]:

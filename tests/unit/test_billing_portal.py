@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from membergate.domain.errors import NoSubscriptionError, NotFoundError, RetryableError, ThrottledError
-from membergate.domain.model import Member
+from membergate.domain.model import Identity, Member, Platform
 from membergate.http.errors import status_for
 from membergate.http.pages import PlanAccess, join_page
 from membergate.services.billing_portal import open_billing_portal
@@ -26,7 +26,7 @@ def stores_with(member: Member):
 
 def test_open_billing_portal_member_with_customer_returns_portal_url():
     # Given a member who subscribed (so has a Stripe customer)
-    stores = stores_with(Member("mbr_1", T0, stripe_customer_id="cus_1", discord_user_id="555"))
+    stores = stores_with(Member("mbr_1", T0, stripe_customer_id="cus_1", identities=(Identity(Platform.DISCORD, "555"),)))
     billing = FakeBilling()
     # When they open the billing portal
     url = open_billing_portal("mbr_1", RETURN, stores=stores, billing=billing)
@@ -37,7 +37,7 @@ def test_open_billing_portal_member_with_customer_returns_portal_url():
 
 def test_open_billing_portal_member_without_customer_raises_clear_no_subscription_error():
     # Given a member who connected Discord but never started a subscription
-    stores = stores_with(Member("mbr_1", T0, discord_user_id="555"))
+    stores = stores_with(Member("mbr_1", T0, identities=(Identity(Platform.DISCORD, "555"),)))
     billing = FakeBilling()
     # When they ask for the billing portal
     with pytest.raises(NoSubscriptionError) as raised:

@@ -395,4 +395,4 @@ def test_message_work_reports_no_access_change():
     result = handle_access_message(encode_work(notify), dispatcher=h.dispatcher, queue=h.queue, max_attempts=3,
                                    now=failed_at + 60)
     # Then the DM went out, and the result claims no access state (so no AccessGranted metric)
-    assert result.actions == ("dm:grace_started",) and result.state is None
+    assert result.actions == ("message:grace_started",) and result.state is None

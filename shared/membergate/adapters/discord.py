@@ -17,8 +17,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.errors import PermanentError, RetryableError
-from ..domain.model import OAuthTokens
+from ..domain.errors import PermanentError, RateLimitedError, RetryableError
+from ..domain.access import Capability, Presence, PresenceState
+from ..domain.model import Community, OAuthTokens, Platform
 from ..ports import GuildMember
 from .http import HttpResponse, HttpTransport
 
@@ -32,6 +33,8 @@ GRANT_REASON = "Membergate: subscription active"
 REVOKE_REASON = "Membergate: subscription ended"
 # Create Message: content up to 2000 characters (docs: resources/message#create-message).
 MESSAGE_LIMIT = 2000
+# Create Message: a string nonce is at most 25 characters (specs/discord: MessageCreateRequest).
+NONCE_LIMIT = 25
 # Global limit: 50 requests per second per bot (docs: topics/rate-limits#global-rate-limit).
 GLOBAL_REQUESTS_PER_SECOND = 50
 # 10,000 invalid requests (401, 403, 429) in 10 minutes bans the IP for a while
@@ -158,7 +161,7 @@ class InvalidRequestGuard:
                 return
             retry_after = self._seen[excess] + self._window - now
         log.warning("Discord calls paused: %d refused requests in %.0f s", self._ceiling, self._window)
-        raise RetryableError(
+        raise RateLimitedError(
             f"Membergate paused Discord calls: {self._ceiling} requests were refused in the last "
             f"{self._window / 60:.0f} minutes (Discord bans the address at 10,000); they resume by themselves",
             retry_after=retry_after,
@@ -303,7 +306,7 @@ class _BotClient:
                 if attempt == 1 and retry_after is not None and retry_after <= self._max_wait:
                     self._sleep(retry_after)
                     continue
-                raise RetryableError(f"Discord rate limit on {key}; retried automatically", retry_after=retry_after)
+                raise RateLimitedError(f"Discord rate limit on {key}; retried automatically", retry_after=retry_after)
             if 200 <= response.status < 300:
                 return response
             if response.status in (401, 403):
@@ -343,13 +346,13 @@ class _BotClient:
                     self._limits.note_sent(key, major, now)
                     return
             if wait > self._max_wait:
-                raise RetryableError(
+                raise RateLimitedError(
                     f"Discord rate limit for {key} frees in {wait:.2f} s; not sending a request it would refuse",
                     retry_after=wait,
                 )
             self._sleep(wait)
             now = self._monotonic()
-        raise RetryableError(f"Discord rate limit for {key} did not free in time", retry_after=self._max_wait)
+        raise RateLimitedError(f"Discord rate limit for {key} did not free in time", retry_after=self._max_wait)
 
     def _rate_limited(self, key: str, major: str, response: HttpResponse, now: float) -> float | None:
         data = response.json()
@@ -442,7 +445,9 @@ class DiscordCommunityConnector:
         ids = _snowflakes(guild_id=guild_id, user_id=user_id)
         self._bot.call("DELETE", MEMBER, ids, audit_reason=REVOKE_REASON, accept={(404, UNKNOWN_MEMBER)})
 
-    def send_dm(self, user_id: str, text: str) -> None:
+    def send_dm(self, user_id: str, text: str, nonce: str | None = None) -> None:
+        """DM the user. With a ``nonce`` (``enforce_nonce``), Discord posts it at most once even
+        when a retry follows an answer that was lost (docs: resources/message#create-message)."""
         ids = _snowflakes(user_id=user_id)
         content = truncate_message(text)
         if not content.strip():
@@ -452,7 +457,10 @@ class DiscordCommunityConnector:
             )
         channel_id = self._dm_channels.get(user_id) or self._open_dm(ids["user_id"])
         try:
-            self._bot.call("POST", CHANNEL_MESSAGES, {"channel_id": channel_id}, {"content": content})
+            payload: dict[str, Any] = {"content": content}
+            if nonce:
+                payload.update(nonce=nonce[:NONCE_LIMIT], enforce_nonce=True)
+            self._bot.call("POST", CHANNEL_MESSAGES, {"channel_id": channel_id}, payload)
         except PermanentError:
             # A cached channel may be the reason; the next attempt opens it afresh.
             self._dm_channels.pop(user_id, None)
@@ -468,6 +476,64 @@ class DiscordCommunityConnector:
             self._dm_channels.pop(next(iter(self._dm_channels)))
         self._dm_channels[user_id] = channel_id
         return channel_id
+
+
+class DiscordConnector:
+    """Discord behind the platform-neutral CommunityConnector port (roles in a guild, DMs)."""
+
+    platform = Platform.DISCORD
+    capabilities = frozenset(
+        {
+            Capability.CHECK_MEMBER,
+            Capability.ADD_MEMBER,
+            Capability.ROLES,
+            Capability.REMOVE_MEMBER,
+            Capability.MESSAGE,
+        }
+    )
+
+    def __init__(self, bot: DiscordCommunityConnector):
+        self.bot = bot
+
+    def check_member(self, community: Community, user: str) -> Presence:
+        found = self.bot.get_member(community.external_id, user)
+        if found is None:
+            return Presence(PresenceState.ABSENT)
+        return Presence(PresenceState.PRESENT, found.roles)
+
+    def add_member(self, community: Community, user: str, roles: Sequence[str], credential: str | None) -> None:
+        if not credential:
+            raise PermanentError(
+                "no Discord authorization is stored for this member: they must reconnect Discord from the join page",
+                "discord_authorization_missing",
+            )
+        self.bot.add_member(community.external_id, user, credential, roles)
+
+    def grant_role(self, community: Community, user: str, role_id: str) -> None:
+        self.bot.add_role(community.external_id, user, role_id)
+
+    def revoke_role(self, community: Community, user: str, role_id: str) -> None:
+        self.bot.remove_role(community.external_id, user, role_id)
+
+    def remove_member(self, community: Community, user: str) -> None:
+        self.bot.kick(community.external_id, user)
+
+    def create_invite(self, community: Community, user: str, now: int) -> str:
+        raise PermanentError("Membergate adds Discord members directly; no invite is needed", "unsupported_action")
+
+    def approve_join(self, community: Community, user: str) -> None:
+        raise PermanentError("Discord has no join requests to approve", "unsupported_action")
+
+    def decline_join(self, community: Community, user: str) -> None:
+        raise PermanentError("Discord has no join requests to decline", "unsupported_action")
+
+    def send_message(self, user: str, text: str, idempotency_key: str) -> None:
+        self.bot.send_dm(user, text, nonce=message_nonce(idempotency_key))
+
+
+def message_nonce(idempotency_key: str) -> str:
+    """A stable nonce of at most 25 characters for a message key (Discord's limit)."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:NONCE_LIMIT]
 
 
 # --- IdentityProvider -----------------------------------------------------------------------

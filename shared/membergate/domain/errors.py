@@ -85,3 +85,9 @@ class PermanentError(MembergateError):
 
 class ConcurrentUpdateError(RetryableError):
     code = "concurrent_update"
+
+
+class RateLimitedError(RetryableError):
+    """A platform asked us to wait ``retry_after`` seconds: a wait, not a failed attempt."""
+
+    code = "rate_limited"

@@ -71,6 +71,10 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             "Tu peux revenir quand tu veux : {join_url}"
         ),
     },
+    "invite": {
+        "en": "Welcome to {community}! Here is your personal invite (it works for you only): {invite_url}",
+        "fr": "Bienvenue dans {community} ! Voici ton invitation personnelle (elle ne marche que pour toi) : {invite_url}",
+    },
     "payment_action_required": {
         "en": (
             "Your bank needs you to confirm the payment for {plan} in {community}. "

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 
 class Platform(str, Enum):
     DISCORD = "discord"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+
+
+class MemberOrigin(str, Enum):
+    """How a member came to exist."""
+
+    JOIN = "join"  # bound an identity on the join page
+    STRIPE = "stripe"  # a subscription made outside Membergate's checkout
+
+
+class WorkKind(str, Enum):
+    """What an access work item asks the dispatcher to do."""
+
+    CONVERGE = "converge"  # bring access in line with the entitlements (skips what is known done)
+    RESYNC = "resync"  # the same, but re-reads the platform and forgets a remembered refusal
+    NOTIFY = "notify"  # send one member-facing message
+
+
+class MessageStatus(str, Enum):
+    QUEUED = "queued"  # claimed, not yet delivered
+    RETRYING = "retrying"  # a transient failure; queued again with backoff
+    SENT = "sent"
+    FAILED = "failed"  # the platform refused for good; see reason
+
+    @property
+    def final(self) -> bool:
+        return self in (MessageStatus.SENT, MessageStatus.FAILED)
 
 
 class OnRevoke(str, Enum):
@@ -52,6 +80,7 @@ class AccessState(str, Enum):
     REVOKED = "revoked"
     NONE = "none"  # never had access and is not entitled: nothing to do
     RETRYING = "retrying"  # a transient failure; the work is queued again with backoff
+    INVITED = "invited"  # a personal invite was sent; the member has not come in yet
     FAILED = "failed"  # cannot succeed without someone fixing something; see reason
 
 
@@ -76,11 +105,17 @@ class Community:
     id: str
     platform: Platform
     name: str
-    guild_id: str
+    # The place on its platform: Discord guild id, Telegram chat id, WhatsApp group id.
+    external_id: str
     role_id: str | None
     on_revoke: OnRevoke
     locale: str
     created_at: int
+
+    @property
+    def guild_id(self) -> str | None:
+        """The Discord server id (the admin API's name for a Discord community's place)."""
+        return self.external_id if self.platform is Platform.DISCORD else None
 
 
 @dataclass(frozen=True)
@@ -107,14 +142,32 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """A member's account on one platform: Discord user id, Telegram user id, WhatsApp E.164 phone."""
+
+    platform: Platform
+    external_id: str
+
+
+@dataclass(frozen=True)
 class Member:
     id: str
     created_at: int
     stripe_customer_id: str | None = None
-    discord_user_id: str | None = None
-    # How the member came to exist: "join" (bound an identity on the join page) or
-    # "stripe" (a subscription made outside Membergate's checkout).
-    origin: str = "join"
+    # At most one per platform; each (platform, external id) belongs to one member.
+    identities: tuple[Identity, ...] = ()
+    origin: MemberOrigin = MemberOrigin.JOIN
+
+    def identity(self, platform: Platform) -> str | None:
+        """This member's external id on ``platform``, or None when not bound."""
+        for identity in self.identities:
+            if identity.platform is platform:
+                return identity.external_id
+        return None
+
+    def with_identity(self, identity: Identity) -> Member:
+        others = tuple(i for i in self.identities if i.platform is not identity.platform)
+        return replace(self, identities=tuple(sorted(others + (identity,), key=lambda i: i.platform.value)))
 
 
 @dataclass(frozen=True)
@@ -149,6 +202,9 @@ class AccessRecord:
     updated_at: int = 0
     attempts: int = 0
     granted_at: int = 0  # when the current (or last) access episode began
+    # A platform refusal that retrying cannot fix (e.g. missing_permissions): remembered so no
+    # further request is sent for this member here until the creator resyncs after fixing it.
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +236,17 @@ class MessageKey:
 
     def __str__(self) -> str:
         return f"{self.kind}#{self.period}"
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """What became of one member-facing message (shown to the creator)."""
+
+    kind: str
+    period: str
+    status: MessageStatus
+    reason: str = ""
+    at: int = 0
 
 
 @dataclass(frozen=True)

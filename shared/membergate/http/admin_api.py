@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from ..domain.model import AccessRecord, Community, Entitlement, Member, Plan
+from ..domain.links import Links
+from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
 from ..services import admin
 from ..services.identity import create_claim_link
 from .resolver import error_response, iso, make_resolver
@@ -23,7 +24,8 @@ from .schemas import (
     EntitlementOut,
     EventsOut,
     GrantOut,
-    IdentitiesOut,
+    IdentityOut,
+    MessageOut,
     KpisOut,
     LedgerEntryOut,
     MemberOut,
@@ -101,6 +103,8 @@ def build_admin_app(
         stripe_customer_id: Annotated[str | None, Query()] = None,
         discord_user_id: Annotated[str | None, Query()] = None,
         member_id: Annotated[str | None, Query()] = None,
+        telegram_user_id: Annotated[str | None, Query()] = None,
+        whatsapp_phone: Annotated[str | None, Query()] = None,
     ) -> MembersOut:
         found = admin.find_members(
             stores_factory(),
@@ -108,13 +112,15 @@ def build_admin_app(
             stripe_customer_id=stripe_customer_id,
             discord_user_id=discord_user_id,
             member_id=member_id,
+            telegram_user_id=telegram_user_id,
+            whatsapp_phone=whatsapp_phone,
         )
-        return MembersOut(members=[member_out(d.member, d.entitlements, d.access) for d in found])
+        return MembersOut(members=[member_out(d.member, d.entitlements, d.access, d.messages) for d in found])
 
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
         link = create_claim_link(stores_factory(), member_id, now())
-        out = ClaimLinkOut(member_id=member_id, claim_url=f"{public_base_url(app)}/claim/{link.token}",
+        out = ClaimLinkOut(member_id=member_id, claim_url=Links(public_base_url(app)).claim(link.token),
                            expires_at=iso(link.expires_at) or "")
         return Response(201, "application/json", out)
 
@@ -171,6 +177,7 @@ def community_out(c: Community) -> CommunityOut:
         id=c.id,
         platform=c.platform.value,
         name=c.name,
+        external_id=c.external_id,
         guild_id=c.guild_id,
         role_id=c.role_id,
         on_revoke=c.on_revoke.value,
@@ -187,18 +194,24 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         grants=[GrantOut(community_id=g.community_id, role_id=g.role_id) for g in p.grants],
         grace_days=p.grace_days,
         on_grace_end=p.on_grace_end.value,
-        join_url=f"{base_url}/join/{p.id}",
+        join_url=Links(base_url).join(p.id),
         created_at=iso(p.created_at) or "",
         kind=p.kind.value,
         access_days=p.access_days,
     )
 
 
-def member_out(m: Member, entitlements: list[Entitlement], access: list[AccessRecord]) -> MemberOut:
+def member_out(
+    m: Member, entitlements: list[Entitlement], access: list[AccessRecord], messages: list[MessageRecord] = ()
+) -> MemberOut:
     return MemberOut(
         id=m.id,
         stripe_customer_id=m.stripe_customer_id,
-        identities=IdentitiesOut(discord_user_id=m.discord_user_id),
+        identities=[IdentityOut(platform=i.platform.value, external_id=i.external_id) for i in m.identities],
+        messages=[
+            MessageOut(kind=x.kind, state=x.status.value, reason=x.reason or None, at=iso(x.at) if x.at else None)
+            for x in messages
+        ],
         entitlements=[
             EntitlementOut(
                 plan_id=e.plan_id,
@@ -221,5 +234,5 @@ def member_out(m: Member, entitlements: list[Entitlement], access: list[AccessRe
             for a in access
         ],
         created_at=iso(m.created_at) or "",
-        origin=m.origin,
+        origin=m.origin.value,
     )

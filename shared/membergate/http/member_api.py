@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
 from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
-from ..domain.model import EntitlementState
+from ..domain.model import EntitlementState, Platform
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..services.identity import SESSION_LIFETIME_SECONDS, begin_claim, begin_discord_link, complete_discord_link
@@ -228,7 +228,7 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         page = join_page(
             plan_id=plan.id,
             plan_name=plan.name,
-            discord_user_id=member.discord_user_id if member else None,
+            discord_user_id=member.identity(Platform.DISCORD) if member else None,
             paid=query.get("paid") == "1",
             access_states=states,
             plan_access=PlanAccess(held[0].state.value, held[0].until) if held else None,

@@ -27,7 +27,8 @@ class CommunityOut(BaseModel):
     id: str
     platform: str
     name: str
-    guild_id: str
+    external_id: str = Field(description="the place on its platform: Discord guild id, Telegram chat id, WhatsApp group id")
+    guild_id: str | None = Field(default=None, description="for a Discord community, its server (guild) id")
     role_id: str | None
     on_revoke: str
     locale: str
@@ -96,16 +97,25 @@ class AccessOut(BaseModel):
     updated_at: str | None = None
 
 
-class IdentitiesOut(BaseModel):
-    discord_user_id: str | None = None
+class IdentityOut(BaseModel):
+    platform: Literal["discord", "telegram", "whatsapp"]
+    external_id: str = Field(description="Discord user id, Telegram user id, or WhatsApp phone in E.164")
+
+
+class MessageOut(BaseModel):
+    kind: str
+    state: Literal["queued", "retrying", "sent", "failed"]
+    reason: str | None = Field(default=None, description="why it is not sent, e.g. the platform's refusal (dms_closed)")
+    at: str | None = None
 
 
 class MemberOut(BaseModel):
     id: str
     stripe_customer_id: str | None
-    identities: IdentitiesOut
+    identities: list[IdentityOut]
     entitlements: list[EntitlementOut]
     access: list[AccessOut]
+    messages: list[MessageOut] = []
     created_at: str
     origin: str
 

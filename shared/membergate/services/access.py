@@ -1,16 +1,31 @@
 """dispatch_access: bring one member in one community to what their entitlements say right now.
 
 The work item carries no decision, only (member, community): the desired state is recomputed
-here and diffed against the community's actual state, so a repeated or reordered item can never
-undo a newer decision. Member-facing messages are claimed by (member, kind, period) first, so
-each is sent once even when the work runs twice.
+here, the pure planner (domain/access.py) says what to do, and the connector of the community's
+platform does it. A repeated or reordered item can never undo a newer decision. Member-facing
+messages are keyed by (member, kind, period): claimed once, sent until sent or refused for good,
+with an idempotency key so a retry after a lost answer cannot post twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ..domain.errors import PermanentError
+from ..domain.access import (
+    ACCESS_ENDED,
+    INVITE,
+    Capability,
+    NOT_READ,
+    Action,
+    ActionKind,
+    Presence,
+    PresenceState,
+    needs_check,
+    plan_changes,
+)
+from ..domain.errors import PermanentError, RetryableError
+from ..domain.links import Links
 from ..domain.messages import format_date, render, template_key
 from ..domain.model import (
     AccessRecord,
@@ -20,10 +35,12 @@ from ..domain.model import (
     EntitlementState,
     Member,
     MessageKey,
-    OnRevoke,
+    MessageStatus,
     Plan,
+    Platform,
+    WorkKind,
 )
-from ..ports import AccessWork, CommunityConnector, IdentityProvider, Stores, TokenCipher
+from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityProvider, Stores, TokenCipher
 from .identity import open_tokens, seal_tokens
 from .membership import current_view
 
@@ -31,14 +48,24 @@ TOKEN_REFRESH_MARGIN = 120
 
 
 @dataclass(frozen=True)
-class Links:
-    base_url: str
+class CatalogSnapshot:
+    """Plans and communities, read once per dispatch batch (not once per member)."""
 
-    def join(self, plan_id: str | None) -> str:
-        return f"{self.base_url}/join/{plan_id}" if plan_id else self.base_url
+    plans: dict[str, Plan]
+    communities: dict[str, Community]
 
-    def manage(self, plan_id: str | None) -> str:
-        return f"{self.join(plan_id)}?manage=1"
+    @classmethod
+    def load(cls, catalog: CatalogRepository) -> CatalogSnapshot:
+        return cls({p.id: p for p in catalog.list_plans()}, {c.id: c for c in catalog.list_communities()})
+
+    def managed_roles(self, community: Community) -> frozenset[str]:
+        """Every role a plan grants in this community: the only roles Membergate ever removes."""
+        roles: set[str | None] = {community.role_id}
+        for plan in self.plans.values():
+            for grant in plan.grants:
+                if grant.community_id == community.id:
+                    roles.add(grant.role_id or community.role_id)
+        return frozenset(r for r in roles if r)
 
 
 @dataclass(frozen=True)
@@ -46,87 +73,154 @@ class DispatchResult:
     state: AccessState | None  # None for a message: it changes nobody's access
     reason: str = ""
     actions: tuple[str, ...] = ()
+    # Messages whose delivery failed transiently: the worker queues them with backoff.
+    follow_up: tuple[AccessWork, ...] = ()
+
+
+class Interrupted(RetryableError):
+    """A transient failure in the middle of a convergence, with what was known by then.
+
+    The retry carries ``observed`` (the platform's state after the actions that succeeded),
+    so it neither reads the member again nor repeats what was done."""
+
+    def __init__(self, cause: RetryableError, observed: Presence | None):
+        super().__init__(cause.message, retry_after=cause.retry_after)
+        self.cause = cause
+        self.observed = observed
+
+
+def after(presence: Presence, action: Action) -> Presence:
+    """What the platform shows once ``action`` succeeded (to carry into a retry)."""
+    if action.kind is ActionKind.ADD_MEMBER:
+        return Presence(PresenceState.PRESENT, presence.roles | frozenset(action.roles))
+    if action.kind is ActionKind.GRANT_ROLE and action.role_id:
+        return replace(presence, roles=presence.roles | {action.role_id})
+    if action.kind is ActionKind.REMOVE_ROLE and action.role_id:
+        return replace(presence, roles=presence.roles - {action.role_id})
+    if action.kind is ActionKind.REMOVE_MEMBER:
+        return Presence(PresenceState.ABSENT)
+    if action.kind is ActionKind.APPROVE_JOIN:
+        return Presence(PresenceState.PRESENT, presence.roles)
+    if action.kind is ActionKind.DECLINE_JOIN:
+        return Presence(PresenceState.ABSENT)
+    return presence
 
 
 class AccessDispatcher:
     def __init__(
         self,
         stores: Stores,
-        connector: CommunityConnector,
+        connectors: Mapping[Platform, CommunityConnector],
         identity: IdentityProvider,
         cipher: TokenCipher,
         links: Links,
     ):
         self.stores = stores
-        self.connector = connector
+        self.connectors = dict(connectors)
         self.identity = identity
         self.cipher = cipher
         self.links = links
 
-    def dispatch(self, work: AccessWork, now: int) -> DispatchResult:
+    def load_catalog(self) -> CatalogSnapshot:
+        return CatalogSnapshot.load(self.stores.catalog)
+
+    def dispatch(self, work: AccessWork, now: int, catalog: CatalogSnapshot | None = None) -> DispatchResult:
+        catalog = catalog or self.load_catalog()
         member = self.stores.members.get(work.member_id)
-        community = self.stores.catalog.get_community(work.community_id)
+        community = catalog.communities.get(work.community_id) or self.stores.catalog.get_community(work.community_id)
         if member is None or community is None:
             return DispatchResult(AccessState.FAILED, "unknown member or community")
-        if work.kind == "notify":
-            return self._notify(work, member, community, now)
-        return self._converge(member, community, now)
+        if work.kind is WorkKind.NOTIFY:
+            return self._notify(work, member, community, catalog, now)
+        return self._converge(work, member, community, catalog, now)
 
     # -- converge --------------------------------------------------------------------------
 
-    def _converge(self, member: Member, community: Community, now: int) -> DispatchResult:
-        view = current_view(self.stores, member.id, now)
-        here = [e for e in view.entitlements if e.community_id == community.id]
-        granting = [e for e in here if e.state.gives_access]
-        desired = frozenset(e.role_id for e in granting if e.role_id)
-        managed = self._managed_roles(community)
+    def _converge(
+        self, work: AccessWork, member: Member, community: Community, catalog: CatalogSnapshot, now: int
+    ) -> DispatchResult:
         previous = self.stores.access.get(member.id, community.id)
-        if not member.discord_user_id:
-            state = AccessState.AWAITING_IDENTITY if granting else AccessState.NONE
-            reason = "the member has not connected Discord yet" if granting else ""
-            return self._save(member, community, state, reason, (), now, previous)
-        current = self.connector.get_member(community.guild_id, member.discord_user_id)
-        actions: list[str] = []
-        if granting:
-            if current is None:
-                token = self._access_token(member, now)
-                self.connector.add_member(community.guild_id, member.discord_user_id, token, sorted(desired))
-                actions.append("add_member")
-            else:
-                for role in sorted(desired - current.roles):
-                    self.connector.add_role(community.guild_id, member.discord_user_id, role)
-                    actions.append(f"add_role:{role}")
-                for role in sorted((managed - desired) & current.roles):
-                    self.connector.remove_role(community.guild_id, member.discord_user_id, role)
-                    actions.append(f"remove_role:{role}")
-            return self._save(member, community, AccessState.GRANTED, "", tuple(sorted(desired)), now, previous, actions)
-        # Not entitled.
-        was_granted = previous is not None and previous.state in (AccessState.GRANTED, AccessState.RETRYING, AccessState.FAILED) and bool(previous.roles or previous.granted_at)
-        held = (current.roles & managed) if current is not None else frozenset()
-        must_kick = current is not None and community.on_revoke is OnRevoke.KICK and (was_granted or bool(held))
-        if current is None or not (held or must_kick):
-            state = AccessState.REVOKED if was_granted or (previous and previous.state is AccessState.REVOKED) else AccessState.NONE
-            return self._save(member, community, state, "", (), now, previous, actions)
-        self._send_receipt(member, community, here, view.plans, previous, now, actions)
-        if must_kick:
-            self.connector.kick(community.guild_id, member.discord_user_id)
-            actions.append("kick")
+        connector = self.connectors.get(community.platform)
+        if connector is None:
+            reason = (
+                f"no_connector: Membergate has no {community.platform.value} connector configured; "
+                "set the platform's credentials and deploy again, then resync"
+            )
+            return self._save(member, community, AccessState.FAILED, reason, (), "no_connector", now, previous)
+        view = current_view(self.stores, member.id, now, plans=catalog.plans, communities=catalog.communities)
+        here = [e for e in view.entitlements if e.community_id == community.id]
+        user = member.identity(community.platform)
+        force = work.kind is WorkKind.RESYNC
+        caps = connector.capabilities
+        if user and work.observed is not None:
+            actual = work.observed
+        elif user and needs_check(here, previous, caps, force=force):
+            actual = connector.check_member(community, user)
         else:
-            for role in sorted(held):
-                self.connector.remove_role(community.guild_id, member.discord_user_id, role)
-                actions.append(f"remove_role:{role}")
-        return self._save(member, community, AccessState.REVOKED, "", (), now, previous, actions)
+            actual = NOT_READ
+        plan = plan_changes(
+            here, actual, previous, community, caps, now,
+            identity_bound=bool(user), managed_roles=catalog.managed_roles(community), force=force,
+        )
+        done: list[str] = []
+        follow_up: list[AccessWork] = []
+        reason = plan.reason
+        known = actual
+        for action in plan.actions:
+            try:
+                if action.kind is ActionKind.NOTIFY:
+                    retry, undelivered = self._send_receipt(action, member, community, here, catalog, now)
+                    follow_up += retry
+                    if undelivered:
+                        # Visible beside the access state, not only in the message list.
+                        reason = f"the member was not told ({action.message_kind}): {undelivered}"
+                else:
+                    self._run(connector, action, member, community, user or "", now)
+            except RetryableError as error:
+                raise Interrupted(error, known if known.state is not PresenceState.UNKNOWN else None) from error
+            known = after(known, action)
+            done.append(str(action))
+        result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
+        return replace(result, follow_up=tuple(follow_up))
 
-    def _managed_roles(self, community: Community) -> frozenset[str]:
-        roles = {community.role_id} if community.role_id else set()
-        for plan in self.stores.catalog.list_plans():
-            for grant in plan.grants:
-                if grant.community_id == community.id:
-                    roles.add(grant.role_id or community.role_id)
-        return frozenset(r for r in roles if r)
+    def _run(
+        self, connector: CommunityConnector, action: Action, member: Member, community: Community, user: str, now: int
+    ) -> None:
+        kind = action.kind
+        if kind is ActionKind.ADD_MEMBER:
+            connector.add_member(community, user, list(action.roles), self._credential(member, community.platform, now))
+        elif kind is ActionKind.GRANT_ROLE:
+            connector.grant_role(community, user, action.role_id or "")
+        elif kind is ActionKind.REMOVE_ROLE:
+            connector.revoke_role(community, user, action.role_id or "")
+        elif kind is ActionKind.REMOVE_MEMBER:
+            connector.remove_member(community, user)
+        elif kind is ActionKind.APPROVE_JOIN:
+            connector.approve_join(community, user)
+        elif kind is ActionKind.DECLINE_JOIN:
+            connector.decline_join(community, user)
+        elif kind is ActionKind.SEND_INVITE:
+            key = MessageKey(member.id, action.message_kind, action.message_period)
+            status = self.stores.messages.status(key)
+            if status is MessageStatus.SENT:
+                return  # sent before a later step failed: one invite per episode
+            link = connector.create_invite(community, user, now)
+            text = render(INVITE, community.locale, community=community.name, invite_url=link)
+            status, why = self._deliver(key, member, community, text, now)
+            if status is MessageStatus.FAILED:
+                # E.g. a Telegram bot may only write to people who started it: the member must
+                # open the bot again (binding again resyncs), or the creator send the link.
+                raise PermanentError(
+                    f"the personal invite could not be sent to the member ({why}): ask them to open the bot "
+                    "again from the join page, then resync",
+                    why or "invite_not_delivered",
+                )
 
-    def _access_token(self, member: Member, now: int) -> str:
-        sealed = self.stores.members.load_discord_tokens(member.id)
+    def _credential(self, member: Member, platform: Platform, now: int) -> str | None:
+        """The member's own token where the platform needs it (Discord's guilds.join), refreshed."""
+        if platform is not Platform.DISCORD:
+            return None
+        sealed = self.stores.members.load_credentials(member.id, platform)
         if sealed is None:
             raise PermanentError(
                 "no Discord authorization is stored for this member: they must reconnect Discord from the join page",
@@ -141,76 +235,98 @@ class AccessDispatcher:
                 "discord_authorization_expired",
             )
         fresh = self.identity.refresh(tokens.refresh_token, now)
-        self.stores.members.save_discord_tokens(member.id, seal_tokens(self.cipher, fresh))
+        self.stores.members.save_credentials(member.id, platform, seal_tokens(self.cipher, fresh))
         return fresh.access_token
 
     def _send_receipt(
-        self,
-        member: Member,
-        community: Community,
-        entitlements: list[Entitlement],
-        plans: dict[str, Plan],
-        previous: AccessRecord | None,
+        self, action: Action, member: Member, community: Community, here: list[Entitlement], catalog: CatalogSnapshot,
         now: int,
-        actions: list[str],
-    ) -> None:
-        # Told before the role goes: once kicked, a DM fails (the bot shares no server with them).
-        ended = [e for e in entitlements if e.state is EntitlementState.ENDED]
+    ) -> tuple[list[AccessWork], str]:
+        """Send the receipt; return the work to retry it later and, if refused for good, why."""
+        ended = [e for e in here if e.state is EntitlementState.ENDED]
         subject = max(ended, key=lambda e: e.plan_id) if ended else None
-        plan = plans.get(subject.plan_id) if subject else None
-        episode = previous.granted_at if previous and previous.granted_at else 0
-        key = MessageKey(member.id, "access_ended", f"{community.id}:{episode}")
-        if not self.stores.messages.claim(key, now):
-            return
-        text = render(
-            template_key("access_ended", subject.reason if subject else "", plan.on_grace_end.value if plan else ""),
-            community.locale,
-            community=community.name,
-            plan=plan.name if plan else community.name,
-            reason=subject.reason if subject else "",
-            join_url=self.links.join(plan.id if plan else None),
-            manage_url=self.links.manage(plan.id if plan else None),
+        details = (("plan_id", subject.plan_id), ("reason", subject.reason)) if subject else ()
+        work = AccessWork(
+            WorkKind.NOTIFY, member.id, community.id,
+            message_kind=action.message_kind, message_period=action.message_period, details=details,
         )
-        self._deliver(key, member, text, now)
-        actions.append("dm:access_ended")
+        key = MessageKey(member.id, action.message_kind, action.message_period)
+        try:
+            status, why = self._deliver(key, member, community, self._text(work, community, catalog), now)
+        except RetryableError:
+            # The removal goes on; the receipt is retried on its own with backoff (state: retrying).
+            return [work], ""
+        return [], why if status is MessageStatus.FAILED else ""
 
     # -- notify ----------------------------------------------------------------------------
 
-    def _notify(self, work: AccessWork, member: Member, community: Community, now: int) -> DispatchResult:
+    def _notify(
+        self, work: AccessWork, member: Member, community: Community, catalog: CatalogSnapshot, now: int
+    ) -> DispatchResult:
         key = MessageKey(member.id, work.message_kind or "", work.message_period or "")
-        status = self.stores.messages.status(key)
-        if status in ("sent", "failed"):
-            return DispatchResult(None, "already sent")
-        if status is None:
-            self.stores.messages.claim(key, now)
+        status, _ = self._deliver(key, member, community, self._text(work, community, catalog), now)
+        reason = "" if status is MessageStatus.SENT else f"message {status.value}"
+        return DispatchResult(None, reason, ("message:" + key.kind,) if status is MessageStatus.SENT else ())
+
+    def _text(self, work: AccessWork, community: Community, catalog: CatalogSnapshot) -> str:
         details = dict(work.details)
-        plan = self.stores.catalog.get_plan(details.get("plan_id", "")) if details.get("plan_id") else None
+        plan_id = details.get("plan_id")
+        plan = (catalog.plans.get(plan_id) or self.stores.catalog.get_plan(plan_id)) if plan_id else None
+        kind = work.message_kind or ""
+        if kind == ACCESS_ENDED:
+            kind = template_key(ACCESS_ENDED, details.get("reason", ""), plan.on_grace_end.value if plan else "")
         grace_end = details.get("grace_ends_at")
-        text = render(
-            work.message_kind or "",
+        return render(
+            kind,
             community.locale,
             community=community.name,
             plan=plan.name if plan else community.name,
+            reason=details.get("reason", ""),
             grace_end=format_date(int(grace_end), community.locale) if grace_end else "",
             invoice_url=details.get("invoice_url", ""),
             join_url=self.links.join(plan.id if plan else None),
             manage_url=self.links.manage(plan.id if plan else None),
         )
-        delivered = self._deliver(key, member, text, now)
-        return DispatchResult(None, "" if delivered else "message not delivered", ("dm:" + key.kind,))
 
-    def _deliver(self, key: MessageKey, member: Member, text: str, now: int) -> bool:
-        if not member.discord_user_id:
-            self.stores.messages.finish(key, "failed", "no_identity", now)
-            return False
+    def _deliver(
+        self, key: MessageKey, member: Member, community: Community, text: str, now: int
+    ) -> tuple[MessageStatus, str]:
+        """Send once: a message already sent or refused for good is not sent again; a queued or
+        retrying one is (the idempotency key keeps a retry after a lost answer from posting twice).
+        Raise RetryableError on a transient failure, after recording it on the message."""
+        status = self.stores.messages.status(key)
+        if status is not None and status.final:
+            return status, ""
+        if status is None:
+            self.stores.messages.claim(key, now)
+        reach = self._reach(member, community)
+        if reach is None:
+            reason = "no_identity" if not member.identities else "no_connector"
+            self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
+            return MessageStatus.FAILED, reason
+        connector, user = reach
         try:
-            self.connector.send_dm(member.discord_user_id, text)
+            connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
         except PermanentError as exc:
-            # DMs closed or no shared server: recorded and visible, never retried forever.
-            self.stores.messages.finish(key, "failed", exc.reason, now)
-            return False
-        self.stores.messages.finish(key, "sent", "", now)
-        return True
+            # DMs closed or no shared place: recorded and visible, never retried forever.
+            self.stores.messages.finish(key, MessageStatus.FAILED, exc.reason, now)
+            return MessageStatus.FAILED, exc.reason
+        except RetryableError as exc:
+            self.stores.messages.finish(key, MessageStatus.RETRYING, str(exc), now)
+            raise
+        self.stores.messages.finish(key, MessageStatus.SENT, "", now)
+        return MessageStatus.SENT, ""
+
+    def _reach(self, member: Member, community: Community) -> tuple[CommunityConnector, str] | None:
+        """Where to write to the member: on the community's platform, else on any platform they
+        bound whose connector can message (a plan may grant places on several platforms)."""
+        platforms = [community.platform] + [i.platform for i in member.identities if i.platform is not community.platform]
+        for platform in platforms:
+            user = member.identity(platform)
+            connector = self.connectors.get(platform)
+            if user and connector is not None and Capability.MESSAGE in connector.capabilities:
+                return connector, user
+        return None
 
     # -- records ---------------------------------------------------------------------------
 
@@ -221,6 +337,7 @@ class AccessDispatcher:
         state: AccessState,
         reason: str,
         roles: tuple[str, ...],
+        refusal: str,
         now: int,
         previous: AccessRecord | None,
         actions: list[str] | None = None,
@@ -228,19 +345,30 @@ class AccessDispatcher:
         granted_at = previous.granted_at if previous else 0
         if state is AccessState.GRANTED and (previous is None or previous.state is not AccessState.GRANTED):
             granted_at = now
-        record = AccessRecord(member.id, community.id, state, reason, roles, now, 0, granted_at)
-        self.stores.access.save(record)
+        record = AccessRecord(member.id, community.id, state, reason, roles, now, 0, granted_at, refusal)
+        # A no-op convergence (a renewal, a repeated item) costs no write.
+        if previous is None or record != replace(previous, updated_at=now):
+            self.stores.access.save(record)
         return DispatchResult(state, reason, tuple(actions or ()))
 
     def record_failure(self, work: AccessWork, error: Exception, now: int, *, final: bool) -> None:
-        """Make a failure visible on the member's access record (the creator sees the reason)."""
+        """Make a failure visible: on the message for a message, else on the access record."""
+        if work.kind is WorkKind.NOTIFY:
+            if final:
+                key = MessageKey(work.member_id, work.message_kind or "", work.message_period or "")
+                reason = f"gave up after {work.attempt + 1} attempts: {error}"
+                self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
+            return
         previous = self.stores.access.get(work.member_id, work.community_id)
+        refusal = ""
         if isinstance(error, PermanentError):
-            state, reason = AccessState.FAILED, f"{error.reason}: {error.message}"
+            # Remembered: nothing more is sent for this member here until the creator resyncs.
+            state, reason, refusal = AccessState.FAILED, f"{error.reason}: {error.message}", error.reason
         elif final:
             state, reason = AccessState.FAILED, f"gave up after {work.attempt + 1} attempts: {error}"
         else:
             state, reason = AccessState.RETRYING, f"attempt {work.attempt + 1} failed, retrying: {error}"
         base = previous or AccessRecord(work.member_id, work.community_id, state)
-        self.stores.access.save(replace(base, state=state, reason=reason, updated_at=now, attempts=work.attempt + 1))
-
+        self.stores.access.save(
+            replace(base, state=state, reason=reason, updated_at=now, attempts=work.attempt + 1, refusal=refusal)
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
@@ -16,12 +16,14 @@ from ..domain.model import (
     EntitlementState,
     LedgerEntry,
     Member,
+    MessageRecord,
     OnGraceEnd,
     OnRevoke,
     Plan,
     PlanGrant,
     PlanKind,
     Platform,
+    WorkKind,
 )
 from ..ports import AccessWork, AccessWorkQueue, Stores
 from .membership import current_view
@@ -36,7 +38,8 @@ def create_community(
     *,
     platform: str,
     name: str,
-    guild_id: str,
+    guild_id: str | None = None,
+    external_id: str | None = None,
     role_id: str | None,
     on_revoke: str,
     locale: str,
@@ -51,7 +54,7 @@ def create_community(
         id=_new_id("com"),
         platform=Platform(platform),
         name=name,
-        guild_id=guild_id,
+        external_id=external_id or guild_id or "",
         role_id=role_id,
         on_revoke=OnRevoke(on_revoke),
         locale=locale,
@@ -116,24 +119,42 @@ class MemberDetails:
     member: Member
     entitlements: list[Entitlement]
     access: list[AccessRecord]
+    messages: list[MessageRecord] = field(default_factory=list)
 
 
-def find_members(stores: Stores, *, now: int, stripe_customer_id: str | None = None, discord_user_id: str | None = None, member_id: str | None = None) -> list[MemberDetails]:
+def find_members(
+    stores: Stores,
+    *,
+    now: int,
+    stripe_customer_id: str | None = None,
+    member_id: str | None = None,
+    discord_user_id: str | None = None,
+    telegram_user_id: str | None = None,
+    whatsapp_phone: str | None = None,
+) -> list[MemberDetails]:
     member: Member | None = None
+    by_identity = {
+        Platform.DISCORD: discord_user_id,
+        Platform.TELEGRAM: telegram_user_id,
+        Platform.WHATSAPP: whatsapp_phone,
+    }
     if member_id:
         member = stores.members.get(member_id)
     elif stripe_customer_id:
         member = stores.members.find_by_customer(stripe_customer_id)
-    elif discord_user_id:
-        member = stores.members.find_by_discord(discord_user_id)
+    elif any(by_identity.values()):
+        platform, external_id = next((p, v) for p, v in by_identity.items() if v)
+        member = stores.members.find_by_identity(platform, external_id)
     else:
         raise InvalidRequestError(
-            "give one of stripe_customer_id, discord_user_id or member_id", field="stripe_customer_id"
+            "give one of stripe_customer_id, member_id, discord_user_id, telegram_user_id or whatsapp_phone",
+            field="stripe_customer_id",
         )
     if member is None:
         return []
     view = current_view(stores, member.id, now)
-    return [MemberDetails(member, view.entitlements, stores.access.for_member(member.id))]
+    messages = sorted(stores.messages.for_member(member.id), key=lambda m: (m.at, m.kind, m.period))
+    return [MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages)]
 
 
 @dataclass(frozen=True)
@@ -191,7 +212,7 @@ def resync_member(stores: Stores, queue: AccessWorkQueue, member_id: str, now: i
     view = current_view(stores, member_id, now)
     communities = sorted({e.community_id for e in view.entitlements} | {a.community_id for a in stores.access.for_member(member_id)})
     if communities:
-        queue.send([AccessWork("converge", member_id, community_id) for community_id in communities])
+        queue.send([AccessWork(WorkKind.RESYNC, member_id, community_id) for community_id in communities])
     return communities
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
-from ..domain.model import CheckoutAttempt, Plan, PlanKind
+from ..domain.model import CheckoutAttempt, Plan, PlanKind, Platform
 from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
 from ..ports import BillingGateway, CheckoutSession, Stores
 from .membership import current_view
@@ -68,7 +68,7 @@ def start_checkout(
             "your last payment for this community is still being confirmed by your bank; once it is, "
             "come back to this page to change your plan"
         )
-    if not member.discord_user_id:
+    if not member.identity(Platform.DISCORD):
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"
         )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
-from ..domain.model import Member, OAuthTokens
+from ..domain.model import Identity, Member, MemberOrigin, OAuthTokens, Platform, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, IdentityProvider, Stores, TokenCipher, WebSession
 
 SESSION_LIFETIME_SECONDS = 7 * 86_400
@@ -87,40 +87,73 @@ def complete_discord_link(
         raise InvalidRequestError("Discord refused this authorization (it may have been used already); start again from the join page", field="code") from None
     discord_user_id = identity.user_id(tokens.access_token)
     sealed = seal_tokens(cipher, tokens)
-    member = stores.members.find_by_discord(discord_user_id)
+    member = bind_member_identity(
+        stores,
+        Identity(Platform.DISCORD, discord_user_id),
+        sealed,
+        session_member_id=session.member_id,
+        new_member_id=new_member_id,
+        now=now,
+    )
+    stores.sessions.set_session_member(session.id, member.id)
+    # Anything the member was already entitled to (a subscription made before binding) can
+    # now be delivered.
+    # A resync: a refusal remembered before (e.g. an expired authorization) may be fixed now.
+    work = [AccessWork(WorkKind.RESYNC, member.id, e.community_id) for e in stores.entitlements.for_member(member.id)]
+    if work:
+        access_queue.send(_unique(work))
+    return LinkResult(member, plan_id)
+
+
+def bind_member_identity(
+    stores: Stores,
+    identity: Identity,
+    sealed_credentials: bytes | None,
+    *,
+    session_member_id: str | None,
+    new_member_id: Callable[[], str],
+    now: int,
+) -> Member:
+    """The member a platform account belongs to, binding it (once) when it is new.
+
+    The account decides: a browser that acted for another member (or for one already bound to
+    another account on this platform) does not pull this account into that membership. Two
+    concurrent bindings of one account end on one member (the LINK item is created once)."""
+    platform = identity.platform
+    member = stores.members.find_by_identity(platform, identity.external_id)
     if member is None:
-        current = stores.members.get(session.member_id) if session.member_id else None
-        if current is not None and current.discord_user_id not in (None, discord_user_id):
-            current = None  # this browser was someone else's; the Discord account decides
+        current = stores.members.get(session_member_id) if session_member_id else None
+        if current is not None and current.identity(platform) not in (None, identity.external_id):
+            current = None  # this browser was someone else's; the account decides
         if current is None:
             current = Member(id=new_member_id(), created_at=now)
             stores.members.create(current)
         try:
-            stores.members.bind_discord(current.id, discord_user_id, sealed)
+            stores.members.bind_identity(current.id, identity, sealed_credentials)
         except ConflictError:
             # Bound by a concurrent callback for the same account: that member is this person.
-            current = stores.members.find_by_discord(discord_user_id)
+            current = stores.members.find_by_identity(platform, identity.external_id)
             if current is None:
                 raise
-            stores.members.save_discord_tokens(current.id, sealed)
-        member = stores.members.get(current.id) or current
-    else:
-        claimed = stores.members.get(session.member_id) if session.member_id else None
-        if claimed is not None and claimed.id != member.id and claimed.discord_user_id is None and claimed.origin == "stripe":
-            # Opened a claim link, then connected a Discord account that already has its own
-            # membership: binding it here would leave the paid subscription without its member.
-            raise ConflictError(
-                "this Discord account already has its own membership here; connect the Discord account "
-                "that should get this subscription's access, or ask the creator to move the subscription"
-            )
-        stores.members.save_discord_tokens(member.id, sealed)
-    stores.sessions.set_session_member(session.id, member.id)
-    # Anything the member was already entitled to (a subscription made before binding) can
-    # now be delivered.
-    work = [AccessWork("converge", member.id, e.community_id) for e in stores.entitlements.for_member(member.id)]
-    if work:
-        access_queue.send(_unique(work))
-    return LinkResult(member, plan_id)
+            if sealed_credentials is not None:
+                stores.members.save_credentials(current.id, platform, sealed_credentials)
+        return stores.members.get(current.id) or current
+    claimed = stores.members.get(session_member_id) if session_member_id else None
+    if (
+        claimed is not None
+        and claimed.id != member.id
+        and claimed.identity(platform) is None
+        and claimed.origin is MemberOrigin.STRIPE
+    ):
+        # Opened a claim link, then connected an account that already has its own membership:
+        # binding it here would leave the paid subscription without its member.
+        raise ConflictError(
+            f"this {platform.value.capitalize()} account already has its own membership here; connect the account "
+            "that should get this subscription's access, or ask the creator to move the subscription"
+        )
+    if sealed_credentials is not None:
+        stores.members.save_credentials(member.id, platform, sealed_credentials)
+    return member
 
 
 @dataclass(frozen=True)
@@ -138,9 +171,10 @@ def create_claim_link(
     member = stores.members.get(member_id)
     if member is None:
         raise NotFoundError(f"member {member_id} does not exist")
-    if member.discord_user_id:
+    if member.identity(Platform.DISCORD):
         raise ConflictError(
-            f"member {member_id} is already connected to Discord user {member.discord_user_id}; no claim link needed"
+            f"member {member_id} is already connected to Discord user {member.identity(Platform.DISCORD)}; "
+            "no claim link needed"
         )
     link = ClaimLink(token(), member_id, now + CLAIM_LIFETIME_SECONDS)
     stores.sessions.put_claim(link.token, member_id, link.expires_at)
@@ -155,7 +189,7 @@ def begin_claim(
     member = stores.members.get(member_id) if member_id else None
     if member is None:
         raise InvalidRequestError("this link has expired or is not valid; ask the creator for a new one", field="token")
-    if member.discord_user_id:
+    if member.identity(Platform.DISCORD):
         # Once bound, the link no longer logs anybody in: Discord is the way back in.
         raise InvalidRequestError(
             "this membership is already connected to Discord; open the join page and choose Connect Discord",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..domain.billing import SubscriptionRecord, derive_entitlements
 from ..domain.grants import OneTimeGrant, statuses, upcoming_ends
 from ..domain.lifecycle import decide
-from ..domain.model import Entitlement, Plan
+from ..domain.model import Community, Entitlement, Plan, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, Stores
 
 
@@ -19,23 +20,35 @@ class MemberView:
     grants: list[OneTimeGrant]
 
 
-def current_view(stores: Stores, member_id: str, now: int) -> MemberView:
+def current_view(
+    stores: Stores,
+    member_id: str,
+    now: int,
+    *,
+    plans: Mapping[str, Plan] | None = None,
+    communities: Mapping[str, Community] | None = None,
+) -> MemberView:
+    """The member's records, plans and derived entitlements. ``plans`` and ``communities``,
+    when given, were read once for a whole batch and are not read again per member."""
     records = stores.subscriptions.for_member(member_id)
     grants = stores.grants.for_member(member_id)
-    plans: dict[str, Plan] = {}
+    found: dict[str, Plan] = {}
     for plan_id in {r.plan_id for r in records if r.plan_id} | {g.plan_id for g in grants}:
-        plan = stores.catalog.get_plan(plan_id)
+        plan = plans.get(plan_id) if plans is not None else stores.catalog.get_plan(plan_id)
         if plan is not None:
-            plans[plan_id] = plan
+            found[plan_id] = plan
     community_roles = {}
-    for plan in plans.values():
+    for plan in found.values():
         for grant in plan.grants:
             if grant.community_id not in community_roles:
-                community = stores.catalog.get_community(grant.community_id)
+                if communities is not None:
+                    community = communities.get(grant.community_id)
+                else:
+                    community = stores.catalog.get_community(grant.community_id)
                 community_roles[grant.community_id] = community.role_id if community else None
     one_time = [(grant.plan_id, status) for grant, status in statuses(grants, now)]
-    entitlements = derive_entitlements(records, plans, community_roles, now, one_time)
-    return MemberView(records, plans, entitlements, grants)
+    entitlements = derive_entitlements(records, found, community_roles, now, one_time)
+    return MemberView(records, found, entitlements, grants)
 
 
 def refresh_member(
@@ -66,7 +79,7 @@ def refresh_member(
     due = min(ahead) if ahead else None
     stores.entitlements.save(member_id, view.entitlements, due)
     if changed:
-        queue.send([AccessWork("converge", member_id, community_id) for community_id in sorted(changed)])
+        queue.send([AccessWork(WorkKind.CONVERGE, member_id, community_id) for community_id in sorted(changed)])
     return view
 
 
@@ -74,7 +87,7 @@ def _identity(e: Entitlement) -> tuple[str, str, str | None]:
     return (e.plan_id, e.community_id, e.role_id)
 
 
-def _access_facts(e: Entitlement | None) -> tuple:
+def _access_facts(e: Entitlement | None) -> tuple[object, ...]:
     if e is None:
         return (None,)
     return (e.state, e.until, e.reason)

@@ -12,8 +12,9 @@ MembershipTable is a single table with prefixed keys:
     MEMBER#<id>           / MESSAGE#<kind>#<period>
     MEMBER#<id>           / CHECKOUT#<plan>
     MEMBER#<id>           / GRANT#<session>      a pass or lifetime purchase
+    MEMBER#<id>           / CREDENTIALS#<platform>   sealed per-identity secrets (OAuth tokens)
     STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
-    DISCORD_USER#<uid>    / LINK             one member per Discord account
+    IDENTITY#<platform>#<external id> / LINK one member per platform account
     SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
 
 LedgerTable holds one item per Stripe event id (``STRIPE_EVENT#<id>``), listed by day.
@@ -79,7 +80,10 @@ class CommunityItem(MembershipItem, discriminator="community"):
     community_id = UnicodeAttribute()
     platform = UnicodeAttribute()
     name = UnicodeAttribute()
-    guild_id = UnicodeAttribute()
+    # The place on its platform (guild / chat / group id); items written before it was
+    # platform-neutral hold ``guild_id`` instead.
+    external_id = UnicodeAttribute(null=True)
+    guild_id = UnicodeAttribute(null=True)
     role_id = UnicodeAttribute(null=True)
     on_revoke = UnicodeAttribute()
     locale = UnicodeAttribute()
@@ -108,9 +112,17 @@ class MemberItem(MembershipItem, discriminator="member"):
     created_at = NumberAttribute()
     origin = UnicodeAttribute()
     stripe_customer_id = UnicodeAttribute(null=True)
+    identities = JSONAttribute(null=True)  # {platform: external id}
+    # Read only, from items written before identities were platform-neutral.
     discord_user_id = UnicodeAttribute(null=True)
-    # OAuth tokens sealed with the one KMS key: never logged, never in plaintext at rest.
     discord_tokens = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class CredentialsItem(MembershipItem, discriminator="credentials"):
+    member_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    # Sealed by the token cipher: never logged, never in plaintext at rest.
+    sealed = BinaryAttribute(legacy_encoding=False)
 
 
 class LinkItem(MembershipItem, discriminator="link"):
@@ -157,6 +169,7 @@ class AccessItem(MembershipItem, discriminator="access"):
     updated_at = NumberAttribute()
     attempts = NumberAttribute()
     granted_at = NumberAttribute()
+    refusal = UnicodeAttribute(null=True)
 
 
 class MessageItem(MembershipItem, discriminator="message"):

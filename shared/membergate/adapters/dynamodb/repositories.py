@@ -19,9 +19,13 @@ from ...domain.model import (
     Community,
     Entitlement,
     EntitlementState,
+    Identity,
     LedgerEntry,
     Member,
+    MemberOrigin,
     MessageKey,
+    MessageRecord,
+    MessageStatus,
     OnGraceEnd,
     OnRevoke,
     Plan,
@@ -39,6 +43,7 @@ from .models import (
     ClaimItem,
     CommunityItem,
     CounterItem,
+    CredentialsItem,
     EntitlementsItem,
     GrantItem,
     LedgerItem,
@@ -81,7 +86,7 @@ class DynamoCatalogRepository:
             community_id=community.id,
             platform=community.platform.value,
             name=community.name,
-            guild_id=community.guild_id,
+            external_id=community.external_id,
             role_id=community.role_id,
             on_revoke=community.on_revoke.value,
             locale=community.locale,
@@ -149,7 +154,7 @@ def _community(item: CommunityItem) -> Community:
         id=item.community_id,
         platform=Platform(item.platform),
         name=item.name,
-        guild_id=item.guild_id,
+        external_id=item.external_id or item.guild_id or "",
         role_id=item.role_id,
         on_revoke=OnRevoke(item.on_revoke),
         locale=item.locale,
@@ -185,17 +190,19 @@ class DynamoMemberRepository:
             "MEMBER",
             member_id=member.id,
             created_at=member.created_at,
-            origin=member.origin,
+            origin=member.origin.value,
             stripe_customer_id=member.stripe_customer_id,
-            discord_user_id=member.discord_user_id,
+            identities={i.platform.value: i.external_id for i in member.identities} or None,
         ).save(condition=MemberItem.pk.does_not_exist())
 
     def find_by_customer(self, customer_id: str) -> Member | None:
         link = _get(LinkItem, f"STRIPE_CUSTOMER#{customer_id}", "LINK")
         return self.get(link.member_id) if link else None
 
-    def find_by_discord(self, discord_user_id: str) -> Member | None:
-        link = _get(LinkItem, f"DISCORD_USER#{discord_user_id}", "LINK")
+    def find_by_identity(self, platform: Platform, external_id: str) -> Member | None:
+        link = _get(LinkItem, _identity_pk(platform, external_id), "LINK")
+        if link is None and platform is Platform.DISCORD:  # bound before identities were per platform
+            link = _get(LinkItem, f"DISCORD_USER#{external_id}", "LINK")
         return self.get(link.member_id) if link else None
 
     def _claim_link(self, pk: str, member_id: str) -> str:
@@ -229,36 +236,55 @@ class DynamoMemberRepository:
         owner = self._claim_link(f"STRIPE_CUSTOMER#{customer_id}", member_id)
         if owner == member_id:
             try:
-                self.create(Member(id=member_id, created_at=now, stripe_customer_id=customer_id, origin="stripe"))
+                self.create(Member(id=member_id, created_at=now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE))
             except PutError as exc:
                 if not _conditional_failed(exc):
                     raise
         member = self.get(owner)
         if member is None:  # link written, member lost to a crash in between: finish the job
-            member = Member(id=owner, created_at=now, stripe_customer_id=customer_id, origin="stripe")
+            member = Member(id=owner, created_at=now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE)
             self.create(member)
         return member
 
-    def bind_discord(self, member_id: str, discord_user_id: str, sealed_tokens: bytes) -> None:
-        owner = self._claim_link(f"DISCORD_USER#{discord_user_id}", member_id)
+    def bind_identity(self, member_id: str, identity: Identity, sealed_credentials: bytes | None = None) -> None:
+        owner = self._claim_link(_identity_pk(identity.platform, identity.external_id), member_id)
         if owner != member_id:
-            raise ConflictError(f"this Discord account is already bound to member {owner}")
-        MemberItem(_member_pk(member_id), "MEMBER").update(
-            actions=[
-                MemberItem.discord_user_id.set(discord_user_id),
-                MemberItem.discord_tokens.set(sealed_tokens),
-            ],
-            condition=MemberItem.pk.exists(),
-        )
-
-    def save_discord_tokens(self, member_id: str, sealed_tokens: bytes) -> None:
-        MemberItem(_member_pk(member_id), "MEMBER").update(
-            actions=[MemberItem.discord_tokens.set(sealed_tokens)], condition=MemberItem.pk.exists()
-        )
-
-    def load_discord_tokens(self, member_id: str) -> bytes | None:
+            raise ConflictError(f"this {identity.platform.value} account is already bound to member {owner}")
         item = _get(MemberItem, _member_pk(member_id), "MEMBER")
-        return item.discord_tokens if item else None
+        if item is None:
+            raise ConflictError(f"member {member_id} does not exist")
+        identities = dict(_identities(item))
+        identities[identity.platform.value] = identity.external_id
+        MemberItem(_member_pk(member_id), "MEMBER").update(
+            actions=[MemberItem.identities.set(identities)], condition=MemberItem.pk.exists()
+        )
+        if sealed_credentials is not None:
+            self.save_credentials(member_id, identity.platform, sealed_credentials)
+
+    def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
+        CredentialsItem(
+            _member_pk(member_id), f"CREDENTIALS#{platform.value}", member_id=member_id, platform=platform.value, sealed=sealed
+        ).save()
+
+    def load_credentials(self, member_id: str, platform: Platform) -> bytes | None:
+        item = _get(CredentialsItem, _member_pk(member_id), f"CREDENTIALS#{platform.value}")
+        if item is not None:
+            return item.sealed
+        if platform is Platform.DISCORD:  # written before credentials were per identity
+            member = _get(MemberItem, _member_pk(member_id), "MEMBER")
+            return member.discord_tokens if member else None
+        return None
+
+
+def _identity_pk(platform: Platform, external_id: str) -> str:
+    return f"IDENTITY#{platform.value}#{external_id}"
+
+
+def _identities(item: MemberItem) -> dict[str, str]:
+    found = dict(item.identities or {})
+    if item.discord_user_id and Platform.DISCORD.value not in found:
+        found[Platform.DISCORD.value] = item.discord_user_id
+    return found
 
 
 def _member(item: MemberItem) -> Member:
@@ -266,8 +292,10 @@ def _member(item: MemberItem) -> Member:
         id=item.member_id,
         created_at=int(item.created_at),
         stripe_customer_id=item.stripe_customer_id,
-        discord_user_id=item.discord_user_id,
-        origin=item.origin,
+        identities=tuple(
+            Identity(Platform(platform), external_id) for platform, external_id in sorted(_identities(item).items())
+        ),
+        origin=MemberOrigin(item.origin),
     )
 
 
@@ -474,6 +502,7 @@ class DynamoAccessRepository:
             updated_at=record.updated_at,
             attempts=record.attempts,
             granted_at=record.granted_at,
+            refusal=record.refusal or None,
         ).save()
 
     def for_member(self, member_id: str) -> list[AccessRecord]:
@@ -491,6 +520,7 @@ def _access(item: AccessItem) -> AccessRecord:
         updated_at=int(item.updated_at),
         attempts=int(item.attempts),
         granted_at=int(item.granted_at),
+        refusal=item.refusal or "",
     )
 
 
@@ -506,7 +536,7 @@ class DynamoMessageLog:
                 member_id=key.member_id,
                 message_kind=key.kind,
                 period=key.period,
-                status="queued",
+                status=MessageStatus.QUEUED.value,
                 claimed_at=now,
             ).save(condition=MessageItem.pk.does_not_exist())
             return True
@@ -515,18 +545,31 @@ class DynamoMessageLog:
                 return False
             raise
 
-    def finish(self, key: MessageKey, status: str, reason: str, now: int) -> None:
+    def finish(self, key: MessageKey, status: MessageStatus, reason: str, now: int) -> None:
         MessageItem(_member_pk(key.member_id), self._sk(key)).update(
             actions=[
-                MessageItem.status.set(status),
-                MessageItem.reason.set(reason or None) if reason else MessageItem.reason.remove(),
+                MessageItem.status.set(MessageStatus(status).value),
+                MessageItem.reason.set(reason[:500]) if reason else MessageItem.reason.remove(),
                 MessageItem.finished_at.set(now),
             ]
         )
 
-    def status(self, key: MessageKey) -> str | None:
+    def status(self, key: MessageKey) -> MessageStatus | None:
         item = _get(MessageItem, _member_pk(key.member_id), self._sk(key))
-        return item.status if item else None
+        return MessageStatus(item.status) if item else None
+
+    def for_member(self, member_id: str) -> list[MessageRecord]:
+        items = MessageItem.query(_member_pk(member_id), MessageItem.sk.startswith("MESSAGE#"), consistent_read=True)
+        return [
+            MessageRecord(
+                kind=i.message_kind,
+                period=i.period,
+                status=MessageStatus(i.status),
+                reason=i.reason or "",
+                at=int(i.finished_at or i.claimed_at),
+            )
+            for i in items
+        ]
 
 
 class DynamoCheckoutRepository:
