@@ -16,6 +16,7 @@ from membergate.domain.kpis import (
     compute_kpis,
     daily_snapshot,
     round_half_up,
+    summarise,
 )
 from membergate.domain.model import PriceLine
 
@@ -141,3 +142,25 @@ def test_kpi_property_order_and_duplicates_of_events_do_not_matter(items, rnd):
     rnd.shuffle(shuffled)
     # Then every KPI is the same
     assert compute_kpis(History(tuple(shuffled)), FROM, TO, "UTC", NOW) == compute_kpis(History(tuple(items)), FROM, TO, "UTC", NOW)
+
+
+@FAST
+@given(histories, st.sampled_from(["UTC", "Europe/Paris", "Pacific/Auckland"]))
+def test_kpi_property_report_from_daily_snapshots_equals_report_from_events(history, tz):
+    # Given a snapshot computed on its own for each day (as the schedule would store them)
+    snapshots = [daily_snapshot(history, FROM + timedelta(days=n), tz, NOW) for n in range(7)]
+    # Then the period read from them is the period computed in one pass over the events
+    assert summarise(history, snapshots, FROM, TO, tz, NOW) == compute_kpis(history, FROM, TO, tz, NOW)
+
+
+def test_kpi_day_with_a_clock_change_is_still_one_whole_local_day():
+    # Given Paris moves to summer time on 2026-03-29 (a 23-hour day) and a member subscribes at
+    # 23:30 local time that day (21:30 UTC)
+    created = int(datetime(2026, 3, 29, 21, 30, tzinfo=timezone.utc).timestamp())
+    history = History((SubscriptionObservation("m", "s", created, "active", (price(900),), "e"),))
+    # When the 29th and the 30th are read in Paris
+    day29 = compute_kpis(history, date(2026, 3, 29), date(2026, 3, 29), "Europe/Paris", NOW + 90 * DAY)
+    day30 = compute_kpis(history, date(2026, 3, 30), date(2026, 3, 30), "Europe/Paris", NOW + 90 * DAY)
+    # Then the member is new on the 29th and simply paying on the 30th
+    assert day29.movements["eur"].new == 900 and day29.mrr == {"eur": 900}
+    assert day30.movements == {} and day30.mrr == {"eur": 900}

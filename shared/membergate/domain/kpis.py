@@ -390,6 +390,17 @@ class _Timeline:
     def upto(self, moment: int) -> int:
         return bisect.bisect_right(self.times, moment)
 
+    def grace_ends(self) -> list[int]:
+        """Every moment at which a grace period of this subscription could run out."""
+        ends, since = [], None
+        for obs in self.obs:
+            if obs.status != "past_due":
+                since = None
+                continue
+            since = obs.created if since is None else since
+            ends.append(since + obs.grace_seconds)
+        return ends
+
     def state(self, moment: int) -> _SubState:
         n = self.upto(moment)
         if n == 0:
@@ -437,6 +448,20 @@ class _Index:
         self.payments = sorted(set(history.payments), key=lambda p: (p.created, p.payment_id))
         self.funnel = tuple(history.funnel)
         self._first_paid: dict[str, int | None] = {}
+        # Moments at which a member's state may change: each observation, and each possible end
+        # of grace. Between two of them nothing moves, so a day only looks at members with one.
+        changes = sorted(
+            {(o.created, member_id) for member_id, ts in self.members.items() for t in ts for o in t.obs}
+            | {(moment, member_id) for member_id, ts in self.members.items() for t in ts for moment in t.grace_ends()}
+        )
+        self._change_times = [moment for moment, _ in changes]
+        self._change_members = [member_id for _, member_id in changes]
+
+    def changed_members(self, start: int, end: int) -> list[str]:
+        """Members whose state may differ between ``start`` and ``end`` (start < moment <= end)."""
+        lo = bisect.bisect_right(self._change_times, start)
+        hi = bisect.bisect_right(self._change_times, end)
+        return sorted(set(self._change_members[lo:hi]))
 
     def member_state(self, member_id: str, moment: int) -> _MemberState:
         mrr: dict[str, Fraction] = defaultdict(Fraction)
@@ -479,28 +504,63 @@ def daily_snapshot(history: History, day: date, tz: str, now: int) -> DaySnapsho
     return _snapshot(_Index(history), day, tz, now)
 
 
-def _snapshot(index: _Index, day: date, tz: str, now: int) -> DaySnapshot:
+class _Totals:
+    """Balances over all members at one moment, kept up to date member by member."""
+
+    def __init__(self) -> None:
+        self.mrr: dict[str, Fraction] = defaultdict(Fraction)
+        self.by_currency: dict[str, int] = defaultdict(int)
+        self.paying = self.trialing = self.grace = 0
+
+    def apply(self, state: _MemberState, sign: int) -> None:
+        for currency, amount in state.mrr.items():
+            self.mrr[currency] += sign * amount
+            self.by_currency[currency] += sign
+        self.paying += sign * state.paying
+        self.trialing += sign * state.trialing
+        self.grace += sign * state.grace
+
+    def mrr_now(self) -> dict[str, Fraction]:
+        return {c: a for c, a in self.mrr.items() if a}
+
+    def by_currency_now(self) -> dict[str, int]:
+        return {c: n for c, n in self.by_currency.items() if n}
+
+
+class _Carry:
+    """Every member's state and the totals at ``moment``, handed from one day to the next."""
+
+    def __init__(self) -> None:
+        self.moment: int | None = None
+        self.states: dict[str, _MemberState] = {}
+        self.totals = _Totals()
+
+
+def _snapshot(index: _Index, day: date, tz: str, now: int, carry: _Carry | None = None) -> DaySnapshot:
+    """One day. Computing days in a row with one ``carry`` only revisits members whose state may
+    have changed that day; the result is the same as computing the day alone."""
     start = min(day_start(day, tz) - 1, now)  # the end of the previous day
     end = _end_moment(day, tz, now)
-    mrr_start: dict[str, Fraction] = defaultdict(Fraction)
-    mrr_end: dict[str, Fraction] = defaultdict(Fraction)
+    carry = carry or _Carry()
+    if carry.moment != start:
+        carry.states = {m: index.member_state(m, start) for m in index.members}
+        carry.totals = _Totals()
+        for state in carry.states.values():
+            carry.totals.apply(state, +1)
+    totals = carry.totals
+    mrr_start, paying_start = totals.mrr_now(), totals.paying
     movements: dict[str, Movements] = defaultdict(Movements)
-    paying_start = paying = trialing = grace = new_members = reactivated = 0
+    new_members = reactivated = 0
     churned = {False: 0, True: 0}
     churned_mrr: dict[bool, dict[str, Fraction]] = {False: defaultdict(Fraction), True: defaultdict(Fraction)}
-    paying_by_currency: dict[str, int] = defaultdict(int)
-    for member_id in index.members:
-        before = index.member_state(member_id, start)
+    for member_id in index.changed_members(start, end):
+        before = carry.states[member_id]
         after = index.member_state(member_id, end)
-        for currency, amount in before.mrr.items():
-            mrr_start[currency] += amount
-        for currency, amount in after.mrr.items():
-            mrr_end[currency] += amount
-            paying_by_currency[currency] += 1
-        paying_start += before.paying
-        paying += after.paying
-        trialing += after.trialing
-        grace += after.grace
+        if after == before:
+            continue
+        carry.states[member_id] = after
+        totals.apply(before, -1)
+        totals.apply(after, +1)
         had_paid_before = (first := index.first_paid(member_id)) is not None and first <= start
         if after.paying and not before.paying:
             if had_paid_before:
@@ -525,15 +585,16 @@ def _snapshot(index: _Index, day: date, tz: str, now: int) -> DaySnapshot:
             else:
                 move = Movements(contraction=old - new)
             movements[currency] = movements[currency] + move
+    carry.moment = end
     return DaySnapshot(
         day=day,
-        mrr_start=dict(mrr_start),
-        mrr=dict(mrr_end),
+        mrr_start=mrr_start,
+        mrr=totals.mrr_now(),
         paying_start=paying_start,
-        paying=paying,
-        trialing=trialing,
-        grace=grace,
-        paying_by_currency=dict(paying_by_currency),
+        paying=totals.paying,
+        trialing=totals.trialing,
+        grace=totals.grace,
+        paying_by_currency=totals.by_currency_now(),
         movements=dict(movements),
         new_members=new_members,
         reactivated_members=reactivated,
@@ -552,7 +613,8 @@ def compute_kpis(history: History, start: date, end: date, tz: str, now: int) ->
     """Every KPI for ``start``..``end`` (inclusive, whole days in ``tz``), computed from the history."""
     _check_period(start, end)
     index = _Index(history)
-    snapshots = [_snapshot(index, day, tz, now) for day in days_between(start, end)]
+    carry = _Carry()
+    snapshots = [_snapshot(index, day, tz, now, carry) for day in days_between(start, end)]
     return _report(index, snapshots, start, end, tz, now)
 
 
