@@ -56,3 +56,21 @@ def test_admin_kpis_without_token_is_401():
     with aws_stack():
         status, _ = call("/admin/kpis?from=2026-01-01&to=2026-01-31", headers={})
     assert status == 401
+
+
+def test_admin_kpis_days_are_in_the_deployments_time_zone():
+    # Given the deployment's TIME_ZONE is Europe/Paris
+    with aws_stack(TIME_ZONE="Europe/Paris"):
+        status, body = call("/admin/kpis?from=2026-01-01&to=2026-01-31")
+    # Then the period is read in Paris days
+    assert status == 200 and body["time_zone"] == "Europe/Paris"
+
+
+def test_admin_settings_refuse_an_unknown_time_zone_saying_what_is_expected():
+    from membergate import config
+
+    env = {"MEMBERSHIP_TABLE": "m", "LEDGER_TABLE": "l", "ADMIN_TOKEN_NAME": "t", "ACCESS_QUEUE_URL": "q"}
+    assert config.AdminSettings.from_env(env).time_zone == "UTC"
+    assert config.AdminSettings.from_env({**env, "TIME_ZONE": "Asia/Tokyo"}).time_zone == "Asia/Tokyo"
+    with pytest.raises(config.SettingsError, match="IANA time zone"):
+        config.AdminSettings.from_env({**env, "TIME_ZONE": "Mars/Olympus"})
