@@ -164,3 +164,13 @@ def test_kpi_day_with_a_clock_change_is_still_one_whole_local_day():
     # Then the member is new on the 29th and simply paying on the 30th
     assert day29.movements["eur"].new == 900 and day29.mrr == {"eur": 900}
     assert day30.movements == {} and day30.mrr == {"eur": 900}
+
+
+def test_kpi_nobody_churned_rates_are_zero_and_ltv_unknown():
+    # Given one member paying all along
+    history = History((SubscriptionObservation("m", "s", T0 - 40 * DAY, "active", (price(900),), "e"),))
+    # When a period without churn is read
+    report = compute_kpis(history, FROM, TO, "UTC", NOW).as_dict()
+    # Then churn is 0, NRR is 1, and LTV cannot be estimated (no churn to divide by)
+    assert report["churn"]["logo_rate"] == 0 and report["churn"]["revenue_rate"] == {"eur": 0}
+    assert report["nrr"] == {"eur": 1} and report["ltv"] == {"eur": None} and report["arpu"] == {"eur": 900}

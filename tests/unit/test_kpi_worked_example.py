@@ -53,6 +53,7 @@ One-time revenue in February: a pass EUR 2,500 (02-09; the 01-30 pass is outside
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, datetime, timezone
 from fractions import Fraction
@@ -67,6 +68,8 @@ from membergate.domain.kpis import (
     compute_kpis,
     daily_snapshot,
     days_touched,
+    snapshot_from_json,
+    snapshot_to_json,
     summarise,
 )
 from membergate.domain.model import PriceLine
@@ -224,6 +227,17 @@ def test_kpis_from_snapshots_equal_kpis_from_events():
     from_snapshots = summarise(history, stored, FROM, TO, "UTC", NOW)
     # Then it is the report computed from every event
     assert from_snapshots == compute_kpis(history, FROM, TO, "UTC", NOW)
+
+
+def test_kpis_snapshots_survive_a_json_round_trip_exactly():
+    # Given February's snapshots stored as JSON (as a table would hold them)
+    history = worked_history()
+    stored = [json.dumps(snapshot_to_json(daily_snapshot(history, d, "UTC", NOW))) for d in _days(FROM, TO)]
+    # When read back
+    loaded = [snapshot_from_json(json.loads(text)) for text in stored]
+    # Then nothing was lost: the report is the exact one (833 1/3 stays a third)
+    assert summarise(history, loaded, FROM, TO, "UTC", NOW) == compute_kpis(history, FROM, TO, "UTC", NOW)
+    assert json.loads(stored[-1])["mrr"] == {"eur": "14800/3", "jpy": "5000"}
 
 
 def test_kpis_summarise_without_a_days_snapshot_says_which_day_to_compute():

@@ -605,6 +605,57 @@ def _snapshot(index: _Index, day: date, tz: str, now: int, carry: _Carry | None 
     )
 
 
+def snapshot_to_json(snapshot: DaySnapshot) -> dict:
+    """A snapshot as plain JSON for storage; exact amounts are kept as "numerator/denominator"."""
+
+    def amounts(d: dict[str, Fraction]) -> dict[str, str]:
+        return {c: str(Fraction(v)) for c, v in sorted(d.items())}
+
+    return {
+        "day": snapshot.day.isoformat(),
+        "mrr_start": amounts(snapshot.mrr_start),
+        "mrr": amounts(snapshot.mrr),
+        "paying_start": snapshot.paying_start,
+        "paying": snapshot.paying,
+        "trialing": snapshot.trialing,
+        "grace": snapshot.grace,
+        "paying_by_currency": dict(sorted(snapshot.paying_by_currency.items())),
+        "movements": {
+            c: {k: str(getattr(m, k)) for k in ("new", "expansion", "contraction", "churned", "reactivation")}
+            for c, m in sorted(snapshot.movements.items())
+        },
+        "new_members": snapshot.new_members,
+        "reactivated_members": snapshot.reactivated_members,
+        "churned_voluntary": snapshot.churned_voluntary,
+        "churned_involuntary": snapshot.churned_involuntary,
+        "churned_mrr_voluntary": amounts(snapshot.churned_mrr_voluntary),
+        "churned_mrr_involuntary": amounts(snapshot.churned_mrr_involuntary),
+    }
+
+
+def snapshot_from_json(data: dict) -> DaySnapshot:
+    def amounts(d: dict[str, str]) -> dict[str, Fraction]:
+        return {c: Fraction(v) for c, v in d.items()}
+
+    return DaySnapshot(
+        day=date.fromisoformat(data["day"]),
+        mrr_start=amounts(data["mrr_start"]),
+        mrr=amounts(data["mrr"]),
+        paying_start=int(data["paying_start"]),
+        paying=int(data["paying"]),
+        trialing=int(data["trialing"]),
+        grace=int(data["grace"]),
+        paying_by_currency={c: int(n) for c, n in data["paying_by_currency"].items()},
+        movements={c: Movements(**{k: Fraction(v) for k, v in m.items()}) for c, m in data["movements"].items()},
+        new_members=int(data["new_members"]),
+        reactivated_members=int(data["reactivated_members"]),
+        churned_voluntary=int(data["churned_voluntary"]),
+        churned_involuntary=int(data["churned_involuntary"]),
+        churned_mrr_voluntary=amounts(data["churned_mrr_voluntary"]),
+        churned_mrr_involuntary=amounts(data["churned_mrr_involuntary"]),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Period report
 
@@ -642,9 +693,9 @@ def _churn(snapshots: Sequence[DaySnapshot]) -> Churn:
     at_risk = first.paying_start + sum(s.new_members + s.reactivated_members for s in snapshots)
     moves = _sum_movements(snapshots)
     revenue_rate = {
-        c: (m.churned + m.contraction) / first.mrr_start[c]
-        for c, m in moves.items()
-        if first.mrr_start.get(c)
+        c: (moves[c].churned + moves[c].contraction) / amount if c in moves else ZERO
+        for c, amount in first.mrr_start.items()
+        if amount
     }
     return Churn(
         logo_rate=_ratio(voluntary + involuntary, at_risk),
