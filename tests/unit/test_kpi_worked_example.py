@@ -67,6 +67,7 @@ from membergate.domain.kpis import (
     SubscriptionObservation,
     compute_kpis,
     daily_snapshot,
+    daily_snapshots,
     days_touched,
     snapshot_from_json,
     snapshot_to_json,
@@ -254,15 +255,17 @@ def test_kpis_late_backdated_event_changes_only_the_days_it_touches():
     before = {d: daily_snapshot(history, d, "UTC", NOW) for d in _days(FROM, TO)}
     late = obs("nina", at(2, 5), "active", line(700))
     amended = History(history.observations + (late,), history.payments, history.funnel)
-    # When the days it touches are recomputed
+    # When the days it touches are recomputed (in one pass)
     touched = days_touched(late.created, NOW, "UTC")
-    after = {d: daily_snapshot(amended, d, "UTC", NOW) for d in _days(FROM, TO)}
+    recomputed = {s.day: s for s in daily_snapshots(amended, touched, "UTC", NOW)}
+    after = {d: recomputed.get(d) or before[d] for d in _days(FROM, TO)}
     # Then the days before 02-05 are unchanged, 02-05 onwards changed, and the period agrees
     assert touched[0] == date(2026, 2, 5) and touched[-1] == date(2026, 3, 5)
     assert all(after[d] == before[d] for d in _days(FROM, date(2026, 2, 4)))
     assert all(after[d] != before[d] for d in _days(date(2026, 2, 5), TO))
     assert after[date(2026, 2, 5)].movements["eur"].new == 700
     assert after[TO].mrr["eur"] == before[TO].mrr["eur"] + 700
+    assert all(after[d] == daily_snapshot(amended, d, "UTC", NOW) for d in _days(FROM, TO))
     report = compute_kpis(amended, FROM, TO, "UTC", NOW).as_dict()
     assert report["movements"]["eur"]["new"] == 1733 + 700 and report["mrr"]["eur"] == 4933 + 700
 

@@ -536,6 +536,13 @@ class _Carry:
         self.totals = _Totals()
 
 
+def daily_snapshots(history: History, days: Iterable[date], tz: str, now: int) -> list[DaySnapshot]:
+    """Several days' snapshots in one pass (e.g. every day in ``days_touched`` by a late event):
+    the history is indexed once and consecutive days carry their state over."""
+    index, carry = _Index(history), _Carry()
+    return [_snapshot(index, day, tz, now, carry) for day in sorted(set(days))]
+
+
 def _snapshot(index: _Index, day: date, tz: str, now: int, carry: _Carry | None = None) -> DaySnapshot:
     """One day. Computing days in a row with one ``carry`` only revisits members whose state may
     have changed that day; the result is the same as computing the day alone."""
