@@ -174,3 +174,18 @@ def test_kpi_nobody_churned_rates_are_zero_and_ltv_unknown():
     # Then churn is 0, NRR is 1, and LTV cannot be estimated (no churn to divide by)
     assert report["churn"]["logo_rate"] == 0 and report["churn"]["revenue_rate"] == {"eur": 0}
     assert report["nrr"] == {"eur": 1} and report["ltv"] == {"eur": None} and report["arpu"] == {"eur": 900}
+
+
+def test_kpi_paused_collection_counts_nowhere_and_is_a_voluntary_churn():
+    # Given a paying member whose collection the creator paused on 02-05
+    history = History(
+        (
+            SubscriptionObservation("m", "s", T0 - 40 * DAY, "active", (price(900),), "e1"),
+            SubscriptionObservation("m", "s", T0 + 4 * DAY, "active", (price(900),), "e2", collection_paused=True),
+        )
+    )
+    # When the week is read
+    report = compute_kpis(history, FROM, TO, "UTC", NOW)
+    # Then the member stopped paying on 02-05, which nobody's failed payment caused
+    assert (report.paying_members, report.mrr) == (0, {})
+    assert report.movements["eur"].churned == 900 and report.churn.voluntary_members == 1

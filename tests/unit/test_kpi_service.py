@@ -61,3 +61,16 @@ def test_kpis_service_refuses_a_bad_period_naming_the_field():
     with pytest.raises(InvalidRequestError) as err:
         read_kpis(h.stores, T0, start=None, end=day(T0 + 2 * DAY))
     assert err.value.field == "to" and "today" in err.value.message
+
+
+def test_kpis_service_paused_collection_is_not_revenue():
+    # Given a subscriber, then Stripe reports collection paused on the subscription
+    h = Harness()
+    subscribe(h, 1, amount=900)
+    paused = se.subscription_event("customer.subscription.updated", created=T0 + 3600, customer="cus_1", sub_id="sub_1", amount=900)
+    paused["data"]["object"]["pause_collection"] = {"behavior": "void", "resumes_at": None}
+    h.deliver(paused)
+    # When today's KPIs are read
+    report = read_kpis(h.stores, T0 + DAY, start=None, end=None).as_dict()
+    # Then the member pays nothing and is not counted as paying
+    assert report["paying_members"] == 0 and report["mrr"] == {}

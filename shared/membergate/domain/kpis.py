@@ -65,9 +65,10 @@ class Discount:
 class SubscriptionObservation:
     """What one Stripe event said a member's subscription looked like at ``created``.
 
-    ``discount`` and ``tax_inclusive_rate`` are optional additions (defaults: none): prices that
-    include tax (Stripe Tax ``tax_behavior=inclusive``) are made net by dividing by
-    ``1 + tax_inclusive_rate`` when the rate is known; exclusive prices are already net.
+    ``discount``, ``tax_inclusive_rate`` and ``collection_paused`` are optional additions
+    (defaults: none): prices that include tax (Stripe Tax ``tax_behavior=inclusive``) are made net
+    by dividing by ``1 + tax_inclusive_rate`` when the rate is known; exclusive prices are
+    already net. A subscription whose collection is paused counts nowhere, as it gives no access.
     """
 
     member_id: str
@@ -79,6 +80,9 @@ class SubscriptionObservation:
     grace_seconds: int = DEFAULT_GRACE_SECONDS
     discount: Discount | None = None
     tax_inclusive_rate: Fraction | None = None
+    # Stripe's pause_collection on an otherwise active subscription: no invoices, no access
+    # (billing.grant_status), so no revenue either.
+    collection_paused: bool = False
 
     @property
     def order_key(self) -> tuple:
@@ -406,6 +410,8 @@ class _Timeline:
         if n == 0:
             return _SubState("none", {}, False)
         last = self.obs[n - 1]
+        if last.collection_paused:
+            return _SubState("none", {}, False)
         if last.status == "active":
             return _SubState("paying", last.monthly(), False)
         if last.status == "trialing":

@@ -44,6 +44,7 @@ def history_from_stores(stores: Stores) -> History:
                 lines=latest.lines,
                 event_id=latest.event_id,
                 grace_seconds=grace_seconds,
+                collection_paused=latest.pause_collection,
             )
         )
         for obs in record.observations:
