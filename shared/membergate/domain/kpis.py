@@ -452,7 +452,7 @@ class _Index:
         for (member_id, _), items in sorted(by_sub.items()):
             self.members[member_id].append(_Timeline(items))
         self.payments = sorted(set(history.payments), key=lambda p: (p.created, p.payment_id))
-        self.funnel = tuple(history.funnel)
+        self.funnel = set(history.funnel)  # one row per day; the same row twice is one
         self._first_paid: dict[str, int | None] = {}
         # Moments at which a member's state may change: each observation, and each possible end
         # of grace. Between two of them nothing moves, so a day only looks at members with one.
