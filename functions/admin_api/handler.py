@@ -16,6 +16,7 @@ app = build_admin_app(
     admin_token=lambda: bootstrap.admin().admin_token(),
     now=lambda: bootstrap.clock().now(),
     public_base_url=_base_url,
+    time_zone=lambda: bootstrap.admin().settings.time_zone,
 )
 
 

@@ -89,6 +89,7 @@ ENV_NAMES = {
     "checkout_rate_window": "CHECKOUT_RATE_WINDOW_SECONDS",
     "max_attempts": "ACCESS_MAX_ATTEMPTS",
     "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
+    "time_zone": "TIME_ZONE",
 }
 
 
@@ -253,6 +254,7 @@ class AdminSettings(StoreSettings):
     admin_token_name: str
     public_base_url: str
     access_queue_url: str
+    time_zone: str = "UTC"  # the creator's time zone: KPI days are whole days there
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -262,7 +264,21 @@ class AdminSettings(StoreSettings):
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
             public_base_url=_public_base_url(e),
             access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            time_zone=_time_zone(e),
         )
+
+
+def _time_zone(e: Mapping[str, str]) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only the admin function needs it
+
+    name = _env(e, "TIME_ZONE", "UTC")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"environment variable TIME_ZONE must be an IANA time zone such as UTC or Europe/Paris, got {name!r}"
+        ) from None
+    return name
 
 
 SETTINGS_BY_FUNCTION = {

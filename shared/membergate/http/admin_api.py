@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
 from ..services import admin
+from ..services import kpis as kpi_service
 from ..services.identity import create_claim_link
 from .resolver import error_response, iso, make_resolver
 from .schemas import (
@@ -37,6 +38,7 @@ from .schemas import (
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 API_TITLE = "Membergate admin API"
 API_VERSION = "1"
 
@@ -48,6 +50,7 @@ def build_admin_app(
     admin_token: Callable[[], str],
     now: Callable[[], int],
     public_base_url: Callable[[APIGatewayHttpResolver], str],
+    time_zone: Callable[[], str] = lambda: "UTC",  # the creator's time zone for KPI days
 ) -> APIGatewayHttpResolver:
     app = make_resolver(enable_validation=True)
 
@@ -130,16 +133,28 @@ def build_admin_app(
         return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 
     @app.get("/admin/kpis")
-    def kpis() -> KpisOut:
+    def kpis(
+        from_: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, description="first day, YYYY-MM-DD (default: the 1st of the month of 'to')")] = None,
+        to: Annotated[str | None, Query(pattern=DAY_PATTERN, description="last day, YYYY-MM-DD, inclusive (default: today)")] = None,
+    ) -> KpisOut:
         moment = now()
-        k = admin.compute_kpis(stores_factory(), moment)
+        stores = stores_factory()
+        k = admin.compute_kpis(stores, moment)
+        report = kpi_service.read_kpis(
+            stores,
+            moment,
+            start=kpi_service.parse_day(from_, "from"),
+            end=kpi_service.parse_day(to, "to"),
+            time_zone=time_zone(),
+        ).as_dict()
+        period = {"period_start": report.pop("from"), "period_end": report.pop("to")}
         return KpisOut(
             active_paying_members=k.paying_members,
-            trialing_members=k.trialing_members,
             members_in_grace=k.members_in_grace,
             members_with_access=k.members_with_access,
-            mrr=k.mrr,
             as_of=iso(moment) or "",
+            **period,
+            **report,
         )
 
     @app.get("/admin/events")

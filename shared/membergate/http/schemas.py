@@ -135,13 +135,82 @@ class ResyncOut(BaseModel):
     communities: list[str] = Field(description="communities whose access is being brought in line with the entitlements")
 
 
+class MovementsOut(BaseModel):
+    new: int
+    expansion: int
+    contraction: int
+    churned: int
+    reactivation: int
+
+
+class ChurnSplitOut(BaseModel):
+    members: int
+    logo_rate: float | None
+    mrr: dict[str, int] = Field(description="churned MRR per currency, in minor units")
+
+
+class ChurnMonthOut(BaseModel):
+    month: str = Field(description="YYYY-MM")
+    logo_rate: float | None = Field(description="churned members / (paying at the start + new + reactivated)")
+    revenue_rate: dict[str, float] = Field(description="(churned + contraction MRR) / MRR at the start, per currency")
+    voluntary: ChurnSplitOut
+    involuntary: ChurnSplitOut
+
+
+class ChurnOut(BaseModel):
+    logo_rate: float | None = Field(description="churned members / (paying at the start + new + reactivated)")
+    revenue_rate: dict[str, float] = Field(description="(churned + contraction MRR) / MRR at the start, per currency")
+    voluntary: ChurnSplitOut
+    involuntary: ChurnSplitOut
+    by_month: list[ChurnMonthOut]
+
+
+class ConversionOut(BaseModel):
+    views: int
+    bound: int
+    checkouts: int
+    paid: int
+    view_to_bound: float | None
+    bound_to_checkout: float | None
+    checkout_to_paid: float | None
+    view_to_paid: float | None
+    trials_ended: int
+    trials_converted: int
+    trial_to_paid: float | None
+
+
+class CohortOut(BaseModel):
+    month: str = Field(description="YYYY-MM of the members' first paid day")
+    size: int
+    retained: list[int] = Field(description="members of the cohort paying at the end of month 0, 1, ... (the last at 'to')")
+
+
 class KpisOut(BaseModel):
-    active_paying_members: int
-    trialing_members: int
-    members_in_grace: int
-    members_with_access: int
-    mrr: dict[str, int] = Field(description="monthly recurring revenue per currency, in minor units")
+    """Formulas: docs/kpis.md. Amounts in minor units, rounded half up; rates to 4 decimals."""
+
+    active_paying_members: int = Field(description="paying now (grace included)")
+    trialing_members: int = Field(description="trialing and not paying, at the end of 'to'")
+    members_in_grace: int = Field(description="in grace now")
+    members_with_access: int = Field(description="with access now")
+    mrr: dict[str, int] = Field(description="monthly recurring revenue per currency at the end of 'to', in minor units")
     as_of: str
+    period_start: str = Field(description="'from', YYYY-MM-DD (inclusive)")
+    period_end: str = Field(description="'to', YYYY-MM-DD (inclusive)")
+    time_zone: str
+    mrr_start: dict[str, int] = Field(description="MRR per currency at the end of the day before 'from'")
+    arr: dict[str, int] = Field(description="12 x MRR per currency")
+    movements: dict[str, MovementsOut] = Field(description="MRR movements per currency over the period, positive amounts")
+    paying_members: int = Field(description="paying at the end of 'to' (grace included)")
+    grace_members: int = Field(description="in grace at the end of 'to'")
+    churn: ChurnOut
+    arpu: dict[str, int] = Field(description="MRR / members paying in that currency, at the end of 'to'")
+    ltv: dict[str, int | None] = Field(description="ARPU / monthly logo churn rate; null when nobody churned")
+    monthly_logo_churn_rate: float | None
+    nrr: dict[str, float] = Field(description="end MRR of the members paying at the start / MRR at the start")
+    conversion: ConversionOut
+    cohorts: list[CohortOut]
+    one_time_revenue: dict[str, int] = Field(description="passes paid in the period, per currency (not in MRR)")
+    lifetime_revenue: dict[str, int] = Field(description="lifetime access paid in the period, per currency (not in MRR)")
 
 
 class LedgerEntryOut(BaseModel):

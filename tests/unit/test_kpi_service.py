@@ -1,0 +1,76 @@
+"""The KPI service: the engine fed from the subscription store (read-only), and the period it accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.support import stripe_events as se
+from tests.support.harness import DAY, T0, Harness
+from membergate.services.kpis import history_from_stores, read_kpis
+
+pytestmark = pytest.mark.unit
+
+
+def subscribe(h: Harness, n: int, created: int = T0, **kw) -> None:
+    h.deliver(se.subscription_event("customer.subscription.created", created=created, customer=f"cus_{n}", sub_id=f"sub_{n}", **kw))
+
+
+def day(epoch: int):
+    return datetime.fromtimestamp(epoch, timezone.utc).date()
+
+
+def test_kpis_service_reads_stored_subscriptions_into_the_engine():
+    # Given members subscribed in EUR monthly, EUR yearly, JPY, and one trialing
+    h = Harness()
+    subscribe(h, 1, amount=900)
+    subscribe(h, 2, amount=9000, interval="year")
+    subscribe(h, 3, amount=1200, currency="jpy")
+    subscribe(h, 4, amount=900, status="trialing")
+    # When the KPIs of the day they joined are read the next day
+    report = read_kpis(h.stores, T0 + DAY, start=day(T0), end=day(T0)).as_dict()
+    # Then MRR, members and movements come from the stored snapshots
+    assert report["mrr"] == {"eur": 1650, "jpy": 1200}
+    assert report["movements"]["eur"]["new"] == 1650 and report["movements"]["jpy"]["new"] == 1200
+    assert (report["paying_members"], report["trialing_members"]) == (3, 1)
+    assert len(history_from_stores(h.stores).observations) == 4
+
+
+def test_kpis_service_agrees_with_todays_counts_on_grace_and_ended():
+    # Given one member in grace and one cancelled
+    h = Harness()
+    subscribe(h, 1, amount=900, status="past_due")
+    subscribe(h, 2, amount=900, status="canceled")
+    # When read inside the grace period and after it
+    during = read_kpis(h.stores, T0 + DAY, start=None, end=None).as_dict()
+    after = read_kpis(h.stores, T0 + 4 * DAY, start=None, end=None).as_dict()
+    # Then grace counts as paying, and once grace is over nobody is (the currency stays listed at 0)
+    assert (during["paying_members"], during["grace_members"], during["mrr"]) == (1, 1, {"eur": 900})
+    assert (after["paying_members"], after["grace_members"], after["mrr"]) == (0, 0, {"eur": 0})
+    assert after["churn"]["involuntary"]["members"] == 1
+
+
+def test_kpis_service_refuses_a_bad_period_naming_the_field():
+    from membergate.domain.errors import InvalidRequestError
+
+    h = Harness()
+    with pytest.raises(InvalidRequestError) as err:
+        read_kpis(h.stores, T0, start=day(T0 + DAY), end=day(T0))
+    assert err.value.field == "to"
+    with pytest.raises(InvalidRequestError) as err:
+        read_kpis(h.stores, T0, start=None, end=day(T0 + 2 * DAY))
+    assert err.value.field == "to" and "today" in err.value.message
+
+
+def test_kpis_service_paused_collection_is_not_revenue():
+    # Given a subscriber, then Stripe reports collection paused on the subscription
+    h = Harness()
+    subscribe(h, 1, amount=900)
+    paused = se.subscription_event("customer.subscription.updated", created=T0 + 3600, customer="cus_1", sub_id="sub_1", amount=900)
+    paused["data"]["object"]["pause_collection"] = {"behavior": "void", "resumes_at": None}
+    h.deliver(paused)
+    # When today's KPIs are read
+    report = read_kpis(h.stores, T0 + DAY, start=None, end=None).as_dict()
+    # Then the member pays nothing and is not counted as paying
+    assert report["paying_members"] == 0 and report["mrr"] == {}
