@@ -137,6 +137,21 @@ class TelegramSpec:
         self.check_object(type_name, value, where)
 
 
+class FakeClock:
+    """monotonic() and sleep() for the client: sleeping only moves time forward and is recorded."""
+
+    def __init__(self, start: float = 1_000.0):
+        self.now = start
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 # --- a scripted Bot API over HttpTransport ---------------------------------------------------
 
 
@@ -229,8 +244,10 @@ class FakeTelegramTransport:
         if method == "getMe":
             return bot_user()
         if method == "sendMessage":
-            return {"message_id": next(self._ids), "date": 1_790_000_000,
-                    "chat": {"id": params["chat_id"], "type": "private"}, "text": params["text"]}
+            chat_id = params["chat_id"]
+            chat = {"id": chat_id, "type": "private"} if isinstance(chat_id, int) and chat_id > 0 else \
+                {"id": chat_id if isinstance(chat_id, int) else -1000000000001, "type": "supergroup", "title": "Club"}
+            return {"message_id": next(self._ids), "date": 1_790_000_000, "chat": chat, "text": params["text"]}
         if method == "createChatInviteLink":
             link = {"invite_link": f"https://t.me/+fakeLink{next(self._ids)}", "creator": bot_user(),
                     "creates_join_request": bool(params.get("creates_join_request")), "is_primary": False, "is_revoked": False}
