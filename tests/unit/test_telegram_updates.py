@@ -12,6 +12,7 @@ from membergate.domain.telegram import (
     MemberChange,
     StartCommand,
     invite_link_name,
+    join_request_verdict,
     is_valid_start_token,
     is_valid_webhook_secret,
     parse_update,
@@ -113,6 +114,21 @@ def test_parse_update_join_request_reads_user_chat_and_link():
         update_id=update["update_id"], chat_id=CHAT, chat_type="supergroup", user_id=USER,
         user_chat_id=USER, invite_link="https://t.me/+AbCdEf", invite_link_name="Ana R.", date=1_790_000_000,
     )
+
+
+@pytest.mark.parametrize(("user_id", "link", "verdict"), [
+    (USER, "https://t.me/+mine", "approve"),
+    (USER + 1, "https://t.me/+mine", "decline"),  # the member's link, forwarded to someone else
+    (USER, "https://t.me/+unknown", "decline"),  # a link Membergate did not issue (or one that expired)
+    (USER, None, "decline"),  # no link: through the chat's username
+])
+def test_join_request_verdict_approves_only_the_holder_of_the_link(user_id, link, verdict):
+    # Given the personal links Membergate issued
+    holders = {"https://t.me/+mine": USER, "https://t.me/+other": USER + 2}
+
+    # When a join request arrives, then only its link's holder gets in
+    request = parse_update(updates.join_request(CHAT, user_id, link))
+    assert join_request_verdict(request, holders) == verdict
 
 
 def test_parse_update_join_request_without_link_has_none():

@@ -160,6 +160,17 @@ def invite_link_name(label: str) -> str:
     return text.rstrip()
 
 
+def join_request_verdict(request: JoinRequest, link_holders: Mapping[str, int]) -> str:
+    """"approve" only when the request came through a personal link issued to this very user, else "decline".
+
+    ``link_holders`` maps each live personal invite link to the Telegram user it was issued to, so
+    a forwarded link, a link without an owner, or no link at all lets no one in."""
+    if request.invite_link is None:
+        return "decline"
+    holder = link_holders.get(request.invite_link)
+    return "approve" if holder is not None and holder == request.user_id else "decline"
+
+
 def is_present_status(member: Mapping[str, Any]) -> bool:
     """Whether a ChatMember object describes someone in the chat."""
     status = member.get("status")
