@@ -115,7 +115,7 @@ def local() -> Iterator[Local]:
     yield from _local()
 
 
-def test_member_starts_bot_is_invited_and_approved_while_a_forwarded_link_lets_no_one_in(local):
+def test_standin_member_journey_forwarded_link_lets_no_one_in(local):
     api = local.api
     # Given the community's chat passes the preflight
     assert api.preflight(CHAT).type == "supergroup"
@@ -153,7 +153,7 @@ def test_member_starts_bot_is_invited_and_approved_while_a_forwarded_link_lets_n
     assert local.receiver.refused == 0
 
 
-def test_removed_member_leaves_and_can_come_back_through_a_new_link(local):
+def test_standin_removed_member_can_come_back_through_a_new_link(local):
     api = local.api
     # Given a member in the chat
     local.control(f"/_control/users/{MEMBER}/start", {"token": "t"})
@@ -178,7 +178,7 @@ def test_removed_member_leaves_and_can_come_back_through_a_new_link(local):
     assert api.member_status(CHAT, MEMBER).present is True
 
 
-def test_bot_cannot_write_to_people_who_never_started_it_or_blocked_it(local):
+def test_standin_message_to_user_not_started_or_blocked_is_refused(local):
     # Given a user who never started the bot, and one who blocked it
     local.control("/_control/users", {"id": STRANGER, "first_name": "Zed"})
     local.control(f"/_control/users/{MEMBER}/start", {"token": "t"})
@@ -193,7 +193,7 @@ def test_bot_cannot_write_to_people_who_never_started_it_or_blocked_it(local):
     assert blocked.value.reason == "telegram_bot_blocked"
 
 
-def test_bot_without_rights_is_refused_with_the_fix(local):
+def test_standin_bot_without_rights_is_refused_with_the_fix(local):
     # Given the bot may not ban in the chat
     local.control(f"/_control/chats/{CHAT}/bot", {"can_restrict_members": False})
 
@@ -206,7 +206,7 @@ def test_bot_without_rights_is_refused_with_the_fix(local):
     assert "Ban Users" in preflight.value.message and "Ban Users" in removal.value.message
 
 
-def test_unknown_chat_and_wrong_token_are_permanent(local):
+def test_standin_unknown_chat_or_wrong_token_is_permanent(local):
     with pytest.raises(PermanentError) as unknown:
         local.api.create_join_request_link(-1009999999999, name="x", expire_date=4_000_000_000)
     bad = TelegramBotApi(UrllibTransport(), lambda: "999:wrong-token", local.base, rate_limits=TelegramRateLimits())
@@ -216,7 +216,7 @@ def test_unknown_chat_and_wrong_token_are_permanent(local):
     assert token.value.reason == "telegram_bot_token_invalid"
 
 
-def test_webhook_without_the_secret_is_refused_by_the_receiver(local):
+def test_standin_webhook_wrong_secret_is_refused_by_receiver(local):
     # Given the stand-in's webhook secret no longer matches Membergate's
     local.control("/_control/webhook", {"url": local.hook, "secret_token": "another_secret"})
 
@@ -264,7 +264,7 @@ def test_standin_answers_429_to_a_client_that_ignores_the_pace():
         assert [c["status"] for c in local.get("/calls")["calls"]][-1] == 429
 
 
-def test_client_keeping_telegram_pace_sees_no_429():
+def test_standin_client_keeping_pace_sees_no_429():
     # Given the client's default pace (1 message a second per chat)
     for local in _local():
         local.control(f"/_control/users/{MEMBER}/start", {"token": "t"})
@@ -278,7 +278,7 @@ def test_client_keeping_telegram_pace_sees_no_429():
         assert statuses.count(429) == 0 and len(local.get("/messages")["messages"]) == 3
 
 
-def test_group_upgraded_to_supergroup_is_followed_to_its_new_id(local):
+def test_standin_group_upgraded_is_followed_to_its_new_id(local):
     # Given a basic group the bot runs, later upgraded to a supergroup by its creator
     group = -4001234
     local.control("/_control/chats", {"id": group, "type": "group", "title": "Petit club"})
@@ -296,7 +296,7 @@ def test_group_upgraded_to_supergroup_is_followed_to_its_new_id(local):
     assert str(MEMBER) in local.get("/chats/-1004001234")["pending"]
 
 
-def test_webhook_command_sets_the_webhook_and_checks_chats(local):
+def test_webhook_command_valid_settings_sets_webhook_and_checks_chats(local):
     from infra.telegram_webhook import main
 
     # Given the bot's token and secret in the environment
@@ -313,7 +313,7 @@ def test_webhook_command_sets_the_webhook_and_checks_chats(local):
     assert "can invite and remove members" in out.getvalue()
 
 
-def test_webhook_command_reports_the_fix_when_the_bot_lacks_rights(local):
+def test_webhook_command_bot_lacking_rights_reports_the_fix(local):
     from infra.telegram_webhook import main
 
     # Given the bot may not invite users in the chat
@@ -327,3 +327,15 @@ def test_webhook_command_reports_the_fix_when_the_bot_lacks_rights(local):
     # And without the settings it says which to set
     assert main(["https://hooks.example/webhooks/telegram"], {}, out=out) == 2
     assert "TELEGRAM_BOT_TOKEN" in out.getvalue()
+
+
+def test_standin_without_the_spec_still_refuses_missing_required_parameters():
+    from werkzeug.test import Client
+
+    # Given a stand-in on a machine without the spec file
+    client = Client(TelegramStandIn(load_spec=False))
+
+    # When sendMessage comes without text, then it is refused as Telegram does; getMe still works
+    missing = client.post(f"/bot{DEFAULT_TOKEN}/sendMessage", json={"chat_id": MEMBER})
+    assert missing.status_code == 400 and missing.json["description"] == "Bad Request: text is empty"
+    assert client.post(f"/bot{DEFAULT_TOKEN}/getMe", json={}).json["result"]["is_bot"] is True

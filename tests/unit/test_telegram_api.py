@@ -49,7 +49,7 @@ def make_api(fake, clock, *, limits=None, token=BOT_TOKEN, **kwargs):
 # --- requests as the spec describes them --------------------------------------------------------
 
 
-def test_every_call_goes_to_base_bot_token_method_as_a_spec_valid_json_post(fake, clock):
+def test_bot_api_any_call_posts_spec_valid_json_to_base_bot_token_method(fake, clock):
     # Given a client on a base URL with a trailing slash
     api = TelegramBotApi(fake, lambda: BOT_TOKEN, tg.API_BASE + "/", sleep=clock.sleep, monotonic=clock.monotonic,
                          rate_limits=TelegramRateLimits())
@@ -142,7 +142,7 @@ def test_answer_button_acknowledges_and_tolerates_an_expired_press(fake, clock):
     assert [len(c.params.get("text", "")) for c in fake.calls_to("answerCallbackQuery")] == [200, 0]
 
 
-def test_get_me_is_asked_once_and_cached(fake, clock):
+def test_get_me_asked_three_times_calls_telegram_once(fake, clock):
     # Given a client
     api = make_api(fake, clock)
 
@@ -154,13 +154,13 @@ def test_get_me_is_asked_once_and_cached(fake, clock):
 
 
 @pytest.mark.parametrize("chat_id", ["abc", "", "@ab", None, True, "1.5", "-100123/../x"])
-def test_invalid_chat_ids_are_refused_before_sending(fake, clock, chat_id):
+def test_chat_id_invalid_is_refused_before_sending(fake, clock, chat_id):
     with pytest.raises(PermanentError) as refused:
         make_api(fake, clock).approve_join_request(chat_id, USER)
     assert refused.value.reason == "invalid_chat_id" and fake.calls == []
 
 
-def test_public_channel_username_is_a_valid_chat_id(fake, clock):
+def test_chat_id_public_channel_username_is_sent_as_is(fake, clock):
     make_api(fake, clock).send_message("@membergate_news", "hello")
     assert fake.calls[0].params["chat_id"] == "@membergate_news"
 
@@ -195,12 +195,12 @@ def test_send_message_refuses_a_button_that_is_not_an_http_link(fake, clock):
     ("sendMessage", {"chat_id": 1, "text": "x", "reply_markup": {"inline_keyboard": [{"text": "a"}]}}, "reply_markup"),
     ("setWebhook", {"url": "https://x", "allowed_updates": "message"}, "Array of String"),
 ])
-def test_spec_validator_rejects_requests_telegram_would_refuse(method, params, message):
+def test_spec_validator_bad_request_raises_spec_violation(method, params, message):
     with pytest.raises(SpecViolation, match=message):
         load_spec().check_call(method, params)
 
 
-def test_spec_loader_skips_when_the_spec_is_absent_and_fails_under_ci(tmp_path, monkeypatch):
+def test_spec_loader_spec_absent_skips_or_fails_under_ci(tmp_path, monkeypatch):
     # Given a specs folder without the Telegram spec
     monkeypatch.setenv("MEMBERGATE_SPECS_DIR", str(tmp_path))
 
@@ -234,7 +234,7 @@ def test_spec_loader_skips_when_the_spec_is_absent_and_fails_under_ci(tmp_path, 
     (404, "Not Found", "telegram_not_found", "TELEGRAM_API_BASE"),
     (400, "Bad Request: something new", "telegram_400", "report it"),
 ])
-def test_known_refusals_become_permanent_errors_with_the_fix(fake, clock, code, description, reason, advice):
+def test_refusal_known_description_raises_permanent_error_with_fix(fake, clock, code, description, reason, advice):
     # Given Telegram refuses the call
     fake.enqueue(error(code, description))
 
@@ -247,17 +247,17 @@ def test_known_refusals_become_permanent_errors_with_the_fix(fake, clock, code, 
     assert advice in refused.value.message
 
 
-def test_approving_someone_already_in_the_chat_succeeds(fake, clock):
+def test_approve_join_request_user_already_in_chat_succeeds(fake, clock):
     fake.enqueue(error(400, "Bad Request: USER_ALREADY_PARTICIPANT"))
     make_api(fake, clock).approve_join_request(CHAT, USER)  # no error: the goal is met
 
 
-def test_declining_a_request_already_handled_succeeds(fake, clock):
+def test_decline_join_request_already_handled_succeeds(fake, clock):
     fake.enqueue(error(400, "Bad Request: HIDE_REQUESTER_MISSING"))
     make_api(fake, clock).decline_join_request(CHAT, USER)  # no error: no one got in
 
 
-def test_member_status_reads_presence_and_unknown_users_as_absent(fake, clock):
+def test_member_status_unknown_user_is_absent(fake, clock):
     # Given one member, one restricted non-member, and a user Telegram does not know in the chat
     fake.chat_members[(CHAT, USER)] = {"status": "member", "user": human(USER)}
     fake.enqueue(error(400, "Bad Request: user not found"), method="getChatMember")
@@ -272,7 +272,7 @@ def test_member_status_reads_presence_and_unknown_users_as_absent(fake, clock):
     assert (present.status, present.present) == ("member", True)
 
 
-def test_server_errors_and_network_failures_are_retryable_without_leaking_the_token(clock):
+def test_network_failure_is_retryable_without_the_token_in_the_message(clock):
     # Given a transport that fails like urllib does, naming the URL (which holds the token)
     class Broken:
         def request(self, method, url, **kwargs):
@@ -286,13 +286,13 @@ def test_server_errors_and_network_failures_are_retryable_without_leaking_the_to
     assert BOT_TOKEN not in failed.value.message and "getMe" in failed.value.message
 
 
-def test_server_error_is_retryable(fake, clock):
+def test_server_error_5xx_is_retryable(fake, clock):
     fake.enqueue(error(502, "Bad Gateway"))
     with pytest.raises(RetryableError):
         make_api(fake, clock).get_me()
 
 
-def test_a_rejected_token_is_not_sent_again(fake, clock):
+def test_bot_token_rejected_with_401_is_not_sent_again(fake, clock):
     # Given Telegram answered 401 to the current token
     fake.enqueue(error(401, "Unauthorized"))
     api = make_api(fake, clock)
@@ -308,7 +308,7 @@ def test_a_rejected_token_is_not_sent_again(fake, clock):
 
 
 @pytest.mark.parametrize("token", ["", "no-colon", "123:abc/../../x", "123:abc?x=1"])
-def test_malformed_tokens_are_refused_before_they_reach_a_url(fake, clock, token):
+def test_bot_token_malformed_is_refused_before_it_reaches_a_url(fake, clock, token):
     with pytest.raises(PermanentError):
         make_api(fake, clock, token=token).get_me()
     assert fake.calls == []
@@ -317,7 +317,7 @@ def test_malformed_tokens_are_refused_before_they_reach_a_url(fake, clock, token
 # --- group upgraded to supergroup ------------------------------------------------------------------
 
 
-def test_migrated_group_is_retried_on_the_new_chat_id_and_reported(fake, clock):
+def test_migrate_to_chat_id_retries_on_new_id_and_reports_it(fake, clock):
     # Given a group upgraded to a supergroup
     old, new = -4001, -1009876543210
     fake.enqueue(error(400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=new))
@@ -336,7 +336,7 @@ def test_migrated_group_is_retried_on_the_new_chat_id_and_reported(fake, clock):
 # --- 429 and pace -------------------------------------------------------------------------------
 
 
-def test_short_429_is_waited_out_and_retried_once(fake, clock):
+def test_rate_limit_short_429_is_waited_out_and_retried_once(fake, clock):
     # Given Telegram asks to wait one second
     fake.enqueue(error(429, "Too Many Requests: retry after 1", retry_after=1))
 
@@ -347,7 +347,7 @@ def test_short_429_is_waited_out_and_retried_once(fake, clock):
     assert 1.0 in clock.slept and len(fake.calls_to("sendMessage")) == 2
 
 
-def test_long_429_becomes_retryable_and_holds_every_call_until_it_passes(fake, clock):
+def test_rate_limit_long_429_is_retryable_and_holds_every_call(fake, clock):
     # Given Telegram asks to wait 30 seconds
     fake.enqueue(error(429, "Too Many Requests: retry after 30", retry_after=30))
     limits = TelegramRateLimits()
@@ -447,12 +447,12 @@ def test_preflight_refuses_a_private_chat(fake, clock):
     assert refused.value.reason == "telegram_chat_is_private"
 
 
-def test_non_json_answer_from_a_proxy_is_not_taken_for_success(fake, clock):
+def test_bot_api_non_json_answer_is_not_success(fake, clock):
     fake.enqueue(HttpResponse(200, {"Content-Type": "text/html"}, b"<html>captive portal</html>"))
     with pytest.raises(PermanentError):
         make_api(fake, clock).get_me()
 
 
-def test_requests_are_utf8_json(fake, clock):
+def test_send_message_non_ascii_text_is_sent_intact(fake, clock):
     make_api(fake, clock).send_message(USER, "Ton accès : actif ✅")
     assert json.loads(json.dumps(fake.calls[0].params))["text"] == "Ton accès : actif ✅"
