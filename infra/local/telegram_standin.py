@@ -47,6 +47,7 @@ _REQUIRED = {
     "unbanChatMember": ("chat_id", "user_id"),
     "getChatMember": ("chat_id", "user_id"),
     "getChat": ("chat_id",),
+    "revokeChatInviteLink": ("chat_id", "invite_link"),
     "getChatAdministrators": ("chat_id",),
     "setWebhook": ("url",),
     "answerCallbackQuery": ("callback_query_id",),
@@ -294,6 +295,15 @@ class TelegramStandIn:
                 link[key] = params[key]
         self.links[url] = {**link, "chat_id": chat.id}
         return link
+
+    def api_revokeChatInviteLink(self, params: dict) -> dict:
+        chat = self._chat(self._int(params, "chat_id"))
+        self._need(chat, "can_invite_users", "Bad Request: not enough rights to manage chat invite links")
+        link = self.links.get(str(params["invite_link"]))
+        if link is None or link["chat_id"] != chat.id or link["is_revoked"]:
+            raise _Refused(400, "Bad Request: INVITE_HASH_EXPIRED")
+        link["is_revoked"] = True
+        return {k: v for k, v in link.items() if k != "chat_id"}
 
     def api_approveChatJoinRequest(self, params: dict) -> bool:
         chat, user_id = self._chat(self._int(params, "chat_id")), self._int(params, "user_id")

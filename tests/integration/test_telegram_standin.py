@@ -146,10 +146,15 @@ def test_standin_member_journey_forwarded_link_lets_no_one_in(local):
     joined = [u for u in local.receiver.parsed() if isinstance(u, MemberChange) and u.joined]
     assert [(u.user_id, u.via_join_request) for u in joined] == [(MEMBER, True)]
 
+    # And once the link served, revoking it (twice is harmless) stops it asking to join at all
+    api.revoke_invite_link(CHAT, link.url)
+    api.revoke_invite_link(CHAT, link.url)
+    assert local.control("/_control/join", {"user_id": STRANGER, "invite_link": link.url})["outcome"] == "link_invalid"
+
     # And the stand-in kept the messages, and every call was a spec-valid one
     assert [m["chat"]["id"] for m in local.get("/messages")["messages"]] == [MEMBER, MEMBER]
     assert local.get("/messages")["messages"][0]["reply_markup"]["inline_keyboard"][0][0]["url"].endswith("/checkout/1")
-    assert all(call["status"] == 200 for call in local.get("/calls")["calls"])
+    assert [c["status"] for c in local.get("/calls")["calls"]].count(400) == 1  # the second revoke
     assert local.receiver.refused == 0
 
 

@@ -255,6 +255,9 @@ class FakeTelegramTransport:
                 if name in params:
                     link[name] = params[name]
             return link
+        if method == "revokeChatInviteLink":
+            return {"invite_link": params["invite_link"], "creator": bot_user(), "creates_join_request": True,
+                    "is_primary": False, "is_revoked": True}
         if method == "getChatMember":
             key = (params["chat_id"], params["user_id"])
             if key in self.chat_members:

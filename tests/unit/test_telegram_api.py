@@ -62,13 +62,14 @@ def test_bot_api_any_call_posts_spec_valid_json_to_base_bot_token_method(fake, c
     api.decline_join_request(CHAT, USER + 1)
     api.remove_member(CHAT, USER)
     api.member_status(CHAT, USER)
+    api.revoke_invite_link(CHAT, "https://t.me/+fakeLink1")
     api.preflight(CHAT)
     api.set_webhook("https://hooks.example/webhooks/telegram", "s3cret_TOKEN")
 
     # Then each went to {base}/bot{token}/{method}
     assert [c.method for c in fake.calls] == [
         "getMe", "sendMessage", "createChatInviteLink", "approveChatJoinRequest", "declineChatJoinRequest",
-        "banChatMember", "unbanChatMember", "getChatMember", "getChat", "getChatMember", "setWebhook",
+        "banChatMember", "unbanChatMember", "getChatMember", "revokeChatInviteLink", "getChat", "getChatMember", "setWebhook",
     ]
     assert all(c.url == f"{tg.API_BASE}/bot{BOT_TOKEN}/{c.method}" for c in fake.calls)
 
@@ -447,10 +448,28 @@ def test_preflight_refuses_a_private_chat(fake, clock):
     assert refused.value.reason == "telegram_chat_is_private"
 
 
-def test_bot_api_non_json_answer_is_not_success(fake, clock):
-    fake.enqueue(HttpResponse(200, {"Content-Type": "text/html"}, b"<html>captive portal</html>"))
-    with pytest.raises(PermanentError):
+@pytest.mark.parametrize("status", [200, 403])
+def test_bot_api_non_json_answer_is_retryable_not_success(fake, clock, status):
+    # Given something between us and Telegram answers with an HTML page
+    fake.enqueue(HttpResponse(status, {"Content-Type": "text/html"}, b"<html>captive portal</html>"))
+
+    # Then the call is neither a success nor a permanent refusal, and the message says where to look
+    with pytest.raises(RetryableError) as failed:
         make_api(fake, clock).get_me()
+    assert "TELEGRAM_API_BASE" in failed.value.message
+
+
+def test_revoke_invite_link_already_gone_succeeds(fake, clock):
+    # Given one live link and one Telegram no longer knows
+    fake.enqueue(ok({"invite_link": "https://t.me/+a", "creator": bot_user(), "creates_join_request": True,
+                     "is_primary": False, "is_revoked": True}))
+    fake.enqueue(error(400, "Bad Request: INVITE_HASH_EXPIRED"))
+    api = make_api(fake, clock)
+
+    # When both are revoked, then neither fails
+    api.revoke_invite_link(CHAT, "https://t.me/+a")
+    api.revoke_invite_link(CHAT, "https://t.me/+b")
+    assert [c.params["invite_link"] for c in fake.calls_to("revokeChatInviteLink")] == ["https://t.me/+a", "https://t.me/+b"]
 
 
 def test_send_message_non_ascii_text_is_sent_intact(fake, clock):

@@ -110,6 +110,8 @@ _REFUSALS: tuple[_Refusal, ...] = (
              "Telegram does not know this user in this chat."),
     _Refusal(frozenset({400}), "participant_id_invalid", "telegram_user_not_found",
              "Telegram does not know this user in this chat."),
+    _Refusal(frozenset({400}), "invite_hash_expired", "telegram_link_gone",
+             "This invite link has expired or was revoked: the member needs a new one (resync the member)."),
     _Refusal(frozenset({400}), "query is too old", "telegram_query_too_old",
              "The button press is too old to answer; the member can press the button again."),
     _Refusal(frozenset({400}), "method is available only for supergroups", "telegram_needs_supergroup",
@@ -329,6 +331,12 @@ class TelegramBotApi:
             creates_join_request=result.get("creates_join_request") is True,
         )
 
+    def revoke_invite_link(self, chat_id: int | str, invite_link: str) -> None:
+        """Retire a personal link once it served (or when access ends), so it no longer even asks to join."""
+        # Already revoked or expired links answer with an error we can ignore: the goal is met.
+        self.call("revokeChatInviteLink", {"chat_id": _chat_id(chat_id), "invite_link": str(invite_link)},
+                  accept={"telegram_link_gone"})
+
     def approve_join_request(self, chat_id: int | str, user_id: int | str) -> None:
         # Already in the chat is what approving is for.
         self.call("approveChatJoinRequest", {"chat_id": _chat_id(chat_id), "user_id": _user_id(user_id)},
@@ -430,6 +438,12 @@ class TelegramBotApi:
                 continue
             if status >= 500 or (isinstance(code, int) and code >= 500):
                 raise RetryableError(f"Telegram answered HTTP {status} to {method}; retried automatically")
+            if not isinstance(data, dict) and status not in (401, 404):
+                # Not Telegram's JSON (a proxy or captive page): retried, and visible in the DLQ if it lasts.
+                raise RetryableError(
+                    f"the answer to {method} (HTTP {status}) was not Telegram's JSON; retried automatically. If this "
+                    "lasts, check TELEGRAM_API_BASE and any proxy in between"
+                )
             refusal = _refusal(code, description)
             if refusal is not None and refusal.reason in accept:
                 return None
