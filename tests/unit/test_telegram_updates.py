@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from membergate.domain.errors import MalformedEventError
 from membergate.domain.telegram import (
@@ -259,3 +261,50 @@ def test_secret_matches_accepts_nothing_when_the_configured_secret_is_invalid(co
     # Given a secret Telegram itself would refuse (or none): even an equal header is refused
     assert secret_matches(configured, configured) is False
     assert is_valid_webhook_secret(configured) is False
+
+
+# --- nothing a stranger posts makes the parser fail in an unplanned way ----------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+_kinds = st.sampled_from(["message", "chat_join_request", "chat_member", "callback_query", "poll"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=_kinds, body=_json_values, update_id=st.one_of(st.integers(), _json_values))
+def test_parse_update_any_json_parses_or_raises_malformed(kind, body, update_id):
+    # Given any JSON under a known update kind, when it is parsed
+    try:
+        parsed = parse_update({"update_id": update_id, kind: body})
+    except MalformedEventError:
+        return
+    # Then it is one of the planned results
+    assert isinstance(parsed, (StartCommand, JoinRequest, MemberChange, ButtonPress, IgnoredUpdate))
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.lists(st.sampled_from(["chat", "from", "id", "invite_link", "user_chat_id", "date", "type"]),
+                     min_size=1, max_size=3), value=_json_values)
+def test_parse_update_join_request_with_any_field_replaced_parses_or_raises_malformed(path, value):
+    # Given a real join request with one nested field replaced by anything
+    update = updates.join_request(CHAT, USER, "https://t.me/+x")
+    target = update["chat_join_request"]
+    for key in path[:-1]:
+        target = target.get(key) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        target[path[-1]] = value
+
+    # When it is parsed, then it is read or refused as malformed, never anything else
+    try:
+        parse_update(update)
+    except MalformedEventError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(received=st.one_of(st.none(), st.text(max_size=40), st.binary(max_size=40)))
+def test_secret_matches_any_header_answers_without_raising(received):
+    assert secret_matches(received, SECRET) is (received in (SECRET, SECRET.encode()))
