@@ -87,7 +87,12 @@ class _SpecCheckingTransport(UrllibTransport):
         api_method = url.rsplit("/", 1)[1]
         self.spec.check_call(api_method, json.loads(body))
         self.seen.append(api_method)
-        return super().request(method, url, headers=headers, body=body, timeout=timeout)
+        response = super().request(method, url, headers=headers, body=body, timeout=timeout)
+        # The stand-in's answers must have the shapes Telegram's have, or the client is tested against fiction.
+        data = response.json()
+        if response.status == 200 and isinstance(data, dict) and data.get("ok") is True:
+            self.spec._check_value(data["result"], self.spec.returns(api_method), f"{api_method} answer")
+        return response
 
 
 def _local(limits: Limits | None = None, client_limits: TelegramRateLimits | None = None, max_wait: float = 2.0) -> Iterator[Local]:
@@ -150,6 +155,10 @@ def test_standin_member_journey_forwarded_link_lets_no_one_in(local):
     api.revoke_invite_link(CHAT, link.url)
     api.revoke_invite_link(CHAT, link.url)
     assert local.control("/_control/join", {"user_id": STRANGER, "invite_link": link.url})["outcome"] == "link_invalid"
+
+    # And every update the webhook received has the shape the Bot API describes
+    for update in local.receiver.accepted:
+        load_spec().check_object("Update", update)
 
     # And the stand-in kept the messages, and every call was a spec-valid one
     assert [m["chat"]["id"] for m in local.get("/messages")["messages"]] == [MEMBER, MEMBER]
