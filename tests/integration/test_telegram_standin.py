@@ -353,3 +353,24 @@ def test_standin_without_the_spec_still_refuses_missing_required_parameters():
     missing = client.post(f"/bot{DEFAULT_TOKEN}/sendMessage", json={"chat_id": MEMBER})
     assert missing.status_code == 400 and missing.json["description"] == "Bad Request: text is empty"
     assert client.post(f"/bot{DEFAULT_TOKEN}/getMe", json={}).json["result"]["is_bot"] is True
+
+
+def test_standin_channel_member_joins_by_request_and_is_removed(local):
+    # Given a channel the bot administers
+    channel = -1002000000002
+    local.control("/_control/chats", {"id": channel, "type": "channel", "title": "Les Notes"})
+    api = local.api
+    assert api.preflight(channel).type == "channel"
+
+    # When a paying member uses their link and the request is approved, then later access ends
+    link = api.create_join_request_link(channel, name="Ana", expire_date=4_000_000_000)
+    local.control("/_control/join", {"user_id": MEMBER, "invite_link": link.url})
+    request = [u for u in local.receiver.parsed() if isinstance(u, JoinRequest)][-1]
+    assert (request.chat_id, request.chat_type) == (channel, "channel")
+    api.approve_join_request(channel, MEMBER)
+    assert api.member_status(channel, MEMBER).present is True
+    api.remove_member(channel, MEMBER)
+
+    # Then they are out of the channel and free to come back later
+    assert api.member_status(channel, MEMBER).present is False
+    assert local.get(f"/chats/{channel}")["banned"] == []
