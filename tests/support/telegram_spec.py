@@ -14,6 +14,7 @@ import pytest
 
 from membergate.adapters.http import Headers, HttpResponse
 
+from . import specs as _specs
 from .specs import specs_dir
 
 API_BASE = "https://api.telegram.org"
@@ -44,7 +45,11 @@ def load_spec() -> TelegramSpec:
     data = _load(str(spec_path()))
     if data is None:
         message = f"Telegram Bot API spec not found at {spec_path()} (set MEMBERGATE_SPECS_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
+        # One rule for every spec once main's missing_spec is here; the same rule until then.
+        rule = getattr(_specs, "missing_spec", None)
+        if rule is not None:
+            rule(message)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message + "; CI must run against the specs", pytrace=False)
         pytest.skip(message)
     return TelegramSpec(data)
