@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from membergate.domain.billing import SubscriptionRecord
-from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError, RetryableError
+from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError
 from membergate.domain.model import (
     AccessRecord,
     CheckoutAttempt,
