@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from membergate.domain.grants import OneTimeGrant
 from membergate.domain.billing import SubscriptionRecord
-from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError, RetryableError
+from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError
 from membergate.domain.model import (
     AccessRecord,
     CheckoutAttempt,

@@ -211,3 +211,25 @@ def test_one_time_grants_and_plan_kinds_round_trip(stores):
     assert stores.grants.for_member("mbr_1") == [replace(pending, gate=CheckoutGate.PAID)]
     assert stores.grants.get("mbr_1", "cs_1").gate is CheckoutGate.PAID
     assert stores.grants.get("mbr_1", "cs_other") is None
+
+
+def test_members_written_before_identities_are_read_as_discord_identities():
+    # Given a member item, its link and its tokens as the Discord-only version wrote them
+    with aws_stack():
+        from membergate import bootstrap
+        from membergate.config import ProcessorSettings
+
+        _legacy_member_read_back(bootstrap.stores(ProcessorSettings.from_env()))
+
+
+def _legacy_member_read_back(stores) -> None:
+    from membergate.adapters.dynamodb.models import LinkItem, MemberItem
+
+    MemberItem("MEMBER#mbr_old", "MEMBER", member_id="mbr_old", created_at=T0, origin="join",
+               discord_user_id="77", discord_tokens=b"sealed-old").save()
+    LinkItem("DISCORD_USER#77", "LINK", member_id="mbr_old").save()
+    # When it is read through the platform-neutral API
+    member = stores.members.find_by_identity(Platform.DISCORD, "77")
+    # Then the Discord account and its sealed tokens are there
+    assert member.id == "mbr_old" and member.identity(Platform.DISCORD) == "77"
+    assert stores.members.load_credentials("mbr_old", Platform.DISCORD) == b"sealed-old"
