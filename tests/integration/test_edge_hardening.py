@@ -240,3 +240,25 @@ def test_session_cookie_is_httponly_lax_and_secure_on_https(stack):
     (cookie,) = reply["cookies"]
     flags = {f.strip().split("=")[0] for f in cookie.split(";")[1:]}
     assert {"HttpOnly", "SameSite", "Secure", "Path", "Max-Age"} <= flags and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/admin/members?stripe_customer_id=" + "c" * 3000),
+        ("GET", "/admin/members?member_id=" + "m" * 3000),
+        ("GET", "/admin/members?discord_user_id=not-a-snowflake"),
+        ("POST", "/admin/members/" + "m" * 3000 + "/resync"),
+        ("POST", "/admin/members/" + "m" * 3000 + "/claim-link"),
+    ],
+)
+def test_admin_ids_too_long_for_a_dynamodb_key_are_400_not_500(stack, method, path):
+    reply = call("admin_api", method, path, headers=AUTH)
+    assert reply["statusCode"] == 400 and envelope(reply)["code"] == "invalid_request"
+
+
+def test_member_cookie_too_long_for_a_dynamodb_key_is_no_session(stack):
+    # Given a session cookie of 3,000 characters (a DynamoDB key is at most 2 KB)
+    reply = call("start_checkout", "POST", "/billing/portal", body={}, cookies=["mg_session=" + "s" * 3000])
+    # Then it is simply no session
+    assert reply["statusCode"] == 409 and envelope(reply)["code"] == "identity_required"

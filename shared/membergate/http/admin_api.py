@@ -13,7 +13,7 @@ from ..domain.errors import UnauthorizedError
 from ..domain.model import AccessRecord, Community, Entitlement, Member, Plan
 from ..services import admin
 from ..services.identity import create_claim_link
-from .edge import ADMIN_BODY_LIMIT, JSON, ascii_equal, guard_body
+from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
 from .resolver import iso, make_resolver
 from .schemas import (
     AccessOut,
@@ -34,6 +34,7 @@ from .schemas import (
     PlanOut,
     PlansOut,
     ResyncOut,
+    SNOWFLAKE,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -103,9 +104,10 @@ def build_admin_app(
 
     @app.get("/admin/members")
     def find_members(
-        stripe_customer_id: Annotated[str | None, Query()] = None,
-        discord_user_id: Annotated[str | None, Query()] = None,
-        member_id: Annotated[str | None, Query()] = None,
+        # Bounded: each becomes a DynamoDB key, and DynamoDB refuses (500) keys over 2 KB.
+        stripe_customer_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        discord_user_id: Annotated[str | None, Query(pattern=SNOWFLAKE)] = None,
+        member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     ) -> MembersOut:
         found = admin.find_members(
             stores_factory(),
@@ -118,6 +120,7 @@ def build_admin_app(
 
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
+        require_id(member_id, "member_id")
         link = create_claim_link(stores_factory(), member_id, now())
         out = ClaimLinkOut(member_id=member_id, claim_url=f"{public_base_url(app)}/claim/{link.token}",
                            expires_at=iso(link.expires_at) or "")
@@ -125,6 +128,7 @@ def build_admin_app(
 
     @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
     def resync(member_id: str) -> Response[ResyncOut]:
+        require_id(member_id, "member_id")
         communities = admin.resync_member(stores_factory(), queue_factory(), member_id, now())
         return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 

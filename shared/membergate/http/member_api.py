@@ -39,7 +39,8 @@ def session_cookie_value(app: APIGatewayHttpResolver) -> str | None:
         except Exception:  # a malformed cookie from the browser is simply no session
             continue
     morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
+    # Only something new_token could have made is looked up: no hostile string reaches the store.
+    return morsel.value if morsel and is_id(morsel.value) else None
 
 
 def set_session_cookie(session_id: str, secure: bool) -> str:
