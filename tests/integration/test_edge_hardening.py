@@ -225,6 +225,7 @@ def test_every_html_page_carries_the_security_headers(stack, path, params):
     csp = headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp
     assert headers["Referrer-Policy"] == "no-referrer" and headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
 
 
 def test_session_cookie_is_httponly_lax_and_secure_on_https(stack):

@@ -61,7 +61,7 @@ def raw_body(event: Mapping[str, Any], limit: int) -> bytes:
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidRequestError("the body is not valid base64", field="body") from None
+            raise InvalidRequestError("the body is not valid base64; send it as sent by the browser", field="body") from None
     else:
         if len(body) > limit:  # characters: at least one byte each
             raise PayloadTooLargeError(limit)
@@ -75,7 +75,7 @@ def body_text(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidRequestError("the body is not valid UTF-8", field="body") from None
+        raise InvalidRequestError("the body is not valid UTF-8; send it encoded as UTF-8", field="body") from None
 
 
 def load_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -83,11 +83,11 @@ def load_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
         value = json.loads(text)
     except RecursionError:
-        raise InvalidRequestError(f"the body nests deeper than {max_depth} levels", field="body") from None
+        raise InvalidRequestError(f"the body nests deeper than {max_depth} levels; send the documented shape", field="body") from None
     except ValueError:  # JSONDecodeError, and integers longer than Python converts
-        raise InvalidRequestError("the body is not valid JSON", field="body") from None
+        raise InvalidRequestError("the body is not valid JSON; send a JSON object", field="body") from None
     if json_depth(value) > max_depth:
-        raise InvalidRequestError(f"the body nests deeper than {max_depth} levels", field="body")
+        raise InvalidRequestError(f"the body nests deeper than {max_depth} levels; send the documented shape", field="body")
     return value
 
 

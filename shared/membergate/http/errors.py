@@ -24,7 +24,7 @@ class PayloadTooLargeError(MembergateError):
     code = "payload_too_large"
 
     def __init__(self, limit: int):
-        super().__init__(f"the body is larger than {limit} bytes; send less")
+        super().__init__(f"the body is larger than {limit} bytes; send only the documented fields")
         self.limit = limit
 
 

@@ -29,6 +29,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # join links and claim tokens never leak to Stripe or Discord
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP 2
+    "Cache-Control": "no-store",  # pages and answers show one member's state: no shared cache keeps them
 }
 
 
