@@ -260,6 +260,9 @@ class FakeSessions:
     def set_session_member(self, session_id: str, member_id: str) -> None:
         self.sessions[session_id] = replace(self.sessions[session_id], member_id=member_id)
 
+    def delete_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+
     def put_oauth_state(self, state: str, session_id: str, plan_id: str | None, expires_at: int) -> None:
         self.states[state] = (session_id, plan_id, expires_at)
 

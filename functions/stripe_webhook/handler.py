@@ -3,12 +3,12 @@
 Import-light on purpose (no Stripe SDK, no settings library, no X-Ray SDK): see make bench.
 """
 
-import base64
 import json
 import time
 
 from membergate import bootstrap
-from membergate.domain.errors import MalformedEventError, SignatureError
+from membergate.domain.errors import MalformedEventError, MembergateError, SignatureError
+from membergate.http.edge import STRIPE_WEBHOOK_BODY_LIMIT, raw_body
 from membergate.http.errors import error_payload
 from membergate.observability import count, logger, metrics
 from membergate.services.intake import accept_stripe_webhook
@@ -20,10 +20,12 @@ OUTCOME_METRICS = {"duplicate": "StripeEventDuplicate", "ignored_type": "StripeE
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
 def lambda_handler(event, context):
-    deps = bootstrap.intake()
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        raw = raw_body(event, STRIPE_WEBHOOK_BODY_LIMIT)  # 413 beyond Lambda's own payload limit
+    except MembergateError as error:  # too large, or not base64
+        return _rejected(error)
+    deps = bootstrap.intake()
     try:
         result = accept_stripe_webhook(
             body=raw,
@@ -35,11 +37,11 @@ def lambda_handler(event, context):
             ledger=deps.ledger,
             queue=deps.queue,
         )
+    except RecursionError:
+        # A signed body nested deeper than the JSON parser goes: bytes no retry can make usable.
+        return _rejected(MalformedEventError("the body nests too deeply to be a Stripe event"))
     except (SignatureError, MalformedEventError) as error:
-        logger.warning("stripe webhook rejected", extra={"reason": error.message})
-        count("StripeWebhookRejected")
-        status, response_headers, payload = error_payload(error)
-        return {"statusCode": status, "headers": response_headers, "body": payload}
+        return _rejected(error)
     logger.info("stripe webhook accepted", extra={"event_id": result.event_id, "type": result.event_type, "outcome": result.outcome})
     count(OUTCOME_METRICS.get(result.outcome, "StripeEventQueued"))
     return {
@@ -47,3 +49,11 @@ def lambda_handler(event, context):
         "headers": {"Content-Type": "application/json"},
         "body": json.dumps({"received": True, "event_id": result.event_id, "outcome": result.outcome}),
     }
+
+
+def _rejected(error: MembergateError) -> dict:
+    logger.warning("stripe webhook rejected", extra={"reason": error.message})
+    count("StripeWebhookRejected")
+    status, response_headers, payload = error_payload(error)
+    response_headers["X-Content-Type-Options"] = "nosniff"
+    return {"statusCode": status, "headers": response_headers, "body": payload}

@@ -19,7 +19,8 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -34,6 +35,7 @@ DEFAULT_WEBHOOK_SECRET = "whsec_local_membergate_dev"
 DEFAULT_ADMIN_TOKEN = "local-admin-token"
 LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
 REGION = "us-east-1"
+OUTBOUND_BASE_SUFFIXES = ("_API_BASE", "_OAUTH_BASE")
 
 
 class LocalClock:
@@ -75,6 +77,10 @@ class Settings:
     discord_client_id: str
     discord_client_secret: str
     quiet: bool
+    # Every outbound base URL set in the environment (STRIPE_API_BASE, DISCORD_API_BASE,
+    # DISCORD_OAUTH_BASE, any other *_API_BASE / *_OAUTH_BASE): it wins over the template's value
+    # and over the local stand-ins, as the README promises.
+    outbound_bases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -90,6 +96,7 @@ class Settings:
             discord_client_id=e.get("DISCORD_CLIENT_ID") or "100000000000000001",
             discord_client_secret=e.get("DISCORD_CLIENT_SECRET") or "local-client-secret",
             quiet=e.get("MEMBERGATE_QUIET", "") == "1",
+            outbound_bases=outbound_bases_from(e),
         )
 
     @property
@@ -99,6 +106,25 @@ class Settings:
     @property
     def real_discord(self) -> bool:
         return "DISCORD_BOT_TOKEN" in os.environ
+
+
+def outbound_bases_from(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k.endswith(OUTBOUND_BASE_SUFFIXES) and v}
+
+
+def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
+    """What the local stack puts over the template's function environment: its own URL, the
+    local Stripe sandbox and Discord stand-in unless real credentials are set, and above all
+    whatever outbound base the environment names."""
+    env = {
+        "PUBLIC_BASE_URL": base_url,
+        "STRIPE_API_BASE": "https://api.stripe.com" if settings.real_stripe else f"{base_url}/_local/stripe",
+    }
+    if not settings.real_discord:
+        env["DISCORD_API_BASE"] = f"{base_url}/_local/discord/api/v10"
+        env["DISCORD_OAUTH_BASE"] = f"{base_url}/_local/discord/oauth2"
+    env.update(settings.outbound_bases)
+    return env
 
 
 class LocalStack:
@@ -155,15 +181,7 @@ class LocalStack:
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
         env = function_environment(self.template, intrinsics)
-        env["PUBLIC_BASE_URL"] = self.base_url
-        env["STRIPE_API_BASE"] = self.settings.stripe_api_base or (
-            "https://api.stripe.com" if self.settings.real_stripe else f"{self.base_url}/_local/stripe"
-        )
-        if self.settings.discord_api_base:
-            env["DISCORD_API_BASE"] = self.settings.discord_api_base
-        elif not self.settings.real_discord:
-            env["DISCORD_API_BASE"] = f"{self.base_url}/_local/discord/api/v10"
-            env["DISCORD_OAUTH_BASE"] = f"{self.base_url}/_local/discord/oauth2"
+        env.update(function_env_overrides(self.settings, self.base_url))
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         if self.settings.quiet:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"

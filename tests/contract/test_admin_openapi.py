@@ -32,3 +32,22 @@ def test_document_describes_the_required_routes():
     assert "get" in paths["/admin/members"] and "get" in paths["/admin/kpis"]
     member = json.loads(DOC.read_text())["components"]["schemas"]["EntitlementOut"]
     assert member["properties"]["state"]["enum"] == ["pending", "active", "grace", "ended"]
+
+
+def test_document_lists_the_real_error_statuses_in_the_one_envelope_and_the_bearer_scheme():
+    doc = json.loads(DOC.read_text())
+    # Given every operation of the admin API
+    operations = [(path, method, op) for path, ops in doc["paths"].items() for method, op in ops.items()]
+    assert operations
+    # Then none documents FastAPI's 422 (validation answers 400), each documents 401, bodies 413/415
+    for path, method, op in operations:
+        responses = op["responses"]
+        assert "422" not in responses and "401" in responses, (path, method)
+        if method == "post":
+            assert {"400", "413", "415"} <= set(responses), (path, method)
+        for status, answer in responses.items():
+            if int(status) >= 400:
+                assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    assert doc["security"] == [{"bearer": []}]
+    assert set(doc["components"]["schemas"]["ErrorBody"]["properties"]) == {"code", "message", "field"}

@@ -43,7 +43,10 @@ def bind_discord(p: Pipeline, plan_id: str) -> str:
     back = p.call("join", "GET", f"/auth/discord/callback?code={code}&state={query['state'][0]}", cookies=[cookie])
     assert back["statusCode"] == 303, back
     assert back["headers"]["Location"].endswith(f"/join/{plan_id}")
-    return cookie
+    # Binding issues a fresh session id (session fixation): the browser's new cookie
+    bound = back["cookies"][0].split(";")[0]
+    assert bound != cookie
+    return bound
 
 
 def member_view(p: Pipeline) -> dict:
@@ -137,21 +140,37 @@ def test_journey_sepa_grants_only_after_settlement(pipeline):
 def test_checkout_json_retry_returns_same_session_and_errors_are_clear(pipeline):
     p = pipeline
     plan_id = setup_catalog(p)
-    bind_discord(p, plan_id)
-    member_id = member_view(p)["id"]
-    first = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "member_id": member_id})
-    again = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "member_id": member_id})
+    cookie = bind_discord(p, plan_id)
+    first = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, cookies=[cookie])
+    again = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, cookies=[cookie])
     assert first["statusCode"] == again["statusCode"] == 201
     assert json.loads(first["body"]) == json.loads(again["body"])
     assert set(json.loads(first["body"])) == {"checkout_url", "session_id"}
     # One Stripe customer for the member, reused
     assert member_view(p)["stripe_customer_id"].startswith("cus_")
-    unknown = p.call("start_checkout", "POST", "/checkout", body={"plan_id": "pln_nope", "member_id": member_id})
+    unknown = p.call("start_checkout", "POST", "/checkout", body={"plan_id": "pln_nope"}, cookies=[cookie])
     assert unknown["statusCode"] == 404 and json.loads(unknown["body"])["error"]["code"] == "not_found"
-    malformed = p.call("start_checkout", "POST", "/checkout", body={"member_id": member_id})
+    malformed = p.call("start_checkout", "POST", "/checkout", body={"price_id": "price_x"}, cookies=[cookie])
     assert malformed["statusCode"] == 400 and json.loads(malformed["body"])["error"]["field"] == "plan_id"
     not_json = p.call("start_checkout", "POST", "/checkout", body="{oops", headers={"content-type": "application/json"})
     assert not_json["statusCode"] == 400
+
+
+def test_checkout_member_id_in_body_is_refused_whether_or_not_it_exists(pipeline):
+    # (Behaviour changed on purpose: /checkout used to start a Checkout on any member id it was given.)
+    p = pipeline
+    # Given a bound member, and a stranger's browser with no session
+    plan_id = setup_catalog(p)
+    bind_discord(p, plan_id)
+    member_id = member_view(p)["id"]
+    # When the stranger names that member, or an id that does not exist
+    real = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "member_id": member_id})
+    fake = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "member_id": "mbr_nobody"})
+    # Then both are refused the same way, naming the field, and no Stripe customer was made
+    assert real["statusCode"] == fake["statusCode"] == 400
+    assert json.loads(real["body"]) == json.loads(fake["body"])
+    assert json.loads(real["body"])["error"]["field"] == "member_id"
+    assert member_view(p)["stripe_customer_id"] is None
 
 
 def test_checkout_without_bound_identity_is_refused(pipeline):

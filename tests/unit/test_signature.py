@@ -55,3 +55,21 @@ def test_verify_reserialised_body_rejected():
     # Then the signature no longer matches
     with pytest.raises(SignatureError):
         verify_signature(b'{"id":"evt_1","object":"event"}', header, ["whsec_a"], NOW)
+
+
+@pytest.mark.parametrize("forged", ["é" * 64, "\u0660" * 64, "ff\u00a0", "\udcff"])
+def test_verify_non_ascii_v1_beside_a_valid_one_is_refused_not_raised(forged):
+    # Given a header with a non-ASCII v1 before a valid one (compare_digest raises TypeError on such str)
+    good = compute_signature("whsec_a", NOW, BODY)
+    header = f"t={NOW},v1={forged},v1={good}"
+    # When it is verified, then it is a SignatureError (400), never another exception (500)
+    with pytest.raises(SignatureError, match="non-ASCII"):
+        verify_signature(BODY, header, ["whsec_a"], NOW)
+
+
+def test_verify_non_ascii_digits_in_timestamp_are_refused():
+    # Given Arabic-Indic digits, which int() would happily read as a timestamp
+    header = f"t={''.join(chr(0x0660 + int(d)) for d in str(NOW))},v1={compute_signature('whsec_a', NOW, BODY)}"
+    # Then the header is refused
+    with pytest.raises(SignatureError):
+        verify_signature(BODY, header, ["whsec_a"], NOW)

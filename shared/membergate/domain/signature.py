@@ -18,6 +18,9 @@ DEFAULT_TOLERANCE_SECONDS = 300
 def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
     if not header:
         raise SignatureError("missing Stripe-Signature header")
+    # Stripe sends ASCII only; anything else is forged, and would make the comparison raise.
+    if not header.isascii():
+        raise SignatureError("Stripe-Signature contains non-ASCII characters")
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header.split(","):
@@ -57,7 +60,8 @@ def verify_signature(
         if not secret:
             continue
         expected = compute_signature(secret, timestamp, payload)
-        if any(hmac.compare_digest(expected, c) for c in candidates):
+        # Bytes, not str: compare_digest raises on non-ASCII str, and a forged header must not 500.
+        if any(hmac.compare_digest(expected.encode(), c.encode("ascii", "replace")) for c in candidates):
             matched = True
             break
     if not matched:

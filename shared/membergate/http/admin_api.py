@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from ..domain.errors import UnauthorizedError
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
 from ..services import admin
 from ..services import kpis as kpi_service
 from ..services.identity import create_claim_link
-from .resolver import error_response, iso, make_resolver
+from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
+from .resolver import iso, make_resolver
 from .schemas import (
     AccessOut,
     ClaimLinkOut,
@@ -23,6 +24,7 @@ from .schemas import (
     CommunityIn,
     CommunityOut,
     EntitlementOut,
+    ErrorOut,
     EventsOut,
     GrantOut,
     IdentityOut,
@@ -35,6 +37,7 @@ from .schemas import (
     PlanOut,
     PlansOut,
     ResyncOut,
+    SNOWFLAKE,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -52,21 +55,26 @@ def build_admin_app(
     public_base_url: Callable[[APIGatewayHttpResolver], str],
     time_zone: Callable[[], str] = lambda: "UTC",  # the creator's time zone for KPI days
 ) -> APIGatewayHttpResolver:
-    app = make_resolver(enable_validation=True)
+    def require_admin(event: Mapping[str, Any]) -> None:
+        # Before routing, validation and 404/405: without the token nothing about the API leaks.
+        if _path(event) == OPENAPI_PATH:
+            return
+        headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+        header = str(headers.get("authorization") or "")
+        # ASCII first: str.strip() would eat a trailing U+00A0 and let a forged header match.
+        scheme, _, token = (header if header.isascii() else "").partition(" ")
+        token = token.strip(" \t")
+        if scheme.lower() != "bearer" or not token or not ascii_equal(token, admin_token()):
+            raise UnauthorizedError("send 'Authorization: Bearer <admin token>' (the value of the ADMIN_TOKEN secret)")
 
-    def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-        if app.current_event.path == OPENAPI_PATH:
-            return next_middleware(app)
-        header = app.current_event.headers.get("authorization") or ""
-        scheme, _, token = header.partition(" ")
-        expected = admin_token()
-        if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token.strip(), expected):
-            return error_response(
-                401, "unauthorized", "send 'Authorization: Bearer <admin token>' (the value of the ADMIN_TOKEN secret)"
-            )
-        return next_middleware(app)
+    def bounded_body(event: Mapping[str, Any]) -> None:
+        guard_body(event, ADMIN_BODY_LIMIT, (JSON,))
 
-    app.use(middlewares=[require_admin])
+    app = make_resolver(
+        enable_validation=True,
+        gates=[require_admin, bounded_body],
+        not_found_message="no such route; see /admin/openapi.json for the admin API",
+    )
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():
@@ -103,11 +111,12 @@ def build_admin_app(
 
     @app.get("/admin/members")
     def find_members(
-        stripe_customer_id: Annotated[str | None, Query()] = None,
-        discord_user_id: Annotated[str | None, Query()] = None,
-        member_id: Annotated[str | None, Query()] = None,
-        telegram_user_id: Annotated[str | None, Query()] = None,
-        whatsapp_phone: Annotated[str | None, Query()] = None,
+        # Bounded: each becomes a DynamoDB key, and DynamoDB refuses (500) keys over 2 KB.
+        stripe_customer_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        discord_user_id: Annotated[str | None, Query(pattern=SNOWFLAKE)] = None,
+        member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        telegram_user_id: Annotated[str | None, Query(pattern=r"^-?[0-9]{1,20}$")] = None,
+        whatsapp_phone: Annotated[str | None, Query(pattern=r"^\+?[0-9]{6,15}$")] = None,
     ) -> MembersOut:
         found = admin.find_members(
             stores_factory(),
@@ -122,6 +131,7 @@ def build_admin_app(
 
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
+        require_id(member_id, "member_id")
         link = create_claim_link(stores_factory(), member_id, now())
         out = ClaimLinkOut(member_id=member_id, claim_url=Links(public_base_url(app)).claim(link.token),
                            expires_at=iso(link.expires_at) or "")
@@ -129,6 +139,7 @@ def build_admin_app(
 
     @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
     def resync(member_id: str) -> Response[ResyncOut]:
+        require_id(member_id, "member_id")
         communities = admin.resync_member(stores_factory(), queue_factory(), member_id, now())
         return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 
@@ -178,13 +189,63 @@ def build_admin_app(
     return app
 
 
+def _path(event: Mapping[str, Any]) -> str:
+    return str(event.get("rawPath") or (event.get("requestContext") or {}).get("http", {}).get("path") or "")
+
+
 def admin_openapi_json(app: APIGatewayHttpResolver) -> str:
-    return app.get_openapi_json_schema(
+    generated = app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
-        description="Configure communities and plans, look members up, read the numbers. "
-        "Every error body is {\"error\": {\"code\", \"message\"}}.",
+        description="Configure communities and plans, look members up, read the numbers. Every request but "
+        "GET /admin/openapi.json needs 'Authorization: Bearer <admin token>'. Every error body is "
+        "{\"error\": {\"code\", \"message\", \"field\"?}}; a wrong method on an existing path is 405.",
     )
+    return json.dumps(_document_errors(json.loads(generated)))
+
+
+# Statuses every operation can answer, in the one envelope (http/errors.py), whatever the route does.
+_ERROR_DESCRIPTIONS = {
+    400: "invalid request: the field named in error.field and what it must be",
+    401: "missing or wrong admin token (checked before anything else)",
+    404: "no such member, plan or community",
+    409: "conflicts with what exists (e.g. a price another plan sells; a member already connected)",
+    413: f"body larger than {ADMIN_BODY_LIMIT} bytes",
+    415: "body not sent as application/json",
+}
+_CONFLICTS = {("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post")}
+
+
+def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """Replace Powertools' FastAPI-style 422 (never answered: validation is a 400 here) with the
+    statuses and error body the API really answers, and declare the bearer scheme."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorOut"] = error_schema
+    doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    doc["security"] = [{"bearer": []}]
+    for path, operations in doc.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            statuses = [401]
+            if operation.get("parameters") or "requestBody" in operation:
+                statuses.append(400)
+            if "{" in path:
+                statuses.append(404)
+            if (path, method) in _CONFLICTS:
+                statuses.append(409)
+            if method in ("post", "put", "patch"):
+                statuses += [400, 413, 415]
+            for status in sorted(set(statuses)):
+                responses[str(status)] = {
+                    "description": _ERROR_DESCRIPTIONS[status],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+                }
+    return doc
 
 
 def community_out(c: Community) -> CommunityOut:

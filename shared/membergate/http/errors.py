@@ -20,6 +20,26 @@ from ..domain.errors import (
     UnauthorizedError,
 )
 
+class PayloadTooLargeError(MembergateError):
+    code = "payload_too_large"
+
+    def __init__(self, limit: int):
+        super().__init__(f"the body is larger than {limit} bytes; send only the documented fields")
+        self.limit = limit
+
+
+class UnsupportedMediaTypeError(MembergateError):
+    code = "unsupported_media_type"
+
+
+class MethodNotAllowedError(MembergateError):
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, allowed: list[str]):
+        super().__init__(message)
+        self.allowed = allowed
+
+
 STATUS_BY_ERROR: list[tuple[type[MembergateError], int]] = [
     (InvalidRequestError, 400),
     (SignatureError, 400),
@@ -27,6 +47,9 @@ STATUS_BY_ERROR: list[tuple[type[MembergateError], int]] = [
     (UnauthorizedError, 401),
     (ForbiddenError, 403),
     (NotFoundError, 404),
+    (MethodNotAllowedError, 405),
+    (PayloadTooLargeError, 413),
+    (UnsupportedMediaTypeError, 415),
     (IdentityRequiredError, 409),
     (ConflictError, 409),
     (ThrottledError, 429),
@@ -56,6 +79,8 @@ def error_payload(error: MembergateError) -> tuple[int, dict[str, str], str]:
         headers["Retry-After"] = str(max(error.retry_after, 1))
     if isinstance(error, RetryableError) and error.retry_after:
         headers["Retry-After"] = str(int(error.retry_after) + 1)
+    if isinstance(error, MethodNotAllowedError):
+        headers["Allow"] = ", ".join(error.allowed)
     field = getattr(error, "field", None)
     code = error.reason if isinstance(error, PermanentError) else error.code
     return status_for(error), headers, json.dumps(error_body(code, error.message, field))

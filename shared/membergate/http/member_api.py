@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..services.identity import SESSION_LIFETIME_SECONDS, begin_claim, begin_discord_link, complete_discord_link
 from ..observability import count
+from .edge import FORM, JSON, MEMBER_BODY_LIMIT, guard_body, is_id, load_json
 from .errors import error_payload
 from .pages import PlanAccess, join_page, message_page
 from .resolver import json_response, make_resolver
@@ -39,7 +39,8 @@ def session_cookie_value(app: APIGatewayHttpResolver) -> str | None:
         except Exception:  # a malformed cookie from the browser is simply no session
             continue
     morsel = jar.get(SESSION_COOKIE)
-    return morsel.value if morsel else None
+    # Only something new_token could have made is looked up: no hostile string reaches the store.
+    return morsel.value if morsel and is_id(morsel.value) else None
 
 
 def set_session_cookie(session_id: str, secure: bool) -> str:
@@ -67,8 +68,12 @@ class Edge:
     base_url: Callable[[APIGatewayHttpResolver], str]
 
 
+def _member_body(event: Mapping[str, Any]) -> None:
+    guard_body(event, MEMBER_BODY_LIMIT, (JSON, FORM))
+
+
 def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
-    app = make_resolver()
+    app = make_resolver(gates=[_member_body])
 
     @app.post("/checkout")
     def checkout() -> Response:
@@ -80,7 +85,8 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
             now = edge.now()
             settings = deps.settings
             check_rate(deps.stores, event.request_context.http.source_ip, now, settings.checkout_rate_limit, settings.checkout_rate_window)
-            member_id = request.member_id or _session_member(deps.stores, session_cookie_value(app), now)
+            # Only the browser's own session decides who checks out: never an id from the body.
+            member_id = _session_member(deps.stores, session_cookie_value(app), now)
             if not member_id:
                 raise IdentityRequiredError(
                     f"connect your Discord account first: open /join/{request.plan_id}"
@@ -151,16 +157,15 @@ def _is_form(app: APIGatewayHttpResolver) -> bool:
 
 
 def _parse(app: APIGatewayHttpResolver, is_form: bool, model: type[_Body], key_field: str) -> _Body:
+    # The gate (_member_body) has already bounded the body and checked it is UTF-8 and sane JSON.
     raw_body = app.current_event.decoded_body or ""
     try:
         if is_form:
             fields = {k: v[0] for k, v in parse_qs(raw_body).items() if v}
             return model(**fields)
-        payload = json.loads(raw_body or "null")
-    except json.JSONDecodeError:
-        raise InvalidRequestError("the body is not valid JSON", field="body") from None
     except ValidationError as error:
         raise _invalid(error) from None
+    payload = load_json(raw_body or "null")
     if not isinstance(payload, dict):
         raise InvalidRequestError(f"the body must be a JSON object with {key_field}", field="body")
     try:
@@ -198,13 +203,13 @@ def _session_member(stores: Any, session_id: str | None, now: int) -> str | None
 
 
 def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHttpResolver:
-    app = make_resolver()
+    app = make_resolver(gates=[_member_body])
 
     @app.get("/join/<plan_id>")
     def join(plan_id: str) -> Response:
         deps = edge.deps()
         now = edge.now()
-        plan = deps.stores.catalog.get_plan(plan_id)
+        plan = deps.stores.catalog.get_plan(plan_id) if is_id(plan_id) else None
         if plan is None:
             return html(404, message_page("Plan not found", "This join link is not valid; ask the creator for the current one."))
         session_id = session_cookie_value(app)
@@ -245,11 +250,15 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         deps = edge.deps()
         base = edge.base_url(app)
         query = app.current_event.query_string_parameters or {}
+        plan_id = query.get("plan_id") or None
+        # Checked before anything is stored: the plan id comes back in the Location after binding.
+        if plan_id is not None and (not is_id(plan_id) or deps.stores.catalog.get_plan(plan_id) is None):
+            return html(404, message_page("Plan not found", "This join link is not valid; ask the creator for the current one."))
         link = begin_discord_link(
             stores=deps.stores,
             identity=deps.identity,
             session_id=session_cookie_value(app),
-            plan_id=query.get("plan_id"),
+            plan_id=plan_id,
             redirect_uri=f"{base}/auth/discord/callback",
             now=edge.now(),
         )
@@ -260,6 +269,8 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         deps = edge.deps()
         now = edge.now()
         base = edge.base_url(app)
+        if not is_id(token):
+            return html(400, message_page("This link doesn't work", "this link is not valid; ask the creator for a new one"))
         try:
             session = begin_claim(deps.stores, token, session_cookie_value(app), now)
         except MembergateError as error:
@@ -276,7 +287,7 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         query = app.current_event.query_string_parameters or {}
         if query.get("error"):
             return html(400, message_page("Discord not connected", "You cancelled the Discord authorization; open the join link again to retry."))
-        if not query.get("code") or not query.get("state"):
+        if not is_id(query.get("code")) or not is_id(query.get("state")):
             return html(400, message_page("Discord not connected", "The link is incomplete; open the join link again to retry."))
         try:
             result = complete_discord_link(
@@ -294,7 +305,12 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         except MembergateError as error:
             status, headers, _ = error_payload(error)
             return html(status, message_page("Discord not connected", error.message), headers)
-        target = f"/join/{result.plan_id}" if result.plan_id else "/"
-        return redirect(f"{base}{target}")
+        cookie = [set_session_cookie(result.session.id, base.startswith("https://"))]
+        # To the membership page: the plan the flow started from, else the member's own plan.
+        plan_id = result.plan_id or next((e.plan_id for e in deps.stores.entitlements.for_member(result.member.id)), None)
+        if plan_id is None or not is_id(plan_id):
+            page = message_page("Discord connected", "Your Discord account is connected; open your join link to choose a plan.", error=False)
+            return html(200, page, cookies=cookie)
+        return redirect(f"{base}/join/{plan_id}", cookies=cookie)
 
     return app

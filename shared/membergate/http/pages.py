@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from html import escape
 
@@ -13,6 +15,22 @@ _STYLE = (
     "font-size:1rem;text-decoration:none;display:inline-block;cursor:pointer}"
     ".note{color:#555}.ok{color:#1a7f37}.err{color:#b42318}"
 )
+
+# What the pages need and nothing more: their one inline stylesheet (by hash), same-origin links
+# and forms; never framed (clickjacking on "Connect Discord" or "Manage billing"). No form-action:
+# Chrome checks it on the redirect to Stripe Checkout too, which it would then block.
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'self'; style-src 'sha256-{_STYLE_HASH}'; img-src 'self'; script-src 'none'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",  # join links and claim tokens never leak to Stripe or Discord
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP 2
+    "Cache-Control": "no-store",  # pages and answers show one member's state: no shared cache keeps them
+}
 
 
 def _page(title: str, body: str, locale: str = "en") -> str:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .edge import ID_PATTERN
+
 # Discord's own SnowflakeType pattern (specs/discord/openapi.json).
 SNOWFLAKE = r"^(0|[1-9][0-9]{0,19})$"
 
@@ -228,9 +230,9 @@ class EventsOut(BaseModel):
 
 
 class CheckoutIn(_Strict):
-    plan_id: str = Field(min_length=1)
-    member_id: str | None = Field(default=None, min_length=1)
-    price_id: str | None = None
+    # No member_id: only the browser's session (bound through Discord) decides who checks out.
+    plan_id: str = Field(pattern=ID_PATTERN)
+    price_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
 
 class CheckoutOut(BaseModel):
@@ -242,9 +244,21 @@ class PortalIn(_Strict):
     # No member_id: the portal can cancel and change cards, so only the member's own browser
     # session (bound through Discord) may open it.
     plan_id: str | None = Field(
-        default=None, min_length=1, description="the plan whose join page the portal links back to"
+        default=None, pattern=ID_PATTERN, description="the plan whose join page the portal links back to"
     )
 
 
 class PortalOut(BaseModel):
     portal_url: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable, machine-readable (e.g. invalid_request, unauthorized, not_found)")
+    message: str = Field(description="what went wrong and what to do next")
+    field: str | None = Field(default=None, description="the request field at fault, when there is one")
+
+
+class ErrorOut(BaseModel):
+    """The one error envelope of every route, for every status."""
+
+    error: ErrorBody

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
 from ..domain.model import Identity, Member, MemberOrigin, OAuthTokens, Platform, WorkKind
+from ..domain.tokens import token_key
 from ..ports import AccessWork, AccessWorkQueue, IdentityProvider, Stores, TokenCipher, WebSession
 
 SESSION_LIFETIME_SECONDS = 7 * 86_400
@@ -26,6 +27,18 @@ def ensure_session(stores: Stores, session_id: str | None, now: int, token: Call
         if existing is not None:
             return existing
     return stores.sessions.create_session(token(), now + SESSION_LIFETIME_SECONDS)
+
+
+def fresh_session(
+    stores: Stores, member_id: str, old_session_id: str | None, now: int, token: Callable[[], str] = new_token
+) -> WebSession:
+    """A new session id for the member, the old one revoked: whoever knew the cookie before
+    (planted in the browser, session fixation) is not let in by the member's login."""
+    session = stores.sessions.create_session(token(), now + SESSION_LIFETIME_SECONDS)
+    stores.sessions.set_session_member(session.id, member_id)
+    if old_session_id:
+        stores.sessions.delete_session(old_session_id)
+    return WebSession(session.id, member_id, session.expires_at)
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,8 @@ def begin_discord_link(
 ) -> LinkStart:
     session = ensure_session(stores, session_id, now, token)
     state = token()
-    stores.sessions.put_oauth_state(state, session.id, plan_id, now + STATE_LIFETIME_SECONDS)
+    # The state names its browser session by digest only: nothing stored opens a session.
+    stores.sessions.put_oauth_state(state, token_key(session.id), plan_id, now + STATE_LIFETIME_SECONDS)
     return LinkStart(session, identity.authorize_url(state, redirect_uri))
 
 
@@ -54,6 +68,7 @@ def begin_discord_link(
 class LinkResult:
     member: Member
     plan_id: str | None
+    session: WebSession  # the fresh session now bound to the member: the browser's new cookie
 
 
 def complete_discord_link(
@@ -74,7 +89,7 @@ def complete_discord_link(
         raise InvalidRequestError("this Discord link has expired or was already used; start again from the join page", field="state")
     state_session, plan_id = taken
     # The state must come back to the browser that started the flow (login CSRF otherwise).
-    if not session_id or session_id != state_session:
+    if not session_id or token_key(session_id) != state_session:
         raise InvalidRequestError("this Discord link was started in another browser; start again from the join page", field="state")
     session = stores.sessions.get_session(session_id, now)
     if session is None:
@@ -95,14 +110,14 @@ def complete_discord_link(
         new_member_id=new_member_id,
         now=now,
     )
-    stores.sessions.set_session_member(session.id, member.id)
+    bound = fresh_session(stores, member.id, session.id, now)
     # Anything the member was already entitled to (a subscription made before binding) can
     # now be delivered.
     # A resync: a refusal remembered before (e.g. an expired authorization) may be fixed now.
     work = [AccessWork(WorkKind.RESYNC, member.id, e.community_id) for e in stores.entitlements.for_member(member.id)]
     if work:
         access_queue.send(_unique(work))
-    return LinkResult(member, plan_id)
+    return LinkResult(member, plan_id, bound)
 
 
 def bind_member_identity(
@@ -184,7 +199,8 @@ def create_claim_link(
 def begin_claim(
     stores: Stores, claim_token: str, session_id: str | None, now: int, token: Callable[[], str] = new_token
 ) -> WebSession:
-    """Open a claim link: this browser now acts for the unbound member, until Discord is connected."""
+    """Open a claim link: this browser now acts for the unbound member, until Discord is connected.
+    Always under a fresh session id, so a cookie planted earlier cannot ride on the claim."""
     member_id = stores.sessions.get_claim(claim_token, now)
     member = stores.members.get(member_id) if member_id else None
     if member is None:
@@ -195,9 +211,7 @@ def begin_claim(
             "this membership is already connected to Discord; open the join page and choose Connect Discord",
             field="token",
         )
-    session = ensure_session(stores, session_id, now, token)
-    stores.sessions.set_session_member(session.id, member.id)
-    return session
+    return fresh_session(stores, member.id, session_id, now, token)
 
 
 def seal_tokens(cipher: TokenCipher, tokens: OAuthTokens) -> bytes:

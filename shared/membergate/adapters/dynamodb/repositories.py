@@ -34,6 +34,7 @@ from ...domain.model import (
     Platform,
     PriceLine,
 )
+from ...domain.tokens import token_key
 from ...ports import WebSession
 from ..intake import LEDGER_RETENTION_SECONDS, ledger_day
 from .models import (
@@ -657,27 +658,33 @@ def _ledger(item: LedgerItem) -> LedgerEntry:
 
 
 class DynamoWebSessionStore:
+    """Sessions, OAuth states and claim links keyed by the token's SHA-256: a read of the table
+    (a backup, an export, an over-broad IAM grant) opens no session and redeems no link."""
+
     def create_session(self, session_id: str, expires_at: int) -> WebSession:
         SessionItem(
-            f"SESSION#{session_id}", "SESSION", expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
+            _session_pk(session_id), "SESSION", expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
         ).save(condition=SessionItem.pk.does_not_exist())
         return WebSession(session_id, None, expires_at)
 
     def get_session(self, session_id: str, now: int) -> WebSession | None:
-        item = _get(SessionItem, f"SESSION#{session_id}", "SESSION")
+        item = _get(SessionItem, _session_pk(session_id), "SESSION")
         # TTL deletion is lazy (up to days): expiry is checked here, not left to DynamoDB.
         if item is None or int(item.expires_at) <= now:
             return None
         return WebSession(session_id, item.member_id, int(item.expires_at))
 
     def set_session_member(self, session_id: str, member_id: str) -> None:
-        SessionItem(f"SESSION#{session_id}", "SESSION").update(
+        SessionItem(_session_pk(session_id), "SESSION").update(
             actions=[SessionItem.member_id.set(member_id)], condition=SessionItem.pk.exists()
         )
 
+    def delete_session(self, session_id: str) -> None:
+        SessionItem(_session_pk(session_id), "SESSION").delete()
+
     def put_oauth_state(self, state: str, session_id: str, plan_id: str | None, expires_at: int) -> None:
         OAuthStateItem(
-            f"OAUTH_STATE#{state}",
+            f"OAUTH_STATE#{token_key(state)}",
             "STATE",
             session_id=session_id,
             plan_id=plan_id,
@@ -686,7 +693,7 @@ class DynamoWebSessionStore:
         ).save(condition=OAuthStateItem.pk.does_not_exist())
 
     def take_oauth_state(self, state: str, now: int) -> tuple[str, str | None] | None:
-        item = _get(OAuthStateItem, f"OAUTH_STATE#{state}", "STATE")
+        item = _get(OAuthStateItem, f"OAUTH_STATE#{token_key(state)}", "STATE")
         if item is None:
             return None
         try:
@@ -701,11 +708,11 @@ class DynamoWebSessionStore:
 
     def put_claim(self, token: str, member_id: str, expires_at: int) -> None:
         ClaimItem(
-            f"CLAIM#{token}", "CLAIM", member_id=member_id, expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
+            f"CLAIM#{token_key(token)}", "CLAIM", member_id=member_id, expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
         ).save(condition=ClaimItem.pk.does_not_exist())
 
     def get_claim(self, token: str, now: int) -> str | None:
-        item = _get(ClaimItem, f"CLAIM#{token}", "CLAIM")
+        item = _get(ClaimItem, f"CLAIM#{token_key(token)}", "CLAIM")
         if item is None or int(item.expires_at) <= now:
             return None
         return item.member_id
@@ -720,6 +727,10 @@ class DynamoWebSessionStore:
             ]
         )
         return int(item.hits)
+
+
+def _session_pk(session_id: str) -> str:
+    return f"SESSION#{token_key(session_id)}"
 
 
 def _ttl(epoch: int) -> datetime:
