@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from .engine import BillingEngine
 from .errors import SandboxError, missing
+from .items import ItemChange
 from .objects import LineItem, PortalSession, Price, RequestInfo, Session
 from .shapes import new_id
 
@@ -172,6 +173,7 @@ PRICE_PARAMS = frozenset(
     {
         "currency",
         "unit_amount",
+        "custom_unit_amount",
         "product",
         "product_data",
         "recurring",
@@ -209,15 +211,21 @@ SESSION_PARAMS = SESSION_IGNORED_PARAMS | {
     "expires_at",
     "metadata",
     "subscription_data",
+    "payment_intent_data",
+    "customer_creation",
     "allow_promotion_codes",
     "discounts",
 }
+MODES = ("subscription", "payment")
+PAYMENT_INTENT_DATA_PARAMS = frozenset({"metadata", "description"})
+CUSTOM_UNIT_AMOUNT_PARAMS = frozenset({"enabled", "minimum", "maximum", "preset"})
 RECURRING_PARAMS = frozenset({"interval", "interval_count", "trial_period_days", "usage_type"})
 SUBSCRIPTION_DATA_PARAMS = frozenset({"metadata", "trial_period_days", "description"})
 LINE_ITEM_PARAMS = frozenset({"price", "quantity", "price_data", "adjustable_quantity", "tax_rates"})
 UPDATE_SUBSCRIPTION_PARAMS = frozenset(
-    {"cancel_at_period_end", "metadata", "cancellation_details", "proration_behavior", "expand"}
+    {"cancel_at_period_end", "metadata", "cancellation_details", "proration_behavior", "items", "payment_behavior", "expand"}
 )
+UPDATE_ITEM_PARAMS = frozenset({"id", "price", "quantity", "deleted", "metadata"})
 PORTAL_SESSION_PARAMS = frozenset({"customer", "return_url", "configuration", "locale", "expand"})
 CANCEL_SUBSCRIPTION_PARAMS = frozenset({"prorate", "invoice_now", "cancellation_details", "expand"})
 CANCELLATION_DETAILS_PARAMS = frozenset({"comment", "feedback"})
@@ -343,10 +351,17 @@ class StripeApi:
         _check_params(params, PRICE_PARAMS)
         now = self.engine.now()
         currency = _str(params, "currency", required=True)
-        unit_amount = _int(params, "unit_amount", required=True)
-        assert currency is not None and unit_amount is not None
-        if unit_amount < 0:
-            raise SandboxError(400, "Invalid unit_amount: must be at least 0", param="unit_amount")
+        assert currency is not None
+        unit_amount = _int(params, "unit_amount")
+        custom = _hash(params, "custom_unit_amount")
+        _check_params(custom, CUSTOM_UNIT_AMOUNT_PARAMS, "custom_unit_amount")
+        if custom and _bool(custom, "enabled") is not True:
+            raise missing("custom_unit_amount[enabled]")
+        bounds = (
+            {key: _int(custom, key, param=f"custom_unit_amount[{key}]") for key in ("maximum", "minimum", "preset")}
+            if custom
+            else None
+        )
         recurring = _hash(params, "recurring")
         _check_params(recurring, RECURRING_PARAMS, "recurring")
         interval = _str(recurring, "interval", required=bool(recurring)) if recurring else None
@@ -356,6 +371,7 @@ class StripeApi:
         if interval_count < 1:
             raise SandboxError(400, "recurring[interval_count] must be at least 1.", param="recurring[interval_count]")
         trial_days = _int(recurring, "trial_period_days", param="recurring[trial_period_days]")
+        amounts = self.engine.validate_price(unit_amount, interval, interval_count, bounds)
         nickname, metadata = _str(params, "nickname"), _metadata(params)
         product_id = _str(params, "product")
         product_data = _hash(params, "product_data")
@@ -381,7 +397,7 @@ class StripeApi:
         price = Price(
             id=new_id("price"),
             product_id=product.id,
-            unit_amount=unit_amount,
+            unit_amount=amounts.unit_amount,
             currency=currency.lower(),
             interval=interval,
             interval_count=interval_count,
@@ -389,6 +405,7 @@ class StripeApi:
             trial_period_days=trial_days,
             nickname=nickname,
             metadata=metadata,
+            custom_unit_amount=amounts.custom_unit_amount,
         )
         self.engine.prices[price.id] = price
         self.engine.emit("price.created", self.engine.price_dict(price), now, info)
@@ -402,10 +419,26 @@ class StripeApi:
         _check_params(params, SESSION_PARAMS)
         now = self.engine.now()
         mode = _str(params, "mode", required=True)
-        if mode != "subscription":
+        if mode not in MODES:
             raise SandboxError(
-                400, f"The local Stripe sandbox supports mode=subscription only, not {mode!r}.", param="mode"
+                400, f"The local Stripe sandbox supports mode=subscription or mode=payment, not {mode!r}.", param="mode"
             )
+        for name, only_in in (("subscription_data", "subscription"), ("payment_intent_data", "payment"),
+                              ("customer_creation", "payment")):
+            if params.get(name) not in (None, "") and mode != only_in:
+                raise SandboxError(400, f"You can not pass `{name}` in `{mode}` mode.", param=name)
+        customer_creation = _str(params, "customer_creation")
+        if customer_creation not in (None, "always", "if_required"):
+            raise SandboxError(400, f"Invalid customer_creation: {customer_creation}", param="customer_creation")
+        if customer_creation and params.get("customer") not in (None, ""):
+            raise SandboxError(
+                400,
+                "You may only specify one of these parameters: customer, customer_creation.",
+                code="parameters_exclusive",
+                param="customer_creation",
+            )
+        payment_intent_data = _hash(params, "payment_intent_data")
+        _check_params(payment_intent_data, PAYMENT_INTENT_DATA_PARAMS, "payment_intent_data")
         customer_id = _str(params, "customer")
         customer_email = _str(params, "customer_email")
         if customer_id and customer_email:
@@ -424,7 +457,7 @@ class StripeApi:
                 code="parameters_exclusive",
                 param="discounts",
             )
-        line_items = self._line_items(params, now)
+        line_items = self._line_items(params, mode)
         prices = [self.engine.prices[li.price_id] for li in line_items]
         if {p.currency for p in prices} != {prices[0].currency}:
             raise SandboxError(400, "All line items must use prices in the same currency.", param="line_items")
@@ -478,11 +511,14 @@ class StripeApi:
             trial_period_days=trial_days,
             allow_promotion_codes=_bool(params, "allow_promotion_codes"),
             currency=prices[0].currency,
+            mode=mode,
+            customer_creation=(customer_creation or "if_required") if mode == "payment" else None,
+            payment_intent_metadata=_metadata(payment_intent_data),
         )
         self.engine.sessions[session.id] = session
         return self.engine.session_dict(session, version)
 
-    def _line_items(self, params: dict, now: int) -> list[LineItem]:
+    def _line_items(self, params: dict, mode: str) -> list[LineItem]:
         raw = params.get("line_items")
         if raw in (None, "", []):
             raise missing("line_items")
@@ -518,13 +554,29 @@ class StripeApi:
                 )
             if quantity < 1:
                 raise SandboxError(400, f"{where}[quantity] must be at least 1.", param=f"{where}[quantity]")
-            price = self.engine.prices.get(price_id) or self.engine.auto_price(price_id, now)
-            if price.interval is None:
+            price = self.engine.prices.get(price_id)
+            if price is None:
+                # As Stripe: a price must exist (register it with POST /_control/prices or /v1/prices).
+                raise SandboxError(
+                    400, f"No such price: '{price_id}'", code="resource_missing", param=f"{where}[price]"
+                )
+            if mode == "subscription" and not price.recurring:
                 raise SandboxError(
                     400,
                     "You must specify at least one recurring price in `subscription` mode when using prices "
                     "(the local sandbox takes recurring prices only).",
                     param=f"{where}[price]",
+                )
+            if mode == "payment" and price.recurring:
+                raise SandboxError(
+                    400,
+                    "You specified `payment` mode but passed a recurring price. Either switch to `subscription` "
+                    "mode or use only one-time prices.",
+                    param=f"{where}[price]",
+                )
+            if price.custom_unit_amount is not None and quantity != 1:
+                raise SandboxError(
+                    400, f"{where}[quantity] must be 1 for a price with custom_unit_amount.", param=f"{where}[quantity]"
                 )
             items.append(LineItem(price_id=price_id, quantity=quantity))
         return items
@@ -576,6 +628,12 @@ class StripeApi:
         if sub.ended and at_period_end is not None:
             raise SandboxError(400, "A canceled subscription can only update its cancellation_details and metadata.")
         comment, feedback = _str(details, "comment"), _str(details, "feedback")
+        changes = self._item_changes(params)
+        proration_behavior = _str(params, "proration_behavior") or "create_prorations"
+        _str(params, "payment_behavior")
+        if changes:
+            # Everything else in the request was checked first: a refused change leaves nothing behind.
+            self.engine.update_items(sub, changes, proration_behavior, now, info)
         with self.engine.subscription_change(sub, now, info):
             if at_period_end:
                 self.engine.schedule_cancellation(sub, now, comment, feedback)
@@ -593,6 +651,29 @@ class StripeApi:
                 else:
                     sub.metadata[key] = value
         return self.engine.subscription_dict(sub, version)
+
+    @staticmethod
+    def _item_changes(params: dict) -> list[ItemChange]:
+        raw = params.get("items")
+        if raw in (None, ""):
+            return []
+        if not isinstance(raw, list):
+            raise SandboxError(400, "Invalid array: items must be a list", param="items")
+        changes = []
+        for index, entry in enumerate(raw):
+            where = f"items[{index}]"
+            if not isinstance(entry, dict):
+                raise SandboxError(400, f"Invalid object: {where}", param=where)
+            _check_params(entry, UPDATE_ITEM_PARAMS, where)
+            changes.append(
+                ItemChange(
+                    id=_str(entry, "id"),
+                    price_id=_str(entry, "price"),
+                    quantity=_int(entry, "quantity", param=f"{where}[quantity]"),
+                    deleted=bool(_bool(entry, "deleted")),
+                )
+            )
+        return changes
 
     def cancel_subscription(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
         _check_params(params, CANCEL_SUBSCRIPTION_PARAMS)

@@ -21,11 +21,14 @@ RULES = [
     Rule("/_control/subscriptions/<object_id>", methods=["GET"], endpoint="control.subscription"),
     Rule("/_control/subscriptions/<object_id>/<action>", methods=["POST"], endpoint="control.subscription_action"),
     Rule("/_control/checkout/sessions/<object_id>/<action>", methods=["POST"], endpoint="control.session_action"),
+    Rule("/_control/customers/<object_id>/<action>", methods=["POST"], endpoint="control.customer_action"),
+    Rule("/_control/disputes/<object_id>/<action>", methods=["POST"], endpoint="control.dispute_action"),
 ]
 
 
 class Controls:
-    """Billing events on demand: renew, fail a renewal, ask for 3-D Secure, cancel, settle a SEPA debit."""
+    """Billing events on demand: renew, fail a renewal, ask for 3-D Secure, cancel, settle a SEPA debit,
+    refund or dispute a payment, close a dispute, change how a customer's card behaves."""
 
     def __init__(self, engine: BillingEngine):
         self.engine = engine
@@ -40,16 +43,7 @@ class Controls:
             if endpoint == "register_price":
                 if not body.get("price_id"):
                     raise missing("price_id")
-                price = self.engine.register_price(
-                    str(body["price_id"]),
-                    int(body.get("unit_amount", DEFAULT_UNIT_AMOUNT)),
-                    str(body.get("currency") or DEFAULT_CURRENCY),
-                    str(body.get("interval") or "month"),
-                    int(body.get("interval_count") or 1),
-                    product_name=body.get("product_name"),
-                    trial_period_days=int(body["trial_period_days"]) if body.get("trial_period_days") else None,
-                )
-                return json_response(200, price)
+                return json_response(200, self._register_price(body))
             object_id, action = args["object_id"], args["action"]
             if endpoint == "subscription_action":
                 actions: dict[str, Callable[[], dict]] = {
@@ -58,9 +52,19 @@ class Controls:
                     "action_required": lambda: self.engine.action_required(object_id),
                     "cancel": lambda: self.engine.cancel(object_id, _truthy(body.get("at_period_end"))),
                 }
+            elif endpoint == "customer_action":
+                actions = {
+                    "refund_last_payment": lambda: self.engine.refund_last_payment(object_id, _optional_int(body, "amount")),
+                    "dispute_last_payment": lambda: self.engine.dispute_last_payment(object_id),
+                    "payment_method": lambda: self.engine.set_payment_method(object_id, str(body.get("behaviour") or "")),
+                }
+            elif endpoint == "dispute_action":
+                actions = {"close": lambda: self.engine.close_dispute(object_id, str(body.get("outcome") or ""))}
             else:
                 actions = {
-                    "pay": lambda: self.engine.pay(object_id, str(body.get("outcome") or "")),
+                    "pay": lambda: self.engine.pay(
+                        object_id, str(body.get("outcome") or ""), _optional_int(body, "amount")
+                    ),
                     "settle_sepa": lambda: self.engine.settle_sepa(object_id, _truthy(body.get("succeed", True))),
                 }
             if action not in actions:
@@ -71,6 +75,41 @@ class Controls:
         except (TypeError, ValueError) as exc:
             error = SandboxError(400, f"Invalid control request: {exc}")
             return json_response(error.status, error.body())
+
+
+    def _register_price(self, body: dict[str, Any]) -> dict:
+        """``{"price_id", "unit_amount", "currency", "interval", "interval_count", "product_name",
+        "trial_period_days"}``; ``"type": "one_time"`` (or ``"interval": null``) for a one-time price,
+        ``"custom_unit_amount": {"minimum", "maximum", "preset"}`` for pay what you want (one-time)."""
+        if not body.get("price_id"):
+            raise missing("price_id")
+        custom = body.get("custom_unit_amount")
+        if custom is not None and not isinstance(custom, dict):
+            raise SandboxError(400, "custom_unit_amount must be an object.", param="custom_unit_amount")
+        one_time = body.get("type") == "one_time" or ("interval" in body and body["interval"] is None)
+        if body.get("type") not in (None, "one_time", "recurring"):
+            raise SandboxError(400, "type must be one_time or recurring.", param="type")
+        return self.engine.register_price(
+            str(body["price_id"]),
+            None if custom else int(body.get("unit_amount", DEFAULT_UNIT_AMOUNT)),
+            str(body.get("currency") or DEFAULT_CURRENCY),
+            None if one_time or custom else str(body.get("interval") or "month"),
+            int(body.get("interval_count") or 1),
+            product_name=body.get("product_name"),
+            trial_period_days=int(body["trial_period_days"]) if body.get("trial_period_days") else None,
+            custom_unit_amount=(
+                {key: _optional_int(custom, key) for key in ("minimum", "maximum", "preset")} if custom else None
+            ),
+        )
+
+
+def _optional_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise SandboxError(400, f"{name} must be a whole number.", param=name)
+    return int(value)
 
 
 def _truthy(value: Any) -> bool:

@@ -16,15 +16,21 @@ from typing import Any
 
 import stripe
 
+from .clock import ClockAdvance
 from .errors import SandboxError, lookup, no_such
+from .items import ItemChanges
 from .objects import (
     AUTOMATIC,
     DAY,
     INTERVALS,
+    PAYMENT_METHOD_BEHAVIOURS,
+    Charge,
     Customer,
+    Dispute,
     Invoice,
     Item,
     Line,
+    LineItem,
     PortalSession,
     Price,
     Product,
@@ -33,9 +39,11 @@ from .objects import (
     Subscription,
     shift,
 )
+from .payments import Payments
 from .shapes import (
     ItemSpec,
     LineSpec,
+    format_amount,
     make_checkout_session,
     make_customer,
     make_customer_details,
@@ -59,11 +67,9 @@ PORTAL_ACTIONS = ("pay", "cancel_at_period_end", "cancel_now")
 # Retries of a failed renewal: Stripe's custom schedule defaults (billing/revenue-recovery/smart-retries),
 # 3, 5 then 7 days after the previous attempt; after the fourth attempt nothing more is scheduled.
 RETRY_DELAYS_DAYS = (3, 5, 7)
-NOTE_KEY = "membergate_sandbox_note"
-AUTO_PRICE_NOTE = "auto-created by the local Stripe sandbox: this price id was never registered"
 
 
-class BillingEngine:
+class BillingEngine(Payments, ClockAdvance, ItemChanges):
     """Stripe's billing as Membergate sees it, in memory. One lock guards all state; events leave outside it.
 
     Deliveries happen after the lock is released, one at a time and in emission order, so a
@@ -90,6 +96,8 @@ class BillingEngine:
         self.subscriptions: dict[str, Subscription] = {}
         self.invoices: dict[str, Invoice] = {}
         self.portal_sessions: dict[str, PortalSession] = {}
+        self.charges: dict[str, Charge] = {}
+        self.disputes: dict[str, Dispute] = {}
         # The default portal configuration, as if saved once in the Dashboard (Stripe refuses
         # portal sessions until one exists).
         self.portal_configuration = new_id("bpc")
@@ -103,39 +111,104 @@ class BillingEngine:
     def register_price(
         self,
         price_id: str,
-        unit_amount: int,
+        unit_amount: int | None,
         currency: str,
-        interval: str = "month",
+        interval: str | None = "month",
         interval_count: int = 1,
         *,
         product_name: str | None = None,
         trial_period_days: int | None = None,
+        custom_unit_amount: dict[str, int | None] | None = None,
     ) -> dict:
-        """Seed a price under an id of the stack's choosing, as if made in the Stripe Dashboard."""
-        if interval not in INTERVALS or interval_count < 1:
-            raise SandboxError(400, f"Invalid recurring interval: {interval_count} {interval}", param="recurring")
+        """Seed a price under an id of the stack's choosing, as if made in the Stripe Dashboard.
+
+        ``interval=None`` makes a one-time price (a pass, lifetime access); ``custom_unit_amount``
+        (``minimum``, ``maximum``, ``preset``) a pay-what-you-want one, which Stripe allows on
+        one-time prices only.
+        """
+        price = self.validate_price(unit_amount, interval, interval_count, custom_unit_amount)
         with self.lock:
             now = self.now()
             product = self.new_product(product_name or price_id, now)
-            price = Price(
+            self.prices[price_id] = Price(
                 id=price_id,
                 product_id=product.id,
-                unit_amount=int(unit_amount),
+                unit_amount=price.unit_amount,
                 currency=currency.lower(),
                 interval=interval,
                 interval_count=int(interval_count),
                 created=now,
                 trial_period_days=trial_period_days,
+                custom_unit_amount=price.custom_unit_amount,
             )
-            self.prices[price_id] = price
-            return self.price_dict(price)
+            return self.price_dict(self.prices[price_id])
 
-    def pay(self, session_id: str, outcome: str) -> dict:
+    @staticmethod
+    def validate_price(
+        unit_amount: int | None,
+        interval: str | None,
+        interval_count: int,
+        custom_unit_amount: dict[str, int | None] | None,
+    ) -> Price:
+        """The checks Stripe makes on a new price; answers a Price carrying the amounts (ids left blank)."""
+        if interval is not None and (interval not in INTERVALS or interval_count < 1):
+            raise SandboxError(400, f"Invalid recurring interval: {interval_count} {interval}", param="recurring")
+        if custom_unit_amount is not None:
+            if interval is not None:
+                raise SandboxError(
+                    400,
+                    "custom_unit_amount is only supported for one-time prices (Stripe: pay what you want does not "
+                    "work with subscriptions).",
+                    param="custom_unit_amount",
+                )
+            if unit_amount is not None:
+                raise SandboxError(
+                    400,
+                    "You may only specify one of these parameters: custom_unit_amount, unit_amount.",
+                    code="parameters_exclusive",
+                    param="unit_amount",
+                )
+            bounds = {key: custom_unit_amount.get(key) for key in ("maximum", "minimum", "preset")}
+            low, high, preset = bounds["minimum"], bounds["maximum"], bounds["preset"]
+            if any(v is not None and v < 0 for v in bounds.values()) or (
+                low is not None and high is not None and low > high
+            ):
+                raise SandboxError(400, "Invalid custom_unit_amount: 0 ≤ minimum ≤ maximum.", param="custom_unit_amount")
+            if preset is not None and not (low or 0) <= preset <= (high if high is not None else preset):
+                raise SandboxError(
+                    400, "custom_unit_amount[preset] must lie between minimum and maximum.", param="custom_unit_amount"
+                )
+            return Price("", "", None, "", None, 1, 0, custom_unit_amount=bounds)
+        if unit_amount is None:
+            raise SandboxError(
+                400, "Missing required param: unit_amount.", code="parameter_missing", param="unit_amount"
+            )
+        if int(unit_amount) < 0:
+            raise SandboxError(400, "Invalid unit_amount: must be at least 0", param="unit_amount")
+        return Price("", "", int(unit_amount), "", interval, interval_count, 0)
+
+    def pay(self, session_id: str, outcome: str, amount: int | None = None) -> dict:
         """What the member does on the hosted page: ``card``, ``sepa`` or ``decline``.
 
-        A decline raises a ``card_error`` SandboxError and leaves the session open, as Checkout does.
+        ``amount`` is what they chose to pay for a pay-what-you-want price (default: its preset,
+        else its minimum). A decline raises a ``card_error`` SandboxError and leaves the session
+        open, as Checkout does.
         """
-        return self.run(lambda now: self._pay(self.get_session(session_id), outcome, now, self._page_request()))
+        request = self._page_request()
+        return self.run(lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount))
+
+    def set_payment_method(self, customer_id: str, behaviour: str) -> dict:
+        """What the customer's saved payment method does from now on when charged off-session."""
+        if behaviour not in PAYMENT_METHOD_BEHAVIOURS:
+            raise SandboxError(
+                400,
+                f"Unknown behaviour {behaviour!r}: use one of {', '.join(PAYMENT_METHOD_BEHAVIOURS)}",
+                param="behaviour",
+            )
+        with self.lock:
+            customer = self.get_customer(customer_id)
+            customer.payment_method_behaviour = behaviour
+            return self.customer_dict(customer)
 
     def renew(self, sub_id: str) -> dict:
         """The period ends and the renewal is paid; from ``past_due`` this is a successful retry."""
@@ -284,6 +357,7 @@ class BillingEngine:
             trial_period_days=price.trial_period_days,
             nickname=price.nickname,
             metadata=price.metadata,
+            custom_unit_amount=price.custom_unit_amount,
             api_version=version or self.api_version,
         )
 
@@ -363,6 +437,7 @@ class BillingEngine:
                     period_end=line.period_end,
                     amount=line.amount,
                     description=line.description,
+                    proration=line.proration,
                 )
                 for line in inv.lines
             ],
@@ -390,8 +465,12 @@ class BillingEngine:
     def session_dict(self, session: Session, version: str | None = None) -> dict:
         customer = self.customers.get(session.customer_id) if session.customer_id else None
         details = None
-        if session.status == "complete" and customer is not None:
-            details = make_customer_details(email=customer.email, name=customer.name)
+        if session.status == "complete":
+            # A guest (payment mode without a customer) still leaves the details typed at checkout.
+            details = make_customer_details(
+                email=customer.email if customer else self._buyer_email(session),
+                name=customer.name if customer else None,
+            )
         amount = self.session_amount(session)
         return make_checkout_session(
             id=session.id,
@@ -413,6 +492,9 @@ class BillingEngine:
             subscription=session.subscription_id,
             invoice=session.invoice_id,
             customer_details=details,
+            mode=session.mode,
+            payment_intent=session.payment_intent_id,
+            customer_creation=session.customer_creation,
             api_version=version or self.api_version,
         )
 
@@ -432,7 +514,16 @@ class BillingEngine:
         # With a trial nothing is due today, and Checkout shows 0 (billing/subscriptions/trials).
         if self.session_trial_days(session):
             return 0
-        return sum(self.prices[li.price_id].unit_amount * li.quantity for li in session.line_items)
+        return sum(self.line_item_amount(li) for li in session.line_items)
+
+    def line_item_amount(self, line_item: LineItem) -> int:
+        """What one line costs today; a pay-what-you-want line its chosen amount, else its preset or minimum."""
+        price = self.prices[line_item.price_id]
+        if price.custom_unit_amount is None:
+            return (price.unit_amount or 0) * line_item.quantity
+        if line_item.custom_amount is not None:
+            return line_item.custom_amount
+        return price.custom_unit_amount.get("preset") or price.custom_unit_amount.get("minimum") or 0
 
     def session_trial_days(self, session: Session) -> int:
         if session.trial_period_days:
@@ -458,29 +549,12 @@ class BillingEngine:
         self.emit("customer.created", self.customer_dict(customer), now, request)
         return customer
 
-    def auto_price(self, price_id: str, now: int) -> Price:
-        # Scripts and seeds use price ids this Stripe never saw: invent a plausible monthly price
-        # rather than fail, and say so on the object.
-        product = self.new_product(price_id, now)
-        price = Price(
-            id=price_id,
-            product_id=product.id,
-            unit_amount=DEFAULT_UNIT_AMOUNT,
-            currency=DEFAULT_CURRENCY,
-            interval="month",
-            interval_count=1,
-            created=now,
-            metadata={NOTE_KEY: AUTO_PRICE_NOTE},
-        )
-        self.prices[price_id] = price
-        return price
-
     def expire_if_due(self, session: Session, now: int) -> None:
         if session.status == "open" and now >= session.expires_at:
             session.status = "expired"
             self.emit("checkout.session.expired", self.session_dict(session), now)
 
-    def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo) -> dict:
+    def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo, amount: int | None = None) -> dict:
         if outcome not in OUTCOMES:
             raise SandboxError(400, f"Unknown outcome {outcome!r}: use one of {', '.join(OUTCOMES)}", param="outcome")
         self.expire_if_due(session, now)
@@ -497,11 +571,14 @@ class BillingEngine:
                 code="card_declined",
                 decline_code="generic_decline",
             )
-        if session.customer_id is None:
-            # Subscription-mode Checkout always creates a customer when none was passed.
-            email = session.customer_email or f"member-{session.id[-8:].lower()}@example.test"
-            session.customer_id = self.new_customer(now, request, email=email).id
-        customer = self.customers[session.customer_id]
+        self._choose_amounts(session, amount)
+        if session.customer_id is None and (session.mode == "subscription" or session.customer_creation == "always"):
+            # Subscription-mode Checkout always creates a customer when none was passed; payment
+            # mode only with customer_creation=always (otherwise the buyer stays a guest).
+            session.customer_id = self.new_customer(now, request, email=self._buyer_email(session)).id
+        if session.mode == "payment":
+            return self.pay_once(session, outcome, now, request)
+        customer = self.customers[session.customer_id or ""]
         customer.currency = session.currency
         trial_days = self.session_trial_days(session)
         first = self.prices[session.line_items[0].price_id]
@@ -561,6 +638,26 @@ class BillingEngine:
         self.emit("checkout.session.completed", self.session_dict(session), now, request)
         return self.session_dict(session)
 
+    def _buyer_email(self, session: Session) -> str:
+        return session.customer_email or f"member-{session.id[-8:].lower()}@example.test"
+
+    def _choose_amounts(self, session: Session, amount: int | None) -> None:
+        """Fix the amount of each pay-what-you-want line, within its price's bounds."""
+        for line_item in session.line_items:
+            bounds = self.prices[line_item.price_id].custom_unit_amount
+            if bounds is None:
+                continue
+            chosen = amount if amount is not None else bounds.get("preset") or bounds.get("minimum")
+            if chosen is None:
+                raise SandboxError(400, "Enter the amount you want to pay.", param="amount")
+            low, high = bounds.get("minimum"), bounds.get("maximum")
+            currency = self.prices[line_item.price_id].currency
+            if low is not None and chosen < low:
+                raise SandboxError(400, f"The amount must be at least {format_amount(low, currency)}.", param="amount")
+            if high is not None and chosen > high:
+                raise SandboxError(400, f"The amount must be at most {format_amount(high, currency)}.", param="amount")
+            line_item.custom_amount = int(chosen)
+
     def _new_invoice(
         self,
         sub: Subscription,
@@ -570,9 +667,11 @@ class BillingEngine:
         period_end: int,
         *,
         trial: bool = False,
+        item_lines: bool = True,
+        extra_lines: list[Line] | None = None,
     ) -> Invoice:
         lines = []
-        for item in sub.items:
+        for item in sub.items if item_lines else ():
             price = self.prices[item.price_id]
             product = self.products.get(price.product_id)
             lines.append(
@@ -583,10 +682,15 @@ class BillingEngine:
                     quantity=item.quantity,
                     period_start=sub.period_start,
                     period_end=sub.period_end,
-                    amount=0 if trial else price.unit_amount * item.quantity,
+                    amount=0 if trial else (price.unit_amount or 0) * item.quantity,
                     description=f"Trial period for {product.name if product else price.id}" if trial else None,
                 )
             )
+        if billing_reason == "subscription_cycle":
+            # Prorations from item changes during the period are billed with the next renewal.
+            lines += sub.pending_prorations
+            sub.pending_prorations = []
+        lines += extra_lines or []
         invoice = Invoice(
             id=new_id("in"),
             customer_id=sub.customer_id,
@@ -610,17 +714,34 @@ class BillingEngine:
         customer.next_invoice_sequence += 1
         self.emit("invoice.finalized", self.invoice_dict(invoice), now, request)
 
-    def _mark_paid(self, invoice: Invoice, now: int, *, new_attempt: bool = True) -> None:
+    def _mark_paid(
+        self, invoice: Invoice, now: int, *, new_attempt: bool = True, method_type: str = "card"
+    ) -> None:
         invoice.status = "paid"
-        invoice.amount_paid = invoice.total
+        invoice.amount_paid = invoice.amount_due
         invoice.paid_at = now
         invoice.attempted = True
         if new_attempt:
             invoice.attempt_count += 1
         invoice.next_payment_attempt = None
-        if invoice.total:
+        if invoice.amount_due:
             invoice.payment_intent = invoice.payment_intent or new_id("pi")
-            invoice.charge = new_id("ch")
+            customer = self.customers[invoice.customer_id]
+            # The charge is kept so that it can be refunded or disputed later (see payments.py).
+            charge = Charge(
+                id=new_id("ch"),
+                customer_id=customer.id,
+                amount=invoice.amount_due,
+                currency=invoice.currency,
+                created=now,
+                payment_intent_id=invoice.payment_intent,
+                payment_method_id=new_id("pm"),
+                payment_method_type=method_type,
+                invoice_id=invoice.id,
+                description="Subscription creation" if invoice.billing_reason == "subscription_create" else "Subscription update",
+            )
+            self.charges[charge.id] = charge
+            invoice.charge = charge.id
         self.customers[invoice.customer_id].delinquent = False
 
     def _emit_invoice_paid(self, invoice: Invoice, now: int, request: RequestInfo = AUTOMATIC) -> None:
@@ -686,6 +807,8 @@ class BillingEngine:
 
     def _renew(self, sub: Subscription, now: int) -> dict:
         self._require_live(sub)
+        # The control says the charge succeeds: so will the next ones, until told otherwise.
+        self.customers[sub.customer_id].payment_method_behaviour = "succeeds"
         if sub.cancel_at_period_end:
             return self._end(sub, now)
         open_invoice = self.open_invoice(sub)
@@ -711,6 +834,7 @@ class BillingEngine:
             sub.status = "active"
             if new_card:
                 sub.default_payment_method = new_id("pm")
+                self.customers[sub.customer_id].payment_method_behaviour = "succeeds"
         return self.subscription_dict(sub)
 
     def _portal_action(
@@ -732,6 +856,8 @@ class BillingEngine:
 
     def _fail_renewal(self, sub: Subscription, now: int) -> dict:
         self._require_live(sub)
+        # The card now declines: the automatic retries that follow (advance_clock) fail too.
+        self.customers[sub.customer_id].payment_method_behaviour = "declines"
         if sub.cancel_at_period_end:
             return self._end(sub, now)
         invoice = self.open_invoice(sub) if sub.status == "past_due" else None
@@ -745,6 +871,7 @@ class BillingEngine:
 
     def _action_required(self, sub: Subscription, now: int) -> dict:
         self._require_live(sub)
+        self.customers[sub.customer_id].payment_method_behaviour = "requires_action"
         if sub.cancel_at_period_end:
             raise SandboxError(400, f"Subscription {sub.id} ends at period end: there is no renewal to authenticate.")
         invoice = self.open_invoice(sub) if sub.status == "past_due" else None
@@ -763,11 +890,13 @@ class BillingEngine:
     def _settle_sepa(self, session: Session, succeed: bool, now: int) -> dict:
         if not session.awaiting_async_payment:
             raise SandboxError(400, f"Checkout Session {session.id} has no delayed payment to settle.", param="session")
+        if session.mode == "payment":
+            return self.settle_once(session, succeed, now)
         sub = self.subscriptions[session.subscription_id or ""]
         invoice = self.invoices[session.invoice_id or ""]
         session.awaiting_async_payment = False
         if succeed:
-            self._mark_paid(invoice, now, new_attempt=False)
+            self._mark_paid(invoice, now, new_attempt=False, method_type="sepa_debit")
             self._emit_invoice_paid(invoice, now)
             if sub.status == "incomplete":
                 with self.subscription_change(sub, now):

@@ -11,6 +11,12 @@ DAY = 86_400
 # whether a subscription has ended (billing/subscriptions/overview, "subscription statuses").
 ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 INTERVALS = ("day", "week", "month", "year")
+# How a customer's saved payment method answers an off-session charge (a renewal, a retry):
+# like Stripe's test cards 4242… (succeeds), 4000 0000 0000 0341 (declines once attached) and
+# 4000 0027 6000 3184 (always asks the cardholder to authenticate).
+PAYMENT_METHOD_BEHAVIOURS = ("succeeds", "declines", "requires_action")
+# customer.subscription.trial_will_end is sent this long before a trial ends (billing/subscriptions/trials).
+TRIAL_WILL_END_NOTICE = 3 * DAY
 
 
 def has_ended(status: str) -> bool:
@@ -37,6 +43,12 @@ class Price:
     trial_period_days: int | None = None
     nickname: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Pay what you want (one-time prices only, as in Stripe): unit_amount is then None.
+    custom_unit_amount: dict[str, int | None] | None = None
+
+    @property
+    def recurring(self) -> bool:
+        return self.interval is not None
 
 
 @dataclass
@@ -52,12 +64,16 @@ class Customer:
     currency: str | None = None
     delinquent: bool = False
     next_invoice_sequence: int = 1
+    # What the saved payment method does when charged off-session: one of PAYMENT_METHOD_BEHAVIOURS.
+    payment_method_behaviour: str = "succeeds"
 
 
 @dataclass
 class LineItem:
     price_id: str
     quantity: int
+    # The amount the member chose for a pay-what-you-want price, once they have.
+    custom_amount: int | None = None
 
 
 @dataclass
@@ -81,6 +97,10 @@ class Session:
     subscription_id: str | None = None
     invoice_id: str | None = None
     awaiting_async_payment: bool = False
+    mode: str = "subscription"
+    customer_creation: str | None = None
+    payment_intent_id: str | None = None
+    payment_intent_metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +140,9 @@ class Subscription:
     trial_start: int | None = None
     trial_end: int | None = None
     session_id: str | None = None
+    trial_will_end_sent: bool = False
+    # Proration lines from item changes, billed on the next invoice (proration_behavior=create_prorations).
+    pending_prorations: list[Line] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -136,6 +159,7 @@ class Line:
     period_end: int
     amount: int
     description: str | None = None
+    proration: bool = False
 
 
 @dataclass
@@ -165,6 +189,53 @@ class Invoice:
     @property
     def total(self) -> int:
         return sum(line.amount for line in self.lines)
+
+    @property
+    def amount_due(self) -> int:
+        # A negative total (a downgrade's credit) goes to the customer's balance; nothing is due.
+        return max(self.total, 0)
+
+
+@dataclass
+class Refund:
+    id: str
+    amount: int
+    created: int
+
+
+@dataclass
+class Charge:
+    """One payment that moved money (or tried to): a paid invoice or a payment-mode Checkout."""
+
+    id: str
+    customer_id: str | None
+    amount: int
+    currency: str
+    created: int
+    payment_intent_id: str
+    payment_method_id: str
+    payment_method_type: str = "card"
+    status: str = "succeeded"
+    invoice_id: str | None = None
+    session_id: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    refunds: list[Refund] = field(default_factory=list)
+    dispute_id: str | None = None
+
+    @property
+    def amount_refunded(self) -> int:
+        return sum(refund.amount for refund in self.refunds)
+
+
+@dataclass
+class Dispute:
+    id: str
+    charge_id: str
+    amount: int
+    currency: str
+    created: int
+    status: str = "needs_response"
 
 
 @dataclass

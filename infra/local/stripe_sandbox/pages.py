@@ -34,7 +34,7 @@ class Pages:
         error: SandboxError | None = None
         if request.method == "POST":
             try:
-                self.engine.pay(object_id, request.form.get("outcome", ""))
+                self.engine.pay(object_id, request.form.get("outcome", ""), _amount(request.form.get("amount")))
             except SandboxError as exc:
                 error = exc
             else:
@@ -57,13 +57,18 @@ class Pages:
         for li in session.line_items:
             price = self.engine.prices[li.price_id]
             product = self.engine.products.get(price.product_id)
-            every = f"per {price.interval}"
-            if price.interval_count > 1:
-                every = f"every {price.interval_count} {price.interval}s"
+            every = "once"
+            if price.interval is not None:
+                every = f"per {price.interval}"
+                if price.interval_count > 1:
+                    every = f"every {price.interval_count} {price.interval}s"
+            cost = f"{format_amount(self.engine.line_item_amount(li), price.currency)} {every}"
+            if price.custom_unit_amount is not None:
+                cost = f"you choose: {_bounds(price.custom_unit_amount, price.currency)}"
             rows.append(
                 f"<tr><td>{html.escape(product.name if product else price.id)}</td>"
                 f"<td><code>{html.escape(price.id)}</code></td><td>× {li.quantity}</td>"
-                f"<td>{format_amount(price.unit_amount * li.quantity, price.currency)} {every}</td></tr>"
+                f"<td>{cost}</td></tr>"
             )
         parts = [
             "<p class=note>Test mode: this is Membergate's local Stripe sandbox. No money moves.</p>",
@@ -77,8 +82,20 @@ class Pages:
             parts.append(f"<p class=error>{html.escape(error.message)}</p>")
         if session.status == "open":
             action = html.escape(f"{self.engine.public_base_url}/pay/{session.id}")
+            custom = next(
+                (self.engine.prices[li.price_id] for li in session.line_items
+                 if self.engine.prices[li.price_id].custom_unit_amount is not None),
+                None,
+            )
+            amount_field = ""
+            if custom is not None:
+                # The amount is typed in minor units, as the API takes it.
+                amount_field = (
+                    f"<p><label>Amount in minor units ({html.escape(custom.currency.upper())}): "
+                    f"<input name=amount inputmode=numeric value='{self.engine.session_amount(session)}'></label></p>"
+                )
             parts.append(
-                f"<form method=post action='{action}'>"
+                f"<form method=post action='{action}'>{amount_field}"
                 "<button name=outcome value=card>Pay by card (succeeds)</button> "
                 "<button name=outcome value=sepa>Pay by SEPA Direct Debit (settles later)</button> "
                 "<button name=outcome value=decline>Pay with a card that is declined</button>"
@@ -159,7 +176,7 @@ class Pages:
                 price = self.engine.prices[item.price_id]
                 product = self.engine.products.get(price.product_id)
                 names.append(product.name if product else price.id)
-                amount += price.unit_amount * item.quantity
+                amount += (price.unit_amount or 0) * item.quantity
             every = sub.interval if sub.interval_count == 1 else f"{sub.interval_count} {sub.interval}s"
             parts.append(
                 f"<h2>{html.escape(', '.join(names))}</h2>"
@@ -190,6 +207,22 @@ class Pages:
         if portal.return_url:
             parts.append(f"<p><a href='{html.escape(portal.return_url)}'>Return to the site</a></p>")
         return "\n".join(parts)
+
+
+def _bounds(bounds: dict[str, int | None], currency: str) -> str:
+    low, high = bounds.get("minimum"), bounds.get("maximum")
+    said = [f"at least {format_amount(low, currency)}" if low is not None else "",
+            f"at most {format_amount(high, currency)}" if high is not None else ""]
+    return ", ".join(part for part in said if part) or "any amount"
+
+
+def _amount(value: str | None) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise SandboxError(400, "Enter the amount as a whole number of minor units (cents).", param="amount") from None
 
 
 def _day(epoch: int) -> str:

@@ -64,6 +64,8 @@ class LineSpec:
     # A trial line keeps its price but costs nothing, and says so.
     amount: int | None = None
     description: str | None = None
+    # Credit for unused time or charge for remaining time after a change of price or quantity.
+    proration: bool = False
 
 
 def _address() -> dict[str, Any]:
@@ -98,7 +100,7 @@ def make_price(
     *,
     id: str,
     product: str,
-    unit_amount: int,
+    unit_amount: int | None,
     currency: str,
     created: int,
     interval: str | None = "month",
@@ -106,8 +108,10 @@ def make_price(
     trial_period_days: int | None = None,
     nickname: str | None = None,
     metadata: dict[str, str] | None = None,
+    custom_unit_amount: dict[str, int | None] | None = None,
     api_version: str | None = None,
 ) -> dict[str, Any]:
+    """A price; a pay-what-you-want price has ``custom_unit_amount`` (minimum/maximum/preset) and no unit amount."""
     recurring = None
     if interval is not None:
         recurring = {
@@ -127,7 +131,7 @@ def make_price(
         "billing_scheme": "per_unit",
         "created": created,
         "currency": currency,
-        "custom_unit_amount": None,
+        "custom_unit_amount": dict(custom_unit_amount) if custom_unit_amount else None,
         "livemode": False,
         "lookup_key": None,
         "metadata": dict(metadata or {}),
@@ -139,7 +143,7 @@ def make_price(
         "transform_quantity": None,
         "type": "recurring" if recurring else "one_time",
         "unit_amount": unit_amount,
-        "unit_amount_decimal": str(unit_amount),
+        "unit_amount_decimal": None if unit_amount is None else str(unit_amount),
     }
 
 
@@ -361,7 +365,7 @@ def make_subscription(
 
 
 def _line_description(price: dict[str, Any], quantity: int, product_name: str | None) -> str:
-    each = format_amount(price["unit_amount"], price["currency"])
+    each = format_amount(price["unit_amount"] or 0, price["currency"])
     return f"{quantity} × {product_name or price['product']} (at {each})"
 
 
@@ -399,7 +403,7 @@ def make_invoice_line(
                     "invoice_item_details": None,
                     "subscription_item_details": {
                         "invoice_item": None,
-                        "proration": False,
+                        "proration": line.proration,
                         "proration_details": {"credited_items": None},
                         "subscription": subscription,
                         "subscription_item": line.subscription_item,
@@ -424,7 +428,7 @@ def make_invoice_line(
                 "invoice_item": None,
                 "plan": make_plan(line.price, api_version),
                 "price": dict(line.price),
-                "proration": False,
+                "proration": line.proration,
                 "proration_details": {"credited_items": None},
                 "subscription_item": line.subscription_item,
                 "tax_amounts": [],
@@ -480,14 +484,16 @@ def make_invoice(
     ]
     total = sum(line["amount"] for line in built_lines)
     draft = status == "draft"
-    remaining = 0 if status in ("paid", "void") else total - amount_paid
+    # A total below zero (a downgrade's credit) is due as nothing; Stripe credits the balance.
+    due = max(total, 0)
+    remaining = 0 if status in ("paid", "void") else due - amount_paid
     built: dict[str, Any] = {
         "id": id,
         "object": "invoice",
         "account_country": "FR",
         "account_name": "Membergate local sandbox",
         "account_tax_ids": None,
-        "amount_due": total,
+        "amount_due": due,
         "amount_overpaid": 0,
         "amount_paid": amount_paid,
         "amount_remaining": remaining,
@@ -634,8 +640,11 @@ def make_checkout_session(
     customer_details: dict[str, Any] | None = None,
     payment_method_types: Sequence[str] = ("card", "sepa_debit"),
     mode: str = "subscription",
+    payment_intent: str | None = None,
+    customer_creation: str | None = None,
     api_version: str | None = None,
 ) -> dict[str, Any]:
+    payment = mode == "payment"
     built: dict[str, Any] = {
         "id": id,
         "object": "checkout.session",
@@ -666,14 +675,28 @@ def make_checkout_session(
         },
         "customer": customer,
         "customer_account": None,
-        "customer_creation": None,
+        "customer_creation": customer_creation if payment else None,
         "customer_details": customer_details,
         "customer_email": customer_email,
         "discounts": [],
         "expires_at": expires_at,
         "integration_identifier": None,
         "invoice": invoice,
-        "invoice_creation": None,
+        # Payment mode says whether a post-payment invoice is made (never, here); subscriptions have invoices anyway.
+        "invoice_creation": {
+            "enabled": False,
+            "invoice_data": {
+                "account_tax_ids": None,
+                "custom_fields": None,
+                "description": None,
+                "footer": None,
+                "issuer": None,
+                "metadata": {},
+                "rendering_options": None,
+            },
+        }
+        if payment
+        else None,
         "livemode": False,
         "locale": None,
         "managed_payments": {"enabled": False},
@@ -681,7 +704,7 @@ def make_checkout_session(
         "mode": mode,
         "origin_context": None,
         # Subscription-mode sessions pay through the first invoice, not a PaymentIntent of their own.
-        "payment_intent": None,
+        "payment_intent": payment_intent if payment else None,
         "payment_link": None,
         "payment_method_collection": "always",
         "payment_method_configuration_details": None,
@@ -762,6 +785,293 @@ def make_customer_details(*, email: str | None, name: str | None) -> dict[str, A
         "phone": None,
         "tax_exempt": "none",
         "tax_ids": [],
+    }
+
+
+def _card_details(amount: int, fingerprint: str) -> dict[str, Any]:
+    # Stripe's test Visa (4242…); three_d_secure stays null as for an unauthenticated charge.
+    return {
+        "amount_authorized": amount,
+        "authorization_code": None,
+        "brand": "visa",
+        "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+        "country": "US",
+        "exp_month": 12,
+        "exp_year": 2034,
+        "extended_authorization": {"status": "disabled"},
+        "fingerprint": fingerprint,
+        "funding": "credit",
+        "incremental_authorization": {"status": "unavailable"},
+        "installments": None,
+        "last4": "4242",
+        "mandate": None,
+        "multicapture": {"status": "unavailable"},
+        "network": "visa",
+        "network_token": {"used": False},
+        "network_transaction_id": None,
+        "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+        "regulated_status": "unregulated",
+        "three_d_secure": None,
+        "transaction_link_id": None,
+        "wallet": None,
+    }
+
+
+def _sepa_details(fingerprint: str) -> dict[str, Any]:
+    return {
+        "bank_code": "37040044",
+        "branch_code": None,
+        "country": "DE",
+        "fingerprint": fingerprint,
+        "last4": "3000",
+        "mandate": new_id("mandate"),
+    }
+
+
+def make_payment_intent(
+    *,
+    id: str,
+    amount: int,
+    currency: str,
+    created: int,
+    status: str,
+    customer: str | None,
+    payment_method: str | None,
+    payment_method_type: str = "card",
+    latest_charge: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    last_payment_error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A PaymentIntent as Checkout's payment mode makes it (api/payment_intents/object)."""
+    return {
+        "id": id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": amount if status == "succeeded" else 0,
+        "application": None,
+        "application_fee_amount": None,
+        "automatic_payment_methods": None,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": "automatic_async",
+        "client_secret": f"{id}_secret_{new_id('x')[2:]}",
+        "confirmation_method": "automatic",
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "description": description,
+        "excluded_payment_method_types": None,
+        "last_payment_error": last_payment_error,
+        "latest_charge": latest_charge,
+        "livemode": False,
+        "managed_payments": {"enabled": False},
+        "metadata": dict(metadata or {}),
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": payment_method,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {},
+        "payment_method_types": [payment_method_type],
+        "processing": None,
+        "receipt_email": None,
+        "review": None,
+        "setup_future_usage": None,
+        "shipping": None,
+        "source": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": status,
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def make_refund(
+    *,
+    id: str,
+    amount: int,
+    charge: str,
+    currency: str,
+    created: int,
+    payment_intent: str | None,
+    customer: str | None = None,
+    payment_method: str | None = None,
+    reason: str | None = None,
+    status: str = "succeeded",
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": new_id("txn"),
+        "charge": charge,
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "destination_details": {"card": {"reference": None, "reference_status": "pending",
+                                         "reference_type": "acquirer_reference_number", "type": "refund"},
+                                "type": "card"},
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "payment_method": payment_method,
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": status,
+        "transfer_reversal": None,
+    }
+
+
+def make_charge(
+    *,
+    id: str,
+    amount: int,
+    currency: str,
+    created: int,
+    customer: str | None,
+    payment_intent: str | None,
+    payment_method: str,
+    status: str = "succeeded",
+    payment_method_type: str = "card",
+    fingerprint: str = "Xt5EWLLDS7FJjR1c",
+    description: str | None = None,
+    billing_email: str | None = None,
+    billing_name: str | None = None,
+    amount_refunded: int = 0,
+    refunds: Sequence[dict[str, Any]] = (),
+    disputed: bool = False,
+    failure_code: str | None = None,
+    failure_message: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A charge (api/charges/object); its ``refunds`` list holds the refunds made so far."""
+    paid = status == "succeeded"
+    details = (
+        {"card": _card_details(amount, fingerprint), "type": "card"}
+        if payment_method_type == "card"
+        else {"sepa_debit": _sepa_details(fingerprint), "type": "sepa_debit"}
+    )
+    return {
+        "id": id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount if status != "failed" else 0,
+        "amount_refunded": amount_refunded,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "balance_transaction": new_id("txn") if paid else None,
+        "billing_details": {
+            "address": _address(),
+            "email": billing_email,
+            "name": billing_name,
+            "phone": None,
+            "tax_id": None,
+        },
+        "calculated_statement_descriptor": "MEMBERGATE",
+        "captured": status != "failed",
+        "created": created,
+        "currency": currency,
+        "customer": customer,
+        "description": description,
+        "disputed": disputed,
+        "failure_balance_transaction": None,
+        "failure_code": failure_code,
+        "failure_message": failure_message,
+        "fraud_details": {},
+        "livemode": False,
+        "metadata": dict(metadata or {}),
+        "on_behalf_of": None,
+        "outcome": {
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network" if status != "failed" else "declined_by_network",
+            "reason": None if status != "failed" else "generic_decline",
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "Payment complete." if status != "failed" else "The bank did not return any further details.",
+            "type": "authorized" if status != "failed" else "issuer_declined",
+        },
+        "paid": paid,
+        "payment_intent": payment_intent,
+        "payment_method": payment_method,
+        "payment_method_details": details,
+        "receipt_email": None,
+        "receipt_number": None,
+        "receipt_url": f"https://pay.stripe.com/receipts/payment/{id}",
+        "refunded": amount_refunded >= amount > 0,
+        "refunds": {"object": "list", "data": list(refunds), "has_more": False, "url": f"/v1/charges/{id}/refunds"},
+        "review": None,
+        "shipping": None,
+        "source": None,
+        "source_transfer": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": status,
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+
+
+def make_dispute(
+    *,
+    id: str,
+    amount: int,
+    charge: str,
+    currency: str,
+    created: int,
+    payment_intent: str | None,
+    status: str,
+    reason: str = "fraudulent",
+    evidence_due_by: int | None = None,
+    customer_email: str | None = None,
+) -> dict[str, Any]:
+    """A dispute (api/disputes/object); ``status`` is needs_response, then won or lost."""
+    evidence_keys = (
+        "access_activity_log", "billing_address", "cancellation_policy", "cancellation_policy_disclosure",
+        "cancellation_rebuttal", "customer_communication", "customer_email_address", "customer_name",
+        "customer_purchase_ip", "customer_signature", "duplicate_charge_documentation",
+        "duplicate_charge_explanation", "duplicate_charge_id", "product_description", "receipt", "refund_policy",
+        "refund_policy_disclosure", "refund_refusal_explanation", "service_date", "service_documentation",
+        "shipping_address", "shipping_carrier", "shipping_date", "shipping_documentation",
+        "shipping_tracking_number", "uncategorized_file", "uncategorized_text",
+    )
+    evidence: dict[str, Any] = dict.fromkeys(evidence_keys)
+    evidence["customer_email_address"] = customer_email
+    evidence["enhanced_evidence"] = {}
+    return {
+        "id": id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": charge,
+        "created": created,
+        "currency": currency,
+        "enhanced_eligibility_types": [],
+        "evidence": evidence,
+        "evidence_details": {
+            "due_by": evidence_due_by,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": payment_intent,
+        "payment_method_details": {
+            "card": {"brand": "visa", "case_type": "chargeback", "network": "visa", "network_reason_code": "10.4"},
+            "type": "card",
+        },
+        "reason": reason,
+        "status": status,
     }
 
 
