@@ -223,7 +223,15 @@ RECURRING_PARAMS = frozenset({"interval", "interval_count", "trial_period_days",
 SUBSCRIPTION_DATA_PARAMS = frozenset({"metadata", "trial_period_days", "description"})
 LINE_ITEM_PARAMS = frozenset({"price", "quantity", "price_data", "adjustable_quantity", "tax_rates"})
 UPDATE_SUBSCRIPTION_PARAMS = frozenset(
-    {"cancel_at_period_end", "metadata", "cancellation_details", "proration_behavior", "items", "payment_behavior", "expand"}
+    {
+        "cancel_at_period_end",
+        "metadata",
+        "cancellation_details",
+        "proration_behavior",
+        "items",
+        "payment_behavior",
+        "expand",
+    }
 )
 UPDATE_ITEM_PARAMS = frozenset({"id", "price", "quantity", "deleted", "metadata"})
 PORTAL_SESSION_PARAMS = frozenset({"customer", "return_url", "configuration", "locale", "expand"})
@@ -682,6 +690,7 @@ class StripeApi:
         _bool(params, "prorate")
         _bool(params, "invoice_now")
         sub = self.engine.get_subscription(object_id)
-        self.engine.cancel_subscription(sub, False, self.engine.now(), info, _str(details, "comment"), _str(details, "feedback"))
+        comment, feedback = _str(details, "comment"), _str(details, "feedback")
+        self.engine.cancel_subscription(sub, False, self.engine.now(), info, comment, feedback)
         return self.engine.subscription_dict(sub, version)
 

@@ -54,9 +54,13 @@ class Controls:
                 }
             elif endpoint == "customer_action":
                 actions = {
-                    "refund_last_payment": lambda: self.engine.refund_last_payment(object_id, _optional_int(body, "amount")),
+                    "refund_last_payment": lambda: self.engine.refund_last_payment(
+                        object_id, _optional_int(body, "amount")
+                    ),
                     "dispute_last_payment": lambda: self.engine.dispute_last_payment(object_id),
-                    "payment_method": lambda: self.engine.set_payment_method(object_id, str(body.get("behaviour") or "")),
+                    "payment_method": lambda: self.engine.set_payment_method(
+                        object_id, str(body.get("behaviour") or "")
+                    ),
                 }
             elif endpoint == "dispute_action":
                 actions = {"close": lambda: self.engine.close_dispute(object_id, str(body.get("outcome") or ""))}

@@ -52,7 +52,12 @@ class SignedDelivery:
             if attempt < self._attempts and self._backoff > 0:
                 self._sleep(self._backoff * 2 ** (attempt - 1))
         # Stripe retries for days and then gives up; locally the failure is recorded and logged.
-        failure = {"event_id": event.get("id"), "type": event.get("type"), "attempts": self._attempts, "last_error": last}
+        failure = {
+            "event_id": event.get("id"),
+            "type": event.get("type"),
+            "attempts": self._attempts,
+            "last_error": last,
+        }
         self.failures.append(failure)
         logger.warning("webhook delivery failed: %s", failure)
 

@@ -67,6 +67,8 @@ PORTAL_ACTIONS = ("pay", "cancel_at_period_end", "cancel_now")
 # Retries of a failed renewal: Stripe's custom schedule defaults (billing/revenue-recovery/smart-retries),
 # 3, 5 then 7 days after the previous attempt; after the fourth attempt nothing more is scheduled.
 RETRY_DELAYS_DAYS = (3, 5, 7)
+# What Stripe writes on the charge of a subscription invoice.
+_CHARGE_DESCRIPTIONS = {"subscription_create": "Subscription creation"}
 
 
 class BillingEngine(Payments, ClockAdvance, ItemChanges):
@@ -173,7 +175,9 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
             if any(v is not None and v < 0 for v in bounds.values()) or (
                 low is not None and high is not None and low > high
             ):
-                raise SandboxError(400, "Invalid custom_unit_amount: 0 ≤ minimum ≤ maximum.", param="custom_unit_amount")
+                raise SandboxError(
+                    400, "Invalid custom_unit_amount: 0 ≤ minimum ≤ maximum.", param="custom_unit_amount"
+                )
             if preset is not None and not (low or 0) <= preset <= (high if high is not None else preset):
                 raise SandboxError(
                     400, "custom_unit_amount[preset] must lie between minimum and maximum.", param="custom_unit_amount"
@@ -229,7 +233,9 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
     def cancel(self, sub_id: str, at_period_end: bool = False) -> dict:
         """The member or the creator cancels (customer portal or Dashboard)."""
         request = RequestInfo(id=new_id("req"))
-        return self.run(lambda now: self.cancel_subscription(self.get_subscription(sub_id), bool(at_period_end), now, request))
+        return self.run(
+            lambda now: self.cancel_subscription(self.get_subscription(sub_id), bool(at_period_end), now, request)
+        )
 
     def portal_action(self, session_id: str, subscription_id: str, action: str) -> dict:
         """What the member does in the customer portal, one of ``PORTAL_ACTIONS``: ``pay`` (a new
@@ -738,7 +744,7 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
                 payment_method_id=new_id("pm"),
                 payment_method_type=method_type,
                 invoice_id=invoice.id,
-                description="Subscription creation" if invoice.billing_reason == "subscription_create" else "Subscription update",
+                description=_CHARGE_DESCRIPTIONS.get(invoice.billing_reason, "Subscription update"),
             )
             self.charges[charge.id] = charge
             invoice.charge = charge.id
@@ -841,7 +847,9 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
         self, portal: PortalSession, subscription_id: str, action: str, now: int, request: RequestInfo
     ) -> dict:
         if action not in PORTAL_ACTIONS:
-            raise SandboxError(400, f"Unknown portal action {action!r}: use one of {', '.join(PORTAL_ACTIONS)}", param="action")
+            raise SandboxError(
+                400, f"Unknown portal action {action!r}: use one of {', '.join(PORTAL_ACTIONS)}", param="action"
+            )
         sub = self.subscriptions.get(subscription_id)
         if sub is None or sub.customer_id != portal.customer_id:
             # The portal only ever shows the session's own customer's subscriptions.

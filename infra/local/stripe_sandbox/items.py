@@ -84,7 +84,9 @@ class ItemChanges:
                 remaining = self._remaining(sub, new_items, old_items, now)
                 lines = self._credits(sub, self._changed(old_items, new_items), now) + remaining
                 if proration_behavior == "always_invoice" and lines:
-                    invoice = self._new_invoice(sub, "subscription_update", now, now, now, item_lines=False, extra_lines=lines)
+                    invoice = self._new_invoice(
+                        sub, "subscription_update", now, now, now, item_lines=False, extra_lines=lines
+                    )
                 else:
                     sub.pending_prorations += lines
             if invoice is not None:
@@ -122,7 +124,10 @@ class ItemChanges:
             if change.id is None:
                 if change.price_id is None or change.deleted:
                     raise SandboxError(
-                        400, f"Pass either `id` or `price` in `{where}`.", code="parameter_missing", param=f"{where}[price]"
+                        400,
+                        f"Pass either `id` or `price` in `{where}`.",
+                        code="parameter_missing",
+                        param=f"{where}[price]",
                     )
                 item = Item(new_id("si"), change.price_id, change.quantity or 1, now)
                 items[item.id] = item

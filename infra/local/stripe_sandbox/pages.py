@@ -73,7 +73,8 @@ class Pages:
         parts = [
             "<p class=note>Test mode: this is Membergate's local Stripe sandbox. No money moves.</p>",
             f"<table>{''.join(rows)}</table>",
-            f"<p>Due today: <strong>{format_amount(self.engine.session_amount(session), session.currency)}</strong></p>",
+            f"<p>Due today: <strong>{format_amount(self.engine.session_amount(session), session.currency)}"
+            "</strong></p>",
         ]
         trial = self.engine.session_trial_days(session)
         if trial:
@@ -146,7 +147,8 @@ class Pages:
         error: SandboxError | None = None
         if request.method == "POST":
             try:
-                self.engine.portal_action(object_id, request.form.get("subscription", ""), request.form.get("action", ""))
+                subscription_id, action = request.form.get("subscription", ""), request.form.get("action", "")
+                self.engine.portal_action(object_id, subscription_id, action)
             except SandboxError as exc:
                 error = exc
             else:
@@ -159,7 +161,9 @@ class Pages:
         return page("Your billing (local Stripe sandbox)", body, 200 if error is None else error.status)
 
     def _portal_html(self, portal: PortalSession, error: SandboxError | None) -> str:
-        parts = ["<p class=note>Test mode: Membergate's local Stripe sandbox standing in for Stripe's customer portal.</p>"]
+        parts = [
+            "<p class=note>Test mode: Membergate's local Stripe sandbox standing in for Stripe's customer portal.</p>"
+        ]
         if error is not None:
             parts.append(f"<p class=error>{html.escape(error.message)}</p>")
         subs = sorted(

@@ -107,7 +107,10 @@ class Payments:
             description=charge.description,
             metadata=charge.metadata,
             last_payment_error=(
-                {"code": "payment_intent_payment_attempt_failed", "type": "card_error" if charge.payment_method_type == "card" else "invalid_request_error"}
+                {
+                    "code": "payment_intent_payment_attempt_failed",
+                    "type": "card_error" if charge.payment_method_type == "card" else "invalid_request_error",
+                }
                 if charge.status == "failed"
                 else None
             ),
@@ -185,9 +188,7 @@ class Payments:
                 400, f"Charge {charge.id} has been charged back; cannot issue a refund.", code="charge_disputed"
             )
         if left <= 0:
-            raise SandboxError(
-                400, f"Charge {charge.id} has already been refunded.", code="charge_already_refunded"
-            )
+            raise SandboxError(400, f"Charge {charge.id} has already been refunded.", code="charge_already_refunded")
         amount = left if amount is None else int(amount)
         if not 0 < amount <= left:
             raise SandboxError(
@@ -205,7 +206,9 @@ class Payments:
 
     def _open_dispute(self: BillingEngine, charge: Charge, now: int) -> dict:
         if charge.dispute_id is not None:
-            raise SandboxError(400, f"Charge {charge.id} is already disputed ({charge.dispute_id}).", code="charge_disputed")
+            raise SandboxError(
+                400, f"Charge {charge.id} is already disputed ({charge.dispute_id}).", code="charge_disputed"
+            )
         dispute = Dispute(
             id=new_id("dp"),
             charge_id=charge.id,

@@ -995,7 +995,9 @@ def make_charge(
             "reason": None if status != "failed" else "generic_decline",
             "risk_level": "normal",
             "risk_score": 32,
-            "seller_message": "Payment complete." if status != "failed" else "The bank did not return any further details.",
+            "seller_message": (
+                "Payment complete." if status != "failed" else "The bank did not return any further details."
+            ),
             "type": "authorized" if status != "failed" else "issuer_declined",
         },
         "paid": paid,
