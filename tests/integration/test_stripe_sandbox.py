@@ -962,6 +962,25 @@ def test_payment_mode_card_makes_payment_intent_and_charge_not_subscription(stac
     assert intent["metadata"] == {"membergate_member_id": "mem_1"}
 
 
+@pytest.mark.parametrize(("creation", "makes_customer"), [("if_required", False), ("always", True)])
+def test_payment_mode_without_customer_creates_one_only_when_always(stack, creation, makes_customer):
+    # Given a pass sold to someone with no Stripe customer yet
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    params = session_params("", mode="payment", customer_email="guest@example.test", customer_creation=creation,
+                            line_items=[{"price": "price_pass", "quantity": 1}])
+    for name in ("customer", "subscription_data"):
+        params.pop(name)
+    session = stack.client.v1.checkout.sessions.create(params)
+    # When they pay by card
+    pay(stack, session.id, "card")
+    # Then a customer exists only with customer_creation=always; the details typed at checkout remain either way
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    charge = stack.last("charge.succeeded")["data"]["object"]
+    assert ("customer.created" in stack.types()) is makes_customer
+    assert (completed["customer"] is not None) is makes_customer and charge["customer"] == completed["customer"]
+    assert completed["customer_details"]["email"] == "guest@example.test"
+
+
 def test_payment_mode_sepa_completes_unpaid_then_settles(stack):
     # Given a pass bought by SEPA debit
     register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
@@ -1170,6 +1189,23 @@ def test_refund_last_payment_full_emits_charge_refunded_then_refuses_a_second(st
     # And a second refund is refused as Stripe refuses it
     again = stack.browser.post(f"/_control/customers/{customer_id}/refund_last_payment")
     assert again.status_code == 400 and again.json["error"]["code"] == "charge_already_refunded"
+
+
+def test_refunded_subscription_charge_traced_to_its_subscription_through_sdk(stack):
+    # Given a subscription payment that was refunded
+    _, sub_id = subscribe(stack)
+    stack.browser.post(f"/_control/customers/{customer_of(stack, sub_id)}/refund_last_payment")
+    charge = stack.last("charge.refunded")["data"]["object"]
+    # When a reader follows the links API 2025-03-31 offers (charge → payment intent → invoice payment → invoice)
+    again = stack.client.v1.charges.retrieve(charge["id"])
+    intent = stack.client.v1.payment_intents.retrieve(again.payment_intent)
+    payments = stack.client.v1.invoice_payments.list(
+        {"payment": {"type": "payment_intent", "payment_intent": intent.id}}
+    )
+    invoice = stack.client.v1.invoices.retrieve(payments.data[0].invoice)
+    # Then they reach the subscription that was paid
+    assert (again.refunded, intent.status, payments.data[0].status) == (True, "succeeded", "paid")
+    assert invoice.parent.subscription_details.subscription == sub_id
 
 
 def test_refund_last_payment_partial_leaves_charge_not_refunded(stack):
@@ -1477,7 +1513,15 @@ def _produced_payments() -> dict[str, dict]:
         "refund": stack.last("refund.created")["data"]["object"],
         "dispute": stack.last("charge.dispute.created")["data"]["object"],
         "payment_intent": stack.last("payment_intent.succeeded")["data"]["object"],
+        "invoice_payment": _produced_invoice_payment(),
     }
+
+
+def _produced_invoice_payment() -> dict:
+    stack = make_stack()
+    _, sub_id = subscribe(stack)
+    invoice_id = stack.sandbox.subscription(sub_id)["latest_invoice"]
+    return stack.client.v1.invoice_payments.list({"invoice": invoice_id}).data[0].to_dict()
 
 
 def _missing_nested(fixture, ours, path: str) -> list[str]:
@@ -1508,6 +1552,7 @@ SHAPED_RESOURCES = [
     "refund",
     "dispute",
     "payment_intent",
+    "invoice_payment",
 ]
 
 

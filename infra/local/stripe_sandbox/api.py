@@ -13,7 +13,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from .engine import BillingEngine
-from .errors import SandboxError, missing
+from .errors import SandboxError, lookup, missing, no_such
 from .items import ItemChange
 from .objects import LineItem, PortalSession, Price, RequestInfo, Session
 from .shapes import new_id
@@ -34,6 +34,10 @@ RULES = [
     Rule("/v1/subscriptions/<object_id>", methods=["DELETE"], endpoint="api.cancel_subscription"),
     Rule("/v1/invoices/<object_id>", methods=["GET"], endpoint="api.get_invoice"),
     Rule("/v1/billing_portal/sessions", methods=["POST"], endpoint="api.create_portal_session"),
+    Rule("/v1/charges/<object_id>", methods=["GET"], endpoint="api.get_charge"),
+    Rule("/v1/payment_intents/<object_id>", methods=["GET"], endpoint="api.get_payment_intent"),
+    Rule("/v1/disputes/<object_id>", methods=["GET"], endpoint="api.get_dispute"),
+    Rule("/v1/invoice_payments", methods=["GET"], endpoint="api.list_invoice_payments"),
 ]
 
 
@@ -238,6 +242,7 @@ PORTAL_SESSION_PARAMS = frozenset({"customer", "return_url", "configuration", "l
 CANCEL_SUBSCRIPTION_PARAMS = frozenset({"prorate", "invoice_now", "cancellation_details", "expand"})
 CANCELLATION_DETAILS_PARAMS = frozenset({"comment", "feedback"})
 GET_PARAMS = frozenset({"expand"})
+INVOICE_PAYMENTS_PARAMS = frozenset({"invoice", "payment", "limit", "status", "expand"})
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -594,6 +599,40 @@ class StripeApi:
         session = self.engine.get_session(object_id)
         self.engine.expire_if_due(session, self.engine.now())
         return self.engine.session_dict(session, version)
+
+    def get_charge(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        return self.engine.charge_dict(lookup(self.engine.charges, "charge", object_id))
+
+    def get_payment_intent(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        # The sandbox keeps payment intents through the charge they made.
+        charge = next((c for c in self.engine.charges.values() if c.payment_intent_id == object_id), None)
+        if charge is None:
+            raise no_such("payment_intent", object_id)
+        return self.engine.payment_intent_dict(charge)
+
+    def get_dispute(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        return self.engine.dispute_dict(lookup(self.engine.disputes, "dispute", object_id))
+
+    def list_invoice_payments(self, params: dict, version: str, info: RequestInfo) -> dict:
+        """``?invoice=in_…`` or ``?payment[type]=payment_intent&payment[payment_intent]=pi_…``: how a
+        charge is traced back to its invoice (and so its subscription) since API 2025-03-31."""
+        _check_params(params, INVOICE_PAYMENTS_PARAMS)
+        invoice_id = _str(params, "invoice")
+        payment = _hash(params, "payment")
+        _check_params(payment, frozenset({"type", "payment_intent"}), "payment")
+        intent = _str(payment, "payment_intent")
+        found = [
+            self.engine.invoice_payment_dict(charge)
+            for charge in self.engine.charges.values()
+            if charge.invoice_payment_id is not None
+            and (invoice_id is None or charge.invoice_id == invoice_id)
+            and (intent is None or charge.payment_intent_id == intent)
+        ]
+        limit = _int(params, "limit") or 10
+        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/invoice_payments"}
 
     def create_portal_session(self, params: dict, version: str, info: RequestInfo) -> dict:
         _check_params(params, PORTAL_SESSION_PARAMS)

@@ -745,6 +745,7 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
                 payment_method_type=method_type,
                 invoice_id=invoice.id,
                 description=_CHARGE_DESCRIPTIONS.get(invoice.billing_reason, "Subscription update"),
+                invoice_payment_id=new_id("inpay"),
             )
             self.charges[charge.id] = charge
             invoice.charge = charge.id

@@ -222,6 +222,8 @@ class Charge:
     metadata: dict[str, str] = field(default_factory=dict)
     refunds: list[Refund] = field(default_factory=list)
     dispute_id: str | None = None
+    # The InvoicePayment linking a subscription invoice to this charge's PaymentIntent (API 2025-03-31+).
+    invoice_payment_id: str | None = None
 
     @property
     def amount_refunded(self) -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .errors import SandboxError, lookup
 from .objects import DAY, Charge, Dispute, Refund, RequestInfo, Session
-from .shapes import make_charge, make_dispute, make_payment_intent, make_refund, new_id
+from .shapes import make_charge, make_dispute, make_invoice_payment, make_payment_intent, make_refund, new_id
 
 if TYPE_CHECKING:
     from .engine import BillingEngine
@@ -89,6 +89,18 @@ class Payments:
             status=dispute.status,
             evidence_due_by=dispute.created + EVIDENCE_DAYS * DAY,
             customer_email=customer.email if customer else None,
+        )
+
+    def invoice_payment_dict(self: BillingEngine, charge: Charge) -> dict:
+        assert charge.invoice_id is not None and charge.invoice_payment_id is not None
+        return make_invoice_payment(
+            id=charge.invoice_payment_id,
+            invoice=charge.invoice_id,
+            amount=charge.amount,
+            currency=charge.currency,
+            created=charge.created,
+            payment_intent=charge.payment_intent_id,
+            paid_at=charge.created if charge.status == "succeeded" else None,
         )
 
     def payment_intent_dict(self: BillingEngine, charge: Charge, status: str | None = None) -> dict:

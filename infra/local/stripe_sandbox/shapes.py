@@ -1077,6 +1077,33 @@ def make_dispute(
     }
 
 
+def make_invoice_payment(
+    *,
+    id: str,
+    invoice: str,
+    amount: int,
+    currency: str,
+    created: int,
+    payment_intent: str,
+    paid_at: int | None,
+) -> dict[str, Any]:
+    """The link between an invoice and the PaymentIntent that paid it (api/invoice-payment/object)."""
+    return {
+        "id": id,
+        "object": "invoice_payment",
+        "amount_paid": amount if paid_at is not None else None,
+        "amount_requested": amount,
+        "created": created,
+        "currency": currency,
+        "invoice": invoice,
+        "is_default": True,
+        "livemode": False,
+        "payment": {"charge": None, "payment_intent": payment_intent, "type": "payment_intent"},
+        "status": "paid" if paid_at is not None else "open",
+        "status_transitions": {"canceled_at": None, "paid_at": paid_at},
+    }
+
+
 def make_event(
     type: str,
     obj: dict[str, Any],
