@@ -1259,6 +1259,24 @@ def test_dispute_last_payment_then_close_emits_dispute_events(stack, outcome, cl
     assert refund.json["error"]["code"] == "charge_disputed"
 
 
+def test_customers_delete_cancels_subscriptions_then_emits_customer_deleted(stack):
+    # Given a customer with an active subscription
+    _, sub_id = subscribe(stack)
+    customer_id = customer_of(stack, sub_id)
+    before = len(stack.delivered)
+    # When the creator deletes the customer (Dashboard or API)
+    deleted = stack.client.v1.customers.delete(customer_id)
+    # Then the subscription ends at once, then the customer is gone, as Stripe tells it
+    assert deleted.deleted is True
+    assert stack.types(before) == ["customer.subscription.deleted", "customer.deleted"]
+    assert stack.last("customer.deleted")["data"]["object"]["id"] == customer_id
+    assert stack.client.v1.customers.retrieve(customer_id).deleted is True
+    # And the customer can no longer check out
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(session_params(customer_id))
+    assert raised.value.code == "resource_missing"
+
+
 # --- customer portal ------------------------------------------------------------------------------
 
 RETURN_URL = "http://127.0.0.1:3000/join/plan_gold"

@@ -25,6 +25,7 @@ MAX_SESSION_SECONDS = 24 * 60 * 60
 RULES = [
     Rule("/v1/customers", methods=["POST"], endpoint="api.create_customer"),
     Rule("/v1/customers/<object_id>", methods=["GET"], endpoint="api.get_customer"),
+    Rule("/v1/customers/<object_id>", methods=["DELETE"], endpoint="api.delete_customer"),
     Rule("/v1/prices", methods=["POST"], endpoint="api.create_price"),
     Rule("/v1/prices/<object_id>", methods=["GET"], endpoint="api.get_price"),
     Rule("/v1/checkout/sessions", methods=["POST"], endpoint="api.create_checkout_session"),
@@ -358,7 +359,15 @@ class StripeApi:
 
     def get_customer(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
         _check_params(params, GET_PARAMS)
-        return self.engine.customer_dict(self.engine.get_customer(object_id), version)
+        customer = self.engine.get_customer(object_id)
+        if customer.deleted:
+            # Stripe answers a deleted customer with its stub, not a 404.
+            return {"id": customer.id, "object": "customer", "deleted": True}
+        return self.engine.customer_dict(customer, version)
+
+    def delete_customer(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, frozenset())
+        return self.engine.delete_customer(self.engine.get_customer(object_id), self.engine.now(), info)
 
     def create_price(self, params: dict, version: str, info: RequestInfo) -> dict:
         _check_params(params, PRICE_PARAMS)
@@ -461,7 +470,7 @@ class StripeApi:
                 code="parameters_exclusive",
                 param="customer_email",
             )
-        if customer_id is not None and customer_id not in self.engine.customers:
+        if customer_id is not None and not self.engine.customer_exists(customer_id):
             raise SandboxError(400, f"No such customer: '{customer_id}'", code="resource_missing", param="customer")
         if params.get("allow_promotion_codes") not in (None, "") and params.get("discounts") not in (None, ""):
             raise SandboxError(
@@ -637,7 +646,7 @@ class StripeApi:
     def create_portal_session(self, params: dict, version: str, info: RequestInfo) -> dict:
         _check_params(params, PORTAL_SESSION_PARAMS)
         customer_id = _str(params, "customer", required=True)
-        if customer_id not in self.engine.customers:
+        if not self.engine.customer_exists(customer_id):
             raise SandboxError(400, f"No such customer: '{customer_id}'", code="resource_missing", param="customer")
         configuration = _str(params, "configuration") or self.engine.portal_configuration
         if configuration != self.engine.portal_configuration:

@@ -334,6 +334,21 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
     def get_customer(self, customer_id: str) -> Customer:
         return lookup(self.customers, "customer", customer_id)
 
+    def customer_exists(self, customer_id: str | None) -> bool:
+        """Whether new work (a checkout, a portal session) may use this customer: known and not deleted."""
+        customer = self.customers.get(customer_id or "")
+        return customer is not None and not customer.deleted
+
+    def delete_customer(self, customer: Customer, now: int, request: RequestInfo) -> dict:
+        """Deleting a customer cancels their subscriptions at once, then says the customer is gone."""
+        if customer.deleted:
+            raise no_such("customer", customer.id)
+        for sub in [s for s in self.subscriptions.values() if s.customer_id == customer.id and not s.ended]:
+            self._end(sub, now, request)
+        customer.deleted = True
+        self.emit("customer.deleted", self.customer_dict(customer), now, request)
+        return {"id": customer.id, "object": "customer", "deleted": True}
+
     def get_price(self, price_id: str) -> Price:
         return lookup(self.prices, "price", price_id)
 

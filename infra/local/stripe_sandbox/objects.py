@@ -66,6 +66,7 @@ class Customer:
     next_invoice_sequence: int = 1
     # What the saved payment method does when charged off-session: one of PAYMENT_METHOD_BEHAVIOURS.
     payment_method_behaviour: str = "succeeds"
+    deleted: bool = False
 
 
 @dataclass
