@@ -801,6 +801,15 @@ def test_advance_clock_declining_card_fails_retries_then_cancels(stack):
     assert deleted["status"] == "canceled" and deleted["cancellation_details"]["reason"] == "payment_failed"
 
 
+def test_payment_method_control_unknown_behaviour_refused(stack):
+    # Given a customer
+    customer = stack.client.v1.customers.create({})
+    # When the control is asked for a behaviour it does not know
+    reply = stack.browser.post(f"/_control/customers/{customer.id}/payment_method", json={"behaviour": "sometimes"})
+    # Then it says which ones exist
+    assert reply.status_code == 400 and "succeeds, declines, requires_action" in reply.json["error"]["message"]
+
+
 def test_advance_clock_retry_after_card_fixed_pays_and_reactivates(stack):
     # Given a renewal that failed (the control makes the card decline)
     _, sub_id = subscribe(stack)

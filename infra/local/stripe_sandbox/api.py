@@ -393,7 +393,7 @@ class StripeApi:
         if interval_count < 1:
             raise SandboxError(400, "recurring[interval_count] must be at least 1.", param="recurring[interval_count]")
         trial_days = _int(recurring, "trial_period_days", param="recurring[trial_period_days]")
-        amounts = self.engine.validate_price(unit_amount, interval, interval_count, bounds)
+        amount, custom_amount = self.engine.validate_price(unit_amount, interval, interval_count, bounds)
         nickname, metadata = _str(params, "nickname"), _metadata(params)
         product_id = _str(params, "product")
         product_data = _hash(params, "product_data")
@@ -419,7 +419,7 @@ class StripeApi:
         price = Price(
             id=new_id("price"),
             product_id=product.id,
-            unit_amount=amounts.unit_amount,
+            unit_amount=amount,
             currency=currency.lower(),
             interval=interval,
             interval_count=interval_count,
@@ -427,7 +427,7 @@ class StripeApi:
             trial_period_days=trial_days,
             nickname=nickname,
             metadata=metadata,
-            custom_unit_amount=amounts.custom_unit_amount,
+            custom_unit_amount=custom_amount,
         )
         self.engine.prices[price.id] = price
         self.engine.emit("price.created", self.engine.price_dict(price), now, info)

@@ -128,20 +128,20 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
         (``minimum``, ``maximum``, ``preset``) a pay-what-you-want one, which Stripe allows on
         one-time prices only.
         """
-        price = self.validate_price(unit_amount, interval, interval_count, custom_unit_amount)
+        amount, custom = self.validate_price(unit_amount, interval, interval_count, custom_unit_amount)
         with self.lock:
             now = self.now()
             product = self.new_product(product_name or price_id, now)
             self.prices[price_id] = Price(
                 id=price_id,
                 product_id=product.id,
-                unit_amount=price.unit_amount,
+                unit_amount=amount,
                 currency=currency.lower(),
                 interval=interval,
                 interval_count=int(interval_count),
                 created=now,
                 trial_period_days=trial_period_days,
-                custom_unit_amount=price.custom_unit_amount,
+                custom_unit_amount=custom,
             )
             return self.price_dict(self.prices[price_id])
 
@@ -151,8 +151,8 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
         interval: str | None,
         interval_count: int,
         custom_unit_amount: dict[str, int | None] | None,
-    ) -> Price:
-        """The checks Stripe makes on a new price; answers a Price carrying the amounts (ids left blank)."""
+    ) -> tuple[int | None, dict[str, int | None] | None]:
+        """The checks Stripe makes on a new price; answers its ``(unit_amount, custom_unit_amount)``."""
         if interval is not None and (interval not in INTERVALS or interval_count < 1):
             raise SandboxError(400, f"Invalid recurring interval: {interval_count} {interval}", param="recurring")
         if custom_unit_amount is not None:
@@ -182,14 +182,14 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
                 raise SandboxError(
                     400, "custom_unit_amount[preset] must lie between minimum and maximum.", param="custom_unit_amount"
                 )
-            return Price("", "", None, "", None, 1, 0, custom_unit_amount=bounds)
+            return None, bounds
         if unit_amount is None:
             raise SandboxError(
                 400, "Missing required param: unit_amount.", code="parameter_missing", param="unit_amount"
             )
         if int(unit_amount) < 0:
             raise SandboxError(400, "Invalid unit_amount: must be at least 0", param="unit_amount")
-        return Price("", "", int(unit_amount), "", interval, interval_count, 0)
+        return int(unit_amount), None
 
     def pay(self, session_id: str, outcome: str, amount: int | None = None) -> dict:
         """What the member does on the hosted page: ``card``, ``sepa`` or ``decline``.
