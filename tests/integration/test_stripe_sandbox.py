@@ -990,6 +990,29 @@ def test_payment_mode_without_customer_creates_one_only_when_always(stack, creat
     assert completed["customer_details"]["email"] == "guest@example.test"
 
 
+def test_payment_mode_invoice_creation_accepted_and_shown(stack):
+    # Given a one-time price
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    # When a payment-mode session asks for a post-payment invoice, as Membergate's gateway does
+    session = payment_session(stack, "price_pass", invoice_creation={"enabled": True})
+    # Then the session says so
+    assert session.invoice_creation.enabled is True
+
+
+def test_checkout_sessions_expire_open_session_then_refuses_again(stack):
+    # Given an open session
+    session = open_session(stack)
+    # When it is expired through the SDK
+    expired = stack.client.v1.checkout.sessions.expire(session.id)
+    # Then it is expired, Stripe's event says so, and a second expiry is refused
+    assert expired.status == "expired" and expired.url is None
+    event = stack.last("checkout.session.expired")
+    assert event["data"]["object"]["id"] == session.id and event["request"]["id"] is not None
+    with pytest.raises(stripe.InvalidRequestError):
+        stack.client.v1.checkout.sessions.expire(session.id)
+    assert pay(stack, session.id, "card").status_code == 400
+
+
 def test_payment_mode_sepa_completes_unpaid_then_settles(stack):
     # Given a pass bought by SEPA debit
     register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
@@ -1125,6 +1148,27 @@ def test_update_items_create_prorations_changes_price_in_place_and_bills_next_re
     amounts = sorted((line["amount"], line["parent"]["subscription_item_details"]["proration"]) for line in lines)
     assert amounts == [(-500, True), (1500, True), (3000, False)]
     assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 4000
+
+
+def test_update_items_with_metadata_and_undo_cancel_sends_one_update_event(halfway):
+    # Given a subscription scheduled to cancel
+    stack, sub_id = halfway
+    stack.client.v1.subscriptions.update(sub_id, {"cancel_at_period_end": True})
+    before = len(stack.delivered)
+    # When Membergate switches its tier the way its gateway does (item, prorations, stay, metadata)
+    item_id = stack.sandbox.subscription(sub_id)["items"]["data"][0]["id"]
+    stack.client.v1.subscriptions.update(sub_id, {
+        "items": [{"id": item_id, "price": "price_platinum", "quantity": 1}],
+        "proration_behavior": "create_prorations",
+        "cancel_at_period_end": False,
+        "metadata": {"membergate_plan_id": "plan_platinum"},
+    })
+    # Then one update event carries every change, as Stripe sends one per request
+    assert stack.types(before) == ["customer.subscription.updated"]
+    event = stack.last("customer.subscription.updated")["data"]
+    assert {"items", "cancel_at_period_end", "metadata"} <= set(event["previous_attributes"])
+    assert event["object"]["cancel_at_period_end"] is False
+    assert event["object"]["metadata"]["membergate_plan_id"] == "plan_platinum"
 
 
 def test_update_items_always_invoice_charges_prorations_now(halfway):

@@ -30,6 +30,7 @@ RULES = [
     Rule("/v1/prices/<object_id>", methods=["GET"], endpoint="api.get_price"),
     Rule("/v1/checkout/sessions", methods=["POST"], endpoint="api.create_checkout_session"),
     Rule("/v1/checkout/sessions/<object_id>", methods=["GET"], endpoint="api.get_checkout_session"),
+    Rule("/v1/checkout/sessions/<object_id>/expire", methods=["POST"], endpoint="api.expire_checkout_session"),
     Rule("/v1/subscriptions/<object_id>", methods=["GET"], endpoint="api.get_subscription"),
     Rule("/v1/subscriptions/<object_id>", methods=["POST"], endpoint="api.update_subscription"),
     Rule("/v1/subscriptions/<object_id>", methods=["DELETE"], endpoint="api.cancel_subscription"),
@@ -218,6 +219,7 @@ SESSION_PARAMS = SESSION_IGNORED_PARAMS | {
     "subscription_data",
     "payment_intent_data",
     "customer_creation",
+    "invoice_creation",
     "allow_promotion_codes",
     "discounts",
 }
@@ -446,7 +448,7 @@ class StripeApi:
                 400, f"The local Stripe sandbox supports mode=subscription or mode=payment, not {mode!r}.", param="mode"
             )
         for name, only_in in (("subscription_data", "subscription"), ("payment_intent_data", "payment"),
-                              ("customer_creation", "payment")):
+                              ("customer_creation", "payment"), ("invoice_creation", "payment")):
             if params.get(name) not in (None, "") and mode != only_in:
                 raise SandboxError(400, f"You can not pass `{name}` in `{mode}` mode.", param=name)
         customer_creation = _str(params, "customer_creation")
@@ -461,6 +463,10 @@ class StripeApi:
             )
         payment_intent_data = _hash(params, "payment_intent_data")
         _check_params(payment_intent_data, PAYMENT_INTENT_DATA_PARAMS, "payment_intent_data")
+        invoice_creation = _hash(params, "invoice_creation")
+        _check_params(invoice_creation, frozenset({"enabled", "invoice_data"}), "invoice_creation")
+        if invoice_creation and _bool(invoice_creation, "enabled") is None:
+            raise missing("invoice_creation[enabled]")
         customer_id = _str(params, "customer")
         customer_email = _str(params, "customer_email")
         if customer_id and customer_email:
@@ -536,6 +542,7 @@ class StripeApi:
             mode=mode,
             customer_creation=(customer_creation or "if_required") if mode == "payment" else None,
             payment_intent_metadata=_metadata(payment_intent_data),
+            invoice_creation=bool(_bool(invoice_creation, "enabled")),
         )
         self.engine.sessions[session.id] = session
         return self.engine.session_dict(session, version)
@@ -643,6 +650,20 @@ class StripeApi:
         limit = _int(params, "limit") or 10
         return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/invoice_payments"}
 
+    def expire_checkout_session(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        session = self.engine.get_session(object_id)
+        now = self.engine.now()
+        self.engine.expire_if_due(session, now)
+        if session.status != "open":
+            raise SandboxError(
+                400,
+                f"Only Checkout Sessions with a status in [\"open\"] can be expired. This one is {session.status}.",
+                param="session",
+            )
+        self.engine.expire_session(session, now, info)
+        return self.engine.session_dict(session, version)
+
     def create_portal_session(self, params: dict, version: str, info: RequestInfo) -> dict:
         _check_params(params, PORTAL_SESSION_PARAMS)
         customer_id = _str(params, "customer", required=True)
@@ -687,10 +708,8 @@ class StripeApi:
         changes = self._item_changes(params)
         proration_behavior = _str(params, "proration_behavior") or "create_prorations"
         _str(params, "payment_behavior")
-        if changes:
-            # Everything else in the request was checked first: a refused change leaves nothing behind.
-            self.engine.update_items(sub, changes, proration_behavior, now, info)
-        with self.engine.subscription_change(sub, now, info):
+
+        def apply_the_rest() -> None:
             if at_period_end:
                 self.engine.schedule_cancellation(sub, now, comment, feedback)
             else:
@@ -706,6 +725,14 @@ class StripeApi:
                     sub.metadata.pop(key, None)
                 else:
                     sub.metadata[key] = value
+
+        if changes:
+            # Everything else in the request was checked first: a refused change leaves nothing behind.
+            # One request, one customer.subscription.updated, whatever it changed.
+            self.engine.update_items(sub, changes, proration_behavior, now, info, also=apply_the_rest)
+        else:
+            with self.engine.subscription_change(sub, now, info):
+                apply_the_rest()
         return self.engine.subscription_dict(sub, version)
 
     @staticmethod

@@ -516,6 +516,7 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
             mode=session.mode,
             payment_intent=session.payment_intent_id,
             customer_creation=session.customer_creation,
+            invoice_creation=session.invoice_creation,
             api_version=version or self.api_version,
         )
 
@@ -572,8 +573,11 @@ class BillingEngine(Payments, ClockAdvance, ItemChanges):
 
     def expire_if_due(self, session: Session, now: int) -> None:
         if session.status == "open" and now >= session.expires_at:
-            session.status = "expired"
-            self.emit("checkout.session.expired", self.session_dict(session), now)
+            self.expire_session(session, now)
+
+    def expire_session(self, session: Session, now: int, request: RequestInfo = AUTOMATIC) -> None:
+        session.status = "expired"
+        self.emit("checkout.session.expired", self.session_dict(session), now, request)
 
     def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo, amount: int | None = None) -> dict:
         if outcome not in OUTCOMES:

@@ -12,6 +12,7 @@ A mixin of the billing engine, behind ``POST /v1/subscriptions/{id}`` with ``ite
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -46,7 +47,9 @@ class ItemChanges:
         proration_behavior: str,
         now: int,
         request: RequestInfo,
+        also: Callable[[], None] | None = None,
     ) -> None:
+        """Apply ``changes``; ``also`` makes the request's other changes inside the same update event."""
         if proration_behavior not in PRORATION_BEHAVIORS:
             raise SandboxError(
                 400,
@@ -91,6 +94,8 @@ class ItemChanges:
                     sub.pending_prorations += lines
             if invoice is not None:
                 sub.latest_invoice = invoice.id
+            if also is not None:
+                also()
         if invoice is not None:
             self.emit("invoice.created", self.invoice_dict(invoice), now, request)
             self._finalize(invoice, now, request)

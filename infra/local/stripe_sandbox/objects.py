@@ -100,6 +100,8 @@ class Session:
     awaiting_async_payment: bool = False
     mode: str = "subscription"
     customer_creation: str | None = None
+    # invoice_creation[enabled]: accepted and shown; the post-payment invoice itself is not made.
+    invoice_creation: bool = False
     payment_intent_id: str | None = None
     payment_intent_metadata: dict[str, str] = field(default_factory=dict)
 

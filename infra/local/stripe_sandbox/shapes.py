@@ -642,6 +642,7 @@ def make_checkout_session(
     mode: str = "subscription",
     payment_intent: str | None = None,
     customer_creation: str | None = None,
+    invoice_creation: bool = False,
     api_version: str | None = None,
 ) -> dict[str, Any]:
     payment = mode == "payment"
@@ -684,7 +685,7 @@ def make_checkout_session(
         "invoice": invoice,
         # Payment mode says whether a post-payment invoice is made (never, here); subscriptions have invoices anyway.
         "invoice_creation": {
-            "enabled": False,
+            "enabled": invoice_creation,
             "invoice_data": {
                 "account_tax_ids": None,
                 "custom_fields": None,
