@@ -2,7 +2,8 @@
 
 Modules: ``objects`` (what it stores), ``engine`` (billing without HTTP, with its parts ``payments``
 (one-time payments, refunds, disputes), ``items`` (plan changes with prorations) and ``clock``
-(renewals, trial ends and retries as time passes, like a Stripe test clock)), ``api`` (``/v1/...``),
+(renewals, trial ends and retries as time passes, like a Stripe test clock) and ``render`` (objects
+in an API version's shapes)), ``api`` (``/v1/...``),
 ``pages`` (pay page, hosted invoice, customer portal), ``controls`` (``/_control/...``),
 ``delivery`` (signed webhooks), ``shapes`` (payloads in Stripe's shapes per API version), ``sdk``
 (the stripe SDK in process), ``app`` (all of it as one WSGI app).
