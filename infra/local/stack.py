@@ -256,6 +256,9 @@ class LocalStack:
             if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
                 return _json(400, {"error": {"code": "invalid_request", "message": "advance_seconds must be a whole number ≥ 0", "field": "advance_seconds"}})
             self.clock.advance(seconds)
+            if self.sandbox is not None:
+                # Stripe first, as a test clock would: renewals, trial ends, retries, then our schedules.
+                self.sandbox.advance_clock()
             ran = self.run_schedules(force=True)
             drained = self.drain()
             return _json(200, {**self._clock_view(), "schedules_run": ran, **drained})

@@ -14,8 +14,6 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
 from infra.local.stripe_sandbox import (
-    AUTO_PRICE_NOTE,
-    NOTE_KEY,
     SandboxError,
     StripeSandbox,
     WsgiStripeHttpClient,
@@ -78,11 +76,18 @@ class Stack:
         return [e for e in self.delivered if e["type"] == type_][-1]
 
 
+def new_sandbox(clock, deliver, **kwargs) -> StripeSandbox:
+    """A sandbox with the price the tests' sessions sell (Stripe knows only the prices it was given)."""
+    sandbox = StripeSandbox(clock, deliver, BASE, **kwargs)
+    sandbox.register_price("price_gold", 1000, "eur", product_name="Gold")
+    return sandbox
+
+
 def make_stack(api_version: str | None = None) -> Stack:
     clock = Clock()
     delivered: list[dict] = []
     kwargs = {"api_version": api_version} if api_version else {}
-    sandbox = StripeSandbox(clock, delivered.append, BASE, **kwargs)
+    sandbox = new_sandbox(clock, delivered.append, **kwargs)
     client = stripe.StripeClient(
         "sk_test_local",
         base_addresses={"api": BASE},
@@ -242,14 +247,19 @@ def test_checkout_sessions_create_unknown_parameter_rejected(stack):
     assert (raised.value.code, raised.value.param) == ("parameter_unknown", "mystery")
 
 
-def test_checkout_sessions_create_unknown_price_auto_created_with_note(stack):
-    # When a session uses a price id nobody registered
-    session = open_session(stack)
-    # Then the price exists as a 10.00 EUR monthly price saying where it came from
-    price = stack.client.v1.prices.retrieve("price_gold")
-    assert (price.unit_amount, price.currency, price.recurring.interval) == (1000, "eur", "month")
-    assert price.metadata[NOTE_KEY] == AUTO_PRICE_NOTE
-    assert session.amount_total == 1000
+def test_checkout_sessions_create_unknown_price_rejected_resource_missing(stack):
+    # Given a customer and a price id nobody registered
+    customer = stack.client.v1.customers.create({})
+    # When a session uses it (behaviour changed: the sandbox used to invent a 10.00 EUR price)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(
+            session_params(customer.id, line_items=[{"price": "price_nobody_made", "quantity": 1}])
+        )
+    # Then Stripe's answer comes back, and no price was made
+    assert raised.value.http_status == 400
+    assert (raised.value.code, raised.value.param) == ("resource_missing", "line_items[0][price]")
+    with pytest.raises(stripe.InvalidRequestError):
+        stack.client.v1.prices.retrieve("price_nobody_made")
 
 
 def test_register_price_seeds_amount_and_interval(stack):
@@ -653,7 +663,7 @@ def test_control_endpoints_drive_billing_over_http(stack):
 def test_sandbox_mounted_under_prefix_serves_sdk_and_pages():
     # Given the sandbox mounted under /_local/stripe of a bigger app, as the local stack does
     clock, delivered = Clock(), []
-    sandbox = StripeSandbox(clock, delivered.append, BASE)
+    sandbox = new_sandbox(clock, delivered.append)
     outer = DispatcherMiddleware(Response("stack", status=200), {"/_local/stripe": sandbox.wsgi_app})
     client = stripe.StripeClient(
         "sk_test_local",
@@ -679,7 +689,7 @@ def test_delivery_consumer_calling_back_does_not_deadlock_and_keeps_order():
         if event["type"] == "checkout.session.completed":
             holder["sandbox"].cancel(event["data"]["object"]["subscription"])
 
-    sandbox = holder["sandbox"] = StripeSandbox(clock, deliver, BASE)
+    sandbox = holder["sandbox"] = new_sandbox(clock, deliver)
     client = stripe.StripeClient(
         "sk_test_local", base_addresses={"api": BASE}, http_client=WsgiStripeHttpClient(sandbox.wsgi_app, BASE)
     )
@@ -703,6 +713,621 @@ def test_sandbox_concurrent_payments_each_session_completes_once(stack):
     completed = [e["data"]["object"]["id"] for e in stack.delivered if e["type"] == "checkout.session.completed"]
     assert sorted(completed) == sorted(s.id for s in sessions)
     assert len({e["id"] for e in stack.delivered}) == len(stack.delivered)
+
+
+# --- test clock: time passing renews, ends trials, retries, ends cancelled subscriptions -----------
+
+
+def period_end(stack: Stack, sub_id: str) -> int:
+    return stack.sandbox.subscription(sub_id)["items"]["data"][0]["current_period_end"]
+
+
+def card_behaviour(stack: Stack, customer_id: str, behaviour: str) -> None:
+    reply = stack.browser.post(f"/_control/customers/{customer_id}/payment_method", json={"behaviour": behaviour})
+    assert reply.status_code == 200, reply.json
+
+
+def customer_of(stack: Stack, sub_id: str) -> str:
+    return stack.sandbox.subscription(sub_id)["customer"]
+
+
+def test_advance_clock_past_period_end_renews_at_period_end_with_card(stack):
+    # Given an active subscription paid by a card that works
+    _, sub_id = subscribe(stack)
+    end = period_end(stack, sub_id)
+    before = len(stack.delivered)
+    # When business time passes the period end and the sandbox is told
+    stack.clock.now = end + 3600
+    stack.sandbox.advance_clock()
+    # Then the renewal happened at the period end, as Stripe's automatic renewal would
+    assert stack.types(before) == [
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    paid = stack.last("invoice.paid")
+    assert paid["created"] == end and paid["request"] == {"id": None, "idempotency_key": None}
+    invoice = paid["data"]["object"]
+    assert (invoice["billing_reason"], invoice["amount_paid"]) == ("subscription_cycle", 1000)
+    item = stack.last("customer.subscription.updated")["data"]["object"]["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) == (end, shift(T0, 2, "month"))
+
+
+def test_advance_clock_over_two_periods_renews_twice_in_order(stack):
+    # Given an active monthly subscription
+    _, sub_id = subscribe(stack)
+    # When two months and a day pass at once
+    stack.clock.now = shift(T0, 2, "month") + DAY
+    stack.sandbox.advance_clock()
+    # Then both renewals happened, each at its own period end
+    paid = [e for e in stack.delivered if e["type"] == "invoice.paid"][1:]
+    assert [e["created"] for e in paid] == [shift(T0, 1, "month"), shift(T0, 2, "month")]
+    assert period_end(stack, sub_id) == shift(T0, 3, "month")
+
+
+def test_advance_clock_nothing_due_sends_nothing(stack):
+    # Given an active subscription in the middle of its period
+    subscribe(stack)
+    before = len(stack.delivered)
+    # When a day passes
+    stack.clock.now = T0 + DAY
+    result = stack.sandbox.advance_clock()
+    # Then nothing is sent
+    assert result == {"now": T0 + DAY, "events": 0} and stack.types(before) == []
+
+
+def test_advance_clock_declining_card_fails_retries_then_cancels(stack):
+    # Given an active subscription whose card now declines
+    _, sub_id = subscribe(stack)
+    card_behaviour(stack, customer_of(stack, sub_id), "declines")
+    end = period_end(stack, sub_id)
+    # When the period ends
+    stack.clock.now = end
+    stack.sandbox.advance_clock()
+    # Then the renewal fails, the subscription is past_due and a retry is scheduled in 3 days
+    failed = stack.last("invoice.payment_failed")["data"]["object"]
+    assert stack.sandbox.subscription(sub_id)["status"] == "past_due"
+    assert (failed["attempt_count"], failed["next_payment_attempt"]) == (1, end + 3 * DAY)
+    # When the retries (3, 5 and 7 days apart) all fail
+    stack.clock.now = end + 15 * DAY
+    stack.sandbox.advance_clock()
+    # Then each was an attempt at its time, and after the last Stripe's default cancels the subscription
+    attempts = [e for e in stack.delivered if e["type"] == "invoice.payment_failed"]
+    assert [e["created"] for e in attempts] == [end, end + 3 * DAY, end + 8 * DAY, end + 15 * DAY]
+    assert attempts[-1]["data"]["object"]["next_payment_attempt"] is None
+    deleted = stack.last("customer.subscription.deleted")["data"]["object"]
+    assert deleted["status"] == "canceled" and deleted["cancellation_details"]["reason"] == "payment_failed"
+
+
+def test_payment_method_control_unknown_behaviour_refused(stack):
+    # Given a customer
+    customer = stack.client.v1.customers.create({})
+    # When the control is asked for a behaviour it does not know
+    reply = stack.browser.post(f"/_control/customers/{customer.id}/payment_method", json={"behaviour": "sometimes"})
+    # Then it says which ones exist
+    assert reply.status_code == 400 and "succeeds, declines, requires_action" in reply.json["error"]["message"]
+
+
+def test_advance_clock_retry_after_card_fixed_pays_and_reactivates(stack):
+    # Given a renewal that failed (the control makes the card decline)
+    _, sub_id = subscribe(stack)
+    stack.clock.now = period_end(stack, sub_id)
+    stack.sandbox.fail_renewal(sub_id)
+    invoice_id = stack.last("invoice.payment_failed")["data"]["object"]["id"]
+    # When the member's card works again and the retry comes due
+    card_behaviour(stack, customer_of(stack, sub_id), "succeeds")
+    stack.clock.now += 3 * DAY
+    stack.sandbox.advance_clock()
+    # Then the retry pays the same invoice and the subscription is active again
+    assert stack.last("invoice.paid")["data"]["object"]["id"] == invoice_id
+    assert stack.sandbox.subscription(sub_id)["status"] == "active"
+
+
+def test_advance_clock_card_requiring_authentication_sends_action_required(stack):
+    # Given an active subscription whose bank asks for 3-D Secure on every charge
+    _, sub_id = subscribe(stack)
+    card_behaviour(stack, customer_of(stack, sub_id), "requires_action")
+    # When the period ends
+    stack.clock.now = period_end(stack, sub_id)
+    stack.sandbox.advance_clock()
+    # Then the charge fails asking the member to authenticate on the hosted invoice page
+    assert stack.types()[-3:] == [
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "customer.subscription.updated",
+    ]
+    assert stack.last("invoice.payment_action_required")["data"]["object"]["hosted_invoice_url"]
+
+
+def test_advance_clock_cancel_at_period_end_deletes_without_invoice(stack):
+    # Given a subscription the member cancelled at period end, through the SDK
+    _, sub_id = subscribe(stack)
+    end = period_end(stack, sub_id)
+    stack.client.v1.subscriptions.update(sub_id, {"cancel_at_period_end": True})
+    before = len(stack.delivered)
+    # When the period ends
+    stack.clock.now = end + 60
+    stack.sandbox.advance_clock()
+    # Then the subscription ends at the period end, and nothing is invoiced
+    assert stack.types(before) == ["customer.subscription.deleted"]
+    deleted = stack.last("customer.subscription.deleted")
+    assert deleted["created"] == end and deleted["data"]["object"]["ended_at"] == end
+
+
+def trial_subscription(stack: Stack, days: int = 14) -> str:
+    trial = {"trial_period_days": days, "metadata": {"membergate_member_id": "mem_1"}}
+    session = open_session(stack, subscription_data=trial)
+    assert pay(stack, session.id, "card").status_code == 303
+    return stack.last("checkout.session.completed")["data"]["object"]["subscription"]
+
+
+def test_checkout_subscription_data_trial_days_starts_trialing_with_nothing_due(stack):
+    # When a member checks out a session with a 14-day trial (subscription_data.trial_period_days)
+    sub_id = trial_subscription(stack)
+    # Then nothing is charged and the subscription trials until T0 + 14 days
+    sub = stack.client.v1.subscriptions.retrieve(sub_id)
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    assert (completed["amount_total"], completed["payment_status"]) == (0, "no_payment_required")
+    assert (sub.status, sub.trial_start, sub.trial_end) == ("trialing", T0, T0 + 14 * DAY)
+    assert sub["items"]["data"][0]["current_period_end"] == T0 + 14 * DAY
+
+
+def test_advance_clock_trial_sends_trial_will_end_then_first_charge_activates(stack):
+    # Given a 14-day trial
+    sub_id = trial_subscription(stack)
+    # When 11 days pass
+    stack.clock.now = T0 + 11 * DAY
+    stack.sandbox.advance_clock()
+    # Then Stripe's three-day notice is sent, once
+    assert stack.types()[-1] == "customer.subscription.trial_will_end"
+    assert stack.last("customer.subscription.trial_will_end")["created"] == T0 + 11 * DAY
+    # When the trial ends
+    stack.clock.now = T0 + 15 * DAY
+    stack.sandbox.advance_clock()
+    # Then the first period is invoiced and paid, and the subscription is active from the trial end
+    assert stack.types().count("customer.subscription.trial_will_end") == 1
+    sub = stack.sandbox.subscription(sub_id)
+    assert sub["status"] == "active" and sub["items"]["data"][0]["current_period_start"] == T0 + 14 * DAY
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    assert (invoice["amount_paid"], invoice["billing_reason"]) == (1000, "subscription_cycle")
+
+
+def test_advance_clock_trial_end_with_declining_card_goes_past_due(stack):
+    # Given a trial whose card will decline
+    sub_id = trial_subscription(stack, days=7)
+    card_behaviour(stack, customer_of(stack, sub_id), "declines")
+    # When the trial ends
+    stack.clock.now = T0 + 7 * DAY
+    stack.sandbox.advance_clock()
+    # Then the first charge fails and the subscription is past_due, not active
+    assert stack.sandbox.subscription(sub_id)["status"] == "past_due"
+    assert stack.last("invoice.payment_failed")["data"]["object"]["amount_due"] == 1000
+
+
+def test_advance_clock_open_session_past_expiry_emits_expired(stack):
+    # Given a session nobody paid
+    session = open_session(stack)
+    # When its expiry passes
+    stack.clock.now = T0 + 2 * 3600
+    stack.sandbox.advance_clock()
+    # Then Stripe's expiry event is sent at the expiry time
+    expired = stack.last("checkout.session.expired")
+    assert expired["data"]["object"]["id"] == session.id and expired["created"] == T0 + 3600
+
+
+# --- one-time payments (passes, lifetime) and pay what you want -----------------------------------
+
+
+def register(stack: Stack, **body) -> dict:
+    reply = stack.browser.post("/_control/prices", json=body)
+    assert reply.status_code == 200, reply.json
+    return reply.json
+
+
+def payment_session(stack: Stack, price_id: str, member_id: str = "mem_1", **overrides):
+    params = session_params("", member_id, mode="payment", line_items=[{"price": price_id, "quantity": 1}],
+                            payment_intent_data={"metadata": {"membergate_member_id": member_id}})
+    params.pop("subscription_data")
+    params.update(overrides)
+    customer = stack.client.v1.customers.create({"metadata": {"membergate_member_id": member_id}})
+    params["customer"] = customer.id
+    return stack.client.v1.checkout.sessions.create(params)
+
+
+def test_register_price_one_time_via_control_has_no_recurring(stack):
+    # When a one-time price (a 30-day pass) is registered through the control
+    price = register(stack, price_id="price_pass_30d", unit_amount=2500, currency="eur", type="one_time")
+    # Then it reads back through the SDK as Stripe's one-time price
+    again = stack.client.v1.prices.retrieve("price_pass_30d")
+    assert (price["type"], price["recurring"]) == ("one_time", None)
+    assert (again.type, again.unit_amount) == ("one_time", 2500)
+
+
+def test_payment_mode_card_makes_payment_intent_and_charge_not_subscription(stack):
+    # Given a lifetime price and a payment-mode session for it
+    register(stack, price_id="price_lifetime", unit_amount=19900, currency="eur", type="one_time")
+    session = payment_session(stack, "price_lifetime")
+    assert (session.mode, session.amount_total, session.customer_creation) == ("payment", 19900, "if_required")
+    before = len(stack.delivered)
+    # When the member pays by card on the hosted page
+    assert pay(stack, session.id, "card").status_code == 303
+    # Then Stripe's payment-mode events follow, with no invoice and no subscription
+    assert stack.types(before) == [
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "checkout.session.completed",
+    ]
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    intent = stack.last("payment_intent.succeeded")["data"]["object"]
+    charge = stack.last("charge.succeeded")["data"]["object"]
+    assert (completed["mode"], completed["payment_status"], completed["subscription"], completed["invoice"]) == (
+        "payment", "paid", None, None)
+    assert completed["payment_intent"] == intent["id"] == charge["payment_intent"]
+    assert (intent["status"], intent["amount_received"], intent["latest_charge"]) == ("succeeded", 19900, charge["id"])
+    assert (charge["amount"], charge["customer"], charge["paid"]) == (19900, session.customer, True)
+    assert intent["metadata"] == {"membergate_member_id": "mem_1"}
+
+
+@pytest.mark.parametrize(("creation", "makes_customer"), [("if_required", False), ("always", True)])
+def test_payment_mode_without_customer_creates_one_only_when_always(stack, creation, makes_customer):
+    # Given a pass sold to someone with no Stripe customer yet
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    params = session_params("", mode="payment", customer_email="guest@example.test", customer_creation=creation,
+                            line_items=[{"price": "price_pass", "quantity": 1}])
+    for name in ("customer", "subscription_data"):
+        params.pop(name)
+    session = stack.client.v1.checkout.sessions.create(params)
+    # When they pay by card
+    pay(stack, session.id, "card")
+    # Then a customer exists only with customer_creation=always; the details typed at checkout remain either way
+    completed = stack.last("checkout.session.completed")["data"]["object"]
+    charge = stack.last("charge.succeeded")["data"]["object"]
+    assert ("customer.created" in stack.types()) is makes_customer
+    assert (completed["customer"] is not None) is makes_customer and charge["customer"] == completed["customer"]
+    assert completed["customer_details"]["email"] == "guest@example.test"
+
+
+def test_payment_mode_invoice_creation_accepted_and_shown(stack):
+    # Given a one-time price
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    # When a payment-mode session asks for a post-payment invoice, as Membergate's gateway does
+    session = payment_session(stack, "price_pass", invoice_creation={"enabled": True})
+    # Then the session says so
+    assert session.invoice_creation.enabled is True
+
+
+def test_checkout_sessions_expire_open_session_then_refuses_again(stack):
+    # Given an open session
+    session = open_session(stack)
+    # When it is expired through the SDK
+    expired = stack.client.v1.checkout.sessions.expire(session.id)
+    # Then it is expired, Stripe's event says so, and a second expiry is refused
+    assert expired.status == "expired" and expired.url is None
+    event = stack.last("checkout.session.expired")
+    assert event["data"]["object"]["id"] == session.id and event["request"]["id"] is not None
+    with pytest.raises(stripe.InvalidRequestError):
+        stack.client.v1.checkout.sessions.expire(session.id)
+    assert pay(stack, session.id, "card").status_code == 400
+
+
+def test_payment_mode_sepa_completes_unpaid_then_settles(stack):
+    # Given a pass bought by SEPA debit
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    session = payment_session(stack, "price_pass")
+    pay(stack, session.id, "sepa")
+    assert stack.last("checkout.session.completed")["data"]["object"]["payment_status"] == "unpaid"
+    before = len(stack.delivered)
+    # When the bank confirms the debit
+    settled = stack.browser.post(f"/_control/checkout/sessions/{session.id}/settle_sepa", json={"succeed": True})
+    # Then the charge succeeds and Checkout says the async payment succeeded
+    assert settled.json["payment_status"] == "paid"
+    assert stack.types(before) == [
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "checkout.session.async_payment_succeeded",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "price_body"),
+    [
+        ("payment", {"price_id": "price_x", "unit_amount": 900, "currency": "eur", "interval": "month"}),
+        ("subscription", {"price_id": "price_x", "unit_amount": 900, "currency": "eur", "type": "one_time"}),
+    ],
+)
+def test_checkout_sessions_create_price_type_not_matching_mode_rejected(stack, mode, price_body):
+    # Given a price of the wrong kind for the session's mode
+    register(stack, **price_body)
+    customer = stack.client.v1.customers.create({})
+    params = session_params(customer.id, mode=mode, line_items=[{"price": "price_x", "quantity": 1}])
+    if mode == "payment":
+        params.pop("subscription_data")
+    # When the session is created
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(params)
+    # Then it is refused on that line item
+    assert raised.value.param == "line_items[0][price]"
+
+
+def test_payment_mode_with_subscription_data_rejected(stack):
+    # Given a one-time price
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    # When a payment-mode session is sent subscription_data
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        payment_session(stack, "price_pass", subscription_data={"trial_period_days": 7})
+    # Then Stripe's refusal comes back
+    assert raised.value.param == "subscription_data"
+
+
+def test_custom_amount_member_chooses_amount_above_minimum(stack):
+    # Given a pay-what-you-want price: at least 5.00, suggested 15.00
+    price = register(stack, price_id="price_pwyw", currency="eur", custom_unit_amount={"minimum": 500, "preset": 1500})
+    assert price["unit_amount"] is None
+    assert price["custom_unit_amount"] == {"maximum": None, "minimum": 500, "preset": 1500}
+    session = payment_session(stack, "price_pwyw")
+    assert session.amount_total == 1500
+    # When the member chooses 25.00 on the hosted page and pays
+    page = stack.browser.get(f"/pay/{session.id}").get_data(as_text=True)
+    paid = stack.browser.post(f"/pay/{session.id}", data={"outcome": "card", "amount": "2500"})
+    # Then 25.00 is charged and the completed session says so
+    assert "name=amount" in page and paid.status_code == 303
+    assert stack.last("charge.succeeded")["data"]["object"]["amount"] == 2500
+    assert stack.last("checkout.session.completed")["data"]["object"]["amount_total"] == 2500
+
+
+def test_custom_amount_below_minimum_refused_and_session_stays_open(stack):
+    # Given a pay-what-you-want price with a 5.00 minimum
+    register(stack, price_id="price_pwyw", currency="eur", custom_unit_amount={"minimum": 500})
+    session = payment_session(stack, "price_pwyw")
+    # When the member offers 1.00
+    reply = stack.browser.post(f"/_control/checkout/sessions/{session.id}/pay", json={"outcome": "card", "amount": 100})
+    # Then the payment is refused, nothing is charged and the session stays open
+    assert reply.status_code == 400 and "at least 5.00 EUR" in reply.json["error"]["message"]
+    assert stack.client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    assert "charge.succeeded" not in stack.types()
+
+
+def test_prices_create_custom_unit_amount_on_recurring_rejected(stack):
+    # When a recurring price is created with a custom amount through the SDK
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.prices.create({"product_data": {"name": "PWYW"}, "currency": "eur",
+                                       "custom_unit_amount": {"enabled": True, "minimum": 500},
+                                       "recurring": {"interval": "month"}})
+    # Then it is refused as Stripe refuses pay-what-you-want subscriptions
+    assert raised.value.param == "custom_unit_amount"
+
+
+def test_prices_create_custom_unit_amount_one_time_through_sdk(stack):
+    # When a one-time pay-what-you-want price is created through the SDK
+    price = stack.client.v1.prices.create({"product_data": {"name": "Tip jar"}, "currency": "eur",
+                                           "custom_unit_amount": {"enabled": True, "minimum": 300, "maximum": 10000}})
+    # Then it is a one-time price with no unit amount
+    assert (price.type, price.unit_amount, price.custom_unit_amount.minimum) == ("one_time", None, 300)
+
+
+# --- plan changes: subscription item updates with prorations ----------------------------------------
+
+
+def upgrade(stack: Stack, sub_id: str, price_id: str, behaviour: str | None = None):
+    item_id = stack.sandbox.subscription(sub_id)["items"]["data"][0]["id"]
+    params: dict = {"items": [{"id": item_id, "price": price_id}]}
+    if behaviour:
+        params["proration_behavior"] = behaviour
+    return item_id, stack.client.v1.subscriptions.update(sub_id, params)
+
+
+@pytest.fixture
+def halfway(stack) -> tuple[Stack, str]:
+    """A gold (10.00/month) subscription half-way through its period, and a platinum price (30.00/month)."""
+    stack.sandbox.register_price("price_platinum", 3000, "eur", product_name="Platinum")
+    _, sub_id = subscribe(stack)
+    assert shift(T0, 1, "month") - T0 == 31 * DAY  # T0 is 15 January 2027
+    stack.clock.now += 31 * DAY // 2
+    return stack, sub_id
+
+
+def test_update_items_create_prorations_changes_price_in_place_and_bills_next_renewal(halfway):
+    stack, sub_id = halfway
+    before = len(stack.delivered)
+    # When the member moves to platinum (Stripe's default: create_prorations)
+    item_id, updated = upgrade(stack, sub_id, "price_platinum")
+    # Then the same item now has the new price, one update event says what it was, and nothing is invoiced yet
+    assert updated["items"]["data"][0]["id"] == item_id
+    assert updated["items"]["data"][0]["price"]["id"] == "price_platinum"
+    assert stack.types(before) == ["customer.subscription.updated"]
+    previous = stack.last("customer.subscription.updated")["data"]["previous_attributes"]
+    assert previous["items"]["data"][0]["price"]["id"] == "price_gold"
+    # When the period ends
+    stack.clock.now = period_end(stack, sub_id)
+    stack.sandbox.advance_clock()
+    # Then the renewal bills platinum plus the half-period credit and charge
+    lines = stack.last("invoice.paid")["data"]["object"]["lines"]["data"]
+    amounts = sorted((line["amount"], line["parent"]["subscription_item_details"]["proration"]) for line in lines)
+    assert amounts == [(-500, True), (1500, True), (3000, False)]
+    assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 4000
+
+
+def test_update_items_with_metadata_and_undo_cancel_sends_one_update_event(halfway):
+    # Given a subscription scheduled to cancel
+    stack, sub_id = halfway
+    stack.client.v1.subscriptions.update(sub_id, {"cancel_at_period_end": True})
+    before = len(stack.delivered)
+    # When Membergate switches its tier the way its gateway does (item, prorations, stay, metadata)
+    item_id = stack.sandbox.subscription(sub_id)["items"]["data"][0]["id"]
+    stack.client.v1.subscriptions.update(sub_id, {
+        "items": [{"id": item_id, "price": "price_platinum", "quantity": 1}],
+        "proration_behavior": "create_prorations",
+        "cancel_at_period_end": False,
+        "metadata": {"membergate_plan_id": "plan_platinum"},
+    })
+    # Then one update event carries every change, as Stripe sends one per request
+    assert stack.types(before) == ["customer.subscription.updated"]
+    event = stack.last("customer.subscription.updated")["data"]
+    assert {"items", "cancel_at_period_end", "metadata"} <= set(event["previous_attributes"])
+    assert event["object"]["cancel_at_period_end"] is False
+    assert event["object"]["metadata"]["membergate_plan_id"] == "plan_platinum"
+
+
+def test_update_items_always_invoice_charges_prorations_now(halfway):
+    stack, sub_id = halfway
+    before = len(stack.delivered)
+    # When the member upgrades with proration_behavior=always_invoice
+    upgrade(stack, sub_id, "price_platinum", "always_invoice")
+    # Then the difference for the rest of the period is invoiced and paid at once
+    assert stack.types(before) == [
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    assert (invoice["billing_reason"], invoice["amount_paid"]) == ("subscription_update", 1000)
+    assert all(line["parent"]["subscription_item_details"]["proration"] for line in invoice["lines"]["data"])
+
+
+def test_update_items_proration_none_bills_new_price_from_next_period_only(halfway):
+    stack, sub_id = halfway
+    # When the member upgrades without prorations
+    upgrade(stack, sub_id, "price_platinum", "none")
+    stack.clock.now = period_end(stack, sub_id)
+    stack.sandbox.advance_clock()
+    # Then the next renewal is the new price, nothing more
+    assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 3000
+
+
+def test_update_items_to_yearly_price_restarts_cycle_and_invoices_now(halfway):
+    stack, sub_id = halfway
+    stack.sandbox.register_price("price_gold_year", 10000, "eur", "year")
+    now = stack.clock.now
+    # When the member switches to the yearly price
+    _, updated = upgrade(stack, sub_id, "price_gold_year")
+    # Then the billing cycle restarts today and the year is charged now, less the unused half month
+    item = updated["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) == (now, shift(now, 1, "year"))
+    invoice = stack.last("invoice.paid")["data"]["object"]
+    assert (invoice["billing_reason"], invoice["amount_paid"]) == ("subscription_update", 10000 - 500)
+
+
+def test_update_items_unknown_price_rejected_and_nothing_changes(halfway):
+    stack, sub_id = halfway
+    before = len(stack.delivered)
+    # When an update names a price Stripe does not know
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        upgrade(stack, sub_id, "price_nobody_made")
+    # Then it is resource_missing and the subscription is as it was
+    assert (raised.value.code, raised.value.param) == ("resource_missing", "items[0][price]")
+    assert stack.sandbox.subscription(sub_id)["items"]["data"][0]["price"]["id"] == "price_gold"
+    assert stack.types(before) == []
+
+
+# --- refunds and disputes -----------------------------------------------------------------------------
+
+
+def test_refund_last_payment_full_emits_charge_refunded_then_refuses_a_second(stack):
+    # Given a member who paid their subscription by card
+    _, sub_id = subscribe(stack)
+    customer_id = customer_of(stack, sub_id)
+    # When the creator refunds the last payment
+    reply = stack.browser.post(f"/_control/customers/{customer_id}/refund_last_payment")
+    # Then a refund of the whole charge is made and Stripe's events say so
+    assert reply.status_code == 200 and reply.json["object"] == "refund" and reply.json["amount"] == 1000
+    assert stack.types()[-2:] == ["refund.created", "charge.refunded"]
+    charge = stack.last("charge.refunded")["data"]["object"]
+    assert (charge["amount_refunded"], charge["refunded"], charge["customer"]) == (1000, True, customer_id)
+    assert charge["id"] == reply.json["charge"] and charge["refunds"]["data"][0]["id"] == reply.json["id"]
+    # And a second refund is refused as Stripe refuses it
+    again = stack.browser.post(f"/_control/customers/{customer_id}/refund_last_payment")
+    assert again.status_code == 400 and again.json["error"]["code"] == "charge_already_refunded"
+
+
+def test_refunded_subscription_charge_traced_to_its_subscription_through_sdk(stack):
+    # Given a subscription payment that was refunded
+    _, sub_id = subscribe(stack)
+    stack.browser.post(f"/_control/customers/{customer_of(stack, sub_id)}/refund_last_payment")
+    charge = stack.last("charge.refunded")["data"]["object"]
+    # When a reader follows the links API 2025-03-31 offers (charge → payment intent → invoice payment → invoice)
+    again = stack.client.v1.charges.retrieve(charge["id"])
+    intent = stack.client.v1.payment_intents.retrieve(again.payment_intent)
+    payments = stack.client.v1.invoice_payments.list(
+        {"payment": {"type": "payment_intent", "payment_intent": intent.id}}
+    )
+    invoice = stack.client.v1.invoices.retrieve(payments.data[0].invoice)
+    # Then they reach the subscription that was paid
+    assert (again.refunded, intent.status, payments.data[0].status) == (True, "succeeded", "paid")
+    assert invoice.parent.subscription_details.subscription == sub_id
+
+
+def test_refund_last_payment_partial_leaves_charge_not_refunded(stack):
+    # Given a 30-day pass bought for 25.00
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    session = payment_session(stack, "price_pass")
+    pay(stack, session.id, "card")
+    # When 5.00 is refunded
+    reply = stack.browser.post(f"/_control/customers/{session.customer}/refund_last_payment", json={"amount": 500})
+    # Then the charge is partly refunded
+    charge = stack.last("charge.refunded")["data"]["object"]
+    assert reply.json["amount"] == 500 and (charge["amount_refunded"], charge["refunded"]) == (500, False)
+
+
+def test_refund_last_payment_customer_without_payment_refused(stack):
+    # Given a customer who never paid
+    customer = stack.client.v1.customers.create({})
+    # When a refund is asked
+    reply = stack.browser.post(f"/_control/customers/{customer.id}/refund_last_payment")
+    # Then it is a 400 that says why
+    assert reply.status_code == 400 and "no successful payment" in reply.json["error"]["message"]
+
+
+@pytest.mark.parametrize(("outcome", "closing_events"), [
+    ("won", ["charge.dispute.closed", "charge.dispute.funds_reinstated"]),
+    ("lost", ["charge.dispute.closed"]),
+])
+def test_dispute_last_payment_then_close_emits_dispute_events(stack, outcome, closing_events):
+    # Given a lifetime purchase
+    register(stack, price_id="price_lifetime", unit_amount=19900, currency="eur", type="one_time")
+    session = payment_session(stack, "price_lifetime")
+    pay(stack, session.id, "card")
+    charge_id = stack.last("charge.succeeded")["data"]["object"]["id"]
+    # When the cardholder disputes it
+    opened = stack.browser.post(f"/_control/customers/{session.customer}/dispute_last_payment")
+    # Then the control answers the dispute's id and Stripe's events follow
+    dispute_id = opened.json["id"]
+    assert opened.status_code == 200 and dispute_id.startswith("dp_")
+    assert stack.types()[-2:] == ["charge.dispute.created", "charge.dispute.funds_withdrawn"]
+    created = stack.last("charge.dispute.created")["data"]["object"]
+    assert (created["charge"], created["amount"], created["status"]) == (charge_id, 19900, "needs_response")
+    # When the network decides
+    closed = stack.browser.post(f"/_control/disputes/{dispute_id}/close", json={"outcome": outcome})
+    # Then the dispute is closed with that outcome
+    assert closed.status_code == 200 and closed.json["status"] == outcome
+    assert stack.types()[-len(closing_events):] == closing_events
+    assert stack.last("charge.dispute.closed")["data"]["object"]["status"] == outcome
+    # And it cannot be closed twice, nor the charge refunded
+    assert stack.browser.post(f"/_control/disputes/{dispute_id}/close", json={"outcome": "won"}).status_code == 400
+    refund = stack.browser.post(f"/_control/customers/{session.customer}/refund_last_payment")
+    assert refund.json["error"]["code"] == "charge_disputed"
+
+
+def test_customers_delete_cancels_subscriptions_then_emits_customer_deleted(stack):
+    # Given a customer with an active subscription
+    _, sub_id = subscribe(stack)
+    customer_id = customer_of(stack, sub_id)
+    before = len(stack.delivered)
+    # When the creator deletes the customer (Dashboard or API)
+    deleted = stack.client.v1.customers.delete(customer_id)
+    # Then the subscription ends at once, then the customer is gone, as Stripe tells it
+    assert deleted.deleted is True
+    assert stack.types(before) == ["customer.subscription.deleted", "customer.deleted"]
+    assert stack.last("customer.deleted")["data"]["object"]["id"] == customer_id
+    assert stack.client.v1.customers.retrieve(customer_id).deleted is True
+    # And the customer can no longer check out
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        stack.client.v1.checkout.sessions.create(session_params(customer_id))
+    assert raised.value.code == "resource_missing"
 
 
 # --- customer portal ------------------------------------------------------------------------------
@@ -941,7 +1566,33 @@ def _produced_objects() -> dict[str, dict]:
         "customer": stack.last("customer.created")["data"]["object"],
         "event": stack.last("customer.subscription.updated"),
         "billing_portal.session": open_portal(stack, sub["customer"]).to_dict(),
+        **_produced_payments(),
     }
+
+
+def _produced_payments() -> dict[str, dict]:
+    stack = make_stack()
+    register(stack, price_id="price_pass", unit_amount=2500, currency="eur", type="one_time")
+    for member in ("mem_refund", "mem_dispute"):
+        session = payment_session(stack, "price_pass", member)
+        pay(stack, session.id, "card")
+        action = "refund_last_payment" if member == "mem_refund" else "dispute_last_payment"
+        assert stack.browser.post(f"/_control/customers/{session.customer}/{action}", json={"amount": 500}
+                                  if action == "refund_last_payment" else {}).status_code == 200
+    return {
+        "charge": stack.last("charge.refunded")["data"]["object"],
+        "refund": stack.last("refund.created")["data"]["object"],
+        "dispute": stack.last("charge.dispute.created")["data"]["object"],
+        "payment_intent": stack.last("payment_intent.succeeded")["data"]["object"],
+        "invoice_payment": _produced_invoice_payment(),
+    }
+
+
+def _produced_invoice_payment() -> dict:
+    stack = make_stack()
+    _, sub_id = subscribe(stack)
+    invoice_id = stack.sandbox.subscription(sub_id)["latest_invoice"]
+    return stack.client.v1.invoice_payments.list({"invoice": invoice_id}).data[0].to_dict()
 
 
 def _missing_nested(fixture, ours, path: str) -> list[str]:
@@ -968,6 +1619,11 @@ SHAPED_RESOURCES = [
     "customer",
     "event",
     "billing_portal.session",
+    "charge",
+    "refund",
+    "dispute",
+    "payment_intent",
+    "invoice_payment",
 ]
 
 
