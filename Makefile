@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 3000
 
-.PHONY: help setup test demo dev bench build lint clean
+.PHONY: help setup test check demo dev bench build lint clean
 
 help:
 	@echo "make demo   - start the local stack and tell the whole member story"
@@ -25,8 +25,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) check
 	$(BIN)/python -m pytest
+
+# Static checks run before the tests (and so in CI): ruff (pyflakes) and mypy (strict on the
+# domain, the services and the ports).
+check: $(STAMP)
+	$(BIN)/ruff check shared functions infra tests
+	$(BIN)/mypy
 
 demo: $(STAMP)
 	$(BIN)/python -m infra.local.demo

@@ -69,7 +69,7 @@ def report_imports(report: Report, runs: int) -> tuple[bench_imports.ImportFigur
         print(f"  {label}: median {median * 1000:.1f} ms ({spread})")
     print(f"  ratio intake import / boto3 import: {figures.ratio:.2f}× (the handler module alone)")
     first = bench_imports.measure_first_event(runs=runs)
-    print(f"  full cold start = import the handler + its first event (bootstrap and 3 boto3 clients, the signing")
+    print("  full cold start = import the handler + its first event (bootstrap and 3 boto3 clients, the signing")
     print(f"  secret read from SSM, ledger PutItem and the queue send over HTTP to a local moto server), in "
           f"{first.runs_each} fresh interpreters")
     print(f"  interleaved with bare `import boto3` runs; byte-code cached as the built layer ships it: median "

@@ -6,7 +6,7 @@ import json
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import SubscriptionRecord
@@ -252,7 +252,7 @@ class BillingGateway(Protocol):
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         """The URL of a short-lived Stripe customer portal session (card, invoices, cancellation)."""
 
-    def fetch_subscription(self, subscription_id: str) -> dict | None:
+    def fetch_subscription(self, subscription_id: str) -> dict[str, Any] | None:
         """The subscription as Stripe has it now (a plain dict), or None if Stripe doesn't know it."""
 
 

@@ -272,7 +272,7 @@ def test_billing_portal_json_caller_gets_201_portal_url(pipeline):
     # Given a member who paid
     plan_id = setup_catalog(p)
     cookie = bind_discord(p, plan_id)
-    member_id = member_view(p)["id"]
+    member_view(p)
     pay(p, cookie, plan_id)
     # When a JSON caller asks for their portal, with and without the plan to come back to
     with_plan = p.call("start_checkout", "POST", "/billing/portal", body={"plan_id": plan_id}, cookies=[cookie])

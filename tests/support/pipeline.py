@@ -8,7 +8,6 @@ hand, the way Lambda's event source mappings would.
 from __future__ import annotations
 
 import json
-import time
 from contextlib import ExitStack
 from typing import Any
 

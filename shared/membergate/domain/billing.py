@@ -60,7 +60,7 @@ class SubscriptionSnapshot:
     livemode: bool = False
 
     @property
-    def order_key(self) -> tuple:
+    def order_key(self) -> tuple[int, int, bool, int, int, str]:
         return (
             self.created,
             STATUS_RANK.get(self.status, -1),
@@ -214,7 +214,7 @@ def best(a: GrantStatus | None, b: GrantStatus) -> GrantStatus:
     if a is None:
         return b
 
-    def key(g: GrantStatus) -> tuple:
+    def key(g: GrantStatus) -> tuple[int, bool, int]:
         # None as "until" on an active grant means open-ended, which beats any date.
         open_ended = g.until is None and g.state.gives_access
         return (_STATE_ORDER[g.state], open_ended, g.until or 0)

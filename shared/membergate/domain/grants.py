@@ -96,7 +96,7 @@ def statuses(grants: Iterable[OneTimeGrant], now: int) -> list[tuple[OneTimeGran
 
 def upcoming_ends(grants: Iterable[OneTimeGrant], now: int) -> list[int]:
     """When the sweep must look again: the ends (and queued starts) of passes still ahead."""
-    times = []
+    times: list[int] = []
     for start, end in windows(grants).values():
         times.extend(t for t in (start, end) if t is not None and t > now)
     return times

@@ -17,6 +17,8 @@ Every formula is written down in docs/kpis.md. The rules that shape this module:
 
 from __future__ import annotations
 
+from typing import Any
+
 import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -85,7 +87,7 @@ class SubscriptionObservation:
     collection_paused: bool = False
 
     @property
-    def order_key(self) -> tuple:
+    def order_key(self) -> tuple[int, int, str, str]:
         # Same precedence as billing.SubscriptionSnapshot.order_key for same-second ties.
         return (self.created, STATUS_RANK.get(self.status, -1), self.event_id, repr(self))
 
@@ -246,7 +248,7 @@ class KpiReport:
     def arr(self) -> dict[str, Fraction]:
         return {currency: 12 * amount for currency, amount in self.mrr.items()}
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The report as the admin API answers it: amounts rounded half up, rates to 4 places."""
         currencies = sorted(set(self.mrr) | set(self.movements) | set(self.mrr_start))
         return {
@@ -299,7 +301,7 @@ def _movements_dict(m: Movements) -> dict[str, int]:
     }
 
 
-def _churn_dict(c: Churn) -> dict:
+def _churn_dict(c: Churn) -> dict[str, Any]:
     return {
         "logo_rate": rate(c.logo_rate),
         "revenue_rate": {cur: rate(v) for cur, v in sorted(c.revenue_rate.items())},
@@ -329,7 +331,7 @@ def rate(value: Fraction | None, places: int = 4) -> float | None:
     if value is None:
         return None
     scale = 10**places
-    return round_half_up(value * scale) / scale
+    return float(round_half_up(value * scale) / scale)
 
 
 def _ratio(numerator: int | Fraction, denominator: int | Fraction) -> Fraction | None:
@@ -618,7 +620,7 @@ def _snapshot(index: _Index, day: date, tz: str, now: int, carry: _Carry | None 
     )
 
 
-def snapshot_to_json(snapshot: DaySnapshot) -> dict:
+def snapshot_to_json(snapshot: DaySnapshot) -> dict[str, Any]:
     """A snapshot as plain JSON for storage; exact amounts are kept as "numerator/denominator"."""
 
     def amounts(d: dict[str, Fraction]) -> dict[str, str]:
@@ -646,7 +648,7 @@ def snapshot_to_json(snapshot: DaySnapshot) -> dict:
     }
 
 
-def snapshot_from_json(data: dict) -> DaySnapshot:
+def snapshot_from_json(data: dict[str, Any]) -> DaySnapshot:
     def amounts(d: dict[str, str]) -> dict[str, Fraction]:
         return {c: Fraction(v) for c, v in d.items()}
 

@@ -125,6 +125,6 @@ def render(key: str, locale: str, **context: str) -> str:
     return text.format_map(_Defaults(context))
 
 
-class _Defaults(dict):
+class _Defaults(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "—"

@@ -258,4 +258,4 @@ class LedgerEntry:
     received_at: int
     customer_id: str | None = None
     detail: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)

@@ -128,6 +128,10 @@ def _id(value: Any) -> str | None:
     return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -146,7 +150,7 @@ def snapshot_of(sub: dict[str, Any], *, created: int, source_id: str, livemode: 
     if not sub_id or not customer or not isinstance(status, str):
         raise MalformedEventError("the subscription lacks id, customer or status")
     lines = tuple(_price_line(item) for item in _items(sub))
-    metadata = sub.get("metadata") if isinstance(sub.get("metadata"), dict) else {}
+    metadata = _dict(sub.get("metadata"))
     member_hint = metadata.get(MEMBER_METADATA_KEY)
     return SubscriptionSnapshot(
         subscription_id=sub_id,
@@ -219,7 +223,7 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         gate = CheckoutGate.PAID
     else:
         gate = CheckoutGate.AWAITING
-    metadata = session.get("metadata") if isinstance(session.get("metadata"), dict) else {}
+    metadata = _dict(session.get("metadata"))
     member_id = session.get("client_reference_id") or metadata.get(MEMBER_METADATA_KEY)
     return CheckoutCompletion(
         session_id=session_id,

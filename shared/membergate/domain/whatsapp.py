@@ -440,7 +440,8 @@ def parse_webhook(payload: Any) -> WebhookBatch:
                 continue
             if change.get("field") != "messages":
                 continue  # fields Membergate does not subscribe to
-            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            found_metadata = value.get("metadata")
+            metadata: dict[str, Any] = found_metadata if isinstance(found_metadata, dict) else {}
             number_id = str(metadata.get("phone_number_id", ""))
             names = _profile_names(value.get("contacts"))
             for item in _list(value.get("messages")):
@@ -473,6 +474,8 @@ def _group_event(item: Any) -> GroupEvent | None:
         found = []
         for participant in _list(item.get(key)):
             wa_id = participant.get("wa_id") if isinstance(participant, dict) else None
+            if not isinstance(wa_id, str):
+                continue
             try:
                 found.append(normalise_phone(wa_id, assume_international=True))
             except InvalidRequestError:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from ..domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError
 from ..domain.grants import OneTimeGrant, merge_grant
-from ..domain.model import LedgerEntry, Member, Plan
+from ..domain.model import LedgerEntry, Member, Plan, WorkKind
 from ..domain.stripe_events import (
     CHECKOUT_EVENTS,
     INVOICE_EVENTS,
@@ -205,7 +205,7 @@ class BillingEventProcessor:
                 self.access_queue.send(
                     [
                         AccessWork(
-                            "notify",
+                            WorkKind.NOTIFY,
                             member.id,
                             plan.grants[0].community_id,
                             message_kind="payment_action_required",

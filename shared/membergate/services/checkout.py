@@ -92,13 +92,17 @@ def start_checkout(
         created = billing.create_customer(member.id, idempotency_key=f"membergate-customer-{member.id}")
         customer_id = stores.members.attach_customer(member.id, created).stripe_customer_id or created
     previous = stores.checkouts.get_attempt(member.id, plan.id)
-    usable = previous is not None and previous.price_id == price_id and previous.expires_at - REUSE_MARGIN_SECONDS > now
-    if usable and previous.session_id and previous.url:
-        return CheckoutSession(previous.session_id, previous.url, previous.expires_at)
-    if usable:
+    usable = (
+        previous
+        if previous is not None and previous.price_id == price_id and previous.expires_at - REUSE_MARGIN_SECONDS > now
+        else None
+    )
+    if usable is not None and usable.session_id and usable.url:
+        return CheckoutSession(usable.session_id, usable.url, usable.expires_at)
+    if usable is not None:
         # A planned attempt whose Stripe call may or may not have landed: same key, same
         # parameters, so Stripe answers with the session it may already have made.
-        attempt = previous
+        attempt = usable
     else:
         attempt = CheckoutAttempt(
             member.id,

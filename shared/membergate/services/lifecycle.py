@@ -8,7 +8,7 @@ from ..domain.billing import SubscriptionRecord, merge_snapshot
 from ..domain.errors import RetryableError
 from ..domain.lifecycle import LifecycleDecision, decide
 from ..domain.stripe_events import snapshot_of
-from ..domain.model import MessageKey
+from ..domain.model import MessageKey, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
 from .membership import refresh_member
 
@@ -86,7 +86,7 @@ def _sweep_member(
         access_queue.send(
             [
                 AccessWork(
-                    "notify",
+                    WorkKind.NOTIFY,
                     member_id,
                     plan.grants[0].community_id,
                     message_kind=reminder.kind,
