@@ -1,4 +1,4 @@
-"""Stripe webhook intake Lambda: verify the raw body, record it, queue it, answer fast.
+"""Stripe webhook intake Lambda: verify the raw body, record it, hand it to the processor, answer fast.
 
 Import-light on purpose (no Stripe SDK, no settings library, no X-Ray SDK): see make bench.
 """
@@ -33,7 +33,9 @@ def lambda_handler(event, context):
             received_at=bootstrap.clock().now(),
             livemode=deps.settings.livemode,
             ledger=deps.ledger,
-            queue=deps.queue,
+            dispatch=deps.dispatch,
+            # The API's request id: the processor and the dispatcher log it for this event too.
+            correlation_id=logger.get_correlation_id(),
         )
     except (SignatureError, MalformedEventError) as error:
         logger.warning("stripe webhook rejected", extra={"reason": error.message})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import bench_calls, bench_cost, bench_prices, bench_sweep
+from infra import bench_calls, bench_cost, bench_prices, bench_processor_calls, bench_sweep
 
 pytestmark = pytest.mark.contract
 
@@ -30,7 +30,9 @@ def test_bench_intake_calls_each_event_within_two_aws_calls():
     assert bench_calls.outcomes_as_expected(figures) == []
     assert figures.ok
     by_case = {case.case: case for case in figures.cases}
-    assert by_case["warm new event"].operations == ["dynamodb.PutItem", "sqs.SendMessage"]
+    assert by_case["warm new event"].operations == ["dynamodb.PutItem", "lambda.Invoke"]
+    assert by_case["large event (body by reference)"].operations == ["dynamodb.PutItem", "s3.PutObject", "lambda.Invoke"]
+    assert by_case["other mode (livemode event, test endpoint)"].operations == ["sqs.SendMessage"]
     assert by_case["bad signature"].calls == 0
     assert figures.cold_start_secret_calls == 1
 
@@ -47,3 +49,16 @@ def test_bench_cost_model_from_measured_member_month_within_usage_budget():
     assert month.idle_sweep.functions["run_lifecycle"].invocations == 1
     assert model.ok, f"usage ${model.usage_usd:.2f} over ${bench_prices.USAGE_BUDGET_USD}"
     assert model.fixed_usd > 0  # the fixed part is reported, never silently dropped
+
+
+def test_bench_processor_calls_warm_billing_events_within_six_dynamodb_calls():
+    # When a member's billing story is applied by the real processor under moto
+    rows = bench_processor_calls.measure_processor_calls()
+    by_label = {r.label: r for r in rows}
+    # Then every event of a warm container costs at most 6 DynamoDB calls, the catalog is read
+    # by the cold container only, and capacity units are counted
+    warm = [r for r in rows if "cold" not in r.label]
+    assert warm and all(r.calls <= 6 for r in warm), [(r.label, r.calls) for r in warm]
+    assert by_label["customer.subscription.updated (renewal)"].operations == [
+        "GetItem", "Query", "PutItem", "PutItem", "UpdateItem"]
+    assert all(r.read_units > 0 and r.write_units > 0 for r in rows)
