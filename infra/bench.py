@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from infra import bench_calls, bench_cost, bench_imports, bench_prices, bench_sweep
+from infra import bench_calls, bench_cost, bench_imports, bench_latency, bench_prices, bench_processor_calls, bench_sweep
 from infra.bench_aws import json_default
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,39 @@ def report_calls(report: Report) -> bench_calls.IntakeCallFigures:
     return figures
 
 
+# --- processor calls ------------------------------------------------------------------------------
+
+
+def report_processor_calls(report: Report) -> list[bench_processor_calls.EventTypeCalls]:
+    report.section("DynamoDB calls and capacity units per billing event (real processor, moto)")
+    rows = bench_processor_calls.measure_processor_calls()
+    table([("event", "calls", "RRU", "WRU", "operations")]
+          + [(r.label, r.calls, f"{r.read_units:.1f}", f"{r.write_units:.1f}", ", ".join(r.operations)) for r in rows])
+    print("  (the cold container also reads the catalog, plans and communities, once: two Queries; "
+          "a member's first event also binds the Stripe customer)")
+    warm = [r for r in rows if "cold" not in r.label]
+    report.budget(f"at most {bench_processor_calls.BUDGET_DYNAMODB_CALLS_PER_EVENT} DynamoDB calls per billing "
+                  f"event in a warm container (most: {max(r.calls for r in warm)})", all(r.ok for r in warm))
+    return rows
+
+
+# --- latency ------------------------------------------------------------------------------------
+
+
+def report_latency(report: Report) -> list[bench_latency.LatencyFigures] | None:
+    report.section("Payment → Discord role on the local stack (from outside, nothing drained by hand)")
+    try:
+        results = bench_latency.measure_latency()
+    except RuntimeError as error:
+        print(f"  could not measure: {error}")
+        report.budget(f"payment → role p99 under {bench_latency.BUDGET_P99_S:.0f} s", False)
+        return None
+    for f in results:
+        print(f"  {f.label}: p50 {f.p50:.2f} s, p99 {f.p99:.2f} s over {len(f.samples_s)} payments")
+        report.budget(f"{f.label}: p99 under {bench_latency.BUDGET_P99_S:.0f} s ({f.p99:.2f} s)", f.ok)
+    return results
+
+
 # --- 3 ------------------------------------------------------------------------------------------
 
 
@@ -188,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     imports, first_event = report_imports(report, args.runs)
     calls = report_calls(report)
+    processor_calls = report_processor_calls(report)
+    latency = report_latency(report)
     sweeps = report_sweep(report)
     cost, month = report_cost(report, imports.intake_median_s)
     elapsed = time.perf_counter() - started
@@ -196,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         "imports": asdict(imports) | {"ratio": imports.ratio, "ok": imports.ok},
         "intake_first_event": asdict(first_event) | {"ok": first_event.ok},
         "intake_calls": asdict(calls),
+        "processor_calls": [asdict(r) for r in processor_calls],
+        "latency": [asdict(f) | {"p50_s": f.p50, "p99_s": f.p99} for f in latency or []],
         "sweeps": [asdict(s) | {"items_per_due_member": s.items_per_due_member} for s in sweeps],
         "cost": asdict(cost) | {"usage_usd": cost.usage_usd, "fixed_usd": cost.fixed_usd,
                                 "total_budget_usd": bench_prices.TOTAL_BUDGET_USD,

@@ -21,7 +21,7 @@ from infra.bench_aws import REGION, ApiCall, CallLog, Invocation, invoke, item_s
 from infra.local.lambda_events import failed_ids, sqs_event
 from membergate import bootstrap, config
 from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
-from membergate.adapters.intake import ledger_day
+from membergate.adapters.intake import LEDGER_DAY_SHARDS, ledger_day, ledger_day_shard
 from membergate.domain.model import Community, Identity, Member, OAuthTokens, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
 from membergate.services.identity import seal_tokens
 from tests.support import stripe_events as se
@@ -136,11 +136,16 @@ class MemberMonthRunner:
         return invocation.result
 
     def pump(self) -> None:
-        """Deliver queued messages one per invocation, as Lambda's pollers do at this trickle."""
-        while self._consume(self.stack.billing_queue_url, "process_billing_event", fifo=True) or self._consume(
-            self.stack.access_queue_url, "dispatch_access", fifo=False
-        ):
+        """Run the processor's asynchronous invokes, then deliver access messages one per invocation."""
+        while self._hand_overs() or self._consume(self.stack.access_queue_url, "dispatch_access", fifo=False):
             pass
+
+    def _hand_overs(self) -> bool:
+        # An asynchronous invoke is one Lambda request, billed with the invocation: no queue.
+        envelopes = self.stack.take_pending_events()
+        for envelope in envelopes:
+            self._run("process_billing_event", envelope)
+        return bool(envelopes)
 
     def sweep(self) -> dict:
         invocation, _ = self._run("run_lifecycle", {"source": "aws.scheduler"}, marginal=self.idle_sweep)
@@ -268,9 +273,9 @@ def _stored_bytes(stack: Any) -> tuple[int, int]:
         items += [found["Item"]] if "Item" in found else []
     member = sum(item_size(i) + ITEM_OVERHEAD for i in items)
     member += sum(item_size(i) + ITEM_OVERHEAD for i in items if "gsi1pk" in i)  # by_kind projects ALL
-    ledger = dynamodb.query(TableName=stack.ledger_table, IndexName="by_day", Limit=1,
-                            KeyConditionExpression="ledger_day = :d",
-                            ExpressionAttributeValues={":d": {"S": ledger_day(T0 + 30 * DAY)}})["Items"]
+    ledger = [item for shard in range(LEDGER_DAY_SHARDS) for item in dynamodb.query(
+        TableName=stack.ledger_table, IndexName="by_day", Limit=1, KeyConditionExpression="ledger_day = :d",
+        ExpressionAttributeValues={":d": {"S": ledger_day_shard(ledger_day(T0 + 30 * DAY), shard)}})["Items"]][:1]
     ledger_bytes = 2 * (item_size(ledger[0]) + ITEM_OVERHEAD) if ledger else 0  # by_day projects ALL
     return member, ledger_bytes
 

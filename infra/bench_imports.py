@@ -36,7 +36,9 @@ INTAKE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "membergate",
     "LOG_LEVEL": "INFO",
     "LEDGER_TABLE": "bench-ledger",
-    "BILLING_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-billing.fifo",
+    "PROCESSOR_FUNCTION_NAME": "bench-process-billing-event",
+    "EVENT_BODIES_BUCKET": "bench-event-bodies",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-dead-letters",
     "STRIPE_WEBHOOK_SECRETS_NAME": "/membergate/stripe-webhook-secrets",
     "STRIPE_MODE": "test",
 }

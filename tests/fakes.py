@@ -143,9 +143,15 @@ class FakeSubscriptions:
 class FakeEntitlements:
     def __init__(self) -> None:
         self.projections: dict[str, list[Entitlement]] = {}
+        self.revisions: dict[str, str] = {}
         self.due_at: dict[str, int] = {}
 
-    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None) -> None:
+    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None, *,
+             expected_revision: str | None = None) -> None:
+        current = self.revisions.get(member_id, "")
+        if expected_revision is not None and expected_revision != current:
+            raise ConcurrentUpdateError(f"entitlements of {member_id} changed while being derived")
+        self.revisions[member_id] = str(int(current or 0) + 1)
         self.projections[member_id] = list(entitlements)
         if next_due_at is None:
             self.due_at.pop(member_id, None)
@@ -154,6 +160,9 @@ class FakeEntitlements:
 
     def for_member(self, member_id: str) -> list[Entitlement]:
         return list(self.projections.get(member_id, []))
+
+    def read(self, member_id: str) -> tuple[list[Entitlement], str]:
+        return self.for_member(member_id), self.revisions.get(member_id, "")
 
     def due(self, now: int, limit: int) -> list[str]:
         return [m for m, t in sorted(self.due_at.items(), key=lambda kv: kv[1]) if t <= now][:limit]
@@ -315,19 +324,21 @@ def fake_stores() -> Stores:
 
 
 class FakeQueue:
-    """Access work queue and billing events queue in one."""
+    """Access work queue and the billing processor's hand-over in one."""
 
     def __init__(self) -> None:
         self.work: list[tuple[AccessWork, int]] = []
-        self.billing: list[tuple[str, str, str]] = []
+        self.billing: list[tuple[str, str, str | None]] = []
+        self.wrong_mode: list[tuple[str, str]] = []
 
     def send(self, work: Iterable[AccessWork], delay_seconds: int = 0) -> None:
         self.work.extend((w, delay_seconds) for w in work)
 
-    def enqueue(self, event_id: str, group_id: str, body: str) -> None:
-        if any(e == event_id for e, _, _ in self.billing):
-            return  # FIFO deduplication on the event id
-        self.billing.append((event_id, group_id, body))
+    def hand_over(self, event_id: str, body: str, correlation_id: str | None) -> None:
+        self.billing.append((event_id, body, correlation_id))
+
+    def report_wrong_mode(self, event_id: str, event_type: str, correlation_id: str | None) -> None:
+        self.wrong_mode.append((event_id, event_type))
 
     def take(self) -> list[AccessWork]:
         out = [w for w, _ in self.work]

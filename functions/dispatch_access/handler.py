@@ -14,6 +14,8 @@ batch = BatchProcessor(event_type=EventType.SQS)
 
 def handle_record(record, catalog=None) -> None:
     deps = bootstrap.dispatcher()
+    # The webhook's (or admin request's) id travels as a message attribute: log under it.
+    logger.set_correlation_id((record.message_attributes.get("correlation_id") or {}).get("stringValue"))
     result = handle_access_message(
         record.body,
         dispatcher=deps.dispatcher,

@@ -1,4 +1,4 @@
-"""Stripe webhook intake Lambda: verify the raw body, record it, queue it, answer fast.
+"""Stripe webhook intake Lambda: verify the raw body, record it, hand it to the processor, answer fast.
 
 Import-light on purpose (no Stripe SDK, no settings library, no X-Ray SDK): see make bench.
 """
@@ -35,7 +35,9 @@ def lambda_handler(event, context):
             received_at=bootstrap.clock().now(),
             livemode=deps.settings.livemode,
             ledger=deps.ledger,
-            queue=deps.queue,
+            dispatch=deps.dispatch,
+            # The API's request id: the processor and the dispatcher log it for this event too.
+            correlation_id=logger.get_correlation_id(),
         )
     except RecursionError:
         # A signed body nested deeper than the JSON parser goes: bytes no retry can make usable.

@@ -16,7 +16,7 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
                 "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
+                "messageAttributes": _attributes(m.get("MessageAttributes") or {}),
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
@@ -24,6 +24,15 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
             }
             for m in messages
         ]
+    }
+
+
+def _attributes(received: dict[str, Any]) -> dict[str, Any]:
+    """ReceiveMessage's MessageAttributes in the shape Lambda's SQS records carry them."""
+    return {
+        name: {"stringValue": a.get("StringValue"), "binaryValue": a.get("BinaryValue"),
+               "stringListValues": [], "binaryListValues": [], "dataType": a.get("DataType", "String")}
+        for name, a in received.items()
     }
 
 

@@ -15,6 +15,8 @@ from infra.cfn_yaml import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
+# Lambda scales an asynchronously invoked function to the account's limit; locally, this many.
+LOCAL_CONCURRENCY_CAP = 4
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,18 @@ class QueueConsumer:
     function: str
     folder: str
     batch_size: int
+    max_concurrency: int = 5  # ScalingConfig.MaximumConcurrency, or a local cap
+
+
+@dataclass(frozen=True)
+class AsyncTarget:
+    """A function invoked asynchronously: its retries and on-failure destination (EventInvokeConfig)."""
+
+    function: str
+    folder: str
+    max_retries: int
+    on_failure: str | None  # logical id of the destination queue
+    max_concurrency: int  # ReservedConcurrentExecutions, or a local cap
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class Template:
     routes: list[Route] = field(default_factory=list)
     consumers: list[QueueConsumer] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    async_targets: list[AsyncTarget] = field(default_factory=list)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -84,13 +99,23 @@ def read_template(path: Path = TEMPLATE) -> Template:
     template = Template(load_template(path))
     for logical_id, function in template.of_type("AWS::Serverless::Function").items():
         folder = _folder(function)
+        invoke_config = function["Properties"].get("EventInvokeConfig")
+        if invoke_config and invoke_config.get("MaximumRetryAttempts", 2) > 0:
+            destination = ((invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            template.async_targets.append(AsyncTarget(
+                logical_id, folder, int(invoke_config.get("MaximumRetryAttempts", 2)),
+                destination["Fn::GetAtt"][0] if isinstance(destination, dict) else None,
+                int(function["Properties"].get("ReservedConcurrentExecutions", LOCAL_CONCURRENCY_CAP)),
+            ))
         for event in (function["Properties"].get("Events") or {}).values():
             props = event.get("Properties", {})
             if event["Type"] == "HttpApi":
                 template.routes.append(Route(props["Method"].upper(), props["Path"], logical_id, folder))
             elif event["Type"] == "SQS":
                 queue = props["Queue"]["Fn::GetAtt"][0]
-                template.consumers.append(QueueConsumer(queue, logical_id, folder, int(props.get("BatchSize", 10))))
+                scaling = props.get("ScalingConfig") or {}
+                template.consumers.append(QueueConsumer(queue, logical_id, folder, int(props.get("BatchSize", 10)),
+                                                        int(scaling.get("MaximumConcurrency", 5))))
             elif event["Type"] in ("Schedule", "ScheduleV2"):
                 expression = props.get("ScheduleExpression") or props.get("Schedule")
                 template.schedules.append(Schedule(logical_id, folder, _rate_seconds(expression)))
@@ -162,6 +187,17 @@ def create_resources(template: Template, clients: Any, secret_values: dict[str, 
     parameters = template.parameter_defaults()
     intrinsics = Intrinsics(template, values, parameters)
     dynamodb, sqs, kms, ssm = clients("dynamodb"), clients("sqs"), clients("kms"), clients("ssm")
+    s3 = clients("s3")
+    for logical_id in template.of_type("AWS::S3::Bucket"):
+        name = f"{prefix}-{logical_id}".lower()
+        s3.create_bucket(Bucket=name)
+        values[logical_id] = name
+        intrinsics.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
+        # Ref to a function is its name; the local stack's fake context reports the same name.
+        name = str(intrinsics.resolve(function["Properties"].get("FunctionName", logical_id)))
+        values[logical_id] = name
+        intrinsics.attributes[(logical_id, "Arn")] = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
     for logical_id, table in template.of_type("AWS::DynamoDB::Table").items():
         props = table["Properties"]
         name = f"{prefix}-{logical_id}"

@@ -1,9 +1,10 @@
 """The local stack: Membergate on a laptop with no AWS account and no internet (`make dev`).
 
-One process: a moto server (DynamoDB, SQS, KMS, SSM Parameter Store) built from template.yaml, the
-HTTP API on 127.0.0.1:$PORT with the template's routes calling the real Lambda handlers, queue
-consumers and schedules running in-process on a controllable business clock, a local Stripe
-sandbox and a local Discord stand-in. With real credentials in the environment, the same stack
+One process: a moto server (DynamoDB, SQS, S3, KMS, SSM Parameter Store) built from template.yaml,
+the HTTP API on 127.0.0.1:$PORT with the template's routes calling the real Lambda handlers,
+asynchronous invokes (retries, on-failure queue), queue consumers running concurrently the way
+Lambda scales them, and schedules on a controllable business clock, a local Stripe sandbox and
+a local Discord stand-in. With real credentials in the environment, the same stack
 talks to real Stripe test mode and real Discord instead.
 """
 
@@ -21,12 +22,14 @@ import urllib.request
 from contextlib import nullcontext
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from infra.local.async_invoke import LocalAsyncInvoke
 from infra.local.discord_standin import DiscordStandIn
 from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.resources import Route, Template, create_resources, function_environment, read_template
@@ -55,10 +58,16 @@ class LocalClock:
 
 
 class _Context:
-    function_name = "local"
+    """Lambda's context object, named after the real function (its logs say which one ran)."""
+
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:local"
-    aws_request_id = "local"
+
+    def __init__(self, function_name: str = "local"):
+        import uuid
+
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:
@@ -140,6 +149,10 @@ class LocalStack:
         self.discord = DiscordStandIn()
         self.sandbox: Any = None
         self.queue_urls: dict[str, str] = {}
+        self.function_names: dict[str, str] = {}  # folder -> the deployed function's name
+        self.async_invokes: dict[str, LocalAsyncInvoke] = {}  # logical id -> emulated async invoke
+        self._consuming = 0  # consumer batches being handled right now
+        self._consuming_lock = threading.Lock()
         self.ready = threading.Event()
 
     # --- start-up ---------------------------------------------------------------------------
@@ -152,6 +165,14 @@ class LocalStack:
         # The consumers poll the moto server several times a second: its access log would drown
         # everything else. Our own server's requests are logged by the handlers (Powertools).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+        # moto's server resolves every request's service under one global lock, listing its
+        # package directory each time (hundreds of stat calls): with Lambda-like concurrency
+        # that lock becomes the bottleneck. The listing never changes: compute it once.
+        from moto import backends as moto_backends
+
+        modules = tuple(moto_backends.list_of_moto_modules())
+        moto_backends.list_of_moto_modules = lambda: modules
 
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -187,10 +208,24 @@ class LocalStack:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         os.environ.update(env)
         self.queue_urls = {c.queue: intrinsics.values[c.queue] for c in self.template.consumers}
+        for logical_id, function in self.template.of_type("AWS::Serverless::Function").items():
+            self.function_names[Path(str(function["Properties"]["CodeUri"])).name] = intrinsics.values[logical_id]
         self._build_sandbox()
         from membergate import bootstrap
 
-        self._clock_override = bootstrap.overridden(clock=self.clock)
+        for target in self.template.async_targets:
+            dlq_url = intrinsics.values.get(target.on_failure or "")
+            self.async_invokes[target.function] = LocalAsyncInvoke(
+                lambda event, context, folder=target.folder: self._handler(folder).lambda_handler(event, context),
+                function_arn=intrinsics.attributes[(target.function, "Arn")],
+                context_factory=lambda folder=target.folder: self._context(folder),
+                on_failure=lambda record, url=dlq_url: self._sqs().send_message(QueueUrl=url, MessageBody=record)
+                if url else None,
+                max_retries=target.max_retries,
+                max_concurrency=target.max_concurrency,
+            )
+        processor = self.async_invokes.get("ProcessBillingEventFunction")
+        self._clock_override = bootstrap.overridden(clock=self.clock, billing_invoke=processor)
         self._clock_override.__enter__()
         now = self.clock.now()
         for schedule in self.template.schedules:
@@ -202,7 +237,12 @@ class LocalStack:
             self._handler(folder)
         self._server = make_server("127.0.0.1", self.settings.port, self._app(), threaded=True)
         threading.Thread(target=self._server.serve_forever, name="http", daemon=True).start()
-        threading.Thread(target=self._work_loop, name="consumers", daemon=True).start()
+        # As Lambda's event source mappings: up to MaximumConcurrency batches of a queue at once.
+        for consumer in self.template.consumers:
+            for n in range(consumer.max_concurrency):
+                threading.Thread(target=self._consume_loop, args=(consumer,), name=f"{consumer.folder}-{n}",
+                                 daemon=True).start()
+        threading.Thread(target=self._schedule_loop, name="schedules", daemon=True).start()
         self.ready.set()
 
     def _build_sandbox(self) -> None:
@@ -224,6 +264,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        for invoke in self.async_invokes.values():
+            invoke.close()
         self._server.shutdown()
         self._clock_override.__exit__(None, None, None)
         self._moto.stop()
@@ -287,8 +329,11 @@ class LocalStack:
         # The webhook intake never waits for the consumers: the sandbox delivers events while
         # another request (a payment, a sweep's cancellation) may hold the lock.
         with self._work_lock if route.folder != "stripe_webhook" else nullcontext():
-            result = handler.lambda_handler(event, _Context())
+            result = handler.lambda_handler(event, self._context(route.folder))
         return _to_response(result)
+
+    def _context(self, folder: str) -> _Context:
+        return _Context(self.function_names.get(folder, folder))
 
     def _handler(self, folder: str) -> Any:
         if folder not in self._handlers:
@@ -310,21 +355,29 @@ class LocalStack:
 
         return bootstrap.aws_client("sqs", REGION)
 
-    def poll_queue(self, consumer: Any) -> int:
+    def poll_queue(self, consumer: Any, wait_seconds: int = 0) -> int:
+        """Receive one batch and run the consumer on it; delete what it did not report as failed."""
         sqs = self._sqs()
         url = self.queue_urls[consumer.queue]
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(consumer.batch_size, 10), AttributeNames=["All"])
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(consumer.batch_size, 10), AttributeNames=["All"],
+                                  MessageAttributeNames=["All"], WaitTimeSeconds=wait_seconds)
         messages = got.get("Messages", [])
         if not messages:
             return 0
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        event = sqs_event(messages, arn)
-        result = self._handler(consumer.folder).lambda_handler(event, _Context())
-        failed = failed_ids(result)
-        for message in messages:
-            if message["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return len(messages) - len(failed)
+        with self._consuming_lock:
+            self._consuming += 1
+        try:
+            arn = f"arn:aws:sqs:{REGION}:123456789012:{url.rsplit('/', 1)[-1]}"
+            event = sqs_event(messages, arn)
+            result = self._handler(consumer.folder).lambda_handler(event, self._context(consumer.folder))
+            failed = failed_ids(result)
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            return len(messages) - len(failed)
+        finally:
+            with self._consuming_lock:
+                self._consuming -= 1
 
     def run_schedules(self, force: bool = False) -> list[str]:
         ran = []
@@ -333,32 +386,46 @@ class LocalStack:
             due = self._next_schedule.get(schedule.function, now)
             if force or now >= due:
                 with self._work_lock:
-                    self._handler(schedule.folder).lambda_handler({"source": "local.scheduler"}, _Context())
+                    self._handler(schedule.folder).lambda_handler({"source": "local.scheduler"}, self._context(schedule.folder))
                 self._next_schedule[schedule.function] = now + schedule.every_seconds
                 ran.append(schedule.function)
         return ran
 
+    def _busy(self) -> bool:
+        return self._consuming > 0 or any(invoke.busy for invoke in self.async_invokes.values())
+
     def drain(self, max_rounds: int = 200) -> dict[str, int]:
-        """Process every visible message on every queue until a full pass finds none."""
+        """Run every pending invoke and visible message until nothing is left anywhere."""
         processed = 0
         for _ in range(max_rounds):
-            with self._work_lock:
-                round_total = sum(self.poll_queue(c) for c in self.template.consumers)
+            for invoke in self.async_invokes.values():
+                invoke.wait_idle()
+            round_total = sum(self.poll_queue(c) for c in self.template.consumers)
             processed += round_total
-            if round_total == 0:
+            if round_total == 0 and not self._busy():
                 break
+            if round_total == 0:
+                time.sleep(0.02)  # a background consumer holds a batch: let it finish
         return {"messages_processed": processed}
 
-    def _work_loop(self) -> None:
+    def _consume_loop(self, consumer: Any) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.drain(max_rounds=5)["messages_processed"]
-                self.run_schedules()
+                # Short polls: moto serves a long poll by holding the request, which stalls its
+                # other requests (every DynamoDB call) for the length of the wait.
+                if not self.poll_queue(consumer):
+                    self._stop.wait(0.05)
             except Exception as error:  # keep serving; the failure is in the logs
                 print(f"[local-stack] consumer error: {error!r}", file=sys.stderr)
-                busy = 0
-            if not busy:
                 self._stop.wait(0.2)
+
+    def _schedule_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_schedules()
+            except Exception as error:
+                print(f"[local-stack] schedule error: {error!r}", file=sys.stderr)
+            self._stop.wait(0.5)
 
 
 def _json(status: int, body: Any) -> Response:
@@ -420,6 +487,9 @@ def _to_response(result: dict[str, Any]) -> Response:
 
 
 def main() -> None:
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack (a stuck consumer)
     settings = Settings.from_env()
     stack = LocalStack(settings)
     stack.start()

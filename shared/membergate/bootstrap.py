@@ -25,6 +25,8 @@ class SystemClock:
 @dataclass
 class _Overrides:
     clock: Any = None
+    # Replaces Lambda's asynchronous invoke of the billing processor (local stack, tests).
+    billing_invoke: Any = None
     discord_transport: Any = None
     stripe_http_client: Any = None
 
@@ -89,20 +91,27 @@ def _client_factory(region: str) -> Callable[[str], Any]:
 class Intake:
     settings: config.IntakeSettings
     ledger: Any
-    queue: Any
+    dispatch: Any
     secrets: Any
 
 
 @lru_cache(maxsize=None)
 def intake() -> Intake:
-    from .adapters.intake import DynamoEventLedger, SqsBillingEventQueue, WebhookSecrets
+    from .adapters.intake import DynamoEventLedger, LambdaEventDispatch, WebhookSecrets, lambda_async_invoker
 
     settings = config.IntakeSettings.from_env()
     factory = _client_factory(settings.region)
+    invoke = _overrides.billing_invoke or lambda_async_invoker(factory("lambda"), settings.processor_function)
     return Intake(
         settings=settings,
         ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table),
-        queue=SqsBillingEventQueue(factory("sqs"), settings.billing_events_queue_url),
+        dispatch=LambdaEventDispatch(
+            invoke=invoke,
+            s3=factory("s3"),
+            bucket=settings.event_bodies_bucket,
+            sqs=factory("sqs"),
+            dead_letter_queue_url=settings.dead_letter_queue_url,
+        ),
         secrets=WebhookSecrets(_secrets(settings.region), settings.webhook_secrets_name),
     )
 
@@ -120,6 +129,7 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoGrantRepository,
         DynamoLedgerRepository,
         DynamoMemberRepository,
+        DynamoMemberStateReader,
         DynamoMessageLog,
         DynamoSubscriptionRepository,
         DynamoWebSessionStore,
@@ -138,13 +148,15 @@ def stores(settings: config.StoreSettings) -> Any:
         ledger=DynamoLedgerRepository(),
         sessions=DynamoWebSessionStore(),
         grants=DynamoGrantRepository(),
+        states=DynamoMemberStateReader(),
     )
 
 
 def _access_queue(settings: Any) -> Any:
     from .adapters.aws import SqsAccessWorkQueue
+    from .observability import logger
 
-    return SqsAccessWorkQueue(aws_client("sqs", settings.region), settings.access_queue_url)
+    return SqsAccessWorkQueue(aws_client("sqs", settings.region), settings.access_queue_url, logger.get_correlation_id)
 
 
 @lru_cache(maxsize=None)
@@ -197,14 +209,26 @@ def _cipher(settings: config.JoinSettings) -> Any:
 class Processor:
     settings: config.ProcessorSettings
     processor: Any
+    bodies: Any
 
 
 @lru_cache(maxsize=None)
 def processor() -> Processor:
+    from dataclasses import replace
+
+    from .adapters.intake import EventBodies
     from .services.billing_events import BillingEventProcessor
+    from .services.catalog_snapshot import CatalogSnapshot
 
     settings = config.ProcessorSettings.from_env()
-    return Processor(settings, BillingEventProcessor(stores(settings), _access_queue(settings)))
+    base = stores(settings)
+    # Plans and communities are read once per container, not per price, plan and community.
+    processor_stores = replace(base, catalog=CatalogSnapshot(base.catalog))
+    return Processor(
+        settings,
+        BillingEventProcessor(processor_stores, _access_queue(settings)),
+        EventBodies(aws_client("s3", settings.region)),
+    )
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,9 @@ ENV_NAMES = {
     "region": "AWS_REGION",
     "membership_table": "MEMBERSHIP_TABLE",
     "ledger_table": "LEDGER_TABLE",
-    "billing_events_queue_url": "BILLING_EVENTS_QUEUE_URL",
+    "processor_function": "PROCESSOR_FUNCTION_NAME",
+    "event_bodies_bucket": "EVENT_BODIES_BUCKET",
+    "dead_letter_queue_url": "DEAD_LETTER_QUEUE_URL",
     "access_queue_url": "ACCESS_QUEUE_URL",
     "livemode": "STRIPE_MODE",
     "webhook_secrets_name": "STRIPE_WEBHOOK_SECRETS_NAME",
@@ -103,7 +105,9 @@ def _common(environ: Mapping[str, str]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class IntakeSettings(Settings):
     ledger_table: str
-    billing_events_queue_url: str
+    processor_function: str
+    event_bodies_bucket: str
+    dead_letter_queue_url: str
     webhook_secrets_name: str
     livemode: bool
 
@@ -113,7 +117,9 @@ class IntakeSettings(Settings):
         return cls(
             **_common(e),
             ledger_table=_env(e, "LEDGER_TABLE"),
-            billing_events_queue_url=_env(e, "BILLING_EVENTS_QUEUE_URL"),
+            processor_function=_env(e, "PROCESSOR_FUNCTION_NAME"),
+            event_bodies_bucket=_env(e, "EVENT_BODIES_BUCKET"),
+            dead_letter_queue_url=_env(e, "DEAD_LETTER_QUEUE_URL"),
             webhook_secrets_name=_env(e, "STRIPE_WEBHOOK_SECRETS_NAME"),
             livemode=_bool_mode(e, "STRIPE_MODE"),
         )

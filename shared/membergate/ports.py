@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
@@ -87,9 +87,21 @@ class GrantRepository(Protocol):
 
 
 class EntitlementRepository(Protocol):
-    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None) -> None:
-        """Store the derived projection; only the derivation in services writes it."""
+    def save(
+        self,
+        member_id: str,
+        entitlements: Sequence[Entitlement],
+        next_due_at: int | None,
+        *,
+        expected_revision: str | None = None,
+    ) -> None:
+        """Store the derived projection; only the derivation in services writes it.
+
+        With ``expected_revision`` (from ``read``; "" when there was no projection yet) the write
+        is optimistic: raise ConcurrentUpdateError if the projection changed since it was read."""
     def for_member(self, member_id: str) -> list[Entitlement]: ...
+    def read(self, member_id: str) -> tuple[list[Entitlement], str]:
+        """The projection and its revision ("" if there is none), for an optimistic save."""
     def due(self, now: int, limit: int) -> list[str]:
         """Member ids with something due at or before ``now``, read from an index of due items."""
 
@@ -119,6 +131,26 @@ class LedgerRepository(Protocol):
     def mark(self, entry: LedgerEntry, now: int) -> None:
         """Set the entry's status and detail, creating it if the intake never recorded it."""
     def recent(self, now: int, limit: int) -> list[LedgerEntry]: ...
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """What the billing processor needs of one member, read together (one Query on DynamoDB).
+
+    The entitlements projection is read no later than the subscriptions, so a projection
+    derived from these subscriptions and saved with ``revision`` cannot overwrite a newer one."""
+
+    member: Member
+    subscriptions: list[SubscriptionRecord]
+    entitlements: list[Entitlement]
+    revision: str
+    checkouts: dict[str, CheckoutAttempt]  # by plan id
+    grants: list[OneTimeGrant] = field(default_factory=list)  # passes and lifetime purchases
+
+
+class MemberStateReader(Protocol):
+    def load(self, member_id: str) -> MemberState | None:
+        """The member with their subscriptions, projection and checkout attempts; None if unknown."""
 
 
 @dataclass(frozen=True)
@@ -154,9 +186,15 @@ class EventLedger(Protocol):
     def record_ignored(self, entry: LedgerEntry) -> None: ...
 
 
-class BillingEventQueue(Protocol):
-    def enqueue(self, event_id: str, group_id: str, body: str) -> None:
-        """FIFO, deduplicated on ``event_id``, one ordered group per Stripe customer."""
+class BillingEventDispatch(Protocol):
+    """Hands a verified event to the billing processor without waiting for it (no polled queue)."""
+
+    def hand_over(self, event_id: str, body: str, correlation_id: str | None) -> None:
+        """Start the processor on the event asynchronously; a body too large to travel inline is
+        stored first and travels by reference. Order is not promised: processing converges."""
+
+    def report_wrong_mode(self, event_id: str, event_type: str, correlation_id: str | None) -> None:
+        """Park the id of an event from the other Stripe mode where an operator's alarm sees it."""
 
 
 # --- queues and outbound services -----------------------------------------------------------
@@ -315,3 +353,5 @@ class Stores:
     ledger: LedgerRepository
     sessions: WebSessionStore
     grants: GrantRepository
+    # One read for the billing processor's per-member facts; None composes them from the above.
+    states: MemberStateReader | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import bench_calls, bench_cost, bench_imports, bench_prices, bench_sweep
+from infra import bench_calls, bench_cost, bench_imports, bench_prices, bench_processor_calls, bench_sweep
 from infra.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,9 @@ def test_bench_intake_calls_each_event_within_two_aws_calls():
     assert bench_calls.outcomes_as_expected(figures) == []
     assert figures.ok
     by_case = {case.case: case for case in figures.cases}
-    assert by_case["warm new event"].operations == ["dynamodb.PutItem", "sqs.SendMessage"]
+    assert by_case["warm new event"].operations == ["dynamodb.PutItem", "lambda.Invoke"]
+    assert by_case["large event (body by reference)"].operations == ["dynamodb.PutItem", "s3.PutObject", "lambda.Invoke"]
+    assert by_case["other mode (livemode event, test endpoint)"].operations == ["sqs.SendMessage"]
     assert by_case["bad signature"].calls == 0
     assert figures.cold_start_secret_calls == 1
 
@@ -111,3 +113,16 @@ def test_bench_first_event_probe_really_takes_an_event_through_a_fresh_intake():
     assert figures.statuses == ["200 queued"]
     assert figures.first_event_median_s > 0 and figures.boto3_median_s > 0
     assert figures.budget_ratio == 2.2
+
+
+def test_bench_processor_calls_warm_billing_events_within_six_dynamodb_calls():
+    # When a member's billing story is applied by the real processor under moto
+    rows = bench_processor_calls.measure_processor_calls()
+    by_label = {r.label: r for r in rows}
+    # Then every event of a warm container costs at most 6 DynamoDB calls, the catalog is read
+    # by the cold container only, and capacity units are counted
+    warm = [r for r in rows if "cold" not in r.label]
+    assert warm and all(r.calls <= 6 for r in warm), [(r.label, r.calls) for r in warm]
+    assert by_label["customer.subscription.updated (renewal)"].operations == [
+        "GetItem", "Query", "PutItem", "PutItem", "UpdateItem"]
+    assert all(r.read_units > 0 and r.write_units > 0 for r in rows)

@@ -350,6 +350,10 @@ def test_every_queue_has_a_dead_letter_queue_and_an_alarm():
         get_att(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])[0]
         for q in queues.values()
         if "RedrivePolicy" in q["Properties"]
+    } | {  # on-failure destinations of asynchronously invoked functions are dead-letter queues too
+        get_att(f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"])[0]
+        for f in FUNCTIONS.values()
+        if "DestinationConfig" in (f["Properties"].get("EventInvokeConfig") or {})
     }
     alarmed = {
         get_att(d["Value"])[0]
@@ -384,10 +388,26 @@ def test_queue_visibility_covers_six_consumer_timeouts_and_reports_partial_failu
             assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"], queue_id
 
 
-def test_billing_events_queue_is_fifo_without_content_deduplication():
-    # The intake sets MessageDeduplicationId to the Stripe event id.
-    properties = RESOURCES["BillingEventsQueue"]["Properties"]
-    assert properties["FifoQueue"] is True and properties["ContentBasedDeduplication"] is False
+def test_billing_processor_invoked_async_with_retries_and_dead_letter_queue():
+    # The intake hands events over by asynchronous invoke: nothing polled while idle, Lambda
+    # retries, and what still fails is parked in the one (alarmed, never polled) queue.
+    function = RESOURCES["ProcessBillingEventFunction"]["Properties"]
+    config_ = function["EventInvokeConfig"]
+    assert config_["MaximumRetryAttempts"] == 2
+    assert config_["MaximumEventAgeInSeconds"] >= 3600
+    assert config_["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    assert not function.get("Events"), "the processor is not fed by a polled queue"
+    assert "FifoQueue" not in RESOURCES["DeadLetterQueue"]["Properties"]
+    invokes = [s for s in statements(FUNCTIONS["StripeWebhookFunction"]) if s["Action"] == "lambda:InvokeFunction"]
+    assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": ["ProcessBillingEventFunction", "Arn"]}]
+
+
+def test_event_bodies_bucket_private_encrypted_and_expiring():
+    properties = RESOURCES["EventBodiesBucket"]["Properties"]
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    (rule,) = properties["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and 30 <= rule["ExpirationInDays"] <= 40
 
 
 # --- logs -------------------------------------------------------------------------------------------

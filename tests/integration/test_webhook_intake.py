@@ -1,4 +1,4 @@
-"""The Stripe webhook Lambda under moto: verify first, record and queue, never lose an event."""
+"""The Stripe webhook Lambda under moto: verify first, record and hand over, never lose an event."""
 
 from __future__ import annotations
 
@@ -46,17 +46,18 @@ def ledger_status(stack, event_id):
     return item["status"]["S"] if item else None
 
 
-def test_intake_valid_event_recorded_and_queued_in_customer_group():
+def test_intake_valid_event_recorded_and_handed_over_inline_with_request_id():
     with aws_stack() as stack:
         # When a really-signed event arrives
         response = post(stripe_event())
-        # Then it is acknowledged, recorded as received and queued in the customer's group
+        # Then it is acknowledged, recorded as received and handed to the processor with its
+        # body inline and the webhook's request id as correlation id
         assert response["statusCode"] == 200
         assert ledger_status(stack, "evt_1") == "received"
-        messages = stack.drain(stack.billing_queue_url)
-        assert len(messages) == 1
-        assert messages[0]["Attributes"]["MessageGroupId"] == "cus_1"
-        assert json.loads(messages[0]["Body"])["id"] == "evt_1"
+        (envelope,) = stack.pending_events()
+        assert envelope["event_id"] == "evt_1"
+        assert envelope["correlation_id"] == "req-1"
+        assert json.loads(envelope["body"])["id"] == "evt_1"
 
 
 def test_intake_base64_body_verified_on_decoded_bytes():
@@ -86,7 +87,7 @@ def test_intake_bad_signature_400_and_nothing_stored(case):
         assert response["statusCode"] == 400
         assert json.loads(response["body"])["error"]["code"] == "invalid_signature"
         assert ledger_status(stack, "evt_1") is None
-        assert stack.drain(stack.billing_queue_url) == []
+        assert stack.pending_events() == []
 
 
 def test_intake_unparseable_body_400_nothing_stored():
@@ -94,16 +95,24 @@ def test_intake_unparseable_body_400_nothing_stored():
         response = post(b"{not json")
         assert response["statusCode"] == 400
         assert json.loads(response["body"])["error"]["code"] == "malformed_event"
-        assert stack.drain(stack.billing_queue_url) == []
+        assert stack.pending_events() == []
 
 
-def test_intake_other_mode_acknowledged_and_ignored():
+def test_intake_other_mode_acknowledged_and_parked_in_dead_letter_queue():
     with aws_stack() as stack:
+        # When an event of the other Stripe mode arrives (an endpoint registered in both modes)
         response = post(stripe_event(livemode=True))
+        # Then Stripe gets its 200, nothing is applied, and the dead-letter queue (alarmed)
+        # holds its id, type and what to do
         assert response["statusCode"] == 200
         assert json.loads(response["body"])["outcome"] == "ignored_livemode"
         assert ledger_status(stack, "evt_1") is None
-        assert stack.drain(stack.billing_queue_url) == []
+        assert stack.pending_events() == []
+        (parked,) = stack.drain(stack.dead_letter_queue_url)
+        body = json.loads(parked["Body"])
+        assert (body["reason"], body["event_id"], body["type"]) == ("wrong_mode", "evt_1", "customer.subscription.updated")
+        assert "STRIPE_MODE" in body["what_to_do"]
+        assert parked["MessageAttributes"]["correlation_id"]["StringValue"] == "req-1"
 
 
 def test_intake_unknown_type_recorded_as_ignored_not_queued():
@@ -111,27 +120,26 @@ def test_intake_unknown_type_recorded_as_ignored_not_queued():
         response = post(stripe_event(type_="charge.dispute.created"))
         assert response["statusCode"] == 200
         assert ledger_status(stack, "evt_1") == "ignored"
-        assert stack.drain(stack.billing_queue_url) == []
+        assert stack.pending_events() == []
 
 
 def test_intake_redelivery_of_unprocessed_event_is_requeued_not_dropped():
     with aws_stack() as stack:
-        # Given an event recorded but whose message was lost (say the function died after the
-        # ledger write, or the queued copy went to the DLQ)
+        # Given an event recorded but whose hand-over was lost (say the function died after the
+        # ledger write, or the invoke ended in the dead-letter queue)
         post(stripe_event())
-        stack.drain(stack.billing_queue_url)
+        stack.take_pending_events()
         # When Stripe redelivers it
         response = post(stripe_event())
-        # Then it is queued again rather than acknowledged as a duplicate
+        # Then it is handed over again rather than acknowledged as a duplicate
         assert json.loads(response["body"])["outcome"] == "requeued"
-        # (FIFO deduplication suppresses the copy while the first one is within its 5 minutes;
-        # past that window the copy is delivered and the processor's ledger check dedupes it)
+        assert [e["event_id"] for e in stack.pending_events()] == ["evt_1"]
 
 
 def test_intake_redelivery_after_processing_is_a_duplicate_with_no_side_effect():
     with aws_stack() as stack:
         post(stripe_event())
-        stack.drain(stack.billing_queue_url)
+        stack.take_pending_events()
         boto3.client("dynamodb", region_name="us-east-1").update_item(
             TableName=stack.ledger_table,
             Key={"pk": {"S": "STRIPE_EVENT#evt_1"}},
@@ -141,52 +149,58 @@ def test_intake_redelivery_after_processing_is_a_duplicate_with_no_side_effect()
         )
         response = post(stripe_event())
         assert json.loads(response["body"])["outcome"] == "duplicate"
-        assert stack.drain(stack.billing_queue_url) == []
+        assert stack.pending_events() == []
 
 
 def test_intake_at_most_two_aws_calls_per_event():
-    with aws_stack():
+    with aws_stack() as stack:
         # Given a warm function (secrets already cached)
         post(stripe_event("evt_warm"))
         calls: list[str] = []
         from membergate import bootstrap
 
-        for client in (bootstrap.aws_client("dynamodb", "us-east-1"), bootstrap.aws_client("sqs", "us-east-1")):
-            client.meta.events.register("before-call.*.*", lambda event_name, **_: calls.append(event_name))
+        for service in ("dynamodb", "sqs", "s3", "lambda"):
+            bootstrap.aws_client(service, "us-east-1").meta.events.register(
+                "before-call.*.*", lambda event_name, **_: calls.append(event_name))
+
+        def invokes() -> int:  # Lambda's async invoke is emulated in process: counted here
+            return len(stack.pending_events())
+
+        before = invokes()
         # When new, duplicate and redelivered events arrive
         post(stripe_event("evt_a"))
-        first = len(calls)
+        first = len(calls) + invokes() - before
         post(stripe_event("evt_a"))
-        # Then each costs at most two AWS calls (put + send; the duplicate's put hands back the
-        # stored item, and a redelivery of an unprocessed event re-sends)
+        # Then each costs at most two AWS calls (put + invoke; the duplicate's put hands back the
+        # stored item, and a redelivery of an unprocessed event hands it over again)
         assert first == 2
-        assert 1 <= len(calls) - first <= 2
+        assert 1 <= len(calls) + invokes() - before - first <= 2
 
 
 def test_intake_dies_after_ledger_write_stripe_retry_still_queues_it():
     with aws_stack() as stack:
         from membergate import bootstrap
 
-        # Given the queue send fails once, after the ledger write (the function "dies" there)
-        queue = bootstrap.intake().queue
-        real_enqueue = queue.enqueue
+        # Given the hand-over fails once, after the ledger write (the function "dies" there)
+        dispatch = bootstrap.intake().dispatch
+        real_hand_over = dispatch.hand_over
         calls = {"n": 0}
 
         def flaky(*args, **kwargs):
             calls["n"] += 1
             if calls["n"] == 1:
-                raise ConnectionError("SQS unreachable")
-            return real_enqueue(*args, **kwargs)
+                raise ConnectionError("Lambda unreachable")
+            return real_hand_over(*args, **kwargs)
 
-        queue.enqueue = flaky
+        dispatch.hand_over = flaky
         # When Stripe delivers, gets no 2xx (Lambda error → 5xx), and retries
         with pytest.raises(ConnectionError):
             post(stripe_event("evt_crash"))
         assert ledger_status(stack, "evt_crash") == "received"
         retry = post(stripe_event("evt_crash"))
-        # Then the retry queues the event (it is not mistaken for a duplicate)
+        # Then the retry hands the event over (it is not mistaken for a duplicate)
         assert json.loads(retry["body"])["outcome"] == "requeued"
-        assert [json.loads(m["Body"])["id"] for m in stack.drain(stack.billing_queue_url)] == ["evt_crash"]
+        assert [e["event_id"] for e in stack.pending_events()] == ["evt_crash"]
 
 
 def test_processor_crash_before_marking_is_applied_again_then_deduplicated():
@@ -195,7 +209,7 @@ def test_processor_crash_before_marking_is_applied_again_then_deduplicated():
 
         # Given an event whose processing crashed after applying but before marking the ledger
         post(stripe_event("evt_twice"))
-        body = stack.drain(stack.billing_queue_url)[0]["Body"]
+        body = stack.take_pending_events()[0]["body"]
         processor = bootstrap.processor().processor
         ledger = processor.stores.ledger
         real_mark = ledger.mark
@@ -208,7 +222,7 @@ def test_processor_crash_before_marking_is_applied_again_then_deduplicated():
             processor.apply(body, now=1_800_000_100)
         assert ledger_status(stack, "evt_twice") == "received"
         ledger.mark = real_mark
-        # When SQS redelivers the message, and later a third copy arrives
+        # When Lambda retries the invoke, and later a third copy arrives
         second = processor.apply(body, now=1_800_000_200)
         third = processor.apply(body, now=1_800_000_300)
         # Then it is applied (convergent, so applying twice changes nothing) and marked once,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 from moto import mock_aws
@@ -28,10 +30,23 @@ def put_secret(name: str, value: str) -> None:
 class Stack:
     membership_table: str
     ledger_table: str
-    billing_queue_url: str
+    dead_letter_queue_url: str
+    event_bodies_bucket: str
     access_queue_url: str
     key_id: str
     env: dict[str, str]
+    # Lambda's asynchronous invoke of the processor, held until a test runs it (run_pending()).
+    hand_overs: Any = field(default=None, compare=False)
+
+    def pending_events(self) -> list[dict[str, Any]]:
+        """The envelopes handed to the processor and not run yet, in order."""
+        return [json.loads(p) for p in self.hand_overs.pending()]
+
+    def take_pending_events(self) -> list[dict[str, Any]]:
+        """Like pending_events, and forget them (as if every invoke were lost)."""
+        events = self.pending_events()
+        self.hand_overs.discard_pending()
+        return events
 
     def sqs(self):
         return boto3.client("sqs", region_name=REGION)
@@ -56,13 +71,10 @@ def create_resources(prefix: str = "mg") -> Stack:
 
     membership, ledger = create_tables(prefix)
     sqs = boto3.client("sqs", region_name=REGION)
-    dlq = sqs.create_queue(QueueName=f"{prefix}-billing-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    billing = sqs.create_queue(
-        QueueName=f"{prefix}-billing.fifo",
-        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
-    )["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
     access = sqs.create_queue(QueueName=f"{prefix}-access")["QueueUrl"]
-    del dlq
+    bucket = f"{prefix}-event-bodies"
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
     key_id = boto3.client("kms", region_name=REGION).create_key(Description="membergate tokens")["KeyMetadata"]["KeyId"]
     secrets = {
         "/membergate/stripe-webhook-secrets": WEBHOOK_SECRET,
@@ -80,7 +92,9 @@ def create_resources(prefix: str = "mg") -> Stack:
         "AWS_REGION": REGION,
         "MEMBERSHIP_TABLE": membership,
         "LEDGER_TABLE": ledger,
-        "BILLING_EVENTS_QUEUE_URL": billing,
+        "PROCESSOR_FUNCTION_NAME": f"{prefix}-process-billing-event",
+        "EVENT_BODIES_BUCKET": bucket,
+        "DEAD_LETTER_QUEUE_URL": dlq,
         "ACCESS_QUEUE_URL": access,
         "STRIPE_MODE": "test",
         "STRIPE_WEBHOOK_SECRETS_NAME": "/membergate/stripe-webhook-secrets",
@@ -97,20 +111,37 @@ def create_resources(prefix: str = "mg") -> Stack:
         "TOKEN_KEY_ID": key_id,  # used only with TOKEN_SEALING=kms
         "PUBLIC_BASE_URL": "https://members.example.com",
     }
-    return Stack(membership, ledger, billing, access, key_id, env)
+    return Stack(membership, ledger, dlq, bucket, access, key_id, env)
 
 
 @contextmanager
 def aws_stack(**env_overrides: str) -> Iterator[Stack]:
     """The whole test runs inside mock_aws; bootstrap caches are reset on the way in and out."""
+    from infra.local.async_invoke import LocalAsyncInvoke
+    from tests.support.apigw import LambdaContext
+    from tests.support.handlers import load_handler
+
     with mock_aws():
         stack = create_resources()
+        dlq_url = stack.dead_letter_queue_url
+        hand_overs = LocalAsyncInvoke(
+            lambda event, context: load_handler("process_billing_event").lambda_handler(event, context),
+            function_arn="arn:aws:lambda:us-east-1:123456789012:function:mg-process-billing-event",
+            context_factory=LambdaContext,
+            on_failure=lambda record: boto3.client("sqs", region_name=REGION).send_message(
+                QueueUrl=dlq_url, MessageBody=record),
+            max_concurrency=0,
+        )
+        stack = Stack(**{**stack.__dict__, "hand_overs": hand_overs})
         saved = {k: os.environ.get(k) for k in {**stack.env, **env_overrides}}
         os.environ.update({**stack.env, **env_overrides})
         bootstrap._reset_caches()
+        previous_invoke = bootstrap._overrides.billing_invoke
+        bootstrap._overrides.billing_invoke = hand_overs
         try:
             yield stack
         finally:
+            bootstrap._overrides.billing_invoke = previous_invoke
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

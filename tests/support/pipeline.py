@@ -1,8 +1,8 @@
 """The real Lambda handlers wired together under moto, with Stripe's and Discord's edges faked.
 
 Stripe is the local sandbox reached through the real SDK (an in-process HTTP client); Discord is
-a fake transport that checks every request against Discord's OpenAPI spec. Queues are pumped by
-hand, the way Lambda's event source mappings would.
+a fake transport that checks every request against Discord's OpenAPI spec. The processor's asynchronous
+invokes and the access queue are pumped by hand, the way Lambda would run them.
 """
 
 from __future__ import annotations
@@ -77,10 +77,10 @@ class Pipeline:
     # --- queues -------------------------------------------------------------------------------
 
     def pump(self, rounds: int = 20) -> int:
-        """Run the billing and access consumers until both queues are empty."""
+        """Run the processor's pending invokes and the access consumer until nothing is left."""
         total = 0
         for _ in range(rounds):
-            moved = self._consume(self.stack.billing_queue_url, "process_billing_event")
+            moved = self.stack.hand_overs.run_pending()
             moved += self._consume(self.stack.access_queue_url, "dispatch_access")
             total += moved
             if not moved:

@@ -21,7 +21,7 @@ from ..domain.stripe_events import (
     parse_event,
     subscription_snapshot,
 )
-from ..ports import AccessWork, AccessWorkQueue, Stores
+from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
 from .membership import refresh_member
 
 TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
@@ -80,16 +80,15 @@ class BillingEventProcessor:
     def sync_subscription(self, event: StripeEvent, now: int) -> Outcome:
         snapshot = subscription_snapshot(event)
         plan = self._plan_for(snapshot.price_ids)
-        existing_member = self._known_member(snapshot.member_id_hint, snapshot.customer_id)
-        record = (
-            self.stores.subscriptions.get(existing_member.id, snapshot.subscription_id)
-            if existing_member
-            else None
-        )
+        state = self._known_state(snapshot.member_id_hint, snapshot.customer_id)
+        record = _subscription(state, snapshot.subscription_id) if state else None
         if plan is None and record is None:
             prices = ", ".join(snapshot.price_ids) or "none"
             return Outcome("ignored", f"no plan sells price(s) {prices}; add them to a plan to track this subscription")
-        member = existing_member or self._member_for_customer(snapshot.customer_id, now)
+        if state is None:
+            member = self._member_for_customer(snapshot.customer_id, now)
+            state = self._state(member.id) or MemberState(member, [], [], "", {})
+        member = state.member
         record = record or SubscriptionRecord(
             subscription_id=snapshot.subscription_id,
             member_id=member.id,
@@ -102,8 +101,8 @@ class BillingEventProcessor:
         latest_plan = plan if merged.latest is snapshot else (self._plan_for(merged.latest.price_ids) if merged.latest else None)
         if latest_plan is not None:
             merged = replace(merged, plan_id=latest_plan.id)
-        self.stores.subscriptions.save(merged)
-        self._refresh(member.id, now)
+        saved = self.stores.subscriptions.save(merged)
+        self._refresh(member.id, now, _with_subscription(state, saved))
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
 
     # -- checkout ----------------------------------------------------------------------------
@@ -114,26 +113,26 @@ class BillingEventProcessor:
             return self.apply_one_time_payment(event, now)
         if completion.mode != "subscription" or not completion.subscription_id:
             return Outcome("ignored", f"checkout session in {completion.mode or 'unknown'} mode sells no subscription")
-        member = None
-        if completion.member_id:
-            member = self.stores.members.get(completion.member_id)
-        if member is None and completion.customer_id:
-            member = self._known_member(None, completion.customer_id) or self._member_for_customer(
-                completion.customer_id, now
-            )
-        if member is None:
+        state = self._state(completion.member_id) if completion.member_id else None
+        if state is None and completion.customer_id:
+            state = self._known_state(None, completion.customer_id)
+            if state is None:
+                member = self._member_for_customer(completion.customer_id, now)
+                state = self._state(member.id) or MemberState(member, [], [], "", {})
+        if state is None:
             return Outcome("ignored", "checkout session names neither a known member nor a customer")
+        member = state.member
         if completion.customer_id and member.stripe_customer_id != completion.customer_id:
             member = self.stores.members.attach_customer(member.id, completion.customer_id)
-        record = self.stores.subscriptions.get(member.id, completion.subscription_id) or SubscriptionRecord(
+        record = _subscription(state, completion.subscription_id) or SubscriptionRecord(
             subscription_id=completion.subscription_id,
             member_id=member.id,
             customer_id=completion.customer_id or "",
             plan_id="",
         )
-        self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
-        self._close_attempt(member.id, completion.plan_id, completion.session_id)
-        self._refresh(member.id, now)
+        saved = self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        self._close_attempt(state, completion.plan_id, completion.session_id)
+        self._refresh(member.id, now, _with_subscription(state, saved))
         return Outcome(
             "processed",
             f"checkout {completion.session_id} for subscription {completion.subscription_id}: {completion.gate.value}",
@@ -150,13 +149,15 @@ class BillingEventProcessor:
                 f"payment session {completion.session_id} names no pass or lifetime plan "
                 f"({completion.plan_id or 'no membergate_plan_id in its metadata'})",
             )
-        member = self.stores.members.get(completion.member_id) if completion.member_id else None
-        if member is None and completion.customer_id:
-            member = self._known_member(None, completion.customer_id) or self._member_for_customer(
-                completion.customer_id, now
-            )
-        if member is None:
+        state = self._state(completion.member_id) if completion.member_id else None
+        if state is None and completion.customer_id:
+            state = self._known_state(None, completion.customer_id)
+            if state is None:
+                member = self._member_for_customer(completion.customer_id, now)
+                state = self._state(member.id) or MemberState(member, [], [], "", {})
+        if state is None:
             return Outcome("ignored", "payment session names neither a known member nor a customer")
+        member = state.member
         if completion.customer_id and member.stripe_customer_id != completion.customer_id:
             member = self.stores.members.attach_customer(member.id, completion.customer_id)
         seen = OneTimeGrant(
@@ -170,18 +171,23 @@ class BillingEventProcessor:
             amount=completion.amount_total,
             currency=completion.currency,
         )
-        grant = merge_grant(self.stores.grants.get(member.id, seen.grant_id), seen)
+        stored = next((g for g in state.grants if g.grant_id == seen.grant_id), None)
+        grant = merge_grant(stored, seen)
         self.stores.grants.save(grant)
-        self._close_attempt(member.id, plan.id, completion.session_id)
-        self._refresh(member.id, now)
+        self._close_attempt(state, plan.id, completion.session_id)
+        others = [g for g in state.grants if g.grant_id != grant.grant_id]
+        self._refresh(member.id, now, replace(state, grants=[*others, grant]))
         return Outcome("processed", f"{plan.kind.value} {plan.id} bought in {completion.session_id}: {grant.gate.value}",
                        member.id)
 
-    def _close_attempt(self, member_id: str, plan_id: str | None, session_id: str) -> None:
+    def _close_attempt(self, state: MemberState, plan_id: str | None, session_id: str) -> None:
         """A completed session is never handed out again; the next checkout starts a new attempt."""
         if not plan_id:
             return
-        attempt = self.stores.checkouts.get_attempt(member_id, plan_id)
+        if self.stores.states is not None:
+            attempt = state.checkouts.get(plan_id)
+        else:
+            attempt = self.stores.checkouts.get_attempt(state.member.id, plan_id)
         if attempt is not None and attempt.session_id == session_id:
             self.stores.checkouts.save_attempt(replace(attempt, session_id=None, url=None, expires_at=0))
 
@@ -225,19 +231,42 @@ class BillingEventProcessor:
                 return plan
         return None
 
-    def _known_member(self, member_hint: str | None, customer_id: str) -> Member | None:
+    def _known_state(self, member_hint: str | None, customer_id: str) -> MemberState | None:
         if member_hint:
-            member = self.stores.members.get(member_hint)
-            if member is not None:
-                if member.stripe_customer_id != customer_id:
-                    member = self.stores.members.attach_customer(member.id, customer_id)
-                return member
-        return self.stores.members.find_by_customer(customer_id)
+            state = self._state(member_hint)
+            if state is not None:
+                if state.member.stripe_customer_id != customer_id:
+                    state = replace(state, member=self.stores.members.attach_customer(member_hint, customer_id))
+                return state
+        member = self.stores.members.find_by_customer(customer_id)
+        return self._state(member.id) if member else None
+
+    def _state(self, member_id: str) -> MemberState | None:
+        """One read on DynamoDB; composed from the repositories (projection first) otherwise."""
+        if self.stores.states is not None:
+            return self.stores.states.load(member_id)
+        entitlements, revision = self.stores.entitlements.read(member_id)
+        member = self.stores.members.get(member_id)
+        if member is None:
+            return None
+        records = self.stores.subscriptions.for_member(member_id)
+        grants = self.stores.grants.for_member(member_id)
+        return MemberState(member, records, entitlements, revision, checkouts={}, grants=grants)
 
     def _member_for_customer(self, customer_id: str, now: int) -> Member:
         # Made outside Membergate's checkout (dashboard, payment link, existing subscriber):
         # the member exists from the customer and access waits for an identity to be bound.
         return self.stores.members.create_for_customer(customer_id, self.new_id(), now)
 
-    def _refresh(self, member_id: str, now: int) -> None:
-        refresh_member(self.stores, self.access_queue, member_id, now, sweep_now=True)
+    def _refresh(self, member_id: str, now: int, state: MemberState | None = None) -> None:
+        refresh_member(self.stores, self.access_queue, member_id, now, sweep_now=True, state=state)
+
+
+def _subscription(state: MemberState, subscription_id: str) -> SubscriptionRecord | None:
+    return next((r for r in state.subscriptions if r.subscription_id == subscription_id), None)
+
+
+def _with_subscription(state: MemberState, saved: SubscriptionRecord) -> MemberState:
+    """The state as it is after this use case saved ``saved`` (the projection read stays as read)."""
+    others = [r for r in state.subscriptions if r.subscription_id != saved.subscription_id]
+    return replace(state, subscriptions=[*others, saved])

@@ -1,8 +1,9 @@
-"""accept_stripe_webhook: verify, record, queue; the only work done before Stripe gets its 2xx.
+"""accept_stripe_webhook: verify, record, hand over; the only work done before Stripe gets its 2xx.
 
 Import-light on purpose (standard library and the pure domain only): this runs on every
 webhook, often cold. At most two AWS calls per event: one conditional ledger write that also
-returns the stored item when the event was seen before, and one FIFO send.
+returns the stored item when the event was seen before, and one asynchronous invoke of the
+processor (a body too large for the invoke is stored first: one more call for those only).
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ from ..domain.errors import MalformedEventError
 from ..domain.model import LedgerEntry
 from ..domain.signature import verify_signature
 from ..domain.stripe_events import HANDLED_EVENT_TYPES, parse_event
-from ..ports import BillingEventQueue, EventLedger
+from ..ports import BillingEventDispatch, EventLedger
 
 # Statuses that mean "already handled": a redelivery gets 200 and nothing else. Anything else
 # ("received") means the event was acknowledged or attempted but may never have reached the
-# queue, so it is queued again; the FIFO queue's deduplication and the processor's ledger check
-# make the second copy harmless.
+# processor (or its invoke ended in the dead-letter queue), so it is handed over again; the
+# processor's ledger check and convergent processing make a second copy harmless.
 HANDLED_STATUSES = frozenset({"processed", "ignored", "failed"})
 
 
 @dataclass(frozen=True)
 class IntakeResult:
-    outcome: str  # queued | requeued | duplicate | ignored_type | ignored_livemode
+    outcome: str  # queued | requeued | duplicate | ignored_type | ignored_livemode (queued = handed over)
     event_id: str
     event_type: str
 
@@ -40,7 +41,8 @@ def accept_stripe_webhook(
     received_at: int,
     livemode: bool,
     ledger: EventLedger,
-    queue: BillingEventQueue,
+    dispatch: BillingEventDispatch,
+    correlation_id: str | None = None,
 ) -> IntakeResult:
     verify_signature(body, signature_header, secrets, wall_clock_now)
     try:
@@ -50,6 +52,9 @@ def accept_stripe_webhook(
         raise MalformedEventError("the body is not valid UTF-8 JSON") from None
     event = parse_event(raw)
     if event.livemode != livemode:
+        # Acknowledged (Stripe would retry for days otherwise) but never silent: the id goes to
+        # the dead-letter queue, whose alarm tells the operator an endpoint is misconfigured.
+        dispatch.report_wrong_mode(event.id, event.type, correlation_id)
         return IntakeResult("ignored_livemode", event.id, event.type)
     entry = LedgerEntry(
         event_id=event.id,
@@ -65,7 +70,5 @@ def accept_stripe_webhook(
     previous = ledger.record_received(entry)
     if previous in HANDLED_STATUSES:
         return IntakeResult("duplicate", event.id, event.type)
-    # One ordered group per customer; events without one must not hold anybody else back.
-    group = event.customer_id or f"event:{event.id}"
-    queue.enqueue(event.id, group, text)
+    dispatch.hand_over(event.id, text, correlation_id)
     return IntakeResult("queued" if previous is None else "requeued", event.id, event.type)

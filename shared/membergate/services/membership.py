@@ -9,7 +9,7 @@ from ..domain.billing import SubscriptionRecord, derive_entitlements
 from ..domain.grants import OneTimeGrant, statuses, upcoming_ends
 from ..domain.lifecycle import decide
 from ..domain.model import Community, Entitlement, Plan, WorkKind
-from ..ports import AccessWork, AccessWorkQueue, Stores
+from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,19 @@ def current_view(
     member_id: str,
     now: int,
     *,
+    records: list[SubscriptionRecord] | None = None,
+    grants: list[OneTimeGrant] | None = None,
     plans: Mapping[str, Plan] | None = None,
     communities: Mapping[str, Community] | None = None,
 ) -> MemberView:
-    """The member's records, plans and derived entitlements. ``plans`` and ``communities``,
-    when given, were read once for a whole batch and are not read again per member."""
-    records = stores.subscriptions.for_member(member_id)
-    grants = stores.grants.for_member(member_id)
+    """The member's records, one-time grants, plans and derived entitlements.
+
+    ``records`` and ``grants``, when given, were just read by the caller (the billing processor's
+    one read of the member); ``plans`` and ``communities`` were read once for a whole batch."""
+    if records is None:
+        records = stores.subscriptions.for_member(member_id)
+    if grants is None:
+        grants = stores.grants.for_member(member_id)
     found: dict[str, Plan] = {}
     for plan_id in {r.plan_id for r in records if r.plan_id} | {g.plan_id for g in grants}:
         plan = plans.get(plan_id) if plans is not None else stores.catalog.get_plan(plan_id)
@@ -58,14 +64,25 @@ def refresh_member(
     now: int,
     *,
     sweep_now: bool,
+    state: MemberState | None = None,
 ) -> MemberView:
     """Recompute the projection; queue convergence for every community whose entitlement moved.
 
     ``sweep_now`` asks the lifecycle sweep to look at the member at once when reminders or
     cancellations may be due (the sweep's message claims keep those exactly-once).
+    ``state``, when the caller has just read it (and put what it saved since in it), saves
+    reading the projection, the subscriptions and the grants again.
     """
-    view = current_view(stores, member_id, now)
-    before = {_identity(e): e for e in stores.entitlements.for_member(member_id)}
+    # The projection is read before the subscriptions it derives from, and written only if it
+    # has not changed since: two events of one member applied at once cannot leave it stale
+    # (the loser gets ConcurrentUpdateError and applies its event again).
+    if state is None:
+        stored, revision = stores.entitlements.read(member_id)
+        view = current_view(stores, member_id, now)
+    else:
+        stored, revision = state.entitlements, state.revision
+        view = current_view(stores, member_id, now, records=state.subscriptions, grants=state.grants)
+    before = {_identity(e): e for e in stored}
     after = {_identity(e): e for e in view.entitlements}
     changed = {
         key[1]
@@ -77,7 +94,7 @@ def refresh_member(
     # A pass's end (or a queued pass's start) is due too: the sweep ends access on time.
     ahead = [t for t in (due, *upcoming_ends(view.grants, now)) if t is not None]
     due = min(ahead) if ahead else None
-    stores.entitlements.save(member_id, view.entitlements, due)
+    stores.entitlements.save(member_id, view.entitlements, due, expected_revision=revision)
     if changed:
         queue.send([AccessWork(WorkKind.CONVERGE, member_id, community_id) for community_id in sorted(changed)])
     return view

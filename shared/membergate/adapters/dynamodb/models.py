@@ -6,7 +6,7 @@ MembershipTable is a single table with prefixed keys:
     PLAN#<id>             / PLAN             (by_kind: PLAN / <id>)
     PRICE#<price>         / PRICE            a price is sold by one plan (conditional create)
     MEMBER#<id>           / MEMBER
-    MEMBER#<id>           / SUBSCRIPTION#<sub>   (by_kind: SUBSCRIPTION / <sub>)
+    MEMBER#<id>           / SUBSCRIPTION#<sub>   (by_kind: SUBSCRIPTION#<shard> / <sub>)
     MEMBER#<id>           / ENTITLEMENTS         (due: DUE#<shard> / due_at, only while due)
     MEMBER#<id>           / ACCESS#<community>
     MEMBER#<id>           / MESSAGE#<kind>#<period>
@@ -17,7 +17,8 @@ MembershipTable is a single table with prefixed keys:
     IDENTITY#<platform>#<external id> / LINK one member per platform account
     SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
 
-LedgerTable holds one item per Stripe event id (``STRIPE_EVENT#<id>``), listed by day.
+LedgerTable holds one item per Stripe event id (``STRIPE_EVENT#<id>``), listed by day
+(by_day: ``<YYYY-MM-DD>#<shard>`` / received_at; readers query every shard of a day).
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class GrantItem(MembershipItem, discriminator="grant"):
 class EntitlementsItem(MembershipItem, discriminator="entitlements"):
     member_id = UnicodeAttribute()
     entitlements = JSONAttribute()
+    revision = UnicodeAttribute(null=True)  # optimistic lock of the projection (a token per write)
 
 
 class AccessItem(MembershipItem, discriminator="access"):

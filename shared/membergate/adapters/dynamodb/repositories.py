@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -35,8 +36,8 @@ from ...domain.model import (
     PriceLine,
 )
 from ...domain.tokens import token_key
-from ...ports import WebSession
-from ..intake import LEDGER_RETENTION_SECONDS, ledger_day
+from ...ports import MemberState, WebSession
+from ..intake import LEDGER_DAY_SHARDS, LEDGER_RETENTION_SECONDS, ledger_day, ledger_day_partition, ledger_day_shard
 from .models import (
     DUE_SHARDS,
     AccessItem,
@@ -312,7 +313,7 @@ class DynamoSubscriptionRepository:
         item = SubscriptionItem(
             _member_pk(record.member_id),
             f"SUBSCRIPTION#{record.subscription_id}",
-            gsi1pk="SUBSCRIPTION",
+            gsi1pk=subscription_kind_shard(record.subscription_id),
             gsi1sk=record.subscription_id,
             subscription_id=record.subscription_id,
             member_id=record.member_id,
@@ -343,8 +344,20 @@ class DynamoSubscriptionRepository:
         return [_record(i) for i in items]
 
     def all_records(self) -> Iterator[SubscriptionRecord]:
-        for item in SubscriptionItem.by_kind.query("SUBSCRIPTION"):
-            yield _record(item)
+        # Every shard, and the unsharded key of records saved before the index was sharded.
+        for partition in [f"SUBSCRIPTION#{n}" for n in range(SUBSCRIPTION_KIND_SHARDS)] + ["SUBSCRIPTION"]:
+            for item in SubscriptionItem.by_kind.query(partition):
+                yield _record(item)
+
+
+# Every subscription write also writes the by_kind index: one "SUBSCRIPTION" partition would take
+# them all (about 2 WCU each with snapshot and observations, so ~500 subscription events/s is
+# a partition's 1,000 WCU/s). Spread over shards by subscription id; readers query every shard.
+SUBSCRIPTION_KIND_SHARDS = 10
+
+
+def subscription_kind_shard(subscription_id: str) -> str:
+    return f"SUBSCRIPTION#{zlib.crc32(subscription_id.encode()) % SUBSCRIPTION_KIND_SHARDS}"
 
 
 def _snapshot_json(s: SubscriptionSnapshot) -> dict:
@@ -449,10 +462,30 @@ def due_shard(member_id: str) -> str:
     return f"DUE#{zlib.crc32(member_id.encode()) % DUE_SHARDS}"
 
 
+_UNREVISED = "unrevised"  # a projection written before revisions existed
+
+
+def _projection(item: EntitlementsItem | None) -> tuple[list[Entitlement], str]:
+    if item is None:
+        return [], ""
+    entitlements = [
+        Entitlement(p, c, r, EntitlementState(s), int(u) if u is not None else None, reason or "")
+        for p, c, r, s, u, reason in item.entitlements
+    ]
+    return entitlements, item.revision or _UNREVISED
+
+
 class DynamoEntitlementRepository:
-    def save(self, member_id: str, entitlements: Sequence[Entitlement], next_due_at: int | None) -> None:
+    def save(
+        self,
+        member_id: str,
+        entitlements: Sequence[Entitlement],
+        next_due_at: int | None,
+        *,
+        expected_revision: str | None = None,
+    ) -> None:
         # The due index is sparse: an item appears in it only while something is due.
-        EntitlementsItem(
+        item = EntitlementsItem(
             _member_pk(member_id),
             "ENTITLEMENTS",
             member_id=member_id,
@@ -461,16 +494,30 @@ class DynamoEntitlementRepository:
             ],
             due_shard=due_shard(member_id) if next_due_at is not None else None,
             due_at=next_due_at,
-        ).save()
+            # A fresh token on every write: an optimistic writer only needs "changed since read".
+            revision=uuid.uuid4().hex,
+        )
+        if expected_revision is None:
+            item.save()
+            return
+        if expected_revision == "":
+            condition = EntitlementsItem.pk.does_not_exist()
+        elif expected_revision == _UNREVISED:
+            condition = EntitlementsItem.pk.exists() & EntitlementsItem.revision.does_not_exist()
+        else:
+            condition = EntitlementsItem.revision == expected_revision
+        try:
+            item.save(condition=condition)
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise ConcurrentUpdateError(f"entitlements of member {member_id} changed while being derived") from None
+            raise
 
     def for_member(self, member_id: str) -> list[Entitlement]:
-        item = _get(EntitlementsItem, _member_pk(member_id), "ENTITLEMENTS")
-        if item is None:
-            return []
-        return [
-            Entitlement(p, c, r, EntitlementState(s), int(u) if u is not None else None, reason or "")
-            for p, c, r, s, u, reason in item.entitlements
-        ]
+        return self.read(member_id)[0]
+
+    def read(self, member_id: str) -> tuple[list[Entitlement], str]:
+        return _projection(_get(EntitlementsItem, _member_pk(member_id), "ENTITLEMENTS"))
 
     def due(self, now: int, limit: int) -> list[str]:
         found: list[tuple[int, str]] = []
@@ -573,20 +620,22 @@ class DynamoMessageLog:
         ]
 
 
+def _attempt(item: CheckoutItem) -> CheckoutAttempt:
+    return CheckoutAttempt(
+        member_id=item.member_id,
+        plan_id=item.plan_id,
+        attempt=int(item.attempt),
+        price_id=item.price_id or "",
+        session_id=item.session_id,
+        url=item.url,
+        expires_at=int(item.expires_at),
+    )
+
+
 class DynamoCheckoutRepository:
     def get_attempt(self, member_id: str, plan_id: str) -> CheckoutAttempt | None:
         item = _get(CheckoutItem, _member_pk(member_id), f"CHECKOUT#{plan_id}")
-        if item is None:
-            return None
-        return CheckoutAttempt(
-            member_id=item.member_id,
-            plan_id=item.plan_id,
-            attempt=int(item.attempt),
-            price_id=item.price_id or "",
-            session_id=item.session_id,
-            url=item.url,
-            expires_at=int(item.expires_at),
-        )
+        return _attempt(item) if item is not None else None
 
     def save_attempt(self, attempt: CheckoutAttempt) -> None:
         CheckoutItem(
@@ -600,6 +649,40 @@ class DynamoCheckoutRepository:
             url=attempt.url,
             expires_at=attempt.expires_at,
         ).save()
+
+
+# --- the billing processor's one read per member ---------------------------------------------
+
+
+class DynamoMemberStateReader:
+    """One strongly consistent Query over the member's partition from CHECKOUT# on.
+
+    Sort keys come back in order (CHECKOUT#…, CREDENTIALS#…, ENTITLEMENTS, GRANT#…, MEMBER,
+    MESSAGE#…, SUBSCRIPTION#…),
+    so the projection is read before the subscriptions, as MemberState promises."""
+
+    def load(self, member_id: str) -> MemberState | None:
+        member: Member | None = None
+        subscriptions: list[SubscriptionRecord] = []
+        projection: EntitlementsItem | None = None
+        checkouts: dict[str, CheckoutAttempt] = {}
+        grants: list[OneTimeGrant] = []
+        for item in MembershipItem.query(_member_pk(member_id), MembershipItem.sk >= "CHECKOUT#", consistent_read=True):
+            if isinstance(item, MemberItem):
+                member = _member(item)
+            elif isinstance(item, SubscriptionItem):
+                subscriptions.append(_record(item))
+            elif isinstance(item, EntitlementsItem):
+                projection = item
+            elif isinstance(item, CheckoutItem):
+                attempt = _attempt(item)
+                checkouts[attempt.plan_id] = attempt
+            elif isinstance(item, GrantItem):
+                grants.append(_grant(item))
+        if member is None:
+            return None
+        entitlements, revision = _projection(projection)
+        return MemberState(member, subscriptions, entitlements, revision, checkouts, grants)
 
 
 # --- ledger ---------------------------------------------------------------------------------
@@ -624,19 +707,25 @@ class DynamoLedgerRepository:
                 LedgerItem.type.set(LedgerItem.type | entry.type),
                 LedgerItem.created.set(LedgerItem.created | entry.created),
                 LedgerItem.received_at.set(LedgerItem.received_at | now),
-                LedgerItem.ledger_day.set(LedgerItem.ledger_day | ledger_day(now)),
+                LedgerItem.ledger_day.set(LedgerItem.ledger_day | ledger_day_partition(now, entry.event_id)),
                 LedgerItem.expires_at_ttl.set(LedgerItem.expires_at_ttl | _ttl(now + LEDGER_RETENTION_SECONDS)),
             ]
             + ([LedgerItem.customer_id.set(LedgerItem.customer_id | entry.customer_id)] if entry.customer_id else []),
         )
 
     def recent(self, now: int, limit: int, days: int = 31) -> list[LedgerEntry]:
-        """Newest first, walking back day by day through the by_day index."""
+        """Newest first, walking back day by day through the by_day index (every shard of a day)."""
         out: list[LedgerEntry] = []
         for back in range(days):
             day = ledger_day(now - back * 86_400)
-            for item in LedgerItem.by_day.query(day, scan_index_forward=False, limit=limit - len(out)):
-                out.append(_ledger(item))
+            found: list[LedgerEntry] = []
+            # Each shard's newest ``limit - len(out)`` items hold the day's newest overall.
+            # The unsharded key is read too: entries written before the index was sharded.
+            for partition in [ledger_day_shard(day, n) for n in range(LEDGER_DAY_SHARDS)] + [day]:
+                for item in LedgerItem.by_day.query(partition, scan_index_forward=False, limit=limit - len(out)):
+                    found.append(_ledger(item))
+            found.sort(key=lambda e: e.received_at, reverse=True)
+            out.extend(found[: limit - len(out)])
             if len(out) >= limit:
                 break
         return out

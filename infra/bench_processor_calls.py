@@ -1,0 +1,105 @@
+"""DynamoDB calls and capacity units per billing event type, through the real processor, under moto.
+
+One member's life as Stripe tells it (signup, renewal, a failed payment and its recovery), each
+event posted to the real intake and then applied by the real processor handler, one invocation
+per event as Lambda's asynchronous invokes run them. The first event runs in a cold container
+(the catalog is read then); the rest are warm. Only the processor's own calls are counted.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from infra import bench_cost
+from infra.bench_aws import REGION, CallLog, use_fake_credentials
+from membergate import bootstrap, config
+from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
+from tests.support import stripe_events as se
+from tests.support.apigw import LambdaContext, http_event
+from tests.support.aws import WEBHOOK_SECRET, aws_stack
+from tests.support.discord_spec import FakeDiscordTransport
+from tests.support.handlers import load_handler
+
+BUDGET_DYNAMODB_CALLS_PER_EVENT = 6
+T0, DAY = bench_cost.T0, 86_400
+
+
+@dataclass
+class EventTypeCalls:
+    label: str
+    calls: int
+    read_units: float
+    write_units: float
+    operations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.calls <= BUDGET_DYNAMODB_CALLS_PER_EVENT
+
+
+def _post(event: dict) -> None:
+    body, signature = se.signed(event, WEBHOOK_SECRET, int(__import__("time").time()))
+    request = http_event("POST", "/webhooks/stripe", body=body, headers={"Stripe-Signature": signature})
+    reply = load_handler("stripe_webhook").lambda_handler(request, LambdaContext())
+    if reply["statusCode"] != 200:
+        raise RuntimeError(f"benchmark set-up: the intake refused an event: {reply}")
+
+
+def measure_processor_calls() -> list[EventTypeCalls]:
+    use_fake_credentials()
+    member, customer, sub = bench_cost.MEMBER, bench_cost.CUSTOMER, bench_cost.SUBSCRIPTION
+    common = {"member_id": member, "customer": customer, "sub_id": sub}
+
+    def sub_event(type_: str, status: str, at: int, **kw: Any) -> dict:
+        return se.subscription_event(type_, created=at, status=status, period_start=kw.pop("period_start", at),
+                                     **common, **kw)
+
+    def invoice(kind: str, at: int, status: str) -> dict:
+        return se.invoice_event(kind, created=at, sub_id=sub, customer=customer, status=status)
+
+    story = [
+        ("customer.subscription.created (cold container)", sub_event("customer.subscription.created", "active", T0)),
+        ("checkout.session.completed", se.checkout_completed(created=T0, member_id=member, customer=customer,
+                                                             sub_id=sub)),
+        ("customer.subscription.updated (renewal)", sub_event("customer.subscription.updated", "active", T0 + 30 * DAY)),
+        ("invoice.paid", invoice("invoice.paid", T0 + 30 * DAY + 3600, "paid")),
+        ("customer.subscription.updated (past_due)", sub_event("customer.subscription.updated", "past_due",
+                                                               T0 + 60 * DAY)),
+        ("invoice.payment_failed", invoice("invoice.payment_failed", T0 + 60 * DAY + 3600, "open")),
+        ("customer.subscription.deleted", sub_event("customer.subscription.deleted", "canceled", T0 + 70 * DAY)),
+    ]
+    results: list[EventTypeCalls] = []
+    with ExitStack() as scope:
+        stack = scope.enter_context(aws_stack())
+        discord = FakeDiscordTransport()
+        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+            SecretId="membergate/discord-bot-token", SecretString=discord.bot_token)
+        clock = bench_cost._Clock(T0)
+        scope.enter_context(bootstrap.overridden(clock=clock, discord_transport=discord))
+        bench_cost._arrange_member(bootstrap.stores(config.ProcessorSettings.from_env()), discord)
+        # A new container: its dependencies are built (Lambda's init), nothing is read yet.
+        scope.enter_context(bootstrap.overridden(clock=clock, discord_transport=discord))
+        bootstrap.processor()
+        log = CallLog(inspector=boto3.client("dynamodb", region_name=REGION))
+        log.watch(MembershipItem._get_connection().connection.client, LedgerItem._get_connection().connection.client)
+        handler = load_handler("process_billing_event")
+        for label, event in story:
+            clock.value = int(event["created"])
+            _post(event)
+            for envelope in stack.take_pending_events():
+                with log.recording(label) as calls:
+                    handler.lambda_handler(envelope, LambdaContext())
+                dynamodb = [c for c in calls if c.service == "dynamodb"]
+                results.append(EventTypeCalls(label, len(dynamodb), sum(c.read_units for c in dynamodb),
+                                              sum(c.write_units for c in dynamodb), [c.operation for c in dynamodb]))
+    return results
+
+
+if __name__ == "__main__":
+    for row in measure_processor_calls():
+        print(f"{row.label:<48} {row.calls:>2} calls  {row.read_units:>4.1f} RRU  {row.write_units:>4.1f} WRU  "
+              f"{', '.join(row.operations)}")
