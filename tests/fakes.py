@@ -36,6 +36,9 @@ class FakeCatalog:
         self.prices: dict[str, str] = {}
 
     def add_community(self, community: Community) -> None:
+        for other in self.communities.values():
+            if (other.platform, other.external_id) == (community.platform, community.external_id):
+                raise ConflictError(f"this {community.platform.value} place is already registered as community {other.id}")
         self.communities[community.id] = community
 
     def get_community(self, community_id: str) -> Community | None:

@@ -90,6 +90,7 @@ ENV_NAMES = {
     "max_attempts": "ACCESS_MAX_ATTEMPTS",
     "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
     "time_zone": "TIME_ZONE",
+    "community_preflight": "COMMUNITY_PREFLIGHT",
 }
 
 
@@ -255,16 +256,26 @@ class AdminSettings(StoreSettings):
     public_base_url: str
     access_queue_url: str
     time_zone: str = "UTC"  # the creator's time zone: KPI days are whole days there
+    # The bot preflight (POST /admin/communities/{id}/check; and at registration unless "off").
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_bot_token_name: str = ""
+    community_preflight: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
         e = os.environ if environ is None else environ
+        preflight = _env(e, "COMMUNITY_PREFLIGHT", "on").lower()
+        if preflight not in ("on", "off"):
+            raise SettingsError(f"COMMUNITY_PREFLIGHT must be 'on' or 'off', not {preflight!r}")
         return cls(
             **_stores(e),
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
             public_base_url=_public_base_url(e),
             access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
             time_zone=_time_zone(e),
+            discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
+            discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
+            community_preflight=preflight == "on",
         )
 
 

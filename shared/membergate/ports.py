@@ -11,6 +11,7 @@ from typing import Protocol
 from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import SubscriptionRecord
 from .domain.grants import OneTimeGrant
+from .domain.preflight import Preflight
 from .domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -287,6 +288,8 @@ class CommunityConnector(Protocol):
     def decline_join(self, community: Community, user: str) -> None: ...
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         """Send ``text`` to the member; the same key never posts twice (Discord: the nonce)."""
+    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
+        """With Capability.PREFLIGHT: whether the bot can do what ``community`` needs for ``role_ids``."""
 
 
 class IdentityProvider(Protocol):

@@ -70,6 +70,20 @@ def test_catalog_round_trip_and_price_owned_by_one_plan(stores):
     assert stores.catalog.get_plan("pln_2") is None
 
 
+def test_catalog_same_place_registered_twice_is_a_conflict(stores):
+    # Given a Discord guild registered once
+    stores.catalog.add_community(community())
+    # When the same guild, or the same id on another platform, is registered again
+    with pytest.raises(ConflictError) as refused:
+        stores.catalog.add_community(community("com_2"))
+    stores.catalog.add_community(Community("com_3", Platform.TELEGRAM, "Chat", "1", None, OnRevoke.KICK, "fr", T0))
+    # Then the second guild is refused naming the first, and a Telegram chat with that id is another place
+    assert "com_1" in str(refused.value)
+    assert sorted(c.id for c in stores.catalog.list_communities()) == ["com_1", "com_3"]
+    with pytest.raises(ConflictError):
+        stores.catalog.add_community(Community("com_4", Platform.TELEGRAM, "Chat", "1", None, OnRevoke.KICK, "fr", T0))
+
+
 def test_members_one_customer_and_one_discord_account_each(stores):
     stores.members.create(Member("mbr_1", T0))
     stores.members.create(Member("mbr_2", T0))

@@ -137,6 +137,18 @@ class ResyncOut(BaseModel):
     communities: list[str] = Field(description="communities whose access is being brought in line with the entitlements")
 
 
+class CheckOut(BaseModel):
+    name: str
+    ok: bool
+    fix: str | None = Field(default=None, description="what to do in the platform to make this check pass")
+
+
+class PreflightOut(BaseModel):
+    community_id: str
+    ok: bool | None = Field(description="every check passed; null when this platform has no preflight here")
+    checks: list[CheckOut]
+
+
 class MovementsOut(BaseModel):
     new: int
     expansion: int

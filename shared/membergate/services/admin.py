@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
-from ..domain.errors import InvalidRequestError, NotFoundError
+from ..domain.access import Capability
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
+from ..domain.preflight import Check, Preflight
 from ..domain.model import (
     AccessRecord,
     Community,
@@ -44,7 +48,9 @@ def create_community(
     on_revoke: str,
     locale: str,
     now: int,
+    connectors: Mapping[Platform, Any] | None = None,
 ) -> Community:
+    """Register a place once; with a connector that can, only after its preflight passes."""
     if on_revoke == OnRevoke.REMOVE_ROLE.value and not role_id:
         raise InvalidRequestError(
             "on_revoke 'remove_role' needs a role_id; give the community a role or choose 'kick'",
@@ -60,8 +66,49 @@ def create_community(
         locale=locale,
         created_at=now,
     )
+    result = run_preflight(connectors or {}, community, [role_id] if role_id else [])
+    if result is not None and not result.ok:
+        raise PreflightFailedError(result)
     stores.catalog.add_community(community)
     return community
+
+
+class PreflightFailedError(ConflictError):
+    """The bot cannot yet do what the community needs; the message lists each fix."""
+
+    code = "preflight_failed"
+
+    def __init__(self, result: Preflight):
+        super().__init__(f"Membergate's bot cannot manage this place yet: {result.summary()} Then try again.")
+        self.result = result
+
+
+def run_preflight(connectors: Mapping[Platform, Any], community: Community, role_ids: Sequence[str]) -> Preflight | None:
+    """The platform's preflight, or None when its connector has none here."""
+    connector = connectors.get(community.platform)
+    if connector is None or Capability.PREFLIGHT not in connector.capabilities:
+        return None
+    try:
+        return connector.preflight(community, role_ids)
+    except PermanentError as exc:
+        # A refused bot token or similar: a failed check with the platform's own advice, not a 502.
+        return Preflight((Check("bot_reachable", False, str(exc)),))
+
+
+def granted_roles(stores: Stores, community: Community) -> list[str]:
+    """Every role Membergate may give in the community: its own and the ones its plans name."""
+    roles = {community.role_id} if community.role_id else set()
+    for plan in stores.catalog.list_plans():
+        roles |= {g.role_id for g in plan.grants if g.community_id == community.id and g.role_id}
+    return sorted(roles)
+
+
+def check_community(stores: Stores, connectors: Mapping[Platform, Any], community_id: str) -> Preflight | None:
+    """POST /admin/communities/{id}/check: the preflight again, after the creator fixed something."""
+    community = stores.catalog.get_community(community_id)
+    if community is None:
+        raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+    return run_preflight(connectors, community, granted_roles(stores, community))
 
 
 def create_plan(

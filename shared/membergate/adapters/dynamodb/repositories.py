@@ -53,6 +53,7 @@ from .models import (
     MembershipItem,
     MessageItem,
     OAuthStateItem,
+    PlaceItem,
     PlanItem,
     PriceItem,
     SessionItem,
@@ -79,6 +80,24 @@ def _get(model, pk: str, sk: str):
 
 class DynamoCatalogRepository:
     def add_community(self, community: Community) -> None:
+        place_pk = _place_pk(community.platform, community.external_id)
+        try:
+            PlaceItem(place_pk, "PLACE", community_id=community.id).save(condition=PlaceItem.pk.does_not_exist())
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise
+            owner = _get(PlaceItem, place_pk, "PLACE")
+            raise ConflictError(
+                f"this {community.platform.value} place ({community.external_id}) is already registered as community "
+                f"{owner.community_id if owner else '?'}; use that community in your plans instead of registering it again"
+            ) from None
+        try:
+            self._save_community(community)
+        except Exception:
+            PlaceItem(place_pk, "PLACE").delete()
+            raise
+
+    def _save_community(self, community: Community) -> None:
         CommunityItem(
             f"COMMUNITY#{community.id}",
             "COMMUNITY",
@@ -148,6 +167,10 @@ class DynamoCatalogRepository:
     def plan_for_price(self, price_id: str) -> Plan | None:
         link = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
         return self.get_plan(link.plan_id) if link else None
+
+
+def _place_pk(platform: Platform, external_id: str) -> str:
+    return f"PLACE#{platform.value}#{external_id}"
 
 
 def _community(item: CommunityItem) -> Community:
