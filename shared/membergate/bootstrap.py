@@ -312,6 +312,19 @@ def admin() -> Admin:
     )
 
 
+@dataclass(frozen=True)
+class Interactions:
+    settings: config.InteractionsSettings
+    stores: Any
+    queue: Any
+
+
+@lru_cache(maxsize=None)
+def interactions() -> Interactions:
+    settings = config.InteractionsSettings.from_env()
+    return Interactions(settings, stores(settings), _access_queue(settings))
+
+
 class _LazyBilling:
     """Reads the Stripe key on first use, so a function that never calls Stripe never fetches it."""
 
@@ -326,6 +339,6 @@ class _LazyBilling:
 
 
 def _reset_caches() -> None:
-    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, aws_client, _secrets,
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, aws_client, _secrets,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

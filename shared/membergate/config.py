@@ -91,6 +91,7 @@ ENV_NAMES = {
     "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
     "time_zone": "TIME_ZONE",
     "community_preflight": "COMMUNITY_PREFLIGHT",
+    "discord_public_key": "DISCORD_PUBLIC_KEY",
 }
 
 
@@ -292,6 +293,26 @@ def _time_zone(e: Mapping[str, str]) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class InteractionsSettings(StoreSettings):
+    """The Discord interactions endpoint: verifies with the application's public key, queues resyncs."""
+
+    discord_public_key: str
+    access_queue_url: str
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> InteractionsSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            # Empty until the creator pastes it from the developer portal: then every request is a 401.
+            discord_public_key=_env(e, "DISCORD_PUBLIC_KEY", ""),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            public_base_url=_public_base_url(e),
+        )
+
+
 SETTINGS_BY_FUNCTION = {
     "stripe_webhook": IntakeSettings,
     "process_billing_event": ProcessorSettings,
@@ -300,4 +321,5 @@ SETTINGS_BY_FUNCTION = {
     "dispatch_access": DispatcherSettings,
     "run_lifecycle": LifecycleSettings,
     "admin_api": AdminSettings,
+    "discord_interactions": InteractionsSettings,
 }

@@ -808,3 +808,20 @@ def _number(value: Any) -> float | None:
 
 def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- interactions ---------------------------------------------------------------------------
+
+
+def verify_interaction(public_key_hex: str, signature_hex: str, timestamp: str, body: bytes) -> bool:
+    """Discord signs timestamp + body with the application's Ed25519 key (docs: interactions/overview)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        signature = bytes.fromhex(signature_hex)
+        key.verify(signature, timestamp.encode("ascii") + body)
+        return True
+    except (ValueError, InvalidSignature, UnicodeEncodeError):
+        return False
