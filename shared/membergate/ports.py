@@ -65,6 +65,11 @@ class MemberRepository(Protocol):
         """Bind a platform account to a member (one LINK per identity, created conditionally).
 
         Raise ConflictError if that account is bound to another member."""
+    def replace_identity(self, member_id: str, identity: Identity) -> Identity | None:
+        """Relink: bind ``identity`` in place of the member's account on that platform; return the old one.
+
+        The old account's link and stored credentials are dropped. Raise ConflictError if the new
+        account is bound to another member, NotFoundError if the member does not exist."""
     def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
         """Per-identity secrets (e.g. Discord OAuth tokens), sealed by the caller."""
     def load_credentials(self, member_id: str, platform: Platform) -> bytes | None: ...

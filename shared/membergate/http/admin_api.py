@@ -28,6 +28,7 @@ from .schemas import (
     ErrorOut,
     EventsOut,
     GrantOut,
+    IdentityIn,
     IdentityOut,
     MessageOut,
     KpisOut,
@@ -38,6 +39,8 @@ from .schemas import (
     PlanOut,
     PlansOut,
     PreflightOut,
+    RelinkFailureOut,
+    RelinkOut,
     ResyncOut,
     SNOWFLAKE,
 )
@@ -151,6 +154,22 @@ def build_admin_app(
                            expires_at=iso(link.expires_at) or "")
         return Response(201, "application/json", out)
 
+    @app.post("/admin/members/<member_id>/identities")
+    def relink(member_id: str, body: IdentityIn) -> RelinkOut:
+        require_id(member_id, "member_id")
+        done = admin.relink_identity(
+            stores_factory(), queue_factory(), connectors(), member_id, body.platform, body.external_id, now()
+        )
+        return RelinkOut(
+            member_id=member_id,
+            platform=done.identity.platform.value,
+            external_id=done.identity.external_id,
+            previous_external_id=done.previous,
+            old_account_revoked=done.revoked,
+            old_account_failed=[RelinkFailureOut(community_id=c, reason=r) for c, r in done.failed],
+            communities=done.queued,
+        )
+
     @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
     def resync(member_id: str) -> Response[ResyncOut]:
         require_id(member_id, "member_id")
@@ -227,7 +246,8 @@ _ERROR_DESCRIPTIONS = {
     413: f"body larger than {ADMIN_BODY_LIMIT} bytes",
     415: "body not sent as application/json",
 }
-_CONFLICTS = {("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post")}
+_CONFLICTS = {("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
+              ("/admin/members/{member_id}/identities", "post")}
 
 
 def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:

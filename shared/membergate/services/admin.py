@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -11,13 +12,14 @@ from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
 from ..domain.access import Capability
-from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.preflight import Check, Preflight
 from ..domain.model import (
     AccessRecord,
     Community,
     Entitlement,
     EntitlementState,
+    Identity,
     LedgerEntry,
     Member,
     MessageRecord,
@@ -31,6 +33,9 @@ from ..domain.model import (
 )
 from ..ports import AccessWork, AccessWorkQueue, Stores
 from .membership import current_view
+
+
+log = logging.getLogger(__name__)
 
 
 def _new_id(prefix: str) -> str:
@@ -265,3 +270,54 @@ def resync_member(stores: Stores, queue: AccessWorkQueue, member_id: str, now: i
 
 def recent_events(stores: Stores, now: int, limit: int) -> list[LedgerEntry]:
     return stores.ledger.recent(now, limit)
+
+
+@dataclass(frozen=True)
+class Relink:
+    member_id: str
+    identity: Identity
+    previous: str | None  # the account that had access before, on the same platform
+    revoked: list[str]  # communities where the old account's access was taken away now
+    failed: list[tuple[str, str]]  # (community, reason) where it could not be: shown, retried by the creator
+    queued: list[str]  # communities re-converged for the new account
+
+
+def relink_identity(
+    stores: Stores,
+    queue: AccessWorkQueue,
+    connectors: Mapping[Platform, Any],
+    member_id: str,
+    platform: str,
+    external_id: str,
+    now: int,
+) -> Relink:
+    """Move a member's access from one platform account to another: the old one loses it."""
+    identity = Identity(Platform(platform), external_id)
+    previous = stores.members.replace_identity(member_id, identity)
+    old = previous.external_id if previous is not None and previous.external_id != external_id else None
+    revoked: list[str] = []
+    failed: list[tuple[str, str]] = []
+    if old is not None:
+        for record in stores.access.for_member(member_id):
+            community = stores.catalog.get_community(record.community_id)
+            if community is None or community.platform is not identity.platform:
+                continue
+            if not (record.roles or record.granted_at):
+                continue
+            connector = connectors.get(community.platform)
+            if connector is None:
+                failed.append((community.id, f"no {community.platform.value} connector here: remove {old} by hand"))
+                continue
+            try:
+                if community.on_revoke is OnRevoke.KICK and Capability.REMOVE_MEMBER in connector.capabilities:
+                    connector.remove_member(community, old)
+                else:
+                    for role_id in record.roles or ((community.role_id,) if community.role_id else ()):
+                        connector.revoke_role(community, old, role_id)
+                revoked.append(community.id)
+            except (RetryableError, PermanentError) as exc:
+                failed.append((community.id, str(exc)))
+    queued = resync_member(stores, queue, member_id, now)
+    log.info("identity relinked", extra={"member_id": member_id, "platform": platform, "revoked": revoked,
+                                         "failed": [c for c, _ in failed]})
+    return Relink(member_id, identity, old, revoked, failed, queued)
