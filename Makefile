@@ -79,6 +79,9 @@ build-StripeWebhookFunction:
 build-StartCheckoutFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/start_checkout --out "$(ARTIFACTS_DIR)"
 
+build-DiscordInteractionsFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/discord_interactions --out "$(ARTIFACTS_DIR)"
+
 build-JoinFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/join --out "$(ARTIFACTS_DIR)"
 

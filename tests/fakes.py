@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from membergate.domain.grants import OneTimeGrant
 from membergate.domain.billing import SubscriptionRecord
-from membergate.domain.errors import ConcurrentUpdateError, ConflictError, PermanentError
+from membergate.domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError, PermanentError
 from membergate.domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -36,6 +36,9 @@ class FakeCatalog:
         self.prices: dict[str, str] = {}
 
     def add_community(self, community: Community) -> None:
+        for other in self.communities.values():
+            if (other.platform, other.external_id) == (community.platform, community.external_id):
+                raise ConflictError(f"this {community.platform.value} place is already registered as community {other.id}")
         self.communities[community.id] = community
 
     def get_community(self, community_id: str) -> Community | None:
@@ -109,6 +112,18 @@ class FakeMembers:
         self.members[member_id] = self.members[member_id].with_identity(identity)
         if sealed_credentials is not None:
             self.credentials[(member_id, identity.platform)] = sealed_credentials
+
+    def replace_identity(self, member_id: str, identity: Identity) -> Identity | None:
+        if member_id not in self.members:
+            raise NotFoundError(f"member {member_id} does not exist")
+        old = self.members[member_id].identity(identity.platform)
+        if old == identity.external_id:
+            return identity
+        self.bind_identity(member_id, identity)
+        if old is not None:
+            self.by_identity.pop((identity.platform, old), None)
+            self.credentials.pop((member_id, identity.platform), None)
+        return Identity(identity.platform, old) if old is not None else None
 
     def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
         self.credentials[(member_id, platform)] = sealed

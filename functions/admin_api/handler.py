@@ -17,6 +17,8 @@ app = build_admin_app(
     now=lambda: bootstrap.clock().now(),
     public_base_url=_base_url,
     time_zone=lambda: bootstrap.admin().settings.time_zone,
+    connectors=lambda: bootstrap.admin().connectors(),
+    preflight_on_register=lambda: bootstrap.admin().settings.community_preflight,
 )
 
 

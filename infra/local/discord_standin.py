@@ -22,6 +22,12 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 API = "/api/v10"
+APPLICATION_ID = "100000000000000001"
+BOT_USER_ID = "100000000000000002"
+BOT_ROLE_ID = "100000000000000003"
+# The permissions Membergate's install link asks for: Create Instant Invite, Kick Members, Manage Roles.
+BOT_PERMISSIONS = (1 << 0) | (1 << 1) | (1 << 28)
+GATEWAY_GUILD_MEMBERS_LIMITED = 1 << 15
 
 
 def snowflake_for(username: str) -> str:
@@ -51,6 +57,10 @@ class DiscordStandIn:
         self.codes: dict[str, str] = {}
         self.tokens: dict[str, str] = {}  # access or refresh token -> user id
         self._ids = itertools.count(1)
+        # Per guild, what the bot finds there (POST /guilds/<id>/setup changes it): whether it was
+        # invited, its role's position and permissions, and the server's other roles.
+        self.setups: dict[str, dict[str, Any]] = {}
+        self.application_flags = GATEWAY_GUILD_MEMBERS_LIMITED
         self.url_map = Map(
             [
                 Rule("/oauth2/authorize", endpoint="authorize", methods=["GET", "POST"]),
@@ -58,11 +68,17 @@ class DiscordStandIn:
                 Rule(f"{API}/users/@me", endpoint="me", methods=["GET"]),
                 Rule(f"{API}/users/@me/channels", endpoint="open_dm", methods=["POST"]),
                 Rule(f"{API}/channels/<channel_id>/messages", endpoint="message", methods=["POST"]),
+                Rule(f"{API}/applications/@me", endpoint="application", methods=["GET"]),
+                Rule(f"{API}/guilds/<guild_id>", endpoint="api_guild", methods=["GET"]),
+                Rule(f"{API}/guilds/<guild_id>/roles", endpoint="roles", methods=["GET"]),
+                Rule(f"{API}/guilds/<guild_id>/members", endpoint="members", methods=["GET"]),
                 Rule(f"{API}/guilds/<guild_id>/members/<user_id>", endpoint="member", methods=["GET", "PUT", "DELETE"]),
                 Rule(f"{API}/guilds/<guild_id>/members/<user_id>/roles/<role_id>", endpoint="role", methods=["PUT", "DELETE"]),
                 Rule("/calls", endpoint="list_calls", methods=["GET"]),
                 Rule("/dms", endpoint="list_dms", methods=["GET"]),
                 Rule("/guilds/<guild_id>", endpoint="guild", methods=["GET"]),
+                Rule("/guilds/<guild_id>/setup", endpoint="setup", methods=["POST"]),
+                Rule("/application", endpoint="application_setup", methods=["POST"]),
                 Rule("/users/<user_id>/dms", endpoint="dm_setting", methods=["POST"]),
             ]
         )
@@ -154,9 +170,88 @@ class DiscordStandIn:
             return _error(401, 0, "401: Unauthorized")
         return None
 
+    def _setup(self, guild_id: str) -> dict[str, Any]:
+        return self.setups.setdefault(
+            guild_id, {"bot_present": True, "bot_position": 10, "bot_permissions": BOT_PERMISSIONS, "roles": {}}
+        )
+
+    def on_application(self, request: Request) -> Response:
+        if (denied := self._bot(request)) is not None:
+            return denied
+        bot = {"id": BOT_USER_ID, "username": "Membergate", "discriminator": "0", "avatar": None, "bot": True}
+        return _json(200, {"id": APPLICATION_ID, "name": "Membergate (local)", "flags": self.application_flags, "bot": bot})
+
+    def _guild_or_missing(self, request: Request, guild_id: str) -> Response | None:
+        if (denied := self._bot(request)) is not None:
+            return denied
+        if not self._setup(guild_id)["bot_present"]:
+            return _error(404, 10004, "Unknown Guild")
+        return None
+
+    def on_api_guild(self, request: Request, guild_id: str) -> Response:
+        if (missing := self._guild_or_missing(request, guild_id)) is not None:
+            return missing
+        return _json(200, {"id": guild_id, "name": f"Local server {guild_id[-4:]}", "owner_id": "100000000000000009",
+                           "roles": self._roles_json(guild_id)})
+
+    def on_roles(self, request: Request, guild_id: str) -> Response:
+        if (missing := self._guild_or_missing(request, guild_id)) is not None:
+            return missing
+        return _json(200, self._roles_json(guild_id))
+
+    def on_members(self, request: Request, guild_id: str) -> Response:
+        if (missing := self._guild_or_missing(request, guild_id)) is not None:
+            return missing
+        if not self.application_flags & GATEWAY_GUILD_MEMBERS_LIMITED:
+            return _error(403, 50001, "Missing Access")  # what Discord answers without the intent
+        try:
+            limit, after = int(request.args.get("limit", "1")), int(request.args.get("after", "0"))
+        except ValueError:
+            return _error(400, 50035, "Invalid Form Body")
+        if not 1 <= limit <= 1000:
+            return _error(400, 50035, "Invalid Form Body")
+        members = self.guild_members.get(guild_id, {})
+        page = sorted((u for u in members if u.isdigit() and int(u) > after), key=int)[:limit]
+        return _json(200, [self._member_json(u, members[u]) for u in page])
+
+    def _roles_json(self, guild_id: str) -> list[dict[str, Any]]:
+        setup = self._setup(guild_id)
+
+        def role(role_id: str, name: str, position: int, permissions: int) -> dict[str, Any]:
+            return {"id": role_id, "name": name, "position": position, "permissions": str(permissions),
+                    "color": 0, "hoist": False, "managed": role_id == BOT_ROLE_ID, "mentionable": False, "flags": 0}
+
+        roles = [role(guild_id, "@everyone", 0, 0),
+                 role(BOT_ROLE_ID, "Membergate", int(setup["bot_position"]), int(setup["bot_permissions"]))]
+        roles += [role(rid, str(r.get("name") or rid), int(r.get("position", 1)), 0) for rid, r in setup["roles"].items()]
+        return roles
+
+    def on_setup(self, request: Request, guild_id: str) -> Response:
+        """Control: {"bot_present", "bot_position", "bot_permissions", "roles": {id: {"name", "position"}}}."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _json(400, {"error": "send a JSON object"})
+        setup = self._setup(guild_id)
+        for key in ("bot_present", "bot_position", "bot_permissions"):
+            if key in body:
+                setup[key] = body[key]
+        if isinstance(body.get("roles"), dict):
+            setup["roles"].update({str(k): dict(v) for k, v in body["roles"].items() if isinstance(v, dict)})
+        return _json(200, {"guild_id": guild_id, **setup})
+
+    def on_application_setup(self, request: Request) -> Response:
+        """Control: {"members_intent": false} turns the Server Members intent off."""
+        body = request.get_json(silent=True) or {}
+        self.application_flags = GATEWAY_GUILD_MEMBERS_LIMITED if body.get("members_intent", True) else 0
+        return _json(200, {"flags": self.application_flags})
+
     def on_member(self, request: Request, guild_id: str, user_id: str) -> Response:
         if (denied := self._bot(request)) is not None:
             return denied
+        if user_id == BOT_USER_ID and request.method == "GET":
+            if not self._setup(guild_id)["bot_present"]:
+                return _error(404, 10004, "Unknown Guild")
+            return _json(200, self._member_json(user_id, {BOT_ROLE_ID}))
         members = self.guild_members.setdefault(guild_id, {})
         if request.method == "GET":
             if user_id not in members:

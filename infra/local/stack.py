@@ -132,6 +132,9 @@ def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
     if not settings.real_discord:
         env["DISCORD_API_BASE"] = f"{base_url}/_local/discord/api/v10"
         env["DISCORD_OAUTH_BASE"] = f"{base_url}/_local/discord/oauth2"
+        # The stand-in's servers hold only the roles set through POST /guilds/<id>/setup, so
+        # registering against it checks the bot only when asked (the check route always does).
+        env["COMMUNITY_PREFLIGHT"] = os.environ.get("COMMUNITY_PREFLIGHT", "off")
     env.update(settings.outbound_bases)
     return env
 

@@ -310,13 +310,43 @@ class Admin:
     stores: Any
     admin_token: Callable[[], str]
     queue: Any
+    connectors: Callable[[], dict] = dict  # platform -> connector, for the bot preflight
 
 
 @lru_cache(maxsize=None)
 def admin() -> Admin:
     settings = config.AdminSettings.from_env()
     secrets = _secrets(settings.region)
-    return Admin(settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings))
+
+    @lru_cache(maxsize=1)
+    def connectors() -> dict:
+        # Built on first use: most admin requests never talk to a platform.
+        from .adapters.discord import DiscordCommunityConnector, DiscordConnector
+        from .domain.model import Platform
+
+        if not settings.discord_bot_token_name:
+            return {}
+        bot = DiscordCommunityConnector(
+            _discord_transport(), lambda: secrets.get(settings.discord_bot_token_name), settings.discord_api_base
+        )
+        return {Platform.DISCORD: DiscordConnector(bot)}
+
+    return Admin(
+        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors
+    )
+
+
+@dataclass(frozen=True)
+class Interactions:
+    settings: config.InteractionsSettings
+    stores: Any
+    queue: Any
+
+
+@lru_cache(maxsize=None)
+def interactions() -> Interactions:
+    settings = config.InteractionsSettings.from_env()
+    return Interactions(settings, stores(settings), _access_queue(settings))
 
 
 class _LazyBilling:
@@ -333,6 +363,6 @@ class _LazyBilling:
 
 
 def _reset_caches() -> None:
-    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, aws_client, _secrets,
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, aws_client, _secrets,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

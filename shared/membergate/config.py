@@ -92,6 +92,8 @@ ENV_NAMES = {
     "max_attempts": "ACCESS_MAX_ATTEMPTS",
     "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
     "time_zone": "TIME_ZONE",
+    "community_preflight": "COMMUNITY_PREFLIGHT",
+    "discord_public_key": "DISCORD_PUBLIC_KEY",
 }
 
 
@@ -261,16 +263,26 @@ class AdminSettings(StoreSettings):
     public_base_url: str
     access_queue_url: str
     time_zone: str = "UTC"  # the creator's time zone: KPI days are whole days there
+    # The bot preflight (POST /admin/communities/{id}/check; and at registration unless "off").
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_bot_token_name: str = ""
+    community_preflight: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
         e = os.environ if environ is None else environ
+        preflight = _env(e, "COMMUNITY_PREFLIGHT", "on").lower()
+        if preflight not in ("on", "off"):
+            raise SettingsError(f"COMMUNITY_PREFLIGHT must be 'on' or 'off', not {preflight!r}")
         return cls(
             **_stores(e),
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
             public_base_url=_public_base_url(e),
             access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
             time_zone=_time_zone(e),
+            discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
+            discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
+            community_preflight=preflight == "on",
         )
 
 
@@ -287,6 +299,26 @@ def _time_zone(e: Mapping[str, str]) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class InteractionsSettings(StoreSettings):
+    """The Discord interactions endpoint: verifies with the application's public key, queues resyncs."""
+
+    discord_public_key: str
+    access_queue_url: str
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> InteractionsSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            # Empty until the creator pastes it from the developer portal: then every request is a 401.
+            discord_public_key=_env(e, "DISCORD_PUBLIC_KEY", ""),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            public_base_url=_public_base_url(e),
+        )
+
+
 SETTINGS_BY_FUNCTION = {
     "stripe_webhook": IntakeSettings,
     "process_billing_event": ProcessorSettings,
@@ -295,4 +327,5 @@ SETTINGS_BY_FUNCTION = {
     "dispatch_access": DispatcherSettings,
     "run_lifecycle": LifecycleSettings,
     "admin_api": AdminSettings,
+    "discord_interactions": InteractionsSettings,
 }

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import SubscriptionRecord
 from .domain.grants import OneTimeGrant
+from .domain.preflight import Preflight
 from .domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -64,6 +65,11 @@ class MemberRepository(Protocol):
         """Bind a platform account to a member (one LINK per identity, created conditionally).
 
         Raise ConflictError if that account is bound to another member."""
+    def replace_identity(self, member_id: str, identity: Identity) -> Identity | None:
+        """Relink: bind ``identity`` in place of the member's account on that platform; return the old one.
+
+        The old account's link and stored credentials are dropped. Raise ConflictError if the new
+        account is bound to another member, NotFoundError if the member does not exist."""
     def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
         """Per-identity secrets (e.g. Discord OAuth tokens), sealed by the caller."""
     def load_credentials(self, member_id: str, platform: Platform) -> bytes | None: ...
@@ -325,6 +331,8 @@ class CommunityConnector(Protocol):
     def decline_join(self, community: Community, user: str) -> None: ...
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         """Send ``text`` to the member; the same key never posts twice (Discord: the nonce)."""
+    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
+        """With Capability.PREFLIGHT: whether the bot can do what ``community`` needs for ``role_ids``."""
 
 
 class IdentityProvider(Protocol):

@@ -251,3 +251,67 @@ def test_connector_send_message_carries_a_nonce_the_spec_allows_and_posts_once(d
     assert len(nonces) == 1 and len(nonces.pop()) <= 25
     assert all(r.json["enforce_nonce"] is True for r in sent)
     assert len(discord.delivered) == 1
+
+
+# --- preflight and the member list (issue 5 §4) ---------------------------------------------
+
+
+def _discord_connector(connector):
+    from membergate.adapters.discord import DiscordConnector
+
+    return DiscordConnector(connector)
+
+
+def _community(on_revoke="remove_role", role_id=ROLE):
+    from membergate.domain.model import Community, OnRevoke, Platform
+
+    return Community("com_1", Platform.DISCORD, "Club", GUILD, role_id, OnRevoke(on_revoke), "en", 0)
+
+
+def test_preflight_all_set_passes_with_requests_the_spec_allows(discord, connector):
+    # Given a guild where the bot has what it needs and sits above the role
+    # When the preflight runs
+    result = _discord_connector(connector).preflight(_community("kick"), [ROLE])
+    # Then every check passes, through four GETs the spec allows
+    assert result.ok, result.summary()
+    paths = [(r.method, r.path) for r in discord.requests]
+    assert paths == [("GET", "/applications/@me"), ("GET", f"/guilds/{GUILD}"), ("GET", f"/guilds/{GUILD}/roles"),
+                     ("GET", f"/guilds/{GUILD}/members/{discord_spec.BOT_USER_ID}")]
+
+
+def test_preflight_role_above_bot_names_the_move(discord, connector):
+    # Given the granted role above the bot's role
+    discord.guilds[GUILD].roles_above_bot.add(ROLE)
+    # When the preflight runs
+    result = _discord_connector(connector).preflight(_community(), [ROLE])
+    # Then it fails saying which role to move where
+    assert not result.ok
+    assert f"move the Membergate role above 'Role {ROLE[-4:]}' in Server Settings → Roles" in result.summary()
+
+
+def test_preflight_missing_permissions_intent_and_absent_bot(discord, connector):
+    # Given a bot without Kick Members and Manage Roles, and no Server Members intent
+    discord.guilds[GUILD].bot_permissions = {"CREATE_INSTANT_INVITE"}
+    discord.application_flags = 0
+    # When the preflight runs for a kicking community
+    result = _discord_connector(connector).preflight(_community("kick"), [ROLE])
+    # Then each missing piece is a failure with its fix
+    failed = {c.name for c in result.failures()}
+    assert failed == {"manage_roles", "kick_members", "server_members_intent"}
+    assert "Kick Members" in result.summary() and "Privileged Gateway Intents" in result.summary()
+    # And a guild the bot is not in says to invite it
+    discord.guilds[GUILD].bot_present = False
+    absent = _discord_connector(connector).preflight(_community(), [ROLE])
+    assert [c.name for c in absent.failures()][0] == "bot_in_guild" and "invite the Membergate bot" in absent.summary()
+
+
+def test_list_members_pages_with_limit_and_after(discord, connector):
+    # Given a guild with three members
+    for user in ("300000000000000003", "300000000000000002", "300000000000000001"):
+        discord.guilds[GUILD].members[user] = {ROLE}
+    # When the first page of two and the next are read
+    first = connector.list_members(GUILD, limit=2)
+    second = connector.list_members(GUILD, after=first[-1].user_id, limit=2)
+    # Then they come in id order, each page asked with limit and after
+    assert [m.user_id for m in first + second] == ["300000000000000001", "300000000000000002", "300000000000000003"]
+    assert discord.requests[-1].path == f"/guilds/{GUILD}/members?limit=2&after=300000000000000002"

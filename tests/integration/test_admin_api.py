@@ -58,3 +58,14 @@ def test_admin_unknown_route_and_missing_query():
         assert status == 404 and "openapi.json" in body["error"]["message"]
         status, body = call("GET", "/admin/members")
         assert status == 400 and body["error"]["field"] == "stripe_customer_id"
+
+
+def test_admin_same_guild_registered_twice_is_a_conflict_naming_the_first():
+    with aws_stack():
+        # Given a guild registered as a community
+        _, first = call("POST", "/admin/communities", {"platform": "discord", "name": "Club", "guild_id": "1", "role_id": "2"})
+        # When it is registered again under another name
+        status, body = call("POST", "/admin/communities", {"platform": "discord", "name": "Club 2", "guild_id": "1", "role_id": "3"})
+        # Then it is refused with the existing community to use instead, and only one is listed
+        assert status == 409 and first["id"] in body["error"]["message"]
+        assert [c["id"] for c in call("GET", "/admin/communities")[1]["communities"]] == [first["id"]]

@@ -70,6 +70,20 @@ def test_catalog_round_trip_and_price_owned_by_one_plan(stores):
     assert stores.catalog.get_plan("pln_2") is None
 
 
+def test_catalog_same_place_registered_twice_is_a_conflict(stores):
+    # Given a Discord guild registered once
+    stores.catalog.add_community(community())
+    # When the same guild, or the same id on another platform, is registered again
+    with pytest.raises(ConflictError) as refused:
+        stores.catalog.add_community(community("com_2"))
+    stores.catalog.add_community(Community("com_3", Platform.TELEGRAM, "Chat", "1", None, OnRevoke.KICK, "fr", T0))
+    # Then the second guild is refused naming the first, and a Telegram chat with that id is another place
+    assert "com_1" in str(refused.value)
+    assert sorted(c.id for c in stores.catalog.list_communities()) == ["com_1", "com_3"]
+    with pytest.raises(ConflictError):
+        stores.catalog.add_community(Community("com_4", Platform.TELEGRAM, "Chat", "1", None, OnRevoke.KICK, "fr", T0))
+
+
 def test_members_one_customer_and_one_discord_account_each(stores):
     stores.members.create(Member("mbr_1", T0))
     stores.members.create(Member("mbr_2", T0))
@@ -233,3 +247,23 @@ def _legacy_member_read_back(stores) -> None:
     # Then the Discord account and its sealed tokens are there
     assert member.id == "mbr_old" and member.identity(Platform.DISCORD) == "77"
     assert stores.members.load_credentials("mbr_old", Platform.DISCORD) == b"sealed-old"
+
+
+def test_members_replace_identity_moves_the_link_and_drops_old_credentials(stores):
+    # Given a member bound to a Discord account with stored tokens, and another member
+    stores.members.create(Member(id="mbr_1", created_at=T0))
+    stores.members.create(Member(id="mbr_2", created_at=T0))
+    stores.members.bind_identity("mbr_1", Identity(Platform.DISCORD, "111"), b"sealed-old")
+    stores.members.bind_identity("mbr_2", Identity(Platform.DISCORD, "333"))
+    # When mbr_1 is relinked to a new account
+    previous = stores.members.replace_identity("mbr_1", Identity(Platform.DISCORD, "222"))
+    # Then the old account is returned and freed, the new one found, the old tokens gone
+    assert previous == Identity(Platform.DISCORD, "111")
+    assert stores.members.find_by_identity(Platform.DISCORD, "111") is None
+    assert stores.members.find_by_identity(Platform.DISCORD, "222").id == "mbr_1"
+    assert stores.members.get("mbr_1").identity(Platform.DISCORD) == "222"
+    assert stores.members.load_credentials("mbr_1", Platform.DISCORD) is None
+    # And another member's account cannot be taken
+    with pytest.raises(ConflictError):
+        stores.members.replace_identity("mbr_1", Identity(Platform.DISCORD, "333"))
+    assert stores.members.get("mbr_1").identity(Platform.DISCORD) == "222"

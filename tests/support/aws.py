@@ -110,6 +110,8 @@ def create_resources(prefix: str = "mg") -> Stack:
         "TOKEN_KEYS_NAME": "/membergate/token-keys",
         "TOKEN_KEY_ID": key_id,  # used only with TOKEN_SEALING=kms
         "PUBLIC_BASE_URL": "https://members.example.com",
+        # Registration reads the guild only in tests that give Discord a fake transport (Pipeline).
+        "COMMUNITY_PREFLIGHT": "off",
     }
     return Stack(membership, ledger, dlq, bucket, access, key_id, env)
 

@@ -26,6 +26,9 @@ BOT_TOKEN = "fake-bot-token"
 CLIENT_ID = "111111111111111111"
 CLIENT_SECRET = "fake-client-secret"
 BOT_PERMISSIONS = frozenset({"MANAGE_ROLES", "KICK_MEMBERS", "CREATE_INSTANT_INVITE"})
+BOT_USER_ID = "222222222222222222"
+BOT_ROLE_ID = "333333333333333333"
+_PERMISSION_BITS = {"CREATE_INSTANT_INVITE": 1 << 0, "KICK_MEMBERS": 1 << 1, "ADMINISTRATOR": 1 << 3, "MANAGE_ROLES": 1 << 28}
 
 _SPEC_URI = "urn:membergate:discord-openapi"
 _METHODS = ("get", "put", "post", "patch", "delete")
@@ -76,6 +79,7 @@ class FakeGuild:
     # Roles placed above the bot's highest role: the bot cannot give or take them.
     roles_above_bot: set[str] = field(default_factory=set)
     audit_log: list[tuple[str, str]] = field(default_factory=list)
+    bot_present: bool = True
 
 
 @dataclass
@@ -123,6 +127,8 @@ class FakeDiscordTransport:
         self.requests: list[RecordedRequest] = []
         self._script: list[tuple[str | None, str | None, HttpResponse]] = []
         self._ids = itertools.count(900_000_000_000_000_001)
+        # Application flags: GATEWAY_GUILD_MEMBERS_LIMITED (the Server Members intent, unverified bot).
+        self.application_flags = 1 << 15
 
     # -- arranging ---------------------------------------------------------------------------
 
@@ -191,7 +197,28 @@ class FakeDiscordTransport:
             return self._me(r)
         if r.headers.get("Authorization") != f"Bot {self.bot_token}":
             return discord_error(401, 0, "401: Unauthorized")
+        if path == "/applications/@me" and r.method == "GET":
+            return _json_response(200, spec_shaped("PrivateApplicationResponse", id=CLIENT_ID, name="Membergate",
+                                                   flags=self.application_flags, bot=_user_json(BOT_USER_ID)))
+        if (m := re.fullmatch(r"/guilds/(\d+)(/roles|/members)?", path)) and r.method == "GET":
+            guild = self.guilds.get(m.group(1))
+            if guild is None or not guild.bot_present:
+                return discord_error(404, 10004, "Unknown Guild")
+            if m.group(2) == "/roles":
+                return _json_response(200, self._roles_json(guild))
+            if m.group(2) == "/members":
+                query = urllib.parse.parse_qs(r.path.partition("?")[2])
+                limit, after = int(query.get("limit", ["1"])[0]), int(query.get("after", ["0"])[0])
+                page = sorted((u for u in guild.members if int(u) > after), key=int)[:limit]
+                return _json_response(200, [self._member_json(u, guild.members[u]) for u in page])
+            return _json_response(200, spec_shaped("GuildWithCountsResponse", id=guild.id, name=f"Guild {guild.id[-4:]}",
+                                                   owner_id="1" * 18, roles=self._roles_json(guild)))
         if m := re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path):
+            if m.group(2) == BOT_USER_ID and r.method == "GET":
+                guild = self.guilds.get(m.group(1))
+                if guild is None or not guild.bot_present:
+                    return discord_error(404, 10004, "Unknown Guild")
+                return _json_response(200, self._member_json(BOT_USER_ID, {BOT_ROLE_ID}))
             return self._member(r, *m.groups())
         if m := re.fullmatch(r"/guilds/(\d+)/members/(\d+)/roles/(\d+)", path):
             return self._member_role(r, *m.groups())
@@ -310,12 +337,72 @@ class FakeDiscordTransport:
         return _json_response(200, _user_json(user_id) | {"mfa_enabled": False, "locale": "en-US"})
 
     @staticmethod
+    def _roles_json(guild: FakeGuild) -> list[dict[str, Any]]:
+        """@everyone at 0, the bot's role in the middle, the guild's roles below or above it."""
+        bits = sum(_PERMISSION_BITS.get(p, 0) for p in guild.bot_permissions)
+
+        def role(role_id: str, name: str, position: int, permissions: int) -> dict[str, Any]:
+            return {"id": role_id, "name": name, "color": 0, "hoist": False, "icon": None, "unicode_emoji": None,
+                    "position": position, "permissions": str(permissions), "managed": role_id == BOT_ROLE_ID,
+                    "mentionable": False, "flags": 0,
+                    "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None}}
+
+        listed = [role(guild.id, "@everyone", 0, 0), role(BOT_ROLE_ID, "Membergate", 50, bits)]
+        for index, role_id in enumerate(sorted(guild.roles), start=1):
+            above = role_id in guild.roles_above_bot
+            listed.append(role(role_id, f"Role {role_id[-4:]}", 50 + index if above else index, 0))
+        return listed
+
+    @staticmethod
     def _member_json(user_id: str, roles: set[str]) -> dict[str, Any]:
         return {
             "avatar": None, "banner": None, "communication_disabled_until": None, "flags": 0,
             "joined_at": "2026-01-01T00:00:00.000000+00:00", "nick": None, "pending": False,
             "premium_since": None, "roles": sorted(roles), "user": _user_json(user_id), "mute": False, "deaf": False,
         }
+
+
+def spec_shaped(schema_name: str, **values: Any) -> dict[str, Any]:
+    """``values`` completed with a placeholder for every other property the spec's schema requires.
+
+    So the fake's answers for large objects (an application, a guild) stay valid against the spec
+    while naming only the fields Membergate reads."""
+    spec = _load_spec()
+    if spec is None:
+        return dict(values)
+    schemas = spec.document["components"]["schemas"]
+
+    def placeholder(schema: dict[str, Any], depth: int = 0) -> Any:
+        if "$ref" in schema:
+            return placeholder(schemas[schema["$ref"].rsplit("/", 1)[-1]], depth)
+        for key in ("oneOf", "anyOf"):
+            if key in schema:
+                options = schema[key]
+                if any(o.get("type") == "null" for o in options):
+                    return None
+                return placeholder(options[0], depth)
+        if "allOf" in schema:
+            return placeholder(schema["allOf"][0], depth)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            if "null" in kind:
+                return None
+            kind = kind[0]
+        if "enum" in schema:
+            return schema["enum"][0]
+        if "const" in schema:
+            return schema["const"]
+        if kind == "object":
+            if depth > 4:
+                return {}
+            return {name: placeholder(schema["properties"].get(name, {}), depth + 1) for name in schema.get("required", [])}
+        if kind == "string":
+            return "0" if schema.get("format") == "snowflake" or "pattern" in schema else ""
+        return {"integer": schema.get("minimum", 0), "number": 0, "boolean": False, "array": [], "null": None}.get(kind, None)
+
+    shaped = placeholder(schemas[schema_name])
+    shaped.update(values)
+    return shaped
 
 
 def _user_json(user_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 from ..domain.errors import PermanentError, RateLimitedError, RetryableError
 from ..domain.access import Capability, Presence, PresenceState
 from ..domain.model import Community, OAuthTokens, Platform
+from ..domain.preflight import DiscordGuildFacts, Preflight, Role, discord_checks
 from ..ports import GuildMember
 from .http import HttpResponse, HttpTransport
 
@@ -46,6 +47,12 @@ INVALID_REQUEST_CEILING = 500
 MEMBER = "/guilds/{guild_id}/members/{user_id}"
 MEMBER_ROLE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 DM_CHANNELS = "/users/@me/channels"
+GUILD = "/guilds/{guild_id}"
+GUILD_ROLES = "/guilds/{guild_id}/roles"
+GUILD_MEMBERS = "/guilds/{guild_id}/members"
+APPLICATION = "/applications/@me"
+# List Guild Members: at most 1000 per page (docs: resources/guild#list-guild-members).
+MEMBERS_PAGE = 1000
 CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
 
 # JSON error codes (docs: topics/opcodes-and-status-codes#json-json-error-codes).
@@ -287,9 +294,12 @@ class _BotClient:
         *,
         audit_reason: str | None = None,
         accept: Collection[tuple[int, int | None]] = (),
+        query: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         """Return a 2xx response or one whose (status, code) is in ``accept``; raise otherwise."""
         path = route.format(**{name: urllib.parse.quote(value, safe="") for name, value in ids.items()})
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
         major = ids.get("guild_id") or ids.get("channel_id") or ""
         key = f"{method} {route}"
         body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else None
@@ -466,6 +476,47 @@ class DiscordCommunityConnector:
             self._dm_channels.pop(user_id, None)
             raise
 
+    def guild_facts(self, guild_id: str) -> DiscordGuildFacts:
+        """Read what the preflight needs: the application (bot id, intents), the guild, its roles, the bot member."""
+        ids = _snowflakes(guild_id=guild_id)
+        app = self._bot.call("GET", APPLICATION, {}).json()
+        app = app if isinstance(app, dict) else {}
+        bot = app.get("bot") if isinstance(app.get("bot"), dict) else {}
+        bot_id = str(bot.get("id") or app.get("id") or "")
+        flags = int(_number(app.get("flags")) or 0)
+        guild = self._bot.call("GET", GUILD, ids, accept={(404, UNKNOWN_GUILD), (403, MISSING_ACCESS)})
+        if guild.status in (403, 404):
+            return DiscordGuildFacts(guild_id, "", {}, None, False, flags)
+        data = guild.json() if isinstance(guild.json(), dict) else {}
+        listed = self._bot.call("GET", GUILD_ROLES, ids).json()
+        roles = {
+            str(r.get("id")): Role(str(r.get("id")), str(r.get("name") or ""), int(_number(r.get("position")) or 0),
+                                   int(str(r.get("permissions") or "0")) if str(r.get("permissions") or "0").isdigit() else 0)
+            for r in (listed if isinstance(listed, list) else [])
+            if isinstance(r, dict)
+        }
+        member = self.get_member(guild_id, bot_id) if _SNOWFLAKE.match(bot_id) else None
+        return DiscordGuildFacts(
+            guild_id,
+            str(data.get("name") or ""),
+            roles,
+            member.roles if member is not None else None,
+            str(data.get("owner_id") or "") == bot_id,
+            flags,
+        )
+
+    def list_members(self, guild_id: str, after: str = "0", limit: int = MEMBERS_PAGE) -> list[GuildMember]:
+        """One page of List Guild Members (needs the Server Members intent), ordered by user id."""
+        ids = _snowflakes(guild_id=guild_id)
+        response = self._bot.call("GET", GUILD_MEMBERS, ids, query={"limit": str(int(limit)), "after": str(int(after))})
+        data = response.json()
+        found = []
+        for item in data if isinstance(data, list) else []:
+            user = item.get("user") if isinstance(item, dict) else None
+            if isinstance(user, dict) and _SNOWFLAKE.match(str(user.get("id", ""))):
+                found.append(GuildMember(str(user["id"]), frozenset(str(r) for r in item.get("roles") or ())))
+        return found
+
     def _open_dm(self, user_id: str) -> str:
         response = self._bot.call("POST", DM_CHANNELS, {}, {"recipient_id": user_id})
         data = response.json()
@@ -489,6 +540,7 @@ class DiscordConnector:
             Capability.ROLES,
             Capability.REMOVE_MEMBER,
             Capability.MESSAGE,
+            Capability.PREFLIGHT,
         }
     )
 
@@ -529,6 +581,9 @@ class DiscordConnector:
 
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         self.bot.send_dm(user, text, nonce=message_nonce(idempotency_key))
+
+    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
+        return discord_checks(self.bot.guild_facts(community.external_id), role_ids, community.on_revoke)
 
 
 def message_nonce(idempotency_key: str) -> str:
@@ -753,3 +808,20 @@ def _number(value: Any) -> float | None:
 
 def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- interactions ---------------------------------------------------------------------------
+
+
+def verify_interaction(public_key_hex: str, signature_hex: str, timestamp: str, body: bytes) -> bool:
+    """Discord signs timestamp + body with the application's Ed25519 key (docs: interactions/overview)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        signature = bytes.fromhex(signature_hex)
+        key.verify(signature, timestamp.encode("ascii") + body)
+        return True
+    except (ValueError, InvalidSignature, UnicodeEncodeError):
+        return False

@@ -26,6 +26,7 @@ class Capability(str, Enum):
     APPROVE_JOIN = "approve_join"  # approve or decline a member's join request
     REMOVE_MEMBER = "remove_member"  # take a member out of the place
     MESSAGE = "message"  # write to the member
+    PREFLIGHT = "preflight"  # check the bot can do what a community needs (domain/preflight.py)
 
 
 class PresenceState(str, Enum):

@@ -87,6 +87,22 @@ _TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 
+# Answers to the /access slash command (ephemeral: only the member sees them).
+_TEMPLATES.update({
+    "access_command.resync": {
+        "en": "Got it! Membergate is checking your access to {community} now: if your membership is active, "
+              "your role comes back within a minute. Still nothing? Open your membership page: {manage_url}",
+        "fr": "C'est noté ! Membergate vérifie ton accès à {community} : si ton abonnement est actif, "
+              "ton rôle revient d'ici une minute. Toujours rien ? Ouvre ta page d'abonnement : {manage_url}",
+    },
+    "access_command.unknown": {
+        "en": "This Discord account isn't linked to a membership of {community}. Join or reconnect your account "
+              "from the join link the creator shared, then try /access again.",
+        "fr": "Ce compte Discord n'est lié à aucun abonnement à {community}. Rejoins ou reconnecte ton compte "
+              "depuis le lien d'inscription partagé par le créateur, puis refais /access.",
+    },
+})
+
 _REASONS = {
     "canceled": {"en": "subscription cancelled", "fr": "abonnement annulé"},
     "unpaid": {"en": "payment not received", "fr": "paiement non reçu"},

@@ -19,6 +19,7 @@ from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, JSON, ascii_equal, guard_body, r
 from .resolver import iso, make_resolver
 from .schemas import (
     AccessOut,
+    CheckOut,
     ClaimLinkOut,
     CommunitiesOut,
     CommunityIn,
@@ -27,6 +28,7 @@ from .schemas import (
     ErrorOut,
     EventsOut,
     GrantOut,
+    IdentityIn,
     IdentityOut,
     MessageOut,
     KpisOut,
@@ -36,6 +38,9 @@ from .schemas import (
     PlanIn,
     PlanOut,
     PlansOut,
+    PreflightOut,
+    RelinkFailureOut,
+    RelinkOut,
     ResyncOut,
     SNOWFLAKE,
 )
@@ -54,6 +59,9 @@ def build_admin_app(
     now: Callable[[], int],
     public_base_url: Callable[[APIGatewayHttpResolver], str],
     time_zone: Callable[[], str] = lambda: "UTC",  # the creator's time zone for KPI days
+    # Platform -> connector, for the bot preflight; registration runs it only when asked to.
+    connectors: Callable[[], Mapping[Any, Any]] = lambda: {},
+    preflight_on_register: Callable[[], bool] = lambda: False,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -82,8 +90,17 @@ def build_admin_app(
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
     def create_community(body: CommunityIn) -> Response[CommunityOut]:
-        community = admin.create_community(stores_factory(), now=now(), **body.model_dump())
+        community = admin.create_community(
+            stores_factory(), now=now(), connectors=connectors() if preflight_on_register() else None, **body.model_dump()
+        )
         return Response(201, "application/json", community_out(community))
+
+    @app.post("/admin/communities/<community_id>/check")
+    def check_community(community_id: str) -> PreflightOut:
+        require_id(community_id, "community_id")
+        result = admin.check_community(stores_factory(), connectors(), community_id)
+        checks = [CheckOut(name=c.name, ok=c.ok, fix=c.fix or None) for c in (result.checks if result else ())]
+        return PreflightOut(community_id=community_id, ok=result.ok if result else None, checks=checks)
 
     @app.get("/admin/communities")
     def list_communities() -> CommunitiesOut:
@@ -136,6 +153,22 @@ def build_admin_app(
         out = ClaimLinkOut(member_id=member_id, claim_url=Links(public_base_url(app)).claim(link.token),
                            expires_at=iso(link.expires_at) or "")
         return Response(201, "application/json", out)
+
+    @app.post("/admin/members/<member_id>/identities")
+    def relink(member_id: str, body: IdentityIn) -> RelinkOut:
+        require_id(member_id, "member_id")
+        done = admin.relink_identity(
+            stores_factory(), queue_factory(), connectors(), member_id, body.platform, body.external_id, now()
+        )
+        return RelinkOut(
+            member_id=member_id,
+            platform=done.identity.platform.value,
+            external_id=done.identity.external_id,
+            previous_external_id=done.previous,
+            old_account_revoked=done.revoked,
+            old_account_failed=[RelinkFailureOut(community_id=c, reason=r) for c, r in done.failed],
+            communities=done.queued,
+        )
 
     @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
     def resync(member_id: str) -> Response[ResyncOut]:
@@ -213,7 +246,8 @@ _ERROR_DESCRIPTIONS = {
     413: f"body larger than {ADMIN_BODY_LIMIT} bytes",
     415: "body not sent as application/json",
 }
-_CONFLICTS = {("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post")}
+_CONFLICTS = {("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
+              ("/admin/members/{member_id}/identities", "post")}
 
 
 def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:

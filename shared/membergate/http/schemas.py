@@ -132,9 +132,42 @@ class ClaimLinkOut(BaseModel):
     expires_at: str
 
 
+class IdentityIn(_Strict):
+    platform: Literal["discord", "telegram", "whatsapp"]
+    external_id: str = Field(pattern=r"^\+?[0-9]{1,20}$",
+                             description="Discord user id, Telegram user id, or WhatsApp phone in E.164")
+
+
+class RelinkFailureOut(BaseModel):
+    community_id: str
+    reason: str
+
+
+class RelinkOut(BaseModel):
+    member_id: str
+    platform: str
+    external_id: str
+    previous_external_id: str | None = Field(description="the account that lost access, if there was one")
+    old_account_revoked: list[str] = Field(description="communities where the old account lost access now")
+    old_account_failed: list[RelinkFailureOut] = Field(description="where it could not be: fix, then relink again")
+    communities: list[str] = Field(description="communities re-converged for the new account")
+
+
 class ResyncOut(BaseModel):
     member_id: str
     communities: list[str] = Field(description="communities whose access is being brought in line with the entitlements")
+
+
+class CheckOut(BaseModel):
+    name: str
+    ok: bool
+    fix: str | None = Field(default=None, description="what to do in the platform to make this check pass")
+
+
+class PreflightOut(BaseModel):
+    community_id: str
+    ok: bool | None = Field(description="every check passed; null when this platform has no preflight here")
+    checks: list[CheckOut]
 
 
 class MovementsOut(BaseModel):

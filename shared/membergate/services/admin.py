@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
-from ..domain.errors import InvalidRequestError, NotFoundError
+from ..domain.access import Capability
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
+from ..domain.preflight import Check, Preflight
 from ..domain.model import (
     AccessRecord,
     Community,
     Entitlement,
     EntitlementState,
+    Identity,
     LedgerEntry,
     Member,
     MessageRecord,
@@ -27,6 +33,9 @@ from ..domain.model import (
 )
 from ..ports import AccessWork, AccessWorkQueue, Stores
 from .membership import current_view
+
+
+log = logging.getLogger(__name__)
 
 
 def _new_id(prefix: str) -> str:
@@ -44,7 +53,9 @@ def create_community(
     on_revoke: str,
     locale: str,
     now: int,
+    connectors: Mapping[Platform, Any] | None = None,
 ) -> Community:
+    """Register a place once; with a connector that can, only after its preflight passes."""
     if on_revoke == OnRevoke.REMOVE_ROLE.value and not role_id:
         raise InvalidRequestError(
             "on_revoke 'remove_role' needs a role_id; give the community a role or choose 'kick'",
@@ -60,8 +71,49 @@ def create_community(
         locale=locale,
         created_at=now,
     )
+    result = run_preflight(connectors or {}, community, [role_id] if role_id else [])
+    if result is not None and not result.ok:
+        raise PreflightFailedError(result)
     stores.catalog.add_community(community)
     return community
+
+
+class PreflightFailedError(ConflictError):
+    """The bot cannot yet do what the community needs; the message lists each fix."""
+
+    code = "preflight_failed"
+
+    def __init__(self, result: Preflight):
+        super().__init__(f"Membergate's bot cannot manage this place yet: {result.summary()} Then try again.")
+        self.result = result
+
+
+def run_preflight(connectors: Mapping[Platform, Any], community: Community, role_ids: Sequence[str]) -> Preflight | None:
+    """The platform's preflight, or None when its connector has none here."""
+    connector = connectors.get(community.platform)
+    if connector is None or Capability.PREFLIGHT not in connector.capabilities:
+        return None
+    try:
+        return connector.preflight(community, role_ids)
+    except PermanentError as exc:
+        # A refused bot token or similar: a failed check with the platform's own advice, not a 502.
+        return Preflight((Check("bot_reachable", False, str(exc)),))
+
+
+def granted_roles(stores: Stores, community: Community) -> list[str]:
+    """Every role Membergate may give in the community: its own and the ones its plans name."""
+    roles = {community.role_id} if community.role_id else set()
+    for plan in stores.catalog.list_plans():
+        roles |= {g.role_id for g in plan.grants if g.community_id == community.id and g.role_id}
+    return sorted(roles)
+
+
+def check_community(stores: Stores, connectors: Mapping[Platform, Any], community_id: str) -> Preflight | None:
+    """POST /admin/communities/{id}/check: the preflight again, after the creator fixed something."""
+    community = stores.catalog.get_community(community_id)
+    if community is None:
+        raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+    return run_preflight(connectors, community, granted_roles(stores, community))
 
 
 def create_plan(
@@ -218,3 +270,54 @@ def resync_member(stores: Stores, queue: AccessWorkQueue, member_id: str, now: i
 
 def recent_events(stores: Stores, now: int, limit: int) -> list[LedgerEntry]:
     return stores.ledger.recent(now, limit)
+
+
+@dataclass(frozen=True)
+class Relink:
+    member_id: str
+    identity: Identity
+    previous: str | None  # the account that had access before, on the same platform
+    revoked: list[str]  # communities where the old account's access was taken away now
+    failed: list[tuple[str, str]]  # (community, reason) where it could not be: shown, retried by the creator
+    queued: list[str]  # communities re-converged for the new account
+
+
+def relink_identity(
+    stores: Stores,
+    queue: AccessWorkQueue,
+    connectors: Mapping[Platform, Any],
+    member_id: str,
+    platform: str,
+    external_id: str,
+    now: int,
+) -> Relink:
+    """Move a member's access from one platform account to another: the old one loses it."""
+    identity = Identity(Platform(platform), external_id)
+    previous = stores.members.replace_identity(member_id, identity)
+    old = previous.external_id if previous is not None and previous.external_id != external_id else None
+    revoked: list[str] = []
+    failed: list[tuple[str, str]] = []
+    if old is not None:
+        for record in stores.access.for_member(member_id):
+            community = stores.catalog.get_community(record.community_id)
+            if community is None or community.platform is not identity.platform:
+                continue
+            if not (record.roles or record.granted_at):
+                continue
+            connector = connectors.get(community.platform)
+            if connector is None:
+                failed.append((community.id, f"no {community.platform.value} connector here: remove {old} by hand"))
+                continue
+            try:
+                if community.on_revoke is OnRevoke.KICK and Capability.REMOVE_MEMBER in connector.capabilities:
+                    connector.remove_member(community, old)
+                else:
+                    for role_id in record.roles or ((community.role_id,) if community.role_id else ()):
+                        connector.revoke_role(community, old, role_id)
+                revoked.append(community.id)
+            except (RetryableError, PermanentError) as exc:
+                failed.append((community.id, str(exc)))
+    queued = resync_member(stores, queue, member_id, now)
+    log.info("identity relinked", extra={"member_id": member_id, "platform": platform, "revoked": revoked,
+                                         "failed": [c for c, _ in failed]})
+    return Relink(member_id, identity, old, revoked, failed, queued)

@@ -130,6 +130,12 @@ class LinkItem(MembershipItem, discriminator="link"):
     member_id = UnicodeAttribute()
 
 
+class PlaceItem(MembershipItem, discriminator="place"):
+    """One per (platform, external id): a guild, chat or group is registered as one community."""
+
+    community_id = UnicodeAttribute()
+
+
 class SubscriptionItem(MembershipItem, discriminator="subscription"):
     subscription_id = UnicodeAttribute()
     member_id = UnicodeAttribute()

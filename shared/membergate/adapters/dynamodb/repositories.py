@@ -7,10 +7,10 @@ import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
-from ...domain.errors import ConcurrentUpdateError, ConflictError
+from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import OneTimeGrant
 from ...domain.model import (
     AccessRecord,
@@ -54,6 +54,7 @@ from .models import (
     MembershipItem,
     MessageItem,
     OAuthStateItem,
+    PlaceItem,
     PlanItem,
     PriceItem,
     SessionItem,
@@ -80,6 +81,24 @@ def _get(model, pk: str, sk: str):
 
 class DynamoCatalogRepository:
     def add_community(self, community: Community) -> None:
+        place_pk = _place_pk(community.platform, community.external_id)
+        try:
+            PlaceItem(place_pk, "PLACE", community_id=community.id).save(condition=PlaceItem.pk.does_not_exist())
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise
+            owner = _get(PlaceItem, place_pk, "PLACE")
+            raise ConflictError(
+                f"this {community.platform.value} place ({community.external_id}) is already registered as community "
+                f"{owner.community_id if owner else '?'}; use that community in your plans instead of registering it again"
+            ) from None
+        try:
+            self._save_community(community)
+        except Exception:
+            PlaceItem(place_pk, "PLACE").delete()
+            raise
+
+    def _save_community(self, community: Community) -> None:
         CommunityItem(
             f"COMMUNITY#{community.id}",
             "COMMUNITY",
@@ -149,6 +168,10 @@ class DynamoCatalogRepository:
     def plan_for_price(self, price_id: str) -> Plan | None:
         link = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
         return self.get_plan(link.plan_id) if link else None
+
+
+def _place_pk(platform: Platform, external_id: str) -> str:
+    return f"PLACE#{platform.value}#{external_id}"
 
 
 def _community(item: CommunityItem) -> Community:
@@ -262,6 +285,30 @@ class DynamoMemberRepository:
         )
         if sealed_credentials is not None:
             self.save_credentials(member_id, identity.platform, sealed_credentials)
+
+    def replace_identity(self, member_id: str, identity: Identity) -> Identity | None:
+        item = _get(MemberItem, _member_pk(member_id), "MEMBER")
+        if item is None:
+            raise NotFoundError(f"member {member_id} does not exist")
+        old = _identities(item).get(identity.platform.value)
+        if old == identity.external_id:
+            return identity
+        # The new link first (conditional): a crash after it leaves both accounts pointing here,
+        # which a retry of the same relink finishes; never an account pointing nowhere.
+        self.bind_identity(member_id, identity)
+        if old is not None:
+            legacy = [f"DISCORD_USER#{old}"] if identity.platform is Platform.DISCORD else []
+            for pk in [_identity_pk(identity.platform, old), *legacy]:
+                try:  # only a link that still points here: never another member's
+                    LinkItem(pk, "LINK").delete(condition=LinkItem.member_id == member_id)
+                except DeleteError as exc:
+                    if not _conditional_failed(exc):
+                        raise
+            if item.discord_user_id and identity.platform is Platform.DISCORD:
+                MemberItem(_member_pk(member_id), "MEMBER").update(actions=[MemberItem.discord_user_id.remove()])
+            # The old account's OAuth tokens must not be used for the new one.
+            CredentialsItem(_member_pk(member_id), f"CREDENTIALS#{identity.platform.value}").delete()
+        return Identity(identity.platform, old) if old is not None else None
 
     def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
         CredentialsItem(
