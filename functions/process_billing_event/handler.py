@@ -20,6 +20,10 @@ def handle_record(record) -> None:
         count("StripeEventFailed")
         return
     logger.info("stripe event applied", extra={"status": outcome.status, "detail": outcome.detail})
+    if outcome.alert:
+        # A metric alarm on CreatorAlert reaches the creator; the log line says what to do.
+        logger.warning("creator alert", extra={"alert": outcome.alert, "member_id": outcome.member_id})
+        count("CreatorAlert")
     count({"processed": "StripeEventProcessed", "ignored": "StripeEventIgnored"}.get(outcome.status, "StripeEventDuplicate"))
 
 

@@ -204,7 +204,10 @@ def processor() -> Processor:
     from .services.billing_events import BillingEventProcessor
 
     settings = config.ProcessorSettings.from_env()
-    return Processor(settings, BillingEventProcessor(stores(settings), _access_queue(settings)))
+    return Processor(
+        settings,
+        BillingEventProcessor(stores(settings), _access_queue(settings), dispute_policy=settings.dispute_policy),
+    )
 
 
 @dataclass(frozen=True)

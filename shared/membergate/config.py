@@ -90,6 +90,7 @@ ENV_NAMES = {
     "max_attempts": "ACCESS_MAX_ATTEMPTS",
     "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
     "time_zone": "TIME_ZONE",
+    "dispute_policy": "DISPUTE_POLICY",
 }
 
 
@@ -136,11 +137,15 @@ def _public_base_url(e: Mapping[str, str]) -> str:
 @dataclass(frozen=True)
 class ProcessorSettings(StoreSettings):
     access_queue_url: str
+    dispute_policy: str = "revoke"  # revoke | keep: what a dispute on a one-time payment does
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
         e = os.environ if environ is None else environ
-        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"))
+        policy = _env(e, "DISPUTE_POLICY", "revoke")
+        if policy not in ("revoke", "keep"):
+            raise SettingsError(f"environment variable DISPUTE_POLICY must be revoke or keep, got {policy!r}")
+        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"), dispute_policy=policy)
 
 
 @dataclass(frozen=True)

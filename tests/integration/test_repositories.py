@@ -213,6 +213,25 @@ def test_one_time_grants_and_plan_kinds_round_trip(stores):
     assert stores.grants.get("mbr_1", "cs_other") is None
 
 
+def test_grant_found_by_its_payment_with_dispute_facts_round_trip(stores):
+    from dataclasses import replace
+
+    from membergate.domain.grants import OneTimeGrant
+    from membergate.domain.model import PlanKind
+
+    # Given a lifetime grant paid by pi_1, later disputed under the keep policy
+    grant = OneTimeGrant("cs_1", "mbr_1", "pln_life", PlanKind.LIFETIME, T0, None, CheckoutGate.PAID,
+                         payment_intent="pi_1")
+    stores.grants.save(grant)
+    disputed = replace(grant, dispute="open", dispute_policy="keep", ended_reason="refunded")
+    stores.grants.save(disputed)
+    # When it is looked up by its payment (disputes name nothing else)
+    found = stores.grants.find_by_payment_intent("pi_1")
+    # Then it is the grant as last written, and an unknown payment finds nothing
+    assert found == disputed
+    assert stores.grants.find_by_payment_intent("pi_other") is None
+
+
 def test_members_written_before_identities_are_read_as_discord_identities():
     # Given a member item, its link and its tokens as the Discord-only version wrote them
     with aws_stack():

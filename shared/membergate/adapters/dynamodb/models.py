@@ -153,6 +153,9 @@ class GrantItem(MembershipItem, discriminator="grant"):
     ended_reason = UnicodeAttribute(null=True)
     amount = NumberAttribute(default=0)
     currency = UnicodeAttribute(null=True)
+    payment_intent = UnicodeAttribute(null=True)
+    dispute = UnicodeAttribute(null=True)
+    dispute_policy = UnicodeAttribute(null=True)
 
 
 class EntitlementsItem(MembershipItem, discriminator="entitlements"):

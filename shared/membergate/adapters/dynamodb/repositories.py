@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError
-from ...domain.grants import OneTimeGrant
+from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
 from ...domain.model import (
     AccessRecord,
     AccessState,
@@ -420,7 +420,19 @@ class DynamoGrantRepository:
             ended_reason=grant.ended_reason or None,
             amount=grant.amount,
             currency=grant.currency or None,
+            payment_intent=grant.payment_intent or None,
+            dispute=grant.dispute or None,
+            dispute_policy=grant.dispute_policy if grant.dispute else None,
         ).save()
+        if grant.payment_intent:
+            # Disputes name only the payment: this link leads from it back to the member.
+            LinkItem(f"PAYMENT_INTENT#{grant.payment_intent}", "LINK", member_id=grant.member_id).save()
+
+    def find_by_payment_intent(self, payment_intent: str) -> OneTimeGrant | None:
+        link = _get(LinkItem, f"PAYMENT_INTENT#{payment_intent}", "LINK")
+        if link is None:
+            return None
+        return next((g for g in self.for_member(link.member_id) if g.payment_intent == payment_intent), None)
 
     def for_member(self, member_id: str) -> list[OneTimeGrant]:
         items = GrantItem.query(_member_pk(member_id), GrantItem.sk.startswith("GRANT#"), consistent_read=True)
@@ -439,6 +451,9 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         ended_reason=item.ended_reason or "",
         amount=int(item.amount or 0),
         currency=item.currency or "",
+        payment_intent=item.payment_intent or "",
+        dispute=item.dispute or "",
+        dispute_policy=item.dispute_policy or DISPUTE_REVOKE,
     )
 
 

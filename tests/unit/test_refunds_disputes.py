@@ -1,0 +1,212 @@
+"""Refunds, disputes and deleted customers: money coming back ends the grant it paid for."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from membergate.domain.errors import RetryableError
+from membergate.domain.grants import OneTimeGrant, merge_dispute, merge_grant, one_time_status, windows
+from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant, PlanKind
+from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
+from membergate.services.billing_events import BillingEventProcessor
+from tests.support import stripe_events as se
+from tests.support.harness import DAY, ROLE, T0, Harness
+
+pytestmark = pytest.mark.unit
+
+ACTIVE, ENDED = EntitlementState.ACTIVE, EntitlementState.ENDED
+PASS = Plan("pln_pass", "30-day challenge", ("price_pass",), (PlanGrant("com_1"),), 3, OnGraceEnd.CANCEL, T0,
+            PlanKind.PASS, 30)
+LIFETIME = Plan("pln_life", "Founder, for life", ("price_life",), (PlanGrant("com_1"),), 3, OnGraceEnd.CANCEL, T0,
+                PlanKind.LIFETIME)
+
+
+def base(**kw) -> OneTimeGrant:
+    return OneTimeGrant("cs_1", "mbr_1", "pln_life", PlanKind.LIFETIME, T0, None, CheckoutGate.PAID,
+                        payment_intent="pi_1", **kw)
+
+
+# --- the rules (pure) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({}, ""),
+        ({"ended_reason": "refunded"}, "refunded"),
+        ({"dispute": "open"}, "dispute"),
+        ({"dispute": "lost"}, "dispute"),
+        ({"dispute": "won"}, ""),
+        ({"dispute": "open", "dispute_policy": "keep"}, ""),
+        ({"dispute": "lost", "dispute_policy": "keep"}, ""),
+        ({"ended_reason": "customer_deleted", "dispute": "won"}, "customer_deleted"),
+    ],
+    ids=["paid", "refunded", "dispute-open", "dispute-lost", "dispute-won", "keep-open", "keep-lost", "deleted"],
+)
+def test_one_time_status_after_money_comes_back(fields, reason):
+    # Given a lifetime grant with what refunds and disputes said about its payment
+    g = base(**fields)
+    # When its status is read
+    status = one_time_status(g, windows([g]).get(g.grant_id), T0 + DAY)
+    # Then it ends with the reason, or keeps access
+    assert (status.state, status.reason) == ((ENDED, reason) if reason else (ACTIVE, ""))
+
+
+def test_merge_dispute_moves_forward_only_in_any_order():
+    for seen in itertools.permutations(["", "open", "won"]):
+        result = ""
+        for status in seen:
+            result = merge_dispute(result, status)
+        assert result == "won"
+    assert merge_dispute("won", "open") == "won"
+    assert merge_dispute("lost", "won") == merge_dispute("won", "lost") == "lost"
+
+
+def test_merge_grant_is_order_independent_for_refunds_disputes_and_deletions():
+    # Given every fact that events can say about one grant
+    facts = [base(), base(dispute="open"), base(dispute="won"), base(ended_reason="refunded"),
+             base(ended_reason="customer_deleted")]
+    # When they are merged in every order
+    results = set()
+    for order in itertools.permutations(facts):
+        merged = None
+        for fact in order:
+            merged = merge_grant(merged, fact)
+        results.add(merged)
+    # Then the stored grant is the same, ended by the refund
+    assert len(results) == 1
+    assert next(iter(results)).end_reason == "refunded"
+
+
+def test_refund_and_dispute_events_are_handled_types():
+    assert {"charge.refunded", "charge.dispute.created", "charge.dispute.closed", "customer.deleted"} <= HANDLED_EVENT_TYPES
+
+
+# --- through the processor ---------------------------------------------------------------------
+
+
+def bought(plan_id: str = "pln_pass", **kw) -> Harness:
+    h = Harness(**kw)
+    h.stores.catalog.add_plan(PASS)
+    h.stores.catalog.add_plan(LIFETIME)
+    h.member()
+    h.deliver(se.payment_completed(created=T0, member_id="mbr_1", plan_id=plan_id))
+    h.run_access()
+    assert h.roles() == {ROLE}
+    return h
+
+
+@pytest.mark.parametrize("plan_id", ["pln_pass", "pln_life"])
+def test_full_refund_ends_the_grant_and_removes_access(plan_id):
+    # Given a member who bought a pass (or lifetime access)
+    h = bought(plan_id)
+    # When the creator refunds all of it
+    assert h.at(T0 + DAY).deliver(se.charge_refunded(created=T0 + DAY, refunded=4900, plan_id=plan_id)) == ["processed"]
+    h.run_access()
+    # Then the grant ends with reason refunded and the role goes
+    assert h.states() == {plan_id: ENDED}
+    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").end_reason == "refunded"
+    assert h.roles() in (set(), None)
+
+
+def test_partial_refund_changes_nothing():
+    h = bought()
+    assert h.at(T0 + DAY).deliver(se.charge_refunded(created=T0 + DAY, refunded=1000)) == ["processed"]
+    h.run_access()
+    assert h.states() == {"pln_pass": ACTIVE}
+    assert h.roles() == {ROLE}
+    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").end_reason == ""
+
+
+def test_dispute_revokes_by_default_alerts_the_creator_and_a_won_dispute_restores_access():
+    # Given a member with lifetime access
+    h = bought("pln_life")
+    # When they dispute the payment
+    created = h.at(T0 + DAY).processor.apply(json.dumps(se.dispute_event(created=T0 + DAY)), h.now)
+    h.run_access()
+    # Then access is revoked with reason dispute and the creator is told what to do
+    assert h.states() == {"pln_life": ENDED}
+    assert h.roles() in (set(), None)
+    assert "Stripe dashboard" in created.alert
+    # When the creator wins the dispute
+    h.at(T0 + 20 * DAY).deliver(se.dispute_event("charge.dispute.closed", created=T0 + 20 * DAY, status="won"))
+    h.run_access()
+    # Then access comes back
+    assert h.states() == {"pln_life": ACTIVE}
+    assert h.roles() == {ROLE}
+
+
+def test_dispute_lost_keeps_the_grant_ended_even_when_events_arrive_reversed():
+    h = bought("pln_life")
+    h.at(T0 + 20 * DAY).deliver(
+        se.dispute_event("charge.dispute.closed", created=T0 + 20 * DAY, status="lost"),
+        se.dispute_event(created=T0 + DAY),
+    )
+    h.run_access()
+    assert h.states() == {"pln_life": ENDED}
+    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").dispute == "lost"
+
+
+def test_keep_policy_leaves_access_during_a_dispute():
+    # Given a deployment whose creator keeps access during disputes
+    h = bought("pln_life")
+    h.processor = BillingEventProcessor(h.stores, h.queue, dispute_policy="keep")
+    # When a dispute opens
+    outcome = h.processor.apply(json.dumps(se.dispute_event(created=T0 + DAY)), T0 + DAY)
+    h.run_access()
+    # Then access stays, and the creator is still alerted
+    assert h.states() == {"pln_life": ACTIVE}
+    assert outcome.alert
+
+
+def test_unknown_dispute_policy_is_refused():
+    with pytest.raises(ValueError, match="revoke, keep"):
+        BillingEventProcessor(Harness().stores, Harness().queue, dispute_policy="maybe")
+
+
+def test_customer_deleted_ends_that_customers_grants():
+    h = bought("pln_life")
+    assert h.at(T0 + DAY).deliver(se.customer_deleted(created=T0 + DAY)) == ["processed"]
+    h.run_access()
+    assert h.states() == {"pln_life": ENDED}
+    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").end_reason == "customer_deleted"
+
+
+def test_refund_before_its_checkout_event_is_retried_not_lost():
+    # Given a refund delivered before the checkout that made the grant
+    h = Harness()
+    h.stores.catalog.add_plan(PASS)
+    h.member()
+    refund = se.charge_refunded(created=T0 + DAY, refunded=4900)
+    # When it is applied first
+    with pytest.raises(RetryableError):
+        h.deliver(refund)
+    # Then it is not recorded as done, and applied after the checkout it ends the grant
+    h.deliver(se.payment_completed(created=T0, member_id="mbr_1", plan_id="pln_pass"), refund)
+    assert h.states() == {"pln_pass": ENDED}
+
+
+def test_dispute_of_a_payment_no_grant_knows_is_ignored_with_the_reason():
+    h = Harness()
+    assert h.deliver(se.dispute_event(created=T0, payment_intent="pi_elsewhere")) == ["ignored"]
+    assert "pi_elsewhere" in next(iter(h.stores.ledger.entries.values())).detail
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "revoke"), ("keep", "keep"), ("revoke", "revoke")])
+def test_processor_settings_dispute_policy_defaults_to_revoke(value, expected):
+    from membergate.config import ProcessorSettings
+
+    env = {"MEMBERSHIP_TABLE": "m", "LEDGER_TABLE": "l", "ACCESS_QUEUE_URL": "q"} | (
+        {"DISPUTE_POLICY": value} if value else {})
+    assert ProcessorSettings.from_env(env).dispute_policy == expected
+
+
+def test_processor_settings_refuse_an_unknown_dispute_policy_naming_the_variable():
+    from membergate.config import ProcessorSettings, SettingsError
+
+    env = {"MEMBERSHIP_TABLE": "m", "LEDGER_TABLE": "l", "ACCESS_QUEUE_URL": "q", "DISPUTE_POLICY": "refund"}
+    with pytest.raises(SettingsError, match="DISPUTE_POLICY must be revoke or keep"):
+        ProcessorSettings.from_env(env)
