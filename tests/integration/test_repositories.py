@@ -143,6 +143,21 @@ def test_subscription_round_trip_and_optimistic_versioning(stores):
         stores.subscriptions.save(saved)  # stale version
 
 
+def test_subscription_payment_and_refund_times_round_trip(stores):
+    from dataclasses import replace
+
+    # Given a subscription whose payment was refunded, then renewed
+    record = SubscriptionRecord("sub_1", "mbr_1", "cus_1", "pln_1", last_paid_at=T0, refunded_payment_at=T0 + 5)
+    saved = stores.subscriptions.save(record)
+    assert stores.subscriptions.get("mbr_1", "sub_1").last_payment_refunded
+    stores.subscriptions.save(replace(saved, last_paid_at=T0 + 30 * 86_400))
+    # When it is read back
+    loaded = stores.subscriptions.get("mbr_1", "sub_1")
+    # Then both times are kept and the renewal stands
+    assert (loaded.last_paid_at, loaded.refunded_payment_at) == (T0 + 30 * 86_400, T0 + 5)
+    assert not loaded.last_payment_refunded
+
+
 def test_entitlements_projection_and_due_index(stores):
     ents = [Entitlement("pln_1", "com_1", "3", EntitlementState.GRACE, T0 + 10, "payment_failed")]
     stores.entitlements.save("mbr_1", ents, T0 + 5)

@@ -210,3 +210,66 @@ def test_processor_settings_refuse_an_unknown_dispute_policy_naming_the_variable
     env = {"MEMBERSHIP_TABLE": "m", "LEDGER_TABLE": "l", "ACCESS_QUEUE_URL": "q", "DISPUTE_POLICY": "refund"}
     with pytest.raises(SettingsError, match="DISPUTE_POLICY must be revoke or keep"):
         ProcessorSettings.from_env(env)
+
+
+# --- a subscription's last payment ------------------------------------------------------------
+
+
+def subscribed() -> Harness:
+    h = Harness()
+    h.member()
+    h.deliver(
+        se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"),
+        se.checkout_completed(created=T0, member_id="mbr_1"),
+    )
+    return h
+
+
+def renewal_refund(created: int, refunded: int = 900) -> dict:
+    # A renewal charge: none of our metadata (invoices' PaymentIntents carry none).
+    return se.charge_refunded(created=created + DAY, refunded=refunded, amount=900, payment_intent="pi_renewal",
+                              member_id=None, plan_id=None)
+
+
+@pytest.mark.parametrize("refund_first", [False, True], ids=["paid-then-refunded", "refund-delivered-first"])
+def test_full_refund_of_a_subscriptions_last_payment_ends_it_until_the_next_payment(refund_first):
+    # Given a monthly subscriber whose first invoice was paid
+    h = subscribed()
+    paid, refund = se.invoice_event("invoice.paid", created=T0), renewal_refund(T0)
+    refund["data"]["object"]["created"] = T0
+    # When the creator refunds that payment in full (events in either order)
+    h.at(T0 + DAY).deliver(*([refund, paid] if refund_first else [paid, refund]))
+    h.run_access()
+    # Then the subscription's grant ends with reason refunded and the role goes
+    assert h.states() == {"pln_monthly": ENDED}
+    assert h.roles() in (set(), None)
+    # When the next renewal is paid
+    h.at(T0 + 31 * DAY).deliver(se.invoice_event("invoice.paid", created=T0 + 30 * DAY))
+    h.run_access()
+    # Then access comes back
+    assert h.states() == {"pln_monthly": ACTIVE}
+    assert h.roles() == {ROLE}
+
+
+def test_partial_refund_of_a_subscription_payment_changes_nothing():
+    h = subscribed()
+    h.deliver(se.invoice_event("invoice.paid", created=T0))
+    h.run_access()
+    assert h.at(T0 + DAY).deliver(renewal_refund(T0, refunded=300)) == ["processed"]
+    h.run_access()
+    assert h.states() == {"pln_monthly": ACTIVE}
+    assert h.roles() == {ROLE}
+
+
+def test_refund_of_an_older_payment_leaves_a_renewed_subscription_alone():
+    # Given a subscriber who paid on day 0 and renewed on day 30
+    h = subscribed()
+    h.deliver(se.invoice_event("invoice.paid", created=T0), se.invoice_event("invoice.paid", created=T0 + 30 * DAY))
+    h.run_access()
+    # When the day-0 payment is refunded in full
+    refund = renewal_refund(T0)
+    refund["data"]["object"]["created"] = T0
+    h.at(T0 + 31 * DAY).deliver(refund)
+    h.run_access()
+    # Then access stays: the latest payment stands
+    assert h.states() == {"pln_monthly": ACTIVE}

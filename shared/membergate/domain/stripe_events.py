@@ -86,6 +86,7 @@ class ChargeFact:
     member_id: str | None  # our metadata on the PaymentIntent, copied to its charges
     fully_refunded: bool = False
     dispute: str = ""  # "" | open | won | lost
+    charge_created: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class InvoiceFact:
     next_payment_attempt: int | None
     hosted_invoice_url: str | None
     billing_reason: str | None
+    paid_at: int | None = None
 
 
 def parse_event(raw: Any) -> StripeEvent:
@@ -267,6 +269,7 @@ def charge_fact(event: StripeEvent) -> ChargeFact:
             member_id=member if isinstance(member, str) and member else None,
             # Partial refunds change nothing: only all of the money back ends the grant.
             fully_refunded=bool(obj.get("refunded")) or (amount > 0 and refunded >= amount),
+            charge_created=_int_or_none(obj.get("created")),
         )
     if obj.get("object") not in (None, "dispute"):
         raise MalformedEventError(f"{event.type} carries a {obj.get('object')}, not a dispute")
@@ -290,6 +293,7 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
     invoice_id = _id(inv.get("id"))
     if not invoice_id:
         raise MalformedEventError("the invoice has no id")
+    transitions = inv.get("status_transitions")
     return InvoiceFact(
         invoice_id=invoice_id,
         customer_id=_id(inv.get("customer")),
@@ -302,6 +306,7 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
         next_payment_attempt=_int_or_none(inv.get("next_payment_attempt")),
         hosted_invoice_url=inv.get("hosted_invoice_url") if isinstance(inv.get("hosted_invoice_url"), str) else None,
         billing_reason=inv.get("billing_reason") if isinstance(inv.get("billing_reason"), str) else None,
+        paid_at=_int_or_none(transitions.get("paid_at")) if isinstance(transitions, dict) else None,
     )
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
 from ..domain.model import LedgerEntry, Member, Plan
@@ -17,6 +17,7 @@ from ..domain.stripe_events import (
     CUSTOMER_EVENTS,
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
+    ChargeFact,
     StripeEvent,
     charge_fact,
     checkout_completion,
@@ -216,6 +217,8 @@ class BillingEventProcessor:
                 raise RetryableError(
                     f"payment {fact.payment_intent} of member {fact.member_id} has no grant yet; retrying later"
                 )
+            if event.type == "charge.refunded":
+                return self.apply_subscription_refund(fact, now)
             return Outcome(
                 "ignored",
                 f"{event.type} for payment {fact.payment_intent or 'unknown'}: no pass or lifetime grant was paid by it",
@@ -240,6 +243,34 @@ class BillingEventProcessor:
             else ""
         )
         return Outcome("processed", detail, grant.member_id, alert=alert)
+
+    def apply_subscription_refund(self, fact: ChargeFact, now: int) -> Outcome:
+        """A full refund of a subscription's latest payment ends that grant until the next payment.
+
+        Renewal charges carry none of our metadata and (since 2025-03-31) no invoice either: the
+        refunded charge is matched to the customer's subscription paid last at or before it.
+        """
+        member = self.stores.members.find_by_customer(fact.customer_id) if fact.customer_id else None
+        records = self.stores.subscriptions.for_member(member.id) if member else []
+        if member is None or not records:
+            return Outcome("ignored", f"refund of payment {fact.payment_intent or 'unknown'}: no grant was paid by it")
+        if not fact.fully_refunded:
+            return Outcome("processed", f"partial refund of payment {fact.payment_intent}: access unchanged", member.id)
+        when = fact.charge_created if fact.charge_created is not None else now
+        paid_before = [r for r in records if r.last_paid_at is not None and r.last_paid_at <= when + PAYMENT_SLACK]
+        if paid_before:
+            record = max(paid_before, key=lambda r: (r.last_paid_at, r.subscription_id))
+        elif len(records) == 1:
+            record = records[0]
+        else:
+            return Outcome("ignored", f"refund of payment {fact.payment_intent}: it matches none of "
+                                      f"{len(records)} subscriptions of member {member.id}")
+        self.stores.subscriptions.save(
+            replace(record, refunded_payment_at=max(record.refunded_payment_at or 0, when))
+        )
+        self._refresh(member.id, now)
+        return Outcome("processed", f"refund of subscription {record.subscription_id}'s payment of {when}: "
+                                    "its grant ends until the next payment", member.id)
 
     def apply_customer_deleted(self, event: StripeEvent, now: int) -> Outcome:
         """A customer deleted in Stripe ends their one-time grants (Stripe cancels their subscriptions itself)."""
@@ -269,6 +300,13 @@ class BillingEventProcessor:
             f"invoice {fact.invoice_id} {event.type.split('.', 1)[1]}: "
             f"{fact.amount_paid if event.type == 'invoice.paid' else fact.amount_due} {fact.currency}"
         )
+        if event.type == "invoice.paid" and fact.subscription_id:
+            record = self.stores.subscriptions.get(member.id, fact.subscription_id)
+            paid_at = fact.paid_at if fact.paid_at is not None else event.created
+            if record is not None and (record.last_paid_at or 0) < paid_at:
+                # A payment after a refunded one gives the grant back (see last_payment_refunded).
+                self.stores.subscriptions.save(replace(record, last_paid_at=paid_at))
+                self._refresh(member.id, now)
         if event.type == "invoice.payment_action_required" and fact.subscription_id:
             record = self.stores.subscriptions.get(member.id, fact.subscription_id)
             plan = self.stores.catalog.get_plan(record.plan_id) if record and record.plan_id else None

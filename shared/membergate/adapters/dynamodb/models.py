@@ -139,6 +139,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     via_checkout = BooleanAttribute()
     checkout_gate = UnicodeAttribute()
     cancel_requested_at = NumberAttribute(null=True)
+    last_paid_at = NumberAttribute(null=True)
+    refunded_payment_at = NumberAttribute(null=True)
     version = VersionAttribute()
 
 

@@ -323,6 +323,8 @@ class DynamoSubscriptionRepository:
             via_checkout=record.via_checkout,
             checkout_gate=record.checkout_gate.value,
             cancel_requested_at=record.cancel_requested_at,
+            last_paid_at=record.last_paid_at,
+            refunded_payment_at=record.refunded_payment_at,
         )
         if record.version is not None:
             item.version = record.version
@@ -395,6 +397,8 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         checkout_gate=CheckoutGate(item.checkout_gate),
         cancel_requested_at=int(item.cancel_requested_at) if item.cancel_requested_at is not None else None,
         version=int(item.version) if item.version is not None else None,
+        last_paid_at=int(item.last_paid_at) if item.last_paid_at is not None else None,
+        refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
     )
 
 
