@@ -273,3 +273,15 @@ def test_refund_of_an_older_payment_leaves_a_renewed_subscription_alone():
     h.run_access()
     # Then access stays: the latest payment stands
     assert h.states() == {"pln_monthly": ACTIVE}
+
+
+@pytest.mark.parametrize(("reason", "locale", "words"), [
+    ("refunded", "en", "was refunded"), ("refunded", "fr", "a été remboursé"),
+    ("dispute", "en", "disputed with your bank"), ("dispute", "fr", "contesté auprès de ta banque"),
+])
+def test_access_ended_by_money_coming_back_says_why_and_promises_nothing_about_charges(reason, locale, words):
+    from membergate.domain.messages import render, template_key
+
+    text = render(template_key("access_ended", reason), locale, plan="Club", community="Le Club", join_url="https://j")
+    assert words in text
+    assert "charged" not in text and "prélevé" not in text
