@@ -285,3 +285,63 @@ def test_access_ended_by_money_coming_back_says_why_and_promises_nothing_about_c
     text = render(template_key("access_ended", reason), locale, plan="Club", community="Le Club", join_url="https://j")
     assert words in text
     assert "charged" not in text and "prélevé" not in text
+
+
+# --- any order, any duplicates -------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LATER_FACTS = {
+    "partial_refund": lambda: se.charge_refunded(created=T0 + 2 * DAY, refunded=1000, plan_id="pln_life",
+                                                 event_id="evt_partial"),
+    "full_refund": lambda: se.charge_refunded(created=T0 + 3 * DAY, refunded=4900, plan_id="pln_life",
+                                              event_id="evt_full"),
+    "dispute_open": lambda: se.dispute_event(created=T0 + 2 * DAY, event_id="evt_dp_open"),
+    "dispute_won": lambda: se.dispute_event("charge.dispute.closed", created=T0 + 9 * DAY, status="won",
+                                            event_id="evt_dp_won"),
+    "dispute_lost": lambda: se.dispute_event("charge.dispute.closed", created=T0 + 9 * DAY, status="lost",
+                                             event_id="evt_dp_lost"),
+    "customer_deleted": lambda: se.customer_deleted(created=T0 + 10 * DAY, event_id="evt_cus_del"),
+}
+
+
+def final_state(deliveries: list[dict]) -> tuple:
+    """Deliver like the queue does: a retryable failure comes back after the others."""
+    h = Harness()
+    h.stores.catalog.add_plan(LIFETIME)
+    h.member()
+    pending = list(deliveries)
+    for _ in range(len(deliveries) * 3):
+        if not pending:
+            break
+        event = pending.pop(0)
+        try:
+            h.at(T0 + 20 * DAY).deliver(event)
+        except RetryableError:
+            pending.append(event)
+    assert not pending, "an event kept failing"
+    grant = h.stores.grants.get("mbr_1", "cs_test_pay_1")
+    return h.states(), grant.end_reason, grant.dispute
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    facts=st.lists(st.sampled_from(sorted(LATER_FACTS)), unique=True, max_size=4).filter(
+        lambda f: not {"dispute_won", "dispute_lost"} <= set(f)),  # a dispute closes one way only
+    data=st.data(),
+)
+def test_lifecycle_in_any_order_with_duplicates_converges(facts, data):
+    # Given a lifetime purchase and what later happened to its payment
+    checkout = se.payment_completed(created=T0, member_id="mbr_1", plan_id="pln_life", event_id="evt_paid")
+    story = [checkout] + [LATER_FACTS[f]() for f in facts]
+    # When the later facts arrive shuffled with duplicates (disputes name only the payment, so
+    # they come after its checkout; refunds may even come first and are retried)
+    later = data.draw(st.permutations(story[1:] + data.draw(st.lists(st.sampled_from(story), max_size=3))))
+    refund_first = data.draw(st.booleans()) and "full_refund" in facts and not any("dispute" in f for f in facts)
+    delivery = ([LATER_FACTS["full_refund"](), checkout] + later) if refund_first else [checkout] + later
+    # Then the final state is the one the in-order story gives
+    assert final_state(delivery) == final_state(story)
+    states, end_reason, _ = final_state(delivery)
+    # And no access without a live grant: access is ended exactly when the grant has an end reason
+    assert (states == {"pln_life": EntitlementState.ENDED}) == bool(end_reason)
