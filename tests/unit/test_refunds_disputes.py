@@ -345,3 +345,14 @@ def test_lifecycle_in_any_order_with_duplicates_converges(facts, data):
     states, end_reason, _ = final_state(delivery)
     # And no access without a live grant: access is ended exactly when the grant has an end reason
     assert (states == {"pln_life": EntitlementState.ENDED}) == bool(end_reason)
+
+
+@pytest.mark.parametrize(("refunded_flag", "amount_refunded", "full"), [
+    (True, 4900, True), (False, 4900, True), ("yes", 1000, False), (None, 1000, False), (False, 0, False),
+])
+def test_charge_fact_full_refund_needs_all_the_money_back(refunded_flag, amount_refunded, full):
+    from membergate.domain.stripe_events import charge_fact, parse_event
+
+    raw = se.charge_refunded(created=T0, refunded=amount_refunded)
+    raw["data"]["object"]["refunded"] = refunded_flag
+    assert charge_fact(parse_event(raw)).fully_refunded is full

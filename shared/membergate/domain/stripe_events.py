@@ -268,7 +268,7 @@ def charge_fact(event: StripeEvent) -> ChargeFact:
             customer_id=_id(obj.get("customer")),
             member_id=member if isinstance(member, str) and member else None,
             # Partial refunds change nothing: only all of the money back ends the grant.
-            fully_refunded=bool(obj.get("refunded")) or (amount > 0 and refunded >= amount),
+            fully_refunded=obj.get("refunded") is True or (amount > 0 and refunded >= amount),
             charge_created=_int_or_none(obj.get("created")),
         )
     if obj.get("object") not in (None, "dispute"):
