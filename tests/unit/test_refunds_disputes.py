@@ -356,3 +356,18 @@ def test_charge_fact_full_refund_needs_all_the_money_back(refunded_flag, amount_
     raw = se.charge_refunded(created=T0, refunded=amount_refunded)
     raw["data"]["object"]["refunded"] = refunded_flag
     assert charge_fact(parse_event(raw)).fully_refunded is full
+
+
+@pytest.mark.parametrize("type_", ["charge.refunded", "charge.dispute.created", "charge.dispute.closed"])
+def test_charge_event_carrying_another_object_is_recorded_failed_not_applied(type_):
+    from membergate.domain.errors import MalformedEventError
+
+    # Given a signed event whose object is not the charge or dispute its type promises
+    h = bought("pln_life")
+    wrong = se.event(type_, {"object": "subscription", "id": "sub_x", "payment_intent": "pi_test_pay_1"}, T0 + DAY)
+    # When it is applied
+    with pytest.raises(MalformedEventError, match="not a"):
+        h.deliver(wrong)
+    # Then the grant is untouched and the ledger says why
+    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").end_reason == ""
+    assert h.stores.ledger.get(wrong["id"]).status == "failed"
