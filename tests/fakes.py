@@ -322,6 +322,9 @@ class FakeGrants:
     def for_member(self, member_id: str) -> list[OneTimeGrant]:
         return [g for (m, _), g in sorted(self.items.items()) if m == member_id]
 
+    def find_by_payment_intent(self, payment_intent: str) -> OneTimeGrant | None:
+        return next((g for g in self.items.values() if g.payment_intent == payment_intent), None)
+
 
 def fake_stores() -> Stores:
     return Stores(

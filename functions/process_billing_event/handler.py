@@ -37,5 +37,9 @@ def lambda_handler(event, context):
         count("StripeEventFailed")
         return {"event_id": event_id, "status": "failed"}
     logger.info("stripe event applied", extra={"event_id": event_id, "status": outcome.status, "detail": outcome.detail})
+    if outcome.alert:
+        # A metric alarm on CreatorAlert reaches the creator; the log line says what to do.
+        logger.warning("creator alert", extra={"alert": outcome.alert, "member_id": outcome.member_id})
+        count("CreatorAlert")
     count({"processed": "StripeEventProcessed", "ignored": "StripeEventIgnored"}.get(outcome.status, "StripeEventDuplicate"))
     return {"event_id": event_id, "status": outcome.status}

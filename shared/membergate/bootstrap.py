@@ -226,7 +226,7 @@ def processor() -> Processor:
     processor_stores = replace(base, catalog=CatalogSnapshot(base.catalog))
     return Processor(
         settings,
-        BillingEventProcessor(processor_stores, _access_queue(settings)),
+        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy),
         EventBodies(aws_client("s3", settings.region)),
     )
 

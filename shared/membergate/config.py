@@ -94,6 +94,7 @@ ENV_NAMES = {
     "time_zone": "TIME_ZONE",
     "community_preflight": "COMMUNITY_PREFLIGHT",
     "discord_public_key": "DISCORD_PUBLIC_KEY",
+    "dispute_policy": "DISPUTE_POLICY",
 }
 
 
@@ -144,11 +145,15 @@ def _public_base_url(e: Mapping[str, str]) -> str:
 @dataclass(frozen=True)
 class ProcessorSettings(StoreSettings):
     access_queue_url: str
+    dispute_policy: str = "revoke"  # revoke | keep: what a dispute on a one-time payment does
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
         e = os.environ if environ is None else environ
-        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"))
+        policy = _env(e, "DISPUTE_POLICY", "revoke")
+        if policy not in ("revoke", "keep"):
+            raise SettingsError(f"environment variable DISPUTE_POLICY must be revoke or keep, got {policy!r}")
+        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"), dispute_policy=policy)
 
 
 @dataclass(frozen=True)

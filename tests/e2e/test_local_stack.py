@@ -104,7 +104,7 @@ def test_webhook_bad_input_gets_clear_answers(stack):
                          headers={"Stripe-Signature": signature_header(WEBHOOK_SECRET, int(time.time()), body),
                                   "Content-Type": "application/json"})
     assert garbage.status == 400 and garbage.json()["error"]["code"] == "malformed_event"
-    unknown = post_signed(stack, {**event, "id": "evt_unknown_type", "type": "charge.refunded"})
+    unknown = post_signed(stack, {**event, "id": "evt_unknown_type", "type": "charge.captured"})
     assert unknown.status == 200 and unknown.json()["outcome"] == "ignored_type"
 
 
@@ -114,3 +114,88 @@ def test_admin_requires_bearer_token(stack):
     assert stack.get("/admin/openapi.json").status == 200
     bad = stack.post("/admin/plans", admin=True, json_body={"name": "x", "stripe_price_ids": [], "grants": []})
     assert bad.status == 400 and bad.json()["error"]["field"] == "stripe_price_ids"
+
+
+def buy_through_the_stack(stack, *, guild: str, role: str, price: dict, kind: str, username: str) -> tuple[str, str]:
+    """A creator's plan on its own server, bought by a member in their own browser; -> (discord id, customer)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from infra.local.client import Client
+    from tests.e2e.conftest import ADMIN_TOKEN
+
+    assert stack.post("/_local/stripe/_control/prices", json_body=price).status == 200
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "discord", "name": f"Guild {username}", "guild_id": guild, "role_id": role,
+        "on_revoke": "remove_role"}).json()
+    plan = stack.post("/admin/plans", admin=True, json_body={
+        "name": price["product_name"], "kind": kind, "stripe_price_ids": [price["price_id"]],
+        "grants": [{"community_id": community["id"]}]})
+    assert plan.status == 201, plan.text
+    plan_id = plan.json()["id"]
+    browser = Client(stack.base_url, ADMIN_TOKEN)
+    to_discord = browser.get(f"/auth/discord/start?plan_id={plan_id}")
+    authorize = urlsplit(to_discord.location)
+    params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    back = browser.post(authorize.path, form={**params, "username": username, "decision": "allow"})
+    browser.follow(browser.get(back.location))
+    to_stripe = browser.post("/checkout", form={"plan_id": plan_id})
+    assert to_stripe.status == 303, to_stripe.text
+    assert browser.post(to_stripe.location, form={"outcome": "card"}).status == 303
+    stack.post("/_local/drain")
+    (user_id, roles), = stack.get(f"/_local/discord/guilds/{guild}").json()["members"].items()
+    assert role in roles
+    customer = stack.get(f"/admin/members?discord_user_id={user_id}", admin=True).json()["members"][0][
+        "stripe_customer_id"]
+    return user_id, customer
+
+
+def test_lifetime_purchase_disputed_loses_access_and_a_won_dispute_restores_it(stack):
+    # Given a member who bought lifetime access through the stack
+    guild, role = "955500000000000001", "955500000000000002"
+    user_id, customer = buy_through_the_stack(stack, guild=guild, role=role, kind="lifetime", username="founder-dora",
+                                              price={"price_id": "price_e2e_life", "unit_amount": 19900,
+                                                     "currency": "eur", "type": "one_time",
+                                                     "product_name": "Founder, for life"})
+
+    def holders() -> dict:
+        return stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
+
+    assert entitlement_of(stack, customer)["state"] == "active"
+    # When the cardholder disputes the payment
+    opened = stack.post(f"/_local/stripe/_control/customers/{customer}/dispute_last_payment")
+    assert opened.status == 200, opened.text
+    stack.post("/_local/drain")
+    # Then the grant ends with reason dispute and the role goes
+    ended = entitlement_of(stack, customer)
+    assert (ended["state"], ended["reason"]) == ("ended", "dispute"), ended
+    assert role not in (holders().get(user_id) or [])
+    # When the creator wins the dispute
+    closed = stack.post(f"/_local/stripe/_control/disputes/{opened.json()['id']}/close", json_body={"outcome": "won"})
+    assert closed.status == 200, closed.text
+    stack.post("/_local/drain")
+    # Then access comes back
+    assert entitlement_of(stack, customer)["state"] == "active"
+    assert role in (holders().get(user_id) or [])
+
+
+def test_subscription_payment_refunded_in_full_ends_access_partial_refund_does_not(stack):
+    # Given a monthly subscriber who paid through the stack
+    guild, role = "955500000000000011", "955500000000000012"
+    user_id, customer = buy_through_the_stack(stack, guild=guild, role=role, kind="subscription",
+                                              username="monthly-rene",
+                                              price={"price_id": "price_e2e_refund", "unit_amount": 900,
+                                                     "currency": "eur", "interval": "month",
+                                                     "product_name": "Monthly, refunded"})
+    # When the creator refunds part of the payment
+    partial = stack.post(f"/_local/stripe/_control/customers/{customer}/refund_last_payment", json_body={"amount": 300})
+    assert partial.status == 200, partial.text
+    stack.post("/_local/drain")
+    # Then nothing changes
+    assert entitlement_of(stack, customer)["state"] == "active"
+    # When the rest is refunded
+    assert stack.post(f"/_local/stripe/_control/customers/{customer}/refund_last_payment").status == 200
+    stack.post("/_local/drain")
+    # Then the grant ends with reason refunded and the role goes
+    ended = entitlement_of(stack, customer)
+    assert (ended["state"], ended["reason"]) == ("ended", "refunded"), ended
+    assert role not in (stack.get(f"/_local/discord/guilds/{guild}").json()["members"].get(user_id) or [])

@@ -157,6 +157,21 @@ def test_subscription_round_trip_and_optimistic_versioning(stores):
         stores.subscriptions.save(saved)  # stale version
 
 
+def test_subscription_payment_and_refund_times_round_trip(stores):
+    from dataclasses import replace
+
+    # Given a subscription whose payment was refunded, then renewed
+    record = SubscriptionRecord("sub_1", "mbr_1", "cus_1", "pln_1", last_paid_at=T0, refunded_payment_at=T0 + 5)
+    saved = stores.subscriptions.save(record)
+    assert stores.subscriptions.get("mbr_1", "sub_1").last_payment_refunded
+    stores.subscriptions.save(replace(saved, last_paid_at=T0 + 30 * 86_400))
+    # When it is read back
+    loaded = stores.subscriptions.get("mbr_1", "sub_1")
+    # Then both times are kept and the renewal stands
+    assert (loaded.last_paid_at, loaded.refunded_payment_at) == (T0 + 30 * 86_400, T0 + 5)
+    assert not loaded.last_payment_refunded
+
+
 def test_entitlements_projection_and_due_index(stores):
     ents = [Entitlement("pln_1", "com_1", "3", EntitlementState.GRACE, T0 + 10, "payment_failed")]
     stores.entitlements.save("mbr_1", ents, T0 + 5)
@@ -225,6 +240,25 @@ def test_one_time_grants_and_plan_kinds_round_trip(stores):
     assert stores.grants.for_member("mbr_1") == [replace(pending, gate=CheckoutGate.PAID)]
     assert stores.grants.get("mbr_1", "cs_1").gate is CheckoutGate.PAID
     assert stores.grants.get("mbr_1", "cs_other") is None
+
+
+def test_grant_found_by_its_payment_with_dispute_facts_round_trip(stores):
+    from dataclasses import replace
+
+    from membergate.domain.grants import OneTimeGrant
+    from membergate.domain.model import PlanKind
+
+    # Given a lifetime grant paid by pi_1, later disputed under the keep policy
+    grant = OneTimeGrant("cs_1", "mbr_1", "pln_life", PlanKind.LIFETIME, T0, None, CheckoutGate.PAID,
+                         payment_intent="pi_1")
+    stores.grants.save(grant)
+    disputed = replace(grant, dispute="open", dispute_policy="keep", ended_reason="refunded")
+    stores.grants.save(disputed)
+    # When it is looked up by its payment (disputes name nothing else)
+    found = stores.grants.find_by_payment_intent("pi_1")
+    # Then it is the grant as last written, and an unknown payment finds nothing
+    assert found == disputed
+    assert stores.grants.find_by_payment_intent("pi_other") is None
 
 
 def test_members_written_before_identities_are_read_as_discord_identities():

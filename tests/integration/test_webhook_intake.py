@@ -117,7 +117,7 @@ def test_intake_other_mode_acknowledged_and_parked_in_dead_letter_queue():
 
 def test_intake_unknown_type_recorded_as_ignored_not_queued():
     with aws_stack() as stack:
-        response = post(stripe_event(type_="charge.dispute.created"))
+        response = post(stripe_event(type_="charge.captured"))
         assert response["statusCode"] == 200
         assert ledger_status(stack, "evt_1") == "ignored"
         assert stack.pending_events() == []

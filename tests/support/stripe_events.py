@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from infra.local import stripe_shapes as shapes
+from infra.local.stripe_sandbox import shapes as sandbox_shapes
 from membergate.domain.signature import signature_header
 
 NEW = shapes.default_api_version()
@@ -154,6 +155,7 @@ def payment_completed(
     type_: str = "checkout.session.completed",
     event_id: str | None = None,
     api_version: str | None = NEW,
+    payment_intent: str = "pi_test_pay_1",
 ) -> dict[str, Any]:
     """A payment-mode Checkout Session (a pass or lifetime price), as Membergate's checkout makes it."""
     metadata = {k: v for k, v in (("membergate_member_id", member_id), ("membergate_plan_id", plan_id)) if v}
@@ -176,6 +178,49 @@ def payment_completed(
         amount_total=amount,
         subscription=None,
         mode="payment",
+        payment_intent=payment_intent,
         api_version=api_version,
     )
     return event(type_, session, created, api_version, event_id)
+
+
+def charge_refunded(
+    *,
+    created: int,
+    refunded: int,
+    amount: int = 4900,
+    payment_intent: str = "pi_test_pay_1",
+    member_id: str | None = "mbr_1",
+    plan_id: str | None = "pln_pass",
+    customer: str = "cus_1",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """charge.refunded for a payment-mode charge; its metadata is the PaymentIntent's (our checkout's)."""
+    metadata = {k: v for k, v in (("membergate_member_id", member_id), ("membergate_plan_id", plan_id)) if v}
+    refunds = [sandbox_shapes.make_refund(id="re_test_1", amount=refunded, charge="ch_test_1", currency="eur",
+                                  created=created, payment_intent=payment_intent, customer=customer,
+                                  payment_method="pm_test_1")]
+    charge = sandbox_shapes.make_charge(id="ch_test_1", amount=amount, currency="eur", created=created - DAY,
+                                customer=customer, payment_intent=payment_intent, payment_method="pm_test_1",
+                                amount_refunded=refunded, refunds=refunds, metadata=metadata)
+    return event("charge.refunded", charge, created, NEW, event_id)
+
+
+def dispute_event(
+    type_: str = "charge.dispute.created",
+    *,
+    created: int,
+    status: str = "needs_response",
+    payment_intent: str = "pi_test_pay_1",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A dispute event: it names the charge and payment, never the customer nor our metadata."""
+    dispute = sandbox_shapes.make_dispute(id="dp_test_1", amount=4900, charge="ch_test_1", currency="eur", created=created,
+                                  payment_intent=payment_intent, status=status, evidence_due_by=created + 21 * DAY)
+    return event(type_, dispute, created, NEW, event_id)
+
+
+def customer_deleted(*, created: int, customer: str = "cus_1", event_id: str | None = None) -> dict[str, Any]:
+    obj = shapes.make_customer(id=customer, created=created - 30 * DAY, invoice_prefix="TEST")
+    obj["deleted"] = True
+    return event("customer.deleted", obj, created, NEW, event_id)

@@ -39,6 +39,7 @@ STATUS_RANK: dict[str, int] = {
     "incomplete_expired": 6,
 }
 KNOWN_STATUSES = frozenset(STATUS_RANK)
+PAYMENT_SLACK = 3600  # seconds between a charge and its invoice being marked paid, at most
 ENDED_STATUSES = frozenset({"unpaid", "canceled", "incomplete_expired", "paused"})
 
 
@@ -100,6 +101,20 @@ class SubscriptionRecord:
     checkout_gate: CheckoutGate = CheckoutGate.UNSEEN
     cancel_requested_at: int | None = None
     version: int | None = None
+    last_paid_at: int | None = None  # the latest paid invoice's payment time (invoice.paid)
+    refunded_payment_at: int | None = None  # the latest fully refunded payment's time (charge.refunded)
+
+    @property
+    def last_payment_refunded(self) -> bool:
+        """A full refund of the latest payment ends the grant; a later payment (renewal) brings it back.
+
+        Stripe marks an invoice paid seconds after its charge is created, so a payment within
+        ``PAYMENT_SLACK`` of the refunded charge is that same payment. Both times only grow, so the
+        answer does not depend on delivery order.
+        """
+        if self.refunded_payment_at is None:
+            return False
+        return self.last_paid_at is None or self.last_paid_at <= self.refunded_payment_at + PAYMENT_SLACK
 
     @property
     def status(self) -> str | None:
@@ -161,6 +176,8 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
     snap = record.latest
     if record.checkout_gate is CheckoutGate.FAILED:
         return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
+    if record.last_payment_refunded:
+        return GrantStatus(EntitlementState.ENDED, None, "refunded")
     if snap is None:
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_subscription")
     if snap.status in ENDED_STATUSES or snap.pause_collection:

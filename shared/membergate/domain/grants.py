@@ -7,7 +7,11 @@ Rules, written here and tested:
   stored, so any delivery order gives the same windows.
 * A lifetime grant gives access with no end.
 * A grant paid by a delayed method (SEPA) gives nothing until the payment succeeded; a failed
-  delayed payment ends it. ``ended_reason`` (refunded, dispute) ends it for good; merging keeps it.
+  delayed payment ends it. ``ended_reason`` (refunded, customer_deleted) ends it for good; merging
+  keeps the smallest reason so that any delivery order stores the same one.
+* A dispute moves up the lattice ``"" < open < won = lost`` (a closed dispute never reopens). Under
+  the ``revoke`` policy (the default) an open or lost dispute ends the grant with reason
+  ``dispute``; a won dispute restores it. Under ``keep`` a dispute changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,28 @@ from dataclasses import dataclass, replace
 
 from .billing import GrantStatus
 from .model import CheckoutGate, EntitlementState, PlanKind
+
+
+DISPUTE_REVOKE = "revoke"
+DISPUTE_KEEP = "keep"
+DISPUTE_POLICIES = (DISPUTE_REVOKE, DISPUTE_KEEP)
+_DISPUTE_RANK = {"": 0, "open": 1, "won": 2, "lost": 2}
+
+
+def merge_dispute(stored: str, seen: str) -> str:
+    """Dispute statuses only move forward; two closed outcomes (never both in practice) settle on lost."""
+    rank_stored, rank_seen = _DISPUTE_RANK.get(stored, 0), _DISPUTE_RANK.get(seen, 0)
+    if rank_seen != rank_stored:
+        return seen if rank_seen > rank_stored else stored
+    return "lost" if "lost" in (stored, seen) else stored  # the cautious outcome wins a tie
+
+
+_REASON_RANK = {"refunded": 0, "customer_deleted": 1}
+
+
+def merge_reason(a: str, b: str) -> str:
+    """The reason that ends a grant for good: the money coming back names it before anything else."""
+    return min((r for r in (a, b) if r), key=lambda r: (_REASON_RANK.get(r, 9), r), default="")
 
 
 @dataclass(frozen=True)
@@ -32,6 +58,18 @@ class OneTimeGrant:
     ended_reason: str = ""
     amount: int = 0  # minor units
     currency: str = ""
+    payment_intent: str = ""  # how later charge events (refunds, disputes) find this grant
+    dispute: str = ""  # "" | open | won | lost
+    dispute_policy: str = DISPUTE_REVOKE  # the policy in force when the dispute was first seen
+
+    @property
+    def end_reason(self) -> str:
+        """Why this grant gives nothing any more, whatever the payment gate says; "" if it still may."""
+        if self.ended_reason:
+            return self.ended_reason
+        if self.dispute in ("open", "lost") and self.dispute_policy != DISPUTE_KEEP:
+            return "dispute"
+        return ""
 
 
 def merge_grant(stored: OneTimeGrant | None, seen: OneTimeGrant) -> OneTimeGrant:
@@ -43,10 +81,23 @@ def merge_grant(stored: OneTimeGrant | None, seen: OneTimeGrant) -> OneTimeGrant
         stored,
         gate=gate,
         paid_at=min(stored.paid_at, seen.paid_at),
-        ended_reason=stored.ended_reason or seen.ended_reason,
+        ended_reason=merge_reason(stored.ended_reason, seen.ended_reason),
         amount=stored.amount or seen.amount,
         currency=stored.currency or seen.currency,
+        payment_intent=stored.payment_intent or seen.payment_intent,
+        dispute=merge_dispute(stored.dispute, seen.dispute),
+        dispute_policy=_merge_policy(stored, seen),
     )
+
+
+def _merge_policy(stored: OneTimeGrant, seen: OneTimeGrant) -> str:
+    # The policy that counts is the one recorded with the dispute; a grant without a dispute
+    # carries the default, which must not override a recorded one.
+    if stored.dispute and not seen.dispute:
+        return stored.dispute_policy
+    if seen.dispute and not stored.dispute:
+        return seen.dispute_policy
+    return min(stored.dispute_policy, seen.dispute_policy)
 
 
 def windows(grants: Iterable[OneTimeGrant]) -> dict[str, tuple[int, int | None]]:
@@ -54,7 +105,7 @@ def windows(grants: Iterable[OneTimeGrant]) -> dict[str, tuple[int, int | None]]
     out: dict[str, tuple[int, int | None]] = {}
     by_plan: dict[str, list[OneTimeGrant]] = defaultdict(list)
     for grant in grants:
-        if grant.gate is CheckoutGate.PAID and not grant.ended_reason:
+        if grant.gate is CheckoutGate.PAID and not grant.end_reason:
             by_plan[grant.plan_id].append(grant)
     for plan_grants in by_plan.values():
         running_end: int | None = None
@@ -71,8 +122,8 @@ def windows(grants: Iterable[OneTimeGrant]) -> dict[str, tuple[int, int | None]]
 
 def one_time_status(grant: OneTimeGrant, window: tuple[int, int | None] | None, now: int) -> GrantStatus:
     """Entitlement given by one grant at ``now`` (pure)."""
-    if grant.ended_reason:
-        return GrantStatus(EntitlementState.ENDED, None, grant.ended_reason)
+    if grant.end_reason:
+        return GrantStatus(EntitlementState.ENDED, None, grant.end_reason)
     if grant.gate is CheckoutGate.FAILED:
         return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
     if grant.gate is not CheckoutGate.PAID or window is None:

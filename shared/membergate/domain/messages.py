@@ -61,6 +61,29 @@ _TEMPLATES: dict[str, dict[str, str]] = {
             "s'arrête aussi. Merci d'avoir été là ! Tu peux revenir quand tu veux : {join_url}"
         ),
     },
+    # No word on future charges here: a refunded subscription may still be live in Stripe.
+    "access_ended.refunded": {
+        "en": (
+            "Your payment for {plan} was refunded, so your access to {community} has ended. "
+            "Come back any time: {join_url}"
+        ),
+        "fr": (
+            "Ton paiement pour {plan} a été remboursé, donc ton accès à {community} est terminé. "
+            "Tu peux revenir quand tu veux : {join_url}"
+        ),
+    },
+    "access_ended.dispute": {
+        "en": (
+            "Your payment for {plan} is disputed with your bank, so your access to {community} is "
+            "suspended. If the dispute is a mistake, ask your bank to withdraw it: your access comes "
+            "back as soon as it is settled."
+        ),
+        "fr": (
+            "Ton paiement pour {plan} est contesté auprès de ta banque, donc ton accès à {community} "
+            "est suspendu. Si c'est une erreur, demande à ta banque d'annuler la contestation : ton "
+            "accès revient dès qu'elle est close."
+        ),
+    },
     "access_ended": {
         "en": (
             "Your access to {community} has ended ({reason}). You won't be charged for it any "
@@ -120,8 +143,8 @@ def template_key(kind: str, reason: str = "", on_grace_end: str = "") -> str:
         return kind
     if reason == "grace_expired":
         return f"access_ended.grace_expired.{on_grace_end or 'cancel'}"
-    if reason == "cancelled_at_period_end":
-        return "access_ended.cancelled_at_period_end"
+    if reason in ("cancelled_at_period_end", "refunded", "dispute"):
+        return f"access_ended.{reason}"
     return "access_ended"
 
 

@@ -37,7 +37,10 @@ CHECKOUT_EVENTS = frozenset(
 INVOICE_EVENTS = frozenset(
     {"invoice.paid", "invoice.payment_failed", "invoice.payment_action_required"}
 )
-HANDLED_EVENT_TYPES = SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS
+# Money coming back (refunds, disputes) and a customer removed from Stripe end grants.
+CHARGE_EVENTS = frozenset({"charge.refunded", "charge.dispute.created", "charge.dispute.closed"})
+CUSTOMER_EVENTS = frozenset({"customer.deleted"})
+HANDLED_EVENT_TYPES = SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS | CHARGE_EVENTS | CUSTOMER_EVENTS
 
 # Metadata keys Membergate's checkout writes on the session and the subscription (session
 # metadata is not copied to the subscription, so both get them).
@@ -70,6 +73,20 @@ class CheckoutCompletion:
     plan_id: str | None = None
     amount_total: int = 0
     currency: str = ""
+    payment_intent: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargeFact:
+    """What a refund or dispute event says about the payment it concerns."""
+
+    payment_intent: str | None
+    charge_id: str | None
+    customer_id: str | None
+    member_id: str | None  # our metadata on the PaymentIntent, copied to its charges
+    fully_refunded: bool = False
+    dispute: str = ""  # "" | open | won | lost
+    charge_created: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,7 @@ class InvoiceFact:
     next_payment_attempt: int | None
     hosted_invoice_url: str | None
     billing_reason: str | None
+    paid_at: int | None = None
 
 
 def parse_event(raw: Any) -> StripeEvent:
@@ -235,6 +253,42 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         plan_id=metadata.get(PLAN_METADATA_KEY) if isinstance(metadata.get(PLAN_METADATA_KEY), str) else None,
         amount_total=_int_or_none(session.get("amount_total")) or 0,
         currency=str(session.get("currency") or "").lower(),
+        payment_intent=_id(session.get("payment_intent")),
+    )
+
+
+def charge_fact(event: StripeEvent) -> ChargeFact:
+    obj = event.object
+    if event.type == "charge.refunded":
+        if obj.get("object") not in (None, "charge"):
+            raise MalformedEventError(f"{event.type} carries a {obj.get('object')}, not a charge")
+        amount = _int_or_none(obj.get("amount")) or 0
+        refunded = _int_or_none(obj.get("amount_refunded")) or 0
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        member = metadata.get(MEMBER_METADATA_KEY)
+        return ChargeFact(
+            payment_intent=_id(obj.get("payment_intent")),
+            charge_id=_id(obj.get("id")),
+            customer_id=_id(obj.get("customer")),
+            member_id=member if isinstance(member, str) and member else None,
+            # Partial refunds change nothing: only all of the money back ends the grant.
+            fully_refunded=obj.get("refunded") is True or (amount > 0 and refunded >= amount),
+            charge_created=_int_or_none(obj.get("created")),
+        )
+    if obj.get("object") not in (None, "dispute"):
+        raise MalformedEventError(f"{event.type} carries a {obj.get('object')}, not a dispute")
+    status = obj.get("status")
+    if event.type == "charge.dispute.closed":
+        # Stripe closes a dispute as won or lost (warning_closed: an inquiry that went nowhere).
+        dispute = "won" if status in ("won", "warning_closed") else "lost"
+    else:
+        dispute = "open"
+    return ChargeFact(
+        payment_intent=_id(obj.get("payment_intent")),
+        charge_id=_id(obj.get("charge")),
+        customer_id=None,
+        member_id=None,
+        dispute=dispute,
     )
 
 
@@ -243,6 +297,7 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
     invoice_id = _id(inv.get("id"))
     if not invoice_id:
         raise MalformedEventError("the invoice has no id")
+    transitions = inv.get("status_transitions")
     return InvoiceFact(
         invoice_id=invoice_id,
         customer_id=_id(inv.get("customer")),
@@ -255,6 +310,7 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
         next_payment_attempt=_int_or_none(inv.get("next_payment_attempt")),
         hosted_invoice_url=inv.get("hosted_invoice_url") if isinstance(inv.get("hosted_invoice_url"), str) else None,
         billing_reason=inv.get("billing_reason") if isinstance(inv.get("billing_reason"), str) else None,
+        paid_at=_int_or_none(transitions.get("paid_at")) if isinstance(transitions, dict) else None,
     )
 
 

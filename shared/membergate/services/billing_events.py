@@ -7,15 +7,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
-from ..domain.errors import MalformedEventError
-from ..domain.grants import OneTimeGrant, merge_grant
+from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.errors import MalformedEventError, RetryableError
+from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
 from ..domain.model import LedgerEntry, Member, Plan, WorkKind
 from ..domain.stripe_events import (
+    CHARGE_EVENTS,
     CHECKOUT_EVENTS,
+    CUSTOMER_EVENTS,
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
+    ChargeFact,
     StripeEvent,
+    charge_fact,
     checkout_completion,
     invoice_fact,
     parse_event,
@@ -32,6 +36,7 @@ class Outcome:
     status: str  # "processed" | "ignored" | "duplicate"
     detail: str = ""
     member_id: str | None = None
+    alert: str = ""  # something the creator must act on (a dispute): logged as an alert and counted
 
 
 def new_member_id() -> str:
@@ -41,10 +46,19 @@ def new_member_id() -> str:
 class BillingEventProcessor:
     """Converges on state rather than replaying history: every handler is idempotent."""
 
-    def __init__(self, stores: Stores, access_queue: AccessWorkQueue, id_factory: Callable[[], str] = new_member_id):
+    def __init__(
+        self,
+        stores: Stores,
+        access_queue: AccessWorkQueue,
+        id_factory: Callable[[], str] = new_member_id,
+        dispute_policy: str = DISPUTE_REVOKE,
+    ):
+        if dispute_policy not in DISPUTE_POLICIES:
+            raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
         self.stores = stores
         self.access_queue = access_queue
         self.new_id = id_factory
+        self.dispute_policy = dispute_policy
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -73,6 +87,10 @@ class BillingEventProcessor:
             return self.apply_checkout(event, now)
         if event.type in INVOICE_EVENTS:
             return self.apply_invoice(event, now)
+        if event.type in CHARGE_EVENTS:
+            return self.apply_charge(event, now)
+        if event.type in CUSTOMER_EVENTS:
+            return self.apply_customer_deleted(event, now)
         return Outcome("ignored", f"event type {event.type} is not handled")
 
     # -- subscriptions ---------------------------------------------------------------------
@@ -170,6 +188,7 @@ class BillingEventProcessor:
             gate=completion.gate,
             amount=completion.amount_total,
             currency=completion.currency,
+            payment_intent=completion.payment_intent or "",
         )
         stored = next((g for g in state.grants if g.grant_id == seen.grant_id), None)
         grant = merge_grant(stored, seen)
@@ -191,6 +210,89 @@ class BillingEventProcessor:
         if attempt is not None and attempt.session_id == session_id:
             self.stores.checkouts.save_attempt(replace(attempt, session_id=None, url=None, expires_at=0))
 
+    # -- refunds, disputes, deleted customers ------------------------------------------------
+
+    def apply_charge(self, event: StripeEvent, now: int) -> Outcome:
+        """A full refund ends the grant it paid for; a dispute follows the policy; partial refunds do nothing."""
+        fact = charge_fact(event)
+        grant = self.stores.grants.find_by_payment_intent(fact.payment_intent) if fact.payment_intent else None
+        if grant is None:
+            if fact.member_id:
+                # Our checkout's payment, but its checkout.session.completed has not been applied
+                # yet (delivery order is not guaranteed): let the queue bring this event back.
+                raise RetryableError(
+                    f"payment {fact.payment_intent} of member {fact.member_id} has no grant yet; retrying later"
+                )
+            if event.type == "charge.refunded":
+                return self.apply_subscription_refund(fact, now)
+            return Outcome(
+                "ignored",
+                f"{event.type} for payment {fact.payment_intent or 'unknown'}: no pass or lifetime grant was paid by it",
+            )
+        if event.type == "charge.refunded":
+            if not fact.fully_refunded:
+                return Outcome("processed", f"partial refund of {grant.grant_id}: access unchanged", grant.member_id)
+            seen = replace(grant, ended_reason="refunded")
+        else:
+            seen = replace(grant, dispute=fact.dispute, dispute_policy=self.dispute_policy)
+        merged = merge_grant(grant, seen)
+        self.stores.grants.save(merged)
+        self._refresh(grant.member_id, now)
+        detail = f"{event.type} for {grant.kind.value} {grant.plan_id} ({grant.grant_id}): " + (
+            f"ended ({merged.end_reason})" if merged.end_reason else "access kept"
+        )
+        # The creator must answer a dispute in Stripe before its deadline: the handler raises an alert.
+        alert = (
+            f"dispute {merged.dispute} on {grant.grant_id} of member {grant.member_id}: answer it in the Stripe "
+            "dashboard (Payments > Disputes) before its evidence deadline"
+            if event.type.startswith("charge.dispute.")
+            else ""
+        )
+        return Outcome("processed", detail, grant.member_id, alert=alert)
+
+    def apply_subscription_refund(self, fact: ChargeFact, now: int) -> Outcome:
+        """A full refund of a subscription's latest payment ends that grant until the next payment.
+
+        Renewal charges carry none of our metadata and (since 2025-03-31) no invoice either: the
+        refunded charge is matched to the customer's subscription paid last at or before it.
+        """
+        member = self.stores.members.find_by_customer(fact.customer_id) if fact.customer_id else None
+        records = self.stores.subscriptions.for_member(member.id) if member else []
+        if member is None or not records:
+            return Outcome("ignored", f"refund of payment {fact.payment_intent or 'unknown'}: no grant was paid by it")
+        if not fact.fully_refunded:
+            return Outcome("processed", f"partial refund of payment {fact.payment_intent}: access unchanged", member.id)
+        when = fact.charge_created if fact.charge_created is not None else now
+        paid_before = [r for r in records if r.last_paid_at is not None and r.last_paid_at <= when + PAYMENT_SLACK]
+        if paid_before:
+            record = max(paid_before, key=lambda r: (r.last_paid_at, r.subscription_id))
+        elif len(records) == 1:
+            record = records[0]
+        else:
+            return Outcome("ignored", f"refund of payment {fact.payment_intent}: it matches none of "
+                                      f"{len(records)} subscriptions of member {member.id}")
+        self.stores.subscriptions.save(
+            replace(record, refunded_payment_at=max(record.refunded_payment_at or 0, when))
+        )
+        self._refresh(member.id, now)
+        return Outcome("processed", f"refund of subscription {record.subscription_id}'s payment of {when}: "
+                                    "its grant ends until the next payment", member.id)
+
+    def apply_customer_deleted(self, event: StripeEvent, now: int) -> Outcome:
+        """A customer deleted in Stripe ends their one-time grants (Stripe cancels their subscriptions itself)."""
+        customer_id = event.customer_id
+        member = self.stores.members.find_by_customer(customer_id) if customer_id else None
+        if member is None:
+            return Outcome("ignored", f"customer {customer_id or 'unknown'} belongs to no member")
+        ended = 0
+        for grant in self.stores.grants.for_member(member.id):
+            merged = merge_grant(grant, replace(grant, ended_reason="customer_deleted"))
+            if merged != grant:
+                self.stores.grants.save(merged)
+                ended += 1
+        self._refresh(member.id, now)
+        return Outcome("processed", f"customer {customer_id} deleted: {ended} grant(s) ended", member.id)
+
     # -- invoices ----------------------------------------------------------------------------
 
     def apply_invoice(self, event: StripeEvent, now: int) -> Outcome:
@@ -204,6 +306,13 @@ class BillingEventProcessor:
             f"invoice {fact.invoice_id} {event.type.split('.', 1)[1]}: "
             f"{fact.amount_paid if event.type == 'invoice.paid' else fact.amount_due} {fact.currency}"
         )
+        if event.type == "invoice.paid" and fact.subscription_id:
+            record = self.stores.subscriptions.get(member.id, fact.subscription_id)
+            paid_at = fact.paid_at if fact.paid_at is not None else event.created
+            if record is not None and (record.last_paid_at or 0) < paid_at:
+                # A payment after a refunded one gives the grant back (see last_payment_refunded).
+                self.stores.subscriptions.save(replace(record, last_paid_at=paid_at))
+                self._refresh(member.id, now)
         if event.type == "invoice.payment_action_required" and fact.subscription_id:
             record = self.stores.subscriptions.get(member.id, fact.subscription_id)
             plan = self.stores.catalog.get_plan(record.plan_id) if record and record.plan_id else None

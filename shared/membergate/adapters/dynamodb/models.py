@@ -146,6 +146,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     via_checkout = BooleanAttribute()
     checkout_gate = UnicodeAttribute()
     cancel_requested_at = NumberAttribute(null=True)
+    last_paid_at = NumberAttribute(null=True)
+    refunded_payment_at = NumberAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -160,6 +162,9 @@ class GrantItem(MembershipItem, discriminator="grant"):
     ended_reason = UnicodeAttribute(null=True)
     amount = NumberAttribute(default=0)
     currency = UnicodeAttribute(null=True)
+    payment_intent = UnicodeAttribute(null=True)
+    dispute = UnicodeAttribute(null=True)
+    dispute_policy = UnicodeAttribute(null=True)
 
 
 class EntitlementsItem(MembershipItem, discriminator="entitlements"):

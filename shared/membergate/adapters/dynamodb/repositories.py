@@ -11,7 +11,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
-from ...domain.grants import OneTimeGrant
+from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
 from ...domain.model import (
     AccessRecord,
     AccessState,
@@ -371,6 +371,8 @@ class DynamoSubscriptionRepository:
             via_checkout=record.via_checkout,
             checkout_gate=record.checkout_gate.value,
             cancel_requested_at=record.cancel_requested_at,
+            last_paid_at=record.last_paid_at,
+            refunded_payment_at=record.refunded_payment_at,
         )
         if record.version is not None:
             item.version = record.version
@@ -455,6 +457,8 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         checkout_gate=CheckoutGate(item.checkout_gate),
         cancel_requested_at=int(item.cancel_requested_at) if item.cancel_requested_at is not None else None,
         version=int(item.version) if item.version is not None else None,
+        last_paid_at=int(item.last_paid_at) if item.last_paid_at is not None else None,
+        refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
     )
 
 
@@ -480,7 +484,19 @@ class DynamoGrantRepository:
             ended_reason=grant.ended_reason or None,
             amount=grant.amount,
             currency=grant.currency or None,
+            payment_intent=grant.payment_intent or None,
+            dispute=grant.dispute or None,
+            dispute_policy=grant.dispute_policy if grant.dispute else None,
         ).save()
+        if grant.payment_intent:
+            # Disputes name only the payment: this link leads from it back to the member.
+            LinkItem(f"PAYMENT_INTENT#{grant.payment_intent}", "LINK", member_id=grant.member_id).save()
+
+    def find_by_payment_intent(self, payment_intent: str) -> OneTimeGrant | None:
+        link = _get(LinkItem, f"PAYMENT_INTENT#{payment_intent}", "LINK")
+        if link is None:
+            return None
+        return next((g for g in self.for_member(link.member_id) if g.payment_intent == payment_intent), None)
 
     def for_member(self, member_id: str) -> list[OneTimeGrant]:
         items = GrantItem.query(_member_pk(member_id), GrantItem.sk.startswith("GRANT#"), consistent_read=True)
@@ -499,6 +515,9 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         ended_reason=item.ended_reason or "",
         amount=int(item.amount or 0),
         currency=item.currency or "",
+        payment_intent=item.payment_intent or "",
+        dispute=item.dispute or "",
+        dispute_policy=item.dispute_policy or DISPUTE_REVOKE,
     )
 
 
