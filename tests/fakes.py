@@ -377,6 +377,8 @@ class FakeBilling:
         self.switches: list[dict] = []  # switch_subscription_price calls (idempotent by params)
         self.expired: list[str] = []
         self.session_status: dict[str, str] = {}  # what expire_checkout_session finds
+        self.prices: dict = {}  # price id -> PriceInfo, what describe_prices answers
+        self.price_lookups: list[list[str]] = []
         self._ids = itertools.count(1)
 
     def create_customer(self, member_id: str, idempotency_key: str) -> str:
@@ -419,6 +421,12 @@ class FakeBilling:
             raise self.fail_with
         self.fetched.append(subscription_id)
         return self.remote.get(subscription_id)
+
+    def describe_prices(self, price_ids) -> list:
+        if self.fail_with:
+            raise self.fail_with
+        self.price_lookups.append(list(price_ids))
+        return [self.prices[p] for p in price_ids if p in self.prices]
 
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         if self.fail_with:

@@ -291,17 +291,19 @@ def checkout() -> Checkout:
 
 @dataclass(frozen=True)
 class Join:
-    settings: config.JoinSettings
+    settings: config.JoinPageSettings
     stores: Any
     identity: Any
     cipher: Any
     queue: Any
+    billing: Any = None  # prices shown on the join page (read lazily: only when a page asks)
 
 
 @lru_cache(maxsize=None)
 def join() -> Join:
-    settings = config.JoinSettings.from_env()
-    return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings))
+    settings = config.JoinPageSettings.from_env()
+    return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings),
+                _LazyBilling(settings))
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,24 @@ class JoinSettings(StoreSettings):
 
 
 @dataclass(frozen=True)
+class JoinPageSettings(JoinSettings):
+    """The join function's settings: the join page also reads the plan's prices from Stripe."""
+
+    stripe_api_key_name: str
+    stripe_api_base: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JoinPageSettings:
+        e = os.environ if environ is None else environ
+        base = JoinSettings.from_env(e)
+        return cls(
+            **{f.name: getattr(base, f.name) for f in fields(JoinSettings)},
+            stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
+            stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+        )
+
+
+@dataclass(frozen=True)
 class DispatcherSettings(JoinSettings):
     discord_bot_token_name: str
     max_attempts: int
@@ -328,7 +346,7 @@ SETTINGS_BY_FUNCTION = {
     "stripe_webhook": IntakeSettings,
     "process_billing_event": ProcessorSettings,
     "start_checkout": CheckoutSettings,
-    "join": JoinSettings,
+    "join": JoinPageSettings,
     "dispatch_access": DispatcherSettings,
     "run_lifecycle": LifecycleSettings,
     "admin_api": AdminSettings,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
-from .domain.billing import SubscriptionRecord
+from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
 from .domain.model import (
@@ -300,6 +300,10 @@ class BillingGateway(Protocol):
 
     def fetch_subscription(self, subscription_id: str) -> dict[str, Any] | None:
         """The subscription as Stripe has it now (a plain dict), or None if Stripe doesn't know it."""
+
+    def describe_prices(self, price_ids: Sequence[str]) -> list[PriceInfo]:
+        """What each price charges (amount, currency, interval), in the order asked; prices Stripe
+        doesn't know are left out. Cached per container: prices are immutable at Stripe."""
 
 
 @dataclass(frozen=True)

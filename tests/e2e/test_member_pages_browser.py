@@ -1,4 +1,4 @@
-"""A member clicks through join → Connect Discord → pay → success in a real headless browser.
+"""A member clicks through join → Connect Discord → pay → success → manage in a real headless browser.
 
 Debian's Chromium against the local stack, in English and in French (the community's locale), with a
 screenshot of each step saved under .local-stack/screenshots/ for a person to look at.
@@ -20,26 +20,40 @@ SHOTS = REPO / ".local-stack" / "screenshots"
 
 
 def _setup_plan(stack, locale: str, guild: str, role: str, price: str) -> str:
-    stack.post("/_local/stripe/_control/prices", json_body={
-        "price_id": price, "unit_amount": 900, "currency": "eur", "interval": "month", "product_name": f"Club {locale}"})
+    # A monthly and an annual price: the member chooses on the join page.
+    for price_id, amount, interval in ((price, 900, "month"), (f"{price}_year", 9000, "year")):
+        stack.post("/_local/stripe/_control/prices", json_body={
+            "price_id": price_id, "unit_amount": amount, "currency": "eur", "interval": interval,
+            "product_name": f"Club {locale}"})
     community = stack.post("/admin/communities", admin=True, json_body={
         "platform": "discord", "name": f"Club {locale}", "guild_id": guild, "role_id": role, "locale": locale}).json()
     plan = stack.post("/admin/plans", admin=True, json_body={
-        "name": f"Club {locale} monthly", "stripe_price_ids": [price],
+        "name": f"Club {locale} monthly", "stripe_price_ids": [price, f"{price}_year"],
+        "description": "Weekly lives, the replay archive and the members' channels.",
         "grants": [{"community_id": community["id"]}]}).json()
     return plan["id"]
 
 
-def _roles(stack, guild: str, user_id: str) -> list[str]:
-    return stack.get(f"/_local/discord/guilds/{guild}").json()["members"].get(user_id) or []
+def _members_with(stack, guild: str, role: str) -> list[str]:
+    """The guild's members holding the role (the page never shows the member's raw id)."""
+    members = stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
+    return [user for user, roles in members.items() if role in (roles or [])]
+
+
+WORDS = {
+    "en": {"paid": "Payment received", "monthly": "€9.00 / month", "annual": "€90.00 / year",
+           "next": "What happens next", "active": "Your access to Club en: active"},
+    "fr": {"paid": "Paiement reçu", "monthly": "9,00 € / mois", "annual": "90,00 € / an",
+           "next": "Et maintenant ?", "active": "Ton accès à Club fr : actif"},
+}
 
 
 @pytest.mark.parametrize(
-    ("locale", "guild", "role", "paid_text"),
-    [("en", "720000000000000001", "720000000000000002", "Payment received"),
-     ("fr", "720000000000000011", "720000000000000012", "Paiement reçu")],
+    ("locale", "guild", "role"),
+    [("en", "720000000000000001", "720000000000000002"),
+     ("fr", "720000000000000011", "720000000000000012")],
 )
-def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, locale, guild, role, paid_text):
+def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, locale, guild, role):
     from selenium.webdriver.common.by import By
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -48,9 +62,16 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
         def shot(step: str) -> None:
             browser.save_screenshot(str(SHOTS / f"join-{locale}-{step}.png"))
 
-        # Given the join page, in the community's language
+        words = WORDS[locale]
+
+        def body() -> str:
+            # Narrow no-break spaces (French amounts) read as plain spaces
+            return browser.find_element(By.TAG_NAME, "body").text.replace("\u202f", " ").replace("\xa0", " ")
+
+        # Given the join page, in the community's language, with every price and what is included
         browser.get(f"{stack.base_url}/join/{plan_id}")
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == locale
+        assert words["monthly"] in body() and words["annual"] in body() and "replay archive" in body()
         shot("1-join")
         # When the member connects Discord on the authorize page
         browser.find_element(By.CSS_SELECTOR, "a.button[href^='/auth/discord/start']").click()
@@ -58,19 +79,29 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
         browser.find_element(By.NAME, "username").send_keys(f"alice-{locale}")
         shot("2-authorize")
         browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
-        connected = browser.find_element(By.CSS_SELECTOR, "[data-discord-user]")
-        user_id = connected.get_attribute("data-discord-user")
+        browser.find_element(By.CSS_SELECTOR, "[data-discord-user]")
         shot("3-connected")
         # And pays by card in Checkout
         browser.find_element(By.CSS_SELECTOR, "form[action='/checkout'] button").click()
         shot("4-checkout")
         browser.find_element(By.CSS_SELECTOR, "button[value=card]").click()
-        # Then the success page says the access is on its way, in the member's language
-        assert paid_text in browser.find_element(By.TAG_NAME, "body").text
+        # Then the success page says the access is on its way and what happens next, in their language
+        assert words["paid"] in body() and words["next"] in body()
         shot("5-paid")
-    # And the Discord account they connected has the role within seconds
-    deadline = time.monotonic() + 15
-    while role not in _roles(stack, guild, user_id) and time.monotonic() < deadline:
-        stack.post("/_local/drain")
-        time.sleep(0.2)
-    assert role in _roles(stack, guild, user_id)
+        # And the Discord account they connected gets the role within seconds
+        deadline = time.monotonic() + 15
+        while not _members_with(stack, guild, role) and time.monotonic() < deadline:
+            stack.post("/_local/drain")
+            time.sleep(0.2)
+        assert len(_members_with(stack, guild, role)) == 1
+        # And the manage page says the access in words, with the portal and relink
+        browser.get(f"{stack.base_url}/join/{plan_id}?manage=1")
+        assert words["active"] in body()
+        assert browser.find_elements(By.CSS_SELECTOR, "form[action='/billing/portal'] button")
+        shot("6-manage")
+        # And the language switch shows the same page in the other language
+        browser.find_element(By.CSS_SELECTOR, "p.lang a").click()
+        other = "fr" if locale == "en" else "en"
+        assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == other
+        assert WORDS[other]["active"].split(":")[-1].strip() in body()
+        shot("7-switched")

@@ -7,7 +7,8 @@ import pytest
 from membergate.domain.errors import NoSubscriptionError, NotFoundError, RetryableError, ThrottledError
 from membergate.domain.model import Identity, Member, Platform
 from membergate.http.errors import status_for
-from membergate.http.pages import PlanAccess, join_page
+from membergate.http.pages import join_page
+from membergate.services.member_pages import IdentityStep, JoinPageView
 from membergate.services.billing_portal import open_billing_portal
 from membergate.services.checkout import check_rate
 from tests.fakes import FakeBilling, fake_stores
@@ -84,10 +85,14 @@ def test_check_rate_portal_scope_counts_apart_from_checkout():
 # --- the join page ------------------------------------------------------------------------------
 
 
-def page(**overrides) -> str:
-    values = dict(plan_id="pln_1", plan_name="Monthly", discord_user_id="555", paid=False, access_states=[])
+def page(*, discord_user_id: str | None = "555", plan_access: tuple[str, int] | None = None, **overrides) -> str:
+    step = IdentityStep("discord", "oauth", bound=discord_user_id is not None, connect_url="/auth/discord/start?plan_id=pln_1")
+    values = dict(plan_id="pln_1", plan_name="Monthly", description="", locale="en", prices=(), prices_unavailable=False,
+                  places=(), identity_steps=(step,), bound=discord_user_id is not None,
+                  plan_access_state=plan_access[0] if plan_access else None,
+                  plan_access_until=plan_access[1] if plan_access else None)
     values.update(overrides)
-    return join_page(**values)
+    return join_page(JoinPageView(**values))
 
 
 def test_join_page_manage_link_not_connected_asks_for_the_subscribed_account():
@@ -100,7 +105,7 @@ def test_join_page_manage_link_not_connected_asks_for_the_subscribed_account():
 
 def test_join_page_grace_with_customer_shows_manage_button_not_payment():
     # Given a connected member in grace for this plan
-    text = page(plan_access=PlanAccess("grace", T0), has_billing=True, manage=True)
+    text = page(plan_access=("grace", T0), has_billing=True, manage=True)
     # Then the page says until when they keep access and offers the portal, not a second checkout
     assert "didn't go through" in text and "2027-01-15" in text
     assert "Manage billing (card, invoices, cancel)" in text and "action='/billing/portal'" in text
@@ -108,7 +113,7 @@ def test_join_page_grace_with_customer_shows_manage_button_not_payment():
 
 
 def test_join_page_active_member_sees_state_and_manage_button():
-    text = page(plan_access=PlanAccess("active", T0 + 86_400), has_billing=True)
+    text = page(plan_access=("active", T0 + 86_400), has_billing=True)
     assert "subscription is active" in text
     assert "Manage billing" in text and "Continue to payment" not in text
 

@@ -9,12 +9,15 @@ import stripe
 
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY
+from ..domain.billing import PriceInfo
 from ..ports import CheckoutSession
 
 
 class StripeBillingGateway:
     def __init__(self, client: stripe.StripeClient):
         self._client = client
+        # A price's amount, currency and interval never change at Stripe: one fetch per container.
+        self._prices: dict[str, PriceInfo] = {}
 
     @classmethod
     def build(cls, api_key: str, api_base: str, http_client: Any = None) -> StripeBillingGateway:
@@ -135,6 +138,22 @@ class StripeBillingGateway:
             raise _translate(exc) from None
         return subscription.to_dict()
 
+    def describe_prices(self, price_ids: Sequence[str]) -> list[PriceInfo]:
+        found = []
+        for price_id in price_ids:
+            if price_id not in self._prices:
+                try:
+                    price = self._client.v1.prices.retrieve(price_id)
+                except stripe.InvalidRequestError as exc:
+                    if exc.code == "resource_missing":
+                        continue  # not cached: a price registered later shows on the next page
+                    raise _translate(exc) from None
+                except stripe.StripeError as exc:
+                    raise _translate(exc) from None
+                self._prices[price_id] = price_info(price.to_dict())
+            found.append(self._prices[price_id])
+        return found
+
     def _call(self, method: Any, params: Any, options: dict) -> Any:
         try:
             return method(params, options)
@@ -160,3 +179,18 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if status >= 500 or status == 409:
         return RetryableError(f"Stripe failed ({status}); will retry")
     return PermanentError(f"Stripe refused the request: {exc.user_message or exc}", f"stripe_{exc.code or 'invalid_request'}")
+
+
+def price_info(price: dict) -> PriceInfo:
+    """A Stripe price object as the join page needs it."""
+    recurring = price.get("recurring") or {}
+    return PriceInfo(
+        id=price["id"],
+        amount=price.get("unit_amount"),
+        currency=str(price.get("currency") or "").lower(),
+        type="recurring" if recurring else "one_time",
+        interval=recurring.get("interval"),
+        interval_count=int(recurring.get("interval_count") or 1),
+        trial_days=recurring.get("trial_period_days"),
+        nickname=price.get("nickname") or None,
+    )

@@ -44,6 +44,20 @@ ENDED_STATUSES = frozenset({"unpaid", "canceled", "incomplete_expired", "paused"
 
 
 @dataclass(frozen=True)
+class PriceInfo:
+    """What one Stripe price charges, as the join page shows it (amount in minor units)."""
+
+    id: str
+    amount: int | None  # None: the member chooses the amount (custom_unit_amount)
+    currency: str
+    type: str  # "recurring" or "one_time"
+    interval: str | None = None  # day, week, month, year (recurring prices only)
+    interval_count: int = 1
+    trial_days: int | None = None
+    nickname: str | None = None  # the creator's label, e.g. "Founder price"
+
+
+@dataclass(frozen=True)
 class SubscriptionSnapshot:
     """What one event says a subscription looked like at ``created``."""
 

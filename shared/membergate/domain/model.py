@@ -135,6 +135,7 @@ class Plan:
     created_at: int
     kind: PlanKind = PlanKind.SUBSCRIPTION
     access_days: int | None = None  # a pass's length; None for subscriptions and lifetime
+    description: str = ""  # the creator's words on what is included, shown on the join page
 
     @property
     def grace_seconds(self) -> int:

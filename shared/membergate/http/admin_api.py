@@ -117,6 +117,7 @@ def build_admin_app(
             on_grace_end=body.on_grace_end,
             kind=body.kind,
             access_days=body.access_days,
+            description=body.description,
             now=now(),
         )
         return Response(201, "application/json", plan_out(plan, public_base_url(app)))
@@ -308,6 +309,7 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         created_at=iso(p.created_at) or "",
         kind=p.kind.value,
         access_days=p.access_days,
+        description=p.description,
     )
 
 

@@ -12,14 +12,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
 from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
-from ..domain.model import EntitlementState, Platform
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutRequest, TierSwitch, check_rate, start_checkout
+from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
+from ..services.member_pages import join_page_view
 from ..services.identity import SESSION_LIFETIME_SECONDS, begin_claim, begin_discord_link, complete_discord_link
 from ..observability import count
 from .edge import FORM, JSON, MEMBER_BODY_LIMIT, guard_body, is_id, load_json
 from .errors import error_payload
-from .pages import PlanAccess, join_page, message_page
+from .pages import join_page, localized_page, message_page
 from .resolver import json_response, make_resolver
 from .schemas import CheckoutIn, PortalIn
 
@@ -108,7 +109,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
             if not is_form:
                 raise
             status, headers, _ = error_payload(error)
-            return html(status, message_page("We couldn't start your payment", error.message), headers)
+            return html(status, message_page(text(_locale(app), "err.checkout.title"), error.message, locale=_locale(app)), headers)
         if isinstance(session, TierSwitch):
             count("TierSwitched")
             if is_form:
@@ -142,7 +143,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
             if not is_form:
                 raise
             status, headers, _ = error_payload(error)
-            return html(status, message_page("We couldn't open your billing page", error.message), headers)
+            return html(status, message_page(text(_locale(app), "err.portal.title"), error.message, locale=_locale(app)), headers)
         count("BillingPortalOpened")
         if is_form:
             return redirect(url)
@@ -189,10 +190,10 @@ def _invalid(error: ValidationError) -> InvalidRequestError:
     return InvalidRequestError(f"{field}: {first.get('msg', 'invalid')}", field=field)
 
 
-def _plan_locale(stores: Any, plan: Any) -> str:
-    """The join page speaks the language of the plan's (first) community."""
-    community = stores.catalog.get_community(plan.grants[0].community_id) if plan.grants else None
-    return community.locale if community else "en"
+def _locale(app: APIGatewayHttpResolver) -> str:
+    """The member's language where no plan says it: the switch, else the browser's."""
+    lang = (app.current_event.query_string_parameters or {}).get("lang")
+    return choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, app.current_event.headers.get("accept-language"))
 
 
 def _session_member(stores: Any, session_id: str | None, now: int) -> str | None:
@@ -209,41 +210,28 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
     def join(plan_id: str) -> Response:
         deps = edge.deps()
         now = edge.now()
-        plan = deps.stores.catalog.get_plan(plan_id) if is_id(plan_id) else None
-        if plan is None:
-            return html(404, message_page("Plan not found", "This join link is not valid; ask the creator for the current one."))
-        session_id = session_cookie_value(app)
-        session = deps.stores.sessions.get_session(session_id, now) if session_id else None
-        member = deps.stores.members.get(session.member_id) if session and session.member_id else None
-        states = [f"{a.state.value}" for a in deps.stores.access.for_member(member.id)] if member else []
-        held = [
-            e for e in (deps.stores.entitlements.for_member(member.id) if member else [])
-            if e.plan_id == plan.id and e.state.gives_access
-        ]
-        # Grace first: it is the state the member must act on.
-        held.sort(key=lambda e: e.state is not EntitlementState.GRACE)
-        offer = {g.community_id for g in plan.grants}
-        other_tier = next(
-            (e.plan_id for e in (deps.stores.entitlements.for_member(member.id) if member else [])
-             if e.plan_id != plan.id and e.community_id in offer and e.state.gives_access),
-            None,
-        )
-        other_plan = deps.stores.catalog.get_plan(other_tier) if other_tier else None
         query = app.current_event.query_string_parameters or {}
-        page = join_page(
-            plan_id=plan.id,
-            plan_name=plan.name,
-            discord_user_id=member.identity(Platform.DISCORD) if member else None,
-            paid=query.get("paid") == "1",
-            access_states=states,
-            plan_access=PlanAccess(held[0].state.value, held[0].until) if held else None,
-            has_billing=bool(member and member.stripe_customer_id),
-            manage=query.get("manage") == "1",
-            switched=query.get("switched") == "1",
-            switch_from=other_plan.name if other_plan else None,
-            locale=_plan_locale(deps.stores, plan),
-        )
-        return html(200, page)
+        lang = query.get("lang")
+        accept = app.current_event.headers.get("accept-language")
+        view = None
+        if is_id(plan_id):
+            session_id = session_cookie_value(app)
+            session = deps.stores.sessions.get_session(session_id, now) if session_id else None
+            view = join_page_view(
+                plan_id,
+                stores=deps.stores,
+                billing=getattr(deps, "billing", None),
+                member_id=session.member_id if session else None,
+                lang=lang if lang in SUPPORTED_LOCALES else None,
+                accept_language=accept,
+                paid=query.get("paid") == "1",
+                switched=query.get("switched") == "1",
+                manage=query.get("manage") == "1",
+            )
+        if view is None:
+            locale = choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, accept)
+            return html(404, localized_page(locale, "err.plan_not_found.title", "err.plan_not_found"))
+        return html(200, join_page(view))
 
     @app.get("/auth/discord/start")
     def start() -> Response:
@@ -253,7 +241,7 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         plan_id = query.get("plan_id") or None
         # Checked before anything is stored: the plan id comes back in the Location after binding.
         if plan_id is not None and (not is_id(plan_id) or deps.stores.catalog.get_plan(plan_id) is None):
-            return html(404, message_page("Plan not found", "This join link is not valid; ask the creator for the current one."))
+            return html(404, localized_page(_locale(app), "err.plan_not_found.title", "err.plan_not_found"))
         link = begin_discord_link(
             stores=deps.stores,
             identity=deps.identity,
@@ -270,12 +258,12 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         now = edge.now()
         base = edge.base_url(app)
         if not is_id(token):
-            return html(400, message_page("This link doesn't work", "this link is not valid; ask the creator for a new one"))
+            return html(400, localized_page(_locale(app), "err.link.title", "err.link"))
         try:
             session = begin_claim(deps.stores, token, session_cookie_value(app), now)
         except MembergateError as error:
             status, headers, _ = error_payload(error)
-            return html(status, message_page("This link doesn't work", error.message), headers)
+            return html(status, message_page(text(_locale(app), "err.link.title"), error.message, locale=_locale(app)), headers)
         plan_id = next((e.plan_id for e in deps.stores.entitlements.for_member(session.member_id or "")), None)
         target = f"{base}/auth/discord/start" + (f"?plan_id={plan_id}" if plan_id else "")
         return redirect(target, 302, [set_session_cookie(session.id, base.startswith("https://"))])
@@ -286,9 +274,9 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         base = edge.base_url(app)
         query = app.current_event.query_string_parameters or {}
         if query.get("error"):
-            return html(400, message_page("Discord not connected", "You cancelled the Discord authorization; open the join link again to retry."))
+            return html(400, localized_page(_locale(app), "err.discord.title", "err.discord.cancelled"))
         if not is_id(query.get("code")) or not is_id(query.get("state")):
-            return html(400, message_page("Discord not connected", "The link is incomplete; open the join link again to retry."))
+            return html(400, localized_page(_locale(app), "err.discord.title", "err.discord.incomplete"))
         try:
             result = complete_discord_link(
                 stores=deps.stores,
@@ -304,12 +292,12 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             )
         except MembergateError as error:
             status, headers, _ = error_payload(error)
-            return html(status, message_page("Discord not connected", error.message), headers)
+            return html(status, message_page(text(_locale(app), "err.discord.title"), error.message, locale=_locale(app)), headers)
         cookie = [set_session_cookie(result.session.id, base.startswith("https://"))]
         # To the membership page: the plan the flow started from, else the member's own plan.
         plan_id = result.plan_id or next((e.plan_id for e in deps.stores.entitlements.for_member(result.member.id)), None)
         if plan_id is None or not is_id(plan_id):
-            page = message_page("Discord connected", "Your Discord account is connected; open your join link to choose a plan.", error=False)
+            page = localized_page(_locale(app), "page.discord_connected.title", "page.discord_connected", error=False)
             return html(200, page, cookies=cookie)
         return redirect(f"{base}/join/{plan_id}", cookies=cookie)
 

@@ -1,19 +1,24 @@
-"""The member-facing HTML pages (join page, errors): small, dependency-free, escaped."""
+"""The member-facing HTML pages (join, success, manage, errors): render a view model, escaped."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from html import escape
 
+from ..domain.billing import PriceInfo
+from ..domain.i18n import text
 from ..domain.messages import format_date
+from ..services.member_pages import JoinPageView
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}"
     "button,.button{background:#5865f2;color:#fff;border:0;border-radius:6px;padding:.7rem 1.2rem;"
     "font-size:1rem;text-decoration:none;display:inline-block;cursor:pointer}"
-    ".note{color:#555}.ok{color:#1a7f37}.err{color:#b42318}"
+    ".note{color:#555}.ok{color:#1a7f37}.err{color:#b42318}.lang{text-align:right;margin:0}"
+    "fieldset{border:1px solid #ddd;border-radius:6px;margin:0 0 1rem;padding:.5rem .8rem}"
+    ".price{display:block;padding:.5rem 0;font-size:1.05rem}.price input{margin-right:.5rem}"
+    "ul{padding-left:1.2rem}li{margin:.3rem 0}.desc{white-space:pre-line}"
 )
 
 # What the pages need and nothing more: their one inline stylesheet (by hash), same-origin links
@@ -40,118 +45,168 @@ def _page(title: str, body: str, locale: str = "en") -> str:
     )
 
 
-# The join page in each community's language; French speaks to the member as "tu".
-_TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "paid": "Payment received. Your access arrives within seconds; you can close this page.",
-        "your_access": "Your access: {states}",
-        "manage_connect": "Connect the Discord account you subscribed with to manage your billing (card, invoices, cancellation).",
-        "step1": "Step 1: connect the Discord account that should get access, so it goes to the right person.",
-        "connect": "Connect Discord",
-        "connected": "Connected Discord account: {user} (<a href='{connect}'>use another</a>)",
-        "no_billing": "We found no subscription for this Discord account, so there is no billing to manage yet. "
-        "If you subscribed with another Discord account, <a href='{connect}'>connect that one</a> instead.",
-        "pay": "Continue to payment",
-        "grace": "Your last payment for {plan} didn't go through. You keep your access{until}; "
-        "update your card below and nothing changes.",
-        "until": " until {date}",
-        "active": "You're a member: your {plan} subscription is active.",
-        "manage": "Manage billing (card, invoices, cancel)",
-        "switched": "Your plan is changing to {plan}: same subscription, prorated by Stripe. "
-        "Your access follows within seconds.",
-        "switch_from": "You're on {current}. Switching to {plan} keeps your subscription: Stripe "
-        "prorates the difference, nobody is charged twice.",
-        "switch": "Switch to {plan}",
-    },
-    "fr": {
-        "paid": "Paiement reçu ! Ton accès arrive dans quelques secondes ; tu peux fermer cette page.",
-        "your_access": "Ton accès : {states}",
-        "manage_connect": "Connecte le compte Discord avec lequel tu t'es abonné pour gérer ta facturation "
-        "(carte, factures, résiliation).",
-        "step1": "Étape 1 : connecte le compte Discord qui doit recevoir l'accès, pour qu'il arrive à la bonne personne.",
-        "connect": "Connecter Discord",
-        "connected": "Compte Discord connecté : {user} (<a href='{connect}'>en utiliser un autre</a>)",
-        "no_billing": "On n'a trouvé aucun abonnement pour ce compte Discord, donc rien à gérer pour l'instant. "
-        "Si tu t'es abonné avec un autre compte Discord, <a href='{connect}'>connecte plutôt celui-là</a>.",
-        "pay": "Continuer vers le paiement",
-        "grace": "Ton dernier paiement pour {plan} n'est pas passé. Tu gardes ton accès{until} ; "
-        "mets à jour ta carte ci-dessous et rien ne change.",
-        "until": " jusqu'au {date}",
-        "active": "Tu es membre : ton abonnement {plan} est actif.",
-        "manage": "Gérer ma facturation (carte, factures, résiliation)",
-        "switched": "Ta formule passe à {plan} : même abonnement, Stripe calcule le prorata. "
-        "Ton accès suit dans quelques secondes.",
-        "switch_from": "Tu as actuellement {current}. Passer à {plan} garde ton abonnement : Stripe "
-        "calcule le prorata, tu ne paies jamais deux fois.",
-        "switch": "Passer à {plan}",
-    },
-}
+def _amount(amount: int | None, currency: str, locale: str) -> str:
+    if amount is None:
+        return text(locale, "page.custom_amount")
+    digits = _ZERO_DECIMAL.get(currency, 2)
+    value = f"{amount / 10 ** digits:,.{digits}f}"
+    if locale == "fr":
+        value = value.replace(",", "\u202f").replace(".", ",")
+    symbol = _SYMBOLS.get(currency)
+    if symbol is None:
+        return f"{value} {currency.upper()}"
+    return f"{value} {symbol}" if locale == "fr" else f"{symbol}{value}"
 
 
-@dataclass(frozen=True)
-class PlanAccess:
-    """The member's entitlement to the page's plan, when it gives access (active or grace)."""
-
-    state: str
-    until: int | None
+_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£", "chf": "CHF ", "cad": "CA$", "jpy": "¥"}
+_ZERO_DECIMAL = {"jpy": 0, "krw": 0, "vnd": 0, "clp": 0, "xof": 0, "xaf": 0}
 
 
-def join_page(
-    *,
-    plan_id: str,
-    plan_name: str,
-    discord_user_id: str | None,
-    paid: bool,
-    access_states: list[str],
-    plan_access: PlanAccess | None = None,
-    has_billing: bool = False,
-    manage: bool = False,
-    locale: str = "en",
-    switched: bool = False,
-    switch_from: str | None = None,
-) -> str:
-    text = _TEXT.get(locale, _TEXT["en"])
-    plan, plan_q = escape(plan_name), escape(plan_id)
-    connect = f"/auth/discord/start?plan_id={plan_q}"
-    parts = [f"<h1>{plan}</h1>"]
-    if paid:
-        parts.append(f"<p class=ok>{text['paid']}</p>")
-    if switched:
-        parts.append(f"<p class=ok>{text['switched'].format(plan=plan)}</p>")
-    if access_states:
-        parts.append(f"<p class=note>{text['your_access'].format(states=escape(', '.join(access_states)))}</p>")
-    if discord_user_id is None:
-        parts.append(f"<p>{text['manage_connect'] if manage else text['step1']}</p>")
-        parts.append(f"<p><a class=button href='{connect}'>{text['connect']}</a></p>")
-        return _page(plan_name, "".join(parts), locale)
-    user = escape(discord_user_id)
-    parts.append(f"<p class=note data-discord-user='{user}'>{text['connected'].format(user=user, connect=connect)}</p>")
-    if plan_access is None:
-        if manage and not has_billing:
-            parts.append(f"<p>{text['no_billing'].format(connect=connect)}</p>")
-        label = text["pay"]
-        if switch_from:
-            parts.append(f"<p>{text['switch_from'].format(current=escape(switch_from), plan=plan)}</p>")
-            label = text["switch"].format(plan=plan)
-        parts.append(
-            "<form method=post action='/checkout'>"
-            f"<input type=hidden name=plan_id value='{plan_q}'>"
-            f"<button type=submit>{label}</button></form>"
-        )
-    elif plan_access.state == "grace":
-        until = text["until"].format(date=escape(format_date(plan_access.until, locale))) if plan_access.until else ""
-        parts.append(f"<p class=err>{text['grace'].format(plan=plan, until=until)}</p>")
+def price_label(price: PriceInfo, locale: str) -> str:
+    """ "€9.00 / month", "9,00 € tous les 3 mois", "€90.00, paid once" """
+    amount = _amount(price.amount, price.currency, locale)
+    if price.type != "recurring" or not price.interval:
+        label = text(locale, "page.once").format(amount=amount)
+    elif price.interval_count == 1:
+        label = text(locale, f"page.per.{price.interval}").format(amount=amount)
     else:
-        parts.append(f"<p class=ok>{text['active'].format(plan=plan)}</p>")
-    if has_billing:
+        label = text(locale, "page.every").format(
+            amount=amount, count=price.interval_count, unit=text(locale, f"unit.{price.interval}"))
+    return label
+
+
+def state_words(state: str | None, locale: str) -> str:
+    """An access state as the member reads it ("actif"), never the machine word ("granted")."""
+    return text(locale, f"state.{state or 'none'}")
+
+
+def _lang_switch(view: JoinPageView, query: str) -> str:
+    other = "fr" if view.locale == "en" else "en"
+    return f"<p class=lang><a href='/join/{escape(view.plan_id)}?lang={other}{query}' hreflang={other} lang={other}>{text(view.locale, 'page.lang_switch')}</a></p>"
+
+
+def join_page(view: JoinPageView) -> str:
+    """The join page, which is also the success page (?paid=1) and the manage page (?manage=1)."""
+    loc = view.locale
+    t = lambda key: text(loc, key)  # noqa: E731
+    plan, plan_q = escape(view.plan_name), escape(view.plan_id)
+    discord = view.discord
+    connect = escape(discord.connect_url) if discord and discord.connect_url else f"/auth/discord/start?plan_id={plan_q}"
+    keep = "&manage=1" if view.manage else ""
+    parts = [_lang_switch(view, keep), f"<h1>{plan}</h1>"]
+    if view.manage:
+        parts.append(f"<p class=note>{escape(t('page.manage_title'))}</p>")
+    if view.paid:
+        parts.append(f"<p class=ok>{t('page.paid')}</p>")
+        parts.append(_next_steps(view))
+    if view.switched:
+        parts.append(f"<p class=ok>{t('page.switched').format(plan=plan)}</p>")
+    if view.description and not view.paid:
+        parts.append(f"<h2>{t('page.included')}</h2><p class=desc>{escape(view.description)}</p>")
+    if any(p.state for p in view.places):
+        parts.append("<ul class=places>" + "".join(
+            f"<li data-state='{escape(p.state or 'none')}'>"
+            f"{escape(t('page.place_state').format(place=p.name, state=state_words(p.state, loc)))}</li>"
+            for p in view.places) + "</ul>")
+    elif view.places and not view.paid:
+        parts.append(f"<h2>{t('page.places')}</h2><ul class=places>"
+                     + "".join(f"<li>{escape(p.name)}</li>" for p in view.places) + "</ul>")
+    for step in view.identity_steps:
+        if step.kind != "oauth":
+            place = next((p for p in view.places if p.platform == step.platform), None)
+            if place and not view.paid:
+                parts.append(f"<p class=note>{escape(t('page.step_invite').format(place=place.name, platform=step.platform.title()))}</p>")
+    if discord is not None and not discord.bound:
+        if view.prices and not view.manage:
+            # What it costs comes before who you are: the member sees the prices before connecting.
+            parts.append(f"<h2>{t('page.prices')}</h2><ul class=prices>"
+                         + "".join(f"<li>{_price_text(p, loc)}</li>" for p in view.prices) + "</ul>")
+        parts.append(f"<p>{t('page.manage_connect') if view.manage else t('page.step_discord')}</p>")
+        parts.append(f"<p><a class=button href='{connect}'>{t('page.connect')}</a></p>")
+        return _page(view.plan_name, "".join(parts), loc)
+    if discord is not None:
+        user = escape(discord.bound_as) if discord.bound_as else "✓"
+        parts.append(f"<p class=note data-discord-user='{escape(discord.external_id or '')}'>{t('page.connected').format(user=user, connect=connect)}</p>")
+    if view.plan_access_state is None:
+        if view.manage and not view.has_billing:
+            parts.append(f"<p>{t('page.no_billing').format(connect=connect)}</p>")
+        label = t("page.pay")
+        if view.switch_from:
+            parts.append(f"<p>{t('page.switch_from').format(current=escape(view.switch_from), plan=plan)}</p>")
+            label = t("page.switch").format(plan=plan)
+        parts.append(_checkout_form(view, label))
+    elif view.plan_access_state == "grace":
+        until = t("page.until").format(date=escape(format_date(view.plan_access_until, loc))) if view.plan_access_until else ""
+        parts.append(f"<p class=err>{t('page.grace').format(plan=plan, until=until)}</p>")
+    else:
+        parts.append(f"<p class=ok>{t('page.active').format(plan=plan)}</p>")
+    if view.has_billing:
         parts.append(
             "<form method=post action='/billing/portal'>"
             f"<input type=hidden name=plan_id value='{plan_q}'>"
-            f"<button type=submit>{text['manage']}</button></form>"
+            f"<button type=submit>{t('page.manage')}</button></form>"
         )
-    return _page(plan_name, "".join(parts), locale)
+    if view.manage and discord is not None and discord.bound:
+        parts.append(f"<p><a href='{connect}'>{t('page.relink')}</a></p>")
+    return _page(view.plan_name, "".join(parts), loc)
 
 
-def message_page(title: str, message: str, *, error: bool = True) -> str:
+def _price_text(price: PriceInfo, locale: str) -> str:
+    extra = []
+    if price.nickname:
+        extra.append(escape(price.nickname))
+    if price.trial_days:
+        extra.append(escape(text(locale, "page.trial").format(days=price.trial_days)))
+    note = f" <span class=note>({' · '.join(extra)})</span>" if extra else ""
+    return f"<span class=amount>{escape(price_label(price, locale))}</span>{note}"
+
+
+def _checkout_form(view: JoinPageView, label: str) -> str:
+    loc = view.locale
+    choices = ""
+    if view.prices:
+        options = []
+        for index, price in enumerate(view.prices):
+            checked = " checked" if index == 0 else ""
+            options.append(
+                f"<label class=price><input type=radio name=price_id value='{escape(price.id)}'{checked}> "
+                f"{_price_text(price, loc)}</label>"
+            )
+        choices = f"<fieldset><legend>{text(loc, 'page.choose_price')}</legend>{''.join(options)}</fieldset>"
+    elif view.prices_unavailable:
+        choices = f"<p class=note>{text(loc, 'page.no_prices')}</p>"
+    return (
+        "<form method=post action='/checkout'>"
+        f"<input type=hidden name=plan_id value='{escape(view.plan_id)}'>{choices}"
+        f"<button type=submit>{label}</button></form>"
+    )
+
+
+def _next_steps(view: JoinPageView) -> str:
+    loc = view.locale
+    items = []
+    discord = view.discord
+    user = escape(discord.bound_as) if discord and discord.bound_as else text(loc, "page.your_discord")
+    for place in view.places:
+        name = escape(place.name)
+        if place.platform == "discord":
+            items.append(text(loc, "page.next_discord").format(place=name, user=user))
+        elif place.invite_url:
+            items.append(text(loc, "page.next_invite_ready").format(place=name, url=escape(place.invite_url)))
+        elif place.platform == "telegram":
+            items.append(text(loc, "page.next_invite").format(place=name))
+        else:
+            items.append(text(loc, "page.next_other").format(place=name))
+    manage = f"/join/{escape(view.plan_id)}?manage=1"
+    return (f"<h2>{text(loc, 'page.next_title')}</h2><ul class=next>" + "".join(f"<li>{i}</li>" for i in items)
+            + f"</ul><p class=note>{text(loc, 'page.fallback').format(manage=manage)}</p>")
+
+
+def message_page(title: str, message: str, *, error: bool = True, locale: str = "en") -> str:
     css = "err" if error else "ok"
-    return _page(title, f"<h1>{escape(title)}</h1><p class={css}>{escape(message)}</p>")
+    return _page(title, f"<h1>{escape(title)}</h1><p class={css}>{escape(message)}</p>", locale)
+
+
+def localized_page(locale: str, title_key: str, message_key: str, *, error: bool = True) -> str:
+    """An error (or notice) page in the member's language, straight from the catalogue."""
+    return message_page(text(locale, title_key), text(locale, message_key), error=error, locale=locale)

@@ -58,6 +58,7 @@ class PlanIn(_Strict):
         "lifetime (one payment, no end)",
     )
     access_days: int | None = Field(default=None, ge=1, le=3660, description="a pass's length in days")
+    description: str = Field(default="", max_length=2000, description="what the plan includes, shown to members on the join page")
 
 
 class GrantOut(BaseModel):
@@ -76,6 +77,7 @@ class PlanOut(BaseModel):
     created_at: str
     kind: str = "subscription"
     access_days: int | None = None
+    description: str = ""
 
 
 class PlansOut(BaseModel):

@@ -127,6 +127,7 @@ def create_plan(
     now: int,
     kind: str = PlanKind.SUBSCRIPTION.value,
     access_days: int | None = None,
+    description: str = "",
 ) -> Plan:
     plan_kind = PlanKind(kind)
     if plan_kind is PlanKind.PASS and not access_days:
@@ -161,6 +162,7 @@ def create_plan(
         created_at=now,
         kind=plan_kind,
         access_days=access_days,
+        description=description.strip(),
     )
     stores.catalog.add_plan(plan)
     return plan

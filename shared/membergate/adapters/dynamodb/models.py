@@ -101,6 +101,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     created_at = NumberAttribute()
     plan_kind = UnicodeAttribute(null=True)  # absent on plans stored before kinds: subscription
     access_days = NumberAttribute(null=True)
+    description = UnicodeAttribute(null=True)  # absent on plans stored before descriptions
 
 
 class PriceItem(MembershipItem, discriminator="price"):

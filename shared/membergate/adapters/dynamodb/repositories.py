@@ -152,6 +152,7 @@ class DynamoCatalogRepository:
                 created_at=plan.created_at,
                 plan_kind=plan.kind.value,
                 access_days=plan.access_days,
+                description=plan.description or None,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -198,6 +199,7 @@ def _plan(item: PlanItem) -> Plan:
         created_at=int(item.created_at),
         kind=PlanKind(item.plan_kind or PlanKind.SUBSCRIPTION.value),
         access_days=int(item.access_days) if item.access_days is not None else None,
+        description=item.description or "",
     )
 
 

@@ -1,0 +1,137 @@
+"""join_page_view: everything the join, success and manage pages show, gathered once for the HTTP edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain.billing import PriceInfo
+from ..domain.errors import MembergateError
+from ..domain.i18n import choose_locale
+from ..domain.model import EntitlementState, Platform
+from ..ports import BillingGateway, Stores
+
+
+@dataclass(frozen=True)
+class IdentityStep:
+    """How the member proves who they are on one platform the plan grants.
+
+    Discord binds before payment (OAuth2, ``connect_url``); invite-based platforms (Telegram,
+    WhatsApp) have no web step yet: ``kind`` "invite" says the invite comes after payment. A
+    platform that gains a web step fills ``connect_url`` here and the page shows its button."""
+
+    platform: str
+    kind: str  # "oauth" (bind before paying), "invite" (personal invite after paying), "manual"
+    bound_as: str | None = None  # the account shown to the member: a handle, never a raw id
+    bound: bool = False
+    connect_url: str | None = None
+    external_id: str | None = None  # for machines only (the page's data attribute), never shown
+
+
+@dataclass(frozen=True)
+class PlaceView:
+    """One place (server, group) the plan opens, and where the member's access there stands."""
+
+    community_id: str
+    name: str
+    platform: str
+    state: str | None = None  # AccessState value; the page says it in words
+    invite_url: str | None = None
+
+
+@dataclass(frozen=True)
+class JoinPageView:
+    plan_id: str
+    plan_name: str
+    description: str
+    locale: str
+    prices: tuple[PriceInfo, ...]
+    prices_unavailable: bool
+    places: tuple[PlaceView, ...]
+    identity_steps: tuple[IdentityStep, ...]
+    bound: bool  # every step that must come before payment is done
+    plan_access_state: str | None = None  # the member's entitlement to this plan: active or grace
+    plan_access_until: int | None = None
+    has_billing: bool = False
+    switch_from: str | None = None
+    paid: bool = False
+    switched: bool = False
+    manage: bool = False
+    community_locale: str = "en"
+
+    @property
+    def discord(self) -> IdentityStep | None:
+        return next((s for s in self.identity_steps if s.platform == Platform.DISCORD.value), None)
+
+
+def join_page_view(
+    plan_id: str,
+    *,
+    stores: Stores,
+    billing: BillingGateway | None,
+    member_id: str | None,
+    lang: str | None = None,
+    accept_language: str | None = None,
+    paid: bool = False,
+    switched: bool = False,
+    manage: bool = False,
+) -> JoinPageView | None:
+    """The page's view model, or None when the plan does not exist."""
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None:
+        return None
+    communities = [c for c in (stores.catalog.get_community(g.community_id) for g in plan.grants) if c]
+    community_locale = communities[0].locale if communities else "en"
+    member = stores.members.get(member_id) if member_id else None
+    access = {a.community_id: a for a in stores.access.for_member(member.id)} if member else {}
+    entitlements = stores.entitlements.for_member(member.id) if member else []
+    held = [e for e in entitlements if e.plan_id == plan.id and e.state.gives_access]
+    held.sort(key=lambda e: e.state is not EntitlementState.GRACE)  # grace first: the member must act
+    offer = {c.id for c in communities}
+    other = next((e.plan_id for e in entitlements
+                  if e.plan_id != plan.id and e.community_id in offer and e.state.gives_access), None)
+    other_plan = stores.catalog.get_plan(other) if other else None
+    places = tuple(
+        PlaceView(c.id, c.name, c.platform.value, access[c.id].state.value if c.id in access else None)
+        for c in communities
+    )
+    steps = tuple(_identity_step(platform, member, plan.id) for platform in dict.fromkeys(c.platform for c in communities))
+    prices, unavailable = _prices(billing, plan.stripe_price_ids)
+    return JoinPageView(
+        plan_id=plan.id,
+        plan_name=plan.name,
+        description=plan.description,
+        locale=choose_locale(lang, community_locale, accept_language),
+        prices=prices,
+        prices_unavailable=unavailable,
+        places=places,
+        identity_steps=steps,
+        bound=all(s.bound for s in steps if s.kind == "oauth"),
+        plan_access_state=held[0].state.value if held else None,
+        plan_access_until=held[0].until if held else None,
+        has_billing=bool(member and member.stripe_customer_id),
+        switch_from=other_plan.name if other_plan else None,
+        paid=paid,
+        switched=switched,
+        manage=manage,
+        community_locale=community_locale,
+    )
+
+
+def _identity_step(platform: Platform, member, plan_id: str) -> IdentityStep:
+    bound_id = member.identity(platform) if member else None
+    if platform is Platform.DISCORD:
+        # No handle is stored yet: the page says "your Discord account" rather than show the raw id.
+        return IdentityStep(platform.value, "oauth", bound=bound_id is not None, external_id=bound_id,
+                            connect_url=f"/auth/discord/start?plan_id={plan_id}")
+    # Telegram and WhatsApp: the member is invited after payment (their connectors fill this in).
+    return IdentityStep(platform.value, "invite", bound=bound_id is not None)
+
+
+def _prices(billing: BillingGateway | None, price_ids: tuple[str, ...]) -> tuple[tuple[PriceInfo, ...], bool]:
+    """The plan's prices as Stripe has them; an outage leaves the page usable (Checkout shows the price)."""
+    if billing is None or not price_ids:
+        return (), bool(price_ids)
+    try:
+        return tuple(billing.describe_prices(list(price_ids))), False
+    except MembergateError:
+        return (), True
