@@ -59,7 +59,7 @@ need_artifacts_dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sa
 
 .PHONY: build-SharedLayer build-StripeWebhookFunction build-StartCheckoutFunction build-JoinFunction \
 	build-ProcessBillingEventFunction build-DispatchAccessFunction build-RunLifecycleFunction \
-	build-AdminApiFunction
+	build-AdminApiFunction build-TelegramWebhookFunction
 
 build: $(STAMP)
 	$(BIN)/python infra/build.py all --template template.yaml --out .aws-sam/build --pin-installed
@@ -72,6 +72,9 @@ build-StripeWebhookFunction:
 
 build-StartCheckoutFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/start_checkout --out "$(ARTIFACTS_DIR)"
+
+build-TelegramWebhookFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/telegram_webhook --out "$(ARTIFACTS_DIR)"
 
 build-JoinFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/join --out "$(ARTIFACTS_DIR)"

@@ -242,6 +242,11 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             switched=query.get("switched") == "1",
             switch_from=other_plan.name if other_plan else None,
             locale=_plan_locale(deps.stores, plan),
+            telegram=any(
+                c is not None and c.platform is Platform.TELEGRAM
+                for c in (deps.stores.catalog.get_community(g.community_id) for g in plan.grants)
+            ),
+            telegram_user_id=member.identity(Platform.TELEGRAM) if member else None,
         )
         return html(200, page)
 

@@ -96,6 +96,22 @@ class PlanAccess:
     until: int | None
 
 
+_TELEGRAM_TEXT = {
+    "en": {
+        "step": "Step 1: open our Telegram bot and tap Start. It links your Telegram account and sends you the "
+                "payment button; after paying, it sends your personal invite to the group.",
+        "connect": "Continue with Telegram",
+        "connected": "Your Telegram account is linked: your invite goes to it.",
+    },
+    "fr": {
+        "step": "Étape 1 : ouvre notre bot Telegram et appuie sur Démarrer. Il relie ton compte Telegram et t'envoie "
+                "le bouton de paiement ; après le paiement, il t'envoie ton invitation personnelle au groupe.",
+        "connect": "Continuer avec Telegram",
+        "connected": "Ton compte Telegram est relié : ton invitation lui sera envoyée.",
+    },
+}
+
+
 def join_page(
     *,
     plan_id: str,
@@ -109,6 +125,8 @@ def join_page(
     locale: str = "en",
     switched: bool = False,
     switch_from: str | None = None,
+    telegram: bool = False,
+    telegram_user_id: str | None = None,
 ) -> str:
     text = _TEXT.get(locale, _TEXT["en"])
     plan, plan_q = escape(plan_name), escape(plan_id)
@@ -120,12 +138,22 @@ def join_page(
         parts.append(f"<p class=ok>{text['switched'].format(plan=plan)}</p>")
     if access_states:
         parts.append(f"<p class=note>{text['your_access'].format(states=escape(', '.join(access_states)))}</p>")
-    if discord_user_id is None:
+    if telegram:
+        # A Telegram place: the identity step is the bot (t.me deep link), which sends the pay link.
+        words = _TELEGRAM_TEXT.get(locale, _TELEGRAM_TEXT["en"])
+        if telegram_user_id is None:
+            parts.append(f"<p>{words['step']}</p>")
+            parts.append(f"<p><a class=button href='/telegram/start/{plan_q}'>{words['connect']}</a></p>")
+            return _page(plan_name, "".join(parts), locale)
+        user = escape(telegram_user_id)
+        parts.append(f"<p class=note data-telegram-user='{user}'>{words['connected']}</p>")
+    elif discord_user_id is None:
         parts.append(f"<p>{text['manage_connect'] if manage else text['step1']}</p>")
         parts.append(f"<p><a class=button href='{connect}'>{text['connect']}</a></p>")
         return _page(plan_name, "".join(parts), locale)
-    user = escape(discord_user_id)
-    parts.append(f"<p class=note data-discord-user='{user}'>{text['connected'].format(user=user, connect=connect)}</p>")
+    else:
+        user = escape(discord_user_id)
+        parts.append(f"<p class=note data-discord-user='{user}'>{text['connected'].format(user=user, connect=connect)}</p>")
     if plan_access is None:
         if manage and not has_billing:
             parts.append(f"<p>{text['no_billing'].format(connect=connect)}</p>")

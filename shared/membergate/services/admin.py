@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
-from ..domain.errors import InvalidRequestError, NotFoundError
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from ..domain.model import (
     AccessRecord,
     Community,
@@ -60,6 +60,14 @@ def create_community(
         locale=locale,
         created_at=now,
     )
+    if community.platform is Platform.TELEGRAM and any(
+        c.platform is community.platform and c.external_id == community.external_id
+        for c in stores.catalog.list_communities()
+    ):
+        raise ConflictError(
+            f"the Telegram chat {community.external_id} is already a community here; use that community "
+            "(GET /admin/communities) instead of registering the chat twice"
+        )
     stores.catalog.add_community(community)
     return community
 
