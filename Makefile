@@ -65,7 +65,7 @@ need_artifacts_dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sa
 
 .PHONY: build-SharedLayer build-StripeWebhookFunction build-StartCheckoutFunction build-JoinFunction \
 	build-ProcessBillingEventFunction build-DispatchAccessFunction build-RunLifecycleFunction \
-	build-AdminApiFunction
+	build-AdminApiFunction build-DiscordInteractionsFunction build-TelegramWebhookFunction
 
 build: $(STAMP)
 	$(BIN)/python infra/build.py all --template template.yaml --out .aws-sam/build --pin-installed
@@ -81,6 +81,9 @@ build-StartCheckoutFunction:
 
 build-DiscordInteractionsFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/discord_interactions --out "$(ARTIFACTS_DIR)"
+
+build-TelegramWebhookFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/telegram_webhook --out "$(ARTIFACTS_DIR)"
 
 build-JoinFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/join --out "$(ARTIFACTS_DIR)"

@@ -31,11 +31,14 @@ from werkzeug.wrappers import Request, Response
 
 from infra.local.async_invoke import LocalAsyncInvoke
 from infra.local.discord_standin import DiscordStandIn
+from infra.local.telegram_standin import DEFAULT_TOKEN as TELEGRAM_STANDIN_TOKEN
+from infra.local.telegram_standin import TelegramStandIn
 from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.resources import Route, Template, create_resources, function_environment, read_template
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local_membergate_dev"
 DEFAULT_ADMIN_TOKEN = "local-admin-token"
+DEFAULT_TELEGRAM_WEBHOOK_SECRET = "local_telegram_webhook_secret"
 LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
 REGION = "us-east-1"
 OUTBOUND_BASE_SUFFIXES = ("_API_BASE", "_OAUTH_BASE")
@@ -86,6 +89,9 @@ class Settings:
     discord_client_id: str
     discord_client_secret: str
     quiet: bool
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base: str | None = None  # read once: the stack itself sets TELEGRAM_API_BASE later
     # Every outbound base URL set in the environment (STRIPE_API_BASE, DISCORD_API_BASE,
     # DISCORD_OAUTH_BASE, any other *_API_BASE / *_OAUTH_BASE): it wins over the template's value
     # and over the local stand-ins, as the README promises.
@@ -105,6 +111,9 @@ class Settings:
             discord_client_id=e.get("DISCORD_CLIENT_ID") or "100000000000000001",
             discord_client_secret=e.get("DISCORD_CLIENT_SECRET") or "local-client-secret",
             quiet=e.get("MEMBERGATE_QUIET", "") == "1",
+            telegram_bot_token=e.get("TELEGRAM_BOT_TOKEN") or TELEGRAM_STANDIN_TOKEN,
+            telegram_webhook_secret=e.get("TELEGRAM_WEBHOOK_SECRET") or DEFAULT_TELEGRAM_WEBHOOK_SECRET,
+            telegram_api_base=e.get("TELEGRAM_API_BASE") or None,
             outbound_bases=outbound_bases_from(e),
         )
 
@@ -115,6 +124,10 @@ class Settings:
     @property
     def real_discord(self) -> bool:
         return "DISCORD_BOT_TOKEN" in os.environ
+
+    @property
+    def real_telegram(self) -> bool:
+        return bool(self.telegram_api_base)
 
 
 def outbound_bases_from(environ: Mapping[str, str]) -> dict[str, str]:
@@ -135,6 +148,8 @@ def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
         # The stand-in's servers hold only the roles set through POST /guilds/<id>/setup, so
         # registering against it checks the bot only when asked (the check route always does).
         env["COMMUNITY_PREFLIGHT"] = os.environ.get("COMMUNITY_PREFLIGHT", "off")
+    if not settings.real_telegram:
+        env["TELEGRAM_API_BASE"] = f"{base_url}/_local/telegram"
     env.update(settings.outbound_bases)
     return env
 
@@ -150,6 +165,7 @@ class LocalStack:
         self._handlers: dict[str, Any] = {}
         self._next_schedule: dict[str, int] = {}
         self.discord = DiscordStandIn()
+        self.telegram = TelegramStandIn(bot_token=settings.telegram_bot_token or TELEGRAM_STANDIN_TOKEN)
         self.sandbox: Any = None
         self.queue_urls: dict[str, str] = {}
         self.function_names: dict[str, str] = {}  # folder -> the deployed function's name
@@ -198,6 +214,8 @@ class LocalStack:
             params["DiscordBotTokenSecretName"]: self.settings.discord_bot_token,
             params["DiscordClientSecretSecretName"]: self.settings.discord_client_secret,
             params["AdminTokenSecretName"]: self.settings.admin_token,
+            params["TelegramBotTokenSecretName"]: self.settings.telegram_bot_token,
+            params["TelegramWebhookSecretSecretName"]: self.settings.telegram_webhook_secret,
             # A fresh data key per run: members' tokens sealed by a previous run are not kept anyway.
             params["TokenKeysSecretName"]: "k1:" + base64.b64encode(os.urandom(32)).decode(),
         }
@@ -238,6 +256,11 @@ class LocalStack:
             s.folder for s in self.template.schedules
         }:
             self._handler(folder)
+        if not self.settings.real_telegram:
+            # The stand-in delivers its updates here, as setWebhook would (local URLs are http://).
+            self.telegram.webhook = {"url": f"{self.base_url}/webhooks/telegram",
+                                     "secret_token": self.settings.telegram_webhook_secret,
+                                     "allowed_updates": ["message", "chat_join_request", "chat_member", "callback_query"]}
         self._server = make_server("127.0.0.1", self.settings.port, self._app(), threaded=True)
         threading.Thread(target=self._server.serve_forever, name="http", daemon=True).start()
         # As Lambda's event source mappings: up to MaximumConcurrency batches of a queue at once.
@@ -276,7 +299,7 @@ class LocalStack:
     # --- HTTP -------------------------------------------------------------------------------
 
     def _app(self) -> Any:
-        mounts = {"/_local/discord": self.discord}
+        mounts = {"/_local/discord": self.discord, "/_local/telegram": self.telegram}
         if self.sandbox is not None:
             mounts["/_local/stripe"] = self.sandbox.wsgi_app
         return DispatcherMiddleware(self._main, mounts)
@@ -330,8 +353,9 @@ class LocalStack:
         handler = self._handler(route.folder)
         event = _http_event(request, route, params)
         # The webhook intake never waits for the consumers: the sandbox delivers events while
-        # another request (a payment, a sweep's cancellation) may hold the lock.
-        with self._work_lock if route.folder != "stripe_webhook" else nullcontext():
+        # another request (a payment, a sweep's cancellation) may hold the lock. The Telegram
+        # webhook neither: its own Bot API calls make the stand-in deliver updates back to it.
+        with self._work_lock if route.folder not in ("stripe_webhook", "telegram_webhook") else nullcontext():
             result = handler.lambda_handler(event, self._context(route.folder))
         return _to_response(result)
 
@@ -499,6 +523,7 @@ def main() -> None:
     mode = []
     mode.append("real Stripe test mode" if settings.real_stripe else "local Stripe sandbox")
     mode.append("real Discord" if settings.real_discord else "local Discord stand-in")
+    mode.append("Telegram at TELEGRAM_API_BASE" if settings.real_telegram else "local Telegram stand-in")
     print(
         f"Membergate local stack on {stack.base_url} ({', '.join(mode)})\n"
         f"  STRIPE_WEBHOOK_SECRET={settings.webhook_secret}\n"
@@ -506,6 +531,7 @@ def main() -> None:
         f"  webhook: POST {stack.base_url}/webhooks/stripe   admin: {stack.base_url}/admin/openapi.json\n"
         f"  clock: GET/POST {stack.base_url}/_local/clock   drain: POST {stack.base_url}/_local/drain\n"
         f"  Stripe sandbox: {stack.base_url}/_local/stripe   Discord stand-in calls: {stack.base_url}/_local/discord/calls\n"
+        f"  Telegram stand-in: {stack.base_url}/_local/telegram/calls   TELEGRAM_WEBHOOK_SECRET={settings.telegram_webhook_secret}\n"
         "Ctrl-C to stop.",
         flush=True,
     )

@@ -7,6 +7,7 @@ clock and nothing else: every outbound base URL is configuration.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ class _Overrides:
     billing_invoke: Any = None
     discord_transport: Any = None
     stripe_http_client: Any = None
+    telegram_transport: Any = None
 
 
 _overrides = _Overrides()
@@ -73,11 +75,18 @@ def _boto3_session(trimmed: bool) -> Any:
     return boto3.Session(botocore_session=trimmed_session(_botocore_session()))
 
 
+# The local stack builds clients from many threads at once: two first calls racing through the
+# session cache would register boto3's S3 handlers twice on one botocore session, and every S3
+# client after that fails ("Cannot inject class attribute upload_file").
+_CLIENT_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=None)
 def aws_client(service: str, region: str) -> Any:
     from .adapters.botocore_models import TRIMMED_SERVICES
 
-    return _boto3_session(service in TRIMMED_SERVICES).client(service, region_name=region)
+    with _CLIENT_LOCK:
+        return _boto3_session(service in TRIMMED_SERVICES).client(service, region_name=region)
 
 
 def _client_factory(region: str) -> Callable[[str], Any]:
@@ -254,12 +263,52 @@ def dispatcher() -> Dispatcher:
         rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
     )
     # One connector per platform; Telegram and WhatsApp plug in here beside Discord.
-    connectors = {Platform.DISCORD: DiscordConnector(bot)}
+    connectors: dict[Any, Any] = {Platform.DISCORD: DiscordConnector(bot)}
+    if settings.telegram_bot_token_name:
+        from .adapters.telegram import TelegramConnector
+
+        connectors[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
     queue = _access_queue(settings)
     service = AccessDispatcher(
         stores(settings), connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
     )
     return Dispatcher(settings, service, queue)
+
+
+def _telegram_api(settings: Any) -> Any:
+    from .adapters.http import UrllibTransport
+    from .adapters.telegram import TelegramBotApi
+
+    secrets = _secrets(settings.region)
+    return TelegramBotApi(
+        _overrides.telegram_transport or UrllibTransport(),
+        lambda: secrets.get(settings.telegram_bot_token_name),
+        settings.telegram_api_base,
+    )
+
+
+@dataclass(frozen=True)
+class Telegram:
+    settings: config.TelegramSettings
+    stores: Any
+    api: Any
+    webhook_secret: Callable[[], str]
+    queue: Any
+
+
+@lru_cache(maxsize=None)
+def telegram() -> Telegram:
+    settings = config.TelegramSettings.from_env()
+    secrets = _secrets(settings.region)
+    name = settings.telegram_webhook_secret_name
+    return Telegram(
+        settings,
+        stores(settings),
+        _telegram_api(settings),
+        # No secret name configured: the webhook accepts nothing (secret_matches refuses "").
+        lambda: secrets.get(name) if name else "",
+        _access_queue(settings),
+    )
 
 
 @dataclass(frozen=True)
@@ -365,6 +414,7 @@ class _LazyBilling:
 
 
 def _reset_caches() -> None:
-    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, aws_client, _secrets,
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, telegram, aws_client,
+                    _secrets,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

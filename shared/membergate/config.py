@@ -95,6 +95,9 @@ ENV_NAMES = {
     "community_preflight": "COMMUNITY_PREFLIGHT",
     "discord_public_key": "DISCORD_PUBLIC_KEY",
     "dispute_policy": "DISPUTE_POLICY",
+    "telegram_api_base": "TELEGRAM_API_BASE",
+    "telegram_bot_token_name": "TELEGRAM_BOT_TOKEN_NAME",
+    "telegram_webhook_secret_name": "TELEGRAM_WEBHOOK_SECRET_NAME",
 }
 
 
@@ -243,6 +246,9 @@ class DispatcherSettings(JoinSettings):
     # process keeps under 50 / DISPATCH_MAX_CONCURRENCY (the template's MaximumConcurrency)
     # with 20 % headroom, so concurrent dispatchers together never reach the global limit.
     dispatch_max_concurrency: int = 2
+    # Telegram is optional: without a bot token name no Telegram connector is registered.
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_token_name: str = ""
 
     @property
     def discord_requests_per_second(self) -> int:
@@ -260,6 +266,36 @@ class DispatcherSettings(JoinSettings):
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME"),
             max_attempts=_int(e, "ACCESS_MAX_ATTEMPTS", 8),
             dispatch_max_concurrency=_int(e, "DISPATCH_MAX_CONCURRENCY", 2),
+            **_telegram(e),
+        )
+
+
+def _telegram(e: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "telegram_api_base": _env(e, "TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/"),
+        "telegram_bot_token_name": _env(e, "TELEGRAM_BOT_TOKEN_NAME", ""),
+    }
+
+
+@dataclass(frozen=True)
+class TelegramSettings(StoreSettings):
+    """The Telegram webhook and the deep-link pages around it (identity before payment)."""
+
+    access_queue_url: str
+    telegram_api_base: str
+    telegram_bot_token_name: str
+    telegram_webhook_secret_name: str
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TelegramSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            **_telegram(e),
+            telegram_webhook_secret_name=_env(e, "TELEGRAM_WEBHOOK_SECRET_NAME", ""),
+            public_base_url=_public_base_url(e),
         )
 
 
@@ -351,4 +387,5 @@ SETTINGS_BY_FUNCTION = {
     "run_lifecycle": LifecycleSettings,
     "admin_api": AdminSettings,
     "discord_interactions": InteractionsSettings,
+    "telegram_webhook": TelegramSettings,
 }

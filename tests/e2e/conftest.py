@@ -23,7 +23,8 @@ def stack(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("stack") / "stack.log"
     env = {**os.environ, "PORT": str(port), "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
            "MEMBERGATE_QUIET": "1"}
-    for leaked in ("AWS_ENDPOINT_URL", "STRIPE_API_KEY", "DISCORD_BOT_TOKEN", "STRIPE_API_BASE", "DISCORD_API_BASE"):
+    for leaked in ("AWS_ENDPOINT_URL", "STRIPE_API_KEY", "DISCORD_BOT_TOKEN", "STRIPE_API_BASE", "DISCORD_API_BASE",
+                   "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
         env.pop(leaked, None)
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=REPO, env=env, stdout=log,

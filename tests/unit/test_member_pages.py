@@ -107,14 +107,40 @@ def test_join_page_view_unknown_plan_is_none():
 
 
 def test_join_page_view_invite_platform_gets_an_identity_step_hook_not_a_discord_button():
-    # Given a Telegram community
-    stores, billing = setup(platform=Platform.TELEGRAM)
+    # Given a WhatsApp community (no web step: the invite comes after payment)
+    stores, billing = setup(platform=Platform.WHATSAPP)
     # When the view is built
     view = join_page_view("pln_1", stores=stores, billing=billing, member_id=None)
     # Then the step says the invite comes after payment; no Discord connect is asked
-    assert [(s.platform, s.kind) for s in view.identity_steps] == [("telegram", "invite")]
+    assert [(s.platform, s.kind) for s in view.identity_steps] == [("whatsapp", "invite")]
     page = join_page(view)
     assert "/auth/discord/start" not in page and "personal invite link" in page
+    assert "action='/checkout'" in page
+
+
+def test_join_page_view_telegram_step_is_the_bot_before_the_pay_button():
+    # Given a Telegram community and a visitor the bot has not linked yet
+    stores, billing = setup("fr", platform=Platform.TELEGRAM)
+    # When the view is built and rendered
+    view = join_page_view("pln_1", stores=stores, billing=billing, member_id=None)
+    page = join_page(view)
+    # Then the step is the bot's deep link, in the community's language, with the prices but no pay button
+    assert [(s.platform, s.kind, s.bound) for s in view.identity_steps] == [("telegram", "bot", False)]
+    assert "href='/telegram/start/pln_1'" in page and "Continuer avec Telegram" in page
+    assert "/auth/discord/start" not in page and "action='/checkout'" not in page
+    assert "class=prices" in page
+
+
+def test_join_page_view_telegram_linked_member_sees_the_note_and_the_pay_button():
+    # Given a member whose Telegram account the bot linked
+    stores, billing = setup(platform=Platform.TELEGRAM)
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.bind_identity("mbr_1", Identity(Platform.TELEGRAM, "777000111"))
+    # When the page is rendered for them
+    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1"))
+    # Then it names the linked account for machines and offers to pay
+    assert "data-telegram-user='777000111'" in page and "Your Telegram account is linked" in page
+    assert "action='/checkout'" in page and "Continue with Telegram" not in page
 
 
 def test_success_page_lists_the_next_step_for_each_place_and_a_fallback():

@@ -15,8 +15,16 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.access import Capability, Presence, PresenceState
 from ..domain.errors import PermanentError, RetryableError
-from ..domain.telegram import INVITE_LINK_NAME_LIMIT, invite_link_name, is_present_status, is_valid_webhook_secret
+from ..domain.model import Community, Platform
+from ..domain.telegram import (
+    INVITE_LINK_NAME_LIMIT,
+    invite_link_name,
+    is_present_status,
+    is_valid_webhook_secret,
+    personal_link_name,
+)
 from .http import HttpTransport
 
 log = logging.getLogger(__name__)
@@ -584,3 +592,61 @@ def _seconds(value: Any) -> float | None:
 
 def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- the CommunityConnector ------------------------------------------------------------------------
+
+# A personal link lives long enough to be tapped from the message, not long enough to circulate.
+INVITE_LIFETIME_SECONDS = 24 * 3600
+
+
+class TelegramConnector:
+    """A Telegram group, supergroup or channel behind the core's CommunityConnector port.
+
+    Telegram has no roles and a bot cannot add anyone: access is a personal join-request link sent
+    to the member, the request approved for them alone, and removal is a ban then an unban."""
+
+    platform = Platform.TELEGRAM
+    capabilities = frozenset(
+        {Capability.CHECK_MEMBER, Capability.INVITE, Capability.APPROVE_JOIN, Capability.REMOVE_MEMBER,
+         Capability.MESSAGE}
+    )
+
+    def __init__(self, api: TelegramBotApi, invite_lifetime: int = INVITE_LIFETIME_SECONDS):
+        self.api = api
+        self._invite_lifetime = invite_lifetime
+
+    def check_member(self, community: Community, user: str) -> Presence:
+        status = self.api.member_status(community.external_id, user)
+        if status.status == "unknown":
+            return Presence(PresenceState.ABSENT)
+        return Presence(PresenceState.PRESENT if status.present else PresenceState.ABSENT)
+
+    def add_member(self, community: Community, user: str, roles: Sequence[str], credential: str | None) -> None:
+        raise PermanentError("a Telegram bot cannot add people to a chat; they join through a personal invite",
+                             "unsupported_action")
+
+    def grant_role(self, community: Community, user: str, role_id: str) -> None:
+        raise PermanentError("Telegram chats have no roles; access is being in the chat", "unsupported_action")
+
+    def revoke_role(self, community: Community, user: str, role_id: str) -> None:
+        raise PermanentError("Telegram chats have no roles; access is being in the chat", "unsupported_action")
+
+    def remove_member(self, community: Community, user: str) -> None:
+        self.api.remove_member(community.external_id, user)
+
+    def create_invite(self, community: Community, user: str, now: int) -> str:
+        link = self.api.create_join_request_link(
+            community.external_id, name=personal_link_name(user), expire_date=now + self._invite_lifetime
+        )
+        return link.url
+
+    def approve_join(self, community: Community, user: str) -> None:
+        self.api.approve_join_request(community.external_id, user)
+
+    def decline_join(self, community: Community, user: str) -> None:
+        self.api.decline_join_request(community.external_id, user)
+
+    def send_message(self, user: str, text: str, idempotency_key: str) -> None:
+        # Telegram has no idempotency key: the message log's claim keeps a message to one send.
+        self.api.send_message(_user_id(user), text)

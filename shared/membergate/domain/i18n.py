@@ -60,6 +60,10 @@ EN: dict[str, str] = {
     "page.place_state": "Your access to {place}: {state}",
     "page.step_discord": "Connect the Discord account that should get access, so it goes to the right person.",
     "page.step_invite": "{place} ({platform}): after payment you get a personal invite link here and in your messages.",
+    "page.step_telegram": "Open our Telegram bot and tap Start. It links your Telegram account and sends you the "
+    "payment button; after paying, it sends your personal invite to the group.",
+    "page.connect_telegram": "Continue with Telegram",
+    "page.connected_telegram": "Your Telegram account is linked: your invite goes to it.",
     "page.step_later": "{place} ({platform}): the creator adds you after payment; you'll get a message.",
     "page.next_title": "What happens next",
     "page.next_discord": "{place}: your Discord account {user} gets its role within seconds; open Discord to see the new channels.",
@@ -148,6 +152,10 @@ FR: dict[str, str] = {
     "page.place_state": "Ton accès à {place} : {state}",
     "page.step_discord": "Connecte le compte Discord qui doit recevoir l'accès, pour qu'il arrive à la bonne personne.",
     "page.step_invite": "{place} ({platform}) : après le paiement, tu reçois ici et en message un lien d'invitation personnel.",
+    "page.step_telegram": "Ouvre notre bot Telegram et appuie sur Démarrer. Il relie ton compte Telegram et t'envoie "
+    "le bouton de paiement ; après le paiement, il t'envoie ton invitation personnelle au groupe.",
+    "page.connect_telegram": "Continuer avec Telegram",
+    "page.connected_telegram": "Ton compte Telegram est relié : ton invitation lui sera envoyée.",
     "page.step_later": "{place} ({platform}) : le créateur t'ajoute après le paiement ; tu recevras un message.",
     "page.next_title": "Et maintenant ?",
     "page.next_discord": "{place} : ton compte Discord {user} reçoit son rôle dans quelques secondes ; ouvre Discord pour voir les nouveaux salons.",

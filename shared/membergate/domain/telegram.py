@@ -160,6 +160,11 @@ def invite_link_name(label: str) -> str:
     return text.rstrip()
 
 
+def personal_link_name(user: str) -> str:
+    """The name a member's personal invite link carries: a join request through it names its holder."""
+    return invite_link_name(f"Membergate {user}")
+
+
 def join_request_verdict(request: JoinRequest, link_holders: Mapping[str, int]) -> str:
     """"approve" only when the request came through a personal link issued to this very user, else "decline".
 

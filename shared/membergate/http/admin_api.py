@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from ..domain.errors import UnauthorizedError
 from ..domain.links import Links
@@ -23,6 +23,7 @@ from .schemas import (
     ClaimLinkOut,
     CommunitiesOut,
     CommunityIn,
+    TelegramCommunityIn,
     CommunityOut,
     EntitlementOut,
     ErrorOut,
@@ -89,9 +90,16 @@ def build_admin_app(
         return Response(200, "application/json", admin_openapi_json(app))
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
-    def create_community(body: CommunityIn) -> Response[CommunityOut]:
+    def create_community(
+        body: Annotated[CommunityIn | TelegramCommunityIn, Body(discriminator="platform")],
+    ) -> Response[CommunityOut]:
+        values = body.model_dump()
+        if isinstance(body, TelegramCommunityIn):
+            # No roles on Telegram: access is being in the chat, and ending it takes the member out.
+            values = {"platform": "telegram", "name": body.name, "external_id": values.pop("chat_id"),
+                      "role_id": None, "on_revoke": "kick", "locale": body.locale}
         community = admin.create_community(
-            stores_factory(), now=now(), connectors=connectors() if preflight_on_register() else None, **body.model_dump()
+            stores_factory(), now=now(), connectors=connectors() if preflight_on_register() else None, **values
         )
         return Response(201, "application/json", community_out(community))
 

@@ -9,7 +9,7 @@ from html import escape
 from ..domain.billing import PriceInfo
 from ..domain.i18n import text
 from ..domain.messages import format_date
-from ..services.member_pages import JoinPageView
+from ..services.member_pages import BEFORE_PAYMENT, JoinPageView
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}"
@@ -112,23 +112,33 @@ def join_page(view: JoinPageView) -> str:
         parts.append(f"<h2>{t('page.places')}</h2><ul class=places>"
                      + "".join(f"<li>{escape(p.name)}</li>" for p in view.places) + "</ul>")
     for step in view.identity_steps:
-        if step.kind != "oauth":
+        if step.kind not in BEFORE_PAYMENT:
             place = next((p for p in view.places if p.platform == step.platform), None)
             if place and not view.paid:
                 parts.append(f"<p class=note>{escape(t('page.step_invite').format(place=place.name, platform=step.platform.title()))}</p>")
-    if discord is not None and not discord.bound:
+    telegram = view.telegram
+    if not view.bound:
         if view.prices and not view.manage:
             # What it costs comes before who you are: the member sees the prices before connecting.
             parts.append(f"<h2>{t('page.prices')}</h2><ul class=prices>"
                          + "".join(f"<li>{_price_text(p, loc)}</li>" for p in view.prices) + "</ul>")
+    if discord is not None and not discord.bound:
         parts.append(f"<p>{t('page.manage_connect') if view.manage else t('page.step_discord')}</p>")
         parts.append(f"<p><a class=button href='{connect}'>{t('page.connect')}</a></p>")
-        return _page(view.plan_name, "".join(parts), loc)
-    if discord is not None:
+    elif discord is not None:
         user = escape(discord.bound_as) if discord.bound_as else "✓"
         parts.append(f"<p class=note data-discord-user='{escape(discord.external_id or '')}'>{t('page.connected').format(user=user, connect=connect)}</p>")
+    if telegram is not None and not telegram.bound:
+        # The bot (t.me deep link) binds the account and sends the pay link that brings the member back.
+        start = escape(telegram.connect_url or f"/telegram/start/{view.plan_id}")
+        parts.append(f"<p>{t('page.step_telegram')}</p>")
+        parts.append(f"<p><a class=button href='{start}'>{t('page.connect_telegram')}</a></p>")
+    elif telegram is not None:
+        parts.append(f"<p class=note data-telegram-user='{escape(telegram.external_id or '')}'>{t('page.connected_telegram')}</p>")
+    if not view.bound:
+        return _page(view.plan_name, "".join(parts), loc)
     if view.plan_access_state is None:
-        if view.manage and not view.has_billing:
+        if view.manage and not view.has_billing and discord is not None:
             parts.append(f"<p>{t('page.no_billing').format(connect=connect)}</p>")
         label = t("page.pay")
         if view.switch_from:

@@ -47,8 +47,15 @@ def with_security_headers(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, **{k: v for k, v in SECURITY_HEADERS.items() if k.lower() not in present}}
 
 
+# A body that is one of several models chosen by its "platform" names the model first in an
+# error's location; the caller only knows the field.
+_PLATFORM_TAGS = frozenset({"discord", "telegram", "whatsapp"})
+
+
 def _field_name(location: tuple) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    if len(parts) > 1 and parts[0] in _PLATFORM_TAGS:
+        parts = parts[1:]
     out = ""
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
@@ -93,6 +100,8 @@ def make_resolver(
         problems = error.errors()
         first = problems[0] if problems else {"loc": ("body",), "msg": "invalid body"}
         field = _field_name(tuple(first.get("loc", ())))
+        if first.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            field = str((first.get("ctx") or {}).get("discriminator", "platform")).strip("'\"")
         if first.get("type") == "json_invalid":
             return error_response(400, "invalid_request", "the body is not valid JSON", "body")
         message = f"{field}: {first.get('msg', 'invalid')}"

@@ -25,6 +25,16 @@ class CommunityIn(_Strict):
     locale: Literal["en", "fr"] = "en"
 
 
+class TelegramCommunityIn(_Strict):
+    platform: Literal["telegram"]
+    name: str = Field(min_length=1, max_length=100)
+    chat_id: str = Field(
+        pattern=r"^(-?[1-9][0-9]{0,15}|@[A-Za-z][A-Za-z0-9_]{3,31})$",
+        description="the group, supergroup or channel id (a supergroup's starts with -100) or a public @username",
+    )
+    locale: Literal["en", "fr"] = "en"
+
+
 class CommunityOut(BaseModel):
     id: str
     platform: str

@@ -71,6 +71,15 @@ def create_community(
         locale=locale,
         created_at=now,
     )
+    # The duplicate is known here without asking the platform, so it is refused before the preflight.
+    if community.platform is Platform.TELEGRAM and any(
+        c.platform is community.platform and c.external_id == community.external_id
+        for c in stores.catalog.list_communities()
+    ):
+        raise ConflictError(
+            f"the Telegram chat {community.external_id} is already a community here; use that community "
+            "(GET /admin/communities) instead of registering the chat twice"
+        )
     result = run_preflight(connectors or {}, community, [role_id] if role_id else [])
     if result is not None and not result.ok:
         raise PreflightFailedError(result)
@@ -94,7 +103,8 @@ def run_preflight(connectors: Mapping[Platform, Any], community: Community, role
     if connector is None or Capability.PREFLIGHT not in connector.capabilities:
         return None
     try:
-        return connector.preflight(community, role_ids)
+        result: Preflight = connector.preflight(community, role_ids)
+        return result
     except PermanentError as exc:
         # A refused bot token or similar: a failed check with the platform's own advice, not a 502.
         return Preflight((Check("bot_reachable", False, str(exc)),))

@@ -68,9 +68,18 @@ def start_checkout(
             "your last payment for this community is still being confirmed by your bank; once it is, "
             "come back to this page to change your plan"
         )
-    if not member.identity(Platform.DISCORD):
+    # Every platform the plan grants a place on needs the member's account there (Discord when
+    # the plan's places cannot be read).
+    places = [stores.catalog.get_community(g.community_id) for g in plan.grants]
+    needed = {c.platform for c in places if c is not None} or {Platform.DISCORD}
+    if Platform.DISCORD in needed and not member.identity(Platform.DISCORD):
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"
+        )
+    if Platform.TELEGRAM in needed and not member.identity(Platform.TELEGRAM):
+        raise IdentityRequiredError(
+            "start our Telegram bot first (the 'Continue with Telegram' link on the join page), so your access "
+            "goes to the right Telegram account"
         )
     if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
         record = next(r for r in view.records if r.subscription_id == move.subscription_id)

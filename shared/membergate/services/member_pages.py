@@ -7,20 +7,26 @@ from dataclasses import dataclass
 from ..domain.billing import PriceInfo
 from ..domain.errors import MembergateError
 from ..domain.i18n import choose_locale
-from ..domain.model import EntitlementState, Platform
+from ..domain.model import EntitlementState, Member, Platform
 from ..ports import BillingGateway, Stores
+
+
+# The identity step kinds the member completes on the page before the pay button is shown.
+BEFORE_PAYMENT = ("oauth", "bot")
 
 
 @dataclass(frozen=True)
 class IdentityStep:
     """How the member proves who they are on one platform the plan grants.
 
-    Discord binds before payment (OAuth2, ``connect_url``); invite-based platforms (Telegram,
-    WhatsApp) have no web step yet: ``kind`` "invite" says the invite comes after payment. A
-    platform that gains a web step fills ``connect_url`` here and the page shows its button."""
+    Discord binds before payment (OAuth2, ``connect_url``); Telegram too, through its bot (``kind``
+    "bot": the t.me deep link binds the account and the bot sends the pay link). Invite-based
+    platforms without a web step (WhatsApp): ``kind`` "invite" says the invite comes after payment.
+    A platform that gains a web step fills ``connect_url`` here and the page shows its button."""
 
     platform: str
-    kind: str  # "oauth" (bind before paying), "invite" (personal invite after paying), "manual"
+    # "oauth" and "bot" bind before paying; "invite" (personal invite after paying), "manual"
+    kind: str
     bound_as: str | None = None  # the account shown to the member: a handle, never a raw id
     bound: bool = False
     connect_url: str | None = None
@@ -61,6 +67,10 @@ class JoinPageView:
     @property
     def discord(self) -> IdentityStep | None:
         return next((s for s in self.identity_steps if s.platform == Platform.DISCORD.value), None)
+
+    @property
+    def telegram(self) -> IdentityStep | None:
+        return next((s for s in self.identity_steps if s.platform == Platform.TELEGRAM.value), None)
 
 
 def join_page_view(
@@ -105,7 +115,7 @@ def join_page_view(
         prices_unavailable=unavailable,
         places=places,
         identity_steps=steps,
-        bound=all(s.bound for s in steps if s.kind == "oauth"),
+        bound=all(s.bound for s in steps if s.kind in BEFORE_PAYMENT),
         plan_access_state=held[0].state.value if held else None,
         plan_access_until=held[0].until if held else None,
         has_billing=bool(member and member.stripe_customer_id),
@@ -117,13 +127,18 @@ def join_page_view(
     )
 
 
-def _identity_step(platform: Platform, member, plan_id: str) -> IdentityStep:
+def _identity_step(platform: Platform, member: Member | None, plan_id: str) -> IdentityStep:
     bound_id = member.identity(platform) if member else None
     if platform is Platform.DISCORD:
         # No handle is stored yet: the page says "your Discord account" rather than show the raw id.
         return IdentityStep(platform.value, "oauth", bound=bound_id is not None, external_id=bound_id,
                             connect_url=f"/auth/discord/start?plan_id={plan_id}")
-    # Telegram and WhatsApp: the member is invited after payment (their connectors fill this in).
+    if platform is Platform.TELEGRAM:
+        # The bot binds the account (/start from the deep link), then sends the pay link that signs the
+        # member in here; the invite link comes from the bot after payment.
+        return IdentityStep(platform.value, "bot", bound=bound_id is not None, external_id=bound_id,
+                            connect_url=f"/telegram/start/{plan_id}")
+    # WhatsApp: the member is invited after payment (its connector fills this in).
     return IdentityStep(platform.value, "invite", bound=bound_id is not None)
 
 
