@@ -102,15 +102,15 @@ def discord_checks(facts: DiscordGuildFacts, granted_roles: Collection[str], on_
     if on_revoke is OnRevoke.KICK:
         checks.append(Check("kick_members", has(KICK_MEMBERS), "" if has(KICK_MEMBERS) else grant("Kick Members")))
     for role_id in sorted(set(granted_roles)):
-        role = facts.roles.get(role_id)
-        if role is None:
+        granted = facts.roles.get(role_id)
+        if granted is None:
             checks.append(Check(f"role_exists:{role_id}", False,
                                 f"role {role_id} does not exist in the server: copy the role's ID from {_SETTINGS_ROLES} "
                                 "(right click → Copy Role ID) into the community or plan"))
             continue
         # Discord lets a bot manage only roles strictly below its highest role (the owner excepted).
-        above = facts.bot_is_owner or (top is not None and top.position > role.position)
+        above = facts.bot_is_owner or (top is not None and top.position > granted.position)
         checks.append(Check(f"role_below_bot:{role_id}", above,
-                            "" if above else f"move the {bot_role_name} role above '{role.name}' in {_SETTINGS_ROLES}"))
+                            "" if above else f"move the {bot_role_name} role above '{granted.name}' in {_SETTINGS_ROLES}"))
     checks.append(intent)
     return Preflight(tuple(checks))

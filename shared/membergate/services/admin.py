@@ -94,7 +94,8 @@ def run_preflight(connectors: Mapping[Platform, Any], community: Community, role
     if connector is None or Capability.PREFLIGHT not in connector.capabilities:
         return None
     try:
-        return connector.preflight(community, role_ids)
+        result: Preflight = connector.preflight(community, role_ids)
+        return result
     except PermanentError as exc:
         # A refused bot token or similar: a failed check with the platform's own advice, not a 502.
         return Preflight((Check("bot_reachable", False, str(exc)),))

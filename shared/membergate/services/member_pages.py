@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..domain.billing import PriceInfo
 from ..domain.errors import MembergateError
 from ..domain.i18n import choose_locale
-from ..domain.model import EntitlementState, Platform
+from ..domain.model import EntitlementState, Member, Platform
 from ..ports import BillingGateway, Stores
 
 
@@ -117,7 +117,7 @@ def join_page_view(
     )
 
 
-def _identity_step(platform: Platform, member, plan_id: str) -> IdentityStep:
+def _identity_step(platform: Platform, member: Member | None, plan_id: str) -> IdentityStep:
     bound_id = member.identity(platform) if member else None
     if platform is Platform.DISCORD:
         # No handle is stored yet: the page says "your Discord account" rather than show the raw id.
