@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,9 +229,24 @@ def _moto_account() -> Iterator[dict[str, str]]:
         env = {**function_environment(template, intrinsics), **{k: v for k, v in INTAKE_ENV.items()
                                                                 if k not in ("LEDGER_TABLE", "BILLING_EVENTS_QUEUE_URL")}}
         env.update(AWS_ENDPOINT_URL=endpoint, POWERTOOLS_LOG_LEVEL="WARNING")
+        _processor_function(lambda s: session.client(s, endpoint_url=endpoint), env["PROCESSOR_FUNCTION_NAME"])
         yield env
     finally:
         server.stop()
+
+
+def _processor_function(client: Callable[[str], Any], name: str) -> None:
+    """The function the intake invokes asynchronously: Lambda answers 202 once it holds the event
+    (moto does the same without running it, which is all the intake's first event waits for)."""
+    import io
+    import zipfile
+
+    role = client("iam").create_role(RoleName="bench-processor", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return None\n")
+    client("lambda").create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.lambda_handler",
+                                     Code={"ZipFile": code.getvalue()})
 
 
 FIRST_EVENT_WEBHOOK_SECRET = "whsec_bench_first_event"

@@ -76,8 +76,8 @@ def measure_processor_calls() -> list[EventTypeCalls]:
     with ExitStack() as scope:
         stack = scope.enter_context(aws_stack())
         discord = FakeDiscordTransport()
-        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-            SecretId="membergate/discord-bot-token", SecretString=discord.bot_token)
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="/membergate/discord-bot-token", Value=discord.bot_token, Type="SecureString", Overwrite=True)
         clock = bench_cost._Clock(T0)
         scope.enter_context(bootstrap.overridden(clock=clock, discord_transport=discord))
         bench_cost._arrange_member(bootstrap.stores(config.ProcessorSettings.from_env()), discord)

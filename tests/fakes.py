@@ -85,6 +85,9 @@ class FakeMembers:
         member_id = self.by_customer.get(customer_id)
         return self.members.get(member_id) if member_id else None
 
+    def member_id_for_customer(self, customer_id: str) -> str | None:
+        return self.by_customer.get(customer_id)
+
     def find_by_identity(self, platform: Platform, external_id: str) -> Member | None:
         member_id = self.by_identity.get((platform, external_id))
         return self.members.get(member_id) if member_id else None

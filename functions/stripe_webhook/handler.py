@@ -39,9 +39,6 @@ def lambda_handler(event, context):
             # The API's request id: the processor and the dispatcher log it for this event too.
             correlation_id=logger.get_correlation_id(),
         )
-    except RecursionError:
-        # A signed body nested deeper than the JSON parser goes: bytes no retry can make usable.
-        return _rejected(MalformedEventError("the body nests too deeply to be a Stripe event"))
     except (SignatureError, MalformedEventError) as error:
         return _rejected(error)
     logger.info("stripe webhook accepted", extra={"event_id": result.event_id, "type": result.event_type, "outcome": result.outcome})

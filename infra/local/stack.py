@@ -202,6 +202,11 @@ class LocalStack:
             AWS_SECRET_ACCESS_KEY="local",
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
+            # Under load the in-process moto server sometimes refuses a connection for a moment
+            # (Errno 111, not understood yet): botocore's standard retries ride it out, as they
+            # would a throttled AWS API, instead of surfacing a 500.
+            AWS_RETRY_MODE="standard",
+            AWS_MAX_ATTEMPTS="8",
         )
         os.environ.pop("AWS_PROFILE", None)
         import boto3

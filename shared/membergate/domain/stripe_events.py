@@ -264,8 +264,7 @@ def charge_fact(event: StripeEvent) -> ChargeFact:
             raise MalformedEventError(f"{event.type} carries a {obj.get('object')}, not a charge")
         amount = _int_or_none(obj.get("amount")) or 0
         refunded = _int_or_none(obj.get("amount_refunded")) or 0
-        raw_metadata = obj.get("metadata")
-        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+        metadata = _dict(obj.get("metadata"))
         member = metadata.get(MEMBER_METADATA_KEY)
         return ChargeFact(
             payment_intent=_id(obj.get("payment_intent")),

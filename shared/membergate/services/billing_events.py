@@ -299,7 +299,11 @@ class BillingEventProcessor:
         # Status never comes from invoices (subscription snapshots carry it); invoices only
         # feed messages and the creator's ledger.
         fact = invoice_fact(event)
-        member = self.stores.members.find_by_customer(fact.customer_id) if fact.customer_id else None
+        member_id = self.stores.members.member_id_for_customer(fact.customer_id) if fact.customer_id else None
+        # A paid invoice may give a refunded grant back: one read of the member (projection
+        # first); the other invoice events read the member alone.
+        state = self._state(member_id) if member_id and event.type == "invoice.paid" else None
+        member = state.member if state else (self.stores.members.get(member_id) if member_id else None)
         if member is None:
             return Outcome("ignored", f"invoice {fact.invoice_id} is for a customer no member has")
         detail = (
@@ -307,12 +311,12 @@ class BillingEventProcessor:
             f"{fact.amount_paid if event.type == 'invoice.paid' else fact.amount_due} {fact.currency}"
         )
         if event.type == "invoice.paid" and fact.subscription_id:
-            record = self.stores.subscriptions.get(member.id, fact.subscription_id)
+            record = _subscription(state, fact.subscription_id) if state else None
             paid_at = fact.paid_at if fact.paid_at is not None else event.created
-            if record is not None and (record.last_paid_at or 0) < paid_at:
+            if state is not None and record is not None and (record.last_paid_at or 0) < paid_at:
                 # A payment after a refunded one gives the grant back (see last_payment_refunded).
-                self.stores.subscriptions.save(replace(record, last_paid_at=paid_at))
-                self._refresh(member.id, now)
+                saved = self.stores.subscriptions.save(replace(record, last_paid_at=paid_at))
+                self._refresh(member.id, now, _with_subscription(state, saved))
         if event.type == "invoice.payment_action_required" and fact.subscription_id:
             record = self.stores.subscriptions.get(member.id, fact.subscription_id)
             plan = self.stores.catalog.get_plan(record.plan_id) if record and record.plan_id else None

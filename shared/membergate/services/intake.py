@@ -50,6 +50,9 @@ def accept_stripe_webhook(
         raw = json.loads(text)
     except ValueError:  # UnicodeDecodeError is a ValueError too
         raise MalformedEventError("the body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        # A signed body nested deeper than the JSON parser goes: bytes no retry can make usable.
+        raise MalformedEventError("the body nests too deeply to be a Stripe event") from None
     event = parse_event(raw)
     if event.livemode != livemode:
         # Acknowledged (Stripe would retry for days otherwise) but never silent: the id goes to

@@ -35,12 +35,12 @@ def handle_interaction(stores: Stores, queue: AccessWorkQueue, raw: bytes, manag
         raise InvalidRequestError("the interaction body must be a JSON object")
     if payload.get("type") == PING:
         return InteractionAnswer({"type": PONG})
-    raw_data = payload.get("data")
-    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    found_data = payload.get("data")
+    data: dict[str, Any] = found_data if isinstance(found_data, dict) else {}
     if payload.get("type") != APPLICATION_COMMAND or data.get("name") != ACCESS_COMMAND:
         raise InvalidRequestError("Membergate answers only PING and the /access command", field="data.name")
-    raw_member = payload.get("member")
-    member_obj: dict[str, Any] = raw_member if isinstance(raw_member, dict) else {}
+    found_member = payload.get("member")
+    member_obj: dict[str, Any] = found_member if isinstance(found_member, dict) else {}
     user = member_obj.get("user") if isinstance(member_obj.get("user"), dict) else payload.get("user")
     user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
     guild_id = str(payload.get("guild_id") or "")

@@ -223,8 +223,12 @@ class DynamoMemberRepository:
         ).save(condition=MemberItem.pk.does_not_exist())
 
     def find_by_customer(self, customer_id: str) -> Member | None:
+        member_id = self.member_id_for_customer(customer_id)
+        return self.get(member_id) if member_id else None
+
+    def member_id_for_customer(self, customer_id: str) -> str | None:
         link = _get(LinkItem, f"STRIPE_CUSTOMER#{customer_id}", "LINK")
-        return self.get(link.member_id) if link else None
+        return str(link.member_id) if link else None
 
     def find_by_identity(self, platform: Platform, external_id: str) -> Member | None:
         link = _get(LinkItem, _identity_pk(platform, external_id), "LINK")
