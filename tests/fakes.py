@@ -116,6 +116,10 @@ class FakeMembers:
     def load_credentials(self, member_id: str, platform: Platform) -> bytes | None:
         return self.credentials.get((member_id, platform))
 
+    def page(self, limit: int, after: str | None = None) -> tuple[list[Member], str | None]:
+        ids = sorted(i for i in self.members if after is None or i > after)
+        return [self.members[i] for i in ids[:limit]], (ids[limit - 1] if len(ids) > limit else None)
+
 
 class FakeSubscriptions:
     def __init__(self) -> None:

@@ -67,6 +67,9 @@ class MemberRepository(Protocol):
     def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
         """Per-identity secrets (e.g. Discord OAuth tokens), sealed by the caller."""
     def load_credentials(self, member_id: str, platform: Platform) -> bytes | None: ...
+    def page(self, limit: int, after: str | None = None) -> tuple[list[Member], str | None]:
+        """Members in id order after ``after``, through an index (never a Scan); the id to continue
+        after, or None at the end."""
 
 
 class SubscriptionRepository(Protocol):

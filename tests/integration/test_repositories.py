@@ -233,3 +233,21 @@ def _legacy_member_read_back(stores) -> None:
     # Then the Discord account and its sealed tokens are there
     assert member.id == "mbr_old" and member.identity(Platform.DISCORD) == "77"
     assert stores.members.load_credentials("mbr_old", Platform.DISCORD) == b"sealed-old"
+
+
+def test_member_page_walks_every_member_in_id_order_without_repeats(stores):
+    # Given five members created out of order
+    for member_id in ("mbr_c", "mbr_a", "mbr_e", "mbr_b", "mbr_d"):
+        stores.members.create(Member(member_id, T0))
+    # When paging two at a time from the start
+    seen, after, pages = [], None, 0
+    while True:
+        members, after = stores.members.page(2, after)
+        seen += [m.id for m in members]
+        pages += 1
+        if after is None:
+            break
+    # Then every member comes once, in id order, in three pages, the last without a cursor
+    assert seen == ["mbr_a", "mbr_b", "mbr_c", "mbr_d", "mbr_e"]
+    assert pages == 3
+    assert stores.members.page(5) == (stores.members.page(10)[0], None)

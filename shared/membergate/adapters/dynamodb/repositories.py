@@ -189,6 +189,9 @@ class DynamoMemberRepository:
         MemberItem(
             _member_pk(member.id),
             "MEMBER",
+            # by_kind MEMBER / <id>: the admin member list pages through it in id order.
+            gsi1pk="MEMBER",
+            gsi1sk=member.id,
             member_id=member.id,
             created_at=member.created_at,
             origin=member.origin.value,
@@ -275,6 +278,12 @@ class DynamoMemberRepository:
             member = _get(MemberItem, _member_pk(member_id), "MEMBER")
             return member.discord_tokens if member else None
         return None
+
+    def page(self, limit: int, after: str | None = None) -> tuple[list[Member], str | None]:
+        condition = MemberItem.gsi1sk > after if after else None
+        items = list(MemberItem.by_kind.query("MEMBER", condition, limit=limit + 1))
+        members = [_member(i) for i in items[:limit]]
+        return members, (members[-1].id if len(items) > limit else None)
 
 
 def _identity_pk(platform: Platform, external_id: str) -> str:
