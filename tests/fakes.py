@@ -62,6 +62,12 @@ class FakeCatalog:
         plan_id = self.prices.get(price_id)
         return self.plans.get(plan_id) if plan_id else None
 
+    def update_plan(self, plan: Plan) -> None:
+        stored = self.plans[plan.id]
+        self.plans[plan.id] = replace(
+            stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at
+        )
+
 
 class FakeMembers:
     def __init__(self) -> None:

@@ -167,3 +167,48 @@ def test_events_filtered_by_status_and_type_and_payments_csv():
         assert sorted(e["event_id"] for e in paid["events"]) == ["evt_1", "evt_2"]
         assert future["events"] == []
         assert sorted(r[0] for r in payments[1:]) == ["evt_1", "evt_2"]
+
+
+def _plan() -> dict:
+    _, community = call("POST", "/admin/communities", {"platform": "discord", "name": "Club", "guild_id": "1", "role_id": "2"})
+    _, plan = call("POST", "/admin/plans", {"name": "Monthly", "stripe_price_ids": ["price_p"],
+                                            "grants": [{"community_id": community["id"]}]})
+    return plan
+
+
+def test_plan_patch_changes_only_the_fields_given():
+    with aws_stack():
+        # Given a plan
+        plan = _plan()
+        # When renaming it and lengthening its grace
+        status, edited = call("PATCH", f"/admin/plans/{plan['id']}", {"name": "Monthly club", "grace_days": 7})
+        # Then those change, the rest (prices, grants, join link) stays, and it reads back edited
+        assert status == 200
+        assert edited == {**plan, "name": "Monthly club", "grace_days": 7}
+        assert call("GET", f"/admin/plans/{plan['id']}") == (200, edited)
+
+
+@pytest.mark.parametrize("body,field", [({"grace_days": "3"}, "grace_days"), ({"name": "   "}, "name"),
+                                        ({"stripe_price_ids": ["price_q"]}, "stripe_price_ids"), ({"grace_days": 61}, "grace_days")])
+def test_plan_patch_bad_field_is_400_naming_it(body, field):
+    with aws_stack():
+        plan = _plan()
+        status, answer = call("PATCH", f"/admin/plans/{plan['id']}", body)
+        assert status == 400 and answer["error"]["field"] == field
+
+
+def test_archived_plan_join_link_is_410_and_reads_back_archived():
+    with aws_stack():
+        # Given a plan whose join link works
+        plan = _plan()
+        join = load_handler("join").lambda_handler(http_event("GET", f"/join/{plan['id']}"), LambdaContext())
+        assert join["statusCode"] == 200
+        # When the creator archives it (twice: idempotent)
+        status, archived = call("POST", f"/admin/plans/{plan['id']}/archive")
+        again = call("POST", f"/admin/plans/{plan['id']}/archive")[1]
+        # Then it reads back archived, and the join link answers 410 with a page saying the offer is closed
+        assert status == 200 and archived["archived_at"] and again == archived
+        join = load_handler("join").lambda_handler(http_event("GET", f"/join/{plan['id']}"), LambdaContext())
+        assert join["statusCode"] == 410 and "offer is closed" in join["body"]
+        assert call("POST", "/admin/plans/pln_nope/archive")[0] == 404
+        assert call("DELETE", f"/admin/plans/{plan['id']}")[0] == 405

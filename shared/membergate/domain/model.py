@@ -135,6 +135,8 @@ class Plan:
     created_at: int
     kind: PlanKind = PlanKind.SUBSCRIPTION
     access_days: int | None = None  # a pass's length; None for subscriptions and lifetime
+    # Archived: the join link answers 410 and no new checkout starts; members keep their grants.
+    archived_at: int | None = None
 
     @property
     def grace_seconds(self) -> int:

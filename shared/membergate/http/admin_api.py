@@ -39,6 +39,7 @@ from .schemas import (
     MembersOut,
     PlanIn,
     PlanOut,
+    PlanPatch,
     PlansOut,
     ResyncOut,
     SNOWFLAKE,
@@ -130,6 +131,17 @@ def build_admin_app(
         if plan is None:
             raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
         return plan_out(plan, public_base_url(app))
+
+    @app.patch("/admin/plans/<plan_id>")
+    def patch_plan(plan_id: str, body: PlanPatch) -> PlanOut:
+        require_id(plan_id, "plan_id")
+        plan = admin.update_plan(stores_factory(), plan_id, **body.model_dump())
+        return plan_out(plan, public_base_url(app))
+
+    @app.post("/admin/plans/<plan_id>/archive")
+    def archive_plan(plan_id: str) -> PlanOut:
+        require_id(plan_id, "plan_id")
+        return plan_out(admin.archive_plan(stores_factory(), plan_id, now()), public_base_url(app))
 
     @app.get("/admin/members")
     def find_members(
@@ -408,6 +420,7 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         created_at=iso(p.created_at) or "",
         kind=p.kind.value,
         access_days=p.access_days,
+        archived_at=iso(p.archived_at) if p.archived_at is not None else None,
     )
 
 

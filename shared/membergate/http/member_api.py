@@ -212,6 +212,12 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         plan = deps.stores.catalog.get_plan(plan_id) if is_id(plan_id) else None
         if plan is None:
             return html(404, message_page("Plan not found", "This join link is not valid; ask the creator for the current one."))
+        if plan.archived_at is not None:
+            return html(410, message_page(
+                "This offer is closed",
+                "The creator no longer sells this plan; ask them for the current offer. "
+                "Members who have it keep their access until it ends.",
+            ))
         session_id = session_cookie_value(app)
         session = deps.stores.sessions.get_session(session_id, now) if session_id else None
         member = deps.stores.members.get(session.member_id) if session and session.member_id else None

@@ -86,6 +86,14 @@ class PlanIn(_Strict):
     access_days: int | None = Field(default=None, ge=1, le=3660, description="a pass's length in days")
 
 
+class PlanPatch(_Strict):
+    """Only the fields given change; prices and grants stay as created (archive and create anew)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    grace_days: int | None = Field(default=None, ge=0, le=60)
+    on_grace_end: Literal["cancel", "keep_retrying"] | None = None
+
+
 class GrantOut(BaseModel):
     community_id: str
     role_id: str | None
@@ -102,6 +110,7 @@ class PlanOut(BaseModel):
     created_at: str
     kind: str = "subscription"
     access_days: int | None = None
+    archived_at: str | None = Field(default=None, description="when the offer closed (join link 410); null while open")
 
 
 class PlansOut(BaseModel):

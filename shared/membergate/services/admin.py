@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
@@ -362,3 +362,38 @@ def filter_events(
         and (type_ is None or e.type == type_)
         and (since is None or e.received_at >= since)
     ]
+
+
+# --- plan edits and archive -----------------------------------------------------------------
+
+
+def update_plan(
+    stores: Stores, plan_id: str, *, name: str | None = None, grace_days: int | None = None, on_grace_end: str | None = None
+) -> Plan:
+    """Edit what members see and how long grace lasts; a change of grace applies from the next derivation."""
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None:
+        raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
+    edited = replace(
+        plan,
+        name=plan.name if name is None else name,
+        grace_days=plan.grace_days if grace_days is None else grace_days,
+        on_grace_end=plan.on_grace_end if on_grace_end is None else OnGraceEnd(on_grace_end),
+    )
+    if edited != plan:
+        stores.catalog.update_plan(edited)
+    return edited
+
+
+def archive_plan(stores: Stores, plan_id: str, now: int) -> Plan:
+    """Close the offer: the join link answers 410; members keep their access until their grants end.
+
+    Idempotent: archiving twice keeps the first date."""
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None:
+        raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
+    if plan.archived_at is not None:
+        return plan
+    archived = replace(plan, archived_at=now)
+    stores.catalog.update_plan(archived)
+    return archived

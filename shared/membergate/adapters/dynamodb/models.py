@@ -6,6 +6,7 @@ MembershipTable is a single table with prefixed keys:
     PLAN#<id>             / PLAN             (by_kind: PLAN / <id>)
     PRICE#<price>         / PRICE            a price is sold by one plan (conditional create)
     MEMBER#<id>           / MEMBER
+    MEMBER#<id>           / LISTED           (by_kind: MEMBER / <id>) the admin member list
     MEMBER#<id>           / SUBSCRIPTION#<sub>   (by_kind: SUBSCRIPTION / <sub>)
     MEMBER#<id>           / ENTITLEMENTS         (due: DUE#<shard> / due_at, only while due)
     MEMBER#<id>           / ACCESS#<community>
@@ -100,6 +101,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     created_at = NumberAttribute()
     plan_kind = UnicodeAttribute(null=True)  # absent on plans stored before kinds: subscription
     access_days = NumberAttribute(null=True)
+    archived_at = NumberAttribute(null=True)
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -116,6 +118,14 @@ class MemberItem(MembershipItem, discriminator="member"):
     # Read only, from items written before identities were platform-neutral.
     discord_user_id = UnicodeAttribute(null=True)
     discord_tokens = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class MemberListedItem(MembershipItem, discriminator="member_listed"):
+    """MEMBER#<id> / LISTED (by_kind: MEMBER / <id>): written once at creation so the admin list
+    pages through members without a Scan, and without putting the often-updated MEMBER item (and
+    its size) in the index at every write."""
+
+    member_id = UnicodeAttribute()
 
 
 class CredentialsItem(MembershipItem, discriminator="credentials"):
