@@ -65,6 +65,12 @@ class FakeCatalog:
         plan_id = self.prices.get(price_id)
         return self.plans.get(plan_id) if plan_id else None
 
+    def update_plan(self, plan: Plan) -> None:
+        stored = self.plans[plan.id]
+        self.plans[plan.id] = replace(
+            stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at
+        )
+
 
 class FakeMembers:
     def __init__(self) -> None:
@@ -133,6 +139,10 @@ class FakeMembers:
 
     def load_credentials(self, member_id: str, platform: Platform) -> bytes | None:
         return self.credentials.get((member_id, platform))
+
+    def page(self, limit: int, after: str | None = None) -> tuple[list[Member], str | None]:
+        ids = sorted(i for i in self.members if after is None or i > after)
+        return [self.members[i] for i in ids[:limit]], (ids[limit - 1] if len(ids) > limit else None)
 
 
 class FakeSubscriptions:

@@ -47,6 +47,8 @@ class CatalogRepository(Protocol):
     def get_plan(self, plan_id: str) -> Plan | None: ...
     def list_plans(self) -> list[Plan]: ...
     def plan_for_price(self, price_id: str) -> Plan | None: ...
+    def update_plan(self, plan: Plan) -> None:
+        """Store an edited plan's name, grace and archive date (prices and grants never change)."""
 
 
 class MemberRepository(Protocol):
@@ -75,6 +77,9 @@ class MemberRepository(Protocol):
     def save_credentials(self, member_id: str, platform: Platform, sealed: bytes) -> None:
         """Per-identity secrets (e.g. Discord OAuth tokens), sealed by the caller."""
     def load_credentials(self, member_id: str, platform: Platform) -> bytes | None: ...
+    def page(self, limit: int, after: str | None = None) -> tuple[list[Member], str | None]:
+        """Members in id order after ``after``, through an index (never a Scan); the id to continue
+        after, or None at the end."""
 
 
 class SubscriptionRepository(Protocol):

@@ -52,12 +52,13 @@ def test_admin_price_sold_by_two_plans_is_a_conflict():
         assert status == 409 and "price_x" in body["error"]["message"]
 
 
-def test_admin_unknown_route_and_missing_query():
+def test_admin_unknown_route_is_404_and_members_without_filter_is_the_list():
+    # Issue 7: without a filter the member list answers (it used to be a 400 naming stripe_customer_id).
     with aws_stack():
         status, body = call("GET", "/admin/nothing-here")
         assert status == 404 and "openapi.json" in body["error"]["message"]
         status, body = call("GET", "/admin/members")
-        assert status == 400 and body["error"]["field"] == "stripe_customer_id"
+        assert status == 200 and body == {"members": [], "next_cursor": None}
 
 
 def test_admin_same_guild_registered_twice_is_a_conflict_naming_the_first():

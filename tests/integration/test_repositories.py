@@ -301,3 +301,34 @@ def test_members_replace_identity_moves_the_link_and_drops_old_credentials(store
     with pytest.raises(ConflictError):
         stores.members.replace_identity("mbr_1", Identity(Platform.DISCORD, "333"))
     assert stores.members.get("mbr_1").identity(Platform.DISCORD) == "222"
+
+
+def test_member_page_walks_every_member_in_id_order_without_repeats(stores):
+    # Given five members created out of order
+    for member_id in ("mbr_c", "mbr_a", "mbr_e", "mbr_b", "mbr_d"):
+        stores.members.create(Member(member_id, T0))
+    # When paging two at a time from the start
+    seen, after, pages = [], None, 0
+    while True:
+        members, after = stores.members.page(2, after)
+        seen += [m.id for m in members]
+        pages += 1
+        if after is None:
+            break
+    # Then every member comes once, in id order, in three pages, the last without a cursor
+    assert seen == ["mbr_a", "mbr_b", "mbr_c", "mbr_d", "mbr_e"]
+    assert pages == 3
+    assert stores.members.page(5) == (stores.members.page(10)[0], None)
+
+
+def test_update_plan_changes_name_grace_and_archive_only(stores):
+    # Given a stored plan
+    stores.catalog.add_community(community())
+    stores.catalog.add_plan(plan())
+    # When it is edited (prices included, which must not change) and archived
+    from dataclasses import replace
+
+    stores.catalog.update_plan(replace(plan(), name="Renamed", grace_days=9, stripe_price_ids=("price_other",), archived_at=T0 + 5))
+    # Then name, grace and archive date are stored; the prices stay
+    assert stores.catalog.get_plan("pln_1") == replace(plan(), name="Renamed", grace_days=9, archived_at=T0 + 5)
+    assert stores.catalog.plan_for_price("price_a").id == "pln_1"

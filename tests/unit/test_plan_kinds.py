@@ -163,3 +163,17 @@ def test_create_plan_checks_access_days_against_the_kind(kind, days, field):
         create_plan(h.stores, name="x", stripe_price_ids=["price_x"], grants=[("com_1", None)], grace_days=3,
                     on_grace_end="cancel", now=T0, kind=kind, access_days=days)
     assert raised.value.field == field
+
+
+def test_checkout_of_an_archived_plan_is_refused_and_charges_nothing():
+    # Given a pass the creator archived
+    from membergate.services.admin import archive_plan
+
+    h = harness_with_kinds()
+    h.member()
+    archive_plan(h.stores, "pln_pass", h.now)
+    # When a member tries to buy it
+    with pytest.raises(ConflictError, match="no longer sold"):
+        checkout(h, "pln_pass")
+    # Then no Checkout Session was created
+    assert h.billing.session_params == {}

@@ -98,6 +98,8 @@ EN: dict[str, str] = {
     'msg.access_ended.dispute': 'Your payment for {plan} is disputed with your bank, so your access to {community} is suspended. If the dispute is a mistake, ask your bank to withdraw it: your access comes back as soon as it is settled.',
     'msg.access_command.resync': 'Got it! Membergate is checking your access to {community} now: if your membership is active, your role comes back within a minute. Still nothing? Open your membership page: {manage_url}',
     'msg.access_command.unknown': "This Discord account isn't linked to a membership of {community}. Join or reconnect your account from the join link the creator shared, then try /access again.",
+    'err.plan_closed.title': 'This offer is closed',
+    'err.plan_closed': 'The creator no longer sells this plan; ask them for the current offer. Members who have it keep their access until it ends.',
 }
 
 FR: dict[str, str] = {
@@ -190,6 +192,8 @@ FR: dict[str, str] = {
     'msg.access_ended.dispute': "Ton paiement pour {plan} est contesté auprès de ta banque, donc ton accès à {community} est suspendu. Si c'est une erreur, demande à ta banque d'annuler la contestation : ton accès revient dès qu'elle est close.",
     'msg.access_command.resync': "C'est noté ! Membergate vérifie ton accès à {community} : si ton abonnement est actif, ton rôle revient d'ici une minute. Toujours rien ? Ouvre ta page d'abonnement : {manage_url}",
     'msg.access_command.unknown': "Ce compte Discord n'est lié à aucun abonnement à {community}. Rejoins ou reconnecte ton compte depuis le lien d'inscription partagé par le créateur, puis refais /access.",
+    'err.plan_closed.title': 'Cette offre est fermée',
+    'err.plan_closed': "Le créateur ne vend plus cette formule ; demande-lui l'offre du moment. Celles et ceux qui l'ont gardent leur accès jusqu'à son terme.",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "fr": FR}

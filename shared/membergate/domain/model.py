@@ -136,6 +136,8 @@ class Plan:
     kind: PlanKind = PlanKind.SUBSCRIPTION
     access_days: int | None = None  # a pass's length; None for subscriptions and lifetime
     description: str = ""  # the creator's words on what is included, shown on the join page
+    # Archived: the join link answers 410 and no new checkout starts; members keep their grants.
+    archived_at: int | None = None
 
     @property
     def grace_seconds(self) -> int:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from calendar import timegm
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from ..domain.errors import UnauthorizedError
+from ..domain.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from ..domain.links import Links
-from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
+from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
 from ..services import admin
 from ..services import kpis as kpi_service
 from ..services.identity import create_claim_link
@@ -38,12 +42,15 @@ from .schemas import (
     MembersOut,
     PlanIn,
     PlanOut,
+    PlanPatch,
     PlansOut,
     PreflightOut,
     RelinkFailureOut,
     RelinkOut,
     ResyncOut,
     SNOWFLAKE,
+    TimelineEntryOut,
+    TimelineOut,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -135,6 +142,33 @@ def build_admin_app(
         base = public_base_url(app)
         return PlansOut(plans=[plan_out(p, base) for p in stores_factory().catalog.list_plans()])
 
+    @app.get("/admin/communities/<community_id>")
+    def get_community(community_id: str) -> CommunityOut:
+        require_id(community_id, "community_id")
+        community = stores_factory().catalog.get_community(community_id)
+        if community is None:
+            raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+        return community_out(community)
+
+    @app.get("/admin/plans/<plan_id>")
+    def get_plan(plan_id: str) -> PlanOut:
+        require_id(plan_id, "plan_id")
+        plan = stores_factory().catalog.get_plan(plan_id)
+        if plan is None:
+            raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
+        return plan_out(plan, public_base_url(app))
+
+    @app.patch("/admin/plans/<plan_id>")
+    def patch_plan(plan_id: str, body: PlanPatch) -> PlanOut:
+        require_id(plan_id, "plan_id")
+        plan = admin.update_plan(stores_factory(), plan_id, **body.model_dump())
+        return plan_out(plan, public_base_url(app))
+
+    @app.post("/admin/plans/<plan_id>/archive")
+    def archive_plan(plan_id: str) -> PlanOut:
+        require_id(plan_id, "plan_id")
+        return plan_out(admin.archive_plan(stores_factory(), plan_id, now()), public_base_url(app))
+
     @app.get("/admin/members")
     def find_members(
         # Bounded: each becomes a DynamoDB key, and DynamoDB refuses (500) keys over 2 KB.
@@ -143,7 +177,30 @@ def build_admin_app(
         member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         telegram_user_id: Annotated[str | None, Query(pattern=r"^-?[0-9]{1,20}$")] = None,
         whatsapp_phone: Annotated[str | None, Query(pattern=r"^\+?[0-9]{6,15}$")] = None,
+        q: Annotated[str | None, Query(pattern=SEARCH_PATTERN, description="a member id, Stripe customer id or any platform account id (exact)")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        cursor: Annotated[str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")] = None,
+        state: Annotated[Literal["pending", "active", "grace", "ended", "none"] | None, Query(description="members with an entitlement in this state ('none': no entitlement)")] = None,
+        plan_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        community_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+        platform: Annotated[Literal["discord", "telegram", "whatsapp"] | None, Query(description="members with an account bound on this platform")] = None,
     ) -> MembersOut:
+        by_id = (stripe_customer_id, discord_user_id, member_id, telegram_user_id, whatsapp_phone)
+        if q is not None or not any(by_id):
+            stores = stores_factory()
+            if q is not None:
+                found, next_cursor = admin.search_members(stores, q, now()), None
+            else:
+                found, next_cursor = admin.list_members(
+                    stores,
+                    now=now(),
+                    limit=limit,
+                    cursor=cursor,
+                    filters=admin.MemberFilters(state=state, plan_id=plan_id, community_id=community_id, platform=platform),
+                )
+            return MembersOut(
+                members=[member_out(d.member, d.entitlements, d.access, d.messages) for d in found], next_cursor=next_cursor
+            )
         found = admin.find_members(
             stores_factory(),
             now=now(),
@@ -154,6 +211,42 @@ def build_admin_app(
             whatsapp_phone=whatsapp_phone,
         )
         return MembersOut(members=[member_out(d.member, d.entitlements, d.access, d.messages) for d in found])
+
+    @app.get("/admin/members/<member_id>/timeline")
+    def timeline(member_id: str) -> TimelineOut:
+        require_id(member_id, "member_id")
+        entries = admin.member_timeline(stores_factory(), member_id, now())
+        return TimelineOut(
+            member_id=member_id,
+            entries=[TimelineEntryOut(at=iso(e.at) if e.at else None, kind=e.kind, summary=e.summary, detail=e.detail) for e in entries],
+        )
+
+    @app.get("/admin/exports/members.csv", responses={200: {"description": "one row per member", "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    def export_members():
+        stores, moment = stores_factory(), now()
+        rows = []
+        after = None
+        while True:
+            members, after = stores.members.page(100, after)
+            for m in members:
+                view = admin.current_view(stores, m.id, moment)
+                rows.append([
+                    m.id, m.stripe_customer_id or "", m.origin.value, iso(m.created_at) or "",
+                    m.identity(Platform.DISCORD) or "", m.identity(Platform.TELEGRAM) or "", m.identity(Platform.WHATSAPP) or "",
+                    ";".join(f"{e.plan_id}:{e.community_id}:{e.state.value}" for e in view.entitlements),
+                ])
+            if after is None:
+                break
+        header = ["member_id", "stripe_customer_id", "origin", "created_at", "discord_user_id", "telegram_user_id",
+                  "whatsapp_phone", "entitlements"]
+        return _csv_response(header, rows, "members.csv")
+
+    @app.get("/admin/exports/payments.csv", responses={200: {"description": "one row per payment event in the ledger (last 31 days)", "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    def export_payments():
+        entries = [e for e in admin.recent_events(stores_factory(), now(), EXPORT_LIMIT) if e.type in PAYMENT_EVENTS]
+        rows = [[e.event_id, e.type, e.status, iso(e.created) or "", iso(e.received_at) or "", e.customer_id or "", e.detail]
+                for e in entries]
+        return _csv_response(["event_id", "type", "status", "created", "received_at", "customer_id", "detail"], rows, "payments.csv")
 
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
@@ -211,8 +304,15 @@ def build_admin_app(
         )
 
     @app.get("/admin/events")
-    def events(limit: Annotated[int, Query(ge=1, le=200)] = 50) -> EventsOut:
-        entries = admin.recent_events(stores_factory(), now(), limit)
+    def events(
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$", description="e.g. processed, failed, ignored, received")] = None,
+        type: Annotated[str | None, Query(pattern=r"^[a-z_.]{1,64}$", description="a Stripe event type, e.g. invoice.paid")] = None,
+        since: Annotated[str | None, Query(pattern=DAY_PATTERN, description="received on or after this day (UTC), YYYY-MM-DD")] = None,
+    ) -> EventsOut:
+        moment = now()
+        entries = admin.recent_events(stores_factory(), moment, EXPORT_LIMIT if (status or type or since) else limit)
+        entries = admin.filter_events(entries, status=status, type_=type, since=_day_start(since))[:limit]
         return EventsOut(
             events=[
                 LedgerEntryOut(
@@ -229,6 +329,43 @@ def build_admin_app(
         )
 
     return app
+
+
+SEARCH_PATTERN = r"^\+?[A-Za-z0-9_-]{1,128}$"
+# How many ledger entries a filtered read or an export looks at (the ledger keeps 31 days).
+EXPORT_LIMIT = 1000
+PAYMENT_EVENTS = frozenset({
+    "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "checkout.session.completed",
+    "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed", "charge.refunded",
+})
+
+
+def _day_start(day: str | None) -> int | None:
+    if day is None:
+        return None
+    try:
+        return timegm(datetime.strptime(day, "%Y-%m-%d").timetuple())
+    except ValueError:
+        raise InvalidRequestError(f"{day!r} is not a calendar day; give YYYY-MM-DD", field="since") from None
+
+
+def _csv_cell(value: str) -> str:
+    # A cell a spreadsheet would run as a formula is quoted with a leading apostrophe (CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_response(header: list[str], rows: Iterable[list[str]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_cell(str(v)) for v in row])
+    return Response(
+        200,
+        "text/csv",
+        out.getvalue(),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _path(event: Mapping[str, Any]) -> str:
@@ -272,6 +409,15 @@ def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:
     doc["security"] = [{"bearer": []}]
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "path":
+                    # require_id() refuses anything else (400) before any lookup.
+                    schema.update(type="string", pattern=ID_PATTERN)
+                if schema.get("pattern") == DAY_PATTERN or DAY_PATTERN in [s.get("pattern") for s in schema.get("anyOf", [])]:
+                    for candidate in [schema, *schema.get("anyOf", [])]:
+                        if candidate.get("pattern") == DAY_PATTERN:
+                            candidate["format"] = "date"  # a calendar day: 2026-02-30 is refused
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             statuses = [401]
@@ -318,6 +464,7 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         kind=p.kind.value,
         access_days=p.access_days,
         description=p.description,
+        archived_at=iso(p.archived_at) if p.archived_at is not None else None,
     )
 
 

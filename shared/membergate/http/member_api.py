@@ -214,6 +214,11 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         lang = query.get("lang")
         accept = app.current_event.headers.get("accept-language")
         view = None
+        closed = deps.stores.catalog.get_plan(plan_id) if is_id(plan_id) else None
+        if closed is not None and closed.archived_at is not None:
+            # Archived: the offer is closed to newcomers; members keep their access until it ends.
+            locale = choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, accept)
+            return html(410, localized_page(locale, "err.plan_closed.title", "err.plan_closed"))
         if is_id(plan_id):
             session_id = session_cookie_value(app)
             session = deps.stores.sessions.get_session(session_id, now) if session_id else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,15 +10,30 @@ from .edge import ID_PATTERN
 
 # Discord's own SnowflakeType pattern (specs/discord/openapi.json).
 SNOWFLAKE = r"^(0|[1-9][0-9]{0,19})$"
+# Something visible: at least one character that is not whitespace (JSON Schema patterns search).
+NAME_PATTERN = r"\S"
+# A Stripe price id (price_..., or a lookup-free id the sandbox mints): no "" and nothing DynamoDB refuses.
+PRICE_PATTERN = ID_PATTERN
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+    # Strict types (issue 7): "3" is not an integer and 3 is not a string (a snowflake sent as a JSON
+    # number has already lost its last digits in most clients).
+    # No silent whitespace stripping either: what the document says is what is accepted.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CommunityIn(_Strict):
+    # The cross-field rule, in the document too: removing a role on revoke (the default) needs the role.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"on_revoke": {"const": "remove_role"}}},
+            "then": {"required": ["role_id"], "properties": {"role_id": {"type": "string"}}},
+        }
+    )
+
     platform: Literal["discord"]
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
     guild_id: str = Field(pattern=SNOWFLAKE, description="the Discord server (guild) id")
     role_id: str | None = Field(default=None, pattern=SNOWFLAKE, description="role given to paying members")
     on_revoke: Literal["remove_role", "kick"] = "remove_role"
@@ -52,13 +67,24 @@ class CommunitiesOut(BaseModel):
 
 
 class GrantIn(_Strict):
-    community_id: str = Field(min_length=1)
+    community_id: str = Field(pattern=ID_PATTERN)
     role_id: str | None = Field(default=None, pattern=SNOWFLAKE)
 
 
 class PlanIn(_Strict):
-    name: str = Field(min_length=1, max_length=100)
-    stripe_price_ids: list[str] = Field(min_length=1, max_length=20)
+    # The cross-field rule, in the document too: a pass needs access_days, other kinds refuse it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "pass"}}, "required": ["kind"]},
+            "then": {"required": ["access_days"], "properties": {"access_days": {"type": "integer"}}},
+            "else": {"properties": {"access_days": {"type": "null"}}},
+        }
+    )
+
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
+    stripe_price_ids: list[Annotated[str, Field(pattern=PRICE_PATTERN)]] = Field(
+        min_length=1, max_length=20, description="Stripe price ids (price_...), never empty"
+    )
     grants: list[GrantIn] = Field(min_length=1, max_length=20)
     grace_days: int = Field(default=3, ge=0, le=60)
     on_grace_end: Literal["cancel", "keep_retrying"] = "cancel"
@@ -69,6 +95,14 @@ class PlanIn(_Strict):
     )
     access_days: int | None = Field(default=None, ge=1, le=3660, description="a pass's length in days")
     description: str = Field(default="", max_length=2000, description="what the plan includes, shown to members on the join page")
+
+
+class PlanPatch(_Strict):
+    """Only the fields given change; prices and grants stay as created (archive and create anew)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    grace_days: int | None = Field(default=None, ge=0, le=60)
+    on_grace_end: Literal["cancel", "keep_retrying"] | None = None
 
 
 class GrantOut(BaseModel):
@@ -88,6 +122,7 @@ class PlanOut(BaseModel):
     kind: str = "subscription"
     access_days: int | None = None
     description: str = ""
+    archived_at: str | None = Field(default=None, description="when the offer closed (join link 410); null while open")
 
 
 class PlansOut(BaseModel):
@@ -136,6 +171,21 @@ class MemberOut(BaseModel):
 
 class MembersOut(BaseModel):
     members: list[MemberOut]
+    next_cursor: str | None = Field(
+        default=None, description="pass as ?cursor= for the next page; null on the last page (and for a search)"
+    )
+
+
+class TimelineEntryOut(BaseModel):
+    at: str | None = Field(description="when (ISO 8601, UTC); entitlements are shown as of now")
+    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message"]
+    summary: str
+    detail: dict[str, str | int | None] = {}
+
+
+class TimelineOut(BaseModel):
+    member_id: str
+    entries: list[TimelineEntryOut] = Field(description="oldest first")
 
 
 class ClaimLinkOut(BaseModel):

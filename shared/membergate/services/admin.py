@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..domain.billing import grant_status, monthly_amount
@@ -333,3 +333,182 @@ def relink_identity(
     log.info("identity relinked", extra={"member_id": member_id, "platform": platform, "revoked": revoked,
                                          "failed": [c for c, _ in failed]})
     return Relink(member_id, identity, old, revoked, failed, queued)
+
+
+# --- member list, search and timeline -------------------------------------------------------
+
+# How many members one list request reads at most while filtering: a filtered page may come back
+# shorter than ``limit`` with a next_cursor, so no request walks the whole table.
+LIST_READ_BUDGET = 500
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    state: str | None = None  # an entitlement state (pending, active, grace, ended) or "none"
+    plan_id: str | None = None
+    community_id: str | None = None
+    platform: str | None = None  # has an identity on this platform
+
+
+def _matches(details: MemberDetails, filters: MemberFilters) -> bool:
+    entitlements = details.entitlements
+    if filters.plan_id and not any(e.plan_id == filters.plan_id for e in entitlements):
+        return False
+    if filters.community_id and not any(e.community_id == filters.community_id for e in entitlements):
+        return False
+    if filters.platform and details.member.identity(Platform(filters.platform)) is None:
+        return False
+    if filters.state == "none":
+        return not entitlements
+    if filters.state and not any(
+        e.state.value == filters.state
+        and (not filters.plan_id or e.plan_id == filters.plan_id)
+        and (not filters.community_id or e.community_id == filters.community_id)
+        for e in entitlements
+    ):
+        return False
+    return True
+
+
+def _details(stores: Stores, member: Member, now: int) -> MemberDetails:
+    view = current_view(stores, member.id, now)
+    messages = sorted(stores.messages.for_member(member.id), key=lambda m: (m.at, m.kind, m.period))
+    return MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages)
+
+
+def search_members(stores: Stores, query: str, now: int) -> list[MemberDetails]:
+    """Exact match on a member id, a Stripe customer id or any platform account id."""
+    candidates = [stores.members.get(query), stores.members.find_by_customer(query)]
+    candidates += [stores.members.find_by_identity(platform, query) for platform in Platform]
+    seen: dict[str, Member] = {}
+    for member in candidates:
+        if member is not None:
+            seen.setdefault(member.id, member)
+    return [_details(stores, m, now) for m in seen.values()]
+
+
+def list_members(
+    stores: Stores, *, now: int, limit: int, cursor: str | None, filters: MemberFilters
+) -> tuple[list[MemberDetails], str | None]:
+    """One page of members in id order; the cursor is the last member id read (opaque to callers)."""
+    found: list[MemberDetails] = []
+    after = cursor
+    read = 0
+    while len(found) < limit and read < LIST_READ_BUDGET:
+        members, after = stores.members.page(min(limit - len(found), LIST_READ_BUDGET - read), after)
+        read += len(members)
+        found += [d for d in (_details(stores, m, now) for m in members) if _matches(d, filters)]
+        if after is None:
+            break
+    return found, after
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: int
+    kind: str  # joined, subscription, payment, entitlement, access, message
+    summary: str
+    detail: dict[str, str | int | None] = field(default_factory=dict)
+
+
+def member_timeline(stores: Stores, member_id: str, now: int) -> list[TimelineEntry]:
+    """Everything that happened to one member, oldest first, from the stored history."""
+    member = stores.members.get(member_id)
+    if member is None:
+        raise NotFoundError(f"member {member_id} does not exist; list members with GET /admin/members")
+    entries = [TimelineEntry(member.created_at, "joined", f"member created ({member.origin.value})")]
+    for record in stores.subscriptions.for_member(member_id):
+        for observation in record.observations:
+            entries.append(
+                TimelineEntry(
+                    observation.created,
+                    "subscription",
+                    f"subscription {record.subscription_id} {observation.status}",
+                    {"subscription_id": record.subscription_id, "plan_id": record.plan_id, "status": observation.status},
+                )
+            )
+    for grant in stores.grants.for_member(member_id):
+        entries.append(
+            TimelineEntry(
+                grant.paid_at,
+                "payment",
+                f"{grant.kind.value} for plan {grant.plan_id} paid",
+                {"plan_id": grant.plan_id, "amount": grant.amount, "currency": grant.currency or None},
+            )
+        )
+    view = current_view(stores, member_id, now)
+    for entitlement in view.entitlements:
+        entries.append(
+            TimelineEntry(
+                now,
+                "entitlement",
+                f"{entitlement.state.value} in community {entitlement.community_id} (plan {entitlement.plan_id})",
+                {"plan_id": entitlement.plan_id, "community_id": entitlement.community_id, "state": entitlement.state.value},
+            )
+        )
+    for access in stores.access.for_member(member_id):
+        entries.append(
+            TimelineEntry(
+                access.updated_at,
+                "access",
+                f"access {access.state.value} in community {access.community_id}" + (f": {access.reason}" if access.reason else ""),
+                {"community_id": access.community_id, "state": access.state.value},
+            )
+        )
+    for message in stores.messages.for_member(member_id):
+        entries.append(
+            TimelineEntry(
+                message.at,
+                "message",
+                f"message {message.kind} {message.status.value}" + (f": {message.reason}" if message.reason else ""),
+                {"kind": message.kind, "state": message.status.value},
+            )
+        )
+    return sorted(entries, key=lambda e: (e.at, e.kind, e.summary))
+
+
+def filter_events(
+    entries: list[LedgerEntry], *, status: str | None = None, type_: str | None = None, since: int | None = None
+) -> list[LedgerEntry]:
+    return [
+        e
+        for e in entries
+        if (status is None or e.status == status)
+        and (type_ is None or e.type == type_)
+        and (since is None or e.received_at >= since)
+    ]
+
+
+# --- plan edits and archive -----------------------------------------------------------------
+
+
+def update_plan(
+    stores: Stores, plan_id: str, *, name: str | None = None, grace_days: int | None = None, on_grace_end: str | None = None
+) -> Plan:
+    """Edit what members see and how long grace lasts; a change of grace applies from the next derivation."""
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None:
+        raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
+    edited = replace(
+        plan,
+        name=plan.name if name is None else name,
+        grace_days=plan.grace_days if grace_days is None else grace_days,
+        on_grace_end=plan.on_grace_end if on_grace_end is None else OnGraceEnd(on_grace_end),
+    )
+    if edited != plan:
+        stores.catalog.update_plan(edited)
+    return edited
+
+
+def archive_plan(stores: Stores, plan_id: str, now: int) -> Plan:
+    """Close the offer: the join link answers 410; members keep their access until their grants end.
+
+    Idempotent: archiving twice keeps the first date."""
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None:
+        raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
+    if plan.archived_at is not None:
+        return plan
+    archived = replace(plan, archived_at=now)
+    stores.catalog.update_plan(archived)
+    return archived

@@ -45,6 +45,8 @@ def start_checkout(
     plan = stores.catalog.get_plan(request.plan_id)
     if plan is None:
         raise NotFoundError(f"plan {request.plan_id} does not exist")
+    if plan.archived_at is not None:
+        raise ConflictError(f"{plan.name} is no longer sold; ask the creator for the current offer")
     price_id = request.price_id or plan.stripe_price_ids[0]
     if price_id not in plan.stripe_price_ids:
         raise InvalidRequestError(f"price {price_id} is not sold by plan {plan.id}", field="price_id")

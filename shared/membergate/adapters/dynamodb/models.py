@@ -7,6 +7,8 @@ MembershipTable is a single table with prefixed keys:
     PRICE#<price>         / PRICE            a price is sold by one plan (conditional create)
     MEMBER#<id>           / MEMBER
     MEMBER#<id>           / SUBSCRIPTION#<sub>   (by_kind: SUBSCRIPTION#<shard> / <sub>)
+    MEMBER#<id>           / LISTED           (by_kind: MEMBER / <id>) the admin member list
+    MEMBER#<id>           / SUBSCRIPTION#<sub>   (by_kind: SUBSCRIPTION / <sub>)
     MEMBER#<id>           / ENTITLEMENTS         (due: DUE#<shard> / due_at, only while due)
     MEMBER#<id>           / ACCESS#<community>
     MEMBER#<id>           / MESSAGE#<kind>#<period>
@@ -102,6 +104,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     plan_kind = UnicodeAttribute(null=True)  # absent on plans stored before kinds: subscription
     access_days = NumberAttribute(null=True)
     description = UnicodeAttribute(null=True)  # absent on plans stored before descriptions
+    archived_at = NumberAttribute(null=True)
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -118,6 +121,14 @@ class MemberItem(MembershipItem, discriminator="member"):
     # Read only, from items written before identities were platform-neutral.
     discord_user_id = UnicodeAttribute(null=True)
     discord_tokens = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class MemberListedItem(MembershipItem, discriminator="member_listed"):
+    """MEMBER#<id> / LISTED (by_kind: MEMBER / <id>): written once at creation so the admin list
+    pages through members without a Scan, and without putting the often-updated MEMBER item (and
+    its size) in the index at every write."""
+
+    member_id = UnicodeAttribute()
 
 
 class CredentialsItem(MembershipItem, discriminator="credentials"):

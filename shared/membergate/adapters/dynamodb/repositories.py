@@ -51,6 +51,7 @@ from .models import (
     LedgerItem,
     LinkItem,
     MemberItem,
+    MemberListedItem,
     MembershipItem,
     MessageItem,
     OAuthStateItem,
@@ -170,6 +171,16 @@ class DynamoCatalogRepository:
         link = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
         return self.get_plan(link.plan_id) if link else None
 
+    def update_plan(self, plan: Plan) -> None:
+        # Only what an edit may change; prices and grants stay as created (they key other items).
+        actions = [
+            PlanItem.name.set(plan.name),
+            PlanItem.grace_days.set(plan.grace_days),
+            PlanItem.on_grace_end.set(plan.on_grace_end.value),
+        ]
+        actions.append(PlanItem.archived_at.set(plan.archived_at) if plan.archived_at is not None else PlanItem.archived_at.remove())
+        PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
+
 
 def _place_pk(platform: Platform, external_id: str) -> str:
     return f"PLACE#{platform.value}#{external_id}"
@@ -200,6 +211,7 @@ def _plan(item: PlanItem) -> Plan:
         kind=PlanKind(item.plan_kind or PlanKind.SUBSCRIPTION.value),
         access_days=int(item.access_days) if item.access_days is not None else None,
         description=item.description or "",
+        archived_at=int(item.archived_at) if item.archived_at is not None else None,
     )
 
 
@@ -221,6 +233,7 @@ class DynamoMemberRepository:
             stripe_customer_id=member.stripe_customer_id,
             identities={i.platform.value: i.external_id for i in member.identities} or None,
         ).save(condition=MemberItem.pk.does_not_exist())
+        MemberListedItem(_member_pk(member.id), "LISTED", gsi1pk="MEMBER", gsi1sk=member.id, member_id=member.id).save()
 
     def find_by_customer(self, customer_id: str) -> Member | None:
         member_id = self.member_id_for_customer(customer_id)
@@ -329,6 +342,13 @@ class DynamoMemberRepository:
             member = _get(MemberItem, _member_pk(member_id), "MEMBER")
             return member.discord_tokens if member else None
         return None
+
+    def page(self, limit: int, after: str | None = None) -> tuple[list[Member], str | None]:
+        condition = MemberListedItem.gsi1sk > after if after else None
+        listed = [i.member_id for i in MemberListedItem.by_kind.query("MEMBER", condition, limit=limit + 1)]
+        ids = listed[:limit]
+        found = {i.member_id: _member(i) for i in MemberItem.batch_get([(_member_pk(m), "MEMBER") for m in ids])} if ids else {}
+        return [found[m] for m in ids if m in found], (ids[-1] if len(listed) > limit else None)
 
 
 def _identity_pk(platform: Platform, external_id: str) -> str:
