@@ -17,6 +17,7 @@ app = build_admin_app(
     now=lambda: bootstrap.clock().now(),
     public_base_url=_base_url,
     time_zone=lambda: bootstrap.admin().settings.time_zone,
+    tasks_factory=bootstrap.whatsapp_store,
 )
 
 

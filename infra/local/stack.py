@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from infra.local.discord_standin import DiscordStandIn
+from infra.local.whatsapp_standin import DEFAULT_BUSINESS_NUMBER, DEFAULT_PHONE_NUMBER_ID, WhatsAppStandIn
 from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.resources import Route, Template, create_resources, function_environment, read_template
 
@@ -123,8 +124,15 @@ def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
     if not settings.real_discord:
         env["DISCORD_API_BASE"] = f"{base_url}/_local/discord/api/v10"
         env["DISCORD_OAUTH_BASE"] = f"{base_url}/_local/discord/oauth2"
+    if "WHATSAPP_API_BASE" not in settings.outbound_bases:
+        env["WHATSAPP_API_BASE"] = f"{base_url}/_local/whatsapp/v23.0"
     env.update(settings.outbound_bases)
     return env
+
+
+# The local WhatsApp stand-in's credentials (nothing real: it runs in this process).
+LOCAL_WHATSAPP = {"access_token": "local-whatsapp-token", "app_secret": "local-app-secret",
+                  "verify_token": "local-verify-token", "gateway_key": "local-gateway-key"}
 
 
 class LocalStack:
@@ -138,6 +146,15 @@ class LocalStack:
         self._handlers: dict[str, Any] = {}
         self._next_schedule: dict[str, int] = {}
         self.discord = DiscordStandIn()
+        # Meta's Cloud API and a gateway, behind WHATSAPP_API_BASE unless the environment sets it;
+        # inbound messages are posted, signed, to this stack's /webhooks/whatsapp.
+        self.whatsapp = WhatsAppStandIn(
+            app_secret=LOCAL_WHATSAPP["app_secret"],
+            webhook_url=f"{self.base_url}/webhooks/whatsapp",
+            clock=lambda: float(self.clock.now()),
+            access_token=LOCAL_WHATSAPP["access_token"],
+            gateway_key=LOCAL_WHATSAPP["gateway_key"],
+        )
         self.sandbox: Any = None
         self.queue_urls: dict[str, str] = {}
         self.ready = threading.Event()
@@ -176,10 +193,17 @@ class LocalStack:
             params["AdminTokenSecretName"]: self.settings.admin_token,
             # A fresh data key per run: members' tokens sealed by a previous run are not kept anyway.
             params["TokenKeysSecretName"]: "k1:" + base64.b64encode(os.urandom(32)).decode(),
+            params["WhatsAppAccessTokenSecretName"]: os.environ.get("WHATSAPP_ACCESS_TOKEN") or LOCAL_WHATSAPP["access_token"],
+            params["WhatsAppAppSecretSecretName"]: os.environ.get("WHATSAPP_APP_SECRET") or LOCAL_WHATSAPP["app_secret"],
+            params["WhatsAppVerifyTokenSecretName"]: os.environ.get("WHATSAPP_VERIFY_TOKEN") or LOCAL_WHATSAPP["verify_token"],
+            params["WhatsAppGatewayKeySecretName"]: os.environ.get("WHATSAPP_GATEWAY_KEY") or LOCAL_WHATSAPP["gateway_key"],
         }
         intrinsics = create_resources(self.template, session.client, secret_values)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
+        intrinsics.parameters["WhatsAppPhoneNumberId"] = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
+        intrinsics.parameters["WhatsAppBusinessNumber"] = os.environ.get("WHATSAPP_BUSINESS_NUMBER") or DEFAULT_BUSINESS_NUMBER
+        intrinsics.parameters["WhatsAppGatewayUrl"] = os.environ.get("WHATSAPP_GATEWAY_URL") or f"{self.base_url}/_local/whatsapp/gateway"
         env = function_environment(self.template, intrinsics)
         env.update(function_env_overrides(self.settings, self.base_url))
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
@@ -231,7 +255,7 @@ class LocalStack:
     # --- HTTP -------------------------------------------------------------------------------
 
     def _app(self) -> Any:
-        mounts = {"/_local/discord": self.discord}
+        mounts = {"/_local/discord": self.discord, "/_local/whatsapp": self.whatsapp}
         if self.sandbox is not None:
             mounts["/_local/stripe"] = self.sandbox.wsgi_app
         return DispatcherMiddleware(self._main, mounts)

@@ -26,6 +26,7 @@ class SystemClock:
 class _Overrides:
     clock: Any = None
     discord_transport: Any = None
+    whatsapp_transport: Any = None
     stripe_http_client: Any = None
 
 
@@ -230,12 +231,45 @@ def dispatcher() -> Dispatcher:
         rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
     )
     # One connector per platform; Telegram and WhatsApp plug in here beside Discord.
-    connectors = {Platform.DISCORD: DiscordConnector(bot)}
+    connectors: dict[Any, Any] = {Platform.DISCORD: DiscordConnector(bot)}
+    repositories = stores(settings)
+    if settings.whatsapp_phone_number_id:
+        connectors[Platform.WHATSAPP] = _whatsapp_connector(settings, repositories)
     queue = _access_queue(settings)
     service = AccessDispatcher(
-        stores(settings), connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
+        repositories, connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
     )
     return Dispatcher(settings, service, queue)
+
+
+def whatsapp_store() -> Any:
+    from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
+
+    return DynamoWhatsAppStore()
+
+
+def _whatsapp_connector(settings: config.DispatcherSettings, repositories: Any) -> Any:
+    from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector, WhatsAppGateway
+    from .domain.model import Platform
+
+    secrets = _secrets(settings.region)
+    cloud = WhatsAppCloudApi(
+        _whatsapp_transport(),
+        lambda: secrets.get(settings.whatsapp_access_token_name),
+        settings.whatsapp_phone_number_id,
+        settings.whatsapp_api_base,
+    )
+    gateway = None
+    if settings.whatsapp_gateway_url:
+        gateway = WhatsAppGateway(
+            _whatsapp_transport(), settings.whatsapp_gateway_url, lambda: secrets.get(settings.whatsapp_gateway_key_name)
+        )
+
+    def find_member(phone: str) -> str | None:
+        member = repositories.members.find_by_identity(Platform.WHATSAPP, phone)
+        return member.id if member else None
+
+    return WhatsAppConnector(cloud, whatsapp_store(), find_member, lambda: clock().now(), gateway=gateway)
 
 
 @dataclass(frozen=True)
@@ -295,6 +329,50 @@ def admin() -> Admin:
     return Admin(settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings))
 
 
+@dataclass(frozen=True)
+class WhatsApp:
+    settings: config.WhatsAppSettings
+    stores: Any
+    app_secret: Callable[[], str]
+    verify_token: Callable[[], str]
+    window: Any  # when each phone last wrote (the 24-hour window)
+    cloud: Callable[[], Any]  # the Cloud API client, built on first use (a handshake needs none)
+
+
+def _whatsapp_transport() -> Any:
+    if _overrides.whatsapp_transport is not None:
+        return _overrides.whatsapp_transport
+    from .adapters.http import UrllibTransport
+
+    return UrllibTransport()
+
+
+@lru_cache(maxsize=None)
+def whatsapp() -> WhatsApp:
+    settings = config.WhatsAppSettings.from_env()
+    secrets = _secrets(settings.region)
+
+    @lru_cache(maxsize=1)
+    def cloud() -> Any:
+        from .adapters.whatsapp import WhatsAppCloudApi
+
+        return WhatsAppCloudApi(
+            _whatsapp_transport(),
+            lambda: secrets.get(settings.whatsapp_access_token_name),
+            settings.whatsapp_phone_number_id,
+            settings.whatsapp_api_base,
+        )
+
+    return WhatsApp(
+        settings,
+        stores(settings),
+        lambda: secrets.get(settings.whatsapp_app_secret_name),
+        lambda: secrets.get(settings.whatsapp_verify_token_name),
+        whatsapp_store(),
+        cloud,
+    )
+
+
 class _LazyBilling:
     """Reads the Stripe key on first use, so a function that never calls Stripe never fetches it."""
 
@@ -309,6 +387,6 @@ class _LazyBilling:
 
 
 def _reset_caches() -> None:
-    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, aws_client, _secrets,
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, whatsapp, aws_client, _secrets,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

@@ -90,6 +90,14 @@ ENV_NAMES = {
     "max_attempts": "ACCESS_MAX_ATTEMPTS",
     "dispatch_max_concurrency": "DISPATCH_MAX_CONCURRENCY",
     "time_zone": "TIME_ZONE",
+    "whatsapp_access_token_name": "WHATSAPP_ACCESS_TOKEN_NAME",
+    "whatsapp_phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
+    "whatsapp_app_secret_name": "WHATSAPP_APP_SECRET_NAME",
+    "whatsapp_verify_token_name": "WHATSAPP_VERIFY_TOKEN_NAME",
+    "whatsapp_business_number": "WHATSAPP_BUSINESS_NUMBER",
+    "whatsapp_api_base": "WHATSAPP_API_BASE",
+    "whatsapp_gateway_url": "WHATSAPP_GATEWAY_URL",
+    "whatsapp_gateway_key_name": "WHATSAPP_GATEWAY_KEY_NAME",
 }
 
 
@@ -212,6 +220,12 @@ class DispatcherSettings(JoinSettings):
     # process keeps under 50 / DISPATCH_MAX_CONCURRENCY (the template's MaximumConcurrency)
     # with 20 % headroom, so concurrent dispatchers together never reach the global limit.
     dispatch_max_concurrency: int = 2
+    # WhatsApp (optional: without a phone number id no WhatsApp connector is registered).
+    whatsapp_access_token_name: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
+    whatsapp_gateway_url: str = ""
+    whatsapp_gateway_key_name: str = ""
 
     @property
     def discord_requests_per_second(self) -> int:
@@ -229,6 +243,11 @@ class DispatcherSettings(JoinSettings):
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME"),
             max_attempts=_int(e, "ACCESS_MAX_ATTEMPTS", 8),
             dispatch_max_concurrency=_int(e, "DISPATCH_MAX_CONCURRENCY", 2),
+            whatsapp_access_token_name=_env(e, "WHATSAPP_ACCESS_TOKEN_NAME", ""),
+            whatsapp_phone_number_id=_env(e, "WHATSAPP_PHONE_NUMBER_ID", ""),
+            whatsapp_api_base=_env(e, "WHATSAPP_API_BASE", "https://graph.facebook.com/v23.0").rstrip("/"),
+            whatsapp_gateway_url=_env(e, "WHATSAPP_GATEWAY_URL", ""),
+            whatsapp_gateway_key_name=_env(e, "WHATSAPP_GATEWAY_KEY_NAME", ""),
         )
 
 
@@ -281,6 +300,37 @@ def _time_zone(e: Mapping[str, str]) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class WhatsAppSettings(StoreSettings):
+    """The WhatsApp webhook: Meta's handshake and signatures, one-time codes, the pay link reply."""
+
+    whatsapp_access_token_name: str
+    whatsapp_phone_number_id: str
+    whatsapp_app_secret_name: str
+    whatsapp_verify_token_name: str
+    whatsapp_business_number: str
+    whatsapp_api_base: str
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WhatsAppSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            whatsapp_access_token_name=_env(e, "WHATSAPP_ACCESS_TOKEN_NAME"),
+            # Empty until the creator sets WhatsApp up: the handshake still answers (403), replies fail visibly.
+            whatsapp_phone_number_id=_env(e, "WHATSAPP_PHONE_NUMBER_ID", ""),
+            whatsapp_app_secret_name=_env(e, "WHATSAPP_APP_SECRET_NAME"),
+            whatsapp_verify_token_name=_env(e, "WHATSAPP_VERIFY_TOKEN_NAME"),
+            whatsapp_business_number=_env(e, "WHATSAPP_BUSINESS_NUMBER", ""),
+            whatsapp_api_base=_env(e, "WHATSAPP_API_BASE", WHATSAPP_DEFAULT_API_BASE).rstrip("/"),
+            public_base_url=_public_base_url(e),
+        )
+
+
+WHATSAPP_DEFAULT_API_BASE = "https://graph.facebook.com/v23.0"
+
+
 SETTINGS_BY_FUNCTION = {
     "stripe_webhook": IntakeSettings,
     "process_billing_event": ProcessorSettings,
@@ -289,4 +339,5 @@ SETTINGS_BY_FUNCTION = {
     "dispatch_access": DispatcherSettings,
     "run_lifecycle": LifecycleSettings,
     "admin_api": AdminSettings,
+    "whatsapp_webhook": WhatsAppSettings,
 }

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 ROUTES = read_template().routes
 EXAMPLES_PER_ROUTE = 40
-HTML_GET_FUNCTIONS = {"join"}  # the member-facing pages answer their errors as pages
+HTML_GET_FUNCTIONS = {"join", "whatsapp_webhook"}  # the member-facing pages (join, WhatsApp start and pay link) answer errors as pages
 ADMIN_TAILS = ["communities", "plans", "members", "kpis", "events", "openapi.json", "members/{id}/claim-link",
                "members/{id}/resync", "plans/{id}", "nothing"]
 

@@ -71,6 +71,9 @@ def create_resources(prefix: str = "mg") -> Stack:
         "/membergate/discord-client-secret": "client-secret-test",
         "/membergate/admin-token": ADMIN_TOKEN,
         "/membergate/token-keys": TOKEN_KEYS,
+        "/membergate/whatsapp-access-token": "EAAfaketoken123",
+        "/membergate/whatsapp-app-secret": "0123456789abcdef0123456789abcdef",
+        "/membergate/whatsapp-verify-token": "verify-me-0123",
     }
     for name, value in secrets.items():
         put_secret(name, value)
@@ -96,6 +99,10 @@ def create_resources(prefix: str = "mg") -> Stack:
         "TOKEN_KEYS_NAME": "/membergate/token-keys",
         "TOKEN_KEY_ID": key_id,  # used only with TOKEN_SEALING=kms
         "PUBLIC_BASE_URL": "https://members.example.com",
+        # The WhatsApp webhook's settings (no phone number id: no WhatsApp connector unless a test sets one).
+        "WHATSAPP_ACCESS_TOKEN_NAME": "/membergate/whatsapp-access-token",
+        "WHATSAPP_APP_SECRET_NAME": "/membergate/whatsapp-app-secret",
+        "WHATSAPP_VERIFY_TOKEN_NAME": "/membergate/whatsapp-verify-token",
     }
     return Stack(membership, ledger, billing, access, key_id, env)
 

@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from ..domain.errors import UnauthorizedError
+
+from ..domain.errors import NotFoundError, UnauthorizedError
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan
 from ..services import admin
@@ -22,6 +23,9 @@ from .schemas import (
     ClaimLinkOut,
     CommunitiesOut,
     CommunityIn,
+    TaskOut,
+    TasksOut,
+    WhatsAppCommunityIn,
     CommunityOut,
     EntitlementOut,
     ErrorOut,
@@ -54,6 +58,7 @@ def build_admin_app(
     now: Callable[[], int],
     public_base_url: Callable[[APIGatewayHttpResolver], str],
     time_zone: Callable[[], str] = lambda: "UTC",  # the creator's time zone for KPI days
+    tasks_factory: Callable[[], Any] | None = None,  # WhatsApp manual mode's removal tasks
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -81,13 +86,41 @@ def build_admin_app(
         return Response(200, "application/json", admin_openapi_json(app))
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
-    def create_community(body: CommunityIn) -> Response[CommunityOut]:
-        community = admin.create_community(stores_factory(), now=now(), **body.model_dump())
+    def create_community(
+        body: Annotated[CommunityIn | WhatsAppCommunityIn, Body(discriminator="platform")],
+    ) -> Response[CommunityOut]:
+        if isinstance(body, WhatsAppCommunityIn):
+            community = admin.create_whatsapp_community(stores_factory(), now=now(), **body.model_dump(exclude={"platform"}))
+        else:
+            community = admin.create_community(stores_factory(), now=now(), **body.model_dump())
         return Response(201, "application/json", community_out(community))
 
     @app.get("/admin/communities")
     def list_communities() -> CommunitiesOut:
         return CommunitiesOut(communities=[community_out(c) for c in stores_factory().catalog.list_communities()])
+
+    def _task_community(community_id: str) -> Any:
+        require_id(community_id, "community_id")
+        if stores_factory().catalog.get_community(community_id) is None:
+            raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+        if tasks_factory is None:
+            raise NotFoundError("removal tasks are not available in this deployment")
+        return tasks_factory()
+
+    @app.get("/admin/communities/<community_id>/tasks")
+    def list_tasks(community_id: str) -> TasksOut:
+        """Members to remove by hand from a WhatsApp group in manual mode (access ended), oldest first."""
+        tasks = _task_community(community_id).tasks(community_id)
+        return TasksOut(tasks=[TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "",
+                                       done=t.done) for t in tasks])
+
+    @app.post("/admin/communities/<community_id>/tasks/<task_id>/done")
+    def complete_task(community_id: str, task_id: str) -> TaskOut:
+        """Mark a removal done once you removed the member from the WhatsApp group."""
+        store = _task_community(community_id)
+        require_id(task_id, "task_id")
+        t = store.complete(community_id, task_id)
+        return TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "", done=True)
 
     @app.post("/admin/plans", responses={201: {"description": "created"}})
     def create_plan(body: PlanIn) -> Response[PlanOut]:
@@ -259,6 +292,8 @@ def community_out(c: Community) -> CommunityOut:
         on_revoke=c.on_revoke.value,
         locale=c.locale,
         created_at=iso(c.created_at) or "",
+        mode=c.mode,
+        invite_link=c.invite_link,
     )
 
 

@@ -155,3 +155,17 @@ def join_page(
 def message_page(title: str, message: str, *, error: bool = True) -> str:
     css = "err" if error else "ok"
     return _page(title, f"<h1>{escape(title)}</h1><p class={css}>{escape(message)}</p>")
+
+
+def pay_page(*, plan_id: str, plan_name: str, locale: str = "en") -> str:
+    """The page a WhatsApp pay link opens: the member is known by phone; one button to Checkout."""
+    text = _TEXT.get(locale, _TEXT["en"])
+    plan, plan_q = escape(plan_name), escape(plan_id)
+    return _page(
+        plan_name,
+        f"<h1>{plan}</h1><p class=ok>WhatsApp ✓</p>"
+        "<form method=post action='/checkout'>"
+        f"<input type=hidden name=plan_id value='{plan_q}'>"
+        f"<button type=submit>{text['pay']}</button></form>",
+        locale,
+    )

@@ -68,7 +68,13 @@ def start_checkout(
             "your last payment for this community is still being confirmed by your bank; once it is, "
             "come back to this page to change your plan"
         )
-    if not member.identity(Platform.DISCORD):
+    platforms = _platforms(stores, plan)
+    if not any(member.identity(p) for p in platforms):
+        if Platform.WHATSAPP in platforms and Platform.DISCORD not in platforms:
+            raise IdentityRequiredError(
+                "send the join code from your WhatsApp first (the join page's WhatsApp button), so your access goes "
+                "to the right number"
+            )
         raise IdentityRequiredError(
             "connect your Discord account first, so your access goes to the right account"
         )
@@ -155,3 +161,13 @@ def check_rate(stores: Stores, client: str, now: int, limit: int, window: int, *
             f"too many {_THROTTLED_ACTIONS.get(scope, 'requests')} from this address; wait a few minutes and try again",
             retry_after=window_start + window - now,
         )
+
+
+def _platforms(stores: Stores, plan: Plan) -> set[Platform]:
+    """The platforms of the places a plan grants (Discord when none is known, as before)."""
+    found = set()
+    for grant in plan.grants:
+        community = stores.catalog.get_community(grant.community_id)
+        if community is not None:
+            found.add(community.platform)
+    return found or {Platform.DISCORD}

@@ -88,6 +88,34 @@ class CommunityItem(MembershipItem, discriminator="community"):
     on_revoke = UnicodeAttribute()
     locale = UnicodeAttribute()
     created_at = NumberAttribute()
+    mode = UnicodeAttribute(null=True)  # WhatsApp: official | manual | gateway
+    invite_link = UnicodeAttribute(null=True)
+
+
+class PlaceItem(MembershipItem, discriminator="place"):
+    """One per WhatsApp place (group id or invite link): the same group is never two communities."""
+
+    community_id = UnicodeAttribute()
+
+
+class WhatsAppTaskItem(MembershipItem, discriminator="wa_task"):
+    """A removal the creator must do by hand (WhatsApp manual mode); under its community."""
+
+    task_id = UnicodeAttribute()
+    community_id = UnicodeAttribute()
+    task_kind = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    member_id = UnicodeAttribute(null=True)
+    due = NumberAttribute()
+    done = BooleanAttribute()
+    cancelled = BooleanAttribute()
+    reminders = NumberAttribute()
+
+
+class WhatsAppWindowItem(MembershipItem, discriminator="wa_window"):
+    """When a phone last wrote to the business number: free-form text only within 24 hours of it."""
+
+    last_inbound_at = NumberAttribute()
 
 
 class PlanItem(MembershipItem, discriminator="plan"):

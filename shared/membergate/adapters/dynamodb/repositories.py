@@ -53,6 +53,7 @@ from .models import (
     MembershipItem,
     MessageItem,
     OAuthStateItem,
+    PlaceItem,
     PlanItem,
     PriceItem,
     SessionItem,
@@ -79,6 +80,18 @@ def _get(model, pk: str, sk: str):
 
 class DynamoCatalogRepository:
     def add_community(self, community: Community) -> None:
+        place = f"PLACE#{community.platform.value}#{community.external_id}"
+        if community.platform is Platform.WHATSAPP:
+            try:
+                PlaceItem(place, "PLACE", community_id=community.id).save(condition=PlaceItem.pk.does_not_exist())
+            except PutError as exc:
+                if _conditional_failed(exc):
+                    owner = _get(PlaceItem, place, "PLACE")
+                    raise ConflictError(
+                        f"this WhatsApp group is already community {owner.community_id if owner else '?'}; "
+                        "use that community in your plans instead of adding the group twice"
+                    ) from None
+                raise
         CommunityItem(
             f"COMMUNITY#{community.id}",
             "COMMUNITY",
@@ -92,6 +105,8 @@ class DynamoCatalogRepository:
             on_revoke=community.on_revoke.value,
             locale=community.locale,
             created_at=community.created_at,
+            mode=community.mode,
+            invite_link=community.invite_link,
         ).save(condition=CommunityItem.pk.does_not_exist())
 
     def get_community(self, community_id: str) -> Community | None:
@@ -160,6 +175,8 @@ def _community(item: CommunityItem) -> Community:
         on_revoke=OnRevoke(item.on_revoke),
         locale=item.locale,
         created_at=int(item.created_at),
+        mode=item.mode,
+        invite_link=item.invite_link,
     )
 
 
