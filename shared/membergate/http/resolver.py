@@ -49,6 +49,9 @@ def with_security_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def _field_name(location: tuple) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path")]
+    # A body chosen by its "platform" (POST /admin/communities) names the variant first: not a field.
+    if len(location) > 1 and location[0] == "body" and location[1] in ("discord", "telegram", "whatsapp"):
+        parts = parts[1:]
     out = ""
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
@@ -93,6 +96,8 @@ def make_resolver(
         problems = error.errors()
         first = problems[0] if problems else {"loc": ("body",), "msg": "invalid body"}
         field = _field_name(tuple(first.get("loc", ())))
+        if first.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            field = "platform"  # the body's variant is chosen by its platform
         if first.get("type") == "json_invalid":
             return error_response(400, "invalid_request", "the body is not valid JSON", "body")
         message = f"{field}: {first.get('msg', 'invalid')}"
