@@ -65,8 +65,8 @@ def _subscription_of(c: Client, customer: str) -> str:
     raise SeedFailed(f"no subscription for {customer}")
 
 
-def seed(base_url: str, token: str, out: Callable[[str], None] = print) -> dict:
-    """Create the demo community and plans, then about four months of members; return what was made."""
+def seed(base_url: str, token: str, out: Callable[[str], None] = print, weeks: int = len(JOINS)) -> dict:
+    """Create the demo community and plans, then ``weeks`` of members (about four months by default)."""
     c = Client(base_url, token)
     started = time.monotonic()
     for price, amount, interval in ((MONTHLY, 900, "month"), (ANNUAL, 9600, "year")):
@@ -84,7 +84,7 @@ def seed(base_url: str, token: str, out: Callable[[str], None] = print) -> dict:
         "name": "Le Club annuel (demo data)", "stripe_price_ids": [ANNUAL], "grants": grants, "grace_days": 3}),
         201, "create annual plan").json()
     customers: list[str] = []
-    for week, joins in enumerate(JOINS):
+    for week, joins in enumerate(JOINS[:weeks]):
         for _ in range(joins * VIEWS_PER_JOIN):
             Client(base_url).get(f"/join/{monthly['id']}")  # visitors who look and leave
         for _ in range(joins):
@@ -103,9 +103,9 @@ def seed(base_url: str, token: str, out: Callable[[str], None] = print) -> dict:
                                json_body={"behaviour": "declines"}), 200, "card declines")
         _expect(c.post("/_local/clock", json_body={"advance_seconds": 7 * DAY}), 200, "advance the clock")
         c.post("/_local/drain")
-        out(f"  week {week + 1:2d}/{len(JOINS)}: {len(customers)} members so far")
+        out(f"  week {week + 1:2d}/{weeks}: {len(customers)} members so far")
     c.post("/_local/drain")
-    out(f"Seeded {len(customers)} demo members over {len(JOINS)} weeks in {time.monotonic() - started:.0f} s.")
+    out(f"Seeded {len(customers)} demo members over {weeks} weeks in {time.monotonic() - started:.0f} s.")
     return {"community": community, "plans": [monthly, annual], "customers": customers}
 
 

@@ -41,7 +41,7 @@ _STYLE = (
     ".kpis{display:flex;flex-wrap:wrap;gap:1rem}.kpi{flex:1 1 8rem}.kpi b{display:block;font-size:1.4rem}"
     ".kpi small,.note{color:#57606a}table{border-collapse:collapse;width:100%;font-size:.9rem}"
     "th,td{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #eaeef2;vertical-align:top}"
-    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}"
+    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.scroll{overflow-x:auto}"
     "svg{width:100%;height:auto;display:block}svg.chart{max-height:16rem}.demo{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem 1rem;"
     "margin:1rem auto 0;max-width:72rem;border-radius:6px}.ok{color:#1a7f37}.err{color:#b42318}"
     "button{background:#0969da;color:#fff;border:0;border-radius:6px;padding:.45rem .9rem;font-size:.9rem;cursor:pointer}"
@@ -74,7 +74,7 @@ TEXT: dict[str, dict[str, str]] = {
         "mrr": "MRR", "arr": "ARR", "paying": "Paying members", "trialing": "Trialing", "grace": "In grace",
         "mrr_over_time": "MRR over time (end of each month) and its movements", "month": "Month",
         "new": "New", "expansion": "Expansion", "contraction": "Contraction", "churned": "Churned",
-        "reactivation": "Reactivation", "by_state": "Members by state", "active": "active", "pending": "pending",
+        "reactivation": "Reactivation", "by_state": "Members by state", "state_grace": "in grace", "active": "active", "pending": "pending",
         "ended": "ended", "none": "none", "churn": "Churn (since {start})", "voluntary": "Voluntary (cancelled)",
         "involuntary": "Involuntary (payment failed)", "logo_rate": "Member churn rate", "revenue_rate": "Revenue churn rate",
         "funnel": "Conversion funnel (since {start})", "views": "Join page views", "bound": "Account connected",
@@ -86,7 +86,7 @@ TEXT: dict[str, dict[str, str]] = {
         "plans": "Plans and join links", "communities": "Communities", "join_link": "Join link",
         "problems": "Needs your attention", "no_problems": "Nothing needs your attention.",
         "access_failed": "Access failed in {what}", "event_failed": "Stripe event {what} failed",
-        "resynced": "Resync queued for {member} ({count} communities).", "no_members": "No member matches.",
+        "resynced": "Resync queued for {member}: communities to check: {count}.", "no_members": "No member matches.",
         "truncated": "Only the first {n} members are shown: filter to see the others.",
         "demo": "Demo data: this deployment was seeded by infra/local/seed.py; none of these members is real.",
         "no_member": "No member {member}.", "platform": "Platform", "place": "Place", "name": "Name",
@@ -103,7 +103,7 @@ TEXT: dict[str, dict[str, str]] = {
         "mrr": "MRR", "arr": "ARR", "paying": "Membres payants", "trialing": "En essai", "grace": "En période de grâce",
         "mrr_over_time": "MRR dans le temps (fin de chaque mois) et ses mouvements", "month": "Mois",
         "new": "Nouveau", "expansion": "Expansion", "contraction": "Contraction", "churned": "Perdu",
-        "reactivation": "Réactivation", "by_state": "Membres par état", "active": "actif", "pending": "en attente",
+        "reactivation": "Réactivation", "by_state": "Membres par état", "state_grace": "en grâce", "active": "actif", "pending": "en attente",
         "ended": "terminé", "none": "aucun", "churn": "Attrition (depuis le {start})", "voluntary": "Volontaire (résiliation)",
         "involuntary": "Involontaire (paiement échoué)", "logo_rate": "Taux d'attrition des membres",
         "revenue_rate": "Taux d'attrition du revenu", "funnel": "Entonnoir de conversion (depuis le {start})",
@@ -115,7 +115,7 @@ TEXT: dict[str, dict[str, str]] = {
         "plans": "Offres et liens d'adhésion", "communities": "Communautés", "join_link": "Lien d'adhésion",
         "problems": "À traiter", "no_problems": "Rien à traiter.", "access_failed": "Accès échoué dans {what}",
         "event_failed": "Événement Stripe {what} en échec",
-        "resynced": "Resynchronisation lancée pour {member} ({count} communautés).", "no_members": "Aucun membre ne correspond.",
+        "resynced": "Resynchronisation lancée pour {member} : communautés à vérifier : {count}.", "no_members": "Aucun membre ne correspond.",
         "truncated": "Seuls les {n} premiers membres sont affichés : filtre pour voir les autres.",
         "demo": "Données de démonstration : ce déploiement a été rempli par infra/local/seed.py ; aucun de ces membres n'est réel.",
         "no_member": "Aucun membre {member}.", "platform": "Plateforme", "place": "Lieu", "name": "Nom",
@@ -292,7 +292,7 @@ def register_dashboard(
             return _html(404, _page(lang, TEXT[lang]["title"], f"<div class=login><p class=err role=alert>"
                                     f"{escape(TEXT[lang]['no_member'].format(member=member_id))}</p></div>"))
         query = urlencode({"lang": lang, "member": member_id, "notice": "resynced", "n": len(communities)})
-        return _redirect(f"{DASHBOARD}?{query}")
+        return _redirect(f"{DASHBOARD}?{query}#timeline")
 
     @app.get(EXPORT, include_in_schema=False)
     def export():  # no annotation: validation would model the Response
@@ -379,7 +379,7 @@ def _headline(t: dict[str, str], k: dict) -> str:
 def _mrr_chart(t: dict[str, str], view: dash.Overview) -> str:
     currency = _main_currency(view.period) or next(
         (c for p in view.months for c in p.report.as_dict()["mrr"]), None)
-    width, height, pad = 900, 220, 30
+    width, height, pad = 900, 240, 34
     points = [(p.month, p.report.as_dict()) for p in view.months]
     values = [d["mrr"].get(currency, 0) if currency else 0 for _, d in points]
     top = max(values + [1])
@@ -392,9 +392,9 @@ def _mrr_chart(t: dict[str, str], view: dash.Overview) -> str:
         label = format_amount(value, currency) if currency else "0"
         bars.append(
             f"<rect x='{x:.1f}' y='{y}' width='{slot * 0.7:.1f}' height='{h}' fill='#0969da'><title>{month}: "
-            f"{escape(label)}</title></rect><text x='{x + slot * 0.35:.1f}' y='{height - pad + 16}' font-size='11' "
+            f"{escape(label)}</title></rect><text x='{x + slot * 0.35:.1f}' y='{height - pad + 22}' font-size='18' "
             f"text-anchor='middle' fill='#57606a'>{month}</text><text x='{x + slot * 0.35:.1f}' y='{y - 4}' "
-            f"font-size='11' text-anchor='middle' fill='#1f2328'>{escape(label.rsplit(' ', 1)[0])}</text>"
+            f"font-size='18' text-anchor='middle' fill='#1f2328'>{escape(label.rsplit(' ', 1)[0])}</text>"
         )
     svg = (f"<svg class=chart viewBox='0 0 {width} {height}' role=img aria-label='{escape(t['mrr_over_time'])}'>"
            f"<line x1='{pad}' y1='{height - pad}' x2='{width}' y2='{height - pad}' stroke='#d0d7de'/>{''.join(bars)}</svg>")
@@ -426,8 +426,8 @@ def _hbars(rows: list[tuple[str, int, str]], color: str = "#0969da") -> str:
 
 
 def _states(t: dict[str, str], states: dict[str, int]) -> str:
-    rows = [(t[s], n, s) for s, n in states.items()]
-    listing = "".join(f"<li>{escape(t[s])}: <b data-state={s}>{n}</b></li>" for s, n in states.items())
+    rows = [(t.get(f"state_{s}", t[s]), n, s) for s, n in states.items()]
+    listing = "".join(f"<li>{escape(label)}: <b data-state={s}>{n}</b></li>" for label, n, s in rows)
     return f"<section><h2>{escape(t['by_state'])}</h2>{_hbars(rows)}<ul class=note>{listing}</ul></section>"
 
 
@@ -510,8 +510,8 @@ def _members(t: dict[str, str], lang: str, view: dash.Overview, state: str | Non
         plan_names = ", ".join(names.get(p, p) for p in row.plan_ids)
         rows.append(
             f"<tr data-member='{escape(row.member.id)}'><td><a href='{DASHBOARD}?lang={lang}&amp;member="
-            f"{escape(row.member.id)}'>{escape(row.member.id)}</a><br><small class=note>{escape(identities)}</small></td>"
-            f"<td><span class='pill s-{row.state}'>{escape(t.get(row.state, row.state))}</span></td>"
+            f"{escape(row.member.id)}#timeline'>{escape(row.member.id)}</a><br><small class=note>{escape(identities)}</small></td>"
+            f"<td><span class='pill s-{row.state}'>{escape(t.get('state_' + row.state, t.get(row.state, row.state)))}</span></td>"
             f"<td>{escape(plan_names)}</td><td>{escape((iso(row.member.created_at) or '')[:10])}</td></tr>"
         )
     body = "".join(rows) or f"<tr><td colspan=4 class=note>{escape(t['no_members'])}</td></tr>"
@@ -541,7 +541,8 @@ def _timeline(t: dict[str, str], lang: str, stores: Any, now: int, member_id: st
     for m in d.messages:
         events.append((m.at, "message", f"{m.kind}: {m.status.value} {m.reason or ''}"))
     events = sorted(set(events), key=lambda e: (e[0], e[1], e[2]), reverse=True)
-    rows = "".join(f"<tr><td>{escape(iso(at) or '–')}</td><td>{escape(kind)}</td><td>{escape(detail)}</td></tr>"
+    # Entitlements are derived now (at 0: sorted last), not events: they show no time.
+    rows = "".join(f"<tr><td>{escape(iso(at) if at else '–')}</td><td>{escape(kind)}</td><td>{escape(detail)}</td></tr>"
                    for at, kind, detail in events)
     message = ""
     if notice and notice[0] == "resynced":
