@@ -55,6 +55,8 @@ WORDS = {
 )
 def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, locale, guild, role):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     plan_id = _setup_plan(stack, locale, guild, role, f"price_browser_{locale}")
@@ -63,6 +65,12 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
             browser.save_screenshot(str(SHOTS / f"join-{locale}-{step}.png"))
 
         words = WORDS[locale]
+
+        def follow(click: str) -> None:
+            # A click that navigates: wait for the old page to go, so nothing is read from it.
+            old = browser.find_element(By.TAG_NAME, "html")
+            browser.find_element(By.CSS_SELECTOR, click).click()
+            WebDriverWait(browser, 30).until(until.staleness_of(old))
 
         def body() -> str:
             # Narrow no-break spaces (French amounts) read as plain spaces
@@ -74,17 +82,17 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
         assert words["monthly"] in body() and words["annual"] in body() and "replay archive" in body()
         shot("1-join")
         # When the member connects Discord on the authorize page
-        browser.find_element(By.CSS_SELECTOR, "a.button[href^='/auth/discord/start']").click()
+        follow("a.button[href^='/auth/discord/start']")
         browser.find_element(By.NAME, "username").clear()
         browser.find_element(By.NAME, "username").send_keys(f"alice-{locale}")
         shot("2-authorize")
-        browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
+        follow("button[value=allow]")
         browser.find_element(By.CSS_SELECTOR, "[data-discord-user]")
         shot("3-connected")
         # And pays by card in Checkout
-        browser.find_element(By.CSS_SELECTOR, "form[action='/checkout'] button").click()
+        follow("form[action='/checkout'] button")
         shot("4-checkout")
-        browser.find_element(By.CSS_SELECTOR, "button[value=card]").click()
+        follow("button[value=card]")
         # Then the success page says the access is on its way and what happens next, in their language
         assert words["paid"] in body() and words["next"] in body()
         shot("5-paid")
@@ -100,7 +108,7 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
         assert browser.find_elements(By.CSS_SELECTOR, "form[action='/billing/portal'] button")
         shot("6-manage")
         # And the language switch shows the same page in the other language
-        browser.find_element(By.CSS_SELECTOR, "p.lang a").click()
+        follow("p.lang a")
         other = "fr" if locale == "en" else "en"
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == other
         assert WORDS[other]["active"].split(":")[-1].strip() in body()
