@@ -18,6 +18,8 @@ def current_document() -> str:
         admin_token=lambda: "",
         now=lambda: 0,
         public_base_url=lambda _app: "",
+        reconcile_store=lambda: None,  # type: ignore[arg-type,return-value]  # routes only, never called
+        start_reconcile=lambda: None,
     )
     return json.dumps(json.loads(admin_openapi_json(app)), indent=2, sort_keys=True) + "\n"
 

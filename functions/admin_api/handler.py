@@ -19,6 +19,8 @@ app = build_admin_app(
     time_zone=lambda: bootstrap.admin().settings.time_zone,
     connectors=lambda: bootstrap.admin().connectors(),
     preflight_on_register=lambda: bootstrap.admin().settings.community_preflight,
+    reconcile_store=bootstrap.reconcile_store,
+    start_reconcile=bootstrap.start_reconcile,
 )
 
 

@@ -42,6 +42,7 @@ DEFAULT_TELEGRAM_WEBHOOK_SECRET = "local_telegram_webhook_secret"
 LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
 REGION = "us-east-1"
 OUTBOUND_BASE_SUFFIXES = ("_API_BASE", "_OAUTH_BASE")
+DAILY = 86_400
 
 
 class LocalClock:
@@ -251,7 +252,8 @@ class LocalStack:
                 max_concurrency=target.max_concurrency,
             )
         processor = self.async_invokes.get("ProcessBillingEventFunction")
-        self._clock_override = bootstrap.overridden(clock=self.clock, billing_invoke=processor)
+        self._clock_override = bootstrap.overridden(clock=self.clock, billing_invoke=processor,
+                                                    reconcile_invoke=self.async_invokes.get("ReconcileFunction"))
         self._clock_override.__enter__()
         now = self.clock.now()
         for schedule in self.template.schedules:
@@ -416,7 +418,9 @@ class LocalStack:
         now = self.clock.now()
         for schedule in self.template.schedules:
             due = self._next_schedule.get(schedule.function, now)
-            if force or now >= due:
+            # Moving the clock runs the frequent schedules at once (the lifecycle sweep); a daily
+            # one (reconciliation) runs when business time reaches it, as EventBridge would.
+            if (force and schedule.every_seconds < DAILY) or now >= due:
                 with self._work_lock:
                     self._handler(schedule.folder).lambda_handler({"source": "local.scheduler"}, self._context(schedule.folder))
                 self._next_schedule[schedule.function] = now + schedule.every_seconds

@@ -13,7 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ports import ReconcileStore
+    from .services.reconcile import Reconciler
 
 from . import config
 
@@ -31,6 +35,8 @@ class _Overrides:
     discord_transport: Any = None
     stripe_http_client: Any = None
     telegram_transport: Any = None
+    # Replaces Lambda's asynchronous invoke of the reconcile function (local stack, tests).
+    reconcile_invoke: Callable[[bytes], None] | None = None
 
 
 _overrides = _Overrides()
@@ -400,6 +406,63 @@ def interactions() -> Interactions:
     return Interactions(settings, stores(settings), _access_queue(settings))
 
 
+@dataclass(frozen=True)
+class Reconcile:
+    settings: config.ReconcileSettings
+    reconciler: Reconciler
+
+
+@lru_cache(maxsize=None)
+def reconcile() -> Reconcile:
+    from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
+    from .adapters.dynamodb.reconcile import DynamoReconcileStore
+    from .domain.model import Platform
+    from .domain.reconcile import Policy
+    from .ports import CommunityConnector, MemberLister
+    from .services.reconcile import Reconciler
+
+    settings = config.ReconcileSettings.from_env()
+    secrets = _secrets(settings.region)
+    bot = DiscordCommunityConnector(
+        _discord_transport(),
+        lambda: secrets.get(settings.discord_bot_token_name),
+        settings.discord_api_base,
+        # Its own share of the bot's global limit, beside the dispatchers' (ReconcileSettings).
+        rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
+    )
+    discord = DiscordConnector(bot)
+    connectors: dict[Platform, CommunityConnector] = {Platform.DISCORD: discord}
+    listers: dict[Platform, MemberLister] = {Platform.DISCORD: discord}
+    if settings.telegram_bot_token_name:
+        from .adapters.telegram import TelegramConnector
+
+        connectors[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
+    policy = Policy(settings.reconcile_fix_missing, settings.reconcile_remove_extra)
+    reconciler = Reconciler(stores(settings), DynamoReconcileStore(), _access_queue(settings), connectors, listers,
+                            _LazyBilling(settings), policy)
+    return Reconcile(settings, reconciler)
+
+
+def start_reconcile() -> None:
+    """Start the reconcile function without waiting for it (POST /admin/reconcile)."""
+    payload = b'{"source": "membergate.admin"}'
+    if _overrides.reconcile_invoke is not None:
+        _overrides.reconcile_invoke(payload)
+        return
+    from .adapters.intake import lambda_async_invoker
+
+    settings = admin().settings
+    lambda_async_invoker(aws_client("lambda", settings.region), settings.reconcile_function)(payload)
+
+
+def reconcile_store() -> ReconcileStore:
+    """The reconciliation reports, for the admin API (its stores configure the table first)."""
+    from .adapters.dynamodb.reconcile import DynamoReconcileStore
+
+    admin()
+    return DynamoReconcileStore()
+
+
 class _LazyBilling:
     """Reads the Stripe key on first use, so a function that never calls Stripe never fetches it."""
 
@@ -414,7 +477,8 @@ class _LazyBilling:
 
 
 def _reset_caches() -> None:
-    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, telegram, aws_client,
+    for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, telegram, reconcile,
+                    aws_client,
                     _secrets,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

@@ -98,6 +98,9 @@ ENV_NAMES = {
     "telegram_api_base": "TELEGRAM_API_BASE",
     "telegram_bot_token_name": "TELEGRAM_BOT_TOKEN_NAME",
     "telegram_webhook_secret_name": "TELEGRAM_WEBHOOK_SECRET_NAME",
+    "reconcile_function": "RECONCILE_FUNCTION_NAME",
+    "reconcile_fix_missing": "RECONCILE_FIX_MISSING",
+    "reconcile_remove_extra": "RECONCILE_REMOVE_EXTRA",
 }
 
 
@@ -326,6 +329,8 @@ class AdminSettings(StoreSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     discord_bot_token_name: str = ""
     community_preflight: bool = True
+    # POST /admin/reconcile starts the reconcile function (an asynchronous invoke) by this name.
+    reconcile_function: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -342,6 +347,7 @@ class AdminSettings(StoreSettings):
             discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
             community_preflight=preflight == "on",
+            reconcile_function=_env(e, "RECONCILE_FUNCTION_NAME", ""),
         )
 
 
@@ -378,6 +384,49 @@ class InteractionsSettings(StoreSettings):
         )
 
 
+def _on_off(e: Mapping[str, str], name: str, default: str) -> bool:
+    value = _env(e, name, default).lower()
+    if value not in ("on", "off"):
+        raise SettingsError(f"environment variable {name} must be 'on' or 'off', got {value!r}")
+    return value == "on"
+
+
+@dataclass(frozen=True)
+class ReconcileSettings(StoreSettings):
+    """The reconcile function: reads Stripe, the stores and each community; queues access fixes."""
+
+    access_queue_url: str
+    stripe_api_key_name: str
+    stripe_api_base: str
+    discord_api_base: str
+    discord_bot_token_name: str
+    telegram_api_base: str
+    telegram_bot_token_name: str
+    # The creator's policy: re-queue missing access (default on); remove extra access (default off).
+    reconcile_fix_missing: bool = True
+    reconcile_remove_extra: bool = False
+
+    @property
+    def discord_requests_per_second(self) -> int:
+        """Its share of the bot's global 50/s beside the dispatchers' 80 %: the remaining 20 %."""
+        return max(1, int(DISCORD_GLOBAL_REQUESTS_PER_SECOND * 0.2))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReconcileSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
+            stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
+            stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+            discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
+            discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME"),
+            **_telegram(e),
+            reconcile_fix_missing=_on_off(e, "RECONCILE_FIX_MISSING", "on"),
+            reconcile_remove_extra=_on_off(e, "RECONCILE_REMOVE_EXTRA", "off"),
+        )
+
+
 SETTINGS_BY_FUNCTION = {
     "stripe_webhook": IntakeSettings,
     "process_billing_event": ProcessorSettings,
@@ -388,4 +437,5 @@ SETTINGS_BY_FUNCTION = {
     "admin_api": AdminSettings,
     "discord_interactions": InteractionsSettings,
     "telegram_webhook": TelegramSettings,
+    "reconcile": ReconcileSettings,
 }

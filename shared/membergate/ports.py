@@ -12,6 +12,7 @@ from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
+from .domain.reconcile import StripeEvent, StripeSubscription
 from .domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -346,6 +347,34 @@ class CommunityConnector(Protocol):
         """Send ``text`` to the member; the same key never posts twice (Discord: the nonce)."""
     def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
         """With Capability.PREFLIGHT: whether the bot can do what ``community`` needs for ``role_ids``."""
+
+
+class MemberLister(Protocol):
+    """A platform that can list a place's members page by page (Discord: List Guild Members)."""
+
+    def list_members(self, community: Community, after: str, limit: int) -> list[GuildMember]:
+        """Members with a user id above ``after``, in id order, at most ``limit``; raises as a connector does."""
+
+
+class BillingReader(Protocol):
+    """Stripe's own view, read for reconciliation (lists, page by page, newest first)."""
+
+    def list_subscriptions(
+        self, created_gte: int, starting_after: str | None, limit: int = 100
+    ) -> tuple[list[StripeSubscription], bool]: ...
+    def list_undelivered_events(
+        self, created_gte: int, starting_after: str | None, limit: int = 100
+    ) -> tuple[list[StripeEvent], bool]: ...
+
+
+class ReconcileStore(Protocol):
+    """The run in progress (its cursor and the report so far) and the latest finished report."""
+
+    def load_run(self) -> dict[str, Any] | None: ...
+    def save_run(self, run: dict[str, Any]) -> None: ...
+    def clear_run(self) -> None: ...
+    def save_latest(self, report: dict[str, Any]) -> None: ...
+    def latest(self) -> dict[str, Any] | None: ...
 
 
 class IdentityProvider(Protocol):

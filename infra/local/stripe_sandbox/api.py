@@ -40,6 +40,8 @@ RULES = [
     Rule("/v1/payment_intents/<object_id>", methods=["GET"], endpoint="api.get_payment_intent"),
     Rule("/v1/disputes/<object_id>", methods=["GET"], endpoint="api.get_dispute"),
     Rule("/v1/invoice_payments", methods=["GET"], endpoint="api.list_invoice_payments"),
+    Rule("/v1/subscriptions", methods=["GET"], endpoint="api.list_subscriptions"),
+    Rule("/v1/events", methods=["GET"], endpoint="api.list_events"),
 ]
 
 
@@ -152,6 +154,35 @@ def _hash(params: Mapping[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def _created_filter(params: Mapping[str, Any]) -> Any:
+    """``created[gte]=…`` and friends (or ``created=…`` exactly), as a predicate on a timestamp."""
+    raw = params.get("created")
+    if raw is None or raw == "":
+        return lambda at: True
+    if not isinstance(raw, dict):
+        exact = _int(params, "created", param="created")
+        return lambda at: at == exact
+    _check_params(raw, CREATED_PARAMS, "created")
+    bounds = {op: _int(raw, op, param=f"created[{op}]") for op in CREATED_PARAMS}
+    checks = {"gt": lambda at, b: at > b, "gte": lambda at, b: at >= b, "lt": lambda at, b: at < b,
+              "lte": lambda at, b: at <= b}
+    return lambda at: all(checks[op](at, b) for op, b in bounds.items() if b is not None)
+
+
+def _page(params: Mapping[str, Any], found: list[dict], url: str) -> dict:
+    """A list page: ``limit`` 1-100 (default 10) after the object ``starting_after`` names."""
+    limit = _int(params, "limit") or 10
+    if not 1 <= limit <= 100:
+        raise SandboxError(400, "Invalid integer: limit must be between 1 and 100", param="limit")
+    after = _str(params, "starting_after")
+    if after is not None:
+        ids = [item["id"] for item in found]
+        if after not in ids:
+            raise SandboxError(400, f"No such object: '{after}'", code="resource_missing", param="starting_after")
+        found = found[ids.index(after) + 1:]
+    return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": url}
+
+
 def _metadata(params: Mapping[str, Any], name: str = "metadata") -> dict[str, str]:
     """Metadata as Stripe checks it: at most 50 keys, keys ≤ 40 chars, values ≤ 500 chars."""
     raw = _hash(params, name)
@@ -246,6 +277,12 @@ CANCEL_SUBSCRIPTION_PARAMS = frozenset({"prorate", "invoice_now", "cancellation_
 CANCELLATION_DETAILS_PARAMS = frozenset({"comment", "feedback"})
 GET_PARAMS = frozenset({"expand"})
 INVOICE_PAYMENTS_PARAMS = frozenset({"invoice", "payment", "limit", "status", "expand"})
+LIST_SUBSCRIPTIONS_PARAMS = frozenset({"customer", "status", "created", "limit", "starting_after", "expand"})
+LIST_EVENTS_PARAMS = frozenset({"type", "types", "created", "delivery_success", "limit", "starting_after", "expand"})
+CREATED_PARAMS = frozenset({"gt", "gte", "lt", "lte"})
+# Subscription.status values a list can filter on, besides "all" and "ended" (api/subscriptions/list).
+SUBSCRIPTION_STATUSES = frozenset({"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
+                                   "trialing", "paused"})
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -649,6 +686,48 @@ class StripeApi:
         ]
         limit = _int(params, "limit") or 10
         return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/invoice_payments"}
+
+    def list_subscriptions(self, params: dict, version: str, info: RequestInfo) -> dict:
+        """Newest first, ``starting_after`` pages on; without ``status`` canceled ones are left out, as in Stripe."""
+        _check_params(params, LIST_SUBSCRIPTIONS_PARAMS)
+        status = _str(params, "status")
+        if status is not None and status not in SUBSCRIPTION_STATUSES | {"all", "ended"}:
+            raise SandboxError(400, f"Invalid status: must be one of {', '.join(sorted(SUBSCRIPTION_STATUSES))}, all "
+                               "or ended", param="status")
+        customer = _str(params, "customer")
+        created = _created_filter(params)
+
+        def wanted(sub: Any) -> bool:
+            rendered = self.engine.subscription_dict(sub, version)["status"]
+            if status in (None, ""):
+                ok = rendered not in ("canceled", "incomplete_expired")
+            elif status == "all":
+                ok = True
+            elif status == "ended":
+                ok = rendered in ("canceled", "incomplete_expired")
+            else:
+                ok = rendered == status
+            return ok and (customer is None or sub.customer_id == customer) and created(sub.created)
+
+        found = [s for s in self.engine.subscriptions.values() if wanted(s)]
+        found.sort(key=lambda s: (s.created, s.id), reverse=True)
+        return _page(params, [self.engine.subscription_dict(s, version) for s in found], "/v1/subscriptions")
+
+    def list_events(self, params: dict, version: str, info: RequestInfo) -> dict:
+        """Newest first; ``delivery_success=false`` keeps the events the webhook endpoint never acknowledged."""
+        _check_params(params, LIST_EVENTS_PARAMS)
+        kind = _str(params, "type")
+        kinds = params.get("types") or []
+        delivered = _bool(params, "delivery_success")
+        created = _created_filter(params)
+        failed = self.engine.undelivered_event_ids()
+        found = [
+            e for e in self.engine.events()
+            if created(int(e["created"])) and (kind is None or e["type"] == kind) and (not kinds or e["type"] in kinds)
+            and (delivered is None or (e["id"] not in failed) == delivered)
+        ]
+        found.reverse()
+        return _page(params, found, "/v1/events")
 
     def expire_checkout_session(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
         _check_params(params, GET_PARAMS)

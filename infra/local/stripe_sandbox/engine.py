@@ -243,6 +243,11 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         with self.lock:
             return copy.deepcopy(self._log)
 
+    def undelivered_event_ids(self) -> set[str]:
+        """Events the webhook endpoint never acknowledged (``delivery_success=false`` in Stripe's list)."""
+        failures = list(getattr(self._deliver, "failures", ())) + list(self.delivery_errors)
+        return {str(f.get("event_id")) for f in failures if f.get("event_id")}
+
     def subscription(self, sub_id: str) -> dict:
         with self.lock:
             return self.subscription_dict(self.get_subscription(sub_id))

@@ -582,6 +582,10 @@ class DiscordConnector:
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         self.bot.send_dm(user, text, nonce=message_nonce(idempotency_key))
 
+    def list_members(self, community: Community, after: str, limit: int = MEMBERS_PAGE) -> list[GuildMember]:
+        """One page of the guild's members after ``after`` (reconciliation; the Server Members intent)."""
+        return self.bot.list_members(community.external_id, after=after, limit=limit)
+
     def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
         return discord_checks(self.bot.guild_facts(community.external_id), role_ids, community.on_revoke)
 

@@ -10,6 +10,7 @@ import stripe
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY
 from ..domain.billing import PriceInfo
+from ..domain.reconcile import StripeEvent, StripeSubscription
 from ..ports import CheckoutSession
 
 
@@ -154,6 +155,36 @@ class StripeBillingGateway:
             found.append(self._prices[price_id])
         return found
 
+    def list_subscriptions(
+        self, created_gte: int, starting_after: str | None, limit: int = 100
+    ) -> tuple[list[StripeSubscription], bool]:
+        """One page of every subscription (any status) created at or after ``created_gte``, newest first."""
+        params: dict[str, Any] = {"status": "all", "created": {"gte": created_gte}, "limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = self._call(self._client.v1.subscriptions.list, params, {})
+        found = [
+            StripeSubscription(str(s.get("id")), _id_of(s.get("customer")), str(s.get("status") or ""),
+                               int(s.get("created") or 0))
+            for s in (item.to_dict() for item in page.data)
+        ]
+        return found, bool(page.has_more)
+
+    def list_undelivered_events(
+        self, created_gte: int, starting_after: str | None, limit: int = 100
+    ) -> tuple[list[StripeEvent], bool]:
+        """One page of the events Stripe could not deliver to a webhook endpoint (the last 30 days at most)."""
+        params: dict[str, Any] = {"delivery_success": False, "created": {"gte": created_gte}, "limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = self._call(self._client.v1.events.list, params, {})
+        found = [
+            StripeEvent(str(e.get("id")), str(e.get("type") or ""), int(e.get("created") or 0),
+                        int(e.get("pending_webhooks") or 0))
+            for e in (item.to_dict() for item in page.data)
+        ]
+        return found, bool(page.has_more)
+
     def _call(self, method: Any, params: Any, options: dict) -> Any:
         try:
             return method(params, options)
@@ -179,6 +210,13 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if status >= 500 or status == 409:
         return RetryableError(f"Stripe failed ({status}); will retry")
     return PermanentError(f"Stripe refused the request: {exc.user_message or exc}", f"stripe_{exc.code or 'invalid_request'}")
+
+
+def _id_of(value: Any) -> str:
+    """An expandable field's id, whether Stripe sent the id or the object."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
 
 
 def price_info(price: dict) -> PriceInfo:

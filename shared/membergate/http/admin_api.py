@@ -19,6 +19,8 @@ from ..domain.model import AccessRecord, Community, Entitlement, Member, Message
 from ..services import admin
 from ..services import kpis as kpi_service
 from ..services.identity import create_claim_link
+from ..ports import ReconcileStore
+from .reconcile_api import add_reconcile_routes
 from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
 from .resolver import iso, make_resolver
 from .schemas import (
@@ -70,6 +72,9 @@ def build_admin_app(
     # Platform -> connector, for the bot preflight; registration runs it only when asked to.
     connectors: Callable[[], Mapping[Any, Any]] = lambda: {},
     preflight_on_register: Callable[[], bool] = lambda: False,
+    # Reconciliation: its reports, and how to start a run (the reconcile function, asynchronously).
+    reconcile_store: Callable[[], ReconcileStore] | None = None,
+    start_reconcile: Callable[[], None] | None = None,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -95,6 +100,9 @@ def build_admin_app(
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():
         return Response(200, "application/json", admin_openapi_json(app))
+
+    if reconcile_store is not None and start_reconcile is not None:
+        add_reconcile_routes(app, reconcile_store, start_reconcile)
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
     def create_community(

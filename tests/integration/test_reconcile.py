@@ -1,0 +1,140 @@
+"""Reconciliation through the real handlers under moto, with the Stripe sandbox and the spec-checked Discord fake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from membergate import bootstrap
+from tests.integration.test_member_journey import GUILD, ROLE, USER, bind_discord, pay, setup_catalog
+from tests.support.apigw import LambdaContext
+from tests.support.discord_spec import SpecCheckingDiscordTransport
+from tests.support.handlers import load_handler
+from tests.support.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+STRANGER = "800000000000000009"
+FREE_ROLE = "700000000000000099"  # a role no plan grants: the free part of the server
+
+
+@pytest.fixture
+def paid():
+    discord = SpecCheckingDiscordTransport()
+    discord.add_guild(GUILD, {ROLE, FREE_ROLE})
+    discord.add_user(USER)
+    with Pipeline(discord) as p:
+        plan_id = setup_catalog(p)
+        pay(p, bind_discord(p, plan_id), plan_id)
+        assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+        yield p
+
+
+def run_reconcile(p: Pipeline) -> dict:
+    result = load_handler("reconcile").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+    p.pump()
+    return result
+
+
+def latest(p: Pipeline) -> dict:
+    reply = p.admin("GET", "/admin/reconcile/latest")
+    assert reply["status"] == 200, reply
+    return reply["body"]
+
+
+def items(report: dict, kind: str) -> list[dict]:
+    return [i for i in report["items"] if i["kind"] == kind]
+
+
+def test_reconcile_member_removed_by_hand_gets_the_role_back_and_stranger_reported(paid):
+    p = paid
+    # Given the paying member was removed from the server by hand, and a stranger holds the paid role
+    del p.discord.guilds[GUILD].members[USER]
+    p.discord.guilds[GUILD].members[STRANGER] = {ROLE, FREE_ROLE}
+    # When the daily run happens
+    result = run_reconcile(p)
+    # Then the member is back in the server with the role (through the dispatcher, with their token)
+    assert result["complete"] is True
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    # And the report says so, and reports the stranger without touching them (the default policy)
+    report = latest(p)["report"]
+    [missing] = items(report, "paid_without_access")
+    assert missing["user"] == USER and missing["auto_fixed"] is True and missing["detail"] == "not in the place"
+    [stranger] = items(report, "unknown_member")
+    assert stranger["user"] == STRANGER and stranger["auto_fixed"] is False and "claim-link" in stranger["fix"]
+    assert p.discord.guilds[GUILD].members[STRANGER] == {ROLE, FREE_ROLE}
+    assert report["counts"]["unknown_subscription"] == 0 and report["counts"]["missed_event"] == 0
+
+
+def test_reconcile_role_removed_by_hand_only_that_role_is_put_back(paid):
+    p = paid
+    # Given the member lost the role by hand but kept a free role
+    p.discord.guilds[GUILD].members[USER] = {FREE_ROLE}
+    before = len(p.discord.requests)
+    # When reconciling
+    run_reconcile(p)
+    # Then one role PUT and nothing else changed: no re-add, no member read (the listing was used)
+    calls = [(r.method, r.path) for r in p.discord.requests[before:]]
+    assert calls == [("GET", f"/guilds/{GUILD}/members?limit=1000&after=0"),
+                     ("PUT", f"/guilds/{GUILD}/members/{USER}/roles/{ROLE}")]
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE, FREE_ROLE}
+
+
+def test_reconcile_nothing_to_fix_second_run_is_clean(paid):
+    p = paid
+    # Given a consistent state
+    run_reconcile(p)
+    # When running again
+    run_reconcile(p)
+    # Then the report is empty and complete
+    body = latest(p)
+    assert body["report"]["items"] == [] and body["running"] is None
+
+
+def test_reconcile_run_interrupted_after_one_page_resumes_where_it_stopped(paid):
+    p = paid
+    # Given a server with more than one page of members (the paying member on the second page) who left
+    guild = p.discord.guilds[GUILD]
+    for n in range(1000):
+        guild.members[str(100000000000000000 + n)] = set()
+    del guild.members[USER]
+    # When a run stops after the Stripe pages and the first page of members
+    report = bootstrap.reconcile().reconciler.run(p.clock.now(), max_pages=3)
+    p.pump()
+    # Then nothing is finished, the progress is visible, and the member is not judged yet
+    assert not report.complete
+    body = latest(p)
+    assert body["report"] is None and body["running"]["pages_read"] == 3
+    assert USER not in guild.members
+    # When the next run comes
+    run_reconcile(p)
+    # Then it read only the remaining page, fixed the member once, and the report is complete
+    final = latest(p)["report"]
+    assert final["complete"] and final["pages_read"] == 4 and final["invocations"] == 2
+    assert [i["user"] for i in items(final, "paid_without_access")] == [USER]
+    assert guild.members[USER] == {ROLE}
+    pages = [r.path for r in p.discord.requests if r.method == "GET" and r.path.startswith(f"/guilds/{GUILD}/members?")]
+    assert pages == [f"/guilds/{GUILD}/members?limit=1000&after=0",
+                     f"/guilds/{GUILD}/members?limit=1000&after=100000000000000999"]
+
+
+def test_admin_reconcile_starts_a_run_and_latest_is_404_before_any(paid):
+    p = paid
+    # Given no run yet
+    assert p.admin("GET", "/admin/reconcile/latest")["status"] == 404
+    started: list[bytes] = []
+    # When the creator starts one (the invoke is run here as Lambda would)
+    with bootstrap.overridden(reconcile_invoke=started.append):
+        reply = p.admin("POST", "/admin/reconcile")
+    assert reply["status"] == 202 and reply["body"]["started"] is True
+    [payload] = started
+    load_handler("reconcile").lambda_handler(json.loads(payload), LambdaContext())
+    # Then the report is there
+    assert latest(p)["report"]["complete"] is True
+
+
+def test_admin_reconcile_requires_the_token(paid):
+    p = paid
+    reply = p.call("admin_api", "POST", "/admin/reconcile", headers={"authorization": "Bearer wrong"})
+    assert reply["statusCode"] == 401 and json.loads(reply["body"])["error"]["code"]
