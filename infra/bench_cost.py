@@ -29,12 +29,14 @@ from tests.support.apigw import LambdaContext, http_event
 from tests.support.aws import WEBHOOK_SECRET, aws_stack, put_secret
 from tests.support.discord_spec import FakeDiscordTransport
 from tests.support.handlers import load_handler
+from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient
 
 T0 = 1_800_000_000
 DAY = 86_400
 GUILD, ROLE, USER = "700000000000000001", "700000000000000002", "800000000000000003"
 MEMBER, CUSTOMER, SUBSCRIPTION = "mbr_bench", "cus_bench", "sub_bench"
-FUNCTIONS = ("stripe_webhook", "process_billing_event", "dispatch_access", "run_lifecycle")
+FUNCTIONS = ("stripe_webhook", "process_billing_event", "dispatch_access", "run_lifecycle", "reconcile")
+STRIPE_BASE = "http://stripe.sandbox.test"  # the reconcile run lists Stripe through the real SDK
 IDLE_SWEEPS = 5
 # DynamoDB bills 100 bytes of overhead per stored item (and per index copy).
 ITEM_OVERHEAD = 100
@@ -98,6 +100,10 @@ class MonthFigures:
     member_bytes: int  # a member's items, overhead and index copies included
     ledger_item_bytes: int  # one Stripe event's ledger item, overhead and index copy included
     emf_metrics: set[str]
+    # One reconciliation run: its fixed part (communities, its report, Stripe lists) and what each
+    # member adds to it (their reads and the run's time), from runs over one and two members.
+    reconcile_fixed: Usage = field(default_factory=lambda: Usage("reconcile, fixed"))
+    reconcile_per_member: Usage = field(default_factory=lambda: Usage("reconcile, per member"))
 
 
 class _Clock:
@@ -146,6 +152,13 @@ class MemberMonthRunner:
         for envelope in envelopes:
             self._run("process_billing_event", envelope)
         return bool(envelopes)
+
+    def reconcile(self) -> dict:
+        invocation, _ = self._run("reconcile", {"source": "aws.scheduler"})
+        self.pump()
+        if not invocation.result.get("complete"):
+            raise RuntimeError(f"benchmark: the reconcile run did not finish: {invocation.result}")
+        return invocation.result
 
     def sweep(self) -> dict:
         invocation, _ = self._run("run_lifecycle", {"source": "aws.scheduler"}, marginal=self.idle_sweep)
@@ -231,6 +244,7 @@ def _signup(run: MemberMonthRunner) -> None:
     run.webhook(se.checkout_completed(created=T0, member_id=MEMBER, customer=CUSTOMER, sub_id=SUBSCRIPTION))
     run.pump()
     run.sweep()
+    run.reconcile()
     if run.discord.guilds[GUILD].members.get(USER) != {ROLE}:
         raise RuntimeError("benchmark set-up: the member did not get the role at signup")
 
@@ -263,6 +277,36 @@ def _failed_payment_month(run: MemberMonthRunner) -> None:
         raise RuntimeError("benchmark scenario: expected one reminder and the role kept throughout")
 
 
+def _second_member(run: MemberMonthRunner, stores: Any) -> None:
+    """Another paying member like the first (bound, subscribed, with the role), for the reconcile's per-member part."""
+    user, member, customer, sub = "800000000000000004", "mbr_bench2", "cus_bench2", "sub_bench2"
+    run.discord.add_user(user)
+    stores.members.create(Member(member, T0))
+    cipher = bootstrap.join().cipher
+    tokens = OAuthTokens(run.discord.authorize(user), run.discord.issue_refresh_token(user), T0 + 365 * DAY,
+                         "identify guilds.join")
+    stores.members.bind_identity(member, Identity(Platform.DISCORD, user), seal_tokens(cipher, tokens))
+    common = {"member_id": member, "customer": customer, "sub_id": sub}
+    run.webhook(se.subscription_event("customer.subscription.created", created=run.clock.value,
+                                      period_start=run.clock.value, **common))
+    run.webhook(se.checkout_completed(created=run.clock.value, **common))
+    run.pump()
+    if run.discord.guilds[GUILD].members.get(user) != {ROLE}:
+        raise RuntimeError(f"benchmark set-up: the second member did not get the role: {stores.access.for_member(member)} "
+                           f"{stores.entitlements.for_member(member)}")
+
+
+def _difference(label: str, more: Usage, less: Usage) -> Usage:
+    out = Usage(label, read_units=max(0.0, more.read_units - less.read_units),
+                write_units=max(0.0, more.write_units - less.write_units),
+                sqs_standard=max(0, more.sqs_standard - less.sqs_standard))
+    for name, use in more.functions.items():
+        base = less.functions.get(name, FunctionUse())
+        # Same invocation count: only the time and the log lines a member adds.
+        out.functions[name] = FunctionUse(0, max(0, use.billed_ms - base.billed_ms), max(0, use.log_bytes - base.log_bytes))
+    return out
+
+
 def _stored_bytes(stack: Any) -> tuple[int, int]:
     """(a member's items, one ledger item), each with DynamoDB's per-item overhead and index copies."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)  # fresh, unwatched: not counted
@@ -291,12 +335,15 @@ def _metrics_env() -> str:
 def measure_member_month() -> MonthFigures:
     use_fake_credentials()
     with ExitStack() as scope:
-        stack = scope.enter_context(aws_stack(POWERTOOLS_METRICS_DISABLED=_metrics_env()))
+        stack = scope.enter_context(aws_stack(POWERTOOLS_METRICS_DISABLED=_metrics_env(), STRIPE_API_BASE=STRIPE_BASE))
         discord = FakeDiscordTransport()
         put_secret("/membergate/discord-bot-token", discord.bot_token)
         clock = _Clock(T0)
-        scope.enter_context(bootstrap.overridden(clock=clock, discord_transport=discord))
-        _arrange_member(bootstrap.stores(config.ProcessorSettings.from_env()), discord)
+        sandbox = StripeSandbox(clock=clock.now, deliver=lambda event: None, public_base_url=STRIPE_BASE)
+        scope.enter_context(bootstrap.overridden(clock=clock, discord_transport=discord,
+                                                 stripe_http_client=WsgiStripeHttpClient(sandbox.wsgi_app, STRIPE_BASE)))
+        stores = bootstrap.stores(config.ProcessorSettings.from_env())
+        _arrange_member(stores, discord)
         log = CallLog(inspector=boto3.client("dynamodb", region_name=REGION))
         run = MemberMonthRunner(stack, log, discord, clock)
 
@@ -318,8 +365,24 @@ def measure_member_month() -> MonthFigures:
         _failed_payment_month(run)
         failed = run.usage
 
-        warm = {name: statistics.median(run.durations[name][1:] or run.durations[name]) for name in FUNCTIONS}
+        # Two runs over one member (the second warm), then one over two: the difference is a member's part.
+        run.usage = Usage("reconcile, one member")
+        run.reconcile()
+        run.usage = Usage("reconcile, one member")
+        run.reconcile()
+        one = run.usage
         member_bytes, ledger_bytes = _stored_bytes(stack)
+        run.usage = Usage("second member's signup (not counted)")
+        _second_member(run, stores)
+        run.reconcile()  # the new member's first run fixes nothing but warms its reads
+        run.usage = Usage("reconcile, two members")
+        run.reconcile()
+        two = run.usage
+        per_member = _difference("reconcile, per member", two, one)
+        fixed_part = _difference("reconcile, fixed", one, per_member)
+        fixed_part.functions["reconcile"].invocations = 1
+
+        warm = {name: statistics.median(run.durations[name][1:] or run.durations[name]) for name in FUNCTIONS}
     return MonthFigures(
         renewal=renewal,
         failed_payment=failed,
@@ -329,6 +392,8 @@ def measure_member_month() -> MonthFigures:
         member_bytes=member_bytes,
         ledger_item_bytes=ledger_bytes,
         emf_metrics=run.emf_metrics,
+        reconcile_fixed=fixed_part,
+        reconcile_per_member=per_member,
     )
 
 

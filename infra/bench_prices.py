@@ -146,6 +146,19 @@ def sweeps_per_month(template: dict[str, Any]) -> int:
     raise ValueError("template.yaml has no rate(...) schedule")
 
 
+def runs_per_month(template: dict[str, Any], folder: str) -> int:
+    """How often the schedule of the function in functions/<folder> runs in a month (0 if it has none)."""
+    units = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86_400, "days": 86_400}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function" or Path(str(resource["Properties"]["CodeUri"])).name != folder:
+            continue
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            expression = str(event.get("Properties", {}).get("ScheduleExpression", ""))
+            if match := re.fullmatch(r"rate\((\d+) (\w+)\)", expression):
+                return DAYS_PER_MONTH * 86_400 // (int(match.group(1)) * units[match.group(2)])
+    return 0
+
+
 def count_resources(template: dict[str, Any], kind: str) -> int:
     return sum(1 for r in template["Resources"].values() if r["Type"] == kind and "Condition" not in r)
 
@@ -216,21 +229,31 @@ def _times(q: dict[str, float], factor: float) -> dict[str, float]:
     return {k: v * factor for k, v in q.items()}
 
 
+def _plus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: a.get(k, 0.0) + b.get(k, 0.0) for k in a.keys() | b.keys()}
+
+
 def build_cost_model(month: MonthFigures, init_s: dict[str, float], members: int = MEMBERS,
                      failed_share: float = FAILED_PAYMENT_SHARE, template: dict[str, Any] | None = None) -> CostModel:
     """Price ``members`` member-months; fixed resources as ``template`` (template.yaml by default) declares."""
     template = _template() if template is None else template
     memory = function_memory_mb(template)
     sweeps = sweeps_per_month(template)
+    reconciles = runs_per_month(template, "reconcile")
     per_member = _mix(quantities(month.renewal), quantities(month.failed_payment), failed_share)
+    # Each reconciliation reads every member: what one member adds to a run, times the runs.
+    per_member = _plus(per_member, _times(quantities(month.reconcile_per_member), reconciles))
     usage = _times(per_member, members)
-    fixed = _times(quantities(month.idle_sweep), sweeps)
+    fixed = _plus(_times(quantities(month.idle_sweep), sweeps), _times(quantities(month.reconcile_fixed), reconciles))
+    fixed["reconcile_runs"] = reconciles
     model = CostModel(members, failed_share, sweeps, memory, init_s, polled_queues(template))
     model.per_member_month = {
         "renewal": quantities(month.renewal),
         "failed payment, recovered in grace": quantities(month.failed_payment),
         f"mix ({1 - failed_share:.0%} / {failed_share:.0%})": per_member,
         "idle sweep (one invocation)": quantities(month.idle_sweep),
+        "reconcile run, fixed part": quantities(month.reconcile_fixed),
+        "reconcile run, per member": quantities(month.reconcile_per_member),
     }
     _price_requests(model, usage, fixed)
     _price_lambda(model, usage, fixed, month)
@@ -261,6 +284,8 @@ def _price_requests(model: CostModel, usage: dict, fixed: dict) -> None:
         _line(model, "SQS", f"idle long polling by Lambda, {queue}", "sqs_fifo" if fifo else "sqs_standard", 0,
               IDLE_POLL_REQUESTS_PER_QUEUE, "assumed: 5 pollers x 20 s waits, not measured")
     _line(model, "EventBridge Scheduler", "lifecycle sweeps, rate(5 minutes)", "scheduler", 0, model.sweeps_per_month)
+    _line(model, "EventBridge Scheduler", "reconciliation runs (template schedule)", "scheduler", 0,
+          fixed.get("reconcile_runs", 0))
     _line(model, "KMS", "requests (seal/open Discord tokens)", "kms_request", usage.get("kms", 0), fixed.get("kms", 0))
 
 

@@ -9,6 +9,7 @@ functions imports it (typer and rich are not shipped in the layer).
 from __future__ import annotations
 
 import json
+import time
 import sys
 import urllib.error
 import urllib.parse
@@ -296,6 +297,71 @@ def claim_link(ctx: typer.Context, member_id: str) -> None:
     if c.as_json:
         return _emit_json(data)
     out.print(f"{data['claim_url']}  (valid until {data['expires_at']})")
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    wait: int = typer.Option(120, min=0, max=3600, help="seconds to wait for the run to finish (0: start only)"),
+    latest: bool = typer.Option(False, "--latest", help="print the latest report without starting a run"),
+) -> None:
+    """Compare Stripe, Membergate and each community's members; print the drift report (fixes as allowed)."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get("/admin/reconcile/latest")) if latest else _start_and_wait(c.api, wait)
+    if c.as_json:
+        return _emit_json(data)
+    _print_reconcile(data)
+
+
+def _latest_or_none(api: Api) -> dict[str, Any] | None:
+    try:
+        found = api.get("/admin/reconcile/latest")
+    except CliError as error:
+        if "HTTP 404" in str(error):
+            return None
+        raise
+    return found if isinstance(found, dict) else None
+
+
+def _start_and_wait(api: Api, wait: int) -> dict[str, Any]:
+    def started_at(data: dict[str, Any] | None) -> int | None:
+        report = (data or {}).get("report") or {}
+        return report.get("started_at")
+
+    before = started_at(_run(lambda: _latest_or_none(api)))
+    _run(lambda: api.post("/admin/reconcile"))
+    deadline = time.monotonic() + wait
+    while True:
+        data = _run(lambda: _latest_or_none(api)) or {"report": None, "running": None}
+        if started_at(data) != before and data.get("running") is None:
+            return data
+        if time.monotonic() >= deadline:
+            return data
+        time.sleep(1)
+
+
+def _print_reconcile(data: dict[str, Any]) -> None:
+    report = data.get("report")
+    running = data.get("running")
+    if running:
+        out.print(f"a run is in progress: {running.get('pages_read', 0)} pages read so far (it resumes by itself)")
+    if not report:
+        out.print("no finished reconciliation yet")
+        return
+    counts = report.get("counts") or {}
+    table = Table(title=f"Reconciliation started {report.get('started_at')} ({report.get('auto_fixed', 0)} fixed)")
+    table.add_column("drift")
+    table.add_column("count", justify="right")
+    for kind, count in counts.items():
+        table.add_row(kind.replace("_", " "), str(count))
+    out.print(table)
+    for item in report.get("items") or []:
+        who = item.get("member_id") or item.get("user") or item.get("subscription_id") or item.get("event_id") or "?"
+        mark = "fixed" if item.get("auto_fixed") else "to do"
+        out.print(f"- [{mark}] {item['kind']}: {who} {item.get('detail') or ''} → {item['fix']}", markup=False,
+                  soft_wrap=True)
+    for note in report.get("notes") or []:
+        out.print(f"note: {note}", markup=False, soft_wrap=True)
 
 
 # --- doctor --------------------------------------------------------------------------------

@@ -101,3 +101,32 @@ def test_doctor_reports_failed_and_stuck_events_and_dangling_grants_with_fixes()
     assert "com_gone" in failing["plan pln_2 grants existing communities"]
     assert "evt_failed" in failing["no Stripe event failed recently"]
     assert "evt_stuck" in failing["no Stripe event waits to be processed for over an hour"]
+
+
+LATEST = {"report": {"started_at": 1800000000, "finished_at": 1800000060, "complete": True,
+                     "counts": {"paid_without_access": 1, "unknown_member": 1}, "auto_fixed": 1,
+                     "items": [{"kind": "paid_without_access", "fix": "Membergate queued the member's access again",
+                                "auto_fixed": True, "member_id": "mbr_1", "user": "5", "detail": "not in the place"},
+                               {"kind": "unknown_member", "fix": "remove the role by hand", "auto_fixed": False,
+                                "user": "9", "detail": "holds 2"}],
+                     "truncated": False, "notes": ["telegram: only known members checked"], "pages_read": 3,
+                     "invocations": 1},
+          "running": None}
+
+
+def test_reconcile_latest_prints_each_drift_with_its_fix_and_notes():
+    # Given a stack whose latest reconciliation found two drifts
+    with serving({"/admin/reconcile/latest": LATEST}) as url:
+        # When the creator reads it
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "reconcile", "--latest"])
+    # Then each drift is shown with what was done or what to do, and the notes
+    assert result.exit_code == 0, result.output
+    assert "[fixed] paid_without_access: mbr_1" in result.output
+    assert "[to do] unknown_member: 9 holds 2 → remove the role by hand" in result.output
+    assert "note: telegram: only known members checked" in result.output
+
+
+def test_reconcile_latest_json_is_the_api_answer():
+    with serving({"/admin/reconcile/latest": LATEST}) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "--json", "reconcile", "--latest"])
+    assert result.exit_code == 0 and json.loads(result.output) == LATEST

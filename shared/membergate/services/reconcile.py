@@ -39,7 +39,6 @@ from ..ports import (
     Stores,
 )
 from .access import CatalogSnapshot
-from .membership import current_view
 
 MEMBERS_PAGE = 1000  # Discord's List Guild Members maximum
 STRIPE_PAGE = 100  # Stripe's list maximum
@@ -253,11 +252,12 @@ class Reconciler:
             for member in members:
                 if not member.identities:
                     continue
-                view = current_view(self.stores, member.id, now, plans=catalog.plans,
-                                     communities=catalog.communities)
+                # The stored projection, not a fresh derivation: two reads a member instead of
+                # four, and the lifecycle sweep keeps it current within minutes.
+                entitlements = self.stores.entitlements.for_member(member.id)
                 records = {r.community_id: r for r in self.stores.access.for_member(member.id)}
                 for community in catalog.communities.values():
-                    account = _account(member.id, member.identity(community.platform), community, view.entitlements,
+                    account = _account(member.id, member.identity(community.platform), community, entitlements,
                                        records.get(community.id), self.connectors.get(community.platform),
                                        listable=community.platform in self.listers)
                     if account is not None:
