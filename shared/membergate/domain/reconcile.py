@@ -24,7 +24,7 @@ LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 EVENTS_LOOKBACK_SECONDS = 30 * 86_400
 # A report keeps at most this many items per kind (the counts stay exact): one stored item is
 # at most 400 KB in DynamoDB, and a creator reads the first ones first.
-MAX_ITEMS_PER_KIND = 200
+MAX_ITEMS_PER_KIND = 100
 
 
 class DriftKind(str, Enum):
