@@ -1,4 +1,4 @@
-"""Reconcile Lambda (daily schedule, or started by POST /admin/reconcile): drift report, allowed fixes."""
+"""Reconcile Lambda (weekly schedule, or started by POST /admin/reconcile): drift report, allowed fixes."""
 
 from membergate import bootstrap
 from membergate.observability import logger, metrics

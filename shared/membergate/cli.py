@@ -349,7 +349,9 @@ def _print_reconcile(data: dict[str, Any]) -> None:
         out.print("no finished reconciliation yet")
         return
     counts = report.get("counts") or {}
-    table = Table(title=f"Reconciliation started {report.get('started_at')} ({report.get('auto_fixed', 0)} fixed)")
+    started = report.get("started_at")
+    when = datetime.fromtimestamp(int(started), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if started else "?"
+    table = Table(title=f"Reconciliation of {when} ({report.get('auto_fixed', 0)} fixed)")
     table.add_column("drift")
     table.add_column("count", justify="right")
     for kind, count in counts.items():

@@ -67,7 +67,7 @@ def add_reconcile_routes(
         reports = store()
         latest, running = reports.latest(), reports.load_run()
         if latest is None and running is None:
-            raise NotFoundError("no reconciliation has run yet: POST /admin/reconcile starts one (it also runs daily)")
+            raise NotFoundError("no reconciliation has run yet: POST /admin/reconcile starts one (it also runs weekly)")
         return ReconcileLatestOut(report=_out(latest), running=_out(running.get("report") if running else None))
 
 
