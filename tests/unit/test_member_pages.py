@@ -135,12 +135,37 @@ def test_join_page_view_telegram_linked_member_sees_the_note_and_the_pay_button(
     # Given a member whose Telegram account the bot linked
     stores, billing = setup(platform=Platform.TELEGRAM)
     stores.members.create(Member("mbr_1", T0))
-    stores.members.bind_identity("mbr_1", Identity(Platform.TELEGRAM, "777000111"))
+    stores.members.bind_identity("mbr_1", Identity(Platform.TELEGRAM, "777000111", "@ana_b"))
     # When the page is rendered for them
     page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1"))
-    # Then it names the linked account for machines and offers to pay
-    assert "data-telegram-user='777000111'" in page and "Your Telegram account is linked" in page
-    assert "action='/checkout'" in page and "Continue with Telegram" not in page
+    # Then it names the linked account by its handle (the id only for machines) and offers to pay
+    assert "data-telegram-user='777000111'" in page and "Telegram account linked: <b class=handle>@ana_b</b>" in page
+    assert "777000111<" not in page and "action='/checkout'" in page and "Continue with Telegram" not in page
+
+
+@pytest.mark.parametrize("platform", [Platform.DISCORD, Platform.TELEGRAM])
+def test_join_page_bound_account_is_shown_by_its_handle_escaped_never_the_raw_id(platform):
+    # Given a member whose account's name is hostile markup
+    stores, billing = setup("fr", platform=platform)
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.bind_identity("mbr_1", Identity(platform, "123456789012345678", "<script>x</script> (@eve)"))
+    # When the join, success and manage pages are rendered
+    pages = [join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1", **flags))
+             for flags in ({}, {"paid": True}, {"manage": True})]
+    # Then each shows the escaped handle, and the id never as text
+    for page in pages:
+        assert "&lt;script&gt;x&lt;/script&gt; (@eve)" in page and "<script>" not in page
+        assert re.search(r">[^<]*123456789012345678", page) is None
+
+
+def test_join_page_bound_account_without_a_handle_is_named_in_words_not_a_tick():
+    # Given a member bound before handles were kept
+    stores, billing = setup("fr")
+    member = bound_member(stores)
+    # When the page is rendered
+    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id=member))
+    # Then the account is "ton compte Discord", neither a tick nor the id
+    assert "Compte Discord connecté : ton compte Discord" in page and "✓" not in page
 
 
 def test_success_page_lists_the_next_step_for_each_place_and_a_fallback():

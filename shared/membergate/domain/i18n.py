@@ -63,7 +63,8 @@ EN: dict[str, str] = {
     "page.step_telegram": "Open our Telegram bot and tap Start. It links your Telegram account and sends you the "
     "payment button; after paying, it sends your personal invite to the group.",
     "page.connect_telegram": "Continue with Telegram",
-    "page.connected_telegram": "Your Telegram account is linked: your invite goes to it.",
+    "page.connected_telegram": "Telegram account linked: {user}. Your invite goes to it.",
+    "page.your_telegram": "your Telegram account",
     "page.step_later": "{place} ({platform}): the creator adds you after payment; you'll get a message.",
     "page.next_title": "What happens next",
     "page.next_discord": "{place}: your Discord account {user} gets its role within seconds; open Discord to see the new channels.",
@@ -157,7 +158,8 @@ FR: dict[str, str] = {
     "page.step_telegram": "Ouvre notre bot Telegram et appuie sur Démarrer. Il relie ton compte Telegram et t'envoie "
     "le bouton de paiement ; après le paiement, il t'envoie ton invitation personnelle au groupe.",
     "page.connect_telegram": "Continuer avec Telegram",
-    "page.connected_telegram": "Ton compte Telegram est relié : ton invitation lui sera envoyée.",
+    "page.connected_telegram": "Compte Telegram relié : {user}. Ton invitation lui sera envoyée.",
+    "page.your_telegram": "ton compte Telegram",
     "page.step_later": "{place} ({platform}) : le créateur t'ajoute après le paiement ; tu recevras un message.",
     "page.next_title": "Et maintenant ?",
     "page.next_discord": "{place} : ton compte Discord {user} reçoit son rôle dans quelques secondes ; ouvre Discord pour voir les nouveaux salons.",

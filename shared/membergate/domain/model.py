@@ -150,6 +150,9 @@ class Identity:
 
     platform: Platform
     external_id: str
+    # How the member knows this account ("Alice (@alice)", "@bob"), shown on their pages instead
+    # of the raw id; not part of the identity (a renamed account is the same account).
+    handle: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ class Member:
             if identity.platform is platform:
                 return identity.external_id
         return None
+
+    def handle(self, platform: Platform) -> str | None:
+        """How the member's account on ``platform`` is shown to them, when known."""
+        return next((i.handle for i in self.identities if i.platform is platform), None)
 
     def with_identity(self, identity: Identity) -> Member:
         others = tuple(i for i in self.identities if i.platform is not identity.platform)

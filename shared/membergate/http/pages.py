@@ -126,7 +126,7 @@ def join_page(view: JoinPageView) -> str:
         parts.append(f"<p>{t('page.manage_connect') if view.manage else t('page.step_discord')}</p>")
         parts.append(f"<p><a class=button href='{connect}'>{t('page.connect')}</a></p>")
     elif discord is not None:
-        user = escape(discord.bound_as) if discord.bound_as else "✓"
+        user = f"<b class=handle>{escape(discord.bound_as)}</b>" if discord.bound_as else t("page.your_discord")
         parts.append(f"<p class=note data-discord-user='{escape(discord.external_id or '')}'>{t('page.connected').format(user=user, connect=connect)}</p>")
     if telegram is not None and not telegram.bound:
         # The bot (t.me deep link) binds the account and sends the pay link that brings the member back.
@@ -134,7 +134,8 @@ def join_page(view: JoinPageView) -> str:
         parts.append(f"<p>{t('page.step_telegram')}</p>")
         parts.append(f"<p><a class=button href='{start}'>{t('page.connect_telegram')}</a></p>")
     elif telegram is not None:
-        parts.append(f"<p class=note data-telegram-user='{escape(telegram.external_id or '')}'>{t('page.connected_telegram')}</p>")
+        user = f"<b class=handle>{escape(telegram.bound_as)}</b>" if telegram.bound_as else t("page.your_telegram")
+        parts.append(f"<p class=note data-telegram-user='{escape(telegram.external_id or '')}'>{t('page.connected_telegram').format(user=user)}</p>")
     if not view.bound:
         return _page(view.plan_name, "".join(parts), loc)
     if view.plan_access_state is None:
@@ -196,7 +197,7 @@ def _next_steps(view: JoinPageView) -> str:
     loc = view.locale
     items = []
     discord = view.discord
-    user = escape(discord.bound_as) if discord and discord.bound_as else text(loc, "page.your_discord")
+    user = f"<b class=handle>{escape(discord.bound_as)}</b>" if discord and discord.bound_as else text(loc, "page.your_discord")
     for place in view.places:
         name = escape(place.name)
         if place.platform == "discord":

@@ -100,11 +100,11 @@ def complete_discord_link(
         if exc.reason != "discord_authorization_expired":
             raise  # the creator's Discord app is misconfigured: the message says what to fix
         raise InvalidRequestError("Discord refused this authorization (it may have been used already); start again from the join page", field="code") from None
-    discord_user_id = identity.user_id(tokens.access_token)
+    account = identity.account(tokens.access_token)
     sealed = seal_tokens(cipher, tokens)
     member = bind_member_identity(
         stores,
-        Identity(Platform.DISCORD, discord_user_id),
+        account,
         sealed,
         session_member_id=session.member_id,
         new_member_id=new_member_id,
@@ -166,6 +166,10 @@ def bind_member_identity(
             f"this {platform.value.capitalize()} account already has its own membership here; connect the account "
             "that should get this subscription's access, or ask the creator to move the subscription"
         )
+    if identity.handle and member.handle(platform) != identity.handle:
+        # Renamed since it was bound (or bound before handles were kept): the page shows the new name.
+        stores.members.bind_identity(member.id, identity)
+        member = member.with_identity(identity)
     if sealed_credentials is not None:
         stores.members.save_credentials(member.id, platform, sealed_credentials)
     return member

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..domain.errors import ConflictError, InvalidRequestError, PermanentError
+from ..domain.handles import telegram_handle
 from ..domain.model import Community, Identity, Platform, WorkKind
 from ..domain.telegram import JoinRequest, MemberChange, ParsedUpdate, StartCommand, personal_link_name, start_link
 from ..ports import AccessWork, AccessWorkQueue, Stores, WebSession
@@ -111,7 +112,7 @@ class TelegramUpdates:
             return UpdateOutcome("expired")
         try:
             member = bind_member_identity(
-                self.stores, Identity(Platform.TELEGRAM, user), None,
+                self.stores, Identity(Platform.TELEGRAM, user, telegram_handle(command.username, command.first_name)), None,
                 session_member_id=owner.removeprefix(_START_OWNER) or None,
                 new_member_id=self.new_member_id, now=now,
             )

@@ -118,6 +118,7 @@ class MemberItem(MembershipItem, discriminator="member"):
     origin = UnicodeAttribute()
     stripe_customer_id = UnicodeAttribute(null=True)
     identities = JSONAttribute(null=True)  # {platform: external id}
+    handles = JSONAttribute(null=True)  # {platform: handle shown to the member}, when known
     # Read only, from items written before identities were platform-neutral.
     discord_user_id = UnicodeAttribute(null=True)
     discord_tokens = BinaryAttribute(null=True, legacy_encoding=False)

@@ -232,6 +232,7 @@ class DynamoMemberRepository:
             origin=member.origin.value,
             stripe_customer_id=member.stripe_customer_id,
             identities={i.platform.value: i.external_id for i in member.identities} or None,
+            handles={i.platform.value: i.handle for i in member.identities if i.handle} or None,
         ).save(condition=MemberItem.pk.does_not_exist())
         MemberListedItem(_member_pk(member.id), "LISTED", gsi1pk="MEMBER", gsi1sk=member.id, member_id=member.id).save()
 
@@ -299,8 +300,13 @@ class DynamoMemberRepository:
             raise ConflictError(f"member {member_id} does not exist")
         identities = dict(_identities(item))
         identities[identity.platform.value] = identity.external_id
+        # The handle follows the account: a relink without one drops the old account's name.
+        handles = {k: v for k, v in (item.handles or {}).items() if k != identity.platform.value}
+        if identity.handle:
+            handles[identity.platform.value] = identity.handle
         MemberItem(_member_pk(member_id), "MEMBER").update(
-            actions=[MemberItem.identities.set(identities)], condition=MemberItem.pk.exists()
+            actions=[MemberItem.identities.set(identities), MemberItem.handles.set(handles) if handles else MemberItem.handles.remove()],
+            condition=MemberItem.pk.exists(),
         )
         if sealed_credentials is not None:
             self.save_credentials(member_id, identity.platform, sealed_credentials)
@@ -368,7 +374,8 @@ def _member(item: MemberItem) -> Member:
         created_at=int(item.created_at),
         stripe_customer_id=item.stripe_customer_id,
         identities=tuple(
-            Identity(Platform(platform), external_id) for platform, external_id in sorted(_identities(item).items())
+            Identity(Platform(platform), external_id, (item.handles or {}).get(platform))
+            for platform, external_id in sorted(_identities(item).items())
         ),
         origin=MemberOrigin(item.origin),
     )
