@@ -63,6 +63,10 @@ class JoinPageView:
     switched: bool = False
     manage: bool = False
     community_locale: str = "en"
+    relink_proof: str | None = None  # the manage page's relink forms (this session only)
+    relinked: str | None = None  # "1" after a relink moved the membership, "same" when nothing moved
+    terms_url: str = ""  # the creator's terms and privacy policy (deployment settings), beside the pay button
+    privacy_url: str = ""
 
     @property
     def discord(self) -> IdentityStep | None:

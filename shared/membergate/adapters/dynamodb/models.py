@@ -105,6 +105,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     access_days = NumberAttribute(null=True)
     description = UnicodeAttribute(null=True)  # absent on plans stored before descriptions
     archived_at = NumberAttribute(null=True)
+    checkout_options = JSONAttribute(null=True)  # absent on plans stored before: Checkout's defaults
 
 
 class PriceItem(MembershipItem, discriminator="price"):

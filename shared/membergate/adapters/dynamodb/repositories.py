@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from typing import Any
 from datetime import datetime, timezone
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
@@ -13,6 +15,7 @@ from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnaps
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
 from ...domain.model import (
+    CheckoutOptions,
     AccessRecord,
     AccessState,
     CheckoutAttempt,
@@ -154,6 +157,7 @@ class DynamoCatalogRepository:
                 plan_kind=plan.kind.value,
                 access_days=plan.access_days,
                 description=plan.description or None,
+                checkout_options=_checkout_options_item(plan.checkout),
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -179,7 +183,17 @@ class DynamoCatalogRepository:
             PlanItem.on_grace_end.set(plan.on_grace_end.value),
         ]
         actions.append(PlanItem.archived_at.set(plan.archived_at) if plan.archived_at is not None else PlanItem.archived_at.remove())
+        actions.append(PlanItem.checkout_options.set(_checkout_options_item(plan.checkout)))
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
+
+
+def _checkout_options_item(options: CheckoutOptions) -> dict[str, bool]:
+    return {f.name: getattr(options, f.name) for f in fields(CheckoutOptions)}
+
+
+def _checkout_options(stored: Any) -> CheckoutOptions:
+    known = {f.name for f in fields(CheckoutOptions)}
+    return CheckoutOptions(**{k: bool(v) for k, v in (stored or {}).items() if k in known})
 
 
 def _place_pk(platform: Platform, external_id: str) -> str:
@@ -212,6 +226,7 @@ def _plan(item: PlanItem) -> Plan:
         access_days=int(item.access_days) if item.access_days is not None else None,
         description=item.description or "",
         archived_at=int(item.archived_at) if item.archived_at is not None else None,
+        checkout=_checkout_options(item.checkout_options),
     )
 
 
