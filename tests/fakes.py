@@ -541,6 +541,7 @@ class FakeConnector:
 class FakeIdentity:
     def __init__(self) -> None:
         self.codes: dict[str, str] = {}  # code -> discord user id
+        self.handles: dict[str, str] = {}  # discord user id -> handle GET /users/@me would name
         self.refreshed = 0
 
     def authorize_url(self, state: str, redirect_uri: str) -> str:
@@ -560,6 +561,10 @@ class FakeIdentity:
 
     def user_id(self, access_token: str) -> str:
         return access_token.split("-", 1)[1]
+
+    def account(self, access_token: str) -> Identity:
+        user = self.user_id(access_token)
+        return Identity(Platform.DISCORD, user, self.handles.get(user))
 
 
 class FakeCipher:

@@ -230,6 +230,9 @@ class LocalStack:
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
         env = function_environment(self.template, intrinsics)
         env.update(function_env_overrides(self.settings, self.base_url))
+        # Optional URL parameters (empty by default) are the caller's, or none: never the parameter's name.
+        for variable in ("TERMS_URL", "PRIVACY_URL"):
+            env[variable] = os.environ.get(variable, "")
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         if self.settings.quiet:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 from . import config
 
+if TYPE_CHECKING:
+    from .domain.model import Platform
+    from .ports import CommunityConnector
+
 
 class SystemClock:
     def now(self) -> int:
@@ -300,20 +304,27 @@ class Telegram:
     api: Any
     webhook_secret: Callable[[], str]
     queue: Any
+    # platform -> connector, for a member's relink (the old account is taken out of the chat)
+    connectors: Callable[[], dict[Platform, CommunityConnector]] = dict
 
 
 @lru_cache(maxsize=None)
 def telegram() -> Telegram:
+    from .adapters.telegram import TelegramConnector
+    from .domain.model import Platform
+
     settings = config.TelegramSettings.from_env()
     secrets = _secrets(settings.region)
     name = settings.telegram_webhook_secret_name
+    api = _telegram_api(settings)
     return Telegram(
         settings,
         stores(settings),
-        _telegram_api(settings),
+        api,
         # No secret name configured: the webhook accepts nothing (secret_matches refuses "").
         lambda: secrets.get(name) if name else "",
         _access_queue(settings),
+        lambda: {Platform.TELEGRAM: TelegramConnector(api)},
     )
 
 
@@ -352,13 +363,30 @@ class Join:
     cipher: Any
     queue: Any
     billing: Any = None  # prices shown on the join page (read lazily: only when a page asks)
+    # platform -> connector, for a member's relink (the old account loses its role at once)
+    connectors: Callable[[], dict[Platform, CommunityConnector]] = dict
 
 
 @lru_cache(maxsize=None)
 def join() -> Join:
     settings = config.JoinPageSettings.from_env()
+    secrets = _secrets(settings.region)
+
+    @lru_cache(maxsize=1)
+    def connectors() -> dict[Platform, CommunityConnector]:
+        # Built on first use: only a relink talks to the bot.
+        from .adapters.discord import DiscordCommunityConnector, DiscordConnector
+        from .domain.model import Platform
+
+        if not settings.discord_bot_token_name:
+            return {}
+        bot = DiscordCommunityConnector(
+            _discord_transport(), lambda: secrets.get(settings.discord_bot_token_name), settings.discord_api_base
+        )
+        return {Platform.DISCORD: DiscordConnector(bot)}
+
     return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings),
-                _LazyBilling(settings))
+                _LazyBilling(settings), connectors)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ ENV_NAMES = {
     "reconcile_function": "RECONCILE_FUNCTION_NAME",
     "reconcile_fix_missing": "RECONCILE_FIX_MISSING",
     "reconcile_remove_extra": "RECONCILE_REMOVE_EXTRA",
+    "terms_url": "TERMS_URL",
+    "privacy_url": "PRIVACY_URL",
+    "stripe_tax": "STRIPE_TAX",
 }
 
 
@@ -169,10 +172,18 @@ class CheckoutSettings(StoreSettings):
     public_base_url: str
     checkout_rate_limit: int
     checkout_rate_window: int
+    # The creator's terms and privacy policy (empty: none linked, no terms checkbox in Checkout).
+    terms_url: str = ""
+    privacy_url: str = ""
+    # Stripe Tax turned on for this deployment (Dashboard: Tax settings done); plans then opt in.
+    stripe_tax: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CheckoutSettings:
         e = os.environ if environ is None else environ
+        tax = _env(e, "STRIPE_TAX", "off").lower()
+        if tax not in ("on", "off"):
+            raise SettingsError(f"environment variable STRIPE_TAX must be 'on' or 'off', got {tax!r}")
         return cls(
             **_stores(e),
             stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
@@ -180,7 +191,20 @@ class CheckoutSettings(StoreSettings):
             public_base_url=_public_base_url(e),
             checkout_rate_limit=_int(e, "CHECKOUT_RATE_LIMIT", 10),
             checkout_rate_window=_int(e, "CHECKOUT_RATE_WINDOW_SECONDS", 600),
+            **_legal(e),
+            stripe_tax=tax == "on",
         )
+
+
+def _legal(e: Mapping[str, str]) -> dict[str, str]:
+    """TERMS_URL and PRIVACY_URL: absolute http(s) URLs, or empty."""
+    urls = {}
+    for field_name, name in (("terms_url", "TERMS_URL"), ("privacy_url", "PRIVACY_URL")):
+        value = _env(e, name, "").strip()
+        if value and (not value.startswith(("https://", "http://")) or any(c in value for c in " '\"<>")):
+            raise SettingsError(f"environment variable {name} must be an https:// URL, got {value[:80]!r}")
+        urls[field_name] = value
+    return urls
 
 
 def _token_sealing(e: Mapping[str, str]) -> dict[str, Any]:
@@ -229,6 +253,12 @@ class JoinPageSettings(JoinSettings):
 
     stripe_api_key_name: str
     stripe_api_base: str
+    # A member's relink from the manage page takes the old account's role away at once (empty: it
+    # is reported as failed, for the creator to remove by hand).
+    discord_bot_token_name: str = ""
+    # Linked from the join page beside the pay button (empty: not shown).
+    terms_url: str = ""
+    privacy_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JoinPageSettings:
@@ -238,6 +268,8 @@ class JoinPageSettings(JoinSettings):
             **{f.name: getattr(base, f.name) for f in fields(JoinSettings)},
             stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
             stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+            discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
+            **_legal(e),
         )
 
 

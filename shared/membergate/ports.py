@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import PriceInfo, SubscriptionRecord
+from .domain.checkout_terms import CheckoutTerms
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
@@ -294,8 +295,10 @@ class BillingGateway(Protocol):
         expires_at: int,
         idempotency_key: str,
         mode: str = "subscription",
+        terms: CheckoutTerms | None = None,
     ) -> CheckoutSession:
-        """``mode`` "payment" sells a one-time price (a pass, lifetime access)."""
+        """``mode`` "payment" sells a one-time price (a pass, lifetime access); ``terms``: promotion codes,
+        Stripe Tax, phone collection, the terms checkbox and the consent text (None: promotion codes only)."""
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
     def switch_subscription_price(
         self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
@@ -382,6 +385,8 @@ class IdentityProvider(Protocol):
     def exchange_code(self, code: str, redirect_uri: str, now: int) -> OAuthTokens: ...
     def refresh(self, refresh_token: str, now: int) -> OAuthTokens: ...
     def user_id(self, access_token: str) -> str: ...
+    def account(self, access_token: str) -> Identity:
+        """The authorizing account with the handle the member knows it by (Discord: GET /users/@me)."""
 
 
 class TokenCipher(Protocol):

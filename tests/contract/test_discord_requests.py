@@ -75,6 +75,8 @@ def test_connector_every_public_method_sends_requests_the_spec_allows(discord, c
     tokens = oauth.exchange_code(code, REDIRECT, now=1_000)
     tokens = oauth.refresh(tokens.refresh_token, now=2_000)
     assert oauth.user_id(tokens.access_token) == USER
+    account = oauth.account(tokens.access_token)
+    assert (account.external_id, account.handle) == (USER, f"@user{USER[-4:]}")
     assert connector.get_member(GUILD, USER) is None
     connector.add_member(GUILD, USER, tokens.access_token, [ROLE])
     connector.add_member(GUILD, USER, tokens.access_token, [OTHER_ROLE])  # already there: 204 path

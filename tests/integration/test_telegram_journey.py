@@ -202,8 +202,11 @@ def test_telegram_join_page_offers_the_bot_then_the_pay_button(pipeline, telegra
     assert "action='/checkout'" not in page["body"]
 
     # And once the bot's pay link was opened, the page shows the linked account and the pay button
-    assert post_update(pipeline, updates.start(USER, start_token(pipeline, plan_id)))["status"] == 200
+    start = updates.start(USER, start_token(pipeline, plan_id), username="ana_<b>")
+    assert post_update(pipeline, start)["status"] == 200
     opened = pipeline.call("telegram_webhook", "GET", urlsplit(pay_link(telegram)).path)
     cookie = opened["cookies"][0].split(";")[0]
     page = pipeline.call("join", "GET", f"/join/{plan_id}", cookies=[cookie])
     assert f"data-telegram-user='{USER}'" in page["body"] and "action='/checkout'" in page["body"]
+    # By the @username Telegram sent with /start, escaped
+    assert "<b class=handle>@ana_&lt;b&gt;</b>" in page["body"]

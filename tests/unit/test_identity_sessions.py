@@ -73,3 +73,18 @@ def test_identity_callback_in_a_browser_without_the_state_session_is_refused():
         complete_discord_link(stores=h.stores, identity=h.identity, cipher=h.cipher, access_queue=h.queue,
                               session_id=token_key(start.session.id), code="c", state=state, redirect_uri=REDIRECT,
                               now=T0, new_member_id=lambda: "mbr_x")
+
+
+def test_identity_binding_keeps_the_discord_handle_and_follows_a_rename():
+    h = Harness()
+    user = "555555555555555555"
+    # Given Discord names the account "Alice (@alice)" at the first binding
+    h.identity.handles[user] = "Alice (@alice)"
+    _, first = link(h, None, user)
+    # When the member renames it and connects again
+    h.identity.handles[user] = "Ally (@ally)"
+    _, second = link(h, first.session.id, user)
+    # Then the stored member carries the handle Discord gave last, on the same membership
+    assert first.member.handle(first.member.identities[0].platform) == "Alice (@alice)"
+    stored = h.stores.members.get(second.member.id)
+    assert second.member.id == first.member.id and [i.handle for i in stored.identities] == ["Ally (@ally)"]

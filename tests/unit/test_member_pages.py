@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -80,12 +81,13 @@ def test_join_page_french_prices_and_states_in_words_never_machine_words():
     stores, billing = setup("fr")
     member = bound_member(stores, AccessState.GRANTED)
     # When the member opens the manage page
-    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id=member, manage=True))
+    view = join_page_view("pln_1", stores=stores, billing=billing, member_id=member, manage=True)
+    page = join_page(replace(view, relink_proof="proof123"))
     # Then the page speaks French, with French amounts and the state in words
     assert "<html lang=fr>" in page
     visible = re.sub(r"<[^>]+>", "", page)
     assert "Ton accès à Le Club : actif" in visible and "granted" not in visible
-    assert "9,00 € / mois" in page and "Connecter un autre compte Discord" in page
+    assert "9,00 € / mois" in page and "Utiliser un autre compte Discord" in page
 
 
 def test_join_page_stripe_outage_still_offers_payment_and_says_why():
@@ -135,12 +137,37 @@ def test_join_page_view_telegram_linked_member_sees_the_note_and_the_pay_button(
     # Given a member whose Telegram account the bot linked
     stores, billing = setup(platform=Platform.TELEGRAM)
     stores.members.create(Member("mbr_1", T0))
-    stores.members.bind_identity("mbr_1", Identity(Platform.TELEGRAM, "777000111"))
+    stores.members.bind_identity("mbr_1", Identity(Platform.TELEGRAM, "777000111", "@ana_b"))
     # When the page is rendered for them
     page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1"))
-    # Then it names the linked account for machines and offers to pay
-    assert "data-telegram-user='777000111'" in page and "Your Telegram account is linked" in page
-    assert "action='/checkout'" in page and "Continue with Telegram" not in page
+    # Then it names the linked account by its handle (the id only for machines) and offers to pay
+    assert "data-telegram-user='777000111'" in page and "Telegram account linked: <b class=handle>@ana_b</b>" in page
+    assert "777000111<" not in page and "action='/checkout'" in page and "Continue with Telegram" not in page
+
+
+@pytest.mark.parametrize("platform", [Platform.DISCORD, Platform.TELEGRAM])
+def test_join_page_bound_account_is_shown_by_its_handle_escaped_never_the_raw_id(platform):
+    # Given a member whose account's name is hostile markup
+    stores, billing = setup("fr", platform=platform)
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.bind_identity("mbr_1", Identity(platform, "123456789012345678", "<script>x</script> (@eve)"))
+    # When the join, success and manage pages are rendered
+    pages = [join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1", **flags))
+             for flags in ({}, {"paid": True}, {"manage": True})]
+    # Then each shows the escaped handle, and the id never as text
+    for page in pages:
+        assert "&lt;script&gt;x&lt;/script&gt; (@eve)" in page and "<script>" not in page
+        assert re.search(r">[^<]*123456789012345678", page) is None
+
+
+def test_join_page_bound_account_without_a_handle_is_named_in_words_not_a_tick():
+    # Given a member bound before handles were kept
+    stores, billing = setup("fr")
+    member = bound_member(stores)
+    # When the page is rendered
+    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id=member))
+    # Then the account is "ton compte Discord", neither a tick nor the id
+    assert "Compte Discord connecté : ton compte Discord" in page and "✓" not in page
 
 
 def test_success_page_lists_the_next_step_for_each_place_and_a_fallback():
@@ -179,3 +206,43 @@ def test_price_info_from_a_stripe_price_object():
                         "recurring": {"interval": "month", "interval_count": 2, "trial_period_days": None}})
     assert price == PriceInfo("price_1", 500, "eur", "recurring", "month", 2)
     assert price_label(PriceInfo("p", 4900, "eur", "one_time"), "en") == "€49.00, paid once"
+
+
+def test_manage_page_relink_is_a_form_post_with_the_session_proof_for_each_bound_platform():
+    # Given a member bound on Discord, on the manage page of their session
+    stores, billing = setup()
+    member = bound_member(stores, AccessState.GRANTED)
+    view = join_page_view("pln_1", stores=stores, billing=billing, member_id=member, manage=True)
+    # When it is rendered with the session's proof, and without (another page, or no session)
+    page = join_page(replace(view, relink_proof="p'roof"))
+    bare = join_page(view)
+    # Then the relink is a POST form carrying the proof (escaped), no script, no GET link; none without a proof
+    assert "<form method=post action='/auth/discord/relink' class=relink data-platform='discord'>" in page
+    assert "name=proof value='p&#x27;roof'" in page and "<script" not in page
+    assert "/auth/discord/relink" not in bare
+
+
+def test_manage_page_after_a_relink_names_the_new_account():
+    # Given a member just moved to the account "@new_me"
+    stores, billing = setup("fr")
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.bind_identity("mbr_1", Identity(Platform.DISCORD, "123456789012345678", "@new_me"))
+    view = join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1", manage=True)
+    # When the manage page is shown after the relink, then after choosing the same account again
+    moved = join_page(replace(view, relink_proof="p", relinked="1"))
+    same = join_page(replace(view, relink_proof="p", relinked="same"))
+    # Then it says where the membership went, in the member's language
+    assert "ton abonnement utilise maintenant <b class=handle>@new_me</b>" in moved
+    assert "rien n'a changé" in same
+
+
+def test_manage_page_after_a_partial_relink_does_not_claim_the_old_account_lost_access():
+    # Given a relink whose removal of the old account failed somewhere
+    stores, billing = setup()
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.bind_identity("mbr_1", Identity(Platform.DISCORD, "123456789012345678", "@new_me"))
+    view = join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1", manage=True)
+    # When the manage page is shown / Then it says so, and what to do
+    page = join_page(replace(view, relink_proof="p", relinked="partial"))
+    assert "now uses <b class=handle>@new_me</b>" in page and "ask the creator to remove it" in page
+    assert "has lost its access" not in page

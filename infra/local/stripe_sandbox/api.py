@@ -110,6 +110,89 @@ def _check_params(params: Mapping[str, Any], allowed: frozenset[str], prefix: st
             )
 
 
+def _enum(params: Mapping[str, Any], name: str, allowed: Any, param: str) -> str | None:
+    value = _str(params, name)
+    if value is not None and value not in allowed:
+        raise SandboxError(400, f"Invalid {param}: must be one of {', '.join(sorted(allowed))}", param=param)
+    return value
+
+
+def _enabled(params: Mapping[str, Any], name: str) -> bool | None:
+    """A ``{enabled: bool}`` hash (automatic_tax, phone_number_collection): None when not given."""
+    if params.get(name) in (None, ""):
+        return None
+    options = _hash(params, name)
+    _check_params(options, frozenset({"enabled"}), name)
+    try:
+        enabled = _bool(options, "enabled")
+    except SandboxError:
+        raise SandboxError(400, f"Invalid boolean: {options.get('enabled')}", param=f"{name}[enabled]") from None
+    if enabled is None:
+        raise missing(f"{name}[enabled]")
+    return enabled
+
+
+def _checkout_options(params: Mapping[str, Any], customer_id: str | None) -> dict[str, Any]:
+    """Checkout's presentation and consent options, checked as Stripe checks them; what the session echoes."""
+    echoed: dict[str, Any] = {}
+    locale = _enum(params, "locale", CHECKOUT_LOCALES, "locale")
+    if locale is not None:
+        echoed["locale"] = locale
+    collection = _enum(params, "billing_address_collection", ("auto", "required"), "billing_address_collection")
+    if collection is not None:
+        echoed["billing_address_collection"] = collection
+    update = _hash(params, "customer_update")
+    _check_params(update, frozenset({"address", "name", "shipping"}), "customer_update")
+    for key in update:
+        _enum(update, key, ("auto", "never"), f"customer_update[{key}]")
+    if update and customer_id is None:
+        raise SandboxError(400, "customer_update can only be used with customer.", param="customer_update")
+    tax = _enabled(params, "automatic_tax")
+    if tax is not None:
+        if tax and customer_id is not None and update.get("address") not in ("auto", "never"):
+            # Sandbox customers have no address: Stripe refuses the same way without customer_update.
+            raise SandboxError(
+                400,
+                "Automatic tax calculation in Checkout requires a valid address on the Customer. Add a valid "
+                "address to the Customer or set either `customer_update[address]` to 'auto' or 'never'.",
+                param="automatic_tax[enabled]",
+            )
+        echoed["automatic_tax"] = {"enabled": tax, "liability": {"type": "self"} if tax else None,
+                                   "status": "requires_location_inputs" if tax else None, "provider": None}
+    phone = _enabled(params, "phone_number_collection")
+    if phone is not None:
+        echoed["phone_number_collection"] = {"enabled": phone}
+    consent = _hash(params, "consent_collection")
+    _check_params(consent, frozenset({"promotions", "terms_of_service"}), "consent_collection")
+    if consent:
+        echoed["consent_collection"] = {
+            "payment_method_reuse_agreement": None,
+            "promotions": _enum(consent, "promotions", ("auto", "none"), "consent_collection[promotions]"),
+            "terms_of_service": _enum(consent, "terms_of_service", ("none", "required"),
+                                      "consent_collection[terms_of_service]"),
+        }
+    custom = _hash(params, "custom_text")
+    _check_params(custom, CUSTOM_TEXT_POSITIONS, "custom_text")
+    texts: dict[str, Any] = {}
+    for position, value in custom.items():
+        where = f"custom_text[{position}]"
+        if value == "":
+            texts[position] = None
+            continue
+        if not isinstance(value, dict):
+            raise SandboxError(400, f"Invalid object: {where} must be a hash or an empty string", param=where)
+        _check_params(value, frozenset({"message"}), where)
+        message = _str(value, "message", required=True)
+        assert message is not None
+        if len(message) > CUSTOM_TEXT_LIMIT:
+            raise SandboxError(400, f"{where}[message] must be at most {CUSTOM_TEXT_LIMIT} characters.",
+                               param=f"{where}[message]")
+        texts[position] = {"message": message}
+    if texts:
+        echoed["custom_text"] = texts
+    return echoed
+
+
 def _str(params: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
     value = params.get(name)
     if value is None or value == "":
@@ -225,19 +308,31 @@ PRICE_PARAMS = frozenset(
 # Accepted and ignored: presentation choices with no effect on what Membergate reads back.
 SESSION_IGNORED_PARAMS = frozenset(
     {
-        "locale",
         "payment_method_types",
-        "billing_address_collection",
-        "customer_update",
         "payment_method_collection",
         "tax_id_collection",
-        "automatic_tax",
-        "consent_collection",
-        "custom_text",
         "expand",
     }
 )
-SESSION_PARAMS = SESSION_IGNORED_PARAMS | {
+# Checked as Stripe's spec (2023-08-16) defines them and echoed on the session, as Stripe does.
+SESSION_CHECKOUT_OPTIONS = frozenset(
+    {
+        "locale",
+        "billing_address_collection",
+        "customer_update",
+        "automatic_tax",
+        "consent_collection",
+        "custom_text",
+        "phone_number_collection",
+    }
+)
+CHECKOUT_LOCALES = frozenset(
+    "auto bg cs da de el en en-GB es es-419 et fi fil fr fr-CA hr hu id it ja ko lt lv ms mt nb nl pl pt pt-BR ro "
+    "ru sk sl sv th tr vi zh zh-HK zh-TW".split()
+)
+CUSTOM_TEXT_POSITIONS = frozenset({"shipping_address", "submit"})
+CUSTOM_TEXT_LIMIT = 1000
+SESSION_PARAMS = SESSION_IGNORED_PARAMS | SESSION_CHECKOUT_OPTIONS | {
     "mode",
     "customer",
     "customer_email",
@@ -522,6 +617,7 @@ class StripeApi:
                 code="parameters_exclusive",
                 param="discounts",
             )
+        options = _checkout_options(params, customer_id)
         line_items = self._line_items(params, mode)
         prices = [self.engine.prices[li.price_id] for li in line_items]
         if {p.currency for p in prices} != {prices[0].currency}:
@@ -580,6 +676,7 @@ class StripeApi:
             customer_creation=(customer_creation or "if_required") if mode == "payment" else None,
             payment_intent_metadata=_metadata(payment_intent_data),
             invoice_creation=bool(_bool(invoice_creation, "enabled")),
+            options=options,
         )
         self.engine.sessions[session.id] = session
         return self.engine.session_dict(session, version)

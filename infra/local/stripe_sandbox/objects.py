@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 DAY = 86_400
 # The subscription statuses from which nothing comes back: the one place the sandbox decides
@@ -104,6 +105,8 @@ class Session:
     invoice_creation: bool = False
     payment_intent_id: str | None = None
     payment_intent_metadata: dict[str, str] = field(default_factory=dict)
+    # locale, automatic_tax, consent_collection, custom_text, phone_number_collection... as the session shows them
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -34,6 +34,12 @@ class Pages:
         error: SandboxError | None = None
         if request.method == "POST":
             try:
+                with self.engine.lock:
+                    asked = self.engine.sessions.get(object_id)
+                    consent = (asked.options.get("consent_collection") or {}) if asked else {}
+                if consent.get("terms_of_service") == "required" and request.form.get("terms_of_service") != "accepted":
+                    # Stripe's page will not submit without the box ticked.
+                    raise SandboxError(400, "Please agree to the terms of service to continue.")
                 self.engine.pay(object_id, request.form.get("outcome", ""), _amount(request.form.get("amount")))
             except SandboxError as exc:
                 error = exc
@@ -95,6 +101,17 @@ class Pages:
                     f"<p><label>Amount in minor units ({html.escape(custom.currency.upper())}): "
                     f"<input name=amount inputmode=numeric value='{self.engine.session_amount(session)}'></label></p>"
                 )
+            options = session.options
+            if (options.get("phone_number_collection") or {}).get("enabled"):
+                amount_field += "<p><label>Phone number <input name=phone type=tel autocomplete=tel></label></p>"
+            if (options.get("automatic_tax") or {}).get("enabled"):
+                amount_field += "<p class=note>Tax is computed from your billing address (Stripe Tax).</p>"
+            if (options.get("consent_collection") or {}).get("terms_of_service") == "required":
+                amount_field += ("<p><label><input type=checkbox name=terms_of_service value=accepted required> "
+                                 "I agree to the Terms of Service</label></p>")
+            submit_text = ((options.get("custom_text") or {}).get("submit") or {}).get("message")
+            if submit_text:
+                amount_field += f"<p class=note id=submit-text>{html.escape(submit_text)}</p>"
             parts.append(
                 f"<form method=post action='{action}'>{amount_field}"
                 "<button name=outcome value=card>Pay by card (succeeds)</button> "

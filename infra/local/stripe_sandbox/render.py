@@ -156,7 +156,7 @@ class Rendering:
                 name=customer.name if customer else None,
             )
         amount = self.session_amount(session)
-        return make_checkout_session(
+        built = make_checkout_session(
             id=session.id,
             created=session.created,
             expires_at=session.expires_at,
@@ -182,6 +182,15 @@ class Rendering:
             invoice_creation=session.invoice_creation,
             api_version=version or self.api_version,
         )
+        # Echo the Checkout options as Stripe shows them on the session.
+        for key, value in session.options.items():
+            if key == "custom_text":
+                built["custom_text"] = {**built["custom_text"], **value}
+            else:
+                built[key] = value
+        if session.status == "complete" and (session.options.get("consent_collection") or {}).get("terms_of_service") == "required":
+            built["consent"] = {"promotions": None, "terms_of_service": "accepted"}
+        return built
 
     def portal_session_dict(self: BillingEngine, portal: PortalSession, version: str | None = None) -> dict:
         return make_portal_session(

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..domain.errors import PermanentError, RateLimitedError, RetryableError
 from ..domain.access import Capability, Presence, PresenceState
-from ..domain.model import Community, OAuthTokens, Platform
+from ..domain.handles import discord_handle
+from ..domain.model import Community, Identity, OAuthTokens, Platform
 from ..domain.preflight import DiscordGuildFacts, Preflight, Role, discord_checks
 from ..ports import GuildMember
 from .http import HttpResponse, HttpTransport
@@ -644,13 +645,18 @@ class DiscordIdentityProvider:
         return self._token(fields, now, fallback_refresh=refresh_token)
 
     def user_id(self, access_token: str) -> str:
+        return self.account(access_token).external_id
+
+    def account(self, access_token: str) -> Identity:
         headers = {"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT}
         response = self._send("GET", "/users/@me", headers, None)
         if response.status == 200:
             data = response.json()
             user_id = str(data.get("id", "")) if isinstance(data, dict) else ""
             if _SNOWFLAKE.match(user_id):
-                return user_id
+                assert isinstance(data, dict)
+                # The member recognises their account by its names, never by the snowflake.
+                return Identity(Platform.DISCORD, user_id, discord_handle(data.get("username"), data.get("global_name")))
             raise RetryableError("Discord returned a user without an id")
         if response.status == 401 or _error_code(response) == INVALID_OAUTH_TOKEN:
             raise PermanentError(_REFUSALS[INVALID_OAUTH_TOKEN].advice, "discord_authorization_expired")

@@ -11,6 +11,7 @@ from ..domain.errors import PermanentError, RetryableError
 from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY
 from ..domain.billing import PriceInfo
 from ..domain.reconcile import StripeEvent, StripeSubscription
+from ..domain.checkout_terms import CheckoutTerms
 from ..ports import CheckoutSession
 
 
@@ -52,6 +53,7 @@ class StripeBillingGateway:
         expires_at: int,
         idempotency_key: str,
         mode: str = "subscription",
+        terms: CheckoutTerms | None = None,
     ) -> CheckoutSession:
         metadata = {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}
         params: dict[str, Any] = {
@@ -73,6 +75,8 @@ class StripeBillingGateway:
             # an invoice gives the member a receipt.
             params["payment_intent_data"] = {"metadata": metadata}
             params["invoice_creation"] = {"enabled": True}
+        if terms is not None:
+            params.update(checkout_term_params(terms))
         session = self._call(self._client.v1.checkout.sessions.create, params, {"idempotency_key": idempotency_key})
         return CheckoutSession(id=session.id, url=session.url, expires_at=int(session.expires_at))
 
@@ -219,6 +223,26 @@ def _id_of(value: Any) -> str:
     return str(value or "")
 
 
+def checkout_term_params(terms: CheckoutTerms) -> dict[str, Any]:
+    """The Checkout Session parameters for ``terms``, as Stripe's API (2023-08-16 spec) names them."""
+    params: dict[str, Any] = {
+        "allow_promotion_codes": terms.allow_promotion_codes,
+        "locale": terms.locale,
+        "custom_text": {"submit": {"message": terms.submit_message}},
+    }
+    if terms.terms_of_service:
+        # Stripe shows the terms URL set in the Dashboard (Settings → Public details) beside a checkbox.
+        params["consent_collection"] = {"terms_of_service": "required"}
+    if terms.automatic_tax:
+        params["automatic_tax"] = {"enabled": True}
+        # Stripe Tax needs the customer's address; Checkout collects it and saves it on the customer.
+        params["customer_update"] = {"address": "auto", "name": "auto"}
+        params["billing_address_collection"] = "required"
+    if terms.phone_number_collection:
+        params["phone_number_collection"] = {"enabled": True}
+    return params
+
+
 def price_info(price: dict) -> PriceInfo:
     """A Stripe price object as the join page needs it."""
     recurring = price.get("recurring") or {}
@@ -231,4 +255,12 @@ def price_info(price: dict) -> PriceInfo:
         interval_count=int(recurring.get("interval_count") or 1),
         trial_days=recurring.get("trial_period_days"),
         nickname=price.get("nickname") or None,
+        minimum=_custom_minimum(price),
     )
+
+
+def _custom_minimum(price: dict) -> int | None:
+    """Pay what you want: the least the member may pay (custom_unit_amount.minimum), when set."""
+    custom = price.get("custom_unit_amount") or {}
+    minimum = custom.get("minimum") if isinstance(custom, dict) else None
+    return minimum if isinstance(minimum, int) and not isinstance(minimum, bool) else None

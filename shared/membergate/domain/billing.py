@@ -55,6 +55,7 @@ class PriceInfo:
     interval_count: int = 1
     trial_days: int | None = None
     nickname: str | None = None  # the creator's label, e.g. "Founder price"
+    minimum: int | None = None  # pay what you want (amount None): the least the member may pay
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ EN: dict[str, str] = {
     "page.step_telegram": "Open our Telegram bot and tap Start. It links your Telegram account and sends you the "
     "payment button; after paying, it sends your personal invite to the group.",
     "page.connect_telegram": "Continue with Telegram",
-    "page.connected_telegram": "Your Telegram account is linked: your invite goes to it.",
+    "page.connected_telegram": "Telegram account linked: {user}. Your invite goes to it.",
+    "page.your_telegram": "your Telegram account",
     "page.step_later": "{place} ({platform}): the creator adds you after payment; you'll get a message.",
     "page.next_title": "What happens next",
     "page.next_discord": "{place}: your Discord account {user} gets its role within seconds; open Discord to see the new channels.",
@@ -72,7 +73,8 @@ EN: dict[str, str] = {
     "page.next_other": "{place}: the creator adds you and you'll get a message.",
     "page.fallback": "Nothing after a few minutes? Reload this page to see where each access stands, or <a href='{manage}'>manage your membership</a>.",
     "page.manage_title": "Your membership",
-    "page.relink": "Connect another Discord account",
+    "page.relink": "Use another Discord account",
+    "page.connected_as": "Connected Discord account: {user}",
     "page.lang_switch": "Français",
     "page.your_discord": "your Discord account",
     "state.granted": "active",
@@ -100,6 +102,38 @@ EN: dict[str, str] = {
     'msg.access_command.unknown': "This Discord account isn't linked to a membership of {community}. Join or reconnect your account from the join link the creator shared, then try /access again.",
     'err.plan_closed.title': 'This offer is closed',
     'err.plan_closed': 'The creator no longer sells this plan; ask them for the current offer. Members who have it keep their access until it ends.',
+    # tg.*: what the Telegram bot answers in the member's private chat.
+    "tg.bound": "Your Telegram account is linked. Tap the button to pay; right after, I send you your personal invite "
+    "to the group here. The button works once, for 30 minutes.",
+    "tg.pay_button": "Continue to payment",
+    "tg.linked_resync": "Your Telegram account is linked to your membership, and I'm checking your access now. "
+    "To pay or manage your membership, open the join page again.",
+    "tg.expired": "This link has expired or was already used. Open the join page again and tap "
+    "'Continue with Telegram' to get a new one.",
+    "tg.conflict": "This Telegram account already has its own membership here. Open the join page from the "
+    "browser you used for it, or ask the creator to move your subscription.",
+    "tg.relinked": "Done: your membership now uses this Telegram account, and the old one has lost its access. "
+    "Your personal invite to the group follows here in a moment.",
+    "tg.relink_same": "This Telegram account already holds your membership: nothing changes.",
+    "tg.relink_taken": "This Telegram account already has its own membership here, so I can't move yours to it. "
+    "Choose another account, or ask the creator to move your membership.",
+    "tg.manage_button": "Open my membership",
+    # The manage page's relink (member pages).
+    "page.relink_telegram": "Use another Telegram account",
+    "page.relinked": "Done: your membership now uses {user}. The previous account has lost its access.",
+    "page.relink_same": "That is the account your membership already uses: nothing changed.",
+    "page.relinked_partial": "Your membership now uses {user}. The previous account could not be removed everywhere: if it still has access, ask the creator to remove it.",
+    "err.relink.title": "We couldn't change your account",
+    # checkout.*: the text Stripe Checkout shows beside the pay button (consumer law).
+    "checkout.waiver": "By paying, you ask for immediate access to {place} and acknowledge that you thereby "
+    "give up your 14-day right of withdrawal.",
+    "checkout.terms": "Terms: {url}",
+    "checkout.privacy": "Privacy policy: {url}",
+    "page.waiver": "Your access starts as soon as you pay: by paying you ask for that and give up your 14-day right of withdrawal.",
+    "page.accept_terms": "By paying you accept the <a href='{url}'>terms</a>.",
+    "page.privacy_link": "<a href='{url}'>Privacy policy</a>",
+    "page.from": "your choice, from {amount}",
+    "page.terms_link": "<a href='{url}'>Terms</a>",
 }
 
 FR: dict[str, str] = {
@@ -157,7 +191,8 @@ FR: dict[str, str] = {
     "page.step_telegram": "Ouvre notre bot Telegram et appuie sur Démarrer. Il relie ton compte Telegram et t'envoie "
     "le bouton de paiement ; après le paiement, il t'envoie ton invitation personnelle au groupe.",
     "page.connect_telegram": "Continuer avec Telegram",
-    "page.connected_telegram": "Ton compte Telegram est relié : ton invitation lui sera envoyée.",
+    "page.connected_telegram": "Compte Telegram relié : {user}. Ton invitation lui sera envoyée.",
+    "page.your_telegram": "ton compte Telegram",
     "page.step_later": "{place} ({platform}) : le créateur t'ajoute après le paiement ; tu recevras un message.",
     "page.next_title": "Et maintenant ?",
     "page.next_discord": "{place} : ton compte Discord {user} reçoit son rôle dans quelques secondes ; ouvre Discord pour voir les nouveaux salons.",
@@ -166,7 +201,8 @@ FR: dict[str, str] = {
     "page.next_other": "{place} : le créateur t'ajoute et tu recevras un message.",
     "page.fallback": "Rien après quelques minutes ? Recharge cette page pour voir où en est chaque accès, ou <a href='{manage}'>gère ton abonnement</a>.",
     "page.manage_title": "Ton abonnement",
-    "page.relink": "Connecter un autre compte Discord",
+    "page.relink": "Utiliser un autre compte Discord",
+    "page.connected_as": "Compte Discord connecté : {user}",
     "page.lang_switch": "English",
     "page.your_discord": "ton compte Discord",
     "state.granted": "actif",
@@ -194,6 +230,35 @@ FR: dict[str, str] = {
     'msg.access_command.unknown': "Ce compte Discord n'est lié à aucun abonnement à {community}. Rejoins ou reconnecte ton compte depuis le lien d'inscription partagé par le créateur, puis refais /access.",
     'err.plan_closed.title': 'Cette offre est fermée',
     'err.plan_closed': "Le créateur ne vend plus cette formule ; demande-lui l'offre du moment. Celles et ceux qui l'ont gardent leur accès jusqu'à son terme.",
+    "tg.bound": "Ton compte Telegram est relié. Appuie sur le bouton pour payer ; juste après, je t'envoie ici ton "
+    "invitation personnelle au groupe. Le bouton marche une fois, pendant 30 minutes.",
+    "tg.pay_button": "Continuer vers le paiement",
+    "tg.linked_resync": "Ton compte Telegram est relié à ton abonnement et je vérifie ton accès. Pour payer ou gérer "
+    "ton abonnement, rouvre la page d'inscription.",
+    "tg.expired": "Ce lien a expiré ou a déjà servi. Rouvre la page d'inscription et appuie sur « Continuer avec "
+    "Telegram » pour en avoir un nouveau.",
+    "tg.conflict": "Ce compte Telegram a déjà son propre abonnement ici. Rouvre la page d'inscription depuis le "
+    "navigateur que tu as utilisé pour lui, ou demande au créateur de déplacer ton abonnement.",
+    "tg.relinked": "C'est fait : ton abonnement utilise maintenant ce compte Telegram, et l'ancien a perdu son accès. "
+    "Ton invitation personnelle au groupe arrive ici dans un instant.",
+    "tg.relink_same": "Ce compte Telegram porte déjà ton abonnement : rien ne change.",
+    "tg.relink_taken": "Ce compte Telegram a déjà son propre abonnement ici, donc je ne peux pas y déplacer le tien. "
+    "Choisis un autre compte, ou demande au créateur de déplacer ton abonnement.",
+    "tg.manage_button": "Ouvrir mon abonnement",
+    "page.relink_telegram": "Utiliser un autre compte Telegram",
+    "page.relinked": "C'est fait : ton abonnement utilise maintenant {user}. L'ancien compte a perdu son accès.",
+    "page.relink_same": "C'est déjà le compte de ton abonnement : rien n'a changé.",
+    "page.relinked_partial": "Ton abonnement utilise maintenant {user}. L'ancien compte n'a pas pu être retiré partout : s'il a encore accès, demande au créateur de le retirer.",
+    "err.relink.title": "On n'a pas pu changer ton compte",
+    "checkout.waiver": "En payant, tu demandes l'accès immédiat à {place} et tu reconnais renoncer ainsi à ton "
+    "droit de rétractation de 14 jours.",
+    "checkout.terms": "Conditions : {url}",
+    "checkout.privacy": "Confidentialité : {url}",
+    "page.waiver": "Ton accès commence dès le paiement : en payant, tu le demandes et tu renonces à ton droit de rétractation de 14 jours.",
+    "page.accept_terms": "En payant, tu acceptes les <a href='{url}'>conditions générales</a>.",
+    "page.privacy_link": "<a href='{url}'>Politique de confidentialité</a>",
+    "page.from": "au choix, à partir de {amount}",
+    "page.terms_link": "<a href='{url}'>Conditions générales</a>",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "fr": FR}

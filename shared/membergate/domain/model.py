@@ -125,6 +125,15 @@ class PlanGrant:
 
 
 @dataclass(frozen=True)
+class CheckoutOptions:
+    """What a plan asks of Stripe Checkout beyond its prices (Stripe's own parameter names)."""
+
+    allow_promotion_codes: bool = True  # the member may enter a promotion code
+    automatic_tax: bool = False  # Stripe Tax, where the deployment turned it on (STRIPE_TAX)
+    phone_number_collection: bool = False  # Checkout asks for a phone number (the email it always asks)
+
+
+@dataclass(frozen=True)
 class Plan:
     id: str
     name: str
@@ -138,6 +147,7 @@ class Plan:
     description: str = ""  # the creator's words on what is included, shown on the join page
     # Archived: the join link answers 410 and no new checkout starts; members keep their grants.
     archived_at: int | None = None
+    checkout: CheckoutOptions = CheckoutOptions()
 
     @property
     def grace_seconds(self) -> int:
@@ -150,6 +160,9 @@ class Identity:
 
     platform: Platform
     external_id: str
+    # How the member knows this account ("Alice (@alice)", "@bob"), shown on their pages instead
+    # of the raw id; not part of the identity (a renamed account is the same account).
+    handle: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -167,6 +180,10 @@ class Member:
             if identity.platform is platform:
                 return identity.external_id
         return None
+
+    def handle(self, platform: Platform) -> str | None:
+        """How the member's account on ``platform`` is shown to them, when known."""
+        return next((i.handle for i in self.identities if i.platform is platform), None)
 
     def with_identity(self, identity: Identity) -> Member:
         others = tuple(i for i in self.identities if i.platform is not identity.platform)

@@ -7,6 +7,7 @@ import io
 import json
 from calendar import timegm
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -42,6 +43,7 @@ from .schemas import (
     LedgerEntryOut,
     MemberOut,
     MembersOut,
+    CheckoutOptionsOut,
     PlanIn,
     PlanOut,
     PlanPatch,
@@ -141,6 +143,7 @@ def build_admin_app(
             kind=body.kind,
             access_days=body.access_days,
             description=body.description,
+            checkout=body.checkout.model_dump(),
             now=now(),
         )
         return Response(201, "application/json", plan_out(plan, public_base_url(app)))
@@ -473,6 +476,7 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         access_days=p.access_days,
         description=p.description,
         archived_at=iso(p.archived_at) if p.archived_at is not None else None,
+        checkout=CheckoutOptionsOut(**asdict(p.checkout)),
     )
 
 

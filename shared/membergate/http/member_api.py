@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -13,10 +13,17 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
 from ..services.billing_portal import open_billing_portal
-from ..services.checkout import CheckoutRequest, TierSwitch, check_rate, start_checkout
+from ..services.checkout import CheckoutPolicy, CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
 from ..services.member_pages import join_page_view
-from ..services.identity import SESSION_LIFETIME_SECONDS, begin_claim, begin_discord_link, complete_discord_link
+from ..services.identity import (
+    SESSION_LIFETIME_SECONDS,
+    begin_claim,
+    begin_discord_link,
+    begin_discord_relink,
+    complete_discord_link,
+)
+from ..services.relink import relink_proof
 from ..observability import count
 from .edge import FORM, JSON, MEMBER_BODY_LIMIT, guard_body, is_id, load_json
 from .errors import error_payload
@@ -104,6 +111,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 stores=deps.stores,
                 billing=deps.billing,
                 now=now,
+                policy=CheckoutPolicy(settings.stripe_tax, settings.terms_url, settings.privacy_url),
             )
         except MembergateError as error:
             if not is_form:
@@ -222,6 +230,7 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         if is_id(plan_id):
             session_id = session_cookie_value(app)
             session = deps.stores.sessions.get_session(session_id, now) if session_id else None
+            manage = query.get("manage") == "1"
             view = join_page_view(
                 plan_id,
                 stores=deps.stores,
@@ -231,8 +240,15 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
                 accept_language=accept,
                 paid=query.get("paid") == "1",
                 switched=query.get("switched") == "1",
-                manage=query.get("manage") == "1",
+                manage=manage,
             )
+            if view is not None:
+                view = replace(view, terms_url=deps.settings.terms_url, privacy_url=deps.settings.privacy_url)
+            if view is not None and manage and session is not None and session.member_id:
+                # The relink forms carry a proof only this session's page has (CSRF).
+                relinked = query.get("relinked")
+                view = replace(view, relink_proof=relink_proof(session.id),
+                               relinked=relinked if relinked in ("1", "same", "partial") else None)
         if view is None:
             locale = choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, accept)
             return html(404, localized_page(locale, "err.plan_not_found.title", "err.plan_not_found"))
@@ -256,6 +272,31 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             now=edge.now(),
         )
         return redirect(link.authorize_url, 302, [set_session_cookie(link.session.id, base.startswith("https://"))])
+
+    @app.post("/auth/discord/relink")
+    def relink() -> Response:
+        """The manage page's "use another Discord account": Discord's consent screen, then the callback moves
+        the membership to the account chosen there. A form post with the page's proof, no JavaScript."""
+        deps = edge.deps()
+        base = edge.base_url(app)
+        fields = {k: v[0] for k, v in parse_qs(app.current_event.decoded_body or "").items() if v} if _is_form(app) else {}
+        plan_id = fields.get("plan_id") or None
+        if plan_id is not None and (not is_id(plan_id) or deps.stores.catalog.get_plan(plan_id) is None):
+            return html(404, localized_page(_locale(app), "err.plan_not_found.title", "err.plan_not_found"))
+        try:
+            link = begin_discord_relink(
+                stores=deps.stores,
+                identity=deps.identity,
+                session_id=session_cookie_value(app),
+                proof=fields.get("proof"),
+                plan_id=plan_id,
+                redirect_uri=f"{base}/auth/discord/callback",
+                now=edge.now(),
+            )
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page(text(_locale(app), "err.relink.title"), error.message, locale=_locale(app)), headers)
+        return redirect(link.authorize_url)
 
     @app.get("/claim/<token>")
     def claim(token: str) -> Response:
@@ -294,11 +335,19 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
                 redirect_uri=f"{base}/auth/discord/callback",
                 now=edge.now(),
                 new_member_id=new_member_id,
+                connectors=deps.connectors(),
             )
         except MembergateError as error:
             status, headers, _ = error_payload(error)
             return html(status, message_page(text(_locale(app), "err.discord.title"), error.message, locale=_locale(app)), headers)
         cookie = [set_session_cookie(result.session.id, base.startswith("https://"))]
+        if result.relink:
+            plan_id = result.plan_id or next((e.plan_id for e in deps.stores.entitlements.for_member(result.member.id)), None)
+            done = "same" if result.moved is None else "partial" if result.moved.failed else "1"
+            if plan_id is not None and is_id(plan_id):
+                return redirect(f"{base}/join/{plan_id}?manage=1&relinked={done}", cookies=cookie)
+            page = localized_page(_locale(app), "page.discord_connected.title", "page.discord_connected", error=False)
+            return html(200, page, cookies=cookie)
         # To the membership page: the plan the flow started from, else the member's own plan.
         plan_id = result.plan_id or next((e.plan_id for e in deps.stores.entitlements.for_member(result.member.id)), None)
         if plan_id is None or not is_id(plan_id):

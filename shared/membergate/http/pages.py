@@ -15,6 +15,7 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}"
     "button,.button{background:#5865f2;color:#fff;border:0;border-radius:6px;padding:.7rem 1.2rem;"
     "font-size:1rem;text-decoration:none;display:inline-block;cursor:pointer}"
+    ".secondary{background:#fff;color:#5865f2;border:1px solid #5865f2;margin-top:.6rem}"
     ".note{color:#555}.ok{color:#1a7f37}.err{color:#b42318}.lang{text-align:right;margin:0}"
     "fieldset{border:1px solid #ddd;border-radius:6px;margin:0 0 1rem;padding:.5rem .8rem}"
     ".price{display:block;padding:.5rem 0;font-size:1.05rem}.price input{margin-right:.5rem}"
@@ -45,8 +46,10 @@ def _page(title: str, body: str, locale: str = "en") -> str:
     )
 
 
-def _amount(amount: int | None, currency: str, locale: str) -> str:
+def _amount(amount: int | None, currency: str, locale: str, minimum: int | None = None) -> str:
     if amount is None:
+        if minimum:  # pay what you want with a floor: "from €5.00"
+            return text(locale, "page.from").format(amount=_amount(minimum, currency, locale))
         return text(locale, "page.custom_amount")
     digits = _ZERO_DECIMAL.get(currency, 2)
     value = f"{amount / 10 ** digits:,.{digits}f}"
@@ -64,7 +67,7 @@ _ZERO_DECIMAL = {"jpy": 0, "krw": 0, "vnd": 0, "clp": 0, "xof": 0, "xaf": 0}
 
 def price_label(price: PriceInfo, locale: str) -> str:
     """ "€9.00 / month", "9,00 € tous les 3 mois", "€90.00, paid once" """
-    amount = _amount(price.amount, price.currency, locale)
+    amount = _amount(price.amount, price.currency, locale, price.minimum)
     if price.type != "recurring" or not price.interval:
         label = text(locale, "page.once").format(amount=amount)
     elif price.interval_count == 1:
@@ -96,6 +99,11 @@ def join_page(view: JoinPageView) -> str:
     parts = [_lang_switch(view, keep), f"<h1>{plan}</h1>"]
     if view.manage:
         parts.append(f"<p class=note>{escape(t('page.manage_title'))}</p>")
+    if view.manage and view.relinked:
+        bound = next((s for s in view.identity_steps if s.bound and s.bound_as), None)
+        user = f"<b class=handle>{escape(bound.bound_as)}</b>" if bound and bound.bound_as else ""
+        key = {"1": "page.relinked", "partial": "page.relinked_partial"}.get(view.relinked, "page.relink_same") if user else "page.relink_same"
+        parts.append(f"<p class=ok id=relinked>{t(key).format(user=user)}</p>")
     if view.paid:
         parts.append(f"<p class=ok>{t('page.paid')}</p>")
         parts.append(_next_steps(view))
@@ -126,17 +134,20 @@ def join_page(view: JoinPageView) -> str:
         parts.append(f"<p>{t('page.manage_connect') if view.manage else t('page.step_discord')}</p>")
         parts.append(f"<p><a class=button href='{connect}'>{t('page.connect')}</a></p>")
     elif discord is not None:
-        user = escape(discord.bound_as) if discord.bound_as else "✓"
-        parts.append(f"<p class=note data-discord-user='{escape(discord.external_id or '')}'>{t('page.connected').format(user=user, connect=connect)}</p>")
+        user = f"<b class=handle>{escape(discord.bound_as)}</b>" if discord.bound_as else t("page.your_discord")
+        # On the manage page "use another" is the relink form below (the membership moves), not a new binding.
+        key = "page.connected_as" if view.manage and view.relink_proof else "page.connected"
+        parts.append(f"<p class=note data-discord-user='{escape(discord.external_id or '')}'>{t(key).format(user=user, connect=connect)}</p>")
     if telegram is not None and not telegram.bound:
         # The bot (t.me deep link) binds the account and sends the pay link that brings the member back.
         start = escape(telegram.connect_url or f"/telegram/start/{view.plan_id}")
         parts.append(f"<p>{t('page.step_telegram')}</p>")
         parts.append(f"<p><a class=button href='{start}'>{t('page.connect_telegram')}</a></p>")
     elif telegram is not None:
-        parts.append(f"<p class=note data-telegram-user='{escape(telegram.external_id or '')}'>{t('page.connected_telegram')}</p>")
+        user = f"<b class=handle>{escape(telegram.bound_as)}</b>" if telegram.bound_as else t("page.your_telegram")
+        parts.append(f"<p class=note data-telegram-user='{escape(telegram.external_id or '')}'>{t('page.connected_telegram').format(user=user)}</p>")
     if not view.bound:
-        return _page(view.plan_name, "".join(parts), loc)
+        return _page(view.plan_name, "".join(parts) + _footer(view), loc)
     if view.plan_access_state is None:
         if view.manage and not view.has_billing and discord is not None:
             parts.append(f"<p>{t('page.no_billing').format(connect=connect)}</p>")
@@ -156,9 +167,38 @@ def join_page(view: JoinPageView) -> str:
             f"<input type=hidden name=plan_id value='{plan_q}'>"
             f"<button type=submit>{t('page.manage')}</button></form>"
         )
-    if view.manage and discord is not None and discord.bound:
-        parts.append(f"<p><a href='{connect}'>{t('page.relink')}</a></p>")
-    return _page(view.plan_name, "".join(parts), loc)
+    parts.append(_relink_forms(view))
+    return _page(view.plan_name, "".join(parts) + _footer(view), loc)
+
+
+def _footer(view: JoinPageView) -> str:
+    """The creator's terms and privacy policy, on every join, success and manage page."""
+    links = [text(view.locale, key).format(url=escape(url)) for key, url in
+             (("page.terms_link", view.terms_url), ("page.privacy_link", view.privacy_url)) if url]
+    return f"<footer class=note>{' · '.join(links)}</footer>" if links else ""
+
+
+def _relink_forms(view: JoinPageView) -> str:
+    """The manage page's "use another account" buttons: plain form posts carrying the session's proof."""
+    if not view.manage or not view.relink_proof:
+        return ""
+    proof, plan_q = escape(view.relink_proof), escape(view.plan_id)
+    forms = []
+    for step in view.identity_steps:
+        if not step.bound:
+            continue
+        if step.platform == "discord":
+            action, label = "/auth/discord/relink", text(view.locale, "page.relink")
+        elif step.platform == "telegram":
+            action, label = f"/telegram/relink/{plan_q}", text(view.locale, "page.relink_telegram")
+        else:
+            continue
+        forms.append(
+            f"<form method=post action='{action}' class=relink data-platform='{escape(step.platform)}'>"
+            f"<input type=hidden name=plan_id value='{plan_q}'><input type=hidden name=proof value='{proof}'>"
+            f"<button type=submit class=secondary>{label}</button></form>"
+        )
+    return "".join(forms)
 
 
 def _price_text(price: PriceInfo, locale: str) -> str:
@@ -188,15 +228,26 @@ def _checkout_form(view: JoinPageView, label: str) -> str:
     return (
         "<form method=post action='/checkout'>"
         f"<input type=hidden name=plan_id value='{escape(view.plan_id)}'>{choices}"
-        f"<button type=submit>{label}</button></form>"
+        f"<button type=submit>{label}</button></form>" + _legal(view)
     )
+
+
+def _legal(view: JoinPageView) -> str:
+    """Beside the pay button: access starts at once (the 14-day withdrawal right waived), the terms, the privacy policy."""
+    loc = view.locale
+    parts = [escape(text(loc, "page.waiver"))]
+    if view.terms_url:
+        parts.append(text(loc, "page.accept_terms").format(url=escape(view.terms_url)))
+    if view.privacy_url:
+        parts.append(text(loc, "page.privacy_link").format(url=escape(view.privacy_url)))
+    return f"<p class='note legal'>{' '.join(parts)}</p>"
 
 
 def _next_steps(view: JoinPageView) -> str:
     loc = view.locale
     items = []
     discord = view.discord
-    user = escape(discord.bound_as) if discord and discord.bound_as else text(loc, "page.your_discord")
+    user = f"<b class=handle>{escape(discord.bound_as)}</b>" if discord and discord.bound_as else text(loc, "page.your_discord")
     for place in view.places:
         name = escape(place.name)
         if place.platform == "discord":

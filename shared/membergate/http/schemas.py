@@ -71,6 +71,28 @@ class GrantIn(_Strict):
     role_id: str | None = Field(default=None, pattern=SNOWFLAKE)
 
 
+class CheckoutOptionsIn(_Strict):
+    """What Stripe Checkout offers or asks for this plan, beyond its prices (Stripe's parameter names)."""
+
+    allow_promotion_codes: bool = Field(default=True, description="the member may enter a Stripe promotion code")
+    automatic_tax: bool = Field(
+        default=False, description="Stripe Tax computes and collects tax (only where the deployment's StripeTax is on)"
+    )
+    phone_number_collection: bool = Field(default=False, description="Checkout asks for a phone number")
+
+
+class CheckoutOptionsPatch(_Strict):
+    allow_promotion_codes: bool | None = None
+    automatic_tax: bool | None = None
+    phone_number_collection: bool | None = None
+
+
+class CheckoutOptionsOut(BaseModel):
+    allow_promotion_codes: bool = True
+    automatic_tax: bool = False
+    phone_number_collection: bool = False
+
+
 class PlanIn(_Strict):
     # The cross-field rule, in the document too: a pass needs access_days, other kinds refuse it.
     model_config = ConfigDict(
@@ -95,6 +117,7 @@ class PlanIn(_Strict):
     )
     access_days: int | None = Field(default=None, ge=1, le=3660, description="a pass's length in days")
     description: str = Field(default="", max_length=2000, description="what the plan includes, shown to members on the join page")
+    checkout: CheckoutOptionsIn = Field(default_factory=CheckoutOptionsIn)
 
 
 class PlanPatch(_Strict):
@@ -103,6 +126,7 @@ class PlanPatch(_Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
     grace_days: int | None = Field(default=None, ge=0, le=60)
     on_grace_end: Literal["cancel", "keep_retrying"] | None = None
+    checkout: CheckoutOptionsPatch | None = Field(default=None, description="only the options given change")
 
 
 class GrantOut(BaseModel):
@@ -123,6 +147,7 @@ class PlanOut(BaseModel):
     access_days: int | None = None
     description: str = ""
     archived_at: str | None = Field(default=None, description="when the offer closed (join link 410); null while open")
+    checkout: CheckoutOptionsOut = Field(default_factory=CheckoutOptionsOut)
 
 
 class PlansOut(BaseModel):

@@ -15,6 +15,7 @@ from ..domain.access import Capability
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.preflight import Check, Preflight
 from ..domain.model import (
+    CheckoutOptions,
     AccessRecord,
     Community,
     Entitlement,
@@ -138,6 +139,7 @@ def create_plan(
     kind: str = PlanKind.SUBSCRIPTION.value,
     access_days: int | None = None,
     description: str = "",
+    checkout: Mapping[str, bool] | None = None,
 ) -> Plan:
     plan_kind = PlanKind(kind)
     if plan_kind is PlanKind.PASS and not access_days:
@@ -173,6 +175,7 @@ def create_plan(
         kind=plan_kind,
         access_days=access_days,
         description=description.strip(),
+        checkout=CheckoutOptions(**(checkout or {})),
     )
     stores.catalog.add_plan(plan)
     return plan
@@ -302,10 +305,18 @@ def relink_identity(
     platform: str,
     external_id: str,
     now: int,
+    *,
+    handle: str | None = None,
+    sealed_credentials: bytes | None = None,
 ) -> Relink:
-    """Move a member's access from one platform account to another: the old one loses it."""
-    identity = Identity(Platform(platform), external_id)
+    """Move a member's access from one platform account to another: the old one loses it.
+
+    The member's own relink (manage page) passes the new account's handle and OAuth tokens, stored
+    before any access work is queued so the dispatcher finds them."""
+    identity = Identity(Platform(platform), external_id, handle)
     previous = stores.members.replace_identity(member_id, identity)
+    if sealed_credentials is not None:
+        stores.members.save_credentials(member_id, identity.platform, sealed_credentials)
     old = previous.external_id if previous is not None and previous.external_id != external_id else None
     revoked: list[str] = []
     failed: list[tuple[str, str]] = []
@@ -321,7 +332,9 @@ def relink_identity(
                 failed.append((community.id, f"no {community.platform.value} connector here: remove {old} by hand"))
                 continue
             try:
-                if community.on_revoke is OnRevoke.KICK and Capability.REMOVE_MEMBER in connector.capabilities:
+                # Where access is presence, not a role (Telegram), the old account is taken out.
+                roleless = Capability.ROLES not in connector.capabilities
+                if (community.on_revoke is OnRevoke.KICK or roleless) and Capability.REMOVE_MEMBER in connector.capabilities:
                     connector.remove_member(community, old)
                 else:
                     for role_id in record.roles or ((community.role_id,) if community.role_id else ()):
@@ -483,9 +496,11 @@ def filter_events(
 
 
 def update_plan(
-    stores: Stores, plan_id: str, *, name: str | None = None, grace_days: int | None = None, on_grace_end: str | None = None
+    stores: Stores, plan_id: str, *, name: str | None = None, grace_days: int | None = None, on_grace_end: str | None = None,
+    checkout: Mapping[str, bool | None] | None = None,
 ) -> Plan:
-    """Edit what members see and how long grace lasts; a change of grace applies from the next derivation."""
+    """Edit what members see and how long grace lasts; a change of grace applies from the next derivation.
+    Checkout options given apply to checkouts started from now on."""
     plan = stores.catalog.get_plan(plan_id)
     if plan is None:
         raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
@@ -494,6 +509,7 @@ def update_plan(
         name=plan.name if name is None else name,
         grace_days=plan.grace_days if grace_days is None else grace_days,
         on_grace_end=plan.on_grace_end if on_grace_end is None else OnGraceEnd(on_grace_end),
+        checkout=replace(plan.checkout, **{k: v for k, v in (checkout or {}).items() if v is not None}),
     )
     if edited != plan:
         stores.catalog.update_plan(edited)

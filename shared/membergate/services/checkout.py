@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..domain.checkout_terms import checkout_terms
 from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
+from ..domain.i18n import choose_locale
 from ..domain.model import CheckoutAttempt, Plan, PlanKind, Platform
 from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
 from ..ports import BillingGateway, CheckoutSession, Stores
@@ -27,6 +29,15 @@ class CheckoutRequest:
 
 
 @dataclass(frozen=True)
+class CheckoutPolicy:
+    """The deployment's part of every checkout (settings): Stripe Tax allowed, the creator's terms and privacy."""
+
+    stripe_tax: bool = False
+    terms_url: str = ""
+    privacy_url: str = ""
+
+
+@dataclass(frozen=True)
 class TierSwitch:
     """The member moved their live subscription to another tier of the same offer (no new one)."""
 
@@ -36,7 +47,8 @@ class TierSwitch:
 
 
 def start_checkout(
-    request: CheckoutRequest, *, stores: Stores, billing: BillingGateway, now: int
+    request: CheckoutRequest, *, stores: Stores, billing: BillingGateway, now: int,
+    policy: CheckoutPolicy = CheckoutPolicy(),
 ) -> CheckoutSession | TierSwitch:
     """A Checkout Session for a new subscription, or a switch of the live one to another tier.
 
@@ -123,6 +135,16 @@ def start_checkout(
             expires_at=now + SESSION_LIFETIME_SECONDS,
         )
         stores.checkouts.save_attempt(attempt)
+    # In the community's language (not the page's: a retried attempt must send the same parameters).
+    place = next((c for c in places if c is not None), None)
+    terms = checkout_terms(
+        plan.checkout,
+        locale=choose_locale(None, place.locale if place else None),
+        place=place.name if place else plan.name,
+        stripe_tax=policy.stripe_tax,
+        terms_url=policy.terms_url,
+        privacy_url=policy.privacy_url,
+    )
     session = billing.create_checkout_session(
         customer_id=customer_id,
         member_id=member.id,
@@ -133,6 +155,7 @@ def start_checkout(
         expires_at=attempt.expires_at,
         idempotency_key=f"membergate-checkout-{member.id}-{plan.id}-{attempt.attempt}",
         mode="payment" if plan.kind.one_time else "subscription",
+        terms=terms,
     )
     stores.checkouts.save_attempt(replace(attempt, session_id=session.id, url=session.url, expires_at=session.expires_at))
     return session

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import secrets as _secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
 from ..domain.model import Identity, Member, MemberOrigin, OAuthTokens, Platform, WorkKind
 from ..domain.tokens import token_key
-from ..ports import AccessWork, AccessWorkQueue, IdentityProvider, Stores, TokenCipher, WebSession
+from ..ports import AccessWork, AccessWorkQueue, CommunityConnector, IdentityProvider, Stores, TokenCipher, WebSession
+from .admin import Relink
+from .relink import DISCORD_RELINK_OWNER, relink_member, relinking_member
 
 SESSION_LIFETIME_SECONDS = 7 * 86_400
 STATE_LIFETIME_SECONDS = 10 * 60
@@ -64,11 +66,35 @@ def begin_discord_link(
     return LinkStart(session, identity.authorize_url(state, redirect_uri))
 
 
+def begin_discord_relink(
+    *,
+    stores: Stores,
+    identity: IdentityProvider,
+    session_id: str | None,
+    proof: str | None,
+    plan_id: str | None,
+    redirect_uri: str,
+    now: int,
+    token: Callable[[], str] = new_token,
+) -> LinkStart:
+    """The manage page's "use another Discord account": Discord's consent screen again, with a state
+    that, back in this very session, moves the membership to the account chosen there."""
+    session = stores.sessions.get_session(session_id, now) if session_id else None
+    relinking_member(stores, session, proof, Platform.DISCORD)
+    assert session is not None
+    state = token()
+    stores.sessions.put_oauth_state(state, DISCORD_RELINK_OWNER + token_key(session.id), plan_id,
+                                    now + STATE_LIFETIME_SECONDS)
+    return LinkStart(session, identity.authorize_url(state, redirect_uri))
+
+
 @dataclass(frozen=True)
 class LinkResult:
     member: Member
     plan_id: str | None
     session: WebSession  # the fresh session now bound to the member: the browser's new cookie
+    relink: bool = False  # the state came from the manage page's relink form
+    moved: Relink | None = None  # what the relink did (None: nothing to move)
 
 
 def complete_discord_link(
@@ -83,11 +109,14 @@ def complete_discord_link(
     redirect_uri: str,
     now: int,
     new_member_id: Callable[[], str],
+    connectors: Mapping[Platform, CommunityConnector] | None = None,
 ) -> LinkResult:
     taken = stores.sessions.take_oauth_state(state, now)
     if taken is None:
         raise InvalidRequestError("this Discord link has expired or was already used; start again from the join page", field="state")
     state_session, plan_id = taken
+    relink = state_session.startswith(DISCORD_RELINK_OWNER)
+    state_session = state_session.removeprefix(DISCORD_RELINK_OWNER)
     # The state must come back to the browser that started the flow (login CSRF otherwise).
     if not session_id or token_key(session_id) != state_session:
         raise InvalidRequestError("this Discord link was started in another browser; start again from the join page", field="state")
@@ -100,11 +129,19 @@ def complete_discord_link(
         if exc.reason != "discord_authorization_expired":
             raise  # the creator's Discord app is misconfigured: the message says what to fix
         raise InvalidRequestError("Discord refused this authorization (it may have been used already); start again from the join page", field="code") from None
-    discord_user_id = identity.user_id(tokens.access_token)
+    account = identity.account(tokens.access_token)
     sealed = seal_tokens(cipher, tokens)
+    if relink:
+        if session.member_id is None:
+            raise InvalidRequestError("your session ended before Discord answered; open your membership page again",
+                                      field="session")
+        moved = relink_member(stores, access_queue, connectors or {}, session.member_id, account, now, sealed)
+        relinked = stores.members.get(session.member_id)
+        assert relinked is not None  # relink_member refused a member that does not exist
+        return LinkResult(relinked, plan_id, fresh_session(stores, relinked.id, session.id, now), True, moved)
     member = bind_member_identity(
         stores,
-        Identity(Platform.DISCORD, discord_user_id),
+        account,
         sealed,
         session_member_id=session.member_id,
         new_member_id=new_member_id,
@@ -166,6 +203,10 @@ def bind_member_identity(
             f"this {platform.value.capitalize()} account already has its own membership here; connect the account "
             "that should get this subscription's access, or ask the creator to move the subscription"
         )
+    if identity.handle and member.handle(platform) != identity.handle:
+        # Renamed since it was bound (or bound before handles were kept): the page shows the new name.
+        stores.members.bind_identity(member.id, identity)
+        member = member.with_identity(identity)
     if sealed_credentials is not None:
         stores.members.save_credentials(member.id, platform, sealed_credentials)
     return member

@@ -63,6 +63,10 @@ class JoinPageView:
     switched: bool = False
     manage: bool = False
     community_locale: str = "en"
+    relink_proof: str | None = None  # the manage page's relink forms (this session only)
+    relinked: str | None = None  # "1" after a relink moved the membership, "same" when nothing moved
+    terms_url: str = ""  # the creator's terms and privacy policy (deployment settings), beside the pay button
+    privacy_url: str = ""
 
     @property
     def discord(self) -> IdentityStep | None:
@@ -129,14 +133,15 @@ def join_page_view(
 
 def _identity_step(platform: Platform, member: Member | None, plan_id: str) -> IdentityStep:
     bound_id = member.identity(platform) if member else None
+    handle = member.handle(platform) if member else None
     if platform is Platform.DISCORD:
-        # No handle is stored yet: the page says "your Discord account" rather than show the raw id.
-        return IdentityStep(platform.value, "oauth", bound=bound_id is not None, external_id=bound_id,
+        # Without a handle (bound before handles were kept) the page says "your Discord account", never the id.
+        return IdentityStep(platform.value, "oauth", bound=bound_id is not None, external_id=bound_id, bound_as=handle,
                             connect_url=f"/auth/discord/start?plan_id={plan_id}")
     if platform is Platform.TELEGRAM:
         # The bot binds the account (/start from the deep link), then sends the pay link that signs the
         # member in here; the invite link comes from the bot after payment.
-        return IdentityStep(platform.value, "bot", bound=bound_id is not None, external_id=bound_id,
+        return IdentityStep(platform.value, "bot", bound=bound_id is not None, external_id=bound_id, bound_as=handle,
                             connect_url=f"/telegram/start/{plan_id}")
     # WhatsApp: the member is invited after payment (its connector fills this in).
     return IdentityStep(platform.value, "invite", bound=bound_id is not None)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..domain.errors import ConflictError, InvalidRequestError, PermanentError
+from ..domain.handles import telegram_handle
+from ..domain.i18n import choose_locale, text
 from ..domain.model import Community, Identity, Platform, WorkKind
 from ..domain.telegram import JoinRequest, MemberChange, ParsedUpdate, StartCommand, personal_link_name, start_link
-from ..ports import AccessWork, AccessWorkQueue, Stores, WebSession
+from ..ports import AccessWork, AccessWorkQueue, CommunityConnector, Stores, WebSession
 from .identity import bind_member_identity, fresh_session, new_token
+from .relink import TELEGRAM_RELINK_OWNER, relink_member, relinking_member
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,7 @@ CONTINUE_TOKEN_LIFETIME_SECONDS = 30 * 60
 # a token of one kind from being spent as another.
 _START_OWNER = "tgstart:"
 _CONTINUE_OWNER = "tgpay:"
+_MANAGE_OWNER = "tgmanage:"  # the button after a relink: back to the membership page, signed in afresh
 
 
 class TelegramBot(Protocol):
@@ -45,10 +49,25 @@ def begin_telegram_link(
     return start_link(bot.bot_username(), value)
 
 
+def begin_telegram_relink(
+    stores: Stores, bot: TelegramBot, *, session: WebSession | None, proof: str | None, plan_id: str, now: int,
+    token: Callable[[], str] = new_token,
+) -> str:
+    """The manage page's "use another Telegram account": a t.me link whose /start moves this member's
+    membership to whichever Telegram account sends it (the form proof ties it to this session)."""
+    member = relinking_member(stores, session, proof, Platform.TELEGRAM)
+    value = token()
+    stores.sessions.put_oauth_state(value, TELEGRAM_RELINK_OWNER + member.id, plan_id, now + START_TOKEN_LIFETIME_SECONDS)
+    return start_link(bot.bot_username(), value)
+
+
 def continue_from_telegram(stores: Stores, token: str, old_session_id: str | None, now: int) -> tuple[WebSession, str]:
-    """Spend the bot's pay link: a fresh browser session for its member, and the plan to pay for."""
+    """Spend the bot's pay link: a fresh browser session for its member, and the page to open
+    (the plan's join page, or its manage page after a relink)."""
     taken = stores.sessions.take_oauth_state(token, now)
     owner, plan_id = taken if taken else ("", None)
+    if owner.startswith(_MANAGE_OWNER) and plan_id:
+        owner, plan_id = _CONTINUE_OWNER + owner.removeprefix(_MANAGE_OWNER), f"{plan_id}?manage=1"
     member_id = owner.removeprefix(_CONTINUE_OWNER) if owner.startswith(_CONTINUE_OWNER) else ""
     member = stores.members.get(member_id) if member_id else None
     if member is None or not plan_id:
@@ -70,7 +89,9 @@ class TelegramUpdates:
     """Acts on one webhook update; idempotent (Telegram resends an update until it gets a 2xx)."""
 
     def __init__(self, stores: Stores, bot: TelegramBot, queue: AccessWorkQueue, public_base_url: str,
-                 new_member_id: Callable[[], str], token: Callable[[], str] = new_token):
+                 new_member_id: Callable[[], str], token: Callable[[], str] = new_token,
+                 connectors: Mapping[Platform, CommunityConnector] | None = None):
+        self.connectors = connectors or {}  # for a relink: the old account is taken out of the chat
         self.stores = stores
         self.bot = bot
         self.queue = queue
@@ -98,25 +119,25 @@ class TelegramUpdates:
         user = str(command.user_id)
         taken = self.stores.sessions.take_oauth_state(command.token, now) if command.token else None
         owner, plan_id = taken if taken else ("", None)
+        locale = self._locale(command, plan_id)
+        if owner.startswith(TELEGRAM_RELINK_OWNER) and plan_id:
+            return self._relink(command, owner.removeprefix(TELEGRAM_RELINK_OWNER), plan_id, locale, now)
         if not owner.startswith(_START_OWNER) or not plan_id:
             known = self.stores.members.find_by_identity(Platform.TELEGRAM, user)
             if known is not None:
                 self._resync(known.id)
-                self.bot.send_message(command.chat_id, "Your Telegram account is linked to your membership; "
-                                      "Membergate is checking your access now. To pay or manage it, open the "
-                                      "join page again.")
+                self.bot.send_message(command.chat_id, text(locale, "tg.linked_resync"))
                 return UpdateOutcome("resynced", known.id)
-            self.bot.send_message(command.chat_id, "This link has expired or was already used. Open the join page "
-                                  "again and tap 'Continue with Telegram' to get a new one.")
+            self.bot.send_message(command.chat_id, text(locale, "tg.expired"))
             return UpdateOutcome("expired")
         try:
             member = bind_member_identity(
-                self.stores, Identity(Platform.TELEGRAM, user), None,
+                self.stores, self._account(command), None,
                 session_member_id=owner.removeprefix(_START_OWNER) or None,
                 new_member_id=self.new_member_id, now=now,
             )
-        except ConflictError as exc:
-            self.bot.send_message(command.chat_id, exc.message)
+        except ConflictError:
+            self.bot.send_message(command.chat_id, text(locale, "tg.conflict"))
             return UpdateOutcome("conflict")
         self._resync(member.id)
         pay = self.token()
@@ -124,12 +145,39 @@ class TelegramUpdates:
                                              now + CONTINUE_TOKEN_LIFETIME_SECONDS)
         self.bot.send_message(
             command.chat_id,
-            "Your Telegram account is linked. Tap the button to pay; right after, this bot sends you your "
-            "personal invite to the group. The button works once, for 30 minutes.",
-            button_text="Continue to payment",
+            text(locale, "tg.bound"),
+            button_text=text(locale, "tg.pay_button"),
             button_url=f"{self.base}/telegram/continue/{pay}",
         )
         return UpdateOutcome("bound", member.id)
+
+    def _relink(self, command: StartCommand, member_id: str, plan_id: str, locale: str, now: int) -> UpdateOutcome:
+        """/start from the manage page's relink link: this Telegram account now holds the membership."""
+        try:
+            moved = relink_member(self.stores, self.queue, self.connectors, member_id, self._account(command), now)
+        except ConflictError:
+            self.bot.send_message(command.chat_id, text(locale, "tg.relink_taken"))
+            return UpdateOutcome("conflict")
+        back = self.token()
+        self.stores.sessions.put_oauth_state(back, _MANAGE_OWNER + member_id, plan_id,
+                                             now + CONTINUE_TOKEN_LIFETIME_SECONDS)
+        self.bot.send_message(
+            command.chat_id,
+            text(locale, "tg.relinked" if moved is not None else "tg.relink_same"),
+            button_text=text(locale, "tg.manage_button"),
+            button_url=f"{self.base}/telegram/continue/{back}",
+        )
+        return UpdateOutcome("relinked" if moved is not None else "unchanged", member_id)
+
+    def _account(self, command: StartCommand) -> Identity:
+        return Identity(Platform.TELEGRAM, str(command.user_id), telegram_handle(command.username, command.first_name))
+
+    def _locale(self, command: StartCommand, plan_id: str | None) -> str:
+        """The language the member's Telegram app is set to, else the community's."""
+        plan = self.stores.catalog.get_plan(plan_id) if plan_id else None
+        community = next((c for c in (self.stores.catalog.get_community(g.community_id) for g in plan.grants) if c),
+                         None) if plan else None
+        return choose_locale(command.language_code, community.locale if community else None)
 
     # -- join requests ----------------------------------------------------------------------------
 

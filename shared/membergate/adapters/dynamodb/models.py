@@ -105,6 +105,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     access_days = NumberAttribute(null=True)
     description = UnicodeAttribute(null=True)  # absent on plans stored before descriptions
     archived_at = NumberAttribute(null=True)
+    checkout_options = JSONAttribute(null=True)  # absent on plans stored before: Checkout's defaults
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -118,6 +119,7 @@ class MemberItem(MembershipItem, discriminator="member"):
     origin = UnicodeAttribute()
     stripe_customer_id = UnicodeAttribute(null=True)
     identities = JSONAttribute(null=True)  # {platform: external id}
+    handles = JSONAttribute(null=True)  # {platform: handle shown to the member}, when known
     # Read only, from items written before identities were platform-neutral.
     discord_user_id = UnicodeAttribute(null=True)
     discord_tokens = BinaryAttribute(null=True, legacy_encoding=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from typing import Any
 from datetime import datetime, timezone
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
@@ -13,6 +15,7 @@ from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnaps
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
 from ...domain.model import (
+    CheckoutOptions,
     AccessRecord,
     AccessState,
     CheckoutAttempt,
@@ -154,6 +157,7 @@ class DynamoCatalogRepository:
                 plan_kind=plan.kind.value,
                 access_days=plan.access_days,
                 description=plan.description or None,
+                checkout_options=_checkout_options_item(plan.checkout),
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -179,7 +183,17 @@ class DynamoCatalogRepository:
             PlanItem.on_grace_end.set(plan.on_grace_end.value),
         ]
         actions.append(PlanItem.archived_at.set(plan.archived_at) if plan.archived_at is not None else PlanItem.archived_at.remove())
+        actions.append(PlanItem.checkout_options.set(_checkout_options_item(plan.checkout)))
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
+
+
+def _checkout_options_item(options: CheckoutOptions) -> dict[str, bool]:
+    return {f.name: getattr(options, f.name) for f in fields(CheckoutOptions)}
+
+
+def _checkout_options(stored: Any) -> CheckoutOptions:
+    known = {f.name for f in fields(CheckoutOptions)}
+    return CheckoutOptions(**{k: bool(v) for k, v in (stored or {}).items() if k in known})
 
 
 def _place_pk(platform: Platform, external_id: str) -> str:
@@ -212,6 +226,7 @@ def _plan(item: PlanItem) -> Plan:
         access_days=int(item.access_days) if item.access_days is not None else None,
         description=item.description or "",
         archived_at=int(item.archived_at) if item.archived_at is not None else None,
+        checkout=_checkout_options(item.checkout_options),
     )
 
 
@@ -232,6 +247,7 @@ class DynamoMemberRepository:
             origin=member.origin.value,
             stripe_customer_id=member.stripe_customer_id,
             identities={i.platform.value: i.external_id for i in member.identities} or None,
+            handles={i.platform.value: i.handle for i in member.identities if i.handle} or None,
         ).save(condition=MemberItem.pk.does_not_exist())
         MemberListedItem(_member_pk(member.id), "LISTED", gsi1pk="MEMBER", gsi1sk=member.id, member_id=member.id).save()
 
@@ -299,8 +315,13 @@ class DynamoMemberRepository:
             raise ConflictError(f"member {member_id} does not exist")
         identities = dict(_identities(item))
         identities[identity.platform.value] = identity.external_id
+        # The handle follows the account: a relink without one drops the old account's name.
+        handles = {k: v for k, v in (item.handles or {}).items() if k != identity.platform.value}
+        if identity.handle:
+            handles[identity.platform.value] = identity.handle
         MemberItem(_member_pk(member_id), "MEMBER").update(
-            actions=[MemberItem.identities.set(identities)], condition=MemberItem.pk.exists()
+            actions=[MemberItem.identities.set(identities), MemberItem.handles.set(handles) if handles else MemberItem.handles.remove()],
+            condition=MemberItem.pk.exists(),
         )
         if sealed_credentials is not None:
             self.save_credentials(member_id, identity.platform, sealed_credentials)
@@ -368,7 +389,8 @@ def _member(item: MemberItem) -> Member:
         created_at=int(item.created_at),
         stripe_customer_id=item.stripe_customer_id,
         identities=tuple(
-            Identity(Platform(platform), external_id) for platform, external_id in sorted(_identities(item).items())
+            Identity(Platform(platform), external_id, (item.handles or {}).get(platform))
+            for platform, external_id in sorted(_identities(item).items())
         ),
         origin=MemberOrigin(item.origin),
     )
