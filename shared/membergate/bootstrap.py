@@ -446,7 +446,7 @@ def reconcile() -> Reconcile:
     from .adapters.dynamodb.reconcile import DynamoReconcileStore
     from .domain.model import Platform
     from .domain.reconcile import Policy
-    from .ports import CommunityConnector, MemberLister
+    from .ports import MemberLister
     from .services.reconcile import Reconciler
 
     settings = config.ReconcileSettings.from_env()
