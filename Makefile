@@ -65,7 +65,8 @@ need_artifacts_dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sa
 
 .PHONY: build-SharedLayer build-StripeWebhookFunction build-StartCheckoutFunction build-JoinFunction \
 	build-ProcessBillingEventFunction build-DispatchAccessFunction build-RunLifecycleFunction \
-	build-AdminApiFunction build-DiscordInteractionsFunction build-TelegramWebhookFunction
+	build-AdminApiFunction build-DiscordInteractionsFunction build-TelegramWebhookFunction \
+	build-WhatsAppWebhookFunction
 
 build: $(STAMP)
 	$(BIN)/python infra/build.py all --template template.yaml --out .aws-sam/build --pin-installed
@@ -99,6 +100,9 @@ build-RunLifecycleFunction:
 
 build-AdminApiFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/admin_api --out "$(ARTIFACTS_DIR)"
+
+build-WhatsAppWebhookFunction:
+	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/whatsapp_webhook --out "$(ARTIFACTS_DIR)"
 
 .PHONY: openapi
 openapi: $(STAMP)

@@ -28,6 +28,9 @@ from .schemas import (
     CommunitiesOut,
     CommunityIn,
     TelegramCommunityIn,
+    TaskOut,
+    TasksOut,
+    WhatsAppCommunityIn,
     CommunityOut,
     EntitlementOut,
     ErrorOut,
@@ -70,6 +73,7 @@ def build_admin_app(
     # Platform -> connector, for the bot preflight; registration runs it only when asked to.
     connectors: Callable[[], Mapping[Any, Any]] = lambda: {},
     preflight_on_register: Callable[[], bool] = lambda: False,
+    tasks_factory: Callable[[], Any] | None = None,  # WhatsApp manual mode's removal tasks
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -98,8 +102,11 @@ def build_admin_app(
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
     def create_community(
-        body: Annotated[CommunityIn | TelegramCommunityIn, Body(discriminator="platform")],
+        body: Annotated[CommunityIn | TelegramCommunityIn | WhatsAppCommunityIn, Body(discriminator="platform")],
     ) -> Response[CommunityOut]:
+        if isinstance(body, WhatsAppCommunityIn):
+            community = admin.create_whatsapp_community(stores_factory(), now=now(), **body.model_dump(exclude={"platform"}))
+            return Response(201, "application/json", community_out(community))
         values = body.model_dump()
         if isinstance(body, TelegramCommunityIn):
             # No roles on Telegram: access is being in the chat, and ending it takes the member out.
@@ -120,6 +127,29 @@ def build_admin_app(
     @app.get("/admin/communities")
     def list_communities() -> CommunitiesOut:
         return CommunitiesOut(communities=[community_out(c) for c in stores_factory().catalog.list_communities()])
+
+    def _task_community(community_id: str) -> Any:
+        require_id(community_id, "community_id")
+        if stores_factory().catalog.get_community(community_id) is None:
+            raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+        if tasks_factory is None:
+            raise NotFoundError("removal tasks are not available in this deployment")
+        return tasks_factory()
+
+    @app.get("/admin/communities/<community_id>/tasks")
+    def list_tasks(community_id: str) -> TasksOut:
+        """Members to remove by hand from a WhatsApp group in manual mode (access ended), oldest first."""
+        tasks = _task_community(community_id).tasks(community_id)
+        return TasksOut(tasks=[TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "",
+                                       done=t.done) for t in tasks])
+
+    @app.post("/admin/communities/<community_id>/tasks/<task_id>/done")
+    def complete_task(community_id: str, task_id: str) -> TaskOut:
+        """Mark a removal done once you removed the member from the WhatsApp group."""
+        store = _task_community(community_id)
+        require_id(task_id, "task_id")
+        t = store.complete(community_id, task_id)
+        return TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "", done=True)
 
     @app.post("/admin/plans", responses={201: {"description": "created"}})
     def create_plan(body: PlanIn) -> Response[PlanOut]:
@@ -448,6 +478,8 @@ def community_out(c: Community) -> CommunityOut:
         on_revoke=c.on_revoke.value,
         locale=c.locale,
         created_at=iso(c.created_at) or "",
+        mode=c.mode,
+        invite_link=c.invite_link,
     )
 
 

@@ -42,6 +42,37 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
+def create_whatsapp_community(
+    stores: Stores, *, name: str, mode: str, invite_link: str | None, group_id: str | None, locale: str, now: int
+) -> Community:
+    """A WhatsApp group; presence is the access (no roles), so access ends by removal."""
+    if mode == "manual" and not invite_link:
+        raise InvalidRequestError(
+            "manual mode needs the group's invite_link (WhatsApp: Group info → Invite via link → copy)", field="invite_link"
+        )
+    if mode != "manual" and not group_id:
+        raise InvalidRequestError(
+            f"{mode} mode needs the group_id ({'the Groups API group id' if mode == 'official' else 'the id your gateway uses'})",
+            field="group_id",
+        )
+    # The invite code names a manual group: the same link twice is the same group.
+    external_id = group_id or (invite_link or "").rsplit("/", 1)[-1]
+    community = Community(
+        id=_new_id("com"),
+        platform=Platform.WHATSAPP,
+        name=name,
+        external_id=external_id,
+        role_id=None,
+        on_revoke=OnRevoke.KICK,
+        locale=locale,
+        created_at=now,
+        mode=mode,
+        invite_link=invite_link,
+    )
+    stores.catalog.add_community(community)
+    return community
+
+
 def create_community(
     stores: Stores,
     *,
