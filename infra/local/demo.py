@@ -63,6 +63,7 @@ class Story:
         self.c = client
         self.out = out
         self.step_no = 0
+        self.results: dict[str, Any] = {}
 
     def step(self, title: str) -> None:
         self.step_no += 1
@@ -206,9 +207,8 @@ class Story:
         calls = c.get("/_local/discord/calls").json()["calls"]
         kinds = sorted({f"{x['method']} {re.sub(r'/[0-9]+', '/…', x['path'])}" for x in calls})
         self.say(f"Discord API calls made: {len(calls)} ({'; '.join(kinds)})")
-        self.telegram()
-        self.whatsapp()
-        self.figures()
+        # What the other platforms' chapters found, for whoever reads the story afterwards (e2e tests).
+        self.results = {"telegram": self.telegram(), "whatsapp": self.whatsapp(), "figures": self.figures()}
         return kpis
 
     # --- Telegram -------------------------------------------------------------------------------

@@ -136,6 +136,11 @@ def test_whatsapp_code_binds_the_first_phone_once_and_the_reply_leads_to_checkou
     found = wa.admin("GET", f"/admin/members?whatsapp_phone=%2B{PHONE[1:]}")
     assert found["status"] == 200 and len(found["body"]["members"]) == 1
     assert wa.admin("GET", f"/admin/members?whatsapp_phone=%2B{OTHER[1:]}")["body"]["members"] == []
+    # (a "+" lost in the query string still finds P; a number too short is a 400 naming the field)
+    assert [m["id"] for m in wa.admin("GET", f"/admin/members?whatsapp_phone={PHONE[1:]}")["body"]["members"]] == [
+        found["body"]["members"][0]["id"]]
+    short = wa.admin("GET", "/admin/members?whatsapp_phone=%2B123456")
+    assert short["status"] == 400 and short["body"]["error"]["field"] == "whatsapp_phone"
     # And P's reply is text (the window is open) with a pay link; the other phone is told what to do
     to_p, to_other = wa.cloud.sent
     assert to_p["to"] == PHONE and to_p["type"] == "text" and to_p["recipient_type"] == "individual"

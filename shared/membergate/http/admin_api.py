@@ -54,6 +54,7 @@ from .schemas import (
     SNOWFLAKE,
     TimelineEntryOut,
     TimelineOut,
+    WHATSAPP_PHONE_PATTERN,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -206,7 +207,7 @@ def build_admin_app(
         discord_user_id: Annotated[str | None, Query(pattern=SNOWFLAKE)] = None,
         member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         telegram_user_id: Annotated[str | None, Query(pattern=r"^-?[0-9]{1,20}$")] = None,
-        whatsapp_phone: Annotated[str | None, Query(pattern=r"^\+?[0-9]{6,15}$")] = None,
+        whatsapp_phone: Annotated[str | None, Query(pattern=WHATSAPP_PHONE_PATTERN)] = None,
         q: Annotated[str | None, Query(pattern=SEARCH_PATTERN, description="a member id, Stripe customer id or any platform account id (exact)")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         cursor: Annotated[str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")] = None,

@@ -50,7 +50,23 @@ class TelegramCommunityIn(_Strict):
     locale: Literal["en", "fr"] = "en"
 
 
+# A WhatsApp phone in E.164, the "+" optional (a query string may lose it): 7 to 15 digits.
+WHATSAPP_PHONE_PATTERN = r"^\+?[1-9][0-9]{6,14}$"
+
+
 class WhatsAppCommunityIn(_Strict):
+    # What each mode needs, in the document too: manual the invite link, the others the group id.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"if": {"properties": {"mode": {"const": "manual"}}},
+                 "then": {"required": ["invite_link"], "properties": {"invite_link": {"type": "string"}}}},
+                {"if": {"properties": {"mode": {"enum": ["official", "gateway"]}}, "required": ["mode"]},
+                 "then": {"required": ["group_id"], "properties": {"group_id": {"type": "string"}}}},
+            ]
+        }
+    )
+
     platform: Literal["whatsapp"]
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
     mode: Literal["manual", "official", "gateway"] = Field(
@@ -217,6 +233,14 @@ class ClaimLinkOut(BaseModel):
 
 
 class IdentityIn(_Strict):
+    # A WhatsApp account is a phone in E.164 (the rule in the document too).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"platform": {"const": "whatsapp"}}, "required": ["platform"]},
+            "then": {"properties": {"external_id": {"pattern": WHATSAPP_PHONE_PATTERN}}},
+        }
+    )
+
     platform: Literal["discord", "telegram", "whatsapp"]
     external_id: str = Field(pattern=r"^\+?[0-9]{1,20}$",
                              description="Discord user id, Telegram user id, or WhatsApp phone in E.164")

@@ -14,6 +14,7 @@ from ..domain.billing import grant_status, monthly_amount
 from ..domain.access import Capability
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.preflight import Check, Preflight
+from ..domain.whatsapp import normalise_phone
 from ..domain.model import (
     AccessRecord,
     Community,
@@ -40,6 +41,13 @@ log = logging.getLogger(__name__)
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def _e164(phone: str, field: str) -> str:
+    try:
+        return normalise_phone(phone, assume_international=True)
+    except InvalidRequestError as error:
+        raise InvalidRequestError(error.message, field=field) from None
 
 
 def create_whatsapp_community(
@@ -231,7 +239,8 @@ def find_members(
     by_identity = {
         Platform.DISCORD: discord_user_id,
         Platform.TELEGRAM: telegram_user_id,
-        Platform.WHATSAPP: whatsapp_phone,
+        # Phones are stored as E.164: "33612345678" (a "+" lost in the query string) finds the member too.
+        Platform.WHATSAPP: _e164(whatsapp_phone, "whatsapp_phone") if whatsapp_phone else None,
     }
     if member_id:
         member = stores.members.get(member_id)
@@ -335,6 +344,8 @@ def relink_identity(
     now: int,
 ) -> Relink:
     """Move a member's access from one platform account to another: the old one loses it."""
+    if Platform(platform) is Platform.WHATSAPP:
+        external_id = _e164(external_id, "external_id")  # stored and shown as E.164
     identity = Identity(Platform(platform), external_id)
     previous = stores.members.replace_identity(member_id, identity)
     old = previous.external_id if previous is not None and previous.external_id != external_id else None
