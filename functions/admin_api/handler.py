@@ -21,6 +21,7 @@ app = build_admin_app(
     preflight_on_register=lambda: bootstrap.admin().settings.community_preflight,
     reconcile_store=bootstrap.reconcile_store,
     start_reconcile=bootstrap.start_reconcile,
+    tasks_factory=bootstrap.whatsapp_store,
 )
 
 

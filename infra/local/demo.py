@@ -2,8 +2,11 @@
 
 A creator adds a community and a monthly plan; a member binds Discord and pays; gets the role;
 renews; a renewal fails; is reminded and looks at the billing portal the reminder leads to, but
-does not pay; grace ends; is removed. Each step is checked, not only
-printed: the demo exits non-zero if the story does not happen.
+does not pay; grace ends; is removed. Then a member joins a Telegram group through the bot (and a
+stranger holding the forwarded invite is declined), and a member joins a WhatsApp group in manual
+mode down to the creator's removal task. Each step is checked, not only printed: the demo exits
+non-zero if the story does not happen. Last, the requests each platform's stand-in received per
+member, and the 429s among them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ LOG = REPO / ".local-stack" / "demo.log"
 DAY = 86_400
 GUILD, ROLE = "700000000000000001", "700000000000000002"
 PRICE = "price_demo_monthly_900_eur"
+TG_CHAT, TG_USER, TG_STRANGER = -1002000000777, 7200000001, 7200000002
+TG_PRICE = "price_demo_telegram_500_eur"
+WA_PHONE, WA_INVITE = "+33612345678", "https://chat.whatsapp.com/DemoCercle0123456789"
+WA_PRICE = "price_demo_whatsapp_1500_eur"
 
 
 class StoryFailed(RuntimeError):
@@ -56,6 +63,7 @@ class Story:
         self.c = client
         self.out = out
         self.step_no = 0
+        self.results: dict[str, Any] = {}
 
     def step(self, title: str) -> None:
         self.step_no += 1
@@ -199,7 +207,159 @@ class Story:
         calls = c.get("/_local/discord/calls").json()["calls"]
         kinds = sorted({f"{x['method']} {re.sub(r'/[0-9]+', '/…', x['path'])}" for x in calls})
         self.say(f"Discord API calls made: {len(calls)} ({'; '.join(kinds)})")
+        # What the other platforms' chapters found, for whoever reads the story afterwards (e2e tests).
+        self.results = {"telegram": self.telegram(), "whatsapp": self.whatsapp(), "figures": self.figures()}
         return kpis
+
+    # --- Telegram -------------------------------------------------------------------------------
+
+    def telegram(self) -> dict:
+        """A member joins a Telegram group through the bot; a stranger with the forwarded link is declined."""
+        c = Client(self.c.base_url, self.c.admin_token)  # the Telegram member's own browser
+        self.step("The creator adds a Telegram group (the bot is its admin) and a plan")
+        self.expect(c.post("/_local/stripe/_control/prices", json_body={
+            "price_id": TG_PRICE, "unit_amount": 500, "currency": "eur", "interval": "month"}), 200, "register the price")
+        self.expect(c.post("/_local/telegram/_control/chats", json_body={"id": TG_CHAT, "title": "Le Club Telegram"}),
+                    200, "the Telegram group")
+        community = self.expect(c.post("/admin/communities", admin=True, json_body={
+            "platform": "telegram", "name": "Le Club Telegram", "chat_id": str(TG_CHAT), "locale": "fr"}),
+            201, "create the Telegram community").json()
+        plan = self.expect(c.post("/admin/plans", admin=True, json_body={
+            "name": "Le Club Telegram", "stripe_price_ids": [TG_PRICE], "grants": [{"community_id": community["id"]}]}),
+            201, "create the Telegram plan").json()
+        self.say(f"community {community['id']}: Telegram chat {TG_CHAT}; plan {plan['id']} at 5.00 EUR/month")
+
+        self.step("A member taps 'Continuer avec Telegram', then Start in the bot")
+        to_telegram = self.expect(c.get(f"/telegram/start/{plan['id']}"), 302, "the t.me link")
+        token = parse_qs(urlsplit(to_telegram.location).query)["start"][0]
+        self.say(f"→ {to_telegram.location.split('?')[0]}?start=… (one-time, 30 minutes)")
+        self.expect(c.post(f"/_local/telegram/_control/users/{TG_USER}/start", json_body={"token": token}), 200,
+                    "/start in the bot")
+        button = self.wait_for("the bot's pay button", lambda: [
+            m for m in self.telegram_messages(c, TG_USER) if m.get("reply_markup")])[0]
+        self.say(f"💬 bot: « {button['text']} »")
+        pay = button["reply_markup"]["inline_keyboard"][0][0]["url"]
+        self.expect(c.get(urlsplit(pay).path), 303, "the bot's pay button")
+
+        self.step("The member pays; the bot sends a personal join-request link")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"]}), 303, "start checkout")
+        paid_at = time.monotonic()
+        self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
+        invite = self.wait_for("the personal invite", lambda: [
+            m for m in self.telegram_messages(c, TG_USER) if "https://t.me/+" in (m.get("text") or "")])[0]
+        link = re.search(r"https://t\.me/\+[\w-]+", invite["text"]).group(0)
+        self.say(f"💬 bot: « {invite['text']} » ({time.monotonic() - paid_at:.1f} s after paying)")
+
+        self.step("The link is forwarded: a stranger's join request is declined")
+        self.expect(c.post("/_local/telegram/_control/join", json_body={"user_id": TG_STRANGER, "invite_link": link}),
+                    200, "the stranger opens the forwarded link")
+        self.wait_for("the stranger's request to be handled", lambda: str(TG_STRANGER) not in self.tg_chat(c)["pending"])
+        if str(TG_STRANGER) in self.tg_chat(c)["members"]:
+            raise StoryFailed("the stranger holding a forwarded invite got into the Telegram group")
+        declined = [x for x in self.tg_calls(c) if x["method"] == "declineChatJoinRequest"]
+        if not declined:
+            raise StoryFailed("the stranger's join request was not declined")
+        self.say(f"⛔ stranger {TG_STRANGER}: declineChatJoinRequest — not in the group")
+
+        self.step("The member opens their own link: approved")
+        self.expect(c.post("/_local/telegram/_control/join", json_body={"user_id": TG_USER, "invite_link": link}),
+                    200, "the member opens their link")
+        self.wait_for("the member in the Telegram group",
+                      lambda: self.tg_chat(c)["members"].get(str(TG_USER)) == "member")
+        member = self.wait_for("access granted", lambda: (
+            m := self.c.get(f"/admin/members?telegram_user_id={TG_USER}", admin=True).json()["members"]) and
+            [a["state"] for a in m[0]["access"]] == ["granted"] and m[0])
+        self.say(f"✅ member {member['id']} (Telegram {TG_USER}) is in the group; access granted")
+        return {"member_id": member["id"], "stranger_declined": True}
+
+    def telegram_messages(self, c: Client, user: int) -> list[dict]:
+        return [m for m in c.get("/_local/telegram/messages").json()["messages"] if m["chat"]["id"] == user]
+
+    def tg_chat(self, c: Client) -> dict:
+        return c.get(f"/_local/telegram/chats/{TG_CHAT}").json()
+
+    def tg_calls(self, c: Client) -> list[dict]:
+        return c.get("/_local/telegram/calls").json()["calls"]
+
+    # --- WhatsApp -------------------------------------------------------------------------------
+
+    def whatsapp(self) -> dict:
+        """A member joins a WhatsApp group in manual mode, down to the creator's removal task."""
+        c = Client(self.c.base_url, self.c.admin_token)  # the WhatsApp member's own browser
+        self.step("The creator adds a WhatsApp group in manual mode (its invite link) and a plan")
+        self.expect(c.post("/_local/stripe/_control/prices", json_body={
+            "price_id": WA_PRICE, "unit_amount": 1500, "currency": "eur", "interval": "month"}), 200, "register the price")
+        community = self.expect(c.post("/admin/communities", admin=True, json_body={
+            "platform": "whatsapp", "name": "Le Cercle", "mode": "manual", "invite_link": WA_INVITE, "locale": "fr"}),
+            201, "create the WhatsApp community").json()
+        plan = self.expect(c.post("/admin/plans", admin=True, json_body={
+            "name": "Le Cercle", "stripe_price_ids": [WA_PRICE], "grants": [{"community_id": community["id"]}]}),
+            201, "create the WhatsApp plan").json()
+        self.say(f"community {community['id']}: manual mode (no API adds or removes people in a WhatsApp group "
+                 "without Meta's Official Business Account); plan {0} at 15.00 EUR/month".format(plan["id"]))
+
+        self.step("A member taps 'Continuer avec WhatsApp' and sends the typed-in code")
+        start = self.expect(c.get(f"/whatsapp/start/{plan['id']}"), 302, "the wa.me link")
+        text = parse_qs(urlsplit(start.location).query)["text"][0]
+        self.say(f"→ {start.location.split('?')[0]} with « {text} » typed in")
+        self.expect(c.post("/_local/whatsapp/_control/inbound", json_body={"from": WA_PHONE, "text": text}), 200,
+                    "the member sends the code")
+        reply = self.wait_for("the reply with the pay link", lambda: self.wa_messages(c, WA_PHONE))[-1]
+        self.say(f"💬 WhatsApp: « {reply['text']} »")
+        pay = next(w for w in (reply["text"] or "").split() if "/whatsapp/pay/" in w)
+        self.expect(c.get(urlsplit(pay).path), 303, "the pay link")
+
+        self.step("The member pays; the group's invite link arrives in WhatsApp")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"]}), 303, "start checkout")
+        paid_at = time.monotonic()
+        self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
+        invite = self.wait_for("the invite link message", lambda: [
+            m for m in self.wa_messages(c, WA_PHONE) if WA_INVITE in (m["text"] or "")])[0]
+        self.say(f"💬 WhatsApp ({invite['type']}): « {invite['text']} » ({time.monotonic() - paid_at:.1f} s after paying)")
+        member = self.expect(c.get(f"/admin/members?whatsapp_phone=%2B{WA_PHONE[1:]}", admin=True), 200,
+                             "member by phone").json()["members"][0]
+
+        self.step("The member cancels; access ends: they are told, the creator gets a removal task")
+        sub_id = self._subscription_of(member["stripe_customer_id"])
+        seen = len(self.wa_messages(c, WA_PHONE))
+        self.expect(c.post(f"/_local/stripe/_control/subscriptions/{sub_id}/cancel"), 200, "cancel the subscription")
+        tasks = self.wait_for("the removal task", lambda: c.get(
+            f"/admin/communities/{community['id']}/tasks", admin=True).json()["tasks"])
+        told = self.wait_for("the member told", lambda: self.wa_messages(c, WA_PHONE)[seen:])[-1]
+        self.say(f"💬 WhatsApp ({told['type']}): « {told['text'] or told['template']} »")
+        task = tasks[0]
+        if (task["kind"], task["phone"], task["member_id"], task["done"]) != ("remove", WA_PHONE, member["id"], False):
+            raise StoryFailed(f"unexpected removal task: {task}")
+        self.say(f"📋 GET /admin/communities/{community['id']}/tasks → remove {task['phone']} (task {task['id']})")
+        self.expect(c.post(f"/admin/communities/{community['id']}/tasks/{task['id']}/done", admin=True), 200,
+                    "mark the task done")
+        if c.get(f"/admin/communities/{community['id']}/tasks", admin=True).json()["tasks"]:
+            raise StoryFailed("the removal task is still open after being marked done")
+        self.say("the creator removed them from the group by hand and marked the task done ✔")
+        return {"member_id": member["id"], "task": task}
+
+    def wa_messages(self, c: Client, phone: str) -> list[dict]:
+        return [m for m in c.get("/_local/whatsapp/messages").json()["messages"] if m["to"] == phone]
+
+    # --- figures --------------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, dict[str, float]]:
+        """Requests each platform's stand-in received, per member who joined, and the 429s among them."""
+        self.step("Requests per member per platform (counted from the stand-ins' recorded calls)")
+        calls = {
+            "Discord": self.c.get("/_local/discord/calls").json()["calls"],
+            "Telegram": self.c.get("/_local/telegram/calls").json()["calls"],
+            "WhatsApp": self.c.get("/_local/whatsapp/calls").json()["calls"],
+        }
+        figures = {}
+        for platform, recorded in calls.items():
+            limited = sum(x.get("status") == 429 or x.get("error_code") in (130429, 131056, 80007, 4) for x in recorded)
+            figures[platform] = {"requests": len(recorded), "members": 1, "per_member": float(len(recorded)),
+                                 "rate_limited": limited}
+            self.say(f"{platform}: {len(recorded)} requests for 1 member ({len(recorded)}/member), {limited} × 429")
+        self.say("(Discord: a whole month-and-a-half life: join, renewals, reminders, removal; Telegram: join and a "
+                 "declined stranger; WhatsApp: join and end of access)")
+        return figures
 
     def connect_discord(self, plan_id: str) -> Reply:
         """Join page → Discord's authorize page → back on the join page, connected."""

@@ -33,6 +33,7 @@ from infra.local.async_invoke import LocalAsyncInvoke
 from infra.local.discord_standin import DiscordStandIn
 from infra.local.telegram_standin import DEFAULT_TOKEN as TELEGRAM_STANDIN_TOKEN
 from infra.local.telegram_standin import TelegramStandIn
+from infra.local.whatsapp_standin import DEFAULT_BUSINESS_NUMBER, DEFAULT_PHONE_NUMBER_ID, WhatsAppStandIn
 from infra.local.lambda_events import failed_ids, sqs_event
 from infra.local.resources import Route, Template, create_resources, function_environment, read_template
 
@@ -151,8 +152,15 @@ def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
         env["COMMUNITY_PREFLIGHT"] = os.environ.get("COMMUNITY_PREFLIGHT", "off")
     if not settings.real_telegram:
         env["TELEGRAM_API_BASE"] = f"{base_url}/_local/telegram"
+    if "WHATSAPP_API_BASE" not in settings.outbound_bases:
+        env["WHATSAPP_API_BASE"] = f"{base_url}/_local/whatsapp/v23.0"
     env.update(settings.outbound_bases)
     return env
+
+
+# The local WhatsApp stand-in's credentials (nothing real: it runs in this process).
+LOCAL_WHATSAPP = {"access_token": "local-whatsapp-token", "app_secret": "local-app-secret",
+                  "verify_token": "local-verify-token", "gateway_key": "local-gateway-key"}
 
 
 class LocalStack:
@@ -167,6 +175,15 @@ class LocalStack:
         self._next_schedule: dict[str, int] = {}
         self.discord = DiscordStandIn()
         self.telegram = TelegramStandIn(bot_token=settings.telegram_bot_token or TELEGRAM_STANDIN_TOKEN)
+        # Meta's Cloud API and a gateway, behind WHATSAPP_API_BASE unless the environment sets it;
+        # inbound messages are posted, signed, to this stack's /webhooks/whatsapp.
+        self.whatsapp = WhatsAppStandIn(
+            app_secret=LOCAL_WHATSAPP["app_secret"],
+            webhook_url=f"{self.base_url}/webhooks/whatsapp",
+            clock=lambda: float(self.clock.now()),
+            access_token=LOCAL_WHATSAPP["access_token"],
+            gateway_key=LOCAL_WHATSAPP["gateway_key"],
+        )
         self.sandbox: Any = None
         self.queue_urls: dict[str, str] = {}
         self.function_names: dict[str, str] = {}  # folder -> the deployed function's name
@@ -224,10 +241,17 @@ class LocalStack:
             params["TelegramWebhookSecretSecretName"]: self.settings.telegram_webhook_secret,
             # A fresh data key per run: members' tokens sealed by a previous run are not kept anyway.
             params["TokenKeysSecretName"]: "k1:" + base64.b64encode(os.urandom(32)).decode(),
+            params["WhatsAppAccessTokenSecretName"]: os.environ.get("WHATSAPP_ACCESS_TOKEN") or LOCAL_WHATSAPP["access_token"],
+            params["WhatsAppAppSecretSecretName"]: os.environ.get("WHATSAPP_APP_SECRET") or LOCAL_WHATSAPP["app_secret"],
+            params["WhatsAppVerifyTokenSecretName"]: os.environ.get("WHATSAPP_VERIFY_TOKEN") or LOCAL_WHATSAPP["verify_token"],
+            params["WhatsAppGatewayKeySecretName"]: os.environ.get("WHATSAPP_GATEWAY_KEY") or LOCAL_WHATSAPP["gateway_key"],
         }
         intrinsics = create_resources(self.template, session.client, secret_values)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
+        intrinsics.parameters["WhatsAppPhoneNumberId"] = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
+        intrinsics.parameters["WhatsAppBusinessNumber"] = os.environ.get("WHATSAPP_BUSINESS_NUMBER") or DEFAULT_BUSINESS_NUMBER
+        intrinsics.parameters["WhatsAppGatewayUrl"] = os.environ.get("WHATSAPP_GATEWAY_URL") or f"{self.base_url}/_local/whatsapp/gateway"
         env = function_environment(self.template, intrinsics)
         env.update(function_env_overrides(self.settings, self.base_url))
         # Optional URL parameters (empty by default) are the caller's, or none: never the parameter's name.
@@ -309,7 +333,8 @@ class LocalStack:
     # --- HTTP -------------------------------------------------------------------------------
 
     def _app(self) -> Any:
-        mounts = {"/_local/discord": self.discord, "/_local/telegram": self.telegram}
+        mounts = {"/_local/discord": self.discord, "/_local/telegram": self.telegram,
+                  "/_local/whatsapp": self.whatsapp}
         if self.sandbox is not None:
             mounts["/_local/stripe"] = self.sandbox.wsgi_app
         return DispatcherMiddleware(self._main, mounts)
@@ -363,9 +388,9 @@ class LocalStack:
         handler = self._handler(route.folder)
         event = _http_event(request, route, params)
         # The webhook intake never waits for the consumers: the sandbox delivers events while
-        # another request (a payment, a sweep's cancellation) may hold the lock. The Telegram
-        # webhook neither: its own Bot API calls make the stand-in deliver updates back to it.
-        with self._work_lock if route.folder not in ("stripe_webhook", "telegram_webhook") else nullcontext():
+        # another request (a payment, a sweep's cancellation) may hold the lock. The Telegram and
+        # WhatsApp webhooks neither: their own API calls make the stand-ins deliver updates back to them.
+        with self._work_lock if route.folder not in ("stripe_webhook", "telegram_webhook", "whatsapp_webhook") else nullcontext():
             result = handler.lambda_handler(event, self._context(route.folder))
         return _to_response(result)
 
@@ -536,6 +561,8 @@ def main() -> None:
     mode.append("real Stripe test mode" if settings.real_stripe else "local Stripe sandbox")
     mode.append("real Discord" if settings.real_discord else "local Discord stand-in")
     mode.append("Telegram at TELEGRAM_API_BASE" if settings.real_telegram else "local Telegram stand-in")
+    mode.append("WhatsApp at WHATSAPP_API_BASE" if "WHATSAPP_API_BASE" in settings.outbound_bases
+                else "local WhatsApp stand-in")
     print(
         f"Membergate local stack on {stack.base_url} ({', '.join(mode)})\n"
         f"  STRIPE_WEBHOOK_SECRET={settings.webhook_secret}\n"
@@ -544,6 +571,7 @@ def main() -> None:
         f"  clock: GET/POST {stack.base_url}/_local/clock   drain: POST {stack.base_url}/_local/drain\n"
         f"  Stripe sandbox: {stack.base_url}/_local/stripe   Discord stand-in calls: {stack.base_url}/_local/discord/calls\n"
         f"  Telegram stand-in: {stack.base_url}/_local/telegram/calls   TELEGRAM_WEBHOOK_SECRET={settings.telegram_webhook_secret}\n"
+        f"  WhatsApp stand-in: {stack.base_url}/_local/whatsapp/calls   inbound: POST {stack.base_url}/_local/whatsapp/_control/inbound\n"
         "Ctrl-C to stop.",
         flush=True,
     )

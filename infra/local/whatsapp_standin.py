@@ -194,6 +194,13 @@ class WhatsAppStandIn:
         except HTTPException as exc:
             response = graph_error(exc.code or 400, 100, exc.description or "error")
         if api_call:
+            if response.status_code >= 400:
+                # Meta answers its rate limits (130429, 131056) as 400s: the code says which it was.
+                try:
+                    error = json.loads(response.get_data() or b"{}").get("error") or {}
+                    record["error_code"] = error.get("code") if isinstance(error, dict) else None
+                except (ValueError, AttributeError):
+                    record["error_code"] = None
             with self._lock:
                 self.calls.append(
                     {

@@ -15,15 +15,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .ports import ReconcileStore
-    from .services.reconcile import Reconciler
-
 from . import config
 
 if TYPE_CHECKING:
     from .domain.model import Platform
-    from .ports import CommunityConnector
+    from .ports import CommunityConnector, ReconcileStore
+    from .services.reconcile import Reconciler
+
+if TYPE_CHECKING:  # WhatsApp's wiring is typed without importing its adapters at cold start
+    from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
+    from .adapters.http import HttpTransport
+    from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
+    from .ports import Stores
 
 
 class SystemClock:
@@ -37,6 +40,7 @@ class _Overrides:
     # Replaces Lambda's asynchronous invoke of the billing processor (local stack, tests).
     billing_invoke: Any = None
     discord_transport: Any = None
+    whatsapp_transport: HttpTransport | None = None
     stripe_http_client: Any = None
     telegram_transport: Any = None
     # Replaces Lambda's asynchronous invoke of the reconcile function (local stack, tests).
@@ -278,9 +282,12 @@ def dispatcher() -> Dispatcher:
         from .adapters.telegram import TelegramConnector
 
         connectors[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
+    repositories = stores(settings)
+    if settings.whatsapp_phone_number_id:
+        connectors[Platform.WHATSAPP] = _whatsapp_connector(settings, repositories)
     queue = _access_queue(settings)
     service = AccessDispatcher(
-        stores(settings), connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
+        repositories, connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
     )
     return Dispatcher(settings, service, queue)
 
@@ -326,6 +333,44 @@ def telegram() -> Telegram:
         _access_queue(settings),
         lambda: {Platform.TELEGRAM: TelegramConnector(api)},
     )
+def whatsapp_store() -> DynamoWhatsAppStore:
+    from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
+
+    return DynamoWhatsAppStore()
+
+
+def _whatsapp_connector(settings: config.DispatcherSettings, repositories: Stores) -> WhatsAppConnector:
+    from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector, WhatsAppGateway
+    from .domain.model import Platform
+
+    secrets = _secrets(settings.region)
+    cloud = WhatsAppCloudApi(
+        _whatsapp_transport(),
+        lambda: secrets.get(settings.whatsapp_access_token_name),
+        settings.whatsapp_phone_number_id,
+        settings.whatsapp_api_base,
+    )
+    gateway = None
+    if settings.whatsapp_gateway_url:
+        gateway = WhatsAppGateway(
+            _whatsapp_transport(), settings.whatsapp_gateway_url, lambda: secrets.get(settings.whatsapp_gateway_key_name)
+        )
+
+    def find_member(phone: str) -> str | None:
+        member = repositories.members.find_by_identity(Platform.WHATSAPP, phone)
+        return member.id if member else None
+
+    def locale_of(phone: str) -> str:
+        # The language of a WhatsApp place the member has access records in (their community's).
+        member = repositories.members.find_by_identity(Platform.WHATSAPP, phone)
+        for record in repositories.access.for_member(member.id) if member else ():
+            community = repositories.catalog.get_community(record.community_id)
+            if community is not None and community.platform is Platform.WHATSAPP:
+                return community.locale
+        return "en"
+
+    return WhatsAppConnector(cloud, whatsapp_store(), find_member, lambda: clock().now(), gateway=gateway,
+                             notice_template=settings.whatsapp_notice_template, locale_of=locale_of)
 
 
 @dataclass(frozen=True)
@@ -489,6 +534,47 @@ def reconcile_store() -> ReconcileStore:
 
     admin()
     return DynamoReconcileStore()
+class WhatsApp:
+    settings: config.WhatsAppSettings
+    stores: Stores
+    app_secret: Callable[[], str]
+    verify_token: Callable[[], str]
+    window: DynamoWhatsAppStore  # when each phone last wrote (the 24-hour window)
+    cloud: Callable[[], WhatsAppCloudApi]  # the Cloud API client, built on first use (a handshake needs none)
+
+
+def _whatsapp_transport() -> HttpTransport:
+    if _overrides.whatsapp_transport is not None:
+        return _overrides.whatsapp_transport
+    from .adapters.http import UrllibTransport
+
+    return UrllibTransport()
+
+
+@lru_cache(maxsize=None)
+def whatsapp() -> WhatsApp:
+    settings = config.WhatsAppSettings.from_env()
+    secrets = _secrets(settings.region)
+
+    @lru_cache(maxsize=1)
+    def cloud() -> WhatsAppCloudApi:
+        from .adapters.whatsapp import WhatsAppCloudApi
+
+        return WhatsAppCloudApi(
+            _whatsapp_transport(),
+            lambda: secrets.get(settings.whatsapp_access_token_name),
+            settings.whatsapp_phone_number_id,
+            settings.whatsapp_api_base,
+        )
+
+    return WhatsApp(
+        settings,
+        stores(settings),
+        lambda: secrets.get(settings.whatsapp_app_secret_name),
+        lambda: secrets.get(settings.whatsapp_verify_token_name),
+        whatsapp_store(),
+        cloud,
+    )
 
 
 class _LazyBilling:
@@ -506,7 +592,6 @@ class _LazyBilling:
 
 def _reset_caches() -> None:
     for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, telegram, reconcile,
-                    aws_client,
-                    _secrets,
+                    whatsapp, aws_client, _secrets,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

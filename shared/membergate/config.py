@@ -104,6 +104,15 @@ ENV_NAMES = {
     "terms_url": "TERMS_URL",
     "privacy_url": "PRIVACY_URL",
     "stripe_tax": "STRIPE_TAX",
+    "whatsapp_access_token_name": "WHATSAPP_ACCESS_TOKEN_NAME",
+    "whatsapp_phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
+    "whatsapp_app_secret_name": "WHATSAPP_APP_SECRET_NAME",
+    "whatsapp_verify_token_name": "WHATSAPP_VERIFY_TOKEN_NAME",
+    "whatsapp_business_number": "WHATSAPP_BUSINESS_NUMBER",
+    "whatsapp_api_base": "WHATSAPP_API_BASE",
+    "whatsapp_gateway_url": "WHATSAPP_GATEWAY_URL",
+    "whatsapp_gateway_key_name": "WHATSAPP_GATEWAY_KEY_NAME",
+    "whatsapp_notice_template": "WHATSAPP_NOTICE_TEMPLATE",
 }
 
 
@@ -273,6 +282,9 @@ class JoinPageSettings(JoinSettings):
         )
 
 
+WHATSAPP_DEFAULT_API_BASE = "https://graph.facebook.com/v23.0"
+
+
 @dataclass(frozen=True)
 class DispatcherSettings(JoinSettings):
     discord_bot_token_name: str
@@ -284,6 +296,14 @@ class DispatcherSettings(JoinSettings):
     # Telegram is optional: without a bot token name no Telegram connector is registered.
     telegram_api_base: str = "https://api.telegram.org"
     telegram_bot_token_name: str = ""
+    # WhatsApp (optional: without a phone number id no WhatsApp connector is registered).
+    whatsapp_access_token_name: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_api_base: str = WHATSAPP_DEFAULT_API_BASE
+    whatsapp_gateway_url: str = ""
+    whatsapp_gateway_key_name: str = ""
+    # The approved template that carries a message outside the 24-hour window (one body variable).
+    whatsapp_notice_template: str = "membergate_notice"
 
     @property
     def discord_requests_per_second(self) -> int:
@@ -302,6 +322,12 @@ class DispatcherSettings(JoinSettings):
             max_attempts=_int(e, "ACCESS_MAX_ATTEMPTS", 8),
             dispatch_max_concurrency=_int(e, "DISPATCH_MAX_CONCURRENCY", 2),
             **_telegram(e),
+            whatsapp_access_token_name=_env(e, "WHATSAPP_ACCESS_TOKEN_NAME", ""),
+            whatsapp_phone_number_id=_env(e, "WHATSAPP_PHONE_NUMBER_ID", ""),
+            whatsapp_api_base=_env(e, "WHATSAPP_API_BASE", WHATSAPP_DEFAULT_API_BASE).rstrip("/"),
+            whatsapp_gateway_url=_env(e, "WHATSAPP_GATEWAY_URL", ""),
+            whatsapp_gateway_key_name=_env(e, "WHATSAPP_GATEWAY_KEY_NAME", ""),
+            whatsapp_notice_template=_env(e, "WHATSAPP_NOTICE_TEMPLATE", "membergate_notice"),
         )
 
 
@@ -459,6 +485,34 @@ class ReconcileSettings(StoreSettings):
         )
 
 
+@dataclass(frozen=True)
+class WhatsAppSettings(StoreSettings):
+    """The WhatsApp webhook: Meta's handshake and signatures, one-time codes, the pay link reply."""
+
+    whatsapp_access_token_name: str
+    whatsapp_phone_number_id: str
+    whatsapp_app_secret_name: str
+    whatsapp_verify_token_name: str
+    whatsapp_business_number: str
+    whatsapp_api_base: str
+    public_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WhatsAppSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            **_stores(e),
+            whatsapp_access_token_name=_env(e, "WHATSAPP_ACCESS_TOKEN_NAME"),
+            # Empty until the creator sets WhatsApp up: the handshake still answers (403), replies fail visibly.
+            whatsapp_phone_number_id=_env(e, "WHATSAPP_PHONE_NUMBER_ID", ""),
+            whatsapp_app_secret_name=_env(e, "WHATSAPP_APP_SECRET_NAME"),
+            whatsapp_verify_token_name=_env(e, "WHATSAPP_VERIFY_TOKEN_NAME"),
+            whatsapp_business_number=_env(e, "WHATSAPP_BUSINESS_NUMBER", ""),
+            whatsapp_api_base=_env(e, "WHATSAPP_API_BASE", WHATSAPP_DEFAULT_API_BASE).rstrip("/"),
+            public_base_url=_public_base_url(e),
+        )
+
+
 SETTINGS_BY_FUNCTION = {
     "stripe_webhook": IntakeSettings,
     "process_billing_event": ProcessorSettings,
@@ -470,4 +524,5 @@ SETTINGS_BY_FUNCTION = {
     "discord_interactions": InteractionsSettings,
     "telegram_webhook": TelegramSettings,
     "reconcile": ReconcileSettings,
+    "whatsapp_webhook": WhatsAppSettings,
 }

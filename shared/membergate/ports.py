@@ -334,6 +334,8 @@ class CommunityConnector(Protocol):
 
     platform: Platform
     capabilities: frozenset[Capability]
+    # A connector whose abilities depend on the place (WhatsApp: the community's mode) also has
+    # ``capabilities_for(community) -> frozenset[Capability]``; the dispatcher asks it first.
 
     def check_member(self, community: Community, user: str) -> Presence:
         """Whether the member is in the place and with which roles (UNKNOWN if it cannot tell)."""

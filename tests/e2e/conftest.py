@@ -24,7 +24,8 @@ def stack(tmp_path_factory):
     env = {**os.environ, "PORT": str(port), "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
            "MEMBERGATE_QUIET": "1"}
     for leaked in ("AWS_ENDPOINT_URL", "STRIPE_API_KEY", "DISCORD_BOT_TOKEN", "STRIPE_API_BASE", "DISCORD_API_BASE",
-                   "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
+                   "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "WHATSAPP_API_BASE",
+                   "WHATSAPP_GATEWAY_URL", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_BUSINESS_NUMBER"):
         env.pop(leaked, None)
     with log_path.open("w") as log:
         process = subprocess.Popen([sys.executable, "-m", "infra.local.stack"], cwd=REPO, env=env, stdout=log,

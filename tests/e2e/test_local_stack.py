@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from infra.local.demo import Story
+from infra.local.demo import TG_CHAT, TG_STRANGER, TG_USER, WA_PHONE, Story
 from tests.e2e.conftest import WEBHOOK_SECRET
 from tests.support import stripe_events as se
 
@@ -53,7 +53,27 @@ def test_health_and_clock(stack):
 
 
 def test_whole_member_story_as_make_demo_tells_it(stack):
-    Story(stack, out=lambda _line: None).run()
+    # Given the demo's story teller
+    lines: list[str] = []
+    story = Story(stack, out=lines.append)
+    # When it tells the whole story (Discord, then Telegram, then WhatsApp, then the figures)
+    story.run()
+    # Then the Telegram member is in and the stranger holding the forwarded link was declined
+    telegram = story.results["telegram"]
+    member = stack.get(f"/admin/members?member_id={telegram['member_id']}", admin=True).json()["members"][0]
+    assert [a["state"] for a in member["access"]] == ["granted"]
+    chat = stack.get(f"/_local/telegram/chats/{TG_CHAT}").json()
+    assert str(TG_STRANGER) not in chat["members"] and str(TG_STRANGER) not in chat["pending"]
+    assert str(TG_USER) in chat["members"]
+    # And the WhatsApp member's access ended with the creator's removal task, closed by them
+    assert (story.results["whatsapp"]["task"]["kind"], story.results["whatsapp"]["task"]["phone"]) == ("remove", WA_PHONE)
+    ended = stack.get(f"/admin/members?whatsapp_phone=%2B{WA_PHONE[1:]}", admin=True).json()["members"][0]
+    assert [a["state"] for a in ended["access"]] == ["revoked"]
+    # And the requests per member and the 429s of each platform are counted from the stand-ins' calls
+    figures = story.results["figures"]
+    assert set(figures) == {"Discord", "Telegram", "WhatsApp"}
+    assert all(f["requests"] > 0 and f["rate_limited"] >= 0 for f in figures.values())
+    assert any(line.strip().startswith("WhatsApp:") and "requests for 1 member" in line for line in lines)
 
 
 @pytest.mark.parametrize("api_version", [se.NEW, se.OLD, None], ids=["pinned", "2024-06-20", "null"])

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 ROUTES = read_template().routes
 EXAMPLES_PER_ROUTE = 40
-HTML_GET_FUNCTIONS = {"join", "telegram_webhook"}  # the member-facing pages answer their errors as pages (Telegram: its GET links)
+HTML_GET_FUNCTIONS = {"join", "telegram_webhook", "whatsapp_webhook"}  # the member-facing pages answer their errors as pages (Telegram, WhatsApp: their GET links)
 ADMIN_TAILS = ["communities", "plans", "members", "kpis", "events", "openapi.json", "members/{id}/claim-link",
                "members/{id}/resync", "plans/{id}", "nothing"]
 

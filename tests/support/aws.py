@@ -83,6 +83,9 @@ def create_resources(prefix: str = "mg") -> Stack:
         "/membergate/discord-client-secret": "client-secret-test",
         "/membergate/admin-token": ADMIN_TOKEN,
         "/membergate/token-keys": TOKEN_KEYS,
+        "/membergate/whatsapp-access-token": "EAAfaketoken123",
+        "/membergate/whatsapp-app-secret": "0123456789abcdef0123456789abcdef",
+        "/membergate/whatsapp-verify-token": "verify-me-0123",
     }
     for name, value in secrets.items():
         put_secret(name, value)
@@ -112,6 +115,10 @@ def create_resources(prefix: str = "mg") -> Stack:
         "PUBLIC_BASE_URL": "https://members.example.com",
         # Registration reads the guild only in tests that give Discord a fake transport (Pipeline).
         "COMMUNITY_PREFLIGHT": "off",
+        # The WhatsApp webhook's settings (no phone number id: no WhatsApp connector unless a test sets one).
+        "WHATSAPP_ACCESS_TOKEN_NAME": "/membergate/whatsapp-access-token",
+        "WHATSAPP_APP_SECRET_NAME": "/membergate/whatsapp-app-secret",
+        "WHATSAPP_VERIFY_TOKEN_NAME": "/membergate/whatsapp-verify-token",
     }
     return Stack(membership, ledger, dlq, bucket, access, key_id, env)
 

@@ -108,16 +108,33 @@ def test_join_page_view_unknown_plan_is_none():
     assert join_page_view("pln_nope", stores=stores, billing=billing, member_id=None) is None
 
 
-def test_join_page_view_invite_platform_gets_an_identity_step_hook_not_a_discord_button():
-    # Given a WhatsApp community (no web step: the invite comes after payment)
-    stores, billing = setup(platform=Platform.WHATSAPP)
-    # When the view is built
+def test_join_page_view_whatsapp_step_is_the_wa_me_code_before_the_pay_button():
+    # Given a WhatsApp community (French) and a visitor whose phone is not linked yet
+    stores, billing = setup("fr", platform=Platform.WHATSAPP)
+    # When the view is built and rendered
     view = join_page_view("pln_1", stores=stores, billing=billing, member_id=None)
-    # Then the step says the invite comes after payment; no Discord connect is asked
-    assert [(s.platform, s.kind) for s in view.identity_steps] == [("whatsapp", "invite")]
     page = join_page(view)
-    assert "/auth/discord/start" not in page and "personal invite link" in page
-    assert "action='/checkout'" in page
+    # Then the step is the one-time code sent from the phone, in "tu", with the prices but no pay button
+    assert [(s.platform, s.kind, s.bound) for s in view.identity_steps] == [("whatsapp", "message", False)]
+    assert "href='/whatsapp/start/pln_1'" in page and "Continuer avec WhatsApp" in page and "Envoie-nous" in page
+    assert "/auth/discord/start" not in page and "action='/checkout'" not in page
+    assert "class=prices" in page
+
+
+def test_join_page_view_whatsapp_linked_member_sees_the_masked_number_and_the_pay_button():
+    # Given a member whose phone sent the join code
+    stores, billing = setup(platform=Platform.WHATSAPP)
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.bind_identity("mbr_1", Identity(Platform.WHATSAPP, "+33612345678"))
+    # When the page is rendered for them, then after payment
+    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1"))
+    paid = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id="mbr_1", paid=True))
+    # Then the number is shown masked (whole only for machines), with the pay button; the success
+    # page says the invite arrives in WhatsApp
+    visible = page.replace("data-whatsapp-phone='+33612345678'", "")
+    assert "+33•••678" in visible and "+33612345678" not in visible
+    assert "action='/checkout'" in page and "Continue with WhatsApp" not in page
+    assert "arrives in WhatsApp" in paid
 
 
 def test_join_page_view_telegram_step_is_the_bot_before_the_pay_button():

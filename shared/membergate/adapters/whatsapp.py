@@ -618,3 +618,151 @@ def _number(value: Any) -> float | None:
 
 def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- the connector (the core's CommunityConnector port, one per community mode) ---------------
+
+# Outside the 24-hour window only approved templates are delivered. The core hands connectors a
+# rendered text, so one generic template carries it as its single body variable; its name is
+# configurable (WHATSAPP_NOTICE_TEMPLATE) and it must exist in each community language.
+DEFAULT_NOTICE_TEMPLATE = "membergate_notice"
+
+
+class WhatsAppConnector:
+    """WhatsApp behind the core's CommunityConnector port; what it can do depends on the community's mode.
+
+    - manual: "adding" the member sends them the group's invite link (and cancels a removal task
+      still open for them: they paid again); removing opens a task for the creator.
+    - official: Groups API (Official Business Accounts, 8 participants at most): invite link,
+      join requests of the paying number approved, participants removed.
+    - gateway (opt-in, against Meta's terms): the creator's gateway adds and removes by phone.
+    """
+
+    platform: Any = None  # set in __init__ (Platform.WHATSAPP); a class attribute for the port's shape
+
+    def __init__(
+        self,
+        cloud: WhatsAppCloudApi,
+        store: Any,
+        find_member: Callable[[str], str | None],
+        clock: Callable[[], int],
+        *,
+        gateway: WhatsAppGateway | None = None,
+        notice_template: str = DEFAULT_NOTICE_TEMPLATE,
+        locale_of: Callable[[str], str] | None = None,
+    ):
+        from ..domain.access import Capability
+        from ..domain.model import Platform
+
+        self.platform = Platform.WHATSAPP
+        self._cloud = cloud
+        self._store = store
+        self._find_member = find_member
+        self._clock = clock
+        self._gateway = gateway
+        self._notice = notice_template or DEFAULT_NOTICE_TEMPLATE
+        # The template's language must be one Meta approved: the member's community language.
+        self._locale_of = locale_of or (lambda phone: "en")
+        self._caps = {
+            "manual": frozenset({Capability.ADD_MEMBER, Capability.REMOVE_MEMBER, Capability.MESSAGE}),
+            "official": frozenset({Capability.CHECK_MEMBER, Capability.INVITE, Capability.APPROVE_JOIN,
+                                   Capability.REMOVE_MEMBER, Capability.MESSAGE}),
+            "gateway": frozenset({Capability.CHECK_MEMBER, Capability.ADD_MEMBER, Capability.REMOVE_MEMBER,
+                                  Capability.MESSAGE}),
+        }
+        # Without a community (e.g. a message to a member), what every mode can do.
+        self.capabilities = frozenset({Capability.MESSAGE})
+
+    def capabilities_for(self, community: Any) -> frozenset:
+        return self._caps.get(community.mode or "manual", self._caps["manual"])
+
+    # -- presence ----------------------------------------------------------------------------
+
+    def check_member(self, community: Any, user: str) -> Any:
+        from ..domain.access import Presence, PresenceState
+
+        mode = community.mode or "manual"
+        if mode == "gateway":
+            present = normalise_phone(user) in self._require_gateway().list_participants(community.external_id)
+            return Presence(PresenceState.PRESENT if present else PresenceState.ABSENT)
+        if mode == "official":
+            phone = normalise_phone(user)
+            if phone in self._cloud.get_group(community.external_id).participants:
+                return Presence(PresenceState.PRESENT)
+            if any(r.phone == phone for r in self._cloud.list_join_requests(community.external_id)):
+                return Presence(PresenceState.REQUESTED)
+            return Presence(PresenceState.ABSENT)
+        return Presence(PresenceState.UNKNOWN)  # manual: WhatsApp does not tell a business
+
+    # -- bringing in -------------------------------------------------------------------------
+
+    def add_member(self, community: Any, user: str, roles: Sequence[str], credential: str | None) -> None:
+        del roles, credential  # WhatsApp groups have no roles and no member token
+        phone = normalise_phone(user)
+        if (community.mode or "manual") == "gateway":
+            self._require_gateway().add_participant(community.external_id, phone)
+            return
+        # Manual: paying again before the creator removed them cancels the removal task.
+        self._store.cancel_removals(community.id, phone)
+        if not community.invite_link:
+            raise PermanentError(
+                "this WhatsApp community has no invite link: add the group's link (Group info → Invite via link)",
+                "whatsapp_invite_link_missing",
+            )
+        from ..domain.messages import render
+
+        text = render("invite_group", community.locale, community=community.name, invite_url=community.invite_link)
+        self.send_message(phone, text, idempotency_key=f"invite:{community.id}")
+
+    def create_invite(self, community: Any, user: str, now: int) -> str:
+        del user, now
+        # Official groups admit by approved join request only, so one link serves every member.
+        return community.invite_link or self._cloud.create_invite_link(community.external_id)
+
+    def approve_join(self, community: Any, user: str) -> None:
+        self._cloud.approve_join_requests_from(community.external_id, user)
+
+    def decline_join(self, community: Any, user: str) -> None:
+        phone = normalise_phone(user)
+        mine = [r.id for r in self._cloud.list_join_requests(community.external_id) if r.phone == phone]
+        self._cloud.reject_join_requests(community.external_id, mine)
+
+    def grant_role(self, community: Any, user: str, role_id: str) -> None:
+        raise PermanentError("WhatsApp groups have no roles", "unsupported_action")
+
+    def revoke_role(self, community: Any, user: str, role_id: str) -> None:
+        raise PermanentError("WhatsApp groups have no roles", "unsupported_action")
+
+    # -- taking out --------------------------------------------------------------------------
+
+    def remove_member(self, community: Any, user: str) -> None:
+        phone = normalise_phone(user)
+        mode = community.mode or "manual"
+        if mode == "gateway":
+            self._require_gateway().remove_participant(community.external_id, phone)
+        elif mode == "official":
+            self._cloud.remove_participants(community.external_id, [phone])
+        else:
+            # No API removes people from a group a business does not own: the creator does it.
+            self._store.add_removal(community.id, phone, self._find_member(phone), self._clock())
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def send_message(self, user: str, text: str, idempotency_key: str) -> None:
+        """Text inside the member's 24-hour window, the notice template (carrying the text) outside it."""
+        del idempotency_key  # the Cloud API has none; the core's message log keeps sends once
+        phone = normalise_phone(user)
+        last, now = self._store.last_inbound(phone), self._clock()
+        # The language is looked up only when the template is what goes out (window closed).
+        language = self._locale_of(phone) if message_kind(last, now) is not MessageKind.TEXT else "en"
+        template = Template(self._notice, language, (text,))
+        self._cloud.notify(phone, text, template, last_inbound_at=last, now=now)
+
+    def _require_gateway(self) -> WhatsAppGateway:
+        if self._gateway is None:
+            raise PermanentError(
+                "this community is in gateway mode but no gateway is configured: set WHATSAPP_GATEWAY_URL and "
+                "WHATSAPP_GATEWAY_KEY_NAME, or switch the community to manual mode",
+                "whatsapp_gateway_missing",
+            )
+        return self._gateway

@@ -134,6 +134,18 @@ EN: dict[str, str] = {
     "page.privacy_link": "<a href='{url}'>Privacy policy</a>",
     "page.from": "your choice, from {amount}",
     "page.terms_link": "<a href='{url}'>Terms</a>",
+    "msg.whatsapp.join": "Join {plan} - {code}",
+    "msg.whatsapp.bound": "Your WhatsApp number is connected. Pay here to join {plan} (this link works once, for 30 minutes): {url}",
+    "msg.whatsapp.no_code": "This message carries no valid join code (a code works once, for 30 minutes). Open the join page again and use its WhatsApp button to get a new one.",
+    "msg.whatsapp.taken": "This WhatsApp number already belongs to another membership here; write from the number you joined with, or ask the creator for help.",
+    "msg.invite_group": "Welcome to {community}! Here is the group's invite link: {invite_url} It is for you: please don't share it.",
+    "page.step_whatsapp": "Send us a WhatsApp message from the number that should get access: the button opens WhatsApp with a one-time code typed in, just press send. We answer with your payment link; after paying, the group's invite arrives in WhatsApp.",
+    "page.connect_whatsapp": "Continue with WhatsApp",
+    "page.connected_whatsapp": "Your WhatsApp number {phone} is linked: your invite goes to it.",
+    "page.next_whatsapp": "{place}: the group's invite link arrives in WhatsApp within seconds.",
+    "err.whatsapp.title": "WhatsApp is not set up",
+    "err.whatsapp.off": "This community does not take WhatsApp sign-ups yet; ask the creator.",
+    "err.whatsapp.pay_link": "This payment link was already used or has expired: send the join code again from WhatsApp, or open the join page again.",
 }
 
 FR: dict[str, str] = {
@@ -259,6 +271,18 @@ FR: dict[str, str] = {
     "page.privacy_link": "<a href='{url}'>Politique de confidentialité</a>",
     "page.from": "au choix, à partir de {amount}",
     "page.terms_link": "<a href='{url}'>Conditions générales</a>",
+    "msg.whatsapp.join": "Rejoindre {plan} - {code}",
+    "msg.whatsapp.bound": "Ton numéro WhatsApp est relié. Paie ici pour rejoindre {plan} (ce lien marche une fois, pendant 30 minutes) : {url}",
+    "msg.whatsapp.no_code": "Ce message ne contient aucun code d'inscription valide (un code marche une fois, pendant 30 minutes). Rouvre la page d'inscription et utilise son bouton WhatsApp pour en avoir un nouveau.",
+    "msg.whatsapp.taken": "Ce numéro WhatsApp appartient déjà à un autre abonnement ici ; écris depuis le numéro avec lequel tu t'es inscrit, ou demande de l'aide au créateur.",
+    "msg.invite_group": "Bienvenue dans {community} ! Voici le lien d'invitation du groupe : {invite_url} Il est pour toi : merci de ne pas le partager.",
+    "page.step_whatsapp": "Envoie-nous un message WhatsApp depuis le numéro qui doit recevoir l'accès : le bouton ouvre WhatsApp avec un code à usage unique déjà tapé, tu n'as qu'à l'envoyer. On te répond avec ton lien de paiement ; après le paiement, l'invitation au groupe arrive sur WhatsApp.",
+    "page.connect_whatsapp": "Continuer avec WhatsApp",
+    "page.connected_whatsapp": "Ton numéro WhatsApp {phone} est relié : ton invitation lui sera envoyée.",
+    "page.next_whatsapp": "{place} : le lien d'invitation au groupe arrive sur WhatsApp dans quelques secondes.",
+    "err.whatsapp.title": "WhatsApp n'est pas configuré",
+    "err.whatsapp.off": "Cette communauté ne prend pas encore d'inscriptions par WhatsApp ; demande au créateur.",
+    "err.whatsapp.pay_link": "Ce lien de paiement a déjà servi ou a expiré : renvoie le code d'inscription depuis WhatsApp, ou rouvre la page d'inscription.",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "fr": FR}

@@ -111,6 +111,10 @@ class Community:
     on_revoke: OnRevoke
     locale: str
     created_at: int
+    # WhatsApp only: how membership is managed (official | manual | gateway, domain/whatsapp.py)
+    # and, in manual and official mode, the group's invite link the member receives.
+    mode: str | None = None
+    invite_link: str | None = None
 
     @property
     def guild_id(self) -> str | None:

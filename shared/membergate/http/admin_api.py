@@ -31,6 +31,9 @@ from .schemas import (
     CommunitiesOut,
     CommunityIn,
     TelegramCommunityIn,
+    TaskOut,
+    TasksOut,
+    WhatsAppCommunityIn,
     CommunityOut,
     EntitlementOut,
     ErrorOut,
@@ -55,6 +58,7 @@ from .schemas import (
     SNOWFLAKE,
     TimelineEntryOut,
     TimelineOut,
+    WHATSAPP_PHONE_PATTERN,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -77,6 +81,7 @@ def build_admin_app(
     # Reconciliation: its reports, and how to start a run (the reconcile function, asynchronously).
     reconcile_store: Callable[[], ReconcileStore] | None = None,
     start_reconcile: Callable[[], None] | None = None,
+    tasks_factory: Callable[[], Any] | None = None,  # WhatsApp manual mode's removal tasks
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -108,8 +113,11 @@ def build_admin_app(
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
     def create_community(
-        body: Annotated[CommunityIn | TelegramCommunityIn, Body(discriminator="platform")],
+        body: Annotated[CommunityIn | TelegramCommunityIn | WhatsAppCommunityIn, Body(discriminator="platform")],
     ) -> Response[CommunityOut]:
+        if isinstance(body, WhatsAppCommunityIn):
+            community = admin.create_whatsapp_community(stores_factory(), now=now(), **body.model_dump(exclude={"platform"}))
+            return Response(201, "application/json", community_out(community))
         values = body.model_dump()
         if isinstance(body, TelegramCommunityIn):
             # No roles on Telegram: access is being in the chat, and ending it takes the member out.
@@ -130,6 +138,29 @@ def build_admin_app(
     @app.get("/admin/communities")
     def list_communities() -> CommunitiesOut:
         return CommunitiesOut(communities=[community_out(c) for c in stores_factory().catalog.list_communities()])
+
+    def _task_community(community_id: str) -> Any:
+        require_id(community_id, "community_id")
+        if stores_factory().catalog.get_community(community_id) is None:
+            raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+        if tasks_factory is None:
+            raise NotFoundError("removal tasks are not available in this deployment")
+        return tasks_factory()
+
+    @app.get("/admin/communities/<community_id>/tasks")
+    def list_tasks(community_id: str) -> TasksOut:
+        """Members to remove by hand from a WhatsApp group in manual mode (access ended), oldest first."""
+        tasks = _task_community(community_id).tasks(community_id)
+        return TasksOut(tasks=[TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "",
+                                       done=t.done) for t in tasks])
+
+    @app.post("/admin/communities/<community_id>/tasks/<task_id>/done")
+    def complete_task(community_id: str, task_id: str) -> TaskOut:
+        """Mark a removal done once you removed the member from the WhatsApp group."""
+        store = _task_community(community_id)
+        require_id(task_id, "task_id")
+        t = store.complete(community_id, task_id)
+        return TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "", done=True)
 
     @app.post("/admin/plans", responses={201: {"description": "created"}})
     def create_plan(body: PlanIn) -> Response[PlanOut]:
@@ -187,7 +218,7 @@ def build_admin_app(
         discord_user_id: Annotated[str | None, Query(pattern=SNOWFLAKE)] = None,
         member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         telegram_user_id: Annotated[str | None, Query(pattern=r"^-?[0-9]{1,20}$")] = None,
-        whatsapp_phone: Annotated[str | None, Query(pattern=r"^\+?[0-9]{6,15}$")] = None,
+        whatsapp_phone: Annotated[str | None, Query(pattern=WHATSAPP_PHONE_PATTERN)] = None,
         q: Annotated[str | None, Query(pattern=SEARCH_PATTERN, description="a member id, Stripe customer id or any platform account id (exact)")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         cursor: Annotated[str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")] = None,
@@ -459,6 +490,8 @@ def community_out(c: Community) -> CommunityOut:
         on_revoke=c.on_revoke.value,
         locale=c.locale,
         created_at=iso(c.created_at) or "",
+        mode=c.mode,
+        invite_link=c.invite_link,
     )
 
 

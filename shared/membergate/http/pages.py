@@ -146,6 +146,16 @@ def join_page(view: JoinPageView) -> str:
     elif telegram is not None:
         user = f"<b class=handle>{escape(telegram.bound_as)}</b>" if telegram.bound_as else t("page.your_telegram")
         parts.append(f"<p class=note data-telegram-user='{escape(telegram.external_id or '')}'>{t('page.connected_telegram').format(user=user)}</p>")
+    whatsapp = view.whatsapp
+    if whatsapp is not None and not whatsapp.bound:
+        # wa.me with a one-time code typed in: sending it binds the phone; the reply brings the member back.
+        start = escape(whatsapp.connect_url or f"/whatsapp/start/{view.plan_id}")
+        parts.append(f"<p>{t('page.step_whatsapp')}</p>")
+        parts.append(f"<p><a class=button href='{start}'>{t('page.connect_whatsapp')}</a></p>")
+    elif whatsapp is not None:
+        phone = escape(whatsapp.bound_as or whatsapp.external_id or "")
+        parts.append(f"<p class=note data-whatsapp-phone='{escape(whatsapp.external_id or '')}'>"
+                     f"{t('page.connected_whatsapp').format(phone=phone)}</p>")
     if not view.bound:
         return _page(view.plan_name, "".join(parts) + _footer(view), loc)
     if view.plan_access_state is None:
@@ -256,6 +266,8 @@ def _next_steps(view: JoinPageView) -> str:
             items.append(text(loc, "page.next_invite_ready").format(place=name, url=escape(place.invite_url)))
         elif place.platform == "telegram":
             items.append(text(loc, "page.next_invite").format(place=name))
+        elif place.platform == "whatsapp":
+            items.append(text(loc, "page.next_whatsapp").format(place=name))
         else:
             items.append(text(loc, "page.next_other").format(place=name))
     manage = f"/join/{escape(view.plan_id)}?manage=1"

@@ -50,6 +50,42 @@ class TelegramCommunityIn(_Strict):
     locale: Literal["en", "fr"] = "en"
 
 
+# A WhatsApp phone in E.164, the "+" optional (a query string may lose it): 7 to 15 digits.
+WHATSAPP_PHONE_PATTERN = r"^\+?[1-9][0-9]{6,14}$"
+
+
+class WhatsAppCommunityIn(_Strict):
+    # What each mode needs, in the document too: manual the invite link, the others the group id.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"if": {"properties": {"mode": {"const": "manual"}}},
+                 "then": {"required": ["invite_link"], "properties": {"invite_link": {"type": "string"}}}},
+                {"if": {"properties": {"mode": {"enum": ["official", "gateway"]}}, "required": ["mode"]},
+                 "then": {"required": ["group_id"], "properties": {"group_id": {"type": "string"}}}},
+            ]
+        }
+    )
+
+    platform: Literal["whatsapp"]
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
+    mode: Literal["manual", "official", "gateway"] = Field(
+        default="manual",
+        description="manual: members get invite_link, you get removal tasks; official: Meta's Groups API "
+        "(Official Business Accounts, at most 8 participants); gateway: your linked-device gateway "
+        "(against Meta's terms, the number can be banned)",
+    )
+    invite_link: str | None = Field(
+        default=None, pattern=r"^https://chat\.whatsapp\.com/[A-Za-z0-9]{10,64}$",
+        description="manual mode: the group's invite link (WhatsApp: Group info → Invite via link)",
+    )
+    group_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_\-=@.]{1,256}$",
+        description="official mode: the Groups API group id; gateway mode: the group id your gateway uses",
+    )
+    locale: Literal["en", "fr"] = "en"
+
+
 class CommunityOut(BaseModel):
     id: str
     platform: str
@@ -60,6 +96,8 @@ class CommunityOut(BaseModel):
     on_revoke: str
     locale: str
     created_at: str
+    mode: str | None = Field(default=None, description="WhatsApp: manual, official or gateway")
+    invite_link: str | None = Field(default=None, description="WhatsApp manual mode: the link members receive")
 
 
 class CommunitiesOut(BaseModel):
@@ -220,6 +258,14 @@ class ClaimLinkOut(BaseModel):
 
 
 class IdentityIn(_Strict):
+    # A WhatsApp account is a phone in E.164 (the rule in the document too).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"platform": {"const": "whatsapp"}}, "required": ["platform"]},
+            "then": {"properties": {"external_id": {"pattern": WHATSAPP_PHONE_PATTERN}}},
+        }
+    )
+
     platform: Literal["discord", "telegram", "whatsapp"]
     external_id: str = Field(pattern=r"^\+?[0-9]{1,20}$",
                              description="Discord user id, Telegram user id, or WhatsApp phone in E.164")
@@ -382,3 +428,16 @@ class ErrorOut(BaseModel):
     """The one error envelope of every route, for every status."""
 
     error: ErrorBody
+
+
+class TaskOut(BaseModel):
+    id: str
+    kind: Literal["remove"] = Field(description="remove: take this phone out of the WhatsApp group yourself")
+    phone: str = Field(description="the member's phone, E.164")
+    member_id: str | None
+    due: str = Field(description="when access ended (ISO 8601)")
+    done: bool
+
+
+class TasksOut(BaseModel):
+    tasks: list[TaskOut]

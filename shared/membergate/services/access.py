@@ -89,6 +89,12 @@ class Interrupted(RetryableError):
         self.observed = observed
 
 
+def capabilities_in(connector: CommunityConnector, community: Community) -> frozenset[Capability]:
+    """What the connector can do in this place: a WhatsApp group's mode decides (manual, official, gateway)."""
+    per_place = getattr(connector, "capabilities_for", None)
+    return frozenset(per_place(community)) if per_place is not None else connector.capabilities
+
+
 def after(presence: Presence, action: Action) -> Presence:
     """What the platform shows once ``action`` succeeded (to carry into a retry)."""
     if action.kind is ActionKind.ADD_MEMBER:
@@ -151,7 +157,7 @@ class AccessDispatcher:
         here = [e for e in view.entitlements if e.community_id == community.id]
         user = member.identity(community.platform)
         force = work.kind is WorkKind.RESYNC
-        caps = connector.capabilities
+        caps = capabilities_in(connector, community)
         if user and work.observed is not None:
             actual = work.observed
         elif user and needs_check(here, previous, caps, force=force):

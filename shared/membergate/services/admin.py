@@ -14,6 +14,7 @@ from ..domain.billing import grant_status, monthly_amount
 from ..domain.access import Capability
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.preflight import Check, Preflight
+from ..domain.whatsapp import normalise_phone
 from ..domain.model import (
     CheckoutOptions,
     AccessRecord,
@@ -41,6 +42,44 @@ log = logging.getLogger(__name__)
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def _e164(phone: str, field: str) -> str:
+    try:
+        return normalise_phone(phone, assume_international=True)
+    except InvalidRequestError as error:
+        raise InvalidRequestError(error.message, field=field) from None
+
+
+def create_whatsapp_community(
+    stores: Stores, *, name: str, mode: str, invite_link: str | None, group_id: str | None, locale: str, now: int
+) -> Community:
+    """A WhatsApp group; presence is the access (no roles), so access ends by removal."""
+    if mode == "manual" and not invite_link:
+        raise InvalidRequestError(
+            "manual mode needs the group's invite_link (WhatsApp: Group info → Invite via link → copy)", field="invite_link"
+        )
+    if mode != "manual" and not group_id:
+        raise InvalidRequestError(
+            f"{mode} mode needs the group_id ({'the Groups API group id' if mode == 'official' else 'the id your gateway uses'})",
+            field="group_id",
+        )
+    # The invite code names a manual group: the same link twice is the same group.
+    external_id = group_id or (invite_link or "").rsplit("/", 1)[-1]
+    community = Community(
+        id=_new_id("com"),
+        platform=Platform.WHATSAPP,
+        name=name,
+        external_id=external_id,
+        role_id=None,
+        on_revoke=OnRevoke.KICK,
+        locale=locale,
+        created_at=now,
+        mode=mode,
+        invite_link=invite_link,
+    )
+    stores.catalog.add_community(community)
+    return community
 
 
 def create_community(
@@ -203,7 +242,8 @@ def find_members(
     by_identity = {
         Platform.DISCORD: discord_user_id,
         Platform.TELEGRAM: telegram_user_id,
-        Platform.WHATSAPP: whatsapp_phone,
+        # Phones are stored as E.164: "33612345678" (a "+" lost in the query string) finds the member too.
+        Platform.WHATSAPP: _e164(whatsapp_phone, "whatsapp_phone") if whatsapp_phone else None,
     }
     if member_id:
         member = stores.members.get(member_id)
@@ -313,6 +353,8 @@ def relink_identity(
 
     The member's own relink (manage page) passes the new account's handle and OAuth tokens, stored
     before any access work is queued so the dispatcher finds them."""
+    if Platform(platform) is Platform.WHATSAPP:
+        external_id = _e164(external_id, "external_id")  # stored and shown as E.164
     identity = Identity(Platform(platform), external_id, handle)
     previous = stores.members.replace_identity(member_id, identity)
     if sealed_credentials is not None:

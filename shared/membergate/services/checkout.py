@@ -95,6 +95,11 @@ def start_checkout(
             "start our Telegram bot first (the 'Continue with Telegram' link on the join page), so your access "
             "goes to the right Telegram account"
         )
+    if Platform.WHATSAPP in needed and not member.identity(Platform.WHATSAPP):
+        raise IdentityRequiredError(
+            "send the join code from your WhatsApp first (the 'Continue with WhatsApp' link on the join page), so "
+            "your access goes to the right number"
+        )
     if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
         record = next(r for r in view.records if r.subscription_id == move.subscription_id)
         # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
@@ -193,3 +198,4 @@ def check_rate(stores: Stores, client: str, now: int, limit: int, window: int, *
             f"too many {_THROTTLED_ACTIONS.get(scope, 'requests')} from this address; wait a few minutes and try again",
             retry_after=window_start + window - now,
         )
+

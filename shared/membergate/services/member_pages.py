@@ -12,7 +12,7 @@ from ..ports import BillingGateway, Stores
 
 
 # The identity step kinds the member completes on the page before the pay button is shown.
-BEFORE_PAYMENT = ("oauth", "bot")
+BEFORE_PAYMENT = ("oauth", "bot", "message")
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,12 @@ class IdentityStep:
     """How the member proves who they are on one platform the plan grants.
 
     Discord binds before payment (OAuth2, ``connect_url``); Telegram too, through its bot (``kind``
-    "bot": the t.me deep link binds the account and the bot sends the pay link). Invite-based
-    platforms without a web step (WhatsApp): ``kind`` "invite" says the invite comes after payment.
-    A platform that gains a web step fills ``connect_url`` here and the page shows its button."""
+    "bot": the t.me deep link binds the account and the bot sends the pay link); WhatsApp through a
+    message (``kind`` "message": the wa.me link sends a one-time code from the member's phone, the
+    reply carries the pay link). ``kind`` "invite" says an invite comes after payment."""
 
     platform: str
-    # "oauth" and "bot" bind before paying; "invite" (personal invite after paying), "manual"
+    # "oauth", "bot" and "message" bind before paying; "invite" (personal invite after paying), "manual"
     kind: str
     bound_as: str | None = None  # the account shown to the member: a handle, never a raw id
     bound: bool = False
@@ -75,6 +75,10 @@ class JoinPageView:
     @property
     def telegram(self) -> IdentityStep | None:
         return next((s for s in self.identity_steps if s.platform == Platform.TELEGRAM.value), None)
+
+    @property
+    def whatsapp(self) -> IdentityStep | None:
+        return next((s for s in self.identity_steps if s.platform == Platform.WHATSAPP.value), None)
 
 
 def join_page_view(
@@ -143,8 +147,17 @@ def _identity_step(platform: Platform, member: Member | None, plan_id: str) -> I
         # member in here; the invite link comes from the bot after payment.
         return IdentityStep(platform.value, "bot", bound=bound_id is not None, external_id=bound_id, bound_as=handle,
                             connect_url=f"/telegram/start/{plan_id}")
-    # WhatsApp: the member is invited after payment (its connector fills this in).
+    if platform is Platform.WHATSAPP:
+        # The member sends a one-time code from their phone (wa.me link); the reply carries the pay link.
+        return IdentityStep(platform.value, "message", bound=bound_id is not None, external_id=bound_id,
+                            bound_as=masked_phone(bound_id) if bound_id else None,
+                            connect_url=f"/whatsapp/start/{plan_id}")
     return IdentityStep(platform.value, "invite", bound=bound_id is not None)
+
+
+def masked_phone(phone: str) -> str:
+    """A phone as the page shows it: enough for the member to recognise, not the whole number."""
+    return f"{phone[:3]}•••{phone[-3:]}" if len(phone) > 7 else "•••"
 
 
 def _prices(billing: BillingGateway | None, price_ids: tuple[str, ...]) -> tuple[tuple[PriceInfo, ...], bool]:

@@ -91,6 +91,28 @@ class CommunityItem(MembershipItem, discriminator="community"):
     on_revoke = UnicodeAttribute()
     locale = UnicodeAttribute()
     created_at = NumberAttribute()
+    mode = UnicodeAttribute(null=True)  # WhatsApp: official | manual | gateway
+    invite_link = UnicodeAttribute(null=True)
+
+
+class WhatsAppTaskItem(MembershipItem, discriminator="wa_task"):
+    """A removal the creator must do by hand (WhatsApp manual mode); under its community."""
+
+    task_id = UnicodeAttribute()
+    community_id = UnicodeAttribute()
+    task_kind = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    member_id = UnicodeAttribute(null=True)
+    due = NumberAttribute()
+    done = BooleanAttribute()
+    cancelled = BooleanAttribute()
+    reminders = NumberAttribute()
+
+
+class WhatsAppWindowItem(MembershipItem, discriminator="wa_window"):
+    """When a phone last wrote to the business number: free-form text only within 24 hours of it."""
+
+    last_inbound_at = NumberAttribute()
 
 
 class PlanItem(MembershipItem, discriminator="plan"):

@@ -116,6 +116,8 @@ class DynamoCatalogRepository:
             on_revoke=community.on_revoke.value,
             locale=community.locale,
             created_at=community.created_at,
+            mode=community.mode,
+            invite_link=community.invite_link,
         ).save(condition=CommunityItem.pk.does_not_exist())
 
     def get_community(self, community_id: str) -> Community | None:
@@ -210,6 +212,8 @@ def _community(item: CommunityItem) -> Community:
         on_revoke=OnRevoke(item.on_revoke),
         locale=item.locale,
         created_at=int(item.created_at),
+        mode=item.mode,
+        invite_link=item.invite_link,
     )
 
 
