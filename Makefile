@@ -66,8 +66,7 @@ need_artifacts_dir = $(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sa
 .PHONY: build-SharedLayer build-StripeWebhookFunction build-StartCheckoutFunction build-JoinFunction \
 	build-ProcessBillingEventFunction build-DispatchAccessFunction build-RunLifecycleFunction \
 	build-AdminApiFunction build-DiscordInteractionsFunction build-TelegramWebhookFunction \
-	build-ReconcileFunction
-	build-WhatsAppWebhookFunction
+	build-ReconcileFunction build-WhatsAppWebhookFunction
 
 build: $(STAMP)
 	$(BIN)/python infra/build.py all --template template.yaml --out .aws-sam/build --pin-installed
@@ -104,6 +103,7 @@ build-AdminApiFunction:
 
 build-ReconcileFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/reconcile --out "$(ARTIFACTS_DIR)"
+
 build-WhatsAppWebhookFunction:
 	$(need_artifacts_dir)$(BUILD_PYTHON) $(BUILD) function --src $(ROOT)functions/whatsapp_webhook --out "$(ARTIFACTS_DIR)"
 
