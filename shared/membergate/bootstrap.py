@@ -534,6 +534,9 @@ def reconcile_store() -> ReconcileStore:
 
     admin()
     return DynamoReconcileStore()
+
+
+@dataclass(frozen=True)
 class WhatsApp:
     settings: config.WhatsAppSettings
     stores: Stores
