@@ -337,6 +337,8 @@ def build_admin_app(
         now=now,
         public_base_url=public_base_url,
         time_zone=time_zone,
+        # The dashboard's export links answer exactly what these routes answer (behind its session).
+        exports={"members.csv": export_members, "payments.csv": export_payments},
     )
     return app
 

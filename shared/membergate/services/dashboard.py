@@ -1,27 +1,36 @@
-"""The creator's dashboard: admin sessions (login, CSRF) and what the overview shows, read from the stores."""
+"""The creator's dashboard: admin sessions (login, CSRF) and what the overview shows, read through the admin services."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets as _secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from ..domain.errors import ThrottledError, UnauthorizedError
 from ..domain.kpis import KpiReport, day_of
-from ..domain.model import AccessRecord, AccessState, Entitlement, EntitlementState, LedgerEntry, Member
+from ..domain.model import AccessState, EntitlementState, LedgerEntry
 from ..ports import Stores
+from . import admin
 from . import kpis as kpi_service
-from .membership import current_view
 
 # An admin session is a web session whose "member" is this marker: member ids are generated
 # (mem_...), so no member session can ever pass for the creator's, and the store keeps only hashes.
 ADMIN_MARKER = "@creator-dashboard"
 ADMIN_SESSION_SECONDS = 8 * 3600  # a working day; the creator logs in again after
 LOGIN_ATTEMPTS_PER_MINUTE = 10  # per source address: guessing a 192-bit token is hopeless anyway
-MEMBER_LIST_LIMIT = 200
-MEMBER_STATES = ("active", "grace", "pending", "ended")
+MEMBER_PAGE_SIZE = 50
+MEMBER_STATES = ("active", "grace", "pending", "ended", "none")
+PLATFORMS = ("discord", "telegram", "whatsapp")
+# Access failures have no index of their own: a dashboard load reads the access records of at most
+# this many members (one Query each) and says so when there are more.
+PROBLEM_SCAN_MEMBERS = 200
+# An event still only "received" after this long is retrying or parked in the dead-letter queue
+# (the same threshold as `membergate doctor`).
+STUCK_AFTER_SECONDS = 3600
+LEDGER_READ = 200
 
 
 def _token_equal(given: str, expected: str) -> bool:
@@ -73,20 +82,30 @@ class MonthPoint:
 
 @dataclass(frozen=True)
 class MemberRow:
-    member: Member
+    details: admin.MemberDetails
     state: str  # the member's best entitlement state, or "none"
-    plan_ids: tuple[str, ...]
-    entitlements: list[Entitlement]
-    access: list[AccessRecord]
 
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # "access" or "stripe_event"
+    kind: str  # "access", "stripe_event" (failed), "stuck_event" (still only received), "removal_task"
     subject: str  # member id or event id
     what: str  # community id or event type
     reason: str
     at: int | None
+
+
+# A source of problems the overview lists besides access failures and Stripe events. WhatsApp's
+# removal tasks (the creator removes the member by hand: docs/whatsapp.md) plug in here once their
+# service exists; today none is passed.
+ProblemSource = Callable[[Stores, int], Sequence[Problem]]
+
+
+@dataclass(frozen=True)
+class Problems:
+    items: list[Problem]
+    members_checked: int
+    more_members: bool  # access records beyond PROBLEM_SCAN_MEMBERS were not read
 
 
 @dataclass(frozen=True)
@@ -94,10 +113,13 @@ class Overview:
     today: date
     period: KpiReport  # first shown month .. today: churn split, funnel, cohorts
     months: list[MonthPoint]
-    members: list[MemberRow]
-    states: dict[str, int]
-    problems: list[Problem] = field(default_factory=list)
-    members_truncated: bool = False
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    rows: list[MemberRow]
+    next_cursor: str | None
+    filters: admin.MemberFilters = field(default_factory=admin.MemberFilters)
 
 
 def _month_starts(today: date, count: int) -> list[date]:
@@ -107,54 +129,50 @@ def _month_starts(today: date, count: int) -> list[date]:
     return list(reversed(starts))
 
 
-def _state_of(entitlements: list[Entitlement]) -> str:
+def state_of(details: admin.MemberDetails) -> str:
     order = (EntitlementState.ACTIVE, EntitlementState.GRACE, EntitlementState.PENDING, EntitlementState.ENDED)
-    present = {e.state for e in entitlements}
+    present = {e.state for e in details.entitlements}
     return next((s.value for s in order if s in present), "none")
 
 
-def member_rows(stores: Stores, now: int) -> list[MemberRow]:
-    """Every member with a subscription, newest first (a read of the subscription index; no Scan)."""
-    seen: dict[str, set[str]] = {}
-    for record in stores.subscriptions.all_records():
-        seen.setdefault(record.member_id, set()).add(record.plan_id)
-    rows: list[MemberRow] = []
-    for member_id, plan_ids in seen.items():
-        member = stores.members.get(member_id)
-        if member is None:
-            continue
-        view = current_view(stores, member_id, now)
-        rows.append(MemberRow(member, _state_of(view.entitlements), tuple(sorted(plan_ids)), view.entitlements,
-                              stores.access.for_member(member_id)))
-    rows.sort(key=lambda r: (-r.member.created_at, r.member.id))
-    return rows
-
-
-def overview(
-    stores: Stores, now: int, *, time_zone: str = "UTC", months: int = 6, state: str | None = None,
-    plan_id: str | None = None,
-) -> Overview:
+def overview(stores: Stores, now: int, *, time_zone: str = "UTC", months: int = 6) -> Overview:
+    """The KPI report of each of the last ``months`` months (the current one to date) and of them all."""
     today = day_of(now, time_zone)
     starts = _month_starts(today, months)
     points = []
     for start in starts:
         following = (start + timedelta(days=32)).replace(day=1)
         end = min(following - timedelta(days=1), today)
-        points.append(MonthPoint(start.strftime("%Y-%m"), kpi_service.read_kpis(stores, now, start=start, end=end, time_zone=time_zone)))
+        report = kpi_service.read_kpis(stores, now, start=start, end=end, time_zone=time_zone)
+        points.append(MonthPoint(start.strftime("%Y-%m"), report))
     period = kpi_service.read_kpis(stores, now, start=starts[0], end=today, time_zone=time_zone)
-    rows = member_rows(stores, now)
-    states = {s: 0 for s in MEMBER_STATES}
-    for row in rows:
-        states[row.state] = states.get(row.state, 0) + 1
-    problems = [
-        Problem("access", row.member.id, a.community_id, a.reason or a.state.value, a.updated_at)
-        for row in rows for a in row.access if a.state is AccessState.FAILED
-    ]
-    problems += [_event_problem(e) for e in stores.ledger.recent(now, 50) if e.status == "failed"]
-    shown = [r for r in rows if (not state or r.state == state) and (not plan_id or plan_id in r.plan_ids)]
-    return Overview(today, period, points, shown[:MEMBER_LIST_LIMIT], states, problems,
-                    len(shown) > MEMBER_LIST_LIMIT)
+    return Overview(today, period, points)
 
 
-def _event_problem(entry: LedgerEntry) -> Problem:
-    return Problem("stripe_event", entry.event_id, entry.type, entry.detail or "failed", entry.received_at)
+def member_page(stores: Stores, now: int, *, cursor: str | None, filters: admin.MemberFilters) -> MemberPage:
+    """One page of the member list, as GET /admin/members answers it (same service, same filters)."""
+    found, next_cursor = admin.list_members(stores, now=now, limit=MEMBER_PAGE_SIZE, cursor=cursor, filters=filters)
+    return MemberPage([MemberRow(d, state_of(d)) for d in found], next_cursor, filters)
+
+
+def problems(stores: Stores, now: int, sources: Sequence[ProblemSource] = ()) -> Problems:
+    """What needs the creator: access that failed (with its reason), Stripe events that failed or are stuck."""
+    items: list[Problem] = []
+    members, after = stores.members.page(PROBLEM_SCAN_MEMBERS, None)
+    for member in members:
+        for record in stores.access.for_member(member.id):
+            if record.state is AccessState.FAILED:
+                items.append(Problem("access", member.id, record.community_id, record.reason or "failed", record.updated_at))
+    for entry in stores.ledger.recent(now, LEDGER_READ):
+        if entry.status == "failed":
+            items.append(_event_problem("stripe_event", entry))
+        elif entry.status == "received" and now - entry.received_at > STUCK_AFTER_SECONDS:
+            items.append(_event_problem("stuck_event", entry))
+    for source in sources:
+        items += source(stores, now)
+    items.sort(key=lambda p: -(p.at or 0))
+    return Problems(items, len(members), after is not None)
+
+
+def _event_problem(kind: str, entry: LedgerEntry) -> Problem:
+    return Problem(kind, entry.event_id, entry.type, entry.detail or entry.status, entry.received_at)
