@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / ".local-stack" / "screenshots"
 TOKEN = "dashboard-e2e-token"
+PHONE_WIDTH = 390  # an iPhone 12-15's CSS width
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +61,21 @@ def _log_in(browser, base_url: str, lang: str = "en") -> None:
     browser.find_element(By.CSS_SELECTOR, "form[action='/admin/dashboard/login'] button").click()
 
 
+def _phone(browser, height: int = 844) -> None:
+    # A dashboard page reads six months of KPIs and a page of members: on a loaded CI machine it can
+    # take longer than the shared 30 s page-load timeout.
+    browser.set_page_load_timeout(120)
+    # Headless Chromium keeps windows at least 500 px wide: a phone's viewport is emulated instead.
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": PHONE_WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": True})
+
+
 def _full_page(browser, path: Path, width: int) -> None:
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(width, min(int(height) + 120, 8000))
+    height = min(int(browser.execute_script("return document.documentElement.scrollHeight")) + 40, 8000)
+    if width == PHONE_WIDTH:
+        _phone(browser, height)
+    else:
+        browser.set_window_size(width, height + 120)
     browser.save_screenshot(str(path))
 
 
@@ -70,8 +83,9 @@ def test_dashboard_shows_the_apis_numbers_and_resyncs_a_member_in_a_browser(seed
     from selenium.webdriver.common.by import By
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with headless_chromium(tmp_path / "phone") as browser:
+    with headless_chromium(tmp_path / "phone", width=PHONE_WIDTH) as browser:
         # Given the login form on a phone-sized screen
+        _phone(browser)
         browser.get(f"{seeded.base_url}/admin/dashboard")
         browser.save_screenshot(str(SHOTS / "dashboard-1-login.png"))
         # When the creator logs in with the admin token
@@ -86,11 +100,17 @@ def test_dashboard_shows_the_apis_numbers_and_resyncs_a_member_in_a_browser(seed
             assert element.text.split()[0].replace(",", "") == f"{amount / 100:.2f}"
         for key in ("paying_members", "trialing_members", "grace_members"):
             assert int(shown[key].get_attribute("data-value")) == api[key] and shown[key].text == str(api[key])
+        states = {e.get_attribute("data-state"): int(e.text) for e in browser.find_elements(By.CSS_SELECTOR, "[data-state]")}
+        assert states == {"paying_ok": api["paying_members"] - api["grace_members"], "grace": api["grace_members"],
+                          "trialing": api["trialing_members"]}
+        # And the page fits a phone: nothing wider than the screen but the tables' own scroll boxes
+        assert browser.execute_script("return window.innerWidth") == PHONE_WIDTH
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE_WIDTH
         assert browser.find_element(By.CSS_SELECTOR, "[data-demo]").is_displayed()
         assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-member]")) >= 5
-        _full_page(browser, SHOTS / "dashboard-2-phone.png", 420)
+        _full_page(browser, SHOTS / "dashboard-2-phone.png", PHONE_WIDTH)
         # And when they open a member's timeline and resync their access
-        browser.set_window_size(420, 900)
+        _phone(browser)
         browser.find_element(By.CSS_SELECTOR, "tr[data-member] a").click()
         browser.find_element(By.CSS_SELECTOR, "button[data-action=resync]").click()
         notice = browser.find_element(By.CSS_SELECTOR, "[data-notice=resynced]")
@@ -103,3 +123,14 @@ def test_dashboard_shows_the_apis_numbers_and_resyncs_a_member_in_a_browser(seed
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
         assert "Membres payants" in browser.find_element(By.TAG_NAME, "body").text
         _full_page(browser, SHOTS / "dashboard-4-desktop-fr.png", 1280)
+        # And when the creator archives the annual plan from its row (confirming in the expanded details)
+        browser.set_window_size(1280, 900)
+        annual = next(p for p in seeded.get("/admin/plans", admin=True).json()["plans"] if "annuel" in p["name"])
+        row = browser.find_element(By.CSS_SELECTOR, f"tr[data-plan='{annual['id']}']")
+        row.find_element(By.TAG_NAME, "summary").click()
+        row.find_element(By.CSS_SELECTOR, "button[data-action=archive]").click()
+        # Then the dashboard says so, the API shows it archived and its join link answers 410
+        assert browser.find_element(By.CSS_SELECTOR, "[data-notice=archived]").is_displayed()
+        assert seeded.get(f"/admin/plans/{annual['id']}", admin=True).json()["archived_at"] is not None
+        assert seeded.get(f"/join/{annual['id']}").status == 410
+        browser.save_screenshot(str(SHOTS / "dashboard-5-archived-fr.png"))

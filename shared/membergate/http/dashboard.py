@@ -57,6 +57,7 @@ _STYLE = (
     ".pill{display:inline-block;border-radius:1rem;padding:0 .5rem;background:#eaeef2;font-size:.8rem}"
     ".s-active{background:#dafbe1}.s-grace{background:#fff8c5}.s-ended{background:#ffebe9}"
     "ul.problems{padding-left:1.1rem}ul.problems li{margin:.3rem 0}details summary{cursor:pointer;color:#cf222e}"
+    "tr[data-month] td:first-child{white-space:nowrap}@media(max-width:40rem){.c-prices{display:none}main{padding:.5rem}}"
 )
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 # No script at all, one hashed stylesheet (no 'unsafe-inline'), forms only to this origin, never framed.
@@ -326,7 +327,7 @@ def render_dashboard(
     page = dash.member_page(stores, now, cursor=cursor, filters=filters or admin.MemberFilters())
     sections = [
         _headline(t, current),
-        _problems(t, lang, dash.problems(stores, now, problem_sources)),
+        _problems(t, lang, dash.problems(stores, now, problem_sources), {c.id: c.name for c in communities}),
         _mrr_chart(t, view),
         _states(t, current),
         _churn(t, period, start),
@@ -457,7 +458,7 @@ def _cohorts(t: Texts, k: dict) -> str:
     return f"<section><h2>{escape(t['cohorts'])}</h2>{svg}</section>"
 
 
-def _problems(t: Texts, lang: str, found: dash.Problems) -> str:
+def _problems(t: Texts, lang: str, found: dash.Problems, names: Mapping[str, str]) -> str:
     scanned = (f"<p class=note data-problems-scanned={found.members_checked}>"
                f"{escape(t['problems_scanned'].format(n=found.members_checked))}</p>") if found.more_members else ""
     if not found.items:
@@ -466,7 +467,7 @@ def _problems(t: Texts, lang: str, found: dash.Problems) -> str:
     items = []
     for p in found.items[:50]:
         if p.kind == "access":
-            title = t["access_failed"].format(what=p.what)
+            title = t["access_failed"].format(what=names.get(p.what, p.what))
             link = f" <a href='{DASHBOARD}?lang={lang}&amp;member={escape(p.subject)}#timeline'>{escape(p.subject)}</a>"
             fix = t["fix_access"]
         elif p.kind in ("stripe_event", "stuck_event"):
@@ -577,7 +578,7 @@ def _catalog(t: Texts, lang: str, plans: list[Plan], communities: list[Any], lin
                       f"data-action=archive>{escape(t['archive_do'])}</button></form></details>")
         join = links.join(p.id)
         prow.append(f"<tr data-plan='{escape(p.id)}'><td>{escape(p.name)}<br><small class=note>{escape(t['kind_' + p.kind.value])}"
-                    f" · {escape(places)}</small></td><td><code>{escape(', '.join(p.stripe_price_ids))}</code></td>"
+                    f" · {escape(places)}</small></td><td class=c-prices><code>{escape(', '.join(p.stripe_price_ids))}</code></td>"
                     f"<td><a href='{escape(join)}'>{escape(join)}</a></td><td>{state}{action}</td></tr>")
     crow = []
     for c in communities:
@@ -587,7 +588,7 @@ def _catalog(t: Texts, lang: str, plans: list[Plan], communities: list[Any], lin
                     f"<td><code>{escape(c.external_id)}</code></td><td>{joins}</td></tr>")
     empty = f"<tr><td colspan=4 class=note>{escape(t['none_yet'])}</td></tr>"
     return (f"<section class=wide id=plans><h2>{escape(t['plans'])}</h2>{message}<div class=scroll><table><tr>"
-            f"<th>{t['name']}</th><th>{t['prices']}</th><th>{t['join_link']}</th><th>{t['state']}</th></tr>"
+            f"<th>{t['name']}</th><th class=c-prices>{t['prices']}</th><th>{t['join_link']}</th><th>{t['state']}</th></tr>"
             f"{''.join(prow) or empty}</table></div><h3>{escape(t['communities'])}</h3><div class=scroll><table><tr>"
             f"<th>{t['name']}</th><th>{t['platform']}</th><th>{t['place']}</th><th>{t['join_links']}</th></tr>"
             f"{''.join(crow) or empty}</table></div></section>")
