@@ -10,7 +10,7 @@ PORT ?= 3000
 help:
 	@echo "make demo   - start the local stack and tell the whole member story"
 	@echo "make test   - run the test suite"
-	@echo "make dev    - run the local stack in the foreground (PORT=$(PORT))"
+	@echo "make dev    - run the local stack in the foreground (PORT=$(PORT)); SEED=1 adds months of demo data"
 	@echo "make bench  - measure the performance budgets"
 	@echo "make build  - build the Lambda artefacts (python3.12, arm64) into .aws-sam/build"
 	@echo "make lint   - cfn-lint template.yaml"
@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/python -m infra.local.demo
 
 dev: $(STAMP)
-	PORT=$(PORT) $(BIN)/python -m infra.local.stack
+	PORT=$(PORT) SEED=$(SEED) $(BIN)/python -m infra.local.stack
 
 bench: $(STAMP)
 	$(BIN)/python -m infra.bench

@@ -432,6 +432,25 @@ class Story:
         raise StoryFailed(f"no subscription found for {customer}")
 
 
+def kpi_table(kpis: dict) -> str:
+    """The creator's numbers as a plain table (GET /admin/kpis: this month to date)."""
+    rows = [("period", f"{kpis['period_start']} → {kpis['period_end']} ({kpis['time_zone']})")]
+    for currency, amount in kpis["mrr"].items():
+        rows.append((f"MRR {currency.upper()}", format_amount(amount, currency)))
+        moves = kpis["movements"].get(currency, {})
+        rows.append((f"  movements {currency.upper()}", ", ".join(
+            f"{k} {format_amount(v, currency)}" for k, v in moves.items())))
+    rows += [
+        ("paying members", str(kpis["paying_members"])),
+        ("trialing members", str(kpis["trialing_members"])),
+        ("members in grace", str(kpis["grace_members"])),
+        ("members with access", str(kpis["members_with_access"])),
+        ("member churn rate", "–" if kpis["churn"]["logo_rate"] is None else f"{kpis['churn']['logo_rate'] * 100:.1f} %"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(["", "KPIs", *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
+
+
 def main() -> int:
     port = int(os.environ.get("DEMO_PORT") or free_port())
     admin_token = os.environ.get("ADMIN_TOKEN") or "demo-admin-token"
@@ -442,8 +461,15 @@ def main() -> int:
     try:
         client.wait_healthy()
         print(f"Ready in {time.monotonic() - started:.1f} s.")
-        Story(client).run()
+        kpis = Story(client).run()
         print("\nThe whole story happened as it should. ✔")
+        # Read again: the Telegram and WhatsApp members paid after the Discord chapter's numbers.
+        kpis = client.get("/admin/kpis", admin=True).json()
+        print(kpi_table(kpis))
+        print(f"\nDashboard: {client.base_url}/admin/dashboard (admin token: {admin_token})")
+        if sys.stdin.isatty():
+            # The stack lives as long as the demo process: keep it up while the creator looks.
+            input("The stack stays up while you look; press Enter to stop it. ")
         return 0
     except (StoryFailed, TimeoutError) as error:
         print(f"\n✘ The story broke: {error}", file=sys.stderr)

@@ -572,9 +572,20 @@ def main() -> None:
         f"  Stripe sandbox: {stack.base_url}/_local/stripe   Discord stand-in calls: {stack.base_url}/_local/discord/calls\n"
         f"  Telegram stand-in: {stack.base_url}/_local/telegram/calls   TELEGRAM_WEBHOOK_SECRET={settings.telegram_webhook_secret}\n"
         f"  WhatsApp stand-in: {stack.base_url}/_local/whatsapp/calls   inbound: POST {stack.base_url}/_local/whatsapp/_control/inbound\n"
+        f"  dashboard: {stack.base_url}/admin/dashboard (log in with the ADMIN_TOKEN above)\n"
         "Ctrl-C to stop.",
         flush=True,
     )
+    if os.environ.get("SEED") == "1":
+        # `make dev SEED=1`: a few months of demo members through the real routes (infra/local/seed.py).
+        from infra.local.seed import SeedFailed, seed
+
+        print("Seeding demo data (SEED=1): about four months of members on the business clock…", flush=True)
+        try:
+            seed(stack.base_url, settings.admin_token, out=lambda line: print(line, flush=True))
+            print(f"Demo data ready: {stack.base_url}/admin/dashboard", flush=True)
+        except SeedFailed as error:
+            print(f"Seeding failed: {error}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

@@ -33,7 +33,10 @@ ROUTES = read_template().routes
 EXAMPLES_PER_ROUTE = 40
 HTML_GET_FUNCTIONS = {"join", "telegram_webhook", "whatsapp_webhook"}  # the member-facing pages answer their errors as pages (Telegram, WhatsApp: their GET links)
 ADMIN_TAILS = ["communities", "plans", "members", "kpis", "events", "openapi.json", "members/{id}/claim-link",
-               "members/{id}/resync", "plans/{id}", "nothing"]
+               "members/{id}/resync", "plans/{id}", "nothing",
+               # The creator's dashboard (HTML, session cookie, CSRF-protected forms): http/dashboard.py
+               "dashboard", "dashboard/login", "dashboard/logout", "dashboard/resync", "dashboard/archive",
+               "dashboard/members.csv", "dashboard/payments.csv"]
 
 # Text as API Gateway can hand it over: anything but lone surrogates (HTTP cannot carry those).
 hostile_text = st.one_of(
@@ -47,7 +50,7 @@ json_value = st.recursive(
     max_leaves=12,
 )
 FIELDS = ["plan_id", "member_id", "price_id", "name", "platform", "guild_id", "role_id", "grants", "stripe_price_ids",
-          "grace_days", "on_grace_end", "id", "object", "type", "data", "created", "livemode"]
+          "grace_days", "on_grace_end", "id", "object", "type", "data", "created", "livemode", "token", "csrf", "lang"]
 json_object = st.dictionaries(st.one_of(st.sampled_from(FIELDS), hostile_text), json_value, max_size=6)
 
 
@@ -79,7 +82,7 @@ def bodies(draw) -> tuple[bytes | None, str | None]:
 
 
 @st.composite
-def requests(draw, route: Route, plan_id: str, member_id: str, session: str) -> tuple[str, dict[str, Any]]:
+def requests(draw, route: Route, plan_id: str, member_id: str, session: str, admin_session: str = "") -> tuple[str, dict[str, Any]]:
     method = route.method if route.method != "ANY" else draw(st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]))
     some_id = draw(st.one_of(st.sampled_from([plan_id, member_id, "pln_nope"]), hostile_text))
     params: dict[str, str] = {}
@@ -92,7 +95,8 @@ def requests(draw, route: Route, plan_id: str, member_id: str, session: str) -> 
         params["proxy"] = draw(st.sampled_from(ADMIN_TAILS)).replace("{id}", some_id or "x")
         path = path.replace("{proxy+}", params["proxy"])
     query = draw(st.dictionaries(st.sampled_from(["plan_id", "code", "state", "error", "member_id", "limit",
-                                                  "stripe_customer_id", "discord_user_id", "paid", "manage"]),
+                                                  "stripe_customer_id", "discord_user_id", "paid", "manage",
+                                                  "member", "cursor", "plan", "platform", "notice", "n", "lang"]),
                                  st.one_of(st.just(plan_id), hostile_text), max_size=3))
     raw, content_type = draw(bodies())
     headers: dict[str, str] = {}
@@ -114,8 +118,9 @@ def requests(draw, route: Route, plan_id: str, member_id: str, session: str) -> 
             f"t={draw(hostile_text)},{v1}")
     elif signature == "hostile":
         headers["stripe-signature"] = draw(hostile_text)
-    cookie = draw(st.sampled_from(["session", "hostile", "none"]))
-    cookies = {"none": [], "session": [session], "hostile": [f"mg_session={draw(hostile_text)}", draw(hostile_text)]}[cookie]
+    cookie = draw(st.sampled_from(["session", "admin", "hostile", "none"]))
+    cookies = {"none": [], "session": [session], "admin": [admin_session],
+               "hostile": [f"mg_session={draw(hostile_text)}", f"mg_admin={draw(hostile_text)}", draw(hostile_text)]}[cookie]
     encoded = raw is not None and draw(st.booleans())
     event = {
         "version": "2.0",
@@ -148,9 +153,10 @@ def check_answer(function: str, event: dict[str, Any], reply: dict[str, Any]) ->
         assert location.isascii() and not any(c in location for c in "\r\n\x00"), location
     content_type = headers.get("content-type", "")
     if content_type.startswith("text/html"):
-        assert function in HTML_GET_FUNCTIONS or status < 400 or event["headers"].get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ), reply
+        # The dashboard answers a browser in pages (login form, "reload and try again"), never JSON.
+        dashboard = event["rawPath"].startswith("/admin/dashboard")
+        assert function in HTML_GET_FUNCTIONS or dashboard or status < 400 or event["headers"].get(
+            "content-type", "").startswith("application/x-www-form-urlencoded"), reply
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         return
     if status >= 400:
@@ -168,17 +174,20 @@ def world():
         plan_id = setup_catalog(p)
         session = bind_discord(p, plan_id)
         member_id = p.admin("GET", f"/admin/members?discord_user_id={USER}")["body"]["members"][0]["id"]
-        yield p, plan_id, member_id, session
+        login = p.call("admin_api", "POST", "/admin/dashboard/login", body=f"token={ADMIN_TOKEN}",
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+        admin_session = next(c for c in login["cookies"] if c.startswith("mg_admin=")).split(";")[0]
+        yield p, plan_id, member_id, session, admin_session
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.route_key)
 def test_fuzz_every_public_route_never_5xx_always_the_envelope(world, route):
-    _, plan_id, member_id, session = world
+    _, plan_id, member_id, session, admin_session = world
 
     # Bounded and derandomized: the same examples on every run, a few seconds per route.
     @settings(max_examples=examples_for(route), deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
-    @given(requests(route, plan_id, member_id, session))
+    @given(requests(route, plan_id, member_id, session, admin_session))
     def run(request: tuple[str, dict[str, Any]]) -> None:
         function, event = request
         reply = load_handler(function).lambda_handler(event, LambdaContext())

@@ -21,8 +21,9 @@ from ..services import admin
 from ..services import kpis as kpi_service
 from ..services.identity import create_claim_link
 from ..ports import ReconcileStore
+from . import dashboard
 from .reconcile_api import add_reconcile_routes
-from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
+from .edge import ADMIN_BODY_LIMIT, FORM, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
 from .resolver import iso, make_resolver
 from .schemas import (
     AccessOut,
@@ -85,8 +86,8 @@ def build_admin_app(
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
-        if _path(event) == OPENAPI_PATH:
-            return
+        if _path(event) == OPENAPI_PATH or _path(event) in dashboard.PATHS:
+            return  # the dashboard's pages check their own session cookie (a browser sends no bearer)
         headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
         header = str(headers.get("authorization") or "")
         # ASCII first: str.strip() would eat a trailing U+00A0 and let a forged header match.
@@ -96,7 +97,7 @@ def build_admin_app(
             raise UnauthorizedError("send 'Authorization: Bearer <admin token>' (the value of the ADMIN_TOKEN secret)")
 
     def bounded_body(event: Mapping[str, Any]) -> None:
-        guard_body(event, ADMIN_BODY_LIMIT, (JSON,))
+        guard_body(event, ADMIN_BODY_LIMIT, (FORM,) if _path(event) in dashboard.PATHS else (JSON,))
 
     app = make_resolver(
         enable_validation=True,
@@ -370,6 +371,17 @@ def build_admin_app(
             ]
         )
 
+    dashboard.register_dashboard(
+        app,
+        stores_factory=stores_factory,
+        queue_factory=queue_factory,
+        admin_token=admin_token,
+        now=now,
+        public_base_url=public_base_url,
+        time_zone=time_zone,
+        # The dashboard's export links answer exactly what these routes answer (behind its session).
+        exports={"members.csv": export_members, "payments.csv": export_payments},
+    )
     return app
 
 
