@@ -113,7 +113,8 @@ def intake() -> Intake:
     invoke = _overrides.billing_invoke or lambda_async_invoker(factory("lambda"), settings.processor_function)
     return Intake(
         settings=settings,
-        ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table),
+        ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table,
+                                 config.RetentionSettings.from_env().ledger_retention_days * 86_400),
         dispatch=LambdaEventDispatch(
             invoke=invoke,
             s3=factory("s3"),
@@ -140,24 +141,27 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoMemberRepository,
         DynamoMemberStateReader,
         DynamoMessageLog,
+        DynamoPrivacyStore,
         DynamoSubscriptionRepository,
         DynamoWebSessionStore,
     )
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
+    retention = config.RetentionSettings.from_env()
     return Stores(
         catalog=DynamoCatalogRepository(),
         members=DynamoMemberRepository(),
         subscriptions=DynamoSubscriptionRepository(),
         entitlements=DynamoEntitlementRepository(),
         access=DynamoAccessRepository(),
-        messages=DynamoMessageLog(),
+        messages=DynamoMessageLog(retention.message_retention_days * 86_400),
         checkouts=DynamoCheckoutRepository(),
-        ledger=DynamoLedgerRepository(),
+        ledger=DynamoLedgerRepository(retention.ledger_retention_days * 86_400),
         sessions=DynamoWebSessionStore(),
         grants=DynamoGrantRepository(),
         states=DynamoMemberStateReader(),
+        privacy=DynamoPrivacyStore(),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -207,22 +208,42 @@ def members(
     customer: str = typer.Option(None, "--customer", help="a Stripe customer id (cus_...)"),
     discord: str = typer.Option(None, "--discord", help="a Discord user id"),
     member_id: str = typer.Option(None, "--member", help="a Membergate member id (mbr_...)"),
+    q: str = typer.Option(None, "--q", "--search", help="search: a member, customer or any platform account id"),
+    state: str = typer.Option(None, "--state", help="pending, active, grace, ended, or none"),
+    plan: str = typer.Option(None, "--plan", help="members of this plan (pln_...)"),
+    community: str = typer.Option(None, "--community", help="members of this community (com_...)"),
+    platform: str = typer.Option(None, "--platform", help="discord, telegram or whatsapp"),
+    limit: int = typer.Option(50, min=1, max=100, help="members per page"),
+    cursor: str = typer.Option(None, "--cursor", help="the next_cursor a previous page printed"),
 ) -> None:
-    """Find members by Stripe customer, Discord account or member id."""
+    """List members a page at a time (filters: state, plan, community, platform), or find one by id."""
     c = _ctx(ctx)
-    if not (customer or discord or member_id):
-        err.print("[red]✘[/red] give --customer, --discord or --member (the admin API has no full list yet)")
-        raise typer.Exit(2)
-    data = _run(lambda: c.api.get(
-        "/admin/members", {"stripe_customer_id": customer, "discord_user_id": discord, "member_id": member_id}))
+    if customer or discord or member_id:
+        query: dict[str, Any] = {"stripe_customer_id": customer, "discord_user_id": discord, "member_id": member_id}
+    else:
+        query = {"q": q, "state": state, "plan_id": plan, "community_id": community, "platform": platform,
+                 "limit": limit, "cursor": cursor}
+    data = _run(lambda: c.api.get("/admin/members", query))
     if c.as_json:
         return _emit_json(data)
     found = data.get("members", [])
-    if not found:
-        out.print("no member matches")
+    if customer or discord or member_id or q:
+        if not found:
+            out.print("no member matches")
+        for item in found:
+            _print_member(item)
         return
+    table = Table(title="Members")
+    for column in ("id", "accounts", "customer", "entitlements", "since"):
+        table.add_column(column)
     for item in found:
-        _print_member(item)
+        accounts = ", ".join(f"{i.get('platform')}={i.get('external_id')}" for i in item.get("identities") or [])
+        held = ", ".join(f"{e['plan_id']}:{e['state']}" for e in item.get("entitlements", []))
+        table.add_row(item["id"], accounts or "—", item.get("stripe_customer_id") or "—", held or "—",
+                      item.get("created_at", ""))
+    out.print(table)
+    following = data.get("next_cursor")
+    out.print(f"next page: membergate members --cursor {following}" if following else "end of the list")
 
 
 @app.command()
@@ -296,6 +317,68 @@ def claim_link(ctx: typer.Context, member_id: str) -> None:
     if c.as_json:
         return _emit_json(data)
     out.print(f"{data['claim_url']}  (valid until {data['expires_at']})")
+
+
+# --- members' data rights ------------------------------------------------------------------
+
+ERASE_POLL_SECONDS = 2.0
+
+
+@app.command("export-member")
+def export_member(
+    ctx: typer.Context,
+    member_id: str,
+    output: str = typer.Option(None, "--out", help="write the JSON to this file (default: print it)"),
+) -> None:
+    """Everything Membergate holds on one member, as JSON (a data-access or portability request)."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get(f"/admin/members/{urllib.parse.quote(member_id, safe='')}/export"))
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+        out.print(f"written: {output} ({len(data.get('subscriptions', []))} subscription(s), "
+                  f"{len(data.get('purchases', []))} purchase(s)); what Stripe holds: {data.get('held_elsewhere', '')}")
+        return
+    _emit_json(data)
+
+
+@app.command("erase-member")
+def erase_member(
+    ctx: typer.Context,
+    member_id: str,
+    reason: str = typer.Option(..., "--reason", help="why, kept as the erasure's record (e.g. 'request by email')"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+    wait: int = typer.Option(120, min=0, max=3600, help="seconds to wait for the member's access to be removed"),
+) -> None:
+    """Erase a member (right to erasure): access removed first, then accounts, tokens and messages.
+
+    Payments stay in Stripe and, pseudonymous, in the numbers. Cancel a live subscription first."""
+    c = _ctx(ctx)
+    path = f"/admin/members/{urllib.parse.quote(member_id, safe='')}/erase"
+    if not yes and not typer.confirm(
+        f"Erase {member_id}? They lose their access now; their chat accounts, sessions and messages are deleted "
+        "for good.", default=False, err=True
+    ):
+        err.print("nothing done")
+        raise typer.Exit(1)
+    data = _run(lambda: c.api.post(path, {"reason": reason}))
+    deadline = time.monotonic() + wait
+    with err.status("removing the member's access…") as status:
+        while data.get("state") != "erased" and time.monotonic() < deadline:
+            waiting = ", ".join(f"{w['community_id']} ({w['state']})" for w in data.get("waiting_for", []))
+            status.update(f"removing the member's access: waiting for {waiting or 'the dispatcher'}…")
+            time.sleep(ERASE_POLL_SECONDS)
+            data = _run(lambda: c.api.post(path, {"reason": reason}))
+    if c.as_json:
+        _emit_json(data)
+    elif data.get("state") == "erased":
+        removed = ", ".join(f"{n} {what}" for what, n in sorted((data.get("removed") or {}).items()) if n)
+        out.print(f"[green]✔[/green] {member_id} erased at {data.get('erased_at')} (removed: {removed or 'nothing left'})")
+    if data.get("state") != "erased":
+        waiting = ", ".join(f"{w['community_id']} ({w['state']})" for w in data.get("waiting_for", []))
+        err.print(f"[red]✘[/red] {member_id} still has access in {waiting}: fix what `membergate member {member_id}` "
+                  "shows, then run this again")
+        raise typer.Exit(1)
 
 
 # --- doctor --------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ ENV_NAMES = {
     "telegram_api_base": "TELEGRAM_API_BASE",
     "telegram_bot_token_name": "TELEGRAM_BOT_TOKEN_NAME",
     "telegram_webhook_secret_name": "TELEGRAM_WEBHOOK_SECRET_NAME",
+    "ledger_retention_days": "LEDGER_RETENTION_DAYS",
+    "message_retention_days": "MESSAGE_RETENTION_DAYS",
 }
 
 
@@ -376,6 +378,30 @@ class InteractionsSettings(StoreSettings):
             access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
             public_base_url=_public_base_url(e),
         )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long records are kept before DynamoDB's TTL deletes them (every function, from Globals).
+
+    Sessions (7 days), OAuth states (10 minutes) and claim links (30 days) are deleted at their
+    expiry; a member's own records (accounts, purchases) stay until the creator erases the member."""
+
+    # The Stripe event ledger: 400 days covers a yearly renewal's disputes; /admin/events reads 31.
+    ledger_retention_days: int = 400
+    # What became of each member message (sent, failed and why); 400 days by default.
+    message_retention_days: int = 400
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetentionSettings:
+        e = os.environ if environ is None else environ
+        ledger = _int(e, "LEDGER_RETENTION_DAYS", cls.ledger_retention_days)
+        messages = _int(e, "MESSAGE_RETENTION_DAYS", cls.message_retention_days)
+        if not 32 <= ledger <= 3650:
+            raise SettingsError(f"LEDGER_RETENTION_DAYS must be 32 to 3650 (the admin API reads 31 days), got {ledger}")
+        if not 1 <= messages <= 3650:
+            raise SettingsError(f"MESSAGE_RETENTION_DAYS must be 1 to 3650, got {messages}")
+        return cls(ledger_retention_days=ledger, message_retention_days=messages)
 
 
 SETTINGS_BY_FUNCTION = {

@@ -464,6 +464,13 @@ def member_timeline(stores: Stores, member_id: str, now: int) -> list[TimelineEn
                 {"kind": message.kind, "state": message.status.value},
             )
         )
+    erasure = stores.privacy.erasure(member_id) if stores.privacy is not None else None
+    if erasure is not None:  # no audit store yet: the member's timeline is the erasure's record
+        entries.append(TimelineEntry(erasure.requested_at, "erasure", f"erasure asked: {erasure.reason}",
+                                     {"state": "revoking"}))
+        if erasure.erased_at is not None:
+            entries.append(TimelineEntry(erasure.erased_at, "erasure", "personal data erased",
+                                         {"state": "erased", **dict(erasure.removed)}))
     return sorted(entries, key=lambda e: (e.at, e.kind, e.summary))
 
 
