@@ -19,6 +19,7 @@ app = build_admin_app(
     time_zone=lambda: bootstrap.admin().settings.time_zone,
     connectors=lambda: bootstrap.admin().connectors(),
     preflight_on_register=lambda: bootstrap.admin().settings.community_preflight,
+    price_reader=lambda: billing.describe_prices if (billing := bootstrap.admin().billing) is not None else None,
 )
 
 

@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
+
+if TYPE_CHECKING:  # the ports import the domain: not at run time here, the intake stays import-light
+    from .ports import BillingGateway
 
 
 class SystemClock:
@@ -366,6 +369,8 @@ class Admin:
     admin_token: Callable[[], str]
     queue: Any
     connectors: Callable[[], dict] = dict  # platform -> connector, for the bot preflight
+    # Stripe, read lazily: plan creation checks its prices (PRICE_CHECK); None when off.
+    billing: BillingGateway | None = None
 
 
 @lru_cache(maxsize=None)
@@ -386,8 +391,12 @@ def admin() -> Admin:
         )
         return {Platform.DISCORD: DiscordConnector(bot)}
 
+    billing: BillingGateway | None = (
+        _LazyBilling(settings) if settings.price_check and settings.stripe_api_key_name else None  # type: ignore[assignment]
+    )
     return Admin(
-        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors
+        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors,
+        billing,
     )
 
 

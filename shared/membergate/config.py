@@ -100,6 +100,7 @@ ENV_NAMES = {
     "telegram_webhook_secret_name": "TELEGRAM_WEBHOOK_SECRET_NAME",
     "ledger_retention_days": "LEDGER_RETENTION_DAYS",
     "message_retention_days": "MESSAGE_RETENTION_DAYS",
+    "price_check": "PRICE_CHECK",
 }
 
 
@@ -328,6 +329,10 @@ class AdminSettings(StoreSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     discord_bot_token_name: str = ""
     community_preflight: bool = True
+    # Plan creation checks each price at Stripe (exists, active, the type the plan's kind needs).
+    stripe_api_key_name: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    price_check: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -335,6 +340,9 @@ class AdminSettings(StoreSettings):
         preflight = _env(e, "COMMUNITY_PREFLIGHT", "on").lower()
         if preflight not in ("on", "off"):
             raise SettingsError(f"COMMUNITY_PREFLIGHT must be 'on' or 'off', not {preflight!r}")
+        price_check = _env(e, "PRICE_CHECK", "on").lower()
+        if price_check not in ("on", "off"):
+            raise SettingsError(f"PRICE_CHECK must be 'on' or 'off', not {price_check!r}")
         return cls(
             **_stores(e),
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
@@ -344,6 +352,9 @@ class AdminSettings(StoreSettings):
             discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
             community_preflight=preflight == "on",
+            stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME", ""),
+            stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+            price_check=price_check == "on",
         )
 
 

@@ -49,6 +49,9 @@ class CatalogRepository(Protocol):
     def plan_for_price(self, price_id: str) -> Plan | None: ...
     def update_plan(self, plan: Plan) -> None:
         """Store an edited plan's name, grace and archive date (prices and grants never change)."""
+    def update_community(self, community: Community) -> None:
+        """Store an edited community's name, locale, removal mode and archive date (its place and
+        role never change: they key the members' access)."""
 
 
 class MemberRepository(Protocol):

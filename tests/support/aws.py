@@ -112,6 +112,8 @@ def create_resources(prefix: str = "mg") -> Stack:
         "PUBLIC_BASE_URL": "https://members.example.com",
         # Registration reads the guild only in tests that give Discord a fake transport (Pipeline).
         "COMMUNITY_PREFLIGHT": "off",
+        # Plan creation reads prices at Stripe only in tests that run the Stripe sandbox (PRICE_CHECK=on).
+        "PRICE_CHECK": "off",
     }
     return Stack(membership, ledger, dlq, bucket, access, key_id, env)
 

@@ -49,9 +49,10 @@ def scripted(api: ScriptedApi) -> Iterator[ScriptedApi]:
             self._handle("POST")
 
         def _send(self, status: int, body: Any) -> None:
-            raw = json.dumps(body).encode()
+            # bytes are sent as they are (a CSV export); anything else as JSON.
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/csv" if isinstance(body, bytes) else "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)

@@ -91,3 +91,38 @@ def test_erase_member_refused_by_the_stack_shows_its_message():
         result = _cli(api, "erase-member", "mbr_1", "--reason", "asked", "--yes")
     assert result.exit_code == 1 and "cancel it first" in result.output
 
+
+
+def test_sparkline_scales_between_the_series_minimum_and_maximum():
+    assert cli.sparkline([]) == ""
+    assert cli.sparkline([5, 5]) == "▁▁"
+    assert cli.sparkline([0, 900, 1800]) == "▁▄█"
+
+
+def test_kpis_shows_a_sparkline_per_figure_read_one_day_at_a_time():
+    # Given today's numbers and three days of history with MRR rising
+    today = {"as_of": "2026-11-30T10:00:00Z", "active_paying_members": 2, "mrr": {"eur": 1800}}
+    days = [{"paying_members": n, "trialing_members": 0, "grace_members": 0, "mrr": {"eur": 900 * n}} for n in (0, 1, 2)]
+    api = ScriptedApi({("GET", "/admin/kpis"): [(200, today), *[(200, d) for d in days]]})
+    with scripted(api):
+        # When showing the KPIs with three days of history
+        result = _cli(api, "kpis", "--days", "3")
+    # Then each day was asked for as a one-day period, oldest first, and the trend is drawn
+    assert result.exit_code == 0, result.output
+    assert [r[2] for r in api.requests[1:]] == [{"from": [d], "to": [d]} for d in ("2026-11-28", "2026-11-29", "2026-11-30")]
+    assert "18.00 EUR" in result.output and "▁▄█" in result.output
+
+
+def test_export_writes_the_csv_as_the_api_sends_it(tmp_path):
+    # Given a members export of one member
+    csv_text = "member_id,stripe_customer_id\r\nmbr_1,cus_1\r\n"
+    api = ScriptedApi({("GET", "/admin/exports/members.csv"): [(200, csv_text.encode())]})
+    target = tmp_path / "members.csv"
+    with scripted(api):
+        # When exporting it to a file, and asking for an export that does not exist
+        result = _cli(api, "export", "members", "--out", str(target))
+        wrong = _cli(api, "export", "everything")
+    # Then the file is the CSV byte for byte, and the unknown export is a usage error
+    assert result.exit_code == 0 and "(1 row(s))" in " ".join(result.output.split())
+    assert target.read_bytes() == csv_text.encode()
+    assert wrong.exit_code == 2 and api.requests[-1][1] == "/admin/exports/members.csv"

@@ -193,4 +193,5 @@ def price_info(price: dict) -> PriceInfo:
         interval_count=int(recurring.get("interval_count") or 1),
         trial_days=recurring.get("trial_period_days"),
         nickname=price.get("nickname") or None,
+        active=bool(price.get("active", True)),
     )

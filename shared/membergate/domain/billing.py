@@ -55,6 +55,7 @@ class PriceInfo:
     interval_count: int = 1
     trial_days: int | None = None
     nickname: str | None = None  # the creator's label, e.g. "Founder price"
+    active: bool = True  # False once archived in Stripe: Checkout refuses it
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ class Community:
     on_revoke: OnRevoke
     locale: str
     created_at: int
+    # Archived: no new plan may grant it; plans already granting it keep working until archived too.
+    archived_at: int | None = None
 
     @property
     def guild_id(self) -> str | None:

@@ -30,6 +30,7 @@ from .schemas import (
     CommunityIn,
     TelegramCommunityIn,
     CommunityOut,
+    CommunityPatch,
     EntitlementOut,
     ErrorOut,
     EventsOut,
@@ -84,6 +85,8 @@ def build_admin_app(
     # Platform -> connector, for the bot preflight; registration runs it only when asked to.
     connectors: Callable[[], Mapping[Any, Any]] = lambda: {},
     preflight_on_register: Callable[[], bool] = lambda: False,
+    # The billing port's describe_prices, to check a new plan's prices at Stripe; None: not checked.
+    price_reader: Callable[[], admin.PriceReader | None] = lambda: None,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -148,6 +151,7 @@ def build_admin_app(
             access_days=body.access_days,
             description=body.description,
             now=now(),
+            prices=price_reader(),
         )
         return Response(201, "application/json", plan_out(plan, public_base_url(app)))
 
@@ -163,6 +167,16 @@ def build_admin_app(
         if community is None:
             raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
         return community_out(community)
+
+    @app.patch("/admin/communities/<community_id>")
+    def patch_community(community_id: str, body: CommunityPatch) -> CommunityOut:
+        require_id(community_id, "community_id")
+        return community_out(admin.update_community(stores_factory(), community_id, **body.model_dump()))
+
+    @app.post("/admin/communities/<community_id>/archive")
+    def archive_community(community_id: str) -> CommunityOut:
+        require_id(community_id, "community_id")
+        return community_out(admin.archive_community(stores_factory(), community_id, now()))
 
     @app.get("/admin/plans/<plan_id>")
     def get_plan(plan_id: str) -> PlanOut:
@@ -474,6 +488,7 @@ def community_out(c: Community) -> CommunityOut:
         on_revoke=c.on_revoke.value,
         locale=c.locale,
         created_at=iso(c.created_at) or "",
+        archived_at=iso(c.archived_at) if c.archived_at is not None else None,
     )
 
 

@@ -60,6 +60,16 @@ class CommunityOut(BaseModel):
     on_revoke: str
     locale: str
     created_at: str
+    archived_at: str | None = Field(default=None, description="when it was archived (no new plan may grant it); null while open")
+
+
+class CommunityPatch(_Strict):
+    """Only the fields given change; the place (guild, chat) and the role stay as registered."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    locale: Literal["en", "fr"] | None = Field(default=None, description="the language of member messages")
+    on_revoke: Literal["remove_role", "kick"] | None = Field(
+        default=None, description="Discord only: what ending access does ('remove_role' needs the community's role)")
 
 
 class CommunitiesOut(BaseModel):

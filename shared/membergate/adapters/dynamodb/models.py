@@ -94,6 +94,7 @@ class CommunityItem(MembershipItem, discriminator="community"):
     on_revoke = UnicodeAttribute()
     locale = UnicodeAttribute()
     created_at = NumberAttribute()
+    archived_at = NumberAttribute(null=True)
 
 
 class PlanItem(MembershipItem, discriminator="plan"):

@@ -184,6 +184,20 @@ class DynamoCatalogRepository:
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
 
+    def update_community(self, community: Community) -> None:
+        # Only what an edit may change: the place and the role key other items and the members' access.
+        archived = community.archived_at
+        CommunityItem(f"COMMUNITY#{community.id}", "COMMUNITY").update(
+            actions=[
+                CommunityItem.name.set(community.name),
+                CommunityItem.locale.set(community.locale),
+                CommunityItem.on_revoke.set(community.on_revoke.value),
+                CommunityItem.archived_at.set(archived) if archived is not None else CommunityItem.archived_at.remove(),
+            ],
+            condition=CommunityItem.pk.exists(),
+        )
+
+
 def _place_pk(platform: Platform, external_id: str) -> str:
     return f"PLACE#{platform.value}#{external_id}"
 
@@ -198,6 +212,7 @@ def _community(item: CommunityItem) -> Community:
         on_revoke=OnRevoke(item.on_revoke),
         locale=item.locale,
         created_at=int(item.created_at),
+        archived_at=int(item.archived_at) if item.archived_at is not None else None,
     )
 
 
