@@ -22,6 +22,7 @@ app = build_admin_app(
     reconcile_store=bootstrap.reconcile_store,
     start_reconcile=bootstrap.start_reconcile,
     tasks_factory=bootstrap.whatsapp_store,
+    price_reader=lambda: billing.describe_prices if (billing := bootstrap.admin().billing) is not None else None,
 )
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # WhatsApp's wiring is typed without importing its adapters a
     from .adapters.http import HttpTransport
     from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
     from .ports import Stores
+if TYPE_CHECKING:  # the ports import the domain: not at run time here, the intake stays import-light
+    from .ports import BillingGateway
 
 
 class SystemClock:
@@ -127,7 +129,8 @@ def intake() -> Intake:
     invoke = _overrides.billing_invoke or lambda_async_invoker(factory("lambda"), settings.processor_function)
     return Intake(
         settings=settings,
-        ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table),
+        ledger=DynamoEventLedger(factory("dynamodb"), settings.ledger_table,
+                                 config.RetentionSettings.from_env().ledger_retention_days * 86_400),
         dispatch=LambdaEventDispatch(
             invoke=invoke,
             s3=factory("s3"),
@@ -154,24 +157,27 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoMemberRepository,
         DynamoMemberStateReader,
         DynamoMessageLog,
+        DynamoPrivacyStore,
         DynamoSubscriptionRepository,
         DynamoWebSessionStore,
     )
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
+    retention = config.RetentionSettings.from_env()
     return Stores(
         catalog=DynamoCatalogRepository(),
         members=DynamoMemberRepository(),
         subscriptions=DynamoSubscriptionRepository(),
         entitlements=DynamoEntitlementRepository(),
         access=DynamoAccessRepository(),
-        messages=DynamoMessageLog(),
+        messages=DynamoMessageLog(retention.message_retention_days * 86_400),
         checkouts=DynamoCheckoutRepository(),
-        ledger=DynamoLedgerRepository(),
+        ledger=DynamoLedgerRepository(retention.ledger_retention_days * 86_400),
         sessions=DynamoWebSessionStore(),
         grants=DynamoGrantRepository(),
         states=DynamoMemberStateReader(),
+        privacy=DynamoPrivacyStore(),
     )
 
 
@@ -441,6 +447,8 @@ class Admin:
     admin_token: Callable[[], str]
     queue: Any
     connectors: Callable[[], dict] = dict  # platform -> connector, for the bot preflight
+    # Stripe, read lazily: plan creation checks its prices (PRICE_CHECK); None when off.
+    billing: BillingGateway | None = None
 
 
 @lru_cache(maxsize=None)
@@ -461,8 +469,12 @@ def admin() -> Admin:
         )
         return {Platform.DISCORD: DiscordConnector(bot)}
 
+    billing: BillingGateway | None = (
+        _LazyBilling(settings) if settings.price_check and settings.stripe_api_key_name else None  # type: ignore[assignment]
+    )
     return Admin(
-        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors
+        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors,
+        billing,
     )
 
 

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import typer
@@ -64,7 +64,13 @@ class Api:
     def post(self, path: str, body: Any | None = None) -> Any:
         return self._call("POST", path, body=body if body is not None else {})
 
-    def _call(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None) -> Any:
+    def get_text(self, path: str) -> str:
+        """A non-JSON answer (a CSV export), as text."""
+        return str(self._call("GET", path, raw=True))
+
+    def _call(
+        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None, raw: bool = False
+    ) -> Any:
         if not self.url:
             raise CliError("no stack to talk to: pass --url or set MEMBERGATE_URL (e.g. http://127.0.0.1:3000 for `make dev`)")
         params = {k: v for k, v in (query or {}).items() if v is not None}
@@ -79,7 +85,7 @@ class Api:
         request = urllib.request.Request(target, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-                raw = response.read()
+                payload = response.read()
         except urllib.error.HTTPError as error:
             raise CliError(self._explain(error.code, error.read(), path)) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
@@ -88,8 +94,10 @@ class Api:
                 f"cannot reach {self.url} ({reason}): is `make dev` running, or is the URL your stack's "
                 "AdminApiUrl output without /admin?"
             ) from None
+        if raw:
+            return payload.decode("utf-8")
         try:
-            return json.loads(raw or b"null")
+            return json.loads(payload or b"null")
         except ValueError:
             raise CliError(f"{path} did not answer JSON: is {self.url} a Membergate stack?") from None
 
@@ -146,25 +154,61 @@ def _run(fn: Any) -> Any:
 # --- reads ---------------------------------------------------------------------------------
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int]) -> str:
+    """One character per value, scaled between the series' minimum and maximum ('' for no values)."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[0] * len(values)
+    return "".join(SPARKS[(v - low) * (len(SPARKS) - 1) // (high - low)] for v in values)
+
+
+def _history(c: Context, as_of: str, days: int) -> list[dict[str, Any]]:
+    """The KPIs of each of the last ``days`` days (one request per day, with progress)."""
+    end = datetime.strptime(as_of[:10], "%Y-%m-%d").date()
+    series = []
+    with err.status("reading the daily numbers…") as status:
+        for back in range(days - 1, -1, -1):
+            day = (end - timedelta(days=back)).isoformat()
+            status.update(f"reading the numbers of {day}…")
+            series.append(_run(lambda day=day: c.api.get("/admin/kpis", {"from": day, "to": day})))
+    return series
+
+
 @app.command()
-def kpis(ctx: typer.Context) -> None:
+def kpis(
+    ctx: typer.Context,
+    days: int = typer.Option(14, min=0, max=90, help="days of history shown as sparklines (0: none)"),
+) -> None:
     """The numbers: paying, trialing and in-grace members, members with access, MRR per currency."""
     c = _ctx(ctx)
     data = _run(lambda: c.api.get("/admin/kpis"))
     if c.as_json:
         return _emit_json(data)
+    series = _history(c, str(data.get("as_of") or ""), days) if days and data.get("as_of") else []
     table = Table(title=f"Membergate KPIs as of {data.get('as_of', '?')}")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("paying members (incl. grace)", str(data.get("active_paying_members", 0)))
-    table.add_row("trialing members", str(data.get("trialing_members", 0)))
-    table.add_row("members in grace", str(data.get("members_in_grace", 0)))
-    table.add_row("members with access", str(data.get("members_with_access", 0)))
+    table.add_column(f"last {len(series)} days" if series else "")
+
+    def trend(key: str, currency: str | None = None) -> str:
+        if currency is None:
+            return sparkline([int(day.get(key) or 0) for day in series])
+        return sparkline([int((day.get(key) or {}).get(currency, 0)) for day in series])
+
+    table.add_row("paying members (incl. grace)", str(data.get("active_paying_members", 0)), trend("paying_members"))
+    table.add_row("trialing members", str(data.get("trialing_members", 0)), trend("trialing_members"))
+    table.add_row("members in grace", str(data.get("members_in_grace", 0)), trend("grace_members"))
+    table.add_row("members with access", str(data.get("members_with_access", 0)), "")
     mrr = data.get("mrr") or {}
     for currency, amount in sorted(mrr.items()):
-        table.add_row(f"MRR {currency.upper()}", format_amount(int(amount), currency))
+        table.add_row(f"MRR {currency.upper()}", format_amount(int(amount), currency), trend("mrr", currency))
     if not mrr:
-        table.add_row("MRR", "0")
+        table.add_row("MRR", "0", "")
     out.print(table)
 
 
@@ -208,22 +252,42 @@ def members(
     customer: str = typer.Option(None, "--customer", help="a Stripe customer id (cus_...)"),
     discord: str = typer.Option(None, "--discord", help="a Discord user id"),
     member_id: str = typer.Option(None, "--member", help="a Membergate member id (mbr_...)"),
+    q: str = typer.Option(None, "--q", "--search", help="search: a member, customer or any platform account id"),
+    state: str = typer.Option(None, "--state", help="pending, active, grace, ended, or none"),
+    plan: str = typer.Option(None, "--plan", help="members of this plan (pln_...)"),
+    community: str = typer.Option(None, "--community", help="members of this community (com_...)"),
+    platform: str = typer.Option(None, "--platform", help="discord, telegram or whatsapp"),
+    limit: int = typer.Option(50, min=1, max=100, help="members per page"),
+    cursor: str = typer.Option(None, "--cursor", help="the next_cursor a previous page printed"),
 ) -> None:
-    """Find members by Stripe customer, Discord account or member id."""
+    """List members a page at a time (filters: state, plan, community, platform), or find one by id."""
     c = _ctx(ctx)
-    if not (customer or discord or member_id):
-        err.print("[red]✘[/red] give --customer, --discord or --member (the admin API has no full list yet)")
-        raise typer.Exit(2)
-    data = _run(lambda: c.api.get(
-        "/admin/members", {"stripe_customer_id": customer, "discord_user_id": discord, "member_id": member_id}))
+    if customer or discord or member_id:
+        query: dict[str, Any] = {"stripe_customer_id": customer, "discord_user_id": discord, "member_id": member_id}
+    else:
+        query = {"q": q, "state": state, "plan_id": plan, "community_id": community, "platform": platform,
+                 "limit": limit, "cursor": cursor}
+    data = _run(lambda: c.api.get("/admin/members", query))
     if c.as_json:
         return _emit_json(data)
     found = data.get("members", [])
-    if not found:
-        out.print("no member matches")
+    if customer or discord or member_id or q:
+        if not found:
+            out.print("no member matches")
+        for item in found:
+            _print_member(item)
         return
+    table = Table(title="Members")
+    for column in ("id", "accounts", "customer", "entitlements", "since"):
+        table.add_column(column)
     for item in found:
-        _print_member(item)
+        accounts = ", ".join(f"{i.get('platform')}={i.get('external_id')}" for i in item.get("identities") or [])
+        held = ", ".join(f"{e['plan_id']}:{e['state']}" for e in item.get("entitlements", []))
+        table.add_row(item["id"], accounts or "—", item.get("stripe_customer_id") or "—", held or "—",
+                      item.get("created_at", ""))
+    out.print(table)
+    following = data.get("next_cursor")
+    out.print(f"next page: membergate members --cursor {following}" if following else "end of the list")
 
 
 @app.command()
@@ -364,6 +428,89 @@ def _print_reconcile(data: dict[str, Any]) -> None:
                   soft_wrap=True)
     for note in report.get("notes") or []:
         out.print(f"note: {note}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    what: str = typer.Argument(..., help="members or payments"),
+    output: str = typer.Option(None, "--out", help="write the CSV to this file (default: print it)"),
+) -> None:
+    """A CSV export: every member (with accounts and entitlements), or the payment events of the last 31 days."""
+    c = _ctx(ctx)
+    if what not in ("members", "payments"):
+        err.print(f"[red]✘[/red] export members or payments, not {what!r}")
+        raise typer.Exit(2)
+    text = _run(lambda: c.api.get_text(f"/admin/exports/{what}.csv"))
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        rows = max(0, len(text.splitlines()) - 1)
+        out.print(f"written: {output} ({rows} row(s))")
+        return
+    sys.stdout.write(text)
+
+
+# --- members' data rights ------------------------------------------------------------------
+
+ERASE_POLL_SECONDS = 2.0
+
+
+@app.command("export-member")
+def export_member(
+    ctx: typer.Context,
+    member_id: str,
+    output: str = typer.Option(None, "--out", help="write the JSON to this file (default: print it)"),
+) -> None:
+    """Everything Membergate holds on one member, as JSON (a data-access or portability request)."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get(f"/admin/members/{urllib.parse.quote(member_id, safe='')}/export"))
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+        out.print(f"written: {output} ({len(data.get('subscriptions', []))} subscription(s), "
+                  f"{len(data.get('purchases', []))} purchase(s)); what Stripe holds: {data.get('held_elsewhere', '')}")
+        return
+    _emit_json(data)
+
+
+@app.command("erase-member")
+def erase_member(
+    ctx: typer.Context,
+    member_id: str,
+    reason: str = typer.Option(..., "--reason", help="why, kept as the erasure's record (e.g. 'request by email')"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+    wait: int = typer.Option(120, min=0, max=3600, help="seconds to wait for the member's access to be removed"),
+) -> None:
+    """Erase a member (right to erasure): access removed first, then accounts, tokens and messages.
+
+    Payments stay in Stripe and, pseudonymous, in the numbers. Cancel a live subscription first."""
+    c = _ctx(ctx)
+    path = f"/admin/members/{urllib.parse.quote(member_id, safe='')}/erase"
+    if not yes and not typer.confirm(
+        f"Erase {member_id}? They lose their access now; their chat accounts, sessions and messages are deleted "
+        "for good.", default=False, err=True
+    ):
+        err.print("nothing done")
+        raise typer.Exit(1)
+    data = _run(lambda: c.api.post(path, {"reason": reason}))
+    deadline = time.monotonic() + wait
+    with err.status("removing the member's access…") as status:
+        while data.get("state") != "erased" and time.monotonic() < deadline:
+            waiting = ", ".join(f"{w['community_id']} ({w['state']})" for w in data.get("waiting_for", []))
+            status.update(f"removing the member's access: waiting for {waiting or 'the dispatcher'}…")
+            time.sleep(ERASE_POLL_SECONDS)
+            data = _run(lambda: c.api.post(path, {"reason": reason}))
+    if c.as_json:
+        _emit_json(data)
+    elif data.get("state") == "erased":
+        removed = ", ".join(f"{n} {what}" for what, n in sorted((data.get("removed") or {}).items()) if n)
+        out.print(f"[green]✔[/green] {member_id} erased at {data.get('erased_at')} (removed: {removed or 'nothing left'})")
+    if data.get("state") != "erased":
+        waiting = ", ".join(f"{w['community_id']} ({w['state']})" for w in data.get("waiting_for", []))
+        err.print(f"[red]✘[/red] {member_id} still has access in {waiting}: fix what `membergate member {member_id}` "
+                  "shows, then run this again")
+        raise typer.Exit(1)
 
 
 # --- doctor --------------------------------------------------------------------------------

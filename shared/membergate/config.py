@@ -113,6 +113,9 @@ ENV_NAMES = {
     "whatsapp_gateway_url": "WHATSAPP_GATEWAY_URL",
     "whatsapp_gateway_key_name": "WHATSAPP_GATEWAY_KEY_NAME",
     "whatsapp_notice_template": "WHATSAPP_NOTICE_TEMPLATE",
+    "ledger_retention_days": "LEDGER_RETENTION_DAYS",
+    "message_retention_days": "MESSAGE_RETENTION_DAYS",
+    "price_check": "PRICE_CHECK",
 }
 
 
@@ -389,6 +392,10 @@ class AdminSettings(StoreSettings):
     community_preflight: bool = True
     # POST /admin/reconcile starts the reconcile function (an asynchronous invoke) by this name.
     reconcile_function: str = ""
+    # Plan creation checks each price at Stripe (exists, active, the type the plan's kind needs).
+    stripe_api_key_name: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    price_check: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -396,6 +403,9 @@ class AdminSettings(StoreSettings):
         preflight = _env(e, "COMMUNITY_PREFLIGHT", "on").lower()
         if preflight not in ("on", "off"):
             raise SettingsError(f"COMMUNITY_PREFLIGHT must be 'on' or 'off', not {preflight!r}")
+        price_check = _env(e, "PRICE_CHECK", "on").lower()
+        if price_check not in ("on", "off"):
+            raise SettingsError(f"PRICE_CHECK must be 'on' or 'off', not {price_check!r}")
         return cls(
             **_stores(e),
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
@@ -406,6 +416,9 @@ class AdminSettings(StoreSettings):
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
             community_preflight=preflight == "on",
             reconcile_function=_env(e, "RECONCILE_FUNCTION_NAME", ""),
+            stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME", ""),
+            stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+            price_check=price_check == "on",
         )
 
 
@@ -511,6 +524,30 @@ class WhatsAppSettings(StoreSettings):
             whatsapp_api_base=_env(e, "WHATSAPP_API_BASE", WHATSAPP_DEFAULT_API_BASE).rstrip("/"),
             public_base_url=_public_base_url(e),
         )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long records are kept before DynamoDB's TTL deletes them (every function, from Globals).
+
+    Sessions (7 days), OAuth states (10 minutes) and claim links (30 days) are deleted at their
+    expiry; a member's own records (accounts, purchases) stay until the creator erases the member."""
+
+    # The Stripe event ledger: 400 days covers a yearly renewal's disputes; /admin/events reads 31.
+    ledger_retention_days: int = 400
+    # What became of each member message (sent, failed and why); 400 days by default.
+    message_retention_days: int = 400
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetentionSettings:
+        e = os.environ if environ is None else environ
+        ledger = _int(e, "LEDGER_RETENTION_DAYS", cls.ledger_retention_days)
+        messages = _int(e, "MESSAGE_RETENTION_DAYS", cls.message_retention_days)
+        if not 32 <= ledger <= 3650:
+            raise SettingsError(f"LEDGER_RETENTION_DAYS must be 32 to 3650 (the admin API reads 31 days), got {ledger}")
+        if not 1 <= messages <= 3650:
+            raise SettingsError(f"MESSAGE_RETENTION_DAYS must be 1 to 3650, got {messages}")
+        return cls(ledger_retention_days=ledger, message_retention_days=messages)
 
 
 SETTINGS_BY_FUNCTION = {

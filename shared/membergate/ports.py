@@ -51,6 +51,9 @@ class CatalogRepository(Protocol):
     def plan_for_price(self, price_id: str) -> Plan | None: ...
     def update_plan(self, plan: Plan) -> None:
         """Store an edited plan's name, grace and archive date (prices and grants never change)."""
+    def update_community(self, community: Community) -> None:
+        """Store an edited community's name, locale, removal mode and archive date (its place and
+        role never change: they key the members' access)."""
 
 
 class MemberRepository(Protocol):
@@ -192,6 +195,42 @@ class WebSessionStore(Protocol):
         """The member a claim token stands for, or None if unknown or expired."""
     def hit(self, key: str, window_start: int, expires_at: int) -> int:
         """Count one request for ``key`` in the window; return the count so far."""
+
+
+# --- members' data rights (GDPR) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """The creator's erasure of a member: asked (access being removed), then done."""
+
+    member_id: str
+    reason: str
+    requested_at: int
+    erased_at: int | None = None
+    removed: tuple[tuple[str, int], ...] = ()  # (what, how many items), once done
+
+
+@dataclass(frozen=True)
+class HeldToken:
+    """A browser session or claim link of a member; stored only as a digest, shown by kind and expiry."""
+
+    kind: str  # session | claim
+    expires_at: int
+
+
+class PrivacyStore(Protocol):
+    """What a member's export and erasure need beyond the other repositories."""
+
+    def erasure(self, member_id: str) -> ErasureRecord | None: ...
+    def record_erasure(self, record: ErasureRecord) -> None: ...
+    def held_tokens(self, member_id: str, now: int) -> list[HeldToken]: ...
+    def checkout_attempts(self, member_id: str) -> list[CheckoutAttempt]: ...
+    def erase_personal_data(self, member_id: str) -> dict[str, int]:
+        """Delete the member's platform accounts (and their links), sealed credentials, messages,
+        checkout attempts, sessions and claim links; return how many items of each went.
+        Subscriptions, purchases, entitlements and access records stay under the member's opaque id
+        (the KPIs' history); idempotent."""
 
 
 # --- intake (kept separate: the webhook path must stay import-light) ----------------------
@@ -412,3 +451,5 @@ class Stores:
     grants: GrantRepository
     # One read for the billing processor's per-member facts; None composes them from the above.
     states: MemberStateReader | None = None
+    # Members' data rights (export, erasure); None where a function never needs them.
+    privacy: PrivacyStore | None = None

@@ -26,6 +26,9 @@ def post_signed(stack, event: dict, secret: str = WEBHOOK_SECRET):
 
 
 def setup_plan(stack, price_id: str, guild: str, grace_days: int = 3) -> dict:
+    # Plan creation reads the price at Stripe (issue 7): it must exist there, as in the creator's account.
+    assert stack.post("/_local/stripe/_control/prices", json_body={
+        "price_id": price_id, "unit_amount": 900, "currency": "eur", "interval": "month"}).status == 200
     community = stack.post("/admin/communities", admin=True, json_body={
         "platform": "discord", "name": f"Guild {guild}", "guild_id": guild, "role_id": "990000000000000001",
         "on_revoke": "remove_role"}).json()
@@ -78,7 +81,7 @@ def test_whole_member_story_as_make_demo_tells_it(stack):
 
 @pytest.mark.parametrize("api_version", [se.NEW, se.OLD, None], ids=["pinned", "2024-06-20", "null"])
 def test_script_signed_events_any_order_with_duplicates_converge(stack, api_version):
-    # Given a plan selling a price Stripe has never seen, and a customer Stripe has never seen
+    # Given a plan selling a price of the sandbox, and a customer and subscription Stripe has never seen
     suffix = (api_version or "null").replace("-", "").replace(".", "")
     price, customer, sub = f"price_script_{suffix}", f"cus_script_{suffix}", f"sub_script_{suffix}"
     setup_plan(stack, price, guild=f"9{abs(hash(suffix)) % 10**17:017d}")

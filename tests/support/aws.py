@@ -119,6 +119,8 @@ def create_resources(prefix: str = "mg") -> Stack:
         "WHATSAPP_ACCESS_TOKEN_NAME": "/membergate/whatsapp-access-token",
         "WHATSAPP_APP_SECRET_NAME": "/membergate/whatsapp-app-secret",
         "WHATSAPP_VERIFY_TOKEN_NAME": "/membergate/whatsapp-verify-token",
+        # Plan creation reads prices at Stripe only in tests that run the Stripe sandbox (PRICE_CHECK=on).
+        "PRICE_CHECK": "off",
     }
     return Stack(membership, ledger, dlq, bucket, access, key_id, env)
 

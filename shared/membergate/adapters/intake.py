@@ -39,7 +39,7 @@ def ledger_day_partition(epoch: int, event_id: str) -> str:
     return ledger_day_shard(ledger_day(epoch), zlib.crc32(event_id.encode()) % LEDGER_DAY_SHARDS)
 
 
-def _ledger_item(entry: LedgerEntry, status: str, detail: str) -> dict[str, Any]:
+def _ledger_item(entry: LedgerEntry, status: str, detail: str, retention: int = LEDGER_RETENTION_SECONDS) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": {"S": f"STRIPE_EVENT#{entry.event_id}"},
         "event_id": {"S": entry.event_id},
@@ -48,7 +48,7 @@ def _ledger_item(entry: LedgerEntry, status: str, detail: str) -> dict[str, Any]
         "created": {"N": str(entry.created)},
         "received_at": {"N": str(entry.received_at)},
         "ledger_day": {"S": ledger_day_partition(entry.received_at, entry.event_id)},
-        "expires_at_ttl": {"N": str(entry.received_at + LEDGER_RETENTION_SECONDS)},
+        "expires_at_ttl": {"N": str(entry.received_at + retention)},
     }
     if entry.customer_id:
         item["customer_id"] = {"S": entry.customer_id}
@@ -58,16 +58,17 @@ def _ledger_item(entry: LedgerEntry, status: str, detail: str) -> dict[str, Any]
 
 
 class DynamoEventLedger:
-    def __init__(self, client: Any, table_name: str):
+    def __init__(self, client: Any, table_name: str, retention_seconds: int = LEDGER_RETENTION_SECONDS):
         self._client = client
         self._table = table_name
+        self._retention = retention_seconds  # DynamoDB's TTL deletes the entry after (LEDGER_RETENTION_DAYS)
 
     def record_received(self, entry: LedgerEntry) -> str | None:
         # One call either way: the conditional put hands back the stored item when it fails.
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=_ledger_item(entry, "received", ""),
+                Item=_ledger_item(entry, "received", "", self._retention),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -79,7 +80,7 @@ class DynamoEventLedger:
     def record_ignored(self, entry: LedgerEntry) -> None:
         self._client.put_item(
             TableName=self._table,
-            Item=_ledger_item(entry, "ignored", f"event type {entry.type} is not handled"),
+            Item=_ledger_item(entry, "ignored", f"event type {entry.type} is not handled", self._retention),
         )
 
 

@@ -256,6 +256,7 @@ def price_info(price: dict) -> PriceInfo:
         trial_days=recurring.get("trial_period_days"),
         nickname=price.get("nickname") or None,
         minimum=_custom_minimum(price),
+        active=bool(price.get("active", True)),
     )
 
 

@@ -56,6 +56,7 @@ class PriceInfo:
     trial_days: int | None = None
     nickname: str | None = None  # the creator's label, e.g. "Founder price"
     minimum: int | None = None  # pay what you want (amount None): the least the member may pay
+    active: bool = True  # False once archived in Stripe: Checkout refuses it
 
 
 @dataclass(frozen=True)

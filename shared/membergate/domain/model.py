@@ -115,6 +115,8 @@ class Community:
     # and, in manual and official mode, the group's invite link the member receives.
     mode: str | None = None
     invite_link: str | None = None
+    # Archived: no new plan may grant it; plans already granting it keep working until archived too.
+    archived_at: int | None = None
 
     @property
     def guild_id(self) -> str | None:

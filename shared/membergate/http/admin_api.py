@@ -19,6 +19,7 @@ from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
 from ..services import admin
 from ..services import kpis as kpi_service
+from ..services import privacy
 from ..services.identity import create_claim_link
 from ..ports import ReconcileStore
 from . import dashboard
@@ -36,6 +37,7 @@ from .schemas import (
     TasksOut,
     WhatsAppCommunityIn,
     CommunityOut,
+    CommunityPatch,
     EntitlementOut,
     ErrorOut,
     EventsOut,
@@ -60,6 +62,19 @@ from .schemas import (
     TimelineEntryOut,
     TimelineOut,
     WHATSAPP_PHONE_PATTERN,
+    EraseIn,
+    ErasureOut,
+    ExportCheckoutOut,
+    ExportEventOut,
+    ExportIdentityOut,
+    ExportMemberOut,
+    ExportOut,
+    ExportPriceOut,
+    ExportPurchaseOut,
+    ExportStatusOut,
+    ExportSubscriptionOut,
+    ExportTokenOut,
+    WaitingOut,
 )
 
 OPENAPI_PATH = "/admin/openapi.json"
@@ -83,6 +98,8 @@ def build_admin_app(
     reconcile_store: Callable[[], ReconcileStore] | None = None,
     start_reconcile: Callable[[], None] | None = None,
     tasks_factory: Callable[[], Any] | None = None,  # WhatsApp manual mode's removal tasks
+    # The billing port's describe_prices, to check a new plan's prices at Stripe; None: not checked.
+    price_reader: Callable[[], admin.PriceReader | None] = lambda: None,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -177,6 +194,7 @@ def build_admin_app(
             description=body.description,
             checkout=body.checkout.model_dump(),
             now=now(),
+            prices=price_reader(),
         )
         return Response(201, "application/json", plan_out(plan, public_base_url(app)))
 
@@ -192,6 +210,16 @@ def build_admin_app(
         if community is None:
             raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
         return community_out(community)
+
+    @app.patch("/admin/communities/<community_id>")
+    def patch_community(community_id: str, body: CommunityPatch) -> CommunityOut:
+        require_id(community_id, "community_id")
+        return community_out(admin.update_community(stores_factory(), community_id, **body.model_dump()))
+
+    @app.post("/admin/communities/<community_id>/archive")
+    def archive_community(community_id: str) -> CommunityOut:
+        require_id(community_id, "community_id")
+        return community_out(admin.archive_community(stores_factory(), community_id, now()))
 
     @app.get("/admin/plans/<plan_id>")
     def get_plan(plan_id: str) -> PlanOut:
@@ -321,6 +349,18 @@ def build_admin_app(
         communities = admin.resync_member(stores_factory(), queue_factory(), member_id, now())
         return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 
+    @app.get("/admin/members/<member_id>/export")
+    def export_member(member_id: str) -> ExportOut:
+        require_id(member_id, "member_id")
+        moment = now()
+        return export_out(privacy.export_member(stores_factory(), member_id, moment), moment)
+
+    @app.post("/admin/members/<member_id>/erase", responses={200: {"description": "erased"}, 202: {"description": "access being removed; call again"}})
+    def erase_member(member_id: str, body: EraseIn) -> Response[ErasureOut]:
+        require_id(member_id, "member_id")
+        done = privacy.erase_member(stores_factory(), queue_factory(), member_id, body.reason, now())
+        return Response(200 if done.done else 202, "application/json", erasure_out(done.record, done.waiting_for))
+
     @app.get("/admin/kpis")
     def kpis(
         from_: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN, description="first day, YYYY-MM-DD (default: the 1st of the month of 'to')")] = None,
@@ -446,7 +486,7 @@ _ERROR_DESCRIPTIONS = {
     413: f"body larger than {ADMIN_BODY_LIMIT} bytes",
     415: "body not sent as application/json",
 }
-_CONFLICTS = {("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
+_CONFLICTS = {("/admin/members/{member_id}/erase", "post"), ("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
               ("/admin/members/{member_id}/identities", "post")}
 
 
@@ -504,6 +544,7 @@ def community_out(c: Community) -> CommunityOut:
         created_at=iso(c.created_at) or "",
         mode=c.mode,
         invite_link=c.invite_link,
+        archived_at=iso(c.archived_at) if c.archived_at is not None else None,
     )
 
 
@@ -559,4 +600,70 @@ def member_out(
         ],
         created_at=iso(m.created_at) or "",
         origin=m.origin.value,
+    )
+
+
+HELD_ELSEWHERE = (
+    "Payment details, invoices, billing addresses and email addresses are held by Stripe under the customer "
+    "id above (Stripe Dashboard → Customers), not by Membergate. Chat messages and profiles are held by the "
+    "chat platform."
+)
+
+
+def erasure_out(record: Any, waiting: Iterable[tuple[str, str]] = ()) -> ErasureOut:
+    return ErasureOut(
+        member_id=record.member_id,
+        state="erased" if record.erased_at is not None else "revoking",
+        reason=record.reason,
+        requested_at=iso(record.requested_at) or "",
+        erased_at=iso(record.erased_at) if record.erased_at is not None else None,
+        waiting_for=[WaitingOut(community_id=c, state=s) for c, s in waiting],
+        removed=dict(record.removed),
+    )
+
+
+def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:
+    m = x.member
+    details = member_out(m, x.entitlements, x.access, x.messages)
+    return ExportOut(
+        exported_at=iso(moment) or "",
+        member=ExportMemberOut(
+            id=m.id, created_at=iso(m.created_at) or "", origin=m.origin.value, stripe_customer_id=m.stripe_customer_id,
+            identities=[ExportIdentityOut(platform=i.platform.value, external_id=i.external_id) for i in m.identities],
+        ),
+        subscriptions=[
+            ExportSubscriptionOut(
+                subscription_id=r.subscription_id,
+                plan_id=r.plan_id,
+                status=r.latest.status if r.latest else None,
+                current_period_end=iso(r.latest.current_period_end) if r.latest and r.latest.current_period_end else None,
+                cancel_at_period_end=bool(r.latest and r.latest.cancel_at_period_end),
+                prices=[
+                    ExportPriceOut(price_id=line.price_id, currency=line.currency, unit_amount=line.unit_amount,
+                                   quantity=line.quantity, interval=line.interval, interval_count=line.interval_count)
+                    for line in (r.latest.lines if r.latest else ())
+                ],
+                history=[ExportStatusOut(at=iso(o.created) or "", status=o.status) for o in r.observations],
+            )
+            for r in x.subscriptions
+        ],
+        purchases=[
+            ExportPurchaseOut(purchase_id=g.grant_id, plan_id=g.plan_id, kind=g.kind.value, paid_at=iso(g.paid_at) or "",
+                              amount=g.amount, currency=g.currency, ended_reason=g.ended_reason or None)
+            for g in x.purchases
+        ],
+        entitlements=details.entitlements,
+        access=details.access,
+        messages=details.messages,
+        checkout_attempts=[
+            ExportCheckoutOut(plan_id=a.plan_id, attempt=a.attempt, session_id=a.session_id,
+                              expires_at=iso(a.expires_at) if a.expires_at else None)
+            for a in x.checkout_attempts
+        ],
+        tokens=[ExportTokenOut(kind="claim" if t.kind == "claim" else "session", expires_at=iso(t.expires_at) or "")
+                for t in x.tokens],
+        stripe_events=[ExportEventOut(event_id=e.event_id, type=e.type, created=iso(e.created) or "", status=e.status)
+                       for e in x.events],
+        erasure=erasure_out(x.erasure) if x.erasure is not None else None,
+        held_elsewhere=HELD_ELSEWHERE,
     )

@@ -98,6 +98,16 @@ class CommunityOut(BaseModel):
     created_at: str
     mode: str | None = Field(default=None, description="WhatsApp: manual, official or gateway")
     invite_link: str | None = Field(default=None, description="WhatsApp manual mode: the link members receive")
+    archived_at: str | None = Field(default=None, description="when it was archived (no new plan may grant it); null while open")
+
+
+class CommunityPatch(_Strict):
+    """Only the fields given change; the place (guild, chat) and the role stay as registered."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    locale: Literal["en", "fr"] | None = Field(default=None, description="the language of member messages")
+    on_revoke: Literal["remove_role", "kick"] | None = Field(
+        default=None, description="Discord only: what ending access does ('remove_role' needs the community's role)")
 
 
 class CommunitiesOut(BaseModel):
@@ -241,7 +251,7 @@ class MembersOut(BaseModel):
 
 class TimelineEntryOut(BaseModel):
     at: str | None = Field(description="when (ISO 8601, UTC); entitlements are shown as of now")
-    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message"]
+    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message", "erasure"]
     summary: str
     detail: dict[str, str | int | None] = {}
 
@@ -416,6 +426,108 @@ class PortalIn(_Strict):
 
 class PortalOut(BaseModel):
     portal_url: str
+
+
+class EraseIn(_Strict):
+    reason: str = Field(min_length=1, max_length=500, pattern=NAME_PATTERN,
+                        description="why (e.g. 'member's request of 2026-11-30 by email'); kept as the erasure's record")
+
+
+class WaitingOut(BaseModel):
+    community_id: str
+    state: str = Field(description="the member's access state there (granted, pending, retrying, invited, failed)")
+
+
+class ErasureOut(BaseModel):
+    member_id: str
+    state: Literal["revoking", "erased"] = Field(
+        description="revoking: access is being taken away (call again: 200 once erased); erased: done")
+    reason: str
+    requested_at: str
+    erased_at: str | None = None
+    waiting_for: list[WaitingOut] = Field(default=[], description="communities where the member still has access")
+    removed: dict[str, int] = Field(default={}, description="items deleted, by kind")
+
+
+class ExportIdentityOut(BaseModel):
+    platform: str
+    external_id: str
+
+
+class ExportMemberOut(BaseModel):
+    id: str
+    created_at: str
+    origin: str
+    stripe_customer_id: str | None
+    identities: list[ExportIdentityOut]
+
+
+class ExportPriceOut(BaseModel):
+    price_id: str
+    currency: str
+    unit_amount: int | None
+    quantity: int
+    interval: str | None
+    interval_count: int
+
+
+class ExportStatusOut(BaseModel):
+    at: str
+    status: str
+
+
+class ExportSubscriptionOut(BaseModel):
+    subscription_id: str
+    plan_id: str
+    status: str | None
+    current_period_end: str | None
+    cancel_at_period_end: bool
+    prices: list[ExportPriceOut]
+    history: list[ExportStatusOut]
+
+
+class ExportPurchaseOut(BaseModel):
+    purchase_id: str = Field(description="the Stripe Checkout Session that paid it")
+    plan_id: str
+    kind: str
+    paid_at: str
+    amount: int
+    currency: str
+    ended_reason: str | None
+
+
+class ExportCheckoutOut(BaseModel):
+    plan_id: str
+    attempt: int
+    session_id: str | None
+    expires_at: str | None
+
+
+class ExportTokenOut(BaseModel):
+    kind: Literal["session", "claim"] = Field(description="a signed-in browser, or a claim link (stored as digests only)")
+    expires_at: str
+
+
+class ExportEventOut(BaseModel):
+    event_id: str
+    type: str
+    created: str
+    status: str
+
+
+class ExportOut(BaseModel):
+    exported_at: str
+    member: ExportMemberOut
+    subscriptions: list[ExportSubscriptionOut]
+    purchases: list[ExportPurchaseOut]
+    entitlements: list[EntitlementOut]
+    access: list[AccessOut]
+    messages: list[MessageOut]
+    checkout_attempts: list[ExportCheckoutOut]
+    tokens: list[ExportTokenOut]
+    stripe_events: list[ExportEventOut] = Field(description="Stripe events about the member in the ledger (last 31 days)")
+    erasure: ErasureOut | None
+    held_elsewhere: str = Field(description="what Membergate does not hold, and where it is")
 
 
 class ErrorBody(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -15,6 +15,8 @@ from ..domain.access import Capability
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.preflight import Check, Preflight
 from ..domain.whatsapp import normalise_phone
+from ..domain.prices import price_problems
+from ..domain.billing import PriceInfo
 from ..domain.model import (
     CheckoutOptions,
     AccessRecord,
@@ -38,6 +40,9 @@ from .membership import current_view
 
 
 log = logging.getLogger(__name__)
+
+# The billing port's describe_prices: the prices Stripe knows among those asked.
+PriceReader = Callable[[Sequence[str]], list[PriceInfo]]
 
 
 def _new_id(prefix: str) -> str:
@@ -179,7 +184,9 @@ def create_plan(
     access_days: int | None = None,
     description: str = "",
     checkout: Mapping[str, bool] | None = None,
+    prices: PriceReader | None = None,
 ) -> Plan:
+    """With ``prices`` (the billing port's describe_prices), every price is checked at Stripe first."""
     plan_kind = PlanKind(kind)
     if plan_kind is PlanKind.PASS and not access_days:
         raise InvalidRequestError("a pass needs access_days: how many days one payment gives", field="access_days")
@@ -197,12 +204,21 @@ def create_plan(
                 f"community {community_id} does not exist; create it first with POST /admin/communities",
                 field=f"grants[{index}].community_id",
             )
+        if community.archived_at is not None:
+            raise InvalidRequestError(
+                f"community {community_id} is archived; grant an open community (GET /admin/communities)",
+                field=f"grants[{index}].community_id",
+            )
         if not (role_id or community.role_id) and community.on_revoke is OnRevoke.REMOVE_ROLE:
             raise InvalidRequestError(
                 f"community {community_id} has no role and removes roles on revoke: give this grant a role_id",
                 field=f"grants[{index}].role_id",
             )
         plan_grants.append(PlanGrant(community_id, role_id))
+    if prices is not None:
+        problems = price_problems(plan_kind, list(dict.fromkeys(stripe_price_ids)), prices(stripe_price_ids))
+        if problems:
+            raise InvalidRequestError("; ".join(problems), field="stripe_price_ids")
     plan = Plan(
         id=_new_id("pln"),
         name=name,
@@ -519,6 +535,13 @@ def member_timeline(stores: Stores, member_id: str, now: int) -> list[TimelineEn
                 {"kind": message.kind, "state": message.status.value},
             )
         )
+    erasure = stores.privacy.erasure(member_id) if stores.privacy is not None else None
+    if erasure is not None:  # no audit store yet: the member's timeline is the erasure's record
+        entries.append(TimelineEntry(erasure.requested_at, "erasure", f"erasure asked: {erasure.reason}",
+                                     {"state": "revoking"}))
+        if erasure.erased_at is not None:
+            entries.append(TimelineEntry(erasure.erased_at, "erasure", "personal data erased",
+                                         {"state": "erased", **dict(erasure.removed)}))
     return sorted(entries, key=lambda e: (e.at, e.kind, e.summary))
 
 
@@ -569,4 +592,48 @@ def archive_plan(stores: Stores, plan_id: str, now: int) -> Plan:
         return plan
     archived = replace(plan, archived_at=now)
     stores.catalog.update_plan(archived)
+    return archived
+
+
+# --- community edits and archive ------------------------------------------------------------
+
+
+def update_community(
+    stores: Stores, community_id: str, *, name: str | None = None, locale: str | None = None, on_revoke: str | None = None
+) -> Community:
+    """Edit a community's name, member-message language and (Discord) removal mode; only what is given changes."""
+    community = stores.catalog.get_community(community_id)
+    if community is None:
+        raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+    if on_revoke is not None and community.platform is not Platform.DISCORD:
+        raise InvalidRequestError(
+            f"a {community.platform.value} community has no roles: ending access always takes the member out",
+            field="on_revoke",
+        )
+    if on_revoke == OnRevoke.REMOVE_ROLE.value and not community.role_id:
+        raise InvalidRequestError(
+            "on_revoke 'remove_role' needs the community's role_id; this community has none, so keep 'kick'",
+            field="on_revoke",
+        )
+    edited = replace(
+        community,
+        name=community.name if name is None else name,
+        locale=community.locale if locale is None else locale,
+        on_revoke=community.on_revoke if on_revoke is None else OnRevoke(on_revoke),
+    )
+    if edited != community:
+        stores.catalog.update_community(edited)
+    return edited
+
+
+def archive_community(stores: Stores, community_id: str, now: int) -> Community:
+    """No new plan may grant it; plans granting it keep selling until archived, members keep their
+    access until their grants end. Idempotent: archiving twice keeps the first date."""
+    community = stores.catalog.get_community(community_id)
+    if community is None:
+        raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+    if community.archived_at is not None:
+        return community
+    archived = replace(community, archived_at=now)
+    stores.catalog.update_community(archived)
     return archived

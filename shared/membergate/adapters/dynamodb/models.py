@@ -15,6 +15,9 @@ MembershipTable is a single table with prefixed keys:
     MEMBER#<id>           / CHECKOUT#<plan>
     MEMBER#<id>           / GRANT#<session>      a pass or lifetime purchase
     MEMBER#<id>           / CREDENTIALS#<platform>   sealed per-identity secrets (OAuth tokens)
+    MEMBER#<id>           / REF#<pk>         a session or claim link of the member (TTL: its expiry),
+                                             so an erasure finds what is keyed by a token digest
+    MEMBER#<id>           / ERASURE          a data-rights erasure: asked, then done (no personal data)
     STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
     IDENTITY#<platform>#<external id> / LINK one member per platform account
     SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
@@ -113,6 +116,7 @@ class WhatsAppWindowItem(MembershipItem, discriminator="wa_window"):
     """When a phone last wrote to the business number: free-form text only within 24 hours of it."""
 
     last_inbound_at = NumberAttribute()
+    archived_at = NumberAttribute(null=True)
 
 
 class PlanItem(MembershipItem, discriminator="plan"):
@@ -255,6 +259,26 @@ class OAuthStateItem(MembershipItem, discriminator="oauth_state"):
 class ClaimItem(MembershipItem, discriminator="claim"):
     member_id = UnicodeAttribute()
     expires_at = NumberAttribute()
+
+
+class MemberRefItem(MembershipItem, discriminator="member_ref"):
+    """MEMBER#<id> / REF#<pk>: points at an item of the member keyed elsewhere (a session or claim
+    link, keyed by the token's digest), so erasing the member reaches it without a Scan."""
+
+    ref_pk = UnicodeAttribute()
+    ref_sk = UnicodeAttribute()
+    ref_kind = UnicodeAttribute()  # session | claim
+    expires_at = NumberAttribute()
+
+
+class ErasureItem(MembershipItem, discriminator="erasure"):
+    """MEMBER#<id> / ERASURE: the creator's erasure of a member (GDPR art. 17), kept as its proof."""
+
+    member_id = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    requested_at = NumberAttribute()
+    erased_at = NumberAttribute(null=True)
+    removed = JSONAttribute(null=True)  # {what: how many items}
 
 
 class CounterItem(MembershipItem, discriminator="counter"):

@@ -39,7 +39,7 @@ from ...domain.model import (
     PriceLine,
 )
 from ...domain.tokens import token_key
-from ...ports import MemberState, WebSession
+from ...ports import ErasureRecord, HeldToken, MemberState, WebSession
 from ..intake import LEDGER_DAY_SHARDS, LEDGER_RETENTION_SECONDS, ledger_day, ledger_day_partition, ledger_day_shard
 from .models import (
     DUE_SHARDS,
@@ -50,11 +50,13 @@ from .models import (
     CounterItem,
     CredentialsItem,
     EntitlementsItem,
+    ErasureItem,
     GrantItem,
     LedgerItem,
     LinkItem,
     MemberItem,
     MemberListedItem,
+    MemberRefItem,
     MembershipItem,
     MessageItem,
     OAuthStateItem,
@@ -196,6 +198,18 @@ def _checkout_options_item(options: CheckoutOptions) -> dict[str, bool]:
 def _checkout_options(stored: Any) -> CheckoutOptions:
     known = {f.name for f in fields(CheckoutOptions)}
     return CheckoutOptions(**{k: bool(v) for k, v in (stored or {}).items() if k in known})
+    def update_community(self, community: Community) -> None:
+        # Only what an edit may change: the place and the role key other items and the members' access.
+        archived = community.archived_at
+        CommunityItem(f"COMMUNITY#{community.id}", "COMMUNITY").update(
+            actions=[
+                CommunityItem.name.set(community.name),
+                CommunityItem.locale.set(community.locale),
+                CommunityItem.on_revoke.set(community.on_revoke.value),
+                CommunityItem.archived_at.set(archived) if archived is not None else CommunityItem.archived_at.remove(),
+            ],
+            condition=CommunityItem.pk.exists(),
+        )
 
 
 def _place_pk(platform: Platform, external_id: str) -> str:
@@ -214,6 +228,7 @@ def _community(item: CommunityItem) -> Community:
         created_at=int(item.created_at),
         mode=item.mode,
         invite_link=item.invite_link,
+        archived_at=int(item.archived_at) if item.archived_at is not None else None,
     )
 
 
@@ -691,6 +706,10 @@ def _access(item: AccessItem) -> AccessRecord:
 
 
 class DynamoMessageLog:
+    def __init__(self, retention_seconds: int | None = None):
+        # MESSAGE_RETENTION_DAYS: DynamoDB's TTL deletes the record after (None: kept).
+        self._retention = retention_seconds
+
     def _sk(self, key: MessageKey) -> str:
         return f"MESSAGE#{key.kind}#{key.period}"
 
@@ -704,6 +723,7 @@ class DynamoMessageLog:
                 period=key.period,
                 status=MessageStatus.QUEUED.value,
                 claimed_at=now,
+                expires_at_ttl=_ttl(now + self._retention) if self._retention else None,
             ).save(condition=MessageItem.pk.does_not_exist())
             return True
         except PutError as exc:
@@ -807,6 +827,9 @@ class DynamoMemberStateReader:
 
 
 class DynamoLedgerRepository:
+    def __init__(self, retention_seconds: int = LEDGER_RETENTION_SECONDS):
+        self._retention = retention_seconds  # LEDGER_RETENTION_DAYS, as the intake writes it
+
     def get(self, event_id: str) -> LedgerEntry | None:
         try:
             item = LedgerItem.get(f"STRIPE_EVENT#{event_id}", consistent_read=True)
@@ -826,7 +849,7 @@ class DynamoLedgerRepository:
                 LedgerItem.created.set(LedgerItem.created | entry.created),
                 LedgerItem.received_at.set(LedgerItem.received_at | now),
                 LedgerItem.ledger_day.set(LedgerItem.ledger_day | ledger_day_partition(now, entry.event_id)),
-                LedgerItem.expires_at_ttl.set(LedgerItem.expires_at_ttl | _ttl(now + LEDGER_RETENTION_SECONDS)),
+                LedgerItem.expires_at_ttl.set(LedgerItem.expires_at_ttl | _ttl(now + self._retention)),
             ]
             + ([LedgerItem.customer_id.set(LedgerItem.customer_id | entry.customer_id)] if entry.customer_id else []),
         )
@@ -882,9 +905,9 @@ class DynamoWebSessionStore:
         return WebSession(session_id, item.member_id, int(item.expires_at))
 
     def set_session_member(self, session_id: str, member_id: str) -> None:
-        SessionItem(_session_pk(session_id), "SESSION").update(
-            actions=[SessionItem.member_id.set(member_id)], condition=SessionItem.pk.exists()
-        )
+        item = SessionItem(_session_pk(session_id), "SESSION")
+        item.update(actions=[SessionItem.member_id.set(member_id)], condition=SessionItem.pk.exists())
+        _remember_ref(member_id, "session", item.pk, "SESSION", int(item.expires_at))
 
     def delete_session(self, session_id: str) -> None:
         SessionItem(_session_pk(session_id), "SESSION").delete()
@@ -917,6 +940,7 @@ class DynamoWebSessionStore:
         ClaimItem(
             f"CLAIM#{token_key(token)}", "CLAIM", member_id=member_id, expires_at=expires_at, expires_at_ttl=_ttl(expires_at)
         ).save(condition=ClaimItem.pk.does_not_exist())
+        _remember_ref(member_id, "claim", f"CLAIM#{token_key(token)}", "CLAIM", expires_at)
 
     def get_claim(self, token: str, now: int) -> str | None:
         item = _get(ClaimItem, f"CLAIM#{token_key(token)}", "CLAIM")
@@ -936,9 +960,92 @@ class DynamoWebSessionStore:
         return int(item.hits)
 
 
+def _remember_ref(member_id: str, kind: str, pk: str, sk: str, expires_at: int) -> None:
+    # Sessions and claims are keyed by a token digest: this small item is how an erasure finds them.
+    MemberRefItem(
+        _member_pk(member_id), f"REF#{pk}", ref_pk=pk, ref_sk=sk, ref_kind=kind, expires_at=expires_at,
+        expires_at_ttl=_ttl(expires_at),
+    ).save()
+
+
 def _session_pk(session_id: str) -> str:
     return f"SESSION#{token_key(session_id)}"
 
 
 def _ttl(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+# --- members' data rights -------------------------------------------------------------------
+
+
+class DynamoPrivacyStore:
+    """A member's export and erasure: everything under MEMBER#<id>, plus the links keyed elsewhere."""
+
+    def erasure(self, member_id: str) -> ErasureRecord | None:
+        item = _get(ErasureItem, _member_pk(member_id), "ERASURE")
+        if item is None:
+            return None
+        return ErasureRecord(
+            member_id=item.member_id,
+            reason=item.reason,
+            requested_at=int(item.requested_at),
+            erased_at=int(item.erased_at) if item.erased_at is not None else None,
+            removed=tuple(sorted((str(k), int(v)) for k, v in (item.removed or {}).items())),
+        )
+
+    def record_erasure(self, record: ErasureRecord) -> None:
+        ErasureItem(
+            _member_pk(record.member_id),
+            "ERASURE",
+            member_id=record.member_id,
+            reason=record.reason,
+            requested_at=record.requested_at,
+            erased_at=record.erased_at,
+            removed=dict(record.removed) or None,
+        ).save()
+
+    def held_tokens(self, member_id: str, now: int) -> list[HeldToken]:
+        refs = MemberRefItem.query(_member_pk(member_id), MemberRefItem.sk.startswith("REF#"), consistent_read=True)
+        # TTL deletion is lazy: an expired ref is not a token the member still holds.
+        return sorted(
+            (HeldToken(r.ref_kind, int(r.expires_at)) for r in refs if int(r.expires_at) > now),
+            key=lambda t: (t.expires_at, t.kind),
+        )
+
+    def checkout_attempts(self, member_id: str) -> list[CheckoutAttempt]:
+        items = CheckoutItem.query(_member_pk(member_id), CheckoutItem.sk.startswith("CHECKOUT#"), consistent_read=True)
+        return [_attempt(i) for i in items]
+
+    def erase_personal_data(self, member_id: str) -> dict[str, int]:
+        pk = _member_pk(member_id)
+        removed = {"identities": 0, "credentials": 0, "messages": 0, "checkout_attempts": 0, "sessions": 0, "claims": 0}
+        member = _get(MemberItem, pk, "MEMBER")
+        if member is not None:
+            for platform, external_id in _identities(member).items():
+                legacy = [f"DISCORD_USER#{external_id}"] if platform == Platform.DISCORD.value else []
+                for link_pk in [_identity_pk(Platform(platform), external_id), *legacy]:
+                    try:  # only a link that still points here: never another member's
+                        LinkItem(link_pk, "LINK").delete(condition=LinkItem.member_id == member_id)
+                    except DeleteError as exc:
+                        if not _conditional_failed(exc):
+                            raise
+                removed["identities"] += 1
+            MemberItem(pk, "MEMBER").update(
+                actions=[MemberItem.identities.remove(), MemberItem.discord_user_id.remove(), MemberItem.discord_tokens.remove()]
+            )
+        for item in MembershipItem.query(pk, consistent_read=True):
+            if isinstance(item, CredentialsItem):
+                removed["credentials"] += 1
+            elif isinstance(item, MessageItem):
+                removed["messages"] += 1
+            elif isinstance(item, CheckoutItem):
+                removed["checkout_attempts"] += 1
+            elif isinstance(item, MemberRefItem):
+                # The session or claim itself first: a ref without its target is harmless, not the reverse.
+                (SessionItem if item.ref_kind == "session" else ClaimItem)(item.ref_pk, item.ref_sk).delete()
+                removed["sessions" if item.ref_kind == "session" else "claims"] += 1
+            else:
+                continue
+            item.delete()
+        return removed
