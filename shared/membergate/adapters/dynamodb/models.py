@@ -96,6 +96,7 @@ class CommunityItem(MembershipItem, discriminator="community"):
     created_at = NumberAttribute()
     mode = UnicodeAttribute(null=True)  # WhatsApp: official | manual | gateway
     invite_link = UnicodeAttribute(null=True)
+    archived_at = NumberAttribute(null=True)
 
 
 class WhatsAppTaskItem(MembershipItem, discriminator="wa_task"):
@@ -116,7 +117,6 @@ class WhatsAppWindowItem(MembershipItem, discriminator="wa_window"):
     """When a phone last wrote to the business number: free-form text only within 24 hours of it."""
 
     last_inbound_at = NumberAttribute()
-    archived_at = NumberAttribute(null=True)
 
 
 class PlanItem(MembershipItem, discriminator="plan"):

@@ -190,14 +190,6 @@ class DynamoCatalogRepository:
         actions.append(PlanItem.checkout_options.set(_checkout_options_item(plan.checkout)))
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
-
-def _checkout_options_item(options: CheckoutOptions) -> dict[str, bool]:
-    return {f.name: getattr(options, f.name) for f in fields(CheckoutOptions)}
-
-
-def _checkout_options(stored: Any) -> CheckoutOptions:
-    known = {f.name for f in fields(CheckoutOptions)}
-    return CheckoutOptions(**{k: bool(v) for k, v in (stored or {}).items() if k in known})
     def update_community(self, community: Community) -> None:
         # Only what an edit may change: the place and the role key other items and the members' access.
         archived = community.archived_at
@@ -210,6 +202,16 @@ def _checkout_options(stored: Any) -> CheckoutOptions:
             ],
             condition=CommunityItem.pk.exists(),
         )
+
+
+def _checkout_options_item(options: CheckoutOptions) -> dict[str, bool]:
+    return {f.name: getattr(options, f.name) for f in fields(CheckoutOptions)}
+
+
+def _checkout_options(stored: Any) -> CheckoutOptions:
+    known = {f.name for f in fields(CheckoutOptions)}
+    return CheckoutOptions(**{k: bool(v) for k, v in (stored or {}).items() if k in known})
+
 
 
 def _place_pk(platform: Platform, external_id: str) -> str:
