@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
+
+if TYPE_CHECKING:
+    from .ports import Mailer
 
 
 class SystemClock:
@@ -141,6 +144,8 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoMemberStateReader,
         DynamoMessageLog,
         DynamoSubscriptionRepository,
+        DynamoSurveyStore,
+        DynamoContactStore,
         DynamoWebSessionStore,
     )
     from .ports import Stores
@@ -158,6 +163,8 @@ def stores(settings: config.StoreSettings) -> Any:
         sessions=DynamoWebSessionStore(),
         grants=DynamoGrantRepository(),
         states=DynamoMemberStateReader(),
+        surveys=DynamoSurveyStore(),
+        contacts=DynamoContactStore(),
     )
 
 
@@ -270,9 +277,18 @@ def dispatcher() -> Dispatcher:
         connectors[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
     queue = _access_queue(settings)
     service = AccessDispatcher(
-        stores(settings), connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
+        stores(settings), connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url),
+        mailer=_mailer(settings), email_always=settings.email_messages == "always",
     )
     return Dispatcher(settings, service, queue)
+
+
+def _mailer(settings: config.DispatcherSettings) -> Mailer | None:
+    if not settings.email_from_address:
+        return None
+    from .adapters.ses import SesMailer
+
+    return SesMailer(aws_client("sesv2", settings.region), settings.email_from_address)
 
 
 def _telegram_api(settings: Any) -> Any:

@@ -35,6 +35,13 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"environment variable {name} must be a whole number, got {raw!r}") from None
 
 
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = _env(environ, name, default).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"environment variable {name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _bool_mode(environ: Mapping[str, str], name: str) -> bool:
     raw = _env(environ, name, "test").lower()
     if raw not in ("live", "test"):
@@ -98,6 +105,8 @@ ENV_NAMES = {
     "telegram_api_base": "TELEGRAM_API_BASE",
     "telegram_bot_token_name": "TELEGRAM_BOT_TOKEN_NAME",
     "telegram_webhook_secret_name": "TELEGRAM_WEBHOOK_SECRET_NAME",
+    "email_from_address": "EMAIL_FROM_ADDRESS",
+    "email_messages": "EMAIL_MESSAGES",
 }
 
 
@@ -249,6 +258,10 @@ class DispatcherSettings(JoinSettings):
     # Telegram is optional: without a bot token name no Telegram connector is registered.
     telegram_api_base: str = "https://api.telegram.org"
     telegram_bot_token_name: str = ""
+    # Member emails through SES: the sender (empty: no email at all), and whether every message
+    # is emailed too ("always") or only those the platform refused ("fallback").
+    email_from_address: str = ""
+    email_messages: str = "fallback"
 
     @property
     def discord_requests_per_second(self) -> int:
@@ -267,6 +280,8 @@ class DispatcherSettings(JoinSettings):
             max_attempts=_int(e, "ACCESS_MAX_ATTEMPTS", 8),
             dispatch_max_concurrency=_int(e, "DISPATCH_MAX_CONCURRENCY", 2),
             **_telegram(e),
+            email_from_address=_env(e, "EMAIL_FROM_ADDRESS", ""),
+            email_messages=_choice(e, "EMAIL_MESSAGES", ("fallback", "always"), "fallback"),
         )
 
 

@@ -12,6 +12,7 @@ from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
+from .domain.survey import SurveyAnswer, SurveyLink
 from .domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -134,6 +135,32 @@ class MessageLog(Protocol):
         """Record an outcome (sent, failed, or retrying with the reason)."""
     def status(self, key: MessageKey) -> MessageStatus | None: ...
     def for_member(self, member_id: str) -> list[MessageRecord]: ...
+
+
+class SurveyStore(Protocol):
+    """Exit survey links (by token digest) and the members' answers."""
+
+    def put_link(self, token_digest: str, link: SurveyLink) -> None: ...
+    def get_link(self, token_digest: str) -> SurveyLink | None: ...
+    def save_answer(self, answer: SurveyAnswer) -> None: ...
+    def answers(self, limit: int) -> list[SurveyAnswer]:
+        """Newest first."""
+    def for_member(self, member_id: str) -> list[SurveyAnswer]: ...
+
+
+class ContactStore(Protocol):
+    """A member's email address (from Stripe's checkout), for messages their platform cannot carry."""
+
+    def set_email(self, member_id: str, email: str) -> None: ...
+    def email(self, member_id: str) -> str | None: ...
+
+
+class Mailer(Protocol):
+    """Email to a member (SES)."""
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Raise PermanentError when refused for good (unverified sender, bad address), RetryableError
+        when it may work later (throttled, unreachable)."""
 
 
 class CheckoutRepository(Protocol):
@@ -376,3 +403,7 @@ class Stores:
     grants: GrantRepository
     # One read for the billing processor's per-member facts; None composes them from the above.
     states: MemberStateReader | None = None
+    # Exit surveys; None (e.g. in unit tests) sends cancellation receipts without the question.
+    surveys: SurveyStore | None = None
+    # Members' email addresses; None (e.g. in unit tests) means none are kept.
+    contacts: ContactStore | None = None

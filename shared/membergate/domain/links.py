@@ -21,3 +21,7 @@ class Links:
 
     def claim(self, token: str) -> str:
         return f"{self.base_url}/claim/{token}"
+
+    def survey(self, token: str) -> str:
+        """The one-question exit survey a cancellation receipt links to."""
+        return f"{self.base_url}/survey/{token}"

@@ -138,6 +138,10 @@ class Plan:
     description: str = ""  # the creator's words on what is included, shown on the join page
     # Archived: the join link answers 410 and no new checkout starts; members keep their grants.
     archived_at: int | None = None
+    # Days before each renewal the member is told it is coming (None: no notice).
+    renewal_notice_days: int | None = 7
+    # Days before a free trial ends the member is told the first charge is coming (None: none).
+    trial_notice_days: int | None = 3
 
     @property
     def grace_seconds(self) -> int:

@@ -138,6 +138,8 @@ def create_plan(
     kind: str = PlanKind.SUBSCRIPTION.value,
     access_days: int | None = None,
     description: str = "",
+    renewal_notice_days: int | None = 7,
+    trial_notice_days: int | None = 3,
 ) -> Plan:
     plan_kind = PlanKind(kind)
     if plan_kind is PlanKind.PASS and not access_days:
@@ -173,6 +175,8 @@ def create_plan(
         kind=plan_kind,
         access_days=access_days,
         description=description.strip(),
+        renewal_notice_days=renewal_notice_days,
+        trial_notice_days=trial_notice_days,
     )
     stores.catalog.add_plan(plan)
     return plan
@@ -406,7 +410,7 @@ def list_members(
 @dataclass(frozen=True)
 class TimelineEntry:
     at: int
-    kind: str  # joined, subscription, payment, entitlement, access, message
+    kind: str  # joined, subscription, payment, entitlement, access, message, survey
     summary: str
     detail: dict[str, str | int | None] = field(default_factory=dict)
 
@@ -462,6 +466,15 @@ def member_timeline(stores: Stores, member_id: str, now: int) -> list[TimelineEn
                 "message",
                 f"message {message.kind} {message.status.value}" + (f": {message.reason}" if message.reason else ""),
                 {"kind": message.kind, "state": message.status.value},
+            )
+        )
+    for answer in stores.surveys.for_member(member_id) if stores.surveys is not None else ():
+        entries.append(
+            TimelineEntry(
+                answer.at,
+                "survey",
+                f"exit survey: {answer.choice}" + (f": {answer.comment}" if answer.comment else ""),
+                {"plan_id": answer.plan_id, "choice": answer.choice, "comment": answer.comment or None},
             )
         )
     return sorted(entries, key=lambda e: (e.at, e.kind, e.summary))

@@ -6,12 +6,14 @@ import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
+from ...domain.survey import SurveyAnswer, SurveyLink
 from ...domain.model import (
     AccessRecord,
     AccessState,
@@ -44,6 +46,7 @@ from .models import (
     CheckoutItem,
     ClaimItem,
     CommunityItem,
+    ContactItem,
     CounterItem,
     CredentialsItem,
     EntitlementsItem,
@@ -60,6 +63,8 @@ from .models import (
     PriceItem,
     SessionItem,
     SubscriptionItem,
+    SurveyAnswerItem,
+    SurveyLinkItem,
 )
 
 def _conditional_failed(exc: Exception) -> bool:
@@ -154,6 +159,9 @@ class DynamoCatalogRepository:
                 plan_kind=plan.kind.value,
                 access_days=plan.access_days,
                 description=plan.description or None,
+                renewal_notice_days=plan.renewal_notice_days,
+                trial_notice_days=plan.trial_notice_days,
+                notices_set=True,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -212,7 +220,17 @@ def _plan(item: PlanItem) -> Plan:
         access_days=int(item.access_days) if item.access_days is not None else None,
         description=item.description or "",
         archived_at=int(item.archived_at) if item.archived_at is not None else None,
+        **_notices(item),
     )
+
+
+def _notices(item: PlanItem) -> dict[str, Any]:
+    """The plan's notice settings; a plan stored before they existed keeps the defaults."""
+    found: dict[str, Any] = {}
+    if item.notices_set:
+        found["renewal_notice_days"] = int(item.renewal_notice_days) if item.renewal_notice_days is not None else None
+        found["trial_notice_days"] = int(item.trial_notice_days) if item.trial_notice_days is not None else None
+    return found
 
 
 # --- members --------------------------------------------------------------------------------
@@ -399,6 +417,7 @@ class DynamoSubscriptionRepository:
             cancel_requested_at=record.cancel_requested_at,
             last_paid_at=record.last_paid_at,
             refunded_payment_at=record.refunded_payment_at,
+            cancellation_ends=list(record.cancellation_ends) or None,
         )
         if record.version is not None:
             item.version = record.version
@@ -485,6 +504,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         version=int(item.version) if item.version is not None else None,
         last_paid_at=int(item.last_paid_at) if item.last_paid_at is not None else None,
         refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
+        cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
     )
 
 
@@ -916,3 +936,53 @@ def _session_pk(session_id: str) -> str:
 
 def _ttl(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+# --- exit surveys ---------------------------------------------------------------------------
+
+
+class DynamoSurveyStore:
+    def put_link(self, token_digest: str, link: SurveyLink) -> None:
+        SurveyLinkItem(
+            f"SURVEY_LINK#{token_digest}", "SURVEY_LINK", member_id=link.member_id, plan_id=link.plan_id,
+            subscription_id=link.subscription_id, period=link.period, expires_at=link.expires_at,
+            expires_at_ttl=_ttl(link.expires_at),
+        ).save()
+
+    def get_link(self, token_digest: str) -> SurveyLink | None:
+        item = _get(SurveyLinkItem, f"SURVEY_LINK#{token_digest}", "SURVEY_LINK")
+        if item is None:
+            return None
+        return SurveyLink(item.member_id, item.plan_id, item.subscription_id, item.period, int(item.expires_at))
+
+    def save_answer(self, answer: SurveyAnswer) -> None:
+        SurveyAnswerItem(
+            f"SURVEY_ANSWER#{answer.member_id}", f"ANSWER#{answer.period}",
+            gsi1pk="SURVEY_ANSWER", gsi1sk=f"{answer.at:012d}#{answer.member_id}#{answer.period}",
+            member_id=answer.member_id, plan_id=answer.plan_id, subscription_id=answer.subscription_id,
+            period=answer.period, choice=answer.choice, comment=answer.comment or None, answered_at=answer.at,
+        ).save()
+
+    def answers(self, limit: int) -> list[SurveyAnswer]:
+        items = SurveyAnswerItem.by_kind.query("SURVEY_ANSWER", scan_index_forward=False, limit=limit)
+        return [_answer(i) for i in items]
+
+    def for_member(self, member_id: str) -> list[SurveyAnswer]:
+        return [_answer(i) for i in SurveyAnswerItem.query(f"SURVEY_ANSWER#{member_id}", consistent_read=True)]
+
+
+def _answer(item: SurveyAnswerItem) -> SurveyAnswer:
+    return SurveyAnswer(item.member_id, item.plan_id, item.subscription_id, item.period, item.choice,
+                        item.comment or "", int(item.answered_at))
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+class DynamoContactStore:
+    def set_email(self, member_id: str, email: str) -> None:
+        ContactItem(f"CONTACT#{member_id}", "CONTACT", member_id=member_id, email=email).save()
+
+    def email(self, member_id: str) -> str | None:
+        item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
+        return item.email if item else None
