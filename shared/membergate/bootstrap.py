@@ -146,6 +146,7 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoSubscriptionRepository,
         DynamoSurveyStore,
         DynamoContactStore,
+        DynamoMemberLinkStore,
         DynamoWebSessionStore,
     )
     from .ports import Stores
@@ -165,6 +166,7 @@ def stores(settings: config.StoreSettings) -> Any:
         states=DynamoMemberStateReader(),
         surveys=DynamoSurveyStore(),
         contacts=DynamoContactStore(),
+        member_links=DynamoMemberLinkStore(),
     )
 
 

@@ -148,6 +148,21 @@ class SurveyStore(Protocol):
     def for_member(self, member_id: str) -> list[SurveyAnswer]: ...
 
 
+@dataclass(frozen=True)
+class MemberLink:
+    """What a personal link in a member message stands for (stored under its token's digest)."""
+
+    member_id: str
+    purpose: str  # "portal": Stripe's billing portal for this member
+    plan_id: str
+    expires_at: int
+
+
+class MemberLinkStore(Protocol):
+    def put_link(self, token_digest: str, link: MemberLink) -> None: ...
+    def get_link(self, token_digest: str) -> MemberLink | None: ...
+
+
 class ContactStore(Protocol):
     """A member's email address (from Stripe's checkout), for messages their platform cannot carry."""
 
@@ -407,3 +422,5 @@ class Stores:
     surveys: SurveyStore | None = None
     # Members' email addresses; None (e.g. in unit tests) means none are kept.
     contacts: ContactStore | None = None
+    # Personal links in messages (payment reminders' billing link); None: messages link the join page.
+    member_links: MemberLinkStore | None = None

@@ -133,3 +133,32 @@ def test_message_refused_on_discord_goes_by_email_recorded_by_ses(stack):
     receipt = [m for m in messages_of(stack, customer) if m["kind"] == "cancellation_receipt"]
     assert [(m["state"], m["reason"]) for m in receipt] == [("sent", "by email (dms_closed)")]
 
+
+
+def test_failed_payment_message_carries_a_link_straight_to_the_billing_portal(stack):
+    # Given a subscriber whose card now declines
+    user_id, customer = buy_through_the_stack(
+        stack, guild="955500000000000061", role="955500000000000062", kind="subscription", username="declined-dan",
+        price={"price_id": "price_e2e_declined", "unit_amount": 1500, "currency": "eur", "interval": "month",
+               "product_name": "Monthly declined"})
+    assert stack.post(f"/_local/stripe/_control/customers/{customer}/payment_method",
+                      json_body={"behaviour": "declines"}).status == 200
+    end = period_end(subscription_of(stack, customer))
+    # When the renewal fails and the sweep runs
+    advance_to(stack, end + 60)
+    stack.post("/_local/drain")
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    stack.post("/_local/drain")
+    # Then the member is told, with their personal billing link
+    failed = [m for m in dms_to(stack, user_id) if "didn't go through" in m]
+    assert len(failed) == 1, dms_to(stack, user_id)
+    link = "/billing/portal/" + failed[0].split("/billing/portal/")[1].split()[0]
+    # When they open it (from any browser: no session needed)
+    opened = stack.get(link)
+    # Then it leads to Stripe's customer portal for their customer
+    assert opened.status == 303, opened.text
+    assert "/_local/stripe/portal/" in opened.location
+    # And a forged or malformed link is a page saying what to do, never a 5xx
+    forged = stack.get("/billing/portal/forged-token")
+    assert forged.status == 404 and "Manage billing" in forged.text
+    assert stack.get("/billing/portal/%0D%0Abad").status in (400, 404)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
 from ..services.billing_portal import open_billing_portal
+from ..services.member_links import open_portal_link
 from ..services.checkout import CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
 from ..services.member_pages import join_page_view
@@ -122,6 +123,25 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
         if is_form:
             return redirect(session.url)
         return json_response(201, {"checkout_url": session.url, "session_id": session.id})
+
+    @app.get("/billing/portal/<token>")
+    def billing_portal_link(token: str) -> Response:
+        """The personal link of a payment reminder: straight to Stripe's billing portal."""
+        locale = _locale(app)
+        if not is_id(token):
+            return html(404, localized_page(locale, "err.link.title", "err.link"))
+        try:
+            deps = edge.deps()
+            now = edge.now()
+            source_ip = app.current_event.request_context.http.source_ip
+            check_rate(deps.stores, source_ip, now, deps.settings.checkout_rate_limit, deps.settings.checkout_rate_window,
+                       scope="portal")
+            url = open_portal_link(token, edge.base_url(app), stores=deps.stores, billing=deps.billing, now=now)
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page(text(locale, "err.portal.title"), error.message, locale=locale), headers)
+        count("BillingPortalOpened")
+        return redirect(url)
 
     @app.post("/billing/portal")
     def billing_portal() -> Response:

@@ -293,7 +293,8 @@ class AccessDispatcher:
             date=format_date(int(ends_at), community.locale) if ends_at else "",
             invoice_url=details.get("invoice_url", ""),
             join_url=self.links.join(plan.id if plan else None),
-            manage_url=self.links.manage(plan.id if plan else None),
+            manage_url=(self.links.portal(details["portal_token"]) if details.get("portal_token")
+                        else self.links.manage(plan.id if plan else None)),
         )
         if details.get("survey_token"):
             said += "\n" + render("survey_question", community.locale, survey_url=self.links.survey(details["survey_token"]))

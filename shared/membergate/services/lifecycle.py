@@ -6,11 +6,20 @@ from dataclasses import dataclass, replace
 
 from ..domain.billing import SubscriptionRecord, merge_snapshot
 from ..domain.errors import RetryableError
-from ..domain.lifecycle import CANCELLATION_RECEIPT, UNCANCELLED, LifecycleDecision, Reminder, decide
+from ..domain.lifecycle import (
+    CANCELLATION_RECEIPT,
+    GRACE_ENDING,
+    GRACE_STARTED,
+    UNCANCELLED,
+    LifecycleDecision,
+    Reminder,
+    decide,
+)
 from ..domain.stripe_events import snapshot_of
 from ..domain.model import MessageKey, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
 from .membership import refresh_member
+from .member_links import issue_portal_link
 from .survey import issue_survey_link
 
 SWEEP_BATCH = 500
@@ -85,6 +94,13 @@ def _survey(stores: Stores, member_id: str, plan_id: str, reminder: Reminder, no
     return (("survey_token", token),)
 
 
+def _portal(stores: Stores, member_id: str, plan_id: str, reminder: Reminder, now: int) -> tuple[tuple[str, str], ...]:
+    """A payment reminder links straight to Stripe's billing portal, to update the card in one tap."""
+    if reminder.kind not in (GRACE_STARTED, GRACE_ENDING) or stores.member_links is None:
+        return ()
+    return (("portal_token", issue_portal_link(stores.member_links, member_id, plan_id, now)),)
+
+
 def _sweep_member(
     stores: Stores, billing: BillingGateway, access_queue: AccessWorkQueue, member_id: str, now: int
 ) -> tuple[int, int]:
@@ -112,7 +128,8 @@ def _sweep_member(
                     plan.grants[0].community_id,
                     message_kind=reminder.kind,
                     message_period=reminder.period,
-                    details=_details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now),
+                    details=_details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now)
+                    + _portal(stores, member_id, plan.id, reminder, now),
                 )
             ]
         )

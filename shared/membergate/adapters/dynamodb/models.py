@@ -309,6 +309,15 @@ class SurveyAnswerItem(MembershipItem, discriminator="survey_answer"):
     answered_at = NumberAttribute()
 
 
+class MemberLinkItem(MembershipItem, discriminator="member_link"):
+    """A personal link in a member message, keyed by its token's SHA-256 digest."""
+
+    member_id = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    plan_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
 class ContactItem(MembershipItem, discriminator="contact"):
     """A member's email (its own partition: the member's reads stay as they were)."""
 

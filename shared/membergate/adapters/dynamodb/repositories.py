@@ -38,7 +38,7 @@ from ...domain.model import (
     PriceLine,
 )
 from ...domain.tokens import token_key
-from ...ports import MemberState, WebSession
+from ...ports import MemberLink, MemberState, WebSession
 from ..intake import LEDGER_DAY_SHARDS, LEDGER_RETENTION_SECONDS, ledger_day, ledger_day_partition, ledger_day_shard
 from .models import (
     DUE_SHARDS,
@@ -47,6 +47,7 @@ from .models import (
     ClaimItem,
     CommunityItem,
     ContactItem,
+    MemberLinkItem,
     CounterItem,
     CredentialsItem,
     EntitlementsItem,
@@ -986,3 +987,20 @@ class DynamoContactStore:
     def email(self, member_id: str) -> str | None:
         item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
         return item.email if item else None
+
+
+# --- personal links in messages -------------------------------------------------------------
+
+
+class DynamoMemberLinkStore:
+    def put_link(self, token_digest: str, link: MemberLink) -> None:
+        MemberLinkItem(
+            f"MEMBER_LINK#{token_digest}", "MEMBER_LINK", member_id=link.member_id, purpose=link.purpose,
+            plan_id=link.plan_id or None, expires_at=link.expires_at, expires_at_ttl=_ttl(link.expires_at),
+        ).save()
+
+    def get_link(self, token_digest: str) -> MemberLink | None:
+        item = _get(MemberLinkItem, f"MEMBER_LINK#{token_digest}", "MEMBER_LINK")
+        if item is None:
+            return None
+        return MemberLink(item.member_id, item.purpose, item.plan_id or "", int(item.expires_at))
