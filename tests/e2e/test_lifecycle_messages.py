@@ -162,3 +162,30 @@ def test_failed_payment_message_carries_a_link_straight_to_the_billing_portal(st
     forged = stack.get("/billing/portal/forged-token")
     assert forged.status == 404 and "Manage billing" in forged.text
     assert stack.get("/billing/portal/%0D%0Abad").status in (400, 404)
+
+
+def test_survey_and_portal_link_routes_refuse_hostile_input_without_5xx(stack):
+    # Given the member-facing routes added for the lifecycle messages, and the creator's list
+    nested = ("[" * 40 + "]" * 40).encode()
+    cases = [
+        ("GET", "/survey/%C3%A9t%C3%A9", {}),
+        ("GET", "/survey/%0D%0Ainjected", {}),
+        ("POST", "/survey/unknown-token", {"data": b"choice=\xff\xfe", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/survey/unknown-token", {"data": nested, "headers": {"Content-Type": "application/json"}}),
+        ("POST", "/survey/unknown-token", {"data": b"a" * 70_000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/survey/unknown-token", {"data": b"{}", "headers": {"Content-Type": "text/plain"}}),
+        ("GET", "/billing/portal/%E2%9C%93", {}),
+        ("GET", "/billing/portal/" + "a" * 300, {}),
+    ]
+    for method, path, kw in cases:
+        # When each hostile request arrives
+        reply = stack.request(method, path, **kw)
+        # Then it is refused with a 4xx: an HTML page, or the JSON error envelope from the edge
+        assert 400 <= reply.status < 500, (method, path, reply.status, reply.text[:200])
+        if "json" in reply.headers.get("content-type", ""):
+            assert set(reply.json()["error"]) >= {"code", "message"}
+    # And the creator's list needs the admin token and checks its query
+    assert stack.get("/admin/surveys").status == 401
+    bad = stack.get("/admin/surveys?limit=abc", admin=True)
+    assert bad.status in (400, 422) and "error" in bad.json()
+    assert stack.get("/admin/surveys?limit=5", admin=True).status == 200
