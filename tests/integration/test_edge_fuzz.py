@@ -32,6 +32,8 @@ pytestmark = pytest.mark.integration
 ROUTES = read_template().routes
 EXAMPLES_PER_ROUTE = 40
 HTML_GET_FUNCTIONS = {"join", "telegram_webhook"}  # the member-facing pages answer their errors as pages (Telegram: its GET links)
+# Member links opened from a message (a payment reminder's billing link): pages too, on that GET route only.
+HTML_GET_ROUTES = {"GET /billing/portal/{token}"}
 ADMIN_TAILS = ["communities", "plans", "members", "kpis", "events", "openapi.json", "members/{id}/claim-link",
                "members/{id}/resync", "plans/{id}", "nothing"]
 
@@ -148,7 +150,8 @@ def check_answer(function: str, event: dict[str, Any], reply: dict[str, Any]) ->
         assert location.isascii() and not any(c in location for c in "\r\n\x00"), location
     content_type = headers.get("content-type", "")
     if content_type.startswith("text/html"):
-        assert function in HTML_GET_FUNCTIONS or status < 400 or event["headers"].get("content-type", "").startswith(
+        assert function in HTML_GET_FUNCTIONS or event["routeKey"] in HTML_GET_ROUTES or status < 400 or event[
+            "headers"].get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ), reply
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
