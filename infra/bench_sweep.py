@@ -171,7 +171,10 @@ def populate(stack: Any, stores: Any, members: int, due: int) -> None:
     """``members`` members in all, ``due`` of them past due with their due time before the sweep."""
     stores.catalog.add_community(Community("com_1", Platform.DISCORD, "The Club", GUILD, ROLE, OnRevoke.REMOVE_ROLE,
                                            "en", T0))
-    stores.catalog.add_plan(Plan("pln_monthly", "Monthly", (PRICE,), (PlanGrant("com_1"),), 3, OnGraceEnd.CANCEL, T0))
+    # No renewal notice: only the past-due members are due at the sweep, as the figures assume
+    # (with notices on, each active member is due once a period, N days before its renewal).
+    stores.catalog.add_plan(Plan("pln_monthly", "Monthly", (PRICE,), (PlanGrant("com_1"),), 3, OnGraceEnd.CANCEL, T0,
+                                 renewal_notice_days=None))
     processor = BillingEventProcessor(stores, _DiscardQueue())
     client = boto3.client("dynamodb", region_name=REGION)
     for kind, count, past_due in (("a", members - due, False), ("d", due, True)):

@@ -376,8 +376,19 @@ class Story:
         return landed
 
     def look_at_billing(self, reminder: str, plan_id: str) -> None:
-        """The member follows the reminder's manage link to Stripe's customer portal, and leaves."""
+        """The member follows the reminder's link to Stripe's customer portal, and leaves."""
         c = self.c
+        direct = re.search(r"https?://\S+/billing/portal/[A-Za-z0-9_-]+", reminder)
+        if direct is not None:
+            # Their personal billing link: straight to the portal, from any browser.
+            to_portal = self.expect(c.get(urlsplit(direct.group(0)).path), 303, "open the billing link")
+            portal = self.expect(c.get(to_portal.location), 200, "Stripe's customer portal")
+            if "Update card and pay now" not in portal.text:
+                raise StoryFailed(f"the portal does not offer to fix the payment: {portal.text[:300]}")
+            self.say(f"🔧 the reminder's link → Stripe's customer portal ({urlsplit(to_portal.location).path}): "
+                     "update card and pay now, cancel at period end, or cancel now")
+            self.say("they close it without paying…")
+            return
         link = re.search(r"https?://\S+\?manage=1", reminder)
         if link is None:
             raise StoryFailed(f"the reminder has no manage link: {reminder}")

@@ -42,6 +42,7 @@ DEFAULT_ADMIN_TOKEN = "local-admin-token"
 DEFAULT_TELEGRAM_WEBHOOK_SECRET = "local_telegram_webhook_secret"
 LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
 REGION = "us-east-1"
+LOCAL_EMAIL_FROM = "members@membergate.local"
 OUTBOUND_BASE_SUFFIXES = ("_API_BASE", "_OAUTH_BASE")
 DAILY = 86_400
 
@@ -154,6 +155,8 @@ def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
         env["TELEGRAM_API_BASE"] = f"{base_url}/_local/telegram"
     if "WHATSAPP_API_BASE" not in settings.outbound_bases:
         env["WHATSAPP_API_BASE"] = f"{base_url}/_local/whatsapp/v23.0"
+    # Member emails go to moto's SES, which keeps them (GET /_local/mail) and sends nothing.
+    env["EMAIL_FROM_ADDRESS"] = os.environ.get("EMAIL_FROM_ADDRESS") or LOCAL_EMAIL_FROM
     env.update(settings.outbound_bases)
     return env
 
@@ -247,6 +250,9 @@ class LocalStack:
             params["WhatsAppGatewayKeySecretName"]: os.environ.get("WHATSAPP_GATEWAY_KEY") or LOCAL_WHATSAPP["gateway_key"],
         }
         intrinsics = create_resources(self.template, session.client, secret_values)
+        # As the creator verifies their sender in SES before deploying (moto refuses others too).
+        session.client("sesv2").create_email_identity(
+            EmailIdentity=os.environ.get("EMAIL_FROM_ADDRESS") or LOCAL_EMAIL_FROM)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
         intrinsics.parameters["WhatsAppPhoneNumberId"] = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
@@ -348,6 +354,8 @@ class LocalStack:
             response = self._clock_route(request)
         elif path == "/_local/drain" and request.method == "POST":
             response = _json(200, self.drain())
+        elif path == "/_local/mail" and request.method == "GET":
+            response = _json(200, {"mail": sent_mail()})
         else:
             response = self._invoke_route(request)
         return response(environ, start_response)
@@ -490,6 +498,18 @@ class LocalStack:
             except Exception as error:
                 print(f"[local-stack] schedule error: {error!r}", file=sys.stderr)
             self._stop.wait(0.5)
+
+
+def sent_mail() -> list[dict[str, Any]]:
+    """Every email the functions sent through SES, as moto recorded it (oldest first)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return [
+        {"id": m.id, "from": m.source, "to": m.destinations.get("ToAddresses", []), "subject": m.subject, "body": m.body}
+        for m in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+        if hasattr(m, "subject")
+    ]
 
 
 def _json(status: int, body: Any) -> Response:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # WhatsApp's wiring is typed without importing its adapters a
     from .ports import Stores
 if TYPE_CHECKING:  # the ports import the domain: not at run time here, the intake stays import-light
     from .ports import BillingGateway
+    from .ports import Mailer
 
 
 class SystemClock:
@@ -159,6 +160,9 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoMessageLog,
         DynamoPrivacyStore,
         DynamoSubscriptionRepository,
+        DynamoSurveyStore,
+        DynamoContactStore,
+        DynamoMemberLinkStore,
         DynamoWebSessionStore,
     )
     from .ports import Stores
@@ -178,6 +182,9 @@ def stores(settings: config.StoreSettings) -> Any:
         grants=DynamoGrantRepository(),
         states=DynamoMemberStateReader(),
         privacy=DynamoPrivacyStore(),
+        surveys=DynamoSurveyStore(),
+        contacts=DynamoContactStore(),
+        member_links=DynamoMemberLinkStore(),
     )
 
 
@@ -293,9 +300,18 @@ def dispatcher() -> Dispatcher:
         connectors[Platform.WHATSAPP] = _whatsapp_connector(settings, repositories)
     queue = _access_queue(settings)
     service = AccessDispatcher(
-        repositories, connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url)
+        repositories, connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url),
+        mailer=_mailer(settings), email_always=settings.email_messages == "always",
     )
     return Dispatcher(settings, service, queue)
+
+
+def _mailer(settings: config.DispatcherSettings) -> Mailer | None:
+    if not settings.email_from_address:
+        return None
+    from .adapters.ses import SesMailer
+
+    return SesMailer(aws_client("sesv2", settings.region), settings.email_from_address)
 
 
 def _telegram_api(settings: Any) -> Any:

@@ -35,6 +35,13 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"environment variable {name} must be a whole number, got {raw!r}") from None
 
 
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = _env(environ, name, default).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"environment variable {name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _bool_mode(environ: Mapping[str, str], name: str) -> bool:
     raw = _env(environ, name, "test").lower()
     if raw not in ("live", "test"):
@@ -116,6 +123,8 @@ ENV_NAMES = {
     "ledger_retention_days": "LEDGER_RETENTION_DAYS",
     "message_retention_days": "MESSAGE_RETENTION_DAYS",
     "price_check": "PRICE_CHECK",
+    "email_from_address": "EMAIL_FROM_ADDRESS",
+    "email_messages": "EMAIL_MESSAGES",
 }
 
 
@@ -307,6 +316,10 @@ class DispatcherSettings(JoinSettings):
     whatsapp_gateway_key_name: str = ""
     # The approved template that carries a message outside the 24-hour window (one body variable).
     whatsapp_notice_template: str = "membergate_notice"
+    # Member emails through SES: the sender (empty: no email at all), and whether every message
+    # is emailed too ("always") or only those the platform refused ("fallback").
+    email_from_address: str = ""
+    email_messages: str = "fallback"
 
     @property
     def discord_requests_per_second(self) -> int:
@@ -331,6 +344,8 @@ class DispatcherSettings(JoinSettings):
             whatsapp_gateway_url=_env(e, "WHATSAPP_GATEWAY_URL", ""),
             whatsapp_gateway_key_name=_env(e, "WHATSAPP_GATEWAY_KEY_NAME", ""),
             whatsapp_notice_template=_env(e, "WHATSAPP_NOTICE_TEMPLATE", "membergate_notice"),
+            email_from_address=_env(e, "EMAIL_FROM_ADDRESS", ""),
+            email_messages=_choice(e, "EMAIL_MESSAGES", ("fallback", "always"), "fallback"),
         )
 
 

@@ -14,6 +14,7 @@ from .domain.checkout_terms import CheckoutTerms
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
+from .domain.survey import SurveyAnswer, SurveyLink
 from .domain.model import (
     AccessRecord,
     CheckoutAttempt,
@@ -139,6 +140,47 @@ class MessageLog(Protocol):
         """Record an outcome (sent, failed, or retrying with the reason)."""
     def status(self, key: MessageKey) -> MessageStatus | None: ...
     def for_member(self, member_id: str) -> list[MessageRecord]: ...
+
+
+class SurveyStore(Protocol):
+    """Exit survey links (by token digest) and the members' answers."""
+
+    def put_link(self, token_digest: str, link: SurveyLink) -> None: ...
+    def get_link(self, token_digest: str) -> SurveyLink | None: ...
+    def save_answer(self, answer: SurveyAnswer) -> None: ...
+    def answers(self, limit: int) -> list[SurveyAnswer]:
+        """Newest first."""
+    def for_member(self, member_id: str) -> list[SurveyAnswer]: ...
+
+
+@dataclass(frozen=True)
+class MemberLink:
+    """What a personal link in a member message stands for (stored under its token's digest)."""
+
+    member_id: str
+    purpose: str  # "portal": Stripe's billing portal for this member
+    plan_id: str
+    expires_at: int
+
+
+class MemberLinkStore(Protocol):
+    def put_link(self, token_digest: str, link: MemberLink) -> None: ...
+    def get_link(self, token_digest: str) -> MemberLink | None: ...
+
+
+class ContactStore(Protocol):
+    """A member's email address (from Stripe's checkout), for messages their platform cannot carry."""
+
+    def set_email(self, member_id: str, email: str) -> None: ...
+    def email(self, member_id: str) -> str | None: ...
+
+
+class Mailer(Protocol):
+    """Email to a member (SES)."""
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Raise PermanentError when refused for good (unverified sender, bad address), RetryableError
+        when it may work later (throttled, unreachable)."""
 
 
 class CheckoutRepository(Protocol):
@@ -453,3 +495,9 @@ class Stores:
     states: MemberStateReader | None = None
     # Members' data rights (export, erasure); None where a function never needs them.
     privacy: PrivacyStore | None = None
+    # Exit surveys; None (e.g. in unit tests) sends cancellation receipts without the question.
+    surveys: SurveyStore | None = None
+    # Members' email addresses; None (e.g. in unit tests) means none are kept.
+    contacts: ContactStore | None = None
+    # Personal links in messages (payment reminders' billing link); None: messages link the join page.
+    member_links: MemberLinkStore | None = None

@@ -29,7 +29,8 @@ def test_dispatcher_share_keeps_all_processes_under_the_global_limit_with_headro
                                                                "CHECKOUT_RATE_LIMIT": "5",
                                                                "CHECKOUT_RATE_WINDOW_SECONDS": "60",
                                                                "PUBLIC_BASE_URL": "https://m.example",
-                                                               "TOKEN_SEALING": "parameter"}
+                                                               "TOKEN_SEALING": "parameter",
+                                                               "EMAIL_MESSAGES": "fallback"}
     environment["DISPATCH_MAX_CONCURRENCY"] = str(concurrency)
     settings = DispatcherSettings.from_env(environment)
     # Then each keeps to its share, and all together stay at most 80 % of Discord's 50/s (or 1/s each)

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.integration
 ROUTES = read_template().routes
 EXAMPLES_PER_ROUTE = 40
 HTML_GET_FUNCTIONS = {"join", "telegram_webhook", "whatsapp_webhook"}  # the member-facing pages answer their errors as pages (Telegram, WhatsApp: their GET links)
+# Member links opened from a message (a payment reminder's billing link): pages too, on that GET route only.
+HTML_GET_ROUTES = {"GET /billing/portal/{token}"}
 ADMIN_TAILS = ["communities", "plans", "members", "kpis", "events", "openapi.json", "members/{id}/claim-link",
                "members/{id}/resync", "plans/{id}", "nothing",
                # The creator's dashboard (HTML, session cookie, CSRF-protected forms): http/dashboard.py
@@ -155,8 +157,8 @@ def check_answer(function: str, event: dict[str, Any], reply: dict[str, Any]) ->
     if content_type.startswith("text/html"):
         # The dashboard answers a browser in pages (login form, "reload and try again"), never JSON.
         dashboard = event["rawPath"].startswith("/admin/dashboard")
-        assert function in HTML_GET_FUNCTIONS or dashboard or status < 400 or event["headers"].get(
-            "content-type", "").startswith("application/x-www-form-urlencoded"), reply
+        assert function in HTML_GET_FUNCTIONS or dashboard or event["routeKey"] in HTML_GET_ROUTES or status < 400 or event[
+            "headers"].get("content-type", "").startswith("application/x-www-form-urlencoded"), reply
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         return
     if status >= 400:

@@ -209,7 +209,7 @@ def subscription_of(p: Pipeline) -> str:
 
 def test_journey_grace_member_fixes_card_in_billing_portal_and_keeps_role(pipeline):
     p = pipeline
-    # Given a paying member whose renewal failed: in grace, role kept, reminded with the manage link
+    # Given a paying member whose renewal failed: in grace, role kept, reminded with their billing link
     plan_id = setup_catalog(p)
     cookie = bind_discord(p, plan_id)
     pay(p, cookie, plan_id)
@@ -221,8 +221,11 @@ def test_journey_grace_member_fixes_card_in_billing_portal_and_keeps_role(pipeli
     p.sweep()
     assert member_view(p)["entitlements"][0]["state"] == "grace"
     (_, reminder), = p.discord.delivered
-    assert f"{PUBLIC}/join/{plan_id}?manage=1" in reminder
-    # When they open that link in the browser they subscribed with, a month later
+    # (The reminder links straight to the portal, personal to the member: no session needed.)
+    token = reminder.split(f"{PUBLIC}/billing/portal/")[1].split()[0]
+    direct = p.call("start_checkout", "GET", f"/billing/portal/{token}")
+    assert direct["statusCode"] == 303, direct
+    # When they open their membership page in the browser they subscribed with, a month later
     page = p.call("join", "GET", f"/join/{plan_id}?manage=1", cookies=[cookie])
     # Then, their week-long session having expired, they are asked for the right Discord account
     assert "Connect the Discord account you subscribed with to manage your billing" in page["body"]

@@ -150,9 +150,10 @@ class Rendering:
         customer = self.customers.get(session.customer_id) if session.customer_id else None
         details = None
         if session.status == "complete":
-            # A guest (payment mode without a customer) still leaves the details typed at checkout.
+            # A guest (payment mode without a customer) still leaves the details typed at checkout;
+            # Checkout asks a customer without an email for one, as Stripe's does.
             details = make_customer_details(
-                email=customer.email if customer else self._buyer_email(session),
+                email=(customer.email if customer else None) or self._buyer_email(session),
                 name=customer.name if customer else None,
             )
         amount = self.session_amount(session)

@@ -119,6 +119,9 @@ class SubscriptionRecord:
     version: int | None = None
     last_paid_at: int | None = None  # the latest paid invoice's payment time (invoice.paid)
     refunded_payment_at: int | None = None  # the latest fully refunded payment's time (charge.refunded)
+    # Every access end a cancellation announced (a union over snapshots, so order-independent):
+    # a later snapshot without it means the member took the cancellation back.
+    cancellation_ends: tuple[int, ...] = ()
 
     @property
     def last_payment_refunded(self) -> bool:
@@ -151,7 +154,13 @@ def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -
         | {Observation(snapshot.created, STATUS_RANK.get(snapshot.status, -1), snapshot.status)}
     )
     via_checkout = record.via_checkout or snapshot.member_id_hint is not None
-    return replace(record, latest=latest, observations=observations, via_checkout=via_checkout)
+    cancellation_ends = record.cancellation_ends
+    end = scheduled_end(snapshot)
+    if end is not None and end not in cancellation_ends:
+        cancellation_ends = tuple(sorted((*cancellation_ends, end)))
+    return replace(
+        record, latest=latest, observations=observations, via_checkout=via_checkout, cancellation_ends=cancellation_ends
+    )
 
 
 def merge_checkout_gate(record: SubscriptionRecord, gate: CheckoutGate) -> SubscriptionRecord:

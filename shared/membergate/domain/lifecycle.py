@@ -1,4 +1,8 @@
-"""Time-driven rules: which reminders are due, when grace runs out, when to look again."""
+"""Time-driven rules: which reminders and notices are due, when grace runs out, when to look again.
+
+Every notice is computed from the stored subscription (its status and current period end), never
+from Stripe's ``invoice.upcoming`` (one account-wide lead time), so each plan keeps its own.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,29 @@ from .model import EntitlementState, OnGraceEnd, Plan
 DAY = 86_400
 # The "grace is ending" reminder goes out a day before the end, or halfway for short graces.
 MAX_REMINDER_LEAD = DAY
+# French consumer law (Code de la consommation, L215-1): a tacitly renewing contract's notice goes
+# out at the earliest three months and at the latest one month before the cancellation deadline.
+# Membergate sends it at the window's opening; members can cancel up to the renewal itself.
+LEGAL_NOTICE_EARLIEST = 90 * DAY
+INTERVAL_SECONDS = {"day": DAY, "week": 7 * DAY, "month": 30 * DAY, "year": 365 * DAY}
+
+GRACE_STARTED = "grace_started"
+GRACE_ENDING = "grace_ending"
+RENEWAL_NOTICE = "renewal_notice"
+RENEWAL_LEGAL_NOTICE = "renewal_legal_notice"
+TRIAL_ENDING = "trial_ending"
+CANCELLATION_RECEIPT = "cancellation_receipt"
+UNCANCELLED = "uncancelled"
 
 
 @dataclass(frozen=True)
 class Reminder:
-    kind: str  # "grace_started" | "grace_ending"
+    kind: str  # one of the kinds above
     subscription_id: str
     plan_id: str
     period: str  # one message per (member, kind, period)
-    grace_ends_at: int
+    grace_ends_at: int | None = None  # grace reminders
+    ends_at: int | None = None  # notices: the renewal, trial end or access end they announce
 
 
 @dataclass(frozen=True)
@@ -52,10 +70,10 @@ def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) 
             grace_end = since + plan.grace_seconds
             period = f"{record.subscription_id}:{since}"
             if status.state is EntitlementState.GRACE:
-                reminders.append(Reminder("grace_started", record.subscription_id, plan.id, period, grace_end))
+                reminders.append(Reminder(GRACE_STARTED, record.subscription_id, plan.id, period, grace_end))
                 ending_at = grace_end - reminder_lead(plan)
                 if now >= ending_at:
-                    reminders.append(Reminder("grace_ending", record.subscription_id, plan.id, period, grace_end))
+                    reminders.append(Reminder(GRACE_ENDING, record.subscription_id, plan.id, period, grace_end))
                 else:
                     upcoming.append(ending_at)
                 upcoming.append(grace_end)
@@ -71,6 +89,73 @@ def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) 
             end = scheduled_end(record.latest)
             if end is not None and end > now:
                 upcoming.append(end)
+            found, times = notices(record, plan, now)
+            reminders.extend(found)
+            upcoming.extend(times)
     future = [t for t in upcoming if t > now]
     return LifecycleDecision(tuple(reminders), tuple(cancellations), min(future) if future else None)
 
+
+
+def notice_lead(days: int | None, record: SubscriptionRecord) -> int | None:
+    """``days`` ahead, but under the billing interval (a weekly plan cannot be told 7 days ahead)."""
+    if not days:
+        return None
+    lead = days * DAY
+    period = billing_period(record)
+    if period is not None and lead >= period:
+        lead = period // 2
+    return lead
+
+
+def billing_period(record: SubscriptionRecord) -> int | None:
+    lines = record.latest.lines if record.latest else ()
+    lengths = [INTERVAL_SECONDS[l.interval] * max(l.interval_count, 1) for l in lines if l.interval in INTERVAL_SECONDS]
+    return min(lengths) if lengths else None
+
+
+def renews_tacitly_yearly(record: SubscriptionRecord) -> bool:
+    period = billing_period(record)
+    return period is not None and period >= 365 * DAY
+
+
+def notices(record: SubscriptionRecord, plan: Plan, now: int) -> tuple[list[Reminder], list[int]]:
+    """Notices about an active or trialing subscription: (due now, times when the next fall due).
+
+    Each is keyed by the period end it announces, so a renewal (a new period end) gives a new
+    notice, and the same period never gives two."""
+    snap = record.latest
+    if snap is None or snap.current_period_end is None or snap.current_period_end <= now:
+        return [], []
+    sub, plan_id = record.subscription_id, plan.id
+    end = scheduled_end(snap)
+    reminders: list[Reminder] = []
+    upcoming: list[int] = []
+
+    def at(kind: str, send_at: int, ends_at: int) -> None:
+        if now >= send_at:
+            reminders.append(Reminder(kind, sub, plan_id, f"{sub}:{ends_at}", ends_at=ends_at))
+        else:
+            upcoming.append(send_at)
+
+    if end is not None:
+        # Cancelled, access runs to ``end``: the receipt with the exact date, once per end date.
+        at(CANCELLATION_RECEIPT, now, end)
+        return reminders, upcoming
+    period_end = snap.current_period_end
+    for cancelled_end in record.cancellation_ends:
+        if cancelled_end > now:
+            # Cancelled then taken back before the end: the member keeps everything and is told
+            # so (the sweep sends it only when the cancellation receipt for that date went out).
+            at(UNCANCELLED, now, cancelled_end)
+    if snap.status == "trialing":
+        lead = plan.trial_notice_days * DAY if plan.trial_notice_days else None
+        if lead is not None:
+            at(TRIAL_ENDING, period_end - lead, period_end)
+        return reminders, upcoming
+    lead = notice_lead(plan.renewal_notice_days, record)
+    if lead is not None:
+        at(RENEWAL_NOTICE, period_end - lead, period_end)
+    if renews_tacitly_yearly(record):
+        at(RENEWAL_LEGAL_NOTICE, period_end - LEGAL_NOTICE_EARLIEST, period_end)
+    return reminders, upcoming

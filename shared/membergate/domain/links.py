@@ -21,3 +21,11 @@ class Links:
 
     def claim(self, token: str) -> str:
         return f"{self.base_url}/claim/{token}"
+
+    def portal(self, token: str) -> str:
+        """A member's personal link to Stripe's billing portal (payment reminders)."""
+        return f"{self.base_url}/billing/portal/{token}"
+
+    def survey(self, token: str) -> str:
+        """The one-question exit survey a cancellation receipt links to."""
+        return f"{self.base_url}/survey/{token}"

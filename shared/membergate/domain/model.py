@@ -154,6 +154,10 @@ class Plan:
     # Archived: the join link answers 410 and no new checkout starts; members keep their grants.
     archived_at: int | None = None
     checkout: CheckoutOptions = CheckoutOptions()
+    # Days before each renewal the member is told it is coming (None: no notice).
+    renewal_notice_days: int | None = 7
+    # Days before a free trial ends the member is told the first charge is coming (None: none).
+    trial_notice_days: int | None = 3
 
     @property
     def grace_seconds(self) -> int:

@@ -154,6 +154,16 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def customer_email(obj: dict[str, Any]) -> str | None:
+    """The buyer's email from a Checkout Session (customer_details.email), if it looks like one."""
+    email = _dict(obj.get("customer_details")).get("email")
+    if not isinstance(email, str) or len(email) > 254 or email.count("@") != 1:
+        return None
+    if any(c.isspace() or not c.isprintable() for c in email):
+        return None  # CR/LF or spaces would let it inject headers or recipients
+    return email
+
+
 def subscription_snapshot(event: StripeEvent) -> SubscriptionSnapshot:
     return snapshot_of(event.object, created=event.created, source_id=event.id, livemode=event.livemode, what=event.type)
 

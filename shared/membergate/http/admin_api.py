@@ -53,6 +53,8 @@ from .schemas import (
     PlanIn,
     PlanOut,
     PlanPatch,
+    SurveyAnswerOut,
+    SurveysOut,
     PlansOut,
     PreflightOut,
     RelinkFailureOut,
@@ -193,6 +195,8 @@ def build_admin_app(
             access_days=body.access_days,
             description=body.description,
             checkout=body.checkout.model_dump(),
+            renewal_notice_days=body.renewal_notice_days,
+            trial_notice_days=body.trial_notice_days,
             now=now(),
             prices=price_reader(),
         )
@@ -239,6 +243,17 @@ def build_admin_app(
     def archive_plan(plan_id: str) -> PlanOut:
         require_id(plan_id, "plan_id")
         return plan_out(admin.archive_plan(stores_factory(), plan_id, now()), public_base_url(app))
+
+    @app.get("/admin/surveys")
+    def list_surveys(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> SurveysOut:
+        """Exit survey answers, newest first (each cancellation receipt links to the survey)."""
+        store = stores_factory().surveys
+        answers = store.answers(limit) if store is not None else []
+        return SurveysOut(answers=[
+            SurveyAnswerOut(member_id=a.member_id, plan_id=a.plan_id, subscription_id=a.subscription_id,
+                            choice=a.choice, comment=a.comment, answered_at=iso(a.at) or "")
+            for a in answers
+        ])
 
     @app.get("/admin/members")
     def find_members(
@@ -563,6 +578,8 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         description=p.description,
         archived_at=iso(p.archived_at) if p.archived_at is not None else None,
         checkout=CheckoutOptionsOut(**asdict(p.checkout)),
+        renewal_notice_days=p.renewal_notice_days,
+        trial_notice_days=p.trial_notice_days,
     )
 
 

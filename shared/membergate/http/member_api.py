@@ -24,10 +24,13 @@ from ..services.identity import (
     complete_discord_link,
 )
 from ..services.relink import relink_proof
+from ..services.member_links import open_portal_link
+from ..services.survey import answer_survey, open_survey
+from ..domain.survey import CHOICES
 from ..observability import count
 from .edge import FORM, JSON, MEMBER_BODY_LIMIT, guard_body, is_id, load_json
 from .errors import error_payload
-from .pages import join_page, localized_page, message_page
+from .pages import join_page, localized_page, message_page, survey_page
 from .resolver import json_response, make_resolver
 from .schemas import CheckoutIn, PortalIn
 
@@ -128,6 +131,25 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
         if is_form:
             return redirect(session.url)
         return json_response(201, {"checkout_url": session.url, "session_id": session.id})
+
+    @app.get("/billing/portal/<token>")
+    def billing_portal_link(token: str) -> Response:
+        """The personal link of a payment reminder: straight to Stripe's billing portal."""
+        locale = _locale(app)
+        if not is_id(token):
+            return html(404, localized_page(locale, "err.link.title", "err.link"))
+        try:
+            deps = edge.deps()
+            now = edge.now()
+            source_ip = app.current_event.request_context.http.source_ip
+            check_rate(deps.stores, source_ip, now, deps.settings.checkout_rate_limit, deps.settings.checkout_rate_window,
+                       scope="portal")
+            url = open_portal_link(token, edge.base_url(app), stores=deps.stores, billing=deps.billing, now=now)
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page(text(locale, "err.portal.title"), error.message, locale=locale), headers)
+        count("BillingPortalOpened")
+        return redirect(url)
 
     @app.post("/billing/portal")
     def billing_portal() -> Response:
@@ -313,6 +335,46 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         plan_id = next((e.plan_id for e in deps.stores.entitlements.for_member(session.member_id or "")), None)
         target = f"{base}/auth/discord/start" + (f"?plan_id={plan_id}" if plan_id else "")
         return redirect(target, 302, [set_session_cookie(session.id, base.startswith("https://"))])
+
+    @app.get("/survey/<token>")
+    def survey(token: str) -> Response:
+        return _survey(token, answering=False)
+
+    @app.post("/survey/<token>")
+    def survey_answer(token: str) -> Response:
+        return _survey(token, answering=True)
+
+    def _survey(token: str, *, answering: bool) -> Response:
+        deps = edge.deps()
+        now = edge.now()
+        locale = _locale(app)
+        store = deps.stores.surveys
+        if not is_id(token) or store is None:
+            return html(404, localized_page(locale, "err.link.title", "err.link"))
+        try:
+            link = open_survey(store, token, now)
+            plan = deps.stores.catalog.get_plan(link.plan_id)
+            if plan is not None and plan.grants:
+                community = deps.stores.catalog.get_community(plan.grants[0].community_id)
+                lang = (app.current_event.query_string_parameters or {}).get("lang")
+                locale = choose_locale(lang if lang in SUPPORTED_LOCALES else None, community.locale if community else None,
+                                       app.current_event.headers.get("accept-language"))
+            if not answering:
+                page = survey_page(locale, plan.name if plan else "", f"/survey/{token}", CHOICES)
+                return html(200, page)
+            fields = {k: v[0] for k, v in parse_qs(app.current_event.decoded_body or "").items() if v}
+            if not _is_form(app):
+                payload = load_json(app.current_event.decoded_body or "null")
+                fields = payload if isinstance(payload, dict) else {}
+            choice, comment = fields.get("choice"), fields.get("comment") or ""
+            if not isinstance(choice, str) or not isinstance(comment, str):
+                raise InvalidRequestError(f"choice must be one of {', '.join(CHOICES)}", field="choice")
+            answer_survey(store, token, choice, comment, now)
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page(text(locale, "err.link.title"), error.message, locale=locale), headers)
+        return html(200, message_page(text(locale, "page.survey.title"), text(locale, "page.survey.thanks"),
+                                      error=False, locale=locale))
 
     @app.get("/auth/discord/callback")
     def callback() -> Response:

@@ -283,3 +283,20 @@ def message_page(title: str, message: str, *, error: bool = True, locale: str = 
 def localized_page(locale: str, title_key: str, message_key: str, *, error: bool = True) -> str:
     """An error (or notice) page in the member's language, straight from the catalogue."""
     return message_page(text(locale, title_key), text(locale, message_key), error=error, locale=locale)
+
+
+def survey_page(locale: str, plan_name: str, action: str, choices: tuple[str, ...]) -> str:
+    """The one-question exit survey: a few choices and free text, posted back to ``action``."""
+    t = lambda key: escape(text(locale, key))  # noqa: E731
+    options = "".join(
+        f"<label class=price><input type=radio name=choice value='{escape(c)}' required>{t('page.survey.' + c)}</label>"
+        for c in choices
+    )
+    body = (
+        f"<h1>{t('page.survey.title')}</h1>"
+        f"<p class=note>{escape(text(locale, 'page.survey.intro').format(plan=plan_name))}</p>"
+        f"<form method=post action='{escape(action)}'><fieldset>{options}</fieldset>"
+        f"<p><label>{t('page.survey.comment')}<br><textarea name=comment maxlength=1000 rows=4 cols=40></textarea></label></p>"
+        f"<button type=submit>{t('page.survey.send')}</button></form>"
+    )
+    return _page(text(locale, "page.survey.title"), body, locale)

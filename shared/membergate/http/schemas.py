@@ -166,6 +166,12 @@ class PlanIn(_Strict):
     access_days: int | None = Field(default=None, ge=1, le=3660, description="a pass's length in days")
     description: str = Field(default="", max_length=2000, description="what the plan includes, shown to members on the join page")
     checkout: CheckoutOptionsIn = Field(default_factory=CheckoutOptionsIn)
+    renewal_notice_days: int | None = Field(
+        default=7, ge=1, le=60, description="days before each renewal the member is told it is coming; null: no notice"
+    )
+    trial_notice_days: int | None = Field(
+        default=3, ge=1, le=30, description="days before a free trial ends the member is told; null: no notice"
+    )
 
 
 class PlanPatch(_Strict):
@@ -196,6 +202,8 @@ class PlanOut(BaseModel):
     description: str = ""
     archived_at: str | None = Field(default=None, description="when the offer closed (join link 410); null while open")
     checkout: CheckoutOptionsOut = Field(default_factory=CheckoutOptionsOut)
+    renewal_notice_days: int | None = None
+    trial_notice_days: int | None = None
 
 
 class PlansOut(BaseModel):
@@ -251,7 +259,7 @@ class MembersOut(BaseModel):
 
 class TimelineEntryOut(BaseModel):
     at: str | None = Field(description="when (ISO 8601, UTC); entitlements are shown as of now")
-    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message", "erasure"]
+    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message", "erasure", "survey"]
     summary: str
     detail: dict[str, str | int | None] = {}
 
@@ -553,3 +561,16 @@ class TaskOut(BaseModel):
 
 class TasksOut(BaseModel):
     tasks: list[TaskOut]
+
+
+class SurveyAnswerOut(BaseModel):
+    member_id: str
+    plan_id: str
+    subscription_id: str
+    choice: str = Field(description="too_expensive, not_using, content, temporary or other")
+    comment: str
+    answered_at: str
+
+
+class SurveysOut(BaseModel):
+    answers: list[SurveyAnswerOut]

@@ -40,7 +40,7 @@ from ..domain.model import (
     Platform,
     WorkKind,
 )
-from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityProvider, Stores, TokenCipher
+from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityProvider, Mailer, Stores, TokenCipher
 from .identity import open_tokens, seal_tokens
 from .membership import current_view
 
@@ -120,8 +120,14 @@ class AccessDispatcher:
         identity: IdentityProvider,
         cipher: TokenCipher,
         links: Links,
+        mailer: Mailer | None = None,
+        email_always: bool = False,
     ):
         self.stores = stores
+        # Email (SES) carries a message the platform refused (DMs closed, bot blocked), or every
+        # message too when the creator turned email on; only members whose email is known.
+        self.mailer = mailer
+        self.email_always = email_always
         self.connectors = dict(connectors)
         self.identity = identity
         self.cipher = cipher
@@ -282,17 +288,23 @@ class AccessDispatcher:
         if kind == ACCESS_ENDED:
             kind = template_key(ACCESS_ENDED, details.get("reason", ""), plan.on_grace_end.value if plan else "")
         grace_end = details.get("grace_ends_at")
-        return render(
+        ends_at = details.get("ends_at")
+        said = render(
             kind,
             community.locale,
             community=community.name,
             plan=plan.name if plan else community.name,
             reason=details.get("reason", ""),
             grace_end=format_date(int(grace_end), community.locale) if grace_end else "",
+            date=format_date(int(ends_at), community.locale) if ends_at else "",
             invoice_url=details.get("invoice_url", ""),
             join_url=self.links.join(plan.id if plan else None),
-            manage_url=self.links.manage(plan.id if plan else None),
+            manage_url=(self.links.portal(details["portal_token"]) if details.get("portal_token")
+                        else self.links.manage(plan.id if plan else None)),
         )
+        if details.get("survey_token"):
+            said += "\n" + render("survey_question", community.locale, survey_url=self.links.survey(details["survey_token"]))
+        return said
 
     def _deliver(
         self, key: MessageKey, member: Member, community: Community, text: str, now: int
@@ -306,22 +318,49 @@ class AccessDispatcher:
         if status is None:
             self.stores.messages.claim(key, now)
         reach = self._reach(member, community)
+        refused = ""
         if reach is None:
-            reason = "no_identity" if not member.identities else "no_connector"
+            refused = "no_identity" if not member.identities else "no_connector"
+        else:
+            connector, user = reach
+            try:
+                connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
+            except PermanentError as exc:
+                refused = exc.reason  # DMs closed or no shared place: email, else visible as failed
+            except RetryableError as exc:
+                self.stores.messages.finish(key, MessageStatus.RETRYING, str(exc), now)
+                raise
+        if refused:
+            emailed, why = self._email(key, member, community, text, now)
+            if emailed:
+                self.stores.messages.finish(key, MessageStatus.SENT, f"by email ({refused})", now)
+                return MessageStatus.SENT, ""
+            reason = f"{refused}; {why}" if why else refused
             self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
-            return MessageStatus.FAILED, reason
-        connector, user = reach
+            return MessageStatus.FAILED, refused
+        note = ""
+        if self.email_always:
+            emailed, why = self._email(key, member, community, text, now)
+            note = "and by email" if emailed else why
+        self.stores.messages.finish(key, MessageStatus.SENT, note, now)
+        return MessageStatus.SENT, ""
+
+    def _email(self, key: MessageKey, member: Member, community: Community, text: str, now: int) -> tuple[bool, str]:
+        """Send the message by email; (sent, why not). A transient SES failure is raised (retried)."""
+        if self.mailer is None or self.stores.contacts is None:
+            return False, ""
+        address = self.stores.contacts.email(member.id)
+        if not address:
+            return False, "no email known"
+        subject = render("email_subject", community.locale, community=community.name)
         try:
-            connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
+            self.mailer.send(address, subject, text)
         except PermanentError as exc:
-            # DMs closed or no shared place: recorded and visible, never retried forever.
-            self.stores.messages.finish(key, MessageStatus.FAILED, exc.reason, now)
-            return MessageStatus.FAILED, exc.reason
+            return False, exc.reason
         except RetryableError as exc:
             self.stores.messages.finish(key, MessageStatus.RETRYING, str(exc), now)
             raise
-        self.stores.messages.finish(key, MessageStatus.SENT, "", now)
-        return MessageStatus.SENT, ""
+        return True, ""
 
     def _reach(self, member: Member, community: Community) -> tuple[CommunityConnector, str] | None:
         """Where to write to the member: on the community's platform, else on any platform they

@@ -185,6 +185,8 @@ def create_plan(
     description: str = "",
     checkout: Mapping[str, bool] | None = None,
     prices: PriceReader | None = None,
+    renewal_notice_days: int | None = 7,
+    trial_notice_days: int | None = 3,
 ) -> Plan:
     """With ``prices`` (the billing port's describe_prices), every price is checked at Stripe first."""
     plan_kind = PlanKind(kind)
@@ -231,6 +233,8 @@ def create_plan(
         access_days=access_days,
         description=description.strip(),
         checkout=CheckoutOptions(**(checkout or {})),
+        renewal_notice_days=renewal_notice_days,
+        trial_notice_days=trial_notice_days,
     )
     stores.catalog.add_plan(plan)
     return plan
@@ -477,7 +481,7 @@ def list_members(
 @dataclass(frozen=True)
 class TimelineEntry:
     at: int
-    kind: str  # joined, subscription, payment, entitlement, access, message
+    kind: str  # joined, subscription, payment, entitlement, access, message, survey
     summary: str
     detail: dict[str, str | int | None] = field(default_factory=dict)
 
@@ -542,6 +546,15 @@ def member_timeline(stores: Stores, member_id: str, now: int) -> list[TimelineEn
         if erasure.erased_at is not None:
             entries.append(TimelineEntry(erasure.erased_at, "erasure", "personal data erased",
                                          {"state": "erased", **dict(erasure.removed)}))
+    for answer in stores.surveys.for_member(member_id) if stores.surveys is not None else ():
+        entries.append(
+            TimelineEntry(
+                answer.at,
+                "survey",
+                f"exit survey: {answer.choice}" + (f": {answer.comment}" if answer.comment else ""),
+                {"plan_id": answer.plan_id, "choice": answer.choice, "comment": answer.comment or None},
+            )
+        )
     return sorted(entries, key=lambda e: (e.at, e.kind, e.summary))
 
 

@@ -20,6 +20,7 @@ from ..domain.stripe_events import (
     ChargeFact,
     StripeEvent,
     charge_fact,
+    customer_email,
     checkout_completion,
     invoice_fact,
     parse_event,
@@ -149,6 +150,7 @@ class BillingEventProcessor:
             plan_id="",
         )
         saved = self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        self._remember_email(member.id, event)
         self._close_attempt(state, completion.plan_id, completion.session_id)
         self._refresh(member.id, now, _with_subscription(state, saved))
         return Outcome(
@@ -193,6 +195,7 @@ class BillingEventProcessor:
         stored = next((g for g in state.grants if g.grant_id == seen.grant_id), None)
         grant = merge_grant(stored, seen)
         self.stores.grants.save(grant)
+        self._remember_email(member.id, event)
         self._close_attempt(state, plan.id, completion.session_id)
         others = [g for g in state.grants if g.grant_id != grant.grant_id]
         self._refresh(member.id, now, replace(state, grants=[*others, grant]))
@@ -336,6 +339,12 @@ class BillingEventProcessor:
         return Outcome("processed", detail, member.id)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _remember_email(self, member_id: str, event: StripeEvent) -> None:
+        """Keep the buyer's email: messages their platform refuses (DMs closed) go there instead."""
+        email = customer_email(event.object)
+        if email and self.stores.contacts is not None:
+            self.stores.contacts.set_email(member_id, email)
 
     def _plan_for(self, price_ids: tuple[str, ...]) -> Plan | None:
         for price_id in price_ids:

@@ -6,11 +6,21 @@ from dataclasses import dataclass, replace
 
 from ..domain.billing import SubscriptionRecord, merge_snapshot
 from ..domain.errors import RetryableError
-from ..domain.lifecycle import LifecycleDecision, decide
+from ..domain.lifecycle import (
+    CANCELLATION_RECEIPT,
+    GRACE_ENDING,
+    GRACE_STARTED,
+    UNCANCELLED,
+    LifecycleDecision,
+    Reminder,
+    decide,
+)
 from ..domain.stripe_events import snapshot_of
 from ..domain.model import MessageKey, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
 from .membership import refresh_member
+from .member_links import issue_portal_link
+from .survey import issue_survey_link
 
 SWEEP_BATCH = 500
 
@@ -66,6 +76,31 @@ def _recheck_with_stripe(
     return list(by_id.values())
 
 
+def _details(plan_id: str, reminder: Reminder) -> tuple[tuple[str, str], ...]:
+    details = [("plan_id", plan_id), ("subscription_id", reminder.subscription_id)]
+    if reminder.grace_ends_at is not None:
+        details.append(("grace_ends_at", str(reminder.grace_ends_at)))
+    if reminder.ends_at is not None:
+        details.append(("ends_at", str(reminder.ends_at)))
+    return tuple(details)
+
+
+def _survey(stores: Stores, member_id: str, plan_id: str, reminder: Reminder, now: int) -> tuple[tuple[str, str], ...]:
+    """A cancellation receipt carries a link to the one-question exit survey."""
+    if reminder.kind != CANCELLATION_RECEIPT or stores.surveys is None:
+        return ()
+    token = issue_survey_link(stores.surveys, member_id=member_id, plan_id=plan_id,
+                              subscription_id=reminder.subscription_id, period=reminder.period, now=now)
+    return (("survey_token", token),)
+
+
+def _portal(stores: Stores, member_id: str, plan_id: str, reminder: Reminder, now: int) -> tuple[tuple[str, str], ...]:
+    """A payment reminder links straight to Stripe's billing portal, to update the card in one tap."""
+    if reminder.kind not in (GRACE_STARTED, GRACE_ENDING) or stores.member_links is None:
+        return ()
+    return (("portal_token", issue_portal_link(stores.member_links, member_id, plan_id, now)),)
+
+
 def _sweep_member(
     stores: Stores, billing: BillingGateway, access_queue: AccessWorkQueue, member_id: str, now: int
 ) -> tuple[int, int]:
@@ -81,6 +116,8 @@ def _sweep_member(
     for reminder in decision.reminders:
         plan = plans[reminder.plan_id]
         key = MessageKey(member_id, reminder.kind, reminder.period)
+        if reminder.kind == UNCANCELLED and stores.messages.status(MessageKey(member_id, CANCELLATION_RECEIPT, reminder.period)) is None:
+            continue  # nothing said about the cancellation: nothing to take back
         if not plan.grants or not stores.messages.claim(key, now):
             continue
         access_queue.send(
@@ -91,7 +128,8 @@ def _sweep_member(
                     plan.grants[0].community_id,
                     message_kind=reminder.kind,
                     message_period=reminder.period,
-                    details=(("plan_id", plan.id), ("grace_ends_at", str(reminder.grace_ends_at))),
+                    details=_details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now)
+                    + _portal(stores, member_id, plan.id, reminder, now),
                 )
             ]
         )

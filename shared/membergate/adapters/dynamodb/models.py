@@ -132,6 +132,10 @@ class PlanItem(MembershipItem, discriminator="plan"):
     description = UnicodeAttribute(null=True)  # absent on plans stored before descriptions
     archived_at = NumberAttribute(null=True)
     checkout_options = JSONAttribute(null=True)  # absent on plans stored before: Checkout's defaults
+    # Absent on plans stored before notices: the defaults (Plan's).
+    renewal_notice_days = NumberAttribute(null=True)
+    trial_notice_days = NumberAttribute(null=True)
+    notices_set = BooleanAttribute(null=True)  # whether the two above were stored (None is "off")
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -188,6 +192,7 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     cancel_requested_at = NumberAttribute(null=True)
     last_paid_at = NumberAttribute(null=True)
     refunded_payment_at = NumberAttribute(null=True)
+    cancellation_ends = ListAttribute(of=NumberAttribute, null=True)
     version = VersionAttribute()
 
 
@@ -328,3 +333,41 @@ def configure(membership_table: str, ledger_table: str, region: str, host: str |
         # Made on the base class now, so every item class inherits it: one botocore client per
         # table instead of one per class (each costs ~80 ms to build on a cold start).
         model._get_connection()
+
+
+class SurveyLinkItem(MembershipItem, discriminator="survey_link"):
+    """An exit survey link, keyed by its token's SHA-256 digest (the token itself is never stored)."""
+
+    member_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    period = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class SurveyAnswerItem(MembershipItem, discriminator="survey_answer"):
+    """One member's answer about one cancellation (its own partition: the member's reads stay as they were)."""
+
+    member_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    period = UnicodeAttribute()
+    choice = UnicodeAttribute()
+    comment = UnicodeAttribute(null=True)
+    answered_at = NumberAttribute()
+
+
+class MemberLinkItem(MembershipItem, discriminator="member_link"):
+    """A personal link in a member message, keyed by its token's SHA-256 digest."""
+
+    member_id = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    plan_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class ContactItem(MembershipItem, discriminator="contact"):
+    """A member's email (its own partition: the member's reads stay as they were)."""
+
+    member_id = UnicodeAttribute()
+    email = UnicodeAttribute()

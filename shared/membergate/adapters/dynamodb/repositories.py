@@ -14,6 +14,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
+from ...domain.survey import SurveyAnswer, SurveyLink
 from ...domain.model import (
     CheckoutOptions,
     AccessRecord,
@@ -39,7 +40,7 @@ from ...domain.model import (
     PriceLine,
 )
 from ...domain.tokens import token_key
-from ...ports import ErasureRecord, HeldToken, MemberState, WebSession
+from ...ports import ErasureRecord, HeldToken, MemberLink, MemberState, WebSession
 from ..intake import LEDGER_DAY_SHARDS, LEDGER_RETENTION_SECONDS, ledger_day, ledger_day_partition, ledger_day_shard
 from .models import (
     DUE_SHARDS,
@@ -47,6 +48,8 @@ from .models import (
     CheckoutItem,
     ClaimItem,
     CommunityItem,
+    ContactItem,
+    MemberLinkItem,
     CounterItem,
     CredentialsItem,
     EntitlementsItem,
@@ -65,6 +68,8 @@ from .models import (
     PriceItem,
     SessionItem,
     SubscriptionItem,
+    SurveyAnswerItem,
+    SurveyLinkItem,
 )
 
 def _conditional_failed(exc: Exception) -> bool:
@@ -162,6 +167,9 @@ class DynamoCatalogRepository:
                 access_days=plan.access_days,
                 description=plan.description or None,
                 checkout_options=_checkout_options_item(plan.checkout),
+                renewal_notice_days=plan.renewal_notice_days,
+                trial_notice_days=plan.trial_notice_days,
+                notices_set=True,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -248,7 +256,17 @@ def _plan(item: PlanItem) -> Plan:
         description=item.description or "",
         archived_at=int(item.archived_at) if item.archived_at is not None else None,
         checkout=_checkout_options(item.checkout_options),
+        **_notices(item),
     )
+
+
+def _notices(item: PlanItem) -> dict[str, Any]:
+    """The plan's notice settings; a plan stored before they existed keeps the defaults."""
+    found: dict[str, Any] = {}
+    if item.notices_set:
+        found["renewal_notice_days"] = int(item.renewal_notice_days) if item.renewal_notice_days is not None else None
+        found["trial_notice_days"] = int(item.trial_notice_days) if item.trial_notice_days is not None else None
+    return found
 
 
 # --- members --------------------------------------------------------------------------------
@@ -442,6 +460,7 @@ class DynamoSubscriptionRepository:
             cancel_requested_at=record.cancel_requested_at,
             last_paid_at=record.last_paid_at,
             refunded_payment_at=record.refunded_payment_at,
+            cancellation_ends=list(record.cancellation_ends) or None,
         )
         if record.version is not None:
             item.version = record.version
@@ -528,6 +547,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         version=int(item.version) if item.version is not None else None,
         last_paid_at=int(item.last_paid_at) if item.last_paid_at is not None else None,
         refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
+        cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
     )
 
 
@@ -1051,3 +1071,70 @@ class DynamoPrivacyStore:
                 continue
             item.delete()
         return removed
+
+
+# --- exit surveys ---------------------------------------------------------------------------
+
+
+class DynamoSurveyStore:
+    def put_link(self, token_digest: str, link: SurveyLink) -> None:
+        SurveyLinkItem(
+            f"SURVEY_LINK#{token_digest}", "SURVEY_LINK", member_id=link.member_id, plan_id=link.plan_id,
+            subscription_id=link.subscription_id, period=link.period, expires_at=link.expires_at,
+            expires_at_ttl=_ttl(link.expires_at),
+        ).save()
+
+    def get_link(self, token_digest: str) -> SurveyLink | None:
+        item = _get(SurveyLinkItem, f"SURVEY_LINK#{token_digest}", "SURVEY_LINK")
+        if item is None:
+            return None
+        return SurveyLink(item.member_id, item.plan_id, item.subscription_id, item.period, int(item.expires_at))
+
+    def save_answer(self, answer: SurveyAnswer) -> None:
+        SurveyAnswerItem(
+            f"SURVEY_ANSWER#{answer.member_id}", f"ANSWER#{answer.period}",
+            gsi1pk="SURVEY_ANSWER", gsi1sk=f"{answer.at:012d}#{answer.member_id}#{answer.period}",
+            member_id=answer.member_id, plan_id=answer.plan_id, subscription_id=answer.subscription_id,
+            period=answer.period, choice=answer.choice, comment=answer.comment or None, answered_at=answer.at,
+        ).save()
+
+    def answers(self, limit: int) -> list[SurveyAnswer]:
+        items = SurveyAnswerItem.by_kind.query("SURVEY_ANSWER", scan_index_forward=False, limit=limit)
+        return [_answer(i) for i in items]
+
+    def for_member(self, member_id: str) -> list[SurveyAnswer]:
+        return [_answer(i) for i in SurveyAnswerItem.query(f"SURVEY_ANSWER#{member_id}", consistent_read=True)]
+
+
+def _answer(item: SurveyAnswerItem) -> SurveyAnswer:
+    return SurveyAnswer(item.member_id, item.plan_id, item.subscription_id, item.period, item.choice,
+                        item.comment or "", int(item.answered_at))
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+class DynamoContactStore:
+    def set_email(self, member_id: str, email: str) -> None:
+        ContactItem(f"CONTACT#{member_id}", "CONTACT", member_id=member_id, email=email).save()
+
+    def email(self, member_id: str) -> str | None:
+        item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
+        return item.email if item else None
+
+
+# --- personal links in messages -------------------------------------------------------------
+
+
+class DynamoMemberLinkStore:
+    def put_link(self, token_digest: str, link: MemberLink) -> None:
+        MemberLinkItem(
+            f"MEMBER_LINK#{token_digest}", "MEMBER_LINK", member_id=link.member_id, purpose=link.purpose,
+            plan_id=link.plan_id or None, expires_at=link.expires_at, expires_at_ttl=_ttl(link.expires_at),
+        ).save()
+
+    def get_link(self, token_digest: str) -> MemberLink | None:
+        item = _get(MemberLinkItem, f"MEMBER_LINK#{token_digest}", "MEMBER_LINK")
+        if item is None:
+            return None
+        return MemberLink(item.member_id, item.purpose, item.plan_id or "", int(item.expires_at))

@@ -1,0 +1,191 @@
+"""Lifecycle messages through the local stack's HTTP API: notices before renewal, failures, leaving."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_local_stack import business_now, buy_through_the_stack
+
+pytestmark = pytest.mark.e2e
+DAY = 86_400
+
+
+def subscription_of(stack, customer: str) -> dict:
+    events = stack.get("/_local/stripe/_control/events").json()["data"]
+    created = [e for e in events if e["type"] == "customer.subscription.created"
+               and e["data"]["object"]["customer"] == customer]
+    sub_id = created[-1]["data"]["object"]["id"]
+    return stack.get(f"/_local/stripe/_control/subscriptions/{sub_id}").json()
+
+
+def period_end(sub: dict) -> int:
+    return sub.get("current_period_end") or min(i["current_period_end"] for i in sub["items"]["data"])
+
+
+def dms_to(stack, user_id: str) -> list[str]:
+    return [d["content"] for d in stack.get("/_local/discord/dms").json()["dms"] if d["user_id"] == user_id]
+
+
+def messages_of(stack, customer: str) -> list[dict]:
+    return stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0]["messages"]
+
+
+def advance_to(stack, epoch: int) -> None:
+    moved = stack.post("/_local/clock", json_body={"advance_seconds": max(0, epoch - business_now(stack))})
+    assert moved.status == 200, moved.text
+
+
+def test_renewal_notice_arrives_n_days_ahead_exactly_once(stack):
+    # Given a monthly subscriber on a plan with the default 7-day renewal notice
+    user_id, customer = buy_through_the_stack(
+        stack, guild="955500000000000021", role="955500000000000022", kind="subscription", username="notice-nina",
+        price={"price_id": "price_e2e_notice", "unit_amount": 1200, "currency": "eur", "interval": "month",
+               "product_name": "Monthly with notice"})
+    end = period_end(subscription_of(stack, customer))
+    # When business time reaches 8 days before the renewal
+    advance_to(stack, end - 8 * DAY)
+    # Then nothing is said yet
+    assert not [m for m in dms_to(stack, user_id) if "renews on" in m]
+    # When it reaches 7 days before, then a day later, then the sweep runs again
+    advance_to(stack, end - 7 * DAY)
+    advance_to(stack, end - 6 * DAY)
+    stack.post("/_local/drain")
+    # Then the member got one notice, naming the renewal date and the manage link
+    notices = [m for m in dms_to(stack, user_id) if "renews on" in m]
+    assert len(notices) == 1, notices
+    assert "Monthly with notice" in notices[0] and "?manage=1" in notices[0]
+    sent = [m for m in messages_of(stack, customer) if m["kind"] == "renewal_notice"]
+    assert [m["state"] for m in sent] == ["sent"]
+
+
+def test_cancellation_receipt_survey_answer_readable_by_creator_and_uncancel_says_so(stack):
+    # Given a monthly subscriber
+    user_id, customer = buy_through_the_stack(
+        stack, guild="955500000000000031", role="955500000000000032", kind="subscription", username="leaving-lea",
+        price={"price_id": "price_e2e_leave", "unit_amount": 1500, "currency": "eur", "interval": "month",
+               "product_name": "Monthly to leave"})
+    sub = subscription_of(stack, customer)
+    end = period_end(sub)
+    # When they cancel at period end and the sweep runs
+    assert stack.post(f"/_local/stripe/_control/subscriptions/{sub['id']}/cancel",
+                      json_body={"at_period_end": True}).status == 200
+    stack.post("/_local/drain")
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    stack.post("/_local/drain")
+    # Then one receipt names the exact end date, and links to the exit survey
+    receipts = [m for m in dms_to(stack, user_id) if "cancellation of" in m]
+    assert len(receipts) == 1, dms_to(stack, user_id)
+    from datetime import datetime, timezone
+    assert datetime.fromtimestamp(end, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC") in receipts[0]
+    survey_path = "/survey/" + receipts[0].split("/survey/")[1].split()[0]
+    # When the member opens the survey, answers with hostile free text, and a forged token is tried
+    page = stack.get(survey_path)
+    assert page.status == 200 and "too_expensive" in page.text
+    assert stack.post("/survey/forged-token", form={"choice": "other"}).status == 404
+    assert stack.post(survey_path, form={"choice": "not-a-choice"}).status == 400
+    done = stack.post(survey_path, form={"choice": "too_expensive", "comment": "trop cher\r\npour moi é"})
+    assert done.status == 200, done.text
+    # Then the creator reads the answer, in the list and in the member's timeline
+    answers = stack.get("/admin/surveys", admin=True).json()["answers"]
+    mine = [a for a in answers if a["subscription_id"] == sub["id"]]
+    assert [(a["choice"], a["comment"]) for a in mine] == [("too_expensive", "trop cher pour moi é")]
+    member_id = mine[0]["member_id"]
+    timeline = stack.get(f"/admin/members/{member_id}/timeline", admin=True).json()["entries"]
+    assert any(e["kind"] == "survey" and e["detail"]["choice"] == "too_expensive" for e in timeline)
+    # When they take the cancellation back before the end
+    sandbox_key = {"Authorization": "Bearer sk_test_local"}
+    resumed = stack.post(f"/_local/stripe/v1/subscriptions/{sub['id']}", form={"cancel_at_period_end": "false"},
+                         headers=sandbox_key)
+    assert resumed.status == 200, resumed.text
+    stack.post("/_local/drain")
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    stack.post("/_local/drain")
+    # Then they are told everything continues, once, and keep their access
+    assert len([m for m in dms_to(stack, user_id) if "continues" in m]) == 1
+    assert stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0][
+        "entitlements"][0]["state"] == "active"
+
+
+def test_message_refused_on_discord_goes_by_email_recorded_by_ses(stack):
+    # Given a subscriber whose Discord DMs are closed
+    user_id, customer = buy_through_the_stack(
+        stack, guild="955500000000000051", role="955500000000000052", kind="subscription", username="closed-cleo",
+        price={"price_id": "price_e2e_mail", "unit_amount": 1500, "currency": "eur", "interval": "month",
+               "product_name": "Monthly by mail"})
+    assert stack.post(f"/_local/discord/users/{user_id}/dms", json_body={"open": False}).status == 200
+    sub = subscription_of(stack, customer)
+    before = len(stack.get("/_local/mail").json()["mail"])
+    # When they cancel and the receipt is sent
+    assert stack.post(f"/_local/stripe/_control/subscriptions/{sub['id']}/cancel",
+                      json_body={"at_period_end": True}).status == 200
+    stack.post("/_local/drain")
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    stack.post("/_local/drain")
+    # Then no DM went out, and SES (moto) recorded one email to the address typed at checkout
+    assert not [m for m in dms_to(stack, user_id) if "cancellation of" in m]
+    mail = stack.get("/_local/mail").json()["mail"][before:]
+    assert len(mail) == 1, (mail, messages_of(stack, customer))
+    assert mail[0]["to"] and mail[0]["to"][0].endswith("@example.test")
+    assert mail[0]["from"] == "members@membergate.local"
+    assert "cancellation of Monthly by mail" in mail[0]["body"] and "/survey/" in mail[0]["body"]
+    assert "Guild closed-cleo" in mail[0]["subject"]
+    # And the creator sees the message sent, by email, with why
+    receipt = [m for m in messages_of(stack, customer) if m["kind"] == "cancellation_receipt"]
+    assert [(m["state"], m["reason"]) for m in receipt] == [("sent", "by email (dms_closed)")]
+
+
+
+def test_failed_payment_message_carries_a_link_straight_to_the_billing_portal(stack):
+    # Given a subscriber whose card now declines
+    user_id, customer = buy_through_the_stack(
+        stack, guild="955500000000000061", role="955500000000000062", kind="subscription", username="declined-dan",
+        price={"price_id": "price_e2e_declined", "unit_amount": 1500, "currency": "eur", "interval": "month",
+               "product_name": "Monthly declined"})
+    assert stack.post(f"/_local/stripe/_control/customers/{customer}/payment_method",
+                      json_body={"behaviour": "declines"}).status == 200
+    end = period_end(subscription_of(stack, customer))
+    # When the renewal fails and the sweep runs
+    advance_to(stack, end + 60)
+    stack.post("/_local/drain")
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    stack.post("/_local/drain")
+    # Then the member is told, with their personal billing link
+    failed = [m for m in dms_to(stack, user_id) if "didn't go through" in m]
+    assert len(failed) == 1, dms_to(stack, user_id)
+    link = "/billing/portal/" + failed[0].split("/billing/portal/")[1].split()[0]
+    # When they open it (from any browser: no session needed)
+    opened = stack.get(link)
+    # Then it leads to Stripe's customer portal for their customer
+    assert opened.status == 303, opened.text
+    assert "/_local/stripe/portal/" in opened.location
+    # And a forged or malformed link is a page saying what to do, never a 5xx
+    forged = stack.get("/billing/portal/forged-token")
+    assert forged.status == 404 and "Manage billing" in forged.text
+    assert stack.get("/billing/portal/%0D%0Abad").status in (400, 404)
+
+
+def test_survey_and_portal_link_routes_refuse_hostile_input_without_5xx(stack):
+    # Given the member-facing routes added for the lifecycle messages, and the creator's list
+    nested = ("[" * 40 + "]" * 40).encode()
+    cases = [
+        ("GET", "/survey/%C3%A9t%C3%A9", {}),
+        ("GET", "/survey/%0D%0Ainjected", {}),
+        ("POST", "/survey/unknown-token", {"data": b"choice=\xff\xfe", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/survey/unknown-token", {"data": nested, "headers": {"Content-Type": "application/json"}}),
+        ("POST", "/survey/unknown-token", {"data": b"a" * 70_000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/survey/unknown-token", {"data": b"{}", "headers": {"Content-Type": "text/plain"}}),
+        ("GET", "/billing/portal/%E2%9C%93", {}),
+        ("GET", "/billing/portal/" + "a" * 300, {}),
+    ]
+    for method, path, kw in cases:
+        # When each hostile request arrives
+        reply = stack.request(method, path, **kw)
+        # Then it is refused with a 4xx: an HTML page, or the JSON error envelope from the edge
+        assert 400 <= reply.status < 500, (method, path, reply.status, reply.text[:200])
+        if "json" in reply.headers.get("content-type", ""):
+            assert set(reply.json()["error"]) >= {"code", "message"}
+    # And the creator's list needs the admin token and checks its query
+    assert stack.get("/admin/surveys").status == 401
+    bad = stack.get("/admin/surveys?limit=abc", admin=True)
+    assert bad.status in (400, 422) and "error" in bad.json()
+    assert stack.get("/admin/surveys?limit=5", admin=True).status == 200
