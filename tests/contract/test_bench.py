@@ -147,14 +147,18 @@ def test_bench_first_event_probe_really_takes_an_event_through_a_fresh_intake():
     assert figures.budget_ratio == 2.2
 
 
-def test_bench_processor_calls_warm_billing_events_within_six_dynamodb_calls():
-    # When a member's billing story is applied by the real processor under moto
+def test_bench_processor_calls_every_billing_event_within_six_dynamodb_calls():
+    # When a member's billing story, and a customer new to Membergate, are applied by the real processor under moto
     rows = bench_processor_calls.measure_processor_calls()
     by_label = {r.label: r for r in rows}
-    # Then every event of a warm container costs at most 6 DynamoDB calls, the catalog is read
-    # by the cold container only, and capacity units are counted
-    warm = [r for r in rows if "cold" not in r.label]
-    assert warm and all(r.calls <= 6 for r in warm), [(r.label, r.calls) for r in warm]
+    # Then every event costs at most 6 DynamoDB calls of its own, the cold container's first included,
+    # the catalog is read by the cold container only (two Queries), and capacity units are counted
+    assert len(rows) == 8 and all(r.calls <= 6 for r in rows), [(r.label, r.calls) for r in rows]
+    assert [r.catalog_calls for r in rows] == [2, 0, 0, 0, 0, 0, 0, 0]
+    assert by_label["customer.subscription.created (cold container)"].operations == [
+        "GetItem", "Query", "TransactWriteItems", "PutItem", "PutItem", "UpdateItem"]
+    assert by_label["customer.subscription.created (new customer, no member id)"].operations == [
+        "GetItem", "GetItem", "TransactWriteItems", "PutItem", "PutItem", "UpdateItem"]
     assert by_label["customer.subscription.updated (renewal)"].operations == [
         "GetItem", "Query", "PutItem", "PutItem", "UpdateItem"]
     assert all(r.read_units > 0 and r.write_units > 0 for r in rows)

@@ -15,10 +15,8 @@ WHATSAPP_GATEWAY_KEY. The webhook side needs WHATSAPP_APP_SECRET and WHATSAPP_VE
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -37,6 +35,7 @@ from ..domain.whatsapp import (
     normalise_phone,
 )
 from .http import HttpResponse, HttpTransport
+from .platform_text import fingerprint, fit_text, non_negative_number
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +372,7 @@ class WhatsAppCloudApi:
         token = self._access_token()
         if not token:
             raise PermanentError("No WhatsApp access token is configured: " + classify_error(190).advice, "whatsapp_token_invalid")
-        if self._rejected is not None and self._rejected == _fingerprint(token):
+        if self._rejected is not None and self._rejected == fingerprint(token):
             raise PermanentError(classify_error(190).advice, "whatsapp_token_invalid")
         return token
 
@@ -384,7 +383,7 @@ class WhatsAppCloudApi:
         now = self._monotonic()
         detail = f"(WhatsApp {response.status}/{code} on {what})"
         if code in _TOKEN_CODES or (code is None and response.status == 401):
-            self._rejected = _fingerprint(token)
+            self._rejected = fingerprint(token)
             return PermanentError(f"{classify_error(190).advice} {detail}", "whatsapp_token_invalid")
         if meaning.reason == "whatsapp_window_closed":
             return WindowClosedError(f"{meaning.advice} {detail}")
@@ -497,7 +496,7 @@ class WhatsAppGateway:
         if status == 429 or status >= 500:
             raise RetryableError(
                 f"The WhatsApp gateway could not {what} now (HTTP {status}{', ' + code if code else ''}); retried automatically",
-                retry_after=_number(response.headers.get("Retry-After")),
+                retry_after=non_negative_number(response.headers.get("Retry-After")),
             )
         if status in (401, 403) and code != "not_admin":
             raise PermanentError(
@@ -533,14 +532,8 @@ class WhatsAppGateway:
 
 
 def truncate_text(text: str, limit: int = TEXT_LIMIT) -> str:
-    """Fit a text message into WhatsApp's body limit, cutting at a space when one is near."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space >= limit - 80:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
+    """Fit a text message into WhatsApp's body limit (counted in characters)."""
+    return fit_text(text, limit, count="code_points")
 
 
 def _template_parameter(value: str) -> str:
@@ -596,7 +589,7 @@ def _regain_access_seconds(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     minutes = [
-        _number(entry.get("estimated_time_to_regain_access"))
+        non_negative_number(entry.get("estimated_time_to_regain_access"))
         for entries in (usage.values() if isinstance(usage, dict) else [])
         if isinstance(entries, list)
         for entry in entries
@@ -606,15 +599,3 @@ def _regain_access_seconds(headers: Mapping[str, str]) -> float | None:
     return longest * 60 if longest else None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
