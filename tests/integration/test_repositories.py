@@ -28,7 +28,7 @@ from membergate.domain.model import (
     Platform,
     PriceLine,
 )
-from tests.fakes import fake_stores
+from tests.support.fakes import fake_stores
 from tests.support.aws import aws_stack
 
 pytestmark = pytest.mark.integration
