@@ -190,6 +190,8 @@ class CallLog:
         context["bench"] = {"label": self.label, "params": params}
         if model.service_model.service_name == "dynamodb" and model.name in WRITE_OPERATIONS and self._inspector:
             context["bench"]["old"] = self._image(params["TableName"], params.get("Key") or params.get("Item"))
+        elif model.service_model.service_name == "dynamodb" and model.name == "TransactWriteItems" and self._inspector:
+            context["bench"]["old"] = [self._image(*_transact_target(entry)) for entry in params.get("TransactItems", [])]
 
     def _after(self, http_response: Any, parsed: dict, model: Any, context: dict, **_: Any) -> None:
         bench = context.get("bench")
@@ -227,6 +229,13 @@ class CallLog:
             new = None if op == "DeleteItem" else self._image(table, key)
             # A write whose condition fails still consumes the units of the item it checked.
             call.write_units = write_units(self._shape(table), old, new if call.error is None else old)
+        elif op == "TransactWriteItems" and self._inspector:
+            # A transactional write costs twice the units of the same write done alone, per item.
+            for entry, before in zip(params.get("TransactItems", []), old or []):
+                table, key = _transact_target(entry)
+                after = before if call.error is not None else None if "Delete" in entry else self._image(table, key)
+                if "ConditionCheck" not in entry:
+                    call.write_units += 2 * write_units(self._shape(table), before, after)
         elif op == "BatchWriteItem":
             for table, requests in params.get("RequestItems", {}).items():
                 for request in requests:
@@ -243,6 +252,12 @@ class CallLog:
             return None
         key = {k: key_or_item[k] for k in self._shape(table).keys if k in key_or_item}
         return self._inspector.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+
+def _transact_target(entry: dict) -> tuple[str, dict | None]:
+    """(table, key or item) of one TransactItems entry (Put, Update, Delete or ConditionCheck)."""
+    (action,) = entry.values()
+    return action["TableName"], action.get("Key") or action.get("Item")
 
 
 def _sqs_requests(operation: str, params: dict) -> int:

@@ -121,6 +121,7 @@ class LocalAsyncInvoke:
               file=sys.stderr)
         self._on_failure(json.dumps(record))
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Drop the invokes not started; with ``wait``, let the running ones finish first."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)

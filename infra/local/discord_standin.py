@@ -49,6 +49,9 @@ class DiscordStandIn:
         self._lock = threading.RLock()
         self.users: dict[str, str] = {}  # id -> username
         self.guild_members: dict[str, dict[str, set[str]]] = {}  # guild -> user -> roles
+        # guild -> user -> role -> wall-clock time the role was last given (benchmarks time
+        # payment -> role from it without polling the guild at a high rate)
+        self.granted_at: dict[str, dict[str, dict[str, float]]] = {}
         self.dm_channels: dict[str, str] = {}  # channel id -> user id
         self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id
         self.dms: list[dict[str, Any]] = []
@@ -266,6 +269,7 @@ class DiscordStandIn:
         if user_id in members:
             return Response(status=204)  # already a member: Discord ignores the roles here
         members[user_id] = set(body.get("roles") or [])
+        self._granted(guild_id, user_id, members[user_id])
         return _json(201, self._member_json(user_id, members[user_id]))
 
     def on_role(self, request: Request, guild_id: str, user_id: str, role_id: str) -> Response:
@@ -275,6 +279,8 @@ class DiscordStandIn:
         if user_id not in members:
             return _error(404, 10007, "Unknown Member")
         if request.method == "PUT":
+            if role_id not in members[user_id]:
+                self._granted(guild_id, user_id, {role_id})
             members[user_id].add(role_id)
         else:
             members[user_id].discard(role_id)
@@ -318,7 +324,12 @@ class DiscordStandIn:
 
     def on_guild(self, request: Request, guild_id: str) -> Response:
         members = self.guild_members.get(guild_id, {})
-        return _json(200, {"guild_id": guild_id, "members": {u: sorted(r) for u, r in members.items()}})
+        return _json(200, {"guild_id": guild_id, "members": {u: sorted(r) for u, r in members.items()},
+                           "granted_at": self.granted_at.get(guild_id, {})})
+
+    def _granted(self, guild_id: str, user_id: str, roles: set[str]) -> None:
+        at = time.time()
+        self.granted_at.setdefault(guild_id, {}).setdefault(user_id, {}).update({role: at for role in roles})
 
     def on_dm_setting(self, request: Request, user_id: str) -> Response:
         if (request.get_json(silent=True) or {}).get("open", True):

@@ -99,6 +99,9 @@ class Settings:
     # DISCORD_OAUTH_BASE, any other *_API_BASE / *_OAUTH_BASE): it wins over the template's value
     # and over the local stand-ins, as the README promises.
     outbound_bases: dict[str, str] = field(default_factory=dict)
+    # Template parameters set as `sam deploy --parameter-overrides` would, from
+    # MEMBERGATE_PARAMETER_OVERRIDES="Name=value Name2=value2" (e.g. CheckoutRateLimit for a bench).
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -118,6 +121,7 @@ class Settings:
             telegram_webhook_secret=e.get("TELEGRAM_WEBHOOK_SECRET") or DEFAULT_TELEGRAM_WEBHOOK_SECRET,
             telegram_api_base=e.get("TELEGRAM_API_BASE") or None,
             outbound_bases=outbound_bases_from(e),
+            parameter_overrides=parameter_overrides_from(e.get("MEMBERGATE_PARAMETER_OVERRIDES", "")),
         )
 
     @property
@@ -135,6 +139,12 @@ class Settings:
 
 def outbound_bases_from(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k.endswith(OUTBOUND_BASE_SUFFIXES) and v}
+
+
+def parameter_overrides_from(text: str) -> dict[str, str]:
+    """`Name=value Name2=value2` (sam deploy's --parameter-overrides shorthand) as a dict."""
+    pairs = (item.split("=", 1) for item in text.split() if "=" in item)
+    return {name: value for name, value in pairs if name}
 
 
 def function_env_overrides(settings: Settings, base_url: str) -> dict[str, str]:
@@ -200,21 +210,15 @@ class LocalStack:
     def start(self) -> None:
         import logging
 
-        from moto.server import ThreadedMotoServer
+        from infra.local.moto_server import MotoProcess
 
         # The consumers poll the moto server several times a second: its access log would drown
         # everything else. Our own server's requests are logged by the handlers (Powertools).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-        # moto's server resolves every request's service under one global lock, listing its
-        # package directory each time (hundreds of stat calls): with Lambda-like concurrency
-        # that lock becomes the bottleneck. The listing never changes: compute it once.
-        from moto import backends as moto_backends
-
-        modules = tuple(moto_backends.list_of_moto_modules())
-        moto_backends.list_of_moto_modules = lambda: modules
-
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        # Moto serves from a process of its own (AWS is not inside the functions either), with
+        # persistent connections: see infra/local/moto_server.py for why.
+        self._moto = MotoProcess("127.0.0.1")
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         os.environ.update(
@@ -223,11 +227,6 @@ class LocalStack:
             AWS_SECRET_ACCESS_KEY="local",
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
-            # Under load the in-process moto server sometimes refuses a connection for a moment
-            # (Errno 111, not understood yet): botocore's standard retries ride it out, as they
-            # would a throttled AWS API, instead of surfacing a 500.
-            AWS_RETRY_MODE="standard",
-            AWS_MAX_ATTEMPTS="8",
         )
         os.environ.pop("AWS_PROFILE", None)
         import boto3
@@ -253,6 +252,7 @@ class LocalStack:
         # As the creator verifies their sender in SES before deploying (moto refuses others too).
         session.client("sesv2").create_email_identity(
             EmailIdentity=os.environ.get("EMAIL_FROM_ADDRESS") or LOCAL_EMAIL_FROM)
+        intrinsics.parameters.update(self.settings.parameter_overrides)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
         intrinsics.parameters["WhatsAppPhoneNumberId"] = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
@@ -330,9 +330,14 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
-        for invoke in self.async_invokes.values():
-            invoke.close()
         self._server.shutdown()
+        # Let the work in flight finish before moto goes: otherwise it fails with "connection
+        # refused" on the way out, and that reads like a fault of the stack.
+        for invoke in self.async_invokes.values():
+            invoke.close(wait=True)
+        deadline = time.monotonic() + 5
+        while self._consuming and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._clock_override.__exit__(None, None, None)
         self._moto.stop()
 

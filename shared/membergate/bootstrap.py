@@ -12,24 +12,56 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import config
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the containers' types; importing them at run time would slow the intake's cold start
+    from .adapters.http import HttpTransport
+    from .adapters.intake import EventBodies, WebhookSecrets
+    from .adapters.telegram import TelegramBotApi
+    from .adapters.secrets import CachedSecrets
     from .domain.model import Platform
-    from .ports import CommunityConnector, ReconcileStore
+    from .ports import (
+        AccessWorkQueue,
+        BillingEventDispatch,
+        BillingGateway,
+        BillingReader,
+        Clock,
+        CommunityConnector,
+        EventLedger,
+        IdentityProvider,
+        Stores,
+        TokenCipher,
+    )
+    from .services.access import AccessDispatcher
+    from .services.billing_events import BillingEventProcessor
+    from .services.telegram import TelegramBot
+    from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
+    from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
+    from .ports import Mailer, ReconcileStore
     from .services.reconcile import Reconciler
 
-if TYPE_CHECKING:  # WhatsApp's wiring is typed without importing its adapters at cold start
-    from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
-    from .adapters.http import HttpTransport
-    from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
-    from .ports import Stores
-if TYPE_CHECKING:  # the ports import the domain: not at run time here, the intake stays import-light
-    from .ports import BillingGateway
-    from .ports import Mailer
+
+class _QueueSettings(Protocol):
+    """What building the access queue needs (every function that queues access work has it)."""
+
+    @property
+    def region(self) -> str: ...
+    @property
+    def access_queue_url(self) -> str: ...
+
+
+class _StripeSettings(Protocol):
+    """What building the Stripe gateway needs."""
+
+    @property
+    def region(self) -> str: ...
+    @property
+    def stripe_api_key_name(self) -> str: ...
+    @property
+    def stripe_api_base(self) -> str: ...
 
 
 class SystemClock:
@@ -39,13 +71,13 @@ class SystemClock:
 
 @dataclass
 class _Overrides:
-    clock: Any = None
+    clock: Clock | None = None
     # Replaces Lambda's asynchronous invoke of the billing processor (local stack, tests).
-    billing_invoke: Any = None
-    discord_transport: Any = None
+    billing_invoke: Callable[[bytes], None] | None = None
+    discord_transport: HttpTransport | None = None
+    stripe_http_client: object | None = None  # a stripe.HTTPClient (the SDK is imported lazily)
+    telegram_transport: HttpTransport | None = None
     whatsapp_transport: HttpTransport | None = None
-    stripe_http_client: Any = None
-    telegram_transport: Any = None
     # Replaces Lambda's asynchronous invoke of the reconcile function (local stack, tests).
     reconcile_invoke: Callable[[bytes], None] | None = None
 
@@ -68,7 +100,7 @@ def overridden(**values: Any) -> Iterator[None]:
         _reset_caches()
 
 
-def clock() -> Any:
+def clock() -> Clock:
     return _overrides.clock or SystemClock()
 
 
@@ -116,9 +148,9 @@ def _client_factory(region: str) -> Callable[[str], Any]:
 @dataclass(frozen=True)
 class Intake:
     settings: config.IntakeSettings
-    ledger: Any
-    dispatch: Any
-    secrets: Any
+    ledger: EventLedger
+    dispatch: BillingEventDispatch
+    secrets: WebhookSecrets
 
 
 @lru_cache(maxsize=None)
@@ -146,7 +178,7 @@ def intake() -> Intake:
 # --- everything else ------------------------------------------------------------------------
 
 
-def stores(settings: config.StoreSettings) -> Any:
+def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb import models
     from .adapters.dynamodb.repositories import (
         DynamoAccessRepository,
@@ -188,7 +220,7 @@ def stores(settings: config.StoreSettings) -> Any:
     )
 
 
-def _access_queue(settings: Any) -> Any:
+def _access_queue(settings: _QueueSettings) -> AccessWorkQueue:
     from .adapters.aws import SqsAccessWorkQueue
     from .observability import logger
 
@@ -196,13 +228,21 @@ def _access_queue(settings: Any) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _secrets(region: str) -> Any:
+def _secrets(region: str) -> CachedSecrets:
     from .adapters.secrets import CachedSecrets
 
     return CachedSecrets(_client_factory(region))
 
 
-def _billing(settings: Any) -> Any:
+def _billing(settings: _StripeSettings) -> BillingGateway:
+    from .adapters.stripe_billing import StripeBillingGateway
+
+    api_key = _secrets(settings.region).get(settings.stripe_api_key_name)
+    return StripeBillingGateway.build(api_key, settings.stripe_api_base, _overrides.stripe_http_client)
+
+
+def _billing_reader(settings: _StripeSettings) -> BillingReader:
+    """Stripe's read side (reconciliation lists subscriptions and undelivered events)."""
     from .adapters.stripe_billing import StripeBillingGateway
 
     api_key = _secrets(settings.region).get(settings.stripe_api_key_name)
@@ -217,7 +257,7 @@ def _discord_transport() -> Any:
     return UrllibTransport()
 
 
-def _identity(settings: config.JoinSettings) -> Any:
+def _identity(settings: config.JoinSettings) -> IdentityProvider:
     from .adapters.discord import DiscordIdentityProvider
 
     secrets = _secrets(settings.region)
@@ -230,7 +270,7 @@ def _identity(settings: config.JoinSettings) -> Any:
     )
 
 
-def _cipher(settings: config.JoinSettings) -> Any:
+def _cipher(settings: config.JoinSettings) -> TokenCipher:
     if settings.token_sealing == "kms":
         from .adapters.aws import KmsTokenCipher
 
@@ -244,8 +284,8 @@ def _cipher(settings: config.JoinSettings) -> Any:
 @dataclass(frozen=True)
 class Processor:
     settings: config.ProcessorSettings
-    processor: Any
-    bodies: Any
+    processor: BillingEventProcessor
+    bodies: EventBodies
 
 
 @lru_cache(maxsize=None)
@@ -270,15 +310,16 @@ def processor() -> Processor:
 @dataclass(frozen=True)
 class Dispatcher:
     settings: config.DispatcherSettings
-    dispatcher: Any
-    queue: Any
+    dispatcher: AccessDispatcher
+    queue: AccessWorkQueue
 
 
 @lru_cache(maxsize=None)
 def dispatcher() -> Dispatcher:
     from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
     from .domain.model import Platform
-    from .services.access import AccessDispatcher, Links
+    from .domain.links import Links
+    from .services.access import AccessDispatcher
 
     settings = config.DispatcherSettings.from_env()
     secrets = _secrets(settings.region)
@@ -290,7 +331,7 @@ def dispatcher() -> Dispatcher:
         rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
     )
     # One connector per platform; Telegram and WhatsApp plug in here beside Discord.
-    connectors: dict[Any, Any] = {Platform.DISCORD: DiscordConnector(bot)}
+    connectors: dict[Platform, CommunityConnector] = {Platform.DISCORD: DiscordConnector(bot)}
     if settings.telegram_bot_token_name:
         from .adapters.telegram import TelegramConnector
 
@@ -314,7 +355,9 @@ def _mailer(settings: config.DispatcherSettings) -> Mailer | None:
     return SesMailer(aws_client("sesv2", settings.region), settings.email_from_address)
 
 
-def _telegram_api(settings: Any) -> Any:
+def _telegram_api(
+    settings: config.DispatcherSettings | config.TelegramSettings | config.ReconcileSettings,
+) -> TelegramBotApi:
     from .adapters.http import UrllibTransport
     from .adapters.telegram import TelegramBotApi
 
@@ -329,10 +372,10 @@ def _telegram_api(settings: Any) -> Any:
 @dataclass(frozen=True)
 class Telegram:
     settings: config.TelegramSettings
-    stores: Any
-    api: Any
+    stores: Stores
+    api: TelegramBot
     webhook_secret: Callable[[], str]
-    queue: Any
+    queue: AccessWorkQueue
     # platform -> connector, for a member's relink (the old account is taken out of the chat)
     connectors: Callable[[], dict[Platform, CommunityConnector]] = dict
 
@@ -355,6 +398,8 @@ def telegram() -> Telegram:
         _access_queue(settings),
         lambda: {Platform.TELEGRAM: TelegramConnector(api)},
     )
+
+
 def whatsapp_store() -> DynamoWhatsAppStore:
     from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
 
@@ -398,40 +443,52 @@ def _whatsapp_connector(settings: config.DispatcherSettings, repositories: Store
 @dataclass(frozen=True)
 class Lifecycle:
     settings: config.LifecycleSettings
-    stores: Any
-    billing: Any
-    queue: Any
+    stores: Stores
+    queue: AccessWorkQueue
+
+    @cached_property
+    def billing(self) -> BillingGateway:
+        """Built on first use: a sweep with nothing to cancel never reads the Stripe key."""
+        return _billing(self.settings)
 
 
 @lru_cache(maxsize=None)
 def lifecycle() -> Lifecycle:
     settings = config.LifecycleSettings.from_env()
-    return Lifecycle(settings, stores(settings), _LazyBilling(settings), _access_queue(settings))
+    return Lifecycle(settings, stores(settings), _access_queue(settings))
 
 
 @dataclass(frozen=True)
 class Checkout:
     settings: config.CheckoutSettings
-    stores: Any
-    billing: Any
+    stores: Stores
+
+    @cached_property
+    def billing(self) -> BillingGateway:
+        """Built on first use: a refused request never reads the Stripe key."""
+        return _billing(self.settings)
 
 
 @lru_cache(maxsize=None)
 def checkout() -> Checkout:
     settings = config.CheckoutSettings.from_env()
-    return Checkout(settings, stores(settings), _LazyBilling(settings))
+    return Checkout(settings, stores(settings))
 
 
 @dataclass(frozen=True)
 class Join:
     settings: config.JoinPageSettings
-    stores: Any
-    identity: Any
-    cipher: Any
-    queue: Any
-    billing: Any = None  # prices shown on the join page (read lazily: only when a page asks)
+    stores: Stores
+    identity: IdentityProvider
+    cipher: TokenCipher
+    queue: AccessWorkQueue
     # platform -> connector, for a member's relink (the old account loses its role at once)
     connectors: Callable[[], dict[Platform, CommunityConnector]] = dict
+
+    @cached_property
+    def billing(self) -> BillingGateway:
+        """Prices shown on the join page: the Stripe key is read only when a page asks."""
+        return _billing(self.settings)
 
 
 @lru_cache(maxsize=None)
@@ -453,18 +510,23 @@ def join() -> Join:
         return {Platform.DISCORD: DiscordConnector(bot)}
 
     return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings),
-                _LazyBilling(settings), connectors)
+                connectors)
 
 
 @dataclass(frozen=True)
 class Admin:
     settings: config.AdminSettings
-    stores: Any
+    stores: Stores
     admin_token: Callable[[], str]
-    queue: Any
-    connectors: Callable[[], dict] = dict  # platform -> connector, for the bot preflight
-    # Stripe, read lazily: plan creation checks its prices (PRICE_CHECK); None when off.
-    billing: BillingGateway | None = None
+    queue: AccessWorkQueue
+    connectors: Callable[[], dict[Platform, CommunityConnector]] = dict  # for the bot preflight
+
+    @cached_property
+    def billing(self) -> BillingGateway | None:
+        """Stripe, read lazily: plan creation checks its prices (PRICE_CHECK); None when off."""
+        if not (self.settings.price_check and self.settings.stripe_api_key_name):
+            return None
+        return _billing(self.settings)
 
 
 @lru_cache(maxsize=None)
@@ -473,7 +535,7 @@ def admin() -> Admin:
     secrets = _secrets(settings.region)
 
     @lru_cache(maxsize=1)
-    def connectors() -> dict:
+    def connectors() -> dict[Platform, CommunityConnector]:
         # Built on first use: most admin requests never talk to a platform.
         from .adapters.discord import DiscordCommunityConnector, DiscordConnector
         from .domain.model import Platform
@@ -485,20 +547,16 @@ def admin() -> Admin:
         )
         return {Platform.DISCORD: DiscordConnector(bot)}
 
-    billing: BillingGateway | None = (
-        _LazyBilling(settings) if settings.price_check and settings.stripe_api_key_name else None  # type: ignore[assignment]
-    )
     return Admin(
-        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors,
-        billing,
+        settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors
     )
 
 
 @dataclass(frozen=True)
 class Interactions:
     settings: config.InteractionsSettings
-    stores: Any
-    queue: Any
+    stores: Stores
+    queue: AccessWorkQueue
 
 
 @lru_cache(maxsize=None)
@@ -540,7 +598,7 @@ def reconcile() -> Reconcile:
         connectors[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
     policy = Policy(settings.reconcile_fix_missing, settings.reconcile_remove_extra)
     reconciler = Reconciler(stores(settings), DynamoReconcileStore(), _access_queue(settings), connectors, listers,
-                            _LazyBilling(settings), policy)
+                            _billing_reader(settings), policy)
     return Reconcile(settings, reconciler)
 
 
@@ -606,19 +664,6 @@ def whatsapp() -> WhatsApp:
         whatsapp_store(),
         cloud,
     )
-
-
-class _LazyBilling:
-    """Reads the Stripe key on first use, so a function that never calls Stripe never fetches it."""
-
-    def __init__(self, settings: Any):
-        self._settings = settings
-        self._gateway: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._gateway is None:
-            self._gateway = _billing(self._settings)
-        return getattr(self._gateway, name)
 
 
 def _reset_caches() -> None:

@@ -64,11 +64,12 @@ class MemberRepository(Protocol):
     def member_id_for_customer(self, customer_id: str) -> str | None:
         """The member a Stripe customer belongs to, without reading the member (one read)."""
     def find_by_identity(self, platform: Platform, external_id: str) -> Member | None: ...
-    def attach_customer(self, member_id: str, customer_id: str) -> Member:
+    def attach_customer(self, member_id: str, customer_id: str, known: Member | None = None) -> Member:
         """Bind a Stripe customer to a member once; return the member as stored.
 
         If the member already has another customer the stored one is kept (and returned).
-        Raise ConflictError if the customer already belongs to another member."""
+        Raise ConflictError if the customer already belongs to another member. ``known`` is the
+        member as the caller has just read it: the store need not read it back."""
     def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
         """Create the member for a customer seen only in Stripe, or return the existing one."""
     def bind_identity(self, member_id: str, identity: Identity, sealed_credentials: bytes | None = None) -> None:

@@ -17,6 +17,7 @@ from membergate.domain.model import (
     Identity,
     LedgerEntry,
     Member,
+    MemberOrigin,
     MessageKey,
     MessageRecord,
     MessageStatus,
@@ -27,7 +28,7 @@ from membergate.domain.model import (
     Platform,
     PriceLine,
 )
-from tests.fakes import fake_stores
+from tests.support.fakes import fake_stores
 from tests.support.aws import aws_stack
 
 pytestmark = pytest.mark.integration
@@ -96,6 +97,54 @@ def test_members_one_customer_and_one_discord_account_each(stores):
     assert stores.members.load_credentials("mbr_1", Platform.DISCORD) == b"sealed"
     with pytest.raises(ConflictError):
         stores.members.bind_identity("mbr_2", Identity(Platform.DISCORD, "42"), b"x")
+
+
+def test_members_attach_customer_known_member_returns_it_with_the_customer(stores):
+    # Given a member just read by the caller, with no customer yet
+    stores.members.create(Member("mbr_1", T0))
+    known = stores.members.get("mbr_1")
+    # When the customer is attached with the member the caller holds
+    attached = stores.members.attach_customer("mbr_1", "cus_1", known=known)
+    # Then the member comes back with the customer, and the store agrees on both sides
+    assert attached.stripe_customer_id == "cus_1"
+    assert stores.members.get("mbr_1") == attached
+    assert stores.members.member_id_for_customer("cus_1") == "mbr_1"
+
+
+def test_members_attach_customer_known_member_customer_of_another_is_a_conflict(stores):
+    # Given cus_1 already attached to mbr_1
+    stores.members.create(Member("mbr_1", T0))
+    stores.members.create(Member("mbr_2", T0))
+    stores.members.attach_customer("mbr_1", "cus_1")
+    # When mbr_2, as just read, is given cus_1
+    with pytest.raises(ConflictError):
+        stores.members.attach_customer("mbr_2", "cus_1", known=stores.members.get("mbr_2"))
+    # Then nothing of the one write remains: mbr_2 has no customer, cus_1 is still mbr_1's
+    assert stores.members.get("mbr_2").stripe_customer_id is None
+    assert stores.members.member_id_for_customer("cus_1") == "mbr_1"
+
+
+def test_members_attach_customer_stale_known_member_keeps_the_stored_customer(stores):
+    # Given mbr_1 read before another writer gave it cus_1
+    stores.members.create(Member("mbr_1", T0))
+    stale = stores.members.get("mbr_1")
+    stores.members.attach_customer("mbr_1", "cus_1")
+    # When cus_2 is attached with the stale member
+    attached = stores.members.attach_customer("mbr_1", "cus_2", known=stale)
+    # Then the stored customer is kept and returned, as without ``known``
+    assert attached.stripe_customer_id == "cus_1"
+    assert stores.members.member_id_for_customer("cus_2") == "mbr_1"
+
+
+def test_members_create_for_customer_twice_returns_the_first_member(stores):
+    # Given a member created for cus_1
+    first = stores.members.create_for_customer("cus_1", "mbr_1", T0)
+    # When another event creates one for the same customer with a new id
+    second = stores.members.create_for_customer("cus_1", "mbr_2", T0 + 5)
+    # Then both answers are the first member, and the second id was never stored
+    assert first == second == stores.members.get("mbr_1")
+    assert first.stripe_customer_id == "cus_1" and first.origin is MemberOrigin.STRIPE
+    assert stores.members.get("mbr_2") is None
 
 
 def test_members_identities_are_keyed_by_platform(stores):

@@ -24,7 +24,7 @@ from membergate.services.billing_events import BillingEventProcessor
 from membergate.services.identity import seal_tokens
 from membergate.services.lifecycle import run_lifecycle
 from membergate.domain.model import OAuthTokens
-from tests.fakes import FakeBilling, FakeCipher, FakeConnector, FakeIdentity, FakeQueue, fake_stores
+from tests.support.fakes import FakeBilling, FakeCipher, FakeConnector, FakeIdentity, FakeQueue, fake_stores
 
 T0 = 1_800_000_000
 DAY = 86_400

@@ -9,7 +9,7 @@ from membergate.domain.errors import RetryableError
 from membergate.domain.model import Community
 from membergate.domain.reconcile import StripeEvent, StripeSubscription
 from membergate.ports import GuildMember
-from tests.fakes import FakeConnector
+from tests.support.fakes import FakeConnector
 
 
 class FakeReconcileStore:

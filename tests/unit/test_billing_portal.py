@@ -11,7 +11,7 @@ from membergate.http.pages import join_page
 from membergate.services.member_pages import IdentityStep, JoinPageView
 from membergate.services.billing_portal import open_billing_portal
 from membergate.services.checkout import check_rate
-from tests.fakes import FakeBilling, fake_stores
+from tests.support.fakes import FakeBilling, fake_stores
 
 pytestmark = pytest.mark.unit
 

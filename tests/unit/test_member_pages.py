@@ -26,7 +26,7 @@ from membergate.domain.model import (
 )
 from membergate.http.pages import join_page, price_label
 from membergate.services.member_pages import join_page_view
-from tests.fakes import FakeBilling, fake_stores
+from tests.support.fakes import FakeBilling, fake_stores
 
 pytestmark = pytest.mark.unit
 

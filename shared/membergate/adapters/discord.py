@@ -6,11 +6,9 @@ import base64
 import hashlib
 import json
 import logging
-import math
 import re
 import threading
 import time
-import unicodedata
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -24,6 +22,7 @@ from ..domain.model import Community, Identity, OAuthTokens, Platform
 from ..domain.preflight import DiscordGuildFacts, Preflight, Role, discord_checks
 from ..ports import GuildMember
 from .http import HttpResponse, HttpTransport
+from .platform_text import fingerprint, fit_text, non_negative_number
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +229,8 @@ class BotRateLimits:
 
     def learn(self, route: str, major: str, headers: Mapping[str, str], now: float) -> None:
         bucket_hash = headers.get("X-RateLimit-Bucket")
-        remaining = _number(headers.get("X-RateLimit-Remaining"))
-        reset_after = _number(headers.get("X-RateLimit-Reset-After"))
+        remaining = non_negative_number(headers.get("X-RateLimit-Remaining"))
+        reset_after = non_negative_number(headers.get("X-RateLimit-Reset-After"))
         with self._lock:
             if bucket_hash:
                 self._route_bucket[route] = bucket_hash
@@ -326,13 +325,13 @@ class _BotClient:
             if (response.status, code) in accept:
                 return response
             if response.status == 401 and code != INVALID_OAUTH_TOKEN:
-                self._rejected = _fingerprint(token)
+                self._rejected = fingerprint(token)
             raise _translate_error(response.status, code, key)
         raise RetryableError(f"Discord rate limit on {key}; retried automatically")  # pragma: no cover
 
     def _token(self) -> str:
         token = (self._bot_token() or "").strip()
-        if not token or _fingerprint(token) == self._rejected:
+        if not token or fingerprint(token) == self._rejected:
             raise PermanentError(_BOT_TOKEN_ADVICE, "bot_token_invalid")
         return token
 
@@ -369,9 +368,9 @@ class _BotClient:
         data = response.json()
         data = data if isinstance(data, dict) else {}
         scope = response.headers.get("X-RateLimit-Scope", "").lower()
-        retry_after = _number(data.get("retry_after"))
+        retry_after = non_negative_number(data.get("retry_after"))
         if retry_after is None:
-            retry_after = _number(response.headers.get("Retry-After"))
+            retry_after = non_negative_number(response.headers.get("Retry-After"))
         # 429s with scope "shared" (a resource's own limit) do not count towards the IP ban.
         if scope != "shared":
             self._guard.record(now)
@@ -484,14 +483,14 @@ class DiscordCommunityConnector:
         app = app if isinstance(app, dict) else {}
         bot = app.get("bot") if isinstance(app.get("bot"), dict) else {}
         bot_id = str(bot.get("id") or app.get("id") or "")
-        flags = int(_number(app.get("flags")) or 0)
+        flags = int(non_negative_number(app.get("flags")) or 0)
         guild = self._bot.call("GET", GUILD, ids, accept={(404, UNKNOWN_GUILD), (403, MISSING_ACCESS)})
         if guild.status in (403, 404):
             return DiscordGuildFacts(guild_id, "", {}, None, False, flags)
         data = guild.json() if isinstance(guild.json(), dict) else {}
         listed = self._bot.call("GET", GUILD_ROLES, ids).json()
         roles = {
-            str(r.get("id")): Role(str(r.get("id")), str(r.get("name") or ""), int(_number(r.get("position")) or 0),
+            str(r.get("id")): Role(str(r.get("id")), str(r.get("name") or ""), int(non_negative_number(r.get("position")) or 0),
                                    int(str(r.get("permissions") or "0")) if str(r.get("permissions") or "0").isdigit() else 0)
             for r in (listed if isinstance(listed, list) else [])
             if isinstance(r, dict)
@@ -704,9 +703,9 @@ class DiscordIdentityProvider:
         data = response.json()
         data = data if isinstance(data, dict) else {}
         if status == 429 or status >= 500:
-            retry_after = _number(data.get("retry_after"))
+            retry_after = non_negative_number(data.get("retry_after"))
             if retry_after is None:
-                retry_after = _number(response.headers.get("Retry-After"))
+                retry_after = non_negative_number(response.headers.get("Retry-After"))
             return RetryableError(f"Discord answered HTTP {status} to {what}; retried automatically", retry_after=retry_after)
         error = data.get("error") if isinstance(data.get("error"), str) else ""
         if error == "invalid_grant":
@@ -772,52 +771,10 @@ def _translate_error(status: int, code: int | None, what: str) -> RetryableError
 
 
 def truncate_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """Fit ``text`` into Discord's message limit without splitting a character or emoji sequence.
-
-    Counted in UTF-16 units, as Discord's own clients count; never more than code points."""
-    if _utf16_len(text) <= limit:
-        return text
-    budget = limit - 1  # room for the ellipsis
-    end = min(len(text), budget)
-    while end and _utf16_len(text[:end]) > budget:
-        end -= 1
-    # Back off while the next character would extend the last one (accents, ZWJ sequences, skin tones).
-    while end and (_extends(text[end]) or text[end - 1] == "\u200d"):
-        end -= 1
-    cut = text[:end]
-    space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space > 0 and space >= end - 80:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
+    """Fit ``text`` into Discord's message limit, counted in UTF-16 units as Discord's clients count."""
+    return fit_text(text, limit, count="utf16")
 
 
-def _extends(char: str) -> bool:
-    code = ord(char)
-    return (
-        unicodedata.category(char) in ("Mn", "Me", "Mc")
-        or char in ("\u200d", "\u20e3")
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= code <= 0x1F3FF  # skin tone modifiers
-        or 0xE0020 <= code <= 0xE007F  # emoji tag sequences (subdivision flags)
-    )
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- interactions ---------------------------------------------------------------------------

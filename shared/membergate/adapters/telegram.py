@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.access import Capability, Presence, PresenceState
+from ..domain.preflight import Preflight
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.model import Community, Platform
 from ..domain.telegram import (
@@ -26,6 +26,7 @@ from ..domain.telegram import (
     personal_link_name,
 )
 from .http import HttpTransport
+from .platform_text import fingerprint, fit_text
 
 log = logging.getLogger(__name__)
 
@@ -474,12 +475,12 @@ class TelegramBotApi:
             # The transport's message names the URL, and the URL holds the bot token: say it without.
             raise RetryableError(f"network error calling Telegram {method}; retried automatically") from None
         if response.status == 401:
-            self._rejected = _fingerprint(token)
+            self._rejected = fingerprint(token)
         return response.json(), response.status
 
     def _token(self) -> str:
         token = (self._bot_token() or "").strip()
-        if not _BOT_TOKEN.fullmatch(token) or _fingerprint(token) == self._rejected:
+        if not _BOT_TOKEN.fullmatch(token) or fingerprint(token) == self._rejected:
             raise PermanentError(_BOT_TOKEN_ADVICE, "telegram_bot_token_invalid")
         return token
 
@@ -571,13 +572,8 @@ def _user_id(value: Any) -> int:
 
 
 def truncate_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """Fit ``text`` into Telegram's limit (counted in UTF-16 units) without splitting a surrogate pair."""
-    if len(text.encode("utf-16-le")) // 2 <= limit:
-        return text
-    cut = text[: limit - 1]
-    while len(cut.encode("utf-16-le")) // 2 > limit - 1:
-        cut = cut[:-1]
-    return cut.rstrip() + "…"
+    """Fit ``text`` into Telegram's limit, counted in UTF-16 units as Telegram counts."""
+    return fit_text(text, limit, count="utf16")
 
 
 def _is_int(value: Any) -> bool:
@@ -590,8 +586,6 @@ def _seconds(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- the CommunityConnector ------------------------------------------------------------------------
@@ -605,6 +599,11 @@ class TelegramConnector:
 
     Telegram has no roles and a bot cannot add anyone: access is a personal join-request link sent
     to the member, the request approved for them alone, and removal is a ban then an unban."""
+
+    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
+        """No preflight yet (the connector does not declare Capability.PREFLIGHT): no checks, nothing refused."""
+        return Preflight(checks=())
+
 
     platform = Platform.TELEGRAM
     capabilities = frozenset(

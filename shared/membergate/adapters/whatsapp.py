@@ -15,10 +15,8 @@ WHATSAPP_GATEWAY_KEY. The webhook side needs WHATSAPP_APP_SECRET and WHATSAPP_VE
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -28,6 +26,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.model import Community
+from ..domain.preflight import Preflight
 from ..domain.errors import InvalidRequestError, PermanentError, RetryableError
 from ..domain.whatsapp import (
     OFFICIAL_GROUP_MAX_PARTICIPANTS,
@@ -37,6 +37,7 @@ from ..domain.whatsapp import (
     normalise_phone,
 )
 from .http import HttpResponse, HttpTransport
+from .platform_text import fingerprint, fit_text, non_negative_number
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +374,7 @@ class WhatsAppCloudApi:
         token = self._access_token()
         if not token:
             raise PermanentError("No WhatsApp access token is configured: " + classify_error(190).advice, "whatsapp_token_invalid")
-        if self._rejected is not None and self._rejected == _fingerprint(token):
+        if self._rejected is not None and self._rejected == fingerprint(token):
             raise PermanentError(classify_error(190).advice, "whatsapp_token_invalid")
         return token
 
@@ -384,7 +385,7 @@ class WhatsAppCloudApi:
         now = self._monotonic()
         detail = f"(WhatsApp {response.status}/{code} on {what})"
         if code in _TOKEN_CODES or (code is None and response.status == 401):
-            self._rejected = _fingerprint(token)
+            self._rejected = fingerprint(token)
             return PermanentError(f"{classify_error(190).advice} {detail}", "whatsapp_token_invalid")
         if meaning.reason == "whatsapp_window_closed":
             return WindowClosedError(f"{meaning.advice} {detail}")
@@ -497,7 +498,7 @@ class WhatsAppGateway:
         if status == 429 or status >= 500:
             raise RetryableError(
                 f"The WhatsApp gateway could not {what} now (HTTP {status}{', ' + code if code else ''}); retried automatically",
-                retry_after=_number(response.headers.get("Retry-After")),
+                retry_after=non_negative_number(response.headers.get("Retry-After")),
             )
         if status in (401, 403) and code != "not_admin":
             raise PermanentError(
@@ -533,14 +534,8 @@ class WhatsAppGateway:
 
 
 def truncate_text(text: str, limit: int = TEXT_LIMIT) -> str:
-    """Fit a text message into WhatsApp's body limit, cutting at a space when one is near."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space >= limit - 80:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
+    """Fit a text message into WhatsApp's body limit (counted in characters)."""
+    return fit_text(text, limit, count="code_points")
 
 
 def _template_parameter(value: str) -> str:
@@ -596,7 +591,7 @@ def _regain_access_seconds(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     minutes = [
-        _number(entry.get("estimated_time_to_regain_access"))
+        non_negative_number(entry.get("estimated_time_to_regain_access"))
         for entries in (usage.values() if isinstance(usage, dict) else [])
         if isinstance(entries, list)
         for entry in entries
@@ -604,20 +599,6 @@ def _regain_access_seconds(headers: Mapping[str, str]) -> float | None:
     ]
     longest = max((m for m in minutes if m), default=None)
     return longest * 60 if longest else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- the connector (the core's CommunityConnector port, one per community mode) ---------------
@@ -637,6 +618,11 @@ class WhatsAppConnector:
       join requests of the paying number approved, participants removed.
     - gateway (opt-in, against Meta's terms): the creator's gateway adds and removes by phone.
     """
+
+    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
+        """No preflight yet (the connector does not declare Capability.PREFLIGHT): no checks, nothing refused."""
+        return Preflight(checks=())
+
 
     platform: Any = None  # set in __init__ (Platform.WHATSAPP); a class attribute for the port's shape
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
-from ..domain.model import LedgerEntry, Member, Plan, WorkKind
+from ..domain.model import LedgerEntry, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
@@ -105,8 +105,7 @@ class BillingEventProcessor:
             prices = ", ".join(snapshot.price_ids) or "none"
             return Outcome("ignored", f"no plan sells price(s) {prices}; add them to a plan to track this subscription")
         if state is None:
-            member = self._member_for_customer(snapshot.customer_id, now)
-            state = self._state(member.id) or MemberState(member, [], [], "", {})
+            state = self._new_member_state(snapshot.customer_id, now)
         member = state.member
         record = record or SubscriptionRecord(
             subscription_id=snapshot.subscription_id,
@@ -136,13 +135,12 @@ class BillingEventProcessor:
         if state is None and completion.customer_id:
             state = self._known_state(None, completion.customer_id)
             if state is None:
-                member = self._member_for_customer(completion.customer_id, now)
-                state = self._state(member.id) or MemberState(member, [], [], "", {})
+                state = self._new_member_state(completion.customer_id, now)
         if state is None:
             return Outcome("ignored", "checkout session names neither a known member nor a customer")
         member = state.member
         if completion.customer_id and member.stripe_customer_id != completion.customer_id:
-            member = self.stores.members.attach_customer(member.id, completion.customer_id)
+            member = self.stores.members.attach_customer(member.id, completion.customer_id, known=member)
         record = _subscription(state, completion.subscription_id) or SubscriptionRecord(
             subscription_id=completion.subscription_id,
             member_id=member.id,
@@ -173,13 +171,12 @@ class BillingEventProcessor:
         if state is None and completion.customer_id:
             state = self._known_state(None, completion.customer_id)
             if state is None:
-                member = self._member_for_customer(completion.customer_id, now)
-                state = self._state(member.id) or MemberState(member, [], [], "", {})
+                state = self._new_member_state(completion.customer_id, now)
         if state is None:
             return Outcome("ignored", "payment session names neither a known member nor a customer")
         member = state.member
         if completion.customer_id and member.stripe_customer_id != completion.customer_id:
-            member = self.stores.members.attach_customer(member.id, completion.customer_id)
+            member = self.stores.members.attach_customer(member.id, completion.customer_id, known=member)
         seen = OneTimeGrant(
             grant_id=completion.session_id,
             member_id=member.id,
@@ -358,7 +355,8 @@ class BillingEventProcessor:
             state = self._state(member_hint)
             if state is not None:
                 if state.member.stripe_customer_id != customer_id:
-                    state = replace(state, member=self.stores.members.attach_customer(member_hint, customer_id))
+                    attached = self.stores.members.attach_customer(member_hint, customer_id, known=state.member)
+                    state = replace(state, member=attached)
                 return state
         member = self.stores.members.find_by_customer(customer_id)
         return self._state(member.id) if member else None
@@ -375,10 +373,15 @@ class BillingEventProcessor:
         grants = self.stores.grants.for_member(member_id)
         return MemberState(member, records, entitlements, revision, checkouts={}, grants=grants)
 
-    def _member_for_customer(self, customer_id: str, now: int) -> Member:
+    def _new_member_state(self, customer_id: str, now: int) -> MemberState:
         # Made outside Membergate's checkout (dashboard, payment link, existing subscriber):
         # the member exists from the customer and access waits for an identity to be bound.
-        return self.stores.members.create_for_customer(customer_id, self.new_id(), now)
+        new_id = self.new_id()
+        member = self.stores.members.create_for_customer(customer_id, new_id, now)
+        if member.id == new_id:
+            # Created by this very call: nothing else of theirs exists yet, nothing to read.
+            return MemberState(member, [], [], "", {})
+        return self._state(member.id) or MemberState(member, [], [], "", {})
 
     def _refresh(self, member_id: str, now: int, state: MemberState | None = None) -> None:
         refresh_member(self.stores, self.access_queue, member_id, now, sweep_now=True, state=state)

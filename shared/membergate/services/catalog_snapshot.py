@@ -60,6 +60,14 @@ class CatalogSnapshot:
         self._catalog.add_plan(plan)
         self._plans = None
 
+    def update_plan(self, plan: Plan) -> None:
+        self._catalog.update_plan(plan)
+        self._plans = None
+
+    def update_community(self, community: Community) -> None:
+        self._catalog.update_community(community)
+        self._communities = None
+
     # -- loading ---------------------------------------------------------------------------
 
     def _plans_loaded(self) -> dict[str, Plan]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
@@ -278,17 +279,8 @@ class DynamoMemberRepository:
         return _member(item) if item else None
 
     def create(self, member: Member) -> None:
-        MemberItem(
-            _member_pk(member.id),
-            "MEMBER",
-            member_id=member.id,
-            created_at=member.created_at,
-            origin=member.origin.value,
-            stripe_customer_id=member.stripe_customer_id,
-            identities={i.platform.value: i.external_id for i in member.identities} or None,
-            handles={i.platform.value: i.handle for i in member.identities if i.handle} or None,
-        ).save(condition=MemberItem.pk.does_not_exist())
-        MemberListedItem(_member_pk(member.id), "LISTED", gsi1pk="MEMBER", gsi1sk=member.id, member_id=member.id).save()
+        _member_item(member).save(condition=MemberItem.pk.does_not_exist())
+        _listed_item(member).save()
 
     def find_by_customer(self, customer_id: str) -> Member | None:
         member_id = self.member_id_for_customer(customer_id)
@@ -315,35 +307,66 @@ class DynamoMemberRepository:
         existing = _get(LinkItem, pk, "LINK")
         return existing.member_id if existing else member_id
 
-    def attach_customer(self, member_id: str, customer_id: str) -> Member:
+    def attach_customer(self, member_id: str, customer_id: str, known: Member | None = None) -> Member:
+        if known is not None and known.id == member_id and known.stripe_customer_id is None:
+            # The caller has just read the member: link and member in one write, nothing read back.
+            if self._in_one_write(LinkItem(f"STRIPE_CUSTOMER#{customer_id}", "LINK", member_id=member_id),
+                                  update=(MemberItem(_member_pk(member_id), "MEMBER"), customer_id)):
+                return replace(known, stripe_customer_id=customer_id)
         owner = self._claim_link(f"STRIPE_CUSTOMER#{customer_id}", member_id)
         if owner != member_id:
             raise ConflictError(f"Stripe customer {customer_id} already belongs to member {owner}")
+        item = MemberItem(_member_pk(member_id), "MEMBER")
         try:
-            MemberItem(_member_pk(member_id), "MEMBER").update(
+            item.update(  # returns the item as stored (ALL_NEW): no read after the write
                 actions=[MemberItem.stripe_customer_id.set(customer_id)],
                 condition=MemberItem.pk.exists() & MemberItem.stripe_customer_id.does_not_exist(),
             )
+            return _member(item)
         except UpdateError as exc:
             if not _conditional_failed(exc):
                 raise
-        member = self.get(member_id)
+        member = self.get(member_id)  # it had a customer already: the stored one is kept
         assert member is not None
         return member
 
     def create_for_customer(self, customer_id: str, member_id: str, now: int) -> Member:
+        member = Member(id=member_id, created_at=now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE)
+        # The usual case (a customer never seen): link, member and listing in one write.
+        if self._in_one_write(LinkItem(f"STRIPE_CUSTOMER#{customer_id}", "LINK", member_id=member_id),
+                              _member_item(member), _listed_item(member)):
+            return member
         owner = self._claim_link(f"STRIPE_CUSTOMER#{customer_id}", member_id)
         if owner == member_id:
             try:
-                self.create(Member(id=member_id, created_at=now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE))
+                self.create(member)
             except PutError as exc:
                 if not _conditional_failed(exc):
                     raise
-        member = self.get(owner)
-        if member is None:  # link written, member lost to a crash in between: finish the job
-            member = Member(id=owner, created_at=now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE)
-            self.create(member)
-        return member
+        found = self.get(owner)
+        if found is None:  # link written, member lost to a crash in between: finish the job
+            found = Member(id=owner, created_at=now, stripe_customer_id=customer_id, origin=MemberOrigin.STRIPE)
+            self.create(found)
+        return found
+
+    @staticmethod
+    def _in_one_write(link: LinkItem, *puts: MembershipItem, update: tuple[MemberItem, str] | None = None) -> bool:
+        """One TransactWriteItems: the LINK only if new, members only if new, the customer only if
+        unset. False when a condition fails (nothing written): the caller takes the careful path."""
+        try:
+            with TransactWrite(connection=MembershipItem._get_connection().connection) as tx:
+                tx.save(link, condition=LinkItem.pk.does_not_exist())
+                for item in puts:
+                    tx.save(item, condition=MembershipItem.pk.does_not_exist() if isinstance(item, MemberItem) else None)
+                if update is not None:
+                    member_item, customer_id = update
+                    tx.update(member_item, actions=[MemberItem.stripe_customer_id.set(customer_id)],
+                              condition=MemberItem.pk.exists() & MemberItem.stripe_customer_id.does_not_exist())
+        except TransactWriteError as exc:
+            if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     def bind_identity(self, member_id: str, identity: Identity, sealed_credentials: bytes | None = None) -> None:
         owner = self._claim_link(_identity_pk(identity.platform, identity.external_id), member_id)
@@ -409,6 +432,23 @@ class DynamoMemberRepository:
         ids = listed[:limit]
         found = {i.member_id: _member(i) for i in MemberItem.batch_get([(_member_pk(m), "MEMBER") for m in ids])} if ids else {}
         return [found[m] for m in ids if m in found], (ids[-1] if len(listed) > limit else None)
+
+
+def _member_item(member: Member) -> MemberItem:
+    return MemberItem(
+        _member_pk(member.id),
+        "MEMBER",
+        member_id=member.id,
+        created_at=member.created_at,
+        origin=member.origin.value,
+        stripe_customer_id=member.stripe_customer_id,
+        identities={i.platform.value: i.external_id for i in member.identities} or None,
+        handles={i.platform.value: i.handle for i in member.identities if i.handle} or None,
+    )
+
+
+def _listed_item(member: Member) -> MemberListedItem:
+    return MemberListedItem(_member_pk(member.id), "LISTED", gsi1pk="MEMBER", gsi1sk=member.id, member_id=member.id)
 
 
 def _identity_pk(platform: Platform, external_id: str) -> str:

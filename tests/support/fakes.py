@@ -98,7 +98,7 @@ class FakeMembers:
         member_id = self.by_identity.get((platform, external_id))
         return self.members.get(member_id) if member_id else None
 
-    def attach_customer(self, member_id: str, customer_id: str) -> Member:
+    def attach_customer(self, member_id: str, customer_id: str, known: Member | None = None) -> Member:
         owner = self.by_customer.setdefault(customer_id, member_id)
         if owner != member_id:
             raise ConflictError(f"customer {customer_id} belongs to {owner}")
