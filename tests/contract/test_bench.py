@@ -96,6 +96,8 @@ def _with_fixed_durations(month: bench_cost.MonthFigures, ms: int = FIXED_MS_PER
 
     return dataclasses.replace(month, renewal=fixed(month.renewal), failed_payment=fixed(month.failed_payment),
                                idle_sweep=fixed(month.idle_sweep),
+                               reconcile_fixed=fixed(month.reconcile_fixed),
+                               reconcile_per_member=fixed(month.reconcile_per_member),
                                first_invocation_extra_ms={name: 0.0 for name in month.first_invocation_extra_ms})
 
 
