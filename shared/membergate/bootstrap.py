@@ -143,6 +143,7 @@ def stores(settings: config.StoreSettings) -> Any:
         DynamoSubscriptionRepository,
         DynamoWebSessionStore,
     )
+    from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -158,6 +159,9 @@ def stores(settings: config.StoreSettings) -> Any:
         sessions=DynamoWebSessionStore(),
         grants=DynamoGrantRepository(),
         states=DynamoMemberStateReader(),
+        audit=DynamoAuditLog(),
+        given_grants=DynamoGivenGrantIndex(),
+        access_codes=DynamoAccessCodeStore(),
     )
 
 

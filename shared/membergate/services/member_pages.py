@@ -63,6 +63,7 @@ class JoinPageView:
     switched: bool = False
     manage: bool = False
     community_locale: str = "en"
+    redeemed: bool = False  # back from an access code accepted (POST /join/{plan}/code)
 
     @property
     def discord(self) -> IdentityStep | None:
@@ -84,6 +85,7 @@ def join_page_view(
     paid: bool = False,
     switched: bool = False,
     manage: bool = False,
+    redeemed: bool = False,
 ) -> JoinPageView | None:
     """The page's view model, or None when the plan does not exist."""
     plan = stores.catalog.get_plan(plan_id)
@@ -124,6 +126,7 @@ def join_page_view(
         switched=switched,
         manage=manage,
         community_locale=community_locale,
+        redeemed=redeemed,
     )
 
 
