@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ..domain.controls import AuditEntry, actor_of
 from ..domain.errors import InvalidRequestError
@@ -17,18 +17,28 @@ from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, body_text, raw_body, require_id
 from .resolver import iso
 from .schemas import NAME_PATTERN, _Strict
 
-REASON = Field(min_length=1, max_length=500, pattern=NAME_PATTERN, description="why, kept in the audit log")
 MAX_EPOCH = 32_503_680_000  # year 3000: later is a typo, not a date
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's "integer" includes 5.0: take it, still refusing "5" and 5.5 (strict types).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Days = Annotated[int, Field(ge=1, le=36_500), BeforeValidator(_integral)]
+Uses = Annotated[int, Field(ge=1, le=100_000), BeforeValidator(_integral)]
+Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH), BeforeValidator(_integral)]
+REASON = Field(min_length=1, max_length=500, pattern=NAME_PATTERN, description="why, kept in the audit log")
 
 
 class ManualGrantIn(_Strict):
     plan_id: str = Field(pattern=ID_PATTERN)
-    days: int | None = Field(ge=1, le=36_500, description="how long from now; null for no end")
+    days: Days | None = Field(description="how long from now; null for no end")
     reason: str = REASON
 
 
 class ExtendIn(_Strict):
-    days: int = Field(ge=1, le=36_500, description="added to the grant's end (or to now if it already ran out)")
+    days: Days = Field(description="added to the grant's end (or to now if it already ran out)")
     reason: str = REASON
 
 
@@ -49,9 +59,9 @@ class GrantDetailOut(BaseModel):
 
 class AccessCodeIn(_Strict):
     plan_id: str = Field(pattern=ID_PATTERN)
-    days: int | None = Field(ge=1, le=36_500, description="access each redemption gives; null for no end")
-    uses: int = Field(default=1, ge=1, le=100_000, description="how many members may redeem it")
-    expires_at: int | None = Field(default=None, ge=0, le=MAX_EPOCH, description="epoch seconds after which it is refused")
+    days: Days | None = Field(description="access each redemption gives; null for no end")
+    uses: Uses = Field(default=1, description="how many members may redeem it")
+    expires_at: Epoch | None = Field(default=None, description="epoch seconds after which it is refused")
 
 
 class AccessCodeOut(BaseModel):

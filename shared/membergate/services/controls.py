@@ -127,7 +127,10 @@ def find_given_grant(stores: Stores, grant_id: str) -> OneTimeGrant:
     member_id = _index(stores).member_for_grant(grant_id)
     grant = stores.grants.get(member_id, grant_id) if member_id else None
     if grant is None:
-        raise NotFoundError(f"grant {grant_id} does not exist; a member's grants are listed by GET /admin/members?member_id=…")
+        raise NotFoundError(
+            f"grant {grant_id} does not exist; use the id POST /admin/members/{{id}}/grants answered "
+            "(also the target of its grant.create entry in GET /admin/audit)"
+        )
     return grant
 
 
