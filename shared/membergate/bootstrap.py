@@ -197,6 +197,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoMemberLinkStore,
         DynamoWebSessionStore,
     )
+    from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -217,6 +218,9 @@ def stores(settings: config.StoreSettings) -> Stores:
         surveys=DynamoSurveyStore(),
         contacts=DynamoContactStore(),
         member_links=DynamoMemberLinkStore(),
+        audit=DynamoAuditLog(),
+        given_grants=DynamoGivenGrantIndex(),
+        access_codes=DynamoAccessCodeStore(),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
+from .domain.controls import AccessCode, AuditEntry
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
@@ -106,6 +107,35 @@ class GrantRepository(Protocol):
     def for_member(self, member_id: str) -> list[OneTimeGrant]: ...
     def find_by_payment_intent(self, payment_intent: str) -> OneTimeGrant | None:
         """The grant a payment paid for (refunds and disputes name only the payment)."""
+
+
+class GivenGrantIndex(Protocol):
+    """Finds a grant the creator gave (manual, access code) by its id alone."""
+
+    def member_for_grant(self, grant_id: str) -> str | None: ...
+    def index_grant(self, grant_id: str, member_id: str) -> None: ...
+
+
+class AuditLog(Protocol):
+    """Every admin action, kept for the creator (no expiry)."""
+
+    def record(self, entry: AuditEntry) -> None: ...
+    def page(self, since: int, now: int, limit: int, after: tuple[int, str] | None) -> tuple[list[AuditEntry], tuple[int, str] | None]:
+        """Entries at or after ``since`` (oldest first), after the (at, id) position ``after``; the
+        position to continue from, or None when every entry up to ``now`` was read."""
+    def for_member(self, member_id: str) -> list[AuditEntry]: ...
+
+
+class AccessCodeStore(Protocol):
+    """Access codes, stored by the code's SHA-256 only."""
+
+    def add(self, code_hash: str, code: AccessCode) -> None: ...
+    def find(self, code_hash: str) -> AccessCode | None: ...
+    def take_use(self, code_hash: str, now: int) -> bool:
+        """Count one redemption if a use is left and the code has not expired (one conditional
+        write: two members racing for the last use cannot both get it)."""
+    def give_back_use(self, code_hash: str) -> None:
+        """Undo take_use when the grant it paid for could not be written."""
 
 
 class EntitlementRepository(Protocol):
@@ -502,3 +532,7 @@ class Stores:
     contacts: ContactStore | None = None
     # Personal links in messages (payment reminders' billing link); None: messages link the join page.
     member_links: MemberLinkStore | None = None
+    # Creator controls (services/controls.py); bootstrap always builds them.
+    audit: AuditLog | None = None
+    given_grants: GivenGrantIndex | None = None
+    access_codes: AccessCodeStore | None = None

@@ -224,6 +224,9 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
         end = scheduled_end(snap)
         if end is not None and now >= end:
             return GrantStatus(EntitlementState.ENDED, None, "cancelled_at_period_end")
+        if end is None and snap.current_period_end is not None and snap.current_period_end > now:
+            # Renewing: the state holds until the period (or trial) ends, when the renewal decides.
+            end = snap.current_period_end
         return GrantStatus(EntitlementState.ACTIVE, end, "")
     if snap.status == "past_due":
         since = record.past_due_since if record.past_due_since is not None else snap.created

@@ -6,6 +6,8 @@ Rules, written here and tested:
   days. Windows are derived from the set of grants (sorted by payment time, then id), never
   stored, so any delivery order gives the same windows.
 * A lifetime grant gives access with no end.
+* A grant the creator gives (``source`` manual or access_code, domain/controls.py) runs from its
+  start for its own length (or forever) and never chains with bought passes.
 * A grant paid by a delayed method (SEPA) gives nothing until the payment succeeded; a failed
   delayed payment ends it. ``ended_reason`` (refunded, customer_deleted) ends it for good; merging
   keeps the smallest reason so that any delivery order stores the same one.
@@ -38,6 +40,10 @@ def merge_dispute(stored: str, seen: str) -> str:
     return "lost" if "lost" in (stored, seen) else stored  # the cautious outcome wins a tie
 
 
+SOURCE_CHECKOUT = "checkout"
+SOURCE_MANUAL = "manual"
+SOURCE_ACCESS_CODE = "access_code"
+
 _REASON_RANK = {"refunded": 0, "customer_deleted": 1}
 
 
@@ -61,6 +67,13 @@ class OneTimeGrant:
     payment_intent: str = ""  # how later charge events (refunds, disputes) find this grant
     dispute: str = ""  # "" | open | won | lost
     dispute_policy: str = DISPUTE_REVOKE  # the policy in force when the dispute was first seen
+    source: str = SOURCE_CHECKOUT  # checkout | manual | access_code
+    reason: str = ""  # the creator's words for a manual grant ("moderator", "compensation")
+
+    @property
+    def given(self) -> bool:
+        """Given by the creator (manual or access code) rather than paid through Stripe."""
+        return self.source != SOURCE_CHECKOUT
 
     @property
     def end_reason(self) -> str:
@@ -105,8 +118,14 @@ def windows(grants: Iterable[OneTimeGrant]) -> dict[str, tuple[int, int | None]]
     out: dict[str, tuple[int, int | None]] = {}
     by_plan: dict[str, list[OneTimeGrant]] = defaultdict(list)
     for grant in grants:
-        if grant.gate is CheckoutGate.PAID and not grant.end_reason:
-            by_plan[grant.plan_id].append(grant)
+        if grant.gate is not CheckoutGate.PAID or grant.end_reason:
+            continue
+        if grant.given:
+            # Its own window: a manual grant never pushes a bought pass later, nor waits for one.
+            length = grant.access_seconds
+            out[grant.grant_id] = (grant.paid_at, None if length is None else grant.paid_at + length)
+            continue
+        by_plan[grant.plan_id].append(grant)
     for plan_grants in by_plan.values():
         running_end: int | None = None
         for grant in sorted(plan_grants, key=lambda g: (g.paid_at, g.grant_id)):
@@ -132,7 +151,7 @@ def one_time_status(grant: OneTimeGrant, window: tuple[int, int | None] | None, 
     if end is None:
         return GrantStatus(EntitlementState.ACTIVE, None, "")
     if now >= end:
-        return GrantStatus(EntitlementState.ENDED, None, "pass_expired")
+        return GrantStatus(EntitlementState.ENDED, None, "grant_expired" if grant.given else "pass_expired")
     if now < start:
         # A pass bought ahead while another runs: the running one gives access meanwhile.
         return GrantStatus(EntitlementState.PENDING, start, "pass_queued")

@@ -163,6 +163,15 @@ EN: dict[str, str] = {
     'page.survey.comment': "Anything to add? (optional)",
     'page.survey.send': "Send",
     'page.survey.thanks': "Thank you! The creator will read it. Your access stays open until the date in your receipt.",
+    'page.code_label': 'Have an access code?',
+    'page.code_redeem': 'Use the code',
+    'page.redeemed': 'Code accepted: your access arrives within seconds.',
+    'err.code.title': "This code doesn't work",
+    'err.code_invalid': "We don't know this code. Check it (capitals and dashes don't matter) or ask the creator for a new one.",
+    'err.code_used': 'This code has been used as many times as it allows. Ask the creator for a new one, or join by paying on the join page.',
+    'err.code_expired': 'This code has expired. Ask the creator for a new one, or join by paying on the join page.',
+    'err.code_other_plan': 'This code is for another offer. Open the join link the creator sent with it and type it there.',
+    'err.code_identity': 'Connect your account on the join page first, then type the code: it gives access to the account you connect.',
 }
 
 FR: dict[str, str] = {
@@ -317,6 +326,15 @@ FR: dict[str, str] = {
     'page.survey.comment': "Quelque chose à ajouter ? (facultatif)",
     'page.survey.send': "Envoyer",
     'page.survey.thanks': "Merci ! Le créateur la lira. Ton accès reste ouvert jusqu'à la date indiquée dans ton reçu.",
+    'page.code_label': "Tu as un code d'accès ?",
+    'page.code_redeem': 'Utiliser le code',
+    'page.redeemed': 'Code accepté : ton accès arrive dans quelques secondes.',
+    'err.code.title': 'Ce code ne fonctionne pas',
+    'err.code_invalid': "On ne connaît pas ce code. Vérifie-le (majuscules et tirets ne comptent pas) ou demande-en un nouveau au créateur.",
+    'err.code_used': "Ce code a déjà servi autant de fois que prévu. Demande-en un nouveau au créateur, ou rejoins en payant sur la page d'inscription.",
+    'err.code_expired': "Ce code a expiré. Demande-en un nouveau au créateur, ou rejoins en payant sur la page d'inscription.",
+    'err.code_other_plan': "Ce code est pour une autre offre. Ouvre le lien d'inscription que le créateur t'a envoyé avec et tape-le là.",
+    'err.code_identity': "Connecte d'abord ton compte sur la page d'inscription, puis tape le code : il donne l'accès au compte que tu connectes.",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "fr": FR}

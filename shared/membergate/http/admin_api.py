@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from ..domain.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
-from ..services import admin
+from ..services import admin, controls
 from ..services import kpis as kpi_service
 from ..services import privacy
 from ..services.identity import create_claim_link
@@ -25,6 +25,7 @@ from ..ports import ReconcileStore
 from . import dashboard
 from .reconcile_api import add_reconcile_routes
 from .edge import ADMIN_BODY_LIMIT, FORM, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
+from .admin_controls import actor, add_control_routes
 from .resolver import iso, make_resolver
 from .schemas import (
     AccessOut,
@@ -124,6 +125,8 @@ def build_admin_app(
         not_found_message="no such route; see /admin/openapi.json for the admin API",
     )
 
+    add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now)
+
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():
         return Response(200, "application/json", admin_openapi_json(app))
@@ -143,9 +146,12 @@ def build_admin_app(
             # No roles on Telegram: access is being in the chat, and ending it takes the member out.
             values = {"platform": "telegram", "name": body.name, "external_id": values.pop("chat_id"),
                       "role_id": None, "on_revoke": "kick", "locale": body.locale}
+        stores = stores_factory()
         community = admin.create_community(
-            stores_factory(), now=now(), connectors=connectors() if preflight_on_register() else None, **values
+            stores, now=now(), connectors=connectors() if preflight_on_register() else None, **values
         )
+        controls.audit(stores, actor=actor(app), action="community.create", target=community.id, now=now(),
+                       detail={"platform": community.platform.value, "external_id": community.external_id})
         return Response(201, "application/json", community_out(community))
 
     @app.post("/admin/communities/<community_id>/check")
@@ -184,8 +190,9 @@ def build_admin_app(
 
     @app.post("/admin/plans", responses={201: {"description": "created"}})
     def create_plan(body: PlanIn) -> Response[PlanOut]:
+        stores = stores_factory()
         plan = admin.create_plan(
-            stores_factory(),
+            stores,
             name=body.name,
             stripe_price_ids=body.stripe_price_ids,
             grants=[(g.community_id, g.role_id) for g in body.grants],
@@ -200,6 +207,8 @@ def build_admin_app(
             now=now(),
             prices=price_reader(),
         )
+        controls.audit(stores, actor=actor(app), action="plan.create", target=plan.id, now=now(),
+                       detail={"kind": plan.kind.value, "name": plan.name})
         return Response(201, "application/json", plan_out(plan, public_base_url(app)))
 
     @app.get("/admin/plans")
@@ -236,13 +245,20 @@ def build_admin_app(
     @app.patch("/admin/plans/<plan_id>")
     def patch_plan(plan_id: str, body: PlanPatch) -> PlanOut:
         require_id(plan_id, "plan_id")
-        plan = admin.update_plan(stores_factory(), plan_id, **body.model_dump())
+        stores = stores_factory()
+        changes = body.model_dump()
+        plan = admin.update_plan(stores, plan_id, **changes)
+        controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(),
+                       detail={k: str(v) for k, v in changes.items() if v is not None})
         return plan_out(plan, public_base_url(app))
 
     @app.post("/admin/plans/<plan_id>/archive")
     def archive_plan(plan_id: str) -> PlanOut:
         require_id(plan_id, "plan_id")
-        return plan_out(admin.archive_plan(stores_factory(), plan_id, now()), public_base_url(app))
+        stores = stores_factory()
+        archived = admin.archive_plan(stores, plan_id, now())
+        controls.audit(stores, actor=actor(app), action="plan.archive", target=plan_id, now=now())
+        return plan_out(archived, public_base_url(app))
 
     @app.get("/admin/surveys")
     def list_surveys(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> SurveysOut:
@@ -337,7 +353,9 @@ def build_admin_app(
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
     def claim_link(member_id: str) -> Response[ClaimLinkOut]:
         require_id(member_id, "member_id")
-        link = create_claim_link(stores_factory(), member_id, now())
+        stores = stores_factory()
+        link = create_claim_link(stores, member_id, now())
+        controls.audit(stores, actor=actor(app), action="member.claim_link", target=member_id, now=now(), member_id=member_id)
         out = ClaimLinkOut(member_id=member_id, claim_url=Links(public_base_url(app)).claim(link.token),
                            expires_at=iso(link.expires_at) or "")
         return Response(201, "application/json", out)
@@ -345,9 +363,13 @@ def build_admin_app(
     @app.post("/admin/members/<member_id>/identities")
     def relink(member_id: str, body: IdentityIn) -> RelinkOut:
         require_id(member_id, "member_id")
+        stores = stores_factory()
         done = admin.relink_identity(
-            stores_factory(), queue_factory(), connectors(), member_id, body.platform, body.external_id, now()
+            stores, queue_factory(), connectors(), member_id, body.platform, body.external_id, now()
         )
+        controls.audit(stores, actor=actor(app), action="member.relink", target=member_id, now=now(), member_id=member_id,
+                       detail={"platform": body.platform, "external_id": body.external_id,
+                               "previous_external_id": done.previous or ""})
         return RelinkOut(
             member_id=member_id,
             platform=done.identity.platform.value,
@@ -361,7 +383,9 @@ def build_admin_app(
     @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
     def resync(member_id: str) -> Response[ResyncOut]:
         require_id(member_id, "member_id")
-        communities = admin.resync_member(stores_factory(), queue_factory(), member_id, now())
+        stores = stores_factory()
+        communities = admin.resync_member(stores, queue_factory(), member_id, now())
+        controls.audit(stores, actor=actor(app), action="member.resync", target=member_id, now=now(), member_id=member_id)
         return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 
     @app.get("/admin/members/<member_id>/export")
@@ -502,7 +526,8 @@ _ERROR_DESCRIPTIONS = {
     415: "body not sent as application/json",
 }
 _CONFLICTS = {("/admin/members/{member_id}/erase", "post"), ("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
-              ("/admin/members/{member_id}/identities", "post")}
+              ("/admin/members/{member_id}/identities", "post"),
+              ("/admin/grants/{grant_id}/extend", "post"), ("/admin/grants/{grant_id}", "delete")}
 
 
 def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:
@@ -536,7 +561,7 @@ def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:
                 statuses.append(404)
             if (path, method) in _CONFLICTS:
                 statuses.append(409)
-            if method in ("post", "put", "patch"):
+            if method in ("post", "put", "patch", "delete"):
                 statuses += [400, 413, 415]
             for status in sorted(set(statuses)):
                 responses[str(status)] = {

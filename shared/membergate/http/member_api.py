@@ -15,6 +15,7 @@ from ..domain.errors import IdentityRequiredError, InvalidRequestError, Memberga
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutPolicy, CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
+from ..services.controls import redeem_code
 from ..services.member_pages import join_page_view
 from ..services.identity import (
     SESSION_LIFETIME_SECONDS,
@@ -220,6 +221,17 @@ def _invalid(error: ValidationError) -> InvalidRequestError:
     return InvalidRequestError(f"{field}: {first.get('msg', 'invalid')}", field=field)
 
 
+# Codes carry 60 random bits; this bounds guessing from one address to a few per minute.
+CODE_RATE_LIMIT = 10
+CODE_RATE_WINDOW = 600
+
+
+def _json_code(raw: str) -> str:
+    payload = load_json(raw or "null")
+    code = payload.get("code") if isinstance(payload, dict) else None
+    return code if isinstance(code, str) else ""
+
+
 def _locale(app: APIGatewayHttpResolver) -> str:
     """The member's language where no plan says it: the switch, else the browser's."""
     lang = (app.current_event.query_string_parameters or {}).get("lang")
@@ -263,6 +275,7 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
                 paid=query.get("paid") == "1",
                 switched=query.get("switched") == "1",
                 manage=manage,
+                redeemed=query.get("redeemed") == "1",
             )
             if view is not None:
                 view = replace(view, terms_url=deps.settings.terms_url, privacy_url=deps.settings.privacy_url)
@@ -275,6 +288,36 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
             locale = choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, accept)
             return html(404, localized_page(locale, "err.plan_not_found.title", "err.plan_not_found"))
         return html(200, join_page(view))
+
+    @app.post("/join/<plan_id>/code")
+    def redeem(plan_id: str) -> Response:
+        """An access code typed on the join page after the identity step: a grant, then the page again."""
+        deps = edge.deps()
+        now = edge.now()
+        base = edge.base_url(app)
+        plan = deps.stores.catalog.get_plan(plan_id) if is_id(plan_id) else None
+        locale = _locale(app)
+        if plan is None:
+            return html(404, localized_page(locale, "err.plan_not_found.title", "err.plan_not_found"))
+        view = join_page_view(plan_id, stores=deps.stores, billing=None, member_id=None, lang=None,
+                              accept_language=app.current_event.headers.get("accept-language"))
+        locale = view.locale if view is not None else locale
+        try:
+            check_rate(deps.stores, app.current_event.request_context.http.source_ip, now,
+                       CODE_RATE_LIMIT, CODE_RATE_WINDOW, scope="access_code")
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page(text(locale, "err.code.title"), error.message, locale=locale), headers)
+        member_id = _session_member(deps.stores, session_cookie_value(app), now)
+        if not member_id:
+            return html(403, localized_page(locale, "err.code.title", "err.code_identity"))
+        raw = app.current_event.decoded_body or ""
+        typed = (parse_qs(raw).get("code") or [""])[0] if _is_form(app) else _json_code(raw)
+        redemption = redeem_code(deps.stores, deps.queue, typed=typed[:64], plan_id=plan_id, member_id=member_id, now=now)
+        if redemption.refusal:
+            status = 409 if redemption.refusal in ("code_used", "code_expired") else 400
+            return html(status, localized_page(locale, "err.code.title", f"err.{redemption.refusal}"))
+        return redirect(f"{base}/join/{plan_id}?redeemed=1")
 
     @app.get("/auth/discord/start")
     def start() -> Response:

@@ -107,6 +107,8 @@ def join_page(view: JoinPageView) -> str:
     if view.paid:
         parts.append(f"<p class=ok>{t('page.paid')}</p>")
         parts.append(_next_steps(view))
+    if view.redeemed:
+        parts.append(f"<p class=ok>{t('page.redeemed')}</p>")
     if view.switched:
         parts.append(f"<p class=ok>{t('page.switched').format(plan=plan)}</p>")
     if view.description and not view.paid:
@@ -166,6 +168,11 @@ def join_page(view: JoinPageView) -> str:
             parts.append(f"<p>{t('page.switch_from').format(current=escape(view.switch_from), plan=plan)}</p>")
             label = t("page.switch").format(plan=plan)
         parts.append(_checkout_form(view, label))
+        parts.append(
+            f"<form method=post action='/join/{plan_q}/code' class=code>"
+            f"<label>{t('page.code_label')} <input name=code maxlength=32 autocomplete=off required></label> "
+            f"<button type=submit>{t('page.code_redeem')}</button></form>"
+        )
     elif view.plan_access_state == "grace":
         until = t("page.until").format(date=escape(format_date(view.plan_access_until, loc))) if view.plan_access_until else ""
         parts.append(f"<p class=err>{t('page.grace').format(plan=plan, until=until)}</p>")

@@ -259,7 +259,7 @@ class MembersOut(BaseModel):
 
 class TimelineEntryOut(BaseModel):
     at: str | None = Field(description="when (ISO 8601, UTC); entitlements are shown as of now")
-    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message", "erasure", "survey"]
+    kind: Literal["joined", "subscription", "payment", "entitlement", "access", "message", "erasure", "survey", "admin"]
     summary: str
     detail: dict[str, str | int | None] = {}
 

@@ -555,6 +555,15 @@ def member_timeline(stores: Stores, member_id: str, now: int) -> list[TimelineEn
                 {"plan_id": answer.plan_id, "choice": answer.choice, "comment": answer.comment or None},
             )
         )
+    for action in stores.audit.for_member(member_id) if stores.audit is not None else ():
+        entries.append(
+            TimelineEntry(
+                action.at,
+                "admin",
+                f"{action.action} by {action.actor}" + (f": {action.reason}" if action.reason else ""),
+                {"action": action.action, "target": action.target, "actor": action.actor, "reason": action.reason or None},
+            )
+        )
     return sorted(entries, key=lambda e: (e.at, e.kind, e.summary))
 
 

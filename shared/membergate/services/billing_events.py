@@ -286,6 +286,8 @@ class BillingEventProcessor:
             return Outcome("ignored", f"customer {customer_id or 'unknown'} belongs to no member")
         ended = 0
         for grant in self.stores.grants.for_member(member.id):
+            if grant.given:  # the creator's gift was never Stripe's to end
+                continue
             merged = merge_grant(grant, replace(grant, ended_reason="customer_deleted"))
             if merged != grant:
                 self.stores.grants.save(merged)

@@ -67,6 +67,7 @@ class JoinPageView:
     relinked: str | None = None  # "1" after a relink moved the membership, "same" when nothing moved
     terms_url: str = ""  # the creator's terms and privacy policy (deployment settings), beside the pay button
     privacy_url: str = ""
+    redeemed: bool = False  # back from an access code accepted (POST /join/{plan}/code)
 
     @property
     def discord(self) -> IdentityStep | None:
@@ -92,6 +93,7 @@ def join_page_view(
     paid: bool = False,
     switched: bool = False,
     manage: bool = False,
+    redeemed: bool = False,
 ) -> JoinPageView | None:
     """The page's view model, or None when the plan does not exist."""
     plan = stores.catalog.get_plan(plan_id)
@@ -132,6 +134,7 @@ def join_page_view(
         switched=switched,
         manage=manage,
         community_locale=community_locale,
+        redeemed=redeemed,
     )
 
 

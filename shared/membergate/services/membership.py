@@ -105,6 +105,8 @@ def _identity(e: Entitlement) -> tuple[str, str, str | None]:
 
 
 def _access_facts(e: Entitlement | None) -> tuple[object, ...]:
+    # Not ``until``: a renewal moves a subscription's period end (its until) every period, and
+    # access depends on the state alone; converging on it would wake the dispatcher each renewal.
     if e is None:
         return (None,)
-    return (e.state, e.until, e.reason)
+    return (e.state, e.reason)

@@ -18,6 +18,10 @@ MembershipTable is a single table with prefixed keys:
     MEMBER#<id>           / REF#<pk>         a session or claim link of the member (TTL: its expiry),
                                              so an erasure finds what is keyed by a token digest
     MEMBER#<id>           / ERASURE          a data-rights erasure: asked, then done (no personal data)
+    MEMBER#<id>           / AUDIT#<at>#<id>      admin actions on this member (the timeline)
+    AUDIT#<YYYY-MM-DD>    / <at>#<id>            every admin action, one partition per day
+    GRANT#<id>            / LINK                 a manual or access-code grant -> its member
+    ACCESS_CODE#<sha256>  / CODE                 an access code (only its hash is stored)
     STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
     IDENTITY#<platform>#<external id> / LINK one member per platform account
     SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
@@ -210,6 +214,29 @@ class GrantItem(MembershipItem, discriminator="grant"):
     payment_intent = UnicodeAttribute(null=True)
     dispute = UnicodeAttribute(null=True)
     dispute_policy = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)  # manual | access_code; absent: paid through checkout
+    reason = UnicodeAttribute(null=True)
+
+
+class AuditItem(MembershipItem, discriminator="audit"):
+    audit_id = UnicodeAttribute()
+    at = NumberAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target = UnicodeAttribute()
+    member_id = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    detail = JSONAttribute(null=True)
+
+
+class AccessCodeItem(MembershipItem, discriminator="access_code"):
+    code_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    days = NumberAttribute(null=True)
+    uses = NumberAttribute()
+    used = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)
+    created_at = NumberAttribute()
 
 
 class EntitlementsItem(MembershipItem, discriminator="entitlements"):

@@ -14,7 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
-from ...domain.grants import DISPUTE_REVOKE, OneTimeGrant
+from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
 from ...domain.survey import SurveyAnswer, SurveyLink
 from ...domain.model import (
     CheckoutOptions,
@@ -616,6 +616,8 @@ class DynamoGrantRepository:
             payment_intent=grant.payment_intent or None,
             dispute=grant.dispute or None,
             dispute_policy=grant.dispute_policy if grant.dispute else None,
+            source=grant.source if grant.given else None,
+            reason=grant.reason or None,
         ).save()
         if grant.payment_intent:
             # Disputes name only the payment: this link leads from it back to the member.
@@ -647,6 +649,8 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         payment_intent=item.payment_intent or "",
         dispute=item.dispute or "",
         dispute_policy=item.dispute_policy or DISPUTE_REVOKE,
+        source=item.source or SOURCE_CHECKOUT,
+        reason=item.reason or "",
     )
 
 

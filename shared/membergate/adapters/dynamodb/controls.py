@@ -1,0 +1,127 @@
+"""DynamoDB adapters for creator controls: the audit log, given grants' index and access codes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pynamodb.exceptions import UpdateError
+
+from ...domain.controls import AccessCode, AuditEntry
+from .models import AccessCodeItem, AuditItem, LinkItem
+from .repositories import _conditional_failed, _get, _member_pk
+
+DAY = 86_400
+# How many days one page walks at most: a long quiet stretch answers a short page with a cursor
+# rather than one request reading a year of empty partitions.
+DAYS_PER_PAGE = 62
+_DAY_END_ID = "~"  # sorts after every audit id: "the whole of this second was read"
+
+
+def _day(at: int) -> str:
+    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def _sk(at: int, audit_id: str) -> str:
+    return f"{at:010d}#{audit_id}"
+
+
+class DynamoAuditLog:
+    """Two writes per action: the day's partition (``GET /admin/audit``) and the member's (timeline).
+
+    Admin actions come from one creator at human (or script) pace; a day's partition takes every
+    write of that day and nothing later, so no partition stays hot."""
+
+    def record(self, entry: AuditEntry) -> None:
+        values = dict(
+            audit_id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, target=entry.target,
+            member_id=entry.member_id, reason=entry.reason or None, detail=entry.detail or None,
+        )
+        AuditItem(f"AUDIT#{_day(entry.at)}", _sk(entry.at, entry.id), **values).save()
+        if entry.member_id:
+            AuditItem(_member_pk(entry.member_id), "AUDIT#" + _sk(entry.at, entry.id), **values).save()
+
+    def page(
+        self, since: int, now: int, limit: int, after: tuple[int, str] | None
+    ) -> tuple[list[AuditEntry], tuple[int, str] | None]:
+        start = max(since, after[0]) if after else since
+        out: list[AuditEntry] = []
+        day_start = start - start % DAY
+        for _ in range(DAYS_PER_PAGE):
+            if day_start > now:
+                return out, None
+            if after is not None and after[0] >= day_start:
+                condition = AuditItem.sk > _sk(*after)
+            else:
+                condition = AuditItem.sk >= _sk(start, "")
+            for item in AuditItem.query(f"AUDIT#{_day(day_start)}", condition, limit=limit - len(out) + 1):
+                if len(out) == limit:
+                    last = out[-1]
+                    return out, (last.at, last.id)
+                out.append(_entry(item))
+            day_start += DAY
+        if day_start > now:
+            return out, None
+        return out, (day_start - 1, _DAY_END_ID)
+
+    def for_member(self, member_id: str) -> list[AuditEntry]:
+        items = AuditItem.query(_member_pk(member_id), AuditItem.sk.startswith("AUDIT#"), consistent_read=True)
+        return [_entry(i) for i in items]
+
+
+def _entry(item: AuditItem) -> AuditEntry:
+    return AuditEntry(
+        id=item.audit_id,
+        at=int(item.at),
+        actor=item.actor,
+        action=item.action,
+        target=item.target,
+        member_id=item.member_id,
+        reason=item.reason or "",
+        detail={str(k): str(v) for k, v in (item.detail or {}).items()},
+    )
+
+
+class DynamoGivenGrantIndex:
+    def member_for_grant(self, grant_id: str) -> str | None:
+        link = _get(LinkItem, f"GRANT#{grant_id}", "LINK")
+        return str(link.member_id) if link else None
+
+    def index_grant(self, grant_id: str, member_id: str) -> None:
+        LinkItem(f"GRANT#{grant_id}", "LINK", member_id=member_id).save()
+
+
+class DynamoAccessCodeStore:
+    def add(self, code_hash: str, code: AccessCode) -> None:
+        AccessCodeItem(
+            f"ACCESS_CODE#{code_hash}", "CODE", code_id=code.id, plan_id=code.plan_id, days=code.days,
+            uses=code.uses, used=code.used, expires_at=code.expires_at, created_at=code.created_at,
+        ).save(condition=AccessCodeItem.pk.does_not_exist())
+
+    def find(self, code_hash: str) -> AccessCode | None:
+        item = _get(AccessCodeItem, f"ACCESS_CODE#{code_hash}", "CODE")
+        if item is None:
+            return None
+        return AccessCode(
+            id=item.code_id, plan_id=item.plan_id, days=int(item.days) if item.days is not None else None,
+            uses=int(item.uses), used=int(item.used or 0),
+            expires_at=int(item.expires_at) if item.expires_at is not None else None, created_at=int(item.created_at),
+        )
+
+    def take_use(self, code_hash: str, now: int) -> bool:
+        not_expired = AccessCodeItem.expires_at.does_not_exist() | (AccessCodeItem.expires_at > now)
+        try:
+            AccessCodeItem(f"ACCESS_CODE#{code_hash}", "CODE").update(
+                actions=[AccessCodeItem.used.add(1)],
+                condition=AccessCodeItem.pk.exists() & (AccessCodeItem.used < AccessCodeItem.uses) & not_expired,
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def give_back_use(self, code_hash: str) -> None:
+        AccessCodeItem(f"ACCESS_CODE#{code_hash}", "CODE").update(
+            actions=[AccessCodeItem.used.add(-1)], condition=AccessCodeItem.used > 0
+        )
+

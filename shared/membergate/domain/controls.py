@@ -1,0 +1,129 @@
+"""Creator controls, pure: the audit entry, manual grants (give, extend, end) and access codes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+from .errors import ConflictError, InvalidRequestError
+from .grants import SOURCE_ACCESS_CODE, SOURCE_MANUAL, OneTimeGrant
+from .model import CheckoutGate, Plan, PlanKind
+
+DAY = 86_400
+REVOKED = "revoked"  # ended_reason of a grant the creator ended
+MAX_DAYS = 36_500  # a hundred years: longer is "forever" (days null)
+
+
+def actor_of(token: str) -> str:
+    """Who acted, without the secret: the admin token's fingerprint (first 12 hex of its SHA-256)."""
+    if not token:
+        return "admin"
+    return "token:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One admin action: who did what to which thing, when, and why."""
+
+    id: str
+    at: int
+    actor: str
+    action: str  # e.g. plan.create, grant.create, member.resync
+    target: str  # the id acted on (plan, community, member, grant, code, removal)
+    member_id: str | None = None  # set for member actions: shown in the member's timeline
+    reason: str = ""
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+def manual_grant(grant_id: str, member_id: str, plan: Plan, days: int | None, reason: str, now: int,
+                 source: str = SOURCE_MANUAL) -> OneTimeGrant:
+    """A grant the creator gives: ``days`` from now, or forever with None."""
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise InvalidRequestError(f"days must be between 1 and {MAX_DAYS}, or null for no end", field="days")
+    return OneTimeGrant(
+        grant_id=grant_id,
+        member_id=member_id,
+        plan_id=plan.id,
+        kind=PlanKind.LIFETIME if days is None else PlanKind.PASS,
+        paid_at=now,
+        access_seconds=None if days is None else days * DAY,
+        gate=CheckoutGate.PAID,
+        source=source,
+        reason=reason,
+    )
+
+
+def grant_end(grant: OneTimeGrant) -> int | None:
+    """When a given grant ends on its own (None: never)."""
+    return None if grant.access_seconds is None else grant.paid_at + grant.access_seconds
+
+
+def extend_grant(grant: OneTimeGrant, days: int, now: int) -> OneTimeGrant:
+    """``days`` more, counted from its end, or from now when it already ran out (never a gap in the past)."""
+    if not grant.given:
+        raise ConflictError(f"grant {grant.grant_id} was paid through Stripe; give a manual grant instead of extending it")
+    if grant.ended_reason:
+        raise ConflictError(f"grant {grant.grant_id} was ended ({grant.ended_reason}); give a new grant instead")
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidRequestError(f"days must be between 1 and {MAX_DAYS}", field="days")
+    end = grant_end(grant)
+    if end is None:
+        raise ConflictError(f"grant {grant.grant_id} has no end already; nothing to extend")
+    new_end = max(end, now) + days * DAY
+    return replace(grant, access_seconds=new_end - grant.paid_at)
+
+
+def end_grant(grant: OneTimeGrant) -> OneTimeGrant:
+    """End a given grant for good; ending twice changes nothing."""
+    if not grant.given:
+        raise ConflictError(
+            f"grant {grant.grant_id} was paid through Stripe; refund or cancel it in Stripe to end it"
+        )
+    return grant if grant.ended_reason else replace(grant, ended_reason=REVOKED)
+
+
+# --- access codes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessCode:
+    """A code a member types on the join page for a grant of ``days`` (None: forever) of ``plan_id``.
+
+    Only the code's hash is stored (domain/tokens.token_key); ``id`` names it in grants and logs."""
+
+    id: str
+    plan_id: str
+    days: int | None
+    uses: int  # how many members may redeem it
+    used: int
+    expires_at: int | None
+    created_at: int
+
+
+CODE_INVALID = "code_invalid"  # unknown (or mistyped)
+CODE_USED = "code_used"  # every use taken
+CODE_EXPIRED = "code_expired"
+CODE_OTHER_PLAN = "code_other_plan"  # a code for another offer than this join page's
+
+
+def code_refusal(code: AccessCode | None, plan_id: str, now: int) -> str:
+    """Why this code cannot be redeemed on ``plan_id``'s join page now; "" when it can."""
+    if code is None:
+        return CODE_INVALID
+    if code.plan_id != plan_id:
+        return CODE_OTHER_PLAN
+    if code.expires_at is not None and now >= code.expires_at:
+        return CODE_EXPIRED
+    if code.used >= code.uses:
+        return CODE_USED
+    return ""
+
+
+def code_grant_id(code_id: str, member_id: str) -> str:
+    """One grant per (member, code): a member redeeming the same code twice uses it once."""
+    return f"acg_{code_id}_{member_id}"
+
+
+def code_grant(code: AccessCode, member_id: str, plan: Plan, now: int) -> OneTimeGrant:
+    return manual_grant(code_grant_id(code.id, member_id), member_id, plan, code.days, f"access code {code.id}", now,
+                        source=SOURCE_ACCESS_CODE)

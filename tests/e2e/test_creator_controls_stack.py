@@ -1,0 +1,109 @@
+"""Creator controls through the running local stack: a manual grant and an access code, end to end."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from infra.local.client import Client
+from tests.e2e.conftest import ADMIN_TOKEN
+
+pytestmark = pytest.mark.e2e
+
+
+def _offer(stack, guild: str, role: str, price_id: str) -> str:
+    assert stack.post("/_local/stripe/_control/prices", json_body={
+        "price_id": price_id, "unit_amount": 900, "currency": "eur", "interval": "month"}).status == 200
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "discord", "name": f"Guild {guild[-3:]}", "guild_id": guild, "role_id": role, "locale": "fr"}).json()
+    plan = stack.post("/admin/plans", admin=True, json_body={
+        "name": "Mensuel", "stripe_price_ids": [price_id], "grants": [{"community_id": community["id"]}]})
+    assert plan.status == 201, plan.text
+    return plan.json()["id"]
+
+
+def _member_ids(stack) -> set[str]:
+    ids, cursor = set(), None
+    while True:
+        page = stack.get("/admin/members?limit=100" + (f"&cursor={cursor}" if cursor else ""), admin=True).json()
+        ids |= {m["id"] for m in page["members"]}
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def _connect(stack, plan_id: str, username: str) -> tuple[Client, str]:
+    """A member's browser that went through the identity step (Discord) on the join page; -> (browser, member id)."""
+    before = _member_ids(stack)
+    browser = Client(stack.base_url, ADMIN_TOKEN)
+    authorize = urlsplit(browser.get(f"/auth/discord/start?plan_id={plan_id}").location)
+    params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    back = browser.post(authorize.path, form={**params, "username": username, "decision": "allow"})
+    page = browser.follow(browser.get(back.location))
+    assert page.status == 200 and f"/join/{plan_id}/code" in page.text, page.text[-500:]
+    (member_id,) = _member_ids(stack) - before
+    return browser, member_id
+
+
+def _holders(stack, guild: str) -> dict:
+    return stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
+
+
+def test_access_code_redeemed_on_the_join_page_gives_the_role_and_a_second_use_is_refused_in_french(stack):
+    # Given a one-use code for 7 days, and two members who connected Discord on the join page
+    guild, role = "955600000000000001", "955600000000000002"
+    plan_id = _offer(stack, guild, role, "price_e2e_codes")
+    code = stack.post("/admin/access-codes", admin=True, json_body={"plan_id": plan_id, "days": 7, "uses": 1, "expires_at": None})
+    assert code.status == 201, code.text
+    first, first_id = _connect(stack, plan_id, "code-ana")
+    second, _ = _connect(stack, plan_id, "code-ben")
+    # When the first types it in the join page's form, then the second
+    redeemed = first.post(f"/join/{plan_id}/code", form={"code": code.json()["code"]})
+    stack.post("/_local/drain")
+    refused = second.post(f"/join/{plan_id}/code", form={"code": code.json()["code"]})
+    # Then the first is back on the join page, told it worked, and has the role; the second is told why not, in French
+    assert redeemed.status == 303
+    assert "Code accepté" in first.follow(redeemed).text
+    (user_id,) = [u for u, roles in _holders(stack, guild).items() if role in roles]
+    member = stack.get(f"/admin/members?discord_user_id={user_id}", admin=True).json()["members"][0]
+    assert member["id"] == first_id and member["entitlements"][0]["state"] == "active"
+    assert refused.status == 409 and "autant de fois" in refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+
+
+def test_manual_grant_gives_the_role_and_ending_it_takes_it_away_through_the_dispatcher(stack):
+    # Given a member who connected Discord but never paid
+    guild, role = "955700000000000001", "955700000000000002"
+    plan_id = _offer(stack, guild, role, "price_e2e_grants")
+    _, member_id = _connect(stack, plan_id, "guest-cleo")
+    # When the creator gives them 30 days
+    granted = stack.post(f"/admin/members/{member_id}/grants", admin=True,
+                         json_body={"plan_id": plan_id, "days": 30, "reason": "guest speaker"})
+    stack.post("/_local/drain")
+    # Then they get the role
+    assert granted.status == 201, granted.text
+    assert any(role in roles for roles in _holders(stack, guild).values())
+    # When the creator ends the grant
+    ended = stack.request("DELETE", f"/admin/grants/{granted.json()['id']}?reason=talk%20over", admin=True)
+    stack.post("/_local/drain")
+    # Then the role goes, and the audit log tells who did both and why
+    assert ended.status == 200, ended.text
+    assert not any(role in roles for roles in _holders(stack, guild).values())
+    audit = stack.get("/admin/audit?limit=200", admin=True).json()["entries"]
+    mine = [(e["action"], e["reason"]) for e in audit if e["member_id"] == member_id]
+    assert mine == [("grant.create", "guest speaker"), ("grant.end", "talk over")]
+
+
+def test_new_admin_routes_answer_hostile_input_in_the_envelope(stack):
+    hostile = [
+        stack.request("DELETE", "/admin/grants/mgr_x%0D%0Aevil?reason=x", admin=True),
+        stack.post("/admin/access-codes", admin=True, data=b"\xff\xfe", headers={"Content-Type": "application/json"}),
+        stack.post("/admin/access-codes", admin=True, data=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"}),
+        stack.post("/admin/members/mbr_x/grants", admin=True, data=b"{" + b" " * 300_000 + b"}",
+                   headers={"Content-Type": "application/json"}),
+        stack.get("/admin/audit?cursor=%C3%A9", admin=True),
+        stack.get("/admin/removals/preview?until=1", headers={"Authorization": "Bearer \u00e9".encode("utf-8").decode("latin-1")}),
+    ]
+    assert [r.status for r in hostile] == [404, 400, 400, 413, 400, 401]
+    assert all(set(r.json()) == {"error"} for r in hostile)
