@@ -132,6 +132,37 @@ def _handler_class() -> type:
     return KeepAliveHandler
 
 
+MAIL_PATH = "/_local/mail"
+
+
+def sent_mail() -> list[dict[str, Any]]:
+    """Every email sent through SES as moto (in this process) recorded it, oldest first."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    mail = []
+    for region_backend in ses_backends[DEFAULT_ACCOUNT_ID].values():
+        for m in region_backend.sent_messages:
+            if hasattr(m, "subject"):
+                mail.append({"id": m.id, "from": m.source, "to": m.destinations.get("ToAddresses", []),
+                             "subject": m.subject, "body": m.body})
+    return mail
+
+
+def _with_local_routes(app: Any) -> Any:
+    """Moto's app plus one read-only route: the mail SES recorded (moto keeps it in this process)."""
+    import json
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == MAIL_PATH and environ.get("REQUEST_METHOD") == "GET":
+            payload = json.dumps({"mail": sent_mail()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [payload]
+        return app(environ, start_response)
+
+    return wrapped
+
+
 class LocalMotoServer:
     """Same surface as moto's ThreadedMotoServer (start, get_host_and_port, stop)."""
 
@@ -143,7 +174,7 @@ class LocalMotoServer:
     def start(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app = _with_local_routes(DomainDispatcherApplication(create_backend_app))
         server = _Server(*self._address, app, handler=_handler_class())
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
