@@ -468,18 +468,33 @@ class LocalStack:
                 ran.append(schedule.function)
         return ran
 
+    def _delayed(self) -> int:
+        """Messages waiting out their DelaySeconds in the consumers' queues."""
+        sqs = self._sqs()
+        return sum(int(sqs.get_queue_attributes(QueueUrl=self.queue_urls[c.queue],
+                                                AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+                       ["Attributes"].get("ApproximateNumberOfMessagesDelayed", 0))
+                   for c in self.template.consumers)
+
     def _busy(self) -> bool:
         return self._consuming > 0 or any(invoke.busy for invoke in self.async_invokes.values())
 
-    def drain(self, max_rounds: int = 200) -> dict[str, int]:
-        """Run every pending invoke and visible message until nothing is left anywhere."""
+    def drain(self, max_rounds: int = 200, max_delay_wait: float = 15.0) -> dict[str, int]:
+        """Run every pending invoke and visible message until nothing is left anywhere.
+
+        Work re-queued with a delay (a platform's rate-limit window, a short backoff) counts as
+        left: drain waits for it, up to ``max_delay_wait`` seconds in all."""
         processed = 0
+        give_up_at = time.monotonic() + max_delay_wait
         for _ in range(max_rounds):
             for invoke in self.async_invokes.values():
                 invoke.wait_idle()
             round_total = sum(self.poll_queue(c) for c in self.template.consumers)
             processed += round_total
             if round_total == 0 and not self._busy():
+                if self._delayed() and time.monotonic() < give_up_at:
+                    time.sleep(0.2)
+                    continue
                 break
             if round_total == 0:
                 time.sleep(0.02)  # a background consumer holds a batch: let it finish

@@ -164,8 +164,15 @@ def buy_through_the_stack(stack, *, guild: str, role: str, price: dict, kind: st
     to_stripe = browser.post("/checkout", form={"plan_id": plan_id})
     assert to_stripe.status == 303, to_stripe.text
     assert browser.post(to_stripe.location, form={"outcome": "card"}).status == 303
-    stack.post("/_local/drain")
-    (user_id, roles), = stack.get(f"/_local/discord/guilds/{guild}").json()["members"].items()
+    # The sandbox delivers the webhook on its own thread: drain until the member is in the guild.
+    deadline = time.monotonic() + 20
+    while True:
+        stack.post("/_local/drain")
+        members = stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
+        if members or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (user_id, roles), = members.items()
     assert role in roles
     customer = stack.get(f"/admin/members?discord_user_id={user_id}", admin=True).json()["members"][0][
         "stripe_customer_id"]
