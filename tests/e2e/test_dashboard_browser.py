@@ -17,7 +17,7 @@ import pytest
 from infra.local.client import Client
 from infra.local.demo import free_port
 from infra.local.seed import seed
-from tests.support.browser import headless_chromium
+from tests.support.browser import click_and_wait, headless_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def _log_in(browser, base_url: str, lang: str = "en") -> None:
 
     browser.get(f"{base_url}/admin/dashboard?lang={lang}")
     browser.find_element(By.NAME, "token").send_keys(TOKEN)
-    browser.find_element(By.CSS_SELECTOR, "form[action='/admin/dashboard/login'] button").click()
+    click_and_wait(browser, "form[action='/admin/dashboard/login'] button")
 
 
 def _phone(browser, height: int = 844) -> None:
@@ -111,8 +111,8 @@ def test_dashboard_shows_the_apis_numbers_and_resyncs_a_member_in_a_browser(seed
         _full_page(browser, SHOTS / "dashboard-2-phone.png", PHONE_WIDTH)
         # And when they open a member's timeline and resync their access
         _phone(browser)
-        browser.find_element(By.CSS_SELECTOR, "tr[data-member] a").click()
-        browser.find_element(By.CSS_SELECTOR, "button[data-action=resync]").click()
+        click_and_wait(browser, "tr[data-member] a")
+        click_and_wait(browser, "button[data-action=resync]")
         notice = browser.find_element(By.CSS_SELECTOR, "[data-notice=resynced]")
         # Then the dashboard confirms the work was queued for the member's community
         assert notice.text.endswith("communities to check: 1.")
@@ -128,7 +128,7 @@ def test_dashboard_shows_the_apis_numbers_and_resyncs_a_member_in_a_browser(seed
         annual = next(p for p in seeded.get("/admin/plans", admin=True).json()["plans"] if "annuel" in p["name"])
         row = browser.find_element(By.CSS_SELECTOR, f"tr[data-plan='{annual['id']}']")
         row.find_element(By.TAG_NAME, "summary").click()
-        row.find_element(By.CSS_SELECTOR, "button[data-action=archive]").click()
+        click_and_wait(browser, row.find_element(By.CSS_SELECTOR, "button[data-action=archive]"))
         # Then the dashboard says so, the API shows it archived and its join link answers 410
         assert browser.find_element(By.CSS_SELECTOR, "[data-notice=archived]").is_displayed()
         assert seeded.get(f"/admin/plans/{annual['id']}", admin=True).json()["archived_at"] is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import headless_chromium
+from tests.support.browser import click_and_wait, headless_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -55,8 +55,6 @@ WORDS = {
 )
 def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, locale, guild, role):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as until
-    from selenium.webdriver.support.ui import WebDriverWait
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     plan_id = _setup_plan(stack, locale, guild, role, f"price_browser_{locale}")
@@ -67,10 +65,8 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
         words = WORDS[locale]
 
         def follow(click: str) -> None:
-            # A click that navigates: wait for the old page to go, so nothing is read from it.
-            old = browser.find_element(By.TAG_NAME, "html")
-            browser.find_element(By.CSS_SELECTOR, click).click()
-            WebDriverWait(browser, 30).until(until.staleness_of(old))
+            # A click that navigates: wait for the old page to go and the new one to load.
+            click_and_wait(browser, click)
 
         def body() -> str:
             # Narrow no-break spaces (French amounts) read as plain spaces

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import headless_chromium
+from tests.support.browser import click_and_wait, headless_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -58,8 +58,6 @@ def _wait_for(stack, check, seconds: float = 45) -> bool:
 )
 def test_member_relinks_discord_from_the_manage_page_in_a_browser(stack, tmp_path, locale, guild, role):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as until
-    from selenium.webdriver.support.ui import WebDriverWait
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     plan_id = _setup_plan(stack, locale, guild, role)
@@ -69,9 +67,7 @@ def test_member_relinks_discord_from_the_manage_page_in_a_browser(stack, tmp_pat
             browser.save_screenshot(str(SHOTS / f"relink-{locale}-{step}.png"))
 
         def follow(click: str) -> None:
-            old = browser.find_element(By.TAG_NAME, "html")
-            browser.find_element(By.CSS_SELECTOR, click).click()
-            WebDriverWait(browser, 30).until(until.staleness_of(old))
+            click_and_wait(browser, click)
 
         def authorize(username: str) -> None:
             browser.find_element(By.NAME, "username").clear()

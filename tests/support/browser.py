@@ -50,3 +50,31 @@ def headless_chromium(user_data_dir: Path, width: int = 420, height: int = 900) 
         yield driver
     finally:
         driver.quit()
+
+
+def wait_ready(browser: object, timeout: float = 60) -> None:
+    """Until the current document has loaded (a page mid-navigation answers with stale nodes)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def click_and_wait(browser: object, target: object, timeout: float = 60) -> None:
+    """Click ``target`` (a CSS selector, or an element) and wait until the page it leads to has loaded.
+
+    Reading the next page before the old document is gone (or before the new one has loaded)
+    raises stale-element and "node does not belong to the document" errors on a loaded machine."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait_ready(browser, timeout)
+    old = WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.find_element(By.TAG_NAME, "html"))
+    element = browser.find_element(By.CSS_SELECTOR, target) if isinstance(target, str) else target  # type: ignore[attr-defined]
+    element.click()
+    WebDriverWait(browser, timeout).until(until.staleness_of(old))
+    wait_ready(browser, timeout)
