@@ -434,14 +434,17 @@ class LocalStack:
         """Receive one batch and run the consumer on it; delete what it did not report as failed."""
         sqs = self._sqs()
         url = self.queue_urls[consumer.queue]
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(consumer.batch_size, 10), AttributeNames=["All"],
-                                  MessageAttributeNames=["All"], WaitTimeSeconds=wait_seconds)
-        messages = got.get("Messages", [])
-        if not messages:
-            return 0
+        # Counted as busy from before the receive: a batch taken off the queue (invisible there) but
+        # not yet handled must keep drain() waiting, or drain returns with the work in flight.
         with self._consuming_lock:
             self._consuming += 1
         try:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(consumer.batch_size, 10),
+                                      AttributeNames=["All"], MessageAttributeNames=["All"],
+                                      WaitTimeSeconds=wait_seconds)
+            messages = got.get("Messages", [])
+            if not messages:
+                return 0
             arn = f"arn:aws:sqs:{REGION}:123456789012:{url.rsplit('/', 1)[-1]}"
             event = sqs_event(messages, arn)
             result = self._handler(consumer.folder).lambda_handler(event, self._context(consumer.folder))

@@ -66,9 +66,8 @@ def click_and_wait(browser: object, target: object, timeout: float = 60) -> None
 
     Reading the next page before the old document is gone (or before the new one has loaded)
     raises stale-element and "node does not belong to the document" errors on a loaded machine."""
-    from selenium.common.exceptions import WebDriverException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait_ready(browser, timeout)
@@ -76,5 +75,19 @@ def click_and_wait(browser: object, target: object, timeout: float = 60) -> None
         lambda b: b.find_element(By.TAG_NAME, "html"))
     element = browser.find_element(By.CSS_SELECTOR, target) if isinstance(target, str) else target  # type: ignore[attr-defined]
     element.click()
-    WebDriverWait(browser, timeout).until(until.staleness_of(old))
+
+    def gone(_: object) -> bool:
+        # Chromedriver reports a node of a replaced document either as stale or as "does not belong
+        # to the document": both mean the old page is gone.
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    WebDriverWait(browser, timeout).until(gone)
     wait_ready(browser, timeout)
