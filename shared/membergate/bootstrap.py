@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
     from .services.access import AccessDispatcher
     from .services.billing_events import BillingEventProcessor
     from .services.telegram import TelegramBot
+    from .adapters.discord import DiscordConnector
+    from .adapters.stripe_billing import StripeBillingGateway
     from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
     from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
     from .ports import Mailer, ReconcileStore
@@ -238,19 +240,31 @@ def _secrets(region: str) -> CachedSecrets:
     return CachedSecrets(_client_factory(region))
 
 
-def _billing(settings: _StripeSettings) -> BillingGateway:
+def _stripe(settings: _StripeSettings) -> StripeBillingGateway:
     from .adapters.stripe_billing import StripeBillingGateway
 
     api_key = _secrets(settings.region).get(settings.stripe_api_key_name)
     return StripeBillingGateway.build(api_key, settings.stripe_api_base, _overrides.stripe_http_client)
+
+
+def _billing(settings: _StripeSettings) -> BillingGateway:
+    return _stripe(settings)
 
 
 def _billing_reader(settings: _StripeSettings) -> BillingReader:
     """Stripe's read side (reconciliation lists subscriptions and undelivered events)."""
-    from .adapters.stripe_billing import StripeBillingGateway
+    return _stripe(settings)
 
-    api_key = _secrets(settings.region).get(settings.stripe_api_key_name)
-    return StripeBillingGateway.build(api_key, settings.stripe_api_base, _overrides.stripe_http_client)
+
+def _discord(region: str, token_name: str, api_base: str, per_second: int | None = None) -> DiscordConnector:
+    """The bot behind the connector port; ``per_second``: this function's share of the global limit."""
+    from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
+
+    secrets = _secrets(region)
+    limits = None if per_second is None else BotRateLimits(per_second=per_second)
+    return DiscordConnector(
+        DiscordCommunityConnector(_discord_transport(), lambda: secrets.get(token_name), api_base, rate_limits=limits)
+    )
 
 
 def _discord_transport() -> Any:
@@ -320,22 +334,16 @@ class Dispatcher:
 
 @lru_cache(maxsize=None)
 def dispatcher() -> Dispatcher:
-    from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
     from .domain.model import Platform
     from .domain.links import Links
     from .services.access import AccessDispatcher
 
     settings = config.DispatcherSettings.from_env()
-    secrets = _secrets(settings.region)
-    bot = DiscordCommunityConnector(
-        _discord_transport(),
-        lambda: secrets.get(settings.discord_bot_token_name),
-        settings.discord_api_base,
-        # This process's share of the bot's global limit (see DispatcherSettings).
-        rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
-    )
+    # This process's share of the bot's global limit (see DispatcherSettings).
+    discord = _discord(settings.region, settings.discord_bot_token_name, settings.discord_api_base,
+                       settings.discord_requests_per_second)
     # One connector per platform; Telegram and WhatsApp plug in here beside Discord.
-    connectors: dict[Platform, CommunityConnector] = {Platform.DISCORD: DiscordConnector(bot)}
+    connectors: dict[Platform, CommunityConnector] = {Platform.DISCORD: discord}
     if settings.telegram_bot_token_name:
         from .adapters.telegram import TelegramConnector
 
@@ -498,20 +506,16 @@ class Join:
 @lru_cache(maxsize=None)
 def join() -> Join:
     settings = config.JoinPageSettings.from_env()
-    secrets = _secrets(settings.region)
 
     @lru_cache(maxsize=1)
     def connectors() -> dict[Platform, CommunityConnector]:
         # Built on first use: only a relink talks to the bot.
-        from .adapters.discord import DiscordCommunityConnector, DiscordConnector
         from .domain.model import Platform
 
         if not settings.discord_bot_token_name:
             return {}
-        bot = DiscordCommunityConnector(
-            _discord_transport(), lambda: secrets.get(settings.discord_bot_token_name), settings.discord_api_base
-        )
-        return {Platform.DISCORD: DiscordConnector(bot)}
+        return {Platform.DISCORD: _discord(settings.region, settings.discord_bot_token_name,
+                                           settings.discord_api_base)}
 
     return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings),
                 connectors)
@@ -541,15 +545,12 @@ def admin() -> Admin:
     @lru_cache(maxsize=1)
     def connectors() -> dict[Platform, CommunityConnector]:
         # Built on first use: most admin requests never talk to a platform.
-        from .adapters.discord import DiscordCommunityConnector, DiscordConnector
         from .domain.model import Platform
 
         if not settings.discord_bot_token_name:
             return {}
-        bot = DiscordCommunityConnector(
-            _discord_transport(), lambda: secrets.get(settings.discord_bot_token_name), settings.discord_api_base
-        )
-        return {Platform.DISCORD: DiscordConnector(bot)}
+        return {Platform.DISCORD: _discord(settings.region, settings.discord_bot_token_name,
+                                           settings.discord_api_base)}
 
     return Admin(
         settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors
@@ -577,7 +578,6 @@ class Reconcile:
 
 @lru_cache(maxsize=None)
 def reconcile() -> Reconcile:
-    from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
     from .adapters.dynamodb.reconcile import DynamoReconcileStore
     from .domain.model import Platform
     from .domain.reconcile import Policy
@@ -585,15 +585,9 @@ def reconcile() -> Reconcile:
     from .services.reconcile import Reconciler
 
     settings = config.ReconcileSettings.from_env()
-    secrets = _secrets(settings.region)
-    bot = DiscordCommunityConnector(
-        _discord_transport(),
-        lambda: secrets.get(settings.discord_bot_token_name),
-        settings.discord_api_base,
-        # Its own share of the bot's global limit, beside the dispatchers' (ReconcileSettings).
-        rate_limits=BotRateLimits(per_second=settings.discord_requests_per_second),
-    )
-    discord = DiscordConnector(bot)
+    # Its own share of the bot's global limit, beside the dispatchers' (ReconcileSettings).
+    discord = _discord(settings.region, settings.discord_bot_token_name, settings.discord_api_base,
+                       settings.discord_requests_per_second)
     connectors: dict[Platform, CommunityConnector] = {Platform.DISCORD: discord}
     listers: dict[Platform, MemberLister] = {Platform.DISCORD: discord}
     if settings.telegram_bot_token_name:
