@@ -579,7 +579,7 @@ def _doctor_events(api: Api, check: Any) -> None:
     now = datetime.now(timezone.utc)
     stuck = []
     for entry in entries:
-        if entry.get("status") != "received":
+        if entry.get("status") not in ("received", "access_unsent"):
             continue
         try:
             received = datetime.strptime(entry["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from membergate.domain.errors import RetryableError
-from membergate.domain.model import WorkKind
+from membergate.domain.model import LedgerStatus, WorkKind
 from membergate.services.checkout import CheckoutRequest, start_checkout
 from tests.support import stripe_events as se
 from tests.support.harness import T0, Harness
@@ -100,8 +100,6 @@ def test_enqueue_that_always_fails_leaves_the_event_unprocessed_for_lambda_to_re
     assert ledger is None or ledger.status not in ("processed", "ignored", "failed")
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: the projection is saved before the send, so the retry "
-                                       "sees nothing changed and queues nothing (reported, not fixed yet)")
 def test_enqueue_failure_then_retry_still_queues_the_access_work():
     # Given the grant's events applied while the queue refused every send
     h = Harness()
@@ -119,3 +117,30 @@ def test_enqueue_failure_then_retry_still_queues_the_access_work():
     h.run_access()
     # Then the member gets the role they paid for
     assert h.roles() is not None
+
+
+def test_enqueue_failure_marks_the_event_access_unsent_in_the_ledger():
+    # Given the access queue refusing every send
+    h = Harness()
+    h.member()
+    h.processor.access_queue = _FailingQueue()
+    event = se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1")
+    # When the event that grants access is applied
+    with pytest.raises(RetryableError):
+        h.deliver(event)
+    # Then the ledger remembers that its access work was never queued (not terminal: Lambda retries)
+    assert h.stores.ledger.get(event["id"]).status == LedgerStatus.ACCESS_UNSENT
+
+
+def test_a_duplicate_of_a_processed_event_queues_no_extra_convergence():
+    # Given a paying member whose events were applied and whose access converged
+    h = Harness()
+    h.member()
+    event = se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1")
+    h.deliver(event, se.checkout_completed(created=T0, member_id="mbr_1"))
+    h.run_access()
+    # When Stripe delivers the same subscription event again
+    statuses = h.deliver(event)
+    # Then it is a duplicate and no access work is queued (the forced convergence is for lost sends only)
+    assert statuses == ["duplicate"]
+    assert h.queue.take() == []

@@ -27,6 +27,21 @@ class WorkKind(str, Enum):
     NOTIFY = "notify"  # send one member-facing message
 
 
+class LedgerStatus(str, Enum):
+    """Where a Stripe event stands in the ledger."""
+
+    RECEIVED = "received"  # acknowledged by the intake; not applied yet (or applying, or retrying)
+    # Applied, but the access work it produced could not be queued: the retry converges every
+    # place of the member, since the saved projection no longer shows what changed.
+    ACCESS_UNSENT = "access_unsent"
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # a type or a price Membergate does not track
+    FAILED = "failed"  # unusable as received; retrying the same bytes cannot help
+
+
+TERMINAL_LEDGER_STATUSES = frozenset({LedgerStatus.PROCESSED, LedgerStatus.IGNORED, LedgerStatus.FAILED})
+
+
 class MessageStatus(str, Enum):
     QUEUED = "queued"  # claimed, not yet delivered
     RETRYING = "retrying"  # a transient failure; queued again with backoff

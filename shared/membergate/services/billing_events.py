@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
-from ..domain.errors import MalformedEventError, RetryableError
+from ..domain.errors import ConcurrentUpdateError, MalformedEventError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
-from ..domain.model import LedgerEntry, Plan, WorkKind
+from ..domain.model import TERMINAL_LEDGER_STATUSES, LedgerEntry, LedgerStatus, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
@@ -29,7 +29,6 @@ from ..domain.stripe_events import (
 from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
 from .membership import refresh_member
 
-TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,39 @@ class BillingEventProcessor:
         try:
             outcome = self._dispatch(event, now)
         except MalformedEventError as exc:
-            self.stores.ledger.mark(self._entry(event, "failed", exc.message, now), now)
+            self.stores.ledger.mark(self._entry(event, LedgerStatus.FAILED, exc.message, now), now)
             raise
+        except ConcurrentUpdateError:
+            raise  # nothing was saved: the next attempt sees the change and queues its work
+        except RetryableError as exc:
+            # The state may be saved while its access work was not queued (the queue refused the
+            # send): the projection now matches the state, so the retry would see nothing changed.
+            self._remember_access_unsent(event, exc, now)
+            raise
+        if existing is not None and existing.status == LedgerStatus.ACCESS_UNSENT and outcome.member_id:
+            self._converge_every_place(outcome.member_id)
         self.stores.ledger.mark(self._entry(event, outcome.status, outcome.detail, now), now)
         return outcome
 
+    def _remember_access_unsent(self, event: StripeEvent, error: RetryableError, now: int) -> None:
+        try:
+            self.stores.ledger.mark(self._entry(event, LedgerStatus.ACCESS_UNSENT, error.message, now), now)
+        except RetryableError:
+            # The store is down too: the weekly reconciliation is then what restores the access.
+            pass
+
+    def _converge_every_place(self, member_id: str) -> None:
+        """The retry of an event whose access work was lost: converge every place the member has
+        an entitlement for (converging is idempotent, so a place already right costs one read)."""
+        entitlements, _ = self.stores.entitlements.read(member_id)
+        communities = sorted({e.community_id for e in entitlements})
+        if communities:
+            self.access_queue.send([AccessWork(WorkKind.CONVERGE, member_id, c) for c in communities])
+
     @staticmethod
     def _entry(event: StripeEvent, status: str, detail: str, now: int) -> LedgerEntry:
-        return LedgerEntry(event.id, event.type, status, event.created, now, event.customer_id, detail)
+        # Stored as the plain value (an Enum member would serialise as its name in places).
+        return LedgerEntry(event.id, event.type, LedgerStatus(status).value, event.created, now, event.customer_id, detail)
 
     def _dispatch(self, event: StripeEvent, now: int) -> Outcome:
         if event.type in SUBSCRIPTION_EVENTS:

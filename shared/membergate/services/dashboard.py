@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from ..domain.errors import ThrottledError, UnauthorizedError
 from ..domain.kpis import KpiReport, day_of
-from ..domain.model import AccessState, EntitlementState, LedgerEntry
+from ..domain.model import AccessState, EntitlementState, LedgerEntry, LedgerStatus
 from ..ports import Stores
 from . import admin
 from . import kpis as kpi_service
@@ -164,9 +164,9 @@ def problems(stores: Stores, now: int, sources: Sequence[ProblemSource] = ()) ->
             if record.state is AccessState.FAILED:
                 items.append(Problem("access", member.id, record.community_id, record.reason or "failed", record.updated_at))
     for entry in stores.ledger.recent(now, LEDGER_READ):
-        if entry.status == "failed":
+        if entry.status == LedgerStatus.FAILED:
             items.append(_event_problem("stripe_event", entry))
-        elif entry.status == "received" and now - entry.received_at > STUCK_AFTER_SECONDS:
+        elif entry.status in (LedgerStatus.RECEIVED, LedgerStatus.ACCESS_UNSENT) and now - entry.received_at > STUCK_AFTER_SECONDS:
             items.append(_event_problem("stuck_event", entry))
     for source in sources:
         items += source(stores, now)
