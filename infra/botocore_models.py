@@ -15,8 +15,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "shared" / "membergate" / "adapters" / "botocore_models"
-# service -> operations the functions call on it
-TRIMMED = {"ssm": ("GetParameter",)}
+# service -> operations the functions call on it through bootstrap.aws_client (every other
+# DynamoDB access goes through PynamoDB's own client, which keeps botocore's full model)
+TRIMMED = {"ssm": ("GetParameter",), "dynamodb": ("PutItem",), "lambda": ("Invoke",)}
 
 
 def _shape_names(shapes: dict[str, Any], name: str, found: set[str]) -> None:

@@ -168,9 +168,9 @@ def intake() -> Intake:
                                  config.RetentionSettings.from_env().ledger_retention_days * 86_400),
         dispatch=LambdaEventDispatch(
             invoke=invoke,
-            s3=factory("s3"),
+            s3=lambda: factory("s3"),
             bucket=settings.event_bodies_bucket,
-            sqs=factory("sqs"),
+            sqs=lambda: factory("sqs"),
             dead_letter_queue_url=settings.dead_letter_queue_url,
         ),
         secrets=WebhookSecrets(_secrets(settings.region), settings.webhook_secrets_name),

@@ -35,4 +35,4 @@ def test_ssm_client_parses_only_the_trimmed_model_and_reads_a_parameter():
         assert value == "value"
         assert client.meta.service_model.operation_names == ["GetParameter"]
         # And other clients keep botocore's full models
-        assert "PutItem" in bootstrap.aws_client("dynamodb", "us-east-1").meta.service_model.operation_names
+        assert "SendMessage" in bootstrap.aws_client("sqs", "us-east-1").meta.service_model.operation_names
