@@ -371,3 +371,37 @@ def test_charge_event_carrying_another_object_is_recorded_failed_not_applied(typ
     # Then the grant is untouched and the ledger says why
     assert h.stores.grants.get("mbr_1", "cs_test_pay_1").end_reason == ""
     assert h.stores.ledger.get(wrong["id"]).status == "failed"
+
+
+def test_full_refund_of_a_subscriptions_last_payment_cancels_it_at_stripe_once():
+    # Given a monthly subscriber whose payment was refunded in full
+    h = subscribed()
+    refund = renewal_refund(T0)
+    refund["data"]["object"]["created"] = T0
+    h.deliver(se.invoice_event("invoice.paid", created=T0))
+    h.at(T0 + DAY).deliver(refund)
+    # When the lifecycle sweep runs (twice: a retried schedule)
+    h.sweep()
+    h.at(T0 + DAY + 60).sweep()
+    # Then the subscription is cancelled at Stripe once, under a key naming the refunded payment,
+    # so the member is not charged again, and the grant ended with reason refunded
+    assert h.billing.cancel_keys == [("sub_1", f"membergate-refund-sub_1-{T0}")]
+    assert h.stores.subscriptions.get("mbr_1", "sub_1").cancel_requested_at == T0 + DAY
+    # When Stripe's cancellation comes back
+    h.deliver(se.subscription_event("customer.subscription.deleted", created=T0 + DAY + 5, member_id="mbr_1",
+                                    status="canceled"))
+    h.run_access()
+    # Then the reason stays refunded and the role is gone
+    from membergate.services.membership import current_view
+    (ent,) = current_view(h.stores, "mbr_1", h.now).entitlements
+    assert (ent.state, ent.reason) == (ENDED, "refunded")
+    assert h.roles() in (set(), None)
+
+
+def test_partial_refund_of_a_subscription_payment_cancels_nothing():
+    h = subscribed()
+    h.deliver(se.invoice_event("invoice.paid", created=T0))
+    h.at(T0 + DAY).deliver(renewal_refund(T0, refunded=300))
+    h.sweep()
+    assert h.billing.cancel_keys == []
+    assert h.states() == {"pln_monthly": ACTIVE}
