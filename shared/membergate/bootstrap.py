@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
         BillingEventDispatch,
         BillingGateway,
         BillingReader,
+        PaymentLookup,
         Clock,
         CommunityConnector,
         EventLedger,
@@ -251,6 +252,11 @@ def _billing(settings: _StripeSettings) -> BillingGateway:
     return _stripe(settings)
 
 
+def _payment_lookup(settings: config.ProcessorSettings) -> PaymentLookup | None:
+    """Which invoice a disputed payment paid; None when the processor has no Stripe key configured."""
+    return _stripe(settings) if settings.stripe_api_key_name else None
+
+
 def _billing_reader(settings: _StripeSettings) -> BillingReader:
     """Stripe's read side (reconciliation lists subscriptions and undelivered events)."""
     return _stripe(settings)
@@ -320,7 +326,8 @@ def processor() -> Processor:
     processor_stores = replace(base, catalog=CatalogSnapshot(base.catalog))
     return Processor(
         settings,
-        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy),
+        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
+                              payments=_payment_lookup(settings)),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -111,6 +111,9 @@ def money_back_cancellation(record: SubscriptionRecord, reason: str) -> Cancella
     if reason == "refunded" and record.refunded_payment_at is not None:
         return Cancellation(record.subscription_id,
                             f"membergate-refund-{record.subscription_id}-{record.refunded_payment_at}")
+    if reason == "dispute" and record.dispute == "lost":
+        # An open dispute may still be won (access then comes back): only a lost one cancels.
+        return Cancellation(record.subscription_id, f"membergate-dispute-lost-{record.subscription_id}")
     return None
 
 

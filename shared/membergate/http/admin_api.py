@@ -20,6 +20,7 @@ from ..domain.model import AccessRecord, Community, Entitlement, Member, Message
 from ..services import admin, controls
 from ..services import kpis as kpi_service
 from ..services import privacy
+from ..services.disputes import open_dispute_problems
 from ..services.identity import create_claim_link
 from ..ports import ReconcileStore
 from . import dashboard
@@ -460,6 +461,7 @@ def build_admin_app(
         time_zone=time_zone,
         # The dashboard's export links answer exactly what these routes answer (behind its session).
         exports={"members.csv": export_members, "payments.csv": export_payments},
+        problem_sources=(open_dispute_problems,),
     )
     return app
 
