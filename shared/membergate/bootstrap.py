@@ -607,9 +607,11 @@ def reconcile() -> Reconcile:
     return Reconcile(settings, reconciler)
 
 
-def start_reconcile() -> None:
-    """Start the reconcile function without waiting for it (POST /admin/reconcile)."""
-    payload = b'{"source": "membergate.admin"}'
+def start_reconcile(lease_holder: str) -> None:
+    """Start the reconcile function without waiting for it (POST /admin/reconcile), under the lease it took."""
+    import json
+
+    payload = json.dumps({"source": "membergate.admin", "lease_holder": lease_holder}).encode()
     if _overrides.reconcile_invoke is not None:
         _overrides.reconcile_invoke(payload)
         return

@@ -508,6 +508,11 @@ class ReconcileStore(Protocol):
     def clear_run(self) -> None: ...
     def save_latest(self, report: dict[str, Any]) -> None: ...
     def latest(self) -> dict[str, Any] | None: ...
+    def acquire_lease(self, holder: str, now: int, seconds: int) -> int | None:
+        """Take the one-run lease for ``seconds`` (a conditional write: free, expired, or already
+        ``holder``'s); None when taken, else when the live lease's run started."""
+    def release_lease(self, holder: str) -> None:
+        """Give the lease back if ``holder`` still has it."""
 
 
 class IdentityProvider(Protocol):
