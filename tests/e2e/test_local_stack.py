@@ -77,6 +77,26 @@ def test_whole_member_story_as_make_demo_tells_it(stack):
     assert set(figures) == {"Discord", "Telegram", "WhatsApp"}
     assert all(f["requests"] > 0 and f["rate_limited"] >= 0 for f in figures.values())
     assert any(line.strip().startswith("WhatsApp:") and "requests for 1 member" in line for line in lines)
+    # And a member upgraded between tiers on one subscription, and a 30-day pass expired
+    assert_tier_and_pass_chapters(stack, story.results, lines)
+
+
+def assert_tier_and_pass_chapters(stack, results: dict, lines: list[str]) -> None:
+    """The demo's upgrade and pass chapters, checked from outside (the stand-in's guild, the member list)."""
+    from infra.local.demo import BASIC_ROLE, PASS_ROLE, PLUS_ROLE, TIER_GUILD
+
+    upgrade, passed = results["upgrade"], results["pass"]
+    # The same subscription before and after, printed for the reader
+    assert upgrade["before"] == upgrade["after"]
+    assert any(f"subscription before {upgrade['before']} → after {upgrade['before']}" in line for line in lines)
+    # The new tier's role was added before the old one was removed, and only Plus is left
+    assert upgrade["role_calls"] == [("PUT", PLUS_ROLE), ("DELETE", BASIC_ROLE)]
+    guild = stack.get(f"/_local/discord/guilds/{TIER_GUILD}").json()["members"]
+    assert PLUS_ROLE in guild[upgrade["discord_user_id"]] and BASIC_ROLE not in guild[upgrade["discord_user_id"]]
+    # The pass gave access with its end, then ended with reason pass_expired and its role went
+    assert passed["given"]["state"] == "active" and passed["given"]["until"]
+    assert (passed["ended"]["state"], passed["ended"]["reason"]) == ("ended", "pass_expired")
+    assert PASS_ROLE not in (guild.get(passed["discord_user_id"]) or [])
 
 
 @pytest.mark.parametrize("api_version", [se.NEW, se.OLD, None], ids=["pinned", "2024-06-20", "null"])
