@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
         BillingEventDispatch,
         BillingGateway,
         BillingReader,
+        PaidInvoice,
         PaymentLookup,
         Clock,
         CommunityConnector,
@@ -252,9 +253,19 @@ def _billing(settings: _StripeSettings) -> BillingGateway:
     return _stripe(settings)
 
 
+class _LazyPaymentLookup:
+    """Reads the Stripe key on the first dispute, not at every processor cold start."""
+
+    def __init__(self, settings: config.ProcessorSettings):
+        self._settings = settings
+
+    def invoice_paid_by(self, payment_intent: str) -> PaidInvoice | None:
+        return _stripe(self._settings).invoice_paid_by(payment_intent)
+
+
 def _payment_lookup(settings: config.ProcessorSettings) -> PaymentLookup | None:
     """Which invoice a disputed payment paid; None when the processor has no Stripe key configured."""
-    return _stripe(settings) if settings.stripe_api_key_name else None
+    return _LazyPaymentLookup(settings) if settings.stripe_api_key_name else None
 
 
 def _billing_reader(settings: _StripeSettings) -> BillingReader:
