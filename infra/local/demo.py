@@ -5,8 +5,10 @@ renews; a renewal fails; is reminded and looks at the billing portal the reminde
 does not pay; grace ends; is removed. Then a member joins a Telegram group through the bot (and a
 stranger holding the forwarded invite is declined), and a member joins a WhatsApp group in manual
 mode down to the creator's removal task. Each step is checked, not only printed: the demo exits
-non-zero if the story does not happen. Last, the requests each platform's stand-in received per
-member, and the 429s among them.
+non-zero if the story does not happen. Then the requests each platform's stand-in received per
+member, and the 429s among them. Last, a member upgrades between two tiers of one community
+(the same subscription, the new role before the old one goes) and a 30-day pass expires with
+the sandbox clock.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ TG_CHAT, TG_USER, TG_STRANGER = -1002000000777, 7200000001, 7200000002
 TG_PRICE = "price_demo_telegram_500_eur"
 WA_PHONE, WA_INVITE = "+33612345678", "https://chat.whatsapp.com/DemoCercle0123456789"
 WA_PRICE = "price_demo_whatsapp_1500_eur"
+# Tiers of one community (an upgrade without a second subscription) and a 30-day pass.
+TIER_GUILD, BASIC_ROLE, PLUS_ROLE, PASS_ROLE = ("700000000000000101", "700000000000000102", "700000000000000103",
+                                                "700000000000000104")
+BASIC_PRICE, PLUS_PRICE = "price_demo_atelier_basic_900_eur", "price_demo_atelier_plus_1900_eur"
+PASS_PRICE = "price_demo_defi_30_jours_4900_eur"
 
 
 class StoryFailed(RuntimeError):
@@ -209,6 +216,8 @@ class Story:
         self.say(f"Discord API calls made: {len(calls)} ({'; '.join(kinds)})")
         # What the other platforms' chapters found, for whoever reads the story afterwards (e2e tests).
         self.results = {"telegram": self.telegram(), "whatsapp": self.whatsapp(), "figures": self.figures()}
+        self.results["upgrade"] = self.tier_upgrade()
+        self.results["pass"] = self.pass_expiry()
         return kpis
 
     # --- Telegram -------------------------------------------------------------------------------
@@ -337,6 +346,100 @@ class Story:
             raise StoryFailed("the removal task is still open after being marked done")
         self.say("the creator removed them from the group by hand and marked the task done ✔")
         return {"member_id": member["id"], "task": task}
+
+    # --- tiers and passes ---------------------------------------------------------------------------
+
+    def tier_upgrade(self) -> dict:
+        """A member moves from one tier to another of the same community: the same subscription."""
+        c = Client(self.c.base_url, self.c.admin_token)  # the member's own browser
+        self.step("Tiers: a member upgrades from Basic to Plus — the same subscription, no gap in access")
+        community = self._tier_community(c)
+        basic = self._plan(c, "Atelier Basic", BASIC_PRICE, 900, "month", {"community_id": community, "role_id": BASIC_ROLE})
+        plus = self._plan(c, "Atelier Plus", PLUS_PRICE, 1900, "month", {"community_id": community, "role_id": PLUS_ROLE})
+        user = self._discord_member(c, basic, "bruno")
+        self._pay(c, basic)
+        self.wait_for("the Basic role", lambda: BASIC_ROLE in (self.tier_roles(user) or []))
+        customer = self.member(user)["stripe_customer_id"]
+        before = self._subscription_of(customer)
+        self.say(f"Basic (9.00 EUR/month) paid: role {BASIC_ROLE}, subscription {before}")
+        calls_before = len(c.get("/_local/discord/calls").json()["calls"])
+        switched = self.expect(c.post("/checkout", form={"plan_id": plus}), 303, "pick Plus on its join page")
+        if "switched=1" not in (switched.location or ""):
+            raise StoryFailed(f"picking Plus should switch the subscription, not open a checkout: {switched.location}")
+        self.wait_for("Plus instead of Basic", lambda: (r := self.tier_roles(user) or []) and PLUS_ROLE in r
+                      and BASIC_ROLE not in r)
+        subs = self.expect(c.get(f"/_local/stripe/v1/subscriptions?customer={customer}&status=all",
+                                 headers={"Authorization": "Bearer sk_test_demo"}), 200, "the customer's subscriptions").json()
+        after = [sub["id"] for sub in subs["data"]]
+        if after != [before]:
+            raise StoryFailed(f"an upgrade must keep the one subscription {before}, Stripe has {after}")
+        calls = c.get("/_local/discord/calls").json()["calls"][calls_before:]
+        order = [(x["method"], x["path"].rsplit("/", 1)[-1]) for x in calls if f"/members/{user}/roles/" in x["path"]]
+        if order[:2] != [("PUT", PLUS_ROLE), ("DELETE", BASIC_ROLE)]:
+            raise StoryFailed(f"the Plus role must come before the Basic role goes: {order}")
+        self.say(f"Plus picked: subscription before {before} → after {after[0]} (the same one, its price updated "
+                 "with proration)")
+        self.say(f"Discord: role {PLUS_ROLE} added, then role {BASIC_ROLE} removed — never without access")
+        return {"before": before, "after": after[0], "role_calls": order[:2], "discord_user_id": user}
+
+    def pass_expiry(self) -> dict:
+        """A 30-day pass: one payment, access given, then removed when the sandbox clock passes 30 days."""
+        c = Client(self.c.base_url, self.c.admin_token)
+        self.step("A 30-day challenge pass: one payment, 30 days of access, then it ends on its own")
+        community = self._tier_community(c)
+        plan = self._plan(c, "Défi 30 jours", PASS_PRICE, 4900, None, {"community_id": community, "role_id": PASS_ROLE},
+                          kind="pass", access_days=30)
+        user = self._discord_member(c, plan, "capucine")
+        self._pay(c, plan)
+        self.wait_for("the pass role", lambda: PASS_ROLE in (self.tier_roles(user) or []))
+        given = self.member(user)["entitlements"][0]
+        self.say(f"49.00 EUR paid once (Checkout in payment mode): role {PASS_ROLE}, {given['state']} until {given['until']}")
+        self.advance(30 * DAY + 60, "30 days")
+        self.wait_for("the pass role removed", lambda: PASS_ROLE not in (self.tier_roles(user) or []))
+        ended = self.member(user)["entitlements"][0]
+        if (ended["state"], ended["reason"]) != ("ended", "pass_expired"):
+            raise StoryFailed(f"the pass should have ended with reason pass_expired: {ended}")
+        self.say(f"the pass ran its course: entitlement {ended['state']} ({ended['reason']}), role {PASS_ROLE} removed")
+        return {"given": given, "ended": ended, "discord_user_id": user}
+
+    def tier_roles(self, user_id: str) -> list[str] | None:
+        return self.c.get(f"/_local/discord/guilds/{TIER_GUILD}").json()["members"].get(user_id)
+
+    def _tier_community(self, c: Client) -> str:
+        """L'Atelier (created once, by whichever chapter comes first)."""
+        found = [x for x in c.get("/admin/communities", admin=True).json()["communities"]
+                 if x.get("guild_id") == TIER_GUILD]
+        if found:
+            return str(found[0]["id"])
+        created = self.expect(c.post("/admin/communities", admin=True, json_body={
+            "platform": "discord", "name": "L'Atelier", "guild_id": TIER_GUILD, "role_id": BASIC_ROLE,
+            "on_revoke": "remove_role", "locale": "fr"}), 201, "create L'Atelier")
+        return str(created.json()["id"])
+
+    def _plan(self, c: Client, name: str, price: str, amount: int, interval: str | None, grant: dict,
+              **extra: Any) -> str:
+        body: dict[str, Any] = {"price_id": price, "unit_amount": amount, "currency": "eur", "product_name": name}
+        body.update({"interval": interval} if interval else {"type": "one_time"})
+        self.expect(c.post("/_local/stripe/_control/prices", json_body=body), 200, f"register {price}")
+        plan = self.expect(c.post("/admin/plans", admin=True, json_body={
+            "name": name, "stripe_price_ids": [price], "grants": [grant], **extra}), 201, f"create {name}").json()
+        return str(plan["id"])
+
+    def _discord_member(self, c: Client, plan_id: str, username: str) -> str:
+        to_discord = self.expect(c.get(f"/auth/discord/start?plan_id={plan_id}"), 302, "start Discord OAuth2")
+        authorize = urlsplit(to_discord.location)
+        params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+        back = self.expect(c.post(authorize.path, form={**params, "username": username, "decision": "allow"}), 302,
+                           "authorize on Discord")
+        landed = c.follow(c.get(back.location))
+        found = re.search(r"data-discord-user='(\d+)'", landed.text)
+        if found is None:
+            raise StoryFailed(f"{username} is not shown as connected: {landed.text[:300]}")
+        return found.group(1)
+
+    def _pay(self, c: Client, plan_id: str) -> None:
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan_id}), 303, "start checkout")
+        self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
 
     def wa_messages(self, c: Client, phone: str) -> list[dict]:
         return [m for m in c.get("/_local/whatsapp/messages").json()["messages"] if m["to"] == phone]

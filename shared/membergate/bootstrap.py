@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
         BillingEventDispatch,
         BillingGateway,
         BillingReader,
+        PaidInvoice,
+        PaymentLookup,
         Clock,
         CommunityConnector,
         EventLedger,
@@ -251,6 +253,21 @@ def _billing(settings: _StripeSettings) -> BillingGateway:
     return _stripe(settings)
 
 
+class _LazyPaymentLookup:
+    """Reads the Stripe key on the first dispute, not at every processor cold start."""
+
+    def __init__(self, settings: config.ProcessorSettings):
+        self._settings = settings
+
+    def invoice_paid_by(self, payment_intent: str) -> PaidInvoice | None:
+        return _stripe(self._settings).invoice_paid_by(payment_intent)
+
+
+def _payment_lookup(settings: config.ProcessorSettings) -> PaymentLookup | None:
+    """Which invoice a disputed payment paid; None when the processor has no Stripe key configured."""
+    return _LazyPaymentLookup(settings) if settings.stripe_api_key_name else None
+
+
 def _billing_reader(settings: _StripeSettings) -> BillingReader:
     """Stripe's read side (reconciliation lists subscriptions and undelivered events)."""
     return _stripe(settings)
@@ -320,7 +337,8 @@ def processor() -> Processor:
     processor_stores = replace(base, catalog=CatalogSnapshot(base.catalog))
     return Processor(
         settings,
-        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy),
+        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
+                              payments=_payment_lookup(settings)),
         EventBodies(aws_client("s3", settings.region)),
     )
 
@@ -600,9 +618,11 @@ def reconcile() -> Reconcile:
     return Reconcile(settings, reconciler)
 
 
-def start_reconcile() -> None:
-    """Start the reconcile function without waiting for it (POST /admin/reconcile)."""
-    payload = b'{"source": "membergate.admin"}'
+def start_reconcile(lease_holder: str) -> None:
+    """Start the reconcile function without waiting for it (POST /admin/reconcile), under the lease it took."""
+    import json
+
+    payload = json.dumps({"source": "membergate.admin", "lease_holder": lease_holder}).encode()
     if _overrides.reconcile_invoke is not None:
         _overrides.reconcile_invoke(payload)
         return

@@ -473,6 +473,22 @@ class MemberLister(Protocol):
         """Members with a user id above ``after``, in id order, at most ``limit``; raises as a connector does."""
 
 
+@dataclass(frozen=True)
+class PaidInvoice:
+    """The invoice a PaymentIntent paid, and the subscription and customer it bills."""
+
+    invoice_id: str
+    subscription_id: str | None
+    customer_id: str | None
+
+
+class PaymentLookup(Protocol):
+    """Stripe's answer to "which invoice did this payment pay?" (a dispute names only the payment)."""
+
+    def invoice_paid_by(self, payment_intent: str) -> PaidInvoice | None:
+        """None when no invoice was paid by it (a one-time payment); raises RetryableError when Stripe is down."""
+
+
 class BillingReader(Protocol):
     """Stripe's own view, read for reconciliation (lists, page by page, newest first)."""
 
@@ -492,6 +508,11 @@ class ReconcileStore(Protocol):
     def clear_run(self) -> None: ...
     def save_latest(self, report: dict[str, Any]) -> None: ...
     def latest(self) -> dict[str, Any] | None: ...
+    def acquire_lease(self, holder: str, now: int, seconds: int) -> int | None:
+        """Take the one-run lease for ``seconds`` (a conditional write: free, expired, or already
+        ``holder``'s); None when taken, else when the live lease's run started."""
+    def release_lease(self, holder: str) -> None:
+        """Give the lease back if ``holder`` still has it."""
 
 
 class IdentityProvider(Protocol):

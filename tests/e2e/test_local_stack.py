@@ -77,6 +77,26 @@ def test_whole_member_story_as_make_demo_tells_it(stack):
     assert set(figures) == {"Discord", "Telegram", "WhatsApp"}
     assert all(f["requests"] > 0 and f["rate_limited"] >= 0 for f in figures.values())
     assert any(line.strip().startswith("WhatsApp:") and "requests for 1 member" in line for line in lines)
+    # And a member upgraded between tiers on one subscription, and a 30-day pass expired
+    assert_tier_and_pass_chapters(stack, story.results, lines)
+
+
+def assert_tier_and_pass_chapters(stack, results: dict, lines: list[str]) -> None:
+    """The demo's upgrade and pass chapters, checked from outside (the stand-in's guild, the member list)."""
+    from infra.local.demo import BASIC_ROLE, PASS_ROLE, PLUS_ROLE, TIER_GUILD
+
+    upgrade, passed = results["upgrade"], results["pass"]
+    # The same subscription before and after, printed for the reader
+    assert upgrade["before"] == upgrade["after"]
+    assert any(f"subscription before {upgrade['before']} → after {upgrade['before']}" in line for line in lines)
+    # The new tier's role was added before the old one was removed, and only Plus is left
+    assert upgrade["role_calls"] == [("PUT", PLUS_ROLE), ("DELETE", BASIC_ROLE)]
+    guild = stack.get(f"/_local/discord/guilds/{TIER_GUILD}").json()["members"]
+    assert PLUS_ROLE in guild[upgrade["discord_user_id"]] and BASIC_ROLE not in guild[upgrade["discord_user_id"]]
+    # The pass gave access with its end, then ended with reason pass_expired and its role went
+    assert passed["given"]["state"] == "active" and passed["given"]["until"]
+    assert (passed["ended"]["state"], passed["ended"]["reason"]) == ("ended", "pass_expired")
+    assert PASS_ROLE not in (guild.get(passed["discord_user_id"]) or [])
 
 
 @pytest.mark.parametrize("api_version", [se.NEW, se.OLD, None], ids=["pinned", "2024-06-20", "null"])
@@ -229,3 +249,52 @@ def test_subscription_payment_refunded_in_full_ends_access_partial_refund_does_n
     ended = entitlement_of(stack, customer)
     assert (ended["state"], ended["reason"]) == ("ended", "refunded"), ended
     assert role not in (stack.get(f"/_local/discord/guilds/{guild}").json()["members"].get(user_id) or [])
+    # When the lifecycle sweep runs (moving the clock runs it)
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    stack.post("/_local/drain")
+    # Then the subscription is cancelled at Stripe, so the member is not charged again, and the reason stays
+    assert [s["status"] for s in stripe_subscriptions(stack, customer)] == ["canceled"]
+    assert entitlement_of(stack, customer)["reason"] == "refunded"
+
+
+def stripe_subscriptions(stack, customer: str) -> list[dict]:
+    """The customer's subscriptions as the sandbox's Stripe API answers them."""
+    reply = stack.get(f"/_local/stripe/v1/subscriptions?customer={customer}&status=all",
+                      headers={"Authorization": "Bearer sk_test_e2e"})
+    assert reply.status == 200, reply.text
+    return reply.json()["data"]
+
+
+def test_subscription_payment_disputed_revokes_access_lists_a_problem_and_a_won_dispute_restores_it(stack):
+    # Given a monthly subscriber who paid through the stack
+    guild, role = "955500000000000021", "955500000000000022"
+    user_id, customer = buy_through_the_stack(stack, guild=guild, role=role, kind="subscription",
+                                              username="monthly-dina",
+                                              price={"price_id": "price_e2e_dispute", "unit_amount": 900,
+                                                     "currency": "eur", "interval": "month",
+                                                     "product_name": "Monthly, disputed"})
+
+    def holders() -> dict:
+        return stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
+
+    # When the cardholder disputes the subscription's payment
+    opened = stack.post(f"/_local/stripe/_control/customers/{customer}/dispute_last_payment")
+    assert opened.status == 200, opened.text
+    stack.post("/_local/drain")
+    # Then the grant found through the payment's invoice ends with reason dispute and the role goes
+    ended = entitlement_of(stack, customer)
+    assert (ended["state"], ended["reason"]) == ("ended", "dispute"), ended
+    assert role not in (holders().get(user_id) or [])
+    # and the creator's audit log says so
+    audit = stack.get(f"/admin/audit?since={business_now(stack) - 3600}", admin=True)
+    assert audit.status == 200, audit.text
+    disputes = [e for e in audit.json()["entries"] if e["action"].startswith("dispute.")]
+    assert [e["action"] for e in disputes][-1:] == ["dispute.open"], disputes
+    # When the creator wins the dispute
+    closed = stack.post(f"/_local/stripe/_control/disputes/{opened.json()['id']}/close", json_body={"outcome": "won"})
+    assert closed.status == 200, closed.text
+    stack.post("/_local/drain")
+    # Then access comes back, and the subscription was never cancelled
+    assert entitlement_of(stack, customer)["state"] == "active"
+    assert role in (holders().get(user_id) or [])
+    assert [s["status"] for s in stripe_subscriptions(stack, customer)] == ["active"]

@@ -138,3 +138,62 @@ def test_admin_reconcile_requires_the_token(paid):
     p = paid
     reply = p.call("admin_api", "POST", "/admin/reconcile", headers={"authorization": "Bearer wrong"})
     assert reply["statusCode"] == 401 and json.loads(reply["body"])["error"]["code"]
+
+
+def test_admin_reconcile_while_one_runs_answers_409_and_the_schedule_skips(paid):
+    p = paid
+    started: list[bytes] = []
+    # Given a run started by the creator and not finished yet (its invoke is held here)
+    with bootstrap.overridden(reconcile_invoke=started.append):
+        first = p.admin("POST", "/admin/reconcile")
+        assert first["status"] == 202, first
+        # When the creator starts another
+        second = p.admin("POST", "/admin/reconcile")
+    # Then it answers 409 reconcile_running, saying when the running one started, and starts nothing
+    assert second["status"] == 409, second
+    error = second["body"]["error"]
+    assert error["code"] == "reconcile_running" and "started 20" in error["message"], error
+    assert len(started) == 1
+    # When the weekly schedule fires meanwhile, it skips
+    skipped = load_handler("reconcile").lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+    assert skipped["skipped"] is True
+    # When the started run goes (under the lease the request took), it completes and frees the lease
+    result = load_handler("reconcile").lambda_handler(json.loads(started[0]), LambdaContext())
+    assert result["complete"] is True
+    with bootstrap.overridden(reconcile_invoke=started.append):
+        assert p.admin("POST", "/admin/reconcile")["status"] == 202
+
+
+def test_reconcile_lease_two_threads_at_once_one_wins_and_an_expired_lease_is_taken_over(paid):
+    import threading
+
+    from membergate.adapters.dynamodb.reconcile import DynamoReconcileStore
+
+    store = DynamoReconcileStore()
+    for round_ in range(5):
+        # Given two runs starting at the same moment
+        barrier = threading.Barrier(2)
+        answers: dict[str, int | None] = {}
+
+        def take(holder: str) -> None:
+            barrier.wait()
+            answers[holder] = store.acquire_lease(holder, 1_000 + round_, 960)
+
+        threads = [threading.Thread(target=take, args=(f"t{round_}{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # Then exactly one holds the lease; the other learns when that run started
+        winners = [h for h, started in answers.items() if started is None]
+        assert len(winners) == 1, answers
+        assert [s for s in answers.values() if s is not None] == [1_000 + round_]
+        store.release_lease(winners[0])
+    # Given a run that crashed holding the lease
+    assert store.acquire_lease("crashed", 2_000, 960) is None
+    # Then another is refused until the lease expires, then takes it over
+    assert store.acquire_lease("next", 2_000 + 959, 960) == 2_000
+    assert store.acquire_lease("next", 2_000 + 960, 960) is None
+    # and the crashed run's late release does not free the new holder's lease
+    store.release_lease("crashed")
+    assert store.acquire_lease("third", 2_000 + 961, 960) == 2_000 + 960

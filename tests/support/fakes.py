@@ -383,6 +383,7 @@ class FakeBilling:
         self.sessions: dict[str, CheckoutSession] = {}
         self.session_params: dict[str, dict] = {}
         self.cancelled: list[str] = []
+        self.cancel_keys: list[tuple[str, str]] = []  # every cancel call: (subscription, idempotency key)
         self.remote: dict[str, dict] = {}  # what Stripe would answer to a subscription retrieve
         self.fetched: list[str] = []
         self.portal_sessions: list[tuple[str, str, str]] = []  # (customer, return_url, url)
@@ -416,6 +417,7 @@ class FakeBilling:
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
         if self.fail_with:
             raise self.fail_with
+        self.cancel_keys.append((subscription_id, idempotency_key))
         if subscription_id not in self.cancelled:
             self.cancelled.append(subscription_id)
 

@@ -34,6 +34,18 @@ class FakeReconcileStore:
     def latest(self) -> dict[str, Any] | None:
         return copy.deepcopy(self.latest_report)
 
+    lease: tuple[str, int, int] | None = None  # (holder, started_at, expires_at)
+
+    def acquire_lease(self, holder: str, now: int, seconds: int) -> int | None:
+        if self.lease is not None and self.lease[2] > now and self.lease[0] != holder:
+            return self.lease[1]
+        self.lease = (holder, now, now + seconds)
+        return None
+
+    def release_lease(self, holder: str) -> None:
+        if self.lease is not None and self.lease[0] == holder:
+            self.lease = None
+
 
 class FakeLister:
     """Pages a FakeConnector's guild in user-id order, as List Guild Members does; failures injectable."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,8 +12,12 @@ from membergate.domain.errors import RetryableError
 from membergate.domain.grants import OneTimeGrant, merge_dispute, merge_grant, one_time_status, windows
 from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant, PlanKind
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
+from membergate.ports import PaidInvoice
 from membergate.services.billing_events import BillingEventProcessor
+from membergate.services.disputes import open_dispute_problems
+from membergate.services.membership import current_view
 from tests.support import stripe_events as se
+from tests.support.billing_fakes import FakeAudit, FakePayments
 from tests.support.harness import DAY, ROLE, T0, Harness
 
 pytestmark = pytest.mark.unit
@@ -371,3 +376,127 @@ def test_charge_event_carrying_another_object_is_recorded_failed_not_applied(typ
     # Then the grant is untouched and the ledger says why
     assert h.stores.grants.get("mbr_1", "cs_test_pay_1").end_reason == ""
     assert h.stores.ledger.get(wrong["id"]).status == "failed"
+
+
+def test_full_refund_of_a_subscriptions_last_payment_cancels_it_at_stripe_once():
+    # Given a monthly subscriber whose payment was refunded in full
+    h = subscribed()
+    refund = renewal_refund(T0)
+    refund["data"]["object"]["created"] = T0
+    h.deliver(se.invoice_event("invoice.paid", created=T0))
+    h.at(T0 + DAY).deliver(refund)
+    # When the lifecycle sweep runs (twice: a retried schedule)
+    h.sweep()
+    h.at(T0 + DAY + 60).sweep()
+    # Then the subscription is cancelled at Stripe once, under a key naming the refunded payment,
+    # so the member is not charged again, and the grant ended with reason refunded
+    assert h.billing.cancel_keys == [("sub_1", f"membergate-refund-sub_1-{T0}")]
+    assert h.stores.subscriptions.get("mbr_1", "sub_1").cancel_requested_at == T0 + DAY
+    # When Stripe's cancellation comes back
+    h.deliver(se.subscription_event("customer.subscription.deleted", created=T0 + DAY + 5, member_id="mbr_1",
+                                    status="canceled"))
+    h.run_access()
+    # Then the reason stays refunded and the role is gone
+    (ent,) = current_view(h.stores, "mbr_1", h.now).entitlements
+    assert (ent.state, ent.reason) == (ENDED, "refunded")
+    assert h.roles() in (set(), None)
+
+
+def test_partial_refund_of_a_subscription_payment_cancels_nothing():
+    h = subscribed()
+    h.deliver(se.invoice_event("invoice.paid", created=T0))
+    h.at(T0 + DAY).deliver(renewal_refund(T0, refunded=300))
+    h.sweep()
+    assert h.billing.cancel_keys == []
+    assert h.states() == {"pln_monthly": ACTIVE}
+
+
+# --- disputes on a subscription's payments ---------------------------------------------------------
+
+
+def disputed_subscriber(policy: str = "revoke") -> tuple[Harness, FakePayments, FakeAudit]:
+    """A paying monthly subscriber whose renewal PaymentIntent pi_renewal paid invoice in_1 of sub_1."""
+    h = subscribed()
+    h.deliver(se.invoice_event("invoice.paid", created=T0))
+    h.run_access()
+    assert h.roles() == {ROLE}
+    audit = FakeAudit()
+    payments = FakePayments({"pi_renewal": PaidInvoice("in_1", "sub_1", "cus_1")})
+    h.stores = replace(h.stores, audit=audit)
+    h.processor = BillingEventProcessor(h.stores, h.queue, dispute_policy=policy, payments=payments)
+    return h, payments, audit
+
+
+def test_dispute_on_a_subscription_payment_revokes_alerts_and_lists_a_problem_until_won():
+    # Given a subscriber whose renewal payment is disputed
+    h, payments, audit = disputed_subscriber()
+    # When the dispute opens
+    opened = h.at(T0 + DAY).processor.apply(
+        json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_renewal")), h.now)
+    h.run_access()
+    # Then the subscription found through the payment's invoice ends with reason dispute
+    assert payments.asked == ["pi_renewal"]
+    (ent,) = current_view(h.stores, "mbr_1", h.now).entitlements
+    assert (ent.state, ent.reason) == (ENDED, "dispute")
+    assert h.roles() in (set(), None)
+    # and the creator is alerted: the outcome, an audit entry and a problem on the dashboard
+    assert "Stripe dashboard" in opened.alert and "sub_1" in opened.alert
+    (entry,) = audit.entries.values()
+    assert (entry.action, entry.target, entry.member_id, entry.detail["dispute_id"]) == (
+        "dispute.open", "sub_1", "mbr_1", "dp_test_1")
+    (problem,) = open_dispute_problems(h.stores, h.now)
+    assert (problem.kind, problem.subject) == ("dispute", "mbr_1") and "dp_test_1" in problem.reason
+    # and the subscription is not cancelled while the dispute may still be won
+    h.sweep()
+    assert h.billing.cancel_keys == []
+    # When the creator wins it
+    h.at(T0 + 20 * DAY).deliver(se.dispute_event("charge.dispute.closed", created=T0 + 20 * DAY, status="won",
+                                                 payment_intent="pi_renewal"))
+    h.run_access()
+    # Then access is back and the problem is gone
+    assert h.states() == {"pln_monthly": ACTIVE}
+    assert h.roles() == {ROLE}
+    assert open_dispute_problems(h.stores, h.now) == []
+    assert [e.action for e in sorted(audit.entries.values(), key=lambda e: e.at)] == ["dispute.open", "dispute.won"]
+
+
+def test_lost_dispute_on_a_subscription_payment_cancels_it_at_stripe_in_any_order():
+    # Given a disputed subscriber, events delivered closed-first then opened (and again)
+    h, _, _ = disputed_subscriber()
+    closed = se.dispute_event("charge.dispute.closed", created=T0 + 20 * DAY, status="lost", payment_intent="pi_renewal")
+    opened = se.dispute_event(created=T0 + DAY, payment_intent="pi_renewal")
+    h.at(T0 + 20 * DAY).deliver(closed, opened, opened)
+    # When the sweep runs
+    h.sweep()
+    # Then the grant stays ended and the subscription is cancelled once so no new charge comes
+    assert h.stores.subscriptions.get("mbr_1", "sub_1").dispute == "lost"
+    assert h.states() == {"pln_monthly": ENDED}
+    assert h.billing.cancel_keys == [("sub_1", "membergate-dispute-lost-sub_1")]
+
+
+def test_keep_policy_leaves_a_disputed_subscription_alone_but_still_alerts():
+    h, _, audit = disputed_subscriber("keep")
+    outcome = h.at(T0 + DAY).processor.apply(
+        json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_renewal")), h.now)
+    h.run_access()
+    h.sweep()
+    assert h.states() == {"pln_monthly": ACTIVE}
+    assert h.roles() == {ROLE}
+    assert "DISPUTE_POLICY=keep" in outcome.alert
+    assert [e.detail["access"] for e in audit.entries.values()] == ["kept"]
+    assert h.billing.cancel_keys == []
+
+
+def test_dispute_on_a_payment_that_paid_no_invoice_is_ignored_with_the_reason():
+    h, payments, audit = disputed_subscriber()
+    assert h.deliver(se.dispute_event(created=T0 + DAY, payment_intent="pi_other")) == ["ignored"]
+    assert payments.asked == ["pi_other"]
+    assert audit.entries == {}
+    assert h.states() == {"pln_monthly": ACTIVE}
+
+
+def test_dispute_on_a_subscription_not_known_yet_is_retried_not_lost():
+    h, payments, _ = disputed_subscriber()
+    payments.paid["pi_new"] = PaidInvoice("in_9", "sub_9", "cus_1")
+    with pytest.raises(RetryableError):
+        h.processor.apply(json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_new")), T0 + DAY)

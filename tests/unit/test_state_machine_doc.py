@@ -10,6 +10,7 @@ import pytest
 
 from membergate.domain.billing import SubscriptionRecord, SubscriptionSnapshot, grant_status, merge_snapshot
 from membergate.domain.grants import OneTimeGrant, one_time_status, windows
+from membergate.domain.lifecycle import decide
 from membergate.domain.model import CheckoutGate, OnGraceEnd, Plan, PlanGrant, PlanKind, PriceLine
 
 pytestmark = pytest.mark.unit
@@ -38,6 +39,9 @@ def subscription_record(fact: str) -> tuple[SubscriptionRecord, int]:
         at = T0 + 31 * DAY
     if "fully refunded" in fact:
         record = replace(record, last_paid_at=T0, refunded_payment_at=T0)
+    if "disputed" in fact or "dispute" in fact:
+        outcome = "won" if "won" in fact else "lost" if "lost" in fact else "open"
+        record = replace(record, dispute=outcome, dispute_policy="keep" if "(keep)" in fact else "revoke")
     if "followed by a renewal" in fact:
         record = replace(record, last_paid_at=T0 + 30 * DAY, refunded_payment_at=T0)
         at = T0 + 30 * DAY + 60
@@ -84,3 +88,21 @@ def test_every_handled_event_type_is_named_in_the_document():
 
     text = DOC.read_text(encoding="utf-8")
     assert {t for t in HANDLED_EVENT_TYPES if f"`{t}`" not in text} == set()
+
+
+@pytest.mark.parametrize(("fact", "key"), [
+    ("`active`, latest payment fully refunded", f"membergate-refund-sub_1-{T0}"),
+    ("`active`, dispute lost (revoke)", "membergate-dispute-lost-sub_1"),
+    ("`active`, a payment disputed (`charge.dispute.created`, revoke)", None),
+    ("`active`, a payment disputed (keep)", None),
+    ("`active`, dispute won", None),
+])
+def test_rows_saying_subscription_cancelled_are_the_ones_the_sweep_cancels(fact, key):
+    # Given the row's record (its text says "subscription cancelled" exactly when a key is expected)
+    (row,) = [r for r in table("subscription") if r[0].startswith(fact)]
+    record, at = subscription_record(row[0])
+    # When the lifecycle decides
+    decision = decide([record], {PLAN.id: PLAN}, at)
+    # Then the subscription is cancelled at Stripe under that key, or not at all
+    assert [c.idempotency_key for c in decision.cancellations] == ([key] if key else [])
+    assert ("subscription cancelled" in row[3]) == (key is not None)

@@ -8,11 +8,11 @@ from typing import Any
 import stripe
 
 from ..domain.errors import PermanentError, RetryableError
-from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY
+from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY, customer_id_of, invoice_subscription_id
 from ..domain.billing import PriceInfo
 from ..domain.reconcile import StripeEvent, StripeSubscription
 from ..domain.checkout_terms import CheckoutTerms
-from ..ports import CheckoutSession
+from ..ports import CheckoutSession, PaidInvoice
 
 
 class StripeBillingGateway:
@@ -131,6 +131,25 @@ class StripeBillingGateway:
             {},
         )
         return session.url
+
+    def invoice_paid_by(self, payment_intent: str) -> PaidInvoice | None:
+        """Charges and PaymentIntents no longer name their invoice (API 2025-03-31): the
+        InvoicePayment does (``GET /v1/invoice_payments?payment[payment_intent]=``), then the
+        invoice names its subscription (``parent.subscription_details``, or top-level before)."""
+        page = self._call(
+            self._client.v1.invoice_payments.list,
+            {"payment": {"type": "payment_intent", "payment_intent": payment_intent}, "limit": 1},
+            {},
+        )
+        found = [p.to_dict() for p in page.data]
+        if not found:
+            return None
+        invoice = found[0].get("invoice")
+        invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+        if not isinstance(invoice_id, str) or not invoice_id:
+            return None
+        inv = self._call(lambda p, o: self._client.v1.invoices.retrieve(invoice_id, p, o), {}, {}).to_dict()
+        return PaidInvoice(invoice_id, invoice_subscription_id(inv), customer_id_of(inv))
 
     def fetch_subscription(self, subscription_id: str) -> dict | None:
         try:

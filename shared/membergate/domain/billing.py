@@ -119,6 +119,10 @@ class SubscriptionRecord:
     version: int | None = None
     last_paid_at: int | None = None  # the latest paid invoice's payment time (invoice.paid)
     refunded_payment_at: int | None = None  # the latest fully refunded payment's time (charge.refunded)
+    # A dispute on one of its payments (charge.dispute.*, found through the invoice it paid):
+    # "" | open | won | lost, only moving forward; the policy in force when it was seen.
+    dispute: str = ""
+    dispute_policy: str = ""  # "" or revoke: the grant ends while open or once lost; keep: nothing
     # Every access end a cancellation announced (a union over snapshots, so order-independent):
     # a later snapshot without it means the member took the cancellation back.
     cancellation_ends: tuple[int, ...] = ()
@@ -134,6 +138,11 @@ class SubscriptionRecord:
         if self.refunded_payment_at is None:
             return False
         return self.last_paid_at is None or self.last_paid_at <= self.refunded_payment_at + PAYMENT_SLACK
+
+    @property
+    def disputed(self) -> bool:
+        """An open or lost dispute ends the grant unless the creator keeps access during disputes."""
+        return self.dispute in ("open", "lost") and self.dispute_policy != "keep"
 
     @property
     def status(self) -> str | None:
@@ -203,6 +212,8 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
         return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
     if record.last_payment_refunded:
         return GrantStatus(EntitlementState.ENDED, None, "refunded")
+    if record.disputed:
+        return GrantStatus(EntitlementState.ENDED, None, "dispute")
     if snap is None:
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_subscription")
     if snap.status in ENDED_STATUSES or snap.pause_collection:

@@ -33,6 +33,18 @@ class NoSubscriptionError(ConflictError):
     code = "no_subscription"
 
 
+class ReconcileRunningError(ConflictError):
+    """Another reconciliation run holds the lease (``started_at``: when that run took it)."""
+
+    code = "reconcile_running"
+
+    def __init__(self, started_at: int, message: str | None = None):
+        self.started_at = started_at
+        super().__init__(message or (
+            f"a reconciliation run is already going (started at epoch {started_at}): wait for it, then read "
+            "GET /admin/reconcile/latest"))
+
+
 class UnauthorizedError(MembergateError):
     code = "unauthorized"
 

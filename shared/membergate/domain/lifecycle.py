@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .billing import SubscriptionRecord, grant_status, scheduled_end
+from .billing import ENDED_STATUSES, SubscriptionRecord, grant_status, scheduled_end
 from .model import EntitlementState, OnGraceEnd, Plan
 
 DAY = 86_400
@@ -65,6 +65,10 @@ def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) 
         if plan is None or record.latest is None:
             continue
         status = grant_status(record, plan, now)
+        money_back = money_back_cancellation(record, status.reason)
+        if money_back is not None:
+            cancellations.append(money_back)
+            continue
         since = record.past_due_since
         if record.status == "past_due" and since is not None:
             grace_end = since + plan.grace_seconds
@@ -95,6 +99,22 @@ def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) 
     future = [t for t in upcoming if t > now]
     return LifecycleDecision(tuple(reminders), tuple(cancellations), min(future) if future else None)
 
+
+def money_back_cancellation(record: SubscriptionRecord, reason: str) -> Cancellation | None:
+    """A subscription whose last payment came back (refund, lost dispute) is cancelled at Stripe.
+
+    Its grant has already ended; without this the member would be charged again at renewal for
+    access they no longer have. The key names the payment, so retries cancel once.
+    """
+    if record.cancel_requested_at is not None or record.status in ENDED_STATUSES:
+        return None
+    if reason == "refunded" and record.refunded_payment_at is not None:
+        return Cancellation(record.subscription_id,
+                            f"membergate-refund-{record.subscription_id}-{record.refunded_payment_at}")
+    if reason == "dispute" and record.dispute == "lost":
+        # An open dispute may still be won (access then comes back): only a lost one cancels.
+        return Cancellation(record.subscription_id, f"membergate-dispute-lost-{record.subscription_id}")
+    return None
 
 
 def notice_lead(days: int | None, record: SubscriptionRecord) -> int | None:

@@ -87,6 +87,7 @@ class ChargeFact:
     fully_refunded: bool = False
     dispute: str = ""  # "" | open | won | lost
     charge_created: int | None = None
+    dispute_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,7 @@ def charge_fact(event: StripeEvent) -> ChargeFact:
         customer_id=None,
         member_id=None,
         dispute=dispute,
+        dispute_id=_id(obj.get("id")),
     )
 
 

@@ -20,6 +20,7 @@ from ..domain.model import AccessRecord, Community, Entitlement, Member, Message
 from ..services import admin, controls
 from ..services import kpis as kpi_service
 from ..services import privacy
+from ..services.disputes import open_dispute_problems
 from ..services.identity import create_claim_link
 from ..ports import ReconcileStore
 from . import dashboard
@@ -99,7 +100,7 @@ def build_admin_app(
     preflight_on_register: Callable[[], bool] = lambda: False,
     # Reconciliation: its reports, and how to start a run (the reconcile function, asynchronously).
     reconcile_store: Callable[[], ReconcileStore] | None = None,
-    start_reconcile: Callable[[], None] | None = None,
+    start_reconcile: Callable[[str], None] | None = None,
     tasks_factory: Callable[[], Any] | None = None,  # WhatsApp manual mode's removal tasks
     # The billing port's describe_prices, to check a new plan's prices at Stripe; None: not checked.
     price_reader: Callable[[], admin.PriceReader | None] = lambda: None,
@@ -132,7 +133,7 @@ def build_admin_app(
         return Response(200, "application/json", admin_openapi_json(app))
 
     if reconcile_store is not None and start_reconcile is not None:
-        add_reconcile_routes(app, reconcile_store, start_reconcile)
+        add_reconcile_routes(app, reconcile_store, start_reconcile, now)
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
     def create_community(
@@ -460,6 +461,7 @@ def build_admin_app(
         time_zone=time_zone,
         # The dashboard's export links answer exactly what these routes answer (behind its session).
         exports={"members.csv": export_members, "payments.csv": export_payments},
+        problem_sources=(open_dispute_problems,),
     )
     return app
 
@@ -527,7 +529,8 @@ _ERROR_DESCRIPTIONS = {
 }
 _CONFLICTS = {("/admin/members/{member_id}/erase", "post"), ("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
               ("/admin/members/{member_id}/identities", "post"),
-              ("/admin/grants/{grant_id}/extend", "post"), ("/admin/grants/{grant_id}", "delete")}
+              ("/admin/grants/{grant_id}/extend", "post"), ("/admin/grants/{grant_id}", "delete"),
+              ("/admin/reconcile", "post")}  # reconcile_running: one run at a time
 
 
 def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:

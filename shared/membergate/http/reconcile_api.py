@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, Field
 
-from ..domain.errors import NotFoundError
+from ..domain.errors import NotFoundError, ReconcileRunningError
 from ..ports import ReconcileStore
+from ..services.reconcile import LEASE_SECONDS
+from .resolver import iso
 
 
 class ReconcileItemOut(BaseModel):
@@ -52,11 +55,23 @@ class ReconcileStartOut(BaseModel):
 def add_reconcile_routes(
     app: APIGatewayHttpResolver,
     store: Callable[[], ReconcileStore],
-    start: Callable[[], None],
+    start: Callable[[str], None],
+    now: Callable[[], int],
 ) -> None:
     @app.post("/admin/reconcile", responses={202: {"description": "started"}})
     def start_reconcile() -> Response[ReconcileStartOut]:
-        start()
+        # The lease is taken here, by a conditional write, and handed to the run it starts: two
+        # requests at once start one run, the other answers 409.
+        reports, holder = store(), f"admin_{uuid.uuid4().hex}"
+        started = reports.acquire_lease(holder, now(), LEASE_SECONDS)
+        if started is not None:
+            raise ReconcileRunningError(started, f"a reconciliation run is already going (started {iso(started)}): "
+                                                 "wait for it, then read GET /admin/reconcile/latest")
+        try:
+            start(holder)
+        except Exception:
+            reports.release_lease(holder)  # nothing runs under it: do not block the next request
+            raise
         return Response(202, "application/json", ReconcileStartOut(
             started=True,
             message="a reconciliation run started (it continues a stopped one); read GET /admin/reconcile/latest",

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, RetryableError
-from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
+from ..domain.controls import AuditEntry
+from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
 from ..domain.model import TERMINAL_LEDGER_STATUSES, LedgerEntry, LedgerStatus, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
@@ -26,7 +27,7 @@ from ..domain.stripe_events import (
     parse_event,
     subscription_snapshot,
 )
-from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
+from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Stores
 from .membership import refresh_member
 
 
@@ -52,6 +53,7 @@ class BillingEventProcessor:
         access_queue: AccessWorkQueue,
         id_factory: Callable[[], str] = new_member_id,
         dispute_policy: str = DISPUTE_REVOKE,
+        payments: PaymentLookup | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -59,6 +61,9 @@ class BillingEventProcessor:
         self.access_queue = access_queue
         self.new_id = id_factory
         self.dispute_policy = dispute_policy
+        # Finds the subscription a disputed payment paid (through its invoice); None: disputes
+        # on subscription payments are only reported.
+        self.payments = payments
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -249,6 +254,8 @@ class BillingEventProcessor:
                 )
             if event.type == "charge.refunded":
                 return self.apply_subscription_refund(fact, now)
+            if fact.payment_intent and self.payments is not None:
+                return self.apply_subscription_dispute(event, fact, now)
             return Outcome(
                 "ignored",
                 f"{event.type} for payment {fact.payment_intent or 'unknown'}: no pass or lifetime grant was paid by it",
@@ -266,13 +273,55 @@ class BillingEventProcessor:
             f"ended ({merged.end_reason})" if merged.end_reason else "access kept"
         )
         # The creator must answer a dispute in Stripe before its deadline: the handler raises an alert.
-        alert = (
-            f"dispute {merged.dispute} on {grant.grant_id} of member {grant.member_id}: answer it in the Stripe "
-            "dashboard (Payments > Disputes) before its evidence deadline"
-            if event.type.startswith("charge.dispute.")
-            else ""
-        )
+        alert = ""
+        if event.type.startswith("charge.dispute."):
+            alert = (f"dispute {merged.dispute} on {grant.grant_id} of member {grant.member_id}: "
+                     + _dispute_advice(merged.dispute, merged.end_reason == "dispute"))
+            self._audit_dispute(event, fact, grant.member_id, grant.grant_id, merged.dispute, merged.end_reason)
         return Outcome("processed", detail, grant.member_id, alert=alert)
+
+    def apply_subscription_dispute(self, event: StripeEvent, fact: ChargeFact, now: int) -> Outcome:
+        """A dispute on a subscription's payment: the payment's invoice names the subscription.
+
+        Neither the dispute nor (since 2025-03-31) its charge names an invoice: Stripe's
+        InvoicePayment for the PaymentIntent does. The dispute status only moves forward; the
+        policy in force when the dispute was first seen stays with it.
+        """
+        assert self.payments is not None and fact.payment_intent
+        paid = self.payments.invoice_paid_by(fact.payment_intent)
+        if paid is None or not paid.subscription_id:
+            return Outcome("ignored", f"{event.type} for payment {fact.payment_intent}: no pass, lifetime purchase "
+                                      "or subscription invoice was paid by it")
+        member = self.stores.members.find_by_customer(paid.customer_id) if paid.customer_id else None
+        record = self.stores.subscriptions.get(member.id, paid.subscription_id) if member else None
+        if member is None or record is None:
+            # The subscription's own events create it: let the queue bring this one back.
+            raise RetryableError(f"dispute on subscription {paid.subscription_id}'s invoice {paid.invoice_id}: "
+                                 "subscription not known yet; retrying later")
+        seen = merge_dispute(record.dispute, fact.dispute)
+        saved = replace(record, dispute=seen, dispute_policy=record.dispute_policy or self.dispute_policy)
+        if saved != record:
+            self.stores.subscriptions.save(saved)
+        self._refresh(member.id, now)
+        ends = saved.disputed
+        self._audit_dispute(event, fact, member.id, record.subscription_id, seen, "dispute" if ends else "")
+        alert = (f"dispute {seen} on subscription {record.subscription_id} (invoice {paid.invoice_id}) of member "
+                 f"{member.id}: " + _dispute_advice(seen, ends))
+        detail = (f"{event.type} for subscription {record.subscription_id} (invoice {paid.invoice_id}): "
+                  + ("ended (dispute)" if ends else "access kept"))
+        return Outcome("processed", detail, member.id, alert=alert)
+
+    def _audit_dispute(self, event: StripeEvent, fact: ChargeFact, member_id: str, target: str, status: str,
+                       ended: str) -> None:
+        """The creator's audit log keeps every dispute step (one entry per event: retries rewrite it)."""
+        if self.stores.audit is None:
+            return
+        self.stores.audit.record(AuditEntry(
+            f"aud_{event.created:x}_{event.id}", event.created, "stripe", f"dispute.{status}", target, member_id,
+            _dispute_advice(status, ended == "dispute"),
+            {"dispute_id": fact.dispute_id or "", "payment_intent": fact.payment_intent or "",
+             "access": "revoked" if ended == "dispute" else "kept"},
+        ))
 
     def apply_subscription_refund(self, fact: ChargeFact, now: int) -> Outcome:
         """A full refund of a subscription's latest payment ends that grant until the next payment.
@@ -411,6 +460,18 @@ class BillingEventProcessor:
 
     def _refresh(self, member_id: str, now: int, state: MemberState | None = None) -> None:
         refresh_member(self.stores, self.access_queue, member_id, now, sweep_now=True, state=state)
+
+
+def _dispute_advice(status: str, revoked: bool) -> str:
+    """What the creator reads about a dispute: what happened to access, and what to do next."""
+    if status == "won":
+        return "dispute won: access is back, nothing to do"
+    if status == "lost":
+        if revoked:
+            return "dispute lost: access stays ended, and a subscription it paid is cancelled so the member is not charged again"
+        return "dispute lost: access kept (DISPUTE_POLICY=keep)"
+    return ("access suspended until it closes" if revoked else "access kept (DISPUTE_POLICY=keep)") + (
+        "; answer it in the Stripe dashboard (Payments > Disputes) before its evidence deadline")
 
 
 def _subscription(state: MemberState, subscription_id: str) -> SubscriptionRecord | None:

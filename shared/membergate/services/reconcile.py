@@ -11,11 +11,12 @@ dispatcher reads nothing again, and changes only the roles that differ).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from ..domain.access import Capability, Presence, PresenceState, desired_roles
-from ..domain.errors import PermanentError, RetryableError
+from ..domain.errors import PermanentError, ReconcileRunningError, RetryableError
 from ..domain.model import AccessRecord, AccessState, Community, Entitlement, Platform, WorkKind
 from ..domain.reconcile import (
     EVENTS_LOOKBACK_SECONDS,
@@ -41,6 +42,8 @@ from ..ports import (
 from .access import CatalogSnapshot
 
 MEMBERS_PAGE = 1000  # Discord's List Guild Members maximum
+# The one-run lease outlives the function's 900 s timeout: a crashed run blocks the next for at most this.
+LEASE_SECONDS = 960
 STRIPE_PAGE = 100  # Stripe's list maximum
 MEMBER_READ_PAGE = 200
 # Access states that say Membergate let the member in (or tried): checked on platforms that
@@ -83,9 +86,23 @@ class Reconciler:
         self.billing = billing
         self.policy = policy
 
-    def run(self, now: int, *, max_pages: int | None = None, time_left: Callable[[], float] | None = None) -> Report:
+    def run(self, now: int, *, max_pages: int | None = None, time_left: Callable[[], float] | None = None,
+            holder: str | None = None) -> Report:
         """Continue the stored run (or start one) until it finishes, ``max_pages`` pages were read,
-        ``time_left()`` falls under a safety margin, or a rate limit asks to wait."""
+        ``time_left()`` falls under a safety margin, or a rate limit asks to wait.
+
+        One run at a time: it holds a lease (``holder``: the one ``POST /admin/reconcile`` took for
+        it) and raises ReconcileRunningError when another run holds it."""
+        holder = holder or f"run_{uuid.uuid4().hex}"
+        started = self.store.acquire_lease(holder, now, LEASE_SECONDS)
+        if started is not None:
+            raise ReconcileRunningError(started)
+        try:
+            return self._run(now, max_pages, time_left)
+        finally:
+            self.store.release_lease(holder)
+
+    def _run(self, now: int, max_pages: int | None, time_left: Callable[[], float] | None) -> Report:
         stored = self.store.load_run()
         if stored is None:
             latest = self.store.latest()

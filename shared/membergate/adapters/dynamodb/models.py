@@ -196,6 +196,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     cancel_requested_at = NumberAttribute(null=True)
     last_paid_at = NumberAttribute(null=True)
     refunded_payment_at = NumberAttribute(null=True)
+    dispute = UnicodeAttribute(null=True)
+    dispute_policy = UnicodeAttribute(null=True)
     cancellation_ends = ListAttribute(of=NumberAttribute, null=True)
     version = VersionAttribute()
 

@@ -500,6 +500,8 @@ class DynamoSubscriptionRepository:
             cancel_requested_at=record.cancel_requested_at,
             last_paid_at=record.last_paid_at,
             refunded_payment_at=record.refunded_payment_at,
+            dispute=record.dispute or None,
+            dispute_policy=record.dispute_policy or None,
             cancellation_ends=list(record.cancellation_ends) or None,
         )
         if record.version is not None:
@@ -587,6 +589,8 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         version=int(item.version) if item.version is not None else None,
         last_paid_at=int(item.last_paid_at) if item.last_paid_at is not None else None,
         refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
+        dispute=item.dispute or "",
+        dispute_policy=item.dispute_policy or "",
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
     )
 
