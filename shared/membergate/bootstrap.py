@@ -200,6 +200,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoWebSessionStore,
     )
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
+    from .adapters.dynamodb.migrations import DynamoMigrationStore
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -223,6 +224,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         audit=DynamoAuditLog(),
         given_grants=DynamoGivenGrantIndex(),
         access_codes=DynamoAccessCodeStore(),
+        migrations=DynamoMigrationStore(),
     )
 
 
