@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from infra.local.client import Client, Reply
+from infra.local.demo_migration import migration_chapter
 from infra.local.stripe_shapes import format_amount
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,6 +210,7 @@ class Story:
         self.say(f"Discord API calls made: {len(calls)} ({'; '.join(kinds)})")
         # What the other platforms' chapters found, for whoever reads the story afterwards (e2e tests).
         self.results = {"telegram": self.telegram(), "whatsapp": self.whatsapp(), "figures": self.figures()}
+        self.results["migration"] = migration_chapter(self)  # moves the clock 3 days: after the figures
         return kpis
 
     # --- Telegram -------------------------------------------------------------------------------

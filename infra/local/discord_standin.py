@@ -81,6 +81,7 @@ class DiscordStandIn:
                 Rule("/dms", endpoint="list_dms", methods=["GET"]),
                 Rule("/guilds/<guild_id>", endpoint="guild", methods=["GET"]),
                 Rule("/guilds/<guild_id>/setup", endpoint="setup", methods=["POST"]),
+                Rule("/guilds/<guild_id>/free_members", endpoint="free_member", methods=["POST"]),
                 Rule("/application", endpoint="application_setup", methods=["POST"]),
                 Rule("/users/<user_id>/dms", endpoint="dm_setting", methods=["POST"]),
             ]
@@ -241,6 +242,18 @@ class DiscordStandIn:
         if isinstance(body.get("roles"), dict):
             setup["roles"].update({str(k): dict(v) for k, v in body["roles"].items() if isinstance(v, dict)})
         return _json(200, {"guild_id": guild_id, **setup})
+
+    def on_free_member(self, request: Request, guild_id: str) -> Response:
+        """Control: {"username"} puts a user in the server without any role, as the members of a free
+        community already are (a migration imports them); answers their id."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not body["username"]:
+            return _json(400, {"error": "send {\"username\": \"...\"}"})
+        user_id = snowflake_for(body["username"])
+        with self._lock:
+            self.users[user_id] = body["username"]
+            self.guild_members.setdefault(guild_id, {}).setdefault(user_id, set())
+        return _json(200, {"user_id": user_id, "username": body["username"]})
 
     def on_application_setup(self, request: Request) -> Response:
         """Control: {"members_intent": false} turns the Server Members intent off."""

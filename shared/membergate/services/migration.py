@@ -32,8 +32,9 @@ from ..domain.migration import (
     reached,
 )
 from ..domain.model import Community, Identity, Member, MemberOrigin, MessageStatus, Plan, WorkKind
-from ..ports import AccessWork, AccessWorkQueue, MemberLink, MigrationStore, Stores
+from ..ports import AccessWork, AccessWorkQueue, MemberLink, MigrationStore, Stores, WebSession
 from .controls import _index, _refresh, audit
+from .identity import fresh_session
 from .membership import current_view
 from .removals import member_removals
 
@@ -175,12 +176,9 @@ class MemberProgress:
 
 def _progress(stores: Stores, migration: Migration, community: Community, entry: MigrationMember, now: int) -> MemberProgress:
     member = stores.members.get(entry.member_id)
-    view = current_view(stores, entry.member_id, now)
     # Took the offer: a paid grant (subscription, pass, lifetime) gives the community now; what the
     # creator gave (manual, access code, this migration) does not count as paying.
-    paid_view = current_view(stores, entry.member_id, now, records=view.records,
-                             grants=[g for g in view.grants if not g.given])
-    paid = any(e.community_id == community.id and e.state.gives_access for e in paid_view.entitlements)
+    paid = _has_paid(stores, entry.member_id, {community.id}, now)
     loses = any(r.community_id == community.id for r in member_removals(stores, entry.member_id, now, migration.deadline))
     outcomes = [
         (m.status.value, m.reason) for m in stores.messages.for_member(entry.member_id)
@@ -324,3 +322,26 @@ def extend(
     audit(stores, actor=actor, action="migration.extend", target=migration.id, now=now, reason=reason,
           detail={"deadline": str(deadline), "from": str(migration.deadline), "members": str(moved)})
     return updated, moved
+
+
+# --- the member's personal link --------------------------------------------------------------
+
+
+def open_offer(stores: Stores, token: str, old_session_id: str | None, now: int) -> tuple[WebSession, str]:
+    """Open an announcement's personal link: a fresh session for the member it was made for (their
+    account is already known: no second connection step), and the offer's plan to show."""
+    link = stores.member_links.get_link(hashlib.sha256(token.encode()).hexdigest()) if stores.member_links else None
+    if link is None or link.purpose != OFFER or link.expires_at <= now:
+        raise NotFoundError("this offer link has expired or is not valid: open the join link the creator shared instead")
+    plan = stores.catalog.get_plan(link.plan_id)
+    if plan is not None and _has_paid(stores, link.member_id, {g.community_id for g in plan.grants}, now):
+        # Once the offer is taken, the link no longer signs anybody in (it may have been forwarded):
+        # the member manages their membership by connecting their account, as every member does.
+        raise ConflictError("you have already taken this offer: open the join link and connect your account to manage it")
+    return fresh_session(stores, link.member_id, old_session_id, now), link.plan_id
+
+
+def _has_paid(stores: Stores, member_id: str, community_ids: set[str], now: int) -> bool:
+    view = current_view(stores, member_id, now)
+    paid = current_view(stores, member_id, now, records=view.records, grants=[g for g in view.grants if not g.given])
+    return any(e.community_id in community_ids and e.state.gives_access for e in paid.entitlements)
