@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from typer.testing import CliRunner
 
 from infra.local.demo import Story
 from infra.local.demo_migration import migration_chapter
+from membergate.cli import app
+from tests.e2e.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -29,3 +34,38 @@ def test_free_community_moves_to_paid_founder_price_then_the_deadline_acts(stack
     offer = next(d["content"] for d in dm if d["user_id"] == seen["ids"]["amelie"] and "/offer/" in d["content"])
     assert "tarif fondateur" in offer and "tu " in offer and "Merci d'avoir fait vivre le Cercle" in offer
     assert any("lost it: bruno, chloe, david" in line for line in lines)
+
+
+def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
+    # Given a free Telegram group registered with a founder plan, and a CSV of two members and one typo
+    def cli(*args: str):
+        return CliRunner().invoke(app, ["--url", stack.base_url, "--token", ADMIN_TOKEN, *args])
+
+    stack.post("/_local/telegram/_control/chats", json_body={"id": -1002000000991, "title": "Cercle CLI"})
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "telegram", "name": "Cercle CLI", "chat_id": "-1002000000991"}).json()
+    stack.post("/_local/stripe/_control/prices", json_body={"price_id": "price_cli_founder", "unit_amount": 300,
+                                                            "currency": "eur", "interval": "month"})
+    plan = stack.post("/admin/plans", admin=True, json_body={
+        "name": "Founder CLI", "stripe_price_ids": ["price_cli_founder"], "grants": [{"community_id": community["id"]}]}).json()
+    members = tmp_path / "members.csv"
+    members.write_text("platform_id,name\n7300000001,Ana\n7300000002,=1+1\nnot-a-number,Typo\n")
+    # When the creator runs the migrate commands
+    created = cli("--json", "migrate", "create", "--community", community["id"], "--plan", plan["id"],
+                  "--deadline", "2099-01-01")
+    migration_id = json.loads(created.output)["id"]
+    imported = cli("migrate", "import", migration_id, str(members))
+    announced = cli("--json", "migrate", "announce", migration_id)
+    status = cli("--json", "migrate", "status", migration_id)
+    table = cli("migrate", "status", migration_id)
+    extended = cli("--json", "migrate", "extend", migration_id, "--deadline", "2099-02-01", "--reason", "more time")
+    past = cli("migrate", "extend", migration_id, "--deadline", "2000-01-01", "--reason", "typo")
+    # Then each answers what the API did, and a past deadline is refused with the API's words
+    assert created.exit_code == 0, created.output
+    assert imported.exit_code == 0 and "imported 2" in imported.output and "line 4:" in imported.output, imported.output
+    assert json.loads(announced.output)["queued"] == 2
+    assert json.loads(status.output)["imported"] == 2 and json.loads(status.output)["pending"] == 2
+    assert table.exit_code == 0 and "would lose access" in table.output
+    assert json.loads(extended.output)["members_moved"] == 2
+    assert json.loads(extended.output)["migration"]["deadline"] == "2099-02-01T00:00:00Z"
+    assert past.exit_code == 1 and "deadline" in past.output
