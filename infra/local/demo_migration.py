@@ -43,8 +43,10 @@ def migration_chapter(story: Story, run: int = 0) -> dict[str, Any]:
         "grants": [{"community_id": community["id"]}]}), 201, "add the founder plan").json()
     now = int(c.get("/_local/clock").json()["epoch"])
     deadline = now + 3 * DAY
+    channel = f"7000000000000{run:02d}033"  # the server's #announcements
+    story.expect(c.post(f"/_local/discord/guilds/{guild}/channels", json_body={"channel_id": channel}), 200, "a channel")
     migration = story.expect(c.post("/admin/migrations", admin=True, json_body={
-        "community_id": community["id"], "plan_id": plan["id"], "deadline": deadline,
+        "community_id": community["id"], "plan_id": plan["id"], "deadline": deadline, "announcement_channel_id": channel,
         "message": "Merci d'avoir fait vivre le Cercle depuis le début !"}), 201, "create the migration").json()
     story.say(f"migration {migration['id']}: founder price until {migration['deadline']}")
 
@@ -73,7 +75,9 @@ def migration_chapter(story: Story, run: int = 0) -> dict[str, Any]:
     offers = [d for d in story.new_dms(dms_before) if OFFER_LINK.search(d["content"])]
     mail = [m for m in c.get("/_local/mail").json()["mail"][mail_before:] if OFFER_LINK.search(m["body"])]
     second = story.expect(c.post(f"/admin/migrations/{migration['id']}/announce", admin=True), 200, "announce again").json()
-    story.say(f"queued {announced['queued']}: reached {status['reached']}; announcing again queues {second['queued']}")
+    posts = [p for p in c.get("/_local/discord/posts").json()["posts"] if p["channel_id"] == channel]
+    story.say(f"queued {announced['queued']}, posted in #announcements: {announced['posted']}; reached {status['reached']}; "
+              f"announcing again queues {second['queued']} and posts {len(posts) - 1} more")
     if offers:
         story.say("“" + offers[0]["content"].split("\n")[0][:160] + "…”")
     links = {d["user_id"]: OFFER_LINK.search(d["content"]).group(0) for d in offers}  # type: ignore[union-attr]
@@ -100,7 +104,7 @@ def migration_chapter(story: Story, run: int = 0) -> dict[str, Any]:
               f"{all(_roles(c, guild, ids[n]) is not None for n in lost)})")
     return {"imported": first["imported"], "already_members": again["already_members"], "announced": announced["queued"],
             "reached": status["reached"], "second_announce": second["queued"], "offer_dms": len(offers),
-            "offer_mail": len(mail), "paid": status["paid"], "would_lose": status["would_lose_access_at_deadline"],
+            "offer_mail": len(mail), "posts": len(posts), "paid": status["paid"], "would_lose": status["would_lose_access_at_deadline"],
             "kept": kept, "lost": lost, "ids": ids}
 
 

@@ -480,6 +480,14 @@ class CommunityConnector(Protocol):
         """With Capability.PREFLIGHT: whether the bot can do what ``community`` needs for ``role_ids``."""
 
 
+class AnnouncementPoster(Protocol):
+    """A connector with Capability.POST_ANNOUNCEMENT: one message to the whole place (a migration's offer)."""
+
+    def post_announcement(self, community: Community, channel_id: str | None, text: str, idempotency_key: str) -> None:
+        """Post ``text`` where every member reads it (Discord: the channel ``channel_id``; Telegram: the
+        group itself); raises as a connector does (PermanentError with the reason when it cannot)."""
+
+
 class MemberLister(Protocol):
     """A platform that can list a place's members page by page (Discord: List Guild Members)."""
 

@@ -26,6 +26,8 @@ def test_free_community_moves_to_paid_founder_price_then_the_deadline_acts(stack
     assert seen["announced"] == 5 and seen["second_announce"] == 0
     assert seen["reached"] == {"dm": 4, "post": 0, "email": 1, "none": 0}
     assert (seen["offer_dms"], seen["offer_mail"]) == (4, 1)
+    # And the offer was posted once in the server's announcement channel (a second announce posts nothing)
+    assert seen["posts"] == 1
     # And the two who paid through their personal link kept the paid role; the three others lost it
     assert seen["paid"] == 2 and seen["would_lose"] == 3
     assert (seen["kept"], seen["lost"]) == (["amelie", "emma"], ["bruno", "chloe", "david"])
@@ -56,6 +58,10 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
     migration_id = json.loads(created.output)["id"]
     imported = cli("migrate", "import", migration_id, str(members))
     announced = cli("--json", "migrate", "announce", migration_id)
+    again = cli("--json", "migrate", "announce", migration_id)
+    stack.post("/_local/drain")
+    posts = [m for m in stack.get("/_local/telegram/messages").json()["messages"]
+             if m["chat"]["id"] == -1002000000991 and "/join/" in m["text"]]
     status = cli("--json", "migrate", "status", migration_id)
     table = cli("migrate", "status", migration_id)
     extended = cli("--json", "migrate", "extend", migration_id, "--deadline", "2099-02-01", "--reason", "more time")
@@ -63,7 +69,10 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
     # Then each answers what the API did, and a past deadline is refused with the API's words
     assert created.exit_code == 0, created.output
     assert imported.exit_code == 0 and "imported 2" in imported.output and "line 4:" in imported.output, imported.output
-    assert json.loads(announced.output)["queued"] == 2
+    assert json.loads(announced.output)["queued"] == 2 and json.loads(announced.output)["posted"] is True
+    # And the offer was posted once in the group; members the bot may not write to count as reached by the post
+    assert len(posts) == 1 and json.loads(again.output)["posted"] is True
+    assert json.loads(status.output)["reached"] == {"dm": 0, "post": 2, "email": 0, "none": 0}
     assert json.loads(status.output)["imported"] == 2 and json.loads(status.output)["pending"] == 2
     assert table.exit_code == 0 and "would lose access" in table.output
     assert json.loads(extended.output)["members_moved"] == 2

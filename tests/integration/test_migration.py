@@ -223,3 +223,58 @@ def test_deadline_ends_the_migration_grants_of_those_who_did_not_pay():
         assert [(e["state"], e["reason"]) for e in other["members"][0]["entitlements"]] == [("ended", "grant_expired")]
         work = [json.loads(m["Body"]) for m in stack.drain(stack.access_queue_url)]
         assert {"kind": "converge", "member": _member_of(IDS[1])} in [{"kind": w["kind"], "member": w["member_id"]} for w in work]
+
+
+def _work(stack) -> list[dict]:
+    return [json.loads(m["Body"]) for m in stack.drain(stack.access_queue_url)]
+
+
+def test_announce_queues_one_offer_per_member_through_the_work_queue_and_not_twice():
+    with stack_at() as (stack, _):
+        # Given three imported members (their access work already drained)
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        _work(stack)
+        # When the creator announces twice before anything was delivered
+        status, first = call("POST", f"/admin/migrations/{migration['id']}/announce")
+        queued = _work(stack)
+        _, second = call("POST", f"/admin/migrations/{migration['id']}/announce")
+        # Then one NOTIFY per member went to the dispatcher's queue, with the deadline and a personal link token
+        assert status == 200 and first["queued"] == 3
+        assert {(w["kind"], w["message_kind"], w["message_period"]) for w in queued} == {
+            ("notify", "migration_offer", f"{migration['id']}:1")}
+        assert {w["details"]["ends_at"] for w in queued} == {str(DEADLINE)}
+        assert len({w["details"]["offer_token"] for w in queued}) == 3
+        # And the second announce writes to nobody still being delivered; without a channel nothing is posted, said so
+        assert (second["queued"], second["in_flight"]) == (0, 3)
+        assert first["posted"] is False and first["post_problem"].startswith("announcement_channel_missing")
+
+
+def test_offer_link_signs_the_member_in_once_valid_and_refuses_hostile_tokens():
+    with stack_at() as (stack, clock):
+        # Given an imported member and the personal link of their announcement
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], IDS[0])
+        _work(stack)
+        call("POST", f"/admin/migrations/{migration['id']}/announce")
+        (work,) = _work(stack)
+        token = work["details"]["offer_token"]
+        join = load_handler("join")
+
+        def open_link(value: str) -> dict:
+            return join.lambda_handler(http_event("GET", f"/offer/{value}"), LambdaContext())
+
+        # When the member opens it, and strangers try forged, hostile and unknown tokens
+        opened = open_link(token)
+        hostile = [open_link(v) for v in ("x" * 300, "%C3%A9t%C3%A9", "a%0D%0Ab", "unknown_token_123")]
+        # Then the member lands on the offer's join page signed in; the others get an HTML page, never a 5xx
+        assert opened["statusCode"] == 302 and opened["headers"]["Location"].endswith(f"/join/{plan_id}")
+        assert opened["cookies"] and "HttpOnly" in opened["cookies"][0]
+        assert [r["statusCode"] for r in hostile] == [404, 404, 404, 404]
+        assert all("text/html" in r["headers"]["Content-Type"] for r in hostile)
+        # When the member has paid, the link no longer signs anybody in (it may have been forwarded)
+        _pay(_member_of(IDS[0]), plan_id, T0 + 60)
+        after_paying = open_link(token)
+        assert after_paying["statusCode"] == 409 and "already taken this offer" in after_paying["body"]

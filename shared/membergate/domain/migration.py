@@ -46,6 +46,9 @@ class Migration:
     message: str  # the creator's own words, added to the announcement
     created_at: int
     announcements: int = 0  # how many times announce ran (each round reaches the not yet reached)
+    # Where the offer is posted for everyone (Discord: a channel of the server; Telegram: the group itself).
+    announcement_channel_id: str | None = None
+    posted_at: int | None = None  # when the offer was posted in the place (once per migration)
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,8 @@ def build_admin_app(
     )
 
     add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now)
-    add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now)
+    add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
+                         connectors=connectors, public_base_url=public_base_url)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
+from ..domain.links import Links
 from ..domain.migration import MAX_MESSAGE, Migration
+from ..domain.model import Platform
+from ..ports import CommunityConnector
 from ..services import migration as migrations
 from .admin_controls import REASON, Epoch, actor
 from .edge import ID_PATTERN, IMPORT_BODY_LIMIT, body_text, raw_body, require_id
 from .resolver import iso
-from .schemas import _Strict
+from .schemas import SNOWFLAKE, _Strict
 
 IMPORT_PATH_PREFIX = "/admin/migrations/"
 IMPORT_PATH_SUFFIX = "/members"
@@ -30,6 +33,11 @@ class MigrationIn(_Strict):
     plan_id: str = Field(pattern=ID_PATTERN, description="the paid offer members are invited to take (e.g. a founder price)")
     deadline: Epoch = Field(description="epoch seconds, in the future: imported members keep access until then")
     message: str = Field(default="", max_length=MAX_MESSAGE, description="your own words, added to the announcement")
+    announcement_channel_id: str | None = Field(
+        default=None, pattern=SNOWFLAKE,
+        description="Discord: the channel the offer is also posted in (the bot needs Send Messages there); "
+        "a Telegram group is posted in itself",
+    )
 
 
 class ExtendMigrationIn(_Strict):
@@ -46,6 +54,8 @@ class MigrationOut(BaseModel):
     message: str
     created_at: str
     announcements: int = Field(description="how many times the offer was announced")
+    announcement_channel_id: str | None
+    posted_at: str | None = Field(description="when the offer was posted in the place")
 
 
 class InvalidLineOut(BaseModel):
@@ -63,6 +73,8 @@ class AnnounceOut(BaseModel):
     queued: int = Field(description="members the offer is now on its way to (DM where the bot may write, else email when known)")
     already_reached: int = Field(description="reached by an earlier announcement: not written to again")
     in_flight: int = Field(description="an earlier announcement to them is still being delivered")
+    posted: bool = Field(description="the offer is posted in the place (Discord channel, Telegram group), once per migration")
+    post_problem: str | None = Field(description="why it could not be posted; announce again once fixed")
 
 
 class ReachedOut(BaseModel):
@@ -119,6 +131,7 @@ def migration_out(m: Migration) -> MigrationOut:
     return MigrationOut(
         id=m.id, community_id=m.community_id, plan_id=m.plan_id, deadline=iso(m.deadline) or "", deadline_epoch=m.deadline,
         message=m.message, created_at=iso(m.created_at) or "", announcements=m.announcements,
+        announcement_channel_id=m.announcement_channel_id, posted_at=iso(m.posted_at),
     )
 
 
@@ -128,12 +141,14 @@ def add_migration_routes(
     stores_factory: Callable[[], Any],
     queue_factory: Callable[[], Any],
     now: Callable[[], int],
+    connectors: Callable[[], Mapping[Platform, CommunityConnector]] = lambda: {},
+    public_base_url: Callable[[APIGatewayHttpResolver], str] | None = None,
 ) -> None:
     @app.post("/admin/migrations", responses={201: {"description": "created"}})
     def create_migration(body: MigrationIn) -> Response[MigrationOut]:
         migration = migrations.create_migration(
             stores_factory(), community_id=body.community_id, plan_id=body.plan_id, deadline=body.deadline,
-            message=body.message, actor=actor(app), now=now(),
+            message=body.message, actor=actor(app), now=now(), announcement_channel_id=body.announcement_channel_id,
         )
         return Response(201, "application/json", migration_out(migration))
 
@@ -181,8 +196,11 @@ def add_migration_routes(
     @app.post("/admin/migrations/<migration_id>/announce")
     def announce(migration_id: str) -> AnnounceOut:
         require_id(migration_id, "migration_id")
-        result = migrations.announce(stores_factory(), queue_factory(), migration_id=migration_id, actor=actor(app), now=now())
-        return AnnounceOut(queued=result.queued, already_reached=result.already_reached, in_flight=result.in_flight)
+        links = Links(public_base_url(app)) if public_base_url is not None else None
+        result = migrations.announce(stores_factory(), queue_factory(), migration_id=migration_id, actor=actor(app),
+                                     now=now(), connectors=connectors(), links=links)
+        return AnnounceOut(queued=result.queued, already_reached=result.already_reached, in_flight=result.in_flight,
+                           posted=result.posted, post_problem=result.post_problem or None)
 
     @app.post("/admin/migrations/<migration_id>/extend")
     def extend(migration_id: str, body: ExtendMigrationIn) -> ExtendOut:

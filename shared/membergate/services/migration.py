@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.migration import (
     MAX_MESSAGE,
     MIGRATION_OFFER,
@@ -31,8 +31,30 @@ from ..domain.migration import (
     parse_import,
     reached,
 )
-from ..domain.model import Community, Identity, Member, MemberOrigin, MessageStatus, Plan, WorkKind
-from ..ports import AccessWork, AccessWorkQueue, MemberLink, MigrationStore, Stores, WebSession
+from ..domain.access import Capability
+from ..domain.links import Links
+from ..domain.messages import format_date, render
+from ..domain.model import (
+    Community,
+    Identity,
+    Member,
+    MemberOrigin,
+    MessageKey,
+    MessageStatus,
+    Plan,
+    Platform,
+    WorkKind,
+)
+from ..ports import (
+    AccessWork,
+    AccessWorkQueue,
+    AnnouncementPoster,
+    CommunityConnector,
+    MemberLink,
+    MigrationStore,
+    Stores,
+    WebSession,
+)
 from .controls import _index, _refresh, audit
 from .identity import fresh_session
 from .membership import current_view
@@ -70,7 +92,8 @@ def _offer(stores: Stores, migration: Migration) -> tuple[Community, Plan]:
 
 
 def create_migration(
-    stores: Stores, *, community_id: str, plan_id: str, deadline: int, message: str, actor: str, now: int
+    stores: Stores, *, community_id: str, plan_id: str, deadline: int, message: str, actor: str, now: int,
+    announcement_channel_id: str | None = None,
 ) -> Migration:
     community = stores.catalog.get_community(community_id)
     if community is None:
@@ -89,7 +112,11 @@ def create_migration(
     check_deadline(deadline, now)
     if len(message) > MAX_MESSAGE:
         raise InvalidRequestError(f"message: at most {MAX_MESSAGE} characters", field="message")
-    migration = Migration(_new_id("mig"), community_id, plan_id, deadline, message, now)
+    if announcement_channel_id and community.platform is not Platform.DISCORD:
+        raise InvalidRequestError("announcement_channel_id is for Discord servers; a Telegram group is posted in "
+                                  "itself", field="announcement_channel_id")
+    migration = Migration(_new_id("mig"), community_id, plan_id, deadline, message, now,
+                          announcement_channel_id=announcement_channel_id)
     _store(stores).create(migration)
     audit(stores, actor=actor, action="migration.create", target=migration.id, now=now,
           detail={"community_id": community_id, "plan_id": plan_id, "deadline": str(deadline)})
@@ -186,7 +213,7 @@ def _progress(stores: Stores, migration: Migration, community: Community, entry:
     ]
     return MemberProgress(
         entry.member_id, member.identity(community.platform) if member else None, PAID if paid else PENDING,
-        reached(outcomes, posted=False), loses,
+        reached(outcomes, posted=migration.posted_at is not None), loses,
     )
 
 
@@ -254,6 +281,8 @@ class Announcement:
     queued: int  # members the offer is now on its way to
     already_reached: int  # reached by an earlier announcement: not written to again
     in_flight: int  # an earlier announcement to them is still being delivered
+    posted: bool = False  # the offer is (now or already) posted in the place
+    post_problem: str = ""  # why it could not be posted (nothing to post with, refused, try again later)
 
 
 def _offer_token(stores: Stores, migration: Migration, member_id: str, now: int) -> str:
@@ -265,10 +294,40 @@ def _offer_token(stores: Stores, migration: Migration, member_id: str, now: int)
     return token
 
 
-def announce(stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor: str, now: int) -> Announcement:
-    """Send the offer to every imported member not reached yet (once per member per migration)."""
+def _post(
+    migration: Migration, community: Community, plan: Plan, connector: CommunityConnector | None, links: Links,
+) -> str:
+    """Post the offer in the place where the platform allows it; "" when posted, else why not.
+
+    One request per migration (not a loop): a rate limit answers "try again" rather than waiting."""
+    if connector is None or Capability.POST_ANNOUNCEMENT not in connector.capabilities:
+        return f"no_post: {community.platform.value} gives Membergate no way to post in this place"
+    text = render("migration_post", community.locale, community=community.name, plan=plan.name,
+                  date=format_date(migration.deadline, community.locale), join_url=links.join(plan.id),
+                  note=("\n\n" + migration.message) if migration.message else "")
+    poster: AnnouncementPoster = connector  # type: ignore[assignment]  # it declared the capability
+    try:
+        poster.post_announcement(community, migration.announcement_channel_id, text, f"{migration.id}:post")
+    except PermanentError as error:
+        return f"{error.reason}: {error.message}"
+    except RetryableError as error:
+        return f"retry: {error.message}; announce again later to post"
+    return ""
+
+
+def announce(
+    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor: str, now: int,
+    connectors: Mapping[Platform, CommunityConnector] | None = None, links: Links | None = None,
+) -> Announcement:
+    """Send the offer to every imported member not reached yet (once per member per migration), and
+    post it once in the place where the platform allows it (Discord channel, Telegram group)."""
     migration = get_migration(stores, migration_id)
-    community, _ = _offer(stores, migration)
+    community, plan = _offer(stores, migration)
+    problem = ""
+    if migration.posted_at is None and links is not None:
+        problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links)
+        if not problem:
+            migration = replace(migration, posted_at=now)
     round_ = migration.announcements + 1
     queued = done = flying = 0
     batch: list[AccessWork] = []
@@ -281,10 +340,13 @@ def announce(stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor
         if any(not m.status.final for m in offers):
             flying += 1  # queued or retrying: the dispatcher is still on it
             continue
+        period = f"{migration.id}:{round_}"
+        # Claimed now, not when the dispatcher gets to it: an announce repeated meanwhile sees it in flight.
+        stores.messages.claim(MessageKey(entry.member_id, MIGRATION_OFFER, period), now)
         details = (("ends_at", str(migration.deadline)), ("offer_token", _offer_token(stores, migration, entry.member_id, now)),
                    ("plan_id", migration.plan_id), ("note", migration.message))
         batch.append(AccessWork(WorkKind.NOTIFY, entry.member_id, community.id, message_kind=MIGRATION_OFFER,
-                                message_period=f"{migration.id}:{round_}", details=details))
+                                message_period=period, details=details))
         queued += 1
         if len(batch) == 10:
             queue.send(batch)
@@ -293,8 +355,9 @@ def announce(stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor
         queue.send(batch)
     _store(stores).save(replace(migration, announcements=round_))
     audit(stores, actor=actor, action="migration.announce", target=migration.id, now=now,
-          detail={"queued": str(queued), "already_reached": str(done), "round": str(round_)})
-    return Announcement(queued, done, flying)
+          detail={"queued": str(queued), "already_reached": str(done), "round": str(round_),
+                  "posted": "yes" if migration.posted_at is not None else (problem or "no")[:200]})
+    return Announcement(queued, done, flying, migration.posted_at is not None, problem)
 
 
 # --- deadline -------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ class MigrationItem(MembershipItem, discriminator="migration"):
     message = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     announcements = NumberAttribute(default=0)
+    announcement_channel_id = UnicodeAttribute(null=True)
+    posted_at = NumberAttribute(null=True)
 
 
 class MigrationMemberItem(MembershipItem, discriminator="migration_member"):
@@ -42,6 +44,7 @@ class DynamoMigrationStore:
         return MigrationItem(
             _pk(m.id), "MIGRATION", migration_id=m.id, community_id=m.community_id, plan_id=m.plan_id,
             deadline=m.deadline, message=m.message or None, created_at=m.created_at, announcements=m.announcements,
+            announcement_channel_id=m.announcement_channel_id, posted_at=m.posted_at,
         )
 
     def get(self, migration_id: str) -> Migration | None:
@@ -51,6 +54,8 @@ class DynamoMigrationStore:
         return Migration(
             id=item.migration_id, community_id=item.community_id, plan_id=item.plan_id, deadline=int(item.deadline),
             message=item.message or "", created_at=int(item.created_at), announcements=int(item.announcements or 0),
+            announcement_channel_id=item.announcement_channel_id,
+            posted_at=int(item.posted_at) if item.posted_at is not None else None,
         )
 
     def add_member(self, entry: MigrationMember) -> bool:
