@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from infra.local.client import Client, Reply
+from infra.local.demo_migration import migration_chapter
 from infra.local.stripe_shapes import format_amount
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,6 +219,7 @@ class Story:
         self.results = {"telegram": self.telegram(), "whatsapp": self.whatsapp(), "figures": self.figures()}
         self.results["upgrade"] = self.tier_upgrade()
         self.results["pass"] = self.pass_expiry()
+        self.results["migration"] = migration_chapter(self)  # moves the clock 3 days: after the figures
         return kpis
 
     # --- Telegram -------------------------------------------------------------------------------

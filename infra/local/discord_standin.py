@@ -57,6 +57,8 @@ class DiscordStandIn:
         self.dms: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.closed_dms: set[str] = set()
+        self.channels: dict[str, str] = {}  # guild text channel id -> guild id (POST /guilds/<id>/channels)
+        self.posts: list[dict[str, Any]] = []  # messages the bot posted in guild channels
         self.codes: dict[str, str] = {}
         self.tokens: dict[str, str] = {}  # access or refresh token -> user id
         self._ids = itertools.count(1)
@@ -81,6 +83,9 @@ class DiscordStandIn:
                 Rule("/dms", endpoint="list_dms", methods=["GET"]),
                 Rule("/guilds/<guild_id>", endpoint="guild", methods=["GET"]),
                 Rule("/guilds/<guild_id>/setup", endpoint="setup", methods=["POST"]),
+                Rule("/guilds/<guild_id>/free_members", endpoint="free_member", methods=["POST"]),
+                Rule("/guilds/<guild_id>/channels", endpoint="add_channel", methods=["POST"]),
+                Rule("/posts", endpoint="list_posts", methods=["GET"]),
                 Rule("/application", endpoint="application_setup", methods=["POST"]),
                 Rule("/users/<user_id>/dms", endpoint="dm_setting", methods=["POST"]),
             ]
@@ -242,6 +247,42 @@ class DiscordStandIn:
             setup["roles"].update({str(k): dict(v) for k, v in body["roles"].items() if isinstance(v, dict)})
         return _json(200, {"guild_id": guild_id, **setup})
 
+    def _post(self, request: Request, channel_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and (channel_id, str(nonce)) in self.nonces:
+            return _json(200, {"id": self.nonces[(channel_id, str(nonce))], "channel_id": channel_id, "type": 0})
+        post = {"id": str(next(self._ids)), "channel_id": channel_id, "guild_id": self.channels[channel_id],
+                "content": body.get("content", ""), "at": time.time()}
+        self.posts.append(post)
+        if nonce is not None:
+            self.nonces[(channel_id, str(nonce))] = post["id"]
+        return _json(200, {"id": post["id"], "channel_id": channel_id, "content": post["content"], "type": 0})
+
+    def on_add_channel(self, request: Request, guild_id: str) -> Response:
+        """Control: {"channel_id"} adds a text channel the bot may post in (a migration's announcement)."""
+        body = request.get_json(silent=True)
+        channel_id = body.get("channel_id") if isinstance(body, dict) else None
+        if not isinstance(channel_id, str) or not channel_id.isdigit():
+            return _json(400, {"error": "send {\"channel_id\": \"<digits>\"}"})
+        self.channels[channel_id] = guild_id
+        return _json(200, {"guild_id": guild_id, "channel_id": channel_id})
+
+    def on_list_posts(self, request: Request) -> Response:
+        return _json(200, {"posts": self.posts})
+
+    def on_free_member(self, request: Request, guild_id: str) -> Response:
+        """Control: {"username"} puts a user in the server without any role, as the members of a free
+        community already are (a migration imports them); answers their id."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not body["username"]:
+            return _json(400, {"error": "send {\"username\": \"...\"}"})
+        user_id = snowflake_for(body["username"])
+        with self._lock:
+            self.users[user_id] = body["username"]
+            self.guild_members.setdefault(guild_id, {}).setdefault(user_id, set())
+        return _json(200, {"user_id": user_id, "username": body["username"]})
+
     def on_application_setup(self, request: Request) -> Response:
         """Control: {"members_intent": false} turns the Server Members intent off."""
         body = request.get_json(silent=True) or {}
@@ -298,6 +339,8 @@ class DiscordStandIn:
         if (denied := self._bot(request)) is not None:
             return denied
         user_id = self.dm_channels.get(channel_id)
+        if user_id is None and channel_id in self.channels:
+            return self._post(request, channel_id)
         if user_id is None:
             return _error(404, 10003, "Unknown Channel")
         if user_id in self.closed_dms:

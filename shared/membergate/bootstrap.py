@@ -202,6 +202,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoWebSessionStore,
     )
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
+    from .adapters.dynamodb.migrations import DynamoMigrationStore
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -225,6 +226,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         audit=DynamoAuditLog(),
         given_grants=DynamoGivenGrantIndex(),
         access_codes=DynamoAccessCodeStore(),
+        migrations=DynamoMigrationStore(),
     )
 
 
@@ -386,7 +388,7 @@ def _mailer(settings: config.DispatcherSettings) -> Mailer | None:
 
 
 def _telegram_api(
-    settings: config.DispatcherSettings | config.TelegramSettings | config.ReconcileSettings,
+    settings: config.DispatcherSettings | config.TelegramSettings | config.ReconcileSettings | config.AdminSettings,
 ) -> TelegramBotApi:
     from .adapters.http import UrllibTransport
     from .adapters.telegram import TelegramBotApi
@@ -565,10 +567,14 @@ def admin() -> Admin:
         # Built on first use: most admin requests never talk to a platform.
         from .domain.model import Platform
 
-        if not settings.discord_bot_token_name:
-            return {}
-        return {Platform.DISCORD: _discord(settings.region, settings.discord_bot_token_name,
-                                           settings.discord_api_base)}
+        found: dict[Platform, CommunityConnector] = {}
+        if settings.discord_bot_token_name:
+            found[Platform.DISCORD] = _discord(settings.region, settings.discord_bot_token_name, settings.discord_api_base)
+        if settings.telegram_bot_token_name:  # a migration's offer posted in the group
+            from .adapters.telegram import TelegramConnector
+
+            found[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
+        return found
 
     return Admin(
         settings, stores(settings), lambda: secrets.get(settings.admin_token_name), _access_queue(settings), connectors

@@ -363,6 +363,129 @@ def claim_link(ctx: typer.Context, member_id: str) -> None:
     out.print(f"{data['claim_url']}  (valid until {data['expires_at']})")
 
 
+# --- free -> paid migration ------------------------------------------------------------------
+
+migrate_app = typer.Typer(help="Move a free community to paid: create, import its members, announce, follow, extend.",
+                          no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+
+
+def parse_deadline(value: str) -> int:
+    """Epoch seconds, or an ISO date / date-time (UTC unless it says otherwise): '2026-12-31', '2026-12-31T18:00'."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter("give a date such as 2026-12-31, 2026-12-31T18:00, or epoch seconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def _post_csv(api: Api, path: str, data: bytes) -> Any:
+    """POST a CSV file (the import route reads text/csv, not JSON)."""
+    if not api.url:
+        raise CliError("no stack to talk to: pass --url or set MEMBERGATE_URL (e.g. http://127.0.0.1:3000 for `make dev`)")
+    headers = {"Accept": "application/json", "Content-Type": "text/csv; charset=utf-8"}
+    if api.token:
+        headers["Authorization"] = f"Bearer {api.token}"
+    request = urllib.request.Request(api.url.rstrip("/") + path, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT * 6) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        raise CliError(api._explain(error.code, error.read(), path)) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        raise CliError(f"cannot reach {api.url} ({getattr(error, 'reason', error)})") from None
+
+
+def _migration_path(migration_id: str, tail: str = "") -> str:
+    return f"/admin/migrations/{urllib.parse.quote(migration_id, safe='')}{tail}"
+
+
+@migrate_app.command("create")
+def migrate_create(
+    ctx: typer.Context,
+    community: str = typer.Option(..., "--community", help="the community moving to paid (com_...)"),
+    plan: str = typer.Option(..., "--plan", help="the paid offer, e.g. the founder price (pln_...)"),
+    deadline: str = typer.Option(..., "--deadline", help="until when imported members keep access: 2026-12-31 or epoch seconds"),
+    message: str = typer.Option("", "--message", help="your own words, added to the announcement"),
+) -> None:
+    """Create the migration: who moves, to which offer, until when."""
+    c = _ctx(ctx)
+    body = {"community_id": community, "plan_id": plan, "deadline": parse_deadline(deadline), "message": message}
+    data = _run(lambda: c.api.post("/admin/migrations", body))
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"migration {data['id']}: offer {data['plan_id']} until {data['deadline']}")
+    out.print(f"next: membergate migrate import {data['id']} members.csv")
+
+
+@migrate_app.command("import")
+def migrate_import(
+    ctx: typer.Context,
+    migration_id: str = typer.Argument(..., help="mig_..."),
+    file: typer.FileBinaryRead = typer.Argument(..., help="CSV: header platform_id[,email][,name], or one id per line"),
+) -> None:
+    """Import the free community's members: each keeps access until the deadline (importing twice changes nothing)."""
+    c = _ctx(ctx)
+    data = _run(lambda: _post_csv(c.api, _migration_path(migration_id, "/members"), file.read()))
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"imported {data['imported']}, already in the migration {data['already_members']}, "
+              f"invalid {len(data['invalid'])}")
+    for line in data["invalid"][:20]:
+        out.print(f"  line {line['line']}: {line['reason']}", markup=False)
+    if len(data["invalid"]) > 20:
+        out.print(f"  … and {len(data['invalid']) - 20} more (--json lists them all)")
+
+
+@migrate_app.command("announce")
+def migrate_announce(ctx: typer.Context, migration_id: str = typer.Argument(..., help="mig_...")) -> None:
+    """Send the offer to every imported member not reached yet (DM where possible, else email)."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.post(_migration_path(migration_id, "/announce")))
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"on its way to {data['queued']}; already reached {data['already_reached']}; "
+              f"still being delivered {data['in_flight']}")
+
+
+@migrate_app.command("status")
+def migrate_status(ctx: typer.Context, migration_id: str = typer.Argument(..., help="mig_...")) -> None:
+    """Who took the offer, who was reached and how, and who would lose access at the deadline."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.get(_migration_path(migration_id)))
+    if c.as_json:
+        return _emit_json(data)
+    table = Table(title=f"Migration {migration_id} (deadline {data['deadline']})")
+    for column in ("imported", "paid", "pending", "reached (dm/post/email/none)", "would lose access"):
+        table.add_column(column, justify="right")
+    reached = data["reached"]
+    table.add_row(str(data["imported"]), str(data["paid"]), str(data["pending"]),
+                  f"{reached['dm']}/{reached['post']}/{reached['email']}/{reached['none']}",
+                  str(data["would_lose_access_at_deadline"]))
+    out.print(table)
+
+
+@migrate_app.command("extend")
+def migrate_extend(
+    ctx: typer.Context,
+    migration_id: str = typer.Argument(..., help="mig_..."),
+    deadline: str = typer.Option(..., "--deadline", help="the new deadline: 2027-01-15 or epoch seconds"),
+    reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
+) -> None:
+    """Move the deadline, and every pending member's access with it (audited)."""
+    c = _ctx(ctx)
+    data = _run(lambda: c.api.post(_migration_path(migration_id, "/extend"),
+                                   {"deadline": parse_deadline(deadline), "reason": reason}))
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"deadline now {data['migration']['deadline']}; {data['members_moved']} pending member(s) moved")
+
+
 @app.command()
 def reconcile(
     ctx: typer.Context,

@@ -417,6 +417,9 @@ class AdminSettings(StoreSettings):
     stripe_api_key_name: str = ""
     stripe_api_base: str = "https://api.stripe.com"
     price_check: bool = True
+    # A migration's announcement is posted in a Telegram group by the bot ("" : no Telegram bot).
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_token_name: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -440,6 +443,8 @@ class AdminSettings(StoreSettings):
             stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME", ""),
             stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
             price_check=price_check == "on",
+            telegram_api_base=_env(e, "TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/"),
+            telegram_bot_token_name=_env(e, "TELEGRAM_BOT_TOKEN_NAME", ""),
         )
 
 

@@ -13,6 +13,7 @@ from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
 from .domain.controls import AccessCode, AuditEntry
 from .domain.grants import OneTimeGrant
+from .domain.migration import Migration, MigrationMember
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
 from .domain.survey import SurveyAnswer, SurveyLink
@@ -124,6 +125,19 @@ class AuditLog(Protocol):
         """Entries at or after ``since`` (oldest first), after the (at, id) position ``after``; the
         position to continue from, or None when every entry up to ``now`` was read."""
     def for_member(self, member_id: str) -> list[AuditEntry]: ...
+
+
+class MigrationStore(Protocol):
+    """Free -> paid migrations and the people imported into each (services/migration.py)."""
+
+    def create(self, migration: Migration) -> None: ...
+    def get(self, migration_id: str) -> Migration | None: ...
+    def save(self, migration: Migration) -> None:
+        """Store a changed deadline or announcement count."""
+    def add_member(self, entry: MigrationMember) -> bool:
+        """Record one imported person (one conditional write); False if already in the migration."""
+    def members(self, migration_id: str, after: str | None, limit: int) -> tuple[list[MigrationMember], str | None]:
+        """Imported members in member id order after ``after``; the id to continue after, or None at the end."""
 
 
 class AccessCodeStore(Protocol):
@@ -466,6 +480,14 @@ class CommunityConnector(Protocol):
         """With Capability.PREFLIGHT: whether the bot can do what ``community`` needs for ``role_ids``."""
 
 
+class AnnouncementPoster(Protocol):
+    """A connector with Capability.POST_ANNOUNCEMENT: one message to the whole place (a migration's offer)."""
+
+    def post_announcement(self, community: Community, channel_id: str | None, text: str, idempotency_key: str) -> None:
+        """Post ``text`` where every member reads it (Discord: the channel ``channel_id``; Telegram: the
+        group itself); raises as a connector does (PermanentError with the reason when it cannot)."""
+
+
 class MemberLister(Protocol):
     """A platform that can list a place's members page by page (Discord: List Guild Members)."""
 
@@ -557,3 +579,5 @@ class Stores:
     audit: AuditLog | None = None
     given_grants: GivenGrantIndex | None = None
     access_codes: AccessCodeStore | None = None
+    # Free -> paid migrations (services/migration.py); bootstrap always builds it.
+    migrations: MigrationStore | None = None

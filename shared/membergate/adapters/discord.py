@@ -476,6 +476,13 @@ class DiscordCommunityConnector:
             self._dm_channels.pop(user_id, None)
             raise
 
+    def post_in_channel(self, channel_id: str, text: str, nonce: str) -> None:
+        """Create Message in a guild channel; the nonce keeps a retry after a lost answer from posting twice."""
+        ids = _snowflakes(channel_id=channel_id)
+        content = truncate_message(text)
+        payload: dict[str, Any] = {"content": content, "nonce": nonce[:NONCE_LIMIT], "enforce_nonce": True}
+        self._bot.call("POST", CHANNEL_MESSAGES, ids, payload)
+
     def guild_facts(self, guild_id: str) -> DiscordGuildFacts:
         """Read what the preflight needs: the application (bot id, intents), the guild, its roles, the bot member."""
         ids = _snowflakes(guild_id=guild_id)
@@ -541,6 +548,7 @@ class DiscordConnector:
             Capability.REMOVE_MEMBER,
             Capability.MESSAGE,
             Capability.PREFLIGHT,
+            Capability.POST_ANNOUNCEMENT,
         }
     )
 
@@ -581,6 +589,15 @@ class DiscordConnector:
 
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         self.bot.send_dm(user, text, nonce=message_nonce(idempotency_key))
+
+    def post_announcement(self, community: Community, channel_id: str | None, text: str, idempotency_key: str) -> None:
+        """A message in one of the server's channels (the bot needs View Channel and Send Messages there)."""
+        if not channel_id:
+            raise PermanentError(
+                "no announcement channel: give the id of the channel to post in (announcement_channel_id)",
+                "announcement_channel_missing",
+            )
+        self.bot.post_in_channel(channel_id, text, nonce=message_nonce(idempotency_key))
 
     def list_members(self, community: Community, after: str, limit: int = MEMBERS_PAGE) -> list[GuildMember]:
         """One page of the guild's members after ``after`` (reconciliation; the Server Members intent)."""

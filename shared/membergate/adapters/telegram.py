@@ -608,7 +608,7 @@ class TelegramConnector:
     platform = Platform.TELEGRAM
     capabilities = frozenset(
         {Capability.CHECK_MEMBER, Capability.INVITE, Capability.APPROVE_JOIN, Capability.REMOVE_MEMBER,
-         Capability.MESSAGE}
+         Capability.MESSAGE, Capability.POST_ANNOUNCEMENT}
     )
 
     def __init__(self, api: TelegramBotApi, invite_lifetime: int = INVITE_LIFETIME_SECONDS):
@@ -649,3 +649,8 @@ class TelegramConnector:
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         # Telegram has no idempotency key: the message log's claim keeps a message to one send.
         self.api.send_message(_user_id(user), text)
+
+    def post_announcement(self, community: Community, channel_id: str | None, text: str, idempotency_key: str) -> None:
+        """A message in the group itself (a channel: its subscribers read it); the bot must be allowed to post."""
+        del channel_id, idempotency_key  # the group is the place; the migration records the post once
+        self.api.send_message(community.external_id, text)

@@ -27,6 +27,7 @@ class Capability(str, Enum):
     REMOVE_MEMBER = "remove_member"  # take a member out of the place
     MESSAGE = "message"  # write to the member
     PREFLIGHT = "preflight"  # check the bot can do what a community needs (domain/preflight.py)
+    POST_ANNOUNCEMENT = "post_announcement"  # post to the whole place (a channel, the group): AnnouncementPoster
 
 
 class PresenceState(str, Enum):

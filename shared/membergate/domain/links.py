@@ -22,6 +22,10 @@ class Links:
     def claim(self, token: str) -> str:
         return f"{self.base_url}/claim/{token}"
 
+    def offer(self, token: str) -> str:
+        """A migration announcement's personal link: the offer's join page, signed in as the member."""
+        return f"{self.base_url}/offer/{token}"
+
     def portal(self, token: str) -> str:
         """A member's personal link to Stripe's billing portal (payment reminders)."""
         return f"{self.base_url}/billing/portal/{token}"

@@ -17,6 +17,7 @@ class MemberOrigin(str, Enum):
 
     JOIN = "join"  # bound an identity on the join page
     STRIPE = "stripe"  # a subscription made outside Membergate's checkout
+    MIGRATION = "migration"  # imported from a free community moving to paid (services/migration.py)
 
 
 class WorkKind(str, Enum):

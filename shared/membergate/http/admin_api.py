@@ -25,8 +25,9 @@ from ..services.identity import create_claim_link
 from ..ports import ReconcileStore
 from . import dashboard
 from .reconcile_api import add_reconcile_routes
-from .edge import ADMIN_BODY_LIMIT, FORM, ID_PATTERN, JSON, ascii_equal, guard_body, require_id
+from .edge import ADMIN_BODY_LIMIT, CSV, FORM, ID_PATTERN, IMPORT_BODY_LIMIT, JSON, ascii_equal, guard_body, require_id
 from .admin_controls import actor, add_control_routes
+from .admin_migrations import add_migration_routes, document_import, is_import
 from .resolver import iso, make_resolver
 from .schemas import (
     AccessOut,
@@ -118,6 +119,9 @@ def build_admin_app(
             raise UnauthorizedError("send 'Authorization: Bearer <admin token>' (the value of the ADMIN_TOKEN secret)")
 
     def bounded_body(event: Mapping[str, Any]) -> None:
+        if is_import(str(event.get("requestContext", {}).get("http", {}).get("method", "")), _path(event)):
+            guard_body(event, IMPORT_BODY_LIMIT, (CSV,))  # a migration's member file
+            return
         guard_body(event, ADMIN_BODY_LIMIT, (FORM,) if _path(event) in dashboard.PATHS else (JSON,))
 
     app = make_resolver(
@@ -127,6 +131,8 @@ def build_admin_app(
     )
 
     add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now)
+    add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
+                         connectors=connectors, public_base_url=public_base_url)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():
@@ -515,7 +521,7 @@ def admin_openapi_json(app: APIGatewayHttpResolver) -> str:
         "GET /admin/openapi.json needs 'Authorization: Bearer <admin token>'. Every error body is "
         "{\"error\": {\"code\", \"message\", \"field\"?}}; a wrong method on an existing path is 405.",
     )
-    return json.dumps(_document_errors(json.loads(generated)))
+    return json.dumps(document_import(_document_errors(json.loads(generated))))
 
 
 # Statuses every operation can answer, in the one envelope (http/errors.py), whatever the route does.
@@ -530,7 +536,8 @@ _ERROR_DESCRIPTIONS = {
 _CONFLICTS = {("/admin/members/{member_id}/erase", "post"), ("/admin/plans", "post"), ("/admin/members/{member_id}/claim-link", "post"), ("/admin/communities", "post"),
               ("/admin/members/{member_id}/identities", "post"),
               ("/admin/grants/{grant_id}/extend", "post"), ("/admin/grants/{grant_id}", "delete"),
-              ("/admin/reconcile", "post")}  # reconcile_running: one run at a time
+              ("/admin/reconcile", "post"),  # reconcile_running: one run at a time
+              ("/admin/migrations/{migration_id}/members", "post")}
 
 
 def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:

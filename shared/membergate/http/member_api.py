@@ -26,6 +26,7 @@ from ..services.identity import (
 )
 from ..services.relink import relink_proof
 from ..services.member_links import open_portal_link
+from ..services.migration import open_offer
 from ..services.survey import answer_survey, open_survey
 from ..domain.survey import CHOICES
 from ..observability import count
@@ -378,6 +379,24 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         plan_id = next((e.plan_id for e in deps.stores.entitlements.for_member(session.member_id or "")), None)
         target = f"{base}/auth/discord/start" + (f"?plan_id={plan_id}" if plan_id else "")
         return redirect(target, 302, [set_session_cookie(session.id, base.startswith("https://"))])
+
+    @app.get("/offer/<token>")
+    def migration_offer(token: str) -> Response:
+        """A migration announcement's personal link: the offer's join page, as the member it was sent to."""
+        locale = _locale(app)
+        if not is_id(token):
+            return html(404, localized_page(locale, "err.link.title", "err.link"))
+        try:
+            deps = edge.deps()
+            now = edge.now()
+            base = edge.base_url(app)
+            # No throttle of its own (as /claim): a 192-bit token cannot be guessed.
+            session, plan_id = open_offer(deps.stores, token, session_cookie_value(app), now)
+        except MembergateError as error:
+            status, headers, _ = error_payload(error)
+            return html(status, message_page(text(locale, "err.link.title"), error.message, locale=locale), headers)
+        count("MigrationOfferOpened")
+        return redirect(f"{base}/join/{plan_id}", 302, [set_session_cookie(session.id, base.startswith("https://"))])
 
     @app.get("/survey/<token>")
     def survey(token: str) -> Response:

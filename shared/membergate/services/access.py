@@ -301,6 +301,10 @@ class AccessDispatcher:
             join_url=self.links.join(plan.id if plan else None),
             manage_url=(self.links.portal(details["portal_token"]) if details.get("portal_token")
                         else self.links.manage(plan.id if plan else None)),
+            # A migration's announcement: the member's personal link and the creator's own words.
+            offer_url=(self.links.offer(details["offer_token"]) if details.get("offer_token")
+                       else self.links.join(plan.id if plan else None)),
+            note=("\n\n" + details["note"]) if details.get("note") else "",
         )
         if details.get("survey_token"):
             said += "\n" + render("survey_question", community.locale, survey_url=self.links.survey(details["survey_token"]))

@@ -38,17 +38,25 @@ def preview(stores: Stores, now: int, until: int) -> tuple[list[PlannedRemoval],
     complete = len(member_ids) <= PREVIEW_MEMBERS
     removals: list[PlannedRemoval] = []
     for member_id in member_ids[:PREVIEW_MEMBERS]:
-        today = _giving(current_view(stores, member_id, now).entitlements)
-        later_view = current_view(stores, member_id, until)
-        later = _giving(later_view.entitlements)
-        for community_id, giving in sorted(today.items()):
-            if community_id in later:
-                continue  # another grant still gives this place then: no removal
-            ends = [e.until for e in giving]
-            at = None if any(t is None for t in ends) else max(t for t in ends if t is not None)
-            reason = next(
-                (e.reason for e in later_view.entitlements if e.community_id == community_id and e.reason), "ended"
-            )
-            removals.append(PlannedRemoval(member_id, community_id, at, reason))
+        removals.extend(member_removals(stores, member_id, now, until))
     removals.sort(key=lambda r: (r.at if r.at is not None else until, r.member_id, r.community_id))
     return removals, complete
+
+
+def member_removals(stores: Stores, member_id: str, now: int, until: int) -> list[PlannedRemoval]:
+    """The places one member has access to now and would not at ``until`` (the preview's rule,
+    also asked member by member, e.g. by a migration's "would lose access at the deadline")."""
+    today = _giving(current_view(stores, member_id, now).entitlements)
+    later_view = current_view(stores, member_id, until)
+    later = _giving(later_view.entitlements)
+    out: list[PlannedRemoval] = []
+    for community_id, giving in sorted(today.items()):
+        if community_id in later:
+            continue  # another grant still gives this place then: no removal
+        ends = [e.until for e in giving]
+        at = None if any(t is None for t in ends) else max(t for t in ends if t is not None)
+        reason = next(
+            (e.reason for e in later_view.entitlements if e.community_id == community_id and e.reason), "ended"
+        )
+        out.append(PlannedRemoval(member_id, community_id, at, reason))
+    return out

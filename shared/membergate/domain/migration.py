@@ -1,0 +1,199 @@
+"""Free -> paid migration, pure: the migration, its import file's rules and its members' grants.
+
+A creator moves an existing free community to a paid offer (often a founder price): the current
+members are imported from a CSV, each keeps access until the deadline through a grant with source
+``migration``, is told about the offer, and either takes it (a paid grant of the community) or
+loses the paid places when the migration grant ends. Nothing here reads a clock: ``now`` is given.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, replace
+
+from .errors import InvalidRequestError
+from .grants import OneTimeGrant
+from .model import CheckoutGate, Platform, PlanKind
+from .whatsapp import normalise_phone
+
+SOURCE_MIGRATION = "migration"
+MIGRATION_OFFER = "migration_offer"  # the message kind of the announcement (msg.migration_offer)
+MAX_ROWS = 10_000
+MAX_IMPORT_BYTES = 1024 * 1024
+MAX_NAME = 100
+MAX_MESSAGE = 1000
+
+# Where an announcement reached a member, best first (a member reached two ways counts once).
+REACHED_DM = "dm"
+REACHED_POST = "post"
+REACHED_EMAIL = "email"
+REACHED_NONE = "none"
+
+_DISCORD_ID = re.compile(r"[1-9][0-9]{16,19}\Z")  # a snowflake: 17 to 20 digits
+_TELEGRAM_ID = re.compile(r"[1-9][0-9]{0,15}\Z")  # a user id: a positive integer (52 bits today)
+_EMAIL = re.compile(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}\Z")
+# Control characters (CR, LF, NUL, ESC...) never belong in a name shown to the creator.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class Migration:
+    id: str
+    community_id: str
+    plan_id: str  # the paid offer members are invited to take (e.g. the founder price)
+    deadline: int  # epoch seconds: the migration grants end then
+    message: str  # the creator's own words, added to the announcement
+    created_at: int
+    announcements: int = 0  # how many times announce ran (each round reaches the not yet reached)
+    # Where the offer is posted for everyone (Discord: a channel of the server; Telegram: the group itself).
+    announcement_channel_id: str | None = None
+    posted_at: int | None = None  # when the offer was posted in the place (once per migration)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int  # 1-based line of the file, as the creator's editor shows it
+    external_id: str  # normalised: a snowflake, a Telegram user id, an E.164 phone
+    email: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class InvalidLine:
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class MigrationMember:
+    """One imported person in one migration: only the member id (their identity and email live with
+    the member, so erasing the member's personal data leaves nothing personal here)."""
+
+    migration_id: str
+    member_id: str
+    imported_at: int
+
+
+def check_deadline(deadline: int, now: int) -> None:
+    if deadline <= now:
+        raise InvalidRequestError(
+            "deadline is not in the future: give epoch seconds after now (members keep access until then)",
+            field="deadline",
+        )
+
+
+def migration_grant_id(migration_id: str, member_id: str) -> str:
+    """One grant per (migration, member): importing the same person twice gives nothing more."""
+    return f"mgg_{migration_id}_{member_id}"
+
+
+def migration_grant(migration: Migration, member_id: str, now: int) -> OneTimeGrant:
+    """Access from now until the migration's deadline, as the offer's plan gives it."""
+    return OneTimeGrant(
+        grant_id=migration_grant_id(migration.id, member_id),
+        member_id=member_id,
+        plan_id=migration.plan_id,
+        kind=PlanKind.PASS,
+        paid_at=now,
+        access_seconds=migration.deadline - now,
+        gate=CheckoutGate.PAID,
+        source=SOURCE_MIGRATION,
+        reason=f"migration {migration.id}",
+    )
+
+
+def moved_grant(grant: OneTimeGrant, deadline: int) -> OneTimeGrant:
+    """The migration grant ending at the new deadline (earlier or later; it never ends before it began)."""
+    return replace(grant, access_seconds=max(deadline - grant.paid_at, 1))
+
+
+def normalise_id(platform: Platform, raw: str) -> str:
+    """The platform id as stored, or InvalidRequestError saying what a valid one looks like."""
+    value = raw.strip(" \t\ufeff")
+    if platform is Platform.WHATSAPP:
+        return normalise_phone(value)
+    pattern, example = (
+        (_DISCORD_ID, "a Discord user id: 17 to 20 digits (Developer Mode, right click, Copy User ID)")
+        if platform is Platform.DISCORD
+        else (_TELEGRAM_ID, "a Telegram user id: digits only, such as 123456789")
+    )
+    if not pattern.match(value):
+        raise InvalidRequestError(f"{_shown(value)} is not {example}", field="platform_id")
+    return value
+
+
+def _shown(value: str) -> str:
+    clean = _CONTROL.sub("?", value)
+    return repr(clean[:40] + ("…" if len(clean) > 40 else ""))
+
+
+def clean_name(raw: str) -> str | None:
+    """A name kept as plain text (a leading '=' stays text: exports escape it), without control characters."""
+    name = _CONTROL.sub(" ", raw).strip()
+    return name[:MAX_NAME] or None
+
+
+def parse_import(text: str, platform: Platform) -> tuple[list[ImportRow], list[InvalidLine]]:
+    """Rows to import and the lines refused, with why. Header ``platform_id[,email][,name]`` or
+    one id per line. Duplicate ids keep the first line (the later ones are reported)."""
+    lines = text.lstrip("\ufeff").splitlines()
+    rows: list[ImportRow] = []
+    invalid: list[InvalidLine] = []
+    columns = {"platform_id": 0}
+    start = 0
+    if lines:
+        first = _cells(lines[0])
+        names = [c.strip().lower() for c in first or []]
+        if "platform_id" in names:
+            columns = {n: i for i, n in enumerate(names) if n in ("platform_id", "email", "name")}
+            start = 1
+    data = [(n, line) for n, line in enumerate(lines[start:], start=start + 1) if line.strip(" \t,;")]
+    if len(data) > MAX_ROWS:
+        raise InvalidRequestError(
+            f"the file has {len(data)} rows; import at most {MAX_ROWS} per request (split the file)", field="body"
+        )
+    seen: set[str] = set()
+    for number, line in data:
+        cells = _cells(line)
+        if cells is None:
+            invalid.append(InvalidLine(number, "not a CSV line (a quote is not closed, or a NUL character)"))
+            continue
+        try:
+            external_id = normalise_id(platform, _cell(cells, columns, "platform_id"))
+        except InvalidRequestError as error:
+            invalid.append(InvalidLine(number, error.message))
+            continue
+        email = _cell(cells, columns, "email").strip() or None
+        if email is not None and not _EMAIL.match(email):
+            invalid.append(InvalidLine(number, f"email {_shown(email)} is not an address; fix it or leave it empty"))
+            continue
+        if external_id in seen:
+            invalid.append(InvalidLine(number, f"{external_id} is already on an earlier line"))
+            continue
+        seen.add(external_id)
+        rows.append(ImportRow(number, external_id, email, clean_name(_cell(cells, columns, "name"))))
+    return rows, invalid
+
+
+def _cell(cells: list[str], columns: dict[str, int], key: str) -> str:
+    index = columns.get(key)
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _cells(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error:
+        return None
+
+
+def reached(outcomes: list[tuple[str, str]], posted: bool) -> str:
+    """Where the announcement reached one member: ``outcomes`` are (status, reason) of their offer
+    messages (status sent/failed...; reason "by email (...)" when email carried it); ``posted``
+    when it was posted in the community's group or channel."""
+    if any(status == "sent" and not reason.startswith("by email") for status, reason in outcomes):
+        return REACHED_DM
+    if any(status == "sent" for status, _ in outcomes):
+        return REACHED_EMAIL
+    return REACHED_POST if posted else REACHED_NONE

@@ -1,0 +1,410 @@
+"""Free -> paid migration: create it, import the free members, announce the offer, track it, extend it.
+
+Imported members keep access to the community's paid places until the deadline through a grant
+with source ``migration``; the deadline then acts by itself (the grant ends and the existing sweep
+removes access from whoever did not take a paid grant). The announcement travels as NOTIFY work
+through the access work queue, so the dispatcher's rate limits, retries and email fallback apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+
+from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
+from ..domain.migration import (
+    MAX_MESSAGE,
+    MIGRATION_OFFER,
+    REACHED_DM,
+    REACHED_EMAIL,
+    REACHED_NONE,
+    REACHED_POST,
+    InvalidLine,
+    Migration,
+    MigrationMember,
+    check_deadline,
+    migration_grant,
+    migration_grant_id,
+    moved_grant,
+    parse_import,
+    reached,
+)
+from ..domain.access import Capability
+from ..domain.links import Links
+from ..domain.messages import format_date, render
+from ..domain.model import (
+    Community,
+    Identity,
+    Member,
+    MemberOrigin,
+    MessageKey,
+    MessageStatus,
+    Plan,
+    Platform,
+    WorkKind,
+)
+from ..ports import (
+    AccessWork,
+    AccessWorkQueue,
+    AnnouncementPoster,
+    CommunityConnector,
+    MemberLink,
+    MigrationStore,
+    Stores,
+    WebSession,
+)
+from .controls import _index, _refresh, audit
+from .identity import fresh_session
+from .membership import current_view
+from .removals import member_removals
+
+OFFER = "offer"  # MemberLink purpose: the announcement's personal join link
+# The personal link outlives the deadline: a member may still take the offer a little late.
+OFFER_LINK_GRACE = 30 * 86_400
+PAGE = 200  # members read per page when walking a migration
+
+
+def _store(stores: Stores) -> MigrationStore:
+    if stores.migrations is None:
+        raise RuntimeError("no migration store wired into Stores")
+    return stores.migrations
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def get_migration(stores: Stores, migration_id: str) -> Migration:
+    migration = _store(stores).get(migration_id)
+    if migration is None:
+        raise NotFoundError(f"migration {migration_id} does not exist; create one with POST /admin/migrations")
+    return migration
+
+
+def _offer(stores: Stores, migration: Migration) -> tuple[Community, Plan]:
+    community = stores.catalog.get_community(migration.community_id)
+    plan = stores.catalog.get_plan(migration.plan_id)
+    if community is None or plan is None:
+        raise NotFoundError(f"migration {migration.id} names a community or plan that no longer exists")
+    return community, plan
+
+
+def create_migration(
+    stores: Stores, *, community_id: str, plan_id: str, deadline: int, message: str, actor: str, now: int,
+    announcement_channel_id: str | None = None,
+) -> Migration:
+    community = stores.catalog.get_community(community_id)
+    if community is None:
+        raise InvalidRequestError(f"community {community_id} does not exist; list them with GET /admin/communities",
+                                  field="community_id")
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None:
+        raise InvalidRequestError(f"plan {plan_id} does not exist; list them with GET /admin/plans", field="plan_id")
+    if plan.archived_at is not None:
+        raise InvalidRequestError(f"plan {plan_id} is archived; offer a plan on sale", field="plan_id")
+    if all(g.community_id != community_id for g in plan.grants):
+        raise InvalidRequestError(
+            f"plan {plan_id} does not grant community {community_id}; offer a plan that gives its paid places",
+            field="plan_id",
+        )
+    check_deadline(deadline, now)
+    if len(message) > MAX_MESSAGE:
+        raise InvalidRequestError(f"message: at most {MAX_MESSAGE} characters", field="message")
+    if announcement_channel_id and community.platform is not Platform.DISCORD:
+        raise InvalidRequestError("announcement_channel_id is for Discord servers; a Telegram group is posted in "
+                                  "itself", field="announcement_channel_id")
+    migration = Migration(_new_id("mig"), community_id, plan_id, deadline, message, now,
+                          announcement_channel_id=announcement_channel_id)
+    _store(stores).create(migration)
+    audit(stores, actor=actor, action="migration.create", target=migration.id, now=now,
+          detail={"community_id": community_id, "plan_id": plan_id, "deadline": str(deadline)})
+    return migration
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int  # people added to this migration by this request
+    already_members: int  # people this migration already had (the same file imported again)
+    invalid: list[InvalidLine]
+
+
+def import_members(
+    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, text: str, actor: str, now: int
+) -> ImportResult:
+    """Each valid line becomes a member with that identity and a migration grant until the deadline.
+
+    Idempotent: a person already imported keeps their one grant; nothing is written twice."""
+    migration = get_migration(stores, migration_id)
+    community, _ = _offer(stores, migration)
+    if migration.deadline <= now:
+        raise ConflictError(f"migration {migration_id}'s deadline has passed; extend it first to import more members")
+    rows, invalid = parse_import(text, community.platform)
+    imported = already = 0
+    for row in rows:
+        member = _member_for(stores, Identity(community.platform, row.external_id, row.name), now)
+        if row.email and stores.contacts is not None and not stores.contacts.email(member.id):
+            stores.contacts.set_email(member.id, row.email)
+        grant_id = migration_grant_id(migration.id, member.id)
+        if stores.grants.get(member.id, grant_id) is None:
+            grant = migration_grant(migration, member.id, now)
+            _index(stores).index_grant(grant_id, member.id)
+            stores.grants.save(grant)
+            _refresh(stores, queue, member.id, now)
+        if _store(stores).add_member(MigrationMember(migration.id, member.id, now)):
+            imported += 1
+        else:
+            already += 1
+    audit(stores, actor=actor, action="migration.import", target=migration.id, now=now,
+          detail={"imported": str(imported), "already_members": str(already), "invalid": str(len(invalid))})
+    return ImportResult(imported, already, invalid)
+
+
+def _member_for(stores: Stores, identity: Identity, now: int) -> Member:
+    found = stores.members.find_by_identity(identity.platform, identity.external_id)
+    if found is not None:
+        return found
+    # The id follows from the identity: an import retried after a timeout finds the same member.
+    digest = hashlib.sha256(f"{identity.platform.value}:{identity.external_id}".encode()).hexdigest()[:16]
+    member = Member(id=f"mbr_m{digest}", created_at=now, identities=(identity,), origin=MemberOrigin.MIGRATION)
+    if stores.members.get(member.id) is None:
+        try:
+            stores.members.create(member)
+        except ConflictError:
+            pass  # created by a concurrent import of the same line
+    try:
+        stores.members.bind_identity(member.id, identity)
+    except ConflictError:
+        bound = stores.members.find_by_identity(identity.platform, identity.external_id)
+        if bound is None:
+            raise
+        return bound
+    return stores.members.get(member.id) or member
+
+
+# --- tracking -------------------------------------------------------------------------------
+
+PAID = "paid"
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class MemberProgress:
+    member_id: str
+    external_id: str | None
+    state: str  # paid | pending
+    reached: str  # dm | post | email | none
+    loses_access_at_deadline: bool
+
+
+def _progress(stores: Stores, migration: Migration, community: Community, entry: MigrationMember, now: int) -> MemberProgress:
+    member = stores.members.get(entry.member_id)
+    # Took the offer: a paid grant (subscription, pass, lifetime) gives the community now; what the
+    # creator gave (manual, access code, this migration) does not count as paying.
+    paid = _has_paid(stores, entry.member_id, {community.id}, now)
+    loses = any(r.community_id == community.id for r in member_removals(stores, entry.member_id, now, migration.deadline))
+    outcomes = [
+        (m.status.value, m.reason) for m in stores.messages.for_member(entry.member_id)
+        if m.kind == MIGRATION_OFFER and m.period.startswith(f"{migration.id}:")
+    ]
+    return MemberProgress(
+        entry.member_id, member.identity(community.platform) if member else None, PAID if paid else PENDING,
+        reached(outcomes, posted=migration.posted_at is not None), loses,
+    )
+
+
+def _walk(stores: Stores, migration_id: str) -> Iterator[MigrationMember]:
+    after: str | None = None
+    while True:
+        entries, after = _store(stores).members(migration_id, after, PAGE)
+        yield from entries
+        if after is None:
+            return
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    migration: Migration
+    imported: int
+    paid: int
+    pending: int
+    reached: dict[str, int]
+    would_lose_access_at_deadline: int
+
+
+def status(stores: Stores, migration_id: str, now: int) -> MigrationStatus:
+    """Where the migration stands; the loss preview is the removal preview's own rule (services/removals.py)."""
+    migration = get_migration(stores, migration_id)
+    community, _ = _offer(stores, migration)
+    counts = {PAID: 0, PENDING: 0}
+    reach = {REACHED_DM: 0, REACHED_POST: 0, REACHED_EMAIL: 0, REACHED_NONE: 0}
+    losing = 0
+    for entry in _walk(stores, migration_id):
+        progress = _progress(stores, migration, community, entry, now)
+        counts[progress.state] += 1
+        reach[progress.reached] += 1
+        losing += progress.loses_access_at_deadline
+    return MigrationStatus(migration, counts[PAID] + counts[PENDING], counts[PAID], counts[PENDING], reach, losing)
+
+
+def member_page(
+    stores: Stores, migration_id: str, *, state: str | None, cursor: str | None, limit: int, now: int
+) -> tuple[list[MemberProgress], str | None]:
+    migration = get_migration(stores, migration_id)
+    community, _ = _offer(stores, migration)
+    out: list[MemberProgress] = []
+    after = cursor
+    while len(out) < limit:
+        entries, next_after = _store(stores).members(migration_id, after, limit)
+        for index, entry in enumerate(entries):
+            progress = _progress(stores, migration, community, entry, now)
+            if state is None or progress.state == state:
+                out.append(progress)
+            if len(out) == limit:
+                more = index < len(entries) - 1 or next_after is not None
+                return out, (entry.member_id if more else None)
+        if next_after is None:
+            return out, None
+        after = next_after
+    return out, None
+
+
+# --- announcement ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Announcement:
+    queued: int  # members the offer is now on its way to
+    already_reached: int  # reached by an earlier announcement: not written to again
+    in_flight: int  # an earlier announcement to them is still being delivered
+    posted: bool = False  # the offer is (now or already) posted in the place
+    post_problem: str = ""  # why it could not be posted (nothing to post with, refused, try again later)
+
+
+def _offer_token(stores: Stores, migration: Migration, member_id: str, now: int) -> str:
+    token = secrets.token_urlsafe(24)
+    if stores.member_links is None:
+        raise RuntimeError("no member link store wired into Stores")
+    expires = max(migration.deadline, now) + OFFER_LINK_GRACE
+    stores.member_links.put_link(hashlib.sha256(token.encode()).hexdigest(), MemberLink(member_id, OFFER, migration.plan_id, expires))
+    return token
+
+
+def _post(
+    migration: Migration, community: Community, plan: Plan, connector: CommunityConnector | None, links: Links,
+) -> str:
+    """Post the offer in the place where the platform allows it; "" when posted, else why not.
+
+    One request per migration (not a loop): a rate limit answers "try again" rather than waiting."""
+    if connector is None or Capability.POST_ANNOUNCEMENT not in connector.capabilities:
+        return f"no_post: {community.platform.value} gives Membergate no way to post in this place"
+    text = render("migration_post", community.locale, community=community.name, plan=plan.name,
+                  date=format_date(migration.deadline, community.locale), join_url=links.join(plan.id),
+                  note=("\n\n" + migration.message) if migration.message else "")
+    poster: AnnouncementPoster = connector  # type: ignore[assignment]  # it declared the capability
+    try:
+        poster.post_announcement(community, migration.announcement_channel_id, text, f"{migration.id}:post")
+    except PermanentError as error:
+        return f"{error.reason}: {error.message}"
+    except RetryableError as error:
+        return f"retry: {error.message}; announce again later to post"
+    return ""
+
+
+def announce(
+    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor: str, now: int,
+    connectors: Mapping[Platform, CommunityConnector] | None = None, links: Links | None = None,
+) -> Announcement:
+    """Send the offer to every imported member not reached yet (once per member per migration), and
+    post it once in the place where the platform allows it (Discord channel, Telegram group)."""
+    migration = get_migration(stores, migration_id)
+    community, plan = _offer(stores, migration)
+    problem = ""
+    if migration.posted_at is None and links is not None:
+        problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links)
+        if not problem:
+            migration = replace(migration, posted_at=now)
+    round_ = migration.announcements + 1
+    queued = done = flying = 0
+    batch: list[AccessWork] = []
+    for entry in _walk(stores, migration_id):
+        offers = [m for m in stores.messages.for_member(entry.member_id)
+                  if m.kind == MIGRATION_OFFER and m.period.startswith(f"{migration.id}:")]
+        if any(m.status is MessageStatus.SENT for m in offers):
+            done += 1
+            continue
+        if any(not m.status.final for m in offers):
+            flying += 1  # queued or retrying: the dispatcher is still on it
+            continue
+        period = f"{migration.id}:{round_}"
+        # Claimed now, not when the dispatcher gets to it: an announce repeated meanwhile sees it in flight.
+        stores.messages.claim(MessageKey(entry.member_id, MIGRATION_OFFER, period), now)
+        details = (("ends_at", str(migration.deadline)), ("offer_token", _offer_token(stores, migration, entry.member_id, now)),
+                   ("plan_id", migration.plan_id), ("note", migration.message))
+        batch.append(AccessWork(WorkKind.NOTIFY, entry.member_id, community.id, message_kind=MIGRATION_OFFER,
+                                message_period=period, details=details))
+        queued += 1
+        if len(batch) == 10:
+            queue.send(batch)
+            batch = []
+    if batch:
+        queue.send(batch)
+    _store(stores).save(replace(migration, announcements=round_))
+    audit(stores, actor=actor, action="migration.announce", target=migration.id, now=now,
+          detail={"queued": str(queued), "already_reached": str(done), "round": str(round_),
+                  "posted": "yes" if migration.posted_at is not None else (problem or "no")[:200]})
+    return Announcement(queued, done, flying, migration.posted_at is not None, problem)
+
+
+# --- deadline -------------------------------------------------------------------------------
+
+
+def extend(
+    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, deadline: int, reason: str, actor: str, now: int
+) -> tuple[Migration, int]:
+    """Move the deadline and every pending member's migration grant with it; (migration, members moved)."""
+    check_deadline(deadline, now)
+    migration = get_migration(stores, migration_id)
+    community, _ = _offer(stores, migration)
+    moved = 0
+    for entry in _walk(stores, migration_id):
+        if _progress(stores, migration, community, entry, now).state == PAID:
+            continue
+        grant = stores.grants.get(entry.member_id, migration_grant_id(migration.id, entry.member_id))
+        if grant is None or grant.ended_reason:
+            continue  # ended by the creator (DELETE /admin/grants/{id}): not brought back
+        stores.grants.save(moved_grant(grant, deadline))
+        _refresh(stores, queue, entry.member_id, now)
+        moved += 1
+    updated = replace(migration, deadline=deadline)
+    _store(stores).save(updated)
+    audit(stores, actor=actor, action="migration.extend", target=migration.id, now=now, reason=reason,
+          detail={"deadline": str(deadline), "from": str(migration.deadline), "members": str(moved)})
+    return updated, moved
+
+
+# --- the member's personal link --------------------------------------------------------------
+
+
+def open_offer(stores: Stores, token: str, old_session_id: str | None, now: int) -> tuple[WebSession, str]:
+    """Open an announcement's personal link: a fresh session for the member it was made for (their
+    account is already known: no second connection step), and the offer's plan to show."""
+    link = stores.member_links.get_link(hashlib.sha256(token.encode()).hexdigest()) if stores.member_links else None
+    if link is None or link.purpose != OFFER or link.expires_at <= now:
+        raise NotFoundError("this offer link has expired or is not valid: open the join link the creator shared instead")
+    plan = stores.catalog.get_plan(link.plan_id)
+    if plan is not None and _has_paid(stores, link.member_id, {g.community_id for g in plan.grants}, now):
+        # Once the offer is taken, the link no longer signs anybody in (it may have been forwarded):
+        # the member manages their membership by connecting their account, as every member does.
+        raise ConflictError("you have already taken this offer: open the join link and connect your account to manage it")
+    return fresh_session(stores, link.member_id, old_session_id, now), link.plan_id
+
+
+def _has_paid(stores: Stores, member_id: str, community_ids: set[str], now: int) -> bool:
+    view = current_view(stores, member_id, now)
+    paid = current_view(stores, member_id, now, records=view.records, grants=[g for g in view.grants if not g.given])
+    return any(e.community_id in community_ids and e.state.gives_access for e in paid.entitlements)

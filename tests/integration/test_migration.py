@@ -1,0 +1,280 @@
+"""Free -> paid migration through the admin handler under moto: create, import, track, announce, extend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+
+import pytest
+
+from membergate import bootstrap
+from membergate.domain.grants import OneTimeGrant
+from membergate.domain.model import CheckoutGate, PlanKind
+from tests.support.apigw import LambdaContext, http_event
+from tests.support.aws import ADMIN_TOKEN, aws_stack
+from tests.support.handlers import load_handler
+
+pytestmark = pytest.mark.integration
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+T0 = 1_800_000_000
+DAY = 86_400
+DEADLINE = T0 + 14 * DAY
+IDS = ["112233445566778801", "112233445566778802", "112233445566778803"]
+
+
+class Clock:
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def now(self) -> int:
+        return self.at
+
+
+def call(method, path, body=None, headers=AUTH, *, base64_body=False):
+    reply = load_handler("admin_api").lambda_handler(
+        http_event(method, path, body=body, headers=headers, base64_body=base64_body), LambdaContext()
+    )
+    return reply["statusCode"], json.loads(reply["body"])
+
+
+def upload(migration_id: str, text: str | bytes, content_type: str = "text/csv", **kw):
+    return call("POST", f"/admin/migrations/{migration_id}/members", text, {**AUTH, "content-type": content_type}, **kw)
+
+
+@contextmanager
+def stack_at(at: int = T0):
+    clock = Clock(at)
+    with aws_stack() as stack, bootstrap.overridden(clock=clock):
+        yield stack, clock
+
+
+def _offer(locale: str = "fr") -> tuple[str, str]:
+    _, community = call("POST", "/admin/communities", {"platform": "discord", "name": "Club", "guild_id": "1", "role_id": "2",
+                                                       "locale": locale})
+    _, plan = call("POST", "/admin/plans", {"name": "Founder", "stripe_price_ids": ["price_founder"],
+                                            "grants": [{"community_id": community["id"]}]})
+    return community["id"], plan["id"]
+
+
+def _migration(community_id: str, plan_id: str) -> dict:
+    status, body = call("POST", "/admin/migrations", {"community_id": community_id, "plan_id": plan_id, "deadline": DEADLINE,
+                                                      "message": "Merci d'être là depuis le début"})
+    assert status == 201, body
+    return body
+
+
+def _member_of(external_id: str) -> str:
+    _, found = call("GET", f"/admin/members?discord_user_id={external_id}")
+    return found["members"][0]["id"]
+
+
+def _pay(member_id: str, plan_id: str, at: int) -> None:
+    """The member took the offer: a paid (checkout) lifetime grant of the offer's plan."""
+    bootstrap.admin().stores.grants.save(OneTimeGrant(f"cs_{member_id}", member_id, plan_id, PlanKind.LIFETIME, at, None,
+                                                      CheckoutGate.PAID, amount=500, currency="eur"))
+
+
+def test_import_gives_each_member_access_until_the_deadline_and_is_idempotent():
+    with stack_at():
+        # Given a free community moving to a founder price
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        text = "platform_id,email,name\n" + "\n".join(f"{i},m{n}@example.com,Member {n}" for n, i in enumerate(IDS))
+        # When its members are imported, twice
+        first = upload(migration["id"], text)
+        second = upload(migration["id"], text)
+        # Then each became a member with a migration grant until the deadline; the second import changed nothing
+        assert first == (200, {"imported": 3, "already_members": 0, "invalid": []})
+        assert second == (200, {"imported": 0, "already_members": 3, "invalid": []})
+        _, found = call("GET", f"/admin/members?discord_user_id={IDS[0]}")
+        (entitlement,) = found["members"][0]["entitlements"]
+        assert entitlement["state"] == "active" and entitlement["until"] == "2027-01-29T08:00:00Z"
+        member_id = found["members"][0]["id"]
+        grants = bootstrap.admin().stores.grants.for_member(member_id)
+        assert [(g.source, g.paid_at + (g.access_seconds or 0)) for g in grants] == [("migration", DEADLINE)]
+        assert bootstrap.admin().stores.contacts.email(member_id) == "m0@example.com"
+        _, state = call("GET", f"/admin/migrations/{migration['id']}")
+        assert (state["imported"], state["paid"], state["pending"], state["would_lose_access_at_deadline"]) == (3, 0, 3, 3)
+
+
+def test_import_reports_hostile_lines_and_stores_formulas_as_text():
+    with stack_at():
+        # Given a migration
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        text = ("platform_id,email,name\r\n"
+                f"{IDS[0]},,=cmd|' /C calc'!A0\r\n"  # formula injection in a name
+                "1122 3344 5566 7788 01,,\r\n"  # spaces inside an id
+                "not-an-id,,\r\n"
+                f"{IDS[1]},not an email,\r\n"
+                f"{IDS[0]},,again\r\n"  # the same id twice
+                '"unclosed,,\r\n'
+                f"  {IDS[2]}  ,,\u00e9l\u00e8ve\x00\r\n")
+        # When it is imported
+        status, body = upload(migration["id"], text)
+        # Then valid lines are imported, each bad one is reported with its line, and the formula is plain text
+        assert status == 200
+        assert body["imported"] == 2 and body["already_members"] == 0
+        assert [i["line"] for i in body["invalid"]] == [3, 4, 5, 6, 7]
+        assert "already on an earlier line" in body["invalid"][3]["reason"]
+        member = bootstrap.admin().stores.members.get(_member_of(IDS[0]))
+        assert member.identities[0].handle == "=cmd|' /C calc'!A0"
+        assert bootstrap.admin().stores.members.get(_member_of(IDS[2])).identities[0].handle == "élève"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "base64_body", "status", "code"),
+    [
+        (b"\xff\xfe" + "1".encode("utf-16-le"), {"content-type": "text/csv"}, True, 400, "invalid_request"),
+        ("x" * (1024 * 1024 + 1), {"content-type": "text/csv"}, False, 413, "payload_too_large"),
+        (f"{IDS[0]}\n", {"content-type": "application/json"}, False, 415, "unsupported_media_type"),
+        (f"{IDS[0]}\n", {"content-type": "text/plain"}, False, 415, "unsupported_media_type"),
+        ("\n".join(str(112233445566778801 + n) for n in range(10_001)), {"content-type": "text/csv"}, False, 400, "invalid_request"),
+    ],
+    ids=["not-utf8", "over-1MiB", "json-type", "other-type", "too-many-rows"],
+)
+def test_import_refuses_a_hostile_body_with_the_envelope(body, headers, base64_body, status, code):
+    with stack_at():
+        # Given a migration
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        # When a hostile file is sent
+        got, reply = call("POST", f"/admin/migrations/{migration['id']}/members", body, {**AUTH, **headers},
+                          base64_body=base64_body)
+        # Then it is refused in the envelope, never a 5xx
+        assert got == status, reply
+        assert reply["error"]["code"] == code
+
+
+def test_migration_routes_check_auth_first_and_answer_404_and_405():
+    with stack_at():
+        # Given no token, an unknown migration, and a wrong method
+        no_token = call("POST", "/admin/migrations/mig_x/members", "1\n", {"content-type": "text/csv"})
+        unknown = call("GET", "/admin/migrations/mig_unknown")
+        wrong = call("DELETE", "/admin/migrations/mig_unknown")
+        bad_id = call("GET", "/admin/migrations/mig%0Ax")
+        # Then 401 before anything, 404 with what to do, 405, and 400 for an id that is not one
+        assert no_token[0] == 401 and unknown[0] == 404 and "POST /admin/migrations" in unknown[1]["error"]["message"]
+        assert wrong[0] == 405 and bad_id[0] in (400, 404)
+
+
+def test_create_refuses_a_past_deadline_and_a_plan_not_granting_the_community():
+    with stack_at():
+        # Given a community and a plan for another community
+        community_id, plan_id = _offer()
+        _, other = call("POST", "/admin/communities", {"platform": "discord", "name": "Other", "guild_id": "9", "role_id": "8"})
+        # When migrations are created with a past deadline and with the wrong community
+        past = call("POST", "/admin/migrations", {"community_id": community_id, "plan_id": plan_id, "deadline": T0 - 1})
+        wrong = call("POST", "/admin/migrations", {"community_id": other["id"], "plan_id": plan_id, "deadline": DEADLINE})
+        # Then both are 400 naming the field
+        assert past[0] == 400 and past[1]["error"]["field"] == "deadline"
+        assert wrong[0] == 400 and wrong[1]["error"]["field"] == "plan_id"
+
+
+def test_status_and_member_pages_tell_paid_from_pending_and_extend_moves_only_pending_grants():
+    with stack_at() as (_, clock):
+        # Given three imported members, one of whom took the founder price
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        payer = _member_of(IDS[1])
+        _pay(payer, plan_id, T0 + DAY)
+        clock.at = T0 + 2 * DAY
+        # When the creator reads the status and the pending members, then extends by a week
+        _, state = call("GET", f"/admin/migrations/{migration['id']}")
+        _, pending = call("GET", f"/admin/migrations/{migration['id']}/members?state=pending&limit=1")
+        _, rest = call("GET", f"/admin/migrations/{migration['id']}/members?state=pending&limit=1&cursor={pending['next_cursor']}")
+        _, paid = call("GET", f"/admin/migrations/{migration['id']}/members?state=paid")
+        past = call("POST", f"/admin/migrations/{migration['id']}/extend", {"deadline": T0, "reason": "typo"})
+        status, extended = call("POST", f"/admin/migrations/{migration['id']}/extend", {"deadline": DEADLINE + 7 * DAY, "reason": "holidays"})
+        # Then 1 paid, 2 pending (2 would lose access), pages walk the pending ones, and only they moved
+        assert (state["paid"], state["pending"], state["would_lose_access_at_deadline"]) == (1, 2, 2)
+        assert state["reached"] == {"dm": 0, "post": 0, "email": 0, "none": 3}
+        assert [m["member_id"] for m in paid["members"]] == [payer]
+        assert len(pending["members"]) == 1 and rest["next_cursor"] is None
+        assert {m["member_id"] for m in pending["members"] + rest["members"]} == {_member_of(IDS[0]), _member_of(IDS[2])}
+        assert past[0] == 400 and past[1]["error"]["field"] == "deadline"
+        assert status == 200 and extended["members_moved"] == 2 and extended["migration"]["deadline_epoch"] == DEADLINE + 7 * DAY
+        _, audit = call("GET", f"/admin/audit?since={T0}")
+        actions = [(e["action"], e["reason"]) for e in audit["entries"] if e["target"] == migration["id"]]
+        assert ("migration.extend", "holidays") in actions
+        fingerprint = "token:" + hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()[:12]
+        assert {e["actor"] for e in audit["entries"] if e["target"] == migration["id"]} == {fingerprint}
+
+
+def test_deadline_ends_the_migration_grants_of_those_who_did_not_pay():
+    with stack_at() as (stack, clock):
+        # Given two imported members, one of whom paid
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS[:2]))
+        _pay(_member_of(IDS[0]), plan_id, T0 + DAY)
+        # When the deadline has passed and the scheduled sweep runs
+        clock.at = DEADLINE + 1
+        load_handler("run_lifecycle").lambda_handler({}, LambdaContext())
+        _, state = call("GET", f"/admin/migrations/{migration['id']}")
+        _, payer = call("GET", f"/admin/members?discord_user_id={IDS[0]}")
+        _, other = call("GET", f"/admin/members?discord_user_id={IDS[1]}")
+        # Then the payer keeps access, the other's migration grant has ended on its own (access work queued),
+        # and nobody is left to lose access at the (past) deadline
+        assert state["paid"] == 1 and state["pending"] == 1 and state["would_lose_access_at_deadline"] == 0
+        assert [e["state"] for e in payer["members"][0]["entitlements"]] == ["active"]
+        assert [(e["state"], e["reason"]) for e in other["members"][0]["entitlements"]] == [("ended", "grant_expired")]
+        work = [json.loads(m["Body"]) for m in stack.drain(stack.access_queue_url)]
+        assert {"kind": "converge", "member": _member_of(IDS[1])} in [{"kind": w["kind"], "member": w["member_id"]} for w in work]
+
+
+def _work(stack) -> list[dict]:
+    return [json.loads(m["Body"]) for m in stack.drain(stack.access_queue_url)]
+
+
+def test_announce_queues_one_offer_per_member_through_the_work_queue_and_not_twice():
+    with stack_at() as (stack, _):
+        # Given three imported members (their access work already drained)
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        _work(stack)
+        # When the creator announces twice before anything was delivered
+        status, first = call("POST", f"/admin/migrations/{migration['id']}/announce")
+        queued = _work(stack)
+        _, second = call("POST", f"/admin/migrations/{migration['id']}/announce")
+        # Then one NOTIFY per member went to the dispatcher's queue, with the deadline and a personal link token
+        assert status == 200 and first["queued"] == 3
+        assert {(w["kind"], w["message_kind"], w["message_period"]) for w in queued} == {
+            ("notify", "migration_offer", f"{migration['id']}:1")}
+        assert {w["details"]["ends_at"] for w in queued} == {str(DEADLINE)}
+        assert len({w["details"]["offer_token"] for w in queued}) == 3
+        # And the second announce writes to nobody still being delivered; without a channel nothing is posted, said so
+        assert (second["queued"], second["in_flight"]) == (0, 3)
+        assert first["posted"] is False and first["post_problem"].startswith("announcement_channel_missing")
+
+
+def test_offer_link_signs_the_member_in_once_valid_and_refuses_hostile_tokens():
+    with stack_at() as (stack, clock):
+        # Given an imported member and the personal link of their announcement
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], IDS[0])
+        _work(stack)
+        call("POST", f"/admin/migrations/{migration['id']}/announce")
+        (work,) = _work(stack)
+        token = work["details"]["offer_token"]
+        join = load_handler("join")
+
+        def open_link(value: str) -> dict:
+            return join.lambda_handler(http_event("GET", f"/offer/{value}"), LambdaContext())
+
+        # When the member opens it, and strangers try forged, hostile and unknown tokens
+        opened = open_link(token)
+        hostile = [open_link(v) for v in ("x" * 300, "%C3%A9t%C3%A9", "a%0D%0Ab", "unknown_token_123")]
+        # Then the member lands on the offer's join page signed in; the others get an HTML page, never a 5xx
+        assert opened["statusCode"] == 302 and opened["headers"]["Location"].endswith(f"/join/{plan_id}")
+        assert opened["cookies"] and "HttpOnly" in opened["cookies"][0]
+        assert [r["statusCode"] for r in hostile] == [404, 404, 404, 404]
+        assert all("text/html" in r["headers"]["Content-Type"] for r in hostile)
+        # When the member has paid, the link no longer signs anybody in (it may have been forwarded)
+        _pay(_member_of(IDS[0]), plan_id, T0 + 60)
+        after_paying = open_link(token)
+        assert after_paying["statusCode"] == 409 and "already taken this offer" in after_paying["body"]
