@@ -476,6 +476,15 @@ class DiscordCommunityConnector:
             self._dm_channels.pop(user_id, None)
             raise
 
+    def post_to_channel(self, channel_id: str, text: str, nonce: str | None = None) -> None:
+        """Post in a server text channel (the creator's private alert channel): the bot needs View
+        Channel and Send Messages there. A ``nonce`` posts it at most once, as for DMs."""
+        ids = _snowflakes(channel_id=channel_id)
+        payload: dict[str, Any] = {"content": truncate_message(text)}
+        if nonce:
+            payload.update(nonce=nonce[:NONCE_LIMIT], enforce_nonce=True)
+        self._bot.call("POST", CHANNEL_MESSAGES, ids, payload)
+
     def guild_facts(self, guild_id: str) -> DiscordGuildFacts:
         """Read what the preflight needs: the application (bot id, intents), the guild, its roles, the bot member."""
         ids = _snowflakes(guild_id=guild_id)

@@ -27,6 +27,7 @@ from ..domain.stripe_events import (
     subscription_snapshot,
 )
 from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
+from .alerts import AlertRecorder, billing_alert, record_alert
 from .membership import refresh_member
 
 TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
@@ -53,6 +54,7 @@ class BillingEventProcessor:
         access_queue: AccessWorkQueue,
         id_factory: Callable[[], str] = new_member_id,
         dispute_policy: str = DISPUTE_REVOKE,
+        alerts: AlertRecorder | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -60,6 +62,7 @@ class BillingEventProcessor:
         self.access_queue = access_queue
         self.new_id = id_factory
         self.dispute_policy = dispute_policy
+        self.alerts = alerts  # None: no creator alert channel is set, nothing is recorded
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -74,6 +77,10 @@ class BillingEventProcessor:
         except MalformedEventError as exc:
             self.stores.ledger.mark(self._entry(event, "failed", exc.message, now), now)
             raise
+        if self.alerts is not None and outcome.status == "processed" and (found := billing_alert(event, outcome.detail)):
+            # Before the ledger says processed: a crash in between records it again, never loses it.
+            record_alert(self.alerts, found[0], event.id, now, member_id=outcome.member_id or "", subject=found[1],
+                         detail=found[2])
         self.stores.ledger.mark(self._entry(event, outcome.status, outcome.detail, now), now)
         return outcome
 
