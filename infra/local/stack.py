@@ -253,6 +253,10 @@ class LocalStack:
         session.client("sesv2").create_email_identity(
             EmailIdentity=os.environ.get("EMAIL_FROM_ADDRESS") or LOCAL_EMAIL_FROM)
         intrinsics.parameters.update(self.settings.parameter_overrides)
+        # The creator's alert channel exists in the Discord stand-in once the deployment names it.
+        alert_channel = str(intrinsics.parameters.get("AlertDiscordChannelId") or "")
+        if alert_channel and not self.settings.real_discord:
+            self.discord.add_text_channel(alert_channel)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
         intrinsics.parameters["WhatsAppPhoneNumberId"] = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
