@@ -451,7 +451,12 @@ def _whatsapp_connector(settings: config.DispatcherSettings, repositories: Store
                 return community.locale
         return "en"
 
-    return WhatsAppConnector(cloud, whatsapp_store(), find_member, lambda: clock().now(), gateway=gateway,
+    tasks: Any = whatsapp_store()
+    if (alerts := alert_recorder()) is not None:
+        from .adapters.alert_channels import AlertingRemovalTasks
+
+        tasks = AlertingRemovalTasks(tasks, alerts, lambda: clock().now())
+    return WhatsAppConnector(cloud, tasks, find_member, lambda: clock().now(), gateway=gateway,
                              notice_template=settings.whatsapp_notice_template, locale_of=locale_of)
 
 

@@ -99,3 +99,25 @@ def test_quiet_hours_send_nothing_and_a_failed_payment_comes_in_the_next_hours_d
     assert len(discord) == len(chat) == len(mail) == 2
     assert "Failed payments: 1" in discord[1] and "New members" not in discord[1]
     assert "Failed payments: 1" in mail[1]["body"]
+
+
+def test_whatsapp_manual_removal_opens_one_task_and_one_removal_task_alert_without_the_phone():
+    from membergate.adapters.alert_channels import AlertingRemovalTasks
+    from membergate.domain.alerts import AlertKind
+    from membergate.services.alerts import AlertRecorder
+    from tests.integration.test_whatsapp_modes import PHONE, Setup
+    from tests.support.alerts import MemoryAlertStore
+
+    # Given a manual WhatsApp group whose task store tells the creator, and a member who paid
+    s = Setup("manual")
+    alerts = MemoryAlertStore()
+    s.connector._store = AlertingRemovalTasks(s.store, AlertRecorder(alerts), lambda: s.h.now)
+    s.pay()
+    # When access ends, and the removal is tried again (a retried work item)
+    s.cancel()
+    s.connector.remove_member(s.community, PHONE)
+    # Then one task, one alert naming the member and the community, never the phone number
+    tasks = s.store.tasks("com_wa")
+    found = [a for a in alerts.between(0, s.h.now + 1) if a.kind is AlertKind.REMOVAL_TASK]
+    assert len(tasks) == 1 and [(a.id, a.member_id, a.subject) for a in found] == [(tasks[0].id, "mbr_1", "com_wa")]
+    assert all(PHONE not in f"{a.subject} {a.detail}" for a in alerts.between(0, s.h.now + 1))
