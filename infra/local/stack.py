@@ -44,6 +44,8 @@ LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
 REGION = "us-east-1"
 LOCAL_EMAIL_FROM = "members@membergate.local"
 OUTBOUND_BASE_SUFFIXES = ("_API_BASE", "_OAUTH_BASE")
+ALERT_PARAMETERS = {"ALERT_DISCORD_CHANNEL_ID": "AlertDiscordChannelId", "ALERT_TELEGRAM_CHAT_ID": "AlertTelegramChatId",
+                    "ALERT_EMAIL": "AlertEmail"}
 DAILY = 86_400
 
 
@@ -267,6 +269,9 @@ class LocalStack:
         # Optional URL parameters (empty by default) are the caller's, or none: never the parameter's name.
         for variable in ("TERMS_URL", "PRIVACY_URL"):
             env[variable] = os.environ.get(variable, "")
+        # Creator alert channels: empty unless the deployment names them (the parameters' overrides).
+        for variable, parameter in ALERT_PARAMETERS.items():
+            env[variable] = str(intrinsics.parameters.get(parameter) or "")
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         if self.settings.quiet:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
