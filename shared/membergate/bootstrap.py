@@ -681,7 +681,15 @@ def alert_recorder() -> AlertRecorder | None:
     from .adapters.dynamodb.alerts import DynamoAlertStore
     from .services.alerts import AlertRecorder
 
-    settings = config.AlertSettings.from_env()
+    try:
+        settings = config.AlertSettings.from_env()
+    except config.SettingsError as error:
+        # A mistyped alert setting must not stop billing or access: no alerts, and the lifecycle
+        # function (which sends the digest) fails with the same message where the creator looks.
+        import logging
+
+        logging.getLogger(__name__).error("creator alerts are off: %s", error)
+        return None
     return AlertRecorder(DynamoAlertStore(), settings.alert_kinds) if settings.enabled else None
 
 

@@ -247,3 +247,21 @@ def test_dispatcher_records_an_undeliverable_message():
     # Then the creator is told, with the reason
     undeliverable = [a for a in store.between(0, T0 + 2 * DAY) if a.kind is AlertKind.UNDELIVERABLE]
     assert len(undeliverable) == 1 and "dms_closed" in undeliverable[0].detail
+
+
+def test_alert_recorder_is_off_without_a_channel_and_a_mistyped_setting_never_stops_billing(monkeypatch):
+    from membergate import bootstrap
+
+    for name in ("ALERT_DISCORD_CHANNEL_ID", "ALERT_TELEGRAM_CHAT_ID", "ALERT_EMAIL", "ALERT_KINDS"):
+        monkeypatch.delenv(name, raising=False)
+    bootstrap.alert_recorder.cache_clear()
+    assert bootstrap.alert_recorder() is None  # no channel: nothing is ever written
+    monkeypatch.setenv("ALERT_EMAIL", "creator@example.com")
+    monkeypatch.setenv("ALERT_KINDS", "disputes")
+    bootstrap.alert_recorder.cache_clear()
+    assert bootstrap.alert_recorder() is None  # logged; billing goes on without alerts
+    monkeypatch.setenv("ALERT_KINDS", "dispute")
+    bootstrap.alert_recorder.cache_clear()
+    recorder = bootstrap.alert_recorder()
+    assert recorder is not None and recorder.enabled == {AlertKind.DISPUTE}
+    bootstrap.alert_recorder.cache_clear()
