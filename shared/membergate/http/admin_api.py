@@ -460,6 +460,8 @@ def build_admin_app(
         time_zone=time_zone,
         # The dashboard's export links answer exactly what these routes answer (behind its session).
         exports={"members.csv": export_members, "payments.csv": export_payments},
+        # "Export data" on a member's page answers what GET /admin/members/{id}/export answers.
+        member_export=export_member,
     )
     return app
 
