@@ -55,6 +55,8 @@ class DiscordStandIn:
         self.dm_channels: dict[str, str] = {}  # channel id -> user id
         self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id
         self.dms: list[dict[str, Any]] = []
+        # Server text channels the bot may post in (the creator's alert channel): id -> messages.
+        self.text_channels: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[dict[str, Any]] = []
         self.closed_dms: set[str] = set()
         self.channels: dict[str, str] = {}  # guild text channel id -> guild id (POST /guilds/<id>/channels)
@@ -88,6 +90,8 @@ class DiscordStandIn:
                 Rule("/posts", endpoint="list_posts", methods=["GET"]),
                 Rule("/application", endpoint="application_setup", methods=["POST"]),
                 Rule("/users/<user_id>/dms", endpoint="dm_setting", methods=["POST"]),
+                Rule("/channels", endpoint="add_text_channel", methods=["POST"]),
+                Rule("/channels/<channel_id>/messages", endpoint="channel_messages", methods=["GET"]),
             ]
         )
 
@@ -341,6 +345,8 @@ class DiscordStandIn:
         user_id = self.dm_channels.get(channel_id)
         if user_id is None and channel_id in self.channels:
             return self._post(request, channel_id)
+        if user_id is None and channel_id in self.text_channels:
+            return self._post_in_channel(request, channel_id)
         if user_id is None:
             return _error(404, 10003, "Unknown Channel")
         if user_id in self.closed_dms:
@@ -356,6 +362,34 @@ class DiscordStandIn:
         if nonce is not None:
             self.nonces[(channel_id, str(nonce))] = message["id"]
         return _json(200, {"id": message["id"], "channel_id": channel_id, "content": content, "type": 0})
+
+    def _post_in_channel(self, request: Request, channel_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        content = body.get("content", "")
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and (channel_id, str(nonce)) in self.nonces:
+            return _json(200, {"id": self.nonces[(channel_id, str(nonce))], "channel_id": channel_id, "content": content, "type": 0})
+        message = {"id": str(next(self._ids)), "channel_id": channel_id, "content": content, "at": time.time()}
+        self.text_channels[channel_id].append(message)
+        if nonce is not None:
+            self.nonces[(channel_id, str(nonce))] = message["id"]
+        return _json(200, {"id": message["id"], "channel_id": channel_id, "content": content, "type": 0})
+
+    def add_text_channel(self, channel_id: str) -> None:
+        self.text_channels.setdefault(channel_id, [])
+
+    def on_add_text_channel(self, request: Request) -> Response:
+        """Control: {"id"} adds a server text channel (the creator's private alert channel)."""
+        channel_id = str((request.get_json(silent=True) or {}).get("id", ""))
+        if not (channel_id.isascii() and channel_id.isdigit() and 17 <= len(channel_id) <= 20):
+            return _error(400, 50035, "Invalid Form Body: id must be a snowflake")
+        self.add_text_channel(channel_id)
+        return _json(200, {"id": channel_id, "type": 0})
+
+    def on_channel_messages(self, request: Request, channel_id: str) -> Response:
+        if channel_id not in self.text_channels:
+            return _error(404, 10003, "Unknown Channel")
+        return _json(200, {"messages": self.text_channels[channel_id]})
 
     # --- local views ------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ LOCAL_STRIPE_KEY = "sk_test_local_sandbox"
 REGION = "us-east-1"
 LOCAL_EMAIL_FROM = "members@membergate.local"
 OUTBOUND_BASE_SUFFIXES = ("_API_BASE", "_OAUTH_BASE")
+ALERT_PARAMETERS = {"ALERT_DISCORD_CHANNEL_ID": "AlertDiscordChannelId", "ALERT_TELEGRAM_CHAT_ID": "AlertTelegramChatId",
+                    "ALERT_EMAIL": "AlertEmail"}
 DAILY = 86_400
 
 
@@ -253,6 +255,10 @@ class LocalStack:
         session.client("sesv2").create_email_identity(
             EmailIdentity=os.environ.get("EMAIL_FROM_ADDRESS") or LOCAL_EMAIL_FROM)
         intrinsics.parameters.update(self.settings.parameter_overrides)
+        # The creator's alert channel exists in the Discord stand-in once the deployment names it.
+        alert_channel = str(intrinsics.parameters.get("AlertDiscordChannelId") or "")
+        if alert_channel and not self.settings.real_discord:
+            self.discord.add_text_channel(alert_channel)
         intrinsics.parameters["DiscordClientId"] = self.settings.discord_client_id
         intrinsics.parameters["PublicBaseUrl"] = self.base_url
         intrinsics.parameters["WhatsAppPhoneNumberId"] = os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or DEFAULT_PHONE_NUMBER_ID
@@ -263,6 +269,9 @@ class LocalStack:
         # Optional URL parameters (empty by default) are the caller's, or none: never the parameter's name.
         for variable in ("TERMS_URL", "PRIVACY_URL"):
             env[variable] = os.environ.get(variable, "")
+        # Creator alert channels: empty unless the deployment names them (the parameters' overrides).
+        for variable, parameter in ALERT_PARAMETERS.items():
+            env[variable] = str(intrinsics.parameters.get(parameter) or "")
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         if self.settings.quiet:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"

@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
     from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
     from .ports import Mailer, ReconcileStore
     from .services.reconcile import Reconciler
+    from .ports import AlertChannel, AlertStore
+    from .services.alerts import AlertRecorder
 
 
 class _QueueSettings(Protocol):
@@ -341,6 +343,7 @@ def processor() -> Processor:
         settings,
         BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
                               payments=_payment_lookup(settings)),
+                              alerts=alert_recorder()),
         EventBodies(aws_client("s3", settings.region)),
     )
 
@@ -374,7 +377,7 @@ def dispatcher() -> Dispatcher:
     queue = _access_queue(settings)
     service = AccessDispatcher(
         repositories, connectors, _identity(settings), _cipher(settings), Links(settings.public_base_url),
-        mailer=_mailer(settings), email_always=settings.email_messages == "always",
+        mailer=_mailer(settings), email_always=settings.email_messages == "always", alerts=alert_recorder(),
     )
     return Dispatcher(settings, service, queue)
 
@@ -468,7 +471,12 @@ def _whatsapp_connector(settings: config.DispatcherSettings, repositories: Store
                 return community.locale
         return "en"
 
-    return WhatsAppConnector(cloud, whatsapp_store(), find_member, lambda: clock().now(), gateway=gateway,
+    tasks: Any = whatsapp_store()
+    if (alerts := alert_recorder()) is not None:
+        from .adapters.alert_channels import AlertingRemovalTasks
+
+        tasks = AlertingRemovalTasks(tasks, alerts, lambda: clock().now())
+    return WhatsAppConnector(cloud, tasks, find_member, lambda: clock().now(), gateway=gateway,
                              notice_template=settings.whatsapp_notice_template, locale_of=locale_of)
 
 
@@ -620,7 +628,7 @@ def reconcile() -> Reconcile:
         connectors[Platform.TELEGRAM] = TelegramConnector(_telegram_api(settings))
     policy = Policy(settings.reconcile_fix_missing, settings.reconcile_remove_extra)
     reconciler = Reconciler(stores(settings), DynamoReconcileStore(), _access_queue(settings), connectors, listers,
-                            _billing_reader(settings), policy)
+                            _billing_reader(settings), policy, alerts=alert_recorder())
     return Reconcile(settings, reconciler)
 
 
@@ -690,8 +698,66 @@ def whatsapp() -> WhatsApp:
     )
 
 
+# --- creator alerts ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def alert_recorder() -> AlertRecorder | None:
+    """None unless a channel is set (AlertSettings): a deployment without alerts writes none."""
+    from .adapters.dynamodb.alerts import DynamoAlertStore
+    from .services.alerts import AlertRecorder
+
+    try:
+        settings = config.AlertSettings.from_env()
+    except config.SettingsError as error:
+        # A mistyped alert setting must not stop billing or access: no alerts, and the lifecycle
+        # function (which sends the digest) fails with the same message where the creator looks.
+        import logging
+
+        logging.getLogger(__name__).error("creator alerts are off: %s", error)
+        return None
+    return AlertRecorder(DynamoAlertStore(), settings.alert_kinds) if settings.enabled else None
+
+
+@dataclass(frozen=True)
+class AlertDigest:
+    settings: config.AlertSettings
+    store: AlertStore
+    channels: list[AlertChannel]
+    dashboard_url: str
+
+
+@lru_cache(maxsize=None)
+def alert_digest() -> AlertDigest:
+    """The hourly digest's sender, built in the lifecycle function (its stores configure the table)."""
+    from .adapters.alert_channels import DiscordAlertChannel, EmailAlertChannel, TelegramAlertChannel
+    from .adapters.dynamodb.alerts import DynamoAlertStore
+
+    settings = config.AlertSettings.from_env()
+    host = lifecycle().settings
+    channels: list[AlertChannel] = []
+    if settings.enabled and settings.alert_discord_channel_id and host.discord_bot_token_name:
+        bot = _discord(host.region, host.discord_bot_token_name, host.discord_api_base, 1).bot
+        channels.append(DiscordAlertChannel(bot, settings.alert_discord_channel_id))
+    if settings.enabled and settings.alert_telegram_chat_id and host.telegram_bot_token_name:
+        from .adapters.http import UrllibTransport
+        from .adapters.telegram import TelegramBotApi
+
+        secrets = _secrets(host.region)
+        api = TelegramBotApi(_overrides.telegram_transport or UrllibTransport(),
+                             lambda: secrets.get(host.telegram_bot_token_name), host.telegram_api_base)
+        channels.append(TelegramAlertChannel(api, settings.alert_telegram_chat_id))
+    if settings.enabled and settings.alert_email and host.email_from_address:
+        from .adapters.ses import SesMailer
+
+        channels.append(EmailAlertChannel(SesMailer(aws_client("sesv2", host.region), host.email_from_address),
+                                          settings.alert_email))
+    dashboard = f"{host.public_base_url}/admin/dashboard" if host.public_base_url else ""
+    return AlertDigest(settings, DynamoAlertStore(), channels, dashboard)
+
+
 def _reset_caches() -> None:
     for builder in (intake, processor, dispatcher, lifecycle, checkout, join, admin, interactions, telegram, reconcile,
-                    whatsapp, aws_client, _secrets,
+                    whatsapp, aws_client, _secrets, alert_recorder, alert_digest,
                     _boto3_session, _botocore_session):
         builder.cache_clear()

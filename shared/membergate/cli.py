@@ -9,6 +9,7 @@ functions imports it (typer and rich are not shipped in the layer).
 from __future__ import annotations
 
 import json
+import re
 import time
 import sys
 import urllib.error
@@ -63,6 +64,9 @@ class Api:
 
     def post(self, path: str, body: Any | None = None) -> Any:
         return self._call("POST", path, body=body if body is not None else {})
+
+    def delete(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        return self._call("DELETE", path, query=query)
 
     def get_text(self, path: str) -> str:
         """A non-JSON answer (a CSV export), as text."""
@@ -484,6 +488,91 @@ def migrate_extend(
     if c.as_json:
         return _emit_json(data)
     out.print(f"deadline now {data['migration']['deadline']}; {data['members_moved']} pending member(s) moved")
+MAX_GRANT_DAYS = 36_500  # the admin API's limit (a hundred years)
+MAX_REASON = 500
+
+
+def _reason(text: str) -> str:
+    """The audit log keeps the reason: say why, on one line, within the API's limit."""
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise CliError("say why with --reason (it is kept in the audit log), e.g. --reason 'moderator'")
+    if len(cleaned) > MAX_REASON:
+        raise CliError(f"--reason is {len(cleaned)} characters: keep it to {MAX_REASON}")
+    return cleaned
+
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # the admin API's ID_PATTERN
+
+
+def _id(value: str, what: str, example: str) -> str:
+    """An id as the API takes it, checked here so a typo (or a pasted line break) gets a clear answer."""
+    cleaned = value.strip()
+    if not _ID.fullmatch(cleaned):
+        shown = cleaned.encode("unicode_escape").decode("ascii")[:80]
+        raise CliError(f"{shown!r} is not a {what} id: ids are letters, digits, '_' and '-' (e.g. {example})")
+    return cleaned
+
+
+def _action_error(error: CliError, what: str) -> CliError:
+    """The API's answer, with the next step for the usual mistakes."""
+    text = str(error)
+    if "HTTP 404" in text:
+        return CliError(f"{text}. Check the id: {what}")
+    return error
+
+
+@app.command()
+def grant(
+    ctx: typer.Context,
+    member_id: str = typer.Argument(..., help="the member (mbr_...; `membergate members --q <any id>` finds it)"),
+    plan: str = typer.Option(..., "--plan", help="the plan whose access is given (pln_...; `membergate plans`)"),
+    days: int = typer.Option(None, "--days", min=1, max=MAX_GRANT_DAYS, help="for this many days (default: no end)"),
+    reason: str = typer.Option(..., "--reason", help="why, kept in the audit log (e.g. 'moderator')"),
+) -> None:
+    """Give a member a plan's access by hand (a moderator, a guest, compensation), audited."""
+    c = _ctx(ctx)
+
+    def give() -> Any:
+        who = _id(member_id, "member", "mbr_0123456789abcdef0123")
+        body = {"plan_id": _id(plan, "plan", "pln_0123456789abcdef0123"), "days": days, "reason": _reason(reason)}
+        try:
+            return c.api.post(f"/admin/members/{who}/grants", body)
+        except CliError as error:
+            raise _action_error(error, "`membergate members --q <id>` for the member, `membergate plans` for the "
+                                       "plan") from None
+
+    data = _run(give)
+    if c.as_json:
+        return _emit_json(data)
+    until = data.get("until") or "no end"
+    out.print(f"[green]✔[/green] grant {data['id']}: {data['member_id']} has {data['plan_id']} until {until}; "
+              f"access follows within seconds. To end it: membergate revoke {data['id']} --reason '…'",
+              soft_wrap=True)
+
+
+@app.command()
+def revoke(
+    ctx: typer.Context,
+    grant_id: str = typer.Argument(..., help="the grant to end (the id `membergate grant` printed)"),
+    reason: str = typer.Option(..., "--reason", help="why, kept in the audit log"),
+) -> None:
+    """End a manual grant now, audited. Access a subscription or purchase still gives stays."""
+    c = _ctx(ctx)
+
+    def end() -> Any:
+        which, why = _id(grant_id, "grant", "mgr_0123456789abcdef"), _reason(reason)
+        try:
+            return c.api.delete(f"/admin/grants/{which}", {"reason": why})
+        except CliError as error:
+            raise _action_error(error, "use the id `membergate grant` printed, or the member's timeline "
+                                       "(GET /admin/members/{id}/timeline)") from None
+
+    data = _run(end)
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"[green]✔[/green] grant {data['id']} of {data['member_id']} ended ({data.get('ended_reason') or 'revoked'}); "
+              "what the member still pays for keeps its access", soft_wrap=True)
 
 
 @app.command()

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .domain.alerts import ALL_KINDS, AlertKind, parse_kinds
+
 
 class SettingsError(ValueError):
     """A function is misconfigured; the message names the variable and what to set."""
@@ -125,6 +127,11 @@ ENV_NAMES = {
     "price_check": "PRICE_CHECK",
     "email_from_address": "EMAIL_FROM_ADDRESS",
     "email_messages": "EMAIL_MESSAGES",
+    "alert_discord_channel_id": "ALERT_DISCORD_CHANNEL_ID",
+    "alert_telegram_chat_id": "ALERT_TELEGRAM_CHAT_ID",
+    "alert_email": "ALERT_EMAIL",
+    "alert_kinds": "ALERT_KINDS",
+    "alert_locale": "ALERT_LOCALE",
 }
 
 
@@ -389,6 +396,13 @@ class LifecycleSettings(StoreSettings):
     access_queue_url: str
     stripe_api_key_name: str
     stripe_api_base: str
+    # The hourly creator alert digest (services/alerts.py) is sent from here: its channels' bots.
+    public_base_url: str = ""
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_bot_token_name: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_token_name: str = ""
+    email_from_address: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LifecycleSettings:
@@ -398,6 +412,11 @@ class LifecycleSettings(StoreSettings):
             access_queue_url=_env(e, "ACCESS_QUEUE_URL"),
             stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME"),
             stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+            public_base_url=_env(e, "PUBLIC_BASE_URL", "").rstrip("/"),
+            discord_api_base=_env(e, "DISCORD_API_BASE", "https://discord.com/api/v10").rstrip("/"),
+            discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
+            **_telegram(e),
+            email_from_address=_env(e, "EMAIL_FROM_ADDRESS", ""),
         )
 
 
@@ -574,6 +593,43 @@ class RetentionSettings:
         if not 1 <= messages <= 3650:
             raise SettingsError(f"MESSAGE_RETENTION_DAYS must be 1 to 3650, got {messages}")
         return cls(ledger_retention_days=ledger, message_retention_days=messages)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Creator alerts (every function that records them, from Globals; empty channels: alerts off).
+
+    The kinds are recorded where they happen only when at least one channel is set, so a
+    deployment without alerts pays no write for them."""
+
+    alert_discord_channel_id: str = ""  # a private channel of the creator's server the bot may post in
+    alert_telegram_chat_id: str = ""  # a chat (the creator's, or a private group) the bot is in
+    alert_email: str = ""  # an inbox; sent through SES from EMAIL_FROM_ADDRESS
+    alert_kinds: frozenset[AlertKind] = ALL_KINDS
+    alert_locale: str = "en"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.alert_kinds) and any(
+            (self.alert_discord_channel_id, self.alert_telegram_chat_id, self.alert_email))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertSettings:
+        e = os.environ if environ is None else environ
+        channel = _env(e, "ALERT_DISCORD_CHANNEL_ID", "")
+        if channel and not (channel.isascii() and channel.isdigit() and 17 <= len(channel) <= 20):
+            raise SettingsError(f"ALERT_DISCORD_CHANNEL_ID must be a Discord channel id (17 to 20 digits), got {channel!r}")
+        chat = _env(e, "ALERT_TELEGRAM_CHAT_ID", "")
+        if chat and not (chat.isascii() and chat.lstrip("-").isdigit()):
+            raise SettingsError(f"ALERT_TELEGRAM_CHAT_ID must be a Telegram chat id (digits, '-' first for groups), got {chat!r}")
+        email = _env(e, "ALERT_EMAIL", "")
+        if email and ("@" not in email or any(c.isspace() for c in email)):
+            raise SettingsError(f"ALERT_EMAIL must be one email address, got {email!r}")
+        try:
+            kinds = parse_kinds(_env(e, "ALERT_KINDS", "all"))
+        except ValueError as exc:
+            raise SettingsError(f"ALERT_KINDS: {exc}") from None
+        return cls(channel, chat, email, kinds, _choice(e, "ALERT_LOCALE", ("en", "fr"), "en"))
 
 
 SETTINGS_BY_FUNCTION = {

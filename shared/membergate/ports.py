@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
+from .domain.alerts import Alert, DigestState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
 from .domain.controls import AccessCode, AuditEntry
@@ -581,3 +582,27 @@ class Stores:
     access_codes: AccessCodeStore | None = None
     # Free -> paid migrations (services/migration.py); bootstrap always builds it.
     migrations: MigrationStore | None = None
+
+
+# --- creator alerts (services/alerts.py) ------------------------------------------------------
+
+
+class AlertStore(Protocol):
+    """What happened, recorded as it happens (one write), read back by the hourly digest."""
+
+    def record(self, alert: Alert) -> None: ...
+    def between(self, since: int, until: int) -> list[Alert]:
+        """Alerts recorded at ``since`` <= at < ``until``, oldest first."""
+    def digest_state(self) -> tuple[DigestState | None, int]:
+        """The last digest and its revision (0: none yet)."""
+    def save_digest_state(self, state: DigestState, revision: int) -> bool:
+        """Save if the stored revision is still ``revision``; False when another run saved first."""
+
+
+class AlertChannel(Protocol):
+    """Where the creator reads digests: a private Discord channel, a Telegram chat, an inbox."""
+
+    name: str
+
+    def send(self, subject: str, text: str, digest_id: str) -> None:
+        """Post once; raise RetryableError (try again next run) or PermanentError (fix the setting)."""

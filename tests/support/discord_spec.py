@@ -122,6 +122,8 @@ class FakeDiscordTransport:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user id
         self.codes: dict[str, tuple[str, str]] = {}  # authorization code -> (user id, redirect uri)
         self.dm_channels: dict[str, str] = {}  # channel id -> recipient user id
+        # Server text channels the bot may post in (the creator's alert channel) -> what was posted.
+        self.text_channels: dict[str, list[str]] = {}
         self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id
         self.delivered: list[tuple[str, str]] = []  # (user id, content) of DMs that arrived
         self.requests: list[RecordedRequest] = []
@@ -291,6 +293,14 @@ class FakeDiscordTransport:
         return _json_response(200, {"id": channel_id, "type": 1, "flags": 0, "recipients": [_user_json(recipient_id)]})
 
     def _message(self, channel_id: str, content: str, nonce: str | None = None) -> HttpResponse:
+        if channel_id in self.text_channels:
+            if nonce is not None and (channel_id, nonce) in self.nonces:
+                return _json_response(200, _message_json(self.nonces[(channel_id, nonce)], channel_id, content))
+            message_id = str(next(self._ids))
+            if nonce is not None:
+                self.nonces[(channel_id, nonce)] = message_id
+            self.text_channels[channel_id].append(content)
+            return _json_response(200, _message_json(message_id, channel_id, content))
         user_id = self.dm_channels.get(channel_id)
         if user_id is None:
             return discord_error(404, 10003, "Unknown Channel")

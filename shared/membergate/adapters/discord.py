@@ -477,7 +477,9 @@ class DiscordCommunityConnector:
             raise
 
     def post_in_channel(self, channel_id: str, text: str, nonce: str) -> None:
-        """Create Message in a guild channel; the nonce keeps a retry after a lost answer from posting twice."""
+        """Create Message in a server text channel (a migration's announcement, the creator's private
+        alert channel): the bot needs View Channel and Send Messages there. The nonce keeps a retry
+        after a lost answer from posting twice, as for DMs."""
         ids = _snowflakes(channel_id=channel_id)
         content = truncate_message(text)
         payload: dict[str, Any] = {"content": content, "nonce": nonce[:NONCE_LIMIT], "enforce_nonce": True}

@@ -580,3 +580,35 @@ FR.update({
     "dash.kind_pass": "pass",
     "dash.kind_lifetime": "à vie",
 })
+
+# The dashboard's data-rights actions on a member's page (export, erase).
+EN.update({
+    "dash.privacy": "Data rights",
+    "dash.export_member": "Export data (JSON)",
+    "dash.export_member_help": "Everything Membergate holds on this member, for a data-access or portability request.",
+    "dash.erase": "Erase member…",
+    "dash.erase_help": "Erasing removes the member's access first, then deletes their accounts, tokens, messages and survey answers for good. Payments stay in Stripe and, pseudonymised, in the numbers. Cancel a live subscription in Stripe first.",
+    "dash.erase_confirm": "Type the member id ({member}) to confirm",
+    "dash.erase_reason": "Why (kept with the erasure, e.g. request by email)",
+    "dash.erase_do": "Erase this member",
+    "dash.erase_mismatch": "The id you typed is not {member}: nothing was erased. Type it exactly to confirm.",
+    "dash.erase_no_reason": "Say why the member is erased (e.g. request by email): nothing was erased.",
+    "dash.erasing": "Erasure of {member} asked: their access is being removed in {communities}. Press Erase again in a minute to finish.",
+    "dash.erased": "{member} was erased on {date}: only pseudonymous records remain.",
+    "dash.live_subscription": "{message}",
+})
+FR.update({
+    "dash.privacy": "Droits sur les données",
+    "dash.export_member": "Exporter les données (JSON)",
+    "dash.export_member_help": "Tout ce que Membergate détient sur ce membre, pour une demande d'accès ou de portabilité.",
+    "dash.erase": "Effacer le membre…",
+    "dash.erase_help": "L'effacement retire d'abord l'accès du membre, puis supprime définitivement ses comptes, jetons, messages et réponses au questionnaire. Les paiements restent chez Stripe et, pseudonymisés, dans les chiffres. Résilie d'abord un abonnement en cours dans Stripe.",
+    "dash.erase_confirm": "Tape l'identifiant du membre ({member}) pour confirmer",
+    "dash.erase_reason": "Pourquoi (gardé avec l'effacement, p. ex. demande par e-mail)",
+    "dash.erase_do": "Effacer ce membre",
+    "dash.erase_mismatch": "L'identifiant tapé n'est pas {member} : rien n'a été effacé. Tape-le exactement pour confirmer.",
+    "dash.erase_no_reason": "Indique pourquoi le membre est effacé (p. ex. demande par e-mail) : rien n'a été effacé.",
+    "dash.erasing": "Effacement de {member} demandé : son accès est en cours de retrait dans {communities}. Appuie de nouveau sur Effacer dans une minute pour terminer.",
+    "dash.erased": "{member} a été effacé le {date} : il ne reste que des enregistrements pseudonymes.",
+    "dash.live_subscription": "{message}",
+})

@@ -468,6 +468,8 @@ def build_admin_app(
         # The dashboard's export links answer exactly what these routes answer (behind its session).
         exports={"members.csv": export_members, "payments.csv": export_payments},
         problem_sources=(open_dispute_problems,),
+        # "Export data" on a member's page answers what GET /admin/members/{id}/export answers.
+        member_export=export_member,
     )
     return app
 

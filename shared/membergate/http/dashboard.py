@@ -12,11 +12,12 @@ from urllib.parse import parse_qs, urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from ..domain.errors import NotFoundError, ThrottledError, UnauthorizedError
+from ..domain.controls import actor_of
+from ..domain.errors import ConflictError, NotFoundError, ThrottledError, UnauthorizedError
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
 from ..domain.links import Links
 from ..domain.model import Plan
-from ..services import admin
+from ..services import admin, controls, privacy
 from ..services import dashboard as dash
 from .edge import is_id
 from .resolver import iso
@@ -28,10 +29,12 @@ RESYNC = f"{DASHBOARD}/resync"
 ARCHIVE = f"{DASHBOARD}/archive"
 EXPORT_MEMBERS = f"{DASHBOARD}/members.csv"
 EXPORT_PAYMENTS = f"{DASHBOARD}/payments.csv"
-PATHS = frozenset({DASHBOARD, LOGIN, LOGOUT, RESYNC, ARCHIVE, EXPORT_MEMBERS, EXPORT_PAYMENTS})
+EXPORT_MEMBER = f"{DASHBOARD}/member.json"  # ?member=<id>: the member's data (GET /admin/members/{id}/export)
+ERASE = f"{DASHBOARD}/erase"
+PATHS = frozenset({DASHBOARD, LOGIN, LOGOUT, RESYNC, ARCHIVE, EXPORT_MEMBERS, EXPORT_PAYMENTS, EXPORT_MEMBER, ERASE})
 COOKIE = "mg_admin"
 DEMO_MARK = "(demo data)"  # in the name of every community infra/local/seed.py creates
-NOTICES = ("resynced", "archived")
+NOTICES = ("resynced", "archived", "erasing", "erased")
 
 _STYLE = (
     "*{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}"
@@ -72,6 +75,8 @@ THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 
 # The route handlers the dashboard's export links reuse (the same CSV as GET /admin/exports/...).
 Export = Callable[[], Response]
+# GET /admin/members/{id}/export's handler: the member's data as the API answers it (a pydantic model).
+MemberExport = Callable[[str], Any]
 
 
 class Texts:
@@ -177,6 +182,7 @@ def register_dashboard(
     time_zone: Callable[[], str],
     exports: Mapping[str, Export],
     problem_sources: tuple[dash.ProblemSource, ...] = (),
+    member_export: MemberExport | None = None,
 ) -> None:
     """Add the dashboard's routes to the admin app (it authenticates them itself, by session cookie)."""
 
@@ -293,6 +299,59 @@ def register_dashboard(
 
     export_route(EXPORT_MEMBERS, "members.csv")
     export_route(EXPORT_PAYMENTS, "payments.csv")
+
+    # --- members' data rights: the same services as the API, audited, behind the session ---------
+
+    @app.get(EXPORT_MEMBER, include_in_schema=False)
+    def export_member():  # no annotation: validation would model the Response
+        lang = _lang(app)
+        if session() is None:
+            return _html(401, login_page(lang, Texts(lang)["expired"]))
+        member_id = (app.current_event.query_string_parameters or {}).get("member", "")
+        if not is_id(member_id) or member_export is None:
+            return _html(400, _message_page(lang, Texts(lang)["bad_id"]))
+        try:
+            data = member_export(member_id)
+        except NotFoundError:
+            return _html(404, _message_page(lang, Texts(lang)["no_member"].format(member=member_id)))
+        controls.audit(stores_factory(), actor=actor_of(admin_token()), action="member.export", target=member_id,
+                       now=now(), member_id=member_id)
+        headers = {**HEADERS, "Content-Disposition": f'attachment; filename="membergate-{member_id}.json"'}
+        return Response(200, "application/json", data.model_dump_json(indent=2), headers)
+
+    @app.post(ERASE, include_in_schema=False)
+    def erase():  # no annotation: validation would model the Response
+        checked = checked_form()
+        if isinstance(checked, Response):
+            return checked
+        _, form, lang = checked
+        t = Texts(lang)
+        member_id = form.get("member_id", "")
+        if not is_id(member_id):
+            return _html(400, _message_page(lang, t["bad_id"]))
+        # A typed confirmation: a stray click, or a form posted for another member, erases nothing.
+        if form.get("confirm", "").strip() != member_id:
+            return _html(400, _message_page(lang, t["erase_mismatch"].format(member=member_id)))
+        reason = " ".join(form.get("reason", "").split())[:500]
+        if not reason:
+            return _html(400, _message_page(lang, t["erase_no_reason"]))
+        stores = stores_factory()
+        try:
+            asked_before = stores.privacy is not None and stores.privacy.erasure(member_id) is not None
+            done = privacy.erase_member(stores, queue_factory(), member_id, reason, now())
+        except NotFoundError:
+            return _html(404, _message_page(lang, t["no_member"].format(member=member_id)))
+        except ConflictError as error:  # a live subscription: cancel it in Stripe first
+            return _html(409, _message_page(lang, t["live_subscription"].format(message=error.message)))
+        if not asked_before:
+            controls.audit(stores, actor=actor_of(admin_token()), action="member.erase", target=member_id, now=now(),
+                           member_id=member_id, reason=reason)
+        if done.done:
+            query = urlencode({"lang": lang, "member": member_id, "notice": "erased"})
+        else:
+            waiting = ",".join(community for community, _ in done.waiting_for)
+            query = urlencode({"lang": lang, "member": member_id, "notice": "erasing", "n": waiting})
+        return _redirect(f"{DASHBOARD}?{query}#timeline")
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -551,9 +610,46 @@ def _timeline(t: Texts, lang: str, stores: Any, now: int, member_id: str, csrf: 
               f"<input type=hidden name=lang value={lang}><input type=hidden name=member_id value='{escape(member_id)}'>"
               f"<button type=submit data-action=resync>{escape(t['resync'])}</button> "
               f"<small class=note>{escape(t['resync_help'])}</small></form>")
+    message += _privacy_notice(t, stores, member_id, notice)
     return (f"<section class=wide id=timeline><h2>{escape(t['timeline'].format(member=member_id))}</h2>{message}{action}"
+            f"{_data_rights(t, lang, stores, member_id, csrf)}"
             f"<div class=scroll><table><tr><th>{t['when']}</th><th>{t['what']}</th><th>{t['detail']}</th></tr>"
             f"{rows}</table></div></section>")
+
+
+def _erasure(stores: Any, member_id: str) -> Any:
+    return stores.privacy.erasure(member_id) if getattr(stores, "privacy", None) is not None else None
+
+
+def _privacy_notice(t: Texts, stores: Any, member_id: str, notice: tuple[str, str] | None) -> str:
+    record = _erasure(stores, member_id)
+    if record is not None and record.erased_at is not None:
+        when = (iso(record.erased_at) or "")[:10]
+        return (f"<p class=ok role=status data-notice=erased>"
+                f"{escape(t['erased'].format(member=member_id, date=when))}</p>")
+    if notice and notice[0] == "erasing":
+        places = ", ".join(p for p in notice[1].split(",") if is_id(p)) or "?"
+        return (f"<p class=err role=status data-notice=erasing>"
+                f"{escape(t['erasing'].format(member=member_id, communities=places))}</p>")
+    return ""
+
+
+def _data_rights(t: Texts, lang: str, stores: Any, member_id: str, csrf: str) -> str:
+    """Export (a download) and erase (a typed confirmation), or nothing to do once erased."""
+    record = _erasure(stores, member_id)
+    export = (f"<a href='{EXPORT_MEMBER}?{escape(urlencode({'member': member_id}))}' data-action=export-member "
+              f"download>{escape(t['export_member'])}</a> <small class=note>{escape(t['export_member_help'])}</small>")
+    if record is not None and record.erased_at is not None:
+        return f"<h3>{escape(t['privacy'])}</h3><p>{export}</p>"
+    erase = (f"<details data-erase><summary>{escape(t['erase'])}</summary><p class=note>{escape(t['erase_help'])}</p>"
+             f"<form method=post action='{ERASE}'><input type=hidden name=csrf value={csrf}>"
+             f"<input type=hidden name=lang value={lang}><input type=hidden name=member_id value='{escape(member_id)}'>"
+             f"<label for=erase-confirm>{escape(t['erase_confirm'].format(member=member_id))}</label>"
+             f"<input id=erase-confirm name=confirm required maxlength=128 autocomplete=off>"
+             f"<label for=erase-reason>{escape(t['erase_reason'])}</label>"
+             f"<input id=erase-reason name=reason required maxlength=500>"
+             f"<p><button class=danger type=submit data-action=erase>{escape(t['erase_do'])}</button></p></form></details>")
+    return f"<h3>{escape(t['privacy'])}</h3><p>{export}</p>{erase}"
 
 
 def _catalog(t: Texts, lang: str, plans: list[Plan], communities: list[Any], links: Links, csrf: str,

@@ -24,6 +24,7 @@ from ..domain.access import (
     needs_check,
     plan_changes,
 )
+from ..domain.alerts import AlertKind
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.links import Links
 from ..domain.messages import format_date, render, template_key
@@ -41,6 +42,7 @@ from ..domain.model import (
     WorkKind,
 )
 from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityProvider, Mailer, Stores, TokenCipher
+from .alerts import AlertRecorder, record_alert
 from .identity import open_tokens, seal_tokens
 from .membership import current_view
 
@@ -122,8 +124,10 @@ class AccessDispatcher:
         links: Links,
         mailer: Mailer | None = None,
         email_always: bool = False,
+        alerts: AlertRecorder | None = None,
     ):
         self.stores = stores
+        self.alerts = alerts  # creator alerts: removals and what could not be done
         # Email (SES) carries a message the platform refused (DMs closed, bot blocked), or every
         # message too when the creator turned email on; only members whose email is known.
         self.mailer = mailer
@@ -341,6 +345,8 @@ class AccessDispatcher:
                 return MessageStatus.SENT, ""
             reason = f"{refused}; {why}" if why else refused
             self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
+            record_alert(self.alerts, AlertKind.UNDELIVERABLE, f"message:{key.member_id}:{key}", now,
+                         member_id=member.id, subject=f"message {key.kind}", detail=reason)
             return MessageStatus.FAILED, refused
         note = ""
         if self.email_always:
@@ -398,7 +404,19 @@ class AccessDispatcher:
         # A no-op convergence (a renewal, a repeated item) costs no write.
         if previous is None or record != replace(previous, updated_at=now):
             self.stores.access.save(record)
+            self._alert_change(previous, record, now)
         return DispatchResult(state, reason, tuple(actions or ()))
+
+    def _alert_change(self, previous: AccessRecord | None, record: AccessRecord, now: int) -> None:
+        """A removal done, or access that cannot be done without the creator: once per change."""
+        before = previous.state if previous else None
+        at = f"{record.member_id}:{record.community_id}:{now}"
+        if record.state is AccessState.REVOKED and before in (AccessState.GRANTED, AccessState.INVITED):
+            record_alert(self.alerts, AlertKind.REMOVAL, f"removal:{at}", now, member_id=record.member_id,
+                         subject=record.community_id, detail=record.reason)
+        elif record.state is AccessState.FAILED and before is not AccessState.FAILED:
+            record_alert(self.alerts, AlertKind.UNDELIVERABLE, f"access:{at}", now, member_id=record.member_id,
+                         subject=record.community_id, detail=record.refusal or record.reason)
 
     def record_failure(self, work: AccessWork, error: Exception, now: int, *, final: bool) -> None:
         """Make a failure visible: on the message for a message, else on the access record."""
@@ -407,6 +425,8 @@ class AccessDispatcher:
                 key = MessageKey(work.member_id, work.message_kind or "", work.message_period or "")
                 reason = f"gave up after {work.attempt + 1} attempts: {error}"
                 self.stores.messages.finish(key, MessageStatus.FAILED, reason, now)
+                record_alert(self.alerts, AlertKind.UNDELIVERABLE, f"message:{key.member_id}:{key}", now,
+                             member_id=work.member_id, subject=f"message {key.kind}", detail=reason)
             return
         previous = self.stores.access.get(work.member_id, work.community_id)
         refusal = ""
@@ -418,6 +438,6 @@ class AccessDispatcher:
         else:
             state, reason = AccessState.RETRYING, f"attempt {work.attempt + 1} failed, retrying: {error}"
         base = previous or AccessRecord(work.member_id, work.community_id, state)
-        self.stores.access.save(
-            replace(base, state=state, reason=reason, updated_at=now, attempts=work.attempt + 1, refusal=refusal)
-        )
+        saved = replace(base, state=state, reason=reason, updated_at=now, attempts=work.attempt + 1, refusal=refusal)
+        self.stores.access.save(saved)
+        self._alert_change(previous, saved, now)

@@ -28,6 +28,8 @@ from ..domain.stripe_events import (
     subscription_snapshot,
 )
 from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Stores
+from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
+from .alerts import AlertRecorder, billing_alert, record_alert
 from .membership import refresh_member
 
 
@@ -54,6 +56,7 @@ class BillingEventProcessor:
         id_factory: Callable[[], str] = new_member_id,
         dispute_policy: str = DISPUTE_REVOKE,
         payments: PaymentLookup | None = None,
+        alerts: AlertRecorder | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -64,6 +67,7 @@ class BillingEventProcessor:
         # Finds the subscription a disputed payment paid (through its invoice); None: disputes
         # on subscription payments are only reported.
         self.payments = payments
+        self.alerts = alerts  # None: no creator alert channel is set, nothing is recorded
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -87,6 +91,10 @@ class BillingEventProcessor:
             raise
         if existing is not None and existing.status == LedgerStatus.ACCESS_UNSENT and outcome.member_id:
             self._converge_every_place(outcome.member_id)
+        if self.alerts is not None and outcome.status == "processed" and (found := billing_alert(event, outcome.detail)):
+            # Before the ledger says processed: a crash in between records it again, never loses it.
+            record_alert(self.alerts, found[0], event.id, now, member_id=outcome.member_id or "", subject=found[1],
+                         detail=found[2])
         self.stores.ledger.mark(self._entry(event, outcome.status, outcome.detail, now), now)
         return outcome
 

@@ -39,7 +39,9 @@ from ..ports import (
     ReconcileStore,
     Stores,
 )
+from ..domain.alerts import AlertKind
 from .access import CatalogSnapshot
+from .alerts import AlertRecorder, record_alert
 
 MEMBERS_PAGE = 1000  # Discord's List Guild Members maximum
 # The one-run lease outlives the function's 900 s timeout: a crashed run blocks the next for at most this.
@@ -77,7 +79,9 @@ class Reconciler:
         listers: Mapping[Platform, MemberLister],
         billing: BillingReader | None,
         policy: Policy,
+        alerts: AlertRecorder | None = None,
     ):
+        self.alerts = alerts  # a finished run that found drift is a creator alert
         self.stores = stores
         self.store = store
         self.queue = queue
@@ -137,6 +141,10 @@ class Reconciler:
             report.finished_at = now
             self.store.save_latest(report.to_dict())
             self.store.clear_run()
+            found = {k: v for k, v in sorted(report.counts.items()) if v}
+            if found:
+                record_alert(self.alerts, AlertKind.DRIFT, f"drift:{report.started_at}", now,
+                             subject=", ".join(f"{k} {v}" for k, v in found.items()), detail="GET /admin/reconcile")
         return report
 
     # -- phases ----------------------------------------------------------------------------------
