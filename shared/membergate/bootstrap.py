@@ -199,7 +199,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoMemberLinkStore,
         DynamoWebSessionStore,
     )
-    from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
+    from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -223,6 +223,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         audit=DynamoAuditLog(),
         given_grants=DynamoGivenGrantIndex(),
         access_codes=DynamoAccessCodeStore(),
+        removals=DynamoRemovalLog(),
     )
 
 

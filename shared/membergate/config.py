@@ -123,6 +123,7 @@ ENV_NAMES = {
     "ledger_retention_days": "LEDGER_RETENTION_DAYS",
     "message_retention_days": "MESSAGE_RETENTION_DAYS",
     "price_check": "PRICE_CHECK",
+    "removal_undo_days": "REMOVAL_UNDO_DAYS",
     "email_from_address": "EMAIL_FROM_ADDRESS",
     "email_messages": "EMAIL_MESSAGES",
 }
@@ -411,6 +412,8 @@ class AdminSettings(StoreSettings):
     stripe_api_key_name: str = ""
     stripe_api_base: str = "https://api.stripe.com"
     price_check: bool = True
+    # POST /admin/removals/{id}/undo is taken this many days after the removal; later, a grant.
+    removal_undo_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -421,6 +424,8 @@ class AdminSettings(StoreSettings):
         price_check = _env(e, "PRICE_CHECK", "on").lower()
         if price_check not in ("on", "off"):
             raise SettingsError(f"PRICE_CHECK must be 'on' or 'off', not {price_check!r}")
+        if _int(e, "REMOVAL_UNDO_DAYS", 7) < 0:
+            raise SettingsError("REMOVAL_UNDO_DAYS must be 0 (no undo) or more days")
         return cls(
             **_stores(e),
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
@@ -434,6 +439,7 @@ class AdminSettings(StoreSettings):
             stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME", ""),
             stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
             price_check=price_check == "on",
+            removal_undo_days=_int(e, "REMOVAL_UNDO_DAYS", 7),
         )
 
 

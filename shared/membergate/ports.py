@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from .domain.access import Capability, Presence, PresenceState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
-from .domain.controls import AccessCode, AuditEntry
+from .domain.controls import AccessCode, AuditEntry, Removal
 from .domain.grants import OneTimeGrant
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
@@ -124,6 +124,21 @@ class AuditLog(Protocol):
         """Entries at or after ``since`` (oldest first), after the (at, id) position ``after``; the
         position to continue from, or None when every entry up to ``now`` was read."""
     def for_member(self, member_id: str) -> list[AuditEntry]: ...
+
+
+class RemovalLog(Protocol):
+    """Removals the dispatcher made, one record per id (domain/controls.removal_id)."""
+
+    def record(self, removal: Removal) -> bool:
+        """Keep it unless its id is already kept; True when this call kept it."""
+    def get(self, removal_id: str) -> Removal | None: ...
+    def page(self, since: int, now: int, limit: int, after: tuple[int, str] | None) -> tuple[list[Removal], tuple[int, str] | None]:
+        """Removals made at or after ``since`` and up to ``now``, newest first, before the (at, id)
+        position ``after``; the position to continue from, or None when all were read."""
+    def mark_undone(self, removal_id: str, at: int, grant_id: str) -> bool:
+        """Mark it undone unless it already is; True when this call marked it."""
+    def clear_undone(self, removal_id: str) -> None:
+        """Forget an undo whose grant could not be given (so the creator can try again)."""
 
 
 class AccessCodeStore(Protocol):
@@ -536,3 +551,5 @@ class Stores:
     audit: AuditLog | None = None
     given_grants: GivenGrantIndex | None = None
     access_codes: AccessCodeStore | None = None
+    # Removals made (services/access.py records, services/removals.py lists and undoes).
+    removals: RemovalLog | None = None
