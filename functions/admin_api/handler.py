@@ -23,6 +23,7 @@ app = build_admin_app(
     start_reconcile=bootstrap.start_reconcile,
     tasks_factory=bootstrap.whatsapp_store,
     price_reader=lambda: billing.describe_prices if (billing := bootstrap.admin().billing) is not None else None,
+    removal_undo_days=lambda: bootstrap.admin().settings.removal_undo_days,
 )
 
 

@@ -203,8 +203,8 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoMemberLinkStore,
         DynamoWebSessionStore,
     )
-    from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
     from .adapters.dynamodb.migrations import DynamoMigrationStore
+    from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -229,6 +229,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         given_grants=DynamoGivenGrantIndex(),
         access_codes=DynamoAccessCodeStore(),
         migrations=DynamoMigrationStore(),
+        removals=DynamoRemovalLog(),
     )
 
 

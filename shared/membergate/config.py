@@ -125,6 +125,7 @@ ENV_NAMES = {
     "ledger_retention_days": "LEDGER_RETENTION_DAYS",
     "message_retention_days": "MESSAGE_RETENTION_DAYS",
     "price_check": "PRICE_CHECK",
+    "removal_undo_days": "REMOVAL_UNDO_DAYS",
     "email_from_address": "EMAIL_FROM_ADDRESS",
     "email_messages": "EMAIL_MESSAGES",
     "alert_discord_channel_id": "ALERT_DISCORD_CHANNEL_ID",
@@ -439,6 +440,8 @@ class AdminSettings(StoreSettings):
     # A migration's announcement is posted in a Telegram group by the bot ("" : no Telegram bot).
     telegram_api_base: str = "https://api.telegram.org"
     telegram_bot_token_name: str = ""
+    # POST /admin/removals/{id}/undo is taken this many days after the removal; later, a grant.
+    removal_undo_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -449,6 +452,8 @@ class AdminSettings(StoreSettings):
         price_check = _env(e, "PRICE_CHECK", "on").lower()
         if price_check not in ("on", "off"):
             raise SettingsError(f"PRICE_CHECK must be 'on' or 'off', not {price_check!r}")
+        if _int(e, "REMOVAL_UNDO_DAYS", 7) < 0:
+            raise SettingsError("REMOVAL_UNDO_DAYS must be 0 (no undo) or more days")
         return cls(
             **_stores(e),
             admin_token_name=_env(e, "ADMIN_TOKEN_NAME"),
@@ -464,6 +469,7 @@ class AdminSettings(StoreSettings):
             price_check=price_check == "on",
             telegram_api_base=_env(e, "TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/"),
             telegram_bot_token_name=_env(e, "TELEGRAM_BOT_TOKEN_NAME", ""),
+            removal_undo_days=_int(e, "REMOVAL_UNDO_DAYS", 7),
         )
 
 

@@ -12,7 +12,7 @@ from .domain.access import Capability, Presence, PresenceState
 from .domain.alerts import Alert, DigestState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
-from .domain.controls import AccessCode, AuditEntry
+from .domain.controls import AccessCode, AuditEntry, Removal
 from .domain.grants import OneTimeGrant
 from .domain.migration import Migration, MigrationMember
 from .domain.preflight import Preflight
@@ -139,6 +139,19 @@ class MigrationStore(Protocol):
         """Record one imported person (one conditional write); False if already in the migration."""
     def members(self, migration_id: str, after: str | None, limit: int) -> tuple[list[MigrationMember], str | None]:
         """Imported members in member id order after ``after``; the id to continue after, or None at the end."""
+class RemovalLog(Protocol):
+    """Removals the dispatcher made, one record per id (domain/controls.removal_id)."""
+
+    def record(self, removal: Removal) -> bool:
+        """Keep it unless its id is already kept; True when this call kept it."""
+    def get(self, removal_id: str) -> Removal | None: ...
+    def page(self, since: int, now: int, limit: int, after: tuple[int, str] | None) -> tuple[list[Removal], tuple[int, str] | None]:
+        """Removals made at or after ``since`` and up to ``now``, newest first, before the (at, id)
+        position ``after``; the position to continue from, or None when all were read."""
+    def mark_undone(self, removal_id: str, at: int, grant_id: str) -> bool:
+        """Mark it undone unless it already is; True when this call marked it."""
+    def clear_undone(self, removal_id: str) -> None:
+        """Forget an undo whose grant could not be given (so the creator can try again)."""
 
 
 class AccessCodeStore(Protocol):
@@ -582,6 +595,8 @@ class Stores:
     access_codes: AccessCodeStore | None = None
     # Free -> paid migrations (services/migration.py); bootstrap always builds it.
     migrations: MigrationStore | None = None
+    # Removals made (services/access.py records, services/removals.py lists and undoes).
+    removals: RemovalLog | None = None
 
 
 # --- creator alerts (services/alerts.py) ------------------------------------------------------

@@ -107,3 +107,53 @@ def test_new_admin_routes_answer_hostile_input_in_the_envelope(stack):
     ]
     assert [r.status for r in hostile] == [404, 400, 400, 413, 400, 401]
     assert all(set(r.json()) == {"error"} for r in hostile)
+
+
+def test_removal_when_grace_runs_out_is_listed_and_undone_back_into_the_guild(stack):
+    from tests.e2e.test_local_stack import buy_through_the_stack
+
+    # Given a member who paid a monthly plan, whose card then declines every renewal
+    guild, role = "955800000000000001", "955800000000000002"
+    user_id, customer = buy_through_the_stack(stack, guild=guild, role=role, kind="subscription", username="undo-eve",
+                                              price={"price_id": "price_e2e_undo", "unit_amount": 900, "currency": "eur",
+                                                     "interval": "month", "product_name": "Monthly undo"})
+    since = stack.get("/_local/clock").json()["epoch"]
+    assert stack.post(f"/_local/stripe/_control/customers/{customer}/payment_method",
+                      json_body={"behaviour": "declines"}).status == 200
+    # When the renewal fails and grace (3 days) runs out on the sandbox clock
+    for days in (31, 4):
+        assert stack.post("/_local/clock", json_body={"advance_seconds": days * 86_400}).status == 200
+    stack.post("/_local/drain")
+    # Then the role is gone, and the removal is listed once, with its reason
+    assert role not in _holders(stack, guild).get(user_id, [])
+    member_id = stack.get(f"/admin/members?discord_user_id={user_id}", admin=True).json()["members"][0]["id"]
+    listed = stack.get(f"/admin/removals?since={since}&limit=200", admin=True)
+    assert listed.status == 200, listed.text
+    mine = [r for r in listed.json()["removals"] if r["member_id"] == member_id]
+    assert [(r["reason"], r["platform"]) for r in mine] == [("grace_expired", "discord")]
+    # When the creator undoes it
+    undone = stack.post(f"/admin/removals/{mine[0]['id']}/undo", admin=True, json_body={"reason": "bank glitch"})
+    stack.post("/_local/drain")
+    # Then the member has the role back and was told, and a second undo is refused
+    assert undone.status == 200, undone.text
+    assert role in _holders(stack, guild)[user_id]
+    told = [d["content"] for d in stack.get("/_local/discord/dms").json()["dms"] if d["user_id"] == user_id]
+    assert len([t for t in told if "you have your access to Guild undo-eve back" in t]) == 1, told
+    again = stack.post(f"/admin/removals/{mine[0]['id']}/undo", admin=True, json_body={"reason": "twice"})
+    assert again.status == 409 and again.json()["error"]["code"] == "already_undone"
+
+
+def test_removal_routes_answer_hostile_input_in_the_envelope(stack):
+    json_type = {"Content-Type": "application/json"}
+    hostile = [
+        stack.post("/admin/removals/rmv_x%0D%0Aevil/undo", admin=True, json_body={"reason": "x"}),
+        stack.post("/admin/removals/rmv_nope/undo", admin=True, data=b"\xff\xfe", headers=json_type),
+        stack.post("/admin/removals/rmv_nope/undo", admin=True, data=b"[" * 5000 + b"]" * 5000, headers=json_type),
+        stack.post("/admin/removals/rmv_nope/undo", admin=True, data=b"{" + b" " * 300_000 + b"}", headers=json_type),
+        stack.post("/admin/removals/rmv_nope/undo", admin=True, json_body={"reason": "r\u00e9el \U0001f600"}),
+        stack.get("/admin/removals?cursor=%C3%A9", admin=True),
+        stack.get("/admin/removals?since=1", headers={"Authorization": "Bearer \u00e9".encode("utf-8").decode("latin-1")}),
+        stack.request("DELETE", "/admin/removals/rmv_nope/undo", admin=True),
+    ]
+    assert [r.status for r in hostile] == [404, 400, 400, 413, 404, 400, 401, 405]
+    assert all(set(r.json()) == {"error"} for r in hostile)

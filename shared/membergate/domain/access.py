@@ -70,6 +70,7 @@ NEEDS: dict[ActionKind, Capability] = {
 }
 
 ACCESS_ENDED = "access_ended"
+ACCESS_RESTORED = "access_restored"  # a removal undone by the creator (services/removals.undo)
 INVITE = "invite"
 UNSUPPORTED = "unsupported_action"
 

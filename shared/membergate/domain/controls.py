@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
-from .errors import ConflictError, InvalidRequestError
+from .errors import AlreadyUndoneError, ConflictError, InvalidRequestError, UndoWindowClosedError
 from .grants import SOURCE_ACCESS_CODE, SOURCE_MANUAL, OneTimeGrant
 from .model import CheckoutGate, Plan, PlanKind
 
@@ -127,3 +127,52 @@ def code_grant_id(code_id: str, member_id: str) -> str:
 def code_grant(code: AccessCode, member_id: str, plan: Plan, now: int) -> OneTimeGrant:
     return manual_grant(code_grant_id(code.id, member_id), member_id, plan, code.days, f"access code {code.id}", now,
                         source=SOURCE_ACCESS_CODE)
+
+
+# --- removals made and their undo -----------------------------------------------------------
+
+UNDO_WINDOW_DAYS = 7  # default of REMOVAL_UNDO_DAYS
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Access the dispatcher took away on a platform (role removed, kick, ban, removal task)."""
+
+    id: str
+    member_id: str
+    community_id: str
+    platform: str
+    at: int
+    reason: str  # the ended entitlement's reason: grace_expired, pass_expired, refunded, dispute, revoked...
+    plan_id: str | None = None  # the plan whose grant ended: an undo gives it back
+    undone_at: int | None = None
+    undo_grant_id: str | None = None
+
+
+def removal_id(member_id: str, community_id: str, episode: int) -> str:
+    """One id per access episode ended: a removal the dispatcher retries is one record."""
+    digest = hashlib.sha256(f"{member_id}|{community_id}|{episode}".encode("utf-8", "surrogatepass")).hexdigest()
+    return "rmv_" + digest[:20]
+
+
+def undo_until(removal: Removal, window_days: int) -> int:
+    return removal.at + window_days * DAY
+
+
+def undo_refusal(removal: Removal, now: int, window_days: int) -> None:
+    """Raise why ``removal`` cannot be undone now; return when it can."""
+    if removal.undone_at is not None:
+        raise AlreadyUndoneError(
+            f"removal {removal.id} was already undone (grant {removal.undo_grant_id}); "
+            "to change that access, extend or end that grant"
+        )
+    if now > undo_until(removal, window_days):
+        raise UndoWindowClosedError(
+            f"removal {removal.id} is older than the {window_days}-day undo window; give access with "
+            f"POST /admin/members/{removal.member_id}/grants instead"
+        )
+    if not removal.plan_id:
+        raise ConflictError(
+            f"removal {removal.id} names no plan to give back; give access with "
+            f"POST /admin/members/{removal.member_id}/grants instead"
+        )

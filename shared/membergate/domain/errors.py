@@ -103,3 +103,21 @@ class RateLimitedError(RetryableError):
     """A platform asked us to wait ``retry_after`` seconds: a wait, not a failed attempt."""
 
     code = "rate_limited"
+
+
+class AlreadyUndoneError(ConflictError):
+    """A removal was already undone: its access is back through the grant the undo gave."""
+
+    code = "already_undone"
+
+
+class UndoWindowClosedError(ConflictError):
+    """A removal is older than the undo window: the creator gives a grant instead."""
+
+    code = "undo_window_closed"
+
+
+class SoldOutError(ConflictError):
+    """Every seat of a plan is taken (or held by an open checkout)."""
+
+    code = "sold_out"

@@ -612,3 +612,10 @@ FR.update({
     "dash.erased": "{member} a été effacé le {date} : il ne reste que des enregistrements pseudonymes.",
     "dash.live_subscription": "{message}",
 })
+# Creator controls (ctl4): a removal undone, seats, one trial per identity.
+EN.update({
+    "msg.access_restored": "Good news: you have your access to {community} back ({plan}); the creator restored it. Welcome back! If anything is missing, open your page: {manage_url}",
+})
+FR.update({
+    "msg.access_restored": "Bonne nouvelle : tu as retrouvé ton accès à {community} ({plan}), le créateur te l'a rendu. Content de te revoir ! S'il manque quelque chose, ouvre ta page : {manage_url}",
+})

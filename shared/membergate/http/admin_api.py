@@ -105,6 +105,8 @@ def build_admin_app(
     tasks_factory: Callable[[], Any] | None = None,  # WhatsApp manual mode's removal tasks
     # The billing port's describe_prices, to check a new plan's prices at Stripe; None: not checked.
     price_reader: Callable[[], admin.PriceReader | None] = lambda: None,
+    # Days after a removal that POST /admin/removals/{id}/undo is taken (REMOVAL_UNDO_DAYS).
+    removal_undo_days: Callable[[], int] = lambda: 7,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -130,7 +132,8 @@ def build_admin_app(
         not_found_message="no such route; see /admin/openapi.json for the admin API",
     )
 
-    add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now)
+    add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
+                       undo_days=removal_undo_days)
     add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
                          connectors=connectors, public_base_url=public_base_url)
 

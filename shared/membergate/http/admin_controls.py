@@ -1,4 +1,4 @@
-"""Admin API routes for creator controls: the audit log, manual grants and access codes."""
+"""Admin API routes for creator controls: the audit log, manual grants, access codes, removals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, BeforeValidator, Field
 
-from ..domain.controls import AuditEntry, actor_of
+from ..domain.controls import AuditEntry, Removal, actor_of, undo_until
 from ..domain.errors import InvalidRequestError
 from ..domain.grants import OneTimeGrant
 from ..services import controls, removals
@@ -102,6 +102,43 @@ class RemovalPreviewOut(BaseModel):
     complete: bool = Field(description="false when more members were due than one preview reads; narrow 'until'")
 
 
+class RemovalOut(BaseModel):
+    id: str
+    member_id: str
+    community_id: str
+    platform: str = Field(description="discord, telegram or whatsapp")
+    at: str = Field(description="when access was taken away (ISO 8601, UTC)")
+    reason: str = Field(description="the ended entitlement's reason: grace_expired, pass_expired, refunded, dispute, revoked...")
+    plan_id: str | None = Field(description="the plan whose grant ended; an undo gives it back")
+    undo_until: str = Field(description="the last moment POST /admin/removals/{id}/undo is taken")
+    undone_at: str | None = Field(description="when it was undone; null if not")
+    undo_grant_id: str | None = Field(description="the manual grant the undo gave")
+
+
+class RemovalsOut(BaseModel):
+    removals: list[RemovalOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass it as cursor for the next page; null at the end")
+
+
+class UndoIn(_Strict):
+    reason: str = REASON
+    days: Days | None = Field(default=None, description="how long the restored access lasts; null (default) for no end")
+
+
+class UndoOut(BaseModel):
+    removal: RemovalOut
+    grant: GrantDetailOut
+
+
+def removal_out(removal: Removal, window_days: int) -> RemovalOut:
+    return RemovalOut(
+        id=removal.id, member_id=removal.member_id, community_id=removal.community_id, platform=removal.platform,
+        at=iso(removal.at) or "", reason=removal.reason, plan_id=removal.plan_id,
+        undo_until=iso(undo_until(removal, window_days)) or "", undone_at=iso(removal.undone_at),
+        undo_grant_id=removal.undo_grant_id,
+    )
+
+
 def grant_detail(grant: OneTimeGrant) -> GrantDetailOut:
     start, end = controls.grant_window(grant)
     return GrantDetailOut(
@@ -130,6 +167,7 @@ def add_control_routes(
     stores_factory: Callable[[], Any],
     queue_factory: Callable[[], Any],
     now: Callable[[], int],
+    undo_days: Callable[[], int] = lambda: 7,
 ) -> None:
     @app.get("/admin/audit")
     def audit_log(
@@ -153,6 +191,28 @@ def add_control_routes(
                       for r in planned],
             complete=complete,
         )
+
+    @app.get("/admin/removals")
+    def removals_made(
+        since: Annotated[int | None, Query(ge=0, le=MAX_EPOCH, description="epoch seconds (default: 30 days ago)")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,11}-[A-Za-z0-9_]{0,64}$", description="next_cursor of the previous page")] = None,
+    ) -> RemovalsOut:
+        moment = now()
+        start = moment - 30 * 86_400 if since is None else since
+        made, next_cursor = removals.made(stores_factory(), since=start, now=moment, limit=limit, cursor=cursor)
+        window = undo_days()
+        return RemovalsOut(removals=[removal_out(r, window) for r in made], next_cursor=next_cursor)
+
+    @app.post("/admin/removals/<removal_id>/undo")
+    def undo_removal(removal_id: str, body: UndoIn) -> UndoOut:
+        require_id(removal_id, "removal_id")
+        window = undo_days()
+        removal, grant = removals.undo(
+            stores_factory(), queue_factory(), removal_id=removal_id, reason=body.reason, days=body.days,
+            actor=actor(app), now=now(), window_days=window,
+        )
+        return UndoOut(removal=removal_out(removal, window), grant=grant_detail(grant))
 
     @app.post("/admin/members/<member_id>/grants", responses={201: {"description": "created"}})
     def give_grant(member_id: str, body: ManualGrantIn) -> Response[GrantDetailOut]:

@@ -9,6 +9,7 @@ with an idempotency key so a retry after a lost answer cannot post twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -25,6 +26,7 @@ from ..domain.access import (
     plan_changes,
 )
 from ..domain.alerts import AlertKind
+from ..domain.controls import Removal, removal_id
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.links import Links
 from ..domain.messages import format_date, render, template_key
@@ -47,6 +49,7 @@ from .identity import open_tokens, seal_tokens
 from .membership import current_view
 
 TOKEN_REFRESH_MARGIN = 120
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,16 @@ def after(presence: Presence, action: Action) -> Presence:
     if action.kind is ActionKind.DECLINE_JOIN:
         return Presence(PresenceState.ABSENT)
     return presence
+
+
+# Actions that take access away on the platform: each convergence doing one is a removal made.
+REMOVALS = frozenset({ActionKind.REMOVE_ROLE, ActionKind.REMOVE_MEMBER})
+
+
+def _ended_subject(here: list[Entitlement]) -> Entitlement | None:
+    """The ended entitlement a removal is about (its plan and reason), the same for receipt and record."""
+    ended = [e for e in here if e.state is EntitlementState.ENDED]
+    return max(ended, key=lambda e: e.plan_id) if ended else None
 
 
 class AccessDispatcher:
@@ -196,6 +209,8 @@ class AccessDispatcher:
                 raise Interrupted(error, known if known.state is not PresenceState.UNKNOWN else None) from error
             known = after(known, action)
             done.append(str(action))
+        if plan.state is AccessState.REVOKED and any(a.kind in REMOVALS for a in plan.actions):
+            self._record_removal(member, community, here, previous, now)
         result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
         return replace(result, follow_up=tuple(follow_up))
 
@@ -232,6 +247,22 @@ class AccessDispatcher:
                     why or "invite_not_delivered",
                 )
 
+    def _record_removal(
+        self, member: Member, community: Community, here: list[Entitlement], previous: AccessRecord | None, now: int
+    ) -> None:
+        """Keep the removal just made, once per access episode (a retried removal is one record)."""
+        if self.stores.removals is None:
+            return
+        subject = _ended_subject(here)
+        removal = Removal(
+            removal_id(member.id, community.id, previous.granted_at if previous else 0),
+            member.id, community.id, community.platform.value, now,
+            (subject.reason if subject and subject.reason else "ended"), subject.plan_id if subject else None,
+        )
+        if self.stores.removals.record(removal):
+            log.info("removal recorded", extra={"removal_id": removal.id, "member_id": member.id,
+                                                "community_id": community.id, "reason": removal.reason})
+
     def _credential(self, member: Member, platform: Platform, now: int) -> str | None:
         """The member's own token where the platform needs it (Discord's guilds.join), refreshed."""
         if platform is not Platform.DISCORD:
@@ -259,8 +290,7 @@ class AccessDispatcher:
         now: int,
     ) -> tuple[list[AccessWork], str]:
         """Send the receipt; return the work to retry it later and, if refused for good, why."""
-        ended = [e for e in here if e.state is EntitlementState.ENDED]
-        subject = max(ended, key=lambda e: e.plan_id) if ended else None
+        subject = _ended_subject(here)
         details = (("plan_id", subject.plan_id), ("reason", subject.reason)) if subject else ()
         work = AccessWork(
             WorkKind.NOTIFY, member.id, community.id,

@@ -1,11 +1,16 @@
-"""Dry run of the sweep: which access it would take away by a given time, from the same pure rules."""
+"""Removals: the sweep's dry run (from the same pure rules), the removals made, and their undo."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..domain.model import Entitlement
-from ..ports import Stores
+from ..domain.access import ACCESS_RESTORED
+from ..domain.controls import Removal, undo_refusal
+from ..domain.errors import AlreadyUndoneError, InvalidRequestError, NotFoundError
+from ..domain.grants import OneTimeGrant
+from ..domain.model import Entitlement, WorkKind
+from ..ports import AccessWork, AccessWorkQueue, RemovalLog, Stores
+from . import controls
 from .membership import current_view
 
 # Members read per preview: the due index lists them soonest first, so a bounded read still shows
@@ -60,3 +65,67 @@ def member_removals(stores: Stores, member_id: str, now: int, until: int) -> lis
         )
         out.append(PlannedRemoval(member_id, community_id, at, reason))
     return out
+# --- removals made, and their undo ----------------------------------------------------------
+
+
+def _log(stores: Stores) -> RemovalLog:
+    if stores.removals is None:  # bootstrap always builds it; a missing one is a wiring bug
+        raise RuntimeError("no removal log wired into Stores")
+    return stores.removals
+
+
+def made(
+    stores: Stores, *, since: int, now: int, limit: int, cursor: str | None
+) -> tuple[list[Removal], str | None]:
+    """Removals made from ``since`` to ``now``, newest first; the cursor of the next page."""
+    after = _parse_cursor(cursor) if cursor else None
+    removals, position = _log(stores).page(since, now, limit, after)
+    return removals, (f"{position[0]}-{position[1]}" if position else None)
+
+
+def _parse_cursor(cursor: str) -> tuple[int, str]:
+    at, _, rest = cursor.partition("-")
+    if not at.isdigit():
+        raise InvalidRequestError("cursor: give the next_cursor of the previous page, unchanged", field="cursor")
+    return int(at), rest
+
+
+def find(stores: Stores, removal_id: str) -> Removal:
+    removal = _log(stores).get(removal_id)
+    if removal is None:
+        raise NotFoundError(f"removal {removal_id} does not exist; the ids are those GET /admin/removals lists")
+    return removal
+
+
+def undo(
+    stores: Stores, queue: AccessWorkQueue, *, removal_id: str, reason: str, days: int | None, actor: str,
+    now: int, window_days: int,
+) -> tuple[Removal, OneTimeGrant]:
+    """Give the access back as a manual grant of the removal's plan, audited, and tell the member.
+
+    The undo is claimed on the record first (conditional), so two undos at once give one grant."""
+    removal = find(stores, removal_id)
+    undo_refusal(removal, now, window_days)
+    log = _log(stores)
+    grant_id = f"undo_{removal.id}"
+    if not log.mark_undone(removal.id, now, grant_id):
+        raise AlreadyUndoneError(f"removal {removal.id} was already undone; to change that access, extend or end its grant")
+    try:
+        grant = controls.give_grant(
+            stores, queue, member_id=removal.member_id, plan_id=removal.plan_id or "", days=days, reason=reason,
+            actor=actor, now=now, grant_id=grant_id,
+        )
+    except Exception:
+        log.clear_undone(removal.id)  # nothing was given: the creator may try again
+        raise
+    controls.audit(stores, actor=actor, action="removal.undo", target=removal.id, now=now,
+                   member_id=removal.member_id, reason=reason,
+                   detail={"grant_id": grant.grant_id, "community_id": removal.community_id,
+                           "removed_for": removal.reason})
+    # Told in their language on their platform, once per removal (the message key is the removal).
+    queue.send([AccessWork(
+        WorkKind.NOTIFY, removal.member_id, removal.community_id, message_kind=ACCESS_RESTORED,
+        message_period=removal.id, details=(("plan_id", removal.plan_id or ""),),
+    )])
+    undone = replace(removal, undone_at=now, undo_grant_id=grant.grant_id)
+    return undone, grant

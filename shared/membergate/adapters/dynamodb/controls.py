@@ -1,13 +1,14 @@
-"""DynamoDB adapters for creator controls: the audit log, given grants' index and access codes."""
+"""DynamoDB adapters for creator controls: the audit log, given grants' index, access codes, removals made."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
-from ...domain.controls import AccessCode, AuditEntry
-from .models import AccessCodeItem, AuditItem, LinkItem
+from ...domain.controls import AccessCode, AuditEntry, Removal
+from .models import AccessCodeItem, AuditItem, LinkItem, RemovalItem
 from .repositories import _conditional_failed, _get, _member_pk
 
 DAY = 86_400
@@ -125,3 +126,110 @@ class DynamoAccessCodeStore:
             actions=[AccessCodeItem.used.add(-1)], condition=AccessCodeItem.used > 0
         )
 
+
+
+# --- removals made --------------------------------------------------------------------------
+
+
+def _removal_key(removal_id: str) -> tuple[str, str]:
+    return f"REMOVAL#{removal_id}", "REMOVAL"
+
+
+def _removal_day_key(at: int, removal_id: str) -> tuple[str, str]:
+    return f"REMOVALS#{_day(at)}", _sk(at, removal_id)
+
+
+class DynamoRemovalLog:
+    """Two items per removal, written in one transaction: by id (undo; the id condition makes a
+    retried removal one record) and in the day's partition (``GET /admin/removals``).
+
+    A day's partition takes only that day's removals; their pace is bounded by the dispatcher's
+    concurrency and the platforms' rate limits (Discord: 50 requests a second per bot), far under a
+    partition's 1,000 writes a second, and the next day writes elsewhere."""
+
+    def record(self, removal: Removal) -> bool:
+        values = _removal_values(removal)
+        try:
+            with TransactWrite(connection=RemovalItem._get_connection().connection) as tx:
+                tx.save(RemovalItem(*_removal_key(removal.id), **values), condition=RemovalItem.pk.does_not_exist())
+                tx.save(RemovalItem(*_removal_day_key(removal.at, removal.id), **values))
+        except TransactWriteError as exc:
+            if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
+                return False  # kept already (a retried removal)
+            raise
+        return True
+
+    def get(self, removal_id: str) -> Removal | None:
+        item = _get(RemovalItem, *_removal_key(removal_id))
+        return _removal(item) if item is not None else None
+
+    def page(
+        self, since: int, now: int, limit: int, after: tuple[int, str] | None
+    ) -> tuple[list[Removal], tuple[int, str] | None]:
+        # Newest first: walk the days back from ``now`` (or the cursor) to ``since``.
+        end = min(now, after[0]) if after else now
+        out: list[Removal] = []
+        day_start = end - end % DAY
+        for _ in range(DAYS_PER_PAGE):
+            if day_start + DAY <= since:
+                return out, None
+            upper = _sk(*after) if after is not None and after[0] >= day_start else _DAY_END_ID
+            items = RemovalItem.query(
+                f"REMOVALS#{_day(day_start)}", RemovalItem.sk < upper, scan_index_forward=False,
+                limit=limit - len(out) + 1,
+            )
+            for item in items:
+                if int(item.at) < since:
+                    return out, None
+                if int(item.at) > now:
+                    continue
+                if len(out) == limit:
+                    last = out[-1]
+                    return out, (last.at, last.id)
+                out.append(_removal(item))
+            day_start -= DAY
+        if day_start + DAY <= since:
+            return out, None
+        return out, (day_start + DAY, "")  # "before the start of the next day to read"
+
+    def mark_undone(self, removal_id: str, at: int, grant_id: str) -> bool:
+        try:
+            RemovalItem(*_removal_key(removal_id)).update(
+                actions=[RemovalItem.undone_at.set(at), RemovalItem.undo_grant_id.set(grant_id)],
+                condition=RemovalItem.pk.exists() & RemovalItem.undone_at.does_not_exist(),
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        self._mirror(removal_id, [RemovalItem.undone_at.set(at), RemovalItem.undo_grant_id.set(grant_id)])
+        return True
+
+    def clear_undone(self, removal_id: str) -> None:
+        RemovalItem(*_removal_key(removal_id)).update(
+            actions=[RemovalItem.undone_at.remove(), RemovalItem.undo_grant_id.remove()]
+        )
+        self._mirror(removal_id, [RemovalItem.undone_at.remove(), RemovalItem.undo_grant_id.remove()])
+
+    @staticmethod
+    def _mirror(removal_id: str, actions: list) -> None:
+        """The day partition's copy shows the undo too (the list answers undone_at)."""
+        item = _get(RemovalItem, *_removal_key(removal_id))
+        if item is not None:
+            RemovalItem(*_removal_day_key(int(item.at), removal_id)).update(actions=actions)
+
+
+def _removal_values(removal: Removal) -> dict:
+    return dict(
+        removal_id=removal.id, member_id=removal.member_id, community_id=removal.community_id,
+        platform=removal.platform, at=removal.at, reason=removal.reason, plan_id=removal.plan_id,
+        undone_at=removal.undone_at, undo_grant_id=removal.undo_grant_id,
+    )
+
+
+def _removal(item: RemovalItem) -> Removal:
+    return Removal(
+        id=item.removal_id, member_id=item.member_id, community_id=item.community_id, platform=item.platform,
+        at=int(item.at), reason=item.reason, plan_id=item.plan_id,
+        undone_at=int(item.undone_at) if item.undone_at is not None else None, undo_grant_id=item.undo_grant_id,
+    )

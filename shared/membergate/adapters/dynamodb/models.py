@@ -231,6 +231,18 @@ class AuditItem(MembershipItem, discriminator="audit"):
     detail = JSONAttribute(null=True)
 
 
+class RemovalItem(MembershipItem, discriminator="removal"):
+    removal_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    community_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    at = NumberAttribute()
+    reason = UnicodeAttribute()
+    plan_id = UnicodeAttribute(null=True)
+    undone_at = NumberAttribute(null=True)
+    undo_grant_id = UnicodeAttribute(null=True)
+
+
 class AccessCodeItem(MembershipItem, discriminator="access_code"):
     code_id = UnicodeAttribute()
     plan_id = UnicodeAttribute()

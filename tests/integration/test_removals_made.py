@@ -1,0 +1,133 @@
+"""Removals made and their undo, through the admin handler under moto."""
+
+from __future__ import annotations
+
+import pytest
+
+from membergate import bootstrap
+from membergate.domain.controls import Removal, removal_id
+from tests.integration.test_creator_controls import DAY, T0, _converge_work, _entitlement, _member, _offer, call, stack_at
+
+pytestmark = pytest.mark.integration
+
+
+def _removed(member_id: str, community_id: str, plan_id: str, at: int, reason: str = "grace_expired") -> Removal:
+    """A removal as the dispatcher keeps it (services/access.py), written through the DynamoDB adapter."""
+    removal = Removal(removal_id(member_id, community_id, at - 30 * DAY), member_id, community_id, "discord", at, reason, plan_id)
+    assert bootstrap.admin().stores.removals.record(removal)
+    return removal
+
+
+def test_removal_recorded_twice_is_one_record():
+    with stack_at():
+        # Given a removal kept once
+        community_id, plan_id = _offer()
+        first = _removed(_member(), community_id, plan_id, T0)
+        # When the dispatcher's retry keeps it again, later
+        again = bootstrap.admin().stores.removals.record(Removal(first.id, "mbr_1", community_id, "discord", T0 + 60, "grace_expired", plan_id))
+        # Then the second write is refused and the list shows one removal, at the first time
+        _, listed = call("GET", f"/admin/removals?since={T0 - DAY}")
+        assert again is False
+        assert [(r["id"], r["at"]) for r in listed["removals"]] == [(first.id, "2027-01-15T08:00:00Z")]
+
+
+def test_removals_list_newest_first_across_days_with_since_and_pages():
+    with stack_at(T0 + 10 * DAY):
+        # Given removals on day 0, day 2 (two) and day 9
+        community_id, plan_id = _offer()
+        made = [_removed(_member(f"mbr_{i}"), community_id, plan_id, at)
+                for i, at in enumerate((T0, T0 + 2 * DAY, T0 + 2 * DAY + 5, T0 + 9 * DAY))]
+        # When the creator lists since day 1 two at a time, then everything
+        status, page_1 = call("GET", f"/admin/removals?since={T0 + DAY}&limit=2")
+        _, page_2 = call("GET", f"/admin/removals?since={T0 + DAY}&limit=2&cursor={page_1['next_cursor']}")
+        _, everything = call("GET", f"/admin/removals?since={T0 - DAY}&limit=200")
+        # Then newest first, day 0 left out by since, pages joining without a gap or a repeat
+        assert status == 200
+        assert [r["id"] for r in page_1["removals"] + page_2["removals"]] == [made[3].id, made[2].id, made[1].id]
+        assert page_2["next_cursor"] is None
+        assert [r["id"] for r in everything["removals"]] == [m.id for m in reversed(made)]
+        first = everything["removals"][-1]
+        assert first["platform"] == "discord" and first["reason"] == "grace_expired" and first["plan_id"] == plan_id
+        assert first["undo_until"] == "2027-01-22T08:00:00Z" and first["undone_at"] is None
+
+
+def test_undo_gives_a_manual_grant_audited_and_tells_the_member():
+    with stack_at(T0 + DAY) as (stack, _):
+        # Given a member removed yesterday when grace ran out
+        community_id, plan_id = _offer(locale="fr")
+        member_id = _member()
+        removal = _removed(member_id, community_id, plan_id, T0)
+        _converge_work(stack)
+        # When the creator undoes it
+        status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "kicked by mistake"})
+        # Then access is given back as a manual grant with that reason, with no end by default
+        assert status == 200, body
+        assert body["removal"]["undone_at"] == "2027-01-16T08:00:00Z" and body["removal"]["undo_grant_id"] == body["grant"]["id"]
+        assert body["grant"]["source"] == "manual" and body["grant"]["reason"] == "kicked by mistake"
+        assert body["grant"]["until"] is None and _entitlement(member_id)["state"] == "active"
+        # and access work plus the member's message (once per removal) are queued
+        work = _converge_work(stack)
+        assert ("converge", community_id) in [(w["kind"], w["community_id"]) for w in work]
+        notify = [w for w in work if w["kind"] == "notify"]
+        assert [(n["message_kind"], n["message_period"]) for n in notify] == [("access_restored", removal.id)]
+        # and the audit log says who undid what and why
+        _, log = call("GET", f"/admin/audit?since={T0}")
+        actions = {(e["action"], e["target"]) for e in log["entries"]}
+        assert ("removal.undo", removal.id) in actions and ("grant.create", body["grant"]["id"]) in actions
+        # and the list shows it undone
+        _, listed = call("GET", f"/admin/removals?since={T0 - DAY}")
+        assert listed["removals"][0]["undone_at"] == "2027-01-16T08:00:00Z"
+
+
+def test_undo_for_some_days_gives_a_grant_ending_then():
+    with stack_at(T0 + DAY):
+        # Given a removal / When undone for 3 days / Then the grant ends 3 days from now
+        community_id, plan_id = _offer()
+        removal = _removed(_member(), community_id, plan_id, T0)
+        status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "goodwill", "days": 3})
+        assert status == 200 and body["grant"]["until"] == "2027-01-19T08:00:00Z"
+
+
+def test_undo_twice_is_already_undone_and_gives_one_grant():
+    with stack_at(T0 + DAY):
+        # Given a removal undone once
+        community_id, plan_id = _offer()
+        member_id = _member()
+        removal = _removed(member_id, community_id, plan_id, T0)
+        call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "mistake"})
+        # When undone again
+        status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "mistake again"})
+        # Then 409 already_undone, and the member holds one manual grant
+        assert status == 409 and body["error"]["code"] == "already_undone"
+        grants = [g for g in bootstrap.admin().stores.grants.for_member(member_id) if g.source == "manual"]
+        assert len(grants) == 1
+
+
+def test_undo_after_the_window_is_refused_with_the_way_to_grant_instead():
+    with stack_at(T0 + 7 * DAY + 1):
+        # Given a removal more than 7 days old
+        community_id, plan_id = _offer()
+        removal = _removed(_member(), community_id, plan_id, T0)
+        # When the creator tries to undo it
+        status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "late"})
+        # Then 409, saying to give a grant instead
+        assert status == 409 and body["error"]["code"] == "undo_window_closed"
+        assert "POST /admin/members/mbr_1/grants" in body["error"]["message"]
+
+
+def test_undo_unknown_or_hostile_answers_in_the_envelope():
+    with stack_at():
+        _offer()
+        answers = [
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x"}),
+            call("POST", "/admin/removals/rmv_x%0D%0Aevil/undo", {"reason": "x"}),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x"}, headers={}),
+            call("GET", "/admin/removals/rmv_nope/undo"),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": ""}),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "days": 0}),
+            call("GET", "/admin/removals?cursor=%C3%A9"),
+            call("GET", "/admin/removals?since=tomorrow"),
+        ]
+        assert [status for status, _ in answers] == [404, 400, 401, 405, 400, 400, 400, 400]
+        assert all(set(body) == {"error"} and {"code", "message"} <= set(body["error"]) for _, body in answers)
+        assert "GET /admin/removals" in answers[0][1]["error"]["message"]

@@ -1,0 +1,128 @@
+"""Removals made: the dispatcher records each access it takes away once, and the undo rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from membergate.domain.controls import Removal, removal_id, undo_refusal
+from membergate.domain.errors import AlreadyUndoneError, ConflictError, RetryableError, UndoWindowClosedError
+from membergate.domain.model import OnRevoke, WorkKind
+from membergate.ports import AccessWork
+from tests.support import stripe_events as se
+from tests.support.harness import DAY, T0, VIP_ROLE, Harness
+from tests.support.removals import FakeRemovalLog
+
+pytestmark = pytest.mark.unit
+
+
+def _harness(**kwargs) -> tuple[Harness, FakeRemovalLog]:
+    h = Harness(**kwargs)
+    log = FakeRemovalLog()
+    h.stores = replace(h.stores, removals=log)
+    h.dispatcher.stores = h.stores
+    return h, log
+
+
+def _paid_then_cancelled(h: Harness, price: str = "price_monthly") -> None:
+    h.member()
+    h.deliver(
+        se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1", price_id=price),
+        se.checkout_completed(created=T0, member_id="mbr_1"),
+    )
+    h.run_access()
+    h.at(T0 + DAY).deliver(se.subscription_event(created=T0 + DAY, member_id="mbr_1", status="canceled", price_id=price))
+
+
+def test_dispatcher_removal_is_recorded_with_its_reason_plan_and_platform():
+    # Given a member who paid and got the role, whose subscription is then cancelled
+    h, log = _harness()
+    _paid_then_cancelled(h)
+    # When the dispatcher takes the role away
+    h.run_access()
+    # Then one removal is kept: who, where, which platform, when, why and which plan
+    assert h.roles() == set()
+    (removal,) = log.items.values()
+    assert (removal.member_id, removal.community_id, removal.platform, removal.at) == ("mbr_1", "com_1", "discord", T0 + DAY)
+    assert removal.plan_id == "pln_monthly" and removal.reason
+    assert removal.id == removal_id("mbr_1", "com_1", T0)
+
+
+def test_dispatcher_removal_retried_after_a_transient_failure_is_one_record():
+    # Given a removal whose kick fails once with a transient error
+    h, log = _harness(on_revoke=OnRevoke.KICK)
+    _paid_then_cancelled(h)
+    h.connector.fail_on["remove_member"] = [RetryableError("Discord answered HTTP 500")]
+    # When the worker runs the converge, fails, and runs the retry; then the same item comes again
+    h.run_access()
+    h.queue.send([AccessWork(WorkKind.CONVERGE, "mbr_1", "com_1")])
+    h.run_access()
+    # Then the member is out and exactly one removal is kept
+    assert h.roles() is None
+    assert h.connector.calls.count("remove_member") == 2
+    assert len(log.items) == 1
+
+
+def test_dispatcher_records_nothing_when_no_access_was_taken_away():
+    # Given a member who paid and still has access (the role is given, never taken)
+    h, log = _harness()
+    h.member()
+    h.deliver(
+        se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"),
+        se.checkout_completed(created=T0, member_id="mbr_1"),
+    )
+    # When access work runs, and a resync runs again
+    h.run_access()
+    h.queue.send([AccessWork(WorkKind.RESYNC, "mbr_1", "com_1")])
+    h.run_access()
+    # Then no removal is recorded
+    assert h.roles() and log.items == {}
+
+
+def test_dispatcher_tier_change_removing_the_old_role_is_not_a_removal():
+    # Given a member who moves from the monthly tier's role to the VIP tier's role
+    h, log = _harness()
+    h.member()
+    h.deliver(
+        se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"),
+        se.checkout_completed(created=T0, member_id="mbr_1"),
+    )
+    h.run_access()
+    # When the subscription's price becomes the VIP one
+    h.at(T0 + DAY).deliver(se.subscription_event(created=T0 + DAY, member_id="mbr_1", price_id="price_vip"))
+    h.run_access()
+    # Then access stays (with the new role) and no removal is recorded
+    assert VIP_ROLE in (h.roles() or set())
+    assert log.items == {}
+
+
+def _removal(**kwargs) -> Removal:
+    values = dict(id="rmv_1", member_id="mbr_1", community_id="com_1", platform="discord", at=T0,
+                  reason="grace_expired", plan_id="pln_monthly")
+    return Removal(**{**values, **kwargs})
+
+
+def test_undo_refusal_within_the_window_allows_it():
+    # Given a removal 6 days old and a 7-day window / When checked / Then nothing is raised
+    undo_refusal(_removal(), T0 + 6 * DAY, 7)
+
+
+def test_undo_refusal_after_the_window_says_to_grant_instead():
+    # Given a removal 8 days old / When checked against a 7-day window / Then refused, naming the grant route
+    with pytest.raises(UndoWindowClosedError) as refused:
+        undo_refusal(_removal(), T0 + 8 * DAY, 7)
+    assert refused.value.code == "undo_window_closed" and "POST /admin/members/mbr_1/grants" in refused.value.message
+
+
+def test_undo_refusal_twice_is_already_undone():
+    # Given an undone removal / When checked again / Then already_undone (a 409)
+    with pytest.raises(AlreadyUndoneError) as refused:
+        undo_refusal(_removal(undone_at=T0 + 1, undo_grant_id="undo_rmv_1"), T0 + 2, 7)
+    assert refused.value.code == "already_undone" and isinstance(refused.value, ConflictError)
+
+
+def test_removal_id_is_stable_per_episode_and_differs_between_episodes():
+    # Given the same member and place / When ids are made for two access episodes / Then one id per episode
+    assert removal_id("mbr_1", "com_1", T0) == removal_id("mbr_1", "com_1", T0)
+    assert removal_id("mbr_1", "com_1", T0) != removal_id("mbr_1", "com_1", T0 + DAY)
