@@ -68,7 +68,9 @@ class FakeCatalog:
     def update_plan(self, plan: Plan) -> None:
         stored = self.plans[plan.id]
         self.plans[plan.id] = replace(
-            stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at
+            stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at,
+            checkout=plan.checkout, renewal_notice_days=plan.renewal_notice_days,
+            trial_notice_days=plan.trial_notice_days, welcome_message=plan.welcome_message,
         )
 
 

@@ -80,13 +80,15 @@ def test_invite_platform_end_of_access_tells_then_removes():
     place.requests.add(TG_USER)
     h.queue.send([AccessWork(WorkKind.RESYNC, "mbr_1", "com_tg")])
     h.run_access()
+    before = len(place.messages)  # the invite, then the welcome once in the chat
     # When the subscription is cancelled
     h.at(T0 + DAY).deliver(se.subscription_event(created=T0 + DAY, member_id="mbr_1", price_id="price_tg",
                                                  status="canceled"))
     h.run_access()
     # Then they are told first, then removed
     assert place.actions[-1] == ("remove", TG_USER) and TG_USER not in place.members
-    assert len(place.messages) == 2
+    assert before == 2 and place.messages[1][1].startswith("Bienvenue dans Le Canal")
+    assert len(place.messages) == 3
     assert h.stores.access.get("mbr_1", "com_tg").state is AccessState.REVOKED
 
 

@@ -97,6 +97,8 @@ def test_failed_renewal_grace_reminders_then_removal_and_cancellation():
     # Given a paying member
     h = Harness()
     paid_signup(h)
+    # (welcomed once on first access)
+    assert len(h.dm_texts()) == 1 and h.dm_texts()[0].startswith("Welcome to")
     # When the renewal fails (past_due at T0+30d)
     failed_at = T0 + 30 * DAY
     h.at(failed_at).deliver(se.subscription_event(created=failed_at, member_id="mbr_1", status="past_due"))
@@ -106,20 +108,20 @@ def test_failed_renewal_grace_reminders_then_removal_and_cancellation():
     assert h.roles() == {ROLE}
     h.at(failed_at + 60).sweep()
     h.at(failed_at + 120).sweep()
-    assert len(h.dm_texts()) == 1 and "didn't go through" in h.dm_texts()[0]
+    assert len(h.dm_texts()) == 2 and "didn't go through" in h.dm_texts()[1]
     # And a day before grace ends, the "ending" reminder
     h.at(failed_at + 2 * DAY + 60).sweep()
-    assert len(h.dm_texts()) == 2 and "Reminder" in h.dm_texts()[1]
+    assert len(h.dm_texts()) == 3 and "Reminder" in h.dm_texts()[2]
     # When grace ends
     h.at(failed_at + 3 * DAY + 1).sweep()
     # Then the member is told how to come back, loses the role, and Stripe stops charging
     assert h.roles() == set()
-    assert "welcome back" in h.dm_texts()[2] and "/join/pln_monthly" in h.dm_texts()[2]
+    assert "welcome back" in h.dm_texts()[3] and "/join/pln_monthly" in h.dm_texts()[3]
     assert h.billing.cancelled == ["sub_1"]
     assert h.access().state is AccessState.REVOKED
     # And a later sweep does nothing more
     h.at(failed_at + 4 * DAY).sweep()
-    assert len(h.dm_texts()) == 3 and h.billing.cancelled == ["sub_1"]
+    assert len(h.dm_texts()) == 4 and h.billing.cancelled == ["sub_1"]
 
 
 def test_grace_end_keep_retrying_leaves_subscription_and_says_attempts_continue():

@@ -156,6 +156,12 @@ EN: dict[str, str] = {
     'msg.email_subject': "{community}: about your membership",
     'msg.survey_question': "One question, if you have a minute: why are you leaving? {survey_url}",
     'msg.uncancelled': "Good news: your {plan} subscription continues. Nothing changes: same access to {community}, same price, next renewal on {date}.",
+    # The default welcome: what the guide asks of a first day (clear rules, what is included, a
+    # first step into the conversation) and where the membership is managed.
+    'msg.welcome': "Welcome to {community}{name_part}! Your access is ready.{included}\nThree things to start well:\n1. Read the rules (the pinned message or the rules channel): they keep this place good for everyone.\n2. Introduce yourself in a few words: who you are and what you came for.\n3. Ask your first question: nobody expects you to know everything yet.\nYour membership (card, invoices, cancellation) is here any time: {manage_url}",
+    'msg.welcome_included': "\nWhat {plan} includes: {description}",
+    'msg.welcome_someone': "there",
+    'msg.card_expiring': "Heads-up: the card on file for your {plan} subscription to {community} expires before your next payment on {date}. Add a new card so your access carries on without a hitch, it takes a minute: {manage_url}",
     'page.survey.title': "Why are you leaving?",
     'page.survey.intro': "One question about {plan}, and it helps a lot. Your answer goes to the creator only.",
     'page.survey.too_expensive': "Too expensive for me",
@@ -321,6 +327,10 @@ FR: dict[str, str] = {
     'msg.email_subject': "{community} : à propos de ton abonnement",
     'msg.survey_question': "Une seule question, si tu as une minute : pourquoi tu pars ? {survey_url}",
     'msg.uncancelled': "Bonne nouvelle : ton abonnement {plan} continue. Rien ne change : même accès à {community}, même prix, prochain renouvellement le {date}.",
+    'msg.welcome': "Bienvenue dans {community}{name_part} ! Ton accès est prêt.{included}\nTrois choses pour bien démarrer :\n1. Lis les règles (le message épinglé ou le salon des règles) : elles gardent cet endroit agréable pour tout le monde.\n2. Présente-toi en quelques mots : qui tu es et ce que tu viens chercher.\n3. Pose ta première question : personne n'attend que tu saches déjà tout.\nTon abonnement (carte, factures, résiliation) se gère ici quand tu veux : {manage_url}",
+    'msg.welcome_included': "\nCe que comprend {plan} : {description}",
+    'msg.welcome_someone': "toi",
+    'msg.card_expiring': "Petit rappel : la carte enregistrée pour ton abonnement {plan} à {community} expire avant ton prochain paiement, le {date}. Ajoute une nouvelle carte pour que ton accès continue sans accroc, ça prend une minute : {manage_url}",
     'page.survey.title': "Pourquoi tu pars ?",
     'page.survey.intro': "Une seule question sur {plan}, et ça aide beaucoup. Ta réponse va au créateur uniquement.",
     'page.survey.too_expensive': "Trop cher pour moi",

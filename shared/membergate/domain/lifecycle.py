@@ -27,6 +27,9 @@ RENEWAL_LEGAL_NOTICE = "renewal_legal_notice"
 TRIAL_ENDING = "trial_ending"
 CANCELLATION_RECEIPT = "cancellation_receipt"
 UNCANCELLED = "uncancelled"
+CARD_EXPIRING = "card_expiring"
+# Sent by the access dispatcher, not the sweep: once per (member, community) ever, on first access.
+WELCOME = "welcome"
 
 
 @dataclass(frozen=True)

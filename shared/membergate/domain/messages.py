@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timezone
 
 from .i18n import CATALOGUES, SUPPORTED_LOCALES, text
 
-__all__ = ["SUPPORTED_LOCALES", "format_date", "render", "template_key"]
+__all__ = [
+    "SUPPORTED_LOCALES", "WELCOME_MAX", "WELCOME_PLACEHOLDERS", "fill_welcome", "format_date", "render", "template_key",
+    "welcome_problem",
+]
 
 
 def template_key(kind: str, reason: str = "", on_grace_end: str = "") -> str:
@@ -38,3 +43,27 @@ def render(key: str, locale: str, **context: str) -> str:
 class _Defaults(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "—"
+
+
+# The creator's welcome text: plain text with these placeholders only, filled in one pass (a
+# member's name containing "{community}" stays as typed).
+WELCOME_MAX = 1_500
+WELCOME_PLACEHOLDERS = ("name", "community", "manage_url")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def welcome_problem(message: str) -> str | None:
+    """Why the creator's welcome text cannot be used, in words they can act on; None when it can."""
+    if len(message) > WELCOME_MAX:
+        return f"welcome_message is {len(message)} characters; keep it to {WELCOME_MAX}"
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in message):
+        return "welcome_message is plain text: remove control characters (line breaks and tabs are fine)"
+    unknown = sorted({m for m in _PLACEHOLDER.findall(message) if m not in WELCOME_PLACEHOLDERS})
+    if unknown:
+        allowed = " ".join("{" + p + "}" for p in WELCOME_PLACEHOLDERS)
+        return f"welcome_message uses unknown placeholders {', '.join('{' + u + '}' for u in unknown)}; use only {allowed}"
+    return None
+
+
+def fill_welcome(message: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), message)

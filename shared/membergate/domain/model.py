@@ -174,6 +174,8 @@ class Plan:
     renewal_notice_days: int | None = 7
     # Days before a free trial ends the member is told the first charge is coming (None: none).
     trial_notice_days: int | None = 3
+    # The creator's welcome, sent once on a member's first access ("" : the default in their language).
+    welcome_message: str = ""
 
     @property
     def grace_seconds(self) -> int:

@@ -214,6 +214,7 @@ def build_admin_app(
             checkout=body.checkout.model_dump(),
             renewal_notice_days=body.renewal_notice_days,
             trial_notice_days=body.trial_notice_days,
+            welcome_message=body.welcome_message,
             now=now(),
             prices=price_reader(),
         )
@@ -256,10 +257,15 @@ def build_admin_app(
     def patch_plan(plan_id: str, body: PlanPatch) -> PlanOut:
         require_id(plan_id, "plan_id")
         stores = stores_factory()
-        changes = body.model_dump()
-        plan = admin.update_plan(stores, plan_id, **changes)
-        controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(),
-                       detail={k: str(v) for k, v in changes.items() if v is not None})
+        changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message"})
+        # null turns a notice off, so for these an absent field (unchanged) differs from null.
+        notices = {k: getattr(body, k) for k in ("renewal_notice_days", "trial_notice_days") if k in body.model_fields_set}
+        welcome = (body.welcome_message or "") if "welcome_message" in body.model_fields_set else None
+        plan = admin.update_plan(stores, plan_id, **changes, notices=notices, welcome_message=welcome)
+        detail = {k: str(v) for k, v in changes.items() if v is not None} | {k: str(v) for k, v in notices.items()}
+        if welcome is not None:
+            detail["welcome_message"] = f"{len(welcome)} characters"
+        controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(), detail=detail)
         return plan_out(plan, public_base_url(app))
 
     @app.post("/admin/plans/<plan_id>/archive")
@@ -620,6 +626,7 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         checkout=CheckoutOptionsOut(**asdict(p.checkout)),
         renewal_notice_days=p.renewal_notice_days,
         trial_notice_days=p.trial_notice_days,
+        welcome_message=p.welcome_message,
     )
 
 

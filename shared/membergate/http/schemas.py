@@ -170,7 +170,12 @@ class PlanIn(_Strict):
         default=7, ge=1, le=60, description="days before each renewal the member is told it is coming; null: no notice"
     )
     trial_notice_days: int | None = Field(
-        default=3, ge=1, le=30, description="days before a free trial ends the member is told; null: no notice"
+        default=3, ge=1, le=60, description="days before a free trial ends the member is told; null: no notice"
+    )
+    welcome_message: str = Field(
+        default="", max_length=1500,
+        description="plain text sent once on a member's first access; placeholders {name} {community} {manage_url}; "
+        "empty: the default welcome in the community's language",
     )
 
 
@@ -181,6 +186,17 @@ class PlanPatch(_Strict):
     grace_days: int | None = Field(default=None, ge=0, le=60)
     on_grace_end: Literal["cancel", "keep_retrying"] | None = None
     checkout: CheckoutOptionsPatch | None = Field(default=None, description="only the options given change")
+    renewal_notice_days: int | None = Field(
+        default=None, ge=1, le=60, description="days before each renewal the member is told; null: no notice"
+    )
+    trial_notice_days: int | None = Field(
+        default=None, ge=1, le=60, description="days before a free trial ends the member is told; null: no notice"
+    )
+    welcome_message: str | None = Field(
+        default=None, max_length=1500,
+        description="plain text sent once on a member's first access; placeholders {name} {community} {manage_url}; "
+        "empty or null: the default welcome",
+    )
 
 
 class GrantOut(BaseModel):
@@ -204,6 +220,7 @@ class PlanOut(BaseModel):
     checkout: CheckoutOptionsOut = Field(default_factory=CheckoutOptionsOut)
     renewal_notice_days: int | None = None
     trial_notice_days: int | None = None
+    welcome_message: str = Field(default="", description="the creator's welcome; empty: the default welcome is sent")
 
 
 class PlansOut(BaseModel):

@@ -29,7 +29,9 @@ from ..domain.alerts import AlertKind
 from ..domain.controls import Removal, removal_id
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.links import Links
-from ..domain.messages import format_date, render, template_key
+from ..domain.i18n import text
+from ..domain.lifecycle import WELCOME
+from ..domain.messages import fill_welcome, format_date, render, template_key
 from ..domain.model import (
     AccessRecord,
     AccessState,
@@ -212,6 +214,10 @@ class AccessDispatcher:
         if plan.state is AccessState.REVOKED and any(a.kind in REMOVALS for a in plan.actions):
             self._record_removal(member, community, here, previous, now)
         result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
+        if plan.state is AccessState.GRANTED and (previous is None or not previous.granted_at):
+            # First access here ever (not a renewal, not a restore, not a relink: those had a
+            # granted_at): the welcome, after access is in place.
+            follow_up += self._welcome(member, community, here, catalog, now)
         return replace(result, follow_up=tuple(follow_up))
 
     def _run(
@@ -304,21 +310,41 @@ class AccessDispatcher:
             return [work], ""
         return [], why if status is MessageStatus.FAILED else ""
 
+    def _welcome(
+        self, member: Member, community: Community, here: list[Entitlement], catalog: CatalogSnapshot, now: int
+    ) -> list[AccessWork]:
+        """Send the welcome once per (member, community) ever; return the work to retry it later."""
+        key = MessageKey(member.id, WELCOME, community.id)
+        if self.stores.messages.status(key) is not None:
+            return []
+        granting = sorted(e.plan_id for e in here if e.state in (EntitlementState.ACTIVE, EntitlementState.GRACE))
+        work = AccessWork(
+            WorkKind.NOTIFY, member.id, community.id, message_kind=WELCOME, message_period=community.id,
+            details=(("plan_id", granting[0]),) if granting else (),
+        )
+        try:
+            self._deliver(key, member, community, self._text(work, community, catalog, member), now)
+        except RetryableError:
+            return [work]  # access stays granted; the welcome is retried on its own with backoff
+        return []
+
     # -- notify ----------------------------------------------------------------------------
 
     def _notify(
         self, work: AccessWork, member: Member, community: Community, catalog: CatalogSnapshot, now: int
     ) -> DispatchResult:
         key = MessageKey(member.id, work.message_kind or "", work.message_period or "")
-        status, _ = self._deliver(key, member, community, self._text(work, community, catalog), now)
+        status, _ = self._deliver(key, member, community, self._text(work, community, catalog, member), now)
         reason = "" if status is MessageStatus.SENT else f"message {status.value}"
         return DispatchResult(None, reason, ("message:" + key.kind,) if status is MessageStatus.SENT else ())
 
-    def _text(self, work: AccessWork, community: Community, catalog: CatalogSnapshot) -> str:
+    def _text(self, work: AccessWork, community: Community, catalog: CatalogSnapshot, member: Member | None = None) -> str:
         details = dict(work.details)
         plan_id = details.get("plan_id")
         plan = (catalog.plans.get(plan_id) or self.stores.catalog.get_plan(plan_id)) if plan_id else None
         kind = work.message_kind or ""
+        if kind == WELCOME:
+            return self._welcome_text(plan, community, member)
         if kind == ACCESS_ENDED:
             kind = template_key(ACCESS_ENDED, details.get("reason", ""), plan.on_grace_end.value if plan else "")
         grace_end = details.get("grace_ends_at")
@@ -343,6 +369,20 @@ class AccessDispatcher:
         if details.get("survey_token"):
             said += "\n" + render("survey_question", community.locale, survey_url=self.links.survey(details["survey_token"]))
         return said
+
+    def _welcome_text(self, plan: Plan | None, community: Community, member: Member | None) -> str:
+        """The creator's welcome for the plan, else the default one in the community's language."""
+        locale = community.locale
+        manage_url = self.links.manage(plan.id if plan else None)
+        name = _display_name(member, community.platform) if member else ""
+        if plan is not None and plan.welcome_message:
+            values = {"name": name or text(locale, "msg.welcome_someone"), "community": community.name,
+                      "manage_url": manage_url}
+            return fill_welcome(plan.welcome_message, values)
+        included = (render("welcome_included", locale, plan=plan.name, description=plan.description)
+                    if plan is not None and plan.description else "")
+        return render("welcome", locale, community=community.name, name_part=f", {name}" if name else "",
+                      included=included, manage_url=manage_url)
 
     def _deliver(
         self, key: MessageKey, member: Member, community: Community, text: str, now: int
@@ -471,3 +511,12 @@ class AccessDispatcher:
         saved = replace(base, state=state, reason=reason, updated_at=now, attempts=work.attempt + 1, refusal=refusal)
         self.stores.access.save(saved)
         self._alert_change(previous, saved, now)
+
+
+def _display_name(member: Member, platform: Platform) -> str:
+    """How to greet the member: their account's name ("Alice" of "Alice (@alice)"), else ""."""
+    handle = member.handle(platform) or next((i.handle for i in member.identities if i.handle), None)
+    if not handle:
+        return ""
+    name = handle.split(" (@", 1)[0].strip()
+    return name[:80]

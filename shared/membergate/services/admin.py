@@ -16,6 +16,7 @@ from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, P
 from ..domain.preflight import Check, Preflight
 from ..domain.whatsapp import normalise_phone
 from ..domain.prices import price_problems
+from ..domain.messages import welcome_problem
 from ..domain.billing import PriceInfo
 from ..domain.model import (
     CheckoutOptions,
@@ -187,8 +188,10 @@ def create_plan(
     prices: PriceReader | None = None,
     renewal_notice_days: int | None = 7,
     trial_notice_days: int | None = 3,
+    welcome_message: str = "",
 ) -> Plan:
     """With ``prices`` (the billing port's describe_prices), every price is checked at Stripe first."""
+    welcome_message = _checked_welcome(welcome_message)
     plan_kind = PlanKind(kind)
     if plan_kind is PlanKind.PASS and not access_days:
         raise InvalidRequestError("a pass needs access_days: how many days one payment gives", field="access_days")
@@ -235,6 +238,7 @@ def create_plan(
         checkout=CheckoutOptions(**(checkout or {})),
         renewal_notice_days=renewal_notice_days,
         trial_notice_days=trial_notice_days,
+        welcome_message=welcome_message,
     )
     stores.catalog.add_plan(plan)
     return plan
@@ -585,14 +589,25 @@ def filter_events(
 def update_plan(
     stores: Stores, plan_id: str, *, name: str | None = None, grace_days: int | None = None, on_grace_end: str | None = None,
     checkout: Mapping[str, bool | None] | None = None,
+    notices: Mapping[str, int | None] | None = None,
+    welcome_message: str | None = None,
 ) -> Plan:
     """Edit what members see and how long grace lasts; a change of grace applies from the next derivation.
-    Checkout options given apply to checkouts started from now on."""
+    Checkout options given apply to checkouts started from now on. ``notices`` holds only the notice
+    settings given (renewal_notice_days, trial_notice_days; None turns one off); a welcome_message
+    of "" goes back to the default welcome, None leaves it as it is."""
     plan = stores.catalog.get_plan(plan_id)
     if plan is None:
         raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
+    notices = notices or {}
     edited = replace(
         plan,
+        renewal_notice_days=notices.get("renewal_notice_days", plan.renewal_notice_days),
+        trial_notice_days=notices.get("trial_notice_days", plan.trial_notice_days),
+        welcome_message=plan.welcome_message if welcome_message is None else _checked_welcome(welcome_message),
+    )
+    edited = replace(
+        edited,
         name=plan.name if name is None else name,
         grace_days=plan.grace_days if grace_days is None else grace_days,
         on_grace_end=plan.on_grace_end if on_grace_end is None else OnGraceEnd(on_grace_end),
@@ -601,6 +616,14 @@ def update_plan(
     if edited != plan:
         stores.catalog.update_plan(edited)
     return edited
+
+
+def _checked_welcome(message: str) -> str:
+    """The creator's welcome text as stored (trimmed), or a 400 saying what to change."""
+    problem = welcome_problem(message)
+    if problem is not None:
+        raise InvalidRequestError(problem, field="welcome_message")
+    return message.strip()
 
 
 def archive_plan(stores: Stores, plan_id: str, now: int) -> Plan:

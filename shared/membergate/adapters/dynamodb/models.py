@@ -140,6 +140,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     renewal_notice_days = NumberAttribute(null=True)
     trial_notice_days = NumberAttribute(null=True)
     notices_set = BooleanAttribute(null=True)  # whether the two above were stored (None is "off")
+    welcome_message = UnicodeAttribute(null=True)  # absent: the default welcome
 
 
 class PriceItem(MembershipItem, discriminator="price"):

@@ -171,6 +171,7 @@ class DynamoCatalogRepository:
                 renewal_notice_days=plan.renewal_notice_days,
                 trial_notice_days=plan.trial_notice_days,
                 notices_set=True,
+                welcome_message=plan.welcome_message or None,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -197,6 +198,15 @@ class DynamoCatalogRepository:
         ]
         actions.append(PlanItem.archived_at.set(plan.archived_at) if plan.archived_at is not None else PlanItem.archived_at.remove())
         actions.append(PlanItem.checkout_options.set(_checkout_options_item(plan.checkout)))
+        actions += [
+            PlanItem.renewal_notice_days.set(plan.renewal_notice_days) if plan.renewal_notice_days is not None
+            else PlanItem.renewal_notice_days.remove(),
+            PlanItem.trial_notice_days.set(plan.trial_notice_days) if plan.trial_notice_days is not None
+            else PlanItem.trial_notice_days.remove(),
+            PlanItem.notices_set.set(True),
+            PlanItem.welcome_message.set(plan.welcome_message) if plan.welcome_message
+            else PlanItem.welcome_message.remove(),
+        ]
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
     def update_community(self, community: Community) -> None:
@@ -257,6 +267,7 @@ def _plan(item: PlanItem) -> Plan:
         description=item.description or "",
         archived_at=int(item.archived_at) if item.archived_at is not None else None,
         checkout=_checkout_options(item.checkout_options),
+        welcome_message=item.welcome_message or "",
         **_notices(item),
     )
 
