@@ -197,6 +197,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     last_paid_at = NumberAttribute(null=True)
     refunded_payment_at = NumberAttribute(null=True)
     cancellation_ends = ListAttribute(of=NumberAttribute, null=True)
+    # The KPIs' history: {"lines": [distinct price lines], "points": [[created, status, paused, line set]]}
+    history = JSONAttribute(null=True)
     version = VersionAttribute()
 
 

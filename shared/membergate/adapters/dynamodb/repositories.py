@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
+from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
 from ...domain.survey import SurveyAnswer, SurveyLink
@@ -501,6 +501,7 @@ class DynamoSubscriptionRepository:
             last_paid_at=record.last_paid_at,
             refunded_payment_at=record.refunded_payment_at,
             cancellation_ends=list(record.cancellation_ends) or None,
+            history=_history_json(record.history) if record.history else None,
         )
         if record.version is not None:
             item.version = record.version
@@ -588,7 +589,28 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         last_paid_at=int(item.last_paid_at) if item.last_paid_at is not None else None,
         refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
+        history=_history(item.history) if item.history else (),
     )
+
+
+def _history_json(points: tuple[HistoryPoint, ...]) -> dict:
+    # Renewals repeat the same price lines: store each distinct set once and refer to it by index.
+    line_sets: list[tuple[PriceLine, ...]] = []
+    encoded = []
+    for p in points:
+        if p.lines not in line_sets:
+            line_sets.append(p.lines)
+        encoded.append([p.created, p.status, int(p.pause_collection), line_sets.index(p.lines)])
+    return {
+        "lines": [[[l.price_id, l.currency, l.unit_amount, l.quantity, l.interval, l.interval_count] for l in ls]
+                  for ls in line_sets],
+        "points": encoded,
+    }
+
+
+def _history(d: dict) -> tuple[HistoryPoint, ...]:
+    line_sets = [tuple(PriceLine(p, c, a, int(q), i, int(n)) for p, c, a, q, i, n in ls) for ls in d["lines"]]
+    return tuple(HistoryPoint(int(c), s, line_sets[int(i)], bool(paused)) for c, s, paused, i in d["points"])
 
 
 # --- one-time grants ------------------------------------------------------------------------
