@@ -71,6 +71,14 @@ class FakeCatalog:
             stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at
         )
 
+    def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
+        for price in price_ids:
+            if self.prices.get(price, plan_id) != plan_id:
+                raise ConflictError(f"price {price} is already sold by plan {self.prices[price]}")
+        for price in price_ids:
+            self.prices[price] = plan_id
+        self.plans[plan_id] = replace(self.plans[plan_id], stripe_price_ids=price_ids)
+
 
 class FakeMembers:
     def __init__(self) -> None:

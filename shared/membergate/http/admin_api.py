@@ -247,7 +247,7 @@ def build_admin_app(
         require_id(plan_id, "plan_id")
         stores = stores_factory()
         changes = body.model_dump()
-        plan = admin.update_plan(stores, plan_id, **changes)
+        plan = admin.update_plan(stores, plan_id, **changes, prices=price_reader())
         controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(),
                        detail={k: str(v) for k, v in changes.items() if v is not None})
         return plan_out(plan, public_base_url(app))

@@ -189,7 +189,7 @@ class DynamoCatalogRepository:
         return self.get_plan(link.plan_id) if link else None
 
     def update_plan(self, plan: Plan) -> None:
-        # Only what an edit may change; prices and grants stay as created (they key other items).
+        # Name, grace, archive and checkout options; prices go through set_plan_prices (they key other items).
         actions = [
             PlanItem.name.set(plan.name),
             PlanItem.grace_days.set(plan.grace_days),
@@ -198,6 +198,26 @@ class DynamoCatalogRepository:
         actions.append(PlanItem.archived_at.set(plan.archived_at) if plan.archived_at is not None else PlanItem.archived_at.remove())
         actions.append(PlanItem.checkout_options.set(_checkout_options_item(plan.checkout)))
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
+
+    def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
+        # Claim each new price (a price already this plan's is fine); a removed price keeps its
+        # link so webhooks of members still paying it find their plan.
+        for price_id in price_ids:
+            try:
+                PriceItem(f"PRICE#{price_id}", "PRICE", price_id=price_id, plan_id=plan_id).save(
+                    condition=PriceItem.pk.does_not_exist() | (PriceItem.plan_id == plan_id)
+                )
+            except PutError as exc:
+                if _conditional_failed(exc):
+                    owner = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
+                    raise ConflictError(
+                        f"price {price_id} is already sold by plan {owner.plan_id if owner else '?'}; "
+                        "a price can belong to one plan only"
+                    ) from None
+                raise
+        PlanItem(f"PLAN#{plan_id}", "PLAN").update(
+            actions=[PlanItem.price_ids.set(list(price_ids))], condition=PlanItem.pk.exists()
+        )
 
     def update_community(self, community: Community) -> None:
         # Only what an edit may change: the place and the role key other items and the members' access.
