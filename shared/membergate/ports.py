@@ -54,7 +54,10 @@ class CatalogRepository(Protocol):
     def list_plans(self) -> list[Plan]: ...
     def plan_for_price(self, price_id: str) -> Plan | None: ...
     def update_plan(self, plan: Plan) -> None:
-        """Store an edited plan's name, grace and archive date (prices and grants never change)."""
+        """Store an edited plan's name, grace and archive date (prices: set_plan_prices; grants never change)."""
+    def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
+        """Sell ``price_ids`` from this plan; ConflictError if one is sold by another plan. A price
+        taken off the plan keeps pointing to it, so members already paying it keep their plan."""
     def update_community(self, community: Community) -> None:
         """Store an edited community's name, locale, removal mode and archive date (its place and
         role never change: they key the members' access)."""

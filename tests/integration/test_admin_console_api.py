@@ -189,7 +189,8 @@ def test_plan_patch_changes_only_the_fields_given():
 
 
 @pytest.mark.parametrize("body,field", [({"grace_days": "3"}, "grace_days"), ({"name": "   "}, "name"),
-                                        ({"stripe_price_ids": ["price_q"]}, "stripe_price_ids"), ({"grace_days": 61}, "grace_days")])
+                                        ({"stripe_price_ids": ["price q"]}, "stripe_price_ids[0]"), ({"stripe_price_ids": []}, "stripe_price_ids"),
+                                        ({"grace_days": 61}, "grace_days")])
 def test_plan_patch_bad_field_is_400_naming_it(body, field):
     with aws_stack():
         plan = _plan()

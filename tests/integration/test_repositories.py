@@ -206,6 +206,23 @@ def test_subscription_round_trip_and_optimistic_versioning(stores):
         stores.subscriptions.save(saved)  # stale version
 
 
+def test_subscription_history_round_trip_keeps_every_price_and_status(stores):
+    # Given a subscription seen active at one price, upgraded, then cancelled with collection paused
+    line_a, line_b = PriceLine("price_a", "eur", 900, 1, "month", 1), PriceLine("price_b", "jpy", 1200, 2, "year", 1)
+    record = SubscriptionRecord("sub_1", "mbr_1", "cus_1", "pln_1")
+    for snap in (SubscriptionSnapshot("sub_1", "cus_1", "active", T0, "evt_1", lines=(line_a,)),
+                 SubscriptionSnapshot("sub_1", "cus_1", "active", T0 + 50, "evt_2", lines=(line_b,), pause_collection=True),
+                 SubscriptionSnapshot("sub_1", "cus_1", "canceled", T0 + 99, "evt_3", lines=(line_b,))):
+        record = merge_snapshot(record, snap)
+    # When it is saved and read back
+    stores.subscriptions.save(record)
+    loaded = stores.subscriptions.get("mbr_1", "sub_1")
+    # Then its whole history comes back, in Stripe's order
+    assert loaded.history == record.history and len(loaded.history) == 3
+    assert [(p.status, p.lines, p.pause_collection) for p in loaded.history] == [
+        ("active", (line_a,), False), ("active", (line_b,), True), ("canceled", (line_b,), False)]
+
+
 def test_subscription_payment_and_refund_times_round_trip(stores):
     from dataclasses import replace
 

@@ -73,6 +73,14 @@ class FakeCatalog:
             trial_notice_days=plan.trial_notice_days, welcome_message=plan.welcome_message,
         )
 
+    def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
+        for price in price_ids:
+            if self.prices.get(price, plan_id) != plan_id:
+                raise ConflictError(f"price {price} is already sold by plan {self.prices[price]}")
+        for price in price_ids:
+            self.prices[price] = plan_id
+        self.plans[plan_id] = replace(self.plans[plan_id], stripe_price_ids=price_ids)
+
 
 class FakeMembers:
     def __init__(self) -> None:

@@ -74,3 +74,32 @@ def test_kpis_service_paused_collection_is_not_revenue():
     report = read_kpis(h.stores, T0 + DAY, start=None, end=None).as_dict()
     # Then the member pays nothing and is not counted as paying
     assert report["paying_members"] == 0 and report["mrr"] == {}
+
+
+def test_kpis_service_subscription_active_then_cancelled_shows_new_then_churned():
+    # Given a member who subscribed on day 0, upgraded on day 2 and cancelled on day 5
+    h = Harness()
+    subscribe(h, 1, amount=900)
+    h.deliver(se.subscription_event(created=T0 + 2 * DAY, customer="cus_1", sub_id="sub_1", amount=1500))
+    h.deliver(se.subscription_event("customer.subscription.deleted", created=T0 + 5 * DAY, customer="cus_1",
+                                    sub_id="sub_1", amount=1500, status="canceled"))
+    # When the KPIs of a period covering all three are read
+    report = read_kpis(h.stores, T0 + 10 * DAY, start=day(T0), end=day(T0 + 9 * DAY)).as_dict()
+    # Then the movements follow Stripe's times: new at 900, expansion of 600, churn of 1500
+    assert report["movements"]["eur"] == {"new": 900, "expansion": 600, "contraction": 0, "churned": 1500,
+                                          "reactivation": 0}
+    assert report["churn"]["voluntary"]["members"] == 1 and report["mrr"] == {"eur": 0}
+
+
+def test_kpis_service_history_does_not_depend_on_delivery_order():
+    # Given the same three events delivered newest first
+    h = Harness()
+    h.deliver(se.subscription_event("customer.subscription.deleted", created=T0 + 5 * DAY, customer="cus_1",
+                                    sub_id="sub_1", amount=1500, status="canceled"))
+    h.deliver(se.subscription_event(created=T0 + 2 * DAY, customer="cus_1", sub_id="sub_1", amount=1500))
+    subscribe(h, 1, amount=900)
+    # When the same period is read
+    report = read_kpis(h.stores, T0 + 10 * DAY, start=day(T0), end=day(T0 + 9 * DAY)).as_dict()
+    # Then the movements are the same
+    assert report["movements"]["eur"] == {"new": 900, "expansion": 600, "contraction": 0, "churned": 1500,
+                                          "reactivation": 0}

@@ -104,6 +104,30 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class HistoryPoint:
+    """What one snapshot said the subscription charged from ``created`` on (the KPIs' history).
+
+    Kept whole, not pruned like ``observations``: past movements (an upgrade, a cancellation)
+    need every status and price the subscription went through, at Stripe's times.
+    """
+
+    created: int
+    status: str
+    lines: tuple[PriceLine, ...] = ()
+    pause_collection: bool = False
+
+    @property
+    def order_key(self) -> tuple[int, int, bool, str]:
+        return (self.created, STATUS_RANK.get(self.status, -1), self.pause_collection, repr(self.lines))
+
+
+# A bound on one record's history so the item (rewritten at every event) stays small: about
+# 40 bytes a point, so 240 points is under 10 KB, twenty years of monthly renewals. Past it the
+# oldest points go, and a KPI period older than the kept history reads the oldest kept state.
+HISTORY_LIMIT = 240
+
+
+@dataclass(frozen=True)
 class SubscriptionRecord:
     """Everything known about one subscription, merged from snapshots and checkout facts."""
 
@@ -126,6 +150,8 @@ class SubscriptionRecord:
     # Every access end a cancellation announced (a union over snapshots, so order-independent):
     # a later snapshot without it means the member took the cancellation back.
     cancellation_ends: tuple[int, ...] = ()
+    # Every (time, status, prices) the subscription went through, for the KPIs (see HistoryPoint).
+    history: tuple[HistoryPoint, ...] = ()
 
     @property
     def last_payment_refunded(self) -> bool:
@@ -167,8 +193,15 @@ def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -
     end = scheduled_end(snapshot)
     if end is not None and end not in cancellation_ends:
         cancellation_ends = tuple(sorted((*cancellation_ends, end)))
+    point = HistoryPoint(snapshot.created, snapshot.status, snapshot.lines, snapshot.pause_collection)
+    history = tuple(sorted(set(record.history) | {point}, key=lambda p: p.order_key))[-HISTORY_LIMIT:]
     return replace(
-        record, latest=latest, observations=observations, via_checkout=via_checkout, cancellation_ends=cancellation_ends
+        record,
+        latest=latest,
+        observations=observations,
+        via_checkout=via_checkout,
+        cancellation_ends=cancellation_ends,
+        history=history,
     )
 
 

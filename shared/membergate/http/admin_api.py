@@ -261,7 +261,8 @@ def build_admin_app(
         # null turns a notice off, so for these an absent field (unchanged) differs from null.
         notices = {k: getattr(body, k) for k in ("renewal_notice_days", "trial_notice_days") if k in body.model_fields_set}
         welcome = (body.welcome_message or "") if "welcome_message" in body.model_fields_set else None
-        plan = admin.update_plan(stores, plan_id, **changes, notices=notices, welcome_message=welcome)
+        plan = admin.update_plan(stores, plan_id, **changes, notices=notices, welcome_message=welcome,
+                                   prices=price_reader())
         detail = {k: str(v) for k, v in changes.items() if v is not None} | {k: str(v) for k, v in notices.items()}
         if welcome is not None:
             detail["welcome_message"] = f"{len(welcome)} characters"

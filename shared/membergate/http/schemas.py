@@ -180,9 +180,13 @@ class PlanIn(_Strict):
 
 
 class PlanPatch(_Strict):
-    """Only the fields given change; prices and grants stay as created (archive and create anew)."""
+    """Only the fields given change; grants stay as created (archive and create anew). New prices
+    are checked at Stripe like at creation; members already paying a removed price keep the plan."""
 
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    stripe_price_ids: list[Annotated[str, Field(pattern=PRICE_PATTERN)]] | None = Field(
+        default=None, min_length=1, max_length=20, description="Stripe price ids (price_...), never empty"
+    )
     grace_days: int | None = Field(default=None, ge=0, le=60)
     on_grace_end: Literal["cancel", "keep_retrying"] | None = None
     checkout: CheckoutOptionsPatch | None = Field(default=None, description="only the options given change")

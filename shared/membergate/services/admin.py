@@ -591,15 +591,25 @@ def update_plan(
     checkout: Mapping[str, bool | None] | None = None,
     notices: Mapping[str, int | None] | None = None,
     welcome_message: str | None = None,
+    stripe_price_ids: list[str] | None = None, prices: PriceReader | None = None,
 ) -> Plan:
     """Edit what members see and how long grace lasts; a change of grace applies from the next derivation.
     Checkout options given apply to checkouts started from now on. ``notices`` holds only the notice
     settings given (renewal_notice_days, trial_notice_days; None turns one off); a welcome_message
-    of "" goes back to the default welcome, None leaves it as it is."""
+    of "" goes back to the default welcome, None leaves it as it is. New prices are checked at Stripe
+    (with ``prices``) by the rules of creation; members already paying a removed price keep the plan."""
     plan = stores.catalog.get_plan(plan_id)
     if plan is None:
         raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
     notices = notices or {}
+    wanted = tuple(dict.fromkeys(stripe_price_ids)) if stripe_price_ids is not None else plan.stripe_price_ids
+    if wanted != plan.stripe_price_ids:
+        if prices is not None:
+            problems = price_problems(plan.kind, list(wanted), prices(list(wanted)))
+            if problems:
+                raise InvalidRequestError("; ".join(problems), field="stripe_price_ids")
+        stores.catalog.set_plan_prices(plan.id, wanted)
+        plan = replace(plan, stripe_price_ids=wanted)
     edited = replace(
         plan,
         renewal_notice_days=notices.get("renewal_notice_days", plan.renewal_notice_days),

@@ -64,6 +64,10 @@ class CatalogSnapshot:
         self._catalog.update_plan(plan)
         self._plans = None
 
+    def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
+        self._catalog.set_plan_prices(plan_id, price_ids)
+        self._plans = None
+
     def update_community(self, community: Community) -> None:
         self._catalog.update_community(community)
         self._communities = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ..domain.billing import SubscriptionRecord
 from ..domain.errors import InvalidRequestError
 from ..domain.kpis import (
     DEFAULT_GRACE_SECONDS,
@@ -18,51 +19,68 @@ from ..ports import Stores
 
 
 def history_from_stores(stores: Stores) -> History:
-    """The engine's history as far as the subscription store keeps it.
+    """The engine's history, at Stripe's times, from what the subscription store keeps.
 
-    The store holds each subscription's latest snapshot (with its lines) and its status changes
-    since the last non-past_due one; each becomes an observation priced with the latest lines.
-    A subscription whose checkout was never paid (failed, or a delayed method still pending) is
-    left out, as it gives no access and no revenue.
+    Each record carries every (time, status, prices) point its snapshots showed (``history``),
+    so a subscription that was active then cancelled shows both its ``new`` and its ``churned``.
+    Status changes stored before that history existed (``observations``) are added, priced with
+    the latest lines as nothing older is known. A subscription whose checkout was never paid
+    (failed, or a delayed method still pending) is left out, as it gives no access and no revenue.
     """
     grace = {plan.id: plan.grace_seconds for plan in stores.catalog.list_plans()}
     observations: list[SubscriptionObservation] = []
     for record in stores.subscriptions.all_records():
-        latest = record.latest
-        if latest is None or record.checkout_gate is CheckoutGate.FAILED:
-            continue
-        if record.via_checkout and record.checkout_gate in (CheckoutGate.UNSEEN, CheckoutGate.AWAITING):
-            continue
-        grace_seconds = grace.get(record.plan_id, DEFAULT_GRACE_SECONDS)
-        seen = {(latest.created, latest.status)}
-        observations.append(
+        if counts_for_kpis(record):
+            observations.extend(record_observations(record, grace.get(record.plan_id, DEFAULT_GRACE_SECONDS)))
+    return History(observations=tuple(observations))
+
+
+def counts_for_kpis(record: SubscriptionRecord) -> bool:
+    if record.latest is None or record.checkout_gate is CheckoutGate.FAILED:
+        return False
+    return not (record.via_checkout and record.checkout_gate in (CheckoutGate.UNSEEN, CheckoutGate.AWAITING))
+
+
+def record_observations(record: SubscriptionRecord, grace_seconds: int) -> list[SubscriptionObservation]:
+    """One subscription's observations for the engine (its history, then older status changes)."""
+    latest = record.latest
+    if latest is None:
+        return []
+    out: list[SubscriptionObservation] = []
+    seen: set[tuple[int, str]] = set()
+    for point in record.history:
+        seen.add((point.created, point.status))
+        out.append(
             SubscriptionObservation(
                 member_id=record.member_id,
                 subscription_id=record.subscription_id,
-                created=latest.created,
-                status=latest.status,
-                lines=latest.lines,
-                event_id=latest.event_id,
+                created=point.created,
+                status=point.status,
+                lines=point.lines,
+                event_id=f"{record.subscription_id}@{point.created}:{point.status}",
                 grace_seconds=grace_seconds,
-                collection_paused=latest.pause_collection,
+                collection_paused=point.pause_collection,
             )
         )
-        for obs in record.observations:
-            if (obs.created, obs.status) in seen:
-                continue
-            seen.add((obs.created, obs.status))
-            observations.append(
-                SubscriptionObservation(
-                    member_id=record.member_id,
-                    subscription_id=record.subscription_id,
-                    created=obs.created,
-                    status=obs.status,
-                    lines=latest.lines,
-                    event_id=f"{record.subscription_id}@{obs.created}:{obs.status}",
-                    grace_seconds=grace_seconds,
-                )
+    legacy = [(latest.created, latest.status, latest.pause_collection)]
+    legacy += [(obs.created, obs.status, False) for obs in record.observations]
+    for created, status, paused in legacy:
+        if (created, status) in seen:
+            continue
+        seen.add((created, status))
+        out.append(
+            SubscriptionObservation(
+                member_id=record.member_id,
+                subscription_id=record.subscription_id,
+                created=created,
+                status=status,
+                lines=latest.lines,
+                event_id=f"{record.subscription_id}@{created}:{status}",
+                grace_seconds=grace_seconds,
+                collection_paused=paused,
             )
-    return History(observations=tuple(observations))
+        )
+    return out
 
 
 def parse_day(value: str | None, field: str) -> date | None:

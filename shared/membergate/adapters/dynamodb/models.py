@@ -200,6 +200,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     dispute = UnicodeAttribute(null=True)
     dispute_policy = UnicodeAttribute(null=True)
     cancellation_ends = ListAttribute(of=NumberAttribute, null=True)
+    # The KPIs' history: {"lines": [distinct price lines], "points": [[created, status, paused, line set]]}
+    history = JSONAttribute(null=True)
     version = VersionAttribute()
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from ...domain.billing import Observation, SubscriptionRecord, SubscriptionSnapshot
+from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
 from ...domain.survey import SurveyAnswer, SurveyLink
@@ -190,7 +190,7 @@ class DynamoCatalogRepository:
         return self.get_plan(link.plan_id) if link else None
 
     def update_plan(self, plan: Plan) -> None:
-        # Only what an edit may change; prices and grants stay as created (they key other items).
+        # Name, grace, archive and checkout options; prices go through set_plan_prices (they key other items).
         actions = [
             PlanItem.name.set(plan.name),
             PlanItem.grace_days.set(plan.grace_days),
@@ -208,6 +208,26 @@ class DynamoCatalogRepository:
             else PlanItem.welcome_message.remove(),
         ]
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
+
+    def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
+        # Claim each new price (a price already this plan's is fine); a removed price keeps its
+        # link so webhooks of members still paying it find their plan.
+        for price_id in price_ids:
+            try:
+                PriceItem(f"PRICE#{price_id}", "PRICE", price_id=price_id, plan_id=plan_id).save(
+                    condition=PriceItem.pk.does_not_exist() | (PriceItem.plan_id == plan_id)
+                )
+            except PutError as exc:
+                if _conditional_failed(exc):
+                    owner = _get(PriceItem, f"PRICE#{price_id}", "PRICE")
+                    raise ConflictError(
+                        f"price {price_id} is already sold by plan {owner.plan_id if owner else '?'}; "
+                        "a price can belong to one plan only"
+                    ) from None
+                raise
+        PlanItem(f"PLAN#{plan_id}", "PLAN").update(
+            actions=[PlanItem.price_ids.set(list(price_ids))], condition=PlanItem.pk.exists()
+        )
 
     def update_community(self, community: Community) -> None:
         # Only what an edit may change: the place and the role key other items and the members' access.
@@ -514,6 +534,7 @@ class DynamoSubscriptionRepository:
             dispute=record.dispute or None,
             dispute_policy=record.dispute_policy or None,
             cancellation_ends=list(record.cancellation_ends) or None,
+            history=_history_json(record.history) if record.history else None,
         )
         if record.version is not None:
             item.version = record.version
@@ -603,7 +624,28 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         dispute=item.dispute or "",
         dispute_policy=item.dispute_policy or "",
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
+        history=_history(item.history) if item.history else (),
     )
+
+
+def _history_json(points: tuple[HistoryPoint, ...]) -> dict:
+    # Renewals repeat the same price lines: store each distinct set once and refer to it by index.
+    line_sets: list[tuple[PriceLine, ...]] = []
+    encoded = []
+    for p in points:
+        if p.lines not in line_sets:
+            line_sets.append(p.lines)
+        encoded.append([p.created, p.status, int(p.pause_collection), line_sets.index(p.lines)])
+    return {
+        "lines": [[[l.price_id, l.currency, l.unit_amount, l.quantity, l.interval, l.interval_count] for l in ls]
+                  for ls in line_sets],
+        "points": encoded,
+    }
+
+
+def _history(d: dict) -> tuple[HistoryPoint, ...]:
+    line_sets = [tuple(PriceLine(p, c, a, int(q), i, int(n)) for p, c, a, q, i, n in ls) for ls in d["lines"]]
+    return tuple(HistoryPoint(int(c), s, line_sets[int(i)], bool(paused)) for c, s, paused, i in d["points"])
 
 
 # --- one-time grants ------------------------------------------------------------------------
