@@ -343,8 +343,7 @@ def processor() -> Processor:
     return Processor(
         settings,
         BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
-                              payments=_payment_lookup(settings)),
-                              alerts=alert_recorder()),
+                              payments=_payment_lookup(settings), alerts=alert_recorder()),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -28,7 +28,6 @@ from ..domain.stripe_events import (
     subscription_snapshot,
 )
 from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Stores
-from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
 from .alerts import AlertRecorder, billing_alert, record_alert
 from .membership import refresh_member
 
