@@ -534,7 +534,7 @@ class DynamoSubscriptionRepository:
             dispute=record.dispute or None,
             dispute_policy=record.dispute_policy or None,
             cancellation_ends=list(record.cancellation_ends) or None,
-            history=_history_json(record.history) if record.history else None,
+            history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
         )
         if record.version is not None:
             item.version = record.version
@@ -608,12 +608,13 @@ def _snapshot(d: dict) -> SubscriptionSnapshot:
 
 
 def _record(item: SubscriptionItem) -> SubscriptionRecord:
+    latest = _snapshot(item.latest) if item.latest else None
     return SubscriptionRecord(
         subscription_id=item.subscription_id,
         member_id=item.member_id,
         customer_id=item.customer_id,
         plan_id=item.plan_id or "",
-        latest=_snapshot(item.latest) if item.latest else None,
+        latest=latest,
         observations=tuple(Observation(int(c), int(r), s) for c, r, s in item.observations),
         via_checkout=bool(item.via_checkout),
         checkout_gate=CheckoutGate(item.checkout_gate),
@@ -624,18 +625,27 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         dispute=item.dispute or "",
         dispute_policy=item.dispute_policy or "",
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
-        history=_history(item.history) if item.history else (),
+        history=_history(item.history, latest.lines if latest else ()) if item.history else (),
     )
 
 
-def _history_json(points: tuple[HistoryPoint, ...]) -> dict:
+# A point whose lines are the latest snapshot's refers to them: a subscription with thousands of
+# items (they exist) would otherwise be stored twice in one item, past DynamoDB's 400 KB.
+_LATEST_LINES = -1
+
+
+def _history_json(points: tuple[HistoryPoint, ...], latest_lines: tuple[PriceLine, ...]) -> dict:
     # Renewals repeat the same price lines: store each distinct set once and refer to it by index.
     line_sets: list[tuple[PriceLine, ...]] = []
     encoded = []
     for p in points:
-        if p.lines not in line_sets:
-            line_sets.append(p.lines)
-        encoded.append([p.created, p.status, int(p.pause_collection), line_sets.index(p.lines)])
+        if p.lines == latest_lines:
+            index = _LATEST_LINES
+        else:
+            if p.lines not in line_sets:
+                line_sets.append(p.lines)
+            index = line_sets.index(p.lines)
+        encoded.append([p.created, p.status, int(p.pause_collection), index])
     return {
         "lines": [[[l.price_id, l.currency, l.unit_amount, l.quantity, l.interval, l.interval_count] for l in ls]
                   for ls in line_sets],
@@ -643,9 +653,12 @@ def _history_json(points: tuple[HistoryPoint, ...]) -> dict:
     }
 
 
-def _history(d: dict) -> tuple[HistoryPoint, ...]:
+def _history(d: dict, latest_lines: tuple[PriceLine, ...]) -> tuple[HistoryPoint, ...]:
     line_sets = [tuple(PriceLine(p, c, a, int(q), i, int(n)) for p, c, a, q, i, n in ls) for ls in d["lines"]]
-    return tuple(HistoryPoint(int(c), s, line_sets[int(i)], bool(paused)) for c, s, paused, i in d["points"])
+    return tuple(
+        HistoryPoint(int(c), s, latest_lines if int(i) == _LATEST_LINES else line_sets[int(i)], bool(paused))
+        for c, s, paused, i in d["points"]
+    )
 
 
 # --- one-time grants ------------------------------------------------------------------------
