@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from membergate.domain.errors import RetryableError
+from membergate.domain.errors import PermanentError, RetryableError
 from membergate.domain.grants import OneTimeGrant, merge_dispute, merge_grant, one_time_status, windows
 from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant, PlanKind
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
@@ -500,3 +500,20 @@ def test_dispute_on_a_subscription_not_known_yet_is_retried_not_lost():
     payments.paid["pi_new"] = PaidInvoice("in_9", "sub_9", "cus_1")
     with pytest.raises(RetryableError):
         h.processor.apply(json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_new")), T0 + DAY)
+
+
+def test_dispute_stripe_will_not_match_is_ignored_with_an_alert_saying_what_to_fix():
+    # Given a Stripe key that may not read invoices
+    h, payments, _ = disputed_subscriber()
+
+    def refuse(payment_intent: str):
+        raise PermanentError("the Stripe key lacks a permission", "stripe_permission")
+
+    payments.invoice_paid_by = refuse
+    # When a dispute arrives
+    outcome = h.at(T0 + DAY).processor.apply(
+        json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_renewal")), h.now)
+    # Then it is recorded with the reason, the creator is told what to fix, and access is untouched
+    assert outcome.status == "ignored" and "lacks a permission" in outcome.detail
+    assert "Invoices: Read" in outcome.alert and "dp_test_1" in outcome.alert
+    assert h.states() == {"pln_monthly": ACTIVE}
