@@ -290,6 +290,8 @@ def test_subscription_payment_disputed_revokes_access_lists_a_problem_and_a_won_
     assert audit.status == 200, audit.text
     disputes = [e for e in audit.json()["entries"] if e["action"].startswith("dispute.")]
     assert [e["action"] for e in disputes][-1:] == ["dispute.open"], disputes
+    # and the dashboard lists it under Problems
+    assert f"dispute {opened.json()['id']} open" in dashboard_problems(stack)
     # When the creator wins the dispute
     closed = stack.post(f"/_local/stripe/_control/disputes/{opened.json()['id']}/close", json_body={"outcome": "won"})
     assert closed.status == 200, closed.text
@@ -298,3 +300,17 @@ def test_subscription_payment_disputed_revokes_access_lists_a_problem_and_a_won_
     assert entitlement_of(stack, customer)["state"] == "active"
     assert role in (holders().get(user_id) or [])
     assert [s["status"] for s in stripe_subscriptions(stack, customer)] == ["active"]
+    assert f"dispute {opened.json()['id']} open" not in dashboard_problems(stack)
+
+
+def dashboard_problems(stack) -> str:
+    """The Problems section of the creator's dashboard, as a logged-in browser sees it."""
+    from infra.local.client import Client
+    from tests.e2e.conftest import ADMIN_TOKEN
+
+    browser = Client(stack.base_url)
+    logged_in = browser.post("/admin/dashboard/login", form={"token": ADMIN_TOKEN, "lang": "en"})
+    assert logged_in.status in (302, 303), logged_in.text
+    page = browser.get("/admin/dashboard?lang=en")
+    assert page.status == 200, page.text
+    return page.text.split("id=problems", 1)[1].split("</section>", 1)[0]

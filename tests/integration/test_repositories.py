@@ -238,6 +238,17 @@ def test_subscription_payment_and_refund_times_round_trip(stores):
     assert not loaded.last_payment_refunded
 
 
+def test_subscription_dispute_and_its_policy_round_trip(stores):
+    # Given a subscription whose payment is disputed, under the keep policy, and one never disputed
+    stores.subscriptions.save(SubscriptionRecord("sub_1", "mbr_1", "cus_1", "pln_1", dispute="lost", dispute_policy="keep"))
+    stores.subscriptions.save(SubscriptionRecord("sub_2", "mbr_1", "cus_1", "pln_1"))
+    # When they are read back
+    disputed, plain = stores.subscriptions.get("mbr_1", "sub_1"), stores.subscriptions.get("mbr_1", "sub_2")
+    # Then the dispute and the policy in force are kept, and no dispute reads as none
+    assert (disputed.dispute, disputed.dispute_policy, disputed.disputed) == ("lost", "keep", False)
+    assert (plain.dispute, plain.dispute_policy, plain.disputed) == ("", "", False)
+
+
 def test_entitlements_projection_and_due_index(stores):
     ents = [Entitlement("pln_1", "com_1", "3", EntitlementState.GRACE, T0 + 10, "payment_failed")]
     stores.entitlements.save("mbr_1", ents, T0 + 5)

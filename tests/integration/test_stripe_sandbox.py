@@ -1695,3 +1695,20 @@ def test_signed_delivery_connection_error_recorded_not_raised():
     deliver({"id": "evt_2", "type": "invoice.paid"})
     # Then the sandbox carries on and the failure is kept
     assert deliver.failures[0]["event_id"] == "evt_2" and "nobody home" in deliver.failures[0]["last_error"]
+
+
+def test_membergate_gateway_finds_the_subscription_a_disputed_payment_paid():
+    # Given Membergate's own Stripe gateway pointed at the sandbox, and a subscription whose payment is disputed
+    stack = make_stack()
+    gateway = StripeBillingGateway.build("rk_test_local", BASE, http_client=WsgiStripeHttpClient(stack.sandbox.wsgi_app, BASE))
+    _, sub_id = subscribe(stack)
+    customer = customer_of(stack, sub_id)
+    stack.browser.post(f"/_control/customers/{customer}/dispute_last_payment")
+    dispute = stack.last("charge.dispute.created")["data"]["object"]
+    # When it asks which invoice the disputed PaymentIntent paid
+    paid = gateway.invoice_paid_by(dispute["payment_intent"])
+    # Then it names the invoice, its subscription and its customer
+    assert paid is not None and paid.invoice_id.startswith("in_")
+    assert (paid.subscription_id, paid.customer_id) == (sub_id, customer)
+    # And a PaymentIntent that paid no invoice gives nothing
+    assert gateway.invoice_paid_by("pi_never_seen") is None

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from membergate.domain.errors import RetryableError
+from membergate.domain.errors import PermanentError, RetryableError
 from membergate.domain.grants import OneTimeGrant, merge_dispute, merge_grant, one_time_status, windows
 from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant, PlanKind
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
@@ -500,3 +500,74 @@ def test_dispute_on_a_subscription_not_known_yet_is_retried_not_lost():
     payments.paid["pi_new"] = PaidInvoice("in_9", "sub_9", "cus_1")
     with pytest.raises(RetryableError):
         h.processor.apply(json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_new")), T0 + DAY)
+
+
+def test_dispute_stripe_will_not_match_is_ignored_with_an_alert_saying_what_to_fix():
+    # Given a Stripe key that may not read invoices
+    h, payments, _ = disputed_subscriber()
+
+    def refuse(payment_intent: str):
+        raise PermanentError("the Stripe key lacks a permission", "stripe_permission")
+
+    payments.invoice_paid_by = refuse
+    # When a dispute arrives
+    outcome = h.at(T0 + DAY).processor.apply(
+        json.dumps(se.dispute_event(created=T0 + DAY, payment_intent="pi_renewal")), h.now)
+    # Then it is recorded with the reason, the creator is told what to fix, and access is untouched
+    assert outcome.status == "ignored" and "lacks a permission" in outcome.detail
+    assert "Invoices: Read" in outcome.alert and "dp_test_1" in outcome.alert
+    assert h.states() == {"pln_monthly": ACTIVE}
+
+
+SUBSCRIPTION_FACTS = {
+    "paid": lambda: se.invoice_event("invoice.paid", created=T0),
+    "full_refund": lambda: {**(r := renewal_refund(T0)), "data": {"object": {**r["data"]["object"], "created": T0}}},
+    "dispute_open": lambda: se.dispute_event(created=T0 + 2 * DAY, payment_intent="pi_renewal", event_id="evt_sdp_open"),
+    "dispute_won": lambda: se.dispute_event("charge.dispute.closed", created=T0 + 9 * DAY, status="won",
+                                            payment_intent="pi_renewal", event_id="evt_sdp_won"),
+    "dispute_lost": lambda: se.dispute_event("charge.dispute.closed", created=T0 + 9 * DAY, status="lost",
+                                             payment_intent="pi_renewal", event_id="evt_sdp_lost"),
+}
+
+
+def subscription_final_state(deliveries: list[dict]) -> tuple:
+    """A subscriber's later payment facts delivered in this order, then a sweep: (state, reason, cancel keys)."""
+    h, _, _ = disputed_subscriber_unpaid()
+    for event in deliveries:
+        h.at(T0 + 20 * DAY).deliver(event)
+    h.sweep()
+    (ent,) = current_view(h.stores, "mbr_1", h.now).entitlements
+    return ent.state, ent.reason, tuple(h.billing.cancel_keys)
+
+
+def disputed_subscriber_unpaid() -> tuple[Harness, FakePayments, FakeAudit]:
+    h = subscribed()
+    audit = FakeAudit()
+    payments = FakePayments({"pi_renewal": PaidInvoice("in_1", "sub_1", "cus_1")})
+    h.stores = replace(h.stores, audit=audit)
+    h.processor = BillingEventProcessor(h.stores, h.queue, payments=payments)
+    return h, payments, audit
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    facts=st.lists(st.sampled_from(sorted(SUBSCRIPTION_FACTS)), unique=True, max_size=4).filter(
+        lambda f: not {"dispute_won", "dispute_lost"} <= set(f)),
+    data=st.data(),
+)
+def test_subscription_refunds_and_disputes_in_any_order_with_duplicates_converge(facts, data):
+    # Given a subscriber and what later happened to its payment, in story order
+    story = [SUBSCRIPTION_FACTS[f]() for f in facts]
+    # When the facts arrive shuffled, some twice
+    delivery = data.draw(st.permutations(story + data.draw(st.lists(st.sampled_from(story), max_size=2))
+                                         if story else []))
+    # Then the final state and the cancellations made are the in-order story's
+    final = subscription_final_state(delivery)
+    assert final == subscription_final_state(story)
+    # And access ends exactly when money came back (a full refund, or a dispute not won), and the
+    # subscription is cancelled exactly when that end is final (a refund, a lost dispute)
+    state, reason, cancels = final
+    ended_by = "refunded" if "full_refund" in facts else (
+        "dispute" if {"dispute_open", "dispute_lost"} & set(facts) and "dispute_won" not in facts else "")
+    assert (state is ENDED, reason) == (bool(ended_by), ended_by)
+    assert bool(cancels) == (ended_by == "refunded" or "dispute_lost" in facts)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
-from ..domain.errors import ConcurrentUpdateError, MalformedEventError, RetryableError
+from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
 from ..domain.model import TERMINAL_LEDGER_STATUSES, LedgerEntry, LedgerStatus, Plan, WorkKind
@@ -295,7 +295,15 @@ class BillingEventProcessor:
         policy in force when the dispute was first seen stays with it.
         """
         assert self.payments is not None and fact.payment_intent
-        paid = self.payments.invoice_paid_by(fact.payment_intent)
+        try:
+            paid = self.payments.invoice_paid_by(fact.payment_intent)
+        except PermanentError as error:
+            # Retrying cannot help (e.g. the key lacks Invoices: Read): the creator is told what to fix.
+            return Outcome("ignored", f"{event.type} for payment {fact.payment_intent}: Stripe did not say which "
+                                      f"invoice it paid ({error.message})",
+                           alert=f"a dispute ({fact.dispute_id or 'unknown id'}) could not be matched to a subscription: "
+                                 f"{error.message}; give the Stripe key Invoices: Read, and answer the dispute in the "
+                                 "Stripe dashboard (Payments > Disputes)")
         if paid is None or not paid.subscription_id:
             return Outcome("ignored", f"{event.type} for payment {fact.payment_intent}: no pass, lifetime purchase "
                                       "or subscription invoice was paid by it")
