@@ -200,6 +200,8 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoWebSessionStore,
     )
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
+    from .adapters.dynamodb.seats import DynamoSeatStore
+    from .adapters.dynamodb.trials import DynamoTrialLedger
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -224,6 +226,8 @@ def stores(settings: config.StoreSettings) -> Stores:
         given_grants=DynamoGivenGrantIndex(),
         access_codes=DynamoAccessCodeStore(),
         removals=DynamoRemovalLog(),
+        seats=DynamoSeatStore(),
+        trials=DynamoTrialLedger(),
     )
 
 

@@ -158,6 +158,10 @@ class Plan:
     renewal_notice_days: int | None = 7
     # Days before a free trial ends the member is told the first charge is coming (None: none).
     trial_notice_days: int | None = 3
+    # How many members may ever buy it (a founder price); None: no limit (domain/seats.py).
+    seats: int | None = None
+    # Free trial days Checkout gives a member whose identities never had a trial (domain/trials.py).
+    trial_days: int | None = None
 
     @property
     def grace_seconds(self) -> int:

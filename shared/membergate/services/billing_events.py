@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
-from ..domain.model import LedgerEntry, Plan, WorkKind
+from ..domain.model import LedgerEntry, Member, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
+    EXPIRY_EVENTS,
     CUSTOMER_EVENTS,
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
@@ -26,7 +27,10 @@ from ..domain.stripe_events import (
     parse_event,
     subscription_snapshot,
 )
-from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
+from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores, TrialEnder
+from ..domain.trials import trial_key, trial_keys, trial_start
+from .checkout import release_seat
+from .controls import audit
 from .membership import refresh_member
 
 TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
@@ -53,6 +57,7 @@ class BillingEventProcessor:
         access_queue: AccessWorkQueue,
         id_factory: Callable[[], str] = new_member_id,
         dispute_policy: str = DISPUTE_REVOKE,
+        trial_ender: TrialEnder | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -60,6 +65,8 @@ class BillingEventProcessor:
         self.access_queue = access_queue
         self.new_id = id_factory
         self.dispute_policy = dispute_policy
+        # Ends a trial at Stripe (trial_end=now) when its card already had one; None: only audited.
+        self.trial_ender = trial_ender
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -86,6 +93,8 @@ class BillingEventProcessor:
             return self.sync_subscription(event, now)
         if event.type in CHECKOUT_EVENTS:
             return self.apply_checkout(event, now)
+        if event.type in EXPIRY_EVENTS:
+            return self.apply_checkout_expired(event)
         if event.type in INVOICE_EVENTS:
             return self.apply_invoice(event, now)
         if event.type in CHARGE_EVENTS:
@@ -121,6 +130,7 @@ class BillingEventProcessor:
             merged = replace(merged, plan_id=latest_plan.id)
         saved = self.stores.subscriptions.save(merged)
         self._refresh(member.id, now, _with_subscription(state, saved))
+        self._note_trial(event, member, now)
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
 
     # -- checkout ----------------------------------------------------------------------------
@@ -156,6 +166,15 @@ class BillingEventProcessor:
             f"checkout {completion.session_id} for subscription {completion.subscription_id}: {completion.gate.value}",
             member.id,
         )
+
+    def apply_checkout_expired(self, event: StripeEvent) -> Outcome:
+        """An expired session was never paid: the seat it held goes back on sale."""
+        completion = checkout_completion(event)
+        if release_seat(self.stores, plan_id=completion.plan_id, member_id=completion.member_id,
+                        session_id=completion.session_id):
+            return Outcome("processed", f"checkout {completion.session_id} expired: its seat of {completion.plan_id} is free again",
+                           completion.member_id)
+        return Outcome("ignored", f"checkout {completion.session_id} expired holding no seat")
 
     def apply_one_time_payment(self, event: StripeEvent, now: int) -> Outcome:
         """A paid payment-mode session of a pass or lifetime plan becomes a one-time grant."""
@@ -338,6 +357,26 @@ class BillingEventProcessor:
         return Outcome("processed", detail, member.id)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _note_trial(self, event: StripeEvent, member: Member, now: int) -> None:
+        """A trialing subscription uses up a trial for the member's accounts, email and card. A card
+        that already had a trial elsewhere ends this one at Stripe (trial_end=now), audited."""
+        started = trial_start(event.object)
+        if started is None or self.stores.trials is None:
+            return
+        email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
+        keys = trial_keys(member.identities, email, started.card_fingerprint)
+        repeated = self.stores.trials.mark(keys, started.subscription_id, now)
+        card = trial_key("card", started.card_fingerprint) if started.card_fingerprint else None
+        if card is None or card not in repeated:
+            return
+        ended = self.trial_ender is not None
+        if self.trial_ender is not None:
+            self.trial_ender.end_trial(started.subscription_id, idempotency_key=f"membergate-trial-end-{started.subscription_id}")
+        if self.stores.audit is not None:
+            audit(self.stores, actor="membergate", action="trial.end" if ended else "trial.repeat",
+                  target=started.subscription_id, now=now, member_id=member.id,
+                  reason="this card already had a free trial" + ("" if ended else "; end it in the Stripe dashboard"))
 
     def _remember_email(self, member_id: str, event: StripeEvent) -> None:
         """Keep the buyer's email: messages their platform refuses (DMs closed) go there instead."""

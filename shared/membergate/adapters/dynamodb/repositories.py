@@ -171,6 +171,8 @@ class DynamoCatalogRepository:
                 renewal_notice_days=plan.renewal_notice_days,
                 trial_notice_days=plan.trial_notice_days,
                 notices_set=True,
+                seats=plan.seats,
+                trial_days=plan.trial_days,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -197,6 +199,8 @@ class DynamoCatalogRepository:
         ]
         actions.append(PlanItem.archived_at.set(plan.archived_at) if plan.archived_at is not None else PlanItem.archived_at.remove())
         actions.append(PlanItem.checkout_options.set(_checkout_options_item(plan.checkout)))
+        actions.append(PlanItem.seats.set(plan.seats) if plan.seats is not None else PlanItem.seats.remove())
+        actions.append(PlanItem.trial_days.set(plan.trial_days) if plan.trial_days else PlanItem.trial_days.remove())
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
     def update_community(self, community: Community) -> None:
@@ -258,6 +262,8 @@ def _plan(item: PlanItem) -> Plan:
         archived_at=int(item.archived_at) if item.archived_at is not None else None,
         checkout=_checkout_options(item.checkout_options),
         **_notices(item),
+        seats=int(item.seats) if item.seats is not None else None,
+        trial_days=int(item.trial_days) if item.trial_days is not None else None,
     )
 
 
