@@ -311,6 +311,17 @@ class Processor:
     bodies: EventBodies
 
 
+class _LazyTrialEnder:
+    """Stripe for the processor's one call (ending a repeated card's trial), built on first use:
+    the processor's cold start never imports the Stripe SDK nor reads the key for it."""
+
+    def __init__(self, settings: config.ProcessorSettings) -> None:
+        self.settings = settings
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> None:
+        _stripe(self.settings).end_trial(subscription_id, idempotency_key)
+
+
 @lru_cache(maxsize=None)
 def processor() -> Processor:
     from dataclasses import replace
@@ -325,7 +336,8 @@ def processor() -> Processor:
     processor_stores = replace(base, catalog=CatalogSnapshot(base.catalog))
     return Processor(
         settings,
-        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy),
+        BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
+                              trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -177,6 +177,9 @@ def _public_base_url(e: Mapping[str, str]) -> str:
 class ProcessorSettings(StoreSettings):
     access_queue_url: str
     dispute_policy: str = "revoke"  # revoke | keep: what a dispute on a one-time payment does
+    # Ends at Stripe a free trial whose card already had one (domain/trials.py); "" : audited only.
+    stripe_api_key_name: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -184,7 +187,9 @@ class ProcessorSettings(StoreSettings):
         policy = _env(e, "DISPUTE_POLICY", "revoke")
         if policy not in ("revoke", "keep"):
             raise SettingsError(f"environment variable DISPUTE_POLICY must be revoke or keep, got {policy!r}")
-        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"), dispute_policy=policy)
+        return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"), dispute_policy=policy,
+                   stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME", ""),
+                   stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"))
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,16 @@ def test_trial_days_only_on_subscription_plans_and_patchable():
         # Then the trial is set and removed; the lifetime plan is refused naming trial_days
         assert with_trial["trial_days"] == 14 and without["trial_days"] is None
         assert status == 400 and body["error"]["field"] == "trial_days"
+
+
+def test_processor_is_wired_to_end_trials_at_stripe_without_reading_the_key_until_needed():
+    with stack_at():
+        # Given the processor function's environment (STRIPE_API_KEY_NAME set, as the template sets it)
+        import sys
+
+        had_stripe = "stripe" in sys.modules
+        # When its container is built
+        ender = bootstrap.processor().processor.trial_ender
+        # Then it can end trials, and building it neither imported the Stripe SDK nor read the key
+        assert ender is not None and ender.settings.stripe_api_key_name == "/membergate/stripe-api-key"
+        assert had_stripe or "stripe" not in sys.modules
