@@ -108,3 +108,25 @@ def test_processor_is_wired_to_end_trials_at_stripe_without_reading_the_key_unti
         # Then it can end trials, and building it neither imported the Stripe SDK nor read the key
         assert ender is not None and ender.settings.stripe_api_key_name == "/membergate/stripe-api-key"
         assert had_stripe or "stripe" not in sys.modules
+
+
+def test_end_trial_through_the_stripe_gateway_bills_the_first_period_now_in_the_sandbox():
+    from infra.local.stripe_sandbox import WsgiStripeHttpClient
+    from membergate.adapters.stripe_billing import StripeBillingGateway
+    from tests.integration.test_stripe_sandbox import BASE, T0 as SANDBOX_T0, make_stack, open_session, pay
+
+    # Given a member trialing a 7-day trial through the sandbox's Checkout
+    stack = make_stack()
+    stack.sandbox.register_price("price_trial", 500, "eur", trial_period_days=7)
+    session = open_session(stack, line_items=[{"price": "price_trial", "quantity": 1}])
+    pay(stack, session.id, "card")
+    sub_id = stack.last("checkout.session.completed")["data"]["object"]["subscription"]
+    gateway = StripeBillingGateway.build("rk_test_local", BASE, http_client=WsgiStripeHttpClient(stack.sandbox.wsgi_app, BASE))
+    # When Membergate ends the trial (its card already had one)
+    gateway.end_trial(sub_id, idempotency_key=f"membergate-trial-end-{sub_id}")
+    # Then the subscription is active from now, the first period is paid now, and Stripe said so in events
+    sub = stack.sandbox.subscription(sub_id)
+    assert sub["status"] == "active" and sub["trial_end"] == SANDBOX_T0
+    assert sub["items"]["data"][0]["current_period_start"] == SANDBOX_T0
+    assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 500
+    assert stack.last("customer.subscription.updated")["data"]["object"]["status"] == "active"
