@@ -205,6 +205,8 @@ def stores(settings: config.StoreSettings) -> Stores:
     )
     from .adapters.dynamodb.migrations import DynamoMigrationStore
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
+    from .adapters.dynamodb.seats import DynamoSeatStore
+    from .adapters.dynamodb.trials import DynamoTrialLedger
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -230,6 +232,8 @@ def stores(settings: config.StoreSettings) -> Stores:
         access_codes=DynamoAccessCodeStore(),
         migrations=DynamoMigrationStore(),
         removals=DynamoRemovalLog(),
+        seats=DynamoSeatStore(),
+        trials=DynamoTrialLedger(),
     )
 
 
@@ -328,6 +332,17 @@ class Processor:
     bodies: EventBodies
 
 
+class _LazyTrialEnder:
+    """Stripe for the processor's one call (ending a repeated card's trial), built on first use:
+    the processor's cold start never imports the Stripe SDK nor reads the key for it."""
+
+    def __init__(self, settings: config.ProcessorSettings) -> None:
+        self.settings = settings
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> None:
+        _stripe(self.settings).end_trial(subscription_id, idempotency_key)
+
+
 @lru_cache(maxsize=None)
 def processor() -> Processor:
     from dataclasses import replace
@@ -343,7 +358,8 @@ def processor() -> Processor:
     return Processor(
         settings,
         BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
-                              payments=_payment_lookup(settings), alerts=alert_recorder()),
+                              payments=_payment_lookup(settings), alerts=alert_recorder(),
+                              trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -185,7 +185,8 @@ class ProcessorSettings(StoreSettings):
     access_queue_url: str
     dispute_policy: str = "revoke"  # revoke | keep: what a dispute on a payment does
     # Stripe, read to find the subscription a disputed payment paid ("": disputes on subscription
-    # payments are only reported).
+    # payments are only reported) and to end a free trial whose card already had one
+    # (domain/trials.py; "": audited only).
     stripe_api_key_name: str = ""
     stripe_api_base: str = "https://api.stripe.com"
 

@@ -13,6 +13,7 @@ from .domain.alerts import Alert, DigestState
 from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
 from .domain.controls import AccessCode, AuditEntry, Removal
+from .domain.seats import SeatTake
 from .domain.grants import OneTimeGrant
 from .domain.migration import Migration, MigrationMember
 from .domain.preflight import Preflight
@@ -155,6 +156,35 @@ class RemovalLog(Protocol):
         """Mark it undone unless it already is; True when this call marked it."""
     def clear_undone(self, removal_id: str) -> None:
         """Forget an undo whose grant could not be given (so the creator can try again)."""
+
+
+class SeatStore(Protocol):
+    """Seats of plans with a limit: a conditional counter per plan and one hold per (plan, member)."""
+
+    def take(self, plan_id: str, member_id: str, seats: int, now: int) -> SeatTake:
+        """Hold a seat for the member unless they hold one; SOLD_OUT when ``seats`` are all taken."""
+    def attach(self, plan_id: str, member_id: str, session_id: str, previous_session_id: str | None) -> None:
+        """The checkout session the hold waits on: set on a fresh hold, moved from the member's
+        previous open session (never from a paid one, whose attempt no longer names it)."""
+    def release(self, plan_id: str, member_id: str, session_id: str | None) -> bool:
+        """Give the seat back if the hold waits on ``session_id`` (None: a hold whose session was
+        never created); True when this call gave it back."""
+    def taken(self, plan_id: str) -> int: ...
+
+
+class TrialLedger(Protocol):
+    """Free trials given, by hashed identifier (domain/trials.trial_keys): never the identifier itself."""
+
+    def used(self, keys: Sequence[str]) -> bool:
+        """Whether any of these identifiers already had a trial."""
+    def mark(self, keys: Sequence[str], subscription_id: str, now: int) -> list[str]:
+        """Keep the keys as used by this trialing subscription; those another one used first."""
+
+
+class TrialEnder(Protocol):
+    """Stripe's side of ending a free trial now (``trial_end=now``): the member is charged from today."""
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> None: ...
 
 
 class AccessCodeStore(Protocol):
@@ -439,9 +469,11 @@ class BillingGateway(Protocol):
         idempotency_key: str,
         mode: str = "subscription",
         terms: CheckoutTerms | None = None,
+        trial_days: int | None = None,
     ) -> CheckoutSession:
         """``mode`` "payment" sells a one-time price (a pass, lifetime access); ``terms``: promotion codes,
-        Stripe Tax, phone collection, the terms checkbox and the consent text (None: promotion codes only)."""
+        Stripe Tax, phone collection, the terms checkbox and the consent text (None: promotion codes only);
+        ``trial_days``: a free trial (``subscription_data.trial_period_days``), None for none."""
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None: ...
     def switch_subscription_price(
         self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
@@ -600,6 +632,10 @@ class Stores:
     migrations: MigrationStore | None = None
     # Removals made (services/access.py records, services/removals.py lists and undoes).
     removals: RemovalLog | None = None
+    # Seats of plans with a limit (services/checkout.py); None: plans with seats cannot be sold.
+    seats: SeatStore | None = None
+    # Free trials given, one per identity (services/checkout.py asks, the billing processor records).
+    trials: TrialLedger | None = None
 
 
 # --- creator alerts (services/alerts.py) ------------------------------------------------------

@@ -157,3 +157,40 @@ def test_removal_routes_answer_hostile_input_in_the_envelope(stack):
     ]
     assert [r.status for r in hostile] == [404, 400, 400, 413, 404, 400, 401, 405]
     assert all(set(r.json()) == {"error"} for r in hostile)
+
+
+def test_founder_plan_sells_its_last_seat_once_and_an_expired_checkout_puts_it_back_on_sale(stack):
+    # Given a one-seat founder plan and two members who connected Discord
+    guild, role = "955900000000000001", "955900000000000002"
+    assert stack.post("/_local/stripe/_control/prices", json_body={
+        "price_id": "price_e2e_seats", "unit_amount": 4900, "currency": "eur", "interval": "month"}).status == 200
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "discord", "name": "Guild seats", "guild_id": guild, "role_id": role, "locale": "fr"}).json()
+    plan = stack.post("/admin/plans", admin=True, json_body={
+        "name": "Fondateur", "stripe_price_ids": ["price_e2e_seats"], "grants": [{"community_id": community["id"]}],
+        "seats": 1})
+    assert plan.status == 201 and plan.json()["seats"] == 1, plan.text
+    plan_id = plan.json()["id"]
+    first, _ = _connect(stack, plan_id, "seat-ana")
+    second, _ = _connect(stack, plan_id, "seat-ben")
+    assert "1 place restante" in second.get(f"/join/{plan_id}").text
+    # When the first starts checkout, then the second (form, then JSON)
+    to_stripe = first.post("/checkout", form={"plan_id": plan_id})
+    refused_page = second.post("/checkout", form={"plan_id": plan_id})
+    refused_json = second.post("/checkout", json_body={"plan_id": plan_id})
+    # Then the first is sent to Stripe, the second is told it is sold out (page in French, JSON envelope)
+    assert to_stripe.status == 303, to_stripe.text
+    assert refused_page.status == 409 and "Cette offre est complète" in refused_page.text
+    assert refused_json.status == 409 and refused_json.json()["error"]["code"] == "sold_out"
+    assert "Cette offre est complète" in second.get(f"/join/{plan_id}").text
+    taken = stack.get(f"/admin/plans/{plan_id}", admin=True).json()
+    assert (taken["seats"], taken["seats_taken"]) == (1, 1)
+    # When Stripe expires the first member's unpaid session (checkout.session.expired)
+    session_id = to_stripe.location.rstrip("/").split("/")[-1]
+    expired = stack.post(f"/_local/stripe/v1/checkout/sessions/{session_id}/expire",
+                         headers={"Authorization": "Bearer sk_test_local"})
+    assert expired.status == 200, expired.text
+    stack.post("/_local/drain")
+    # Then the seat is on sale again and the second member gets a checkout
+    assert stack.get(f"/admin/plans/{plan_id}", admin=True).json()["seats_taken"] == 0
+    assert second.post("/checkout", form={"plan_id": plan_id}).status == 303

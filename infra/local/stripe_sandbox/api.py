@@ -364,6 +364,7 @@ UPDATE_SUBSCRIPTION_PARAMS = frozenset(
         "items",
         "payment_behavior",
         "expand",
+        "trial_end",
     }
 )
 UPDATE_ITEM_PARAMS = frozenset({"id", "price", "quantity", "deleted", "metadata"})
@@ -884,6 +885,16 @@ class StripeApi:
         changes = self._item_changes(params)
         proration_behavior = _str(params, "proration_behavior") or "create_prorations"
         _str(params, "payment_behavior")
+        trial_end = _str(params, "trial_end")
+        if trial_end is not None:
+            # Only "now" (a timestamp would move the trial; Membergate never does): the trial ends and
+            # the first period is billed at once, as at a trial's natural end.
+            if trial_end != "now":
+                raise SandboxError(400, "The sandbox takes trial_end=now only.", param="trial_end")
+            if sub.status != "trialing":
+                raise SandboxError(400, f"Subscription {sub.id} is not trialing.", param="trial_end")
+            self.engine.end_trial_now(sub, now)
+            return self.engine.subscription_dict(sub, version)
 
         def apply_the_rest() -> None:
             if at_period_end:

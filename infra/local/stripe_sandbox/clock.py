@@ -73,6 +73,12 @@ class ClockAdvance:
         invoice = self._roll_period(sub, at)
         self._charge(sub, invoice, at)
 
+    def end_trial_now(self: BillingEngine, sub: Subscription, at: int) -> None:
+        """``trial_end=now``: the trial stops here and the first period, from now, is billed now."""
+        sub.trial_end = at
+        sub.anchor, sub.cycle, sub.period_end = at, -1, at
+        self._period_ends(sub, at)
+
     def _retry(self: BillingEngine, sub: Subscription, invoice: Invoice, at: int) -> None:
         self._charge(sub, invoice, at)
 

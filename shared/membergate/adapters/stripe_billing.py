@@ -54,6 +54,7 @@ class StripeBillingGateway:
         idempotency_key: str,
         mode: str = "subscription",
         terms: CheckoutTerms | None = None,
+        trial_days: int | None = None,
     ) -> CheckoutSession:
         metadata = {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}
         params: dict[str, Any] = {
@@ -70,6 +71,8 @@ class StripeBillingGateway:
         if mode == "subscription":
             # Session metadata is not copied to the subscription: this is what events carry.
             params["subscription_data"] = {"metadata": metadata}
+            if trial_days:
+                params["subscription_data"]["trial_period_days"] = trial_days
         else:
             # A one-time payment: the PaymentIntent carries the member too (refunds, disputes), and
             # an invoice gives the member a receipt.
@@ -79,6 +82,13 @@ class StripeBillingGateway:
             params.update(checkout_term_params(terms))
         session = self._call(self._client.v1.checkout.sessions.create, params, {"idempotency_key": idempotency_key})
         return CheckoutSession(id=session.id, url=session.url, expires_at=int(session.expires_at))
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> None:
+        """A trial given to a card that already had one ends now (Stripe invoices from today)."""
+        try:
+            self._client.v1.subscriptions.update(subscription_id, {"trial_end": "now"}, {"idempotency_key": idempotency_key})
+        except stripe.StripeError as exc:
+            raise _translate(exc) from None
 
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
         try:

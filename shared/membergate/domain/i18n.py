@@ -629,3 +629,23 @@ EN.update({
 FR.update({
     "msg.access_restored": "Bonne nouvelle : tu as retrouvé ton accès à {community} ({plan}), le créateur te l'a rendu. Content de te revoir ! S'il manque quelque chose, ouvre ta page : {manage_url}",
 })
+EN.update({
+    "page.seats_left": "{n} seats left at this price",
+    "page.seat_left": "1 seat left at this price",
+    "page.sold_out": "This offer is sold out: every seat has been taken. Ask the creator whether places will open again.",
+    "err.sold_out.title": "Sold out",
+    "err.sold_out": "This offer is sold out: the last seat was just taken. Ask the creator whether places will open again, or look at their other offers.",
+})
+FR.update({
+    "page.seats_left": "{n} places restantes à ce prix",
+    "page.seat_left": "1 place restante à ce prix",
+    "page.sold_out": "Cette offre est complète : toutes les places sont prises. Demande au créateur si des places vont se libérer.",
+    "err.sold_out.title": "Complet",
+    "err.sold_out": "Cette offre est complète : la dernière place vient d'être prise. Demande au créateur si des places vont se libérer, ou regarde ses autres offres.",
+})
+EN.update({
+    "page.trial_used": "Your free trial was already used: this checkout starts the paid subscription straight away.",
+})
+FR.update({
+    "page.trial_used": "Ton essai gratuit a déjà été utilisé : ce paiement démarre directement l'abonnement payant.",
+})

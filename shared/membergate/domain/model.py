@@ -176,6 +176,10 @@ class Plan:
     trial_notice_days: int | None = 3
     # The creator's welcome, sent once on a member's first access ("" : the default in their language).
     welcome_message: str = ""
+    # How many members may ever buy it (a founder price); None: no limit (domain/seats.py).
+    seats: int | None = None
+    # Free trial days Checkout gives a member whose identities never had a trial (domain/trials.py).
+    trial_days: int | None = None
 
     @property
     def grace_seconds(self) -> int:

@@ -40,7 +40,11 @@ INVOICE_EVENTS = frozenset(
 # Money coming back (refunds, disputes) and a customer removed from Stripe end grants.
 CHARGE_EVENTS = frozenset({"charge.refunded", "charge.dispute.created", "charge.dispute.closed"})
 CUSTOMER_EVENTS = frozenset({"customer.deleted"})
-HANDLED_EVENT_TYPES = SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS | CHARGE_EVENTS | CUSTOMER_EVENTS
+# An expired Checkout Session gives back the seat it held (plans with seats: domain/seats.py).
+EXPIRY_EVENTS = frozenset({"checkout.session.expired"})
+HANDLED_EVENT_TYPES = (
+    SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS | CHARGE_EVENTS | CUSTOMER_EVENTS | EXPIRY_EVENTS
+)
 
 # Metadata keys Membergate's checkout writes on the session and the subscription (session
 # metadata is not copied to the subscription, so both get them).

@@ -22,7 +22,7 @@ from ..services import kpis as kpi_service
 from ..services import privacy
 from ..services.disputes import open_dispute_problems
 from ..services.identity import create_claim_link
-from ..ports import ReconcileStore
+from ..ports import ReconcileStore, Stores
 from . import dashboard
 from .reconcile_api import add_reconcile_routes
 from .edge import ADMIN_BODY_LIMIT, CSV, FORM, ID_PATTERN, IMPORT_BODY_LIMIT, JSON, ascii_equal, guard_body, require_id
@@ -215,17 +215,20 @@ def build_admin_app(
             renewal_notice_days=body.renewal_notice_days,
             trial_notice_days=body.trial_notice_days,
             welcome_message=body.welcome_message,
+            seats=body.seats,
+            trial_days=body.trial_days,
             now=now(),
             prices=price_reader(),
         )
         controls.audit(stores, actor=actor(app), action="plan.create", target=plan.id, now=now(),
                        detail={"kind": plan.kind.value, "name": plan.name})
-        return Response(201, "application/json", plan_out(plan, public_base_url(app)))
+        return Response(201, "application/json", plan_out(plan, public_base_url(app), _seats_taken(stores, plan)))
 
     @app.get("/admin/plans")
     def list_plans() -> PlansOut:
         base = public_base_url(app)
-        return PlansOut(plans=[plan_out(p, base) for p in stores_factory().catalog.list_plans()])
+        stores = stores_factory()
+        return PlansOut(plans=[plan_out(p, base, _seats_taken(stores, p)) for p in stores.catalog.list_plans()])
 
     @app.get("/admin/communities/<community_id>")
     def get_community(community_id: str) -> CommunityOut:
@@ -248,26 +251,34 @@ def build_admin_app(
     @app.get("/admin/plans/<plan_id>")
     def get_plan(plan_id: str) -> PlanOut:
         require_id(plan_id, "plan_id")
-        plan = stores_factory().catalog.get_plan(plan_id)
+        stores = stores_factory()
+        plan = stores.catalog.get_plan(plan_id)
         if plan is None:
             raise NotFoundError(f"plan {plan_id} does not exist; list them with GET /admin/plans")
-        return plan_out(plan, public_base_url(app))
+        return plan_out(plan, public_base_url(app), _seats_taken(stores, plan))
 
     @app.patch("/admin/plans/<plan_id>")
     def patch_plan(plan_id: str, body: PlanPatch) -> PlanOut:
         require_id(plan_id, "plan_id")
         stores = stores_factory()
-        changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message"})
-        # null turns a notice off, so for these an absent field (unchanged) differs from null.
+        changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message", "seats", "trial_days"})
+        # null turns these off, so for them an absent field (unchanged) differs from null.
         notices = {k: getattr(body, k) for k in ("renewal_notice_days", "trial_notice_days") if k in body.model_fields_set}
         welcome = (body.welcome_message or "") if "welcome_message" in body.model_fields_set else None
+        seats_given, trial_given = "seats" in body.model_fields_set, "trial_days" in body.model_fields_set
         plan = admin.update_plan(stores, plan_id, **changes, notices=notices, welcome_message=welcome,
-                                   prices=price_reader())
+                                 seats=body.seats, set_seats=seats_given,
+                                 trial_days=body.trial_days, set_trial_days=trial_given,
+                                 prices=price_reader())
         detail = {k: str(v) for k, v in changes.items() if v is not None} | {k: str(v) for k, v in notices.items()}
         if welcome is not None:
             detail["welcome_message"] = f"{len(welcome)} characters"
+        if seats_given:
+            detail["seats"] = "none" if body.seats is None else str(body.seats)
+        if trial_given:
+            detail["trial_days"] = "none" if body.trial_days is None else str(body.trial_days)
         controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(), detail=detail)
-        return plan_out(plan, public_base_url(app))
+        return plan_out(plan, public_base_url(app), _seats_taken(stores, plan))
 
     @app.post("/admin/plans/<plan_id>/archive")
     def archive_plan(plan_id: str) -> PlanOut:
@@ -610,7 +621,13 @@ def community_out(c: Community) -> CommunityOut:
     )
 
 
-def plan_out(p: Plan, base_url: str) -> PlanOut:
+def _seats_taken(stores: Stores, plan: Plan) -> int | None:
+    if plan.seats is None or stores.seats is None:
+        return None
+    return stores.seats.taken(plan.id)
+
+
+def plan_out(p: Plan, base_url: str, seats_taken: int | None = None) -> PlanOut:
     return PlanOut(
         id=p.id,
         name=p.name,
@@ -628,6 +645,9 @@ def plan_out(p: Plan, base_url: str) -> PlanOut:
         renewal_notice_days=p.renewal_notice_days,
         trial_notice_days=p.trial_notice_days,
         welcome_message=p.welcome_message,
+        seats=p.seats,
+        seats_taken=seats_taken,
+        trial_days=p.trial_days,
     )
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
-from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError
+from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError, SoldOutError
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutPolicy, CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
@@ -122,6 +122,10 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
             if not is_form:
                 raise
             status, headers, _ = error_payload(error)
+            if isinstance(error, SoldOutError):
+                # In the join page's language (the community's), which the member was just reading.
+                locale = _plan_locale(app, edge.deps().stores, request.plan_id)
+                return html(status, localized_page(locale, "err.sold_out.title", "err.sold_out"), headers)
             return html(status, message_page(text(_locale(app), "err.checkout.title"), error.message, locale=_locale(app)), headers)
         if isinstance(session, TierSwitch):
             count("TierSwitched")
@@ -237,6 +241,15 @@ def _locale(app: APIGatewayHttpResolver) -> str:
     """The member's language where no plan says it: the switch, else the browser's."""
     lang = (app.current_event.query_string_parameters or {}).get("lang")
     return choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, app.current_event.headers.get("accept-language"))
+
+
+def _plan_locale(app: APIGatewayHttpResolver, stores: Any, plan_id: str) -> str:
+    """The language of the plan's join page: the switch, else its community's, else the browser's."""
+    plan = stores.catalog.get_plan(plan_id)
+    community = stores.catalog.get_community(plan.grants[0].community_id) if plan and plan.grants else None
+    lang = (app.current_event.query_string_parameters or {}).get("lang")
+    return choose_locale(lang if lang in SUPPORTED_LOCALES else None, community.locale if community else None,
+                         app.current_event.headers.get("accept-language"))
 
 
 def _session_member(stores: Any, session_id: str | None, now: int) -> str | None:

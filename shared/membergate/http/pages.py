@@ -113,6 +113,13 @@ def join_page(view: JoinPageView) -> str:
         parts.append(f"<p class=ok>{t('page.switched').format(plan=plan)}</p>")
     if view.description and not view.paid:
         parts.append(f"<h2>{t('page.included')}</h2><p class=desc>{escape(view.description)}</p>")
+    if view.seats_left is not None and view.plan_access_state is None and not view.paid:
+        parts.append(_seats_line(view.seats_left, loc))
+    if view.trial_days and view.plan_access_state is None and not view.paid:
+        if view.trial_used:
+            parts.append(f"<p class=note id=trial-used>{escape(t('page.trial_used'))}</p>")
+        else:
+            parts.append(f"<p class=note id=trial>{escape(t('page.trial').format(days=view.trial_days))}</p>")
     if any(p.state for p in view.places):
         parts.append("<ul class=places>" + "".join(
             f"<li data-state='{escape(p.state or 'none')}'>"
@@ -167,7 +174,8 @@ def join_page(view: JoinPageView) -> str:
         if view.switch_from:
             parts.append(f"<p>{t('page.switch_from').format(current=escape(view.switch_from), plan=plan)}</p>")
             label = t("page.switch").format(plan=plan)
-        parts.append(_checkout_form(view, label))
+        if view.seats_left != 0:  # sold out: the line above says so, and no checkout starts
+            parts.append(_checkout_form(view, label))
         parts.append(
             f"<form method=post action='/join/{plan_q}/code' class=code>"
             f"<label>{t('page.code_label')} <input name=code maxlength=32 autocomplete=off required></label> "
@@ -186,6 +194,14 @@ def join_page(view: JoinPageView) -> str:
         )
     parts.append(_relink_forms(view))
     return _page(view.plan_name, "".join(parts) + _footer(view), loc)
+
+
+def _seats_line(left: int, locale: str) -> str:
+    """A founder price's places: how many are left, or that the offer is sold out."""
+    if left == 0:
+        return f"<p class=err id=sold-out>{escape(text(locale, 'page.sold_out'))}</p>"
+    key = "page.seat_left" if left == 1 else "page.seats_left"
+    return f"<p class=note id=seats-left data-seats-left='{left}'>{escape(text(locale, key).format(n=left))}</p>"
 
 
 def _footer(view: JoinPageView) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .edge import ID_PATTERN
 
@@ -119,6 +119,15 @@ class GrantIn(_Strict):
     role_id: str | None = Field(default=None, pattern=SNOWFLAKE)
 
 
+def _integral(value: object) -> object:
+    # JSON Schema's "integer" includes 5.0: take it, still refusing "5" and 5.5 (strict types).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Seats = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_integral)]
+TrialDays = Annotated[int, Field(ge=1, le=730), BeforeValidator(_integral)]  # Stripe's trial limit: 730 days
+
+
 class CheckoutOptionsIn(_Strict):
     """What Stripe Checkout offers or asks for this plan, beyond its prices (Stripe's parameter names)."""
 
@@ -177,6 +186,12 @@ class PlanIn(_Strict):
         description="plain text sent once on a member's first access; placeholders {name} {community} {manage_url}; "
         "empty: the default welcome in the community's language",
     )
+    seats: Seats | None = Field(
+        default=None, description="how many members may ever buy it (a founder price); null: no limit"
+    )
+    trial_days: TrialDays | None = Field(
+        default=None, description="subscriptions: free trial days, once per identity (account, email, card); null: none"
+    )
 
 
 class PlanPatch(_Strict):
@@ -200,6 +215,12 @@ class PlanPatch(_Strict):
         default=None, max_length=1500,
         description="plain text sent once on a member's first access; placeholders {name} {community} {manage_url}; "
         "empty or null: the default welcome",
+    )
+    seats: Seats | None = Field(
+        default=None, description="a new limit (seats already taken stay taken); null removes the limit"
+    )
+    trial_days: TrialDays | None = Field(
+        default=None, description="free trial days for checkouts from now on; null removes the trial"
     )
 
 
@@ -225,6 +246,11 @@ class PlanOut(BaseModel):
     renewal_notice_days: int | None = None
     trial_notice_days: int | None = None
     welcome_message: str = Field(default="", description="the creator's welcome; empty: the default welcome is sent")
+    seats: int | None = Field(default=None, description="how many members may ever buy it; null: no limit")
+    seats_taken: int | None = Field(
+        default=None, description="seats paid for or held by an open checkout; null without a limit"
+    )
+    trial_days: int | None = Field(default=None, description="free trial days, once per identity; null: none")
 
 
 class PlansOut(BaseModel):

@@ -189,10 +189,13 @@ def create_plan(
     renewal_notice_days: int | None = 7,
     trial_notice_days: int | None = 3,
     welcome_message: str = "",
+    seats: int | None = None,
+    trial_days: int | None = None,
 ) -> Plan:
     """With ``prices`` (the billing port's describe_prices), every price is checked at Stripe first."""
     welcome_message = _checked_welcome(welcome_message)
     plan_kind = PlanKind(kind)
+    _check_trial(plan_kind, trial_days)
     if plan_kind is PlanKind.PASS and not access_days:
         raise InvalidRequestError("a pass needs access_days: how many days one payment gives", field="access_days")
     if plan_kind is not PlanKind.PASS and access_days is not None:
@@ -239,6 +242,8 @@ def create_plan(
         renewal_notice_days=renewal_notice_days,
         trial_notice_days=trial_notice_days,
         welcome_message=welcome_message,
+        seats=seats,
+        trial_days=trial_days,
     )
     stores.catalog.add_plan(plan)
     return plan
@@ -586,12 +591,23 @@ def filter_events(
 # --- plan edits and archive -----------------------------------------------------------------
 
 
+def _check_trial(kind: PlanKind, trial_days: int | None) -> None:
+    if trial_days is not None and kind is not PlanKind.SUBSCRIPTION:
+        raise InvalidRequestError(
+            f"trial_days is for subscriptions; a {kind.value} plan is paid once (give a manual grant or an "
+            "access code to let someone try it)",
+            field="trial_days",
+        )
+
+
 def update_plan(
     stores: Stores, plan_id: str, *, name: str | None = None, grace_days: int | None = None, on_grace_end: str | None = None,
     checkout: Mapping[str, bool | None] | None = None,
     notices: Mapping[str, int | None] | None = None,
     welcome_message: str | None = None,
     stripe_price_ids: list[str] | None = None, prices: PriceReader | None = None,
+    seats: int | None = None, set_seats: bool = False,
+    trial_days: int | None = None, set_trial_days: bool = False,
 ) -> Plan:
     """Edit what members see and how long grace lasts; a change of grace applies from the next derivation.
     Checkout options given apply to checkouts started from now on. ``notices`` holds only the notice
@@ -622,7 +638,11 @@ def update_plan(
         grace_days=plan.grace_days if grace_days is None else grace_days,
         on_grace_end=plan.on_grace_end if on_grace_end is None else OnGraceEnd(on_grace_end),
         checkout=replace(plan.checkout, **{k: v for k, v in (checkout or {}).items() if v is not None}),
+        seats=seats if set_seats else plan.seats,
+        trial_days=trial_days if set_trial_days else plan.trial_days,
     )
+    if set_trial_days:
+        _check_trial(plan.kind, trial_days)
     if edited != plan:
         stores.catalog.update_plan(edited)
     return edited

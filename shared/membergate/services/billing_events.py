@@ -11,10 +11,11 @@ from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_g
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
-from ..domain.model import TERMINAL_LEDGER_STATUSES, LedgerEntry, LedgerStatus, Plan, WorkKind
+from ..domain.model import TERMINAL_LEDGER_STATUSES, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
+    EXPIRY_EVENTS,
     CUSTOMER_EVENTS,
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
@@ -27,8 +28,11 @@ from ..domain.stripe_events import (
     parse_event,
     subscription_snapshot,
 )
-from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Stores
+from ..domain.trials import trial_key, trial_keys, trial_start
+from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Stores, TrialEnder
 from .alerts import AlertRecorder, billing_alert, record_alert
+from .checkout import release_seat
+from .controls import audit
 from .membership import refresh_member
 
 
@@ -56,6 +60,7 @@ class BillingEventProcessor:
         dispute_policy: str = DISPUTE_REVOKE,
         payments: PaymentLookup | None = None,
         alerts: AlertRecorder | None = None,
+        trial_ender: TrialEnder | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -67,6 +72,8 @@ class BillingEventProcessor:
         # on subscription payments are only reported.
         self.payments = payments
         self.alerts = alerts  # None: no creator alert channel is set, nothing is recorded
+        # Ends a trial at Stripe (trial_end=now) when its card already had one; None: only audited.
+        self.trial_ender = trial_ender
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -122,6 +129,8 @@ class BillingEventProcessor:
             return self.sync_subscription(event, now)
         if event.type in CHECKOUT_EVENTS:
             return self.apply_checkout(event, now)
+        if event.type in EXPIRY_EVENTS:
+            return self.apply_checkout_expired(event)
         if event.type in INVOICE_EVENTS:
             return self.apply_invoice(event, now)
         if event.type in CHARGE_EVENTS:
@@ -157,6 +166,7 @@ class BillingEventProcessor:
             merged = replace(merged, plan_id=latest_plan.id)
         saved = self.stores.subscriptions.save(merged)
         self._refresh(member.id, now, _with_subscription(state, saved))
+        self._note_trial(event, member, now)
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
 
     # -- checkout ----------------------------------------------------------------------------
@@ -192,6 +202,15 @@ class BillingEventProcessor:
             f"checkout {completion.session_id} for subscription {completion.subscription_id}: {completion.gate.value}",
             member.id,
         )
+
+    def apply_checkout_expired(self, event: StripeEvent) -> Outcome:
+        """An expired session was never paid: the seat it held goes back on sale."""
+        completion = checkout_completion(event)
+        if release_seat(self.stores, plan_id=completion.plan_id, member_id=completion.member_id,
+                        session_id=completion.session_id):
+            return Outcome("processed", f"checkout {completion.session_id} expired: its seat of {completion.plan_id} is free again",
+                           completion.member_id)
+        return Outcome("ignored", f"checkout {completion.session_id} expired holding no seat")
 
     def apply_one_time_payment(self, event: StripeEvent, now: int) -> Outcome:
         """A paid payment-mode session of a pass or lifetime plan becomes a one-time grant."""
@@ -426,6 +445,26 @@ class BillingEventProcessor:
         return Outcome("processed", detail, member.id)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _note_trial(self, event: StripeEvent, member: Member, now: int) -> None:
+        """A trialing subscription uses up a trial for the member's accounts, email and card. A card
+        that already had a trial elsewhere ends this one at Stripe (trial_end=now), audited."""
+        started = trial_start(event.object)
+        if started is None or self.stores.trials is None:
+            return
+        email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
+        keys = trial_keys(member.identities, email, started.card_fingerprint)
+        repeated = self.stores.trials.mark(keys, started.subscription_id, now)
+        card = trial_key("card", started.card_fingerprint) if started.card_fingerprint else None
+        if card is None or card not in repeated:
+            return
+        ended = self.trial_ender is not None
+        if self.trial_ender is not None:
+            self.trial_ender.end_trial(started.subscription_id, idempotency_key=f"membergate-trial-end-{started.subscription_id}")
+        if self.stores.audit is not None:
+            audit(self.stores, actor="membergate", action="trial.end" if ended else "trial.repeat",
+                  target=started.subscription_id, now=now, member_id=member.id,
+                  reason="this card already had a free trial" + ("" if ended else "; end it in the Stripe dashboard"))
 
     def _remember_email(self, member_id: str, event: StripeEvent) -> None:
         """Keep the buyer's email: messages their platform refuses (DMs closed) go there instead."""

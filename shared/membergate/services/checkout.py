@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..domain.checkout_terms import checkout_terms
-from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequestError, NotFoundError, ThrottledError
+from ..domain.errors import (
+    ConflictError,
+    IdentityRequiredError,
+    InvalidRequestError,
+    NotFoundError,
+    SoldOutError,
+    ThrottledError,
+)
 from ..domain.i18n import choose_locale
-from ..domain.model import CheckoutAttempt, Plan, PlanKind, Platform
+from ..domain.model import CheckoutAttempt, Community, Member, Plan, PlanKind, Platform
+from ..domain.seats import SeatTake
+from ..domain.trials import trial_days_for, trial_keys
 from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
 from ..ports import BillingGateway, CheckoutSession, Stores
 from .membership import current_view
@@ -112,6 +121,29 @@ def start_checkout(
             idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
         )
         return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
+    # A seat is held before anything is made at Stripe (a sold-out plan creates no customer), and
+    # given back if no session comes of it.
+    trial = offered_trial(stores, plan, member)
+    fresh_seat = _take_seat(stores, plan, member.id, now)
+    try:
+        session, previous_session = _open_session(
+            stores, billing, request, member, plan, price_id, places, now, policy, trial
+        )
+    except Exception:
+        if fresh_seat and stores.seats is not None:
+            stores.seats.release(plan.id, member.id, None)  # never created: the seat goes back
+        raise
+    if plan.seats is not None and stores.seats is not None:
+        stores.seats.attach(plan.id, member.id, session.id, previous_session)
+    return session
+
+
+def _open_session(
+    stores: Stores, billing: BillingGateway, request: CheckoutRequest, member: Member, plan: Plan, price_id: str,
+    places: list[Community | None], now: int, policy: CheckoutPolicy, trial_days: int | None,
+) -> tuple[CheckoutSession, str | None]:
+    """The member's Checkout Session for this plan (reused while it has time left); with the
+    session the previous attempt was waiting on, if any."""
     _close_other_tiers(stores, billing, member.id, plan, now)
     customer_id = member.stripe_customer_id
     if customer_id is None:
@@ -126,7 +158,7 @@ def start_checkout(
         else None
     )
     if usable is not None and usable.session_id and usable.url:
-        return CheckoutSession(usable.session_id, usable.url, usable.expires_at)
+        return CheckoutSession(usable.session_id, usable.url, usable.expires_at), usable.session_id
     if usable is not None:
         # A planned attempt whose Stripe call may or may not have landed: same key, same
         # parameters, so Stripe answers with the session it may already have made.
@@ -161,9 +193,52 @@ def start_checkout(
         idempotency_key=f"membergate-checkout-{member.id}-{plan.id}-{attempt.attempt}",
         mode="payment" if plan.kind.one_time else "subscription",
         terms=terms,
+        trial_days=trial_days,
     )
     stores.checkouts.save_attempt(replace(attempt, session_id=session.id, url=session.url, expires_at=session.expires_at))
-    return session
+    return session, previous.session_id if previous else None
+
+
+def trial_used(stores: Stores, plan: Plan, member: Member | None) -> bool:
+    """Whether the plan has a trial this member may not have: one of their chat accounts or their
+    email (when known) already had one. Their card is checked when the trial starts (processor)."""
+    if not plan.trial_days or plan.kind is not PlanKind.SUBSCRIPTION or member is None or stores.trials is None:
+        return False
+    email = stores.contacts.email(member.id) if stores.contacts is not None else None
+    return stores.trials.used(trial_keys(member.identities, email))
+
+
+def offered_trial(stores: Stores, plan: Plan, member: Member) -> int | None:
+    """The free trial days this checkout gives (None: none)."""
+    if not plan.trial_days or plan.kind is not PlanKind.SUBSCRIPTION:
+        return None
+    return trial_days_for(plan.trial_days, trial_used(stores, plan, member))
+
+
+def _take_seat(stores: Stores, plan: Plan, member_id: str, now: int) -> bool:
+    """Hold one of the plan's seats for this checkout; True when a new seat was taken (given back
+    if the session is never created). A member who holds one (an open checkout, or paid) keeps it."""
+    if plan.seats is None:
+        return False
+    if stores.seats is None:
+        raise RuntimeError("no seat store wired into Stores")
+    taken = stores.seats.take(plan.id, member_id, plan.seats, now)
+    if taken is SeatTake.SOLD_OUT:
+        raise SoldOutError(
+            f"{plan.name} is sold out: all {plan.seats} places are taken. Ask the creator whether places will "
+            "open again, or choose another offer"
+        )
+    return taken is SeatTake.TAKEN
+
+
+def release_seat(stores: Stores, *, plan_id: str | None, member_id: str | None, session_id: str) -> bool:
+    """checkout.session.expired: the seat its hold waited on goes back (a paid session never expires)."""
+    if not plan_id or not member_id or stores.seats is None:
+        return False
+    plan = stores.catalog.get_plan(plan_id)
+    if plan is None or plan.seats is None:
+        return False
+    return stores.seats.release(plan_id, member_id, session_id)
 
 
 def _close_other_tiers(stores: Stores, billing: BillingGateway, member_id: str, plan: Plan, now: int) -> None:

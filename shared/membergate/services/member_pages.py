@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from ..domain.billing import PriceInfo
 from ..domain.errors import MembergateError
 from ..domain.i18n import choose_locale
-from ..domain.model import EntitlementState, Member, Platform
+from ..domain.model import EntitlementState, Member, PlanKind, Platform
+from ..domain.seats import seats_left
 from ..ports import BillingGateway, Stores
+from .checkout import trial_used
 
 
 # The identity step kinds the member completes on the page before the pay button is shown.
@@ -68,6 +70,9 @@ class JoinPageView:
     terms_url: str = ""  # the creator's terms and privacy policy (deployment settings), beside the pay button
     privacy_url: str = ""
     redeemed: bool = False  # back from an access code accepted (POST /join/{plan}/code)
+    seats_left: int | None = None  # a plan with seats: how many are still for sale (None: no limit)
+    trial_days: int | None = None  # the plan's free trial, for a member who may have it
+    trial_used: bool = False  # the plan has a trial, but this member (account or email) already had one
 
     @property
     def discord(self) -> IdentityStep | None:
@@ -135,6 +140,9 @@ def join_page_view(
         manage=manage,
         community_locale=community_locale,
         redeemed=redeemed,
+        seats_left=seats_left(plan.seats, stores.seats.taken(plan.id)) if plan.seats and stores.seats else None,
+        trial_days=plan.trial_days if plan.kind is PlanKind.SUBSCRIPTION else None,
+        trial_used=trial_used(stores, plan, member),
     )
 
 

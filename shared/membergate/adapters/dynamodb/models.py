@@ -141,6 +141,8 @@ class PlanItem(MembershipItem, discriminator="plan"):
     trial_notice_days = NumberAttribute(null=True)
     notices_set = BooleanAttribute(null=True)  # whether the two above were stored (None is "off")
     welcome_message = UnicodeAttribute(null=True)  # absent: the default welcome
+    seats = NumberAttribute(null=True)  # absent: no limit
+    trial_days = NumberAttribute(null=True)  # absent: no trial
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -244,6 +246,21 @@ class RemovalItem(MembershipItem, discriminator="removal"):
     plan_id = UnicodeAttribute(null=True)
     undone_at = NumberAttribute(null=True)
     undo_grant_id = UnicodeAttribute(null=True)
+
+
+class TrialItem(MembershipItem, discriminator="trial"):
+    subscription_id = UnicodeAttribute()
+    at = NumberAttribute()
+
+
+class SeatCountItem(MembershipItem, discriminator="seat_count"):
+    taken = NumberAttribute(default=0)
+
+
+class SeatHoldItem(MembershipItem, discriminator="seat_hold"):
+    member_id = UnicodeAttribute()
+    held_at = NumberAttribute()
+    session_id = UnicodeAttribute(null=True)
 
 
 class AccessCodeItem(MembershipItem, discriminator="access_code"):

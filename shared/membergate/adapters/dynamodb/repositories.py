@@ -172,6 +172,8 @@ class DynamoCatalogRepository:
                 trial_notice_days=plan.trial_notice_days,
                 notices_set=True,
                 welcome_message=plan.welcome_message or None,
+                seats=plan.seats,
+                trial_days=plan.trial_days,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -207,6 +209,8 @@ class DynamoCatalogRepository:
             PlanItem.welcome_message.set(plan.welcome_message) if plan.welcome_message
             else PlanItem.welcome_message.remove(),
         ]
+        actions.append(PlanItem.seats.set(plan.seats) if plan.seats is not None else PlanItem.seats.remove())
+        actions.append(PlanItem.trial_days.set(plan.trial_days) if plan.trial_days else PlanItem.trial_days.remove())
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
     def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
@@ -289,6 +293,8 @@ def _plan(item: PlanItem) -> Plan:
         checkout=_checkout_options(item.checkout_options),
         welcome_message=item.welcome_message or "",
         **_notices(item),
+        seats=int(item.seats) if item.seats is not None else None,
+        trial_days=int(item.trial_days) if item.trial_days is not None else None,
     )
 
 

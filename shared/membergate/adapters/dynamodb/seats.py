@@ -1,0 +1,86 @@
+"""DynamoDB seats: a conditional counter per plan and one hold item per (plan, member).
+
+Single-item conditional writes only (no transaction: concurrent transactions on the counter would
+cancel each other and read as "sold out"). The counter only moves up under ``taken < seats``, so
+members racing for the last seat get exactly one increment; the hold's own condition then makes a
+double click by one member one seat."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+
+from ...domain.seats import SeatTake
+from .models import SeatCountItem, SeatHoldItem
+from .repositories import _conditional_failed, _get
+
+
+def _pk(plan_id: str) -> str:
+    return f"SEATS#{plan_id}"
+
+
+def _hold_sk(member_id: str) -> str:
+    return f"HOLD#{member_id}"
+
+
+class DynamoSeatStore:
+    def take(self, plan_id: str, member_id: str, seats: int, now: int) -> SeatTake:
+        if _get(SeatHoldItem, _pk(plan_id), _hold_sk(member_id)) is not None:
+            return SeatTake.HELD
+        counter = SeatCountItem(_pk(plan_id), "COUNT")
+        try:
+            counter.update(
+                actions=[SeatCountItem.taken.add(1)],
+                condition=SeatCountItem.taken.does_not_exist() | (SeatCountItem.taken < seats),
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return SeatTake.SOLD_OUT
+            raise
+        try:
+            SeatHoldItem(_pk(plan_id), _hold_sk(member_id), member_id=member_id, held_at=now).save(
+                condition=SeatHoldItem.pk.does_not_exist()
+            )
+        except PutError as exc:
+            self._give_back(plan_id)
+            if _conditional_failed(exc):
+                return SeatTake.HELD  # the same member's other request held it a moment ago
+            raise
+        except Exception:
+            self._give_back(plan_id)
+            raise
+        return SeatTake.TAKEN
+
+    def attach(self, plan_id: str, member_id: str, session_id: str, previous_session_id: str | None) -> None:
+        waiting = SeatHoldItem.session_id.does_not_exist()
+        if previous_session_id:
+            waiting = waiting | (SeatHoldItem.session_id == previous_session_id)
+        try:
+            SeatHoldItem(_pk(plan_id), _hold_sk(member_id)).update(
+                actions=[SeatHoldItem.session_id.set(session_id)], condition=SeatHoldItem.pk.exists() & waiting
+            )
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise  # else: the hold waits on a paid session, kept for good
+
+    def release(self, plan_id: str, member_id: str, session_id: str | None) -> bool:
+        condition = (
+            SeatHoldItem.session_id == session_id if session_id else SeatHoldItem.session_id.does_not_exist()
+        )
+        try:
+            SeatHoldItem(_pk(plan_id), _hold_sk(member_id)).delete(condition=SeatHoldItem.pk.exists() & condition)
+        except DeleteError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        self._give_back(plan_id)
+        return True
+
+    def taken(self, plan_id: str) -> int:
+        item = _get(SeatCountItem, _pk(plan_id), "COUNT")
+        return int(item.taken or 0) if item is not None else 0
+
+    @staticmethod
+    def _give_back(plan_id: str) -> None:
+        SeatCountItem(_pk(plan_id), "COUNT").update(
+            actions=[SeatCountItem.taken.add(-1)], condition=SeatCountItem.taken > 0
+        )

@@ -1,0 +1,36 @@
+"""Test double of the seat store: a counter and one hold per (plan, member), as the DynamoDB one."""
+
+from __future__ import annotations
+
+from membergate.domain.seats import SeatTake
+
+
+class FakeSeatStore:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.holds: dict[tuple[str, str], str | None] = {}  # (plan, member) -> session id
+
+    def take(self, plan_id: str, member_id: str, seats: int, now: int) -> SeatTake:
+        if (plan_id, member_id) in self.holds:
+            return SeatTake.HELD
+        if self.counts.get(plan_id, 0) >= seats:
+            return SeatTake.SOLD_OUT
+        self.counts[plan_id] = self.counts.get(plan_id, 0) + 1
+        self.holds[(plan_id, member_id)] = None
+        return SeatTake.TAKEN
+
+    def attach(self, plan_id: str, member_id: str, session_id: str, previous_session_id: str | None) -> None:
+        key = (plan_id, member_id)
+        if key in self.holds and self.holds[key] in (None, previous_session_id):
+            self.holds[key] = session_id
+
+    def release(self, plan_id: str, member_id: str, session_id: str | None) -> bool:
+        key = (plan_id, member_id)
+        if key not in self.holds or self.holds[key] != session_id:
+            return False
+        del self.holds[key]
+        self.counts[plan_id] -= 1
+        return True
+
+    def taken(self, plan_id: str) -> int:
+        return self.counts.get(plan_id, 0)

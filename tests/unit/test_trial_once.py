@@ -1,0 +1,155 @@
+"""One free trial per identity: the pure rule, checkout without a second trial, the processor's record."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from membergate.domain.model import Identity, Platform
+from membergate.domain.trials import trial_days_for, trial_key, trial_keys, trial_start
+from membergate.http.pages import join_page
+from membergate.services.checkout import CheckoutRequest, start_checkout
+from membergate.services.member_pages import join_page_view
+from tests.support import stripe_events as se
+from tests.support.fakes import FakeBilling
+from tests.support.harness import T0, Harness
+from tests.support.trials import FakeTrialEnder, FakeTrialLedger
+from tests.unit.test_member_pages import bound_member, setup
+
+pytestmark = pytest.mark.unit
+DISCORD = Identity(Platform.DISCORD, "123456789012345678")
+
+
+def test_trial_keys_hold_no_identifier_and_email_case_does_not_matter():
+    # Given a Discord account, an email and a card / When keyed
+    keys = trial_keys([DISCORD], "Ana@Example.COM ", "fp_card_1")
+    # Then three keys, none carrying the raw value, and the same email in other case is the same key
+    assert len(keys) == 3
+    assert not any(raw in "".join(keys) for raw in ("123456789012345678", "ana@example.com", "fp_card_1"))
+    assert trial_key("email", "ana@example.com") in keys
+    assert trial_key("whatsapp", "+33600000000") != trial_key("telegram", "+33600000000")
+
+
+def test_trial_days_for_gives_the_plan_trial_only_when_unused():
+    # Given a 7-day plan / When the member's identities had no trial, had one, or the plan has none / Then 7, None, None
+    assert (trial_days_for(7, False), trial_days_for(7, True), trial_days_for(None, False)) == (7, None, None)
+
+
+def test_trial_start_reads_the_card_fingerprint_only_when_the_payload_has_it():
+    # Given trialing subscriptions with an expanded payment method, with an id only, and an active one
+    expanded = {"id": "sub_1", "status": "trialing", "default_payment_method": {"card": {"fingerprint": "fp_1"}}}
+    bare = {"id": "sub_2", "status": "trialing", "default_payment_method": "pm_1"}
+    # When read / Then the fingerprint when present, none otherwise, and nothing for a non-trialing one
+    assert trial_start(expanded).card_fingerprint == "fp_1"
+    assert trial_start(bare).card_fingerprint is None and trial_start(bare).subscription_id == "sub_2"
+    assert trial_start({"id": "sub_3", "status": "active"}) is None
+
+
+def _trial_plan(used_keys: list[str] = ()):
+    stores, billing = setup()
+    ledger = FakeTrialLedger()
+    for key in used_keys:
+        ledger.keys[key] = "sub_old"
+    stores = replace(stores, trials=ledger)
+    stores.catalog.plans["pln_1"] = replace(stores.catalog.get_plan("pln_1"), trial_days=7)
+    return stores, billing
+
+
+def _checkout(stores) -> dict:
+    billing = FakeBilling()
+    start_checkout(CheckoutRequest("mbr_1", "pln_1", None, "https://m/ok", "https://m/no"), stores=stores,
+                   billing=billing, now=T0)
+    (params,) = billing.session_params.values()
+    return params
+
+
+def test_checkout_gives_the_trial_to_a_member_who_never_had_one():
+    # Given a 7-day trial plan and a member whose account never had a trial
+    stores, _ = _trial_plan()
+    bound_member(stores)
+    # When they check out / Then the session carries the 7-day trial
+    assert _checkout(stores)["trial_days"] == 7
+
+
+@pytest.mark.parametrize("used", [trial_key("discord", "123456789012345678"), trial_key("email", "ana@example.com")])
+def test_checkout_without_trial_when_the_account_or_email_already_had_one(used):
+    # Given a member whose Discord account (or known email) already had a trial
+    stores, _ = _trial_plan([used])
+    bound_member(stores)
+    stores = replace(stores, contacts=_Contacts({"mbr_1": "ANA@example.com"}))
+    # When they check out / Then no trial is asked of Stripe
+    assert _checkout(stores)["trial_days"] is None
+
+
+@pytest.mark.parametrize("locale, words", [("en", "your free trial was already used"),
+                                           ("fr", "ton essai gratuit a déjà été utilisé")])
+def test_join_page_says_the_trial_was_already_used(locale, words):
+    # Given a member whose account already had a trial of a 7-day plan
+    stores, billing = _trial_plan([trial_key("discord", "123456789012345678")])
+    stores.catalog.communities["com_1"] = replace(stores.catalog.get_community("com_1"), locale=locale)
+    member = bound_member(stores)
+    # When they open the join page / Then it says so, in the community's language, and offers no trial
+    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id=member))
+    assert words in page.lower() and "id=trial-used" in page and "id=trial>" not in page
+
+
+def test_join_page_offers_the_trial_to_a_member_who_may_have_it():
+    stores, billing = _trial_plan()
+    member = bound_member(stores)
+    page = join_page(join_page_view("pln_1", stores=stores, billing=billing, member_id=member))
+    assert "id=trial>" in page and "7-day free trial" in page and "trial-used" not in page
+
+
+class _Contacts:
+    def __init__(self, emails: dict[str, str]) -> None:
+        self.emails = emails
+
+    def email(self, member_id: str) -> str | None:
+        return self.emails.get(member_id)
+
+    def set_email(self, member_id: str, email: str) -> None:
+        self.emails[member_id] = email
+
+
+def _trialing(sub_id: str, member_id: str, fingerprint: str | None) -> str:
+    event = se.subscription_event("customer.subscription.created", created=T0, member_id=member_id, status="trialing",
+                                  sub_id=sub_id, customer=f"cus_{member_id}", event_id=f"evt_{sub_id}")
+    if fingerprint:
+        event["data"]["object"]["default_payment_method"] = {"id": "pm_x", "object": "payment_method",
+                                                             "card": {"fingerprint": fingerprint}}
+    return json.dumps(event)
+
+
+def test_processor_records_a_trial_and_ends_a_second_trial_on_the_same_card():
+    # Given two members with their own Discord accounts, and a processor that can end trials at Stripe
+    h = Harness()
+    ledger, ender = FakeTrialLedger(), FakeTrialEnder()
+    h.stores = replace(h.stores, trials=ledger)
+    h.processor.stores = h.stores
+    h.processor.trial_ender = ender
+    h.member("mbr_1", "111111111111111111")
+    h.member("mbr_2", "222222222222222222")
+    # When the first starts a trial with a card, then the second starts one with the same card
+    h.processor.apply(_trialing("sub_a", "mbr_1", "fp_same"), T0)
+    h.processor.apply(_trialing("sub_b", "mbr_2", "fp_same"), T0)
+    # Then both accounts and the card are recorded (hashed), and only the second trial is ended at Stripe
+    assert trial_key("discord", "111111111111111111") in ledger.keys and trial_key("card", "fp_same") in ledger.keys
+    assert ender.ended == [("sub_b", "membergate-trial-end-sub_b")]
+
+
+def test_processor_trial_update_of_the_same_subscription_is_not_a_repeat():
+    # Given a trialing subscription recorded once
+    h = Harness()
+    ledger, ender = FakeTrialLedger(), FakeTrialEnder()
+    h.stores = replace(h.stores, trials=ledger)
+    h.processor.stores = h.stores
+    h.processor.trial_ender = ender
+    h.member("mbr_1", "111111111111111111")
+    h.processor.apply(_trialing("sub_a", "mbr_1", "fp_1"), T0)
+    # When Stripe sends another trialing snapshot of it / Then nothing is ended
+    event = json.loads(_trialing("sub_a", "mbr_1", "fp_1"))
+    event["id"], event["type"] = "evt_sub_a_2", "customer.subscription.updated"
+    h.processor.apply(json.dumps(event), T0 + 60)
+    assert ender.ended == []
