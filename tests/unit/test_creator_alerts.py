@@ -265,3 +265,18 @@ def test_alert_recorder_is_off_without_a_channel_and_a_mistyped_setting_never_st
     recorder = bootstrap.alert_recorder()
     assert recorder is not None and recorder.enabled == {AlertKind.DISPUTE}
     bootstrap.alert_recorder.cache_clear()
+
+
+def test_billing_alert_names_each_alert_worthy_stripe_event_and_nothing_else():
+    from membergate.domain.stripe_events import parse_event
+    from membergate.services.alerts import billing_alert
+
+    def of(event: dict, detail: str = ""):
+        return billing_alert(parse_event(event), detail)
+
+    assert of(se.dispute_event(created=T0)) == (AlertKind.DISPUTE, "dp_test_1", "")
+    assert of(se.dispute_event("charge.dispute.closed", created=T0, status="won")) is None
+    assert of(se.checkout_completed(created=T0, member_id="mbr_1", payment_status="unpaid")) is None
+    assert of(se.invoice_event("invoice.payment_failed", created=T0, status="open"),
+              "invoice in_1 payment_failed: 900 eur") == (AlertKind.PAYMENT_FAILED, "in_1", "900 eur")
+    assert of(se.subscription_event(created=T0, status="past_due")) is None

@@ -97,10 +97,6 @@ class BillingEventProcessor:
             raise
         if existing is not None and existing.status == LedgerStatus.ACCESS_UNSENT and outcome.member_id:
             self._converge_every_place(outcome.member_id)
-        if self.alerts is not None and outcome.status == "processed" and (found := billing_alert(event, outcome.detail)):
-            # Before the ledger says processed: a crash in between records it again, never loses it.
-            record_alert(self.alerts, found[0], event.id, now, member_id=outcome.member_id or "", subject=found[1],
-                         detail=found[2])
         self.stores.ledger.mark(self._entry(event, outcome.status, outcome.detail, now), now)
         return outcome
 
@@ -125,6 +121,14 @@ class BillingEventProcessor:
         return LedgerEntry(event.id, event.type, LedgerStatus(status).value, event.created, now, event.customer_id, detail)
 
     def _dispatch(self, event: StripeEvent, now: int) -> Outcome:
+        outcome = self._apply_event(event, now)
+        if self.alerts is not None and outcome.status == "processed" and (found := billing_alert(event, outcome.detail)):
+            # Before the ledger says processed: a crash in between records it again, never loses it.
+            record_alert(self.alerts, found[0], event.id, now, member_id=outcome.member_id or "", subject=found[1],
+                         detail=found[2])
+        return outcome
+
+    def _apply_event(self, event: StripeEvent, now: int) -> Outcome:
         if event.type in SUBSCRIPTION_EVENTS:
             return self.sync_subscription(event, now)
         if event.type in CHECKOUT_EVENTS:
