@@ -199,6 +199,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoMemberLinkStore,
         DynamoWebSessionStore,
     )
+    from .adapters.dynamodb.repositories import DynamoCardStore
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
     from .ports import Stores
 
@@ -219,6 +220,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         privacy=DynamoPrivacyStore(),
         surveys=DynamoSurveyStore(),
         contacts=DynamoContactStore(),
+        cards=DynamoCardStore(),
         member_links=DynamoMemberLinkStore(),
         audit=DynamoAuditLog(),
         given_grants=DynamoGivenGrantIndex(),
