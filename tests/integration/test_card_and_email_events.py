@@ -6,14 +6,24 @@ import pytest
 
 from infra.local.stripe_sandbox import signed_delivery
 from membergate import bootstrap
-from tests.integration.test_member_journey import PUBLIC, bind_discord, pay, pipeline, setup_catalog  # noqa: F401
+from tests.integration.test_member_journey import GUILD, PUBLIC, ROLE, USER, bind_discord, pay, setup_catalog
 from tests.support import stripe_events as se
 from tests.support.aws import WEBHOOK_SECRET
+from tests.support.discord_spec import SpecCheckingDiscordTransport
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
 DAY = 86_400
+
+
+@pytest.fixture
+def pipeline():
+    discord = SpecCheckingDiscordTransport()
+    discord.add_guild(GUILD, {ROLE})
+    discord.add_user(USER)
+    with Pipeline(discord) as p:
+        yield p
 
 
 def _customer_and_member(p: Pipeline) -> tuple[str, str]:
