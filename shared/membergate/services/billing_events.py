@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError, RetryableError
-from ..domain.lifecycle import merge_card
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
 from ..domain.model import LedgerEntry, Plan, WorkKind
+from ..domain.lifecycle import merge_card
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
