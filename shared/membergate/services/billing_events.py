@@ -11,7 +11,6 @@ from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_g
 from ..domain.errors import MalformedEventError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
 from ..domain.model import LedgerEntry, Plan, WorkKind
-from ..domain.lifecycle import merge_card
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
@@ -32,6 +31,7 @@ from ..domain.stripe_events import (
 )
 from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
 from .membership import refresh_member
+from ..domain.lifecycle import merge_card
 
 TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
 
