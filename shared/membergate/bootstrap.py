@@ -207,6 +207,7 @@ def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
     from .adapters.dynamodb.seats import DynamoSeatStore
     from .adapters.dynamodb.trials import DynamoTrialLedger
+    from .adapters.dynamodb.repositories import DynamoCardStore
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -226,6 +227,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         privacy=DynamoPrivacyStore(),
         surveys=DynamoSurveyStore(),
         contacts=DynamoContactStore(),
+        cards=DynamoCardStore(),
         member_links=DynamoMemberLinkStore(),
         audit=DynamoAuditLog(),
         given_grants=DynamoGivenGrantIndex(),

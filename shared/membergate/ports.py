@@ -16,6 +16,7 @@ from .domain.controls import AccessCode, AuditEntry, Removal
 from .domain.seats import SeatTake
 from .domain.grants import OneTimeGrant
 from .domain.migration import Migration, MigrationMember
+from .domain.lifecycle import CardOnFile
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
 from .domain.survey import SurveyAnswer, SurveyLink
@@ -265,6 +266,14 @@ class ContactStore(Protocol):
 
     def set_email(self, member_id: str, email: str) -> None: ...
     def email(self, member_id: str) -> str | None: ...
+
+
+class CardStore(Protocol):
+    """The card on file per Stripe customer (payment_method.* and customer.updated events), for the
+    card-expiry warning; keyed by customer so an event arriving before the member is known still counts."""
+
+    def card(self, customer_id: str) -> CardOnFile | None: ...
+    def save_card(self, customer_id: str, card: CardOnFile) -> None: ...
 
 
 class Mailer(Protocol):
@@ -622,6 +631,8 @@ class Stores:
     surveys: SurveyStore | None = None
     # Members' email addresses; None (e.g. in unit tests) means none are kept.
     contacts: ContactStore | None = None
+    # Cards on file per customer (card-expiry warnings); None: no warning is sent.
+    cards: CardStore | None = None
     # Personal links in messages (payment reminders' billing link); None: messages link the join page.
     member_links: MemberLinkStore | None = None
     # Creator controls (services/controls.py); bootstrap always builds them.

@@ -189,3 +189,37 @@ def test_survey_and_portal_link_routes_refuse_hostile_input_without_5xx(stack):
     bad = stack.get("/admin/surveys?limit=abc", admin=True)
     assert bad.status in (400, 422) and "error" in bad.json()
     assert stack.get("/admin/surveys?limit=5", admin=True).status == 200
+
+
+def test_welcome_on_first_access_on_discord_once_and_by_email_when_dms_are_closed(stack):
+    from infra.local.discord_standin import snowflake_for
+
+    # Given a member who buys with DMs open, and another whose DMs are closed before they pay
+    closed = snowflake_for("welcome-wes")
+    assert stack.post(f"/_local/discord/users/{closed}/dms", json_body={"open": False}).status == 200
+    before = len(stack.get("/_local/mail").json()["mail"])
+    user_id, customer = buy_through_the_stack(
+        stack, guild="955500000000000071", role="955500000000000072", kind="subscription", username="welcome-wendy",
+        price={"price_id": "price_e2e_welcome", "unit_amount": 900, "currency": "eur", "interval": "month",
+               "product_name": "Monthly welcome"})
+    wes, wes_customer = buy_through_the_stack(
+        stack, guild="955500000000000073", role="955500000000000074", kind="subscription", username="welcome-wes",
+        price={"price_id": "price_e2e_welcome_mail", "unit_amount": 900, "currency": "eur", "interval": "month",
+               "product_name": "Monthly welcome by mail"})
+    assert wes == closed
+    # When the queues are drained again (a repeated convergence) and the creator resyncs
+    stack.post("/_local/drain")
+    member_id = stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0]["id"]
+    assert stack.post(f"/admin/members/{member_id}/resync", admin=True).status in (200, 202)
+    stack.post("/_local/drain")
+    # Then the first got one welcome on Discord, after the role, with the rules and their manage link
+    welcomes = [m for m in dms_to(stack, user_id) if m.startswith("Welcome to Guild welcome-wendy")]
+    assert len(welcomes) == 1, dms_to(stack, user_id)
+    assert "rules" in welcomes[0] and "?manage=1" in welcomes[0]
+    assert [m["state"] for m in messages_of(stack, customer) if m["kind"] == "welcome"] == ["sent"]
+    # And the second got it by email through SES (moto), recorded as sent by email
+    mail = [m for m in stack.get("/_local/mail").json()["mail"][before:] if "Welcome to Guild welcome-wes" in m["body"]]
+    assert len(mail) == 1 and mail[0]["to"][0].endswith("@example.test")
+    assert not dms_to(stack, wes)
+    sent = [(m["state"], m["reason"]) for m in messages_of(stack, wes_customer) if m["kind"] == "welcome"]
+    assert sent == [("sent", "by email (dms_closed)")]

@@ -91,6 +91,10 @@ def test_journey_pay_renew_fail_grace_removal(pipeline):
     kpis = p.admin("GET", "/admin/kpis")["body"]
     assert kpis["active_paying_members"] == 1 and kpis["mrr"] == {"eur": 900}
     sub_id = next(e["data"]["object"]["id"] for e in p.delivered if e["type"] == "customer.subscription.created")
+    # And they were welcomed once, on Discord
+    assert [t for _, t in p.discord.delivered] == [p.discord.delivered[0][1]]
+    assert p.discord.delivered[0][1].startswith("Welcome to Club")
+    welcomed = len(p.discord.delivered)
 
     # When a month later the renewal succeeds, then the next one fails
     p.advance(30 * DAY)
@@ -105,17 +109,17 @@ def test_journey_pay_renew_fail_grace_removal(pipeline):
     p.advance(60)
     p.sweep()
     p.sweep()
-    assert len(p.discord.delivered) == 1
+    assert len(p.discord.delivered) == welcomed + 1
     # And once more a day before the end
     p.advance(2 * DAY)
     p.sweep()
-    assert len(p.discord.delivered) == 2
+    assert len(p.discord.delivered) == welcomed + 2
     # When grace runs out
     p.advance(DAY)
     p.sweep()
     p.pump()
-    # Then the reminders and the receipt were sent, the role is gone and Stripe stopped billing
-    texts = [text for _, text in p.discord.delivered]
+    # Then the reminders and the receipt were sent (no second welcome), the role is gone and Stripe stopped billing
+    texts = [text for _, text in p.discord.delivered[welcomed:]]
     assert len(texts) == 3 and "/join/" in texts[-1]
     assert p.discord.guilds[GUILD].members[USER] == set()
     assert p.sandbox.subscription(sub_id)["status"] == "canceled"
@@ -213,6 +217,7 @@ def test_journey_grace_member_fixes_card_in_billing_portal_and_keeps_role(pipeli
     plan_id = setup_catalog(p)
     cookie = bind_discord(p, plan_id)
     pay(p, cookie, plan_id)
+    welcomed = len(p.discord.delivered)  # the welcome on first access
     sub_id = subscription_of(p)
     p.advance(30 * DAY)
     p.sandbox.fail_renewal(sub_id)
@@ -220,7 +225,7 @@ def test_journey_grace_member_fixes_card_in_billing_portal_and_keeps_role(pipeli
     p.advance(60)
     p.sweep()
     assert member_view(p)["entitlements"][0]["state"] == "grace"
-    (_, reminder), = p.discord.delivered
+    (_, reminder), = p.discord.delivered[welcomed:]
     # (The reminder links straight to the portal, personal to the member: no session needed.)
     token = reminder.split(f"{PUBLIC}/billing/portal/")[1].split()[0]
     direct = p.call("start_checkout", "GET", f"/billing/portal/{token}")
@@ -266,7 +271,7 @@ def test_journey_grace_member_fixes_card_in_billing_portal_and_keeps_role(pipeli
     p.advance(4 * DAY)
     p.sweep()
     assert p.discord.guilds[GUILD].members[USER] == {ROLE}
-    assert len(p.discord.delivered) == 1
+    assert len(p.discord.delivered) == welcomed + 1
     assert "subscription is active" in p.call("join", "GET", f"/join/{plan_id}", cookies=[cookie])["body"]
 
 

@@ -228,9 +228,11 @@ def test_whatsapp_manual_member_gets_the_invite_then_the_creator_a_removal_task(
     plan_id = setup_catalog(wa)
     bind_and_pay(wa, plan_id)
     community_id = wa.admin("GET", "/admin/communities")["body"]["communities"][0]["id"]
-    # Then the member got the group's invite link as text (their window is open), and access is granted
-    invite = texts_to(wa, PHONE)[-1]
+    # Then the member got the group's invite link as text (their window is open), then the welcome,
+    # and access is granted
+    invite, welcome = texts_to(wa, PHONE)[-2:]
     assert invite["type"] == "text" and INVITE in invite["text"]["body"]
+    assert welcome["type"] == "text" and welcome["text"]["body"].startswith("Bienvenue dans Cercle")
     member = wa.admin("GET", f"/admin/members?whatsapp_phone=%2B{PHONE[1:]}")["body"]["members"][0]
     assert member["access"][0]["state"] == "granted", member
     assert wa.admin("GET", f"/admin/communities/{community_id}/tasks")["body"] == {"tasks": []}

@@ -1,8 +1,9 @@
-"""Test doubles for the email path: a contact store and a mailer that records what it sends."""
+"""Test doubles for member messages beyond the platform: contacts, a recording mailer, cards on file."""
 
 from __future__ import annotations
 
 from membergate.domain.errors import PermanentError
+from membergate.domain.lifecycle import CardOnFile
 
 
 class FakeContacts:
@@ -25,3 +26,24 @@ class RecordingMailer:
         if to in self.refuse:
             raise PermanentError("address refused by SES", "ses_rejected")
         self.sent.append((to, subject, body))
+
+
+class FakeCards:
+    def __init__(self) -> None:
+        self.cards: dict[str, CardOnFile] = {}
+
+    def card(self, customer_id: str) -> CardOnFile | None:
+        return self.cards.get(customer_id)
+
+    def save_card(self, customer_id: str, card: CardOnFile) -> None:
+        self.cards[customer_id] = card
+
+
+class FakeErasures:
+    """Only what the billing processor asks of the privacy store: is this member erased (or being)?"""
+
+    def __init__(self) -> None:
+        self.erased: set[str] = set()
+
+    def erasure(self, member_id: str):
+        return object() if member_id in self.erased else None

@@ -224,3 +224,21 @@ def customer_deleted(*, created: int, customer: str = "cus_1", event_id: str | N
     obj = shapes.make_customer(id=customer, created=created - 30 * DAY, invoice_prefix="TEST")
     obj["deleted"] = True
     return event("customer.deleted", obj, created, NEW, event_id)
+
+
+def payment_method_event(type_: str = "payment_method.attached", *, created: int, pm_id: str = "pm_1",
+                         customer: str = "cus_1", exp_month: int = 8, exp_year: int = 2030) -> dict[str, Any]:
+    """A card PaymentMethod event, shaped as Stripe's own fixture (specs/stripe/fixtures3.json)."""
+    from tests.support.specs import stripe_fixture
+
+    pm = json.loads(json.dumps(stripe_fixture("payment_method")))
+    pm.update(id=pm_id, customer=customer, created=created, type="card")
+    pm["card"].update(exp_month=exp_month, exp_year=exp_year)
+    return event(type_, pm, created)
+
+
+def customer_updated(*, created: int, customer: str = "cus_1", email: str | None = "alice@example.com",
+                     default_payment_method: str | None = None) -> dict[str, Any]:
+    obj = sandbox_shapes.make_customer(id=customer, created=created, invoice_prefix="MG1", email=email,
+                                       default_payment_method=default_payment_method)
+    return event("customer.updated", obj, created)

@@ -202,3 +202,9 @@ def test_update_plan_notice_settings_only_given_change():
     assert (plan.renewal_notice_days, plan.trial_notice_days) == (None, 3)
     stored = h.stores.catalog.get_plan("pln_monthly")
     assert (stored.renewal_notice_days, stored.trial_notice_days) == (None, 3)
+
+
+def test_update_plan_welcome_windows_line_ends_are_kept_as_plain_line_breaks():
+    h = Harness()
+    plan = admin.update_plan(h.stores, "pln_monthly", welcome_message="Hi {name}\r\nRules: #rules\r\n")
+    assert plan.welcome_message == "Hi {name}\nRules: #rules"

@@ -6,6 +6,8 @@ from Stripe's ``invoice.upcoming`` (one account-wide lead time), so each plan ke
 
 from __future__ import annotations
 
+from calendar import timegm
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .billing import ENDED_STATUSES, SubscriptionRecord, grant_status, scheduled_end
@@ -43,6 +45,40 @@ class Reminder:
 
 
 @dataclass(frozen=True)
+class CardOnFile:
+    """The card a customer's next charge goes to, as the newest Stripe event about it said."""
+
+    payment_method_id: str
+    expires_at: int | None  # the first second after the card's expiry month; None: not known yet
+    as_of: int  # the event's ``created``
+
+
+def card_expires_at(exp_month: int, exp_year: int) -> int:
+    """A card is valid through the last day of its expiry month (UTC here)."""
+    year, month = (exp_year + 1, 1) if exp_month == 12 else (exp_year, exp_month + 1)
+    return timegm((year, month, 1, 0, 0, 0))
+
+
+def merge_card(current: CardOnFile | None, seen: CardOnFile) -> CardOnFile:
+    """The card on file after an event about ``seen``, whatever order the events arrive in.
+
+    Another card replaces it only when newer (a new default card); news of the same card keeps
+    the newest known expiry (a bank's card updater changes it), so an event naming the default
+    without its expiry never erases the date an older event gave."""
+    if current is None:
+        return seen
+    if seen.payment_method_id != current.payment_method_id:
+        return seen if seen.as_of >= current.as_of else current
+    newer, older = (seen, current) if seen.as_of >= current.as_of else (current, seen)
+    expires = newer.expires_at if newer.expires_at is not None else older.expires_at
+    return CardOnFile(current.payment_method_id, expires, newer.as_of)
+
+
+def card_expires_before(card: CardOnFile | None, charge_at: int) -> bool:
+    return card is not None and card.expires_at is not None and card.expires_at <= charge_at
+
+
+@dataclass(frozen=True)
 class Cancellation:
     subscription_id: str
     idempotency_key: str
@@ -59,7 +95,11 @@ def reminder_lead(plan: Plan) -> int:
     return min(MAX_REMINDER_LEAD, plan.grace_seconds // 2)
 
 
-def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) -> LifecycleDecision:
+def decide(
+    records: list[SubscriptionRecord], plans: dict[str, Plan], now: int, cards: Mapping[str, CardOnFile] | None = None
+) -> LifecycleDecision:
+    """``cards``: the card on file per customer id, when read (the sweep); without it no card
+    warning is due, but its time is still scheduled so the sweep comes to look."""
     reminders: list[Reminder] = []
     cancellations: list[Cancellation] = []
     upcoming: list[int] = []
@@ -96,7 +136,7 @@ def decide(records: list[SubscriptionRecord], plans: dict[str, Plan], now: int) 
             end = scheduled_end(record.latest)
             if end is not None and end > now:
                 upcoming.append(end)
-            found, times = notices(record, plan, now)
+            found, times = notices(record, plan, now, (cards or {}).get(record.customer_id))
             reminders.extend(found)
             upcoming.extend(times)
     future = [t for t in upcoming if t > now]
@@ -142,11 +182,14 @@ def renews_tacitly_yearly(record: SubscriptionRecord) -> bool:
     return period is not None and period >= 365 * DAY
 
 
-def notices(record: SubscriptionRecord, plan: Plan, now: int) -> tuple[list[Reminder], list[int]]:
+def notices(
+    record: SubscriptionRecord, plan: Plan, now: int, card: CardOnFile | None = None
+) -> tuple[list[Reminder], list[int]]:
     """Notices about an active or trialing subscription: (due now, times when the next fall due).
 
     Each is keyed by the period end it announces, so a renewal (a new period end) gives a new
-    notice, and the same period never gives two."""
+    notice, and the same period never gives two. ``card``: the card on file for the next charge
+    (at the period end); if it expires by then the member is warned with the renewal notice."""
     snap = record.latest
     if snap is None or snap.current_period_end is None or snap.current_period_end <= now:
         return [], []
@@ -171,6 +214,16 @@ def notices(record: SubscriptionRecord, plan: Plan, now: int) -> tuple[list[Remi
             # Cancelled then taken back before the end: the member keeps everything and is told
             # so (the sweep sends it only when the cancellation receipt for that date went out).
             at(UNCANCELLED, now, cancelled_end)
+    # The card warning goes with the renewal notice (same days ahead; off with it, so a plan
+    # without notices costs no sweep visit per period).
+    card_lead = notice_lead(plan.renewal_notice_days, record)
+    if card_lead is not None and (card is None or card_expires_before(card, period_end)):
+        send_at = period_end - card_lead
+        if card is None:
+            if send_at > now:
+                upcoming.append(send_at)  # the sweep reads the card then
+        else:
+            at(CARD_EXPIRING, send_at, period_end)
     if snap.status == "trialing":
         lead = plan.trial_notice_days * DAY if plan.trial_notice_days else None
         if lead is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .billing import SubscriptionSnapshot
 from .errors import MalformedEventError
+from .lifecycle import CardOnFile, card_expires_at
 from .model import CheckoutGate, PriceLine
 
 SUBSCRIPTION_EVENTS = frozenset(
@@ -42,8 +43,13 @@ CHARGE_EVENTS = frozenset({"charge.refunded", "charge.dispute.created", "charge.
 CUSTOMER_EVENTS = frozenset({"customer.deleted"})
 # An expired Checkout Session gives back the seat it held (plans with seats: domain/seats.py).
 EXPIRY_EVENTS = frozenset({"checkout.session.expired"})
+# What a customer's email and card on file are now: the SES fallback's address, the card warning.
+CUSTOMER_FACT_EVENTS = frozenset(
+    {"customer.updated", "payment_method.attached", "payment_method.updated", "payment_method.automatically_updated"}
+)
 HANDLED_EVENT_TYPES = (
     SUBSCRIPTION_EVENTS | CHECKOUT_EVENTS | INVOICE_EVENTS | CHARGE_EVENTS | CUSTOMER_EVENTS | EXPIRY_EVENTS
+    | CUSTOMER_FACT_EVENTS
 )
 
 # Metadata keys Membergate's checkout writes on the session and the subscription (session
@@ -161,7 +167,42 @@ def _int_or_none(value: Any) -> int | None:
 
 def customer_email(obj: dict[str, Any]) -> str | None:
     """The buyer's email from a Checkout Session (customer_details.email), if it looks like one."""
-    email = _dict(obj.get("customer_details")).get("email")
+    return valid_email(_dict(obj.get("customer_details")).get("email"))
+
+
+def customer_object_email(obj: dict[str, Any]) -> str | None:
+    """A Customer object's email (customer.updated), if it looks like one."""
+    return valid_email(obj.get("email")) if obj.get("object") == "customer" else None
+
+
+def card_on_file(event: StripeEvent) -> CardOnFile | None:
+    """What the event says about the card the customer's next charge goes to.
+
+    A card PaymentMethod (payment_method.*) gives its expiry; a Customer names its default payment
+    method (invoice_settings.default_payment_method), with the expiry only when expanded."""
+    obj = event.object
+    if obj.get("object") == "customer":
+        default = _dict(obj.get("invoice_settings")).get("default_payment_method")
+        default_id = _id(default)
+        if default_id is None:
+            return None
+        return CardOnFile(default_id, _card_expiry(default) if isinstance(default, dict) else None, event.created)
+    if obj.get("object") != "payment_method" or obj.get("type") != "card":
+        return None
+    pm_id = _id(obj.get("id"))
+    expires = _card_expiry(obj)
+    return CardOnFile(pm_id, expires, event.created) if pm_id and expires is not None else None
+
+
+def _card_expiry(payment_method: dict[str, Any]) -> int | None:
+    card = _dict(payment_method.get("card"))
+    month, year = _int_or_none(card.get("exp_month")), _int_or_none(card.get("exp_year"))
+    if month is None or year is None or not 1 <= month <= 12 or not 2000 <= year <= 2200:
+        return None
+    return card_expires_at(month, year)
+
+
+def valid_email(email: Any) -> str | None:
     if not isinstance(email, str) or len(email) > 254 or email.count("@") != 1:
         return None
     if any(c.isspace() or not c.isprintable() for c in email):

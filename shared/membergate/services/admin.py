@@ -649,7 +649,8 @@ def update_plan(
 
 
 def _checked_welcome(message: str) -> str:
-    """The creator's welcome text as stored (trimmed), or a 400 saying what to change."""
+    """The creator's welcome text as stored (trimmed, Windows line ends made plain), or a 400 saying what to change."""
+    message = message.replace("\r\n", "\n")
     problem = welcome_problem(message)
     if problem is not None:
         raise InvalidRequestError(problem, field="welcome_message")

@@ -17,12 +17,15 @@ from ..domain.stripe_events import (
     CHECKOUT_EVENTS,
     EXPIRY_EVENTS,
     CUSTOMER_EVENTS,
+    CUSTOMER_FACT_EVENTS,
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
     ChargeFact,
     StripeEvent,
     charge_fact,
+    card_on_file,
     customer_email,
+    customer_object_email,
     checkout_completion,
     invoice_fact,
     parse_event,
@@ -34,6 +37,7 @@ from .alerts import AlertRecorder, billing_alert, record_alert
 from .checkout import release_seat
 from .controls import audit
 from .membership import refresh_member
+from ..domain.lifecycle import merge_card
 
 
 
@@ -141,6 +145,8 @@ class BillingEventProcessor:
             return self.apply_charge(event, now)
         if event.type in CUSTOMER_EVENTS:
             return self.apply_customer_deleted(event, now)
+        if event.type in CUSTOMER_FACT_EVENTS:
+            return self.apply_customer_facts(event)
         return Outcome("ignored", f"event type {event.type} is not handled")
 
     # -- subscriptions ---------------------------------------------------------------------
@@ -405,6 +411,39 @@ class BillingEventProcessor:
                 ended += 1
         self._refresh(member.id, now)
         return Outcome("processed", f"customer {customer_id} deleted: {ended} grant(s) ended", member.id)
+
+    def apply_customer_facts(self, event: StripeEvent) -> Outcome:
+        """Keep what Stripe says the customer's email (customer.updated) and card on file are now.
+
+        The card is kept per customer, so an event arriving before the member is known still counts."""
+        customer_id = event.customer_id
+        if not customer_id:
+            return Outcome("ignored", f"{event.type} names no customer")
+        said: list[str] = []
+        card = card_on_file(event)
+        if card is not None and self.stores.cards is not None:
+            current = self.stores.cards.card(customer_id)
+            merged = merge_card(current, card)
+            if merged != current:
+                self.stores.cards.save_card(customer_id, merged)
+            said.append(f"card on file {merged.payment_method_id}")
+        member = self.stores.members.find_by_customer(customer_id)
+        email = customer_object_email(event.object)
+        if member is not None and email:
+            said.append(self._follow_email(member.id, email))
+        return Outcome("processed", "; ".join(said) or "nothing Membergate keeps changed", member.id if member else None)
+
+    def _follow_email(self, member_id: str, email: str) -> str:
+        """The email changed in Stripe (the member or the creator edited it): messages follow it.
+        Never for an erased member (or one being erased): what was deleted stays deleted."""
+        if self.stores.contacts is None:
+            return "emails are not kept"
+        if self.stores.privacy is not None and self.stores.privacy.erasure(member_id) is not None:
+            return "member erased: email not kept"
+        if self.stores.contacts.email(member_id) == email:
+            return "email unchanged"
+        self.stores.contacts.set_email(member_id, email)
+        return "email updated"
 
     # -- invoices ----------------------------------------------------------------------------
 

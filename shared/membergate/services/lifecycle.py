@@ -8,6 +8,8 @@ from ..domain.billing import SubscriptionRecord, merge_snapshot
 from ..domain.errors import RetryableError
 from ..domain.lifecycle import (
     CANCELLATION_RECEIPT,
+    CARD_EXPIRING,
+    CardOnFile,
     GRACE_ENDING,
     GRACE_STARTED,
     UNCANCELLED,
@@ -96,9 +98,21 @@ def _survey(stores: Stores, member_id: str, plan_id: str, reminder: Reminder, no
 
 def _portal(stores: Stores, member_id: str, plan_id: str, reminder: Reminder, now: int) -> tuple[tuple[str, str], ...]:
     """A payment reminder links straight to Stripe's billing portal, to update the card in one tap."""
-    if reminder.kind not in (GRACE_STARTED, GRACE_ENDING) or stores.member_links is None:
+    if reminder.kind not in (GRACE_STARTED, GRACE_ENDING, CARD_EXPIRING) or stores.member_links is None:
         return ()
     return (("portal_token", issue_portal_link(stores.member_links, member_id, plan_id, now)),)
+
+
+def _cards(stores: Stores, records: list[SubscriptionRecord]) -> dict[str, CardOnFile]:
+    """The card on file of each customer paying for these subscriptions (one read per customer)."""
+    if stores.cards is None:
+        return {}
+    found = {}
+    for customer_id in sorted({r.customer_id for r in records if r.customer_id}):
+        card = stores.cards.card(customer_id)
+        if card is not None:
+            found[customer_id] = card
+    return found
 
 
 def _sweep_member(
@@ -111,7 +125,7 @@ def _sweep_member(
             plan = stores.catalog.get_plan(record.plan_id)
             if plan is not None:
                 plans[plan.id] = plan
-    decision = decide(records, plans, now)
+    decision = decide(records, plans, now, _cards(stores, records))
     sent = 0
     for reminder in decision.reminders:
         plan = plans[reminder.plan_id]

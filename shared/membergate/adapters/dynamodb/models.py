@@ -432,3 +432,11 @@ class ContactItem(MembershipItem, discriminator="contact"):
 
     member_id = UnicodeAttribute()
     email = UnicodeAttribute()
+
+
+class CardItem(MembershipItem, discriminator="card"):
+    """A Stripe customer's card on file: which payment method, when it expires, as of which event."""
+
+    payment_method_id = UnicodeAttribute()
+    expires_at = NumberAttribute(null=True)
+    as_of = NumberAttribute()

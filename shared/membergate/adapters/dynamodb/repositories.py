@@ -15,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
+from ...domain.lifecycle import CardOnFile
 from ...domain.survey import SurveyAnswer, SurveyLink
 from ...domain.model import (
     CheckoutOptions,
@@ -49,6 +50,7 @@ from .models import (
     CheckoutItem,
     ClaimItem,
     CommunityItem,
+    CardItem,
     ContactItem,
     MemberLinkItem,
     CounterItem,
@@ -1190,6 +1192,11 @@ class DynamoPrivacyStore:
             else:
                 continue
             item.delete()
+        # The member's email (its own partition): Stripe's later customer.updated does not bring it back.
+        contact = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
+        if contact is not None:
+            contact.delete()
+            removed["email"] = 1
         return removed
 
 
@@ -1241,6 +1248,19 @@ class DynamoContactStore:
     def email(self, member_id: str) -> str | None:
         item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
         return item.email if item else None
+
+
+class DynamoCardStore:
+    def card(self, customer_id: str) -> CardOnFile | None:
+        item = _get(CardItem, f"CARD#{customer_id}", "CARD")
+        if item is None:
+            return None
+        expires = int(item.expires_at) if item.expires_at is not None else None
+        return CardOnFile(item.payment_method_id, expires, int(item.as_of))
+
+    def save_card(self, customer_id: str, card: CardOnFile) -> None:
+        CardItem(f"CARD#{customer_id}", "CARD", payment_method_id=card.payment_method_id,
+                 expires_at=card.expires_at, as_of=card.as_of).save()
 
 
 # --- personal links in messages -------------------------------------------------------------
