@@ -405,6 +405,29 @@ def _post_csv(api: Api, path: str, data: bytes) -> Any:
         raise CliError(f"cannot reach {api.url} ({getattr(error, 'reason', error)})") from None
 
 
+# Each row is several writes: a request of this many rows ends well within the admin function's timeout.
+IMPORT_BATCH = 50
+
+
+def _import_in_batches(api: Api, path: str, text: str, batch: int) -> dict[str, Any]:
+    """Send the file ``batch`` rows at a time (the header repeated), adding up the answers; line numbers
+    are given back as they are in the whole file."""
+    lines = text.lstrip("\ufeff").splitlines()
+    header = lines[0] if lines and "platform_id" in lines[0].lower() else None
+    data = lines[1:] if header is not None else lines
+    first_line = 2 if header is not None else 1  # the file's line number of data[0]
+    total: dict[str, Any] = {"imported": 0, "already_members": 0, "invalid": []}
+    for start in range(0, max(len(data), 1), batch):
+        chunk = data[start:start + batch]
+        body = "\n".join(([header] if header is not None else []) + chunk) + "\n"
+        answer = _post_csv(api, path, body.encode("utf-8"))
+        total["imported"] += answer["imported"]
+        total["already_members"] += answer["already_members"]
+        shift = start + first_line - (2 if header is not None else 1)
+        total["invalid"] += [{**i, "line": i["line"] + shift} for i in answer["invalid"]]
+    return total
+
+
 def _migration_path(migration_id: str, tail: str = "") -> str:
     return f"/admin/migrations/{urllib.parse.quote(migration_id, safe='')}{tail}"
 
@@ -432,10 +455,16 @@ def migrate_import(
     ctx: typer.Context,
     migration_id: str = typer.Argument(..., help="mig_..."),
     file: typer.FileBinaryRead = typer.Argument(..., help="CSV: header platform_id[,email][,name], or one id per line"),
+    batch: int = typer.Option(IMPORT_BATCH, "--batch", min=1, max=10_000, help="rows sent per request"),
 ) -> None:
     """Import the free community's members: each keeps access until the deadline (importing twice changes nothing)."""
     c = _ctx(ctx)
-    data = _run(lambda: _post_csv(c.api, _migration_path(migration_id, "/members"), file.read()))
+    try:
+        text = file.read().decode("utf-8")
+    except UnicodeDecodeError:
+        err.print("[red]✘[/red] the file is not UTF-8: save it as CSV UTF-8 and try again")
+        raise typer.Exit(1) from None
+    data = _run(lambda: _import_in_batches(c.api, _migration_path(migration_id, "/members"), text, batch))
     if c.as_json:
         return _emit_json(data)
     out.print(f"imported {data['imported']}, already in the migration {data['already_members']}, "

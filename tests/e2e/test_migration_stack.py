@@ -56,7 +56,7 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
     created = cli("--json", "migrate", "create", "--community", community["id"], "--plan", plan["id"],
                   "--deadline", "2099-01-01")
     migration_id = json.loads(created.output)["id"]
-    imported = cli("migrate", "import", migration_id, str(members))
+    imported = cli("migrate", "import", migration_id, str(members), "--batch", "2")  # two requests
     announced = cli("--json", "migrate", "announce", migration_id)
     again = cli("--json", "migrate", "announce", migration_id)
     stack.post("/_local/drain")

@@ -278,3 +278,20 @@ def test_offer_link_signs_the_member_in_once_valid_and_refuses_hostile_tokens():
         _pay(_member_of(IDS[0]), plan_id, T0 + 60)
         after_paying = open_link(token)
         assert after_paying["statusCode"] == 409 and "already taken this offer" in after_paying["body"]
+
+
+def test_whatsapp_import_reads_phone_numbers_as_people_type_them():
+    with stack_at():
+        # Given a WhatsApp group in manual mode moving to paid
+        _, community = call("POST", "/admin/communities", {"platform": "whatsapp", "name": "Groupe", "mode": "manual",
+                                                           "invite_link": "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv"})
+        _, plan = call("POST", "/admin/plans", {"name": "Founder", "stripe_price_ids": ["price_wa_founder"],
+                                                "grants": [{"community_id": community["id"]}]})
+        migration = _migration(community["id"], plan["id"])
+        # When phones are imported with spaces, 00 and without a country code
+        status, body = upload(migration["id"], "platform_id\n+33 6 12 34 56 78\n0033612345679\n06 12 34 56 80\n")
+        # Then the first two are members under their E.164 number; the third is refused with how to write it
+        assert status == 200 and body["imported"] == 2
+        assert [(i["line"], "country code" in i["reason"]) for i in body["invalid"]] == [(4, True)]
+        _, found = call("GET", "/admin/members?whatsapp_phone=%2B33612345678")
+        assert found["members"][0]["identities"] == [{"platform": "whatsapp", "external_id": "+33612345678"}]

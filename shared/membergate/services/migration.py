@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass, replace
 
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
@@ -201,12 +202,32 @@ class MemberProgress:
     loses_access_at_deadline: bool
 
 
-def _progress(stores: Stores, migration: Migration, community: Community, entry: MigrationMember, now: int) -> MemberProgress:
+@dataclass(frozen=True)
+class _Catalog:
+    """Plans and communities read once per walk, not once per member."""
+
+    plans: dict[str, Plan]
+    communities: dict[str, Community]
+
+    @classmethod
+    def load(cls, stores: Stores) -> _Catalog:
+        return cls({p.id: p for p in stores.catalog.list_plans()}, {c.id: c for c in stores.catalog.list_communities()})
+
+
+def _progress(
+    stores: Stores, migration: Migration, community: Community, entry: MigrationMember, now: int,
+    catalog: _Catalog | None = None,
+) -> MemberProgress:
     member = stores.members.get(entry.member_id)
+    known = catalog or _Catalog.load(stores)
+    records = stores.subscriptions.for_member(entry.member_id)
+    grants = stores.grants.for_member(entry.member_id)
+    facts: dict[str, Any] = {"records": records, "grants": grants, "plans": known.plans, "communities": known.communities}
     # Took the offer: a paid grant (subscription, pass, lifetime) gives the community now; what the
     # creator gave (manual, access code, this migration) does not count as paying.
-    paid = _has_paid(stores, entry.member_id, {community.id}, now)
-    loses = any(r.community_id == community.id for r in member_removals(stores, entry.member_id, now, migration.deadline))
+    paid = _has_paid(stores, entry.member_id, {community.id}, now, facts)
+    loses = any(r.community_id == community.id
+                for r in member_removals(stores, entry.member_id, now, migration.deadline, facts=facts))
     outcomes = [
         (m.status.value, m.reason) for m in stores.messages.for_member(entry.member_id)
         if m.kind == MIGRATION_OFFER and m.period.startswith(f"{migration.id}:")
@@ -243,8 +264,9 @@ def status(stores: Stores, migration_id: str, now: int) -> MigrationStatus:
     counts = {PAID: 0, PENDING: 0}
     reach = {REACHED_DM: 0, REACHED_POST: 0, REACHED_EMAIL: 0, REACHED_NONE: 0}
     losing = 0
+    catalog = _Catalog.load(stores)
     for entry in _walk(stores, migration_id):
-        progress = _progress(stores, migration, community, entry, now)
+        progress = _progress(stores, migration, community, entry, now, catalog)
         counts[progress.state] += 1
         reach[progress.reached] += 1
         losing += progress.loses_access_at_deadline
@@ -258,10 +280,11 @@ def member_page(
     community, _ = _offer(stores, migration)
     out: list[MemberProgress] = []
     after = cursor
+    catalog = _Catalog.load(stores)
     while len(out) < limit:
         entries, next_after = _store(stores).members(migration_id, after, limit)
         for index, entry in enumerate(entries):
-            progress = _progress(stores, migration, community, entry, now)
+            progress = _progress(stores, migration, community, entry, now, catalog)
             if state is None or progress.state == state:
                 out.append(progress)
             if len(out) == limit:
@@ -371,8 +394,11 @@ def extend(
     migration = get_migration(stores, migration_id)
     community, _ = _offer(stores, migration)
     moved = 0
+    catalog = _Catalog.load(stores)
     for entry in _walk(stores, migration_id):
-        if _progress(stores, migration, community, entry, now).state == PAID:
+        if _has_paid(stores, entry.member_id, {community.id}, now, {"plans": catalog.plans, "communities": catalog.communities,
+                                                                   "records": stores.subscriptions.for_member(entry.member_id),
+                                                                   "grants": stores.grants.for_member(entry.member_id)}):
             continue
         grant = stores.grants.get(entry.member_id, migration_grant_id(migration.id, entry.member_id))
         if grant is None or grant.ended_reason:
@@ -404,7 +430,13 @@ def open_offer(stores: Stores, token: str, old_session_id: str | None, now: int)
     return fresh_session(stores, link.member_id, old_session_id, now), link.plan_id
 
 
-def _has_paid(stores: Stores, member_id: str, community_ids: set[str], now: int) -> bool:
-    view = current_view(stores, member_id, now)
-    paid = current_view(stores, member_id, now, records=view.records, grants=[g for g in view.grants if not g.given])
+def _has_paid(
+    stores: Stores, member_id: str, community_ids: set[str], now: int, facts: dict[str, Any] | None = None,
+) -> bool:
+    known = dict(facts) if facts else {}
+    if "records" not in known:
+        view = current_view(stores, member_id, now)
+        known.update(records=view.records, grants=view.grants)
+    known["grants"] = [g for g in known["grants"] if not g.given]
+    paid = current_view(stores, member_id, now, **known)
     return any(e.community_id in community_ids and e.state.gives_access for e in paid.entitlements)

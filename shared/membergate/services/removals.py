@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..domain.access import ACCESS_RESTORED
 from ..domain.controls import Removal, undo_refusal
@@ -48,11 +49,15 @@ def preview(stores: Stores, now: int, until: int) -> tuple[list[PlannedRemoval],
     return removals, complete
 
 
-def member_removals(stores: Stores, member_id: str, now: int, until: int) -> list[PlannedRemoval]:
+def member_removals(
+    stores: Stores, member_id: str, now: int, until: int, *, facts: dict[str, Any] | None = None,
+) -> list[PlannedRemoval]:
     """The places one member has access to now and would not at ``until`` (the preview's rule,
-    also asked member by member, e.g. by a migration's "would lose access at the deadline")."""
-    today = _giving(current_view(stores, member_id, now).entitlements)
-    later_view = current_view(stores, member_id, until)
+    also asked member by member, e.g. by a migration's "would lose access at the deadline").
+    ``facts``: what the caller already read (current_view's records, grants, plans, communities)."""
+    known = facts or {}
+    today = _giving(current_view(stores, member_id, now, **known).entitlements)
+    later_view = current_view(stores, member_id, until, **known)
     later = _giving(later_view.entitlements)
     out: list[PlannedRemoval] = []
     for community_id, giving in sorted(today.items()):
