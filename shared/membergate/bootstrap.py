@@ -200,6 +200,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         DynamoWebSessionStore,
     )
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex
+    from .adapters.dynamodb.kpi_store import DynamoFunnelLog, DynamoKpiSnapshotStore
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -223,6 +224,8 @@ def stores(settings: config.StoreSettings) -> Stores:
         audit=DynamoAuditLog(),
         given_grants=DynamoGivenGrantIndex(),
         access_codes=DynamoAccessCodeStore(),
+        funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone),
+        kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),
     )
 
 

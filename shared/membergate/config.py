@@ -438,7 +438,7 @@ class AdminSettings(StoreSettings):
 
 
 def _time_zone(e: Mapping[str, str]) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only the admin function needs it
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     name = _env(e, "TIME_ZONE", "UTC")
     try:
@@ -563,6 +563,18 @@ class RetentionSettings:
         if not 1 <= messages <= 3650:
             raise SettingsError(f"MESSAGE_RETENTION_DAYS must be 1 to 3650, got {messages}")
         return cls(ledger_retention_days=ledger, message_retention_days=messages)
+
+
+@dataclass(frozen=True)
+class ReportingSettings:
+    """The creator's time zone for every function that counts something by day (Globals' TIME_ZONE):
+    join funnel counters and KPI snapshots are whole days there."""
+
+    time_zone: str = "UTC"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReportingSettings:
+        return cls(time_zone=_time_zone(os.environ if environ is None else environ))
 
 
 SETTINGS_BY_FUNCTION = {

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import MalformedEventError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_grant
-from ..domain.model import LedgerEntry, Plan, WorkKind
+from ..domain.funnel import PAID
+from ..domain.model import CheckoutGate, LedgerEntry, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
@@ -27,6 +28,8 @@ from ..domain.stripe_events import (
     subscription_snapshot,
 )
 from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
+from .funnel import count_step
+from .kpis import mark_late
 from .membership import refresh_member
 
 TERMINAL_LEDGER_STATUSES = frozenset({"processed", "ignored", "failed"})
@@ -120,6 +123,8 @@ class BillingEventProcessor:
         if latest_plan is not None:
             merged = replace(merged, plan_id=latest_plan.id)
         saved = self.stores.subscriptions.save(merged)
+        # After the save: a snapshot run reading the history after this mark sees the event.
+        mark_late(self.stores, snapshot.created, event.id, now)
         self._refresh(member.id, now, _with_subscription(state, saved))
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
 
@@ -148,6 +153,13 @@ class BillingEventProcessor:
             plan_id="",
         )
         saved = self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        if saved.checkout_gate is CheckoutGate.PAID and record.checkout_gate is not CheckoutGate.PAID:
+            # Counted when the gate first turns paid, so a redelivered event counts once.
+            count_step(self.stores, completion.plan_id, PAID, event.created)
+        if saved.checkout_gate is not record.checkout_gate and saved.history:
+            # A settled (or failed) delayed payment puts the subscription in (or out of) the KPIs
+            # from its first day.
+            mark_late(self.stores, saved.history[0].created, event.id, now)
         self._remember_email(member.id, event)
         self._close_attempt(state, completion.plan_id, completion.session_id)
         self._refresh(member.id, now, _with_subscription(state, saved))
@@ -192,6 +204,8 @@ class BillingEventProcessor:
         stored = next((g for g in state.grants if g.grant_id == seen.grant_id), None)
         grant = merge_grant(stored, seen)
         self.stores.grants.save(grant)
+        if grant.gate is CheckoutGate.PAID and (stored is None or stored.gate is not CheckoutGate.PAID):
+            count_step(self.stores, plan.id, PAID, event.created)
         self._remember_email(member.id, event)
         self._close_attempt(state, plan.id, completion.session_id)
         others = [g for g in state.grants if g.grant_id != grant.grant_id]

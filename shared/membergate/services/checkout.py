@@ -9,7 +9,9 @@ from ..domain.errors import ConflictError, IdentityRequiredError, InvalidRequest
 from ..domain.i18n import choose_locale
 from ..domain.model import CheckoutAttempt, Plan, PlanKind, Platform
 from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
+from ..domain.funnel import CHECKOUT
 from ..ports import BillingGateway, CheckoutSession, Stores
+from .funnel import count_step
 from .membership import current_view
 
 # A session is reused while it has at least this long to live; after that a new attempt starts,
@@ -140,6 +142,7 @@ def start_checkout(
             expires_at=now + SESSION_LIFETIME_SECONDS,
         )
         stores.checkouts.save_attempt(attempt)
+        count_step(stores, plan.id, CHECKOUT, now)  # a new attempt; a reused or retried one is not counted
     # In the community's language (not the page's: a retried attempt must send the same parameters).
     place = next((c for c in places if c is not None), None)
     terms = checkout_terms(
