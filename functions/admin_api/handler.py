@@ -3,6 +3,7 @@
 from membergate import bootstrap
 from membergate.http.admin_api import build_admin_app
 from membergate.observability import logger, metrics
+from membergate.services.kpis import write_daily_snapshots
 
 
 def _base_url(app) -> str:
@@ -30,4 +31,8 @@ app = build_admin_app(
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
 def lambda_handler(event, context):
+    if "requestContext" not in event:  # the KpiSnapshots schedule (template.yaml), not an HTTP request
+        run = write_daily_snapshots(bootstrap.admin().stores, bootstrap.clock().now())
+        logger.info("kpi snapshots written", extra={"days": run.days_written, "through": str(run.through)})
+        return {"days_written": run.days_written, "through": str(run.through)}
     return app.resolve(event, context)

@@ -208,6 +208,7 @@ def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb.seats import DynamoSeatStore
     from .adapters.dynamodb.trials import DynamoTrialLedger
     from .adapters.dynamodb.repositories import DynamoCardStore
+    from .adapters.dynamodb.kpi_store import DynamoFunnelLog, DynamoKpiSnapshotStore
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -236,6 +237,8 @@ def stores(settings: config.StoreSettings) -> Stores:
         removals=DynamoRemovalLog(),
         seats=DynamoSeatStore(),
         trials=DynamoTrialLedger(),
+        funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone),
+        kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),
     )
 
 

@@ -13,6 +13,7 @@ import re
 import time
 import sys
 import urllib.error
+import shlex
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -256,7 +257,9 @@ def members(
     customer: str = typer.Option(None, "--customer", help="a Stripe customer id (cus_...)"),
     discord: str = typer.Option(None, "--discord", help="a Discord user id"),
     member_id: str = typer.Option(None, "--member", help="a Membergate member id (mbr_...)"),
-    q: str = typer.Option(None, "--q", "--search", help="search: a member, customer or any platform account id"),
+    q: str = typer.Option(None, "--q", "--search",
+                          help="search: a member, customer or platform account id (exact), or the start of a name, "
+                               "@handle or email (any case)"),
     state: str = typer.Option(None, "--state", help="pending, active, grace, ended, or none"),
     plan: str = typer.Option(None, "--plan", help="members of this plan (pln_...)"),
     community: str = typer.Option(None, "--community", help="members of this community (com_...)"),
@@ -280,6 +283,8 @@ def members(
             out.print("no member matches")
         for item in found:
             _print_member(item)
+        if q and data.get("next_cursor"):
+            out.print(f"more: membergate members --search {shlex.quote(q)} --cursor {data['next_cursor']}")
         return
     table = Table(title="Members")
     for column in ("id", "accounts", "customer", "entitlements", "since"):

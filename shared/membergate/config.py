@@ -475,7 +475,7 @@ class AdminSettings(StoreSettings):
 
 
 def _time_zone(e: Mapping[str, str]) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only the admin function needs it
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     name = _env(e, "TIME_ZONE", "UTC")
     try:
@@ -637,6 +637,18 @@ class AlertSettings:
         except ValueError as exc:
             raise SettingsError(f"ALERT_KINDS: {exc}") from None
         return cls(channel, chat, email, kinds, _choice(e, "ALERT_LOCALE", ("en", "fr"), "en"))
+
+
+@dataclass(frozen=True)
+class ReportingSettings:
+    """The creator's time zone for every function that counts something by day (Globals' TIME_ZONE):
+    join funnel counters and KPI snapshots are whole days there."""
+
+    time_zone: str = "UTC"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReportingSettings:
+        return cls(time_zone=_time_zone(os.environ if environ is None else environ))
 
 
 SETTINGS_BY_FUNCTION = {

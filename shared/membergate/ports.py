@@ -6,6 +6,7 @@ import json
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
@@ -14,6 +15,8 @@ from .domain.billing import PriceInfo, SubscriptionRecord
 from .domain.checkout_terms import CheckoutTerms
 from .domain.controls import AccessCode, AuditEntry, Removal
 from .domain.seats import SeatTake
+from .domain.funnel import FunnelCount
+from .domain.kpis import DaySnapshot
 from .domain.grants import OneTimeGrant
 from .domain.migration import Migration, MigrationMember
 from .domain.lifecycle import CardOnFile
@@ -259,6 +262,47 @@ class MemberLink:
 class MemberLinkStore(Protocol):
     def put_link(self, token_digest: str, link: MemberLink) -> None: ...
     def get_link(self, token_digest: str) -> MemberLink | None: ...
+
+
+class FunnelLog(Protocol):
+    """Join funnel counters, one per (plan, day, step), days in the creator's time zone."""
+
+    def day_of(self, at: int) -> date:
+        """The creator's day ``at`` falls in (the day a step is counted on)."""
+    def count(self, plan_id: str, step: str, at: int) -> None:
+        """Add one to ``step`` of ``plan_id`` on the day ``at`` falls in (an atomic ADD)."""
+    def counts(self, start: date, end: date) -> list[FunnelCount]:
+        """Every counter of the days ``start``..``end`` (inclusive)."""
+
+
+@dataclass(frozen=True)
+class SnapshotState:
+    """Where the daily KPI snapshots stand: written for every closed day through ``through``, except
+    the days a late or back-dated event touched (``dirty``: ``<YYYY-MM-DD>#<why>`` marks)."""
+
+    through: date | None = None
+    dirty: frozenset[str] = frozenset()
+
+    @property
+    def dirty_from(self) -> date | None:
+        days = [date.fromisoformat(mark.split("#", 1)[0]) for mark in self.dirty]
+        return min(days, default=None)
+
+
+class KpiSnapshotStore(Protocol):
+    """One KPI snapshot per closed day, in the creator's time zone (``time_zone``)."""
+
+    time_zone: str
+
+    def day_of(self, at: int) -> date: ...
+    def mark_dirty(self, day: date, why: str) -> None:
+        """The days from ``day`` on must be recomputed; ``why`` (an event id) keeps each mark apart,
+        so a run clearing the marks it saw never clears one added meanwhile."""
+    def state(self) -> SnapshotState: ...
+    def read(self, start: date, end: date) -> list[DaySnapshot]: ...
+    def write(self, snapshots: Sequence[DaySnapshot], through: date, seen: frozenset[str]) -> None:
+        """Store ``snapshots``, then record that every closed day through ``through`` is written
+        and clear the dirty marks ``seen`` (only those)."""
 
 
 class ContactStore(Protocol):
@@ -647,6 +691,10 @@ class Stores:
     seats: SeatStore | None = None
     # Free trials given, one per identity (services/checkout.py asks, the billing processor records).
     trials: TrialLedger | None = None
+    # Join funnel counters (views, identities bound, checkouts, paid); None: nothing is counted.
+    funnel: FunnelLog | None = None
+    # Daily KPI snapshots; None: every period is computed from the whole history.
+    kpi_snapshots: KpiSnapshotStore | None = None
 
 
 # --- creator alerts (services/alerts.py) ------------------------------------------------------

@@ -199,7 +199,7 @@ def test_dashboard_login_hostile_bodies_are_4xx_in_the_envelope(body, headers, b
 
 @pytest.mark.parametrize("query", ["state=%00", "plan=%0D%0Ax", "member=%C3%A9", "lang=xx", "member=" + "a" * 300,
                                    "cursor=%FF%FE", "cursor=mbr_nope", "platform=icq", "community=a%0Ab", "notice=archived&n=%0D",
-                                   "member=mbr_nope"])
+                                   "member=mbr_nope", "q=%00", "q=%FF", "q=" + "a" * 300, "q=%3Cb%3E&cursor=mbr_zz"])
 def test_dashboard_hostile_query_is_never_a_5xx(query):
     with aws_stack():
         cookie = session_cookie(login())
@@ -234,6 +234,25 @@ def test_dashboard_lists_members_through_the_admin_list_with_its_filters_and_cur
     assert re.findall(r"<tr data-member='(mbr_\d+)'", second) == [f"mbr_{i:02d}" for i in range(50, 60)]
     assert re.findall(r"<tr data-member='(mbr_\d+)'", telegram) == ["mbr_07"]
     assert "<option value='telegram' selected>" in telegram
+
+
+def test_dashboard_member_search_box_finds_by_name_and_keeps_the_query():
+    with aws_stack():
+        # Given three members, two of them called Alice and Alicia
+        from membergate.domain.model import Identity, Platform
+
+        stores = _stores()
+        for member_id, handle in (("mbr_a", "Alice (@alice)"), ("mbr_b", "Bob"), ("mbr_c", "Alicia")):
+            stores.members.create(Member(member_id, T0))
+            stores.members.bind_identity(member_id, Identity(Platform.TELEGRAM, f"42{member_id[-1]}", handle))
+        cookie = session_cookie(login())
+        # When the creator types "ALI" in the search box
+        page = call("GET", "/admin/dashboard?q=ALI", cookies=[cookie])["body"]
+        hostile = call("GET", "/admin/dashboard?q=%3Cscript%3E%00", cookies=[cookie])
+    # Then only the two are listed, and the box shows the query
+    assert re.findall(r"<tr data-member='(mbr_\w+)'", page) == ["mbr_a", "mbr_c"]
+    assert "type=search name=q" in page and "value='ALI'" in page
+    assert hostile["statusCode"] == 200 and "<script>" not in hostile["body"]
 
 
 def test_dashboard_member_timeline_is_the_apis_timeline_with_a_resync_button():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 
+from membergate.domain.funnel import FunnelCount
 from membergate.domain.grants import OneTimeGrant
 from membergate.domain.billing import SubscriptionRecord
 from membergate.domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError, PermanentError
@@ -26,7 +28,8 @@ from membergate.domain.model import (
     Platform,
 )
 from membergate.domain.access import Capability, Presence, PresenceState
-from membergate.ports import AccessWork, CheckoutSession, Stores, WebSession
+from membergate.domain.kpis import DaySnapshot
+from membergate.ports import AccessWork, CheckoutSession, SnapshotState, Stores, WebSession
 
 
 class FakeCatalog:
@@ -361,6 +364,8 @@ def fake_stores() -> Stores:
         ledger=FakeLedger(),
         sessions=FakeSessions(),
         grants=FakeGrants(),
+        funnel=FakeFunnel(),
+        kpi_snapshots=FakeKpiSnapshots(),
     )
 
 
@@ -587,3 +592,54 @@ class FakeCipher:
         assert sealed.startswith(b"sealed:")
         return bytes(reversed(sealed[len(b"sealed:") :]))
 
+
+
+class FakeFunnel:
+    """Funnel counters in memory, days in UTC (or the time zone given)."""
+
+    def __init__(self, time_zone: str = "UTC") -> None:
+        self.time_zone = time_zone
+        self.hits: dict[tuple[str, date, str], int] = {}
+
+    def day_of(self, at: int) -> date:
+        from membergate.domain.kpis import day_of
+
+        return day_of(at, self.time_zone)
+
+    def count(self, plan_id: str, step: str, at: int) -> None:
+        key = (plan_id, self.day_of(at), step)
+        self.hits[key] = self.hits.get(key, 0) + 1
+
+    def counts(self, start: date, end: date) -> list[FunnelCount]:
+        return [FunnelCount(p, d, s, n) for (p, d, s), n in sorted(self.hits.items()) if start <= d <= end]
+
+
+class FakeKpiSnapshots:
+    """Daily KPI snapshots in memory; records what was read and written so tests can see the store used."""
+
+    def __init__(self, time_zone: str = "UTC") -> None:
+        self.time_zone = time_zone
+        self.snapshots: dict[date, DaySnapshot] = {}
+        self.through: date | None = None
+        self.dirty: set[str] = set()
+        self.reads: list[tuple[date, date]] = []
+
+    def day_of(self, at: int) -> date:
+        from membergate.domain.kpis import day_of
+
+        return day_of(at, self.time_zone)
+
+    def mark_dirty(self, day: date, why: str) -> None:
+        self.dirty.add(f"{day.isoformat()}#{why}")
+
+    def state(self) -> SnapshotState:
+        return SnapshotState(self.through, frozenset(self.dirty))
+
+    def read(self, start: date, end: date) -> list[DaySnapshot]:
+        self.reads.append((start, end))
+        return [s for d, s in sorted(self.snapshots.items()) if start <= d <= end]
+
+    def write(self, snapshots: Sequence[DaySnapshot], through: date, seen: frozenset[str]) -> None:
+        self.snapshots.update({s.day: s for s in snapshots})
+        self.through = through
+        self.dirty -= seen

@@ -130,3 +130,17 @@ def test_reconcile_latest_json_is_the_api_answer():
     with serving({"/admin/reconcile/latest": LATEST}) as url:
         result = runner.invoke(app, ["--url", url, "--token", "t0ken", "--json", "reconcile", "--latest"])
     assert result.exit_code == 0 and json.loads(result.output) == LATEST
+
+
+def test_cli_members_search_prints_matches_and_how_to_get_more():
+    # Given a stack whose search answers one member and a next page
+    routes = {**HEALTHY, "/admin/members": {"members": [
+        {"id": "mbr_1", "created_at": "2026-11-01T00:00:00Z", "origin": "join", "stripe_customer_id": None,
+         "identities": [{"platform": "discord", "external_id": "7000", "handle": "Alice (@alice)"}],
+         "entitlements": [], "access": [], "messages": []}], "next_cursor": "mbr_1"}}
+    with serving(routes) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "members", "--search", "Ali ce"])
+    # Then the member is shown, with the command for the next page (the query quoted)
+    assert result.exit_code == 0, result.output
+    assert "mbr_1" in result.output
+    assert "membergate members --search 'Ali ce' --cursor mbr_1" in result.output

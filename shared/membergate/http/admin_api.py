@@ -307,7 +307,7 @@ def build_admin_app(
         member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
         telegram_user_id: Annotated[str | None, Query(pattern=r"^-?[0-9]{1,20}$")] = None,
         whatsapp_phone: Annotated[str | None, Query(pattern=WHATSAPP_PHONE_PATTERN)] = None,
-        q: Annotated[str | None, Query(pattern=SEARCH_PATTERN, description="a member id, Stripe customer id or any platform account id (exact)")] = None,
+        q: Annotated[str | None, Query(pattern=SEARCH_PATTERN, description="search: a member id, Stripe customer id or any platform account id (exact), or the start of a handle, name or email (any case; an email is searched once the query reaches its @); paged with cursor")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         cursor: Annotated[str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")] = None,
         state: Annotated[Literal["pending", "active", "grace", "ended", "none"] | None, Query(description="members with an entitlement in this state ('none': no entitlement)")] = None,
@@ -319,7 +319,7 @@ def build_admin_app(
         if q is not None or not any(by_id):
             stores = stores_factory()
             if q is not None:
-                found, next_cursor = admin.search_members(stores, q, now()), None
+                found, next_cursor = admin.search_member_page(stores, q, now(), limit=limit, cursor=cursor)
             else:
                 found, next_cursor = admin.list_members(
                     stores,
@@ -495,7 +495,8 @@ def build_admin_app(
     return app
 
 
-SEARCH_PATTERN = r"^\+?[A-Za-z0-9_-]{1,128}$"
+# Printable text (a handle has spaces, an email @ and dots); never a key unless it is an id.
+SEARCH_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 # How many ledger entries a filtered read or an export looks at (the ledger keeps 31 days).
 EXPORT_LIMIT = 1000
 PAYMENT_EVENTS = frozenset({

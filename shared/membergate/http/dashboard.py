@@ -211,8 +211,10 @@ def register_dashboard(
                 return value if value in allowed else None
             return value if is_id(value) else None
 
+        search = (query.get("q") or "").strip()
         filters = admin.MemberFilters(state=pick("state", dash.MEMBER_STATES), plan_id=pick("plan"),
-                                      community_id=pick("community"), platform=pick("platform", dash.PLATFORMS))
+                                      community_id=pick("community"), platform=pick("platform", dash.PLATFORMS),
+                                      search=search if 0 < len(search) <= 128 and search.isprintable() else None)
         notice = pick("notice", NOTICES)
         body = render_dashboard(
             lang, stores_factory(), now(), time_zone(), Links(public_base_url(app)),
@@ -557,8 +559,10 @@ def _members(t: Texts, lang: str, page: dash.MemberPage, plans: list[Plan], comm
         ("community", t["community"], [(c.id, c.name) for c in communities], f.community_id),
         ("platform", t["platform"], [(p, p.capitalize()) for p in dash.PLATFORMS], f.platform),
     ]
-    fields = "".join(f"<div><label for=f-{name}>{escape(label)}</label><select id=f-{name} name={name}>"
-                     f"{_options(values, chosen, t['all'])}</select></div>" for name, label, values, chosen in selects)
+    fields = (f"<div><label for=f-q>{escape(t['search'])}</label><input id=f-q type=search name=q maxlength=128 "
+              f"value='{escape(f.search or '')}' placeholder='{escape(t['search_hint'])}'></div>")
+    fields += "".join(f"<div><label for=f-{name}>{escape(label)}</label><select id=f-{name} name={name}>"
+                      f"{_options(values, chosen, t['all'])}</select></div>" for name, label, values, chosen in selects)
     filters = (
         f"<form class=filters method=get action='{DASHBOARD}'><input type=hidden name=lang value={lang}>{fields}"
         f"<div><button type=submit>{escape(t['filter'])}</button></div></form>"
@@ -579,8 +583,8 @@ def _members(t: Texts, lang: str, page: dash.MemberPage, plans: list[Plan], comm
             f"<td>{escape(plan_names)}</td><td>{escape((iso(d.member.created_at) or '')[:10])}</td></tr>"
         )
     body = "".join(rows) or f"<tr><td colspan=4 class=note>{escape(t['no_members'])}</td></tr>"
-    keep = {k: v for k, v in (("lang", lang), ("state", f.state), ("plan", f.plan_id), ("community", f.community_id),
-                              ("platform", f.platform)) if v}
+    keep = {k: v for k, v in (("lang", lang), ("q", f.search), ("state", f.state), ("plan", f.plan_id),
+                              ("community", f.community_id), ("platform", f.platform)) if v}
     nav = []
     if cursor:
         nav.append(f"<a href='{DASHBOARD}?{escape(urlencode(keep))}#members'>{escape(t['first_page'])}</a>")

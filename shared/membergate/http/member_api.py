@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+import re
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -30,6 +31,8 @@ from ..services.migration import open_offer
 from ..services.survey import answer_survey, open_survey
 from ..domain.survey import CHOICES
 from ..observability import count
+from ..domain.funnel import SEEN_COOKIE
+from ..services.funnel import count_view
 from .edge import FORM, JSON, MEMBER_BODY_LIMIT, guard_body, is_id, load_json
 from .errors import error_payload
 from .pages import join_page, localized_page, message_page, survey_page
@@ -37,10 +40,17 @@ from .resolver import json_response, make_resolver
 from .schemas import CheckoutIn, PortalIn
 
 SESSION_COOKIE = "mg_session"
+_SEEN_VALUE = re.compile(r"[A-Za-z0-9_~-]{1,3000}")
 _Body = TypeVar("_Body", bound=BaseModel)
 
 
 def session_cookie_value(app: APIGatewayHttpResolver) -> str | None:
+    value = cookie_value(app, SESSION_COOKIE)
+    # Only something new_token could have made is looked up: no hostile string reaches the store.
+    return value if value and is_id(value) else None
+
+
+def cookie_value(app: APIGatewayHttpResolver, name: str) -> str | None:
     raw = app.current_event.cookies or []
     header = app.current_event.headers.get("cookie")
     if header:
@@ -51,9 +61,19 @@ def session_cookie_value(app: APIGatewayHttpResolver) -> str | None:
             jar.load(chunk)
         except Exception:  # a malformed cookie from the browser is simply no session
             continue
-    morsel = jar.get(SESSION_COOKIE)
-    # Only something new_token could have made is looked up: no hostile string reaches the store.
-    return morsel.value if morsel and is_id(morsel.value) else None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def _seen_cookie(app: APIGatewayHttpResolver) -> str | None:
+    value = cookie_value(app, SEEN_COOKIE)
+    return value if value and _SEEN_VALUE.fullmatch(value) else None
+
+
+def set_seen_cookie(value: str, secure: bool) -> str:
+    # Not a session: only which join pages this browser was counted on today (no id, no tracking).
+    flags = "; Secure" if secure else ""
+    return f"{SEEN_COOKIE}={value}; Path=/join; Max-Age=172800; HttpOnly; SameSite=Lax{flags}"
 
 
 def set_session_cookie(session_id: str, secure: bool) -> str:
@@ -301,7 +321,14 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         if view is None:
             locale = choose_locale(lang if lang in SUPPORTED_LOCALES else None, None, accept)
             return html(404, localized_page(locale, "err.plan_not_found.title", "err.plan_not_found"))
-        return html(200, join_page(view))
+        cookies = []
+        if not any(query.get(flag) for flag in ("paid", "manage", "switched", "redeemed", "relinked")):
+            # A first look at the offer (not the page coming back after a payment or an edit).
+            seen = count_view(deps.stores, plan_id, method=app.current_event.http_method,
+                              user_agent=app.current_event.headers.get("user-agent"), seen=_seen_cookie(app), now=now)
+            if seen is not None:
+                cookies.append(set_seen_cookie(seen, edge.base_url(app).startswith("https://")))
+        return html(200, join_page(view), cookies=cookies)
 
     @app.post("/join/<plan_id>/code")
     def redeem(plan_id: str) -> Response:

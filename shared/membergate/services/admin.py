@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -432,6 +433,7 @@ class MemberFilters:
     plan_id: str | None = None
     community_id: str | None = None
     platform: str | None = None  # has an identity on this platform
+    search: str | None = None  # the dashboard's search box (search_member_page), other filters applied on top
 
 
 def _matches(details: MemberDetails, filters: MemberFilters) -> bool:
@@ -454,6 +456,10 @@ def _matches(details: MemberDetails, filters: MemberFilters) -> bool:
     return True
 
 
+def member_matches(details: MemberDetails, filters: MemberFilters) -> bool:
+    return _matches(details, filters)
+
+
 def _details(stores: Stores, member: Member, now: int) -> MemberDetails:
     view = current_view(stores, member.id, now)
     messages = sorted(stores.messages.for_member(member.id), key=lambda m: (m.at, m.kind, m.period))
@@ -469,6 +475,71 @@ def search_members(stores: Stores, query: str, now: int) -> list[MemberDetails]:
         if member is not None:
             seen.setdefault(member.id, member)
     return [_details(stores, m, now) for m in seen.values()]
+
+
+# A search reads at most this many members per request (then answers with a next_cursor). A
+# bounded scan, not an index: handles and emails change on other items (binding, checkout), and a
+# search key kept on the listed item would cost a write on each of those paths (the billing
+# processor's included, which has no call to spare); a creator's search is rare and a page of 500
+# is one Query plus BatchGets, so a few thousand members answer in a few pages.
+SEARCH_READ_BUDGET = 500
+_ID = re.compile(r"\+?[A-Za-z0-9_-]{1,128}")
+
+
+def search_terms(member: Member, email: str | None) -> list[str]:
+    """What a case-insensitive prefix search matches: each handle, each word of it without
+    ``@`` and brackets ("Alice (@alice)" -> "alice (@alice)", "alice", "alice"), and the email."""
+    terms: list[str] = []
+    for identity in member.identities:
+        if identity.handle:
+            handle = identity.handle.casefold()
+            terms.append(handle)
+            terms += [w.strip("@()[]<>,") for w in handle.split()]
+    if email:
+        terms.append(email.casefold())
+    return [t for t in terms if t]
+
+
+def search_member_page(
+    stores: Stores, query: str, now: int, *, limit: int, cursor: str | None
+) -> tuple[list[MemberDetails], str | None]:
+    """Members whose id, Stripe customer id or any platform account id is ``query`` (exact, first
+    page only), then those with a handle, name or email starting with it (case-insensitive,
+    a leading ``@`` ignored), paged with the member list's cursor (SEARCH_READ_BUDGET a request)."""
+    found: dict[str, Member] = {}
+    if cursor is None:
+        for member in search_members_exact(stores, query):
+            found.setdefault(member.id, member)
+    prefix = query.strip().casefold()
+    bare = prefix.lstrip("@")
+    # Emails are read (one per member) only for a query that reaches its "@" ("alice@", "alice@exa"):
+    # a handle or name search then costs no read per member.
+    emails = stores.contacts is not None and "@" in prefix[1:]
+    after, read = cursor, 0
+    while prefix and len(found) < limit and read < SEARCH_READ_BUDGET:
+        members, last = stores.members.page(min(100, SEARCH_READ_BUDGET - read), after)
+        read += len(members)
+        for member in members:
+            after = member.id
+            email = stores.contacts.email(member.id) if emails and stores.contacts is not None else None
+            if member.id not in found and any(
+                t.startswith(prefix) or (bare and t.startswith(bare)) for t in search_terms(member, email)
+            ):
+                found[member.id] = member
+                if len(found) >= limit:
+                    break
+        if last is None and (not members or after == members[-1].id):
+            after = None
+            break
+    return [_details(stores, m, now) for m in found.values()], after
+
+
+def search_members_exact(stores: Stores, query: str) -> list[Member]:
+    if not _ID.fullmatch(query):
+        return []  # only an id is looked up by key (no hostile string reaches the store)
+    candidates = [stores.members.get(query), stores.members.find_by_customer(query)]
+    candidates += [stores.members.find_by_identity(platform, query) for platform in Platform]
+    return [m for m in candidates if m is not None]
 
 
 def list_members(

@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
+from ..domain.funnel import PAID
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
-from ..domain.model import TERMINAL_LEDGER_STATUSES, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
+from ..domain.model import TERMINAL_LEDGER_STATUSES, CheckoutGate, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
     CHECKOUT_EVENTS,
@@ -36,6 +37,8 @@ from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Sto
 from .alerts import AlertRecorder, billing_alert, record_alert
 from .checkout import release_seat
 from .controls import audit
+from .funnel import count_step
+from .kpis import mark_late
 from .membership import refresh_member
 from ..domain.lifecycle import merge_card
 
@@ -175,6 +178,8 @@ class BillingEventProcessor:
         if latest_plan is not None:
             merged = replace(merged, plan_id=latest_plan.id)
         saved = self.stores.subscriptions.save(merged)
+        # After the save: a snapshot run reading the history after this mark sees the event.
+        mark_late(self.stores, snapshot.created, event.id, now)
         self._refresh(member.id, now, _with_subscription(state, saved))
         self._note_trial(event, member, now)
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
@@ -204,6 +209,13 @@ class BillingEventProcessor:
             plan_id="",
         )
         saved = self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        if saved.checkout_gate is CheckoutGate.PAID and record.checkout_gate is not CheckoutGate.PAID:
+            # Counted when the gate first turns paid, so a redelivered event counts once.
+            count_step(self.stores, completion.plan_id, PAID, event.created)
+        if saved.checkout_gate is not record.checkout_gate and saved.history:
+            # A settled (or failed) delayed payment puts the subscription in (or out of) the KPIs
+            # from its first day.
+            mark_late(self.stores, saved.history[0].created, event.id, now)
         self._remember_email(member.id, event)
         self._close_attempt(state, completion.plan_id, completion.session_id)
         self._refresh(member.id, now, _with_subscription(state, saved))
@@ -257,6 +269,8 @@ class BillingEventProcessor:
         stored = next((g for g in state.grants if g.grant_id == seen.grant_id), None)
         grant = merge_grant(stored, seen)
         self.stores.grants.save(grant)
+        if grant.gate is CheckoutGate.PAID and (stored is None or stored.gate is not CheckoutGate.PAID):
+            count_step(self.stores, plan.id, PAID, event.created)
         self._remember_email(member.id, event)
         self._close_attempt(state, plan.id, completion.session_id)
         others = [g for g in state.grants if g.grant_id != grant.grant_id]

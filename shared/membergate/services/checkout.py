@@ -18,7 +18,9 @@ from ..domain.model import CheckoutAttempt, Community, Member, Plan, PlanKind, P
 from ..domain.seats import SeatTake
 from ..domain.trials import trial_days_for, trial_keys
 from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
+from ..domain.funnel import CHECKOUT
 from ..ports import BillingGateway, CheckoutSession, Stores
+from .funnel import count_step
 from .membership import current_view
 
 # A session is reused while it has at least this long to live; after that a new attempt starts,
@@ -172,6 +174,7 @@ def _open_session(
             expires_at=now + SESSION_LIFETIME_SECONDS,
         )
         stores.checkouts.save_attempt(attempt)
+        count_step(stores, plan.id, CHECKOUT, now)  # a new attempt; a reused or retried one is not counted
     # In the community's language (not the page's: a retried attempt must send the same parameters).
     place = next((c for c in places if c is not None), None)
     terms = checkout_terms(

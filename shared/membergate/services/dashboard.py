@@ -151,7 +151,11 @@ def overview(stores: Stores, now: int, *, time_zone: str = "UTC", months: int = 
 
 def member_page(stores: Stores, now: int, *, cursor: str | None, filters: admin.MemberFilters) -> MemberPage:
     """One page of the member list, as GET /admin/members answers it (same service, same filters)."""
-    found, next_cursor = admin.list_members(stores, now=now, limit=MEMBER_PAGE_SIZE, cursor=cursor, filters=filters)
+    if filters.search:
+        found, next_cursor = admin.search_member_page(stores, filters.search, now, limit=MEMBER_PAGE_SIZE, cursor=cursor)
+        found = [d for d in found if admin.member_matches(d, filters)]
+    else:
+        found, next_cursor = admin.list_members(stores, now=now, limit=MEMBER_PAGE_SIZE, cursor=cursor, filters=filters)
     return MemberPage([MemberRow(d, state_of(d)) for d in found], next_cursor, filters)
 
 

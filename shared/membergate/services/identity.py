@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError
 from ..domain.model import Identity, Member, MemberOrigin, OAuthTokens, Platform, WorkKind
+from ..domain.funnel import BOUND
 from ..domain.tokens import token_key
 from ..ports import AccessWork, AccessWorkQueue, CommunityConnector, IdentityProvider, Stores, TokenCipher, WebSession
 from .admin import Relink
+from .funnel import count_step
 from .relink import DISCORD_RELINK_OWNER, relink_member, relinking_member
 
 SESSION_LIFETIME_SECONDS = 7 * 86_400
@@ -148,6 +150,7 @@ def complete_discord_link(
         now=now,
     )
     bound = fresh_session(stores, member.id, session.id, now)
+    count_step(stores, plan_id, BOUND, now)
     # Anything the member was already entitled to (a subscription made before binding) can
     # now be delivered.
     # A resync: a refusal remembered before (e.g. an expired authorization) may be fixed now.

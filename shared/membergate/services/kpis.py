@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
 from ..domain.billing import SubscriptionRecord
 from ..domain.errors import InvalidRequestError
+from ..domain.funnel import funnel_days
 from ..domain.kpis import (
     DEFAULT_GRACE_SECONDS,
+    DaySnapshot,
     History,
     KpiReport,
     SubscriptionObservation,
     compute_kpis,
+    daily_snapshots,
     day_of,
+    days_between,
+    summarise,
 )
 from ..domain.model import CheckoutGate
-from ..ports import Stores
+from ..ports import KpiSnapshotStore, Stores
 
 
 def history_from_stores(stores: Stores) -> History:
@@ -106,4 +112,61 @@ def read_kpis(stores: Stores, now: int, *, start: date | None, end: date | None,
         raise InvalidRequestError(f"to: must not be after today ({today.isoformat()} in {time_zone})", "to")
     if (end - start).days > 366 * 3:
         raise InvalidRequestError("from: ask for at most three years at a time", "from")
-    return compute_kpis(history_from_stores(stores), start, end, time_zone, now)
+    history = history_from_stores(stores)
+    if stores.funnel is not None:
+        history = replace(history, funnel=funnel_days(stores.funnel.counts(start, end)))
+    store = stores.kpi_snapshots
+    if store is None or store.time_zone != time_zone:
+        return compute_kpis(history, start, end, time_zone, now)
+    return summarise(history, period_snapshots(store, history, start, end, now), start, end, time_zone, now)
+
+
+def period_snapshots(store: KpiSnapshotStore, history: History, start: date, end: date, now: int) -> list[DaySnapshot]:
+    """One snapshot per day of the period: stored ones for closed days no late event touched
+    (one read), the others (today, dirty or not yet written days) computed now."""
+    state = store.state()
+    clean_through = state.through
+    if clean_through is not None and state.dirty_from is not None:
+        clean_through = min(clean_through, state.dirty_from - timedelta(days=1))
+    stored = store.read(start, min(end, clean_through)) if clean_through is not None and clean_through >= start else []
+    have = {s.day for s in stored}
+    missing = [d for d in days_between(start, end) if d not in have]
+    return stored + (daily_snapshots(history, missing, store.time_zone, now) if missing else [])
+
+
+@dataclass(frozen=True)
+class SnapshotRun:
+    days_written: int
+    through: date | None
+
+
+def write_daily_snapshots(stores: Stores, now: int) -> SnapshotRun:
+    """The scheduled job: a snapshot for every closed day not written yet and every day a late
+    event touched, computed in one pass over the history. Idempotent; a no-op when up to date."""
+    store = stores.kpi_snapshots
+    if store is None:
+        return SnapshotRun(0, None)
+    yesterday = store.day_of(now) - timedelta(days=1)
+    state = store.state()  # read before the history, so a mark added meanwhile stays for the next run
+    if state.through is not None and state.through >= yesterday and not state.dirty:
+        return SnapshotRun(0, state.through)
+    history = history_from_stores(stores)
+    first = min((o.created for o in history.observations), default=None)
+    start = state.through + timedelta(days=1) if state.through is not None else (
+        day_of(first, store.time_zone) if first is not None else yesterday + timedelta(days=1))
+    if state.dirty_from is not None:
+        start = min(start, state.dirty_from)
+    days = days_between(start, yesterday) if start <= yesterday else []
+    snapshots = daily_snapshots(history, days, store.time_zone, now) if days else []
+    store.write(snapshots, yesterday, state.dirty)
+    return SnapshotRun(len(snapshots), yesterday)
+
+
+def mark_late(stores: Stores, created: int, why: str, now: int) -> None:
+    """An event from a closed day (late, or back-dated) makes the snapshots from its day stale."""
+    store = stores.kpi_snapshots
+    if store is None:
+        return
+    day = store.day_of(created)
+    if day < store.day_of(now):
+        store.mark_dirty(day, why)

@@ -12,7 +12,9 @@ from ..domain.handles import telegram_handle
 from ..domain.i18n import choose_locale, text
 from ..domain.model import Community, Identity, Platform, WorkKind
 from ..domain.telegram import JoinRequest, MemberChange, ParsedUpdate, StartCommand, personal_link_name, start_link
+from ..domain.funnel import BOUND
 from ..ports import AccessWork, AccessWorkQueue, CommunityConnector, Stores, WebSession
+from .funnel import count_step
 from .identity import bind_member_identity, fresh_session, new_token
 from .relink import TELEGRAM_RELINK_OWNER, relink_member, relinking_member
 
@@ -140,6 +142,7 @@ class TelegramUpdates:
             self.bot.send_message(command.chat_id, text(locale, "tg.conflict"))
             return UpdateOutcome("conflict")
         self._resync(member.id)
+        count_step(self.stores, plan_id, BOUND, now)
         pay = self.token()
         self.stores.sessions.put_oauth_state(pay, _CONTINUE_OWNER + member.id, plan_id,
                                              now + CONTINUE_TOKEN_LIFETIME_SECONDS)

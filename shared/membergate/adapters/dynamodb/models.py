@@ -40,6 +40,7 @@ from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
     TTLAttribute,
+    UnicodeSetAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
@@ -440,3 +441,29 @@ class CardItem(MembershipItem, discriminator="card"):
     payment_method_id = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)
     as_of = NumberAttribute()
+
+
+class FunnelItem(MembershipItem, discriminator="funnel"):
+    """FUNNEL#<YYYY-MM-DD> / <plan>#<step>: one join funnel counter, raised with an atomic ADD.
+
+    One item per (plan, day, step), so no single item takes every view; a day's items share a
+    partition that DynamoDB splits by sort key under load, and a period reads one Query a day."""
+
+    plan_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    hits = NumberAttribute(default=0)
+
+
+class KpiSnapshotItem(MembershipItem, discriminator="kpi_snapshot"):
+    """KPI_SNAPSHOT#<time zone> / <YYYY-MM-DD>: one closed day's KPI snapshot (exact amounts as
+    "n/d" strings); a period is one Query on the sort key."""
+
+    data = JSONAttribute()
+
+
+class KpiStateItem(MembershipItem, discriminator="kpi_state"):
+    """KPI_SNAPSHOT#<time zone> / STATE: snapshots written through ``through``; ``dirty`` holds a
+    mark per late or back-dated event (ADD to a set: no read, no lost update)."""
+
+    through = UnicodeAttribute(null=True)
+    dirty = UnicodeSetAttribute(null=True)
