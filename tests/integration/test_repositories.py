@@ -219,8 +219,10 @@ def test_subscription_history_round_trip_keeps_every_price_and_status(stores):
     loaded = stores.subscriptions.get("mbr_1", "sub_1")
     # Then its whole history comes back, in Stripe's order
     assert loaded.history == record.history and len(loaded.history) == 3
+    # (quantities folded into the amount: 2 x 1,200 a year)
+    line_b2 = PriceLine("price_b", "jpy", 2400, 1, "year", 1)
     assert [(p.status, p.lines, p.pause_collection) for p in loaded.history] == [
-        ("active", (line_a,), False), ("active", (line_b,), True), ("canceled", (line_b,), False)]
+        ("active", (line_a,), False), ("active", (line_b2,), True), ("canceled", (line_b2,), False)]
 
 
 def test_subscription_payment_and_refund_times_round_trip(stores):

@@ -103,3 +103,15 @@ def test_kpis_service_history_does_not_depend_on_delivery_order():
     # Then the movements are the same
     assert report["movements"]["eur"] == {"new": 900, "expansion": 600, "contraction": 0, "churned": 1500,
                                           "reactivation": 0}
+
+
+def test_kpi_lines_fold_many_items_into_one_line_per_currency_and_interval():
+    from membergate.domain.billing import kpi_lines
+    from membergate.domain.model import PriceLine
+
+    # Given a subscription with 3,000 items of two kinds and one custom-amount item
+    lines = tuple(PriceLine(f"price_{n}", "eur", 100, 2, "month", 1) for n in range(3000))
+    lines += (PriceLine("price_y", "eur", 1200, 1, "year", 1), PriceLine("price_c", "eur", None, 1, "month", 1))
+    # Then the KPI history keeps two lines with the same monthly amount
+    assert kpi_lines(lines) == (PriceLine("price_0", "eur", 600_000, 1, "month", 1),
+                                PriceLine("price_y", "eur", 1200, 1, "year", 1))

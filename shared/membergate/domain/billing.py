@@ -193,7 +193,7 @@ def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -
     end = scheduled_end(snapshot)
     if end is not None and end not in cancellation_ends:
         cancellation_ends = tuple(sorted((*cancellation_ends, end)))
-    point = HistoryPoint(snapshot.created, snapshot.status, snapshot.lines, snapshot.pause_collection)
+    point = HistoryPoint(snapshot.created, snapshot.status, kpi_lines(snapshot.lines), snapshot.pause_collection)
     history = tuple(sorted(set(record.history) | {point}, key=lambda p: p.order_key))[-HISTORY_LIMIT:]
     return replace(
         record,
@@ -203,6 +203,22 @@ def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -
         cancellation_ends=cancellation_ends,
         history=history,
     )
+
+
+def kpi_lines(lines: tuple[PriceLine, ...]) -> tuple[PriceLine, ...]:
+    """The lines as the KPIs need them: one per (currency, interval, count), amounts times quantities
+    summed, in first-seen order. A subscription with thousands of items keeps a small history point
+    (the item holding it, rewritten at each event, stays far under DynamoDB's 400 KB)."""
+    merged: dict[tuple[str, str | None, int], PriceLine] = {}
+    for line in lines:
+        if line.unit_amount is None:
+            continue
+        key = (line.currency, line.interval, line.interval_count)
+        seen = merged.get(key)
+        total = line.unit_amount * line.quantity + (seen.unit_amount or 0 if seen else 0)
+        merged[key] = PriceLine(seen.price_id if seen else line.price_id, line.currency, total, 1, line.interval,
+                                line.interval_count)
+    return tuple(merged.values())
 
 
 def merge_checkout_gate(record: SubscriptionRecord, gate: CheckoutGate) -> SubscriptionRecord:
