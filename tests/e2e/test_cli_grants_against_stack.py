@@ -31,7 +31,7 @@ def a_member(stack, name: str, guild: str) -> str:
 
 def test_cli_grant_then_revoke_a_manual_grant_audited(stack):
     # Given a plan, and a member who pays for another one
-    plan = setup_plan(stack, "price_cli_grant", "720000000000000001")
+    plan = setup_plan(stack, "price_cli_grant", "720000000000000041")
     member_id = a_member(stack, "cligrant", "720000000000000021")
     # When the creator gives them the plan for 7 days
     given = cli(stack, "--json", "grant", member_id, "--plan", plan["id"], "--days", "7", "--reason", "moderator")
@@ -56,7 +56,7 @@ def test_cli_grant_then_revoke_a_manual_grant_audited(stack):
 
 
 def test_cli_grant_with_no_end_prints_how_to_revoke(stack):
-    plan = setup_plan(stack, "price_cli_forever", "720000000000000011")
+    plan = setup_plan(stack, "price_cli_forever", "720000000000000051")
     member_id = a_member(stack, "cliforever", "720000000000000031")
     given = cli(stack, "grant", member_id, "--plan", plan["id"], "--reason", "guest")
     assert given.exit_code == 0, given.output

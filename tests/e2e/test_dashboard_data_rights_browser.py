@@ -15,7 +15,7 @@ from tests.support.browser import click_and_wait, headless_chromium
 pytestmark = pytest.mark.e2e
 
 SHOTS = Path(__file__).resolve().parents[2] / ".local-stack" / "screenshots"
-GUILD, ROLE = "730000000000000001", "730000000000000002"
+GUILD, ROLE = "730000000000000091", "730000000000000092"
 
 
 def _downloaded(folder: Path, name: str, timeout: float = 20) -> dict:

@@ -267,7 +267,7 @@ def stripe_subscriptions(stack, customer: str) -> list[dict]:
 
 def test_subscription_payment_disputed_revokes_access_lists_a_problem_and_a_won_dispute_restores_it(stack):
     # Given a monthly subscriber who paid through the stack
-    guild, role = "955500000000000021", "955500000000000022"
+    guild, role = "955500000000000081", "955500000000000082"
     user_id, customer = buy_through_the_stack(stack, guild=guild, role=role, kind="subscription",
                                               username="monthly-dina",
                                               price={"price_id": "price_e2e_dispute", "unit_amount": 900,
