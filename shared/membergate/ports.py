@@ -117,6 +117,8 @@ class GrantRepository(Protocol):
     def for_member(self, member_id: str) -> list[OneTimeGrant]: ...
     def find_by_payment_intent(self, payment_intent: str) -> OneTimeGrant | None:
         """The grant a payment paid for (refunds and disputes name only the payment)."""
+    def all_paid(self) -> Iterator[OneTimeGrant]:
+        """Every grant bought through Checkout (the KPIs' one-time and lifetime revenue)."""
 
 
 class GivenGrantIndex(Protocol):

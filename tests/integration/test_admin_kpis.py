@@ -74,3 +74,31 @@ def test_admin_settings_refuse_an_unknown_time_zone_saying_what_is_expected():
     assert config.AdminSettings.from_env({**env, "TIME_ZONE": "Asia/Tokyo"}).time_zone == "Asia/Tokyo"
     with pytest.raises(config.SettingsError, match="IANA time zone"):
         config.AdminSettings.from_env({**env, "TIME_ZONE": "Mars/Olympus"})
+
+
+def test_admin_kpis_one_time_revenue_counts_bought_passes_and_lifetime_apart_from_mrr():
+    from membergate import bootstrap
+    from membergate.config import AdminSettings
+    from membergate.domain.grants import OneTimeGrant
+    from membergate.domain.model import PlanKind
+
+    paid_at = 1_768_000_000  # 2026-01-09
+    with aws_stack():
+        # Given, paid in January: a 49 EUR pass, a 199 EUR lifetime purchase, a refunded 49 EUR pass
+        # and a creator's manual grant (no money)
+        grants = bootstrap.stores(AdminSettings.from_env()).grants
+        grants.save(OneTimeGrant("cs_pass", "mbr_1", "pln_pass", PlanKind.PASS, paid_at, 30 * 86_400,
+                                 amount=4900, currency="eur"))
+        grants.save(OneTimeGrant("cs_life", "mbr_2", "pln_life", PlanKind.LIFETIME, paid_at, None,
+                                 amount=19900, currency="eur"))
+        grants.save(OneTimeGrant("cs_back", "mbr_3", "pln_pass", PlanKind.PASS, paid_at, 30 * 86_400,
+                                 amount=4900, currency="eur", ended_reason="refunded"))
+        grants.save(OneTimeGrant("grt_gift", "mbr_4", "pln_life", PlanKind.LIFETIME, paid_at, None,
+                                 source="manual", reason="moderator"))
+        # When January's KPIs are read
+        status, body = call("/admin/kpis?from=2026-01-01&to=2026-01-31")
+    # Then the bought pass and lifetime access are revenue, each apart, and none of it is MRR
+    assert status == 200, body
+    assert body["one_time_revenue"] == {"eur": 4900}
+    assert body["lifetime_revenue"] == {"eur": 19900}
+    assert body["mrr"] == {}

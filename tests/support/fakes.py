@@ -351,6 +351,9 @@ class FakeGrants:
     def find_by_payment_intent(self, payment_intent: str) -> OneTimeGrant | None:
         return next((g for g in self.items.values() if g.payment_intent == payment_intent), None)
 
+    def all_paid(self):
+        return [g for g in self.items.values() if not g.given]
+
 
 def fake_stores() -> Stores:
     return Stores(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -13,6 +14,7 @@ from ..domain.kpis import (
     DaySnapshot,
     History,
     KpiReport,
+    OneTimePayment,
     SubscriptionObservation,
     compute_kpis,
     daily_snapshots,
@@ -20,6 +22,7 @@ from ..domain.kpis import (
     days_between,
     summarise,
 )
+from ..domain.grants import OneTimeGrant
 from ..domain.model import CheckoutGate
 from ..ports import KpiSnapshotStore, Stores
 
@@ -38,7 +41,18 @@ def history_from_stores(stores: Stores) -> History:
     for record in stores.subscriptions.all_records():
         if counts_for_kpis(record):
             observations.extend(record_observations(record, grace.get(record.plan_id, DEFAULT_GRACE_SECONDS)))
-    return History(observations=tuple(observations))
+    return History(observations=tuple(observations), payments=tuple(one_time_payments(stores.grants.all_paid())))
+
+
+def one_time_payments(grants: Iterable[OneTimeGrant]) -> Iterator[OneTimePayment]:
+    """Passes and lifetime purchases as revenue, kept apart from MRR: paid, not refunded, not lost
+    to a dispute (the money went back); given grants (manual, access codes) are not revenue."""
+    for g in grants:
+        if g.given or g.gate is not CheckoutGate.PAID or not g.currency or g.amount <= 0:
+            continue
+        if g.ended_reason == "refunded" or g.dispute == "lost":
+            continue
+        yield OneTimePayment(g.member_id, g.grant_id, g.paid_at, g.currency, g.amount, g.kind.value)
 
 
 def counts_for_kpis(record: SubscriptionRecord) -> bool:

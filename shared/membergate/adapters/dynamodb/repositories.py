@@ -575,6 +575,15 @@ class DynamoSubscriptionRepository:
 SUBSCRIPTION_KIND_SHARDS = 10
 
 
+# Bought grants are listed the same way, spread over shards so one partition takes no more than
+# its share of one-time purchases.
+GRANT_KIND_SHARDS = 10
+
+
+def grant_kind_shard(grant_id: str) -> str:
+    return f"GRANT#{zlib.crc32(grant_id.encode()) % GRANT_KIND_SHARDS}"
+
+
 def subscription_kind_shard(subscription_id: str) -> str:
     return f"SUBSCRIPTION#{zlib.crc32(subscription_id.encode()) % SUBSCRIPTION_KIND_SHARDS}"
 
@@ -696,6 +705,9 @@ class DynamoGrantRepository:
             dispute_policy=grant.dispute_policy if grant.dispute else None,
             source=grant.source if grant.given else None,
             reason=grant.reason or None,
+            # Bought grants are listed by the KPIs (one-time revenue); given ones are not revenue.
+            gsi1pk=None if grant.given else grant_kind_shard(grant.grant_id),
+            gsi1sk=None if grant.given else grant.grant_id,
         ).save()
         if grant.payment_intent:
             # Disputes name only the payment: this link leads from it back to the member.
@@ -706,6 +718,12 @@ class DynamoGrantRepository:
         if link is None:
             return None
         return next((g for g in self.for_member(link.member_id) if g.payment_intent == payment_intent), None)
+
+
+    def all_paid(self) -> Iterator[OneTimeGrant]:
+        for partition in [f"GRANT#{n}" for n in range(GRANT_KIND_SHARDS)]:
+            for item in GrantItem.by_kind.query(partition):
+                yield _grant(item)
 
     def for_member(self, member_id: str) -> list[OneTimeGrant]:
         items = GrantItem.query(_member_pk(member_id), GrantItem.sk.startswith("GRANT#"), consistent_read=True)
