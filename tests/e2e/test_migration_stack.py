@@ -57,7 +57,7 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
                   "--deadline", "2099-01-01")
     migration_id = json.loads(created.output)["id"]
     imported = cli("migrate", "import", migration_id, str(members), "--batch", "2")  # two requests
-    announced = cli("--json", "migrate", "announce", migration_id)
+    announced = cli("--json", "migrate", "announce", migration_id, "--page", "1")  # two pages of one, summed
     again = cli("--json", "migrate", "announce", migration_id)
     stack.post("/_local/drain")
     posts = [m for m in stack.get("/_local/telegram/messages").json()["messages"]

@@ -251,6 +251,41 @@ def test_announce_queues_one_offer_per_member_through_the_work_queue_and_not_twi
         assert first["posted"] is False and first["post_problem"].startswith("announcement_channel_missing")
 
 
+def test_announce_paged_reaches_each_member_exactly_once_and_answers_next_cursor():
+    with stack_at() as (stack, _):
+        # Given three imported members (their access work already drained)
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        _work(stack)
+        path = f"/admin/migrations/{migration['id']}/announce"
+        # When the creator announces in pages of two, following next_cursor
+        _, first = call("POST", path, {"limit": 2})
+        _, second = call("POST", path, {"cursor": first["next_cursor"], "limit": 2})
+        queued = _work(stack)
+        # Then the first page handled two members and pointed further, the second finished
+        assert (first["queued"], second["queued"]) == (2, 1)
+        assert first["next_cursor"] is not None and second["next_cursor"] is None
+        # And every member got exactly one offer, all in the same round
+        assert sorted(w["member_id"] for w in queued) == sorted({w["member_id"] for w in queued}) and len(queued) == 3
+        assert {w["message_period"] for w in queued} == {f"{migration['id']}:1"}
+        # And announcing again from the start writes to nobody twice
+        _, again = call("POST", path, {"limit": 200})
+        assert (again["queued"], again["in_flight"], again["next_cursor"]) == (0, 3, None)
+
+
+@pytest.mark.parametrize("body", [{"limit": 0}, {"limit": 201}, {"cursor": 5}, {"limit": 2, "extra": 1}])
+def test_announce_refuses_a_bad_page_with_the_error_envelope(body):
+    with stack_at():
+        # Given a migration
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        # When the page asked for is invalid
+        status, reply = call("POST", f"/admin/migrations/{migration['id']}/announce", body)
+        # Then it is refused with the envelope, not a 5xx
+        assert status in (400, 422) and set(reply["error"]) >= {"code", "message"}
+
+
 def test_offer_link_signs_the_member_in_once_valid_and_refuses_hostile_tokens():
     with stack_at() as (stack, clock):
         # Given an imported member and the personal link of their announcement

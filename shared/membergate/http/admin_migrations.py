@@ -69,12 +69,18 @@ class ImportOut(BaseModel):
     invalid: list[InvalidLineOut]
 
 
+class AnnounceIn(_Strict):
+    cursor: str | None = Field(default=None, max_length=200, description="next_cursor of the previous page; null to start")
+    limit: int = Field(default=100, ge=1, le=200, description="members handled by this request (a request has 15 s)")
+
+
 class AnnounceOut(BaseModel):
     queued: int = Field(description="members the offer is now on its way to (DM where the bot may write, else email when known)")
     already_reached: int = Field(description="reached by an earlier announcement: not written to again")
     in_flight: int = Field(description="an earlier announcement to them is still being delivered")
     posted: bool = Field(description="the offer is posted in the place (Discord channel, Telegram group), once per migration")
     post_problem: str | None = Field(description="why it could not be posted; announce again once fixed")
+    next_cursor: str | None = Field(default=None, description="send it back as cursor for the next page; null when done")
 
 
 class ReachedOut(BaseModel):
@@ -194,13 +200,15 @@ def add_migration_routes(
         )
 
     @app.post("/admin/migrations/<migration_id>/announce")
-    def announce(migration_id: str) -> AnnounceOut:
+    def announce(migration_id: str, body: AnnounceIn | None = None) -> AnnounceOut:
+        # Bounded per request (the admin Lambda has 15 s): an empty body is the first page of 100.
         require_id(migration_id, "migration_id")
+        page = body or AnnounceIn()
         links = Links(public_base_url(app)) if public_base_url is not None else None
         result = migrations.announce(stores_factory(), queue_factory(), migration_id=migration_id, actor=actor(app),
-                                     now=now(), connectors=connectors(), links=links)
+                                     now=now(), connectors=connectors(), links=links, cursor=page.cursor, limit=page.limit)
         return AnnounceOut(queued=result.queued, already_reached=result.already_reached, in_flight=result.in_flight,
-                           posted=result.posted, post_problem=result.post_problem or None)
+                           posted=result.posted, post_problem=result.post_problem or None, next_cursor=result.next_cursor)
 
     @app.post("/admin/migrations/<migration_id>/extend")
     def extend(migration_id: str, body: ExtendMigrationIn) -> ExtendOut:

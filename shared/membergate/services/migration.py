@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from dataclasses import dataclass, replace
 
@@ -306,6 +306,7 @@ class Announcement:
     in_flight: int  # an earlier announcement to them is still being delivered
     posted: bool = False  # the offer is (now or already) posted in the place
     post_problem: str = ""  # why it could not be posted (nothing to post with, refused, try again later)
+    next_cursor: str | None = None  # announce again from here; None when every imported member was handled
 
 
 def _offer_token(stores: Stores, migration: Migration, member_id: str, now: int) -> str:
@@ -341,20 +342,30 @@ def _post(
 def announce(
     stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor: str, now: int,
     connectors: Mapping[Platform, CommunityConnector] | None = None, links: Links | None = None,
+    cursor: str | None = None, limit: int | None = None,
 ) -> Announcement:
     """Send the offer to every imported member not reached yet (once per member per migration), and
-    post it once in the place where the platform allows it (Discord channel, Telegram group)."""
+    post it once in the place where the platform allows it (Discord channel, Telegram group).
+
+    With a limit, handles at most that many members after cursor (a Lambda request has 15 s): the
+    post and the round counter belong to the first page (cursor None); later pages continue it."""
     migration = get_migration(stores, migration_id)
     community, plan = _offer(stores, migration)
     problem = ""
-    if migration.posted_at is None and links is not None:
+    first = cursor is None
+    if first and migration.posted_at is None and links is not None:
         problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links)
         if not problem:
             migration = replace(migration, posted_at=now)
-    round_ = migration.announcements + 1
+    round_ = migration.announcements + 1 if first else max(migration.announcements, 1)
     queued = done = flying = 0
     batch: list[AccessWork] = []
-    for entry in _walk(stores, migration_id):
+    next_cursor: str | None = None
+    if limit is None:
+        members: Iterable[MigrationMember] = _walk(stores, migration_id)
+    else:
+        members, next_cursor = _store(stores).members(migration_id, cursor, limit)
+    for entry in members:
         offers = [m for m in stores.messages.for_member(entry.member_id)
                   if m.kind == MIGRATION_OFFER and m.period.startswith(f"{migration.id}:")]
         if any(m.status is MessageStatus.SENT for m in offers):
@@ -376,11 +387,12 @@ def announce(
             batch = []
     if batch:
         queue.send(batch)
-    _store(stores).save(replace(migration, announcements=round_))
+    if first:
+        _store(stores).save(replace(migration, announcements=round_))
     audit(stores, actor=actor, action="migration.announce", target=migration.id, now=now,
           detail={"queued": str(queued), "already_reached": str(done), "round": str(round_),
                   "posted": "yes" if migration.posted_at is not None else (problem or "no")[:200]})
-    return Announcement(queued, done, flying, migration.posted_at is not None, problem)
+    return Announcement(queued, done, flying, migration.posted_at is not None, problem, next_cursor)
 
 
 # --- deadline -------------------------------------------------------------------------------
