@@ -561,6 +561,8 @@ _CONFLICTS = {("/admin/members/{member_id}/erase", "post"), ("/admin/plans", "po
               ("/admin/members/{member_id}/identities", "post"),
               ("/admin/grants/{grant_id}/extend", "post"), ("/admin/grants/{grant_id}", "delete"),
               ("/admin/reconcile", "post"),  # reconcile_running: one run at a time
+              ("/admin/plans/{plan_id}", "patch"),  # a price another plan already sells
+              ("/admin/removals/{removal_id}/undo", "post"),  # already_undone, undo_window_closed
               ("/admin/migrations/{migration_id}/members", "post")}
 
 
