@@ -85,7 +85,7 @@ class Story:
             raise StoryFailed(f"{what}: expected HTTP {status}, got {reply.status}: {reply.text[:400]}")
         return reply
 
-    def wait_for(self, what: str, probe: Callable[[], Any], timeout: float = 15) -> Any:
+    def wait_for(self, what: str, probe: Callable[[], Any], timeout: float = 30) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = probe()
