@@ -466,17 +466,6 @@ def _details(stores: Stores, member: Member, now: int) -> MemberDetails:
     return MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages)
 
 
-def search_members(stores: Stores, query: str, now: int) -> list[MemberDetails]:
-    """Exact match on a member id, a Stripe customer id or any platform account id."""
-    candidates = [stores.members.get(query), stores.members.find_by_customer(query)]
-    candidates += [stores.members.find_by_identity(platform, query) for platform in Platform]
-    seen: dict[str, Member] = {}
-    for member in candidates:
-        if member is not None:
-            seen.setdefault(member.id, member)
-    return [_details(stores, m, now) for m in seen.values()]
-
-
 # A search reads at most this many members per request (then answers with a next_cursor). A
 # bounded scan, not an index: handles and emails change on other items (binding, checkout), and a
 # search key kept on the listed item would cost a write on each of those paths (the billing
