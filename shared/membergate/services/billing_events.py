@@ -22,6 +22,7 @@ from ..domain.stripe_events import (
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
     ChargeFact,
+    CheckoutCompletion,
     StripeEvent,
     charge_fact,
     card_on_file,
@@ -192,16 +193,10 @@ class BillingEventProcessor:
             return self.apply_one_time_payment(event, now)
         if completion.mode != "subscription" or not completion.subscription_id:
             return Outcome("ignored", f"checkout session in {completion.mode or 'unknown'} mode sells no subscription")
-        state = self._state(completion.member_id) if completion.member_id else None
-        if state is None and completion.customer_id:
-            state = self._known_state(None, completion.customer_id)
-            if state is None:
-                state = self._new_member_state(completion.customer_id, now)
-        if state is None:
+        found = self._paying_member(completion, now)
+        if found is None:
             return Outcome("ignored", "checkout session names neither a known member nor a customer")
-        member = state.member
-        if completion.customer_id and member.stripe_customer_id != completion.customer_id:
-            member = self.stores.members.attach_customer(member.id, completion.customer_id, known=member)
+        state, member = found
         record = _subscription(state, completion.subscription_id) or SubscriptionRecord(
             subscription_id=completion.subscription_id,
             member_id=member.id,
@@ -244,16 +239,10 @@ class BillingEventProcessor:
                 f"payment session {completion.session_id} names no pass or lifetime plan "
                 f"({completion.plan_id or 'no membergate_plan_id in its metadata'})",
             )
-        state = self._state(completion.member_id) if completion.member_id else None
-        if state is None and completion.customer_id:
-            state = self._known_state(None, completion.customer_id)
-            if state is None:
-                state = self._new_member_state(completion.customer_id, now)
-        if state is None:
+        found = self._paying_member(completion, now)
+        if found is None:
             return Outcome("ignored", "payment session names neither a known member nor a customer")
-        member = state.member
-        if completion.customer_id and member.stripe_customer_id != completion.customer_id:
-            member = self.stores.members.attach_customer(member.id, completion.customer_id, known=member)
+        state, member = found
         seen = OneTimeGrant(
             grant_id=completion.session_id,
             member_id=member.id,
@@ -535,6 +524,21 @@ class BillingEventProcessor:
             if plan is not None:
                 return plan
         return None
+
+    def _paying_member(self, completion: CheckoutCompletion, now: int) -> tuple[MemberState, Member] | None:
+        """Who a completed session pays for: the member its metadata names, else its customer's member,
+        else a new member for that customer; the session's customer is attached to them."""
+        state = self._state(completion.member_id) if completion.member_id else None
+        if state is None and completion.customer_id:
+            state = self._known_state(None, completion.customer_id)
+            if state is None:
+                state = self._new_member_state(completion.customer_id, now)
+        if state is None:
+            return None
+        member = state.member
+        if completion.customer_id and member.stripe_customer_id != completion.customer_id:
+            member = self.stores.members.attach_customer(member.id, completion.customer_id, known=member)
+        return state, member
 
     def _known_state(self, member_hint: str | None, customer_id: str) -> MemberState | None:
         if member_hint:
