@@ -429,6 +429,7 @@ class LocalStack:
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)
+            _log_keys_per_thread()
             self._handlers[folder] = module
         return self._handlers[folder]
 
@@ -530,6 +531,20 @@ class LocalStack:
             except Exception as error:
                 print(f"[local-stack] schedule error: {error!r}", file=sys.stderr)
             self._stop.wait(0.5)
+
+
+def _log_keys_per_thread() -> None:
+    """Keep the Powertools Logger's appended keys per thread.
+
+    On AWS each function runs in a process of its own, one invocation at a time, so the keys its
+    handler appends (`function_name`, `correlation_id`, ...) are the process's. Here every function
+    shares one process and its consumers run in threads: process-wide keys would give one function's
+    log lines another's name and another payment's correlation id. Threads start with an empty
+    context, so each consumer thread keeps its own keys, as each Lambda would."""
+    from membergate.observability import logger
+
+    formatter = logger.registered_formatter
+    formatter.append_keys = formatter.thread_safe_append_keys  # type: ignore[method-assign]
 
 
 def sent_mail() -> list[dict[str, Any]]:
