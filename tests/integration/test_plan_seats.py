@@ -10,6 +10,7 @@ import pytest
 from membergate import bootstrap
 from membergate.domain.errors import RetryableError, SoldOutError
 from membergate.domain.model import Identity, Member, Platform
+from membergate.domain.seats import STALE_HOLD_SECONDS, SeatTake
 from membergate.services.billing_events import BillingEventProcessor
 from membergate.services.checkout import CheckoutRequest, start_checkout
 from tests.integration.test_creator_controls import T0, call, stack_at
@@ -135,6 +136,43 @@ def test_expiry_of_a_session_that_is_not_the_held_one_gives_nothing_back():
         assert outcome.status == "ignored"
         _, plan = call("GET", f"/admin/plans/{plan_id}")
         assert plan["seats_taken"] == 1
+
+
+def test_seat_held_by_a_checkout_that_died_before_its_session_goes_back_on_sale_after_fifteen_minutes():
+    with stack_at():
+        # Given the only seat held by a request that died between holding it and creating its session
+        plan_id = _founder_plan(1)
+        crashed, waiting = _members(2)
+        seats = bootstrap.admin().stores.seats
+        assert seats is not None
+        seats.take(plan_id, crashed, 1, T0)
+        billing = FakeBilling()
+        # When another member tries at once, then once no request can still be making that session
+        with pytest.raises(SoldOutError):
+            start_checkout(CheckoutRequest(waiting, plan_id, None, "https://m.example/ok", "https://m.example/no"),
+                           stores=bootstrap.admin().stores, billing=billing, now=T0 + 60)
+        later = start_checkout(CheckoutRequest(waiting, plan_id, None, "https://m.example/ok", "https://m.example/no"),
+                               stores=bootstrap.admin().stores, billing=billing, now=T0 + STALE_HOLD_SECONDS)
+        # Then the first try is sold out, the later one gets the seat, and the plan still counts one seat taken
+        assert later.id and len(billing.sessions) == 1
+        _, plan = call("GET", f"/admin/plans/{plan_id}")
+        assert plan["seats_taken"] == 1
+
+
+def test_stale_hold_is_not_reclaimed_once_its_session_is_attached():
+    with stack_at():
+        # Given the only seat held since long ago by a checkout whose session did get attached
+        plan_id = _founder_plan(1)
+        holder, waiting = _members(2)
+        seats = bootstrap.admin().stores.seats
+        assert seats is not None
+        seats.take(plan_id, holder, 1, T0)
+        seats.attach(plan_id, holder, "cs_open", None)
+        # When another member tries long after
+        outcome = seats.take(plan_id, waiting, 1, T0 + 10 * STALE_HOLD_SECONDS)
+        # Then it is sold out: an open (or paid) checkout keeps its seat
+        assert outcome is SeatTake.SOLD_OUT
+        assert seats.taken(plan_id) == 1
 
 
 def test_plan_seats_are_a_strict_integer_of_at_least_one_or_null_on_create_and_patch():

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from membergate.domain.errors import SoldOutError
-from membergate.domain.seats import seats_left
+from membergate.domain.seats import STALE_HOLD_SECONDS, is_stale_hold, seats_left
 from membergate.http.pages import join_page
 from membergate.services.checkout import CheckoutRequest, start_checkout
 from membergate.services.member_pages import join_page_view
@@ -31,6 +31,15 @@ def _with_seats(seats: int, taken: int, locale: str = "en"):
 def test_seats_left_is_never_negative_and_none_without_a_limit():
     # Given limits and counts / When computed / Then what is left, 0 under a lowered limit, None without one
     assert (seats_left(10, 3), seats_left(2, 5), seats_left(None, 4)) == (7, 0, None)
+
+
+def test_hold_is_stale_only_without_a_session_after_fifteen_minutes():
+    # Given holds of various ages, with and without a session
+    # When / Then only a sessionless hold at least fifteen minutes old is stale
+    assert STALE_HOLD_SECONDS == 900
+    assert is_stale_hold(T0, None, T0 + 900)
+    assert not is_stale_hold(T0, None, T0 + 899)
+    assert not is_stale_hold(T0, "cs_open", T0 + 86_400)
 
 
 @pytest.mark.parametrize("locale, words", [("en", "7 seats left at this price"), ("fr", "7 places restantes à ce prix")])

@@ -15,3 +15,14 @@ def seats_left(seats: int | None, taken: int) -> int | None:
     """Seats still to sell (None: the plan has no limit). Never negative: a limit lowered under the
     seats already taken is simply sold out."""
     return None if seats is None else max(0, seats - taken)
+
+
+# A hold is taken, then its Checkout Session is created and attached within the same request
+# (seconds; the checkout function times out well before this). A hold still without a session
+# after this long belongs to a request that died in between, and its seat goes back on sale.
+STALE_HOLD_SECONDS = 900
+
+
+def is_stale_hold(held_at: int, session_id: str | None, now: int) -> bool:
+    """A hold whose checkout was never created, held long enough ago that no request is still making it."""
+    return session_id is None and now - held_at >= STALE_HOLD_SECONDS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from ...domain.seats import SeatTake
+from ...domain.seats import SeatTake, is_stale_hold
 from .models import SeatCountItem, SeatHoldItem
 from .repositories import _conditional_failed, _get
 
@@ -26,16 +26,11 @@ class DynamoSeatStore:
     def take(self, plan_id: str, member_id: str, seats: int, now: int) -> SeatTake:
         if _get(SeatHoldItem, _pk(plan_id), _hold_sk(member_id)) is not None:
             return SeatTake.HELD
-        counter = SeatCountItem(_pk(plan_id), "COUNT")
-        try:
-            counter.update(
-                actions=[SeatCountItem.taken.add(1)],
-                condition=SeatCountItem.taken.does_not_exist() | (SeatCountItem.taken < seats),
-            )
-        except UpdateError as exc:
-            if _conditional_failed(exc):
+        if not self._count_one(plan_id, seats):
+            # Sold out, unless a request died between holding a seat and creating its session:
+            # those seats go back on sale (read only when sold out: the plan's holds, one Query).
+            if not self._reclaim_stale(plan_id, now) or not self._count_one(plan_id, seats):
                 return SeatTake.SOLD_OUT
-            raise
         try:
             SeatHoldItem(_pk(plan_id), _hold_sk(member_id), member_id=member_id, held_at=now).save(
                 condition=SeatHoldItem.pk.does_not_exist()
@@ -74,6 +69,35 @@ class DynamoSeatStore:
             raise
         self._give_back(plan_id)
         return True
+
+    @staticmethod
+    def _count_one(plan_id: str, seats: int) -> bool:
+        try:
+            SeatCountItem(_pk(plan_id), "COUNT").update(
+                actions=[SeatCountItem.taken.add(1)],
+                condition=SeatCountItem.taken.does_not_exist() | (SeatCountItem.taken < seats),
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def _reclaim_stale(self, plan_id: str, now: int) -> int:
+        """Give back the seats of holds whose checkout was never created; how many came back."""
+        reclaimed = 0
+        for hold in SeatHoldItem.query(_pk(plan_id), SeatHoldItem.sk.startswith("HOLD#")):
+            if not is_stale_hold(int(hold.held_at), hold.session_id, now):
+                continue
+            try:  # only if still sessionless and the same hold: a late attach or a new hold wins
+                hold.delete(condition=SeatHoldItem.session_id.does_not_exist() & (SeatHoldItem.held_at == hold.held_at))
+            except DeleteError as exc:
+                if _conditional_failed(exc):
+                    continue
+                raise
+            self._give_back(plan_id)
+            reclaimed += 1
+        return reclaimed
 
     def taken(self, plan_id: str) -> int:
         item = _get(SeatCountItem, _pk(plan_id), "COUNT")
