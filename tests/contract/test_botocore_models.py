@@ -138,3 +138,35 @@ def test_lean_client_sends_the_request_a_stock_client_sends(service, region, mon
         return {k: v() if callable(v) else v for k, v in client._ruleset_resolver._builtins.items()}
 
     assert builtins(lean) == builtins(stock)
+
+
+def test_lean_session_with_environment_credentials_reads_only_them(monkeypatch):
+    import botocore.session
+
+    from membergate.adapters.botocore_models import lean_session
+
+    # Given the role's credentials in the environment, as Lambda sets them
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    # When the lean session and a stock one resolve credentials
+    lean, stock = lean_session(), botocore.session.get_session()
+    # Then they are the same ones, found by the environment provider alone
+    assert lean.get_credentials().get_frozen_credentials() == stock.get_credentials().get_frozen_credentials()
+    assert lean.get_credentials().method == stock.get_credentials().method == "env"
+    assert [p.METHOD for p in lean.get_component("credential_provider").providers] == ["env"]
+
+
+def test_lean_session_without_environment_credentials_keeps_botocore_chain(monkeypatch):
+    import botocore.session
+
+    from membergate.adapters.botocore_models import lean_session
+
+    # Given no credentials in the environment
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    # When the lean session builds its credential chain
+    providers = [p.METHOD for p in lean_session().get_component("credential_provider").providers]
+    # Then it is botocore's whole chain (profiles, container, instance metadata...)
+    assert providers == [p.METHOD for p in botocore.session.get_session().get_component("credential_provider").providers]
+    assert len(providers) > 5

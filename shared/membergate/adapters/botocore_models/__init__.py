@@ -79,7 +79,14 @@ class _TrimmedLoader:
 def lean_session() -> Any:
     """A botocore session reading the trimmed models and endpoints (clients of SERVICES only)."""
     import botocore.session
+    from botocore.credentials import CredentialResolver, EnvProvider
 
     session = botocore.session.get_session()
     session.register_component("data_loader", _TrimmedLoader(session.get_component("data_loader")))
+    env = EnvProvider()
+    if env.load() is not None:
+        # Lambda sets the role's credentials in the environment, the first provider of botocore's
+        # chain, which then never asks the others; building them (the instance metadata fetcher's
+        # HTTP session, the profile providers) is skipped, not the answer.
+        session.register_component("credential_provider", CredentialResolver([env]))
     return session
