@@ -80,7 +80,28 @@ def model_path(service: str, version: str) -> Path:
     return MODELS_DIR / service / version / "service-2.json"
 
 
-def main() -> int:
+def stale() -> list[str]:
+    """The shipped files that differ from what the botocore this interpreter imports would write."""
+    from membergate.adapters.botocore_models import SERVICES
+
+    found = []
+    for service, operations in TRIMMED.items():
+        version, model = trimmed_model(service, operations)
+        path = model_path(service, version)
+        if not path.is_file() or json.loads(path.read_text(encoding="utf-8")) != model:
+            found.append(str(path.relative_to(ROOT)))
+    if json.loads(ENDPOINTS_PATH.read_text(encoding="utf-8")) != trimmed_endpoints(SERVICES):
+        found.append(str(ENDPOINTS_PATH.relative_to(ROOT)))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    if "--check" in (sys.argv[1:] if argv is None else argv):  # the build runs it against the layer's botocore
+        import botocore
+
+        differing = stale()
+        print(f"botocore {botocore.__version__}: " + (", ".join(differing) + " differ" if differing else "trimmed data up to date"))
+        return 1 if differing else 0
     for service, operations in TRIMMED.items():
         version, model = trimmed_model(service, operations)
         path = model_path(service, version)
