@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +90,51 @@ print(json.dumps({{"import": imported - start, "total": done - start, "status": 
 """
 
 
+# The same first event, split where its costs are (for the breakdown the bench prints, not the
+# budget): the handler's import, the AWS SDK and adapters it imports lazily, building the session
+# and clients, the secret read, then the event itself. Every JSON file opened is counted (an audit
+# hook: botocore's data files and the trimmed ones), with its size on disk.
+_PHASES_PROBE = """
+import sys, time
+sys.path[:0] = [{function_dir!r}, {shared!r}]
+import json, os
+with open({event_path!r}) as f:
+    event = json.load(f)
+opened = []
+def audit(name, args):
+    if name == "open" and isinstance(args[0], str) and args[0].endswith((".json", ".json.gz")):
+        opened.append(args[0])
+sys.addaudithook(audit)
+class Context:
+    function_name = "stripe-webhook"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhook"
+    aws_request_id = "bench-first-event"
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 10_000
+before = len(sys.modules)
+t0 = time.perf_counter()
+import handler
+t1 = time.perf_counter()
+import boto3, botocore.session, botocore.client
+from membergate.adapters import botocore_models, intake, secrets
+t2 = time.perf_counter()
+from membergate import bootstrap
+deps = bootstrap.intake()
+t3 = time.perf_counter()
+deps.secrets.get()
+t4 = time.perf_counter()
+result = handler.lambda_handler(event, Context())
+t5 = time.perf_counter()
+print(json.dumps({{"phases": {{"handler import": t1 - t0, "AWS SDK and adapters import": t2 - t1,
+                              "session and clients": t3 - t2, "secret read (SSM client, GetParameter)": t4 - t3,
+                              "the event (verify, PutItem, Invoke)": t5 - t4}},
+                  "status": result["statusCode"], "modules": len(sys.modules) - before,
+                  "files": opened, "file_bytes": sum(os.path.getsize(p) for p in opened)}}))
+"""
+
+
 @dataclass(frozen=True)
 class FirstEventFigures:
     """Full cold start of the intake (import + first event) against a bare ``import boto3``."""
@@ -101,6 +146,11 @@ class FirstEventFigures:
     budget_ratio: float
     first_event_runs_s: list[float]
     statuses: list[str]  # "200 queued" for each run: the event really went through
+    # Breakdown, from as many separate phase runs interleaved with the others (medians per phase)
+    phases_median_s: dict[str, float] = field(default_factory=dict)
+    modules_loaded: int = 0  # modules the handler's import and its first event load
+    data_files: list[str] = field(default_factory=list)  # JSON data files opened (botocore's, the trimmed ones)
+    data_bytes_read: int = 0  # their size on disk (botocore's are mostly gzipped)
 
     @property
     def ok(self) -> bool:
@@ -289,26 +339,42 @@ def _signed_event_file(folder: Path) -> Path:
     return path
 
 
+def _short(path: str) -> str:
+    """botocore/data/... or membergate/... : where a data file comes from, without the machine's prefix."""
+    parts = Path(path).parts
+    for anchor in ("site-packages", "shared"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) + 1:])
+    return path
+
+
 def measure_first_event(runs: int = 15, budget_ratio: float = 2.2) -> FirstEventFigures:
-    """Import + first event in fresh interpreters, interleaved with bare ``import boto3`` runs."""
+    """Import + first event in fresh interpreters, interleaved with bare ``import boto3`` runs
+    (and with as many phase runs, for the breakdown)."""
     with _moto_account() as env, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, **env}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-        def first_event() -> dict:
-            code = _FIRST_EVENT_PROBE.format(function_dir=str(FUNCTIONS / "stripe_webhook"), shared=str(SHARED),
-                                             event_path=str(_signed_event_file(Path(tmp))))
+        def probe(template: str) -> dict:
+            code = template.format(function_dir=str(FUNCTIONS / "stripe_webhook"), shared=str(SHARED),
+                                   event_path=str(_signed_event_file(Path(tmp))))
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                  cwd=str(ROOT), check=True)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
-        first_event()  # untimed: byte-code caches exist for both sides, as the built layer ships them
+        probe(_FIRST_EVENT_PROBE)  # untimed: byte-code caches exist for both sides, as the built layer ships them
         time_import("boto3")
-        totals, bare, statuses = [], [], []
+        totals, bare, statuses, phases = [], [], [], []
         for _ in range(runs):
-            probe = first_event()
-            totals.append(probe["total"])
-            statuses.append(f"{probe['status']} {probe['outcome']}")
+            first = probe(_FIRST_EVENT_PROBE)
+            totals.append(first["total"])
+            statuses.append(f"{first['status']} {first['outcome']}")
             bare.append(time_import("boto3").seconds)
-    first, boto3_median = statistics.median(totals), statistics.median(bare)
-    return FirstEventFigures(runs, first, boto3_median, first / boto3_median, budget_ratio, totals, statuses)
+            phases.append(probe(_PHASES_PROBE))
+    first_median, boto3_median = statistics.median(totals), statistics.median(bare)
+    return FirstEventFigures(
+        runs, first_median, boto3_median, first_median / boto3_median, budget_ratio, totals, statuses,
+        phases_median_s={name: statistics.median(p["phases"][name] for p in phases) for name in phases[0]["phases"]},
+        modules_loaded=phases[-1]["modules"], data_files=[_short(path) for path in phases[-1]["files"]],
+        data_bytes_read=phases[-1]["file_bytes"],
+    )

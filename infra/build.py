@@ -132,7 +132,20 @@ def build_layer(out: Path, pin_installed: bool = False, python: str = sys.execut
     for cache in site.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
     check_native_code_is_arm64(site)
+    check_trimmed_botocore_data(site, python)
     return out
+
+
+def check_trimmed_botocore_data(site: Path, python: str = sys.executable) -> None:
+    """The trimmed botocore models and endpoints (adapters/botocore_models) equal the layer's own botocore."""
+    result = subprocess.run([python, "-m", "infra.botocore_models", "--check"], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(site)}, check=False)
+    if result.returncode != 0:
+        raise BuildError(
+            "the trimmed botocore data the layer ships differs from the layer's botocore "
+            f"({(result.stdout or result.stderr).strip()}): install that botocore version in the venv, run "
+            "`python -m infra.botocore_models`, commit the files and build again (or build with --pin-installed)"
+        )
 
 
 ELF_MACHINE_AARCH64 = 183

@@ -111,23 +111,24 @@ def clock() -> Clock:
 
 
 @lru_cache(maxsize=None)
-def _botocore_session() -> Any:
+def _botocore_session(lean: bool) -> Any:
+    """One botocore session (and loader) for every client of the process; ``lean`` reads the
+    trimmed models and endpoints of adapters/botocore_models (every service Membergate builds a
+    client for), the other one botocore's full data, only built for any other service."""
+    if lean:
+        from .adapters.botocore_models import lean_session
+
+        return lean_session()
     import botocore.session
 
     return botocore.session.get_session()
 
 
 @lru_cache(maxsize=None)
-def _boto3_session(trimmed: bool) -> Any:
-    """Every client shares one botocore loader (and its caches); ``trimmed`` clients read the
-    trimmed service models of adapters/botocore_models through it (the intake's SSM client)."""
+def _boto3_session(lean: bool) -> Any:
     import boto3
 
-    if not trimmed:
-        return boto3.Session(botocore_session=_botocore_session())
-    from .adapters.botocore_models import trimmed_session
-
-    return boto3.Session(botocore_session=trimmed_session(_botocore_session()))
+    return boto3.Session(botocore_session=_botocore_session(lean))
 
 
 # The local stack builds clients from many threads at once: two first calls racing through the
@@ -138,10 +139,10 @@ _CLIENT_LOCK = threading.Lock()
 
 @lru_cache(maxsize=None)
 def aws_client(service: str, region: str) -> Any:
-    from .adapters.botocore_models import TRIMMED_SERVICES
+    from .adapters.botocore_models import SERVICES
 
     with _CLIENT_LOCK:
-        return _boto3_session(service in TRIMMED_SERVICES).client(service, region_name=region)
+        return _boto3_session(service in SERVICES).client(service, region_name=region)
 
 
 def _client_factory(region: str) -> Callable[[str], Any]:

@@ -147,6 +147,35 @@ def test_bench_first_event_probe_really_takes_an_event_through_a_fresh_intake():
     assert figures.statuses == ["200 queued"]
     assert figures.first_event_median_s > 0 and figures.boto3_median_s > 0
     assert figures.budget_ratio == 2.2
+    # And its breakdown covers each step, with the botocore data the event really opened: the trimmed
+    # models and endpoints, never botocore's 1.2 MB endpoints.json or a whole service model
+    assert set(figures.phases_median_s) == {"handler import", "AWS SDK and adapters import", "session and clients",
+                                            "secret read (SSM client, GetParameter)", "the event (verify, PutItem, Invoke)"}
+    assert "membergate/adapters/botocore_models/endpoints.json" in figures.data_files
+    assert not [f for f in figures.data_files if f.startswith("botocore/data/endpoints")], figures.data_files
+    assert not [f for f in figures.data_files if f.endswith("service-2.json.gz")], figures.data_files
+    assert sorted(f for f in figures.data_files if f.endswith("service-2.json")) == [
+        "membergate/adapters/botocore_models/dynamodb/2012-08-10/service-2.json",
+        "membergate/adapters/botocore_models/lambda/2015-03-31/service-2.json",
+        "membergate/adapters/botocore_models/ssm/2014-11-06/service-2.json",
+    ]
+
+
+def test_intake_handler_import_leaves_the_ports_and_most_of_the_domain_unloaded():
+    import json
+    import subprocess
+    import sys
+
+    # Given a fresh interpreter with Lambda's path, when the intake handler is imported
+    code = ("import sys; sys.path[:0] = ['functions/stripe_webhook', 'shared']; import handler; "
+            "import json; print(json.dumps(sorted(m for m in sys.modules if m.startswith('membergate'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parents[2]), env={**bench_imports.INTAKE_ENV})
+    loaded = json.loads(out.stdout)
+    # Then ports.py (which imports most of the domain) and the domain the intake does not use stay unloaded
+    assert "membergate.ports" not in loaded
+    assert not {"membergate.domain.kpis", "membergate.domain.reconcile", "membergate.domain.whatsapp"} & set(loaded)
+    assert "membergate.services.intake" in loaded  # the probe really imported the intake
 
 
 def test_bench_processor_calls_every_billing_event_within_six_dynamodb_calls():

@@ -71,3 +71,38 @@ def test_compile_for_lambda_writes_unchecked_hash_bytecode(tmp_path):
     (pyc,) = list(src.rglob("*.pyc"))
     flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
     assert flags == 0b01  # hash-based, check_source off
+
+
+def test_build_layer_with_another_botocore_than_the_trimmed_data_refuses(tmp_path):
+    # Given a layer whose botocore (another version) has other models and endpoints than the trimmed copies
+    site = tmp_path / "python"
+    (site / "botocore").mkdir(parents=True)
+    (site / "botocore" / "__init__.py").write_text('__version__ = "0.0-other"\n')
+    (site / "botocore" / "loaders.py").write_text(
+        "class Loader:\n"
+        "    def determine_latest_version(self, service, type_name):\n"
+        "        return {'ssm': '2014-11-06', 'dynamodb': '2012-08-10', 'lambda': '2015-03-31'}[service]\n"
+        "    def load_service_model(self, service, type_name, version):\n"
+        "        return {'metadata': {}, 'operations': {'GetParameter': {}, 'PutItem': {}, 'Invoke': {}}, 'shapes': {}}\n"
+        "    def load_data(self, name):\n"
+        "        return {'partitions': [], 'version': 3}\n"
+    )
+    (site / "membergate").symlink_to(ROOT / "shared" / "membergate")
+    # When the build checks the trimmed data against it
+    with pytest.raises(build.BuildError) as refused:
+        build.check_trimmed_botocore_data(site)
+    # Then it refuses, naming that botocore and saying how to regenerate the copies
+    assert "botocore 0.0-other" in str(refused.value)
+    assert "python -m infra.botocore_models" in str(refused.value)
+
+
+def test_build_layer_with_the_installed_botocore_accepts_the_trimmed_data(tmp_path):
+    import botocore
+
+    # Given a layer holding the botocore the trimmed data was copied from
+    site = tmp_path / "python"
+    site.mkdir()
+    (site / "botocore").symlink_to(Path(botocore.__file__).parent)
+    (site / "membergate").symlink_to(ROOT / "shared" / "membergate")
+    # When the build checks the trimmed data against it, then it passes
+    build.check_trimmed_botocore_data(site)

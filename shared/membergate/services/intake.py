@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..domain.errors import MalformedEventError
 from ..domain.model import LedgerEntry
 from ..domain.signature import verify_signature
 from ..domain.stripe_events import HANDLED_EVENT_TYPES, parse_event
-from ..ports import BillingEventDispatch, EventLedger
+
+if TYPE_CHECKING:  # ports.py imports most of the domain: 20 ms of the intake's cold start for two Protocols
+    from ..ports import BillingEventDispatch, EventLedger
 
 # Statuses that mean "already handled": a redelivery gets 200 and nothing else. Anything else
 # ("received") means the event was acknowledged or attempted but may never have reached the
