@@ -22,6 +22,7 @@ from membergate.domain.errors import InvalidRequestError, PermanentError
 from membergate.domain.setup import parse_overrides
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
 from membergate.services.setup import PARAMETER_NAMES, InitRequest, run_init
+from tests.support.setup_doubles import MemoryParameters, RecordingRegistrar
 
 pytestmark = pytest.mark.integration
 
@@ -312,3 +313,31 @@ def test_cli_init_without_yes_values_missing_asks_or_refuses(tmp_path, monkeypat
     result = runner.invoke(cli.app, ["init", "--yes", "--api-url", API_URL], env={"STRIPE_API_KEY": ""})
     # Then it names the flag
     assert result.exit_code == 1 and "--stripe-key" in result.output
+
+
+# --- Telegram ---------------------------------------------------------------------------------------------------
+
+
+def test_init_telegram_token_stores_it_and_registers_the_webhook_with_the_stored_secret(sandbox) -> None:
+    # Given a Telegram bot token, Parameter Store in memory and a registrar that records
+    parameters, telegram = MemoryParameters(), RecordingRegistrar()
+    # When init runs twice
+    first = run_init(request(telegram_bot_token="123:ABC"), setup_api(sandbox), parameters, telegram, "")
+    run_init(request(telegram_bot_token="123:ABC"), setup_api(sandbox), parameters, telegram, "")
+    # Then the token and one generated secret are stored, and both runs register with that same secret
+    secret = parameters.values[PARAMETER_NAMES["TelegramWebhookSecretSecretName"]]
+    assert parameters.values[PARAMETER_NAMES["TelegramBotTokenSecretName"]] == "123:ABC"
+    assert telegram.calls == [(API_URL + "/webhooks/telegram", secret)] * 2
+    assert parameters.writes.count(PARAMETER_NAMES["TelegramWebhookSecretSecretName"]) == 1
+    assert [s.outcome for s in first.steps if s.name == "Telegram webhook"] == ["updated"]
+
+
+def test_init_telegram_refusal_is_a_problem_not_a_crash(sandbox) -> None:
+    # Given Telegram refusing the URL (it delivers to https only)
+    telegram = RecordingRegistrar(refuse="Telegram only delivers updates to an https:// webhook URL")
+    # When init runs
+    report = run_init(request(telegram_bot_token="123:ABC"), setup_api(sandbox), MemoryParameters(), telegram, "")
+    # Then the step is a problem with Telegram's reason, and the rest is done
+    (problem,) = report.problems
+    assert problem.name == "Telegram webhook" and "https" in problem.detail
+    assert len(sandbox.webhook_endpoints) == 1
