@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
     from .adapters.dynamodb.whatsapp_store import DynamoWhatsAppStore
     from .adapters.whatsapp import WhatsAppCloudApi, WhatsAppConnector
     from .ports import Mailer, ReconcileStore
+    from .ports import ParameterStore, StripeSetup, WebhookRegistrar
     from .services.reconcile import Reconciler
     from .ports import AlertChannel, AlertStore
     from .services.alerts import AlertRecorder
@@ -783,3 +784,46 @@ def _reset_caches() -> None:
                     whatsapp, aws_client, _secrets, alert_recorder, alert_digest,
                     _boto3_session, _botocore_session):
         builder.cache_clear()
+
+
+# --- `membergate init` and `doctor` (on the creator's machine, never in a Lambda function) ------------
+
+
+@dataclass(frozen=True)
+class SetupTools:
+    stripe: StripeSetup
+    parameters: ParameterStore
+    telegram: WebhookRegistrar | None
+
+
+def stripe_setup(stripe_key: str, stripe_api_base: str, http_client: Any = None) -> StripeSetup:
+    from .adapters.stripe_setup import StripeSetupApi
+
+    return StripeSetupApi.build(stripe_key, stripe_api_base, http_client)
+
+
+def setup_tools(
+    stripe_key: str,
+    stripe_api_base: str,
+    region: str,
+    telegram_bot_token: str | None = None,
+    telegram_api_base: str = "",
+    stripe_http_client: Any = None,
+) -> SetupTools:
+    """The adapters `membergate init` works through; SSM through a full client (the trimmed one only reads)."""
+    from .adapters.ssm_parameters import SsmParameterStore, TelegramWebhookRegistrar
+
+    telegram: WebhookRegistrar | None = None
+    if telegram_bot_token:
+        from .adapters.http import UrllibTransport
+        from .adapters.telegram import DEFAULT_API_BASE, TelegramBotApi
+
+        token = telegram_bot_token
+        api = TelegramBotApi(_overrides.telegram_transport or UrllibTransport(), lambda: token,
+                             telegram_api_base or DEFAULT_API_BASE)
+        telegram = TelegramWebhookRegistrar(api)
+    return SetupTools(
+        stripe=stripe_setup(stripe_key, stripe_api_base, stripe_http_client),
+        parameters=SsmParameterStore(_boto3_session(False).client("ssm", region_name=region)),
+        telegram=telegram,
+    )

@@ -1,7 +1,8 @@
 """`membergate`: the creator's command line over the admin API of a deployed stack or of `make dev`.
 
-A client only: it speaks HTTP to `/admin/*` with the admin bearer token and never touches AWS or
-Stripe directly, so it works the same against `make dev` and a deployed stack. Every read command
+A client of `/admin/*` with the admin bearer token, so it works the same against `make dev` and a
+deployed stack; only `init` and doctor's Stripe checks (given a Stripe key) call Stripe and SSM
+directly, through bootstrap.setup_tools. Every read command
 takes the global `--json` for scripts. Imported only by the console script: nothing in the Lambda
 functions imports it (typer and rich are not shipped in the layer).
 """
@@ -784,12 +785,21 @@ STUCK_AFTER_SECONDS = 3600
 
 
 @app.command()
-def doctor(ctx: typer.Context) -> None:
+def doctor(
+    ctx: typer.Context,
+    stripe_key: str = typer.Option(None, "--stripe-key", envvar="STRIPE_API_KEY",
+                                   help="also check the Stripe account (webhook endpoint, portal) with this key"),
+    stripe_api_base: str = typer.Option("https://api.stripe.com", "--stripe-api-base", envvar="STRIPE_API_BASE",
+                                        help="Stripe's API base (make dev: <url>/_local/stripe)"),
+    stripe_mode: str = typer.Option(None, "--stripe-mode", help="the stack's StripeMode (default: samconfig.toml's, "
+                                    "else test)"),
+) -> None:
     """Check a stack end to end as far as its admin API shows it; print each problem with its fix.
 
     Exit status 1 when something is wrong. Checks: the stack answers, the token is accepted, there
     is a community and a plan, every plan grants an existing community, no Stripe event failed and
-    none has waited over an hour to be processed."""
+    none has waited over an hour to be processed. With a Stripe key: the key's mode, the webhook
+    endpoint (enabled, exactly the handled events, the pinned API version) and the portal configuration."""
     c = _ctx(ctx)
     checks: list[tuple[str, bool, str]] = []
 
@@ -812,6 +822,8 @@ def doctor(ctx: typer.Context) -> None:
         if authed:
             _doctor_catalog(c.api, found, check)
             _doctor_events(c.api, check)
+    if stripe_key:
+        _doctor_stripe(stripe_key, stripe_api_base, c.api.url, stripe_mode, check)
     problems = [x for x in checks if not x[1]]
     if c.as_json:
         _emit_json({"ok": not problems, "checks": [{"check": n, "ok": ok, "fix": fix or None} for n, ok, fix in checks]})
@@ -855,6 +867,174 @@ def _doctor_events(api: Api, check: Any) -> None:
     check("no Stripe event waits to be processed for over an hour", not stuck,
           f"{len(stuck)} event(s) still only received (e.g. {stuck[0]['event_id']}): the billing processor is not "
           "running or keeps failing; check its logs and the dead-letter queue (docs/deploy.md)" if stuck else "")
+
+
+# --- Stripe checks of doctor, and init (these two talk to Stripe and AWS directly) ----------------------
+
+
+def _samconfig_mode(path: str = "samconfig.toml") -> str | None:
+    from .domain.setup import parse_overrides
+
+    try:
+        import tomllib
+
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+        params = data.get("default", {}).get("deploy", {}).get("parameters", {})
+        return parse_overrides(params.get("parameter_overrides", "")).get("StripeMode")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _doctor_stripe(key: str, api_base: str, stack_url: str, stack_mode: str | None, check: Any,
+                   http_client: Any = None) -> None:
+    """The Stripe account as the stack needs it: each problem named with its fix."""
+    from . import bootstrap
+    from .domain.errors import MembergateError
+    from .domain.setup import PLAN_METADATA, endpoint_drift, stripe_key_mode
+    from .domain.stripe_events import HANDLED_EVENT_TYPES
+    from .services.setup import STRIPE_WEBHOOK_PATH
+
+    try:
+        mode = stripe_key_mode(key.strip())
+    except MembergateError as error:
+        check("the Stripe key is well formed", False, error.message)
+        return
+    wanted = stack_mode or _samconfig_mode() or "test"
+    check(f"the Stripe key is a {wanted} key, as the stack's StripeMode", mode == wanted,
+          f"the key is a {mode} key but the stack acts on {wanted} events: use a {wanted} key "
+          f"(or deploy with StripeMode={mode})")
+    stripe = bootstrap.stripe_setup(key.strip(), api_base.rstrip("/"), http_client)
+    url = stack_url.rstrip("/") + STRIPE_WEBHOOK_PATH
+    try:
+        endpoints = [e for e in stripe.webhook_endpoints() if e.url == url]
+    except MembergateError as error:
+        check("Stripe answers with this key", False, error.message)
+        return
+    check("Stripe answers with this key", True)
+    if not check(f"a Stripe webhook endpoint posts to {url}", bool(endpoints),
+                 "run `membergate init` (it registers it), or add it in Dashboard → Developers → Webhooks"):
+        return
+    endpoint = endpoints[0]
+    drift = endpoint_drift(endpoint.enabled_events, endpoint.api_version, endpoint.status,
+                           HANDLED_EVENT_TYPES, stripe.api_version)
+    check(f"webhook endpoint {endpoint.id} is enabled", not drift.disabled,
+          "enable it in Dashboard → Developers → Webhooks, or re-run `membergate init`")
+    check(f"webhook endpoint {endpoint.id} sends every handled event", not drift.missing,
+          f"missing: {', '.join(drift.missing)}; re-run `membergate init` (it sets exactly the handled events)")
+    check(f"webhook endpoint {endpoint.id} sends only handled events", not drift.extra,
+          f"not handled (they cost invocations): {', '.join(drift.extra)}; re-run `membergate init`")
+    check(f"webhook endpoint {endpoint.id} uses API version {stripe.api_version}", not drift.wrong_version,
+          f"it uses {endpoint.api_version or 'the account default'}; Stripe cannot change an endpoint's version: "
+          "delete it in the Dashboard and re-run `membergate init`")
+    try:
+        portal = stripe.portal_configuration_by_metadata(PLAN_METADATA, None)
+    except MembergateError as error:
+        check("a Membergate customer-portal configuration exists", False, error.message)
+        return
+    check("a Membergate customer-portal configuration exists", portal is not None,
+          "run `membergate init` (it creates one: cancel at period end, update the card, switch prices)")
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    stripe_key: str = typer.Option(None, "--stripe-key", envvar="STRIPE_API_KEY",
+                                   help="a Stripe secret or restricted key (test mode unless --live)"),
+    api_url: str = typer.Option(None, "--api-url", "--webhook-url",
+                                help="the stack's HttpApiUrl output (default: --url); webhooks go to "
+                                     "<api-url>/webhooks/stripe"),
+    plan_name: str = typer.Option(None, "--plan-name", help="your first plan's name, e.g. Gold"),
+    amount: int = typer.Option(None, "--amount", help="its price in minor units: 900 = 9.00"),
+    currency: str = typer.Option(None, "--currency", help="three-letter currency code, e.g. eur"),
+    interval: str = typer.Option(None, "--interval", help="day, week, month or year"),
+    discord_bot_token: str = typer.Option(None, "--discord-bot-token", envvar="DISCORD_BOT_TOKEN"),
+    telegram_bot_token: str = typer.Option(None, "--telegram-bot-token", envvar="TELEGRAM_BOT_TOKEN"),
+    stack_name: str = typer.Option("membergate", "--stack-name"),
+    region: str = typer.Option("us-east-1", "--region", envvar="AWS_REGION"),
+    samconfig: str = typer.Option("samconfig.toml", "--samconfig", help="where to write the deploy settings"),
+    stripe_api_base: str = typer.Option("https://api.stripe.com", "--stripe-api-base", envvar="STRIPE_API_BASE",
+                                        help="Stripe's API base (make dev: <url>/_local/stripe)"),
+    telegram_api_base: str = typer.Option("", "--telegram-api-base", envvar="TELEGRAM_API_BASE"),
+    live: bool = typer.Option(False, "--live", help="accept a live-mode key"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="ask nothing: every value comes from the flags"),
+) -> None:
+    """Set up Stripe, the secrets and samconfig.toml for a first deploy; safe to re-run (finds what it made)."""
+    c = _ctx(ctx)
+    _run(lambda: _init(c, stripe_key, api_url, plan_name, amount, currency, interval, discord_bot_token,
+                       telegram_bot_token, stack_name, region, samconfig, stripe_api_base, telegram_api_base,
+                       live, yes))
+
+
+def _ask(value: Any, flag: str, prompt: str, yes: bool, default: Any = None, hide: bool = False,
+         kind: Any = str) -> Any:
+    if value is not None and value != "":
+        return value
+    if yes or not sys.stdin.isatty():
+        if default is not None:
+            return default
+        raise CliError(f"{flag} is needed (or run without --yes in a terminal to be asked)")
+    return typer.prompt(prompt, default=default, hide_input=hide, type=kind)
+
+
+def _init(c: Context, stripe_key: str | None, api_url: str | None, plan_name: str | None, amount: int | None,
+          currency: str | None, interval: str | None, discord_bot_token: str | None, telegram_bot_token: str | None,
+          stack_name: str, region: str, samconfig: str, stripe_api_base: str, telegram_api_base: str, live: bool,
+          yes: bool, stripe_http_client: Any = None) -> None:
+    from . import bootstrap
+    from .domain.errors import MembergateError
+    from .services.setup import STRIPE_WEBHOOK_PATH, InitRequest, check_request, run_init
+
+    url = str(_ask(api_url or c.api.url or None, "--api-url", "Your stack's HttpApiUrl (https://…)", yes))
+    url = url.strip().removesuffix(STRIPE_WEBHOOK_PATH).rstrip("/")
+    request = InitRequest(
+        stripe_key=str(_ask(stripe_key, "--stripe-key", "Stripe secret or restricted key", yes, hide=True)).strip(),
+        api_url=url,
+        plan_name=str(_ask(plan_name, "--plan-name", "First plan's name", yes)).strip(),
+        amount=int(_ask(amount, "--amount", "Its price in minor units (900 = 9.00)", yes, kind=int)),
+        currency=str(_ask(currency, "--currency", "Currency", yes, default="eur")).strip().lower(),
+        interval=str(_ask(interval, "--interval", "Billing interval", yes, default="month")).strip().lower(),
+        stack_name=stack_name, region=region, live=live,
+        discord_bot_token=(discord_bot_token or "").strip() or None,
+        telegram_bot_token=(telegram_bot_token or "").strip() or None,
+    )
+    try:
+        mode = check_request(request)
+        if not yes and sys.stdin.isatty():
+            typer.confirm(f"Set up {request.plan_name} ({format_amount(request.amount, request.currency)} per "
+                          f"{request.interval}) in Stripe {mode} mode, webhooks to {url}{STRIPE_WEBHOOK_PATH}?",
+                          abort=True)
+        try:
+            with open(samconfig, encoding="utf-8") as handle:
+                existing = handle.read()
+        except FileNotFoundError:
+            existing = ""
+        tools = bootstrap.setup_tools(request.stripe_key, stripe_api_base.rstrip("/"), region,
+                                      request.telegram_bot_token, telegram_api_base, stripe_http_client)
+        report = run_init(request, tools.stripe, tools.parameters, tools.telegram, existing)
+        with open(samconfig, "w", encoding="utf-8") as handle:
+            handle.write(report.samconfig)
+    except MembergateError as error:
+        raise CliError(error.message) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f"cannot read or write {samconfig} ({error}): run init where you deploy from") from None
+    next_step = f"make build && sam deploy --config-file {samconfig}"
+    if c.as_json:
+        _emit_json({"steps": [{"step": s.name, "outcome": s.outcome, "detail": s.detail} for s in report.steps],
+                    "samconfig": samconfig, "next": next_step, "ok": not report.problems})
+    else:
+        table = Table(title="membergate init")
+        for column in ("step", "outcome", "detail"):
+            table.add_column(column)
+        colours = {"created": "green", "updated": "yellow", "found": "cyan", "problem": "red"}
+        for step in report.steps:
+            colour = colours.get(step.outcome, "white")
+            table.add_row(step.name, f"[{colour}]{step.outcome}[/{colour}]", step.detail)
+        out.print(table)
+        out.print(f"{report.count('created')} created, {report.count('updated')} updated, "
+                  f"{report.count('found')} found; next: [bold]{next_step}[/bold]")
+    if report.problems:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -721,3 +721,64 @@ class AlertChannel(Protocol):
 
     def send(self, subject: str, text: str, digest_id: str) -> None:
         """Post once; raise RetryableError (try again next run) or PermanentError (fix the setting)."""
+
+
+# --- setup (`membergate init`, services/setup.py) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetupPrice:
+    id: str
+    product_id: str
+    unit_amount: int | None
+    currency: str
+    interval: str | None
+
+
+@dataclass(frozen=True)
+class SetupEndpoint:
+    id: str
+    url: str
+    enabled_events: tuple[str, ...]
+    api_version: str | None
+    status: str
+
+
+class StripeSetup(Protocol):
+    """The Stripe account objects Membergate needs, found and made through the Stripe API.
+
+    Every method raises PermanentError with a message naming what to do (a missing permission of a
+    restricted key, a refused key, Stripe unreachable)."""
+
+    api_version: str
+
+    def price_by_lookup_key(self, lookup_key: str) -> SetupPrice | None: ...
+    def product_by_metadata(self, key: str, value: str) -> str | None: ...
+    def create_product(self, name: str, metadata: dict[str, str], idempotency_key: str) -> str: ...
+    def create_price(
+        self, product_id: str, unit_amount: int, currency: str, interval: str, lookup_key: str, idempotency_key: str
+    ) -> SetupPrice: ...
+    def webhook_endpoints(self) -> list[SetupEndpoint]: ...
+    def create_webhook_endpoint(self, url: str, events: Sequence[str], api_version: str) -> tuple[SetupEndpoint, str]:
+        """The endpoint and its signing secret (Stripe shows the secret only here)."""
+    def update_webhook_endpoint(self, endpoint_id: str, events: Sequence[str]) -> SetupEndpoint:
+        """Set the events and enable it."""
+    def portal_configuration_by_metadata(self, key: str, value: str | None) -> str | None:
+        """The id of an active configuration with that metadata (``value`` None: any value)."""
+    def create_portal_configuration(
+        self, product_id: str, price_ids: Sequence[str], headline: str, metadata: dict[str, str]
+    ) -> str: ...
+
+
+class ParameterStore(Protocol):
+    """SSM Parameter Store SecureStrings: the stack reads its secrets from these names."""
+
+    def get(self, name: str) -> str | None: ...
+    def put(self, name: str, value: str) -> None: ...
+
+
+class WebhookRegistrar(Protocol):
+    """A bot platform told where to post its updates (Telegram's setWebhook with the secret token)."""
+
+    def register(self, url: str, secret: str) -> str:
+        """Register and answer the bot's name, for the summary."""

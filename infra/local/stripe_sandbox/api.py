@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,16 @@ from werkzeug.wrappers import Request, Response
 from .engine import BillingEngine
 from .errors import SandboxError, lookup, missing, no_such
 from .items import ItemChange
-from .objects import LineItem, PortalSession, Price, RequestInfo, Session
+from .objects import (
+    LineItem,
+    PortalConfiguration,
+    PortalSession,
+    Price,
+    RequestInfo,
+    Session,
+    WebhookEndpoint,
+    default_portal_features,
+)
 from .shapes import new_id
 
 # Checkout: expires_at must fall 30 minutes to 24 hours after creation (api/checkout/sessions/create).
@@ -42,6 +53,19 @@ RULES = [
     Rule("/v1/invoice_payments", methods=["GET"], endpoint="api.list_invoice_payments"),
     Rule("/v1/subscriptions", methods=["GET"], endpoint="api.list_subscriptions"),
     Rule("/v1/events", methods=["GET"], endpoint="api.list_events"),
+    # What `membergate init` sets up and `membergate doctor` checks.
+    Rule("/v1/products", methods=["POST"], endpoint="api.create_product"),
+    Rule("/v1/products", methods=["GET"], endpoint="api.list_products"),
+    Rule("/v1/products/<object_id>", methods=["GET"], endpoint="api.get_product"),
+    Rule("/v1/prices", methods=["GET"], endpoint="api.list_prices"),
+    Rule("/v1/webhook_endpoints", methods=["POST"], endpoint="api.create_webhook_endpoint"),
+    Rule("/v1/webhook_endpoints", methods=["GET"], endpoint="api.list_webhook_endpoints"),
+    Rule("/v1/webhook_endpoints/<object_id>", methods=["GET"], endpoint="api.get_webhook_endpoint"),
+    Rule("/v1/webhook_endpoints/<object_id>", methods=["POST"], endpoint="api.update_webhook_endpoint"),
+    Rule("/v1/webhook_endpoints/<object_id>", methods=["DELETE"], endpoint="api.delete_webhook_endpoint"),
+    Rule("/v1/billing_portal/configurations", methods=["POST"], endpoint="api.create_portal_configuration"),
+    Rule("/v1/billing_portal/configurations", methods=["GET"], endpoint="api.list_portal_configurations"),
+    Rule("/v1/billing_portal/configurations/<object_id>", methods=["GET"], endpoint="api.get_portal_configuration"),
 ]
 
 
@@ -302,6 +326,7 @@ PRICE_PARAMS = frozenset(
         "lookup_key",
         "active",
         "tax_behavior",
+        "transfer_lookup_key",
         "expand",
     }
 )
@@ -379,6 +404,33 @@ CREATED_PARAMS = frozenset({"gt", "gte", "lt", "lte"})
 # Subscription.status values a list can filter on, besides "all" and "ended" (api/subscriptions/list).
 SUBSCRIPTION_STATUSES = frozenset({"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
                                    "trialing", "paused"})
+
+
+PRODUCT_PARAMS = frozenset({"name", "id", "metadata", "description", "active", "expand"})
+LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "expand"})
+LIST_PRODUCTS_PARAMS = LIST_PARAMS | {"active", "ids", "created"}
+LIST_PRICES_PARAMS = LIST_PARAMS | {"product", "active", "currency", "type", "lookup_keys", "created"}
+CREATE_WEBHOOK_ENDPOINT_PARAMS = frozenset(
+    {"url", "enabled_events", "api_version", "description", "metadata", "connect", "expand"}
+)
+UPDATE_WEBHOOK_ENDPOINT_PARAMS = frozenset({"url", "enabled_events", "disabled", "description", "metadata", "expand"})
+# Stripe allows 16 webhook endpoints per account and mode.
+MAX_WEBHOOK_ENDPOINTS = 16
+API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+EVENT_TYPE = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+CREATE_PORTAL_CONFIGURATION_PARAMS = frozenset(
+    {"business_profile", "features", "default_return_url", "login_page", "metadata", "expand"}
+)
+BUSINESS_PROFILE_PARAMS = frozenset({"headline", "privacy_policy_url", "terms_of_service_url"})
+PORTAL_FEATURES = {
+    "customer_update": frozenset({"enabled", "allowed_updates"}),
+    "invoice_history": frozenset({"enabled"}),
+    "payment_method_update": frozenset({"enabled"}),
+    "subscription_cancel": frozenset({"enabled", "mode", "proration_behavior", "cancellation_reason"}),
+    "subscription_pause": frozenset({"enabled"}),
+    "subscription_update": frozenset({"enabled", "default_allowed_updates", "products", "proration_behavior"}),
+}
+PORTAL_PRORATIONS = ("always_invoice", "create_prorations", "none")
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -530,6 +582,18 @@ class StripeApi:
         trial_days = _int(recurring, "trial_period_days", param="recurring[trial_period_days]")
         amount, custom_amount = self.engine.validate_price(unit_amount, interval, interval_count, bounds)
         nickname, metadata = _str(params, "nickname"), _metadata(params)
+        lookup_key = _str(params, "lookup_key")
+        if lookup_key is not None and len(lookup_key) > 200:
+            raise SandboxError(400, "lookup_key must be at most 200 characters.", param="lookup_key")
+        holder = next((p for p in self.engine.prices.values() if lookup_key and p.lookup_key == lookup_key), None)
+        if holder is not None and not _bool(params, "transfer_lookup_key"):
+            # Stripe keeps lookup keys unique: a second price takes one only with transfer_lookup_key.
+            raise SandboxError(
+                400,
+                f"A price ({holder.id}) already uses that lookup key. Pass transfer_lookup_key=true to move it.",
+                param="lookup_key",
+            )
+        active = _bool(params, "active")
         product_id = _str(params, "product")
         product_data = _hash(params, "product_data")
         if bool(product_id) == bool(product_data):
@@ -548,8 +612,10 @@ class StripeApi:
             name = _str(product_data, "name")
             if name is None:
                 raise missing("product_data[name]")
+            product_metadata = _metadata(product_data, "metadata")
             # Everything is validated before the first object is made: a refused request leaves nothing.
             product = self.engine.new_product(name, now)
+            product.metadata = product_metadata
             self.engine.emit("product.created", self.engine.product_dict(product), now, info)
         price = Price(
             id=new_id("price"),
@@ -563,7 +629,11 @@ class StripeApi:
             nickname=nickname,
             metadata=metadata,
             custom_unit_amount=custom_amount,
+            lookup_key=lookup_key,
+            active=active is not False,
         )
+        if holder is not None:
+            holder.lookup_key = None
         self.engine.prices[price.id] = price
         self.engine.emit("price.created", self.engine.price_dict(price), now, info)
         return self.engine.price_dict(price, version)
@@ -847,7 +917,8 @@ class StripeApi:
         if not self.engine.customer_exists(customer_id):
             raise SandboxError(400, f"No such customer: '{customer_id}'", code="resource_missing", param="customer")
         configuration = _str(params, "configuration") or self.engine.portal_configuration
-        if configuration != self.engine.portal_configuration:
+        saved = self.engine.portal_configurations.get(configuration)
+        if saved is None or not saved.active:
             raise SandboxError(
                 400, f"No such configuration: '{configuration}'", code="resource_missing", param="configuration"
             )
@@ -956,3 +1027,327 @@ class StripeApi:
         self.engine.cancel_subscription(sub, False, self.engine.now(), info, comment, feedback)
         return self.engine.subscription_dict(sub, version)
 
+
+    # --- setup objects: products, price lists, webhook endpoints, portal configurations --------------
+
+    def create_product(self, params: dict, version: str, info: RequestInfo) -> dict:
+        _check_params(params, PRODUCT_PARAMS)
+        name = _str(params, "name", required=True)
+        assert name is not None
+        metadata = _metadata(params)
+        description = _str(params, "description")
+        active = _bool(params, "active")
+        product_id = _str(params, "id")
+        if product_id is not None and product_id in self.engine.products:
+            raise SandboxError(400, f"Product already exists: '{product_id}'", code="resource_already_exists",
+                               param="id")
+        now = self.engine.now()
+        product = self.engine.new_product(name, now)
+        if product_id is not None:
+            # A product id of the caller's choosing, as Stripe allows.
+            del self.engine.products[product.id]
+            product.id = product_id
+            self.engine.products[product.id] = product
+        product.metadata, product.description, product.active = metadata, description, active is not False
+        self.engine.emit("product.created", self.engine.product_dict(product), now, info)
+        return self.engine.product_dict(product)
+
+    def get_product(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        return self.engine.product_dict(lookup(self.engine.products, "product", object_id))
+
+    def list_products(self, params: dict, version: str, info: RequestInfo) -> dict:
+        """Newest first; ``active`` and ``ids[]`` filter as in Stripe."""
+        _check_params(params, LIST_PRODUCTS_PARAMS)
+        active = _bool(params, "active")
+        ids = params.get("ids") or []
+        if not isinstance(ids, list):
+            raise SandboxError(400, "Invalid array: ids must be a list", param="ids")
+        created = _created_filter(params)
+        found = [
+            p for p in self.engine.products.values()
+            if (active is None or p.active == active) and (not ids or p.id in ids) and created(p.created)
+        ]
+        found.reverse()
+        return _page(params, [self.engine.product_dict(p) for p in found], "/v1/products")
+
+    def list_prices(self, params: dict, version: str, info: RequestInfo) -> dict:
+        """Newest first; ``product``, ``active``, ``currency``, ``type`` and ``lookup_keys[]`` filter."""
+        _check_params(params, LIST_PRICES_PARAMS)
+        product = _str(params, "product")
+        active = _bool(params, "active")
+        currency = _str(params, "currency")
+        kind = _enum(params, "type", ("one_time", "recurring"), "type")
+        keys = params.get("lookup_keys") or []
+        if not isinstance(keys, list):
+            raise SandboxError(400, "Invalid array: lookup_keys must be a list", param="lookup_keys")
+        if len(keys) > 10:
+            raise SandboxError(400, "lookup_keys takes at most 10 keys.", param="lookup_keys")
+        created = _created_filter(params)
+        found = [
+            p for p in self.engine.prices.values()
+            if (product is None or p.product_id == product) and (active is None or p.active == active)
+            and (currency is None or p.currency == currency.lower())
+            and (kind is None or (kind == "recurring") == (p.interval is not None))
+            and (not keys or p.lookup_key in keys) and created(p.created)
+        ]
+        found.reverse()
+        return _page(params, [self.engine.price_dict(p, version) for p in found], "/v1/prices")
+
+    def create_webhook_endpoint(self, params: dict, version: str, info: RequestInfo) -> dict:
+        _check_params(params, CREATE_WEBHOOK_ENDPOINT_PARAMS)
+        url = _webhook_url(params)
+        events = _enabled_events(params, required=True)
+        api_version = _str(params, "api_version")
+        if api_version is not None and not API_VERSION.match(api_version):
+            raise SandboxError(400, f"Invalid api_version: {api_version}", code="api_version_invalid",
+                               param="api_version")
+        if _bool(params, "connect"):
+            raise SandboxError(400, "The local Stripe sandbox has no Connect: leave connect out.", param="connect")
+        if len(self.engine.webhook_endpoints) >= MAX_WEBHOOK_ENDPOINTS:
+            raise SandboxError(
+                400, f"You have reached the maximum of {MAX_WEBHOOK_ENDPOINTS} test webhook endpoints.", param="url"
+            )
+        endpoint = WebhookEndpoint(
+            id=new_id("we"),
+            url=url,
+            enabled_events=events,
+            api_version=api_version,
+            secret="whsec_" + secrets.token_urlsafe(24),
+            created=self.engine.now(),
+            description=_str(params, "description"),
+            metadata=_metadata(params),
+        )
+        self.engine.webhook_endpoints[endpoint.id] = endpoint
+        # The signing secret is shown once, in the answer to the create call (as Stripe does).
+        return {**_webhook_endpoint_dict(endpoint), "secret": endpoint.secret}
+
+    def get_webhook_endpoint(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        return _webhook_endpoint_dict(lookup(self.engine.webhook_endpoints, "webhook_endpoint", object_id))
+
+    def list_webhook_endpoints(self, params: dict, version: str, info: RequestInfo) -> dict:
+        _check_params(params, LIST_PARAMS)
+        found = sorted(self.engine.webhook_endpoints.values(), key=lambda e: e.created, reverse=True)
+        return _page(params, [_webhook_endpoint_dict(e) for e in found], "/v1/webhook_endpoints")
+
+    def update_webhook_endpoint(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, UPDATE_WEBHOOK_ENDPOINT_PARAMS)
+        endpoint = lookup(self.engine.webhook_endpoints, "webhook_endpoint", object_id)
+        # Everything is checked before anything changes: a refused update leaves the endpoint as it was.
+        url = _webhook_url(params) if params.get("url") not in (None, "") else None
+        events = _enabled_events(params, required=False) if params.get("enabled_events") not in (None, "") else None
+        disabled = _bool(params, "disabled")
+        description = _str(params, "description")
+        metadata = _metadata(params)
+        if url is not None:
+            endpoint.url = url
+        if events is not None:
+            endpoint.enabled_events = events
+        if disabled is not None:
+            endpoint.status = "disabled" if disabled else "enabled"
+        if description is not None:
+            endpoint.description = description
+        for key, value in metadata.items():
+            if value == "":
+                endpoint.metadata.pop(key, None)
+            else:
+                endpoint.metadata[key] = value
+        return _webhook_endpoint_dict(endpoint)
+
+    def delete_webhook_endpoint(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, frozenset())
+        endpoint = lookup(self.engine.webhook_endpoints, "webhook_endpoint", object_id)
+        del self.engine.webhook_endpoints[endpoint.id]
+        return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}
+
+    def create_portal_configuration(self, params: dict, version: str, info: RequestInfo) -> dict:
+        _check_params(params, CREATE_PORTAL_CONFIGURATION_PARAMS)
+        if params.get("business_profile") in (None, ""):
+            raise missing("business_profile")
+        profile = _hash(params, "business_profile")
+        _check_params(profile, BUSINESS_PROFILE_PARAMS, "business_profile")
+        headline = _str(profile, "headline")
+        if headline is not None and len(headline) > 60:
+            raise SandboxError(400, "business_profile[headline] must be at most 60 characters.",
+                               param="business_profile[headline]")
+        for name in ("privacy_policy_url", "terms_of_service_url"):
+            _url(profile, name)
+        if params.get("features") in (None, ""):
+            raise missing("features")
+        features = self._portal_features(_hash(params, "features"))
+        return_url = _url(params, "default_return_url")
+        login = _hash(params, "login_page")
+        _check_params(login, frozenset({"enabled"}), "login_page")
+        now = self.engine.now()
+        configuration = PortalConfiguration(
+            id=new_id("bpc"),
+            created=now,
+            updated=now,
+            features=features,
+            business_profile={"headline": headline, "privacy_policy_url": _str(profile, "privacy_policy_url"),
+                              "terms_of_service_url": _str(profile, "terms_of_service_url")},
+            default_return_url=return_url,
+            metadata=_metadata(params),
+        )
+        self.engine.portal_configurations[configuration.id] = configuration
+        return _portal_configuration_dict(configuration)
+
+    def get_portal_configuration(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        found = lookup(self.engine.portal_configurations, "billing_portal.configuration", object_id)
+        return _portal_configuration_dict(found)
+
+    def list_portal_configurations(self, params: dict, version: str, info: RequestInfo) -> dict:
+        _check_params(params, LIST_PARAMS | {"active", "is_default"})
+        active, is_default = _bool(params, "active"), _bool(params, "is_default")
+        found = [
+            c for c in sorted(self.engine.portal_configurations.values(), key=lambda c: c.created, reverse=True)
+            if (active is None or c.active == active) and (is_default is None or c.is_default == is_default)
+        ]
+        return _page(params, [_portal_configuration_dict(c) for c in found], "/v1/billing_portal/configurations")
+
+    def _portal_features(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """``features`` as Stripe checks them (features_creation_param), merged over the defaults."""
+        _check_params(raw, frozenset(PORTAL_FEATURES), "features")
+        features = default_portal_features()
+        for name, value in raw.items():
+            where = f"features[{name}]"
+            if not isinstance(value, dict):
+                raise SandboxError(400, f"Invalid object: {where} must be a hash", param=where)
+            _check_params(value, PORTAL_FEATURES[name], where)
+            enabled = _bool(value, "enabled")
+            if enabled is None and name != "subscription_pause":
+                raise missing(f"{where}[enabled]")
+            feature = features[name]
+            feature["enabled"] = bool(enabled)
+            if name == "subscription_cancel":
+                mode = _enum(value, "mode", ("at_period_end", "immediately"), f"{where}[mode]")
+                proration = _enum(value, "proration_behavior", PORTAL_PRORATIONS, f"{where}[proration_behavior]")
+                feature["mode"] = mode or feature["mode"]
+                feature["proration_behavior"] = proration or feature["proration_behavior"]
+                reason = _hash(value, "cancellation_reason")
+                _check_params(reason, frozenset({"enabled", "options"}), f"{where}[cancellation_reason]")
+                if reason:
+                    options = _str_list(reason, "options", f"{where}[cancellation_reason][options]")
+                    feature["cancellation_reason"] = {"enabled": bool(_bool(reason, "enabled")), "options": options}
+            elif name == "subscription_update":
+                allowed = _str_list(value, "default_allowed_updates", f"{where}[default_allowed_updates]")
+                bad = [a for a in allowed if a not in ("price", "promotion_code", "quantity")]
+                if bad:
+                    raise SandboxError(400, f"Invalid {where}[default_allowed_updates]: {bad[0]}",
+                                       param=f"{where}[default_allowed_updates]")
+                feature["default_allowed_updates"] = allowed
+                feature["products"] = self._portal_products(value, where)
+                proration = _enum(value, "proration_behavior", PORTAL_PRORATIONS, f"{where}[proration_behavior]")
+                feature["proration_behavior"] = proration or feature["proration_behavior"]
+                if feature["enabled"] and not feature["products"]:
+                    raise missing(f"{where}[products]")
+            elif name == "customer_update":
+                feature["allowed_updates"] = _str_list(value, "allowed_updates", f"{where}[allowed_updates]")
+        return features
+
+    def _portal_products(self, value: dict[str, Any], where: str) -> list[dict[str, Any]]:
+        raw = value.get("products")
+        if raw in (None, ""):
+            return []
+        if not isinstance(raw, list):
+            raise SandboxError(400, f"Invalid array: {where}[products] must be a list", param=f"{where}[products]")
+        products = []
+        for index, entry in enumerate(raw):
+            at = f"{where}[products][{index}]"
+            if not isinstance(entry, dict):
+                raise SandboxError(400, f"Invalid object: {at}", param=at)
+            _check_params(entry, frozenset({"product", "prices"}), at)
+            product = _str(entry, "product", required=True)
+            prices = _str_list(entry, "prices", f"{at}[prices]")
+            if product not in self.engine.products:
+                raise SandboxError(400, f"No such product: '{product}'", code="resource_missing", param=f"{at}[product]")
+            for price_id in prices:
+                price = self.engine.prices.get(price_id)
+                if price is None or price.product_id != product:
+                    raise SandboxError(400, f"Price '{price_id}' is not a price of product '{product}'.",
+                                       code="resource_missing", param=f"{at}[prices]")
+                if price.interval is None:
+                    raise SandboxError(400, f"Price '{price_id}' is not recurring: the portal switches between "
+                                       "recurring prices only.", param=f"{at}[prices]")
+            if not prices:
+                raise missing(f"{at}[prices]")
+            products.append({"prices": prices, "product": product})
+        return products
+
+
+def _str_list(params: Mapping[str, Any], name: str, label: str) -> list[str]:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise SandboxError(400, f"Invalid array: {label} must be a list of strings", param=label)
+    return list(raw)
+
+
+def _webhook_url(params: Mapping[str, Any]) -> str:
+    url = _str(params, "url", required=True)
+    assert url is not None
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unclosed [ipv6 and the like
+        valid = False
+    if not valid or len(url) > 2048 or any(ord(c) < 33 or ord(c) > 126 for c in url):
+        raise SandboxError(400, "Invalid URL: url must be an absolute http(s) URL of printable ASCII characters.",
+                           code="url_invalid", param="url")
+    return url
+
+
+def _enabled_events(params: Mapping[str, Any], *, required: bool) -> list[str]:
+    raw = params.get("enabled_events")
+    if raw in (None, "", []):
+        if required:
+            raise missing("enabled_events")
+        return []
+    if not isinstance(raw, list):
+        raise SandboxError(400, "Invalid array: enabled_events must be a list", param="enabled_events")
+    events: list[str] = []
+    for index, value in enumerate(raw):
+        if not isinstance(value, str) or not (value == "*" or EVENT_TYPE.match(value)):
+            raise SandboxError(400, f"Invalid enabled_events[{index}]: {str(value)[:80]!r} is not an event type",
+                               param=f"enabled_events[{index}]")
+        if value not in events:
+            events.append(value)
+    return events
+
+
+def _webhook_endpoint_dict(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """A webhook endpoint as Stripe shows it after creation: ``secret`` is left out."""
+    return {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "api_version": endpoint.api_version,
+        "application": None,
+        "created": endpoint.created,
+        "description": endpoint.description,
+        "enabled_events": list(endpoint.enabled_events),
+        "livemode": False,
+        "metadata": dict(endpoint.metadata),
+        "status": endpoint.status,
+        "url": endpoint.url,
+    }
+
+
+def _portal_configuration_dict(configuration: PortalConfiguration) -> dict[str, Any]:
+    return {
+        "id": configuration.id,
+        "object": "billing_portal.configuration",
+        "active": configuration.active,
+        "application": None,
+        "business_profile": dict(configuration.business_profile),
+        "created": configuration.created,
+        "default_return_url": configuration.default_return_url,
+        "features": copy.deepcopy(configuration.features),
+        "is_default": configuration.is_default,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": dict(configuration.metadata),
+        "updated": configuration.updated,
+    }

@@ -32,12 +32,15 @@ from .objects import (
     Invoice,
     Item,
     Line,
+    PortalConfiguration,
     PortalSession,
     Price,
     Product,
     RequestInfo,
     Session,
     Subscription,
+    WebhookEndpoint,
+    default_portal_features,
     shift,
 )
 from .payments import Payments
@@ -95,6 +98,20 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         # The default portal configuration, as if saved once in the Dashboard (Stripe refuses
         # portal sessions until one exists).
         self.portal_configuration = new_id("bpc")
+        created = self.now()
+        self.portal_configurations: dict[str, PortalConfiguration] = {
+            self.portal_configuration: PortalConfiguration(
+                id=self.portal_configuration,
+                created=created,
+                updated=created,
+                features=default_portal_features(),
+                business_profile={"headline": None, "privacy_policy_url": None, "terms_of_service_url": None},
+                is_default=True,
+            )
+        }
+        # Endpoints registered through /v1/webhook_endpoints (`membergate init`): kept and listed.
+        # Events still go to the one ``deliver`` the sandbox was built with, signed with its secret.
+        self.webhook_endpoints: dict[str, WebhookEndpoint] = {}
         self._log: list[dict] = []
         self._outbox: deque[dict] = deque()
         self._delivering = False

@@ -30,6 +30,9 @@ class Product:
     id: str
     name: str
     created: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    active: bool = True
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Price:
     metadata: dict[str, str] = field(default_factory=dict)
     # Pay what you want (one-time prices only, as in Stripe): unit_amount is then None.
     custom_unit_amount: dict[str, int | None] | None = None
+    lookup_key: str | None = None
+    active: bool = True
 
     @property
     def recurring(self) -> bool:
@@ -254,6 +259,58 @@ class PortalSession:
     created: int
     configuration: str
     locale: str | None = None
+
+
+@dataclass
+class WebhookEndpoint:
+    """A webhook endpoint registered through the API (api/webhook_endpoints/object)."""
+
+    id: str
+    url: str
+    enabled_events: list[str]
+    api_version: str | None
+    secret: str
+    created: int
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    status: str = "enabled"
+
+
+def default_portal_features() -> dict[str, Any]:
+    """The portal features as Stripe renders them (portal_features), all off but invoice history."""
+    return {
+        "customer_update": {"allowed_updates": [], "enabled": False},
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": False},
+        "subscription_cancel": {
+            "cancellation_reason": {"enabled": False, "options": []},
+            "enabled": False,
+            "mode": "at_period_end",
+            "proration_behavior": "none",
+        },
+        "subscription_pause": {"enabled": False},
+        "subscription_update": {
+            "default_allowed_updates": [],
+            "enabled": False,
+            "products": [],
+            "proration_behavior": "none",
+        },
+    }
+
+
+@dataclass
+class PortalConfiguration:
+    """A customer-portal configuration saved through the API (api/customer_portal/configurations/object)."""
+
+    id: str
+    created: int
+    updated: int
+    features: dict[str, Any]
+    business_profile: dict[str, Any]
+    default_return_url: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    active: bool = True
+    is_default: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,13 @@ class Rendering:
             metadata=price.metadata,
             custom_unit_amount=price.custom_unit_amount,
             api_version=version or self.api_version,
+            lookup_key=price.lookup_key,
+            active=price.active,
         )
 
     def product_dict(self: BillingEngine, product: Product) -> dict:
-        return make_product(id=product.id, name=product.name, created=product.created)
+        return make_product(id=product.id, name=product.name, created=product.created, metadata=product.metadata,
+                            description=product.description, active=product.active)
 
     def customer_dict(self: BillingEngine, customer: Customer, version: str | None = None) -> dict:
         return make_customer(

@@ -72,18 +72,27 @@ def _address() -> dict[str, Any]:
     return {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None}
 
 
-def make_product(*, id: str, name: str, created: int, default_price: str | None = None) -> dict[str, Any]:
+def make_product(
+    *,
+    id: str,
+    name: str,
+    created: int,
+    default_price: str | None = None,
+    metadata: dict[str, str] | None = None,
+    description: str | None = None,
+    active: bool = True,
+) -> dict[str, Any]:
     return {
         "id": id,
         "object": "product",
-        "active": True,
+        "active": active,
         "created": created,
         "default_price": default_price,
-        "description": None,
+        "description": description,
         "images": [],
         "livemode": False,
         "marketing_features": [],
-        "metadata": {},
+        "metadata": dict(metadata or {}),
         "name": name,
         "package_dimensions": None,
         "shippable": None,
@@ -110,6 +119,8 @@ def make_price(
     metadata: dict[str, str] | None = None,
     custom_unit_amount: dict[str, int | None] | None = None,
     api_version: str | None = None,
+    lookup_key: str | None = None,
+    active: bool = True,
 ) -> dict[str, Any]:
     """A price; a pay-what-you-want price has ``custom_unit_amount`` (minimum/maximum/preset) and no unit amount."""
     recurring = None
@@ -127,13 +138,13 @@ def make_price(
     return {
         "id": id,
         "object": "price",
-        "active": True,
+        "active": active,
         "billing_scheme": "per_unit",
         "created": created,
         "currency": currency,
         "custom_unit_amount": dict(custom_unit_amount) if custom_unit_amount else None,
         "livemode": False,
-        "lookup_key": None,
+        "lookup_key": lookup_key,
         "metadata": dict(metadata or {}),
         "nickname": nickname,
         "product": product,
