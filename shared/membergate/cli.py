@@ -789,7 +789,9 @@ def doctor(ctx: typer.Context) -> None:
 
     Exit status 1 when something is wrong. Checks: the stack answers, the token is accepted, there
     is a community and a plan, every plan grants an existing community, no Stripe event failed and
-    none has waited over an hour to be processed."""
+    none has waited over an hour to be processed; and the stack's own GET /admin/health: every
+    secret set, each community's bot able to act (Discord role order), schedules enabled, the
+    dead-letter queue empty."""
     c = _ctx(ctx)
     checks: list[tuple[str, bool, str]] = []
 
@@ -812,6 +814,7 @@ def doctor(ctx: typer.Context) -> None:
         if authed:
             _doctor_catalog(c.api, found, check)
             _doctor_events(c.api, check)
+            _doctor_health(c.api, check)
     problems = [x for x in checks if not x[1]]
     if c.as_json:
         _emit_json({"ok": not problems, "checks": [{"check": n, "ok": ok, "fix": fix or None} for n, ok, fix in checks]})
@@ -855,6 +858,28 @@ def _doctor_events(api: Api, check: Any) -> None:
     check("no Stripe event waits to be processed for over an hour", not stuck,
           f"{len(stuck)} event(s) still only received (e.g. {stuck[0]['event_id']}): the billing processor is not "
           "running or keeps failing; check its logs and the dead-letter queue (docs/deploy.md)" if stuck else "")
+
+
+def _doctor_health(api: Api, check: Any) -> None:
+    """The checks only the stack can make (it has the AWS access; this terminal has the admin token)."""
+    try:
+        report = api.get("/admin/health")
+    except CliError as error:
+        check("the stack reports its deployment health", False,
+              f"{error}; a stack deployed before GET /admin/health existed needs this version deployed (sam deploy)")
+        return
+    items = report.get("checks") if isinstance(report, dict) else None
+    if not isinstance(items, list):
+        check("the stack reports its deployment health", False,
+              "GET /admin/health answered without checks: deploy this version of Membergate (sam deploy)")
+        return
+    for item in items:
+        if isinstance(item, dict):
+            ok = item.get("ok") is True
+            fix = str(item.get("fix") or "") if not ok else ""
+            detail = item.get("detail")
+            check(str(item.get("check") or "a deployment check"), ok,
+                  f"{fix} ({detail})" if fix and detail and str(detail) not in fix else fix or "see GET /admin/health")
 
 
 def main() -> None:
