@@ -25,6 +25,8 @@ app = build_admin_app(
     tasks_factory=bootstrap.whatsapp_store,
     price_reader=lambda: billing.describe_prices if (billing := bootstrap.admin().billing) is not None else None,
     removal_undo_days=lambda: bootstrap.admin().settings.removal_undo_days,
+    health_probe=lambda: bootstrap.admin().health_probe,
+    health_targets=lambda: bootstrap.admin().health_targets,
 )
 
 

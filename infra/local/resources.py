@@ -247,6 +247,19 @@ def create_resources(template: Template, clients: Any, secret_values: dict[str, 
         key = kms.create_key(Description=f"{prefix} {logical_id}")["KeyMetadata"]
         values[logical_id] = key["KeyId"]
         intrinsics.attributes[(logical_id, "Arn")] = key["Arn"]
+    # Named ScheduleV2 events as EventBridge Scheduler schedules: GET /admin/health reads their state
+    # (the local stack runs them itself; a schedule disabled here stops running too).
+    scheduler = clients("scheduler")
+    for logical_id, function in template.of_type("AWS::Serverless::Function").items():
+        for event in (function["Properties"].get("Events") or {}).values():
+            props = event.get("Properties", {})
+            if event["Type"] == "ScheduleV2" and props.get("Name"):
+                scheduler.create_schedule(
+                    Name=str(intrinsics.resolve(props["Name"])), ScheduleExpression=props["ScheduleExpression"],
+                    FlexibleTimeWindow={"Mode": "OFF"}, State=props.get("State", "ENABLED"),
+                    Target={"Arn": intrinsics.attributes[(logical_id, "Arn")],
+                            "RoleArn": "arn:aws:iam::123456789012:role/membergate-local-scheduler"},
+                )
     for name, value in secret_values.items():  # what the creator puts in Parameter Store before deploying
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     return intrinsics

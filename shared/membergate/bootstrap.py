@@ -36,7 +36,9 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
         IdentityProvider,
         Stores,
         TokenCipher,
+        DeploymentProbe,
     )
+    from .services.health import HealthTargets
     from .services.access import AccessDispatcher
     from .services.billing_events import BillingEventProcessor
     from .services.telegram import TelegramBot
@@ -586,6 +588,71 @@ class Admin:
         if not (self.settings.price_check and self.settings.stripe_api_key_name):
             return None
         return _billing(self.settings)
+
+    @cached_property
+    def health_probe(self) -> DeploymentProbe:
+        """GET /admin/health reads SSM, EventBridge Scheduler and SQS through short-timeout clients."""
+        from .adapters.aws import AwsDeploymentProbe
+
+        return AwsDeploymentProbe(_health_clients(self.settings.region))
+
+    @property
+    def health_targets(self) -> HealthTargets:
+        return health_targets(self.settings)
+
+
+def health_targets(settings: config.AdminSettings) -> HealthTargets:
+    """Every secret the deployment reads, its schedules and its dead-letter queue, by name."""
+    from .domain.model import Platform
+    from .services.health import HealthTargets, SecretNeed
+
+    s = settings
+    needs = [
+        SecretNeed(s.admin_token_name, "the admin API's bearer token", "AdminTokenSecretName"),
+        SecretNeed(s.stripe_api_key_name, "your Stripe restricted key, rk_...", "StripeApiKeySecretName"),
+        SecretNeed(s.webhook_secrets_name, "the Stripe webhook signing secret, whsec_...",
+                   "StripeWebhookSecretsSecretName"),
+        SecretNeed(s.token_keys_name if s.token_sealing == "parameter" else "", "the data key sealing members' tokens, k1:<base64 of 32 bytes>",
+                   "TokenKeysSecretName"),
+        SecretNeed(s.discord_bot_token_name, "the Discord bot token", "DiscordBotTokenSecretName", Platform.DISCORD),
+        SecretNeed(s.discord_client_secret_name, "the Discord OAuth2 client secret", "DiscordClientSecretSecretName",
+                   Platform.DISCORD),
+        SecretNeed(s.telegram_bot_token_name, "the Telegram bot token from @BotFather", "TelegramBotTokenSecretName",
+                   Platform.TELEGRAM),
+        SecretNeed(s.telegram_webhook_secret_name, "the Telegram webhook secret", "TelegramWebhookSecretSecretName",
+                   Platform.TELEGRAM),
+        SecretNeed(s.whatsapp_access_token_name, "the WhatsApp system user token", "WhatsAppAccessTokenSecretName",
+                   Platform.WHATSAPP),
+        SecretNeed(s.whatsapp_app_secret_name, "the Meta app secret", "WhatsAppAppSecretSecretName", Platform.WHATSAPP),
+        SecretNeed(s.whatsapp_verify_token_name, "the WhatsApp webhook verify token", "WhatsAppVerifyTokenSecretName",
+                   Platform.WHATSAPP),
+    ]
+    return HealthTargets(
+        secrets=tuple(n for n in needs if n.name),  # an unset name: the function has no such secret to read
+        schedules=s.health_schedules,
+        dead_letter_queues=(s.health_dead_letter_queue,) if s.health_dead_letter_queue else (),
+    )
+
+
+# A health check must answer within API Gateway's 30 s: 2 s to connect, 3 s to read, one retry.
+HEALTH_AWS_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 3, "retries": {"max_attempts": 2, "mode": "standard"}}
+
+
+def _health_clients(region: str) -> Callable[[str], Any]:
+    from botocore.config import Config
+
+    from .adapters.botocore_models import TRIMMED_SERVICES
+
+    made: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in made:
+            with _CLIENT_LOCK:
+                made[service] = _boto3_session(service in TRIMMED_SERVICES).client(
+                    service, region_name=region, config=Config(**HEALTH_AWS_TIMEOUTS))
+        return made[service]
+
+    return client
 
 
 @lru_cache(maxsize=None)

@@ -798,8 +798,10 @@ def doctor(
 
     Exit status 1 when something is wrong. Checks: the stack answers, the token is accepted, there
     is a community and a plan, every plan grants an existing community, no Stripe event failed and
-    none has waited over an hour to be processed. With a Stripe key: the key's mode, the webhook
-    endpoint (enabled, exactly the handled events, the pinned API version) and the portal configuration."""
+    none has waited over an hour to be processed; and the stack's own GET /admin/health: every
+    secret set, each community's bot able to act (Discord role order), schedules enabled, the
+    dead-letter queue empty. With a Stripe key: the key's mode, the webhook endpoint (enabled,
+    exactly the handled events, the pinned API version) and the portal configuration."""
     c = _ctx(ctx)
     checks: list[tuple[str, bool, str]] = []
 
@@ -822,6 +824,7 @@ def doctor(
         if authed:
             _doctor_catalog(c.api, found, check)
             _doctor_events(c.api, check)
+            _doctor_health(c.api, check)
     if stripe_key:
         _doctor_stripe(stripe_key, stripe_api_base, c.api.url, stripe_mode, check)
     problems = [x for x in checks if not x[1]]
@@ -1035,6 +1038,26 @@ def _init(c: Context, stripe_key: str | None, api_url: str | None, plan_name: st
                   f"{report.count('found')} found; next: [bold]{next_step}[/bold]")
     if report.problems:
         raise typer.Exit(1)
+def _doctor_health(api: Api, check: Any) -> None:
+    """The checks only the stack can make (it has the AWS access; this terminal has the admin token)."""
+    try:
+        report = api.get("/admin/health")
+    except CliError as error:
+        check("the stack reports its deployment health", False,
+              f"{error}; a stack deployed before GET /admin/health existed needs this version deployed (sam deploy)")
+        return
+    items = report.get("checks") if isinstance(report, dict) else None
+    if not isinstance(items, list):
+        check("the stack reports its deployment health", False,
+              "GET /admin/health answered without checks: deploy this version of Membergate (sam deploy)")
+        return
+    for item in items:
+        if isinstance(item, dict):
+            ok = item.get("ok") is True
+            fix = str(item.get("fix") or "") if not ok else ""
+            detail = item.get("detail")
+            check(str(item.get("check") or "a deployment check"), ok,
+                  f"{fix} ({detail})" if fix and detail and str(detail) not in fix else fix or "see GET /admin/health")
 
 
 def main() -> None:

@@ -133,6 +133,8 @@ ENV_NAMES = {
     "alert_email": "ALERT_EMAIL",
     "alert_kinds": "ALERT_KINDS",
     "alert_locale": "ALERT_LOCALE",
+    "health_schedules": "HEALTH_SCHEDULES",
+    "health_dead_letter_queue": "HEALTH_DEAD_LETTER_QUEUE",
 }
 
 
@@ -443,6 +445,18 @@ class AdminSettings(StoreSettings):
     telegram_bot_token_name: str = ""
     # POST /admin/removals/{id}/undo is taken this many days after the removal; later, a grant.
     removal_undo_days: int = 7
+    # GET /admin/health: the deployment's other secrets (by name, never valued), its schedules
+    # (EventBridge Scheduler names, comma-separated) and its dead-letter queue.
+    health_dead_letter_queue: str = ""  # its URL
+    webhook_secrets_name: str = ""
+    discord_client_secret_name: str = ""
+    token_sealing: str = "parameter"  # "kms": no data key parameter to check
+    token_keys_name: str = ""
+    telegram_webhook_secret_name: str = ""
+    whatsapp_access_token_name: str = ""
+    whatsapp_app_secret_name: str = ""
+    whatsapp_verify_token_name: str = ""
+    health_schedules: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -471,6 +485,16 @@ class AdminSettings(StoreSettings):
             telegram_api_base=_env(e, "TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/"),
             telegram_bot_token_name=_env(e, "TELEGRAM_BOT_TOKEN_NAME", ""),
             removal_undo_days=_int(e, "REMOVAL_UNDO_DAYS", 7),
+            health_dead_letter_queue=_env(e, "HEALTH_DEAD_LETTER_QUEUE", ""),
+            webhook_secrets_name=_env(e, "STRIPE_WEBHOOK_SECRETS_NAME", ""),
+            discord_client_secret_name=_env(e, "DISCORD_CLIENT_SECRET_NAME", ""),
+            token_sealing=_choice(e, "TOKEN_SEALING", ("parameter", "kms"), "parameter"),
+            token_keys_name=_env(e, "TOKEN_KEYS_NAME", ""),
+            telegram_webhook_secret_name=_env(e, "TELEGRAM_WEBHOOK_SECRET_NAME", ""),
+            whatsapp_access_token_name=_env(e, "WHATSAPP_ACCESS_TOKEN_NAME", ""),
+            whatsapp_app_secret_name=_env(e, "WHATSAPP_APP_SECRET_NAME", ""),
+            whatsapp_verify_token_name=_env(e, "WHATSAPP_VERIFY_TOKEN_NAME", ""),
+            health_schedules=tuple(n.strip() for n in _env(e, "HEALTH_SCHEDULES", "").split(",") if n.strip()),
         )
 
 

@@ -782,3 +782,16 @@ class WebhookRegistrar(Protocol):
 
     def register(self, url: str, secret: str) -> str:
         """Register and answer the bot's name, for the summary."""
+# --- deployment health (services/health.py, GET /admin/health) ------------------------------------
+
+
+class DeploymentProbe(Protocol):
+    """What the health check reads about the deployment itself; never a secret's value."""
+
+    def secret_state(self, name: str) -> str:
+        """"present", "empty" (set but blank) or "missing" for the SSM parameter ``name``;
+        raises RetryableError when it cannot tell (denied, timed out)."""
+    def schedule_state(self, name: str) -> str:
+        """"ENABLED", "DISABLED" or "missing" for the EventBridge schedule ``name``; raises as above."""
+    def queue_depth(self, url: str) -> int:
+        """ApproximateNumberOfMessages of the queue at ``url``; raises as above."""

@@ -98,6 +98,7 @@ def create_resources(prefix: str = "mg") -> Stack:
         "PROCESSOR_FUNCTION_NAME": f"{prefix}-process-billing-event",
         "EVENT_BODIES_BUCKET": bucket,
         "DEAD_LETTER_QUEUE_URL": dlq,
+        "HEALTH_DEAD_LETTER_QUEUE": dlq,  # GET /admin/health reads its depth
         "ACCESS_QUEUE_URL": access,
         "STRIPE_MODE": "test",
         "STRIPE_WEBHOOK_SECRETS_NAME": "/membergate/stripe-webhook-secrets",

@@ -20,6 +20,7 @@ HEALTHY = {
                                 "grants": [{"community_id": "com_1", "role_id": None}], "grace_days": 3,
                                 "on_grace_end": "cancel", "join_url": "http://x/join/pln_1"}]},
     "/admin/events": {"events": []},
+    "/admin/health": {"ok": True, "checks": [{"check": "secret /membergate/admin-token is set", "ok": True, "fix": None}]},
     "/admin/kpis": {"active_paying_members": 2, "trialing_members": 0, "members_in_grace": 1,
                     "members_with_access": 2, "mrr": {"eur": 1800, "jpy": 500}, "as_of": "2026-11-30T10:00:00Z"},
 }
@@ -101,6 +102,36 @@ def test_doctor_reports_failed_and_stuck_events_and_dangling_grants_with_fixes()
     assert "com_gone" in failing["plan pln_2 grants existing communities"]
     assert "evt_failed" in failing["no Stripe event failed recently"]
     assert "evt_stuck" in failing["no Stripe event waits to be processed for over an hour"]
+
+
+def test_doctor_prints_the_stacks_health_problems_with_their_fixes_and_fails():
+    # Given a stack whose health check finds a plan role above the bot and a dead letter
+    broken = {**HEALTHY, "/admin/health": {"ok": False, "checks": [
+        {"check": "secret /membergate/admin-token is set", "ok": True, "fix": None},
+        {"check": "discord community com_1 (Club): role_below_bot:7", "ok": False,
+         "fix": "move the Membergate role above 'VIP' in Server Settings → Roles"},
+        {"check": "dead-letter queue mg-dlq is empty", "ok": False, "fix": "1 message(s) failed for good", "detail": "1 message(s)"},
+    ]}}
+    with serving(broken) as url:
+        # When the doctor runs, as text and as JSON
+        text = runner.invoke(app, ["--url", url, "--token", "t0ken", "doctor"])
+        as_json = runner.invoke(app, ["--url", url, "--token", "t0ken", "--json", "doctor"])
+    # Then both exit 1 and carry each failing check with its fix, next to the passing ones
+    assert text.exit_code == 1 and as_json.exit_code == 1
+    assert "move the Membergate role above 'VIP'" in text.output and "2 problem(s)" in text.output
+    checks = {c["check"]: c for c in json.loads(as_json.output)["checks"]}
+    assert checks["secret /membergate/admin-token is set"]["ok"] is True
+    assert checks["discord community com_1 (Club): role_below_bot:7"]["fix"].startswith("move the Membergate role")
+    assert checks["dead-letter queue mg-dlq is empty"]["ok"] is False
+
+
+def test_doctor_against_a_stack_without_the_health_route_says_to_deploy():
+    old = {k: v for k, v in HEALTHY.items() if k != "/admin/health"}
+    with serving(old) as url:
+        result = runner.invoke(app, ["--url", url, "--token", "t0ken", "--json", "doctor"])
+    assert result.exit_code == 1
+    failing = {c["check"]: c["fix"] for c in json.loads(result.output)["checks"] if not c["ok"]}
+    assert "sam deploy" in failing["the stack reports its deployment health"]
 
 
 LATEST = {"report": {"started_at": 1800000000, "finished_at": 1800000060, "complete": True,

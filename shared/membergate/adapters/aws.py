@@ -137,3 +137,46 @@ class KmsTokenCipher:
         return self._client.decrypt(
             CiphertextBlob=sealed, KeyId=self._key_id, EncryptionContext={"purpose": "membergate-oauth"}
         )["Plaintext"]
+
+
+class AwsDeploymentProbe:
+    """The deployment's own parts for GET /admin/health: SSM parameters, Scheduler schedules, SQS queues.
+
+    ``clients`` builds clients with short timeouts and few retries (bootstrap.py): the health
+    check answers the creator's terminal within API Gateway's 30 s, so one slow call must not eat it."""
+
+    def __init__(self, clients: Callable[[str], Any]):
+        self._clients = clients
+
+    def secret_state(self, name: str) -> str:
+        from .secrets import read_secret
+
+        try:
+            value = read_secret(self._clients, name)
+        except Exception as exc:  # botocore's errors are built at runtime: matched by code below
+            if _error_code(exc) == "ParameterNotFound":
+                return "missing"
+            raise RetryableError(f"SSM answered {_error_code(exc) or type(exc).__name__}") from None
+        # Only whether it is blank leaves this method, never the value.
+        return "present" if value.strip() else "empty"
+
+    def schedule_state(self, name: str) -> str:
+        try:
+            found = self._clients("scheduler").get_schedule(Name=name)
+        except Exception as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                return "missing"
+            raise RetryableError(f"EventBridge Scheduler answered {_error_code(exc) or type(exc).__name__}") from None
+        return str(found.get("State") or "ENABLED")
+
+    def queue_depth(self, url: str) -> int:
+        try:
+            found = self._clients("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        except Exception as exc:
+            raise RetryableError(f"SQS answered {_error_code(exc) or type(exc).__name__}") from None
+        return int(found.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""

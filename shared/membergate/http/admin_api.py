@@ -19,10 +19,11 @@ from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
 from ..services import admin, controls
 from ..services import kpis as kpi_service
-from ..services import privacy
+from ..services import health, privacy
+from ..services.health import HealthTargets
 from ..services.disputes import open_dispute_problems
 from ..services.identity import create_claim_link
-from ..ports import ReconcileStore, Stores
+from ..ports import DeploymentProbe, ReconcileStore, Stores
 from . import dashboard
 from .reconcile_api import add_reconcile_routes
 from .edge import ADMIN_BODY_LIMIT, CSV, FORM, ID_PATTERN, IMPORT_BODY_LIMIT, JSON, ascii_equal, guard_body, require_id
@@ -30,6 +31,8 @@ from .admin_controls import actor, add_control_routes
 from .admin_migrations import add_migration_routes, document_import, is_import
 from .resolver import iso, make_resolver
 from .schemas import (
+    HealthCheckOut,
+    HealthOut,
     AccessOut,
     CheckOut,
     ClaimLinkOut,
@@ -107,6 +110,9 @@ def build_admin_app(
     price_reader: Callable[[], admin.PriceReader | None] = lambda: None,
     # Days after a removal that POST /admin/removals/{id}/undo is taken (REMOVAL_UNDO_DAYS).
     removal_undo_days: Callable[[], int] = lambda: 7,
+    # GET /admin/health: the deployment's own parts (None: only the communities' bots are checked).
+    health_probe: Callable[[], DeploymentProbe | None] = lambda: None,
+    health_targets: Callable[[], HealthTargets] = HealthTargets,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -170,6 +176,16 @@ def build_admin_app(
         result = admin.check_community(stores_factory(), connectors(), community_id)
         checks = [CheckOut(name=c.name, ok=c.ok, fix=c.fix or None) for c in (result.checks if result else ())]
         return PreflightOut(community_id=community_id, ok=result.ok if result else None, checks=checks)
+
+    @app.get("/admin/health")
+    def deployment_health() -> HealthOut:
+        """Every secret set, each community's bot able to act, schedules enabled, dead-letter queue empty."""
+        probe = health_probe()
+        report = health.deployment_health(
+            stores_factory(), connectors(), probe or health.NO_PROBE,
+            health_targets() if probe is not None else HealthTargets(),
+        )
+        return HealthOut(ok=report.ok, checks=[HealthCheckOut(**asdict(c)) for c in report.checks])
 
     @app.get("/admin/communities")
     def list_communities() -> CommunitiesOut:

@@ -368,6 +368,18 @@ class PreflightOut(BaseModel):
     checks: list[CheckOut]
 
 
+class HealthCheckOut(BaseModel):
+    check: str = Field(description="what was checked, e.g. 'secret /membergate/stripe-api-key is set'")
+    ok: bool
+    fix: str | None = Field(default=None, description="what the creator does to make it pass; null when it passes")
+    detail: str | None = Field(default=None, description="more about a failure (a count, a state)")
+
+
+class HealthOut(BaseModel):
+    ok: bool = Field(description="every check passed")
+    checks: list[HealthCheckOut]
+
+
 class MovementsOut(BaseModel):
     new: int
     expansion: int

@@ -1,0 +1,182 @@
+"""Deployment health (GET /admin/health): secrets set, bots able to act, schedules on, no dead letters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.errors import MembergateError
+from ..domain.model import Community, Platform
+from ..ports import DeploymentProbe, Stores
+from .admin import granted_roles, run_preflight
+
+# The creator's `membergate doctor` waits on this one request (API Gateway gives up at 30 s, the
+# admin function at 15 s), so the platform part is bounded: at most this many communities, each
+# one bot preflight (Discord: application, guild, roles, bot member; Telegram: getChat, getMe,
+# getChatMember), and no new community started once this many seconds have passed. The rest are
+# reported as not checked, with the command that checks them one at a time.
+MAX_COMMUNITY_CHECKS = 20
+COMMUNITY_BUDGET_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    check: str
+    ok: bool
+    fix: str | None = None  # what the creator does to make it pass; None when it passes
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    checks: tuple[HealthCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+@dataclass(frozen=True)
+class SecretNeed:
+    """One SSM parameter the deployment reads: its name, what it holds, and the template parameter naming it."""
+
+    name: str
+    what: str
+    template_parameter: str
+    platform: Platform | None = None  # needed only while a community of this platform exists
+
+
+@dataclass(frozen=True)
+class HealthTargets:
+    """What the deployment consists of, as the admin function's settings name it."""
+
+    secrets: tuple[SecretNeed, ...] = ()
+    schedules: tuple[str, ...] = ()
+    dead_letter_queues: tuple[str, ...] = ()
+
+
+def deployment_health(
+    stores: Stores,
+    connectors: Mapping[Platform, Any],
+    probe: DeploymentProbe,
+    targets: HealthTargets,
+    elapsed: Callable[[], float] | None = None,
+) -> HealthReport:
+    """Every check in a fixed order: secrets, schedules, dead-letter queues, then each community's bot."""
+    communities = stores.catalog.list_communities()
+    platforms = {c.platform for c in communities}
+    checks: list[HealthCheck] = []
+    for need in targets.secrets:
+        if need.platform is not None and need.platform not in platforms:
+            continue  # an unused optional platform needs no secret
+        checks.append(_secret_check(probe, need))
+    for name in targets.schedules:
+        checks.append(_schedule_check(probe, name))
+    for url in targets.dead_letter_queues:
+        checks.append(_dead_letter_check(probe, url))
+    checks.extend(_community_checks(stores, connectors, communities, elapsed or _stopwatch()))
+    return HealthReport(tuple(checks))
+
+
+def _stopwatch() -> Callable[[], float]:
+    started = time.monotonic()
+    return lambda: time.monotonic() - started
+
+
+def _secret_check(probe: DeploymentProbe, need: SecretNeed) -> HealthCheck:
+    check = f"secret {need.name} is set"
+    try:
+        state = probe.secret_state(need.name)
+    except MembergateError as exc:
+        return HealthCheck(check, False, f"could not read the parameter {need.name} ({exc}); check the admin "
+                           "function's role may read it (template.yaml, AdminApiRole) and try again")
+    if state == "present":
+        return HealthCheck(check, True)
+    # Never the value: the fix says where it goes and how to put it there.
+    how = (f"aws ssm put-parameter --type SecureString --overwrite --name {need.name} --value '<{need.what}>' "
+           f"(or point the stack parameter {need.template_parameter} at the parameter that holds it)")
+    problem = "is empty" if state == "empty" else "does not exist"
+    return HealthCheck(check, False, f"the SSM parameter {need.name} ({need.what}) {problem}: {how}")
+
+
+def _schedule_check(probe: DeploymentProbe, name: str) -> HealthCheck:
+    check = f"schedule {name} is enabled"
+    try:
+        state = probe.schedule_state(name)
+    except MembergateError as exc:
+        return HealthCheck(check, False, f"could not read the schedule {name} ({exc}); check the admin function's "
+                           "role may read it (template.yaml, AdminApiRole) and try again")
+    if state == "ENABLED":
+        return HealthCheck(check, True)
+    if state == "missing":
+        return HealthCheck(check, False, f"the schedule {name} does not exist: deploy the stack again (sam deploy) "
+                           "to recreate it")
+    return HealthCheck(check, False, f"the schedule {name} is {state.lower()}: enable it in the EventBridge "
+                       f"console (Scheduler → Schedules → {name} → Enable), or deploy the stack again (sam deploy)",
+                       detail=state)
+
+
+def _dead_letter_check(probe: DeploymentProbe, url: str) -> HealthCheck:
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    check = f"dead-letter queue {name} is empty"
+    try:
+        depth = probe.queue_depth(url)
+    except MembergateError as exc:
+        return HealthCheck(check, False, f"could not read the queue {name} ({exc}); check the admin function's "
+                           "role may read its attributes (template.yaml, AdminApiRole) and try again")
+    if depth == 0:
+        return HealthCheck(check, True)
+    return HealthCheck(
+        check, False,
+        f"{depth} message(s) failed for good and wait in {name}: read them (SQS console → {name} → Send and "
+        "receive messages → Poll), fix what their error says (the processor's and dispatcher's logs name it), "
+        "then redrive them (SQS console → Start DLQ redrive) or delete them",
+        detail=f"{depth} message(s)",
+    )
+
+
+def _community_checks(
+    stores: Stores, connectors: Mapping[Platform, Any], communities: Sequence[Community], elapsed: Callable[[], float]
+) -> list[HealthCheck]:
+    checks: list[HealthCheck] = []
+    for index, community in enumerate(sorted(communities, key=lambda c: c.id)):
+        if index >= MAX_COMMUNITY_CHECKS or elapsed() >= COMMUNITY_BUDGET_SECONDS:
+            skipped = len(communities) - index
+            checks.append(HealthCheck(
+                f"{skipped} more communities' bots", False,
+                f"not checked here (at most {MAX_COMMUNITY_CHECKS} communities or {COMMUNITY_BUDGET_SECONDS:g} s per "
+                "health check): check each with POST /admin/communities/{id}/check",
+                detail=", ".join(c.id for c in sorted(communities, key=lambda c: c.id)[index:]),
+            ))
+            break
+        label = f"{community.platform.value} community {community.id} ({community.name})"
+        try:
+            result = run_preflight(connectors, community, granted_roles(stores, community))
+        except MembergateError as exc:
+            # A platform that did not answer in time: not a verdict on the bot, but nothing is known.
+            checks.append(HealthCheck(f"{label}: the bot answers", False,
+                                      f"the platform did not answer ({exc}); run `membergate doctor` again"))
+            continue
+        if result is None:
+            continue  # no bot check on this platform (or no bot configured here)
+        for item in result.checks:
+            checks.append(HealthCheck(f"{label}: {item.name}", item.ok, item.fix or None if not item.ok else None))
+    return checks
+
+
+class _NoProbe:
+    """For an app built without AWS (tests of other routes): asked nothing, since its targets are empty."""
+
+    def secret_state(self, name: str) -> str:
+        raise AssertionError("no deployment probe configured")
+
+    def schedule_state(self, name: str) -> str:
+        raise AssertionError("no deployment probe configured")
+
+    def queue_depth(self, url: str) -> int:
+        raise AssertionError("no deployment probe configured")
+
+
+NO_PROBE: DeploymentProbe = _NoProbe()
