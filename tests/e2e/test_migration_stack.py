@@ -62,7 +62,7 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
     stack.post("/_local/drain")
     posts = [m for m in stack.get("/_local/telegram/messages").json()["messages"]
              if m["chat"]["id"] == -1002000000991 and "/join/" in m["text"]]
-    status = cli("--json", "migrate", "status", migration_id)
+    status = cli("--json", "migrate", "status", migration_id, "--page", "1")  # two pages of one, summed
     table = cli("migrate", "status", migration_id)
     extended = cli("--json", "migrate", "extend", migration_id, "--deadline", "2099-02-01", "--reason", "more time")
     past = cli("migrate", "extend", migration_id, "--deadline", "2000-01-01", "--reason", "typo")
@@ -74,6 +74,7 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
     assert len(posts) == 1 and json.loads(again.output)["posted"] is True
     assert json.loads(status.output)["reached"] == {"dm": 0, "post": 2, "email": 0, "none": 0}
     assert json.loads(status.output)["imported"] == 2 and json.loads(status.output)["pending"] == 2
+    assert json.loads(status.output)["next_cursor"] is None
     assert table.exit_code == 0 and "would lose access" in table.output
     assert json.loads(extended.output)["members_moved"] == 2
     assert json.loads(extended.output)["migration"]["deadline"] == "2099-02-01T00:00:00Z"

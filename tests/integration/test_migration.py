@@ -203,6 +203,39 @@ def test_status_and_member_pages_tell_paid_from_pending_and_extend_moves_only_pe
         assert {e["actor"] for e in audit["entries"] if e["target"] == migration["id"]} == {fingerprint}
 
 
+def test_status_paged_counts_each_member_once_across_pages_and_answers_next_cursor():
+    with stack_at() as (_, clock):
+        # Given three imported members, one of whom took the founder price
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        _pay(_member_of(IDS[1]), plan_id, T0 + DAY)
+        clock.at = T0 + 2 * DAY
+        path = f"/admin/migrations/{migration['id']}"
+        # When the creator reads the status in pages of two, following next_cursor
+        _, first = call("GET", f"{path}?limit=2")
+        _, second = call("GET", f"{path}?limit=2&cursor={first['next_cursor']}")
+        _, whole = call("GET", path)
+        # Then each page counts its own members, the second one ends the walk, and the sums are the whole
+        assert first["imported"] == 2 and first["next_cursor"] is not None
+        assert second["imported"] == 1 and second["next_cursor"] is None
+        summed = {k: first[k] + second[k] for k in ("imported", "paid", "pending", "would_lose_access_at_deadline")}
+        assert summed == {"imported": 3, "paid": 1, "pending": 2, "would_lose_access_at_deadline": 2}
+        assert {k: whole[k] for k in summed} == summed and whole["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=a%0Ab", "cursor=%C3%A9%FF", "limit=" + "9" * 400])
+def test_status_refuses_a_bad_page_with_the_error_envelope(query):
+    with stack_at():
+        # Given a migration
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        # When the page asked for is invalid
+        status, reply = call("GET", f"/admin/migrations/{migration['id']}?{query}")
+        # Then it is refused with the envelope, not a 5xx
+        assert status in (400, 422) and set(reply["error"]) >= {"code", "message"}
+
+
 def test_deadline_ends_the_migration_grants_of_those_who_did_not_pay():
     with stack_at() as (stack, clock):
         # Given two imported members, one of whom paid

@@ -98,6 +98,11 @@ class MigrationStatusOut(BaseModel):
     pending: int
     reached: ReachedOut
     would_lose_access_at_deadline: int = Field(description="members the sweep would remove from the paid places at the deadline (GET /admin/removals/preview's rule)")
+    next_cursor: str | None = Field(
+        default=None,
+        description="the counts cover this page of members only (`limit`); send it back as cursor and add the "
+        "pages up until it is null (a request has 15 s)",
+    )
 
 
 class MigrationMemberOut(BaseModel):
@@ -159,12 +164,18 @@ def add_migration_routes(
         return Response(201, "application/json", migration_out(migration))
 
     @app.get("/admin/migrations/<migration_id>")
-    def migration_status(migration_id: str) -> MigrationStatusOut:
+    def migration_status(
+        migration_id: str,
+        limit: Annotated[int, Query(ge=1, le=100, description="members counted by this request (a request has 15 s)")] = migrations.STATUS_PAGE,
+        cursor: Annotated[str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")] = None,
+    ) -> MigrationStatusOut:
+        # Bounded per request like announce: the counts are this page's; the caller adds the pages up.
         require_id(migration_id, "migration_id")
-        s = migrations.status(stores_factory(), migration_id, now())
+        s = migrations.status(stores_factory(), migration_id, now(), cursor=cursor, limit=limit)
         return MigrationStatusOut(
             migration=migration_out(s.migration), deadline=iso(s.migration.deadline) or "", imported=s.imported, paid=s.paid,
             pending=s.pending, reached=ReachedOut(**s.reached), would_lose_access_at_deadline=s.would_lose_access_at_deadline,
+            next_cursor=s.next_cursor,
         )
 
     @app.post(

@@ -147,16 +147,18 @@ def import_members(
     rows, invalid = parse_import(text, community.platform)
     imported = already = 0
     for row in rows:
-        member = _member_for(stores, Identity(community.platform, row.external_id, row.name), now)
-        if row.email and stores.contacts is not None and not stores.contacts.email(member.id):
-            stores.contacts.set_email(member.id, row.email)
-        grant_id = migration_grant_id(migration.id, member.id)
-        if stores.grants.get(member.id, grant_id) is None:
-            grant = migration_grant(migration, member.id, now)
-            _index(stores).index_grant(grant_id, member.id)
+        member_id, new = _member_for(stores, Identity(community.platform, row.external_id, row.name), now)
+        # A member made by this very row has no email and no grant yet: nothing to read first
+        # (each read is a round trip, and a request has 15 s for its rows).
+        if row.email and stores.contacts is not None and (new or not stores.contacts.email(member_id)):
+            stores.contacts.set_email(member_id, row.email)
+        grant_id = migration_grant_id(migration.id, member_id)
+        if new or stores.grants.get(member_id, grant_id) is None:
+            grant = migration_grant(migration, member_id, now)
+            _index(stores).index_grant(grant_id, member_id)
             stores.grants.save(grant)
-            _refresh(stores, queue, member.id, now)
-        if _store(stores).add_member(MigrationMember(migration.id, member.id, now)):
+            _refresh(stores, queue, member_id, now)
+        if _store(stores).add_member(MigrationMember(migration.id, member_id, now)):
             imported += 1
         else:
             already += 1
@@ -165,16 +167,19 @@ def import_members(
     return ImportResult(imported, already, invalid)
 
 
-def _member_for(stores: Stores, identity: Identity, now: int) -> Member:
+def _member_for(stores: Stores, identity: Identity, now: int) -> tuple[str, bool]:
+    """The member with this identity (made if none): (member id, made by this call)."""
     found = stores.members.find_by_identity(identity.platform, identity.external_id)
     if found is not None:
-        return found
+        return found.id, False
     # The id follows from the identity: an import retried after a timeout finds the same member.
     digest = hashlib.sha256(f"{identity.platform.value}:{identity.external_id}".encode()).hexdigest()[:16]
     member = Member(id=f"mbr_m{digest}", created_at=now, identities=(identity,), origin=MemberOrigin.MIGRATION)
+    new = False
     if stores.members.get(member.id) is None:
         try:
             stores.members.create(member)
+            new = True
         except ConflictError:
             pass  # created by a concurrent import of the same line
     try:
@@ -183,8 +188,8 @@ def _member_for(stores: Stores, identity: Identity, now: int) -> Member:
         bound = stores.members.find_by_identity(identity.platform, identity.external_id)
         if bound is None:
             raise
-        return bound
-    return stores.members.get(member.id) or member
+        return bound.id, False
+    return member.id, new
 
 
 # --- tracking -------------------------------------------------------------------------------
@@ -218,10 +223,17 @@ def _progress(
     stores: Stores, migration: Migration, community: Community, entry: MigrationMember, now: int,
     catalog: _Catalog | None = None,
 ) -> MemberProgress:
-    member = stores.members.get(entry.member_id)
     known = catalog or _Catalog.load(stores)
-    records = stores.subscriptions.for_member(entry.member_id)
-    grants = stores.grants.for_member(entry.member_id)
+    # One read of the member's partition (member, subscriptions, grants) where the store offers it:
+    # status pages cost per member, so every read counts (the admin function has 15 s).
+    state = stores.states.load(entry.member_id) if stores.states is not None else None
+    if state is not None:
+        member: Member | None = state.member
+        records, grants = state.subscriptions, state.grants
+    else:
+        member = stores.members.get(entry.member_id)
+        records = stores.subscriptions.for_member(entry.member_id)
+        grants = stores.grants.for_member(entry.member_id)
     facts: dict[str, Any] = {"records": records, "grants": grants, "plans": known.plans, "communities": known.communities}
     # Took the offer: a paid grant (subscription, pass, lifetime) gives the community now; what the
     # creator gave (manual, access code, this migration) does not count as paying.
@@ -255,22 +267,40 @@ class MigrationStatus:
     pending: int
     reached: dict[str, int]
     would_lose_access_at_deadline: int
+    next_cursor: str | None = None  # the counts cover one page; add up the next ones from here
 
 
-def status(stores: Stores, migration_id: str, now: int) -> MigrationStatus:
-    """Where the migration stands; the loss preview is the removal preview's own rule (services/removals.py)."""
+STATUS_PAGE = 50  # members counted per status request when none is asked (about 5 s under moto)
+
+
+def status(
+    stores: Stores, migration_id: str, now: int, *, cursor: str | None = None, limit: int | None = STATUS_PAGE,
+) -> MigrationStatus:
+    """Where the migration stands; the loss preview is the removal preview's own rule (services/removals.py).
+
+    Bounded: the counts cover at most ``limit`` members after ``cursor`` (each member is two reads and
+    the admin function has 15 s); the caller adds pages up until ``next_cursor`` is None. Counters kept
+    on the migration item would need a write on the billing path whenever a member pays, which has a
+    fixed call budget, and would drift when a grant ends by time alone: paging reads the truth.
+    ``limit`` None walks every member (scripts and tests, not a Lambda request)."""
     migration = get_migration(stores, migration_id)
     community, _ = _offer(stores, migration)
     counts = {PAID: 0, PENDING: 0}
     reach = {REACHED_DM: 0, REACHED_POST: 0, REACHED_EMAIL: 0, REACHED_NONE: 0}
     losing = 0
     catalog = _Catalog.load(stores)
-    for entry in _walk(stores, migration_id):
+    next_cursor: str | None = None
+    if limit is None:
+        entries: Iterable[MigrationMember] = _walk(stores, migration_id)
+    else:
+        entries, next_cursor = _store(stores).members(migration_id, cursor, limit)
+    for entry in entries:
         progress = _progress(stores, migration, community, entry, now, catalog)
         counts[progress.state] += 1
         reach[progress.reached] += 1
         losing += progress.loses_access_at_deadline
-    return MigrationStatus(migration, counts[PAID] + counts[PENDING], counts[PAID], counts[PENDING], reach, losing)
+    return MigrationStatus(migration, counts[PAID] + counts[PENDING], counts[PAID], counts[PENDING], reach, losing,
+                           next_cursor)
 
 
 def member_page(
