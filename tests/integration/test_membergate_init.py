@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient
 from membergate import bootstrap, cli
 from membergate.adapters.ssm_parameters import SsmParameterStore
+from membergate.adapters.stripe_billing import StripeBillingGateway
+from membergate.config import CheckoutSettings, SettingsError
 from membergate.adapters.stripe_setup import StripeSetupApi
 from membergate.domain.errors import InvalidRequestError, PermanentError
 from membergate.domain.setup import parse_overrides
@@ -341,3 +343,32 @@ def test_init_telegram_refusal_is_a_problem_not_a_crash(sandbox) -> None:
     (problem,) = report.problems
     assert problem.name == "Telegram webhook" and "https" in problem.detail
     assert len(sandbox.webhook_endpoints) == 1
+
+
+# --- the portal configuration reaches member portal sessions ----------------------------------------------------
+
+
+def test_init_writes_the_portal_configuration_id_and_portal_sessions_use_it(sandbox, ssm) -> None:
+    # Given init run once
+    report = run_init(request(), setup_api(sandbox), ssm, None, "")
+    overrides = parse_overrides(tomllib.loads(report.samconfig)["default"]["deploy"]["parameters"]["parameter_overrides"])
+    (made,) = [c for c in sandbox.portal_configurations.values() if not c.is_default]
+    # When the billing gateway is built with that id (the StartCheckout function's STRIPE_PORTAL_CONFIGURATION)
+    gateway = StripeBillingGateway.build(KEY, BASE, WsgiStripeHttpClient(sandbox.wsgi_app, BASE), made.id)
+    customer = setup_api(sandbox)._client.v1.customers.create({})
+    gateway.create_portal_session(customer.id, "https://example.com/back")
+    # Then samconfig names it and the portal session was opened with it
+    assert overrides["StripePortalConfigurationId"] == made.id
+    (session,) = sandbox.portal_sessions.values()
+    assert session.configuration == made.id
+
+
+def test_checkout_settings_portal_configuration_must_be_an_id() -> None:
+    # Given / When / Then a bpc_ id is read; anything else is refused at start-up
+    env = {"MEMBERSHIP_TABLE": "m", "LEDGER_TABLE": "l", "ACCESS_QUEUE_URL": "q", "STRIPE_API_KEY_NAME": "/k",
+           "PUBLIC_BASE_URL": "https://x.example"}
+    assert CheckoutSettings.from_env({**env, "STRIPE_PORTAL_CONFIGURATION": "bpc_123abc"}).stripe_portal_configuration \
+        == "bpc_123abc"
+    assert CheckoutSettings.from_env(env).stripe_portal_configuration == ""
+    with pytest.raises(SettingsError):
+        CheckoutSettings.from_env({**env, "STRIPE_PORTAL_CONFIGURATION": "bpc_1\r\nx"})
