@@ -92,7 +92,8 @@ def test_init_first_run_creates_everything_second_run_creates_nothing(sandbox, s
         "Stripe API key", "Stripe webhook signing secret", "admin token"}
     # ... and the second made nothing new and changed nothing
     assert counts(sandbox) == after_first
-    assert second.count("created") == 0 and second.count("updated") == 1  # samconfig.toml only
+    assert second.count("created") == 0 and second.count("updated") == 0
+    assert second.samconfig == first.samconfig
     assert not first.problems and not second.problems
 
 
@@ -372,3 +373,16 @@ def test_checkout_settings_portal_configuration_must_be_an_id() -> None:
     assert CheckoutSettings.from_env(env).stripe_portal_configuration == ""
     with pytest.raises(SettingsError):
         CheckoutSettings.from_env({**env, "STRIPE_PORTAL_CONFIGURATION": "bpc_1\r\nx"})
+
+
+def test_init_parameter_store_unavailable_stops_before_stripe_is_touched(sandbox) -> None:
+    # Given a Parameter Store that cannot be read (no AWS credentials)
+    class Unavailable(MemoryParameters):
+        def get(self, name: str) -> str | None:
+            raise PermanentError("SSM Parameter Store refused it (NoCredentialsError)", "ssm_unavailable")
+
+    # When init runs
+    with pytest.raises(PermanentError):
+        run_init(request(), setup_api(sandbox), Unavailable(), None, "")
+    # Then no endpoint was made whose signing secret would be lost
+    assert counts(sandbox) == (0, 0, 0, 1)

@@ -101,6 +101,9 @@ def run_init(
 ) -> InitReport:
     """Every step finds what an earlier run made before it makes anything: a re-run creates nothing new."""
     mode = check_request(request)
+    # Parameter Store is read before Stripe is touched: a new endpoint's signing secret is shown once,
+    # so it must not be made when it cannot be stored (no credentials, wrong region).
+    current_key = parameters.get(PARAMETER_NAMES["StripeApiKeySecretName"])
     report = InitReport()
     base = request.api_url.rstrip("/")
     plan = plan_key(request.plan_name)
@@ -108,7 +111,8 @@ def run_init(
     webhook_secret = _webhook_endpoint(base + STRIPE_WEBHOOK_PATH, stripe, report)
     portal = _portal(request, plan, price.product_id, price.id, stripe, report)
 
-    _store(parameters, PARAMETER_NAMES["StripeApiKeySecretName"], request.stripe_key, "Stripe API key", report)
+    _store(parameters, PARAMETER_NAMES["StripeApiKeySecretName"], request.stripe_key, "Stripe API key", report,
+           current_key)
     name = PARAMETER_NAMES["StripeWebhookSecretsSecretName"]
     if webhook_secret is not None:
         _store(parameters, name, webhook_secret, "Stripe webhook signing secret", report)
@@ -133,8 +137,8 @@ def run_init(
 
     overrides = {"StripeMode": mode, **PARAMETER_NAMES, "StripePortalConfigurationId": portal}
     report.samconfig = merge_samconfig(samconfig_text, request.stack_name, request.region, overrides)
-    report.add("samconfig.toml", "updated" if samconfig_text.strip() else "created",
-               f"stack {request.stack_name} in {request.region}, StripeMode={mode}")
+    outcome = "found" if report.samconfig == samconfig_text else "updated" if samconfig_text.strip() else "created"
+    report.add("samconfig.toml", outcome, f"stack {request.stack_name} in {request.region}, StripeMode={mode}")
     return report
 
 
@@ -196,8 +200,9 @@ def _portal(request: InitRequest, plan: str, product_id: str, price_id: str, str
     return made
 
 
-def _store(parameters: ParameterStore, name: str, value: str, what: str, report: InitReport) -> None:
-    current = parameters.get(name)
+def _store(parameters: ParameterStore, name: str, value: str, what: str, report: InitReport,
+           current: str | None = None) -> None:
+    current = current if current is not None else parameters.get(name)
     if current == value:
         report.add(what, "found", name)
         return
