@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import boto3
 import pytest
@@ -14,7 +17,7 @@ import yaml
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient
+from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient, parse_form
 from membergate import bootstrap, cli
 from membergate.adapters.ssm_parameters import SsmParameterStore
 from membergate.adapters.stripe_billing import StripeBillingGateway
@@ -25,6 +28,7 @@ from membergate.domain.setup import parse_overrides
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
 from membergate.services.setup import PARAMETER_NAMES, InitRequest, run_init
 from tests.support.setup_doubles import MemoryParameters, RecordingRegistrar
+from tests.support.specs import missing_spec, specs_dir
 
 pytestmark = pytest.mark.integration
 
@@ -386,3 +390,69 @@ def test_init_parameter_store_unavailable_stops_before_stripe_is_touched(sandbox
         run_init(request(), setup_api(sandbox), Unavailable(), None, "")
     # Then no endpoint was made whose signing secret would be lost
     assert counts(sandbox) == (0, 0, 0, 1)
+
+
+# --- what init sends, against Stripe's OpenAPI spec ----------------------------------------------------------------
+
+
+def _violations(value, schema: dict, where: str) -> list[str]:
+    """Names, enum values and lengths the spec does not allow (objects, arrays, anyOf)."""
+    if "anyOf" in schema:
+        options = [_violations(value, option, where) for option in schema["anyOf"]]
+        return [] if any(not o for o in options) else options[0]
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        if props is None and isinstance(schema.get("additionalProperties"), dict):  # metadata: any keys
+            return [v for k, item in value.items()
+                    for v in _violations(item, schema["additionalProperties"], f"{where}[{k}]")]
+        if props is None:
+            return [f"{where}: an object where the spec has {schema.get('type')}"]
+        found = [f"{where}[{k}]: not in the spec" for k in value if k not in props]
+        found += [f"{where}[{k}]: required" for k in schema.get("required", []) if k not in value]
+        return found + [v for k, item in value.items() if k in props for v in _violations(item, props[k], f"{where}[{k}]")]
+    if isinstance(value, list):
+        if schema.get("type") != "array":
+            return [f"{where}: a list where the spec has {schema.get('type')}"]
+        return [v for i, item in enumerate(value) for v in _violations(item, schema["items"], f"{where}[{i}]")]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where}: {value!r} not one of the spec's values"]
+    if isinstance(value, str) and len(value) > schema.get("maxLength", len(value)):
+        return [f"{where}: longer than {schema['maxLength']}"]
+    return []
+
+
+def test_init_requests_follow_stripes_spec(sandbox, ssm) -> None:
+    # Given Stripe's OpenAPI spec and a sandbox that records every request init makes
+    spec_path = specs_dir() / "stripe" / "spec3.yaml"
+    if not spec_path.exists():
+        missing_spec(f"{spec_path} is missing: init's Stripe requests cannot be checked")
+    spec = yaml.load(spec_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    seen: list[tuple[str, str, dict]] = []
+
+    def recording(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)  # the sandbox reads it again
+        raw_form = body.decode() if environ["REQUEST_METHOD"] == "POST" else environ.get("QUERY_STRING", "")
+        seen.append((environ["REQUEST_METHOD"].lower(), environ["PATH_INFO"],
+                     parse_form(parse_qsl(raw_form, keep_blank_values=True))))
+        return sandbox.wsgi_app(environ, start_response)
+
+    api = StripeSetupApi.build(KEY, BASE, WsgiStripeHttpClient(recording, BASE))
+    # When init runs (first run: every create call is made)
+    run_init(request(), api, ssm, None, "")
+    # Then every path, parameter name and value is one the spec allows; the API version is the
+    # SDK's, newer than the spec (2023-08-16), so only its presence is checked
+    problems: list[str] = []
+    for method, path, params in seen:
+        template = next(t for t in spec["paths"] if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path))
+        operation = spec["paths"][template][method]
+        if method == "post":
+            schema = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+            params.pop("api_version", None) if path == "/v1/webhook_endpoints" else None
+            problems += _violations(params, schema, f"{method.upper()} {path} ")
+        else:
+            allowed = {p["name"] for p in operation.get("parameters", [])}
+            problems += [f"GET {path} {k}: not in the spec" for k in params if k not in allowed]
+    assert {(m, p) for m, p, _ in seen} >= {("post", "/v1/webhook_endpoints"), ("post", "/v1/prices"),
+                                            ("post", "/v1/products"), ("post", "/v1/billing_portal/configurations")}
+    assert problems == []
