@@ -531,7 +531,13 @@ class Checkout:
     @cached_property
     def billing(self) -> BillingGateway:
         """Built on first use: a refused request never reads the Stripe key."""
-        return _billing(self.settings)
+        if not self.settings.stripe_portal_configuration:
+            return _billing(self.settings)
+        from .adapters.stripe_billing import StripeBillingGateway
+
+        api_key = _secrets(self.settings.region).get(self.settings.stripe_api_key_name)
+        return StripeBillingGateway.build(api_key, self.settings.stripe_api_base, _overrides.stripe_http_client,
+                                          self.settings.stripe_portal_configuration)
 
 
 @lru_cache(maxsize=None)

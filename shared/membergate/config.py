@@ -7,6 +7,7 @@ start. Secrets are named here (Secrets Manager names or SSM parameter paths), ne
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -113,6 +114,7 @@ ENV_NAMES = {
     "terms_url": "TERMS_URL",
     "privacy_url": "PRIVACY_URL",
     "stripe_tax": "STRIPE_TAX",
+    "stripe_portal_configuration": "STRIPE_PORTAL_CONFIGURATION",
     "whatsapp_access_token_name": "WHATSAPP_ACCESS_TOKEN_NAME",
     "whatsapp_phone_number_id": "WHATSAPP_PHONE_NUMBER_ID",
     "whatsapp_app_secret_name": "WHATSAPP_APP_SECRET_NAME",
@@ -215,6 +217,8 @@ class CheckoutSettings(StoreSettings):
     privacy_url: str = ""
     # Stripe Tax turned on for this deployment (Dashboard: Tax settings done); plans then opt in.
     stripe_tax: bool = False
+    # The customer-portal configuration `membergate init` made (bpc_...); empty: the account's default.
+    stripe_portal_configuration: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CheckoutSettings:
@@ -231,7 +235,15 @@ class CheckoutSettings(StoreSettings):
             checkout_rate_window=_int(e, "CHECKOUT_RATE_WINDOW_SECONDS", 600),
             **_legal(e),
             stripe_tax=tax == "on",
+            stripe_portal_configuration=_portal_configuration(e),
         )
+
+
+def _portal_configuration(e: Mapping[str, str]) -> str:
+    value = _env(e, "STRIPE_PORTAL_CONFIGURATION", "").strip()
+    if value and not re.match(r"^bpc_[A-Za-z0-9]{1,100}$", value):
+        raise SettingsError(f"environment variable STRIPE_PORTAL_CONFIGURATION must be a bpc_... id, got {value[:80]!r}")
+    return value
 
 
 def _legal(e: Mapping[str, str]) -> dict[str, str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import boto3
 import pytest
@@ -14,15 +17,18 @@ import yaml
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient
+from infra.local.stripe_sandbox import StripeSandbox, WsgiStripeHttpClient, parse_form
 from membergate import bootstrap, cli
 from membergate.adapters.ssm_parameters import SsmParameterStore
+from membergate.adapters.stripe_billing import StripeBillingGateway
+from membergate.config import CheckoutSettings, SettingsError
 from membergate.adapters.stripe_setup import StripeSetupApi
 from membergate.domain.errors import InvalidRequestError, PermanentError
 from membergate.domain.setup import parse_overrides
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
 from membergate.services.setup import PARAMETER_NAMES, InitRequest, run_init
 from tests.support.setup_doubles import MemoryParameters, RecordingRegistrar
+from tests.support.specs import missing_spec, specs_dir
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +96,8 @@ def test_init_first_run_creates_everything_second_run_creates_nothing(sandbox, s
         "Stripe API key", "Stripe webhook signing secret", "admin token"}
     # ... and the second made nothing new and changed nothing
     assert counts(sandbox) == after_first
-    assert second.count("created") == 0 and second.count("updated") == 1  # samconfig.toml only
+    assert second.count("created") == 0 and second.count("updated") == 0
+    assert second.samconfig == first.samconfig
     assert not first.problems and not second.problems
 
 
@@ -341,3 +348,111 @@ def test_init_telegram_refusal_is_a_problem_not_a_crash(sandbox) -> None:
     (problem,) = report.problems
     assert problem.name == "Telegram webhook" and "https" in problem.detail
     assert len(sandbox.webhook_endpoints) == 1
+
+
+# --- the portal configuration reaches member portal sessions ----------------------------------------------------
+
+
+def test_init_writes_the_portal_configuration_id_and_portal_sessions_use_it(sandbox, ssm) -> None:
+    # Given init run once
+    report = run_init(request(), setup_api(sandbox), ssm, None, "")
+    overrides = parse_overrides(tomllib.loads(report.samconfig)["default"]["deploy"]["parameters"]["parameter_overrides"])
+    (made,) = [c for c in sandbox.portal_configurations.values() if not c.is_default]
+    # When the billing gateway is built with that id (the StartCheckout function's STRIPE_PORTAL_CONFIGURATION)
+    gateway = StripeBillingGateway.build(KEY, BASE, WsgiStripeHttpClient(sandbox.wsgi_app, BASE), made.id)
+    customer = setup_api(sandbox)._client.v1.customers.create({})
+    gateway.create_portal_session(customer.id, "https://example.com/back")
+    # Then samconfig names it and the portal session was opened with it
+    assert overrides["StripePortalConfigurationId"] == made.id
+    (session,) = sandbox.portal_sessions.values()
+    assert session.configuration == made.id
+
+
+def test_checkout_settings_portal_configuration_must_be_an_id() -> None:
+    # Given / When / Then a bpc_ id is read; anything else is refused at start-up
+    env = {"MEMBERSHIP_TABLE": "m", "LEDGER_TABLE": "l", "ACCESS_QUEUE_URL": "q", "STRIPE_API_KEY_NAME": "/k",
+           "PUBLIC_BASE_URL": "https://x.example"}
+    assert CheckoutSettings.from_env({**env, "STRIPE_PORTAL_CONFIGURATION": "bpc_123abc"}).stripe_portal_configuration \
+        == "bpc_123abc"
+    assert CheckoutSettings.from_env(env).stripe_portal_configuration == ""
+    with pytest.raises(SettingsError):
+        CheckoutSettings.from_env({**env, "STRIPE_PORTAL_CONFIGURATION": "bpc_1\r\nx"})
+
+
+def test_init_parameter_store_unavailable_stops_before_stripe_is_touched(sandbox) -> None:
+    # Given a Parameter Store that cannot be read (no AWS credentials)
+    class Unavailable(MemoryParameters):
+        def get(self, name: str) -> str | None:
+            raise PermanentError("SSM Parameter Store refused it (NoCredentialsError)", "ssm_unavailable")
+
+    # When init runs
+    with pytest.raises(PermanentError):
+        run_init(request(), setup_api(sandbox), Unavailable(), None, "")
+    # Then no endpoint was made whose signing secret would be lost
+    assert counts(sandbox) == (0, 0, 0, 1)
+
+
+# --- what init sends, against Stripe's OpenAPI spec ----------------------------------------------------------------
+
+
+def _violations(value, schema: dict, where: str) -> list[str]:
+    """Names, enum values and lengths the spec does not allow (objects, arrays, anyOf)."""
+    if "anyOf" in schema:
+        options = [_violations(value, option, where) for option in schema["anyOf"]]
+        return [] if any(not o for o in options) else options[0]
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        if props is None and isinstance(schema.get("additionalProperties"), dict):  # metadata: any keys
+            return [v for k, item in value.items()
+                    for v in _violations(item, schema["additionalProperties"], f"{where}[{k}]")]
+        if props is None:
+            return [f"{where}: an object where the spec has {schema.get('type')}"]
+        found = [f"{where}[{k}]: not in the spec" for k in value if k not in props]
+        found += [f"{where}[{k}]: required" for k in schema.get("required", []) if k not in value]
+        return found + [v for k, item in value.items() if k in props for v in _violations(item, props[k], f"{where}[{k}]")]
+    if isinstance(value, list):
+        if schema.get("type") != "array":
+            return [f"{where}: a list where the spec has {schema.get('type')}"]
+        return [v for i, item in enumerate(value) for v in _violations(item, schema["items"], f"{where}[{i}]")]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where}: {value!r} not one of the spec's values"]
+    if isinstance(value, str) and len(value) > schema.get("maxLength", len(value)):
+        return [f"{where}: longer than {schema['maxLength']}"]
+    return []
+
+
+def test_init_requests_follow_stripes_spec(sandbox, ssm) -> None:
+    # Given Stripe's OpenAPI spec and a sandbox that records every request init makes
+    spec_path = specs_dir() / "stripe" / "spec3.yaml"
+    if not spec_path.exists():
+        missing_spec(f"{spec_path} is missing: init's Stripe requests cannot be checked")
+    spec = yaml.load(spec_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    seen: list[tuple[str, str, dict]] = []
+
+    def recording(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)  # the sandbox reads it again
+        raw_form = body.decode() if environ["REQUEST_METHOD"] == "POST" else environ.get("QUERY_STRING", "")
+        seen.append((environ["REQUEST_METHOD"].lower(), environ["PATH_INFO"],
+                     parse_form(parse_qsl(raw_form, keep_blank_values=True))))
+        return sandbox.wsgi_app(environ, start_response)
+
+    api = StripeSetupApi.build(KEY, BASE, WsgiStripeHttpClient(recording, BASE))
+    # When init runs (first run: every create call is made)
+    run_init(request(), api, ssm, None, "")
+    # Then every path, parameter name and value is one the spec allows; the API version is the
+    # SDK's, newer than the spec (2023-08-16), so only its presence is checked
+    problems: list[str] = []
+    for method, path, params in seen:
+        template = next(t for t in spec["paths"] if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path))
+        operation = spec["paths"][template][method]
+        if method == "post":
+            schema = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+            params.pop("api_version", None) if path == "/v1/webhook_endpoints" else None
+            problems += _violations(params, schema, f"{method.upper()} {path} ")
+        else:
+            allowed = {p["name"] for p in operation.get("parameters", [])}
+            problems += [f"GET {path} {k}: not in the spec" for k in params if k not in allowed]
+    assert {(m, p) for m, p, _ in seen} >= {("post", "/v1/webhook_endpoints"), ("post", "/v1/prices"),
+                                            ("post", "/v1/products"), ("post", "/v1/billing_portal/configurations")}
+    assert problems == []

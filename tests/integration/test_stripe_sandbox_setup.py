@@ -160,6 +160,8 @@ def test_webhook_endpoints_update_events_disable_and_delete(client) -> None:
         (f"url={HOOK}&enabled_events[]=not+an+event", "enabled_events[0]"),
         (f"url={HOOK}&enabled_events[]=invoice.paid&api_version=yesterday", "api_version"),
         (f"url={HOOK}&enabled_events[a][b]=c", "enabled_events"),
+        (f"url={HOOK}&enabled_events[]=invoice.paid&description=" + "a" * 5001, "description"),
+        (f"url={HOOK}&enabled_events" + "[a]" * 500 + "=x", ("enabled_events" + "[a]" * 500)[:80]),
     ],
 )
 def test_webhook_endpoints_create_hostile_input_is_a_400_naming_the_param(sandbox, body, param) -> None:
@@ -245,6 +247,8 @@ def test_portal_configurations_shape_has_the_spec_required_fields(client) -> Non
          "features[subscription_update][products][0][prices]"),
         (lambda p: p["features"].update(gift_cards={"enabled": True}), "features[gift_cards]"),
         (lambda p: p["business_profile"].update(headline="x" * 61), "business_profile[headline]"),
+        (lambda p: p["features"]["payment_method_update"].update(enabled="maybe"),
+         "features[payment_method_update][enabled]"),
     ],
 )
 def test_portal_configurations_create_bad_params_are_refused(client, mutate, param) -> None:

@@ -87,6 +87,7 @@ class _Stored:
 
 # --- form parsing (what stripe-python sends: a[b][0][c]=v, expand[]=x) ----------------------------
 
+MAX_PARAM_DEPTH = 8
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
 
@@ -97,6 +98,10 @@ def parse_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         if not match:
             raise SandboxError(400, f"Invalid parameter name: {key}", param=key)
         parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+        if len(parts) > MAX_PARAM_DEPTH:
+            # Stripe's params nest a few levels at most; deeper is refused, not recursed into.
+            raise SandboxError(400, f"Invalid parameter name: {key[:80]} nests more than {MAX_PARAM_DEPTH} levels",
+                               param=key[:80])
         node = root
         for depth, part in enumerate(parts):
             if part == "":
@@ -1035,7 +1040,7 @@ class StripeApi:
         name = _str(params, "name", required=True)
         assert name is not None
         metadata = _metadata(params)
-        description = _str(params, "description")
+        description = _description(params)
         active = _bool(params, "active")
         product_id = _str(params, "id")
         if product_id is not None and product_id in self.engine.products:
@@ -1108,6 +1113,7 @@ class StripeApi:
             raise SandboxError(
                 400, f"You have reached the maximum of {MAX_WEBHOOK_ENDPOINTS} test webhook endpoints.", param="url"
             )
+        description = _description(params)
         endpoint = WebhookEndpoint(
             id=new_id("we"),
             url=url,
@@ -1115,7 +1121,7 @@ class StripeApi:
             api_version=api_version,
             secret="whsec_" + secrets.token_urlsafe(24),
             created=self.engine.now(),
-            description=_str(params, "description"),
+            description=description,
             metadata=_metadata(params),
         )
         self.engine.webhook_endpoints[endpoint.id] = endpoint
@@ -1138,7 +1144,7 @@ class StripeApi:
         url = _webhook_url(params) if params.get("url") not in (None, "") else None
         events = _enabled_events(params, required=False) if params.get("enabled_events") not in (None, "") else None
         disabled = _bool(params, "disabled")
-        description = _str(params, "description")
+        description = _description(params)
         metadata = _metadata(params)
         if url is not None:
             endpoint.url = url
@@ -1216,7 +1222,10 @@ class StripeApi:
             if not isinstance(value, dict):
                 raise SandboxError(400, f"Invalid object: {where} must be a hash", param=where)
             _check_params(value, PORTAL_FEATURES[name], where)
-            enabled = _bool(value, "enabled")
+            try:
+                enabled = _bool(value, "enabled")
+            except SandboxError:
+                raise SandboxError(400, f"Invalid boolean: {where}[enabled]", param=f"{where}[enabled]") from None
             if enabled is None and name != "subscription_pause":
                 raise missing(f"{where}[enabled]")
             feature = features[name]
@@ -1275,6 +1284,13 @@ class StripeApi:
                 raise missing(f"{at}[prices]")
             products.append({"prices": prices, "product": product})
         return products
+
+
+def _description(params: Mapping[str, Any]) -> str | None:
+    value = _str(params, "description")
+    if value is not None and len(value) > 5000:
+        raise SandboxError(400, "description must be at most 5000 characters.", param="description")
+    return value
 
 
 def _str_list(params: Mapping[str, Any], name: str, label: str) -> list[str]:

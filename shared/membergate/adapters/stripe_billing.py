@@ -16,13 +16,17 @@ from ..ports import CheckoutSession, PaidInvoice
 
 
 class StripeBillingGateway:
-    def __init__(self, client: stripe.StripeClient):
+    def __init__(self, client: stripe.StripeClient, portal_configuration: str = ""):
         self._client = client
+        # `membergate init`'s portal configuration (empty: the account's default one).
+        self._portal_configuration = portal_configuration
         # A price's amount, currency and interval never change at Stripe: one fetch per container.
         self._prices: dict[str, PriceInfo] = {}
 
     @classmethod
-    def build(cls, api_key: str, api_base: str, http_client: Any = None) -> StripeBillingGateway:
+    def build(
+        cls, api_key: str, api_base: str, http_client: Any = None, portal_configuration: str = ""
+    ) -> StripeBillingGateway:
         # The SDK pins its own API version; the webhook endpoint must be registered with the same.
         return cls(
             stripe.StripeClient(
@@ -30,7 +34,8 @@ class StripeBillingGateway:
                 base_addresses={"api": api_base},
                 max_network_retries=2,
                 http_client=http_client,
-            )
+            ),
+            portal_configuration,
         )
 
     def create_customer(self, member_id: str, idempotency_key: str) -> str:
@@ -135,11 +140,10 @@ class StripeBillingGateway:
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         # No idempotency key: each visit needs a fresh session (they are short-lived), and the SDK
         # adds its own key to its network retries.
-        session = self._call(
-            self._client.v1.billing_portal.sessions.create,
-            {"customer": customer_id, "return_url": return_url},
-            {},
-        )
+        params = {"customer": customer_id, "return_url": return_url}
+        if self._portal_configuration:
+            params["configuration"] = self._portal_configuration
+        session = self._call(self._client.v1.billing_portal.sessions.create, params, {})
         return session.url
 
     def invoice_paid_by(self, payment_intent: str) -> PaidInvoice | None:

@@ -101,14 +101,18 @@ def run_init(
 ) -> InitReport:
     """Every step finds what an earlier run made before it makes anything: a re-run creates nothing new."""
     mode = check_request(request)
+    # Parameter Store is read before Stripe is touched: a new endpoint's signing secret is shown once,
+    # so it must not be made when it cannot be stored (no credentials, wrong region).
+    current_key = parameters.get(PARAMETER_NAMES["StripeApiKeySecretName"])
     report = InitReport()
     base = request.api_url.rstrip("/")
     plan = plan_key(request.plan_name)
     price = _plan_price(request, plan, stripe, report)
     webhook_secret = _webhook_endpoint(base + STRIPE_WEBHOOK_PATH, stripe, report)
-    _portal(request, plan, price.product_id, price.id, stripe, report)
+    portal = _portal(request, plan, price.product_id, price.id, stripe, report)
 
-    _store(parameters, PARAMETER_NAMES["StripeApiKeySecretName"], request.stripe_key, "Stripe API key", report)
+    _store(parameters, PARAMETER_NAMES["StripeApiKeySecretName"], request.stripe_key, "Stripe API key", report,
+           current_key)
     name = PARAMETER_NAMES["StripeWebhookSecretsSecretName"]
     if webhook_secret is not None:
         _store(parameters, name, webhook_secret, "Stripe webhook signing secret", report)
@@ -131,10 +135,10 @@ def run_init(
     if request.telegram_bot_token:
         _telegram(request.telegram_bot_token, base + TELEGRAM_WEBHOOK_PATH, parameters, telegram, new_secret, report)
 
-    overrides = {"StripeMode": mode, **PARAMETER_NAMES}
+    overrides = {"StripeMode": mode, **PARAMETER_NAMES, "StripePortalConfigurationId": portal}
     report.samconfig = merge_samconfig(samconfig_text, request.stack_name, request.region, overrides)
-    report.add("samconfig.toml", "updated" if samconfig_text.strip() else "created",
-               f"stack {request.stack_name} in {request.region}, StripeMode={mode}")
+    outcome = "found" if report.samconfig == samconfig_text else "updated" if samconfig_text.strip() else "created"
+    report.add("samconfig.toml", outcome, f"stack {request.stack_name} in {request.region}, StripeMode={mode}")
     return report
 
 
@@ -185,18 +189,20 @@ def _webhook_endpoint(url: str, stripe: StripeSetup, report: InitReport) -> str 
 
 
 def _portal(request: InitRequest, plan: str, product_id: str, price_id: str, stripe: StripeSetup,
-            report: InitReport) -> None:
+            report: InitReport) -> str:
     found = stripe.portal_configuration_by_metadata(PLAN_METADATA, plan)
     if found is not None:
         report.add("Stripe customer portal configuration", "found", found)
-        return
+        return found
     made = stripe.create_portal_configuration(product_id, [price_id], request.plan_name[:60], {PLAN_METADATA: plan})
     report.add("Stripe customer portal configuration", "created",
                f"{made} (cancel at period end, update the card, switch among the plan's prices)")
+    return made
 
 
-def _store(parameters: ParameterStore, name: str, value: str, what: str, report: InitReport) -> None:
-    current = parameters.get(name)
+def _store(parameters: ParameterStore, name: str, value: str, what: str, report: InitReport,
+           current: str | None = None) -> None:
+    current = current if current is not None else parameters.get(name)
     if current == value:
         report.add(what, "found", name)
         return
