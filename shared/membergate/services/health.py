@@ -159,6 +159,12 @@ def _community_checks(
             checks.append(HealthCheck(f"{label}: the bot answers", False,
                                       f"the platform did not answer ({exc}); run `membergate doctor` again"))
             continue
+        except Exception as exc:  # noqa: BLE001 - a health check reports, it never fails the request
+            # Typically the bot token's parameter is missing (the SDK's own error): its secret check says so.
+            checks.append(HealthCheck(f"{label}: the bot answers", False,
+                                      f"the bot could not be asked ({type(exc).__name__}): fix the failing secret "
+                                      "checks above, then run `membergate doctor` again"))
+            continue
         if result is None:
             continue  # no bot check on this platform (or no bot configured here)
         for item in result.checks:
