@@ -141,3 +141,36 @@ def test_health_bot_that_cannot_even_be_built_is_a_failed_check_pointing_at_the_
     # Then a failed check, not an error, sending the creator to the secret checks
     assert [(c.check, c.ok) for c in report.checks] == [("telegram community com_001 (C1): the bot answers", False)]
     assert "secret checks" in report.checks[0].fix
+
+
+@pytest.mark.parametrize(("mode", "targets", "check", "ok"), [
+    ("official", HealthTargets(), "phone_number_id", False),
+    ("official", HealthTargets(whatsapp_phone_number_id_set=True), "phone_number_id", True),
+    ("gateway", HealthTargets(), "gateway_url", False),
+    ("gateway", HealthTargets(whatsapp_gateway_url_set=True), "gateway_url", True),
+])
+def test_health_whatsapp_community_needs_what_its_mode_needs(mode, targets, check, ok):
+    # Given a WhatsApp community in this mode
+    stores = fake_stores()
+    stores.catalog.add_community(Community(id="com_wa", platform=Platform.WHATSAPP, name="WA", external_id="g1",
+                                           role_id=None, on_revoke=OnRevoke.KICK, locale="en", created_at=0, mode=mode))
+    # When checked against a deployment with or without that mode's setting
+    report = deployment_health(stores, {}, FakeDeploymentProbe(), targets, elapsed=lambda: 0.0)
+    # Then the one mode check passes or says which stack parameter to set (or to switch to manual mode)
+    assert [(c.check, c.ok) for c in report.checks] == [(f"whatsapp community com_wa (WA): {check}", ok)]
+    assert ok or "manual mode" in report.checks[0].fix
+
+
+def test_health_gateway_key_is_needed_only_by_gateway_communities():
+    # Given the gateway key's parameter missing and a manual-mode WhatsApp community
+    stores = fake_stores()
+    stores.catalog.add_community(Community(id="com_wa", platform=Platform.WHATSAPP, name="WA", external_id="g1",
+                                           role_id=None, on_revoke=OnRevoke.KICK, locale="en", created_at=0,
+                                           mode="manual", invite_link="https://chat.whatsapp.com/x"))
+    targets = HealthTargets(secrets=(SecretNeed("/mg/gw", "the gateway key", "WhatsAppGatewayKeySecretName",
+                                                Platform.WHATSAPP, "gateway"),))
+    probe = FakeDeploymentProbe()
+    # When checked
+    report = deployment_health(stores, {}, probe, targets, elapsed=lambda: 0.0)
+    # Then the key is not asked for
+    assert report.ok and probe.asked == []
