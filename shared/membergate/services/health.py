@@ -198,7 +198,7 @@ def _community_checks(
         if result is None:
             continue  # no bot check on this platform (or no bot configured here)
         for item in result.checks:
-            checks.append(HealthCheck(f"{label}: {item.name}", item.ok, item.fix or None if not item.ok else None))
+            checks.append(HealthCheck(f"{label}: {item.name}", item.ok, None if item.ok else (item.fix or None)))
     return checks
 
 
