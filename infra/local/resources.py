@@ -247,8 +247,8 @@ def create_resources(template: Template, clients: Any, secret_values: dict[str, 
         key = kms.create_key(Description=f"{prefix} {logical_id}")["KeyMetadata"]
         values[logical_id] = key["KeyId"]
         intrinsics.attributes[(logical_id, "Arn")] = key["Arn"]
-    # Named ScheduleV2 events as EventBridge Scheduler schedules: GET /admin/health reads their state
-    # (the local stack runs them itself; a schedule disabled here stops running too).
+    # Named ScheduleV2 events as EventBridge Scheduler schedules, so GET /admin/health reads their
+    # state as deployed. The local stack runs its schedules itself, whatever their state here.
     scheduler = clients("scheduler")
     for logical_id, function in template.of_type("AWS::Serverless::Function").items():
         for event in (function["Properties"].get("Events") or {}).values():

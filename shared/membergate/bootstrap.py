@@ -632,11 +632,15 @@ def health_targets(settings: config.AdminSettings) -> HealthTargets:
         SecretNeed(s.whatsapp_app_secret_name, "the Meta app secret", "WhatsAppAppSecretSecretName", Platform.WHATSAPP),
         SecretNeed(s.whatsapp_verify_token_name, "the WhatsApp webhook verify token", "WhatsAppVerifyTokenSecretName",
                    Platform.WHATSAPP),
+        SecretNeed(s.whatsapp_gateway_key_name, "your WhatsApp gateway's API key", "WhatsAppGatewayKeySecretName",
+                   Platform.WHATSAPP, "gateway"),
     ]
     return HealthTargets(
         secrets=tuple(n for n in needs if n.name),  # an unset name: the function has no such secret to read
         schedules=s.health_schedules,
         dead_letter_queues=(s.health_dead_letter_queue,) if s.health_dead_letter_queue else (),
+        whatsapp_phone_number_id_set=bool(s.whatsapp_phone_number_id),
+        whatsapp_gateway_url_set=bool(s.whatsapp_gateway_url),
     )
 
 

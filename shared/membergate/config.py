@@ -468,6 +468,9 @@ class AdminSettings(StoreSettings):
     whatsapp_access_token_name: str = ""
     whatsapp_app_secret_name: str = ""
     whatsapp_verify_token_name: str = ""
+    whatsapp_phone_number_id: str = ""  # official mode's Cloud API number
+    whatsapp_gateway_url: str = ""  # gateway mode
+    whatsapp_gateway_key_name: str = ""
     health_schedules: tuple[str, ...] = ()
 
     @classmethod
@@ -506,6 +509,9 @@ class AdminSettings(StoreSettings):
             whatsapp_access_token_name=_env(e, "WHATSAPP_ACCESS_TOKEN_NAME", ""),
             whatsapp_app_secret_name=_env(e, "WHATSAPP_APP_SECRET_NAME", ""),
             whatsapp_verify_token_name=_env(e, "WHATSAPP_VERIFY_TOKEN_NAME", ""),
+            whatsapp_phone_number_id=_env(e, "WHATSAPP_PHONE_NUMBER_ID", ""),
+            whatsapp_gateway_url=_env(e, "WHATSAPP_GATEWAY_URL", ""),
+            whatsapp_gateway_key_name=_env(e, "WHATSAPP_GATEWAY_KEY_NAME", ""),
             health_schedules=tuple(n.strip() for n in _env(e, "HEALTH_SCHEDULES", "").split(",") if n.strip()),
         )
 

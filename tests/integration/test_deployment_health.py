@@ -102,9 +102,13 @@ def test_health_optional_platform_secret_is_needed_once_a_community_uses_it():
             http_event("POST", "/admin/communities", body={"platform": "telegram", "name": "TG", "chat_id": "-1001234567890"},
                        headers=AUTH), LambdaContext())
         assert reply["statusCode"] == 201, reply
-        # Then both Telegram secrets are asked for (the bot check cannot run without the token)
-        failed = failures(call("GET", "/admin/health")[1])
+        # Then both Telegram secrets are asked for, and the bot check (which needs the token) fails without a 5xx
+        status, body = call("GET", "/admin/health")
+        failed = failures(body)
+        assert status == 200
         assert {"secret /membergate/telegram-bot-token is set", "secret /membergate/telegram-webhook-secret is set"} <= set(failed)
+        bot = [fix for name, fix in failed.items() if name.startswith("telegram community") and "the bot answers" in name]
+        assert len(bot) == 1 and "secret checks" in bot[0]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])

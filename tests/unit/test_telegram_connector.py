@@ -95,3 +95,42 @@ def test_telegram_connector_roles_and_direct_add_are_refused(connector):
         with pytest.raises(PermanentError) as refused:
             call()
         assert refused.value.reason == "unsupported_action"
+
+
+# --- preflight (GET /admin/health, POST /admin/communities/{id}/check) ------------------------------
+
+
+def test_telegram_connector_preflight_passes_for_an_admin_bot_with_spec_valid_calls(connector, fake):
+    # Given the bot is an administrator who can invite and ban (the fake's default)
+    # When the community is checked
+    result = connector.preflight(COMMUNITY, [])
+    # Then every check passes, asked with getChat / getMe / getChatMember on the bot itself (each spec-checked)
+    assert Capability.PREFLIGHT in connector.capabilities
+    assert result.ok and [c.name for c in result.checks] == ["bot_in_chat", "bot_is_admin", "bot_rights"]
+    assert [c.method for c in fake.calls] == ["getChat", "getMe", "getChatMember"]
+    assert fake.calls[-1].params["user_id"] == tg.BOT_ID
+
+
+@pytest.mark.parametrize(("member", "check", "says"), [
+    ({"status": "member", "user": tg.bot_user()}, "bot_is_admin", "not an administrator"),
+    (tg.admin_member(tg.bot_user(), can_restrict_members=False), "bot_rights", "'Ban Users'"),
+    (tg.admin_member(tg.bot_user(), can_invite_users=False), "bot_rights", "'Invite Users via Link'"),
+])
+def test_telegram_connector_preflight_names_the_missing_right_with_the_fix(connector, fake, member, check, says):
+    # Given the bot lacks a right in the chat
+    fake.chat_members[(CHAT, tg.BOT_ID)] = member
+    # When checked
+    result = connector.preflight(COMMUNITY, [])
+    # Then that one check fails, telling the creator where to give the right
+    assert not result.ok and [c.name for c in result.failures()] == [check]
+    assert says in result.checks[0].fix and "Edit → Administrators" in result.checks[0].fix
+
+
+def test_telegram_connector_preflight_bot_removed_from_the_chat_says_to_add_it_back(connector, fake):
+    # Given Telegram answers getChat with "chat not found" (the bot is not in it any more)
+    fake.enqueue(error(400, "Bad Request: chat not found"), method="getChat")
+    # When checked
+    result = connector.preflight(COMMUNITY, [])
+    # Then the failed check says to add the bot back as an administrator
+    assert [(c.name, c.ok) for c in result.checks] == [("bot_in_chat", False)]
+    assert "Add the bot to the group or channel as an administrator" in result.checks[0].fix

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.access import Capability, Presence, PresenceState
-from ..domain.preflight import Preflight
+from ..domain.preflight import Check, Preflight
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.model import Community, Platform
 from ..domain.telegram import (
@@ -594,22 +594,39 @@ def _seconds(value: Any) -> float | None:
 INVITE_LIFETIME_SECONDS = 24 * 3600
 
 
+# TelegramBotApi.preflight's refusals, by reason, as the check each one fails.
+_PREFLIGHT_CHECKS = {
+    "telegram_chat_is_private": "chat_is_group",
+    "telegram_bot_not_admin": "bot_is_admin",
+    "telegram_not_enough_rights": "bot_rights",
+    "telegram_needs_supergroup": "chat_is_group",
+}
+
+
 class TelegramConnector:
     """A Telegram group, supergroup or channel behind the core's CommunityConnector port.
 
     Telegram has no roles and a bot cannot add anyone: access is a personal join-request link sent
     to the member, the request approved for them alone, and removal is a ban then an unban."""
 
-    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
-        """No preflight yet (the connector does not declare Capability.PREFLIGHT): no checks, nothing refused."""
-        return Preflight(checks=())
-
-
     platform = Platform.TELEGRAM
     capabilities = frozenset(
         {Capability.CHECK_MEMBER, Capability.INVITE, Capability.APPROVE_JOIN, Capability.REMOVE_MEMBER,
-         Capability.MESSAGE, Capability.POST_ANNOUNCEMENT}
+         Capability.MESSAGE, Capability.POST_ANNOUNCEMENT, Capability.PREFLIGHT}
     )
+
+    def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
+        """The bot is an administrator of the chat who can invite (join-request links) and ban (removal).
+
+        Telegram has no roles, so ``role_ids`` is unused. getChat, getMe (cached) and getChatMember on
+        the bot itself: the refusal's own wording (TelegramBotApi.preflight) is the fix."""
+        del role_ids
+        try:
+            self.api.preflight(community.external_id)
+        except PermanentError as exc:
+            name = _PREFLIGHT_CHECKS.get(exc.reason, "bot_in_chat")  # not found, removed, not a member
+            return Preflight((Check(name, False, exc.message),))
+        return Preflight(tuple(Check(name, True) for name in ("bot_in_chat", "bot_is_admin", "bot_rights")))
 
     def __init__(self, api: TelegramBotApi, invite_lifetime: int = INVITE_LIFETIME_SECONDS):
         self.api = api

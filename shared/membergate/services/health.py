@@ -46,6 +46,7 @@ class SecretNeed:
     what: str
     template_parameter: str
     platform: Platform | None = None  # needed only while a community of this platform exists
+    mode: str | None = None  # ... and of this mode (WhatsApp's gateway key: gateway communities only)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class HealthTargets:
     secrets: tuple[SecretNeed, ...] = ()
     schedules: tuple[str, ...] = ()
     dead_letter_queues: tuple[str, ...] = ()
+    # WhatsApp per community mode, from settings (no platform call): official mode needs the phone
+    # number id, gateway mode the gateway's address.
+    whatsapp_phone_number_id_set: bool = False
+    whatsapp_gateway_url_set: bool = False
 
 
 def deployment_health(
@@ -67,17 +72,42 @@ def deployment_health(
     """Every check in a fixed order: secrets, schedules, dead-letter queues, then each community's bot."""
     communities = stores.catalog.list_communities()
     platforms = {c.platform for c in communities}
+    modes = {(c.platform, c.mode or "manual") for c in communities}
     checks: list[HealthCheck] = []
     for need in targets.secrets:
         if need.platform is not None and need.platform not in platforms:
             continue  # an unused optional platform needs no secret
+        if need.mode is not None and (need.platform, need.mode) not in modes:
+            continue
         checks.append(_secret_check(probe, need))
     for name in targets.schedules:
         checks.append(_schedule_check(probe, name))
     for url in targets.dead_letter_queues:
         checks.append(_dead_letter_check(probe, url))
+    checks.extend(_whatsapp_checks(communities, targets))
     checks.extend(_community_checks(stores, connectors, communities, elapsed or _stopwatch()))
     return HealthReport(tuple(checks))
+
+
+def _whatsapp_checks(communities: Sequence[Community], targets: HealthTargets) -> list[HealthCheck]:
+    """What each WhatsApp community's mode needs from the deployment (manual mode: nothing more)."""
+    checks: list[HealthCheck] = []
+    for community in sorted(communities, key=lambda c: c.id):
+        if community.platform is not Platform.WHATSAPP:
+            continue
+        label = f"whatsapp community {community.id} ({community.name})"
+        mode = community.mode or "manual"
+        if mode == "official":
+            ok = targets.whatsapp_phone_number_id_set
+            checks.append(HealthCheck(f"{label}: phone_number_id", ok, None if ok else (
+                "official mode needs the Cloud API: set the stack parameter WhatsAppPhoneNumberId (Meta app "
+                "dashboard → WhatsApp → API Setup) and deploy, or switch the community to manual mode")))
+        elif mode == "gateway":
+            ok = targets.whatsapp_gateway_url_set
+            checks.append(HealthCheck(f"{label}: gateway_url", ok, None if ok else (
+                "gateway mode needs your gateway: set the stack parameters WhatsAppGatewayUrl and "
+                "WhatsAppGatewayKeySecretName and deploy, or switch the community to manual mode")))
+    return checks
 
 
 def _stopwatch() -> Callable[[], float]:
@@ -159,10 +189,16 @@ def _community_checks(
             checks.append(HealthCheck(f"{label}: the bot answers", False,
                                       f"the platform did not answer ({exc}); run `membergate doctor` again"))
             continue
+        except Exception as exc:  # noqa: BLE001 - a health check reports, it never fails the request
+            # Typically the bot token's parameter is missing (the SDK's own error): its secret check says so.
+            checks.append(HealthCheck(f"{label}: the bot answers", False,
+                                      f"the bot could not be asked ({type(exc).__name__}): fix the failing secret "
+                                      "checks above, then run `membergate doctor` again"))
+            continue
         if result is None:
             continue  # no bot check on this platform (or no bot configured here)
         for item in result.checks:
-            checks.append(HealthCheck(f"{label}: {item.name}", item.ok, item.fix or None if not item.ok else None))
+            checks.append(HealthCheck(f"{label}: {item.name}", item.ok, None if item.ok else (item.fix or None)))
     return checks
 
 
