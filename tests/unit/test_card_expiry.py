@@ -16,6 +16,7 @@ from membergate.domain.lifecycle import (
     CardOnFile,
     card_expires_at,
     decide,
+    erased_card,
     merge_card,
 )
 from membergate.domain.model import MessageKey, MessageStatus, OnGraceEnd, Plan, PlanGrant, PriceLine
@@ -130,6 +131,31 @@ def test_merge_card_same_result_in_any_order():
 def test_merge_card_newer_other_card_replaces():
     old = _card(card_expires_at(1, 2027), "pm_1", NOW)
     assert merge_card(old, _card(card_expires_at(5, 2031), "pm_2", NOW + 1)).payment_method_id == "pm_2"
+
+
+def test_merge_card_erased_stays_erased_in_any_order():
+    # Given an erasure (the member's data deleted) and card events from before and after it
+    events = [_card(card_expires_at(8, 2030), "pm_1", NOW), erased_card(NOW + 10), _card(card_expires_at(8, 2033), "pm_2", NOW + 20)]
+    results = set()
+    # When they arrive in every order
+    for order in itertools.permutations(events):
+        card = None
+        for seen in order:
+            card = merge_card(card, seen)
+        results.add(card)
+    # Then nothing about a card is kept, whichever came last
+    assert results == {erased_card(NOW + 10)}
+
+
+def test_card_event_after_the_erasure_keeps_no_card():
+    # Given a member erased (their card on file forgotten)
+    h = _harness()
+    h.stores.cards.save_card("cus_1", erased_card(T0 + 30))
+    # When Stripe then says a card was attached to the customer
+    outcome = h.processor.apply(json.dumps(se.payment_method_event(created=T0 + 60)), T0 + 60)
+    # Then nothing is kept, and the ledger says why
+    assert h.stores.cards.card("cus_1") == erased_card(T0 + 30)
+    assert "member erased: card not kept" in outcome.detail
 
 
 def test_card_on_file_reads_stripe_payloads():

@@ -51,6 +51,13 @@ class CardOnFile:
     payment_method_id: str
     expires_at: int | None  # the first second after the card's expiry month; None: not known yet
     as_of: int  # the event's ``created``
+    # The customer's member was erased: nothing about the card is kept, and no later event brings it back.
+    erased: bool = False
+
+
+def erased_card(now: int) -> CardOnFile:
+    """What stays of a card on file once its member is erased: only that it was erased."""
+    return CardOnFile("", None, now, erased=True)
 
 
 def card_expires_at(exp_month: int, exp_year: int) -> int:
@@ -64,9 +71,11 @@ def merge_card(current: CardOnFile | None, seen: CardOnFile) -> CardOnFile:
 
     Another card replaces it only when newer (a new default card); news of the same card keeps
     the newest known expiry (a bank's card updater changes it), so an event naming the default
-    without its expiry never erases the date an older event gave."""
-    if current is None:
+    without its expiry never erases the date an older event gave. Once erased, it stays erased."""
+    if current is None or seen.erased:
         return seen
+    if current.erased:
+        return current
     if seen.payment_method_id != current.payment_method_id:
         return seen if seen.as_of >= current.as_of else current
     newer, older = (seen, current) if seen.as_of >= current.as_of else (current, seen)

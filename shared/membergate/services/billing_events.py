@@ -440,7 +440,7 @@ class BillingEventProcessor:
             merged = merge_card(current, card)
             if merged != current:
                 self.stores.cards.save_card(customer_id, merged)
-            said.append(f"card on file {merged.payment_method_id}")
+            said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
         member = self.stores.members.find_by_customer(customer_id)
         email = customer_object_email(event.object)
         if member is not None and email:

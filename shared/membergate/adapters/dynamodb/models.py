@@ -441,6 +441,7 @@ class CardItem(MembershipItem, discriminator="card"):
     payment_method_id = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)
     as_of = NumberAttribute()
+    erased = BooleanAttribute(null=True)  # the member was erased: the card is forgotten for good
 
 
 class FunnelItem(MembershipItem, discriminator="funnel"):

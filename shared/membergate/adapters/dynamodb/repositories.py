@@ -1193,8 +1193,9 @@ class DynamoPrivacyStore:
                         if not _conditional_failed(exc):
                             raise
                 removed["identities"] += 1
-            MemberItem(pk, "MEMBER").update(
-                actions=[MemberItem.identities.remove(), MemberItem.discord_user_id.remove(), MemberItem.discord_tokens.remove()]
+            MemberItem(pk, "MEMBER").update(  # the handles too: names people are known by
+                actions=[MemberItem.identities.remove(), MemberItem.discord_user_id.remove(), MemberItem.discord_tokens.remove(),
+                         MemberItem.handles.remove()]
             )
         for item in MembershipItem.query(pk, consistent_read=True):
             if isinstance(item, CredentialsItem):
@@ -1274,11 +1275,11 @@ class DynamoCardStore:
         if item is None:
             return None
         expires = int(item.expires_at) if item.expires_at is not None else None
-        return CardOnFile(item.payment_method_id, expires, int(item.as_of))
+        return CardOnFile(item.payment_method_id, expires, int(item.as_of), erased=bool(item.erased))
 
     def save_card(self, customer_id: str, card: CardOnFile) -> None:
         CardItem(f"CARD#{customer_id}", "CARD", payment_method_id=card.payment_method_id,
-                 expires_at=card.expires_at, as_of=card.as_of).save()
+                 expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None).save()
 
 
 # --- personal links in messages -------------------------------------------------------------
