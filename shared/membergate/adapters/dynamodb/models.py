@@ -433,6 +433,7 @@ class ContactItem(MembershipItem, discriminator="contact"):
 
     member_id = UnicodeAttribute()
     email = UnicodeAttribute()
+    as_of = NumberAttribute(null=True)  # the created of the Stripe event that said it (ordering guard)
 
 
 class CardItem(MembershipItem, discriminator="card"):

@@ -15,7 +15,7 @@ from pynamodb.transactions import TransactWrite
 from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
-from ...domain.lifecycle import CardOnFile
+from ...domain.lifecycle import CardOnFile, EmailOnFile
 from ...domain.survey import SurveyAnswer, SurveyLink
 from ...domain.model import (
     CheckoutOptions,
@@ -1267,6 +1267,23 @@ class DynamoContactStore:
     def email(self, member_id: str) -> str | None:
         item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
         return item.email if item else None
+
+    def contact(self, member_id: str) -> EmailOnFile | None:
+        item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
+        return EmailOnFile(item.email, int(item.as_of or 0)) if item else None
+
+    def keep_email(self, member_id: str, seen: EmailOnFile) -> bool:
+        # merge_email's rule as a condition: nothing stored, older, or the same second and not smaller.
+        condition = (ContactItem.pk.does_not_exist() | ContactItem.as_of.does_not_exist()
+                     | (ContactItem.as_of < seen.as_of) | ((ContactItem.as_of == seen.as_of) & (ContactItem.email >= seen.email)))
+        try:
+            ContactItem(f"CONTACT#{member_id}", "CONTACT", member_id=member_id, email=seen.email,
+                        as_of=seen.as_of).save(condition=condition)
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
 
 
 class DynamoCardStore:
