@@ -19,7 +19,7 @@ from .domain.funnel import FunnelCount
 from .domain.kpis import DaySnapshot
 from .domain.grants import OneTimeGrant
 from .domain.migration import Migration, MigrationMember
-from .domain.lifecycle import CardOnFile
+from .domain.lifecycle import CardOnFile, EmailOnFile
 from .domain.preflight import Preflight
 from .domain.reconcile import StripeEvent, StripeSubscription
 from .domain.survey import SurveyAnswer, SurveyLink
@@ -312,6 +312,11 @@ class ContactStore(Protocol):
 
     def set_email(self, member_id: str, email: str) -> None: ...
     def email(self, member_id: str) -> str | None: ...
+    def contact(self, member_id: str) -> EmailOnFile | None:
+        """The email with the ``created`` of the Stripe event that said it (one read, as email())."""
+    def keep_email(self, member_id: str, seen: EmailOnFile) -> bool:
+        """Store ``seen`` unless what is stored is newer (domain.lifecycle.merge_email's rule), in one
+        conditional write (no read first); True when stored."""
 
 
 class CardStore(Protocol):

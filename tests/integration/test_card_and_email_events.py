@@ -6,6 +6,7 @@ import pytest
 
 from infra.local.stripe_sandbox import signed_delivery
 from membergate import bootstrap
+from membergate.domain.lifecycle import EmailOnFile
 from tests.integration.test_member_journey import GUILD, PUBLIC, ROLE, USER, bind_discord, pay, setup_catalog
 from tests.support import stripe_events as se
 from tests.support.aws import WEBHOOK_SECRET
@@ -85,3 +86,23 @@ def test_customer_updated_email_is_stored_for_the_ses_fallback(pipeline):
     # Then the event was processed and the member's stored email is the new one
     assert p.webhook_replies[-1]["statusCode"] == 200
     assert bootstrap.admin().stores.contacts.email(member_id) == "new.address@example.com"
+
+
+def test_customer_updated_late_older_event_does_not_put_the_old_email_back(pipeline):
+    p = pipeline
+    # Given a paying member whose email changed twice in Stripe
+    plan_id = setup_catalog(p)
+    pay(p, bind_discord(p, plan_id), plan_id)
+    customer, member_id = _customer_and_member(p)
+    now = p.clock.now()
+    # When the newer customer.updated arrives first and the older one late
+    _send(p, se.customer_updated(created=now + 120, customer=customer, email="newest@example.com"))
+    _send(p, se.customer_updated(created=now + 60, customer=customer, email="older@example.com"))
+    # Then both were acknowledged and the newer address stays, with its event's time (DynamoDB's conditional write)
+    assert [r["statusCode"] for r in p.webhook_replies[-2:]] == [200, 200]
+    contacts = bootstrap.admin().stores.contacts
+    assert contacts.contact(member_id).email == "newest@example.com" and contacts.contact(member_id).as_of == now + 120
+    # And the conditional write itself refuses an older address, keeps a newer one
+    assert contacts.keep_email(member_id, EmailOnFile("older@example.com", now + 60)) is False
+    assert contacts.keep_email(member_id, EmailOnFile("later@example.com", now + 180)) is True
+    assert contacts.email(member_id) == "later@example.com"

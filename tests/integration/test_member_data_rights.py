@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from membergate import bootstrap
+from membergate.domain.lifecycle import CardOnFile, card_expires_at
 from membergate.services.kpis import history_from_stores
 from tests.integration.test_member_journey import GUILD, ROLE, USER, bind_discord, pay, subscription_of
 from tests.support.discord_spec import SpecCheckingDiscordTransport
@@ -54,7 +55,7 @@ def test_export_holds_identities_purchases_access_sessions_and_says_what_stripe_
     # Then everything held is there: account, purchase, entitlement, access, checkout, signed-in browser, events
     assert reply["status"] == 200, reply
     data = reply["body"]
-    assert data["member"]["identities"] == [{"platform": "discord", "external_id": USER}]
+    assert data["member"]["identities"] == [{"platform": "discord", "external_id": USER, "handle": "@user0003"}]
     assert [(x["plan_id"], x["kind"], x["amount"], x["currency"]) for x in data["purchases"]] == [
         (plan_id, "lifetime", 19900, "eur")]
     assert [e["state"] for e in data["entitlements"]] == ["active"]
@@ -98,6 +99,39 @@ def test_erase_removes_access_first_then_personal_data_and_keeps_the_kpis(pipeli
     timeline = p.admin("GET", f"/admin/members/{member_id}/timeline")["body"]["entries"]
     assert [e["summary"] for e in timeline if e["kind"] == "erasure"] == [
         "erasure asked: member's request by email", "personal data erased"]
+
+
+def test_erase_through_the_api_forgets_email_and_card_and_is_audited_once(pipeline):
+    p = pipeline
+    # Given a lifetime member with an email and a card on file, both in their export
+    plan_id = _plan(p, "lifetime")
+    pay(p, bind_discord(p, plan_id), plan_id)
+    member_id = _member_id(p)
+    stores = bootstrap.admin().stores
+    customer_id = stores.members.get(member_id).stripe_customer_id
+    stores.contacts.set_email(member_id, "ana@example.com")
+    stores.cards.save_card(customer_id, CardOnFile("pm_ana", card_expires_at(8, 2031), p.clock.now()))
+    before = p.admin("GET", f"/admin/members/{member_id}/export")["body"]
+    assert before["email"] == "ana@example.com"
+    assert before["card_on_file"] == {"payment_method_id": "pm_ana", "expires": "2031-08"}
+    # When the creator erases them through the API until done (three calls: asked, done, again)
+    for _ in range(3):
+        p.admin("POST", f"/admin/members/{member_id}/erase", body={"reason": "member's request"})
+        p.pump()
+    # Then the export shows nothing personal: no account, name, email, card, message or session
+    after = p.admin("GET", f"/admin/members/{member_id}/export")["body"]
+    assert after["erasure"]["state"] == "erased" and after["erasure"]["removed"]["card_on_file"] == 1
+    assert (after["member"]["identities"], after["email"], after["card_on_file"]) == ([], None, None)
+    assert after["messages"] == [] and after["tokens"] == [] and after["checkout_attempts"] == []
+    assert "pm_ana" not in str(after) and "ana@example.com" not in str(after)
+    assert stores.members.get(member_id).identities == () and stores.contacts.email(member_id) is None
+    # And the KPIs' pseudonymous customer id stays, the card kept only as "erased"
+    assert after["member"]["stripe_customer_id"] == customer_id and stores.cards.card(customer_id).erased
+    # And the audit log has the erasure once, with who asked and why
+    since = p.clock.now() - 86_400
+    entries = [e for e in p.admin("GET", f"/admin/audit?since={since}")["body"]["entries"] if e["target"] == member_id]
+    assert [(e["action"], e["reason"], e["actor"].startswith("token:")) for e in entries] == [
+        ("member.erase", "member's request", True)]
 
 
 def test_erase_with_a_live_subscription_is_409_until_cancelled_in_stripe(pipeline):

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from membergate.domain.errors import PermanentError
-from membergate.domain.lifecycle import CardOnFile
+from membergate.domain.lifecycle import CardOnFile, EmailOnFile, merge_email
 
 
 class FakeContacts:
     def __init__(self) -> None:
         self.emails: dict[str, str] = {}
+        self.as_of: dict[str, int] = {}
 
     def set_email(self, member_id: str, email: str) -> None:
         self.emails[member_id] = email
+        self.as_of.pop(member_id, None)
 
     def email(self, member_id: str) -> str | None:
         return self.emails.get(member_id)
+
+    def contact(self, member_id: str) -> EmailOnFile | None:
+        email = self.emails.get(member_id)
+        return EmailOnFile(email, self.as_of.get(member_id, 0)) if email is not None else None
+
+    def keep_email(self, member_id: str, seen: EmailOnFile) -> bool:
+        """As DynamoDB's conditional write: stored unless what is there is newer (merge_email)."""
+        current = self.contact(member_id)
+        if current is not None and merge_email(current, seen) != seen:
+            return False
+        self.emails[member_id], self.as_of[member_id] = seen.email, seen.as_of
+        return True
 
 
 class RecordingMailer:

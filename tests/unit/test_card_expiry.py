@@ -14,9 +14,12 @@ from membergate.domain.lifecycle import (
     CARD_EXPIRING,
     DAY,
     CardOnFile,
+    EmailOnFile,
     card_expires_at,
     decide,
+    erased_card,
     merge_card,
+    merge_email,
 )
 from membergate.domain.model import MessageKey, MessageStatus, OnGraceEnd, Plan, PlanGrant, PriceLine
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES, card_on_file, parse_event
@@ -127,9 +130,43 @@ def test_merge_card_same_result_in_any_order():
     assert results == {_card(card_expires_at(8, 2033), "pm_1", NOW + 20)}
 
 
+def test_merge_card_two_cards_of_the_same_second_give_one_result_in_either_order():
+    # Given two cards named default by events of the same second
+    a, b = _card(card_expires_at(8, 2030), "pm_a", NOW), _card(card_expires_at(8, 2031), "pm_b", NOW)
+    # When they arrive in either order, after an older card
+    first, second = merge_card(merge_card(_card(None, "pm_0", NOW - 1), a), b), merge_card(merge_card(_card(None, "pm_0", NOW - 1), b), a)
+    # Then the same card is on file
+    assert first == second == a
+
+
 def test_merge_card_newer_other_card_replaces():
     old = _card(card_expires_at(1, 2027), "pm_1", NOW)
     assert merge_card(old, _card(card_expires_at(5, 2031), "pm_2", NOW + 1)).payment_method_id == "pm_2"
+
+
+def test_merge_card_erased_stays_erased_in_any_order():
+    # Given an erasure (the member's data deleted) and card events from before and after it
+    events = [_card(card_expires_at(8, 2030), "pm_1", NOW), erased_card(NOW + 10), _card(card_expires_at(8, 2033), "pm_2", NOW + 20)]
+    results = set()
+    # When they arrive in every order
+    for order in itertools.permutations(events):
+        card = None
+        for seen in order:
+            card = merge_card(card, seen)
+        results.add(card)
+    # Then nothing about a card is kept, whichever came last
+    assert results == {erased_card(NOW + 10)}
+
+
+def test_card_event_after_the_erasure_keeps_no_card():
+    # Given a member erased (their card on file forgotten)
+    h = _harness()
+    h.stores.cards.save_card("cus_1", erased_card(T0 + 30))
+    # When Stripe then says a card was attached to the customer
+    outcome = h.processor.apply(json.dumps(se.payment_method_event(created=T0 + 60)), T0 + 60)
+    # Then nothing is kept, and the ledger says why
+    assert h.stores.cards.card("cus_1") == erased_card(T0 + 30)
+    assert "member erased: card not kept" in outcome.detail
 
 
 def test_card_on_file_reads_stripe_payloads():
@@ -233,3 +270,32 @@ def test_customer_updated_erased_member_stays_erased():
     # Then nothing is kept
     assert h.stores.contacts.email("mbr_1") is None
     assert outcome.detail == "member erased: email not kept"
+
+
+def test_merge_email_same_result_in_any_order():
+    # Given an import (no event), two customer.updated, and two of the same second
+    seen = [EmailOnFile("import@example.com"), EmailOnFile("old@example.com", NOW), EmailOnFile("new@example.com", NOW + 60),
+            EmailOnFile("b@example.com", NOW + 60)]
+    results = set()
+    # When they arrive in every order
+    for order in itertools.permutations(seen):
+        email = None
+        for one in order:
+            email = merge_email(email, one)
+        results.add(email)
+    # Then the newest wins, and a tie is decided by the address, not by arrival
+    assert results == {EmailOnFile("b@example.com", NOW + 60)}
+
+
+@pytest.mark.parametrize("late_first", [False, True])
+def test_customer_updated_older_event_never_puts_the_old_email_back(late_first):
+    # Given a member, and two customer.updated: the address changed at T0+60, then again at T0+120
+    h = _harness()
+    older = json.dumps(se.customer_updated(created=T0 + 60, email="old@example.com"))
+    newer = json.dumps(se.customer_updated(created=T0 + 120, email="new@example.com"))
+    # When Stripe delivers them in either order
+    outcomes = [h.processor.apply(e, T0 + 200) for e in ([older, newer] if late_first else [newer, older])]
+    # Then the newer address is on file either way, and a late older event says it was not kept
+    assert h.stores.contacts.contact("mbr_1") == EmailOnFile("new@example.com", T0 + 120)
+    if not late_first:
+        assert outcomes[1].detail == "older than the email on file: not kept"

@@ -112,6 +112,13 @@ class _Contacts:
     def set_email(self, member_id: str, email: str) -> None:
         self.emails[member_id] = email
 
+    def contact(self, member_id: str):
+        return None
+
+    def keep_email(self, member_id: str, seen) -> bool:
+        self.emails[member_id] = seen.email
+        return True
+
 
 def _trialing(sub_id: str, member_id: str, fingerprint: str | None) -> str:
     event = se.subscription_event("customer.subscription.created", created=T0, member_id=member_id, status="trialing",

@@ -51,6 +51,13 @@ class CardOnFile:
     payment_method_id: str
     expires_at: int | None  # the first second after the card's expiry month; None: not known yet
     as_of: int  # the event's ``created``
+    # The customer's member was erased: nothing about the card is kept, and no later event brings it back.
+    erased: bool = False
+
+
+def erased_card(now: int) -> CardOnFile:
+    """What stays of a card on file once its member is erased: only that it was erased."""
+    return CardOnFile("", None, now, erased=True)
 
 
 def card_expires_at(exp_month: int, exp_year: int) -> int:
@@ -64,14 +71,39 @@ def merge_card(current: CardOnFile | None, seen: CardOnFile) -> CardOnFile:
 
     Another card replaces it only when newer (a new default card); news of the same card keeps
     the newest known expiry (a bank's card updater changes it), so an event naming the default
-    without its expiry never erases the date an older event gave."""
-    if current is None:
+    without its expiry never erases the date an older event gave. Once erased, it stays erased."""
+    if current is None or seen.erased:
         return seen
+    if current.erased:
+        return current
     if seen.payment_method_id != current.payment_method_id:
-        return seen if seen.as_of >= current.as_of else current
+        if seen.as_of == current.as_of:  # two cards in the same second: the same one whichever came first
+            return min(current, seen, key=lambda c: c.payment_method_id)
+        return seen if seen.as_of > current.as_of else current
     newer, older = (seen, current) if seen.as_of >= current.as_of else (current, seen)
     expires = newer.expires_at if newer.expires_at is not None else older.expires_at
     return CardOnFile(current.payment_method_id, expires, newer.as_of)
+
+
+@dataclass(frozen=True)
+class EmailOnFile:
+    """A member's email, as of the Stripe event that said it (``created``; 0 when no event did, e.g. an import)."""
+
+    email: str
+    as_of: int = 0
+
+
+def merge_email(current: EmailOnFile | None, seen: EmailOnFile) -> EmailOnFile:
+    """The email on file after an event saying ``seen``, whatever order the events arrive in.
+
+    Stripe delivers out of order: a late, older customer.updated must not put an old address back.
+    The newest event wins; two of the same second keep the same one whichever came first (the
+    smaller address), so the result is the same in any order."""
+    if current is None or seen.as_of > current.as_of:
+        return seen
+    if seen.as_of < current.as_of:
+        return current
+    return min(current, seen, key=lambda e: e.email)
 
 
 def card_expires_before(card: CardOnFile | None, charge_at: int) -> bool:

@@ -74,6 +74,7 @@ from .schemas import (
     ErasureOut,
     ExportCheckoutOut,
     ExportEventOut,
+    ExportCardOut,
     ExportIdentityOut,
     ExportMemberOut,
     ExportOut,
@@ -441,7 +442,7 @@ def build_admin_app(
     @app.post("/admin/members/<member_id>/erase", responses={200: {"description": "erased"}, 202: {"description": "access being removed; call again"}})
     def erase_member(member_id: str, body: EraseIn) -> Response[ErasureOut]:
         require_id(member_id, "member_id")
-        done = privacy.erase_member(stores_factory(), queue_factory(), member_id, body.reason, now())
+        done = privacy.erase_member(stores_factory(), queue_factory(), member_id, body.reason, now(), actor=actor(app))
         return Response(200 if done.done else 202, "application/json", erasure_out(done.record, done.waiting_for))
 
     @app.get("/admin/kpis")
@@ -733,7 +734,8 @@ def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:
         exported_at=iso(moment) or "",
         member=ExportMemberOut(
             id=m.id, created_at=iso(m.created_at) or "", origin=m.origin.value, stripe_customer_id=m.stripe_customer_id,
-            identities=[ExportIdentityOut(platform=i.platform.value, external_id=i.external_id) for i in m.identities],
+            identities=[ExportIdentityOut(platform=i.platform.value, external_id=i.external_id, handle=i.handle)
+                        for i in m.identities],
         ),
         subscriptions=[
             ExportSubscriptionOut(
@@ -770,4 +772,10 @@ def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:
                        for e in x.events],
         erasure=erasure_out(x.erasure) if x.erasure is not None else None,
         held_elsewhere=HELD_ELSEWHERE,
+        email=x.email,
+        card_on_file=ExportCardOut(
+            payment_method_id=x.card.payment_method_id,
+            # expires_at is the first second after the expiry month: the month is the second before
+            expires=(iso(x.card.expires_at - 1) or "")[:7] if x.card.expires_at is not None else None,
+        ) if x.card is not None else None,
     )

@@ -338,16 +338,12 @@ def register_dashboard(
         if not reason:
             return _html(400, _message_page(lang, t["erase_no_reason"]))
         stores = stores_factory()
-        try:
-            asked_before = stores.privacy is not None and stores.privacy.erasure(member_id) is not None
-            done = privacy.erase_member(stores, queue_factory(), member_id, reason, now())
+        try:  # audited by the service (member.erase), as the API's erase is
+            done = privacy.erase_member(stores, queue_factory(), member_id, reason, now(), actor=actor_of(admin_token()))
         except NotFoundError:
             return _html(404, _message_page(lang, t["no_member"].format(member=member_id)))
         except ConflictError as error:  # a live subscription: cancel it in Stripe first
             return _html(409, _message_page(lang, t["live_subscription"].format(message=error.message)))
-        if not asked_before:
-            controls.audit(stores, actor=actor_of(admin_token()), action="member.erase", target=member_id, now=now(),
-                           member_id=member_id, reason=reason)
         if done.done:
             query = urlencode({"lang": lang, "member": member_id, "notice": "erased"})
         else:

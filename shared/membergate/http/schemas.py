@@ -519,6 +519,12 @@ class ErasureOut(BaseModel):
 class ExportIdentityOut(BaseModel):
     platform: str
     external_id: str
+    handle: str | None = Field(default=None, description="the name shown with the account, when known")
+
+
+class ExportCardOut(BaseModel):
+    payment_method_id: str = Field(description="the Stripe payment method the next charge goes to")
+    expires: str | None = Field(description="the card's expiry month, YYYY-MM, when Stripe said it")
 
 
 class ExportMemberOut(BaseModel):
@@ -595,6 +601,8 @@ class ExportOut(BaseModel):
     stripe_events: list[ExportEventOut] = Field(description="Stripe events about the member in the ledger (last 31 days)")
     erasure: ErasureOut | None
     held_elsewhere: str = Field(description="what Membergate does not hold, and where it is")
+    email: str | None = Field(default=None, description="the address messages go to when the platform cannot carry them")
+    card_on_file: ExportCardOut | None = Field(default=None, description="the card on file, for card-expiry warnings")
 
 
 class ErrorBody(BaseModel):

@@ -41,7 +41,7 @@ from .controls import audit
 from .funnel import count_step
 from .kpis import mark_late
 from .membership import refresh_member
-from ..domain.lifecycle import merge_card
+from ..domain.lifecycle import EmailOnFile, merge_card, merge_email
 
 
 
@@ -429,24 +429,30 @@ class BillingEventProcessor:
             merged = merge_card(current, card)
             if merged != current:
                 self.stores.cards.save_card(customer_id, merged)
-            said.append(f"card on file {merged.payment_method_id}")
+            said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
         member = self.stores.members.find_by_customer(customer_id)
         email = customer_object_email(event.object)
         if member is not None and email:
-            said.append(self._follow_email(member.id, email))
+            said.append(self._follow_email(member.id, EmailOnFile(email, event.created)))
         return Outcome("processed", "; ".join(said) or "nothing Membergate keeps changed", member.id if member else None)
 
-    def _follow_email(self, member_id: str, email: str) -> str:
+    def _follow_email(self, member_id: str, seen: EmailOnFile) -> str:
         """The email changed in Stripe (the member or the creator edited it): messages follow it.
-        Never for an erased member (or one being erased): what was deleted stays deleted."""
+        Never for an erased member (or one being erased): what was deleted stays deleted. A late,
+        older event never puts an old address back (merge_email; the same calls as before)."""
         if self.stores.contacts is None:
             return "emails are not kept"
         if self.stores.privacy is not None and self.stores.privacy.erasure(member_id) is not None:
             return "member erased: email not kept"
-        if self.stores.contacts.email(member_id) == email:
-            return "email unchanged"
-        self.stores.contacts.set_email(member_id, email)
-        return "email updated"
+        current = self.stores.contacts.contact(member_id)
+        merged = merge_email(current, seen)
+        if merged == current:
+            return "email unchanged" if current.email == seen.email else "older than the email on file: not kept"
+        # Conditional: an event applied meanwhile by another processor, if newer, stays.
+        stored = self.stores.contacts.keep_email(member_id, merged)
+        if not stored:
+            return "older than the email on file: not kept"
+        return "email unchanged" if current is not None and current.email == seen.email else "email updated"
 
     # -- invoices ----------------------------------------------------------------------------
 
@@ -516,7 +522,8 @@ class BillingEventProcessor:
         """Keep the buyer's email: messages their platform refuses (DMs closed) go there instead."""
         email = customer_email(event.object)
         if email and self.stores.contacts is not None:
-            self.stores.contacts.set_email(member_id, email)
+            # One conditional write, no read: a newer customer.updated already applied stays.
+            self.stores.contacts.keep_email(member_id, EmailOnFile(email, event.created))
 
     def _plan_for(self, price_ids: tuple[str, ...]) -> Plan | None:
         for price_id in price_ids:

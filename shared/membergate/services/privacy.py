@@ -5,7 +5,9 @@ Erasure runs in two steps so that the member loses access the normal way first:
    entitlements are derived again and the dispatcher takes the access away (it still knows the
    member's platform accounts, which it needs to remove a role or a member);
 2. done (the same request again, once no community shows the member with access): platform
-   accounts, sealed OAuth tokens, messages, checkout attempts, sessions and claim links are deleted.
+   accounts and the names shown with them, sealed OAuth tokens, messages, checkout attempts, sessions,
+   claim links, the email and the card on file (which payment method, its expiry) are deleted.
+The erasure is audited here (``member.erase``, once, when first asked), whichever edge asked for it.
 What the KPIs need (subscriptions, purchases, entitlements, access states) stays under the
 member's opaque id and Stripe customer id: pseudonymous, the person behind them known only to Stripe,
 which keeps its own records (the creator erases there separately: Dashboard → customer → Delete).
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from ..domain.errors import ConflictError, NotFoundError
 from ..domain.grants import OneTimeGrant
+from ..domain.lifecycle import CardOnFile, erased_card
 from ..domain.billing import SubscriptionRecord
 from ..domain.model import (
     AccessRecord,
@@ -30,6 +33,7 @@ from ..domain.model import (
     WorkKind,
 )
 from ..ports import AccessWork, AccessWorkQueue, ErasureRecord, HeldToken, PrivacyStore, Stores
+from .controls import audit
 from .membership import current_view, refresh_member
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,8 @@ class MemberExport:
     tokens: list[HeldToken]
     events: list[LedgerEntry]
     erasure: ErasureRecord | None
+    email: str | None = None  # where messages go when the platform cannot carry them
+    card: CardOnFile | None = None  # the customer's card on file (payment method, expiry); None once erased
 
 
 def _privacy(stores: Stores) -> PrivacyStore:
@@ -89,7 +95,16 @@ def export_member(stores: Stores, member_id: str, now: int) -> MemberExport:
         tokens=privacy.held_tokens(member_id, now),
         events=events,
         erasure=privacy.erasure(member_id),
+        email=stores.contacts.email(member_id) if stores.contacts is not None else None,
+        card=_card(stores, member),
     )
+
+
+def _card(stores: Stores, member: Member) -> CardOnFile | None:
+    if stores.cards is None or not member.stripe_customer_id:
+        return None
+    card = stores.cards.card(member.stripe_customer_id)
+    return card if card is not None and not card.erased else None
 
 
 @dataclass(frozen=True)
@@ -107,9 +122,13 @@ class SubscriptionLiveError(ConflictError):
     code = "subscription_live"
 
 
-def erase_member(stores: Stores, queue: AccessWorkQueue, member_id: str, reason: str, now: int) -> Erasure:
-    """Ask for (or finish) a member's erasure; idempotent: call again until ``done``."""
-    _member(stores, member_id)
+def erase_member(
+    stores: Stores, queue: AccessWorkQueue, member_id: str, reason: str, now: int, *, actor: str,
+) -> Erasure:
+    """Ask for (or finish) a member's erasure; idempotent: call again until ``done``.
+
+    ``actor`` (who asked: the admin token's fingerprint) goes into the audit log when first asked."""
+    member = _member(stores, member_id)
     privacy = _privacy(stores)
     record = privacy.erasure(member_id)
     if record is not None and record.erased_at is not None:
@@ -127,6 +146,8 @@ def erase_member(stores: Stores, queue: AccessWorkQueue, member_id: str, reason:
         record = ErasureRecord(member_id, reason, requested_at=now)
         privacy.record_erasure(record)
         log.info("member erasure asked", extra={"member_id": member_id})
+        if stores.audit is not None:
+            audit(stores, actor=actor, action="member.erase", target=member_id, now=now, member_id=member_id, reason=reason)
     for grant in stores.grants.for_member(member_id):
         if not grant.ended_reason:
             stores.grants.save(replace(grant, ended_reason=ERASED))
@@ -144,6 +165,11 @@ def erase_member(stores: Stores, queue: AccessWorkQueue, member_id: str, reason:
             queue.send([AccessWork(WorkKind.RESYNC, member_id, community_id) for community_id, _ in waiting])
         return Erasure(record, waiting)
     removed = privacy.erase_personal_data(member_id)
+    if _card(stores, member) is not None and member.stripe_customer_id and stores.cards is not None:
+        # Kept as "erased" under the pseudonymous customer id: a later payment_method.* event from
+        # Stripe then finds it and keeps nothing (services/billing_events.py), at no extra read.
+        stores.cards.save_card(member.stripe_customer_id, erased_card(now))
+        removed["card_on_file"] = 1
     record = replace(record, erased_at=now, removed=tuple(sorted(removed.items())))
     privacy.record_erasure(record)
     log.info("member erased", extra={"member_id": member_id, "removed": removed})

@@ -433,6 +433,7 @@ class ContactItem(MembershipItem, discriminator="contact"):
 
     member_id = UnicodeAttribute()
     email = UnicodeAttribute()
+    as_of = NumberAttribute(null=True)  # the created of the Stripe event that said it (ordering guard)
 
 
 class CardItem(MembershipItem, discriminator="card"):
@@ -441,6 +442,7 @@ class CardItem(MembershipItem, discriminator="card"):
     payment_method_id = UnicodeAttribute()
     expires_at = NumberAttribute(null=True)
     as_of = NumberAttribute()
+    erased = BooleanAttribute(null=True)  # the member was erased: the card is forgotten for good
 
 
 class FunnelItem(MembershipItem, discriminator="funnel"):

@@ -15,7 +15,7 @@ from pynamodb.transactions import TransactWrite
 from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
-from ...domain.lifecycle import CardOnFile
+from ...domain.lifecycle import CardOnFile, EmailOnFile
 from ...domain.survey import SurveyAnswer, SurveyLink
 from ...domain.model import (
     CheckoutOptions,
@@ -1193,8 +1193,9 @@ class DynamoPrivacyStore:
                         if not _conditional_failed(exc):
                             raise
                 removed["identities"] += 1
-            MemberItem(pk, "MEMBER").update(
-                actions=[MemberItem.identities.remove(), MemberItem.discord_user_id.remove(), MemberItem.discord_tokens.remove()]
+            MemberItem(pk, "MEMBER").update(  # the handles too: names people are known by
+                actions=[MemberItem.identities.remove(), MemberItem.discord_user_id.remove(), MemberItem.discord_tokens.remove(),
+                         MemberItem.handles.remove()]
             )
         for item in MembershipItem.query(pk, consistent_read=True):
             if isinstance(item, CredentialsItem):
@@ -1267,6 +1268,23 @@ class DynamoContactStore:
         item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
         return item.email if item else None
 
+    def contact(self, member_id: str) -> EmailOnFile | None:
+        item = _get(ContactItem, f"CONTACT#{member_id}", "CONTACT")
+        return EmailOnFile(item.email, int(item.as_of or 0)) if item else None
+
+    def keep_email(self, member_id: str, seen: EmailOnFile) -> bool:
+        # merge_email's rule as a condition: nothing stored, older, or the same second and not smaller.
+        condition = (ContactItem.pk.does_not_exist() | ContactItem.as_of.does_not_exist()
+                     | (ContactItem.as_of < seen.as_of) | ((ContactItem.as_of == seen.as_of) & (ContactItem.email >= seen.email)))
+        try:
+            ContactItem(f"CONTACT#{member_id}", "CONTACT", member_id=member_id, email=seen.email,
+                        as_of=seen.as_of).save(condition=condition)
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
 
 class DynamoCardStore:
     def card(self, customer_id: str) -> CardOnFile | None:
@@ -1274,11 +1292,11 @@ class DynamoCardStore:
         if item is None:
             return None
         expires = int(item.expires_at) if item.expires_at is not None else None
-        return CardOnFile(item.payment_method_id, expires, int(item.as_of))
+        return CardOnFile(item.payment_method_id, expires, int(item.as_of), erased=bool(item.erased))
 
     def save_card(self, customer_id: str, card: CardOnFile) -> None:
         CardItem(f"CARD#{customer_id}", "CARD", payment_method_id=card.payment_method_id,
-                 expires_at=card.expires_at, as_of=card.as_of).save()
+                 expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None).save()
 
 
 # --- personal links in messages -------------------------------------------------------------
