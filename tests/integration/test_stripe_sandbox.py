@@ -701,6 +701,37 @@ def test_delivery_consumer_calling_back_does_not_deadlock_and_keeps_order():
     assert seen[-2:] == ["checkout.session.completed", "customer.subscription.deleted"]
 
 
+def test_sandbox_concurrent_payments_deliver_customers_in_parallel_each_in_order():
+    # Given a webhook endpoint that takes 20 ms an event, and four customers with open sessions
+    spans: list[tuple[str, str, float, float]] = []
+
+    def deliver(event: dict) -> None:
+        started = time.monotonic()
+        time.sleep(0.02)
+        spans.append((event["data"]["object"].get("customer") or "", event["type"], started, time.monotonic()))
+
+    sandbox = new_sandbox(Clock(), deliver)
+    stack = Stack(sandbox, stripe.StripeClient("sk_test_local", base_addresses={"api": BASE},
+                                               http_client=WsgiStripeHttpClient(sandbox.wsgi_app, BASE)), Clock())
+    sessions = [open_session(stack, f"mem_{i}") for i in range(4)]
+    spans.clear()
+    # When the four pay at once
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        codes = list(pool.map(lambda s: pay(stack, s.id, "card").status_code, sessions))
+    # Then each customer's events arrived one at a time, in Stripe's order
+    assert codes == [303] * 4
+    by_customer: dict[str, list[tuple[str, float, float]]] = {}
+    for customer, type_, started, ended in sorted(spans, key=lambda s: s[2]):
+        by_customer.setdefault(customer, []).append((type_, started, ended))
+    assert len(by_customer) == 4
+    for events in by_customer.values():
+        assert [t for t, _, _ in events] == SIGNUP_CARD
+        assert all(later[1] >= earlier[2] for earlier, later in zip(events, events[1:]))
+    # And different customers' events overlapped (not one customer after the other)
+    overlapping = sum(1 for a in spans for b in spans if a[0] < b[0] and a[2] < b[3] and b[2] < a[3])
+    assert overlapping >= len(SIGNUP_CARD)
+
+
 def test_sandbox_concurrent_payments_each_session_completes_once(stack):
     # Given six open sessions, one of which two browser tabs submit at the same time
     sessions = [open_session(stack, f"mem_{i}") for i in range(6)]

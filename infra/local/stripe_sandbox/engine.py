@@ -3,7 +3,8 @@
 Its other parts are mixins: ``render`` (objects as Stripe shapes them), ``payments`` (one-time
 payments, refunds, disputes), ``items`` (plan changes with prorations), ``clock`` (time passing).
 Every change happens under one lock; the events it causes are queued and delivered after the lock
-is released, one at a time and in emission order (see ``flush``).
+is released, one customer's events one at a time and in emission order, different customers'
+events at the same time (see ``flush``), as Stripe delivers them.
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ _CHARGE_DESCRIPTIONS = {"subscription_create": "Subscription creation"}
 class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
     """Stripe's billing as Membergate sees it, in memory. One lock guards all state; events leave outside it.
 
-    Deliveries happen after the lock is released, one at a time and in emission order, so a
-    webhook consumer may call back into the sandbox (even from the delivering thread) without
-    deadlocking: what it causes is queued behind the event being delivered.
+    Deliveries happen after the lock is released, one at a time and in emission order per
+    customer, so a webhook consumer may call back into the sandbox (even from the delivering
+    thread) without deadlocking: what it causes is queued behind the event being delivered.
+    Different customers' events go out concurrently (each flushing thread delivers), as Stripe
+    does: ten members paying at once are not delivered one after the other.
     """
 
     def __init__(
@@ -114,7 +117,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         self.webhook_endpoints: dict[str, WebhookEndpoint] = {}
         self._log: list[dict] = []
         self._outbox: deque[dict] = deque()
-        self._delivering = False
+        self._delivering: set[str] = set()  # customers (lanes) with an event on its way
         self.delivery_errors: list[dict[str, str]] = []
 
     # --- public controls (also under /_control/...) ---------------------------------------------
@@ -317,12 +320,18 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         self._outbox.append(event)
 
     def flush(self) -> None:
+        """Deliver what is queued: the oldest event of each customer nobody is delivering to yet.
+
+        Returns when every queued event is delivered or on its way in another thread (which
+        then delivers that customer's next events too)."""
         while True:
             with self.lock:
-                if self._delivering or not self._outbox:
+                event = next((e for e in self._outbox if _lane(e) not in self._delivering), None)
+                if event is None:
                     return
-                event = self._outbox.popleft()
-                self._delivering = True
+                self._outbox.remove(event)
+                lane = _lane(event)
+                self._delivering.add(lane)
             try:
                 self._deliver(copy.deepcopy(event))
             except Exception as exc:  # a broken consumer must not stop Stripe from carrying on
@@ -331,7 +340,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
                     self.delivery_errors.append({"event_id": event["id"], "type": event["type"], "error": repr(exc)})
             finally:
                 with self.lock:
-                    self._delivering = False
+                    self._delivering.discard(lane)
 
     @contextmanager
     def subscription_change(self, sub: Subscription, now: int, request: RequestInfo = AUTOMATIC) -> Iterator[None]:
@@ -802,3 +811,11 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         sub.cancellation_comment = comment or sub.cancellation_comment
         sub.cancellation_feedback = feedback or sub.cancellation_feedback
 
+
+def _lane(event: dict) -> str:
+    """The customer an event is about (its lane: delivered in order among themselves), or ""."""
+    obj = event.get("data", {}).get("object", {})
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) else ""

@@ -82,6 +82,9 @@ class DispatchResult:
     actions: tuple[str, ...] = ()
     # Messages whose delivery failed transiently: the worker queues them with backoff.
     follow_up: tuple[AccessWork, ...] = ()
+    # Messages held back (only when the caller asked): sent once the batch's access work is done,
+    # so no member's role waits behind another member's welcome.
+    messages: tuple[AccessWork, ...] = ()
 
 
 class Interrupted(RetryableError):
@@ -155,7 +158,10 @@ class AccessDispatcher:
     def load_catalog(self) -> CatalogSnapshot:
         return CatalogSnapshot.load(self.stores.catalog)
 
-    def dispatch(self, work: AccessWork, now: int, catalog: CatalogSnapshot | None = None) -> DispatchResult:
+    def dispatch(
+        self, work: AccessWork, now: int, catalog: CatalogSnapshot | None = None, *, defer_messages: bool = False
+    ) -> DispatchResult:
+        """Converge or notify; with ``defer_messages`` the welcome is returned in ``messages``, not sent."""
         catalog = catalog or self.load_catalog()
         member = self.stores.members.get(work.member_id)
         community = catalog.communities.get(work.community_id) or self.stores.catalog.get_community(work.community_id)
@@ -163,12 +169,13 @@ class AccessDispatcher:
             return DispatchResult(AccessState.FAILED, "unknown member or community")
         if work.kind is WorkKind.NOTIFY:
             return self._notify(work, member, community, catalog, now)
-        return self._converge(work, member, community, catalog, now)
+        return self._converge(work, member, community, catalog, now, defer_messages)
 
     # -- converge --------------------------------------------------------------------------
 
     def _converge(
-        self, work: AccessWork, member: Member, community: Community, catalog: CatalogSnapshot, now: int
+        self, work: AccessWork, member: Member, community: Community, catalog: CatalogSnapshot, now: int,
+        defer_messages: bool = False,
     ) -> DispatchResult:
         previous = self.stores.access.get(member.id, community.id)
         connector = self.connectors.get(community.platform)
@@ -214,11 +221,16 @@ class AccessDispatcher:
         if plan.state is AccessState.REVOKED and any(a.kind in REMOVALS for a in plan.actions):
             self._record_removal(member, community, here, previous, now)
         result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
+        deferred: tuple[AccessWork, ...] = ()
         if plan.state is AccessState.GRANTED and (previous is None or not previous.granted_at):
             # First access here ever (not a renewal, not a restore, not a relink: those had a
             # granted_at): the welcome, after access is in place.
-            follow_up += self._welcome(member, community, here, catalog, now)
-        return replace(result, follow_up=tuple(follow_up))
+            if defer_messages:
+                welcome = self._welcome_work(member, community, here)
+                deferred = (welcome,) if welcome is not None else ()
+            else:
+                follow_up += self._welcome(member, community, here, catalog, now)
+        return replace(result, follow_up=tuple(follow_up), messages=deferred)
 
     def _run(
         self, connector: CommunityConnector, action: Action, member: Member, community: Community, user: str, now: int
@@ -310,18 +322,25 @@ class AccessDispatcher:
             return [work], ""
         return [], why if status is MessageStatus.FAILED else ""
 
-    def _welcome(
-        self, member: Member, community: Community, here: list[Entitlement], catalog: CatalogSnapshot, now: int
-    ) -> list[AccessWork]:
-        """Send the welcome once per (member, community) ever; return the work to retry it later."""
+    def _welcome_work(self, member: Member, community: Community, here: list[Entitlement]) -> AccessWork | None:
+        """The welcome to send, once per (member, community) ever; None when it was handled before."""
         key = MessageKey(member.id, WELCOME, community.id)
         if self.stores.messages.status(key) is not None:
-            return []
+            return None
         granting = sorted(e.plan_id for e in here if e.state in (EntitlementState.ACTIVE, EntitlementState.GRACE))
-        work = AccessWork(
+        return AccessWork(
             WorkKind.NOTIFY, member.id, community.id, message_kind=WELCOME, message_period=community.id,
             details=(("plan_id", granting[0]),) if granting else (),
         )
+
+    def _welcome(
+        self, member: Member, community: Community, here: list[Entitlement], catalog: CatalogSnapshot, now: int
+    ) -> list[AccessWork]:
+        """Send the welcome now; return the work to retry it later."""
+        work = self._welcome_work(member, community, here)
+        if work is None:
+            return []
+        key = MessageKey(member.id, WELCOME, community.id)
         try:
             self._deliver(key, member, community, self._text(work, community, catalog, member), now)
         except RetryableError:
