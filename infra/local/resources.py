@@ -139,7 +139,9 @@ class Intrinsics:
         if isinstance(value, dict) and len(value) == 1:
             (key, arg), = value.items()
             if key == "Ref":
-                return self.parameters.get(arg) or self.pseudo.get(arg) or self.values.get(arg, arg)
+                if arg in self.parameters:  # an empty default ("") is a value, not a missing parameter
+                    return self.parameters[arg]
+                return self.pseudo.get(arg) or self.values.get(arg, arg)
             if key == "Fn::GetAtt":
                 resource, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self.attributes.get((resource, attribute), self.values.get(resource, resource))

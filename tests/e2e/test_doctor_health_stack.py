@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 runner = CliRunner()
 # A guild of this test's own: the session's stack is shared, and other tests' communities are theirs.
-GUILD, ROLE, VIP = "730000000000000001", "730000000000000002", "730000000000000003"
+GUILD, ROLE, VIP = "740000000000000101", "740000000000000102", "740000000000000103"
 DEPLOYMENT = ("secret ", "schedule ", "dead-letter queue ")
 
 
