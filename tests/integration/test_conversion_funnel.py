@@ -46,6 +46,30 @@ def test_funnel_counts_each_step_once_and_the_kpis_answer_rates(pipeline):  # no
     assert conversion["view_to_paid"] == 0.5
 
 
+def test_funnel_by_plan_tells_each_offer_apart_and_sums_to_the_whole(pipeline):  # noqa: F811
+    p = pipeline
+    # Given two plans of the same server: the monthly one and a founder price
+    plan_id = setup_catalog(p)
+    p.sandbox.register_price("price_funnel_founder", 500, "eur")
+    community_id = p.admin("GET", "/admin/communities")["body"]["communities"][0]["id"]
+    founder = p.admin("POST", "/admin/plans", body={"name": "Founder", "stripe_price_ids": ["price_funnel_founder"],
+                                                    "grants": [{"community_id": community_id}]})["body"]["id"]
+    # When two browsers view the monthly page, one views the founder page, binds Discord there and pays
+    view(p, plan_id)
+    view(p, plan_id)
+    view(p, founder)
+    pay(p, bind_discord(p, founder), founder)
+    # Then each plan has its own funnel and rates, and together they are the whole
+    conversion = p.admin("GET", "/admin/kpis")["body"]["conversion"]
+    by_plan = conversion["by_plan"]
+    assert by_plan[plan_id] == {"views": 2, "bound": 0, "checkouts": 0, "paid": 0, "view_to_bound": 0.0,
+                                "bound_to_checkout": None, "checkout_to_paid": None, "view_to_paid": 0.0}
+    assert by_plan[founder] == {"views": 1, "bound": 1, "checkouts": 1, "paid": 1, "view_to_bound": 1.0,
+                                "bound_to_checkout": 1.0, "checkout_to_paid": 1.0, "view_to_paid": 1.0}
+    for step in ("views", "bound", "checkouts", "paid"):
+        assert conversion[step] == sum(f[step] for f in by_plan.values())
+
+
 def test_funnel_head_request_and_the_page_after_payment_are_not_views(pipeline):  # noqa: F811
     p = pipeline
     plan_id = setup_catalog(p)

@@ -224,6 +224,24 @@ def test_status_paged_counts_each_member_once_across_pages_and_answers_next_curs
         assert {k: whole[k] for k in summed} == summed and whole["next_cursor"] is None
 
 
+def test_status_counts_a_member_given_access_by_the_creator_as_paid():
+    with stack_at() as (_, clock):
+        # Given three imported members: one pays, one is given 90 days by hand, one does nothing
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        _pay(_member_of(IDS[0]), plan_id, T0 + DAY)
+        given = call("POST", f"/admin/members/{_member_of(IDS[1])}/grants", {"plan_id": plan_id, "days": 90, "reason": "moderator"})
+        assert given[0] == 201, given
+        clock.at = T0 + 2 * DAY
+        # When the creator reads the status and the paid members
+        _, state = call("GET", f"/admin/migrations/{migration['id']}")
+        _, paid = call("GET", f"/admin/migrations/{migration['id']}/members?state=paid")
+        # Then the payer and the member given access count as paid; the migration grant alone does not
+        assert (state["paid"], state["pending"]) == (2, 1)
+        assert {m["member_id"] for m in paid["members"]} == {_member_of(IDS[0]), _member_of(IDS[1])}
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=a%0Ab", "cursor=%C3%A9%FF", "limit=" + "9" * 400])
 def test_status_refuses_a_bad_page_with_the_error_envelope(query):
     with stack_at():

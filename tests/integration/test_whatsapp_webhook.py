@@ -162,6 +162,19 @@ def test_whatsapp_code_binds_the_first_phone_once_and_the_reply_leads_to_checkou
     assert wa.call("whatsapp_webhook", "GET", path)["statusCode"] == 400
 
 
+def test_whatsapp_binding_counts_as_bound_in_the_funnel_once(wa):
+    # Given a join code from a WhatsApp plan's join step
+    plan_id = setup_catalog(wa)
+    _, text = join_code(wa, plan_id)
+    # When the phone sends it, Meta redelivers it, and another phone sends the same text
+    post(wa, inbound(PHONE, text, "wamid.F1"))
+    post(wa, inbound(PHONE, text, "wamid.F1"))
+    post(wa, inbound(OTHER, text, "wamid.F2"))
+    # Then the funnel counts one account bound, for that plan, as a Discord or Telegram binding counts
+    conversion = wa.admin("GET", "/admin/kpis")["body"]["conversion"]
+    assert conversion["bound"] == 1 and conversion["by_plan"][plan_id]["bound"] == 1
+
+
 def test_whatsapp_code_expires(wa):
     # Given a join code, and 31 minutes passing
     plan_id = setup_catalog(wa)

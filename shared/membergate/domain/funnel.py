@@ -57,6 +57,18 @@ class FunnelCount:
     count: int
 
 
+def plan_totals(counts: Iterable[FunnelCount], start: date) -> tuple[tuple[str, FunnelDay], ...]:
+    """Each plan's funnel over the period (the counts given), by plan id: the report's ``by_plan``."""
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STEPS, 0))
+    for c in counts:
+        if c.step in STEPS:
+            totals[c.plan_id][c.step] += c.count
+    return tuple(
+        (plan_id, FunnelDay(start, views=s[VIEW], bound=s[BOUND], checkouts=s[CHECKOUT], paid=s[PAID]))
+        for plan_id, s in sorted(totals.items())
+    )
+
+
 def funnel_days(counts: Iterable[FunnelCount], plan_id: str | None = None) -> tuple[FunnelDay, ...]:
     """The KPI engine's daily funnel, all plans summed (or one plan's)."""
     per_day: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STEPS, 0))

@@ -243,6 +243,8 @@ class KpiReport:
     cohorts: tuple[Cohort, ...]
     one_time: dict[str, int]
     lifetime: dict[str, int]
+    # Each plan's funnel over the period (plan id, totals); the summed one is ``funnel``.
+    funnel_by_plan: tuple[tuple[str, FunnelDay], ...] = ()
 
     @property
     def arr(self) -> dict[str, Fraction]:
@@ -279,6 +281,7 @@ class KpiReport:
                 "bound_to_checkout": rate(_ratio(self.funnel.checkouts, self.funnel.bound)),
                 "checkout_to_paid": rate(_ratio(self.funnel.paid, self.funnel.checkouts)),
                 "view_to_paid": rate(_ratio(self.funnel.paid, self.funnel.views)),
+                "by_plan": {plan_id: _funnel_dict(f) for plan_id, f in self.funnel_by_plan},
                 "trials_ended": self.trials_ended,
                 "trials_converted": self.trials_converted,
                 "trial_to_paid": rate(_ratio(self.trials_converted, self.trials_ended)),
@@ -289,6 +292,19 @@ class KpiReport:
             "one_time_revenue": dict(sorted(self.one_time.items())),
             "lifetime_revenue": dict(sorted(self.lifetime.items())),
         }
+
+
+def _funnel_dict(f: FunnelDay) -> dict[str, Any]:
+    return {
+        "views": f.views,
+        "bound": f.bound,
+        "checkouts": f.checkouts,
+        "paid": f.paid,
+        "view_to_bound": rate(_ratio(f.bound, f.views)),
+        "bound_to_checkout": rate(_ratio(f.checkouts, f.bound)),
+        "checkout_to_paid": rate(_ratio(f.paid, f.checkouts)),
+        "view_to_paid": rate(_ratio(f.paid, f.views)),
+    }
 
 
 def _movements_dict(m: Movements) -> dict[str, int]:

@@ -94,7 +94,8 @@ class MigrationStatusOut(BaseModel):
     migration: MigrationOut
     deadline: str
     imported: int
-    paid: int = Field(description="took the offer: a paid grant (the offer or any paid plan of the community) gives access")
+    paid: int = Field(description="took the offer (a paid grant: the offer or any paid plan of the community) or was given "
+                      "access by the creator (a manual grant, an access code); the migration's own grant never counts")
     pending: int
     reached: ReachedOut
     would_lose_access_at_deadline: int = Field(description="members the sweep would remove from the paid places at the deadline (GET /admin/removals/preview's rule)")

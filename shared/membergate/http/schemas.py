@@ -410,6 +410,17 @@ class ChurnOut(BaseModel):
     by_month: list[ChurnMonthOut]
 
 
+class PlanConversionOut(BaseModel):
+    views: int = Field(description="join page views of this plan (a browser once a day; bots never)")
+    bound: int = Field(description="accounts bound from this plan's join page (Discord, Telegram, WhatsApp)")
+    checkouts: int
+    paid: int
+    view_to_bound: float | None
+    bound_to_checkout: float | None
+    checkout_to_paid: float | None
+    view_to_paid: float | None
+
+
 class ConversionOut(BaseModel):
     views: int
     bound: int
@@ -419,6 +430,8 @@ class ConversionOut(BaseModel):
     bound_to_checkout: float | None
     checkout_to_paid: float | None
     view_to_paid: float | None
+    by_plan: dict[str, PlanConversionOut] = Field(default_factory=dict, description="the same funnel per plan id, "
+                                                  "over the same days; plans with no step counted are left out")
     trials_ended: int
     trials_converted: int
     trial_to_paid: float | None

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from ..domain.billing import SubscriptionRecord
 from ..domain.errors import InvalidRequestError
-from ..domain.funnel import funnel_days
+from ..domain.funnel import funnel_days, plan_totals
 from ..domain.kpis import (
     DEFAULT_GRACE_SECONDS,
     DaySnapshot,
@@ -127,12 +127,16 @@ def read_kpis(stores: Stores, now: int, *, start: date | None, end: date | None,
     if (end - start).days > 366 * 3:
         raise InvalidRequestError("from: ask for at most three years at a time", "from")
     history = history_from_stores(stores)
+    counts = stores.funnel.counts(start, end) if stores.funnel is not None else []
     if stores.funnel is not None:
-        history = replace(history, funnel=funnel_days(stores.funnel.counts(start, end)))
+        history = replace(history, funnel=funnel_days(counts))
     store = stores.kpi_snapshots
     if store is None or store.time_zone != time_zone:
-        return compute_kpis(history, start, end, time_zone, now)
-    return summarise(history, period_snapshots(store, history, start, end, now), start, end, time_zone, now)
+        report = compute_kpis(history, start, end, time_zone, now)
+    else:
+        report = summarise(history, period_snapshots(store, history, start, end, now), start, end, time_zone, now)
+    # Per plan from the very counters summed above (one read): which offer converts.
+    return replace(report, funnel_by_plan=plan_totals(counts, start))
 
 
 def period_snapshots(store: KpiSnapshotStore, history: History, start: date, end: date, now: int) -> list[DaySnapshot]:

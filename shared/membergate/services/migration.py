@@ -33,6 +33,7 @@ from ..domain.migration import (
     reached,
 )
 from ..domain.access import Capability
+from ..domain.grants import SOURCE_ACCESS_CODE, SOURCE_MANUAL
 from ..domain.links import Links
 from ..domain.messages import format_date, render
 from ..domain.model import (
@@ -235,9 +236,9 @@ def _progress(
         records = stores.subscriptions.for_member(entry.member_id)
         grants = stores.grants.for_member(entry.member_id)
     facts: dict[str, Any] = {"records": records, "grants": grants, "plans": known.plans, "communities": known.communities}
-    # Took the offer: a paid grant (subscription, pass, lifetime) gives the community now; what the
-    # creator gave (manual, access code, this migration) does not count as paying.
-    paid = _has_paid(stores, entry.member_id, {community.id}, now, facts)
+    # Settled: a paid grant (subscription, pass, lifetime) gives the community now, or one the creator
+    # gave them on purpose (a manual grant, an access code); the migration's own grant never counts.
+    paid = _has_paid(stores, entry.member_id, {community.id}, now, facts, given=_SETTLED_GIVEN)
     loses = any(r.community_id == community.id
                 for r in member_removals(stores, entry.member_id, now, migration.deadline, facts=facts))
     outcomes = [
@@ -472,13 +473,19 @@ def open_offer(stores: Stores, token: str, old_session_id: str | None, now: int)
     return fresh_session(stores, link.member_id, old_session_id, now), link.plan_id
 
 
+# What the creator gave that settles a migrated member in the status's ``paid`` (not the migration grant).
+_SETTLED_GIVEN = frozenset({SOURCE_MANUAL, SOURCE_ACCESS_CODE})
+
+
 def _has_paid(
     stores: Stores, member_id: str, community_ids: set[str], now: int, facts: dict[str, Any] | None = None,
+    given: frozenset[str] = frozenset(),
 ) -> bool:
+    """A paid grant gives one of the communities now; ``given``: grant sources the creator gave that count too."""
     known = dict(facts) if facts else {}
     if "records" not in known:
         view = current_view(stores, member_id, now)
         known.update(records=view.records, grants=view.grants)
-    known["grants"] = [g for g in known["grants"] if not g.given]
+    known["grants"] = [g for g in known["grants"] if not g.given or g.source in given]
     paid = current_view(stores, member_id, now, **known)
     return any(e.community_id in community_ids and e.state.gives_access for e in paid.entitlements)

@@ -18,6 +18,8 @@ from ..domain import i18n
 from ..domain.model import Identity, Platform
 from ..domain.whatsapp import CODE_SPACE, InboundMessage, find_code, format_code, normalise_phone, wa_me_link
 from ..ports import Stores, WebSession
+from ..domain.funnel import BOUND
+from .funnel import count_step
 from .identity import bind_member_identity, fresh_session, new_token
 
 # Long enough to open WhatsApp and press send; short enough that a leaked code is soon useless.
@@ -108,6 +110,8 @@ def handle_inbound(
         )
     except ConflictError:
         return InboundOutcome(phone, "taken", reply=i18n.text(locale, "msg.whatsapp.taken"))
+    # The funnel's "bound" step, as a Discord or Telegram binding counts it (a code binds once).
+    count_step(stores, plan_id, BOUND, now)
     pay_token = token()
     stores.sessions.put_oauth_state(_PAY_STATE + pay_token, member.id, plan_id, now + PAY_LINK_LIFETIME_SECONDS)
     plan = stores.catalog.get_plan(plan_id) if plan_id else None
