@@ -419,7 +419,9 @@ def _import_in_batches(api: Api, path: str, text: str, batch: int) -> dict[str, 
     """Send the file ``batch`` rows at a time (the header repeated), adding up the answers; line numbers
     are given back as they are in the whole file."""
     lines = text.lstrip("\ufeff").splitlines()
-    header = lines[0] if lines and "platform_id" in lines[0].lower() else None
+    from .domain.migration import header_columns
+
+    header = lines[0] if lines and header_columns(lines[0]) is not None else None
     data = lines[1:] if header is not None else lines
     first_line = 2 if header is not None else 1  # the file's line number of data[0]
     total: dict[str, Any] = {"imported": 0, "already_members": 0, "invalid": []}
@@ -461,7 +463,7 @@ def migrate_import(
     ctx: typer.Context,
     migration_id: str = typer.Argument(..., help="mig_..."),
     file: typer.FileBinaryRead = typer.Argument(..., help="CSV: header platform_id[,email][,name], or one id per line"),
-    batch: int = typer.Option(IMPORT_BATCH, "--batch", min=1, max=10_000, help="rows sent per request"),
+    batch: int = typer.Option(IMPORT_BATCH, "--batch", min=1, max=100, help="rows sent per request (the API takes 100 at most)"),
 ) -> None:
     """Import the free community's members: each keeps access until the deadline (importing twice changes nothing)."""
     c = _ctx(ctx)

@@ -10,6 +10,7 @@ from membergate.domain.migration import (
     Migration,
     migration_grant,
     moved_grant,
+    MAX_ROWS,
     parse_import,
     reached,
 )
@@ -54,12 +55,23 @@ def test_parse_import_refuses_what_is_not_a_discord_id(value):
     assert rows == [] and [b.line for b in bad] == [1]
 
 
-def test_parse_import_refuses_more_than_ten_thousand_rows():
-    # Given 10,001 ids
-    text = "\n".join(str(100 + n) for n in range(10_001))
+def test_parse_import_refuses_more_rows_than_one_request_can_write_in_its_fifteen_seconds():
+    # Given 101 ids (one request writes about 18 items a row within the admin function's 15 s)
+    assert MAX_ROWS == 100
+    text = "\n".join(str(100 + n) for n in range(MAX_ROWS + 1))
     # When parsed, then the whole file is refused with what to do
     with pytest.raises(InvalidRequestError, match="split the file"):
         parse_import(text, Platform.TELEGRAM)
+
+
+@pytest.mark.parametrize("header", ["discord_id,email", "ID;x", "User_ID,Username,E-mail", "id,name"])
+def test_parse_import_reads_the_header_names_exports_use(header):
+    # Given a file whose header names the id column as an export would
+    text = header.replace(";", ",") + "\n112233445566778801,a@b.fr\n"
+    # When parsed
+    rows, bad = parse_import(text, Platform.DISCORD)
+    # Then the header is not reported as a bad line and the row is read
+    assert bad == [] and [r.external_id for r in rows] == ["112233445566778801"]
 
 
 def test_migration_grant_gives_access_until_the_deadline_and_moves_with_it():

@@ -19,7 +19,10 @@ from .whatsapp import normalise_phone
 
 SOURCE_MIGRATION = "migration"
 MIGRATION_OFFER = "migration_offer"  # the message kind of the announcement (msg.migration_offer)
-MAX_ROWS = 10_000
+# Rows one import request may carry: each new row is about 18 table reads and writes done within
+# the request, and the admin function stops after 15 s (about 100 ms a row on DynamoDB). The CLI
+# sends 50 a request; a larger file is refused whole, before any write, saying to split it.
+MAX_ROWS = 100
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_NAME = 100
 MAX_MESSAGE = 1000
@@ -34,6 +37,13 @@ _DISCORD_ID = re.compile(r"[1-9][0-9]{16,19}\Z")  # a snowflake: 17 to 20 digits
 _TELEGRAM_ID = re.compile(r"[1-9][0-9]{0,15}\Z")  # a user id: a positive integer (52 bits today)
 _EMAIL = re.compile(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}\Z")
 # Control characters (CR, LF, NUL, ESC...) never belong in a name shown to the creator.
+# Header names read as columns, as exports name them (Discord bots, Telegram exports, phone lists).
+_HEADERS = {
+    **dict.fromkeys(("platform_id", "id", "user_id", "discord_id", "telegram_id", "phone", "phone_number",
+                     "whatsapp", "number"), "platform_id"),
+    **dict.fromkeys(("email", "e-mail", "mail"), "email"),
+    **dict.fromkeys(("name", "username", "display_name"), "name"),
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -134,24 +144,29 @@ def clean_name(raw: str) -> str | None:
     return name[:MAX_NAME] or None
 
 
+def header_columns(first_line: str) -> dict[str, int] | None:
+    """The columns (platform_id, email, name) a header line names; None when the line is data."""
+    names = [c.strip().lower() for c in _cells(first_line.lstrip("\ufeff")) or []]
+    found = {_HEADERS[n]: i for i, n in reversed(list(enumerate(names))) if n in _HEADERS}
+    return found if "platform_id" in found else None
+
+
 def parse_import(text: str, platform: Platform) -> tuple[list[ImportRow], list[InvalidLine]]:
-    """Rows to import and the lines refused, with why. Header ``platform_id[,email][,name]`` or
-    one id per line. Duplicate ids keep the first line (the later ones are reported)."""
+    """Rows to import and the lines refused, with why. Header ``platform_id[,email][,name]`` (or
+    the names exports use: ``discord_id``, ``telegram_id``, ``phone``, ``username``...) or one id per line. Duplicate ids keep the first line (the later ones are reported)."""
     lines = text.lstrip("\ufeff").splitlines()
     rows: list[ImportRow] = []
     invalid: list[InvalidLine] = []
     columns = {"platform_id": 0}
     start = 0
-    if lines:
-        first = _cells(lines[0])
-        names = [c.strip().lower() for c in first or []]
-        if "platform_id" in names:
-            columns = {n: i for i, n in enumerate(names) if n in ("platform_id", "email", "name")}
-            start = 1
+    found = header_columns(lines[0]) if lines else None
+    if found is not None:
+        columns, start = found, 1
     data = [(n, line) for n, line in enumerate(lines[start:], start=start + 1) if line.strip(" \t,;")]
     if len(data) > MAX_ROWS:
         raise InvalidRequestError(
-            f"the file has {len(data)} rows; import at most {MAX_ROWS} per request (split the file)", field="body"
+            f"the file has {len(data)} rows; import at most {MAX_ROWS} per request (split the file, or let "
+            "`membergate migrate import` send it in batches)", field="body"
         )
     seen: set[str] = set()
     for number, line in data:
