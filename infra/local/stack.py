@@ -641,6 +641,8 @@ def main() -> None:
         f"  Telegram stand-in: {stack.base_url}/_local/telegram/calls   TELEGRAM_WEBHOOK_SECRET={settings.telegram_webhook_secret}\n"
         f"  WhatsApp stand-in: {stack.base_url}/_local/whatsapp/calls   inbound: POST {stack.base_url}/_local/whatsapp/_control/inbound\n"
         f"  dashboard: {stack.base_url}/admin/dashboard (log in with the ADMIN_TOKEN above)\n"
+        f"  AWS (moto), for `membergate init` or the aws CLI: AWS_ENDPOINT_URL={os.environ.get('AWS_ENDPOINT_URL', '')} "
+        f"AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION={REGION}\n"
         "Ctrl-C to stop.",
         flush=True,
     )
