@@ -25,8 +25,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Two workers (pytest-xdist): the e2e tests run as one group on one worker, mostly waiting on the
+# local stack and the browser, while the other worker runs the unit, contract and integration tests.
+# WORKERS=0 runs everything in this one process.
+WORKERS ?= 2
+
 test: $(STAMP) check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
 
 # Static checks run before the tests (and so in CI): ruff (pyflakes) and mypy (strict on the
 # domain, the services and the ports).
