@@ -261,7 +261,8 @@ SHARED_BOT_LIMITS = BotRateLimits()
 class _BotClient:
     """Sends bot requests: headers, limits before sending, one inline retry on a short 429, errors."""
 
-    _MAX_WAITS = 4
+    # A bound on the loop only (a clock that never moves); the time waited is bounded by max_inline_wait.
+    _MAX_WAITS = 64
 
     def __init__(
         self,
@@ -345,9 +346,15 @@ class _BotClient:
         return headers
 
     def _wait_for_slot(self, key: str, major: str) -> None:
-        """Wait for the route bucket and the global window, or refuse: never send a predictable 429."""
+        """Wait for the route bucket and the global window, or refuse: never send a predictable 429.
+
+        Waits up to ``max_inline_wait`` in all, however many times other senders in the process
+        take the slot that freed (a count of waits gave up after a fraction of a second and
+        re-queued the work for seconds); refuses with the wait still ahead, not the maximum."""
         now = self._monotonic()
         self._guard.check(now)
+        give_up_at = now + self._max_wait
+        wait = 0.0
         for _ in range(self._MAX_WAITS):
             wait = self._limits.bucket_wait(key, major, now)
             if wait <= 0:
@@ -355,14 +362,14 @@ class _BotClient:
                 if wait <= 0:
                     self._limits.note_sent(key, major, now)
                     return
-            if wait > self._max_wait:
+            if wait > self._max_wait or now + wait > give_up_at:
                 raise RateLimitedError(
                     f"Discord rate limit for {key} frees in {wait:.2f} s; not sending a request it would refuse",
                     retry_after=wait,
                 )
             self._sleep(wait)
             now = self._monotonic()
-        raise RateLimitedError(f"Discord rate limit for {key} did not free in time", retry_after=self._max_wait)
+        raise RateLimitedError(f"Discord rate limit for {key} did not free in time", retry_after=max(wait, 0.1))
 
     def _rate_limited(self, key: str, major: str, response: HttpResponse, now: float) -> float | None:
         data = response.json()
