@@ -25,10 +25,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Two workers (pytest-xdist): the e2e tests run as one group on one worker, mostly waiting on the
-# local stack and the browser, while the other worker runs the unit, contract and integration tests.
-# WORKERS=0 runs everything in this one process.
-WORKERS ?= 2
+# WORKERS=2 runs two pytest-xdist workers: the e2e tests as one group on one worker, the rest on
+# both (8 min 08 s in one run here), but the e2e tests then share the cores with them: each of the
+# two such runs (load 5-7) failed one e2e test that passes alone, so one process (WORKERS=0) stays
+# the default until those e2e tests hold under load.
+WORKERS ?= 0
 
 test: $(STAMP) check
 	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
