@@ -21,6 +21,7 @@ from ..domain.handles import discord_handle
 from ..domain.model import Community, Identity, OAuthTokens, Platform
 from ..domain.preflight import DiscordGuildFacts, Preflight, Role, discord_checks
 from ..ports import GuildMember
+from .. import deadline
 from .http import HttpResponse, HttpTransport
 from .platform_text import fingerprint, fit_text, non_negative_number
 
@@ -306,14 +307,16 @@ class _BotClient:
         for attempt in (1, 2):
             token = self._token()
             self._wait_for_slot(key, major)
+            # Under a caller's deadline (GET /admin/health) a request waits no longer than the time left.
+            timeout = deadline.request_timeout(REQUEST_TIMEOUT, f"Discord {key}")
             response = self._transport.request(
-                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=REQUEST_TIMEOUT
+                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=timeout
             )
             now = self._monotonic()
             self._limits.learn(key, major, response.headers, now)
             if response.status == 429:
                 retry_after = self._rate_limited(key, major, response, now)
-                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait:
+                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait and deadline.may_wait(retry_after):
                     self._sleep(retry_after)
                     continue
                 raise RateLimitedError(f"Discord rate limit on {key}; retried automatically", retry_after=retry_after)
@@ -355,7 +358,7 @@ class _BotClient:
                 if wait <= 0:
                     self._limits.note_sent(key, major, now)
                     return
-            if wait > self._max_wait:
+            if wait > self._max_wait or not deadline.may_wait(wait):
                 raise RateLimitedError(
                     f"Discord rate limit for {key} frees in {wait:.2f} s; not sending a request it would refuse",
                     retry_after=wait,
