@@ -8,7 +8,14 @@ from membergate import deadline
 from membergate.adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector, InvalidRequestGuard
 from membergate.adapters.telegram import TelegramBotApi, TelegramConnector, TelegramRateLimits
 from membergate.domain.model import Community, OnRevoke, Platform
-from membergate.services.health import COMMUNITY_SECONDS, HEALTH_DEADLINE_SECONDS, HealthTargets, deployment_health
+from membergate.services.health import (
+    AWS_BUDGET_SECONDS,
+    COMMUNITY_SECONDS,
+    HEALTH_DEADLINE_SECONDS,
+    HealthTargets,
+    SecretNeed,
+    deployment_health,
+)
 from tests.support import discord_spec, telegram_spec
 from tests.support.discord_spec import FakeClock, SpecCheckingDiscordTransport, rate_limited
 from tests.support.fakes import fake_stores
@@ -141,6 +148,27 @@ def test_health_many_stalled_communities_finish_within_the_hard_deadline():
                world.discord_wire.sent + world.telegram_wire.sent)
     assert set(by_community(report)) == {"com_d0", "com_d1", "com_d2", "com_t"}
     assert not any(c.ok for c in report.checks)
+
+
+def test_health_slow_aws_reads_stop_being_started_and_the_unread_ones_fail():
+    # Given SSM taking 3 s per read and three secrets to read
+    clock = FakeClock()
+    started = clock.now
+
+    class SlowProbe(FakeDeploymentProbe):
+        def secret_state(self, name: str) -> str:
+            clock.now += 3.0
+            return super().secret_state(name)
+
+    probe = SlowProbe(secrets={"/a": "x", "/b": "x", "/c": "x"})
+    targets = HealthTargets(secrets=tuple(SecretNeed(n, "a value", "P") for n in ("/a", "/b", "/c")))
+    # When checked
+    report = deployment_health(fake_stores(), {}, probe, targets, elapsed=lambda: clock.now - started)
+    # Then reads stop once the AWS budget is spent; the unread one fails saying to run the doctor again
+    assert probe.asked == ["/a", "/b"] and clock.now - started == 6.0 > AWS_BUDGET_SECONDS
+    assert [(c.check, c.ok) for c in report.checks] == [("secret /a is set", True), ("secret /b is set", True),
+                                                        ("secret /c is set", False)]
+    assert report.checks[-1].fix == "not read: AWS answered slowly (6.0 s for the parts above); run `membergate doctor` again"
 
 
 def test_deadline_request_timeout_is_the_default_outside_and_the_time_left_inside():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .. import deadline
@@ -26,6 +27,9 @@ COMMUNITY_BUDGET_SECONDS = 8.0
 # for the others), none runs past HEALTH_DEADLINE_SECONDS from the start, and a community whose
 # time ran out is a failed check, as are the next ones on the same platform (it did not answer).
 COMMUNITY_SECONDS = 4.0
+# The AWS reads (secrets, schedules, queue) come first; once they took this long none more is started
+# (each is bounded by the client's own timeouts, bootstrap.HEALTH_AWS_TIMEOUTS).
+AWS_BUDGET_SECONDS = 4.0
 HEALTH_DEADLINE_SECONDS = 10.0
 # A timeout fires a little after the time asked for; within this it still counts as "ran out of time".
 _TIMEOUT_SLACK = 0.25
@@ -84,17 +88,27 @@ def deployment_health(
     communities = stores.catalog.list_communities()
     platforms = {c.platform for c in communities}
     modes = {(c.platform, c.mode or "manual") for c in communities}
-    checks: list[HealthCheck] = []
+    reads: list[tuple[str, Callable[[], HealthCheck]]] = []
     for need in targets.secrets:
         if need.platform is not None and need.platform not in platforms:
             continue  # an unused optional platform needs no secret
         if need.mode is not None and (need.platform, need.mode) not in modes:
             continue
-        checks.append(_secret_check(probe, need))
+        reads.append((f"secret {need.name} is set", partial(_secret_check, probe, need)))
     for name in targets.schedules:
-        checks.append(_schedule_check(probe, name))
+        reads.append((f"schedule {name} is enabled", partial(_schedule_check, probe, name)))
     for url in targets.dead_letter_queues:
-        checks.append(_dead_letter_check(probe, url))
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        reads.append((f"dead-letter queue {name} is empty", partial(_dead_letter_check, probe, url)))
+    checks: list[HealthCheck] = []
+    for check, read in reads:
+        spent = elapsed()
+        if spent >= AWS_BUDGET_SECONDS:
+            # AWS this slow leaves no time for the rest: each unread part fails rather than the request.
+            checks.append(HealthCheck(check, False, f"not read: AWS answered slowly ({spent:.1f} s for the parts "
+                                      "above); run `membergate doctor` again", detail="not read"))
+            continue
+        checks.append(read())
     checks.extend(_whatsapp_checks(communities, targets))
     checks.extend(_community_checks(stores, connectors, communities, elapsed))
     return HealthReport(tuple(checks))
