@@ -7,6 +7,7 @@ import pytest
 from membergate import deadline
 from membergate.adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector, InvalidRequestGuard
 from membergate.adapters.telegram import TelegramBotApi, TelegramConnector, TelegramRateLimits
+from membergate.domain.errors import RateLimitedError
 from membergate.domain.model import Community, OnRevoke, Platform
 from membergate.services.health import (
     AWS_BUDGET_SECONDS,
@@ -169,6 +170,23 @@ def test_health_slow_aws_reads_stop_being_started_and_the_unread_ones_fail():
     assert [(c.check, c.ok) for c in report.checks] == [("secret /a is set", True), ("secret /b is set", True),
                                                         ("secret /c is set", False)]
     assert report.checks[-1].fix == "not read: AWS answered slowly (6.0 s for the parts above); run `membergate doctor` again"
+
+
+def test_discord_known_rate_limit_wait_past_the_deadline_is_refused_with_the_wait_not_slept():
+    # Given Discord's global window closed for 1.5 s (an inline wait the bot takes outside a deadline)
+    clock = FakeClock()
+    limits = BotRateLimits()
+    bot = DiscordCommunityConnector(SpecCheckingDiscordTransport(), lambda: discord_spec.BOT_TOKEN, discord_spec.API_BASE,
+                                    sleep=clock.sleep, monotonic=clock.monotonic, rate_limits=limits,
+                                    invalid_requests=InvalidRequestGuard())
+    limits.block_global(clock.now + 1.5)
+    # When the preflight's first call is made with 1 s left
+    with deadline.within(lambda: 1.0), pytest.raises(RateLimitedError) as refused:
+        bot.guild_facts(GUILDS[0])
+    # Then nothing slept and the refusal carries the wait; with no deadline the same wait is slept
+    assert clock.slept == [] and refused.value.retry_after == pytest.approx(1.5)
+    bot.guild_facts(GUILDS[0])
+    assert clock.slept == [pytest.approx(1.5)]
 
 
 def test_deadline_request_timeout_is_the_default_outside_and_the_time_left_inside():

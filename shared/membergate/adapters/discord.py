@@ -280,7 +280,7 @@ class _BotClient:
         self._base = api_base.rstrip("/")
         self._sleep = sleep
         self._monotonic = monotonic
-        self._max_wait = max_inline_wait
+        self._max_inline_wait = max_inline_wait
         self._limits = limits
         self._guard = guard
         # A token Discord answered 401 to, so the same bad token is not sent again and again.
@@ -316,7 +316,7 @@ class _BotClient:
             self._limits.learn(key, major, response.headers, now)
             if response.status == 429:
                 retry_after = self._rate_limited(key, major, response, now)
-                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait and deadline.may_wait(retry_after):
+                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait:
                     self._sleep(retry_after)
                     continue
                 raise RateLimitedError(f"Discord rate limit on {key}; retried automatically", retry_after=retry_after)
@@ -331,6 +331,13 @@ class _BotClient:
                 self._rejected = fingerprint(token)
             raise _translate_error(response.status, code, key)
         raise RetryableError(f"Discord rate limit on {key}; retried automatically")  # pragma: no cover
+
+    @property
+    def _max_wait(self) -> float:
+        """The longest inline wait now: ``max_inline_wait``, or less under a caller's deadline (GET /admin/health),
+        so a rate limit is never slept past the time left: it is refused with its wait instead."""
+        left = deadline.time_left()
+        return self._max_inline_wait if left is None else min(self._max_inline_wait, max(left, 0.0))
 
     def _token(self) -> str:
         token = (self._bot_token() or "").strip()
@@ -358,7 +365,7 @@ class _BotClient:
                 if wait <= 0:
                     self._limits.note_sent(key, major, now)
                     return
-            if wait > self._max_wait or not deadline.may_wait(wait):
+            if wait > self._max_wait:
                 raise RateLimitedError(
                     f"Discord rate limit for {key} frees in {wait:.2f} s; not sending a request it would refuse",
                     retry_after=wait,
