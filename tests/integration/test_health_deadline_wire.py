@@ -76,3 +76,27 @@ def test_health_answers_within_its_deadline_while_discord_never_answers(monkeypa
         assert any(check.startswith(f"discord community {second}") and fix.startswith("not asked: Discord")
                    for check, fix in failed.items())
         assert reply["body"]["ok"] is False
+
+
+def test_community_check_answers_a_retryable_503_within_its_deadline_while_discord_never_answers(monkeypatch):
+    # Given a Discord community registered while Discord answered, then Discord's address hanging,
+    # and the check's time shortened so the test stays quick (the rule is the same at 10 s)
+    from membergate.services import admin
+
+    monkeypatch.setattr(admin, "CHECK_SECONDS", 0.8)
+    discord = SwitchableDiscord()
+    discord.timeouts = []
+    discord.add_guild(GUILD, {ROLE})
+    with Pipeline(discord) as p, black_hole() as address:
+        community = p.admin("POST", "/admin/communities", body={"platform": "discord", "name": "A", "guild_id": GUILD,
+                                                                "role_id": ROLE})["body"]["id"]
+        discord.hang_at = address
+        # When the creator asks for the check again
+        started = time.monotonic()
+        reply = p.admin("POST", f"/admin/communities/{community}/check")
+        took = time.monotonic() - started
+        # Then it answers within the deadline, a 503 in the envelope saying to check again later
+        assert took < 1.6, took
+        assert discord.timeouts and all(t <= 0.8 for t in discord.timeouts)
+        assert reply["status"] == 503, reply
+        assert "did not answer within" in reply["body"]["error"]["message"]
