@@ -17,7 +17,7 @@ from infra.local.moto_server import LocalMotoServer
 
 pytestmark = pytest.mark.integration
 WRITERS = 8
-ROUNDS = 20
+ROUNDS = 100
 
 
 def test_local_moto_server_concurrent_conditional_puts_exactly_one_wins():
