@@ -63,6 +63,18 @@ print(json.dumps({{"seconds": seconds, "loaded": loaded, "deferred": deferred}})
 INTAKE_FIRST_EVENT_IMPORTS = "import boto3, membergate.adapters.intake"
 
 
+# The Lambda context both first-event probes pass to the handler (substituted as text: the
+# probes run in a fresh interpreter that must import nothing but the handler).
+_PROBE_CONTEXT = """class Context:
+    function_name = "stripe-webhook"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhook"
+    aws_request_id = "bench-first-event"
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 10_000"""
+
+
 # A fresh interpreter's first event: import the handler, then call it once (bootstrap, clients,
 # the signing secret from SSM, ledger write and queue send over HTTP to the parent's moto server).
 # The event is read from a file before the clock starts; nothing else is imported before it.
@@ -72,14 +84,7 @@ sys.path[:0] = [{function_dir!r}, {shared!r}]
 import json
 with open({event_path!r}) as f:
     event = json.load(f)
-class Context:
-    function_name = "stripe-webhook"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhook"
-    aws_request_id = "bench-first-event"
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 10_000
+{context}
 start = time.perf_counter()
 import handler
 imported = time.perf_counter()
@@ -105,14 +110,7 @@ def audit(name, args):
     if name == "open" and isinstance(args[0], str) and args[0].endswith((".json", ".json.gz")):
         opened.append(args[0])
 sys.addaudithook(audit)
-class Context:
-    function_name = "stripe-webhook"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhook"
-    aws_request_id = "bench-first-event"
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 10_000
+{context}
 before = len(sys.modules)
 t0 = time.perf_counter()
 import handler
@@ -357,7 +355,7 @@ def measure_first_event(runs: int = 15, budget_ratio: float = 2.2) -> FirstEvent
 
         def probe(template: str) -> dict:
             code = template.format(function_dir=str(FUNCTIONS / "stripe_webhook"), shared=str(SHARED),
-                                   event_path=str(_signed_event_file(Path(tmp))))
+                                   event_path=str(_signed_event_file(Path(tmp))), context=_PROBE_CONTEXT)
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                  cwd=str(ROOT), check=True)
             return json.loads(out.stdout.strip().splitlines()[-1])
