@@ -179,8 +179,9 @@ def test_grant_routes_refuse_unknowns_and_missing_reason_in_the_envelope():
 
 def test_audit_lists_every_admin_action_with_who_when_why_and_pages():
     with stack_at() as (_, clock):
-        # Given a creator who registers a community, a plan, edits it, resyncs and grants a member
-        _, plan_id = _offer()
+        # Given a creator who registers a community, a plan, edits it, resyncs and grants a member,
+        # then renames the community and archives it
+        community_id, plan_id = _offer()
         member_id = _member()
         clock.at += 60
         call("PATCH", f"/admin/plans/{plan_id}", {"grace_days": 5})
@@ -188,6 +189,8 @@ def test_audit_lists_every_admin_action_with_who_when_why_and_pages():
         clock.at += 60
         _, grant = call("POST", f"/admin/members/{member_id}/grants", {"plan_id": plan_id, "days": 7, "reason": "moderator"})
         call("POST", f"/admin/plans/{plan_id}/archive")
+        assert call("PATCH", f"/admin/communities/{community_id}", {"name": "Club 2"})[0] == 200
+        assert call("POST", f"/admin/communities/{community_id}/archive")[0] == 200
         # When the audit log is read two entries at a time
         seen, cursor = [], None
         while True:
@@ -199,12 +202,14 @@ def test_audit_lists_every_admin_action_with_who_when_why_and_pages():
                 break
         # Then every action is there once, oldest first, by the token's fingerprint, with the reason given
         assert [e["action"] for e in seen] == [
-            "community.create", "plan.create", "plan.update", "member.resync", "grant.create", "plan.archive"]
+            "community.create", "plan.create", "plan.update", "member.resync", "grant.create", "plan.archive",
+            "community.update", "community.archive"]
         assert {e["actor"] for e in seen} == {FINGERPRINT}
         assert ADMIN_TOKEN not in json.dumps(seen)
         granted = seen[4]
         assert granted["target"] == grant["id"] and granted["member_id"] == member_id and granted["reason"] == "moderator"
         assert seen[2]["detail"] == {"grace_days": "5"}
+        assert seen[6]["target"] == community_id and seen[6]["detail"] == {"name": "Club 2"}
 
 
 def test_member_timeline_shows_admin_actions_on_that_member():

@@ -128,6 +128,7 @@ def test_admin_reconcile_starts_a_run_and_latest_is_404_before_any(paid):
     with bootstrap.overridden(reconcile_invoke=started.append):
         reply = p.admin("POST", "/admin/reconcile")
     assert reply["status"] == 202 and reply["body"]["started"] is True
+    assert [e["action"] for e in p.admin("GET", "/admin/audit")["body"]["entries"]][-1:] == ["reconcile.start"]
     [payload] = started
     load_handler("reconcile").lambda_handler(json.loads(payload), LambdaContext())
     # Then the report is there

@@ -267,6 +267,9 @@ def test_whatsapp_manual_member_gets_the_invite_then_the_creator_a_removal_task(
     # Then it is gone from the list; an unknown task is 404 in the envelope
     assert done["status"] == 200 and done["body"]["done"] is True
     assert wa.admin("GET", f"/admin/communities/{community_id}/tasks")["body"] == {"tasks": []}
+    # and the audit log says who marked it done, for which member
+    [entry] = [e for e in wa.admin("GET", "/admin/audit")["body"]["entries"] if e["action"] == "task.done"]
+    assert (entry["target"], entry["member_id"]) == (tasks[0]["id"], member["id"])
     missing = wa.admin("POST", f"/admin/communities/{community_id}/tasks/task_nope/done")
     assert missing["status"] == 404 and missing["body"]["error"]["code"] == "not_found"
 

@@ -150,7 +150,9 @@ def build_admin_app(
         return Response(200, "application/json", admin_openapi_json(app))
 
     if reconcile_store is not None and start_reconcile is not None:
-        add_reconcile_routes(app, reconcile_store, start_reconcile, now)
+        add_reconcile_routes(app, reconcile_store, start_reconcile, now,
+                             on_started=lambda holder: controls.audit(stores_factory(), actor=actor(app),
+                                                                   action="reconcile.start", target=holder, now=now()))
 
     @app.post("/admin/communities", responses={201: {"description": "created"}})
     def create_community(
@@ -214,6 +216,8 @@ def build_admin_app(
         store = _task_community(community_id)
         require_id(task_id, "task_id")
         t = store.complete(community_id, task_id)
+        controls.audit(stores_factory(), actor=actor(app), action="task.done", target=task_id, now=now(),
+                       member_id=t.member_id, detail={"community_id": community_id, "kind": t.kind})
         return TaskOut(id=t.id, kind=t.kind, phone=t.phone, member_id=t.member_id, due=iso(t.due) or "", done=True)
 
     @app.post("/admin/plans", responses={201: {"description": "created"}})
@@ -259,12 +263,20 @@ def build_admin_app(
     @app.patch("/admin/communities/<community_id>")
     def patch_community(community_id: str, body: CommunityPatch) -> CommunityOut:
         require_id(community_id, "community_id")
-        return community_out(admin.update_community(stores_factory(), community_id, **body.model_dump()))
+        stores = stores_factory()
+        changes = body.model_dump()
+        updated = admin.update_community(stores, community_id, **changes)
+        controls.audit(stores, actor=actor(app), action="community.update", target=community_id, now=now(),
+                       detail={k: str(v) for k, v in changes.items() if v is not None})
+        return community_out(updated)
 
     @app.post("/admin/communities/<community_id>/archive")
     def archive_community(community_id: str) -> CommunityOut:
         require_id(community_id, "community_id")
-        return community_out(admin.archive_community(stores_factory(), community_id, now()))
+        stores = stores_factory()
+        archived = admin.archive_community(stores, community_id, now())
+        controls.audit(stores, actor=actor(app), action="community.archive", target=community_id, now=now())
+        return community_out(archived)
 
     @app.get("/admin/plans/<plan_id>")
     def get_plan(plan_id: str) -> PlanOut:

@@ -57,6 +57,7 @@ def add_reconcile_routes(
     store: Callable[[], ReconcileStore],
     start: Callable[[str], None],
     now: Callable[[], int],
+    on_started: Callable[[str], None] = lambda holder: None,  # records who started the run (the audit log)
 ) -> None:
     @app.post("/admin/reconcile", responses={202: {"description": "started"}})
     def start_reconcile() -> Response[ReconcileStartOut]:
@@ -72,6 +73,7 @@ def add_reconcile_routes(
         except Exception:
             reports.release_lease(holder)  # nothing runs under it: do not block the next request
             raise
+        on_started(holder)
         return Response(202, "application/json", ReconcileStartOut(
             started=True,
             message="a reconciliation run started (it continues a stopped one); read GET /admin/reconcile/latest",
