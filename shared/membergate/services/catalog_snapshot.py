@@ -1,28 +1,38 @@
-"""CatalogSnapshot: the creator's plans and communities read once per container, not per lookup.
+"""CatalogSnapshot: the creator's plans and communities read once a minute per container, not per lookup.
 
-Plans and communities are only ever added, never changed (a new price means a new plan), so a
-snapshot stays true while the container lives; a lookup that misses reloads once, so a plan
-added a second ago is found. Two Queries on a cold start instead of a GetItem per price, plan
-and community on every event.
+Plans are added far more often than edited, but they are edited: the admin function changes grace
+days, what grace's end does, seats, trial days, and archives plans, from another container. A snapshot
+is therefore trusted for ``MAX_AGE_SECONDS`` (an edit reaches the billing processor within a minute,
+a delay the README states), and a lookup that misses reloads at once, so a plan added a second ago is
+found. Two Queries a minute at most on a warm container instead of a GetItem per price, plan and
+community on every event.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 from ..domain.model import Community, Plan
 from ..ports import CatalogRepository
 
 
+MAX_AGE_SECONDS = 60.0
+
+
 class CatalogSnapshot:
     """A CatalogRepository for the billing processor: reads from memory, writes through."""
 
-    def __init__(self, catalog: CatalogRepository):
+    def __init__(self, catalog: CatalogRepository, clock: Callable[[], float] = time.monotonic):
         self._catalog = catalog
+        self._clock = clock  # the cache's age only (monotonic), never a business time
         self._lock = threading.Lock()
         self._plans: dict[str, Plan] | None = None
+        self._plans_at = 0.0
         self._by_price: dict[str, Plan] = {}
         self._communities: dict[str, Community] | None = None
+        self._communities_at = 0.0
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -43,7 +53,7 @@ class CatalogSnapshot:
 
     def get_community(self, community_id: str) -> Community | None:
         communities = self._communities
-        if communities is None or community_id not in communities:
+        if communities is None or community_id not in communities or self._stale(self._communities_at):
             communities = self._reload_communities()
         return communities.get(community_id)
 
@@ -74,19 +84,24 @@ class CatalogSnapshot:
 
     # -- loading ---------------------------------------------------------------------------
 
+    def _stale(self, loaded_at: float) -> bool:
+        return self._clock() - loaded_at >= MAX_AGE_SECONDS
+
     def _plans_loaded(self) -> dict[str, Plan]:
         plans = self._plans
-        return plans if plans is not None else self._reload_plans()
+        return plans if plans is not None and not self._stale(self._plans_at) else self._reload_plans()
 
     def _reload_plans(self) -> dict[str, Plan]:
+        loaded_at = self._clock()
         plans = {p.id: p for p in self._catalog.list_plans()}
         with self._lock:
-            self._plans = plans
+            self._plans, self._plans_at = plans, loaded_at
             self._by_price = {price: p for p in plans.values() for price in p.stripe_price_ids}
         return plans
 
     def _reload_communities(self) -> dict[str, Community]:
+        loaded_at = self._clock()
         communities = {c.id: c for c in self._catalog.list_communities()}
         with self._lock:
-            self._communities = communities
+            self._communities, self._communities_at = communities, loaded_at
         return communities
