@@ -30,7 +30,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 CSV = "text/csv"
-# A migration's member import (a CSV of up to 10,000 ids with emails and names).
+# A migration's member import (a CSV of up to 100 rows a request, with emails and names: room to spare).
 IMPORT_BODY_LIMIT = 1024 * 1024
 
 
