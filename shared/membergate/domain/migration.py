@@ -118,6 +118,30 @@ def moved_grant(grant: OneTimeGrant, deadline: int) -> OneTimeGrant:
     return replace(grant, access_seconds=max(deadline - grant.paid_at, 1))
 
 
+def grant_end(grant: OneTimeGrant) -> int | None:
+    """When a migration grant ends (None: it never does, which a migration grant never is)."""
+    return None if grant.access_seconds is None else grant.paid_at + grant.access_seconds
+
+
+def migration_of(grant: OneTimeGrant) -> str | None:
+    """The migration a grant was given by (its id reads ``mgg_<migration>_<member>``); None for other grants."""
+    prefix, suffix = "mgg_", f"_{grant.member_id}"
+    if grant.source != SOURCE_MIGRATION or not grant.grant_id.startswith(prefix) or not grant.grant_id.endswith(suffix):
+        return None
+    return grant.grant_id[len(prefix):-len(suffix)] or None
+
+
+def lapsed(grants: list[OneTimeGrant], now: int) -> list[OneTimeGrant]:
+    """Migration grants that ended by time alone (not ended by the creator): the ones an extension
+    still being applied may not have reached yet."""
+    out = []
+    for grant in grants:
+        end = grant_end(grant)
+        if migration_of(grant) and not grant.end_reason and end is not None and end <= now:
+            out.append(grant)
+    return out
+
+
 def normalise_id(platform: Platform, raw: str) -> str:
     """The platform id as stored, or InvalidRequestError saying what a valid one looks like."""
     value = raw.strip(" \t\ufeff")

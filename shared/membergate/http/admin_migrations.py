@@ -43,6 +43,9 @@ class MigrationIn(_Strict):
 class ExtendMigrationIn(_Strict):
     deadline: Epoch = Field(description="the new deadline (epoch seconds, not in the past)")
     reason: str = REASON
+    cursor: str | None = Field(default=None, pattern=ID_PATTERN, max_length=200,
+                               description="next_cursor of the previous page; null (the first page) moves the deadline")
+    limit: int = Field(default=100, ge=1, le=200, description="members handled by this request (a request has 15 s)")
 
 
 class MigrationOut(BaseModel):
@@ -121,7 +124,14 @@ class MigrationMembersOut(BaseModel):
 
 class ExtendOut(BaseModel):
     migration: MigrationOut
-    members_moved: int = Field(description="pending members whose migration grant now ends at the new deadline")
+    members_moved: int = Field(description="pending members of this page whose migration grant now ends at the new deadline")
+    already_moved: int = Field(default=0, description="pending members of this page whose grant already ended there "
+                               "(an earlier page or a repeated request): not written again")
+    next_cursor: str | None = Field(
+        default=None,
+        description="more members to move: send the same deadline with this cursor; null when every member was "
+        "handled. Members not reached yet keep access past the old deadline meanwhile",
+    )
 
 
 def document_import(doc: dict[str, Any]) -> dict[str, Any]:
@@ -224,9 +234,11 @@ def add_migration_routes(
 
     @app.post("/admin/migrations/<migration_id>/extend")
     def extend(migration_id: str, body: ExtendMigrationIn) -> ExtendOut:
+        # Bounded per request like announce: the first page moves the deadline, the pages then the grants.
         require_id(migration_id, "migration_id")
-        updated, moved = migrations.extend(
+        result = migrations.extend(
             stores_factory(), queue_factory(), migration_id=migration_id, deadline=body.deadline, reason=body.reason,
-            actor=actor(app), now=now(),
+            actor=actor(app), now=now(), cursor=body.cursor, limit=body.limit,
         )
-        return ExtendOut(migration=migration_out(updated), members_moved=moved)
+        return ExtendOut(migration=migration_out(result.migration), members_moved=result.moved,
+                         already_moved=result.already, next_cursor=result.next_cursor)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from dataclasses import dataclass, replace
 
-from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
+from ..domain.errors import ConcurrentUpdateError, ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.migration import (
     MAX_MESSAGE,
     MIGRATION_OFFER,
@@ -26,6 +26,7 @@ from ..domain.migration import (
     Migration,
     MigrationMember,
     check_deadline,
+    grant_end,
     migration_grant,
     migration_grant_id,
     moved_grant,
@@ -59,7 +60,7 @@ from ..ports import (
 )
 from .controls import _index, _refresh, audit
 from .identity import fresh_session
-from .membership import current_view
+from .membership import current_view, refresh_member
 from .removals import member_removals
 
 OFFER = "offer"  # MemberLink purpose: the announcement's personal join link
@@ -235,6 +236,9 @@ def _progress(
         member = stores.members.get(entry.member_id)
         records = stores.subscriptions.for_member(entry.member_id)
         grants = stores.grants.for_member(entry.member_id)
+    # Read as the extension being applied will leave it (a page may not have reached this member yet).
+    own = migration_grant_id(migration.id, entry.member_id)
+    grants = [moved_grant(g, migration.deadline) if g.grant_id == own and not g.ended_reason else g for g in grants]
     facts: dict[str, Any] = {"records": records, "grants": grants, "plans": known.plans, "communities": known.communities}
     # Settled: a paid grant (subscription, pass, lifetime) gives the community now, or one the creator
     # gave them on purpose (a manual grant, an access code); the migration's own grant never counts.
@@ -429,31 +433,94 @@ def announce(
 # --- deadline -------------------------------------------------------------------------------
 
 
+EXTEND_PAGE = 100  # members one extend request handles when none is asked (about 3 table calls each)
+
+
+@dataclass(frozen=True)
+class Extension:
+    migration: Migration
+    moved: int  # pending members whose grant this request moved to the deadline
+    already: int  # pending members whose grant already ended there (an earlier page, a repeat)
+    next_cursor: str | None = None  # extend again with it; None once every member was handled
+
+
 def extend(
-    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, deadline: int, reason: str, actor: str, now: int
-) -> tuple[Migration, int]:
-    """Move the deadline and every pending member's migration grant with it; (migration, members moved)."""
+    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, deadline: int, reason: str, actor: str, now: int,
+    cursor: str | None = None, limit: int | None = EXTEND_PAGE,
+) -> Extension:
+    """Move the deadline at once, then the pending members' migration grants in bounded pages.
+
+    The first page (cursor None) writes the new deadline on the migration before touching any grant;
+    each page then moves at most ``limit`` members' grants after ``cursor`` (a Lambda request has
+    15 s; a 5,000-member community is 50 pages the CLI sends one after the other). Idempotent: a
+    grant already ending at the deadline is counted in ``already`` and not written again, so a page
+    repeated, or the whole extension started again after a crash, converges on the same state. A
+    member whose grant no page has reached yet keeps access past the old deadline all the same: the
+    sweep and the dispatcher read the migration's deadline when a migration grant lapses
+    (services/migration_deadline.py). A later page carrying another deadline than the migration's is
+    refused (another extension started since): start again without cursor. ``limit`` None walks every
+    member (scripts and tests, not a Lambda request)."""
     check_deadline(deadline, now)
     migration = get_migration(stores, migration_id)
     community, _ = _offer(stores, migration)
-    moved = 0
+    if cursor is not None and migration.deadline != deadline:
+        raise ConflictError(
+            f"migration {migration_id}'s deadline is now {migration.deadline}, not {deadline}: another extension "
+            "started since; extend again without cursor to move every member to the deadline you want"
+        )
+    previous = migration.deadline
+    if cursor is None and migration.deadline != deadline:
+        migration = replace(migration, deadline=deadline)
+        _store(stores).save(migration)  # first: the sweep reads it for grants no page reached yet
+    moved = already = 0
     catalog = _Catalog.load(stores)
-    for entry in _walk(stores, migration_id):
-        if _has_paid(stores, entry.member_id, {community.id}, now, {"plans": catalog.plans, "communities": catalog.communities,
-                                                                   "records": stores.subscriptions.for_member(entry.member_id),
-                                                                   "grants": stores.grants.for_member(entry.member_id)}):
-            continue
-        grant = stores.grants.get(entry.member_id, migration_grant_id(migration.id, entry.member_id))
-        if grant is None or grant.ended_reason:
-            continue  # ended by the creator (DELETE /admin/grants/{id}): not brought back
-        stores.grants.save(moved_grant(grant, deadline))
-        _refresh(stores, queue, entry.member_id, now)
-        moved += 1
-    updated = replace(migration, deadline=deadline)
-    _store(stores).save(updated)
-    audit(stores, actor=actor, action="migration.extend", target=migration.id, now=now, reason=reason,
-          detail={"deadline": str(deadline), "from": str(migration.deadline), "members": str(moved)})
-    return updated, moved
+    next_cursor: str | None = None
+    if limit is None:
+        entries: Iterable[MigrationMember] = _walk(stores, migration_id)
+    else:
+        entries, next_cursor = _store(stores).members(migration_id, cursor, limit)
+    for entry in entries:
+        outcome = _move(stores, queue, migration, community, entry.member_id, catalog, now)
+        moved += outcome == "moved"
+        already += outcome == "already"
+    if cursor is None:
+        audit(stores, actor=actor, action="migration.extend", target=migration.id, now=now, reason=reason,
+              detail={"deadline": str(deadline), "from": str(previous), "members": str(moved)})
+    return Extension(migration, moved, already, next_cursor)
+
+
+def _move(
+    stores: Stores, queue: AccessWorkQueue, migration: Migration, community: Community, member_id: str,
+    catalog: _Catalog, now: int,
+) -> str:
+    """Move one member's migration grant to the migration's deadline: "moved", "already", or "" (paid,
+    ended by the creator, none). One read of the member's partition where the store offers it."""
+    state = stores.states.load(member_id) if stores.states is not None else None
+    if state is not None:
+        records, grants = state.subscriptions, state.grants
+    else:
+        records, grants = stores.subscriptions.for_member(member_id), stores.grants.for_member(member_id)
+    grant_id = migration_grant_id(migration.id, member_id)
+    grant = next((g for g in grants if g.grant_id == grant_id), None)
+    if grant is None or grant.ended_reason:
+        return ""  # ended by the creator (DELETE /admin/grants/{id}): not brought back
+    if grant_end(grant) == migration.deadline:
+        return "already"
+    facts: dict[str, Any] = {"plans": catalog.plans, "communities": catalog.communities, "records": records, "grants": grants}
+    if _has_paid(stores, member_id, {community.id}, now, facts):
+        return ""
+    fresh = moved_grant(grant, migration.deadline)
+    stores.grants.save(fresh)
+    if state is not None:
+        try:
+            # The end moves, not the state: usually no work for the dispatcher, only the sweep's due time.
+            refresh_member(stores, queue, member_id, now, sweep_now=False,
+                           state=replace(state, grants=[fresh if g.grant_id == grant_id else g for g in grants]))
+            return "moved"
+        except ConcurrentUpdateError:
+            pass  # a billing event landed meanwhile: derive again from what is stored
+    _refresh(stores, queue, member_id, now)
+    return "moved"
 
 
 # --- the member's personal link --------------------------------------------------------------
