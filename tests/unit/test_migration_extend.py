@@ -3,18 +3,23 @@ member no page reached yet keeps access at the old deadline (the sweep reads the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from membergate.domain.errors import ConflictError
 from membergate.domain.grants import OneTimeGrant
-from membergate.domain.migration import Migration, grant_end, migration_grant_id
-from membergate.domain.model import CheckoutGate, EntitlementState, PlanKind, WorkKind
+from membergate.domain.migration import Migration, grant_end, migration_grant, migration_grant_id
+from membergate.domain.model import CheckoutGate, EntitlementState, PlanKind, Platform, WorkKind
+from membergate.ports import AccessWork
+from membergate.services.access import AccessDispatcher, Links
 from membergate.services import lifecycle
 from membergate.services.membership import refresh_member
 from membergate.services.migration import extend
 from membergate.services.migration_deadline import catch_up
 from tests.support.fakes import FakeBilling, FakeQueue
-from tests.support.migration_doubles import PLAN, COMMUNITY, Crash, CrashingGrants, migration_stores, seed
+from tests.support.harness import GUILD, ROLE, Harness
+from tests.support.migration_doubles import COMMUNITY, PLAN, Crash, CrashingGrants, FakeMigrations, migration_stores, seed
 
 pytestmark = pytest.mark.unit
 
@@ -111,7 +116,6 @@ def test_catch_up_leaves_a_passed_deadline_and_a_grant_the_creator_ended_alone()
     passed, ended = seed(stores, MIGRATION, 2, T0)
     own = stores.grants.get(ended, migration_grant_id("mig_1", ended))
     assert own is not None
-    from dataclasses import replace
     stores.grants.save(replace(own, ended_reason="revoked_by_creator"))
     # When the deadline has passed and the sweep's catch-up reads them
     for member in (passed, ended):
@@ -132,3 +136,26 @@ def test_extend_skips_members_who_paid_and_counts_only_pending_ones():
     # Then only the pending member's grant moved
     assert (result.moved, result.already) == (1, 0)
     assert _ends(stores, [payer, pending]) == [OLD, NEW]
+
+
+def test_dispatcher_converging_after_the_old_deadline_keeps_a_member_no_page_reached_yet():
+    # Given a Discord member holding the paid role through a migration grant until the old deadline
+    h = Harness()
+    h.stores = replace(h.stores, migrations=FakeMigrations())
+    h.dispatcher = AccessDispatcher(h.stores, {Platform.DISCORD: h.connector}, h.identity, h.cipher, Links("https://m.example"))
+    h.member("mbr_1")
+    migration = Migration("mig_1", h.community.id, h.plan.id, OLD, "", T0)
+    h.stores.migrations.create(migration)
+    h.stores.grants.save(migration_grant(migration, "mbr_1", T0))
+    refresh_member(h.stores, h.queue, "mbr_1", T0, sweep_now=False)
+    h.run_access()
+    assert ROLE in (h.connector.roles_of(GUILD, "555555555555555555") or set())
+    # And an extension whose first page moved the deadline but never reached this member's grant
+    h.stores.migrations.save(replace(migration, deadline=NEW))
+    # When a converge for the member runs after the old deadline, before the sweep got to them
+    h.now = OLD + 60
+    h.queue.send([AccessWork(WorkKind.CONVERGE, "mbr_1", h.community.id)])
+    h.run_access()
+    # Then the role stays and the grant now ends at the migration's deadline
+    assert ROLE in (h.connector.roles_of(GUILD, "555555555555555555") or set())
+    assert _ends(h.stores, ["mbr_1"]) == [NEW]
