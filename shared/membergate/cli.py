@@ -447,10 +447,14 @@ def migrate_create(
     plan: str = typer.Option(..., "--plan", help="the paid offer, e.g. the founder price (pln_...)"),
     deadline: str = typer.Option(..., "--deadline", help="until when imported members keep access: 2026-12-31 or epoch seconds"),
     message: str = typer.Option("", "--message", help="your own words, added to the announcement"),
+    regular_plan: str | None = typer.Option(None, "--regular-plan",
+                                            help="the plan whose price the founder price is compared with (pln_...)"),
 ) -> None:
     """Create the migration: who moves, to which offer, until when."""
     c = _ctx(ctx)
-    body = {"community_id": community, "plan_id": plan, "deadline": parse_deadline(deadline), "message": message}
+    body: dict[str, Any] = {"community_id": community, "plan_id": plan, "deadline": parse_deadline(deadline), "message": message}
+    if regular_plan:
+        body["regular_plan_id"] = regular_plan
     data = _run(lambda: c.api.post("/admin/migrations", body))
     if c.as_json:
         return _emit_json(data)

@@ -453,3 +453,50 @@ def test_extend_unknown_migration_or_without_token_is_refused_with_the_envelope(
         assert unknown[0] == 404 and "POST /admin/migrations" in unknown[1]["error"]["message"]
         assert anonymous[0] == 401 and anonymous[1]["error"]["code"]
         assert bad_id[0] in (400, 404) and bad_id[1]["error"]["code"]
+
+
+def test_announce_names_the_founder_price_with_its_amount_beside_the_regular_one_in_french():
+    from tests.support.discord_spec import SpecCheckingDiscordTransport
+    from tests.support.pipeline import Pipeline
+
+    with Pipeline(SpecCheckingDiscordTransport(), env={"PRICE_CHECK": "on"}) as p:
+        # Given a French community, a founder price of 5 € a month, the regular one at 9 €, and a migration naming both
+        p.sandbox.register_price("price_founder", 500, "eur")
+        p.sandbox.register_price("price_regular", 900, "eur")
+        p.discord.add_user(IDS[0])  # a member whose DMs are open
+        community = p.admin("POST", "/admin/communities", body={
+            "platform": "discord", "name": "Le Cercle", "guild_id": "700000000000000001",
+            "role_id": "700000000000000002", "locale": "fr"})["body"]
+        plans = [p.admin("POST", "/admin/plans", body={"name": name, "stripe_price_ids": [price],
+                                                       "grants": [{"community_id": community["id"]}]})["body"]
+                 for name, price in (("Fondateur", "price_founder"), ("Mensuel", "price_regular"))]
+        created = p.admin("POST", "/admin/migrations", body={
+            "community_id": community["id"], "plan_id": plans[0]["id"], "regular_plan_id": plans[1]["id"],
+            "deadline": p.clock.now() + 14 * DAY, "announcement_channel_id": "700000000000000009"})
+        assert created["status"] == 201 and created["body"]["regular_plan_id"] == plans[1]["id"], created
+        migration_id = created["body"]["id"]
+        p.call("admin_api", "POST", f"/admin/migrations/{migration_id}/members", body=IDS[0],
+               headers={**AUTH, "content-type": "text/csv"})
+        # When the offer is announced and delivered
+        announced = p.admin("POST", f"/admin/migrations/{migration_id}/announce")
+        p.pump()
+        # Then the group post and the member's DM both give the amount, beside the regular price
+        said = [r.json["content"] for r in p.discord.requests_to("POST", r"/channels/\d+/messages")]
+        assert announced["status"] == 200, announced
+        words = "Fondateur (5,00 € / mois au lieu de 9,00 € / mois)"
+        assert len(said) == 2 and all(words in text for text in said), said
+        assert any("tu as droit au tarif fondateur" in text for text in said)
+
+
+def test_create_with_a_regular_plan_that_is_unknown_or_the_offer_itself_is_400_naming_the_field():
+    with stack_at():
+        # Given a community and its founder plan
+        community_id, plan_id = _offer()
+        body = {"community_id": community_id, "plan_id": plan_id, "deadline": DEADLINE}
+        # When the migration names an unknown regular plan, the offer itself, or an id with CR/LF
+        unknown = call("POST", "/admin/migrations", {**body, "regular_plan_id": "pln_nope"})
+        itself = call("POST", "/admin/migrations", {**body, "regular_plan_id": plan_id})
+        crlf = call("POST", "/admin/migrations", {**body, "regular_plan_id": "pln_1\r\nx"})
+        # Then each is a 400 naming regular_plan_id
+        for status, reply in (unknown, itself, crlf):
+            assert status == 400 and reply["error"]["field"] in ("regular_plan_id", "body.regular_plan_id"), reply

@@ -38,6 +38,11 @@ class MigrationIn(_Strict):
         description="Discord: the channel the offer is also posted in (the bot needs Send Messages there); "
         "a Telegram group is posted in itself",
     )
+    regular_plan_id: str | None = Field(
+        default=None, pattern=ID_PATTERN,
+        description="the plan whose price the founder price is compared with in the announcement "
+        "(\"€5.00 / month instead of €9.00 / month\"); leave it out to show the offer's price alone",
+    )
 
 
 class ExtendMigrationIn(_Strict):
@@ -59,6 +64,7 @@ class MigrationOut(BaseModel):
     announcements: int = Field(description="how many times the offer was announced")
     announcement_channel_id: str | None
     posted_at: str | None = Field(description="when the offer was posted in the place")
+    regular_plan_id: str | None = Field(default=None, description="the plan the founder price is compared with")
 
 
 class InvalidLineOut(BaseModel):
@@ -153,7 +159,7 @@ def migration_out(m: Migration) -> MigrationOut:
     return MigrationOut(
         id=m.id, community_id=m.community_id, plan_id=m.plan_id, deadline=iso(m.deadline) or "", deadline_epoch=m.deadline,
         message=m.message, created_at=iso(m.created_at) or "", announcements=m.announcements,
-        announcement_channel_id=m.announcement_channel_id, posted_at=iso(m.posted_at),
+        announcement_channel_id=m.announcement_channel_id, posted_at=iso(m.posted_at), regular_plan_id=m.regular_plan_id,
     )
 
 
@@ -165,12 +171,14 @@ def add_migration_routes(
     now: Callable[[], int],
     connectors: Callable[[], Mapping[Platform, CommunityConnector]] = lambda: {},
     public_base_url: Callable[[APIGatewayHttpResolver], str] | None = None,
+    price_reader: Callable[[], migrations.PriceReader | None] = lambda: None,
 ) -> None:
     @app.post("/admin/migrations", responses={201: {"description": "created"}})
     def create_migration(body: MigrationIn) -> Response[MigrationOut]:
         migration = migrations.create_migration(
             stores_factory(), community_id=body.community_id, plan_id=body.plan_id, deadline=body.deadline,
             message=body.message, actor=actor(app), now=now(), announcement_channel_id=body.announcement_channel_id,
+            regular_plan_id=body.regular_plan_id,
         )
         return Response(201, "application/json", migration_out(migration))
 
@@ -228,7 +236,8 @@ def add_migration_routes(
         page = body or AnnounceIn()
         links = Links(public_base_url(app)) if public_base_url is not None else None
         result = migrations.announce(stores_factory(), queue_factory(), migration_id=migration_id, actor=actor(app),
-                                     now=now(), connectors=connectors(), links=links, cursor=page.cursor, limit=page.limit)
+                                     now=now(), connectors=connectors(), links=links, cursor=page.cursor, limit=page.limit,
+                                     prices=price_reader())
         return AnnounceOut(queued=result.queued, already_reached=result.already_reached, in_flight=result.in_flight,
                            posted=result.posted, post_problem=result.post_problem or None, next_cursor=result.next_cursor)
 

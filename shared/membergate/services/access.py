@@ -380,7 +380,8 @@ class AccessDispatcher:
             kind,
             community.locale,
             community=community.name,
-            plan=plan.name if plan else community.name,
+            # "offer": a migration's founder price with its amount, worded when it was announced.
+            plan=details.get("offer") or (plan.name if plan else community.name),
             reason=details.get("reason", ""),
             grace_end=format_date(int(grace_end), community.locale) if grace_end else "",
             date=format_date(int(ends_at), community.locale) if ends_at else "",

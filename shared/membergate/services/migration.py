@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass, replace
 
-from ..domain.errors import ConcurrentUpdateError, ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
+from ..domain.errors import ConcurrentUpdateError, ConflictError, InvalidRequestError, MembergateError, NotFoundError, PermanentError, RetryableError
 from ..domain.migration import (
     MAX_MESSAGE,
     MIGRATION_OFFER,
@@ -30,10 +30,12 @@ from ..domain.migration import (
     migration_grant,
     migration_grant_id,
     moved_grant,
+    offer_words,
     parse_import,
     reached,
 )
 from ..domain.access import Capability
+from ..domain.billing import PriceInfo
 from ..domain.grants import SOURCE_ACCESS_CODE, SOURCE_MANUAL
 from ..domain.links import Links
 from ..domain.messages import format_date, render
@@ -62,6 +64,8 @@ from .controls import _index, _refresh, audit
 from .identity import fresh_session
 from .membership import current_view, refresh_member
 from .removals import member_removals
+
+PriceReader = Callable[[Sequence[str]], list[PriceInfo]]  # the billing port's describe_prices
 
 OFFER = "offer"  # MemberLink purpose: the announcement's personal join link
 # The personal link outlives the deadline: a member may still take the offer a little late.
@@ -96,7 +100,7 @@ def _offer(stores: Stores, migration: Migration) -> tuple[Community, Plan]:
 
 def create_migration(
     stores: Stores, *, community_id: str, plan_id: str, deadline: int, message: str, actor: str, now: int,
-    announcement_channel_id: str | None = None,
+    announcement_channel_id: str | None = None, regular_plan_id: str | None = None,
 ) -> Migration:
     community = stores.catalog.get_community(community_id)
     if community is None:
@@ -112,6 +116,10 @@ def create_migration(
             f"plan {plan_id} does not grant community {community_id}; offer a plan that gives its paid places",
             field="plan_id",
         )
+    if regular_plan_id is not None and (regular_plan_id == plan_id or stores.catalog.get_plan(regular_plan_id) is None):
+        raise InvalidRequestError(
+            f"regular_plan_id {regular_plan_id} is not another existing plan; give the plan whose price the founder "
+            "price is compared with (GET /admin/plans), or leave it out", field="regular_plan_id")
     check_deadline(deadline, now)
     if len(message) > MAX_MESSAGE:
         raise InvalidRequestError(f"message: at most {MAX_MESSAGE} characters", field="message")
@@ -119,7 +127,7 @@ def create_migration(
         raise InvalidRequestError("announcement_channel_id is for Discord servers; a Telegram group is posted in "
                                   "itself", field="announcement_channel_id")
     migration = Migration(_new_id("mig"), community_id, plan_id, deadline, message, now,
-                          announcement_channel_id=announcement_channel_id)
+                          announcement_channel_id=announcement_channel_id, regular_plan_id=regular_plan_id)
     _store(stores).create(migration)
     audit(stores, actor=actor, action="migration.create", target=migration.id, now=now,
           detail={"community_id": community_id, "plan_id": plan_id, "deadline": str(deadline)})
@@ -353,15 +361,30 @@ def _offer_token(stores: Stores, migration: Migration, member_id: str, now: int)
     return token
 
 
+def offer_text(stores: Stores, migration: Migration, plan: Plan, locale: str, prices: PriceReader | None) -> str:
+    """The offer with its price (and the regular one beside it), read once per announce request the way
+    the join page reads prices; the plan's name alone when Stripe is not configured or does not answer."""
+    if prices is None:
+        return plan.name
+    regular = stores.catalog.get_plan(migration.regular_plan_id) if migration.regular_plan_id else None
+    try:
+        offered = prices(list(plan.stripe_price_ids)) if plan.stripe_price_ids else []
+        usual = prices(list(regular.stripe_price_ids)) if regular is not None and regular.stripe_price_ids else []
+    except MembergateError:
+        return plan.name
+    return offer_words(plan.name, offered, usual, locale)
+
+
 def _post(
     migration: Migration, community: Community, plan: Plan, connector: CommunityConnector | None, links: Links,
+    offer: str = "",
 ) -> str:
     """Post the offer in the place where the platform allows it; "" when posted, else why not.
 
     One request per migration (not a loop): a rate limit answers "try again" rather than waiting."""
     if connector is None or Capability.POST_ANNOUNCEMENT not in connector.capabilities:
         return f"no_post: {community.platform.value} gives Membergate no way to post in this place"
-    text = render("migration_post", community.locale, community=community.name, plan=plan.name,
+    text = render("migration_post", community.locale, community=community.name, plan=offer or plan.name,
                   date=format_date(migration.deadline, community.locale), join_url=links.join(plan.id),
                   note=("\n\n" + migration.message) if migration.message else "")
     poster: AnnouncementPoster = connector  # type: ignore[assignment]  # it declared the capability
@@ -377,7 +400,7 @@ def _post(
 def announce(
     stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor: str, now: int,
     connectors: Mapping[Platform, CommunityConnector] | None = None, links: Links | None = None,
-    cursor: str | None = None, limit: int | None = None,
+    cursor: str | None = None, limit: int | None = None, prices: PriceReader | None = None,
 ) -> Announcement:
     """Send the offer to every imported member not reached yet (once per member per migration), and
     post it once in the place where the platform allows it (Discord channel, Telegram group).
@@ -388,8 +411,9 @@ def announce(
     community, plan = _offer(stores, migration)
     problem = ""
     first = cursor is None
+    offer = offer_text(stores, migration, plan, community.locale, prices)
     if first and migration.posted_at is None and links is not None:
-        problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links)
+        problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links, offer)
         if not problem:
             migration = replace(migration, posted_at=now)
     round_ = migration.announcements + 1 if first else max(migration.announcements, 1)
@@ -413,7 +437,7 @@ def announce(
         # Claimed now, not when the dispatcher gets to it: an announce repeated meanwhile sees it in flight.
         stores.messages.claim(MessageKey(entry.member_id, MIGRATION_OFFER, period), now)
         details = (("ends_at", str(migration.deadline)), ("offer_token", _offer_token(stores, migration, entry.member_id, now)),
-                   ("plan_id", migration.plan_id), ("note", migration.message))
+                   ("plan_id", migration.plan_id), ("note", migration.message), ("offer", offer))
         batch.append(AccessWork(WorkKind.NOTIFY, entry.member_id, community.id, message_kind=MIGRATION_OFFER,
                                 message_period=period, details=details))
         queued += 1
