@@ -447,10 +447,14 @@ def migrate_create(
     plan: str = typer.Option(..., "--plan", help="the paid offer, e.g. the founder price (pln_...)"),
     deadline: str = typer.Option(..., "--deadline", help="until when imported members keep access: 2026-12-31 or epoch seconds"),
     message: str = typer.Option("", "--message", help="your own words, added to the announcement"),
+    regular_plan: str | None = typer.Option(None, "--regular-plan",
+                                            help="the plan whose price the founder price is compared with (pln_...)"),
 ) -> None:
     """Create the migration: who moves, to which offer, until when."""
     c = _ctx(ctx)
-    body = {"community_id": community, "plan_id": plan, "deadline": parse_deadline(deadline), "message": message}
+    body: dict[str, Any] = {"community_id": community, "plan_id": plan, "deadline": parse_deadline(deadline), "message": message}
+    if regular_plan:
+        body["regular_plan_id"] = regular_plan
     data = _run(lambda: c.api.post("/admin/migrations", body))
     if c.as_json:
         return _emit_json(data)
@@ -558,14 +562,33 @@ def migrate_extend(
     migration_id: str = typer.Argument(..., help="mig_..."),
     deadline: str = typer.Option(..., "--deadline", help="the new deadline: 2027-01-15 or epoch seconds"),
     reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
+    page: int = typer.Option(100, "--page", min=1, max=200, help="members moved per request"),
 ) -> None:
     """Move the deadline, and every pending member's access with it (audited)."""
     c = _ctx(ctx)
-    data = _run(lambda: c.api.post(_migration_path(migration_id, "/extend"),
-                                   {"deadline": parse_deadline(deadline), "reason": reason}))
+    # The first request moves the deadline; the pages then move the members' grants, one request
+    # each (the admin function has 15 s). Interrupted, run the same command again: it resumes.
+    data: dict[str, Any] = {}
+    cursor: str | None = None
+    epoch = parse_deadline(deadline)
+    while True:
+        body = {"deadline": epoch, "reason": reason, "cursor": cursor, "limit": page}
+        reply = _run(lambda: c.api.post(_migration_path(migration_id, "/extend"), body))
+        if not data:
+            data = dict(reply)
+        else:
+            for key in ("members_moved", "already_moved"):
+                data[key] += reply[key]
+        cursor = data["next_cursor"] = reply.get("next_cursor")
+        if cursor is None:
+            break
+        if not c.as_json:
+            err.print(f"… {data['members_moved'] + data['already_moved']} pending members moved so far "
+                      f"(deadline already {data['migration']['deadline']})")
     if c.as_json:
         return _emit_json(data)
-    out.print(f"deadline now {data['migration']['deadline']}; {data['members_moved']} pending member(s) moved")
+    out.print(f"deadline now {data['migration']['deadline']}; {data['members_moved']} pending member(s) moved"
+              + (f", {data['already_moved']} already there" if data["already_moved"] else ""))
 MAX_GRANT_DAYS = 36_500  # the admin API's limit (a hundred years)
 MAX_REASON = 500
 

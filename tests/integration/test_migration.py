@@ -381,3 +381,122 @@ def test_whatsapp_import_reads_phone_numbers_as_people_type_them():
         assert [(i["line"], "country code" in i["reason"]) for i in body["invalid"]] == [(4, True)]
         _, found = call("GET", "/admin/members?whatsapp_phone=%2B33612345678")
         assert found["members"][0]["identities"] == [{"platform": "whatsapp", "external_id": "+33612345678"}]
+
+
+def test_extend_in_pages_moves_the_deadline_at_once_then_each_member_once():
+    with stack_at() as (_, clock):
+        # Given three imported members
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        clock.at = T0 + DAY
+        path = f"/admin/migrations/{migration['id']}/extend"
+        body = {"deadline": DEADLINE + 7 * DAY, "reason": "holidays", "limit": 2}
+        # When the creator extends in pages of two, then repeats the whole extension
+        first = call("POST", path, body)
+        _, between = call("GET", f"/admin/migrations/{migration['id']}")
+        second = call("POST", path, {**body, "cursor": first[1]["next_cursor"]})
+        repeat = call("POST", path, {**body, "limit": 10})
+        # Then the first page moved the deadline (the status shows it, nobody previewed as losing access
+        # earlier), the pages moved each member once, and the repeat wrote nothing
+        assert first[0] == 200 and first[1]["migration"]["deadline_epoch"] == DEADLINE + 7 * DAY
+        assert (first[1]["members_moved"], first[1]["next_cursor"]) == (2, _member_of(IDS[1]))
+        assert between["migration"]["deadline_epoch"] == DEADLINE + 7 * DAY and between["would_lose_access_at_deadline"] == 3
+        assert second == (200, {**second[1], "members_moved": 1, "already_moved": 0, "next_cursor": None})
+        assert repeat[0] == 200 and (repeat[1]["members_moved"], repeat[1]["already_moved"]) == (0, 3)
+        for external_id in IDS:
+            _, found = call("GET", f"/admin/members?discord_user_id={external_id}")
+            (entitlement,) = found["members"][0]["entitlements"]
+            assert entitlement["state"] == "active" and entitlement["until"] == "2027-02-05T08:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("body", "base64_body", "status", "code"),
+    [
+        ({"deadline": "tomorrow", "reason": "r"}, False, 400, "invalid_request"),
+        ({"deadline": 1.5e9, "reason": "r"}, False, 400, "invalid_request"),
+        ({"deadline": True, "reason": "r"}, False, 400, "invalid_request"),
+        ({"deadline": T0 - 1, "reason": "r"}, False, 400, "invalid_request"),
+        ({"deadline": 10**30, "reason": "r"}, False, 400, "invalid_request"),
+        ({"deadline": DEADLINE + DAY}, False, 400, "invalid_request"),  # no reason
+        ({"deadline": DEADLINE + DAY, "reason": "r", "cursor": "mbr_1\r\nX-Evil: 1"}, False, 400, "invalid_request"),
+        ({"deadline": DEADLINE + DAY, "reason": "r", "cursor": "mbr_é"}, False, 400, "invalid_request"),
+        ({"deadline": DEADLINE + DAY, "reason": "r", "limit": 0}, False, 400, "invalid_request"),
+        ({"deadline": DEADLINE + DAY, "reason": "r", "limit": 10_000}, False, 400, "invalid_request"),
+        (b'{"deadline": 1800000000, "reason": "\xff\xfe"}', True, 400, "invalid_request"),
+        ('{"deadline": ' + "[" * 5000 + "]" * 5000 + ', "reason": "r"}', False, 400, "invalid_request"),
+        ('{"deadline": 1800000000, "reason": "' + "x" * 2_000_000 + '"}', False, 413, "payload_too_large"),
+    ],
+)
+def test_extend_refuses_hostile_bodies_with_the_envelope(body, base64_body, status, code):
+    with stack_at():
+        # Given a migration
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        # When extend gets a hostile body
+        headers = {**AUTH, "content-type": "application/json"}
+        got_status, got = call("POST", f"/admin/migrations/{migration['id']}/extend", body, headers, base64_body=base64_body)
+        # Then a 4xx in the envelope, never a 5xx, and the deadline did not move
+        assert (got_status, got["error"]["code"]) == (status, code), got
+        assert got["error"]["message"]
+        _, state = call("GET", f"/admin/migrations/{migration['id']}")
+        assert state["migration"]["deadline_epoch"] == DEADLINE
+
+
+def test_extend_unknown_migration_or_without_token_is_refused_with_the_envelope():
+    with stack_at():
+        # Given no such migration / When extended, with and without a token
+        unknown = call("POST", "/admin/migrations/mig_nope/extend", {"deadline": DEADLINE, "reason": "r"})
+        anonymous = call("POST", "/admin/migrations/mig_nope/extend", {"deadline": DEADLINE, "reason": "r"}, {})
+        bad_id = call("POST", "/admin/migrations/mig%0D%0Abad/extend", {"deadline": DEADLINE, "reason": "r"})
+        # Then 404 saying how to make one, 401 without a token, and 400/404 for an id with CR/LF
+        assert unknown[0] == 404 and "POST /admin/migrations" in unknown[1]["error"]["message"]
+        assert anonymous[0] == 401 and anonymous[1]["error"]["code"]
+        assert bad_id[0] in (400, 404) and bad_id[1]["error"]["code"]
+
+
+def test_announce_names_the_founder_price_with_its_amount_beside_the_regular_one_in_french():
+    from tests.support.discord_spec import SpecCheckingDiscordTransport
+    from tests.support.pipeline import Pipeline
+
+    with Pipeline(SpecCheckingDiscordTransport(), env={"PRICE_CHECK": "on"}) as p:
+        # Given a French community, a founder price of 5 € a month, the regular one at 9 €, and a migration naming both
+        p.sandbox.register_price("price_founder", 500, "eur")
+        p.sandbox.register_price("price_regular", 900, "eur")
+        p.discord.add_user(IDS[0])  # a member whose DMs are open
+        community = p.admin("POST", "/admin/communities", body={
+            "platform": "discord", "name": "Le Cercle", "guild_id": "700000000000000001",
+            "role_id": "700000000000000002", "locale": "fr"})["body"]
+        plans = [p.admin("POST", "/admin/plans", body={"name": name, "stripe_price_ids": [price],
+                                                       "grants": [{"community_id": community["id"]}]})["body"]
+                 for name, price in (("Fondateur", "price_founder"), ("Mensuel", "price_regular"))]
+        created = p.admin("POST", "/admin/migrations", body={
+            "community_id": community["id"], "plan_id": plans[0]["id"], "regular_plan_id": plans[1]["id"],
+            "deadline": p.clock.now() + 14 * DAY, "announcement_channel_id": "700000000000000009"})
+        assert created["status"] == 201 and created["body"]["regular_plan_id"] == plans[1]["id"], created
+        migration_id = created["body"]["id"]
+        p.call("admin_api", "POST", f"/admin/migrations/{migration_id}/members", body=IDS[0],
+               headers={**AUTH, "content-type": "text/csv"})
+        # When the offer is announced and delivered
+        announced = p.admin("POST", f"/admin/migrations/{migration_id}/announce")
+        p.pump()
+        # Then the group post and the member's DM both give the amount, beside the regular price
+        said = [r.json["content"] for r in p.discord.requests_to("POST", r"/channels/\d+/messages")]
+        assert announced["status"] == 200, announced
+        words = "Fondateur (5,00 € / mois au lieu de 9,00 € / mois)"
+        assert len(said) == 2 and all(words in text for text in said), said
+        assert any("tu as droit au tarif fondateur" in text for text in said)
+
+
+def test_create_with_a_regular_plan_that_is_unknown_or_the_offer_itself_is_400_naming_the_field():
+    with stack_at():
+        # Given a community and its founder plan
+        community_id, plan_id = _offer()
+        body = {"community_id": community_id, "plan_id": plan_id, "deadline": DEADLINE}
+        # When the migration names an unknown regular plan, the offer itself, or an id with CR/LF
+        unknown = call("POST", "/admin/migrations", {**body, "regular_plan_id": "pln_nope"})
+        itself = call("POST", "/admin/migrations", {**body, "regular_plan_id": plan_id})
+        crlf = call("POST", "/admin/migrations", {**body, "regular_plan_id": "pln_1\r\nx"})
+        # Then each is a 400 naming regular_plan_id
+        for status, reply in (unknown, itself, crlf):
+            assert status == 400 and reply["error"]["field"] in ("regular_plan_id", "body.regular_plan_id"), reply

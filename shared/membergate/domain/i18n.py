@@ -142,6 +142,10 @@ EN: dict[str, str] = {
     # A free community moving to paid (services/migration.py): the personal offer, and the group post.
     "msg.migration_offer": "{community} is becoming a paid community, and as one of its first members you get the founder price: {plan}. Your access stays open until {date}; to stay after that, take the offer here (this link is yours: your account is already connected): {offer_url}{note}",
     "msg.migration_post": "{community} is becoming a paid community. Every member here gets the founder price, {plan}, until {date}; after that date, only members access this space. Take the offer here: {join_url}{note}",
+    # The offer's price beside its name (domain/migration.py::offer_words); the regular price when the migration names one.
+    "msg.migration_price": "{plan} ({price})",
+    "msg.migration_price_regular": "{plan} ({price} instead of {regular})",
+    "msg.or": " or ",
     "page.step_whatsapp": "Send us a WhatsApp message from the number that should get access: the button opens WhatsApp with a one-time code typed in, just press send. We answer with your payment link; after paying, the group's invite arrives in WhatsApp.",
     "page.connect_whatsapp": "Continue with WhatsApp",
     "page.connected_whatsapp": "Your WhatsApp number {phone} is linked: your invite goes to it.",
@@ -313,6 +317,9 @@ FR: dict[str, str] = {
     "msg.invite_group": "Bienvenue dans {community} ! Voici le lien d'invitation du groupe : {invite_url} Il est pour toi : merci de ne pas le partager.",
     "msg.migration_offer": "{community} devient une communauté payante, et comme tu fais partie des premiers membres, tu as droit au tarif fondateur : {plan}. Ton accès reste ouvert jusqu'au {date} ; pour rester ensuite, profite de l'offre ici (ce lien est à toi : ton compte est déjà relié) : {offer_url}{note}",
     "msg.migration_post": "{community} devient une communauté payante. Chaque membre d'ici a droit au tarif fondateur, {plan}, jusqu'au {date} ; après cette date, seuls les membres accèdent à cet espace. Profite de l'offre ici : {join_url}{note}",
+    "msg.migration_price": "{plan} ({price})",
+    "msg.migration_price_regular": "{plan} ({price} au lieu de {regular})",
+    "msg.or": " ou ",
     "page.step_whatsapp": "Envoie-nous un message WhatsApp depuis le numéro qui doit recevoir l'accès : le bouton ouvre WhatsApp avec un code à usage unique déjà tapé, tu n'as qu'à l'envoyer. On te répond avec ton lien de paiement ; après le paiement, l'invitation au groupe arrive sur WhatsApp.",
     "page.connect_whatsapp": "Continuer avec WhatsApp",
     "page.connected_whatsapp": "Ton numéro WhatsApp {phone} est relié : ton invitation lui sera envoyée.",

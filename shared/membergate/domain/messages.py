@@ -6,11 +6,12 @@ import re
 import unicodedata
 from datetime import datetime, timezone
 
+from .billing import PriceInfo
 from .i18n import CATALOGUES, SUPPORTED_LOCALES, text
 
 __all__ = [
-    "SUPPORTED_LOCALES", "WELCOME_MAX", "WELCOME_PLACEHOLDERS", "fill_welcome", "format_date", "render", "template_key",
-    "welcome_problem",
+    "SUPPORTED_LOCALES", "WELCOME_MAX", "WELCOME_PLACEHOLDERS", "fill_welcome", "format_date", "money", "price_label",
+    "render", "template_key", "welcome_problem",
 ]
 
 
@@ -29,6 +30,39 @@ def format_date(epoch: int, locale: str) -> str:
     if locale == "fr":
         return moment.strftime("%d/%m/%Y à %H:%M UTC")
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def money(amount: int | None, currency: str, locale: str, minimum: int | None = None) -> str:
+    """An amount in minor units as a member reads it: "€9.00", "9,00 €", "from €5.00" (pay what you want)."""
+    if amount is None:
+        if minimum:  # pay what you want with a floor: "from €5.00"
+            return text(locale, "page.from").format(amount=money(minimum, currency, locale))
+        return text(locale, "page.custom_amount")
+    digits = _ZERO_DECIMAL.get(currency, 2)
+    value = f"{amount / 10 ** digits:,.{digits}f}"
+    if locale == "fr":
+        value = value.replace(",", "\u202f").replace(".", ",")
+    symbol = _SYMBOLS.get(currency)
+    if symbol is None:
+        return f"{value} {currency.upper()}"
+    return f"{value} {symbol}" if locale == "fr" else f"{symbol}{value}"
+
+
+_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£", "chf": "CHF ", "cad": "CA$", "jpy": "¥"}
+_ZERO_DECIMAL = {"jpy": 0, "krw": 0, "vnd": 0, "clp": 0, "xof": 0, "xaf": 0}
+
+
+def price_label(price: PriceInfo, locale: str) -> str:
+    """ "€9.00 / month", "9,00 € tous les 3 mois", "€90.00, paid once" (the join page and the messages alike)."""
+    amount = money(price.amount, price.currency, locale, price.minimum)
+    if price.type != "recurring" or not price.interval:
+        label = text(locale, "page.once").format(amount=amount)
+    elif price.interval_count == 1:
+        label = text(locale, f"page.per.{price.interval}").format(amount=amount)
+    else:
+        label = text(locale, "page.every").format(
+            amount=amount, count=price.interval_count, unit=text(locale, f"unit.{price.interval}"))
+    return label
 
 
 def render(key: str, locale: str, **context: str) -> str:

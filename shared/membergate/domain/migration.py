@@ -12,8 +12,11 @@ import csv
 import re
 from dataclasses import dataclass, replace
 
+from .billing import PriceInfo
 from .errors import InvalidRequestError
 from .grants import OneTimeGrant
+from .i18n import text
+from .messages import price_label
 from .model import CheckoutGate, Platform, PlanKind
 from .whatsapp import normalise_phone
 
@@ -59,6 +62,8 @@ class Migration:
     # Where the offer is posted for everyone (Discord: a channel of the server; Telegram: the group itself).
     announcement_channel_id: str | None = None
     posted_at: int | None = None  # when the offer was posted in the place (once per migration)
+    # The plan the founder price is compared with ("instead of €9.00 / month"); None: the offer alone.
+    regular_plan_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,53 @@ def migration_grant(migration: Migration, member_id: str, now: int) -> OneTimeGr
 def moved_grant(grant: OneTimeGrant, deadline: int) -> OneTimeGrant:
     """The migration grant ending at the new deadline (earlier or later; it never ends before it began)."""
     return replace(grant, access_seconds=max(deadline - grant.paid_at, 1))
+
+
+def grant_end(grant: OneTimeGrant) -> int | None:
+    """When a migration grant ends (None: it never does, which a migration grant never is)."""
+    return None if grant.access_seconds is None else grant.paid_at + grant.access_seconds
+
+
+def migration_of(grant: OneTimeGrant) -> str | None:
+    """The migration a grant was given by (its id reads ``mgg_<migration>_<member>``); None for other grants."""
+    prefix, suffix = "mgg_", f"_{grant.member_id}"
+    if grant.source != SOURCE_MIGRATION or not grant.grant_id.startswith(prefix) or not grant.grant_id.endswith(suffix):
+        return None
+    return grant.grant_id[len(prefix):-len(suffix)] or None
+
+
+def lapsed(grants: list[OneTimeGrant], now: int) -> list[OneTimeGrant]:
+    """Migration grants that ended by time alone (not ended by the creator): the ones an extension
+    still being applied may not have reached yet."""
+    out = []
+    for grant in grants:
+        end = grant_end(grant)
+        if migration_of(grant) and not grant.end_reason and end is not None and end <= now:
+            out.append(grant)
+    return out
+
+
+MAX_PRICES_SHOWN = 3  # a plan in several currencies and intervals: the first few, as the join page lists them
+
+
+def offer_words(plan_name: str, prices: list[PriceInfo], regular: list[PriceInfo], locale: str) -> str:
+    """The offer as the announcement names it: "Founder (€5.00 / month instead of €9.00 / month)".
+
+    ``prices``: the offer plan's prices (as the join page reads them); ``regular``: the regular plan's,
+    when the migration names one. Only prices on sale are shown; none known: the plan's name alone
+    (Stripe unreachable must not stop the announcement: the join page the link opens shows the prices)."""
+    shown = _prices(prices, locale)
+    if not shown:
+        return plan_name
+    usual = _prices(regular, locale)
+    if usual:
+        return text(locale, "msg.migration_price_regular").format(plan=plan_name, price=shown, regular=usual)
+    return text(locale, "msg.migration_price").format(plan=plan_name, price=shown)
+
+
+def _prices(prices: list[PriceInfo], locale: str) -> str:
+    on_sale = [p for p in prices if p.active][:MAX_PRICES_SHOWN]
+    return text(locale, "msg.or").join(price_label(p, locale) for p in on_sale)
 
 
 def normalise_id(platform: Platform, raw: str) -> str:

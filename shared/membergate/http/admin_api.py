@@ -143,7 +143,7 @@ def build_admin_app(
     add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
                        undo_days=removal_undo_days)
     add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
-                         connectors=connectors, public_base_url=public_base_url)
+                         connectors=connectors, public_base_url=public_base_url, price_reader=price_reader)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():

@@ -38,11 +38,19 @@ class MigrationIn(_Strict):
         description="Discord: the channel the offer is also posted in (the bot needs Send Messages there); "
         "a Telegram group is posted in itself",
     )
+    regular_plan_id: str | None = Field(
+        default=None, pattern=ID_PATTERN,
+        description="the plan whose price the founder price is compared with in the announcement "
+        "(\"€5.00 / month instead of €9.00 / month\"); leave it out to show the offer's price alone",
+    )
 
 
 class ExtendMigrationIn(_Strict):
     deadline: Epoch = Field(description="the new deadline (epoch seconds, not in the past)")
     reason: str = REASON
+    cursor: str | None = Field(default=None, pattern=ID_PATTERN, max_length=200,
+                               description="next_cursor of the previous page; null (the first page) moves the deadline")
+    limit: int = Field(default=100, ge=1, le=200, description="members handled by this request (a request has 15 s)")
 
 
 class MigrationOut(BaseModel):
@@ -56,6 +64,7 @@ class MigrationOut(BaseModel):
     announcements: int = Field(description="how many times the offer was announced")
     announcement_channel_id: str | None
     posted_at: str | None = Field(description="when the offer was posted in the place")
+    regular_plan_id: str | None = Field(default=None, description="the plan the founder price is compared with")
 
 
 class InvalidLineOut(BaseModel):
@@ -121,7 +130,14 @@ class MigrationMembersOut(BaseModel):
 
 class ExtendOut(BaseModel):
     migration: MigrationOut
-    members_moved: int = Field(description="pending members whose migration grant now ends at the new deadline")
+    members_moved: int = Field(description="pending members of this page whose migration grant now ends at the new deadline")
+    already_moved: int = Field(default=0, description="pending members of this page whose grant already ended there "
+                               "(an earlier page or a repeated request): not written again")
+    next_cursor: str | None = Field(
+        default=None,
+        description="more members to move: send the same deadline with this cursor; null when every member was "
+        "handled. Members not reached yet keep access past the old deadline meanwhile",
+    )
 
 
 def document_import(doc: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +159,7 @@ def migration_out(m: Migration) -> MigrationOut:
     return MigrationOut(
         id=m.id, community_id=m.community_id, plan_id=m.plan_id, deadline=iso(m.deadline) or "", deadline_epoch=m.deadline,
         message=m.message, created_at=iso(m.created_at) or "", announcements=m.announcements,
-        announcement_channel_id=m.announcement_channel_id, posted_at=iso(m.posted_at),
+        announcement_channel_id=m.announcement_channel_id, posted_at=iso(m.posted_at), regular_plan_id=m.regular_plan_id,
     )
 
 
@@ -155,12 +171,14 @@ def add_migration_routes(
     now: Callable[[], int],
     connectors: Callable[[], Mapping[Platform, CommunityConnector]] = lambda: {},
     public_base_url: Callable[[APIGatewayHttpResolver], str] | None = None,
+    price_reader: Callable[[], migrations.PriceReader | None] = lambda: None,
 ) -> None:
     @app.post("/admin/migrations", responses={201: {"description": "created"}})
     def create_migration(body: MigrationIn) -> Response[MigrationOut]:
         migration = migrations.create_migration(
             stores_factory(), community_id=body.community_id, plan_id=body.plan_id, deadline=body.deadline,
             message=body.message, actor=actor(app), now=now(), announcement_channel_id=body.announcement_channel_id,
+            regular_plan_id=body.regular_plan_id,
         )
         return Response(201, "application/json", migration_out(migration))
 
@@ -218,15 +236,18 @@ def add_migration_routes(
         page = body or AnnounceIn()
         links = Links(public_base_url(app)) if public_base_url is not None else None
         result = migrations.announce(stores_factory(), queue_factory(), migration_id=migration_id, actor=actor(app),
-                                     now=now(), connectors=connectors(), links=links, cursor=page.cursor, limit=page.limit)
+                                     now=now(), connectors=connectors(), links=links, cursor=page.cursor, limit=page.limit,
+                                     prices=price_reader())
         return AnnounceOut(queued=result.queued, already_reached=result.already_reached, in_flight=result.in_flight,
                            posted=result.posted, post_problem=result.post_problem or None, next_cursor=result.next_cursor)
 
     @app.post("/admin/migrations/<migration_id>/extend")
     def extend(migration_id: str, body: ExtendMigrationIn) -> ExtendOut:
+        # Bounded per request like announce: the first page moves the deadline, the pages then the grants.
         require_id(migration_id, "migration_id")
-        updated, moved = migrations.extend(
+        result = migrations.extend(
             stores_factory(), queue_factory(), migration_id=migration_id, deadline=body.deadline, reason=body.reason,
-            actor=actor(app), now=now(),
+            actor=actor(app), now=now(), cursor=body.cursor, limit=body.limit,
         )
-        return ExtendOut(migration=migration_out(updated), members_moved=moved)
+        return ExtendOut(migration=migration_out(result.migration), members_moved=result.moved,
+                         already_moved=result.already, next_cursor=result.next_cursor)

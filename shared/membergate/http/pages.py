@@ -8,7 +8,7 @@ from html import escape
 
 from ..domain.billing import PriceInfo
 from ..domain.i18n import text
-from ..domain.messages import format_date
+from ..domain.messages import format_date, price_label
 from ..services.member_pages import BEFORE_PAYMENT, JoinPageView
 
 _STYLE = (
@@ -44,38 +44,6 @@ def _page(title: str, body: str, locale: str = "en") -> str:
         f"<!doctype html><html lang={escape(locale)}><meta charset=utf-8><meta name=viewport content='width=device-width'>"
         f"<title>{escape(title)}</title><style>{_STYLE}</style><body>{body}</body></html>"
     )
-
-
-def _amount(amount: int | None, currency: str, locale: str, minimum: int | None = None) -> str:
-    if amount is None:
-        if minimum:  # pay what you want with a floor: "from €5.00"
-            return text(locale, "page.from").format(amount=_amount(minimum, currency, locale))
-        return text(locale, "page.custom_amount")
-    digits = _ZERO_DECIMAL.get(currency, 2)
-    value = f"{amount / 10 ** digits:,.{digits}f}"
-    if locale == "fr":
-        value = value.replace(",", "\u202f").replace(".", ",")
-    symbol = _SYMBOLS.get(currency)
-    if symbol is None:
-        return f"{value} {currency.upper()}"
-    return f"{value} {symbol}" if locale == "fr" else f"{symbol}{value}"
-
-
-_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£", "chf": "CHF ", "cad": "CA$", "jpy": "¥"}
-_ZERO_DECIMAL = {"jpy": 0, "krw": 0, "vnd": 0, "clp": 0, "xof": 0, "xaf": 0}
-
-
-def price_label(price: PriceInfo, locale: str) -> str:
-    """ "€9.00 / month", "9,00 € tous les 3 mois", "€90.00, paid once" """
-    amount = _amount(price.amount, price.currency, locale, price.minimum)
-    if price.type != "recurring" or not price.interval:
-        label = text(locale, "page.once").format(amount=amount)
-    elif price.interval_count == 1:
-        label = text(locale, f"page.per.{price.interval}").format(amount=amount)
-    else:
-        label = text(locale, "page.every").format(
-            amount=amount, count=price.interval_count, unit=text(locale, f"unit.{price.interval}"))
-    return label
 
 
 def state_words(state: str | None, locale: str) -> str:

@@ -49,6 +49,7 @@ from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityP
 from .alerts import AlertRecorder, record_alert
 from .identity import open_tokens, seal_tokens
 from .membership import current_view
+from .migration_deadline import catch_up
 
 TOKEN_REFRESH_MARGIN = 120
 log = logging.getLogger(__name__)
@@ -187,6 +188,13 @@ class AccessDispatcher:
             return self._save(member, community, AccessState.FAILED, reason, (), "no_connector", now, previous)
         view = current_view(self.stores, member.id, now, plans=catalog.plans, communities=catalog.communities)
         here = [e for e in view.entitlements if e.community_id == community.id]
+        if not any(e.state.gives_access for e in here):
+            # Last guard before a removal: a migration extension still being applied (migration_deadline.py).
+            caught = catch_up(self.stores, view.grants, now)
+            if caught is not None:
+                view = current_view(self.stores, member.id, now, grants=caught, plans=catalog.plans,
+                                    communities=catalog.communities)
+                here = [e for e in view.entitlements if e.community_id == community.id]
         user = member.identity(community.platform)
         force = work.kind is WorkKind.RESYNC
         caps = capabilities_in(connector, community)
@@ -372,7 +380,8 @@ class AccessDispatcher:
             kind,
             community.locale,
             community=community.name,
-            plan=plan.name if plan else community.name,
+            # "offer": a migration's founder price with its amount, worded when it was announced.
+            plan=details.get("offer") or (plan.name if plan else community.name),
             reason=details.get("reason", ""),
             grace_end=format_date(int(grace_end), community.locale) if grace_end else "",
             date=format_date(int(ends_at), community.locale) if ends_at else "",

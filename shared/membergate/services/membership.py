@@ -10,6 +10,7 @@ from ..domain.grants import OneTimeGrant, statuses, upcoming_ends
 from ..domain.lifecycle import decide
 from ..domain.model import Community, Entitlement, EntitlementState, Plan, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
+from .migration_deadline import catch_up
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,14 @@ def refresh_member(
     else:
         stored, revision = state.entitlements, state.revision
         view = current_view(stores, member_id, now, records=state.subscriptions, grants=state.grants)
-    before = {_identity(e): e for e in stored}
-    after = {_identity(e): e for e in view.entitlements}
-    changed = {
-        key[1]
-        for key in before.keys() | after.keys()
-        if _access_facts(before.get(key)) != _access_facts(after.get(key))
-        and not _pending_from_nothing(before.get(key), after.get(key))
-    }
+    changed = _changed(stored, view)
+    if changed:
+        # A migration grant that lapsed while its extension was still being applied follows the
+        # migration's new deadline instead of removing access (services/migration_deadline.py).
+        caught = catch_up(stores, view.grants, now)
+        if caught is not None:
+            view = current_view(stores, member_id, now, records=view.records, grants=caught)
+            changed = _changed(stored, view)
     decision = decide(view.records, view.plans, now)
     due = now if sweep_now and (decision.reminders or decision.cancellations) else decision.next_due_at
     # A pass's end (or a queued pass's start) is due too: the sweep ends access on time.
@@ -99,6 +100,18 @@ def refresh_member(
     if changed:
         queue.send([AccessWork(WorkKind.CONVERGE, member_id, community_id) for community_id in sorted(changed)])
     return view
+
+
+def _changed(stored: list[Entitlement], view: MemberView) -> set[str]:
+    """Communities whose access facts moved between the stored projection and ``view``."""
+    before = {_identity(e): e for e in stored}
+    after = {_identity(e): e for e in view.entitlements}
+    return {
+        key[1]
+        for key in before.keys() | after.keys()
+        if _access_facts(before.get(key)) != _access_facts(after.get(key))
+        and not _pending_from_nothing(before.get(key), after.get(key))
+    }
 
 
 def _identity(e: Entitlement) -> tuple[str, str, str | None]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass, replace
 
-from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
+from ..domain.errors import ConcurrentUpdateError, ConflictError, InvalidRequestError, MembergateError, NotFoundError, PermanentError, RetryableError
 from ..domain.migration import (
     MAX_MESSAGE,
     MIGRATION_OFFER,
@@ -26,13 +26,16 @@ from ..domain.migration import (
     Migration,
     MigrationMember,
     check_deadline,
+    grant_end,
     migration_grant,
     migration_grant_id,
     moved_grant,
+    offer_words,
     parse_import,
     reached,
 )
 from ..domain.access import Capability
+from ..domain.billing import PriceInfo
 from ..domain.grants import SOURCE_ACCESS_CODE, SOURCE_MANUAL
 from ..domain.links import Links
 from ..domain.messages import format_date, render
@@ -59,8 +62,10 @@ from ..ports import (
 )
 from .controls import _index, _refresh, audit
 from .identity import fresh_session
-from .membership import current_view
+from .membership import current_view, refresh_member
 from .removals import member_removals
+
+PriceReader = Callable[[Sequence[str]], list[PriceInfo]]  # the billing port's describe_prices
 
 OFFER = "offer"  # MemberLink purpose: the announcement's personal join link
 # The personal link outlives the deadline: a member may still take the offer a little late.
@@ -95,7 +100,7 @@ def _offer(stores: Stores, migration: Migration) -> tuple[Community, Plan]:
 
 def create_migration(
     stores: Stores, *, community_id: str, plan_id: str, deadline: int, message: str, actor: str, now: int,
-    announcement_channel_id: str | None = None,
+    announcement_channel_id: str | None = None, regular_plan_id: str | None = None,
 ) -> Migration:
     community = stores.catalog.get_community(community_id)
     if community is None:
@@ -111,6 +116,10 @@ def create_migration(
             f"plan {plan_id} does not grant community {community_id}; offer a plan that gives its paid places",
             field="plan_id",
         )
+    if regular_plan_id is not None and (regular_plan_id == plan_id or stores.catalog.get_plan(regular_plan_id) is None):
+        raise InvalidRequestError(
+            f"regular_plan_id {regular_plan_id} is not another existing plan; give the plan whose price the founder "
+            "price is compared with (GET /admin/plans), or leave it out", field="regular_plan_id")
     check_deadline(deadline, now)
     if len(message) > MAX_MESSAGE:
         raise InvalidRequestError(f"message: at most {MAX_MESSAGE} characters", field="message")
@@ -118,7 +127,7 @@ def create_migration(
         raise InvalidRequestError("announcement_channel_id is for Discord servers; a Telegram group is posted in "
                                   "itself", field="announcement_channel_id")
     migration = Migration(_new_id("mig"), community_id, plan_id, deadline, message, now,
-                          announcement_channel_id=announcement_channel_id)
+                          announcement_channel_id=announcement_channel_id, regular_plan_id=regular_plan_id)
     _store(stores).create(migration)
     audit(stores, actor=actor, action="migration.create", target=migration.id, now=now,
           detail={"community_id": community_id, "plan_id": plan_id, "deadline": str(deadline)})
@@ -235,6 +244,9 @@ def _progress(
         member = stores.members.get(entry.member_id)
         records = stores.subscriptions.for_member(entry.member_id)
         grants = stores.grants.for_member(entry.member_id)
+    # Read as the extension being applied will leave it (a page may not have reached this member yet).
+    own = migration_grant_id(migration.id, entry.member_id)
+    grants = [moved_grant(g, migration.deadline) if g.grant_id == own and not g.ended_reason else g for g in grants]
     facts: dict[str, Any] = {"records": records, "grants": grants, "plans": known.plans, "communities": known.communities}
     # Settled: a paid grant (subscription, pass, lifetime) gives the community now, or one the creator
     # gave them on purpose (a manual grant, an access code); the migration's own grant never counts.
@@ -349,15 +361,30 @@ def _offer_token(stores: Stores, migration: Migration, member_id: str, now: int)
     return token
 
 
+def offer_text(stores: Stores, migration: Migration, plan: Plan, locale: str, prices: PriceReader | None) -> str:
+    """The offer with its price (and the regular one beside it), read once per announce request the way
+    the join page reads prices; the plan's name alone when Stripe is not configured or does not answer."""
+    if prices is None:
+        return plan.name
+    regular = stores.catalog.get_plan(migration.regular_plan_id) if migration.regular_plan_id else None
+    try:
+        offered = prices(list(plan.stripe_price_ids)) if plan.stripe_price_ids else []
+        usual = prices(list(regular.stripe_price_ids)) if regular is not None and regular.stripe_price_ids else []
+    except MembergateError:
+        return plan.name
+    return offer_words(plan.name, offered, usual, locale)
+
+
 def _post(
     migration: Migration, community: Community, plan: Plan, connector: CommunityConnector | None, links: Links,
+    offer: str = "",
 ) -> str:
     """Post the offer in the place where the platform allows it; "" when posted, else why not.
 
     One request per migration (not a loop): a rate limit answers "try again" rather than waiting."""
     if connector is None or Capability.POST_ANNOUNCEMENT not in connector.capabilities:
         return f"no_post: {community.platform.value} gives Membergate no way to post in this place"
-    text = render("migration_post", community.locale, community=community.name, plan=plan.name,
+    text = render("migration_post", community.locale, community=community.name, plan=offer or plan.name,
                   date=format_date(migration.deadline, community.locale), join_url=links.join(plan.id),
                   note=("\n\n" + migration.message) if migration.message else "")
     poster: AnnouncementPoster = connector  # type: ignore[assignment]  # it declared the capability
@@ -373,7 +400,7 @@ def _post(
 def announce(
     stores: Stores, queue: AccessWorkQueue, *, migration_id: str, actor: str, now: int,
     connectors: Mapping[Platform, CommunityConnector] | None = None, links: Links | None = None,
-    cursor: str | None = None, limit: int | None = None,
+    cursor: str | None = None, limit: int | None = None, prices: PriceReader | None = None,
 ) -> Announcement:
     """Send the offer to every imported member not reached yet (once per member per migration), and
     post it once in the place where the platform allows it (Discord channel, Telegram group).
@@ -384,8 +411,9 @@ def announce(
     community, plan = _offer(stores, migration)
     problem = ""
     first = cursor is None
+    offer = offer_text(stores, migration, plan, community.locale, prices)
     if first and migration.posted_at is None and links is not None:
-        problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links)
+        problem = _post(migration, community, plan, (connectors or {}).get(community.platform), links, offer)
         if not problem:
             migration = replace(migration, posted_at=now)
     round_ = migration.announcements + 1 if first else max(migration.announcements, 1)
@@ -409,7 +437,7 @@ def announce(
         # Claimed now, not when the dispatcher gets to it: an announce repeated meanwhile sees it in flight.
         stores.messages.claim(MessageKey(entry.member_id, MIGRATION_OFFER, period), now)
         details = (("ends_at", str(migration.deadline)), ("offer_token", _offer_token(stores, migration, entry.member_id, now)),
-                   ("plan_id", migration.plan_id), ("note", migration.message))
+                   ("plan_id", migration.plan_id), ("note", migration.message), ("offer", offer))
         batch.append(AccessWork(WorkKind.NOTIFY, entry.member_id, community.id, message_kind=MIGRATION_OFFER,
                                 message_period=period, details=details))
         queued += 1
@@ -429,31 +457,94 @@ def announce(
 # --- deadline -------------------------------------------------------------------------------
 
 
+EXTEND_PAGE = 100  # members one extend request handles when none is asked (about 3 table calls each)
+
+
+@dataclass(frozen=True)
+class Extension:
+    migration: Migration
+    moved: int  # pending members whose grant this request moved to the deadline
+    already: int  # pending members whose grant already ended there (an earlier page, a repeat)
+    next_cursor: str | None = None  # extend again with it; None once every member was handled
+
+
 def extend(
-    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, deadline: int, reason: str, actor: str, now: int
-) -> tuple[Migration, int]:
-    """Move the deadline and every pending member's migration grant with it; (migration, members moved)."""
+    stores: Stores, queue: AccessWorkQueue, *, migration_id: str, deadline: int, reason: str, actor: str, now: int,
+    cursor: str | None = None, limit: int | None = EXTEND_PAGE,
+) -> Extension:
+    """Move the deadline at once, then the pending members' migration grants in bounded pages.
+
+    The first page (cursor None) writes the new deadline on the migration before touching any grant;
+    each page then moves at most ``limit`` members' grants after ``cursor`` (a Lambda request has
+    15 s; a 5,000-member community is 50 pages the CLI sends one after the other). Idempotent: a
+    grant already ending at the deadline is counted in ``already`` and not written again, so a page
+    repeated, or the whole extension started again after a crash, converges on the same state. A
+    member whose grant no page has reached yet keeps access past the old deadline all the same: the
+    sweep and the dispatcher read the migration's deadline when a migration grant lapses
+    (services/migration_deadline.py). A later page carrying another deadline than the migration's is
+    refused (another extension started since): start again without cursor. ``limit`` None walks every
+    member (scripts and tests, not a Lambda request)."""
     check_deadline(deadline, now)
     migration = get_migration(stores, migration_id)
     community, _ = _offer(stores, migration)
-    moved = 0
+    if cursor is not None and migration.deadline != deadline:
+        raise ConflictError(
+            f"migration {migration_id}'s deadline is now {migration.deadline}, not {deadline}: another extension "
+            "started since; extend again without cursor to move every member to the deadline you want"
+        )
+    previous = migration.deadline
+    if cursor is None and migration.deadline != deadline:
+        migration = replace(migration, deadline=deadline)
+        _store(stores).save(migration)  # first: the sweep reads it for grants no page reached yet
+    moved = already = 0
     catalog = _Catalog.load(stores)
-    for entry in _walk(stores, migration_id):
-        if _has_paid(stores, entry.member_id, {community.id}, now, {"plans": catalog.plans, "communities": catalog.communities,
-                                                                   "records": stores.subscriptions.for_member(entry.member_id),
-                                                                   "grants": stores.grants.for_member(entry.member_id)}):
-            continue
-        grant = stores.grants.get(entry.member_id, migration_grant_id(migration.id, entry.member_id))
-        if grant is None or grant.ended_reason:
-            continue  # ended by the creator (DELETE /admin/grants/{id}): not brought back
-        stores.grants.save(moved_grant(grant, deadline))
-        _refresh(stores, queue, entry.member_id, now)
-        moved += 1
-    updated = replace(migration, deadline=deadline)
-    _store(stores).save(updated)
-    audit(stores, actor=actor, action="migration.extend", target=migration.id, now=now, reason=reason,
-          detail={"deadline": str(deadline), "from": str(migration.deadline), "members": str(moved)})
-    return updated, moved
+    next_cursor: str | None = None
+    if limit is None:
+        entries: Iterable[MigrationMember] = _walk(stores, migration_id)
+    else:
+        entries, next_cursor = _store(stores).members(migration_id, cursor, limit)
+    for entry in entries:
+        outcome = _move(stores, queue, migration, community, entry.member_id, catalog, now)
+        moved += outcome == "moved"
+        already += outcome == "already"
+    if cursor is None:
+        audit(stores, actor=actor, action="migration.extend", target=migration.id, now=now, reason=reason,
+              detail={"deadline": str(deadline), "from": str(previous), "members": str(moved)})
+    return Extension(migration, moved, already, next_cursor)
+
+
+def _move(
+    stores: Stores, queue: AccessWorkQueue, migration: Migration, community: Community, member_id: str,
+    catalog: _Catalog, now: int,
+) -> str:
+    """Move one member's migration grant to the migration's deadline: "moved", "already", or "" (paid,
+    ended by the creator, none). One read of the member's partition where the store offers it."""
+    state = stores.states.load(member_id) if stores.states is not None else None
+    if state is not None:
+        records, grants = state.subscriptions, state.grants
+    else:
+        records, grants = stores.subscriptions.for_member(member_id), stores.grants.for_member(member_id)
+    grant_id = migration_grant_id(migration.id, member_id)
+    grant = next((g for g in grants if g.grant_id == grant_id), None)
+    if grant is None or grant.ended_reason:
+        return ""  # ended by the creator (DELETE /admin/grants/{id}): not brought back
+    if grant_end(grant) == migration.deadline:
+        return "already"
+    facts: dict[str, Any] = {"plans": catalog.plans, "communities": catalog.communities, "records": records, "grants": grants}
+    if _has_paid(stores, member_id, {community.id}, now, facts):
+        return ""
+    fresh = moved_grant(grant, migration.deadline)
+    stores.grants.save(fresh)
+    if state is not None:
+        try:
+            # The end moves, not the state: usually no work for the dispatcher, only the sweep's due time.
+            refresh_member(stores, queue, member_id, now, sweep_now=False,
+                           state=replace(state, grants=[fresh if g.grant_id == grant_id else g for g in grants]))
+            return "moved"
+        except ConcurrentUpdateError:
+            pass  # a billing event landed meanwhile: derive again from what is stored
+    _refresh(stores, queue, member_id, now)
+    return "moved"
 
 
 # --- the member's personal link --------------------------------------------------------------

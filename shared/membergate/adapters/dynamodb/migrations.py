@@ -20,6 +20,7 @@ class MigrationItem(MembershipItem, discriminator="migration"):
     announcements = NumberAttribute(default=0)
     announcement_channel_id = UnicodeAttribute(null=True)
     posted_at = NumberAttribute(null=True)
+    regular_plan_id = UnicodeAttribute(null=True)
 
 
 class MigrationMemberItem(MembershipItem, discriminator="migration_member"):
@@ -44,7 +45,7 @@ class DynamoMigrationStore:
         return MigrationItem(
             _pk(m.id), "MIGRATION", migration_id=m.id, community_id=m.community_id, plan_id=m.plan_id,
             deadline=m.deadline, message=m.message or None, created_at=m.created_at, announcements=m.announcements,
-            announcement_channel_id=m.announcement_channel_id, posted_at=m.posted_at,
+            announcement_channel_id=m.announcement_channel_id, posted_at=m.posted_at, regular_plan_id=m.regular_plan_id,
         )
 
     def get(self, migration_id: str) -> Migration | None:
@@ -56,6 +57,7 @@ class DynamoMigrationStore:
             message=item.message or "", created_at=int(item.created_at), announcements=int(item.announcements or 0),
             announcement_channel_id=item.announcement_channel_id,
             posted_at=int(item.posted_at) if item.posted_at is not None else None,
+            regular_plan_id=item.regular_plan_id,
         )
 
     def add_member(self, entry: MigrationMember) -> bool:
