@@ -11,7 +11,7 @@ from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_g
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
 from ..domain.funnel import PAID
-from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
+from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, dispute_policy_for, merge_dispute, merge_grant
 from ..domain.model import TERMINAL_LEDGER_STATUSES, CheckoutGate, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
@@ -304,7 +304,7 @@ class BillingEventProcessor:
                 return Outcome("processed", f"partial refund of {grant.grant_id}: access unchanged", grant.member_id)
             seen = replace(grant, ended_reason="refunded")
         else:
-            seen = replace(grant, dispute=fact.dispute, dispute_policy=self.dispute_policy)
+            seen = replace(grant, dispute=fact.dispute, dispute_policy=self._dispute_policy(grant.plan_id))
         merged = merge_grant(grant, seen)
         self.stores.grants.save(merged)
         self._refresh(grant.member_id, now)
@@ -346,7 +346,7 @@ class BillingEventProcessor:
             raise RetryableError(f"dispute on subscription {paid.subscription_id}'s invoice {paid.invoice_id}: "
                                  "subscription not known yet; retrying later")
         seen = merge_dispute(record.dispute, fact.dispute)
-        saved = replace(record, dispute=seen, dispute_policy=record.dispute_policy or self.dispute_policy)
+        saved = replace(record, dispute=seen, dispute_policy=record.dispute_policy or self._dispute_policy(record.plan_id))
         if saved != record:
             self.stores.subscriptions.save(saved)
         self._refresh(member.id, now)
@@ -357,6 +357,13 @@ class BillingEventProcessor:
         detail = (f"{event.type} for subscription {record.subscription_id} (invoice {paid.invoice_id}): "
                   + ("ended (dispute)" if ends else "access kept"))
         return Outcome("processed", detail, member.id, alert=alert)
+
+    def _dispute_policy(self, plan_id: str) -> str:
+        """The disputed plan's policy, else the deployment's. Read fresh (list_plans reloads the
+        processor's catalog snapshot): a creator's edit counts from the next dispute, and disputes
+        are rare enough for the one Query."""
+        plan = next((p for p in self.stores.catalog.list_plans() if p.id == plan_id), None) if plan_id else None
+        return dispute_policy_for(plan.dispute_policy if plan else "", self.dispute_policy)
 
     def _audit_dispute(self, event: StripeEvent, fact: ChargeFact, member_id: str, target: str, status: str,
                        ended: str) -> None:
@@ -591,8 +598,9 @@ def _dispute_advice(status: str, revoked: bool) -> str:
     if status == "lost":
         if revoked:
             return "dispute lost: access stays ended, and a subscription it paid is cancelled so the member is not charged again"
-        return "dispute lost: access kept (DISPUTE_POLICY=keep)"
-    return ("access suspended until it closes" if revoked else "access kept (DISPUTE_POLICY=keep)") + (
+        return "dispute lost: access kept (dispute policy keep: the plan's dispute_policy, else DISPUTE_POLICY)"
+    return ("access suspended until it closes" if revoked
+            else "access kept (dispute policy keep: the plan's dispute_policy, else DISPUTE_POLICY)") + (
         "; answer it in the Stripe dashboard (Payments > Disputes) before its evidence deadline")
 
 
