@@ -352,6 +352,16 @@ class _LazyTrialEnder:
         _stripe(self.settings).end_trial(subscription_id, idempotency_key)
 
 
+class _LazyCollectionPauser:
+    """Stripe for pausing a disputed subscription's billing, built on the first dispute (as above)."""
+
+    def __init__(self, settings: config.ProcessorSettings) -> None:
+        self.settings = settings
+
+    def set_collection_paused(self, subscription_id: str, paused: bool, idempotency_key: str) -> dict[str, Any] | None:
+        return _stripe(self.settings).set_collection_paused(subscription_id, paused, idempotency_key)
+
+
 @lru_cache(maxsize=None)
 def processor() -> Processor:
     from dataclasses import replace
@@ -368,7 +378,8 @@ def processor() -> Processor:
         settings,
         BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
                               payments=_payment_lookup(settings), alerts=alert_recorder(),
-                              trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None),
+                              trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None,
+                              collection=_LazyCollectionPauser(settings) if settings.stripe_api_key_name else None),
         EventBodies(aws_client("s3", settings.region)),
     )
 

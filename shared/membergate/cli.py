@@ -243,12 +243,13 @@ def plans(ctx: typer.Context) -> None:
     if c.as_json:
         return _emit_json(data)
     table = Table(title="Plans")
-    for column in ("id", "name", "Stripe prices", "grants", "grace", "join link"):
+    for column in ("id", "name", "Stripe prices", "grants", "grace", "disputes", "join link"):
         table.add_column(column)
     for plan in data.get("plans", []):
         grants = ", ".join(g["community_id"] + (f" ({g['role_id']})" if g.get("role_id") else "") for g in plan.get("grants", []))
         table.add_row(plan["id"], plan.get("name", ""), ", ".join(plan.get("stripe_price_ids", [])), grants,
-                      f"{plan.get('grace_days', 0)} d, then {plan.get('on_grace_end', '')}", plan.get("join_url", ""))
+                      f"{plan.get('grace_days', 0)} d, then {plan.get('on_grace_end', '')}",
+                      plan.get("dispute_policy") or "default", plan.get("join_url", ""))
     out.print(table)
 
 

@@ -622,6 +622,15 @@ class PaymentLookup(Protocol):
         """None when no invoice was paid by it (a one-time payment); raises RetryableError when Stripe is down."""
 
 
+class CollectionPauser(Protocol):
+    """Stripe's pause_collection on a subscription: paused with behavior void (its invoices are voided,
+    nothing is charged) while a dispute on one of its payments is open under the revoke policy."""
+
+    def set_collection_paused(self, subscription_id: str, paused: bool, idempotency_key: str) -> dict[str, Any] | None:
+        """Pause (or resume) collection; the subscription as Stripe has it after (None: Stripe no longer
+        has it). Raises RetryableError when Stripe is down, PermanentError when it refuses."""
+
+
 class BillingReader(Protocol):
     """Stripe's own view, read for reconciliation (lists, page by page, newest first)."""
 

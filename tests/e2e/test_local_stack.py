@@ -292,14 +292,24 @@ def test_subscription_payment_disputed_revokes_access_lists_a_problem_and_a_won_
     assert [e["action"] for e in disputes][-1:] == ["dispute.open"], disputes
     # and the dashboard lists it under Problems
     assert f"dispute {opened.json()['id']} open" in dashboard_problems(stack)
+    # and the member without access is not billed meanwhile: collection is paused at Stripe, a renewal is voided
+    (paused,) = stripe_subscriptions(stack, customer)
+    assert paused["pause_collection"] == {"behavior": "void", "resumes_at": None}, paused
+    renewed = stack.post(f"/_local/stripe/_control/subscriptions/{paused['id']}/renew")
+    assert renewed.status == 200, renewed.text
+    stack.post("/_local/drain")
+    voided = stack.get(f"/_local/stripe/v1/invoices/{stripe_subscriptions(stack, customer)[0]['latest_invoice']}",
+                       headers={"Authorization": "Bearer sk_test_e2e"}).json()
+    assert (voided["status"], voided["amount_paid"]) == ("void", 0), voided
+    assert entitlement_of(stack, customer)["reason"] == "dispute"
     # When the creator wins the dispute
     closed = stack.post(f"/_local/stripe/_control/disputes/{opened.json()['id']}/close", json_body={"outcome": "won"})
     assert closed.status == 200, closed.text
     stack.post("/_local/drain")
-    # Then access comes back, and the subscription was never cancelled
+    # Then access comes back, billing resumes, and the subscription was never cancelled
     assert entitlement_of(stack, customer)["state"] == "active"
     assert role in (holders().get(user_id) or [])
-    assert [s["status"] for s in stripe_subscriptions(stack, customer)] == ["active"]
+    assert [(s["status"], s["pause_collection"]) for s in stripe_subscriptions(stack, customer)] == [("active", None)]
     assert f"dispute {opened.json()['id']} open" not in dashboard_problems(stack)
 
 

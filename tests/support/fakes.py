@@ -74,6 +74,7 @@ class FakeCatalog:
             stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at,
             checkout=plan.checkout, renewal_notice_days=plan.renewal_notice_days,
             trial_notice_days=plan.trial_notice_days, welcome_message=plan.welcome_message,
+            dispute_policy=plan.dispute_policy,
         )
 
     def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:

@@ -482,7 +482,7 @@ def test_keep_policy_leaves_a_disputed_subscription_alone_but_still_alerts():
     h.sweep()
     assert h.states() == {"pln_monthly": ACTIVE}
     assert h.roles() == {ROLE}
-    assert "DISPUTE_POLICY=keep" in outcome.alert
+    assert "dispute policy keep" in outcome.alert and "DISPUTE_POLICY" in outcome.alert
     assert [e.detail["access"] for e in audit.entries.values()] == ["kept"]
     assert h.billing.cancel_keys == []
 

@@ -82,8 +82,18 @@ class ClockAdvance:
     def _retry(self: BillingEngine, sub: Subscription, invoice: Invoice, at: int) -> None:
         self._charge(sub, invoice, at)
 
+    def _void_paused(self: BillingEngine, invoice: Invoice, at: int) -> None:
+        """Collection paused with behavior void: the period's invoice is voided, nothing is charged
+        and the subscription stays as it is (billing/subscriptions/pause-payment)."""
+        invoice.status, invoice.voided_at = "void", at
+        invoice.next_payment_attempt = None
+        self.emit("invoice.voided", self.invoice_dict(invoice), at)
+
     def _charge(self: BillingEngine, sub: Subscription, invoice: Invoice, at: int) -> None:
         """Charge the customer's saved payment method for ``invoice``, off-session."""
+        if sub.pause_collection:
+            self._void_paused(invoice, at)
+            return
         behaviour = self.customers[sub.customer_id].payment_method_behaviour
         if behaviour == "succeeds" or invoice.amount_due == 0:
             self._mark_paid(invoice, at)

@@ -677,6 +677,10 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
             # A successful retry pays the invoice that failed; the period already moved on.
             return self._pay_open_invoice(sub, open_invoice, now)
         invoice = self._roll_period(sub, now)
+        if sub.pause_collection:
+            # Collection paused (void): the period moves on, its invoice is voided, no charge.
+            self._void_paused(invoice, now)
+            return self.subscription_dict(sub)
         self._mark_paid(invoice, now)
         self._emit_invoice_paid(invoice, now)
         if sub.status != "active":

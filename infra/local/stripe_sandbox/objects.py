@@ -152,6 +152,8 @@ class Subscription:
     trial_end: int | None = None
     session_id: str | None = None
     trial_will_end_sent: bool = False
+    # pause_collection ({behavior, resumes_at}) while collection is paused; None when collecting.
+    pause_collection: dict[str, Any] | None = None
     # Proration lines from item changes, billed on the next invoice (proration_behavior=create_prorations).
     pending_prorations: list[Line] = field(default_factory=list)
 

@@ -100,6 +100,7 @@ class Rendering:
             cancellation_feedback=sub.cancellation_feedback,
             trial_start=sub.trial_start,
             trial_end=sub.trial_end,
+            pause_collection=dict(sub.pause_collection) if sub.pause_collection else None,
             api_version=version,
         )
 

@@ -286,6 +286,7 @@ def make_subscription(
     trial_start: int | None = None,
     trial_end: int | None = None,
     api_version: str | None = None,
+    pause_collection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     new = is_new_shape(api_version)
     built: dict[str, Any] = {
@@ -347,7 +348,7 @@ def make_subscription(
         "metadata": dict(metadata or {}),
         "next_pending_invoice_item_invoice": None,
         "on_behalf_of": None,
-        "pause_collection": None,
+        "pause_collection": pause_collection,
         "payment_settings": {
             "payment_method_options": None,
             "payment_method_types": None,

@@ -95,6 +95,21 @@ class StripeBillingGateway:
         except stripe.StripeError as exc:
             raise _translate(exc) from None
 
+    def set_collection_paused(self, subscription_id: str, paused: bool, idempotency_key: str) -> dict[str, Any] | None:
+        """pause_collection {behavior: void} (Stripe voids the invoices, charges nothing) or "" to resume."""
+        try:
+            subscription = self._client.v1.subscriptions.update(
+                subscription_id, {"pause_collection": {"behavior": "void"} if paused else ""},
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return None  # deleted at Stripe: nothing left to bill
+            raise _translate(exc) from None
+        except stripe.StripeError as exc:
+            raise _translate(exc) from None
+        return subscription.to_dict()
+
     def cancel_subscription(self, subscription_id: str, idempotency_key: str) -> None:
         try:
             self._client.v1.subscriptions.cancel(

@@ -32,6 +32,11 @@ DISPUTE_POLICIES = (DISPUTE_REVOKE, DISPUTE_KEEP)
 _DISPUTE_RANK = {"": 0, "open": 1, "won": 2, "lost": 2}
 
 
+def dispute_policy_for(plan_policy: str, default: str) -> str:
+    """The policy a new dispute on a payment for a plan follows: the plan's own, else the deployment's."""
+    return plan_policy if plan_policy in DISPUTE_POLICIES else default
+
+
 def merge_dispute(stored: str, seen: str) -> str:
     """Dispute statuses only move forward; two closed outcomes (never both in practice) settle on lost."""
     rank_stored, rank_seen = _DISPUTE_RANK.get(stored, 0), _DISPUTE_RANK.get(seen, 0)

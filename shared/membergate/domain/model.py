@@ -180,6 +180,9 @@ class Plan:
     seats: int | None = None
     # Free trial days Checkout gives a member whose identities never had a trial (domain/trials.py).
     trial_days: int | None = None
+    # What a dispute on a payment for this plan does: "revoke", "keep", or "" for the deployment's
+    # DISPUTE_POLICY (domain/grants.py::dispute_policy_for).
+    dispute_policy: str = ""
 
     @property
     def grace_seconds(self) -> int:

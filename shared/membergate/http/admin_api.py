@@ -239,6 +239,7 @@ def build_admin_app(
             welcome_message=body.welcome_message,
             seats=body.seats,
             trial_days=body.trial_days,
+            dispute_policy=body.dispute_policy or "",
             now=now(),
             prices=price_reader(),
         )
@@ -291,7 +292,8 @@ def build_admin_app(
     def patch_plan(plan_id: str, body: PlanPatch) -> PlanOut:
         require_id(plan_id, "plan_id")
         stores = stores_factory()
-        changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message", "seats", "trial_days"})
+        changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message", "seats", "trial_days",
+                                           "dispute_policy"})
         # null turns these off, so for them an absent field (unchanged) differs from null.
         notices = {k: getattr(body, k) for k in ("renewal_notice_days", "trial_notice_days") if k in body.model_fields_set}
         welcome = (body.welcome_message or "") if "welcome_message" in body.model_fields_set else None
@@ -299,6 +301,8 @@ def build_admin_app(
         plan = admin.update_plan(stores, plan_id, **changes, notices=notices, welcome_message=welcome,
                                  seats=body.seats, set_seats=seats_given,
                                  trial_days=body.trial_days, set_trial_days=trial_given,
+                                 dispute_policy=(body.dispute_policy or "") if "dispute_policy" in body.model_fields_set
+                                 else None,
                                  prices=price_reader())
         detail = {k: str(v) for k, v in changes.items() if v is not None} | {k: str(v) for k, v in notices.items()}
         if welcome is not None:
@@ -307,6 +311,8 @@ def build_admin_app(
             detail["seats"] = "none" if body.seats is None else str(body.seats)
         if trial_given:
             detail["trial_days"] = "none" if body.trial_days is None else str(body.trial_days)
+        if "dispute_policy" in body.model_fields_set:
+            detail["dispute_policy"] = body.dispute_policy or "default"
         controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(), detail=detail)
         return plan_out(plan, public_base_url(app), _seats_taken(stores, plan))
 
@@ -681,6 +687,7 @@ def plan_out(p: Plan, base_url: str, seats_taken: int | None = None) -> PlanOut:
         seats=p.seats,
         seats_taken=seats_taken,
         trial_days=p.trial_days,
+        dispute_policy=p.dispute_policy or None,
     )
 
 

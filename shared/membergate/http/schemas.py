@@ -192,6 +192,10 @@ class PlanIn(_Strict):
     trial_days: TrialDays | None = Field(
         default=None, description="subscriptions: free trial days, once per identity (account, email, card); null: none"
     )
+    dispute_policy: Literal["revoke", "keep"] | None = Field(
+        default=None, description="what a dispute (chargeback) on a payment for this plan does: revoke (access ends "
+        "until it is won, billing paused meanwhile) or keep; absent or null: the deployment's DisputePolicy"
+    )
 
 
 class PlanPatch(_Strict):
@@ -222,6 +226,10 @@ class PlanPatch(_Strict):
     trial_days: TrialDays | None = Field(
         default=None, description="free trial days for checkouts from now on; null removes the trial"
     )
+    dispute_policy: Literal["revoke", "keep"] | None = Field(
+        default=None, description="revoke or keep, for disputes opened from now on (one already open keeps its "
+        "policy); null: back to the deployment's DisputePolicy"
+    )
 
 
 class GrantOut(BaseModel):
@@ -251,6 +259,9 @@ class PlanOut(BaseModel):
         default=None, description="seats paid for or held by an open checkout; null without a limit"
     )
     trial_days: int | None = Field(default=None, description="free trial days, once per identity; null: none")
+    dispute_policy: str | None = Field(
+        default=None, description="revoke or keep: what a dispute on a payment for it does; null: the deployment's DisputePolicy"
+    )
 
 
 class PlansOut(BaseModel):

@@ -16,6 +16,7 @@ from .. import deadline
 from ..domain.billing import grant_status, monthly_amount
 from ..domain.access import Capability
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
+from ..domain.grants import DISPUTE_POLICIES
 from ..domain.preflight import Check, Preflight
 from ..domain.whatsapp import normalise_phone
 from ..domain.prices import price_problems
@@ -209,6 +210,7 @@ def create_plan(
     welcome_message: str = "",
     seats: int | None = None,
     trial_days: int | None = None,
+    dispute_policy: str = "",
 ) -> Plan:
     """With ``prices`` (the billing port's describe_prices), every price is checked at Stripe first."""
     welcome_message = _checked_welcome(welcome_message)
@@ -262,6 +264,7 @@ def create_plan(
         welcome_message=welcome_message,
         seats=seats,
         trial_days=trial_days,
+        dispute_policy=_checked_dispute_policy(dispute_policy),
     )
     stores.catalog.add_plan(plan)
     return plan
@@ -685,6 +688,7 @@ def update_plan(
     stripe_price_ids: list[str] | None = None, prices: PriceReader | None = None,
     seats: int | None = None, set_seats: bool = False,
     trial_days: int | None = None, set_trial_days: bool = False,
+    dispute_policy: str | None = None,
 ) -> Plan:
     """Edit what members see and how long grace lasts; a change of grace applies from the next derivation.
     Checkout options given apply to checkouts started from now on. ``notices`` holds only the notice
@@ -717,12 +721,21 @@ def update_plan(
         checkout=replace(plan.checkout, **{k: v for k, v in (checkout or {}).items() if v is not None}),
         seats=seats if set_seats else plan.seats,
         trial_days=trial_days if set_trial_days else plan.trial_days,
+        # None: unchanged; "": back to the deployment's policy. A dispute already seen keeps its own.
+        dispute_policy=plan.dispute_policy if dispute_policy is None else _checked_dispute_policy(dispute_policy),
     )
     if set_trial_days:
         _check_trial(plan.kind, trial_days)
     if edited != plan:
         stores.catalog.update_plan(edited)
     return edited
+
+
+def _checked_dispute_policy(policy: str) -> str:
+    if policy and policy not in DISPUTE_POLICIES:
+        raise InvalidRequestError(f"dispute_policy {policy!r}: use one of {', '.join(DISPUTE_POLICIES)}, or leave it "
+                                  "out for the deployment's DisputePolicy", field="dispute_policy")
+    return policy
 
 
 def _checked_welcome(message: str) -> str:

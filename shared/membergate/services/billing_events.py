@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.billing import ENDED_STATUSES, PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.disputes import PAUSE, collection_change, collection_key
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
 from ..domain.funnel import PAID
-from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
+from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, dispute_policy_for, merge_dispute, merge_grant
 from ..domain.model import TERMINAL_LEDGER_STATUSES, CheckoutGate, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
 from ..domain.stripe_events import (
     CHARGE_EVENTS,
@@ -31,10 +32,11 @@ from ..domain.stripe_events import (
     checkout_completion,
     invoice_fact,
     parse_event,
+    snapshot_of,
     subscription_snapshot,
 )
 from ..domain.trials import trial_key, trial_keys, trial_start
-from ..ports import AccessWork, AccessWorkQueue, MemberState, PaymentLookup, Stores, TrialEnder
+from ..ports import AccessWork, AccessWorkQueue, CollectionPauser, MemberState, PaymentLookup, Stores, TrialEnder
 from .alerts import AlertRecorder, billing_alert, record_alert
 from .checkout import release_seat
 from .controls import audit
@@ -69,6 +71,7 @@ class BillingEventProcessor:
         payments: PaymentLookup | None = None,
         alerts: AlertRecorder | None = None,
         trial_ender: TrialEnder | None = None,
+        collection: CollectionPauser | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -82,6 +85,9 @@ class BillingEventProcessor:
         self.alerts = alerts  # None: no creator alert channel is set, nothing is recorded
         # Ends a trial at Stripe (trial_end=now) when its card already had one; None: only audited.
         self.trial_ender = trial_ender
+        # Pauses a disputed subscription's billing at Stripe while access is revoked (domain/disputes.py);
+        # None: the dispute is only reported and the subscription keeps billing.
+        self.collection = collection
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -304,7 +310,7 @@ class BillingEventProcessor:
                 return Outcome("processed", f"partial refund of {grant.grant_id}: access unchanged", grant.member_id)
             seen = replace(grant, ended_reason="refunded")
         else:
-            seen = replace(grant, dispute=fact.dispute, dispute_policy=self.dispute_policy)
+            seen = replace(grant, dispute=fact.dispute, dispute_policy=self._dispute_policy(grant.plan_id))
         merged = merge_grant(grant, seen)
         self.stores.grants.save(merged)
         self._refresh(grant.member_id, now)
@@ -346,20 +352,55 @@ class BillingEventProcessor:
             raise RetryableError(f"dispute on subscription {paid.subscription_id}'s invoice {paid.invoice_id}: "
                                  "subscription not known yet; retrying later")
         seen = merge_dispute(record.dispute, fact.dispute)
-        saved = replace(record, dispute=seen, dispute_policy=record.dispute_policy or self.dispute_policy)
+        saved = replace(record, dispute=seen, dispute_policy=record.dispute_policy or self._dispute_policy(record.plan_id))
+        # Before the save: a failed Stripe call leaves the stored status as it was, so the retry asks again.
+        saved, billing = self._follow_collection(record, saved, now)
         if saved != record:
             self.stores.subscriptions.save(saved)
         self._refresh(member.id, now)
         ends = saved.disputed
-        self._audit_dispute(event, fact, member.id, record.subscription_id, seen, "dispute" if ends else "")
+        self._audit_dispute(event, fact, member.id, record.subscription_id, seen, "dispute" if ends else "", billing)
         alert = (f"dispute {seen} on subscription {record.subscription_id} (invoice {paid.invoice_id}) of member "
-                 f"{member.id}: " + _dispute_advice(seen, ends))
+                 f"{member.id}: " + _dispute_advice(seen, ends) + (f"; {billing}" if billing else ""))
         detail = (f"{event.type} for subscription {record.subscription_id} (invoice {paid.invoice_id}): "
                   + ("ended (dispute)" if ends else "access kept"))
         return Outcome("processed", detail, member.id, alert=alert)
 
+    def _follow_collection(self, record: SubscriptionRecord, saved: SubscriptionRecord,
+                           now: int) -> tuple[SubscriptionRecord, str]:
+        """Pause (or resume) the subscription's billing at Stripe as the dispute step asks; the record with
+        Stripe's answer folded in (access follows at once), and what was done, for the creator."""
+        live = record.status not in ENDED_STATUSES and record.cancel_requested_at is None
+        change = collection_change(record.dispute, saved.dispute, saved.dispute_policy, live=live)
+        if change is None or self.collection is None:
+            return saved, ""
+        pausing = change == PAUSE
+        try:
+            fresh = self.collection.set_collection_paused(record.subscription_id, pausing,
+                                                          collection_key(record.subscription_id, change))
+        except PermanentError as error:
+            # Retrying cannot help (the subscription ended meanwhile, the key may not write subscriptions):
+            # the dispute still counts, and the creator is told what to do by hand.
+            return saved, (f"billing could not be {'paused' if pausing else 'resumed'} at Stripe ({error.message}): "
+                           f"{'pause' if pausing else 'resume'} payment collection of {record.subscription_id} in the "
+                           "Stripe dashboard (Subscriptions)")
+        if fresh is not None:
+            snapshot = snapshot_of(fresh, created=now, source_id=f"stripe-{change}-{now}",
+                                   livemode=record.latest.livemode if record.latest else False,
+                                   what=f"subscription after {change} collection")
+            saved = merge_snapshot(saved, snapshot)
+        return saved, ("billing paused at Stripe until the dispute closes (its invoices are voided, nothing is charged)"
+                       if pausing else "billing resumed at Stripe")
+
+    def _dispute_policy(self, plan_id: str) -> str:
+        """The disputed plan's policy, else the deployment's. Read fresh (list_plans reloads the
+        processor's catalog snapshot): a creator's edit counts from the next dispute, and disputes
+        are rare enough for the one Query."""
+        plan = next((p for p in self.stores.catalog.list_plans() if p.id == plan_id), None) if plan_id else None
+        return dispute_policy_for(plan.dispute_policy if plan else "", self.dispute_policy)
+
     def _audit_dispute(self, event: StripeEvent, fact: ChargeFact, member_id: str, target: str, status: str,
-                       ended: str) -> None:
+                       ended: str, billing: str = "") -> None:
         """The creator's audit log keeps every dispute step (one entry per event: retries rewrite it)."""
         if self.stores.audit is None:
             return
@@ -367,7 +408,7 @@ class BillingEventProcessor:
             f"aud_{event.created:x}_{event.id}", event.created, "stripe", f"dispute.{status}", target, member_id,
             _dispute_advice(status, ended == "dispute"),
             {"dispute_id": fact.dispute_id or "", "payment_intent": fact.payment_intent or "",
-             "access": "revoked" if ended == "dispute" else "kept"},
+             "access": "revoked" if ended == "dispute" else "kept"} | ({"billing": billing} if billing else {}),
         ))
 
     def apply_subscription_refund(self, fact: ChargeFact, now: int) -> Outcome:
@@ -591,8 +632,9 @@ def _dispute_advice(status: str, revoked: bool) -> str:
     if status == "lost":
         if revoked:
             return "dispute lost: access stays ended, and a subscription it paid is cancelled so the member is not charged again"
-        return "dispute lost: access kept (DISPUTE_POLICY=keep)"
-    return ("access suspended until it closes" if revoked else "access kept (DISPUTE_POLICY=keep)") + (
+        return "dispute lost: access kept (dispute policy keep: the plan's dispute_policy, else DISPUTE_POLICY)"
+    return ("access suspended until it closes" if revoked
+            else "access kept (dispute policy keep: the plan's dispute_policy, else DISPUTE_POLICY)") + (
         "; answer it in the Stripe dashboard (Payments > Disputes) before its evidence deadline")
 
 

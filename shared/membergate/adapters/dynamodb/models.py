@@ -144,6 +144,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     welcome_message = UnicodeAttribute(null=True)  # absent: the default welcome
     seats = NumberAttribute(null=True)  # absent: no limit
     trial_days = NumberAttribute(null=True)  # absent: no trial
+    dispute_policy = UnicodeAttribute(null=True)  # absent: the deployment's DISPUTE_POLICY
 
 
 class PriceItem(MembershipItem, discriminator="price"):

@@ -176,6 +176,7 @@ class DynamoCatalogRepository:
                 welcome_message=plan.welcome_message or None,
                 seats=plan.seats,
                 trial_days=plan.trial_days,
+                dispute_policy=plan.dispute_policy or None,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -213,6 +214,8 @@ class DynamoCatalogRepository:
         ]
         actions.append(PlanItem.seats.set(plan.seats) if plan.seats is not None else PlanItem.seats.remove())
         actions.append(PlanItem.trial_days.set(plan.trial_days) if plan.trial_days else PlanItem.trial_days.remove())
+        actions.append(PlanItem.dispute_policy.set(plan.dispute_policy) if plan.dispute_policy
+                       else PlanItem.dispute_policy.remove())
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
     def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
@@ -297,6 +300,7 @@ def _plan(item: PlanItem) -> Plan:
         **_notices(item),
         seats=int(item.seats) if item.seats is not None else None,
         trial_days=int(item.trial_days) if item.trial_days is not None else None,
+        dispute_policy=item.dispute_policy or "",
     )
 
 
