@@ -310,7 +310,9 @@ class BillingEventProcessor:
                 return Outcome("processed", f"partial refund of {grant.grant_id}: access unchanged", grant.member_id)
             seen = replace(grant, ended_reason="refunded")
         else:
-            seen = replace(grant, dispute=fact.dispute, dispute_policy=self._dispute_policy(grant.plan_id))
+            # The policy recorded when the dispute was first seen stays (the plan's may have been edited since).
+            policy = grant.dispute_policy if grant.dispute else self._dispute_policy(grant.plan_id)
+            seen = replace(grant, dispute=fact.dispute, dispute_policy=policy)
         merged = merge_grant(grant, seen)
         self.stores.grants.save(merged)
         self._refresh(grant.member_id, now)
