@@ -104,3 +104,16 @@ def test_subscription_record_keeps_whether_membergate_paused_it_for_a_dispute():
         # And clearing it is stored too
         stores.subscriptions.save(replace(paused, dispute="won", dispute_paused=False))
         assert stores.subscriptions.get("mbr_1", "sub_1").dispute_paused is False
+
+
+def test_processor_is_wired_to_pause_disputed_billing_at_stripe_without_reading_the_key_until_needed():
+    with stack_at():
+        # Given the processor function's environment (STRIPE_API_KEY_NAME set, as the template sets it)
+        import sys
+
+        had_stripe = "stripe" in sys.modules
+        # When its container is built
+        collection = bootstrap.processor().processor.collection
+        # Then it can pause billing, and building it neither imported the Stripe SDK nor read the key
+        assert collection is not None and collection.settings.stripe_api_key_name == "/membergate/stripe-api-key"
+        assert had_stripe or "stripe" not in sys.modules
