@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -12,11 +13,17 @@ import yaml
 
 from infra.local.stripe_sandbox import WsgiStripeHttpClient
 from infra.local.stripe_sandbox.api import parse_form
+from membergate import bootstrap
 from membergate.adapters.stripe_billing import StripeBillingGateway
 from membergate.domain.errors import PermanentError
+from membergate.domain.model import Community, EntitlementState, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
 from membergate.domain.stripe_events import snapshot_of
+from membergate.services.billing_events import BillingEventProcessor
+from membergate.services.membership import current_view
 from tests.integration.test_checkout_options import spec_violations
-from tests.integration.test_stripe_sandbox import BASE, make_stack, period_end, subscribe
+from tests.integration.test_stripe_sandbox import BASE, T0, make_stack, period_end, subscribe
+from tests.support.aws import aws_stack
+from tests.support.fakes import FakeQueue
 from tests.support.specs import missing_spec, specs_dir
 
 pytestmark = pytest.mark.integration
@@ -136,16 +143,6 @@ def test_sandbox_refuses_pause_collection_values_it_does_not_take_naming_the_par
 
 
 def test_processor_under_moto_pauses_a_disputed_subscription_at_the_sandbox_and_resumes_it_when_won():
-    import json
-
-    from membergate import bootstrap
-    from membergate.domain.model import Community, EntitlementState, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
-    from membergate.services.billing_events import BillingEventProcessor
-    from membergate.services.membership import current_view
-    from tests.integration.test_stripe_sandbox import T0
-    from tests.support.aws import aws_stack
-    from tests.support.fakes import FakeQueue
-
     with aws_stack():
         # Given the processor over DynamoDB, with the gateway on the sandbox as its Stripe, and a paying subscriber
         stores = bootstrap.admin().stores

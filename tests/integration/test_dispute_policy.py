@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from membergate import bootstrap
+from membergate.domain.billing import SubscriptionRecord
 from membergate.domain.model import EntitlementState
 from membergate.services.billing_events import BillingEventProcessor
 from membergate.services.catalog_snapshot import CatalogSnapshot
@@ -86,3 +87,33 @@ def test_processor_follows_the_stored_plan_policy_read_fresh_after_an_edit():
         assert [e.state for e in current_view(stores, member.id, T0 + DAY).entitlements] == [EntitlementState.ACTIVE]
         (grant,) = stores.grants.for_member(member.id)
         assert (grant.dispute, grant.dispute_policy) == ("open", "keep")
+
+
+def test_subscription_record_keeps_whether_membergate_paused_it_for_a_dispute():
+    with stack_at():
+        # Given a disputed subscription Membergate paused, and a plain one
+        stores = bootstrap.admin().stores
+        stores.subscriptions.save(SubscriptionRecord("sub_1", "mbr_1", "cus_1", "pln_1", dispute="open",
+                                                     dispute_policy="revoke", dispute_paused=True))
+        stores.subscriptions.save(SubscriptionRecord("sub_2", "mbr_1", "cus_1", "pln_1"))
+        # When they are read back from DynamoDB
+        paused, plain = stores.subscriptions.get("mbr_1", "sub_1"), stores.subscriptions.get("mbr_1", "sub_2")
+        # Then the pause is remembered (so a won dispute resumes only Membergate's own pause)
+        assert (paused.dispute, paused.dispute_paused) == ("open", True)
+        assert plain.dispute_paused is False
+        # And clearing it is stored too
+        stores.subscriptions.save(replace(paused, dispute="won", dispute_paused=False))
+        assert stores.subscriptions.get("mbr_1", "sub_1").dispute_paused is False
+
+
+def test_processor_is_wired_to_pause_disputed_billing_at_stripe_without_reading_the_key_until_needed():
+    with stack_at():
+        # Given the processor function's environment (STRIPE_API_KEY_NAME set, as the template sets it)
+        import sys
+
+        had_stripe = "stripe" in sys.modules
+        # When its container is built
+        collection = bootstrap.processor().processor.collection
+        # Then it can pause billing, and building it neither imported the Stripe SDK nor read the key
+        assert collection is not None and collection.settings.stripe_api_key_name == "/membergate/stripe-api-key"
+        assert had_stripe or "stripe" not in sys.modules

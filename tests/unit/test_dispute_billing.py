@@ -29,27 +29,30 @@ PAUSE_KEY, RESUME_KEY = "membergate-dispute-pause-sub_1", "membergate-dispute-re
 
 
 @pytest.mark.parametrize(
-    ("before", "after", "policy", "live", "change"),
+    ("before", "after", "policy", "live", "paused", "ours", "change"),
     [
-        ("", "open", "revoke", True, PAUSE),
-        ("", "open", "", True, PAUSE),  # a record stored before policies were recorded: revoke
-        ("open", "won", "revoke", True, RESUME),
-        ("open", "open", "revoke", True, None),  # a duplicate
-        ("open", "lost", "revoke", True, None),  # the sweep cancels it
-        ("", "won", "revoke", True, None),  # first seen closed: never paused
-        ("", "lost", "revoke", True, None),
-        ("won", "won", "revoke", True, None),
-        ("", "open", "keep", True, None),
-        ("open", "won", "keep", True, None),
-        ("", "open", "revoke", False, None),  # ended or being cancelled: nothing to bill
-        ("open", "won", "revoke", False, None),
+        ("", "open", "revoke", True, False, False, PAUSE),
+        ("", "open", "", True, False, False, PAUSE),  # a record stored before policies were recorded: revoke
+        ("", "open", "revoke", True, True, False, None),  # the creator had paused it: left to them
+        ("open", "won", "revoke", True, True, True, RESUME),
+        ("open", "won", "revoke", True, True, False, None),  # not our pause (or ours failed): never resumed
+        ("open", "open", "revoke", True, True, True, None),  # a duplicate
+        ("open", "lost", "revoke", True, True, True, None),  # the sweep cancels it
+        ("", "won", "revoke", True, False, False, None),  # first seen closed: never paused
+        ("", "lost", "revoke", True, False, False, None),
+        ("won", "won", "revoke", True, False, False, None),
+        ("", "open", "keep", True, False, False, None),
+        ("open", "won", "keep", True, True, True, None),
+        ("", "open", "revoke", False, False, False, None),  # ended or being cancelled: nothing to bill
+        ("open", "won", "revoke", False, True, True, None),
     ],
 )
-def test_collection_change_for_dispute_step_policy_and_liveness(before, after, policy, live, change):
-    # Given a stored dispute status, the one after this event, the recorded policy and whether it still bills
+def test_collection_change_for_dispute_step_policy_and_liveness(before, after, policy, live, paused, ours, change):
+    # Given a stored dispute status, the one after this event, the recorded policy, whether it still bills,
+    # whether its collection is paused now and whether Membergate paused it
     # When the billing change is decided
-    # Then only an opening under revoke pauses, and only a win after it resumes
-    assert collection_change(before, after, policy, live=live) == change
+    # Then only an opening under revoke pauses, and only a win after our pause resumes
+    assert collection_change(before, after, policy, live=live, paused=paused, ours=ours) == change
 
 
 # --- through the processor ---------------------------------------------------------------------------
@@ -92,7 +95,7 @@ def test_dispute_open_pauses_billing_once_and_a_won_dispute_resumes_it_with_acce
     # Then access ends, and billing is paused at Stripe once, with the creator told
     assert collection.calls == [("sub_1", True, PAUSE_KEY)]
     record = h.stores.subscriptions.get("mbr_1", "sub_1")
-    assert record.latest.pause_collection and record.dispute == "open"
+    assert record.latest.pause_collection and record.dispute == "open" and record.dispute_paused
     assert h.states() == {"pln_monthly": ENDED} and h.roles() in (set(), None)
     assert "billing paused at Stripe" in outcome.alert
     assert [e.detail.get("billing", "") for e in sorted(audit.entries.values(), key=lambda e: e.at)][0].startswith(
@@ -102,7 +105,8 @@ def test_dispute_open_pauses_billing_once_and_a_won_dispute_resumes_it_with_acce
     h.run_access()
     # Then billing resumes and access is back at once, from Stripe's answer
     assert collection.calls == [("sub_1", True, PAUSE_KEY), ("sub_1", False, RESUME_KEY)]
-    assert not h.stores.subscriptions.get("mbr_1", "sub_1").latest.pause_collection
+    resumed = h.stores.subscriptions.get("mbr_1", "sub_1")
+    assert not resumed.latest.pause_collection and not resumed.dispute_paused
     assert h.states() == {"pln_monthly": ACTIVE} and h.roles() == {ROLE}
     # And a redelivered win changes nothing more
     h.deliver(closed("won", event_id="evt_dp_won_again"))
@@ -155,7 +159,12 @@ def test_stripe_refusing_the_pause_still_revokes_and_tells_the_creator_to_pause_
     assert outcome.status == "processed" and h.states() == {"pln_monthly": ENDED}
     assert "billing could not be paused" in outcome.alert and "Subscriptions: Write" in outcome.alert
     assert "Stripe dashboard" in outcome.alert
-    assert not h.stores.subscriptions.get("mbr_1", "sub_1").latest.pause_collection
+    refused = h.stores.subscriptions.get("mbr_1", "sub_1")
+    assert not refused.latest.pause_collection and not refused.dispute_paused
+    # and winning it later (Stripe answering again) asks Stripe nothing: there is no pause of ours to undo
+    collection.fail = None
+    h.at(T0 + 20 * DAY).deliver(closed("won"))
+    assert collection.calls == [] and h.states() == {"pln_monthly": ACTIVE}
 
 
 def test_stripe_down_during_the_pause_retries_the_event_and_pauses_once():
@@ -173,6 +182,20 @@ def test_stripe_down_during_the_pause_retries_the_event_and_pauses_once():
     # Then billing is paused once and the dispute is stored
     assert collection.calls == [("sub_1", True, PAUSE_KEY)]
     assert h.stores.subscriptions.get("mbr_1", "sub_1").dispute == "open"
+
+
+def test_collection_the_creator_paused_before_the_dispute_stays_paused_after_a_win():
+    # Given a subscriber whose collection the creator paused in Stripe (a break)
+    h, collection, _ = billed_subscriber()
+    paused = se.subscription_event(created=T0 + DAY // 2, member_id="mbr_1")
+    paused["data"]["object"]["pause_collection"] = {"behavior": "void", "resumes_at": None}
+    h.deliver(paused)
+    # When a dispute on an earlier payment opens, then is won
+    h.at(T0 + DAY).deliver(opened())
+    h.at(T0 + 20 * DAY).deliver(closed("won"))
+    # Then Membergate neither paused nor resumed it: the creator's pause stands
+    assert collection.calls == []
+    assert h.stores.subscriptions.get("mbr_1", "sub_1").latest.pause_collection
 
 
 def test_dispute_on_a_cancelled_subscription_pauses_nothing():

@@ -6,7 +6,9 @@ import json
 from dataclasses import replace
 
 import pytest
+from typer.testing import CliRunner
 
+from membergate.cli import app
 from membergate.domain.errors import InvalidRequestError
 from membergate.domain.grants import dispute_policy_for
 from membergate.domain.model import EntitlementState, OnGraceEnd, Plan, PlanGrant, PlanKind
@@ -15,6 +17,7 @@ from membergate.services import admin
 from membergate.services.billing_events import BillingEventProcessor
 from tests.support import stripe_events as se
 from tests.support.billing_fakes import FakeAudit, FakePayments
+from tests.support.fake_admin_api import serving
 from tests.support.harness import DAY, ROLE, T0, Harness
 
 pytestmark = pytest.mark.unit
@@ -61,17 +64,33 @@ def test_grant_dispute_plan_policy_overrides_the_deployment(plan_policy, deploym
     assert outcome.alert
 
 
-def test_grant_dispute_policy_edited_after_the_dispute_opened_does_not_change_it():
-    # Given a dispute opened under the plan's keep policy
-    h = lifetime_buyer("keep", "revoke")
+@pytest.mark.parametrize(("first", "edited", "state"), [("keep", "revoke", ACTIVE), ("revoke", "keep", ENDED)])
+def test_grant_dispute_policy_edited_after_the_dispute_opened_does_not_change_it(first, edited, state):
+    # Given a dispute opened under the plan's policy
+    h = lifetime_buyer(first, "revoke")
     h.processor.apply(json.dumps(se.dispute_event(created=T0 + DAY)), T0 + DAY)
-    # When the creator switches the plan to revoke, and the dispute is then lost
-    admin.update_plan(h.stores, "pln_life", dispute_policy="revoke")
+    # When the creator switches the plan's policy, and the dispute is then lost
+    admin.update_plan(h.stores, "pln_life", dispute_policy=edited)
     h.at(T0 + 9 * DAY).deliver(se.dispute_event("charge.dispute.closed", created=T0 + 9 * DAY, status="lost"))
     h.run_access()
     # Then the policy recorded when the dispute was first seen still counts
-    assert h.states() == {"pln_life": ACTIVE}
-    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").dispute_policy == "keep"
+    assert h.states() == {"pln_life": state}
+    assert h.stores.grants.get("mbr_1", "cs_test_pay_1").dispute_policy == first
+
+
+@pytest.mark.parametrize(("first", "edited", "state"), [("keep", "revoke", ACTIVE), ("revoke", "keep", ENDED)])
+def test_subscription_dispute_policy_edited_after_the_dispute_opened_does_not_change_it(first, edited, state):
+    # Given a subscription dispute opened under the plan's policy
+    h = subscriber(first)
+    h.at(T0 + DAY).deliver(se.dispute_event(created=T0 + DAY, payment_intent="pi_renewal"))
+    # When the creator switches the plan's policy, and the dispute is then lost
+    admin.update_plan(h.stores, "pln_monthly", dispute_policy=edited)
+    h.at(T0 + 9 * DAY).deliver(se.dispute_event("charge.dispute.closed", created=T0 + 9 * DAY, status="lost",
+                                                payment_intent="pi_renewal"))
+    h.run_access()
+    # Then the first policy still counts
+    assert h.stores.subscriptions.get("mbr_1", "sub_1").dispute_policy == first
+    assert h.states() == {"pln_monthly": state}
 
 
 def subscriber(plan_policy: str, deployment: str = "revoke") -> Harness:
@@ -113,11 +132,6 @@ def test_update_plan_unknown_dispute_policy_is_refused_naming_the_field():
 
 
 def test_cli_plans_shows_each_plans_dispute_policy_or_default():
-    from typer.testing import CliRunner
-
-    from membergate.cli import app
-    from tests.support.fake_admin_api import serving
-
     # Given two plans, one keeping access during disputes and one on the deployment's policy
     plan = {"stripe_price_ids": ["price_1"], "grants": [{"community_id": "com_1"}], "grace_days": 3,
             "on_grace_end": "cancel", "join_url": "http://x/j"}

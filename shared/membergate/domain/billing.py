@@ -147,6 +147,9 @@ class SubscriptionRecord:
     # "" | open | won | lost, only moving forward; the policy in force when it was seen.
     dispute: str = ""
     dispute_policy: str = ""  # "" or revoke: the grant ends while open or once lost; keep: nothing
+    # Membergate paused its collection at Stripe for that dispute (domain/disputes.py): only such a
+    # pause is resumed when the dispute is won, never one the creator made.
+    dispute_paused: bool = False
     # Every access end a cancellation announced (a union over snapshots, so order-independent):
     # a later snapshot without it means the member took the cancellation back.
     cancellation_ends: tuple[int, ...] = ()

@@ -310,7 +310,9 @@ class BillingEventProcessor:
                 return Outcome("processed", f"partial refund of {grant.grant_id}: access unchanged", grant.member_id)
             seen = replace(grant, ended_reason="refunded")
         else:
-            seen = replace(grant, dispute=fact.dispute, dispute_policy=self._dispute_policy(grant.plan_id))
+            # The policy recorded when the dispute was first seen stays (the plan's may have been edited since).
+            policy = grant.dispute_policy if grant.dispute else self._dispute_policy(grant.plan_id)
+            seen = replace(grant, dispute=fact.dispute, dispute_policy=policy)
         merged = merge_grant(grant, seen)
         self.stores.grants.save(merged)
         self._refresh(grant.member_id, now)
@@ -371,7 +373,9 @@ class BillingEventProcessor:
         """Pause (or resume) the subscription's billing at Stripe as the dispute step asks; the record with
         Stripe's answer folded in (access follows at once), and what was done, for the creator."""
         live = record.status not in ENDED_STATUSES and record.cancel_requested_at is None
-        change = collection_change(record.dispute, saved.dispute, saved.dispute_policy, live=live)
+        paused = bool(record.latest and record.latest.pause_collection)
+        change = collection_change(record.dispute, saved.dispute, saved.dispute_policy, live=live, paused=paused,
+                                   ours=record.dispute_paused)
         if change is None or self.collection is None:
             return saved, ""
         pausing = change == PAUSE
@@ -384,6 +388,7 @@ class BillingEventProcessor:
             return saved, (f"billing could not be {'paused' if pausing else 'resumed'} at Stripe ({error.message}): "
                            f"{'pause' if pausing else 'resume'} payment collection of {record.subscription_id} in the "
                            "Stripe dashboard (Subscriptions)")
+        saved = replace(saved, dispute_paused=pausing)
         if fresh is not None:
             snapshot = snapshot_of(fresh, created=now, source_id=f"stripe-{change}-{now}",
                                    livemode=record.latest.livemode if record.latest else False,

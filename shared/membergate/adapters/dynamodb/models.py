@@ -203,6 +203,7 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     refunded_payment_at = NumberAttribute(null=True)
     dispute = UnicodeAttribute(null=True)
     dispute_policy = UnicodeAttribute(null=True)
+    dispute_paused = BooleanAttribute(null=True)  # absent: Membergate paused nothing
     cancellation_ends = ListAttribute(of=NumberAttribute, null=True)
     # The KPIs' history: {"lines": [distinct price lines], "points": [[created, status, paused, line set]]}
     history = JSONAttribute(null=True)

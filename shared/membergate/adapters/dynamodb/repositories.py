@@ -545,6 +545,7 @@ class DynamoSubscriptionRepository:
             refunded_payment_at=record.refunded_payment_at,
             dispute=record.dispute or None,
             dispute_policy=record.dispute_policy or None,
+            dispute_paused=True if record.dispute_paused else None,
             cancellation_ends=list(record.cancellation_ends) or None,
             history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
         )
@@ -645,6 +646,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         refunded_payment_at=int(item.refunded_payment_at) if item.refunded_payment_at is not None else None,
         dispute=item.dispute or "",
         dispute_policy=item.dispute_policy or "",
+        dispute_paused=bool(item.dispute_paused),
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
         history=_history(item.history, latest.lines if latest else ()) if item.history else (),
     )
