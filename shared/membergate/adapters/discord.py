@@ -21,6 +21,7 @@ from ..domain.handles import discord_handle
 from ..domain.model import Community, Identity, OAuthTokens, Platform
 from ..domain.preflight import DiscordGuildFacts, Preflight, Role, discord_checks
 from ..ports import GuildMember
+from .. import deadline
 from .http import HttpResponse, HttpTransport
 from .platform_text import fingerprint, fit_text, non_negative_number
 
@@ -280,7 +281,7 @@ class _BotClient:
         self._base = api_base.rstrip("/")
         self._sleep = sleep
         self._monotonic = monotonic
-        self._max_wait = max_inline_wait
+        self._max_inline_wait = max_inline_wait
         self._limits = limits
         self._guard = guard
         # A token Discord answered 401 to, so the same bad token is not sent again and again.
@@ -307,8 +308,10 @@ class _BotClient:
         for attempt in (1, 2):
             token = self._token()
             self._wait_for_slot(key, major)
+            # Under a caller's deadline (GET /admin/health) a request waits no longer than the time left.
+            timeout = deadline.request_timeout(REQUEST_TIMEOUT, f"Discord {key}")
             response = self._transport.request(
-                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=REQUEST_TIMEOUT
+                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=timeout
             )
             now = self._monotonic()
             self._limits.learn(key, major, response.headers, now)
@@ -329,6 +332,13 @@ class _BotClient:
                 self._rejected = fingerprint(token)
             raise _translate_error(response.status, code, key)
         raise RetryableError(f"Discord rate limit on {key}; retried automatically")  # pragma: no cover
+
+    @property
+    def _max_wait(self) -> float:
+        """The longest inline wait now: ``max_inline_wait``, or less under a caller's deadline (GET /admin/health),
+        so a rate limit is never slept past the time left: it is refused with its wait instead."""
+        left = deadline.time_left()
+        return self._max_inline_wait if left is None else min(self._max_inline_wait, max(left, 0.0))
 
     def _token(self) -> str:
         token = (self._bot_token() or "").strip()
