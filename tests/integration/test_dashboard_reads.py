@@ -165,3 +165,66 @@ def test_funnel_counts_over_a_period_read_old_counters_and_new_ones_alike():
     # again: the remembered look, 8 days up to the newest unindexed counter (3 days back; the one 2
     # days back was raised since, which indexed it) and 1 index Query; part: the look and 1 Query
     assert calls == Counter({"GetItem": 2, "Query": 8 + 1 + 1}), calls
+
+
+def _old_audit(at: int, audit_id: str) -> None:
+    """An audit entry as versions before the by_kind listing wrote it: its day's partition only."""
+    from membergate.adapters.dynamodb.models import AuditItem
+
+    day = _day(at)
+    AuditItem(f"AUDIT#{day}", f"{at:010d}#{audit_id}", audit_id=audit_id, at=at, actor="token:x",
+              action="plan.update", target="pln_1").save()
+
+
+def _all_pages(log, since: int, now: int, limit: int) -> list[str]:  # type: ignore[no-untyped-def]
+    ids: list[str] = []
+    after = None
+    for _ in range(50):
+        entries, after = log.page(since, now, limit, after)
+        ids += [e.id for e in entries]
+        if after is None:
+            return ids
+    raise AssertionError("the pages never end")
+
+
+def test_audit_pages_list_old_and_new_entries_in_order_across_cursors():
+    from membergate.domain.controls import AuditEntry
+
+    with aws_stack():
+        log = _stores().audit
+        # Given entries of the older layout (40 and 10 days back) and of this one, around and between them
+        _old_audit(T0 - 40 * DAY, "aud_old40")
+        _old_audit(T0 - 10 * DAY, "aud_old10")
+        for back, audit_id in ((50, "aud_new50"), (9, "aud_new9"), (2, "aud_new2"), (0, "aud_new0")):
+            log.record(AuditEntry(audit_id, T0 - back * DAY, "token:x", "plan.update", "pln_1"))
+        log.record(AuditEntry("aud_new0b", T0, "token:x", "plan.update", "pln_1"))
+        # When the log is read in pages of every size, since 120 days back (first read: the one look)
+        pages = {limit: _all_pages(log, T0 - 120 * DAY, T0, limit) for limit in (1, 2, 3, 100)}
+        since_45 = _all_pages(log, T0 - 45 * DAY, T0, 2)
+        with _dynamodb_calls() as calls:
+            recent, after = log.page(T0 - 8 * DAY, T0, 100, None)
+    # Then every entry is listed once, oldest first, whatever the page size
+    expected = ["aud_new50", "aud_old40", "aud_old10", "aud_new9", "aud_new2", "aud_new0", "aud_new0b"]
+    assert all(ids == expected for ids in pages.values()), pages
+    assert since_45 == expected[1:]
+    # and a page after the newest old entry is the remembered look and one Query, not a Query a day
+    assert [e.id for e in recent] == expected[-3:] and after is None
+    assert calls == Counter({"GetItem": 1, "Query": 1}), calls
+
+
+def test_audit_page_over_quiet_months_is_one_query_after_the_look():
+    from membergate.domain.controls import AuditEntry
+
+    with aws_stack():
+        log = _stores().audit
+        # Given a store whose only entry is today's, looked at once
+        log.record(AuditEntry("aud_1", T0, "token:x", "community.create", "com_1"))
+        with _dynamodb_calls() as first:
+            log.page(T0 - 120 * DAY, T0, 100, None)
+        # When 120 days are read again
+        with _dynamodb_calls() as later:
+            entries, after = log.page(T0 - 120 * DAY, T0 + 60, 100, None)
+    # Then the look walked the days once, and the read after is a single Query
+    assert [e.id for e in entries] == ["aud_1"] and after is None
+    assert first["Query"] == 121 + 1
+    assert later == Counter({"GetItem": 1, "Query": 1}), later
