@@ -228,3 +228,23 @@ def test_audit_page_over_quiet_months_is_one_query_after_the_look():
     assert [e.id for e in entries] == ["aud_1"] and after is None
     assert first["Query"] == 121 + 1
     assert later == Counter({"GetItem": 1, "Query": 1}), later
+
+
+def test_audit_read_further_back_than_the_first_look_finds_old_entries_there():
+    from membergate.domain.controls import AuditEntry
+
+    with aws_stack():
+        log = _stores().audit
+        # Given an old-layout entry 60 days back, a new entry today, and a first read of the last week only
+        _old_audit(T0 - 60 * DAY, "aud_old60")
+        log.record(AuditEntry("aud_new", T0, "token:x", "plan.update", "pln_1"))
+        week = [e.id for e in log.page(T0 - 7 * DAY, T0, 100, None)[0]]
+        # When 120 days are read (the look goes on from where it stopped), then again
+        with _dynamodb_calls() as extended:
+            months = [e.id for e in log.page(T0 - 120 * DAY, T0, 100, None)[0]]
+        again = [e.id for e in log.page(T0 - 120 * DAY, T0, 100, None)[0]]
+    # Then the old entry is found, looking only at the days the first look had not
+    assert week == ["aud_new"]
+    assert months == again == ["aud_old60", "aud_new"]
+    # the remembered look, days -8..-60 looked at, days -120..-60 walked, one index Query
+    assert extended["Query"] == 53 + 61 + 1, extended

@@ -103,25 +103,28 @@ class DynamoAuditLog:
         return out, (day_start - 1, _DAY_END_ID)
 
     def _unindexed_through(self, since: int, now: int) -> int:
-        """The start of the last day that may hold entries written before the index (-1: none).
-
-        Found by one look, remembered: walking back from today to ``since``'s day, the first day
-        holding an unindexed entry; when none, the day before ``since`` (older days were not looked at)."""
+        """The start of the last day that may hold entries written before the index (-1: none from
+        ``since`` on). Found by looking at the day partitions once, newest first, and remembered: a
+        later read reaching further back than any before looks at those older days only, and once
+        an unindexed entry was found no look is needed again (every day up to it is walked)."""
         check = _get(LegacyCheckItem, _CHECK, "CHECK")
-        if check is not None:
+        if check is not None and check.newest:
             return int(check.newest)
-        through = since - since % DAY - DAY
-        day_start = now - now % DAY
-        while day_start > through:
+        since_day = since - since % DAY
+        looked_from = int(check.looked_from) if check is not None and check.looked_from else now - now % DAY + DAY
+        if since_day >= looked_from:
+            return -1
+        found, day_start = 0, looked_from - DAY
+        while day_start >= since_day:
             if any(item.gsi1pk is None for item in AuditItem.query(f"AUDIT#{_day(day_start)}")):
-                through = day_start
+                found = day_start
                 break
             day_start -= DAY
         try:
-            LegacyCheckItem(_CHECK, "CHECK", newest=through, checked_at=now).save()
+            LegacyCheckItem(_CHECK, "CHECK", newest=found, checked_at=now, looked_from=since_day).save()
         except PutError:
             pass  # a role that may not write here looks again next time: slower, never wrong
-        return through
+        return found or -1
 
     def for_member(self, member_id: str) -> list[AuditEntry]:
         items = AuditItem.query(_member_pk(member_id), AuditItem.sk.startswith("AUDIT#"), consistent_read=True)

@@ -479,3 +479,4 @@ class LegacyCheckItem(MembershipItem, discriminator="legacy_check"):
 
     newest = NumberAttribute()
     checked_at = NumberAttribute()
+    looked_from = NumberAttribute(null=True)  # the oldest day looked at, when the look is by span
