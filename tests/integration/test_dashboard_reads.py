@@ -248,3 +248,17 @@ def test_audit_read_further_back_than_the_first_look_finds_old_entries_there():
     assert months == again == ["aud_old60", "aud_new"]
     # the remembered look, days -8..-60 looked at, days -120..-60 walked, one index Query
     assert extended["Query"] == 53 + 61 + 1, extended
+
+
+def test_ledger_read_further_back_than_the_first_look_finds_old_entries_there():
+    with aws_stack():
+        stores = _stores()
+        # Given an old-layout entry 10 days back, and a first read of the last 3 days only
+        _old_ledger_entry("evt_old", T0 - 10 * DAY, f"{_day(T0 - 10 * DAY)}#2")
+        short = stores.ledger.recent(T0, 200, days=3)
+        # When the month is read, then again
+        month = [e.event_id for e in stores.ledger.recent(T0, 200)]
+        again = [e.event_id for e in stores.ledger.recent(T0, 200)]
+    # Then the old entry is found by the look going on from where it stopped
+    assert short == []
+    assert month == again == ["evt_old"]

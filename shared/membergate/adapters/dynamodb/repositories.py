@@ -1054,15 +1054,20 @@ class DynamoLedgerRepository:
 
     def _newest_legacy(self, now: int, days: int) -> int:
         """When the newest entry in the per-day layout was received (0: none), found by walking the
-        last ``days`` days once and remembered: entries are no longer written that way, so later
-        reads walk only the days up to it, and none once it is older than the period read."""
+        days once and remembered: entries are no longer written that way, so later reads walk only
+        the days up to it, and none once it is older than the period read. A later read reaching
+        further back than any before walks those older days only."""
         check = _get(LegacyCheckItem, "LEGACY_CHECK#ledger_by_day", "CHECK")
-        if check is not None:
+        if check is not None and check.newest:
             return int(check.newest)
-        walked = self._legacy(now, _day_start(now - (days - 1) * 86_400), 1)
+        since = _day_start(now - (days - 1) * 86_400)
+        looked_from = int(check.looked_from) if check is not None and check.looked_from else _day_start(now) + 86_400
+        if since >= looked_from:
+            return 0
+        walked = self._legacy(looked_from - 1, since, 1)
         newest = max((e.received_at for e in walked), default=0)
         try:
-            LegacyCheckItem("LEGACY_CHECK#ledger_by_day", "CHECK", newest=newest, checked_at=now).save()
+            LegacyCheckItem("LEGACY_CHECK#ledger_by_day", "CHECK", newest=newest, checked_at=now, looked_from=since).save()
         except PutError:
             pass  # a role that may not write here walks again next time: slower, never wrong
         return newest
