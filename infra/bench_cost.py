@@ -21,7 +21,7 @@ from infra.bench_aws import REGION, ApiCall, CallLog, Invocation, invoke, item_s
 from infra.local.lambda_events import failed_ids, sqs_event
 from membergate import bootstrap, config
 from membergate.adapters.dynamodb.models import LedgerItem, MembershipItem
-from membergate.adapters.intake import LEDGER_DAY_SHARDS, ledger_day, ledger_day_shard
+from membergate.adapters.intake import LEDGER_DAY_SHARDS, ledger_span_shard
 from membergate.domain.model import Community, Identity, Member, OAuthTokens, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
 from membergate.services.identity import seal_tokens
 from tests.support import stripe_events as se
@@ -333,7 +333,7 @@ def _stored_bytes(stack: Any) -> tuple[int, int]:
     member += sum(item_size(i) + ITEM_OVERHEAD for i in items if "gsi1pk" in i)  # by_kind projects ALL
     ledger = [item for shard in range(LEDGER_DAY_SHARDS) for item in dynamodb.query(
         TableName=stack.ledger_table, IndexName="by_day", Limit=1, KeyConditionExpression="ledger_day = :d",
-        ExpressionAttributeValues={":d": {"S": ledger_day_shard(ledger_day(T0 + 30 * DAY), shard)}})["Items"]][:1]
+        ExpressionAttributeValues={":d": {"S": ledger_span_shard(shard)}})["Items"]][:1]
     ledger_bytes = 2 * (item_size(ledger[0]) + ITEM_OVERHEAD) if ledger else 0  # by_day projects ALL
     return member, ledger_bytes
 

@@ -241,7 +241,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         removals=DynamoRemovalLog(),
         seats=DynamoSeatStore(),
         trials=DynamoTrialLedger(),
-        funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone),
+        funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone, lambda: clock().now()),
         kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),
     )
 

@@ -115,3 +115,25 @@ def test_kpi_lines_fold_many_items_into_one_line_per_currency_and_interval():
     # Then the KPI history keeps two lines with the same monthly amount
     assert kpi_lines(lines) == (PriceLine("price_0", "eur", 600_000, 1, "month", 1),
                                 PriceLine("price_y", "eur", 1200, 1, "year", 1))
+
+
+def test_kpis_service_overview_sharing_one_read_gives_the_reports_read_one_by_one():
+    # Given subscriptions over three months and join funnel counters on several days
+    from membergate.services import dashboard
+
+    h = Harness()
+    subscribe(h, 1, amount=900)
+    subscribe(h, 2, created=T0 + 40 * DAY, amount=1200)
+    subscribe(h, 3, created=T0 + 70 * DAY, amount=900, status="trialing")
+    for n, at in enumerate((T0, T0 + 35 * DAY, T0 + 65 * DAY, T0 + 66 * DAY)):
+        h.stores.funnel.count("pln_a" if n % 2 else "pln_b", "view", at)
+    now = T0 + 80 * DAY
+    # When the overview reads once for all its reports
+    overview = dashboard.overview(h.stores, now, months=4)
+    # Then each month's report and the period's equal the report read on its own
+    for point in overview.months:
+        start = overview.today.replace(year=int(point.month[:4]), month=int(point.month[5:]), day=1)
+        alone = read_kpis(h.stores, now, start=start, end=point.report.end).as_dict()
+        assert point.report.as_dict() == alone
+    assert overview.period.as_dict() == read_kpis(h.stores, now, start=overview.period.start, end=overview.today).as_dict()
+    assert sum(1 for p in overview.months if p.report.funnel_by_plan) >= 2  # the counters fall in several months

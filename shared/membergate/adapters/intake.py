@@ -35,8 +35,22 @@ def ledger_day_shard(day: str, shard: int) -> str:
 
 
 def ledger_day_partition(epoch: int, event_id: str) -> str:
-    """The by_day index's partition key: the day, and a shard chosen by the event id."""
+    """The by_day partition key older versions wrote: the day, and a shard chosen by the event id."""
     return ledger_day_shard(ledger_day(epoch), zlib.crc32(event_id.encode()) % LEDGER_DAY_SHARDS)
+
+
+def ledger_span_shard(shard: int) -> str:
+    return f"span#{shard}"
+
+
+def ledger_span_partition(event_id: str) -> str:
+    """The by_day index's partition key now: a shard chosen by the event id, the same every day.
+
+    received_at (the index's sort key) then orders a shard over any span, so "the newest N
+    entries" is one Query a shard (LEDGER_DAY_SHARDS in all) instead of one a day and shard (341
+    for a quiet month). Writes spread over the shards as before. Entries written by older
+    versions keep their ``<day>#<shard>`` key; readers still walk those days (repositories.py)."""
+    return ledger_span_shard(zlib.crc32(event_id.encode()) % LEDGER_DAY_SHARDS)
 
 
 def _ledger_item(entry: LedgerEntry, status: str, detail: str, retention: int = LEDGER_RETENTION_SECONDS) -> dict[str, Any]:
@@ -47,7 +61,7 @@ def _ledger_item(entry: LedgerEntry, status: str, detail: str, retention: int = 
         "status": {"S": status},
         "created": {"N": str(entry.created)},
         "received_at": {"N": str(entry.received_at)},
-        "ledger_day": {"S": ledger_day_partition(entry.received_at, entry.event_id)},
+        "ledger_day": {"S": ledger_span_partition(entry.event_id)},
         "expires_at_ttl": {"N": str(entry.received_at + retention)},
     }
     if entry.customer_id:

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from ..domain.billing import SubscriptionRecord
 from ..domain.errors import InvalidRequestError
-from ..domain.funnel import funnel_days, plan_totals
+from ..domain.funnel import FunnelCount, funnel_days, plan_totals
 from ..domain.kpis import (
     DEFAULT_GRACE_SECONDS,
     DaySnapshot,
@@ -24,7 +24,7 @@ from ..domain.kpis import (
 )
 from ..domain.grants import OneTimeGrant
 from ..domain.model import CheckoutGate
-from ..ports import KpiSnapshotStore, Stores
+from ..ports import KpiSnapshotStore, SnapshotState, Stores
 
 
 def history_from_stores(stores: Stores) -> History:
@@ -112,10 +112,29 @@ def parse_day(value: str | None, field: str) -> date | None:
         raise InvalidRequestError(f"{field}: give a day as YYYY-MM-DD, e.g. 2026-02-01", field) from None
 
 
-def read_kpis(stores: Stores, now: int, *, start: date | None, end: date | None, time_zone: str = "UTC") -> KpiReport:
+@dataclass(frozen=True)
+class KpiInputs:
+    """What the KPI reads of one render share: the history and the funnel counters of a period
+    that covers every report asked for, read once and passed down (not once per report)."""
+
+    history: History
+    counts: list[FunnelCount]
+    snapshot_state: SnapshotState | None
+
+
+def read_inputs(stores: Stores, start: date, end: date) -> KpiInputs:
+    """The history, ``start``..``end``'s funnel counters and the snapshot state, one read each."""
+    counts = stores.funnel.counts(start, end) if stores.funnel is not None else []
+    state = stores.kpi_snapshots.state() if stores.kpi_snapshots is not None else None
+    return KpiInputs(history_from_stores(stores), counts, state)
+
+
+def read_kpis(stores: Stores, now: int, *, start: date | None, end: date | None, time_zone: str = "UTC",
+              inputs: KpiInputs | None = None) -> KpiReport:
     """KPIs for ``start``..``end`` (inclusive days in ``time_zone``).
 
-    Defaults: ``end`` is today, ``start`` the first day of ``end``'s month.
+    Defaults: ``end`` is today, ``start`` the first day of ``end``'s month. ``inputs`` (read by
+    ``read_inputs`` over a period covering this one) spares the reads when several reports share them.
     """
     today = day_of(now, time_zone)
     end = end or today
@@ -126,23 +145,27 @@ def read_kpis(stores: Stores, now: int, *, start: date | None, end: date | None,
         raise InvalidRequestError(f"to: must not be after today ({today.isoformat()} in {time_zone})", "to")
     if (end - start).days > 366 * 3:
         raise InvalidRequestError("from: ask for at most three years at a time", "from")
-    history = history_from_stores(stores)
-    counts = stores.funnel.counts(start, end) if stores.funnel is not None else []
+    if inputs is None:
+        inputs = read_inputs(stores, start, end)
+    history = inputs.history
+    counts = [c for c in inputs.counts if start <= c.day <= end]
     if stores.funnel is not None:
         history = replace(history, funnel=funnel_days(counts))
     store = stores.kpi_snapshots
     if store is None or store.time_zone != time_zone:
         report = compute_kpis(history, start, end, time_zone, now)
     else:
-        report = summarise(history, period_snapshots(store, history, start, end, now), start, end, time_zone, now)
+        report = summarise(history, period_snapshots(store, history, start, end, now, inputs.snapshot_state),
+                           start, end, time_zone, now)
     # Per plan from the very counters summed above (one read): which offer converts.
     return replace(report, funnel_by_plan=plan_totals(counts, start))
 
 
-def period_snapshots(store: KpiSnapshotStore, history: History, start: date, end: date, now: int) -> list[DaySnapshot]:
+def period_snapshots(store: KpiSnapshotStore, history: History, start: date, end: date, now: int,
+                     state: SnapshotState | None = None) -> list[DaySnapshot]:
     """One snapshot per day of the period: stored ones for closed days no late event touched
     (one read), the others (today, dirty or not yet written days) computed now."""
-    state = store.state()
+    state = state if state is not None else store.state()
     clean_through = state.through
     if clean_through is not None and state.dirty_from is not None:
         clean_through = min(clean_through, state.dirty_from - timedelta(days=1))

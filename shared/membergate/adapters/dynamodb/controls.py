@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from ...domain.controls import AccessCode, AuditEntry, Removal
-from .models import AccessCodeItem, AuditItem, LinkItem, RemovalItem
+from .models import AccessCodeItem, AuditItem, LegacyCheckItem, LinkItem, RemovalItem
 from .repositories import _conditional_failed, _get, _member_pk
 
 DAY = 86_400
@@ -16,6 +16,8 @@ DAY = 86_400
 # rather than one request reading a year of empty partitions.
 DAYS_PER_PAGE = 62
 _DAY_END_ID = "~"  # sorts after every audit id: "the whole of this second was read"
+AUDIT_INDEX = "AUDIT"  # by_kind key of the day entries; gsi1sk is their sort key (<at>#<id>)
+_CHECK = "LEGACY_CHECK#audit_unindexed"
 
 
 def _day(at: int) -> str:
@@ -27,28 +29,64 @@ def _sk(at: int, audit_id: str) -> str:
 
 
 class DynamoAuditLog:
-    """Two writes per action: the day's partition (``GET /admin/audit``) and the member's (timeline).
+    """Two writes per action: the day's partition, also listed in by_kind under ``AUDIT`` by time
+    (``GET /admin/audit``), and the member's (timeline).
 
-    Admin actions come from one creator at human (or script) pace; a day's partition takes every
-    write of that day and nothing later, so no partition stays hot."""
+    Admin actions come from one creator at human (or script) pace, so one index partition takes
+    them all; a page is one Query with a Limit, however many quiet days it spans. Entries written
+    before the index are read day by day, only on the days up to the newest of them."""
 
     def record(self, entry: AuditEntry) -> None:
         values = dict(
             audit_id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, target=entry.target,
             member_id=entry.member_id, reason=entry.reason or None, detail=entry.detail or None,
         )
-        AuditItem(f"AUDIT#{_day(entry.at)}", _sk(entry.at, entry.id), **values).save()
+        sk = _sk(entry.at, entry.id)
+        AuditItem(f"AUDIT#{_day(entry.at)}", sk, gsi1pk=AUDIT_INDEX, gsi1sk=sk, **values).save()
         if entry.member_id:
-            AuditItem(_member_pk(entry.member_id), "AUDIT#" + _sk(entry.at, entry.id), **values).save()
+            AuditItem(_member_pk(entry.member_id), "AUDIT#" + sk, **values).save()
 
     def page(
         self, since: int, now: int, limit: int, after: tuple[int, str] | None
     ) -> tuple[list[AuditEntry], tuple[int, str] | None]:
         start = max(since, after[0]) if after else since
+        unindexed_through = self._unindexed_through(since, now)
+        if start - start % DAY <= unindexed_through:
+            out, position = self._walk_days(start, min(now, unindexed_through + DAY - 1), limit, after)
+            if position is not None:
+                return out, position
+            # A full page still asks the index for one more entry: it says whether a next page exists.
+            start, after = unindexed_through + DAY, None
+        else:
+            out = []
+        return self._indexed(start, now, limit, after, out)
+
+    def _indexed(
+        self, start: int, now: int, limit: int, after: tuple[int, str] | None, out: list[AuditEntry]
+    ) -> tuple[list[AuditEntry], tuple[int, str] | None]:
+        """From ``start`` (or after ``after``) to the end of ``now``'s day: one Query, Limit included."""
+        lower = _sk(*after) if after is not None and after[0] >= start else _sk(start, "")
+        upper = _sk(now - now % DAY + DAY - 1, _DAY_END_ID)
+        skip = lower if after is not None else None
+        query = AuditItem.by_kind.query(AUDIT_INDEX, AuditItem.gsi1sk.between(lower, upper),
+                                        limit=limit - len(out) + 1 + (skip is not None))
+        for item in query:
+            if item.gsi1sk == skip:
+                continue  # the last entry of the page before (between includes its bound)
+            if len(out) == limit:
+                last = out[-1]
+                return out, (last.at, last.id)
+            out.append(_entry(item))
+        return out, None
+
+    def _walk_days(
+        self, start: int, until: int, limit: int, after: tuple[int, str] | None
+    ) -> tuple[list[AuditEntry], tuple[int, str] | None]:
+        """The day partitions from ``start``'s day to ``until``'s, at most DAYS_PER_PAGE of them."""
         out: list[AuditEntry] = []
         day_start = start - start % DAY
         for _ in range(DAYS_PER_PAGE):
-            if day_start > now:
+            if day_start > until:
                 return out, None
             if after is not None and after[0] >= day_start:
                 condition = AuditItem.sk > _sk(*after)
@@ -60,9 +98,33 @@ class DynamoAuditLog:
                     return out, (last.at, last.id)
                 out.append(_entry(item))
             day_start += DAY
-        if day_start > now:
+        if day_start > until:
             return out, None
         return out, (day_start - 1, _DAY_END_ID)
+
+    def _unindexed_through(self, since: int, now: int) -> int:
+        """The start of the last day that may hold entries written before the index (-1: none from
+        ``since`` on). Found by looking at the day partitions once, newest first, and remembered: a
+        later read reaching further back than any before looks at those older days only, and once
+        an unindexed entry was found no look is needed again (every day up to it is walked)."""
+        check = _get(LegacyCheckItem, _CHECK, "CHECK")
+        if check is not None and check.newest:
+            return int(check.newest)
+        since_day = since - since % DAY
+        looked_from = int(check.looked_from) if check is not None and check.looked_from else now - now % DAY + DAY
+        if since_day >= looked_from:
+            return -1
+        found, day_start = 0, looked_from - DAY
+        while day_start >= since_day:
+            if any(item.gsi1pk is None for item in AuditItem.query(f"AUDIT#{_day(day_start)}")):
+                found = day_start
+                break
+            day_start -= DAY
+        try:
+            LegacyCheckItem(_CHECK, "CHECK", newest=found, checked_at=now, looked_from=since_day).save()
+        except PutError:
+            pass  # a role that may not write here looks again next time: slower, never wrong
+        return found or -1
 
     def for_member(self, member_id: str) -> list[AuditEntry]:
         items = AuditItem.query(_member_pk(member_id), AuditItem.sk.startswith("AUDIT#"), consistent_read=True)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from ...domain.funnel import FunnelCount
 from ...domain.kpis import DaySnapshot, day_of, snapshot_from_json, snapshot_to_json
 from ...ports import SnapshotState
-from .models import FunnelItem, KpiSnapshotItem, KpiStateItem
-from .repositories import _get
+from pynamodb.exceptions import PutError
+
+from .models import FunnelItem, KpiSnapshotItem, KpiStateItem, LegacyCheckItem
+from .repositories import DynamoCatalogRepository, _get
+
+# The by_kind key of every counter: a period is one Query on day-first sort keys. A day's counters
+# took one partition already (FUNNEL#<day>), split by sort key under load; this one is split the same way.
+FUNNEL_INDEX = "FUNNEL"
+_CHECK = "LEGACY_CHECK#funnel_unindexed"
 
 
 class DynamoFunnelLog:
-    def __init__(self, time_zone: str = "UTC") -> None:
+    def __init__(self, time_zone: str = "UTC", now: Callable[[], int] = lambda: int(time.time())) -> None:
         self.time_zone = time_zone
+        self._now = now  # business time (the local stack moves it): where the one look starts
 
     def day_of(self, at: int) -> date:
         return day_of(at, self.time_zone)
@@ -27,17 +36,49 @@ class DynamoFunnelLog:
                 FunnelItem.kind.set(FunnelItem),
                 FunnelItem.plan_id.set(plan_id),
                 FunnelItem.step.set(step),
+                FunnelItem.gsi1pk.set(FUNNEL_INDEX),
+                FunnelItem.gsi1sk.set(f"{day}#{plan_id}#{step}"),
             ]
         )
 
     def counts(self, start: date, end: date) -> list[FunnelCount]:
+        """``start``..``end``'s counters: one Query over the by_kind index for the days after the
+        newest counter older versions wrote unindexed, and one Query a day up to it (none once it
+        is older than the period)."""
         out: list[FunnelCount] = []
+        unindexed = self._newest_unindexed_day()
         day = start
-        while day <= end:
+        while unindexed is not None and day <= min(end, unindexed):
+            # The day's partition holds every counter of the day, indexed or not.
             for item in FunnelItem.query(f"FUNNEL#{day.isoformat()}"):
                 out.append(FunnelCount(item.plan_id, day, item.step, int(item.hits)))
             day += timedelta(days=1)
+        if day <= end:
+            span = FunnelItem.gsi1sk.between(day.isoformat(), f"{end.isoformat()}~")
+            for item in FunnelItem.by_kind.query(FUNNEL_INDEX, span):
+                out.append(FunnelCount(item.plan_id, date.fromisoformat(item.gsi1sk[:10]), item.step, int(item.hits)))
         return out
+
+    def _newest_unindexed_day(self) -> date | None:
+        """The newest day holding a counter written before counters were indexed, found once (walking
+        back from today to the first plan's day) and remembered: counters are all indexed now."""
+        check = _get(LegacyCheckItem, _CHECK, "CHECK")
+        if check is not None:
+            return date.fromordinal(int(check.newest)) if check.newest else None
+        plans = DynamoCatalogRepository().list_plans()
+        first = min((self.day_of(p.created_at) for p in plans), default=None)
+        today = self.day_of(self._now())
+        newest: date | None = None
+        day = today
+        while first is not None and day >= first and newest is None:
+            if any(item.gsi1pk is None for item in FunnelItem.query(f"FUNNEL#{day.isoformat()}")):
+                newest = day
+            day -= timedelta(days=1)
+        try:
+            LegacyCheckItem(_CHECK, "CHECK", newest=newest.toordinal() if newest else 0, checked_at=self._now()).save()
+        except PutError:
+            pass  # a role that may not write here looks again next time: slower, never wrong
+        return newest
 
 
 class DynamoKpiSnapshotStore:

@@ -20,6 +20,7 @@ MembershipTable is a single table with prefixed keys:
     MEMBER#<id>           / ERASURE          a data-rights erasure: asked, then done (no personal data)
     MEMBER#<id>           / AUDIT#<at>#<id>      admin actions on this member (the timeline)
     AUDIT#<YYYY-MM-DD>    / <at>#<id>            every admin action, one partition per day
+    LEGACY_CHECK#<what>   / CHECK            a reader's one look for items in an older key layout
     GRANT#<id>            / LINK                 a manual or access-code grant -> its member
     ACCESS_CODE#<sha256>  / CODE                 an access code (only its hash is stored)
     STRIPE_CUSTOMER#<cus> / LINK             one member per Stripe customer
@@ -27,7 +28,8 @@ MembershipTable is a single table with prefixed keys:
     SESSION#<id>, OAUTH_STATE#<state>, CLAIM#<token>, COUNTER#<key>#<window>: ephemeral, with TTL
 
 LedgerTable holds one item per Stripe event id (``STRIPE_EVENT#<id>``), listed by day
-(by_day: ``<YYYY-MM-DD>#<shard>`` / received_at; readers query every shard of a day).
+(by_day: ``span#<shard>`` / received_at, one Query a shard over any span; entries of older
+versions keep ``<YYYY-MM-DD>#<shard>`` or ``<YYYY-MM-DD>``, read day by day until they leave the month).
 """
 
 from __future__ import annotations
@@ -471,3 +473,12 @@ class KpiStateItem(MembershipItem, discriminator="kpi_state"):
 
     through = UnicodeAttribute(null=True)
     dirty = UnicodeSetAttribute(null=True)
+
+
+class LegacyCheckItem(MembershipItem, discriminator="legacy_check"):
+    """LEGACY_CHECK#<what> / CHECK: the one look a reader took for items in an older key layout
+    (``newest``: the newest such item seen, 0 for none; ``checked_at``), so later reads skip them."""
+
+    newest = NumberAttribute()
+    checked_at = NumberAttribute()
+    looked_from = NumberAttribute(null=True)  # the oldest day looked at, when the look is by span

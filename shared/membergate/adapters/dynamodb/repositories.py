@@ -43,7 +43,14 @@ from ...domain.model import (
 )
 from ...domain.tokens import token_key
 from ...ports import ErasureRecord, HeldToken, MemberLink, MemberState, WebSession
-from ..intake import LEDGER_DAY_SHARDS, LEDGER_RETENTION_SECONDS, ledger_day, ledger_day_partition, ledger_day_shard
+from ..intake import (
+    LEDGER_DAY_SHARDS,
+    LEDGER_RETENTION_SECONDS,
+    ledger_day,
+    ledger_day_shard,
+    ledger_span_partition,
+    ledger_span_shard,
+)
 from .models import (
     DUE_SHARDS,
     AccessItem,
@@ -59,6 +66,7 @@ from .models import (
     ErasureItem,
     GrantItem,
     LedgerItem,
+    LegacyCheckItem,
     LinkItem,
     MemberItem,
     MemberListedItem,
@@ -1016,28 +1024,63 @@ class DynamoLedgerRepository:
                 LedgerItem.type.set(LedgerItem.type | entry.type),
                 LedgerItem.created.set(LedgerItem.created | entry.created),
                 LedgerItem.received_at.set(LedgerItem.received_at | now),
-                LedgerItem.ledger_day.set(LedgerItem.ledger_day | ledger_day_partition(now, entry.event_id)),
+                LedgerItem.ledger_day.set(LedgerItem.ledger_day | ledger_span_partition(entry.event_id)),
                 LedgerItem.expires_at_ttl.set(LedgerItem.expires_at_ttl | _ttl(now + self._retention)),
             ]
             + ([LedgerItem.customer_id.set(LedgerItem.customer_id | entry.customer_id)] if entry.customer_id else []),
         )
 
     def recent(self, now: int, limit: int, days: int = 31) -> list[LedgerEntry]:
-        """Newest first, walking back day by day through the by_day index (every shard of a day)."""
-        out: list[LedgerEntry] = []
-        for back in range(days):
-            day = ledger_day(now - back * 86_400)
-            found: list[LedgerEntry] = []
-            # Each shard's newest ``limit - len(out)`` items hold the day's newest overall.
-            # The unsharded key is read too: entries written before the index was sharded.
-            for partition in [ledger_day_shard(day, n) for n in range(LEDGER_DAY_SHARDS)] + [day]:
-                for item in LedgerItem.by_day.query(partition, scan_index_forward=False, limit=limit - len(out)):
-                    found.append(_ledger(item))
+        """Newest first, from the start of the UTC day ``days - 1`` days ago: one Query per shard of
+        the by_day index (10), plus the days that still hold entries in the older per-day layout."""
+        since = _day_start(now - (days - 1) * 86_400)
+        found: list[LedgerEntry] = []
+        for shard in range(LEDGER_DAY_SHARDS):
+            # Each shard's newest ``limit`` items hold the newest ``limit`` overall.
+            query = LedgerItem.by_day.query(ledger_span_shard(shard), LedgerItem.received_at >= since,
+                                            scan_index_forward=False, limit=limit)
+            found += [_ledger(item) for item in query]
+        found.sort(key=lambda e: e.received_at, reverse=True)
+        newest_legacy = self._newest_legacy(now, days)
+        if newest_legacy >= since and (len(found) < limit or found[limit - 1].received_at <= newest_legacy):
+            found += self._legacy(min(now, newest_legacy), since, limit)
             found.sort(key=lambda e: e.received_at, reverse=True)
-            out.extend(found[: limit - len(out)])
-            if len(out) >= limit:
-                break
+        return found[:limit]
+
+    def _legacy(self, until: int, since: int, limit: int) -> list[LedgerEntry]:
+        """The older layout: one partition per day and shard, plus the unsharded day of the first versions."""
+        out: list[LedgerEntry] = []
+        day_start = _day_start(until)
+        while day_start >= since and len(out) < limit:
+            day = ledger_day(day_start)
+            for partition in [ledger_day_shard(day, n) for n in range(LEDGER_DAY_SHARDS)] + [day]:
+                out += [_ledger(i) for i in LedgerItem.by_day.query(partition, scan_index_forward=False, limit=limit)]
+            day_start -= 86_400
         return out
+
+    def _newest_legacy(self, now: int, days: int) -> int:
+        """When the newest entry in the per-day layout was received (0: none), found by walking the
+        days once and remembered: entries are no longer written that way, so later reads walk only
+        the days up to it, and none once it is older than the period read. A later read reaching
+        further back than any before walks those older days only."""
+        check = _get(LegacyCheckItem, "LEGACY_CHECK#ledger_by_day", "CHECK")
+        if check is not None and check.newest:
+            return int(check.newest)
+        since = _day_start(now - (days - 1) * 86_400)
+        looked_from = int(check.looked_from) if check is not None and check.looked_from else _day_start(now) + 86_400
+        if since >= looked_from:
+            return 0
+        walked = self._legacy(looked_from - 1, since, 1)
+        newest = max((e.received_at for e in walked), default=0)
+        try:
+            LegacyCheckItem("LEGACY_CHECK#ledger_by_day", "CHECK", newest=newest, checked_at=now, looked_from=since).save()
+        except PutError:
+            pass  # a role that may not write here walks again next time: slower, never wrong
+        return newest
+
+
+def _day_start(epoch: int) -> int:
+    return epoch - epoch % 86_400
 
 
 def _ledger(item: LedgerItem) -> LedgerEntry:
