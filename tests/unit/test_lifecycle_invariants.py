@@ -80,7 +80,8 @@ def stories(draw) -> Story:
         sweep_every=draw(st.sampled_from([2 * HOUR, 6 * HOUR])),
     )
     grace = story.grace_days * DAY
-    sources = draw(st.sets(st.sampled_from(["subscription", "pass", "manual", "code", "lifetime"]), min_size=1))
+    sources = set(draw(st.lists(st.sampled_from(["subscription", "pass", "manual", "code", "lifetime"]), min_size=1,
+                                max_size=5, unique=True)))
 
     def moment(low: int = 0, high: int = 30 * DAY) -> int:
         return T0 + draw(st.integers(low // HOUR, high // HOUR)) * HOUR
@@ -91,7 +92,8 @@ def stories(draw) -> Story:
                 (start, se.checkout_completed(created=start, member_id="mbr_1"))]
         later: list[tuple[int, dict]] = []
         end = FOREVER
-        plot = draw(st.sampled_from(["keeps", "fails", "recovers", "cancels"]))
+        # Weighted towards the plots that end in a removal, the ones the invariants are about.
+        plot = draw(st.sampled_from(["keeps", "fails", "fails", "recovers", "cancels", "cancels"]))
         if plot in ("fails", "recovers"):
             failed = start + draw(st.integers(1, 15)) * DAY
             later.append((failed, se.subscription_event(created=failed, member_id="mbr_1", status="past_due")))
@@ -123,9 +125,17 @@ def stories(draw) -> Story:
         story.events += delivered
     if "lifetime" in sources:
         paid_at = moment(0, HORIZON)
-        delivered = _delays(draw, [(paid_at, se.payment_completed(created=paid_at, member_id="mbr_1", plan_id=LIFE_PLAN,
-                                                                  session_id="cs_life", payment_intent="pi_life"))])
-        story.windows["lifetime"] = (min(d for d, _ in delivered), FOREVER)
+        bought = [(paid_at, se.payment_completed(created=paid_at, member_id="mbr_1", plan_id=LIFE_PLAN,
+                                                 session_id="cs_life", payment_intent="pi_life"))]
+        refund = []
+        if draw(st.booleans()):  # refunded in full later: access ends once the refund is known
+            refunded_at = paid_at + draw(st.integers(1, 20 * 24)) * HOUR
+            refund = [(refunded_at, se.charge_refunded(created=refunded_at, refunded=4900, payment_intent="pi_life",
+                                                       plan_id=LIFE_PLAN))]
+        delivered = _delays(draw, bought + refund)
+        known = min(d for d, e in delivered if e["type"] == "checkout.session.completed")
+        ends = [d for d, e in delivered if e["type"] == "charge.refunded"]
+        story.windows["lifetime"] = (known, min(ends) if ends else FOREVER)
         story.events += delivered
     if "manual" in sources:
         given_at = moment() + 17  # off the hour: never in the same second as a delivery
@@ -189,6 +199,8 @@ def _check_new(story: Story, h: Harness, seen: int, after_sweep: bool) -> int:
         receipt = [s for s in before if s.what == "dm"][-1:]
         assert receipt and receipt[0].kind == "access_ended", f"removal without its receipt: {before[-3:]}"
         tally(f"removal: {stamp.what}")
+        if story.windows.get("lifetime", (0, FOREVER))[1] <= stamp.at:
+            tally("removal after the lifetime's refund")
         if story.sub_failed_at is not None and stamp.at >= story.sub_failed_at + story.grace_days * DAY:
             tally("removal after grace ran out")
             period = f"sub_1:{story.sub_failed_at}"
