@@ -235,3 +235,93 @@ def test_welcome_on_first_access_on_discord_once_and_by_email_when_dms_are_close
     assert not dms_to(stack, wes)
     sent = [(m["state"], m["reason"]) for m in messages_of(stack, wes_customer) if m["kind"] == "welcome"]
     assert sent == [("sent", "by email (dms_closed)")]
+
+
+def _pay_as(stack, plan_id: str, username: str) -> None:
+    """The member's own browser: Discord sign-in (same username, same Discord account), then Checkout by card."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from infra.local.client import Client
+    from tests.e2e.conftest import ADMIN_TOKEN
+
+    browser = Client(stack.base_url, ADMIN_TOKEN)
+    authorize = urlsplit(browser.get(f"/auth/discord/start?plan_id={plan_id}").location)
+    params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    back = browser.post(authorize.path, form={**params, "username": username, "decision": "allow"})
+    browser.follow(browser.get(back.location))
+    to_stripe = browser.post("/checkout", form={"plan_id": plan_id})
+    assert to_stripe.status == 303, to_stripe.text
+    assert browser.post(to_stripe.location, form={"outcome": "card"}).status == 303
+
+
+def test_trial_ending_notice_arrives_through_the_clock_once_before_the_first_charge(stack):
+    # Given a plan with a 7-day free trial (the member is told 3 days before it ends, the default)
+    guild, role = "955500000000000081", "955500000000000082"
+    price = {"price_id": "price_e2e_trial", "unit_amount": 1100, "currency": "eur", "interval": "month",
+             "product_name": "Monthly with a trial"}
+    assert stack.post("/_local/stripe/_control/prices", json_body=price).status == 200
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "discord", "name": "Guild trial-tess", "guild_id": guild, "role_id": role}).json()
+    plan = stack.post("/admin/plans", admin=True, json_body={
+        "name": price["product_name"], "kind": "subscription", "stripe_price_ids": [price["price_id"]],
+        "grants": [{"community_id": community["id"]}], "trial_days": 7})
+    assert plan.status == 201, plan.text
+    # When a member starts the trial through Checkout
+    _pay_as(stack, plan.json()["id"], "trial-tess")
+    members = _eventually(lambda: stack.get(f"/_local/discord/guilds/{guild}").json()["members"], stack)
+    (user_id, roles), = members.items()
+    assert role in roles
+    customer = stack.get(f"/admin/members?discord_user_id={user_id}", admin=True).json()["members"][0][
+        "stripe_customer_id"]
+    sub = subscription_of(stack, customer)
+    assert sub["status"] == "trialing", sub
+    trial_end = sub["trial_end"]
+    # When business time reaches 4 days before the trial ends: nothing is said yet
+    advance_to(stack, trial_end - 4 * DAY)
+    stack.post("/_local/drain")
+    assert not [m for m in dms_to(stack, user_id) if "free trial" in m]
+    # When it reaches 3 days before, then a day later (the sweep runs each time)
+    advance_to(stack, trial_end - 3 * DAY + 60)
+    advance_to(stack, trial_end - 2 * DAY)
+    # Then one notice names the plan and the first charge date, and the creator sees it sent
+    from datetime import datetime, timezone
+
+    notices = _eventually(lambda: [m for m in dms_to(stack, user_id) if "free trial" in m], stack)
+    assert len(notices) == 1, dms_to(stack, user_id)
+    assert "Monthly with a trial" in notices[0]
+    assert datetime.fromtimestamp(trial_end, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC") in notices[0]
+    assert [m["state"] for m in messages_of(stack, customer) if m["kind"] == "trial_ending"] == ["sent"]
+
+
+def test_member_kicked_when_cancelled_pays_again_and_is_back_in_as_the_same_member(stack):
+    # Given a subscriber of a community that kicks members who leave
+    guild, role = "955500000000000091", "955500000000000092"
+    user_id, customer = buy_through_the_stack(
+        stack, guild=guild, role=role, kind="subscription", username="again-abe",
+        price={"price_id": "price_e2e_again", "unit_amount": 1300, "currency": "eur", "interval": "month",
+               "product_name": "Monthly again"})
+    member = stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0]
+    communities = stack.get("/admin/communities", admin=True).json()["communities"]
+    community_id = next(c["id"] for c in communities if c["guild_id"] == guild)
+    patched = stack.request("PATCH", f"/admin/communities/{community_id}", admin=True,
+                            json_body={"on_revoke": "kick"})
+    assert patched.status == 200, patched.text
+    # When the subscription is cancelled now (not at period end)
+    sub = subscription_of(stack, customer)
+    assert stack.post(f"/_local/stripe/_control/subscriptions/{sub['id']}/cancel",
+                      json_body={"at_period_end": False}).status == 200
+
+    def guild_members() -> dict:
+        return stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
+
+    # Then they are told, then removed from the server
+    assert _eventually(lambda: user_id not in guild_members(), stack), guild_members()
+    assert [m for m in dms_to(stack, user_id) if "Come back any time" in m]
+    # When they pay again for the same plan, from their own browser
+    _pay_as(stack, member["entitlements"][0]["plan_id"], "again-abe")
+    # Then they are back in the server with the role, as the same member, welcomed only the first time
+    assert _eventually(lambda: role in (guild_members().get(user_id) or []), stack), guild_members()
+    again = stack.get(f"/admin/members?discord_user_id={user_id}", admin=True).json()["members"]
+    assert [m["id"] for m in again] == [member["id"]]
+    assert any(e["state"] == "active" for e in again[0]["entitlements"]), again[0]["entitlements"]
+    assert len([m for m in dms_to(stack, user_id) if m.startswith("Welcome to")]) == 1

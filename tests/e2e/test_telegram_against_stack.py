@@ -82,3 +82,59 @@ def test_telegram_member_joins_and_a_forwarded_invite_is_refused(stack):
         return found and [a["state"] for a in found[0]["access"]] == ["granted"]
 
     wait_for(granted, "access granted", diagnose=lambda: [(x["kind"], x["status"]) for x in c.get("/_local/telegram/updates").json()["updates"]])
+
+
+def test_telegram_member_removed_when_cancelled_pays_again_and_gets_a_new_invite_back_in(stack):
+    from tests.e2e.test_lifecycle_messages import subscription_of
+
+    chat_id, user = -1002000000009, 7100000009
+    c = Client(stack.base_url, stack.admin_token)  # the member's browser
+    # Given a member of a Telegram group, let in through their personal invite after paying
+    assert c.post("/_local/stripe/_control/prices", json_body={
+        "price_id": "price_e2e_telegram_again", "unit_amount": 500, "currency": "eur", "interval": "month"}).status == 200
+    assert c.post("/_local/telegram/_control/chats", json_body={"id": chat_id, "title": "Again"}).status == 200
+    community = c.post("/admin/communities", admin=True, json_body={"platform": "telegram", "name": "Again",
+                                                                   "chat_id": str(chat_id)})
+    assert community.status == 201, community.text
+    plan = c.post("/admin/plans", admin=True, json_body={
+        "name": "TG again", "stripe_price_ids": ["price_e2e_telegram_again"],
+        "grants": [{"community_id": community.json()["id"]}]}).json()
+    token = parse_qs(urlsplit(c.get(f"/telegram/start/{plan['id']}").location).query)["start"][0]
+    assert c.post(f"/_local/telegram/_control/users/{user}/start", json_body={"token": token}).status == 200
+    button = wait_for(lambda: [m for m in messages_to(c, user) if m.get("reply_markup")], "the pay button")[0]
+    c.get(urlsplit(button["reply_markup"]["inline_keyboard"][0][0]["url"]).path)
+
+    def pay_and_join(seen_invites: int) -> str:
+        to_stripe = c.post("/checkout", form={"plan_id": plan["id"]})
+        assert to_stripe.status == 303, to_stripe.text
+        assert c.post(to_stripe.location, form={"outcome": "card"}).status == 303
+        invites = wait_for(lambda: [m for m in messages_to(c, user) if "https://t.me/+" in m["text"]][seen_invites:],
+                           "an invite")
+        link = re.search(r"https://t\.me/\+[\w-]+", invites[0]["text"]).group(0)
+        assert c.post("/_local/telegram/_control/join", json_body={"user_id": user, "invite_link": link}).json()[
+            "outcome"] == "join_requested"
+        wait_for(lambda: c.post("/_local/drain") and chat_of(chat_id)["members"].get(str(user)) == "member",
+                 "the member in the group", timeout=40, diagnose=lambda: (chat_of(chat_id), [m["text"][:90] for m in messages_to(c, user)],
+                                   c.get(f"/admin/members?telegram_user_id={user}", admin=True).json()["members"][0]["access"]))
+        return link
+
+    def chat_of(cid: int) -> dict:
+        return c.get(f"/_local/telegram/chats/{cid}").json()
+
+    first_link = pay_and_join(0)
+    customer = c.get(f"/admin/members?telegram_user_id={user}", admin=True).json()["members"][0]["stripe_customer_id"]
+    # When the subscription is cancelled now
+    sub = subscription_of(c, customer)
+    assert c.post(f"/_local/stripe/_control/subscriptions/{sub['id']}/cancel",
+                  json_body={"at_period_end": False}).status == 200
+    # Then they are told, and removed from the group (ban then unban: free to come back)
+    wait_for(lambda: (c.post("/_local/drain") and chat_of(chat_id)["members"].get(str(user)) in (None, "left", "kicked")),
+             "the member removed", diagnose=lambda: chat_of(chat_id))
+    assert [m for m in messages_to(c, user) if "Come back any time" in m["text"]]
+    assert user not in chat_of(chat_id)["banned"]
+    # When they pay again from the same browser
+    second_link = pay_and_join(1)
+    # Then a new personal invite let them back in, as the same member
+    assert second_link != first_link
+    found = c.get(f"/admin/members?telegram_user_id={user}", admin=True).json()["members"]
+    assert len(found) == 1 and found[0]["stripe_customer_id"] == customer

@@ -149,6 +149,26 @@ def test_welcome_dms_closed_goes_by_email():
     assert h.stores.messages.status(WELCOME_KEY) is MessageStatus.SENT
 
 
+def test_email_always_sends_each_message_on_discord_and_by_email_and_records_both():
+    # Given a deployment with EmailMessages: always, and a member whose email is known and DMs open
+    h = Harness()
+    mailer = with_email(h, always=True)
+    h.member()
+    # When they pay, then their renewal fails and the sweep runs in grace
+    paid_signup(h)
+    failed_at = T0 + 30 * DAY
+    h.at(failed_at).deliver(se.subscription_event(created=failed_at, member_id="mbr_1", status="past_due"))
+    h.run_access()
+    h.at(failed_at + 60).sweep()
+    # Then the welcome and the payment-failed notice each went both ways, once, with the same words
+    dms = h.dm_texts()
+    assert [d.split("!")[0] for d in dms] == ["Welcome to The Club", "Hi"]
+    assert [(to, body) for to, _, body in mailer.sent] == [("alice@example.com", d) for d in dms]
+    # And each is recorded as sent on the platform and by email
+    grace = MessageKey("mbr_1", "grace_started", f"sub_1:{failed_at}")
+    assert [h.stores.messages.items[k] for k in (WELCOME_KEY, grace)] == [(MessageStatus.SENT, "and by email")] * 2
+
+
 def test_welcome_transient_failure_keeps_access_and_retries_once():
     # Given Discord fails the DM once
     h = Harness()
