@@ -160,3 +160,67 @@ def test_processor_trial_update_of_the_same_subscription_is_not_a_repeat():
     event["id"], event["type"] = "evt_sub_a_2", "customer.subscription.updated"
     h.processor.apply(json.dumps(event), T0 + 60)
     assert ender.ended == []
+
+
+def _card_harness() -> tuple[Harness, FakeTrialLedger, FakeTrialEnder]:
+    from tests.support.mail import FakeCards
+
+    h = Harness()
+    ledger, ender = FakeTrialLedger(), FakeTrialEnder()
+    h.stores = replace(h.stores, trials=ledger, cards=FakeCards())
+    h.processor.stores = h.stores
+    h.processor.trial_ender = ender
+    h.member("mbr_1", "111111111111111111")
+    h.member("mbr_2", "222222222222222222")
+    return h, ledger, ender
+
+
+def _attached(customer: str, fingerprint: str, created: int, pm_id: str) -> str:
+    event = se.payment_method_event(created=created, pm_id=pm_id, customer=customer)
+    event["data"]["object"]["card"]["fingerprint"] = fingerprint
+    event["id"] = f"evt_{pm_id}"
+    return json.dumps(event)
+
+
+def test_processor_card_attached_after_the_trialing_subscription_ends_a_second_trial():
+    # Given the first member's trial was backed by a card (attached after its subscription event)
+    h, ledger, ender = _card_harness()
+    h.processor.apply(_trialing("sub_a", "mbr_1", None), T0)
+    h.processor.apply(_attached("cus_mbr_1", "fp_same", T0 + 1, "pm_a"), T0 + 1)
+    # When the second member's trial starts, and only then is the same card attached
+    h.processor.apply(_trialing("sub_b", "mbr_2", None), T0 + 2)
+    outcome = h.processor.apply(_attached("cus_mbr_2", "fp_same", T0 + 3, "pm_b"), T0 + 3)
+    # Then the card is kept hashed, and the second trial only is ended at Stripe
+    assert outcome.status == "processed"
+    assert ledger.keys.get(trial_key("card", "fp_same")) == "sub_a"
+    assert ender.ended == [("sub_b", "membergate-trial-end-sub_b")]
+    assert "fp_same" not in repr(h.stores.cards.cards)
+
+
+def test_processor_card_attached_before_the_trialing_subscription_ends_a_second_trial():
+    # Given the same card attached to two customers before their subscription events arrive
+    h, ledger, ender = _card_harness()
+    h.processor.apply(_attached("cus_mbr_1", "fp_same", T0, "pm_a"), T0)
+    h.processor.apply(_attached("cus_mbr_2", "fp_same", T0, "pm_b"), T0)
+    # When the trialing subscriptions arrive afterwards
+    h.processor.apply(_trialing("sub_a", "mbr_1", None), T0 + 1)
+    h.processor.apply(_trialing("sub_b", "mbr_2", None), T0 + 2)
+    # Then the first trial keeps the card, and the second is ended at Stripe
+    assert ledger.keys.get(trial_key("card", "fp_same")) == "sub_a"
+    assert ender.ended == [("sub_b", "membergate-trial-end-sub_b")]
+
+
+def test_processor_duplicate_card_attached_event_ends_nothing_more():
+    # Given a member's own trial with its card attached
+    h, ledger, ender = _card_harness()
+    h.processor.apply(_trialing("sub_a", "mbr_1", None), T0)
+    attached = _attached("cus_mbr_1", "fp_1", T0 + 1, "pm_a")
+    h.processor.apply(attached, T0 + 1)
+    # When Stripe sends the same event again, and a trialing update follows
+    h.processor.apply(attached, T0 + 2)
+    update = json.loads(_trialing("sub_a", "mbr_1", None))
+    update["id"], update["type"] = "evt_sub_a_2", "customer.subscription.updated"
+    h.processor.apply(json.dumps(update), T0 + 60)
+    # Then the card counts for that one trial and nothing is ended
+    assert ledger.keys.get(trial_key("card", "fp_1")) == "sub_a"
+    assert ender.ended == []

@@ -431,6 +431,8 @@ class BillingEventProcessor:
                 self.stores.cards.save_card(customer_id, merged)
             said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
         member = self.stores.members.find_by_customer(customer_id)
+        if member is not None and card is not None and card.trial_key and event.type == "payment_method.attached":
+            said.append(self._note_card_trial(member, card.trial_key, event.created))
         email = customer_object_email(event.object)
         if member is not None and email:
             said.append(self._follow_email(member.id, EmailOnFile(email, event.created)))
@@ -499,23 +501,41 @@ class BillingEventProcessor:
     # -- helpers -----------------------------------------------------------------------------
 
     def _note_trial(self, event: StripeEvent, member: Member, now: int) -> None:
-        """A trialing subscription uses up a trial for the member's accounts, email and card. A card
-        that already had a trial elsewhere ends this one at Stripe (trial_end=now), audited."""
+        """A trialing subscription uses up a trial for the member's accounts, email and card. The card
+        is the expanded default payment method's, else the one payment_method.attached kept earlier."""
         started = trial_start(event.object)
         if started is None or self.stores.trials is None:
             return
-        email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
-        keys = trial_keys(member.identities, email, started.card_fingerprint)
-        repeated = self.stores.trials.mark(keys, started.subscription_id, now)
         card = trial_key("card", started.card_fingerprint) if started.card_fingerprint else None
+        if card is None and self.stores.cards is not None and event.customer_id:
+            kept = self.stores.cards.card(event.customer_id)
+            card = kept.trial_key if kept is not None and not kept.erased else None
+        email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
+        self._use_trial(member, started.subscription_id, trial_keys(member.identities, email) + ([card] if card else []),
+                        card, now)
+
+    def _note_card_trial(self, member: Member, card: str, now: int) -> str:
+        """A card attached after its trialing subscription was seen: the same rule as _note_trial."""
+        if self.stores.trials is None:
+            return "trials are not kept"
+        trialing = [r for r in self.stores.subscriptions.for_member(member.id) if r.status == "trialing"]
+        for record in trialing:
+            self._use_trial(member, record.subscription_id, [card], card, now)
+        return f"card checked for {len(trialing)} trial(s)"
+
+    def _use_trial(self, member: Member, subscription_id: str, keys: list[str], card: str | None, now: int) -> None:
+        """One rule, two sources: mark the keys; a card another trial used first ends this one, audited."""
+        if self.stores.trials is None:
+            return
+        repeated = self.stores.trials.mark(keys, subscription_id, now)
         if card is None or card not in repeated:
             return
         ended = self.trial_ender is not None
         if self.trial_ender is not None:
-            self.trial_ender.end_trial(started.subscription_id, idempotency_key=f"membergate-trial-end-{started.subscription_id}")
+            self.trial_ender.end_trial(subscription_id, idempotency_key=f"membergate-trial-end-{subscription_id}")
         if self.stores.audit is not None:
             audit(self.stores, actor="membergate", action="trial.end" if ended else "trial.repeat",
-                  target=started.subscription_id, now=now, member_id=member.id,
+                  target=subscription_id, now=now, member_id=member.id,
                   reason="this card already had a free trial" + ("" if ended else "; end it in the Stripe dashboard"))
 
     def _remember_email(self, member_id: str, event: StripeEvent) -> None:
