@@ -25,8 +25,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# WORKERS=2 runs two pytest-xdist workers: the e2e tests as one group on one worker, the rest on
+# both (8 min 08 s in one run here), but the e2e tests then share the cores with them: each of the
+# two such runs (load 5-7) failed one e2e test that passes alone, so one process (WORKERS=0) stays
+# the default until those e2e tests hold under load.
+WORKERS ?= 0
+
 test: $(STAMP) check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
 
 # Static checks run before the tests (and so in CI): ruff (pyflakes) and mypy (strict on the
 # domain, the services and the ports).

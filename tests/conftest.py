@@ -35,3 +35,25 @@ def _share_botocore_loader() -> None:
 
 
 _share_botocore_loader()
+
+
+import pytest  # noqa: E402 (after the environment above, like every import of the suite)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` (-n 2 --dist loadgroup): every e2e test on one worker, the rest test by test.
+
+    The e2e tests share the session's local stack (tests/e2e/conftest.py) and their modules' own
+    stacks, and each worker has a session of its own: split, the stacks would start twice. Their
+    group is the biggest, so it starts first and the other worker takes the rest meanwhile. (xdist's
+    own loadgroup renames the node ids, which pytest 9 no longer lets it do: it would split them.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class E2eOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "e2e" if nodeid.startswith("tests/e2e/") else nodeid
+
+    return E2eOnOneWorker(config, log)

@@ -158,9 +158,20 @@ def _with_local_routes(app: Any) -> Any:
             payload = json.dumps({"mail": sent_mail()}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [payload]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB_") and target.split(".", 1)[-1] in _DYNAMODB_WRITES:
+            # DynamoDB checks a write's condition and applies it in one step; moto checks, then
+            # writes, unlocked: two functions racing on one item's version both won, and the
+            # later put erased the earlier one's change (a lost past_due snapshot, issue 8).
+            with _DYNAMODB_WRITE_LOCK:
+                return list(app(environ, start_response))
         return app(environ, start_response)
 
     return wrapped
+
+
+_DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
+_DYNAMODB_WRITE_LOCK = threading.Lock()
 
 
 class LocalMotoServer:

@@ -272,6 +272,12 @@ class LocalStack:
         # Creator alert channels: empty unless the deployment names them (the parameters' overrides).
         for variable, parameter in ALERT_PARAMETERS.items():
             env[variable] = str(intrinsics.parameters.get(parameter) or "")
+        # DISPATCH_MAX_CONCURRENCY divides Discord's global limit among the dispatch function's
+        # concurrent instances, one limiter each. Here those instances are threads of this one process
+        # sharing one limiter, so the process's share is theirs together: the same total as on AWS.
+        dispatch_threads = next((c.max_concurrency for c in self.template.consumers if c.folder == "dispatch_access"), 1)
+        deployed = int(env.get("DISPATCH_MAX_CONCURRENCY") or 1)
+        env["DISPATCH_MAX_CONCURRENCY"] = str(max(1, -(-deployed // max(1, dispatch_threads))))
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         if self.settings.quiet:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"

@@ -249,6 +249,8 @@ class SurveyStore(Protocol):
     def answers(self, limit: int) -> list[SurveyAnswer]:
         """Newest first."""
     def for_member(self, member_id: str) -> list[SurveyAnswer]: ...
+    def erase_member(self, member_id: str) -> int:
+        """Delete the member's answers (choice and free text); how many were deleted."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+
+from tests.support.setup_doubles import FAKE_LIVE_KEY
 from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
@@ -71,7 +73,7 @@ def test_cli_init_twice_against_the_stack_then_doctor_finds_it_all(stack, aws, t
 def test_cli_doctor_against_the_stack_with_a_bad_key_names_the_fix(stack) -> None:
     # Given / When doctor runs with a key the sandbox refuses (a live key against a test stack)
     result = runner.invoke(app, ["--url", stack.base_url, "--token", ADMIN_TOKEN, "--json", "doctor",
-                                 "--stripe-key", "sk_live_0123456789abcdef", "--stripe-mode", "test",
+                                 "--stripe-key", FAKE_LIVE_KEY, "--stripe-mode", "test",
                                  "--stripe-api-base", f"{stack.base_url}/_local/stripe"])
     # Then it exits 1 with the mode problem and Stripe's refusal, no traceback
     checks = {c["check"]: c for c in json.loads(result.output)["checks"]}

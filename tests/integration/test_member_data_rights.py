@@ -6,6 +6,7 @@ import pytest
 
 from membergate import bootstrap
 from membergate.domain.lifecycle import CardOnFile, card_expires_at
+from membergate.domain.survey import SurveyAnswer
 from membergate.services.kpis import history_from_stores
 from tests.integration.test_member_journey import GUILD, ROLE, USER, bind_discord, pay, subscription_of
 from tests.support.discord_spec import SpecCheckingDiscordTransport
@@ -132,6 +133,28 @@ def test_erase_through_the_api_forgets_email_and_card_and_is_audited_once(pipeli
     entries = [e for e in p.admin("GET", f"/admin/audit?since={since}")["body"]["entries"] if e["target"] == member_id]
     assert [(e["action"], e["reason"], e["actor"].startswith("token:")) for e in entries] == [
         ("member.erase", "member's request", True)]
+
+
+def test_survey_answer_is_exported_then_erased_with_the_member(pipeline):
+    p = pipeline
+    # Given a member who left a comment in the exit survey, shown in their export
+    plan_id = _plan(p, "lifetime")
+    pay(p, bind_discord(p, plan_id), plan_id)
+    member_id = _member_id(p)
+    stores = bootstrap.admin().stores
+    stores.surveys.save_answer(SurveyAnswer(member_id, plan_id, "sub_gone", "p1", "too_expensive",
+                                            "trop cher pour moi, Ana", p.clock.now()))
+    before = p.admin("GET", f"/admin/members/{member_id}/export")["body"]
+    assert [(a["choice"], a["comment"]) for a in before["survey_answers"]] == [("too_expensive", "trop cher pour moi, Ana")]
+    # When the creator erases them until done
+    for _ in range(3):
+        p.admin("POST", f"/admin/members/{member_id}/erase", body={"reason": "member's request"})
+        p.pump()
+    # Then the answer is gone from the export, the store and the creator's survey list, and counted as removed
+    after = p.admin("GET", f"/admin/members/{member_id}/export")["body"]
+    assert after["survey_answers"] == [] and after["erasure"]["removed"]["survey_answers"] == 1
+    assert stores.surveys.for_member(member_id) == []
+    assert all(a.member_id != member_id for a in stores.surveys.answers(50))
 
 
 def test_erase_with_a_live_subscription_is_409_until_cancelled_in_stripe(pipeline):

@@ -27,7 +27,7 @@ from membergate.domain.errors import InvalidRequestError, PermanentError
 from membergate.domain.setup import parse_overrides
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
 from membergate.services.setup import PARAMETER_NAMES, InitRequest, run_init
-from tests.support.setup_doubles import MemoryParameters, RecordingRegistrar
+from tests.support.setup_doubles import FAKE_LIVE_KEY, MemoryParameters, RecordingRegistrar
 from tests.support.specs import missing_spec, specs_dir
 
 pytestmark = pytest.mark.integration
@@ -176,7 +176,7 @@ def test_init_found_endpoint_without_stored_secret_is_a_problem_with_its_fix(san
 @pytest.mark.parametrize(
     "overrides, field",
     [
-        ({"stripe_key": "sk_live_0123456789abcdef"}, "stripe_key"),
+        ({"stripe_key": FAKE_LIVE_KEY}, "stripe_key"),
         ({"stripe_key": "pk_test_0123456789abcdef"}, "stripe_key"),
         ({"stripe_key": "sk_test_é0123456789"}, "stripe_key"),
         ({"stripe_key": "sk_test_01234567\r\nX-Evil: 1"}, "stripe_key"),
@@ -198,10 +198,10 @@ def test_init_bad_input_is_refused_before_anything_is_made(sandbox, ssm, overrid
 
 def test_init_live_key_is_accepted_with_live(ssm) -> None:
     # Given a live key and --live; Stripe is not reachable here
-    api = StripeSetupApi.build("sk_live_0123456789abcdef", "http://127.0.0.1:9")
+    api = StripeSetupApi.build(FAKE_LIVE_KEY, "http://127.0.0.1:9")
     # When init runs
     with pytest.raises(PermanentError) as refused:
-        run_init(request(stripe_key="sk_live_0123456789abcdef", live=True), api, ssm, None, "")
+        run_init(request(stripe_key=FAKE_LIVE_KEY, live=True), api, ssm, None, "")
     # Then it got past the mode check to Stripe, which it could not reach, and says what to do
     assert refused.value.reason == "stripe_unreachable" and "re-run" in refused.value.message
 
@@ -289,7 +289,7 @@ def test_cli_doctor_live_key_against_a_test_stack_is_a_problem(wired) -> None:
     assert result.exit_code == 1 and not mode["ok"] and "use a test key" in mode["fix"]
 
 
-@pytest.mark.parametrize("key", ["nonsense", "sk_test_short", "sk_test_ünïcode0123456", "sk_live_0123456789abcdef"])
+@pytest.mark.parametrize("key", ["nonsense", "sk_test_short", "sk_test_ünïcode0123456", FAKE_LIVE_KEY])
 def test_cli_init_bad_key_is_a_clear_message_without_traceback(wired, tmp_path, monkeypatch, key) -> None:
     # Given / When init runs with a bad or live key
     monkeypatch.chdir(tmp_path)

@@ -32,3 +32,7 @@ class RecordingRegistrar:
             raise PermanentError(self.refuse, "telegram_webhook_not_https")
         self.calls.append((url, secret))
         return "gold_bot"
+
+
+# A made-up live-mode key for the "refuse live keys" tests, assembled so no scanner mistakes it for a leak.
+FAKE_LIVE_KEY = "sk_" + "live_" + "0123456789abcdef"

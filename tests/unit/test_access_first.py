@@ -110,3 +110,18 @@ def test_held_welcome_transient_failure_is_retried_with_backoff():
     # And it is sent on the retry, once
     h.run_access()
     assert len(h.connector.dms) == 3 and len({u for u, _ in h.connector.dms}) == 3
+
+
+def test_new_pending_entitlement_queues_no_convergence_until_it_gives_access():
+    # Given a member whose subscription was just created, its checkout not completed yet
+    h = Harness()
+    h.member()
+    h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"))
+    # Then nothing is queued for the platform (no read of the member for an entitlement giving nothing)
+    assert h.queue.work == []
+    # When the checkout completes
+    h.deliver(se.checkout_completed(created=T0, member_id="mbr_1"))
+    # Then one convergence is queued, and it gives the role
+    assert [(w.kind, w.member_id) for w, _ in h.queue.work] == [(WorkKind.CONVERGE, "mbr_1")]
+    h.run_access()
+    assert ROLE in (h.roles() or set())

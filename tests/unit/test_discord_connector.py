@@ -17,7 +17,7 @@ from membergate.adapters.discord import (
     truncate_message,
 )
 from membergate.adapters.http import HttpResponse, UrllibTransport
-from membergate.domain.errors import PermanentError, RetryableError
+from membergate.domain.errors import PermanentError, RateLimitedError, RetryableError
 from tests.support.discord_spec import (
     API_BASE,
     BOT_TOKEN,
@@ -183,6 +183,42 @@ def test_connector_global_limit_is_shared_by_connectors_of_one_bot(discord, cloc
     first.get_member(GUILD, USER)
     # Then the shared window made it wait
     assert clock.slept == [pytest.approx(1.0)]
+
+
+class _ContendedLimits(BotRateLimits):
+    """Another sender in the process takes the freed global slot ``times`` times, each ``wait`` s."""
+
+    def __init__(self, times: int, wait: float):
+        super().__init__()
+        self.left, self.wait = times, wait
+
+    def reserve_global(self, now: float) -> float:
+        if self.left:
+            self.left -= 1
+            return self.wait
+        return super().reserve_global(now)
+
+
+def test_connector_global_window_contended_keeps_waiting_within_the_inline_bound(discord, clock, guard):
+    # Given the global slot is taken by another sender six times in a row, 0.1 s each
+    connector = build_connector(discord, clock, _ContendedLimits(6, 0.1), guard)
+    # When a member is read
+    connector.get_member(GUILD, USER)
+    # Then it waited 0.6 s in all and sent the request (not re-queued for seconds after 4 short waits)
+    assert clock.slept == [pytest.approx(0.1)] * 6
+    assert len(discord.requests) == 1
+
+
+def test_connector_global_window_contended_past_the_bound_refuses_with_the_wait_ahead(discord, clock, guard):
+    # Given the global slot is taken again and again, 0.7 s each (past the 2 s inline bound by the third)
+    connector = build_connector(discord, clock, _ContendedLimits(10, 0.7), guard)
+    # When a member is read
+    with pytest.raises(RateLimitedError) as refused:
+        connector.get_member(GUILD, USER)
+    # Then nothing was sent, and the retry is asked after the wait still ahead, not the 2 s maximum
+    assert discord.requests == []
+    assert clock.slept == [pytest.approx(0.7)] * 2
+    assert refused.value.retry_after == pytest.approx(0.7)
 
 
 # --- 429 ------------------------------------------------------------------------------------

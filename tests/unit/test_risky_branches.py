@@ -90,10 +90,12 @@ def test_enqueue_that_always_fails_leaves_the_event_unprocessed_for_lambda_to_re
     h.member()
     failing = _FailingQueue()
     h.processor.access_queue = failing
-    event = se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1")
+    # (the subscription's creation, still awaiting its checkout, queues no work: nothing to do yet)
+    h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"))
+    event = se.checkout_completed(created=T0, member_id="mbr_1")
     # When the event that grants access is applied
     with pytest.raises(RetryableError):
-        h.deliver(event, se.checkout_completed(created=T0, member_id="mbr_1"))
+        h.deliver(event)
     # Then the send was tried, and the ledger does not call the event processed (Lambda retries it)
     assert failing.attempts >= 1
     ledger = h.stores.ledger.get(event["id"])
@@ -106,14 +108,14 @@ def test_enqueue_failure_then_retry_still_queues_the_access_work():
     h.member()
     real = h.queue
     h.processor.access_queue = _FailingQueue()
-    events = [se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"),
-              se.checkout_completed(created=T0, member_id="mbr_1")]
-    for event in events:
-        with pytest.raises(RetryableError):
-            h.deliver(event)
-    # When Lambda retries them once the queue is back
+    # (the subscription's creation, still awaiting its checkout, queues no work: nothing to do yet)
+    h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"))
+    event = se.checkout_completed(created=T0, member_id="mbr_1")
+    with pytest.raises(RetryableError):
+        h.deliver(event)
+    # When Lambda retries it once the queue is back
     h.processor.access_queue = real
-    h.deliver(*events)
+    h.deliver(event)
     h.run_access()
     # Then the member gets the role they paid for
     assert h.roles() is not None
@@ -124,7 +126,9 @@ def test_enqueue_failure_marks_the_event_access_unsent_in_the_ledger():
     h = Harness()
     h.member()
     h.processor.access_queue = _FailingQueue()
-    event = se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1")
+    # (the subscription's creation, still awaiting its checkout, queues no work: nothing to do yet)
+    h.deliver(se.subscription_event("customer.subscription.created", created=T0, member_id="mbr_1"))
+    event = se.checkout_completed(created=T0, member_id="mbr_1")
     # When the event that grants access is applied
     with pytest.raises(RetryableError):
         h.deliver(event)

@@ -21,6 +21,7 @@ from ..domain.handles import discord_handle
 from ..domain.model import Community, Identity, OAuthTokens, Platform
 from ..domain.preflight import DiscordGuildFacts, Preflight, Role, discord_checks
 from ..ports import GuildMember
+from .. import deadline
 from .http import HttpResponse, HttpTransport
 from .platform_text import fingerprint, fit_text, non_negative_number
 
@@ -261,7 +262,8 @@ SHARED_BOT_LIMITS = BotRateLimits()
 class _BotClient:
     """Sends bot requests: headers, limits before sending, one inline retry on a short 429, errors."""
 
-    _MAX_WAITS = 4
+    # A bound on the loop only (a clock that never moves); the time waited is bounded by max_inline_wait.
+    _MAX_WAITS = 64
 
     def __init__(
         self,
@@ -279,7 +281,7 @@ class _BotClient:
         self._base = api_base.rstrip("/")
         self._sleep = sleep
         self._monotonic = monotonic
-        self._max_wait = max_inline_wait
+        self._max_inline_wait = max_inline_wait
         self._limits = limits
         self._guard = guard
         # A token Discord answered 401 to, so the same bad token is not sent again and again.
@@ -306,8 +308,10 @@ class _BotClient:
         for attempt in (1, 2):
             token = self._token()
             self._wait_for_slot(key, major)
+            # Under a caller's deadline (GET /admin/health) a request waits no longer than the time left.
+            timeout = deadline.request_timeout(REQUEST_TIMEOUT, f"Discord {key}")
             response = self._transport.request(
-                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=REQUEST_TIMEOUT
+                method, self._base + path, headers=self._headers(token, body, audit_reason), body=body, timeout=timeout
             )
             now = self._monotonic()
             self._limits.learn(key, major, response.headers, now)
@@ -329,6 +333,13 @@ class _BotClient:
             raise _translate_error(response.status, code, key)
         raise RetryableError(f"Discord rate limit on {key}; retried automatically")  # pragma: no cover
 
+    @property
+    def _max_wait(self) -> float:
+        """The longest inline wait now: ``max_inline_wait``, or less under a caller's deadline (GET /admin/health),
+        so a rate limit is never slept past the time left: it is refused with its wait instead."""
+        left = deadline.time_left()
+        return self._max_inline_wait if left is None else min(self._max_inline_wait, max(left, 0.0))
+
     def _token(self) -> str:
         token = (self._bot_token() or "").strip()
         if not token or fingerprint(token) == self._rejected:
@@ -345,9 +356,15 @@ class _BotClient:
         return headers
 
     def _wait_for_slot(self, key: str, major: str) -> None:
-        """Wait for the route bucket and the global window, or refuse: never send a predictable 429."""
+        """Wait for the route bucket and the global window, or refuse: never send a predictable 429.
+
+        Waits up to ``max_inline_wait`` in all, however many times other senders in the process
+        take the slot that freed (a count of waits gave up after a fraction of a second and
+        re-queued the work for seconds); refuses with the wait still ahead, not the maximum."""
         now = self._monotonic()
         self._guard.check(now)
+        give_up_at = now + self._max_wait
+        wait = 0.0
         for _ in range(self._MAX_WAITS):
             wait = self._limits.bucket_wait(key, major, now)
             if wait <= 0:
@@ -355,14 +372,14 @@ class _BotClient:
                 if wait <= 0:
                     self._limits.note_sent(key, major, now)
                     return
-            if wait > self._max_wait:
+            if wait > self._max_wait or now + wait > give_up_at:
                 raise RateLimitedError(
                     f"Discord rate limit for {key} frees in {wait:.2f} s; not sending a request it would refuse",
                     retry_after=wait,
                 )
             self._sleep(wait)
             now = self._monotonic()
-        raise RateLimitedError(f"Discord rate limit for {key} did not free in time", retry_after=self._max_wait)
+        raise RateLimitedError(f"Discord rate limit for {key} did not free in time", retry_after=max(wait, 0.1))
 
     def _rate_limited(self, key: str, major: str, response: HttpResponse, now: float) -> float | None:
         data = response.json()

@@ -25,6 +25,7 @@ from ..domain.telegram import (
     is_valid_webhook_secret,
     personal_link_name,
 )
+from .. import deadline
 from .http import HttpTransport
 from .platform_text import fingerprint, fit_text
 
@@ -435,7 +436,7 @@ class TelegramBotApi:
                 retry_after = _seconds(parameters.get("retry_after"))
                 self._limits.block(self._monotonic() + (retry_after if retry_after is not None else 1.0))
                 log.warning("Telegram 429 on %s (retry after %s s)", method, retry_after)
-                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait:
+                if attempt == 1 and retry_after is not None and retry_after <= self._max_wait and deadline.may_wait(retry_after):
                     self._sleep(retry_after)
                     continue
                 raise RetryableError(f"Telegram rate limit on {method}; retried automatically", retry_after=retry_after)
@@ -463,13 +464,15 @@ class TelegramBotApi:
         token = self._token()
         self._wait_for_slot(method, params)
         body = json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode()
+        # Under a caller's deadline (GET /admin/health) a request waits no longer than the time left.
+        timeout = deadline.request_timeout(REQUEST_TIMEOUT, f"Telegram {method}")
         try:
             response = self._transport.request(
                 "POST",
                 f"{self._base}/bot{token}/{method}",
                 headers={"Content-Type": "application/json"},
                 body=body,
-                timeout=REQUEST_TIMEOUT,
+                timeout=timeout,
             )
         except RetryableError:
             # The transport's message names the URL, and the URL holds the bot token: say it without.
@@ -495,7 +498,7 @@ class TelegramBotApi:
             wait = self._limits.reserve(self._monotonic(), message_chat, bool(is_group))
             if wait <= 0:
                 return
-            if wait > self._max_wait:
+            if wait > self._max_wait or not deadline.may_wait(wait):
                 raise RetryableError(
                     f"Telegram's pace allows {method} again in {wait:.2f} s; not sending a request it would refuse",
                     retry_after=wait,

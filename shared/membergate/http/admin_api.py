@@ -75,6 +75,7 @@ from .schemas import (
     ExportCheckoutOut,
     ExportEventOut,
     ExportCardOut,
+    ExportSurveyOut,
     ExportIdentityOut,
     ExportMemberOut,
     ExportOut,
@@ -778,4 +779,7 @@ def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:
             # expires_at is the first second after the expiry month: the month is the second before
             expires=(iso(x.card.expires_at - 1) or "")[:7] if x.card.expires_at is not None else None,
         ) if x.card is not None else None,
+        survey_answers=[ExportSurveyOut(plan_id=a.plan_id, subscription_id=a.subscription_id, choice=a.choice,
+                                        comment=a.comment or None, answered_at=iso(a.at) or "")
+                        for a in x.survey_answers],
     )

@@ -540,6 +540,14 @@ class ExportCardOut(BaseModel):
     expires: str | None = Field(description="the card's expiry month, YYYY-MM, when Stripe said it")
 
 
+class ExportSurveyOut(BaseModel):
+    plan_id: str
+    subscription_id: str
+    choice: str = Field(description="the reason picked in the exit survey")
+    comment: str | None = Field(description="what the member wrote, if anything")
+    answered_at: str
+
+
 class ExportMemberOut(BaseModel):
     id: str
     created_at: str
@@ -616,6 +624,7 @@ class ExportOut(BaseModel):
     held_elsewhere: str = Field(description="what Membergate does not hold, and where it is")
     email: str | None = Field(default=None, description="the address messages go to when the platform cannot carry them")
     card_on_file: ExportCardOut | None = Field(default=None, description="the card on file, for card-expiry warnings")
+    survey_answers: list[ExportSurveyOut] = Field(default_factory=list, description="exit-survey answers (erased with the member)")
 
 
 class ErrorBody(BaseModel):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from ..domain.errors import MembergateError
+from .. import deadline
+from ..deadline import DeadlineExceededError
+from ..domain.errors import MembergateError, RetryableError
 from ..domain.model import Community, Platform
 from ..ports import DeploymentProbe, Stores
 from .admin import granted_roles, run_preflight
@@ -19,6 +22,17 @@ from .admin import granted_roles, run_preflight
 # reported as not checked, with the command that checks them one at a time.
 MAX_COMMUNITY_CHECKS = 20
 COMMUNITY_BUDGET_SECONDS = 8.0
+# A platform that stalls cannot hold the request past the admin function's 15 s either: every call of
+# one community's preflight shares at most COMMUNITY_SECONDS (so one stalled community leaves time
+# for the others), none runs past HEALTH_DEADLINE_SECONDS from the start, and a community whose
+# time ran out is a failed check, as are the next ones on the same platform (it did not answer).
+COMMUNITY_SECONDS = 4.0
+# The AWS reads (secrets, schedules, queue) come first; once they took this long none more is started
+# (each is bounded by the client's own timeouts, bootstrap.HEALTH_AWS_TIMEOUTS).
+AWS_BUDGET_SECONDS = 4.0
+HEALTH_DEADLINE_SECONDS = 10.0
+# A timeout fires a little after the time asked for; within this it still counts as "ran out of time".
+_TIMEOUT_SLACK = 0.25
 
 
 @dataclass(frozen=True)
@@ -70,22 +84,33 @@ def deployment_health(
     elapsed: Callable[[], float] | None = None,
 ) -> HealthReport:
     """Every check in a fixed order: secrets, schedules, dead-letter queues, then each community's bot."""
+    elapsed = elapsed or _stopwatch()  # from the start: the deadline covers the AWS reads too
     communities = stores.catalog.list_communities()
     platforms = {c.platform for c in communities}
     modes = {(c.platform, c.mode or "manual") for c in communities}
-    checks: list[HealthCheck] = []
+    reads: list[tuple[str, Callable[[], HealthCheck]]] = []
     for need in targets.secrets:
         if need.platform is not None and need.platform not in platforms:
             continue  # an unused optional platform needs no secret
         if need.mode is not None and (need.platform, need.mode) not in modes:
             continue
-        checks.append(_secret_check(probe, need))
+        reads.append((f"secret {need.name} is set", partial(_secret_check, probe, need)))
     for name in targets.schedules:
-        checks.append(_schedule_check(probe, name))
+        reads.append((f"schedule {name} is enabled", partial(_schedule_check, probe, name)))
     for url in targets.dead_letter_queues:
-        checks.append(_dead_letter_check(probe, url))
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        reads.append((f"dead-letter queue {name} is empty", partial(_dead_letter_check, probe, url)))
+    checks: list[HealthCheck] = []
+    for check, read in reads:
+        spent = elapsed()
+        if spent >= AWS_BUDGET_SECONDS:
+            # AWS this slow leaves no time for the rest: each unread part fails rather than the request.
+            checks.append(HealthCheck(check, False, f"not read: AWS answered slowly ({spent:.1f} s for the parts "
+                                      "above); run `membergate doctor` again", detail="not read"))
+            continue
+        checks.append(read())
     checks.extend(_whatsapp_checks(communities, targets))
-    checks.extend(_community_checks(stores, connectors, communities, elapsed or _stopwatch()))
+    checks.extend(_community_checks(stores, connectors, communities, elapsed))
     return HealthReport(tuple(checks))
 
 
@@ -171,8 +196,10 @@ def _community_checks(
     stores: Stores, connectors: Mapping[Platform, Any], communities: Sequence[Community], elapsed: Callable[[], float]
 ) -> list[HealthCheck]:
     checks: list[HealthCheck] = []
+    stalled: dict[Platform, str] = {}  # platform -> the community it did not answer for in time
     for index, community in enumerate(sorted(communities, key=lambda c: c.id)):
-        if index >= MAX_COMMUNITY_CHECKS or elapsed() >= COMMUNITY_BUDGET_SECONDS:
+        started = elapsed()
+        if index >= MAX_COMMUNITY_CHECKS or started >= COMMUNITY_BUDGET_SECONDS:
             skipped = len(communities) - index
             checks.append(HealthCheck(
                 f"{skipped} more communities' bots", False,
@@ -182,12 +209,23 @@ def _community_checks(
             ))
             break
         label = f"{community.platform.value} community {community.id} ({community.name})"
-        try:
-            result = run_preflight(connectors, community, granted_roles(stores, community))
-        except MembergateError as exc:
-            # A platform that did not answer in time: not a verdict on the bot, but nothing is known.
+        platform = community.platform.value.capitalize()
+        later = f"run POST /admin/communities/{community.id}/check later"
+        if community.platform in stalled:
             checks.append(HealthCheck(f"{label}: the bot answers", False,
-                                      f"the platform did not answer ({exc}); run `membergate doctor` again"))
+                                      f"not asked: {platform} did not answer for community {stalled[community.platform]} "
+                                      f"just before; {later}"))
+            continue
+        stop = min(started + COMMUNITY_SECONDS, HEALTH_DEADLINE_SECONDS)
+        try:
+            with deadline.within(lambda: stop - elapsed()):
+                result = run_preflight(connectors, community, granted_roles(stores, community))
+        except MembergateError as exc:
+            # Not a verdict on the bot, but nothing is known: say why and how to ask again.
+            left = stop - elapsed()
+            checks.append(_unanswered(label, platform, later, exc, stop - started, left))
+            if isinstance(exc, DeadlineExceededError) or left <= _TIMEOUT_SLACK:
+                stalled[community.platform] = community.id
             continue
         except Exception as exc:  # noqa: BLE001 - a health check reports, it never fails the request
             # Typically the bot token's parameter is missing (the SDK's own error): its secret check says so.
@@ -200,6 +238,21 @@ def _community_checks(
         for item in result.checks:
             checks.append(HealthCheck(f"{label}: {item.name}", item.ok, None if item.ok else (item.fix or None)))
     return checks
+
+
+def _unanswered(label: str, platform: str, later: str, exc: MembergateError, given: float, left: float) -> HealthCheck:
+    """A preflight that raised: out of time, asked to wait longer than the time left, or another failure."""
+    check = f"{label}: the bot answers"
+    wait = exc.retry_after if isinstance(exc, RetryableError) else None
+    if wait is not None:
+        # Never a sleep here: a wait the adapter did not take inline is longer than this request can afford.
+        longer = ", longer than this check has left" if wait > max(left, 0.0) else ""
+        return HealthCheck(check, False, f"{platform} asks to wait {wait:.1f} s (rate limit){longer}; {later}",
+                           detail=f"retry after {wait:.1f} s")
+    if isinstance(exc, DeadlineExceededError) or left <= _TIMEOUT_SLACK:
+        return HealthCheck(check, False, f"{platform} did not answer within {given:.1f} s; {later}",
+                           detail="timed out")
+    return HealthCheck(check, False, f"the platform did not answer ({exc}); run `membergate doctor` again")
 
 
 class _NoProbe:

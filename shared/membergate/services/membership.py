@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..domain.billing import SubscriptionRecord, derive_entitlements
 from ..domain.grants import OneTimeGrant, statuses, upcoming_ends
 from ..domain.lifecycle import decide
-from ..domain.model import Community, Entitlement, Plan, WorkKind
+from ..domain.model import Community, Entitlement, EntitlementState, Plan, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, MemberState, Stores
 
 
@@ -88,6 +88,7 @@ def refresh_member(
         key[1]
         for key in before.keys() | after.keys()
         if _access_facts(before.get(key)) != _access_facts(after.get(key))
+        and not _pending_from_nothing(before.get(key), after.get(key))
     }
     decision = decide(view.records, view.plans, now)
     due = now if sweep_now and (decision.reminders or decision.cancellations) else decision.next_due_at
@@ -102,6 +103,14 @@ def refresh_member(
 
 def _identity(e: Entitlement) -> tuple[str, str, str | None]:
     return (e.plan_id, e.community_id, e.role_id)
+
+
+def _pending_from_nothing(before: Entitlement | None, after: Entitlement | None) -> bool:
+    """A new entitlement that gives nothing yet (a subscription still incomplete, a pass queued):
+    nothing for the platform to do, and its next change (paid, expired) queues the work. Every
+    new member's checkout starts so; converging on it cost a platform read per payment that
+    delayed the payments behind it."""
+    return before is None and after is not None and after.state is EntitlementState.PENDING
 
 
 def _access_facts(e: Entitlement | None) -> tuple[object, ...]:

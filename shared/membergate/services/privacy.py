@@ -6,7 +6,8 @@ Erasure runs in two steps so that the member loses access the normal way first:
    member's platform accounts, which it needs to remove a role or a member);
 2. done (the same request again, once no community shows the member with access): platform
    accounts and the names shown with them, sealed OAuth tokens, messages, checkout attempts, sessions,
-   claim links, the email and the card on file (which payment method, its expiry) are deleted.
+   claim links, the email, the card on file (which payment method, its expiry) and the exit-survey
+   answers (the choice and the free text) are deleted.
 The erasure is audited here (``member.erase``, once, when first asked), whichever edge asked for it.
 What the KPIs need (subscriptions, purchases, entitlements, access states) stays under the
 member's opaque id and Stripe customer id: pseudonymous, the person behind them known only to Stripe,
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from ..domain.errors import ConflictError, NotFoundError
 from ..domain.grants import OneTimeGrant
 from ..domain.lifecycle import CardOnFile, erased_card
+from ..domain.survey import SurveyAnswer
 from ..domain.billing import SubscriptionRecord
 from ..domain.model import (
     AccessRecord,
@@ -61,6 +63,7 @@ class MemberExport:
     erasure: ErasureRecord | None
     email: str | None = None  # where messages go when the platform cannot carry them
     card: CardOnFile | None = None  # the customer's card on file (payment method, expiry); None once erased
+    survey_answers: list[SurveyAnswer] = field(default_factory=list)  # why they left, in their words
 
 
 def _privacy(stores: Stores) -> PrivacyStore:
@@ -97,6 +100,7 @@ def export_member(stores: Stores, member_id: str, now: int) -> MemberExport:
         erasure=privacy.erasure(member_id),
         email=stores.contacts.email(member_id) if stores.contacts is not None else None,
         card=_card(stores, member),
+        survey_answers=stores.surveys.for_member(member_id) if stores.surveys is not None else [],
     )
 
 
@@ -170,6 +174,10 @@ def erase_member(
         # Stripe then finds it and keeps nothing (services/billing_events.py), at no extra read.
         stores.cards.save_card(member.stripe_customer_id, erased_card(now))
         removed["card_on_file"] = 1
+    if stores.surveys is not None:
+        answers = stores.surveys.erase_member(member_id)
+        if answers:
+            removed["survey_answers"] = answers
     record = replace(record, erased_at=now, removed=tuple(sorted(removed.items())))
     privacy.record_erasure(record)
     log.info("member erased", extra={"member_id": member_id, "removed": removed})

@@ -1251,6 +1251,12 @@ class DynamoSurveyStore:
     def for_member(self, member_id: str) -> list[SurveyAnswer]:
         return [_answer(i) for i in SurveyAnswerItem.query(f"SURVEY_ANSWER#{member_id}", consistent_read=True)]
 
+    def erase_member(self, member_id: str) -> int:
+        items = list(SurveyAnswerItem.query(f"SURVEY_ANSWER#{member_id}", consistent_read=True))
+        for item in items:
+            item.delete()
+        return len(items)
+
 
 def _answer(item: SurveyAnswerItem) -> SurveyAnswer:
     return SurveyAnswer(item.member_id, item.plan_id, item.subscription_id, item.period, item.choice,
