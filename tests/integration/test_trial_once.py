@@ -7,6 +7,7 @@ import json
 import pytest
 
 from membergate import bootstrap
+from membergate.domain.trials import trial_key
 from membergate.services.billing_events import BillingEventProcessor
 from tests.integration.test_creator_controls import T0, call, stack_at
 from tests.integration.test_plan_seats import _checkout, _members
@@ -63,6 +64,43 @@ def test_trial_is_given_once_per_account_and_a_repeated_card_ends_the_second_tri
         _, log = call("GET", f"/admin/audit?since={T0 - 1}")
         assert [(e["action"], e["target"], e["member_id"]) for e in log["entries"] if e["action"].startswith("trial.")] == [
             ("trial.end", "sub_ben", ben)]
+
+
+def _attached(member_id: str, fingerprint: str, created: int) -> str:
+    event = se.payment_method_event(created=created, pm_id=f"pm_{member_id}", customer=f"cus_{member_id}")
+    event["data"]["object"]["card"]["fingerprint"] = fingerprint
+    event["id"] = f"evt_pm_{member_id}"
+    return json.dumps(event)
+
+
+def _bare_trialing(sub_id: str, member_id: str, created: int) -> str:
+    event = json.loads(_trialing(sub_id, member_id, "unused"))
+    event["data"]["object"]["default_payment_method"] = f"pm_{member_id}"  # as Stripe sends it: not expanded
+    event["created"] = created
+    return json.dumps(event)
+
+
+@pytest.mark.parametrize("attach_first", [True, False], ids=["card-attached-first", "subscription-first"])
+def test_card_from_payment_method_attached_ends_the_second_trial_in_either_order(attach_first):
+    with stack_at():
+        # Given a trial plan, three members, and a processor that can end trials at Stripe
+        _trial_plan(trial_days=7)
+        ana, ben, cleo = _members(3)
+        stores = bootstrap.admin().stores
+        ender = FakeTrialEnder()
+        processor = BillingEventProcessor(stores, FakeQueue(), lambda: "mbr_new", trial_ender=ender)
+        # When each starts a trial whose card Stripe names only in payment_method.attached (Ana and Ben
+        # the same card, Cleo another), the attach arriving before or after the subscription event
+        for at, (member, fingerprint) in enumerate([(ana, "fp_shared"), (ben, "fp_shared"), (cleo, "fp_cleo")]):
+            events = [_attached(member, fingerprint, T0 + 10 * at), _bare_trialing(f"sub_{member}", member, T0 + 10 * at + 1)]
+            for body in events if attach_first else reversed(events):
+                assert processor.apply(body, T0 + 10 * at + 2).status == "processed"
+        # Then only Ben's trial is ended at Stripe, audited once, and the card is kept hashed
+        assert ender.ended == [(f"sub_{ben}", f"membergate-trial-end-sub_{ben}")]
+        _, log = call("GET", f"/admin/audit?since={T0 - 1}")
+        assert [(e["action"], e["target"], e["member_id"]) for e in log["entries"] if e["action"].startswith("trial.")] == [
+            ("trial.end", f"sub_{ben}", ben)]
+        assert stores.cards.card(f"cus_{ben}").trial_key == trial_key("card", "fp_shared")
 
 
 def test_trial_keys_are_stored_hashed_never_the_identifier():

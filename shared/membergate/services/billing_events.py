@@ -432,7 +432,7 @@ class BillingEventProcessor:
             said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
         member = self.stores.members.find_by_customer(customer_id)
         if member is not None and card is not None and card.trial_key and event.type == "payment_method.attached":
-            said.append(self._note_card_trial(member, card.trial_key, event.created))
+            said.append(self._note_card_trial(member, card.trial_key, event.created, event.id))
         email = customer_object_email(event.object)
         if member is not None and email:
             said.append(self._follow_email(member.id, EmailOnFile(email, event.created)))
@@ -512,23 +512,28 @@ class BillingEventProcessor:
             card = kept.trial_key if kept is not None and not kept.erased else None
         email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
         self._use_trial(member, started.subscription_id, trial_keys(member.identities, email) + ([card] if card else []),
-                        card, now)
+                        card, now, event.id)
 
-    def _note_card_trial(self, member: Member, card: str, now: int) -> str:
+    def _note_card_trial(self, member: Member, card: str, now: int, event_id: str) -> str:
         """A card attached after its trialing subscription was seen: the same rule as _note_trial."""
         if self.stores.trials is None:
             return "trials are not kept"
         trialing = [r for r in self.stores.subscriptions.for_member(member.id) if r.status == "trialing"]
         for record in trialing:
-            self._use_trial(member, record.subscription_id, [card], card, now)
+            self._use_trial(member, record.subscription_id, [card], card, now, event_id)
         return f"card checked for {len(trialing)} trial(s)"
 
-    def _use_trial(self, member: Member, subscription_id: str, keys: list[str], card: str | None, now: int) -> None:
+    def _use_trial(self, member: Member, subscription_id: str, keys: list[str], card: str | None, now: int,
+                   event_id: str) -> None:
         """One rule, two sources: mark the keys; a card another trial used first ends this one, audited."""
         if self.stores.trials is None:
             return
         repeated = self.stores.trials.mark(keys, subscription_id, now)
         if card is None or card not in repeated:
+            return
+        # The attach and the subscription event (and a later trialing snapshot) all see the repeat:
+        # the first event to claim this subscription's end acts, the others stop (its own retry acts again).
+        if self.stores.trials.mark([trial_key("trial-end", subscription_id)], event_id, now):
             return
         ended = self.trial_ender is not None
         if self.trial_ender is not None:
