@@ -168,3 +168,25 @@ def test_end_trial_through_the_stripe_gateway_bills_the_first_period_now_in_the_
     assert sub["items"]["data"][0]["current_period_start"] == SANDBOX_T0
     assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 500
     assert stack.last("customer.subscription.updated")["data"]["object"]["status"] == "active"
+
+
+def test_dynamo_trial_ledger_keeps_all_keys_in_one_write_and_names_those_another_trial_had():
+    from membergate.adapters.dynamodb.models import TrialItem
+    from membergate.adapters.dynamodb.trials import DynamoTrialLedger
+
+    with stack_at():
+        # Given a ledger where one card already had a trial
+        ledger = DynamoTrialLedger()
+        assert ledger.mark([trial_key("card", "fp_1")], "sub_a", T0) == []
+        keys = [trial_key("discord", "1"), trial_key("email", "b@example.com"), trial_key("card", "fp_1")]
+        # When another subscription keeps its keys with that card, and again (a redelivery), and the
+        # first keeps its own key again later
+        first, again = ledger.mark(keys, "sub_b", T0 + 1), ledger.mark(keys, "sub_b", T0 + 2)
+        own = ledger.mark([trial_key("card", "fp_1"), trial_key("discord", "9")], "sub_a", T0 + 3)
+        # Then the card is named each time for the second, never for the first, and every other key is kept
+        # for the subscription that used it first, as of that first time
+        assert first == again == [trial_key("card", "fp_1")] and own == []
+        assert ledger.used([trial_key("discord", "1")]) and ledger.used([trial_key("email", "b@example.com")])
+        item = TrialItem.get(f"TRIAL#{trial_key('card', 'fp_1')}", "TRIAL")
+        assert (item.subscription_id, int(item.at)) == ("sub_a", T0)
+        assert int(TrialItem.get(f"TRIAL#{trial_key('discord', '1')}", "TRIAL").at) == T0 + 1

@@ -182,7 +182,10 @@ class BillingEventProcessor:
         # After the save: a snapshot run reading the history after this mark sees the event.
         mark_late(self.stores, snapshot.created, event.id, now)
         self._refresh(member.id, now, _with_subscription(state, saved))
-        self._note_trial(event, member, now)
+        if event.type == "customer.subscription.created" or record.status != "trialing":
+            # A trial is noted once, by the event that starts it (created, or the update entering the trial;
+            # a retry of created notes it again): later trialing snapshots (trial_will_end...) cost nothing.
+            self._note_trial(event, member, now)
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
 
     # -- checkout ----------------------------------------------------------------------------
@@ -430,13 +433,14 @@ class BillingEventProcessor:
             if merged != current:
                 self.stores.cards.save_card(customer_id, merged)
             said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
-        member = self.stores.members.find_by_customer(customer_id)
-        if member is not None and card is not None and card.trial_key and event.type == "payment_method.attached":
-            said.append(self._note_card_trial(member, card.trial_key, event.created, event.id))
+        # The member's id is all that is needed here: one read of the customer's link, not of the member too.
+        member_id = self.stores.members.member_id_for_customer(customer_id)
+        if member_id is not None and card is not None and card.trial_key and event.type == "payment_method.attached":
+            said.append(self._note_card_trial(member_id, card.trial_key, event.created, event.id))
         email = customer_object_email(event.object)
-        if member is not None and email:
-            said.append(self._follow_email(member.id, EmailOnFile(email, event.created)))
-        return Outcome("processed", "; ".join(said) or "nothing Membergate keeps changed", member.id if member else None)
+        if member_id is not None and email:
+            said.append(self._follow_email(member_id, EmailOnFile(email, event.created)))
+        return Outcome("processed", "; ".join(said) or "nothing Membergate keeps changed", member_id)
 
     def _follow_email(self, member_id: str, seen: EmailOnFile) -> str:
         """The email changed in Stripe (the member or the creator edited it): messages follow it.
@@ -511,19 +515,19 @@ class BillingEventProcessor:
             kept = self.stores.cards.card(event.customer_id)
             card = kept.trial_key if kept is not None and not kept.erased else None
         email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
-        self._use_trial(member, started.subscription_id, trial_keys(member.identities, email) + ([card] if card else []),
+        self._use_trial(member.id, started.subscription_id, trial_keys(member.identities, email) + ([card] if card else []),
                         card, now, event.id)
 
-    def _note_card_trial(self, member: Member, card: str, now: int, event_id: str) -> str:
+    def _note_card_trial(self, member_id: str, card: str, now: int, event_id: str) -> str:
         """A card attached after its trialing subscription was seen: the same rule as _note_trial."""
         if self.stores.trials is None:
             return "trials are not kept"
-        trialing = [r for r in self.stores.subscriptions.for_member(member.id) if r.status == "trialing"]
+        trialing = [r for r in self.stores.subscriptions.for_member(member_id) if r.status == "trialing"]
         for record in trialing:
-            self._use_trial(member, record.subscription_id, [card], card, now, event_id)
+            self._use_trial(member_id, record.subscription_id, [card], card, now, event_id)
         return f"card checked for {len(trialing)} trial(s)"
 
-    def _use_trial(self, member: Member, subscription_id: str, keys: list[str], card: str | None, now: int,
+    def _use_trial(self, member_id: str, subscription_id: str, keys: list[str], card: str | None, now: int,
                    event_id: str) -> None:
         """One rule, two sources: mark the keys; a card another trial used first ends this one, audited."""
         if self.stores.trials is None:
@@ -540,7 +544,7 @@ class BillingEventProcessor:
             self.trial_ender.end_trial(subscription_id, idempotency_key=f"membergate-trial-end-{subscription_id}")
         if self.stores.audit is not None:
             audit(self.stores, actor="membergate", action="trial.end" if ended else "trial.repeat",
-                  target=subscription_id, now=now, member_id=member.id,
+                  target=subscription_id, now=now, member_id=member_id,
                   reason="this card already had a free trial" + ("" if ended else "; end it in the Stripe dashboard"))
 
     def _remember_email(self, member_id: str, event: StripeEvent) -> None:
