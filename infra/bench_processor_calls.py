@@ -57,6 +57,14 @@ def _attached(customer: str, pm_id: str, at: int) -> dict:
     return event
 
 
+def _trial_checkout(member: str, customer: str, sub_id: str, at: int) -> dict:
+    """The trial's Checkout completing after its subscription event, naming the buyer's email."""
+    event = se.checkout_completed(created=at, member_id=member, customer=customer, sub_id=sub_id,
+                                  payment_status="no_payment_required")
+    event["data"]["object"]["customer_details"] = {"email": "bench-trial@example.com", "name": None}
+    return event
+
+
 def measure_processor_calls(with_trials: bool = False) -> list[EventTypeCalls]:
     """The member's story; ``with_trials``: then a trial whose card is attached before, and one after."""
     use_fake_credentials()
@@ -93,6 +101,7 @@ def measure_processor_calls(with_trials: bool = False) -> list[EventTypeCalls]:
         ("customer.subscription.created (trialing, card seen before)",
          se.subscription_event("customer.subscription.created", created=T0 + 72 * DAY + 60, status="trialing",
                                sub_id="sub_bench_trial", **{k: v for k, v in common.items() if k != "sub_id"})),
+        ("checkout.session.completed (trial)", _trial_checkout(member, customer, "sub_bench_trial", T0 + 72 * DAY + 120)),
         ("customer.subscription.trial_will_end",
          se.subscription_event("customer.subscription.trial_will_end", created=T0 + 76 * DAY, status="trialing",
                                sub_id="sub_bench_trial", **{k: v for k, v in common.items() if k != "sub_id"})),

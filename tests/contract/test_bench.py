@@ -202,7 +202,7 @@ def test_bench_processor_calls_of_the_one_trial_per_card_rule():
     by_label = {r.label: r for r in rows}
     # Then the attach before any trial stays within 6 calls (it only keeps the card and looks for trials),
     # and a later trialing snapshot costs nothing more than any snapshot (the trial is noted once)
-    assert len(rows) == 13
+    assert len(rows) == 14
     assert by_label["payment_method.attached (before the subscription)"].operations == [
         "GetItem", "GetItem", "PutItem", "GetItem", "Query", "UpdateItem"]
     assert by_label["customer.subscription.trial_will_end"].operations == [
@@ -214,3 +214,7 @@ def test_bench_processor_calls_of_the_one_trial_per_card_rule():
         "GetItem", "Query", "PutItem", "PutItem", "GetItem", "GetItem", "TransactWriteItems", "UpdateItem"]
     assert by_label["payment_method.attached (after the trialing subscription)"].operations == [
         "GetItem", "GetItem", "PutItem", "GetItem", "Query", "PutItem", "UpdateItem"]
+    # And the trial's Checkout completing after the trialing subscription keeps the buyer's email for the
+    # trial: one PutItem more than any Checkout naming an email (7)
+    assert by_label["checkout.session.completed (trial)"].operations == [
+        "GetItem", "Query", "PutItem", "PutItem", "PutItem", "PutItem", "UpdateItem"]

@@ -301,3 +301,25 @@ def test_processor_member_re_attaching_their_own_card_keeps_their_trial():
     assert again.status == "processed" and "card checked for 1 trial(s)" in again.detail
     assert ledger.keys[trial_key("card", "fp_1")] == "sub_a"
     assert ender.ended == [] and _trial_audit(h) == []
+
+
+def test_processor_trial_email_is_kept_when_checkout_completes_after_the_trialing_subscription():
+    # Given a new member whose trialing subscription is applied before its Checkout (Stripe's creation order):
+    # no email is known yet when the trial starts
+    from tests.support.mail import FakeContacts
+
+    h, ledger, ender = _card_harness()
+    h.stores = replace(h.stores, contacts=FakeContacts())
+    h.processor.stores = h.stores
+    h.processor.apply(_trialing("sub_a", "mbr_1", None), T0)
+    # When the Checkout completes with the buyer's email (and again: a redelivery under another id)
+    completed = se.checkout_completed(created=T0 + 1, member_id="mbr_1", customer="cus_mbr_1", sub_id="sub_a",
+                                      payment_status="no_payment_required")
+    completed["data"]["object"]["customer_details"] = {"email": "Ana@Example.com", "name": None}
+    first = h.processor.apply(json.dumps(completed), T0 + 1)
+    completed["id"] = "evt_checkout_again"
+    h.processor.apply(json.dumps(completed), T0 + 2)
+    # Then the email counts as used by that trial: a later checkout with it is offered none
+    assert first.status == "processed"
+    assert ledger.keys.get(trial_key("email", "ana@example.com")) == "sub_a"
+    assert ender.ended == []

@@ -215,6 +215,11 @@ class BillingEventProcessor:
             # from its first day.
             mark_late(self.stores, saved.history[0].created, event.id, now)
         self._remember_email(member.id, event)
+        email = customer_email(event.object)
+        if email and saved.status == "trialing" and self.stores.trials is not None:
+            # Stripe makes the subscription before the Checkout completes: a new member's trial usually
+            # starts with no email known yet, so the email this Checkout names is kept for that trial here.
+            self.stores.trials.mark([trial_key("email", email)], saved.subscription_id, now)
         self._close_attempt(state, completion.plan_id, completion.session_id)
         self._refresh(member.id, now, _with_subscription(state, saved))
         return Outcome(
