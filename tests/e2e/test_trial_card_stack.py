@@ -35,8 +35,9 @@ def _guild_members(stack) -> dict:
     return stack.get(f"/_local/discord/guilds/{GUILD}").json()["members"]
 
 
-def _join_with_card(stack, plan_id: str, username: str, card_number: str) -> str:
-    """Another person in their own browser: Discord, Checkout, the card typed; -> their Stripe customer."""
+def _join_with_card(stack, plan_id: str, username: str, card_number: str, mistyped: tuple[str, ...] = ()) -> str:
+    """Another person in their own browser: Discord, Checkout, the card typed (after ``mistyped`` ones,
+    each refused on the page); -> their Stripe customer."""
     before = set(_guild_members(stack))
     browser = Client(stack.base_url, ADMIN_TOKEN)
     authorize = urlsplit(browser.get(f"/auth/discord/start?plan_id={plan_id}").location)
@@ -45,6 +46,9 @@ def _join_with_card(stack, plan_id: str, username: str, card_number: str) -> str
     browser.follow(browser.get(back.location))
     to_stripe = browser.post("/checkout", form={"plan_id": plan_id})
     assert to_stripe.status == 303, to_stripe.text
+    for typo in mistyped:
+        refused = browser.post(to_stripe.location, form={"outcome": "card", "card_number": typo})
+        assert refused.status == 200 and "Your card number is incorrect." in refused.text, refused.text[:300]
     assert browser.post(to_stripe.location, form={"outcome": "card", "card_number": card_number}).status == 303
     deadline = time.monotonic() + 20
     while True:
@@ -76,7 +80,8 @@ def test_a_card_gets_one_free_trial_whichever_discord_account_and_email_use_it(s
     # Given a plan with a 7-day trial, and Ana's trial with the test Visa
     since = stack.get("/_local/clock").json()["epoch"] - 60
     plan_id = _trial_plan(stack)
-    ana = _join_with_card(stack, plan_id, "trial-ana", SAME_CARD)
+    ana = _join_with_card(stack, plan_id, "trial-ana", SAME_CARD,
+                          mistyped=("4242\r\n4242", "４２４２４２４２４２４２４２４２", "é" * 5000, "4" * 40))
     assert _subscription(stack, ana)["status"] == "trialing"
     # When Ben (another Discord account, another email) takes the trial with the same card,
     # and Cleo with another card
