@@ -190,3 +190,23 @@ def test_dynamo_trial_ledger_keeps_all_keys_in_one_write_and_names_those_another
         item = TrialItem.get(f"TRIAL#{trial_key('card', 'fp_1')}", "TRIAL")
         assert (item.subscription_id, int(item.at)) == ("sub_a", T0)
         assert int(TrialItem.get(f"TRIAL#{trial_key('discord', '1')}", "TRIAL").at) == T0 + 1
+
+
+def test_dynamo_card_store_saves_a_newer_card_in_one_write_and_never_over_an_erased_or_newer_one():
+    from membergate.adapters.dynamodb.repositories import DynamoCardStore
+    from membergate.domain.lifecycle import CardOnFile, erased_card
+
+    with stack_at():
+        # Given a card store
+        cards = DynamoCardStore()
+        first = CardOnFile("pm_1", T0 + 90 * 86_400, T0, trial_key=trial_key("card", "fp_1"))
+        newer = CardOnFile("pm_2", T0 + 99 * 86_400, T0 + 10, trial_key=trial_key("card", "fp_2"))
+        # When a card is saved where none is, a newer one over it, then an older one and the same one again
+        saved = [cards.save_if_newer("cus_1", first), cards.save_if_newer("cus_1", newer),
+                 cards.save_if_newer("cus_1", first), cards.save_if_newer("cus_1", newer)]
+        # and a newer card comes for an erased customer
+        cards.save_card("cus_2", erased_card(T0))
+        over_erased = cards.save_if_newer("cus_2", newer)
+        # Then only the first two are written, the newest stays, and the erased customer stays erased
+        assert saved == [True, True, False, False] and cards.card("cus_1") == newer
+        assert over_erased is False and cards.card("cus_2").erased and cards.card("cus_2").trial_key is None

@@ -433,10 +433,15 @@ class BillingEventProcessor:
         said: list[str] = []
         card = card_on_file(event)
         if card is not None and self.stores.cards is not None:
-            current = self.stores.cards.card(customer_id)
-            merged = merge_card(current, card)
-            if merged != current:
-                self.stores.cards.save_card(customer_id, merged)
+            # A card with its expiry and trial key is all merge_card would keep when it is the newest news:
+            # one conditional write then (the DynamoDB budget); otherwise read, merge, write.
+            if card.expires_at is not None and card.trial_key and self.stores.cards.save_if_newer(customer_id, card):
+                merged = card
+            else:
+                current = self.stores.cards.card(customer_id)
+                merged = merge_card(current, card)
+                if merged != current:
+                    self.stores.cards.save_card(customer_id, merged)
             said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
         # The member's id is all that is needed here: one read of the customer's link, not of the member too.
         member_id = self.stores.members.member_id_for_customer(customer_id)

@@ -1306,6 +1306,20 @@ class DynamoCardStore:
                  expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None,
                  trial_key=card.trial_key).save()
 
+    def save_if_newer(self, customer_id: str, card: CardOnFile) -> bool:
+        try:
+            CardItem(f"CARD#{customer_id}", "CARD", payment_method_id=card.payment_method_id,
+                     expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None,
+                     trial_key=card.trial_key).save(
+                # erased is kept as true or not at all (save_card)
+                condition=CardItem.pk.does_not_exist() | ((CardItem.as_of < card.as_of) & CardItem.erased.does_not_exist())
+            )
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
 
 # --- personal links in messages -------------------------------------------------------------
 
