@@ -323,3 +323,21 @@ def test_processor_trial_email_is_kept_when_checkout_completes_after_the_trialin
     assert first.status == "processed"
     assert ledger.keys.get(trial_key("email", "ana@example.com")) == "sub_a"
     assert ender.ended == []
+
+
+def test_processor_card_attached_for_an_erased_member_is_not_kept_nor_checked():
+    from membergate.domain.lifecycle import erased_card
+
+    # Given an erased member's customer (the card store says erased) with a trialing subscription,
+    # and another member's trial on the same card
+    h, ledger, ender = _card_harness()
+    h.processor.apply(_attached("cus_mbr_1", "fp_same", T0, "pm_a"), T0)
+    h.processor.apply(_trialing("sub_a", "mbr_1", None), T0 + 1)
+    h.processor.apply(_trialing("sub_b", "mbr_2", None), T0 + 2)
+    h.stores.cards.save_card("cus_mbr_2", erased_card(T0 + 3))
+    # When a card is attached to the erased member's customer
+    outcome = h.processor.apply(_attached("cus_mbr_2", "fp_same", T0 + 4, "pm_b"), T0 + 4)
+    # Then nothing of the card is kept or used: no key for their subscription, nothing ended
+    assert outcome.detail == "member erased: card not kept"
+    assert h.stores.cards.card("cus_mbr_2").erased and h.stores.cards.card("cus_mbr_2").trial_key is None
+    assert ender.ended == [] and _trial_audit(h) == []

@@ -432,6 +432,7 @@ class BillingEventProcessor:
             return Outcome("ignored", f"{event.type} names no customer")
         said: list[str] = []
         card = card_on_file(event)
+        erased = False
         if card is not None and self.stores.cards is not None:
             # A card with its expiry and trial key is all merge_card would keep when it is the newest news:
             # one conditional write then (the DynamoDB budget); otherwise read, merge, write.
@@ -442,10 +443,12 @@ class BillingEventProcessor:
                 merged = merge_card(current, card)
                 if merged != current:
                     self.stores.cards.save_card(customer_id, merged)
+            erased = merged.erased
             said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
         # The member's id is all that is needed here: one read of the customer's link, not of the member too.
         member_id = self.stores.members.member_id_for_customer(customer_id)
-        if member_id is not None and card is not None and card.trial_key and event.type == "payment_method.attached":
+        if (member_id is not None and card is not None and card.trial_key and not erased
+                and event.type == "payment_method.attached"):  # an erased member's card is not looked at
             said.append(self._note_card_trial(member_id, card.trial_key, event.created, event.id))
         email = customer_object_email(event.object)
         if member_id is not None and email:
