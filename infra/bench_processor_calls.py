@@ -50,7 +50,23 @@ def _post(event: dict) -> None:
         raise RuntimeError(f"benchmark set-up: the intake refused an event: {reply}")
 
 
-def measure_processor_calls() -> list[EventTypeCalls]:
+def _attached(customer: str, pm_id: str, at: int) -> dict:
+    """A card attached to the customer, its fingerprint in the payload as Stripe sends it."""
+    event = se.payment_method_event(created=at, pm_id=pm_id, customer=customer)
+    event["data"]["object"]["card"]["fingerprint"] = f"fp_{pm_id}"
+    return event
+
+
+def _trial_checkout(member: str, customer: str, sub_id: str, at: int) -> dict:
+    """The trial's Checkout completing after its subscription event, naming the buyer's email."""
+    event = se.checkout_completed(created=at, member_id=member, customer=customer, sub_id=sub_id,
+                                  payment_status="no_payment_required")
+    event["data"]["object"]["customer_details"] = {"email": "bench-trial@example.com", "name": None}
+    return event
+
+
+def measure_processor_calls(with_trials: bool = False) -> list[EventTypeCalls]:
+    """The member's story; ``with_trials``: then a trial whose card is attached before, and one after."""
     use_fake_credentials()
     member, customer, sub = bench_cost.MEMBER, bench_cost.CUSTOMER, bench_cost.SUBSCRIPTION
     common = {"member_id": member, "customer": customer, "sub_id": sub}
@@ -78,6 +94,25 @@ def measure_processor_calls() -> list[EventTypeCalls]:
          se.subscription_event("customer.subscription.created", created=T0 + 71 * DAY, status="active",
                                customer="cus_bench_dashboard", sub_id="sub_bench_dashboard")),
     ]
+    trials = [
+        # One trial per card (domain/trials.py): the card's fingerprint comes only in payment_method.attached,
+        # which Stripe may deliver before or after the trialing subscription's event.
+        ("payment_method.attached (before the subscription)", _attached(customer, "pm_bench_1", T0 + 72 * DAY)),
+        ("customer.subscription.created (trialing, card seen before)",
+         se.subscription_event("customer.subscription.created", created=T0 + 72 * DAY + 60, status="trialing",
+                               sub_id="sub_bench_trial", **{k: v for k, v in common.items() if k != "sub_id"})),
+        ("checkout.session.completed (trial)", _trial_checkout(member, customer, "sub_bench_trial", T0 + 72 * DAY + 120)),
+        ("customer.subscription.trial_will_end",
+         se.subscription_event("customer.subscription.trial_will_end", created=T0 + 76 * DAY, status="trialing",
+                               sub_id="sub_bench_trial", **{k: v for k, v in common.items() if k != "sub_id"})),
+        ("customer.subscription.created (trialing, card not seen yet)",
+         se.subscription_event("customer.subscription.created", created=T0 + 77 * DAY, status="trialing",
+                               customer="cus_bench_dashboard", sub_id="sub_bench_dashboard_trial")),
+        ("payment_method.attached (after the trialing subscription)",
+         _attached("cus_bench_dashboard", "pm_bench_2", T0 + 77 * DAY + 60)),
+    ]
+    if with_trials:
+        story += trials
     results: list[EventTypeCalls] = []
     with ExitStack() as scope:
         stack = scope.enter_context(aws_stack())
@@ -109,6 +144,6 @@ def measure_processor_calls() -> list[EventTypeCalls]:
 
 
 if __name__ == "__main__":
-    for row in measure_processor_calls():
+    for row in measure_processor_calls(with_trials=True):
         print(f"{row.label:<48} {row.calls:>2} calls (+{row.catalog_calls} catalog)  {row.read_units:>4.1f} RRU  {row.write_units:>4.1f} WRU  "
               f"{', '.join(row.operations)}")

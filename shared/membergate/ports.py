@@ -327,6 +327,9 @@ class CardStore(Protocol):
 
     def card(self, customer_id: str) -> CardOnFile | None: ...
     def save_card(self, customer_id: str, card: CardOnFile) -> None: ...
+    def save_if_newer(self, customer_id: str, card: CardOnFile) -> bool:
+        """Store ``card`` in one conditional write when no card is kept, or the kept one is older and
+        not erased; False (nothing written) otherwise: then read, merge_card and save_card."""
 
 
 class Mailer(Protocol):

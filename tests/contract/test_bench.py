@@ -193,3 +193,28 @@ def test_bench_processor_calls_every_billing_event_within_six_dynamodb_calls():
     assert by_label["customer.subscription.updated (renewal)"].operations == [
         "GetItem", "Query", "PutItem", "PutItem", "UpdateItem"]
     assert all(r.read_units > 0 and r.write_units > 0 for r in rows)
+
+
+def test_bench_processor_calls_of_the_one_trial_per_card_rule():
+    # When a trial whose card is attached before its subscription event, and one whose card comes after,
+    # are applied by the real processor under moto after the member's story
+    rows = bench_processor_calls.measure_processor_calls(with_trials=True)
+    by_label = {r.label: r for r in rows}
+    # Then a card attached before or after the trial stays within 6 calls (the card kept in one conditional
+    # write, the member's trials looked for, the card's key kept when one is trialing), and a later trialing
+    # snapshot costs nothing more than any snapshot (the trial is noted once)
+    assert len(rows) == 14
+    assert by_label["payment_method.attached (before the subscription)"].operations == [
+        "GetItem", "PutItem", "GetItem", "Query", "UpdateItem"]
+    assert by_label["payment_method.attached (after the trialing subscription)"].operations == [
+        "GetItem", "PutItem", "GetItem", "Query", "PutItem", "UpdateItem"]
+    assert by_label["customer.subscription.trial_will_end"].operations == [
+        "GetItem", "Query", "PutItem", "PutItem", "UpdateItem"]
+    # And the event that starts the trial goes over the budget of 6, pinned here: it reads the kept card
+    # and the email, then keeps every key in one transaction (8)
+    assert by_label["customer.subscription.created (trialing, card seen before)"].operations == [
+        "GetItem", "Query", "PutItem", "PutItem", "GetItem", "GetItem", "TransactWriteItems", "UpdateItem"]
+    # And the trial's Checkout completing after the trialing subscription keeps the buyer's email for the
+    # trial: one PutItem more than any Checkout naming an email (7)
+    assert by_label["checkout.session.completed (trial)"].operations == [
+        "GetItem", "Query", "PutItem", "PutItem", "PutItem", "PutItem", "UpdateItem"]

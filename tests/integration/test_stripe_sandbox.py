@@ -40,6 +40,7 @@ BASE = "http://127.0.0.1:3000/_local/stripe"
 T0 = 1_800_000_000
 DAY = 86_400
 SIGNUP_CARD = [
+    "payment_method.attached",  # Checkout saves the card to the customer first
     "customer.subscription.created",
     "invoice.created",
     "invoice.finalized",
@@ -299,6 +300,39 @@ def test_hosted_page_open_session_shows_amount_and_three_outcomes(stack):
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "10.00 EUR" in text
     assert all(f"name=outcome value={outcome}>" in text for outcome in ("card", "sepa", "decline"))
+
+
+def test_hosted_page_card_attaches_the_card_with_a_fingerprint_per_card_number(stack):
+    # Given three members' sessions
+    sessions = [open_session(stack, member) for member in ("mem_a", "mem_b", "mem_c")]
+    # When two pay with the same card (typed with spaces or not) and the third with another
+    for session, number in zip(sessions, ("4242 4242 4242 4242", "4242424242424242", "5555555555554444")):
+        assert stack.browser.post(f"/pay/{session.id}", data={"outcome": "card", "card_number": number}).status_code == 303
+    attached = [e["data"]["object"] for e in stack.delivered if e["type"] == "payment_method.attached"]
+    created = [e["data"]["object"] for e in stack.delivered if e["type"] == "customer.subscription.created"]
+    # Then each card is attached to its customer, shaped as Stripe's payment_method, with the card's
+    # fingerprint the same for the same number only, and it is the subscription's default card
+    assert len(attached) == 3
+    assert set(attached[0]) == set(stripe_fixture("payment_method"))
+    assert set(attached[0]["card"]) >= {"fingerprint", "exp_month", "exp_year", "last4", "brand"}
+    fingerprints = [pm["card"]["fingerprint"] for pm in attached]
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]
+    assert [pm["card"]["last4"] for pm in attached] == ["4242", "4242", "4444"]
+    assert [pm["customer"] for pm in attached] == [sub["customer"] for sub in created]
+    assert [pm["id"] for pm in attached] == [sub["default_payment_method"] for sub in created]
+
+
+def test_hosted_page_refuses_a_card_number_that_is_not_one(stack):
+    # Given an open session
+    session = open_session(stack)
+    before = len(stack.delivered)
+    # When the member types letters, or too few digits, as the card number
+    answers = [stack.browser.post(f"/pay/{session.id}", data={"outcome": "card", "card_number": typed})
+               for typed in ("4242-abcd", "4242", "４２４２４２４２４２４２４２４２")]
+    # Then the page says so, nothing is sent, and the session is still open
+    assert all(a.status_code == 200 and "Your card number is incorrect." in a.get_data(as_text=True) for a in answers)
+    assert stack.types(before) == []
+    assert stack.client.v1.checkout.sessions.retrieve(session.id).status == "open"
 
 
 def test_hosted_page_card_redirects_and_emits_signup_sequence(stack):

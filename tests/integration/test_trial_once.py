@@ -7,6 +7,7 @@ import json
 import pytest
 
 from membergate import bootstrap
+from membergate.domain.trials import trial_key
 from membergate.services.billing_events import BillingEventProcessor
 from tests.integration.test_creator_controls import T0, call, stack_at
 from tests.integration.test_plan_seats import _checkout, _members
@@ -63,6 +64,43 @@ def test_trial_is_given_once_per_account_and_a_repeated_card_ends_the_second_tri
         _, log = call("GET", f"/admin/audit?since={T0 - 1}")
         assert [(e["action"], e["target"], e["member_id"]) for e in log["entries"] if e["action"].startswith("trial.")] == [
             ("trial.end", "sub_ben", ben)]
+
+
+def _attached(member_id: str, fingerprint: str, created: int) -> str:
+    event = se.payment_method_event(created=created, pm_id=f"pm_{member_id}", customer=f"cus_{member_id}")
+    event["data"]["object"]["card"]["fingerprint"] = fingerprint
+    event["id"] = f"evt_pm_{member_id}"
+    return json.dumps(event)
+
+
+def _bare_trialing(sub_id: str, member_id: str, created: int) -> str:
+    event = json.loads(_trialing(sub_id, member_id, "unused"))
+    event["data"]["object"]["default_payment_method"] = f"pm_{member_id}"  # as Stripe sends it: not expanded
+    event["created"] = created
+    return json.dumps(event)
+
+
+@pytest.mark.parametrize("attach_first", [True, False], ids=["card-attached-first", "subscription-first"])
+def test_card_from_payment_method_attached_ends_the_second_trial_in_either_order(attach_first):
+    with stack_at():
+        # Given a trial plan, three members, and a processor that can end trials at Stripe
+        _trial_plan(trial_days=7)
+        ana, ben, cleo = _members(3)
+        stores = bootstrap.admin().stores
+        ender = FakeTrialEnder()
+        processor = BillingEventProcessor(stores, FakeQueue(), lambda: "mbr_new", trial_ender=ender)
+        # When each starts a trial whose card Stripe names only in payment_method.attached (Ana and Ben
+        # the same card, Cleo another), the attach arriving before or after the subscription event
+        for at, (member, fingerprint) in enumerate([(ana, "fp_shared"), (ben, "fp_shared"), (cleo, "fp_cleo")]):
+            events = [_attached(member, fingerprint, T0 + 10 * at), _bare_trialing(f"sub_{member}", member, T0 + 10 * at + 1)]
+            for body in events if attach_first else reversed(events):
+                assert processor.apply(body, T0 + 10 * at + 2).status == "processed"
+        # Then only Ben's trial is ended at Stripe, audited once, and the card is kept hashed
+        assert ender.ended == [(f"sub_{ben}", f"membergate-trial-end-sub_{ben}")]
+        _, log = call("GET", f"/admin/audit?since={T0 - 1}")
+        assert [(e["action"], e["target"], e["member_id"]) for e in log["entries"] if e["action"].startswith("trial.")] == [
+            ("trial.end", f"sub_{ben}", ben)]
+        assert stores.cards.card(f"cus_{ben}").trial_key == trial_key("card", "fp_shared")
 
 
 def test_trial_keys_are_stored_hashed_never_the_identifier():
@@ -130,3 +168,45 @@ def test_end_trial_through_the_stripe_gateway_bills_the_first_period_now_in_the_
     assert sub["items"]["data"][0]["current_period_start"] == SANDBOX_T0
     assert stack.last("invoice.paid")["data"]["object"]["amount_paid"] == 500
     assert stack.last("customer.subscription.updated")["data"]["object"]["status"] == "active"
+
+
+def test_dynamo_trial_ledger_keeps_all_keys_in_one_write_and_names_those_another_trial_had():
+    from membergate.adapters.dynamodb.models import TrialItem
+    from membergate.adapters.dynamodb.trials import DynamoTrialLedger
+
+    with stack_at():
+        # Given a ledger where one card already had a trial
+        ledger = DynamoTrialLedger()
+        assert ledger.mark([trial_key("card", "fp_1")], "sub_a", T0) == []
+        keys = [trial_key("discord", "1"), trial_key("email", "b@example.com"), trial_key("card", "fp_1")]
+        # When another subscription keeps its keys with that card, and again (a redelivery), and the
+        # first keeps its own key again later
+        first, again = ledger.mark(keys, "sub_b", T0 + 1), ledger.mark(keys, "sub_b", T0 + 2)
+        own = ledger.mark([trial_key("card", "fp_1"), trial_key("discord", "9")], "sub_a", T0 + 3)
+        # Then the card is named each time for the second, never for the first, and every other key is kept
+        # for the subscription that used it first, as of that first time
+        assert first == again == [trial_key("card", "fp_1")] and own == []
+        assert ledger.used([trial_key("discord", "1")]) and ledger.used([trial_key("email", "b@example.com")])
+        item = TrialItem.get(f"TRIAL#{trial_key('card', 'fp_1')}", "TRIAL")
+        assert (item.subscription_id, int(item.at)) == ("sub_a", T0)
+        assert int(TrialItem.get(f"TRIAL#{trial_key('discord', '1')}", "TRIAL").at) == T0 + 1
+
+
+def test_dynamo_card_store_saves_a_newer_card_in_one_write_and_never_over_an_erased_or_newer_one():
+    from membergate.adapters.dynamodb.repositories import DynamoCardStore
+    from membergate.domain.lifecycle import CardOnFile, erased_card
+
+    with stack_at():
+        # Given a card store
+        cards = DynamoCardStore()
+        first = CardOnFile("pm_1", T0 + 90 * 86_400, T0, trial_key=trial_key("card", "fp_1"))
+        newer = CardOnFile("pm_2", T0 + 99 * 86_400, T0 + 10, trial_key=trial_key("card", "fp_2"))
+        # When a card is saved where none is, a newer one over it, then an older one and the same one again
+        saved = [cards.save_if_newer("cus_1", first), cards.save_if_newer("cus_1", newer),
+                 cards.save_if_newer("cus_1", first), cards.save_if_newer("cus_1", newer)]
+        # and a newer card comes for an erased customer
+        cards.save_card("cus_2", erased_card(T0))
+        over_erased = cards.save_if_newer("cus_2", newer)
+        # Then only the first two are written, the newest stays, and the erased customer stays erased
+        assert saved == [True, True, False, False] and cards.card("cus_1") == newer
+        assert over_erased is False and cards.card("cus_2").erased and cards.card("cus_2").trial_key is None

@@ -52,6 +52,14 @@ class FakeCards:
     def save_card(self, customer_id: str, card: CardOnFile) -> None:
         self.cards[customer_id] = card
 
+    def save_if_newer(self, customer_id: str, card: CardOnFile) -> bool:
+        """As DynamoDB's conditional write: nothing kept, or the kept card older and not erased."""
+        kept = self.cards.get(customer_id)
+        if kept is not None and (kept.erased or kept.as_of >= card.as_of):
+            return False
+        self.cards[customer_id] = card
+        return True
+
 
 class FakeErasures:
     """Only what the billing processor asks of the privacy store: is this member erased (or being)?"""

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from membergate.domain.billing import SubscriptionRecord, SubscriptionSnapshot, merge_snapshot
+from membergate.domain.trials import trial_key
 from membergate.domain.lifecycle import (
     CARD_EXPIRING,
     DAY,
@@ -177,7 +178,9 @@ def test_card_on_file_reads_stripe_payloads():
     customer = parse_event(se.customer_updated(created=NOW, default_payment_method="pm_2"))
     no_default = parse_event(se.customer_updated(created=NOW))
     # Then
-    assert card_on_file(attached) == CardOnFile("pm_1", card_expires_at(2, 2027), NOW)
+    # (the card's one-trial key is kept hashed: trial7 reads it from payment_method.attached)
+    card_key = trial_key("card", attached.object["card"]["fingerprint"])
+    assert card_on_file(attached) == CardOnFile("pm_1", card_expires_at(2, 2027), NOW, trial_key=card_key)
     assert card_on_file(sepa) is None
     assert card_on_file(customer) == CardOnFile("pm_2", None, NOW)
     assert card_on_file(no_default) is None

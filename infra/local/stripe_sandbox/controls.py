@@ -67,7 +67,8 @@ class Controls:
             else:
                 actions = {
                     "pay": lambda: self.engine.pay(
-                        object_id, str(body.get("outcome") or ""), _optional_int(body, "amount")
+                        object_id, str(body.get("outcome") or ""), _optional_int(body, "amount"),
+                        str(body["card_number"]) if body.get("card_number") is not None else None,
                     ),
                     "settle_sepa": lambda: self.engine.settle_sepa(object_id, _truthy(body.get("succeed", True))),
                 }

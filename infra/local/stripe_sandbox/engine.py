@@ -27,6 +27,7 @@ from .objects import (
     DAY,
     INTERVALS,
     PAYMENT_METHOD_BEHAVIOURS,
+    TEST_CARD_NUMBER,
     Charge,
     Customer,
     Dispute,
@@ -48,6 +49,7 @@ from .payments import Payments
 from .render import Rendering
 from .shapes import (
     format_amount,
+    make_card_payment_method,
     make_event,
     new_id,
     previous_attributes,
@@ -203,15 +205,18 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
             raise SandboxError(400, "Invalid unit_amount: must be at least 0", param="unit_amount")
         return int(unit_amount), None
 
-    def pay(self, session_id: str, outcome: str, amount: int | None = None) -> dict:
+    def pay(self, session_id: str, outcome: str, amount: int | None = None, card_number: str | None = None) -> dict:
         """What the member does on the hosted page: ``card``, ``sepa`` or ``decline``.
 
         ``amount`` is what they chose to pay for a pay-what-you-want price (default: its preset,
-        else its minimum). A decline raises a ``card_error`` SandboxError and leaves the session
-        open, as Checkout does.
+        else its minimum). ``card_number`` is the card typed (default 4242…): a subscription's
+        card is attached to the customer (``payment_method.attached``, its ``card.fingerprint`` the
+        same for the same number). A decline raises a ``card_error`` SandboxError and leaves the
+        session open, as Checkout does.
         """
+        number = _card_number(card_number) if outcome == "card" else TEST_CARD_NUMBER
         request = self._page_request()
-        return self.run(lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount))
+        return self.run(lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount, number))
 
     def set_payment_method(self, customer_id: str, behaviour: str) -> dict:
         """What the customer's saved payment method does from now on when charged off-session."""
@@ -414,7 +419,8 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         session.status = "expired"
         self.emit("checkout.session.expired", self.session_dict(session), now, request)
 
-    def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo, amount: int | None = None) -> dict:
+    def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo, amount: int | None = None,
+             card_number: str = TEST_CARD_NUMBER) -> dict:
         if outcome not in OUTCOMES:
             raise SandboxError(400, f"Unknown outcome {outcome!r}: use one of {', '.join(OUTCOMES)}", param="outcome")
         self.expire_if_due(session, now)
@@ -467,6 +473,11 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
             sub.trial_start, sub.trial_end = now, now + trial_days * DAY
             sub.anchor, sub.cycle, sub.period_end = sub.trial_end, -1, sub.trial_end
         self.subscriptions[sub.id] = sub
+        if outcome == "card" and sub.default_payment_method:
+            # Checkout saves the card to the customer before it creates the subscription; the event
+            # carries the card's fingerprint (Stripe does not expand the subscription's default card).
+            self.emit("payment_method.attached", make_card_payment_method(
+                id=sub.default_payment_method, customer=customer.id, created=now, number=card_number), now, request)
         # The first invoice's own period is the instant of creation; its line covers the first period.
         invoice = self._new_invoice(sub, "subscription_create", now, now, now, trial=bool(trial_days))
         sub.latest_invoice = invoice.id
@@ -823,3 +834,14 @@ def _lane(event: dict) -> str:
     if isinstance(customer, dict):
         customer = customer.get("id")
     return customer if isinstance(customer, str) else ""
+
+
+def _card_number(typed: str | None) -> str:
+    """The digits of the card number typed on the pay page (spaces allowed), 4242… when none is."""
+    if typed is None or not typed.strip():
+        return TEST_CARD_NUMBER
+    digits = typed.replace(" ", "")
+    if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19):
+        raise SandboxError(402, "Your card number is incorrect.", type="card_error", code="incorrect_number",
+                           param="card_number")
+    return digits

@@ -16,6 +16,8 @@ INTERVALS = ("day", "week", "month", "year")
 # like Stripe's test cards 4242… (succeeds), 4000 0000 0000 0341 (declines once attached) and
 # 4000 0027 6000 3184 (always asks the cardholder to authenticate).
 PAYMENT_METHOD_BEHAVIOURS = ("succeeds", "declines", "requires_action")
+# The card a member types on the pay page unless they type another (Stripe's test Visa).
+TEST_CARD_NUMBER = "4242424242424242"
 # customer.subscription.trial_will_end is sent this long before a trial ends (billing/subscriptions/trials).
 TRIAL_WILL_END_NOTICE = 3 * DAY
 

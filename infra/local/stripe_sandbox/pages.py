@@ -40,7 +40,8 @@ class Pages:
                 if consent.get("terms_of_service") == "required" and request.form.get("terms_of_service") != "accepted":
                     # Stripe's page will not submit without the box ticked.
                     raise SandboxError(400, "Please agree to the terms of service to continue.")
-                self.engine.pay(object_id, request.form.get("outcome", ""), _amount(request.form.get("amount")))
+                self.engine.pay(object_id, request.form.get("outcome", ""), _amount(request.form.get("amount")),
+                                request.form.get("card_number"))
             except SandboxError as exc:
                 error = exc
             else:
@@ -114,6 +115,8 @@ class Pages:
                 amount_field += f"<p class=note id=submit-text>{html.escape(submit_text)}</p>"
             parts.append(
                 f"<form method=post action='{action}'>{amount_field}"
+                "<p><label>Card number <input name=card_number inputmode=numeric autocomplete=cc-number "
+                "placeholder='4242 4242 4242 4242'></label></p>"
                 "<button name=outcome value=card>Pay by card (succeeds)</button> "
                 "<button name=outcome value=sepa>Pay by SEPA Direct Debit (settles later)</button> "
                 "<button name=outcome value=decline>Pay with a card that is declined</button>"

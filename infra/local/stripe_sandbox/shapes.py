@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 from collections.abc import Sequence
@@ -827,6 +828,45 @@ def _card_details(amount: int, fingerprint: str) -> dict[str, Any]:
         "three_d_secure": None,
         "transaction_link_id": None,
         "wallet": None,
+    }
+
+
+def card_fingerprint(number: str) -> str:
+    """The card's ``fingerprint``: the same for the same card number, as Stripe's is within one account."""
+    digest = hashlib.sha256(f"sandbox-card|{number}".encode()).digest()
+    return "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in digest[:16])
+
+
+def make_card_payment_method(*, id: str, customer: str | None, created: int, number: str,
+                             exp_month: int = 12, exp_year: int = 2034) -> dict[str, Any]:
+    """A card PaymentMethod (api/payment_methods/object), as fixtures3.json's ``payment_method``."""
+    return {
+        "id": id,
+        "object": "payment_method",
+        "allow_redisplay": "always",
+        "billing_details": {"address": _address(), "email": None, "name": None, "phone": None, "tax_id": None},
+        "card": {
+            "brand": "visa" if number.startswith("4") else "mastercard" if number[:1] in "25" else "unknown",
+            "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+            "country": "US",
+            "display_brand": "visa" if number.startswith("4") else "mastercard" if number[:1] in "25" else "unknown",
+            "exp_month": exp_month,
+            "exp_year": exp_year,
+            "fingerprint": card_fingerprint(number),
+            "funding": "credit",
+            "generated_from": None,
+            "last4": number[-4:],
+            "networks": {"available": ["visa"], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created,
+        "customer": customer,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
     }
 
 

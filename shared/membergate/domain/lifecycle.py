@@ -53,6 +53,9 @@ class CardOnFile:
     as_of: int  # the event's ``created``
     # The customer's member was erased: nothing about the card is kept, and no later event brings it back.
     erased: bool = False
+    # The card's one-trial key (trials.trial_key("card", fingerprint)): the hash only, never the
+    # fingerprint, so a trialing subscription seen later still finds the card it was attached with.
+    trial_key: str | None = None
 
 
 def erased_card(now: int) -> CardOnFile:
@@ -82,7 +85,8 @@ def merge_card(current: CardOnFile | None, seen: CardOnFile) -> CardOnFile:
         return seen if seen.as_of > current.as_of else current
     newer, older = (seen, current) if seen.as_of >= current.as_of else (current, seen)
     expires = newer.expires_at if newer.expires_at is not None else older.expires_at
-    return CardOnFile(current.payment_method_id, expires, newer.as_of)
+    key = newer.trial_key if newer.trial_key is not None else older.trial_key
+    return CardOnFile(current.payment_method_id, expires, newer.as_of, trial_key=key)
 
 
 @dataclass(frozen=True)

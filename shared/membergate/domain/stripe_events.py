@@ -15,6 +15,7 @@ from .billing import SubscriptionSnapshot
 from .errors import MalformedEventError
 from .lifecycle import CardOnFile, card_expires_at
 from .model import CheckoutGate, PriceLine
+from .trials import trial_key
 
 SUBSCRIPTION_EVENTS = frozenset(
     {
@@ -191,7 +192,9 @@ def card_on_file(event: StripeEvent) -> CardOnFile | None:
         return None
     pm_id = _id(obj.get("id"))
     expires = _card_expiry(obj)
-    return CardOnFile(pm_id, expires, event.created) if pm_id and expires is not None else None
+    fingerprint = _dict(obj.get("card")).get("fingerprint")
+    key = trial_key("card", fingerprint) if isinstance(fingerprint, str) and fingerprint.strip() else None
+    return CardOnFile(pm_id, expires, event.created, trial_key=key) if pm_id and expires is not None else None
 
 
 def _card_expiry(payment_method: dict[str, Any]) -> int | None:

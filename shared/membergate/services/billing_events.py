@@ -188,7 +188,10 @@ class BillingEventProcessor:
         # After the save: a snapshot run reading the history after this mark sees the event.
         mark_late(self.stores, snapshot.created, event.id, now)
         self._refresh(member.id, now, _with_subscription(state, saved))
-        self._note_trial(event, member, now)
+        if event.type == "customer.subscription.created" or record.status != "trialing":
+            # A trial is noted once, by the event that starts it (created, or the update entering the trial;
+            # a retry of created notes it again): later trialing snapshots (trial_will_end...) cost nothing.
+            self._note_trial(event, member, now)
         return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
 
     # -- checkout ----------------------------------------------------------------------------
@@ -218,6 +221,11 @@ class BillingEventProcessor:
             # from its first day.
             mark_late(self.stores, saved.history[0].created, event.id, now)
         self._remember_email(member.id, event)
+        email = customer_email(event.object)
+        if email and saved.status == "trialing" and self.stores.trials is not None:
+            # Stripe makes the subscription before the Checkout completes: a new member's trial usually
+            # starts with no email known yet, so the email this Checkout names is kept for that trial here.
+            self.stores.trials.mark([trial_key("email", email)], saved.subscription_id, now)
         self._close_attempt(state, completion.plan_id, completion.session_id)
         self._refresh(member.id, now, _with_subscription(state, saved))
         return Outcome(
@@ -470,17 +478,28 @@ class BillingEventProcessor:
             return Outcome("ignored", f"{event.type} names no customer")
         said: list[str] = []
         card = card_on_file(event)
+        erased = False
         if card is not None and self.stores.cards is not None:
-            current = self.stores.cards.card(customer_id)
-            merged = merge_card(current, card)
-            if merged != current:
-                self.stores.cards.save_card(customer_id, merged)
+            # A card with its expiry and trial key is all merge_card would keep when it is the newest news:
+            # one conditional write then (the DynamoDB budget); otherwise read, merge, write.
+            if card.expires_at is not None and card.trial_key and self.stores.cards.save_if_newer(customer_id, card):
+                merged = card
+            else:
+                current = self.stores.cards.card(customer_id)
+                merged = merge_card(current, card)
+                if merged != current:
+                    self.stores.cards.save_card(customer_id, merged)
+            erased = merged.erased
             said.append("member erased: card not kept" if merged.erased else f"card on file {merged.payment_method_id}")
-        member = self.stores.members.find_by_customer(customer_id)
+        # The member's id is all that is needed here: one read of the customer's link, not of the member too.
+        member_id = self.stores.members.member_id_for_customer(customer_id)
+        if (member_id is not None and card is not None and card.trial_key and not erased
+                and event.type == "payment_method.attached"):  # an erased member's card is not looked at
+            said.append(self._note_card_trial(member_id, card.trial_key, event.created, event.id))
         email = customer_object_email(event.object)
-        if member is not None and email:
-            said.append(self._follow_email(member.id, EmailOnFile(email, event.created)))
-        return Outcome("processed", "; ".join(said) or "nothing Membergate keeps changed", member.id if member else None)
+        if member_id is not None and email:
+            said.append(self._follow_email(member_id, EmailOnFile(email, event.created)))
+        return Outcome("processed", "; ".join(said) or "nothing Membergate keeps changed", member_id)
 
     def _follow_email(self, member_id: str, seen: EmailOnFile) -> str:
         """The email changed in Stripe (the member or the creator edited it): messages follow it.
@@ -545,23 +564,46 @@ class BillingEventProcessor:
     # -- helpers -----------------------------------------------------------------------------
 
     def _note_trial(self, event: StripeEvent, member: Member, now: int) -> None:
-        """A trialing subscription uses up a trial for the member's accounts, email and card. A card
-        that already had a trial elsewhere ends this one at Stripe (trial_end=now), audited."""
+        """A trialing subscription uses up a trial for the member's accounts, email and card. The card
+        is the expanded default payment method's, else the one payment_method.attached kept earlier."""
         started = trial_start(event.object)
         if started is None or self.stores.trials is None:
             return
-        email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
-        keys = trial_keys(member.identities, email, started.card_fingerprint)
-        repeated = self.stores.trials.mark(keys, started.subscription_id, now)
         card = trial_key("card", started.card_fingerprint) if started.card_fingerprint else None
+        if card is None and self.stores.cards is not None and event.customer_id:
+            kept = self.stores.cards.card(event.customer_id)
+            card = kept.trial_key if kept is not None and not kept.erased else None
+        email = self.stores.contacts.email(member.id) if self.stores.contacts is not None else None
+        self._use_trial(member.id, started.subscription_id, trial_keys(member.identities, email) + ([card] if card else []),
+                        card, now, event.id)
+
+    def _note_card_trial(self, member_id: str, card: str, now: int, event_id: str) -> str:
+        """A card attached after its trialing subscription was seen: the same rule as _note_trial."""
+        if self.stores.trials is None:
+            return "trials are not kept"
+        trialing = [r for r in self.stores.subscriptions.for_member(member_id) if r.status == "trialing"]
+        for record in trialing:
+            self._use_trial(member_id, record.subscription_id, [card], card, now, event_id)
+        return f"card checked for {len(trialing)} trial(s)"
+
+    def _use_trial(self, member_id: str, subscription_id: str, keys: list[str], card: str | None, now: int,
+                   event_id: str) -> None:
+        """One rule, two sources: mark the keys; a card another trial used first ends this one, audited."""
+        if self.stores.trials is None:
+            return
+        repeated = self.stores.trials.mark(keys, subscription_id, now)
         if card is None or card not in repeated:
+            return
+        # The attach and the subscription event (and a later trialing snapshot) all see the repeat:
+        # the first event to claim this subscription's end acts, the others stop (its own retry acts again).
+        if self.stores.trials.mark([trial_key("trial-end", subscription_id)], event_id, now):
             return
         ended = self.trial_ender is not None
         if self.trial_ender is not None:
-            self.trial_ender.end_trial(started.subscription_id, idempotency_key=f"membergate-trial-end-{started.subscription_id}")
+            self.trial_ender.end_trial(subscription_id, idempotency_key=f"membergate-trial-end-{subscription_id}")
         if self.stores.audit is not None:
             audit(self.stores, actor="membergate", action="trial.end" if ended else "trial.repeat",
-                  target=started.subscription_id, now=now, member_id=member.id,
+                  target=subscription_id, now=now, member_id=member_id,
                   reason="this card already had a free trial" + ("" if ended else "; end it in the Stripe dashboard"))
 
     def _remember_email(self, member_id: str, event: StripeEvent) -> None:

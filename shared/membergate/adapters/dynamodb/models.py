@@ -447,6 +447,7 @@ class CardItem(MembershipItem, discriminator="card"):
     expires_at = NumberAttribute(null=True)
     as_of = NumberAttribute()
     erased = BooleanAttribute(null=True)  # the member was erased: the card is forgotten for good
+    trial_key = UnicodeAttribute(null=True)  # the card's hashed one-trial key, never the fingerprint
 
 
 class FunnelItem(MembershipItem, discriminator="funnel"):

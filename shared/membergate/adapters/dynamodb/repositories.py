@@ -1347,11 +1347,27 @@ class DynamoCardStore:
         if item is None:
             return None
         expires = int(item.expires_at) if item.expires_at is not None else None
-        return CardOnFile(item.payment_method_id, expires, int(item.as_of), erased=bool(item.erased))
+        return CardOnFile(item.payment_method_id, expires, int(item.as_of), erased=bool(item.erased),
+                          trial_key=item.trial_key)
 
     def save_card(self, customer_id: str, card: CardOnFile) -> None:
         CardItem(f"CARD#{customer_id}", "CARD", payment_method_id=card.payment_method_id,
-                 expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None).save()
+                 expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None,
+                 trial_key=card.trial_key).save()
+
+    def save_if_newer(self, customer_id: str, card: CardOnFile) -> bool:
+        try:
+            CardItem(f"CARD#{customer_id}", "CARD", payment_method_id=card.payment_method_id,
+                     expires_at=card.expires_at, as_of=card.as_of, erased=True if card.erased else None,
+                     trial_key=card.trial_key).save(
+                # erased is kept as true or not at all (save_card)
+                condition=CardItem.pk.does_not_exist() | ((CardItem.as_of < card.as_of) & CardItem.erased.does_not_exist())
+            )
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
 
 
 # --- personal links in messages -------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from .models import TrialItem
 from .repositories import _conditional_failed, _get
@@ -20,9 +21,26 @@ class DynamoTrialLedger:
         return any(_get(TrialItem, _pk(k), "TRIAL") is not None for k in dict.fromkeys(keys))
 
     def mark(self, keys: Sequence[str], subscription_id: str, now: int) -> list[str]:
-        """Keep each key for this subscription; the keys another subscription had already used."""
+        """Keep each key for this subscription; the keys another subscription had already used.
+
+        One TransactWriteItems for all the keys (each new, or already this subscription's): the
+        billing processor's budget of DynamoDB calls per event. Only when another subscription
+        had one of them is the transaction refused; the keys are then kept one by one, as below."""
+        unique = list(dict.fromkeys(keys))
+        if len(unique) > 1:
+            try:
+                with TransactWrite(connection=TrialItem._get_connection().connection) as tx:
+                    for key in unique:
+                        tx.update(TrialItem(_pk(key), "TRIAL"),
+                                  actions=[TrialItem.subscription_id.set(subscription_id),
+                                           TrialItem.at.set(TrialItem.at | now)],
+                                  condition=TrialItem.pk.does_not_exist() | (TrialItem.subscription_id == subscription_id))
+                return []
+            except TransactWriteError as exc:
+                if getattr(exc, "cause_response_code", None) != "TransactionCanceledException":
+                    raise
         repeated = []
-        for key in dict.fromkeys(keys):
+        for key in unique:
             try:
                 TrialItem(_pk(key), "TRIAL", subscription_id=subscription_id, at=now).save(
                     condition=TrialItem.pk.does_not_exist()
