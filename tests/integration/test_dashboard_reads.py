@@ -176,6 +176,15 @@ def _old_audit(at: int, audit_id: str) -> None:
               action="plan.update", target="pln_1").save()
 
 
+def _community_since(at: int) -> None:
+    """The deployment's first community, registered at ``at``: no admin action is older."""
+    from membergate.adapters.dynamodb.repositories import DynamoCatalogRepository
+    from membergate.domain.model import Community, OnRevoke, Platform
+
+    DynamoCatalogRepository().add_community(
+        Community("com_first", Platform.DISCORD, "Club", "1", "2", OnRevoke.REMOVE_ROLE, "en", at))
+
+
 def _all_pages(log, since: int, now: int, limit: int) -> list[str]:  # type: ignore[no-untyped-def]
     ids: list[str] = []
     after = None
@@ -192,6 +201,7 @@ def test_audit_pages_list_old_and_new_entries_in_order_across_cursors():
 
     with aws_stack():
         log = _stores().audit
+        _community_since(T0 - 200 * DAY)
         # Given entries of the older layout (40 and 10 days back) and of this one, around and between them
         _old_audit(T0 - 40 * DAY, "aud_old40")
         _old_audit(T0 - 10 * DAY, "aud_old10")
@@ -217,6 +227,7 @@ def test_audit_page_over_quiet_months_is_one_query_after_the_look():
 
     with aws_stack():
         log = _stores().audit
+        _community_since(T0 - 200 * DAY)
         # Given a store whose only entry is today's, looked at once
         log.record(AuditEntry("aud_1", T0, "token:x", "community.create", "com_1"))
         with _dynamodb_calls() as first:
@@ -226,7 +237,7 @@ def test_audit_page_over_quiet_months_is_one_query_after_the_look():
             entries, after = log.page(T0 - 120 * DAY, T0 + 60, 100, None)
     # Then the look walked the days once, and the read after is a single Query
     assert [e.id for e in entries] == ["aud_1"] and after is None
-    assert first["Query"] == 121 + 1
+    assert first["Query"] == 121 + 1 + 1  # the days, the communities, the index
     assert later == Counter({"GetItem": 1, "Query": 1}), later
 
 
@@ -235,6 +246,7 @@ def test_audit_read_further_back_than_the_first_look_finds_old_entries_there():
 
     with aws_stack():
         log = _stores().audit
+        _community_since(T0 - 200 * DAY)
         # Given an old-layout entry 60 days back, a new entry today, and a first read of the last week only
         _old_audit(T0 - 60 * DAY, "aud_old60")
         log.record(AuditEntry("aud_new", T0, "token:x", "plan.update", "pln_1"))
@@ -247,7 +259,7 @@ def test_audit_read_further_back_than_the_first_look_finds_old_entries_there():
     assert week == ["aud_new"]
     assert months == again == ["aud_old60", "aud_new"]
     # the remembered look, days -8..-60 looked at, days -120..-60 walked, one index Query
-    assert extended["Query"] == 53 + 61 + 1, extended
+    assert extended["Query"] == 53 + 61 + 1 + 1, extended  # + the communities
 
 
 def test_ledger_read_further_back_than_the_first_look_finds_old_entries_there():
@@ -262,3 +274,22 @@ def test_ledger_read_further_back_than_the_first_look_finds_old_entries_there():
     # Then the old entry is found by the look going on from where it stopped
     assert short == []
     assert month == again == ["evt_old"]
+
+
+def test_audit_since_the_epoch_looks_back_only_to_the_first_community():
+    from membergate.domain.controls import AuditEntry
+
+    with aws_stack():
+        log = _stores().audit
+        # Given a deployment whose first community is 5 days old, with one entry today
+        _community_since(T0 - 5 * DAY)
+        log.record(AuditEntry("aud_1", T0, "token:x", "community.create", "com_first"))
+        # When the whole log is asked for, since 1970 (GET /admin/audit?since=0), twice
+        with _dynamodb_calls() as first:
+            entries = _all_pages(log, 0, T0, 100)
+        with _dynamodb_calls() as again:
+            log.page(0, T0, 100, None)
+    # Then the look read 6 days, not 20,000, and the next read is one Query
+    assert entries == ["aud_1"]
+    assert first["Query"] <= 6 + 1 + 1, first
+    assert again == Counter({"GetItem": 1, "Query": 1}), again

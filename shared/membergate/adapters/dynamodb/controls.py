@@ -9,7 +9,7 @@ from pynamodb.transactions import TransactWrite
 
 from ...domain.controls import AccessCode, AuditEntry, Removal
 from .models import AccessCodeItem, AuditItem, LegacyCheckItem, LinkItem, RemovalItem
-from .repositories import _conditional_failed, _get, _member_pk
+from .repositories import DynamoCatalogRepository, _conditional_failed, _get, _member_pk
 
 DAY = 86_400
 # How many days one page walks at most: a long quiet stretch answers a short page with a cursor
@@ -110,12 +110,17 @@ class DynamoAuditLog:
         check = _get(LegacyCheckItem, _CHECK, "CHECK")
         if check is not None and check.newest:
             return int(check.newest)
+        # No admin action predates the first community (every other one needs it), so no look goes
+        # further back than that day, whatever ``since`` asks: since=0 reads days, not 56 years.
+        # The days before it count as looked at.
         since_day = since - since % DAY
-        looked_from = int(check.looked_from) if check is not None and check.looked_from else now - now % DAY + DAY
+        looked_from = (int(check.looked_from) if check is not None and check.looked_from is not None
+                       else now - now % DAY + DAY)
         if since_day >= looked_from:
             return -1
+        first = min((c.created_at for c in DynamoCatalogRepository().list_communities()), default=now)
         found, day_start = 0, looked_from - DAY
-        while day_start >= since_day:
+        while day_start >= max(since_day, first - first % DAY):
             if any(item.gsi1pk is None for item in AuditItem.query(f"AUDIT#{_day(day_start)}")):
                 found = day_start
                 break
