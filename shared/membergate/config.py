@@ -419,6 +419,7 @@ class LifecycleSettings(StoreSettings):
     telegram_api_base: str = "https://api.telegram.org"
     telegram_bot_token_name: str = ""
     email_from_address: str = ""
+    time_zone: str = "UTC"  # the creator's: the legal renewal notice's calendar months are counted there
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LifecycleSettings:
@@ -433,6 +434,7 @@ class LifecycleSettings(StoreSettings):
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
             **_telegram(e),
             email_from_address=_env(e, "EMAIL_FROM_ADDRESS", ""),
+            time_zone=_time_zone(e),
         )
 
 

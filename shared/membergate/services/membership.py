@@ -65,11 +65,14 @@ def refresh_member(
     *,
     sweep_now: bool,
     state: MemberState | None = None,
+    time_zone: str = "UTC",
 ) -> MemberView:
     """Recompute the projection; queue convergence for every community whose entitlement moved.
 
     ``sweep_now`` asks the lifecycle sweep to look at the member at once when reminders or
     cancellations may be due (the sweep's message claims keep those exactly-once).
+    ``time_zone``: the creator's, as the sweep has it (the legal notice's calendar months); others
+    schedule in UTC, at most about a day off, and the sweep's own refresh puts the time right.
     ``state``, when the caller has just read it (and put what it saved since in it), saves
     reading the projection, the subscriptions and the grants again.
     """
@@ -90,7 +93,7 @@ def refresh_member(
         if _access_facts(before.get(key)) != _access_facts(after.get(key))
         and not _pending_from_nothing(before.get(key), after.get(key))
     }
-    decision = decide(view.records, view.plans, now)
+    decision = decide(view.records, view.plans, now, time_zone=time_zone)
     due = now if sweep_now and (decision.reminders or decision.cancellations) else decision.next_due_at
     # A pass's end (or a queued pass's start) is due too: the sweep ends access on time.
     ahead = [t for t in (due, *upcoming_ends(view.grants, now)) if t is not None]
