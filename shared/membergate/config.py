@@ -474,6 +474,8 @@ class AdminSettings(StoreSettings):
     whatsapp_gateway_url: str = ""  # gateway mode
     whatsapp_gateway_key_name: str = ""
     health_schedules: tuple[str, ...] = ()
+    # The creator's terms (TermsUrl): GET /admin/health reports a deployment without them.
+    terms_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -515,6 +517,7 @@ class AdminSettings(StoreSettings):
             whatsapp_gateway_url=_env(e, "WHATSAPP_GATEWAY_URL", ""),
             whatsapp_gateway_key_name=_env(e, "WHATSAPP_GATEWAY_KEY_NAME", ""),
             health_schedules=tuple(n.strip() for n in _env(e, "HEALTH_SCHEDULES", "").split(",") if n.strip()),
+            terms_url=_legal(e)["terms_url"],
         )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .consent import CheckoutConsent
 from .model import (
     CheckoutGate,
     Entitlement,
@@ -152,6 +153,9 @@ class SubscriptionRecord:
     cancellation_ends: tuple[int, ...] = ()
     # Every (time, status, prices) the subscription went through, for the KPIs (see HistoryPoint).
     history: tuple[HistoryPoint, ...] = ()
+    # What the member agreed to on the Checkout page that started it (None: not recorded, e.g.
+    # made outside Checkout or before Membergate kept it).
+    consent: CheckoutConsent | None = None
 
     @property
     def last_payment_refunded(self) -> bool:
