@@ -71,6 +71,8 @@ class OneTimeGrant:
     source: str = SOURCE_CHECKOUT  # checkout | manual | access_code
     reason: str = ""  # the creator's words for a manual grant ("moderator", "compensation")
     consent: CheckoutConsent | None = None  # what the member agreed to on the Checkout page (bought grants)
+    # Only this place of the plan ("": every place): an undo gives back the one place removed.
+    community_id: str = ""
 
     @property
     def given(self) -> bool:

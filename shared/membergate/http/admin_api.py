@@ -143,7 +143,7 @@ def build_admin_app(
     )
 
     add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
-                       undo_days=removal_undo_days)
+                       undo_days=removal_undo_days, public_base_url=lambda: public_base_url(app))
     add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
                          connectors=connectors, public_base_url=public_base_url)
 

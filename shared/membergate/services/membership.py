@@ -52,8 +52,10 @@ def current_view(
                 else:
                     community = stores.catalog.get_community(grant.community_id)
                 community_roles[grant.community_id] = community.role_id if community else None
-    one_time = [(grant.plan_id, status) for grant, status in statuses(grants, now)]
-    entitlements = derive_entitlements(records, found, community_roles, now, one_time)
+    counted = statuses(grants, now)
+    one_time = [(grant.plan_id, status) for grant, status in counted if not grant.community_id]
+    scoped = [(grant.plan_id, grant.community_id, status) for grant, status in counted if grant.community_id]
+    entitlements = derive_entitlements(records, found, community_roles, now, one_time, scoped)
     return MemberView(records, found, entitlements, grants)
 
 

@@ -227,6 +227,7 @@ class GrantItem(MembershipItem, discriminator="grant"):
     source = UnicodeAttribute(null=True)  # manual | access_code; absent: paid through checkout
     reason = UnicodeAttribute(null=True)
     consent = JSONAttribute(null=True)  # as SubscriptionItem.consent
+    community_id = UnicodeAttribute(null=True)  # only this place of the plan (an undone removal); absent: all
 
 
 class AuditItem(MembershipItem, discriminator="audit"):

@@ -720,6 +720,7 @@ class DynamoGrantRepository:
             source=grant.source if grant.given else None,
             reason=grant.reason or None,
             consent=_consent_json(grant.consent),
+            community_id=grant.community_id or None,
             # Bought grants are listed by the KPIs (one-time revenue); given ones are not revenue.
             gsi1pk=None if grant.given else grant_kind_shard(grant.grant_id),
             gsi1sk=None if grant.given else grant.grant_id,
@@ -763,6 +764,7 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         source=item.source or SOURCE_CHECKOUT,
         reason=item.reason or "",
         consent=_consent(item.consent),
+        community_id=item.community_id or "",
     )
 
 
