@@ -163,7 +163,10 @@ def test_undo_unknown_or_hostile_answers_in_the_envelope():
             call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "days": 0}),
             call("GET", "/admin/removals?cursor=%C3%A9"),
             call("GET", "/admin/removals?since=tomorrow"),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "every_place": "yes"}),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "days": "null"}),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "every_place": {"a": [[[]]]}}),
         ]
-        assert [status for status, _ in answers] == [404, 400, 401, 405, 400, 400, 400, 400]
+        assert [status for status, _ in answers] == [404, 400, 401, 405, 400, 400, 400, 400, 400, 400, 400]
         assert all(set(body) == {"error"} and {"code", "message"} <= set(body["error"]) for _, body in answers)
         assert "GET /admin/removals" in answers[0][1]["error"]["message"]
