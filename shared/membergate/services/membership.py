@@ -95,7 +95,9 @@ def refresh_member(
         if _access_facts(before.get(key)) != _access_facts(after.get(key))
         and not _pending_from_nothing(before.get(key), after.get(key))
     }
-    decision = decide(view.records, view.plans, now, time_zone=time_zone)
+    decision = decide(view.records, view.plans, now)
+    if time_zone != "UTC":  # the sweep's own refresh: the legal notice's months in the creator's zone
+        decision = decide(view.records, view.plans, now, time_zone=time_zone)
     due = now if sweep_now and (decision.reminders or decision.cancellations) else decision.next_due_at
     # A pass's end (or a queued pass's start) is due too: the sweep ends access on time.
     ahead = [t for t in (due, *upcoming_ends(view.grants, now)) if t is not None]
