@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from ..domain.billing import PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
-from ..domain.funnel import PAID
 from ..domain.consent import keep_consent
+from ..domain.funnel import PAID
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, merge_dispute, merge_grant
 from ..domain.model import TERMINAL_LEDGER_STATUSES, CheckoutGate, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
 from ..domain.stripe_events import (
