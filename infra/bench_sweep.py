@@ -101,7 +101,12 @@ def _write_template(stores: Any, processor: Any, ids: dict[str, str], *, past_du
     member = ids["member"]
     stores.members.create(Member(member, T0))
     stores.members.bind_identity(member, Identity(Platform.DISCORD, ids["discord"]), b"\x01" * SEALED_TOKEN_BYTES)
-    common = {"member_id": member, "customer": ids["customer"], "sub_id": ids["sub"]}
+    common: dict[str, Any] = {"member_id": member, "customer": ids["customer"], "sub_id": ids["sub"]}
+    if not past_due:
+        # A paying member mid-period at the sweep: its card warning (7 days before the renewal, on
+        # whatever the plan's renewal notice) is due after it, as a sweep running every few
+        # minutes would have it.
+        common.update(period_start=SWEEP_AT - 10 * DAY, period_end=SWEEP_AT + 20 * DAY)
     events = [
         (T0, se.subscription_event("customer.subscription.created", created=T0, **common)),
         (T0, se.checkout_completed(created=T0, member_id=member, customer=ids["customer"], sub_id=ids["sub"])),
@@ -172,7 +177,8 @@ def populate(stack: Any, stores: Any, members: int, due: int) -> None:
     stores.catalog.add_community(Community("com_1", Platform.DISCORD, "The Club", GUILD, ROLE, OnRevoke.REMOVE_ROLE,
                                            "en", T0))
     # No renewal notice: only the past-due members are due at the sweep, as the figures assume
-    # (with notices on, each active member is due once a period, N days before its renewal).
+    # (each active member is due once a period anyway, N days before its renewal with a notice on,
+    # 7 days before it for the card warning: the active members renew after that, see _write_template).
     stores.catalog.add_plan(Plan("pln_monthly", "Monthly", (PRICE,), (PlanGrant("com_1"),), 3, OnGraceEnd.CANCEL, T0,
                                  renewal_notice_days=None))
     processor = BillingEventProcessor(stores, _DiscardQueue())

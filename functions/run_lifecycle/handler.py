@@ -12,7 +12,8 @@ from membergate.services.lifecycle import run_lifecycle
 @metrics.log_metrics
 def lambda_handler(event, context):
     deps = bootstrap.lifecycle()
-    report = run_lifecycle(stores=deps.stores, billing=deps.billing, access_queue=deps.queue, now=bootstrap.clock().now())
+    report = run_lifecycle(stores=deps.stores, billing=deps.billing, access_queue=deps.queue, now=bootstrap.clock().now(),
+                           alerts=bootstrap.alert_recorder(), time_zone=deps.settings.time_zone)
     logger.info("lifecycle sweep done", extra=asdict(report))
     # Only non-zero counts: a metric emitted every five minutes is billed all month.
     if report.reminders:

@@ -652,6 +652,7 @@ def health_targets(settings: config.AdminSettings) -> HealthTargets:
         dead_letter_queues=(s.health_dead_letter_queue,) if s.health_dead_letter_queue else (),
         whatsapp_phone_number_id_set=bool(s.whatsapp_phone_number_id),
         whatsapp_gateway_url_set=bool(s.whatsapp_gateway_url),
+        terms_url_set=bool(s.terms_url),
     )
 
 

@@ -419,6 +419,7 @@ class LifecycleSettings(StoreSettings):
     telegram_api_base: str = "https://api.telegram.org"
     telegram_bot_token_name: str = ""
     email_from_address: str = ""
+    time_zone: str = "UTC"  # the creator's: the legal renewal notice's calendar months are counted there
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LifecycleSettings:
@@ -433,6 +434,7 @@ class LifecycleSettings(StoreSettings):
             discord_bot_token_name=_env(e, "DISCORD_BOT_TOKEN_NAME", ""),
             **_telegram(e),
             email_from_address=_env(e, "EMAIL_FROM_ADDRESS", ""),
+            time_zone=_time_zone(e),
         )
 
 
@@ -472,6 +474,8 @@ class AdminSettings(StoreSettings):
     whatsapp_gateway_url: str = ""  # gateway mode
     whatsapp_gateway_key_name: str = ""
     health_schedules: tuple[str, ...] = ()
+    # The creator's terms (TermsUrl): GET /admin/health reports a deployment without them.
+    terms_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminSettings:
@@ -513,6 +517,7 @@ class AdminSettings(StoreSettings):
             whatsapp_gateway_url=_env(e, "WHATSAPP_GATEWAY_URL", ""),
             whatsapp_gateway_key_name=_env(e, "WHATSAPP_GATEWAY_KEY_NAME", ""),
             health_schedules=tuple(n.strip() for n in _env(e, "HEALTH_SCHEDULES", "").split(",") if n.strip()),
+            terms_url=_legal(e)["terms_url"],
         )
 
 

@@ -136,6 +136,8 @@ def test_removal_when_grace_runs_out_is_listed_and_undone_back_into_the_guild(st
     stack.post("/_local/drain")
     # Then the member has the role back and was told, and a second undo is refused
     assert undone.status == 200, undone.text
+    assert undone.json()["billing_restarted"] is False and "/join/" in undone.json()["next_step"]
+    assert undone.json()["grant"]["until"] is not None  # the undo window, not forever
     assert role in _holders(stack, guild)[user_id]
     told = [d["content"] for d in stack.get("/_local/discord/dms").json()["dms"] if d["user_id"] == user_id]
     assert len([t for t in told if "you have your access to Guild undo-eve back" in t]) == 1, told

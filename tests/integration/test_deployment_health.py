@@ -19,6 +19,12 @@ SCHEDULES = "mg-lifecycle,mg-reconcile"
 GUILD, ROLE, PLAN_ROLE = "710000000000000001", "710000000000000002", "710000000000000003"
 
 
+@pytest.fixture(autouse=True)
+def terms_url(monkeypatch):
+    """A complete deployment links its terms (TermsUrl): Checkout then asks the member's express consent."""
+    monkeypatch.setenv("TERMS_URL", "https://creator.example/terms")
+
+
 def call(method, path, headers=AUTH):
     reply = load_handler("admin_api").lambda_handler(http_event(method, path, headers=headers), LambdaContext())
     return reply["statusCode"], json.loads(reply["body"])
@@ -53,6 +59,21 @@ def test_health_all_green_on_a_complete_deployment():
                 "dead-letter queue mg-dead-letters is empty"} <= set(names)
         # And no optional platform without communities is asked for its secrets
         assert not any("telegram" in n or "whatsapp" in n for n in names)
+
+
+def test_health_without_terms_url_fails_with_the_fix_that_brings_the_consent_box(monkeypatch):
+    # Given a deployment whose TermsUrl is empty (Checkout then shows no terms box to tick)
+    monkeypatch.setenv("TERMS_URL", "")
+    with aws_stack(HEALTH_SCHEDULES=SCHEDULES):
+        create_schedules({"mg-lifecycle": "ENABLED", "mg-reconcile": "ENABLED"})
+        # When the creator asks for the deployment's health
+        status, body = call("GET", "/admin/health")
+        # Then exactly that fails, saying what to set and why
+        failed = failures(body)
+        assert status == 200 and body["ok"] is False
+        assert list(failed) == ["checkout asks the member's express consent (TermsUrl is set)"]
+        fix = failed["checkout asks the member's express consent (TermsUrl is set)"]
+        assert fix.startswith("set TermsUrl") and "express consent" in fix and "Stripe Dashboard" in fix
 
 
 def test_health_missing_and_blank_secret_fail_naming_the_parameter_never_a_value():

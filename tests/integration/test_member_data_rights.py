@@ -229,3 +229,22 @@ def test_retention_settings_set_the_ttl_of_ledger_entries_and_message_records():
                                     Key={"pk": {"S": "MEMBER#mbr_ttl"}, "sk": {"S": "MESSAGE#reminder#2027-01"}})["Item"]
         assert int(ledger["expires_at_ttl"]["N"]) == now + 40 * 86_400
         assert int(message["expires_at_ttl"]["N"]) == now + 30 * 86_400
+
+
+@pytest.mark.parametrize("kind", ["subscription", "lifetime"])
+def test_export_shows_the_consent_the_member_gave_at_checkout(kind):
+    # Given a deployment with terms (Checkout asks to tick the box) and a member who paid for a plan
+    discord = SpecCheckingDiscordTransport()
+    discord.add_guild(GUILD, {ROLE})
+    discord.add_user(USER)
+    with Pipeline(discord, env={"TERMS_URL": "https://creator.example/terms"}) as p:
+        plan_id = _plan(p, kind)
+        session_id = pay(p, bind_discord(p, plan_id), plan_id)
+        # When the creator exports the member's data
+        data = p.admin("GET", f"/admin/members/{_member_id(p)}/export")["body"]
+    # Then the subscription (or purchase) carries the ticked terms box and the version of the waiver text shown
+    [bought] = data["subscriptions"] if kind == "subscription" else data["purchases"]
+    consent = bought["consent"]
+    assert consent["session_id"] == session_id and consent["terms_of_service"] == "accepted"
+    assert consent["text_version"].startswith("sha256:") and len(consent["text_version"]) == len("sha256:") + 16
+    assert consent["at"].endswith("Z")

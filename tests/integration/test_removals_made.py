@@ -60,11 +60,16 @@ def test_undo_gives_a_manual_grant_audited_and_tells_the_member():
         _converge_work(stack)
         # When the creator undoes it
         status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "kicked by mistake"})
-        # Then access is given back as a manual grant with that reason, with no end by default
+        # Then access is given back as a manual grant with that reason, for the undo window by default
+        # (intended change: it used to have no end, free access for good after a failed payment)
         assert status == 200, body
         assert body["removal"]["undone_at"] == "2027-01-16T08:00:00Z" and body["removal"]["undo_grant_id"] == body["grant"]["id"]
         assert body["grant"]["source"] == "manual" and body["grant"]["reason"] == "kicked by mistake"
-        assert body["grant"]["until"] is None and _entitlement(member_id)["state"] == "active"
+        assert body["grant"]["until"] == "2027-01-23T08:00:00Z" and _entitlement(member_id)["state"] == "active"
+        # and the answer says billing did not restart and how the member keeps access: paying again via the link
+        assert body["billing_restarted"] is False
+        assert body["next_step"].startswith("Billing was not restarted")
+        assert f"/join/{plan_id}" in body["next_step"] and "2027-01-23T08:00:00Z" in body["next_step"]
         # and access work plus the member's message (once per removal) are queued
         work = _converge_work(stack)
         assert ("converge", community_id) in [(w["kind"], w["community_id"]) for w in work]
@@ -86,6 +91,37 @@ def test_undo_for_some_days_gives_a_grant_ending_then():
         removal = _removed(_member(), community_id, plan_id, T0)
         status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "goodwill", "days": 3})
         assert status == 200 and body["grant"]["until"] == "2027-01-19T08:00:00Z"
+
+
+def test_undo_with_days_null_explicitly_gives_access_with_no_end():
+    with stack_at(T0 + DAY):
+        # Given a removal / When undone with "days": null given explicitly
+        community_id, plan_id = _offer()
+        removal = _removed(_member(), community_id, plan_id, T0)
+        status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "lifetime gift", "days": None})
+        # Then the grant has no end, and the answer says nothing is billed
+        assert status == 200 and body["grant"]["until"] is None
+        assert body["billing_restarted"] is False and "no end" in body["next_step"]
+
+
+def test_undo_gives_back_only_the_place_removed_unless_every_place_is_asked():
+    with stack_at(T0 + DAY):
+        # Given a plan granting two Discord servers, and a member removed from one of them
+        _, first = call("POST", "/admin/communities", {"platform": "discord", "name": "A", "guild_id": "1", "role_id": "2"})
+        _, second = call("POST", "/admin/communities", {"platform": "discord", "name": "B", "guild_id": "3", "role_id": "4"})
+        _, plan = call("POST", "/admin/plans", {"name": "Both", "stripe_price_ids": ["price_m"], "grants": [
+            {"community_id": first["id"]}, {"community_id": second["id"]}]})
+        removal = _removed(_member("mbr_1"), first["id"], plan["id"], T0)
+        other = _removed(_member("mbr_2"), first["id"], plan["id"], T0)
+        # When the creator undoes the first member's removal (default), and the second one's for every place
+        assert call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "mistake"})[0] == 200
+        assert call("POST", f"/admin/removals/{other.id}/undo", {"reason": "mistake", "every_place": True})[0] == 200
+        # Then the first gets back only the server removed from; the second both
+        def places(member_id):
+            _, body = call("GET", f"/admin/members?member_id={member_id}")
+            return {e["community_id"]: e["state"] for e in body["members"][0]["entitlements"]}
+        assert places("mbr_1") == {first["id"]: "active"}
+        assert places("mbr_2") == {first["id"]: "active", second["id"]: "active"}
 
 
 def test_undo_twice_is_already_undone_and_gives_one_grant():
@@ -127,7 +163,10 @@ def test_undo_unknown_or_hostile_answers_in_the_envelope():
             call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "days": 0}),
             call("GET", "/admin/removals?cursor=%C3%A9"),
             call("GET", "/admin/removals?since=tomorrow"),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "every_place": "yes"}),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "days": "null"}),
+            call("POST", "/admin/removals/rmv_nope/undo", {"reason": "x", "every_place": {"a": [[[]]]}}),
         ]
-        assert [status for status, _ in answers] == [404, 400, 401, 405, 400, 400, 400, 400]
+        assert [status for status, _ in answers] == [404, 400, 401, 405, 400, 400, 400, 400, 400, 400, 400]
         assert all(set(body) == {"error"} and {"code", "message"} <= set(body["error"]) for _, body in answers)
         assert "GET /admin/removals" in answers[0][1]["error"]["message"]

@@ -72,7 +72,11 @@ CASES = [
     ("8 days ahead: not yet", NOW + 8 * DAY, NOW + DAY, _plan(), []),
     ("14-day renewal notice: warned 14 days ahead", NOW + 14 * DAY, NOW + DAY, _plan(14),
      [(CARD_EXPIRING, f"sub_1:{NOW + 14 * DAY}")]),
-    ("renewal notices off: no card warning either", NOW + 7 * DAY, NOW + DAY, _plan(None), []),
+    ("renewal notice off, card expiring -> card_expiring", NOW + 7 * DAY, NOW + DAY, _plan(None),
+     [(CARD_EXPIRING, f"sub_1:{NOW + 7 * DAY}")]),
+    ("renewal notice off, 8 days ahead: not yet", NOW + 8 * DAY, NOW + DAY, _plan(None), []),
+    ("3-day renewal notice: the card warning still 7 days ahead", NOW + 7 * DAY, NOW + DAY, _plan(3),
+     [(CARD_EXPIRING, f"sub_1:{NOW + 7 * DAY}")]),
     ("expiry not known yet (default card named only): nothing", NOW + 7 * DAY, None, _plan(), []),
 ]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from calendar import timegm
+
 import pytest
 
 from membergate.domain.billing import SubscriptionRecord, SubscriptionSnapshot, merge_snapshot
-from membergate.domain.lifecycle import DAY, decide
+from membergate.domain.lifecycle import DAY, decide, legal_notice_window, months_before
 from membergate.domain.model import OnGraceEnd, Plan, PlanGrant, PriceLine
 
 NOW = 1_800_000_000
@@ -45,8 +47,15 @@ CASES = [
      [], NOW + DAY),
     ("annual, 90 days ahead: the legal notice (3 months before)", _record("active", NOW + 90 * DAY, YEAR_LINE), _plan(),
      [("renewal_legal_notice", NOW + 90 * DAY)], NOW + 83 * DAY),
-    ("annual, 6 days ahead: both notices", _record("active", NOW + 6 * DAY, YEAR_LINE), _plan(),
-     [("renewal_notice", NOW + 6 * DAY), ("renewal_legal_notice", NOW + 6 * DAY)], None),
+    ("annual, 31 days ahead (1 calendar month from Feb 15 is Jan 15): the legal notice on time",
+     _record("active", NOW + 31 * DAY, YEAR_LINE), _plan(), [("renewal_legal_notice", NOW + 31 * DAY)], NOW + 24 * DAY),
+    # Intended change (was "both notices", the legal one counted as on time): 6 days ahead is past
+    # L215-1's window (at the latest one month before), so it still goes out but is marked late.
+    ("annual, 6 days ahead: both notices, the legal one late", _record("active", NOW + 6 * DAY, YEAR_LINE), _plan(),
+     [("renewal_notice", NOW + 6 * DAY), ("renewal_legal_notice:late", NOW + 6 * DAY)], None),
+    ("annual, 30 days ahead (Feb 14 is under a month away): the legal notice late",
+     _record("active", NOW + 30 * DAY, YEAR_LINE), _plan(), [("renewal_legal_notice:late", NOW + 30 * DAY)],
+     NOW + 23 * DAY),
     ("trial, 4 days left: nothing yet", _record("trialing", NOW + 4 * DAY), _plan(), [], NOW + DAY),
     ("trial, 3 days left: trial ending, no renewal notice", _record("trialing", NOW + 3 * DAY), _plan(),
      [("trial_ending", NOW + 3 * DAY)], None),
@@ -65,7 +74,7 @@ def test_decide_notices_table(name, record, plan, expected, next_due):
     # When the pure rules look at it now
     decision = decide([record], {plan.id: plan}, NOW)
     # Then exactly the expected notices are due, keyed by the period end they announce
-    got = [(r.kind, r.ends_at) for r in decision.reminders]
+    got = [(r.kind + (":late" if r.late else ""), r.ends_at) for r in decision.reminders]
     assert got == expected
     for reminder in decision.reminders:
         if reminder.ends_at is not None:
@@ -110,3 +119,58 @@ def test_merge_cancellation_ends_independent_of_order():
     one, two = merge_snapshot(merge_snapshot(base, a), b), merge_snapshot(merge_snapshot(base, b), a)
     # Then the same record results
     assert one == two and one.cancellation_ends == (end,)
+
+
+def _utc(*parts: int) -> int:
+    return timegm((*parts, 0)[:6])
+
+
+LEGAL_WINDOWS = [
+    # (name, renewal, time zone, expected window opening, expected window closing)
+    ("May 31: three calendar months back is Feb 28 (90 days would be Mar 2)", _utc(2027, 5, 31, 8, 0, 0), "UTC",
+     _utc(2027, 2, 28, 8, 0, 0), _utc(2027, 4, 30, 8, 0, 0)),
+    ("May 31 of a leap year: Feb 29", _utc(2028, 5, 31, 8, 0, 0), "UTC",
+     _utc(2028, 2, 29, 8, 0, 0), _utc(2028, 4, 30, 8, 0, 0)),
+    ("Mar 15: Dec 15 of the year before", _utc(2027, 3, 15, 12, 0, 0), "UTC",
+     _utc(2026, 12, 15, 12, 0, 0), _utc(2027, 2, 15, 12, 0, 0)),
+    # 00:30 in Paris on Apr 1 (summer time, UTC+2) is Mar 31 22:30 UTC: counted in UTC it would open
+    # on Dec 31; in Paris it opens on Jan 1 00:30 local (winter time, UTC+1), i.e. Dec 31 23:30 UTC.
+    ("Paris, Apr 1 00:30 local: the months are Paris months", _utc(2027, 3, 31, 22, 30, 0), "Europe/Paris",
+     _utc(2026, 12, 31, 23, 30, 0), _utc(2027, 2, 28, 23, 30, 0)),
+]
+
+
+@pytest.mark.parametrize("name,renewal,zone,opens,closes", LEGAL_WINDOWS, ids=[c[0] for c in LEGAL_WINDOWS])
+def test_legal_notice_window_in_calendar_months_of_the_creators_time_zone(name, renewal, zone, opens, closes):
+    # Given an annual renewal and the creator's time zone (from the table)
+    # When the L215-1 window is computed
+    window = legal_notice_window(renewal, zone)
+    # Then it runs from three to one calendar months before, wall-clock time kept
+    assert window == (opens, closes)
+
+
+def test_decide_legal_notice_opens_at_three_calendar_months_not_90_days():
+    # Given a yearly subscription renewing on May 31 (Feb 28 is 92 days before)
+    renewal = _utc(2027, 5, 31, 8, 0, 0)
+    record = _record("active", renewal, YEAR_LINE)
+    plans = {"pln_1": _plan(renewal=None)}
+    # When the rules look a second before Feb 28 08:00, then at it
+    before = decide([record], plans, months_before(renewal, 3) - 1)
+    at = decide([record], plans, months_before(renewal, 3))
+    # Then nothing is due before, the sweep is told to come back then, and the notice is due then, on time
+    assert before.reminders == () and before.next_due_at == months_before(renewal, 3)
+    assert [(r.kind, r.late) for r in at.reminders] == [("renewal_legal_notice", False)]
+
+
+def test_decide_legal_notice_in_paris_time_zone_opens_an_hour_later_than_in_utc():
+    # Given a yearly renewal on Apr 1 00:30 Paris time, and the rules looking on Dec 31 23:00 UTC
+    renewal = _utc(2027, 3, 31, 22, 30, 0)
+    record = _record("active", renewal, YEAR_LINE)
+    now = _utc(2026, 12, 31, 23, 0, 0)
+    plans = {"pln_1": _plan(renewal=None)}
+    # When counted in UTC and in the creator's Europe/Paris
+    utc = decide([record], plans, now)
+    paris = decide([record], plans, now, time_zone="Europe/Paris")
+    # Then in UTC the window is open (Dec 31 22:30), in Paris not yet (Jan 1 00:30 local)
+    assert [r.kind for r in utc.reminders] == ["renewal_legal_notice"]
+    assert paris.reminders == () and paris.next_due_at == _utc(2026, 12, 31, 23, 30, 0)

@@ -29,6 +29,8 @@ class AlertKind(str, Enum):
     UNDELIVERABLE = "undeliverable"  # a member message or an access change that could not be done
     DRIFT = "drift"  # reconciliation found Stripe, Membergate and a community disagreeing
     REMOVAL_TASK = "removal_task"  # a member the creator must remove by hand (WhatsApp, manual mode)
+    # An annual renewal's legal notice (L215-1) went out after its window: the member may terminate at any time.
+    LEGAL_NOTICE_LATE = "legal_notice_late"
 
 
 ALL_KINDS = frozenset(AlertKind)
@@ -136,6 +138,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "kind.undeliverable": "Could not be delivered (fix, then resync the member): {n}",
         "kind.drift": "Reconciliation drift: {n}",
         "kind.removal_task": "Members to remove by hand: {n}",
+        "kind.legal_notice_late": ("Annual renewal notices sent less than a month before renewal (French law, "
+                                   "L215-1: these members may terminate at any time, refund what they ask): {n}"),
         "survey": "exit survey: {answer}",
     },
     "fr": {
@@ -151,6 +155,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "kind.undeliverable": "Non délivrés (corrige, puis resynchronise le membre) : {n}",
         "kind.drift": "Écarts de réconciliation : {n}",
         "kind.removal_task": "Membres à retirer à la main : {n}",
+        "kind.legal_notice_late": ("Avis de reconduction annuelle envoyés moins d'un mois avant l'échéance "
+                                   "(art. L215-1 : ces membres peuvent résilier à tout moment) : {n}"),
         "survey": "questionnaire de départ : {answer}",
     },
 }

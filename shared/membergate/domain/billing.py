@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .consent import CheckoutConsent
 from .model import (
     CheckoutGate,
     Entitlement,
@@ -155,6 +156,9 @@ class SubscriptionRecord:
     cancellation_ends: tuple[int, ...] = ()
     # Every (time, status, prices) the subscription went through, for the KPIs (see HistoryPoint).
     history: tuple[HistoryPoint, ...] = ()
+    # What the member agreed to on the Checkout page that started it (None: not recorded, e.g.
+    # made outside Checkout or before Membergate kept it).
+    consent: CheckoutConsent | None = None
 
     @property
     def last_payment_refunded(self) -> bool:
@@ -336,12 +340,14 @@ def derive_entitlements(
     community_roles: dict[str, str | None],
     now: int,
     one_time: Sequence[tuple[str, GrantStatus]] = (),
+    scoped: Sequence[tuple[str, str, GrantStatus]] = (),
 ) -> list[Entitlement]:
     """One entitlement per plan grant the member has ever had, ended ones included.
 
     Every source of a plan (subscriptions, and ``one_time``: (plan id, status) of passes and
     lifetime purchases, see domain/grants.py) counts: the one giving the most access wins, so one
-    source ending never takes away what another still gives."""
+    source ending never takes away what another still gives. ``scoped``: (plan id, community id,
+    status) of grants of one place of a plan only (an undone removal), counted for that place."""
     per_plan: dict[str, GrantStatus] = {}
     for record in records:
         plan = plans.get(record.plan_id)
@@ -351,13 +357,20 @@ def derive_entitlements(
     for plan_id, status in one_time:
         if plan_id in plans:
             per_plan[plan_id] = best(per_plan.get(plan_id), status)
+    per_place: dict[tuple[str, str], GrantStatus] = {}
+    for plan_id, community_id, status in scoped:
+        if plan_id in plans:
+            per_place[(plan_id, community_id)] = best(per_place.get((plan_id, community_id)), status)
     out: list[Entitlement] = []
-    for plan_id in sorted(per_plan):
-        status = per_plan[plan_id]
+    for plan_id in sorted(per_plan.keys() | {p for p, _ in per_place}):
         for grant in plans[plan_id].grants:
+            whole, place = per_plan.get(plan_id), per_place.get((plan_id, grant.community_id))
+            found = best(whole, place) if place is not None else whole
+            if found is None:
+                continue  # only another place of this plan was given back
             role = grant.role_id or community_roles.get(grant.community_id)
             out.append(
-                Entitlement(plan_id, grant.community_id, role, status.state, status.until, status.reason)
+                Entitlement(plan_id, grant.community_id, role, found.state, found.until, found.reason)
             )
     return out
 

@@ -36,8 +36,11 @@ class AuditEntry:
 
 
 def manual_grant(grant_id: str, member_id: str, plan: Plan, days: int | None, reason: str, now: int,
-                 source: str = SOURCE_MANUAL) -> OneTimeGrant:
-    """A grant the creator gives: ``days`` from now, or forever with None."""
+                 source: str = SOURCE_MANUAL, community_id: str = "") -> OneTimeGrant:
+    """A grant the creator gives: ``days`` from now, or forever with None; of one place of the
+    plan with ``community_id`` (an undone removal), else of all."""
+    if community_id and community_id not in {g.community_id for g in plan.grants}:
+        raise InvalidRequestError(f"plan {plan.id} grants nothing in community {community_id}", field="community_id")
     if days is not None and not 1 <= days <= MAX_DAYS:
         raise InvalidRequestError(f"days must be between 1 and {MAX_DAYS}, or null for no end", field="days")
     return OneTimeGrant(
@@ -50,6 +53,7 @@ def manual_grant(grant_id: str, member_id: str, plan: Plan, days: int | None, re
         gate=CheckoutGate.PAID,
         source=source,
         reason=reason,
+        community_id=community_id,
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .billing import GrantStatus
+from .consent import CheckoutConsent, keep_consent
 from .model import CheckoutGate, EntitlementState, PlanKind
 
 
@@ -74,6 +75,9 @@ class OneTimeGrant:
     dispute_policy: str = DISPUTE_REVOKE  # the policy in force when the dispute was first seen
     source: str = SOURCE_CHECKOUT  # checkout | manual | access_code
     reason: str = ""  # the creator's words for a manual grant ("moderator", "compensation")
+    consent: CheckoutConsent | None = None  # what the member agreed to on the Checkout page (bought grants)
+    # Only this place of the plan ("": every place): an undo gives back the one place removed.
+    community_id: str = ""
 
     @property
     def given(self) -> bool:
@@ -105,6 +109,7 @@ def merge_grant(stored: OneTimeGrant | None, seen: OneTimeGrant) -> OneTimeGrant
         payment_intent=stored.payment_intent or seen.payment_intent,
         dispute=merge_dispute(stored.dispute, seen.dispute),
         dispute_policy=_merge_policy(stored, seen),
+        consent=keep_consent(stored.consent, seen.consent),
     )
 
 

@@ -6,9 +6,11 @@ from Stripe's ``invoice.upcoming`` (one account-wide lead time), so each plan ke
 
 from __future__ import annotations
 
-from calendar import timegm
+from calendar import monthrange, timegm
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from .billing import ENDED_STATUSES, SubscriptionRecord, grant_status, scheduled_end
 from .model import EntitlementState, OnGraceEnd, Plan
@@ -18,8 +20,14 @@ DAY = 86_400
 MAX_REMINDER_LEAD = DAY
 # French consumer law (Code de la consommation, L215-1): a tacitly renewing contract's notice goes
 # out at the earliest three months and at the latest one month before the cancellation deadline.
-# Membergate sends it at the window's opening; members can cancel up to the renewal itself.
-LEGAL_NOTICE_EARLIEST = 90 * DAY
+# Membergate sends it at the window's opening; members can cancel up to the renewal itself, so the
+# deadline is the renewal. Months are calendar months in the creator's time zone (90 days is not
+# three months around February).
+LEGAL_NOTICE_EARLIEST_MONTHS = 3
+LEGAL_NOTICE_LATEST_MONTHS = 1
+# The card-expiry warning has its own lead, so turning renewal notices off never silences it: a
+# member whose card lapses unwarned fails the charge, runs out of grace and is removed.
+CARD_NOTICE_DAYS = 7
 INTERVAL_SECONDS = {"day": DAY, "week": 7 * DAY, "month": 30 * DAY, "year": 365 * DAY}
 
 GRACE_STARTED = "grace_started"
@@ -42,6 +50,9 @@ class Reminder:
     period: str  # one message per (member, kind, period)
     grace_ends_at: int | None = None  # grace reminders
     ends_at: int | None = None  # notices: the renewal, trial end or access end they announce
+    # A legal renewal notice due only after its window closed (a late sweep, or a yearly
+    # subscription begun less than a month before renewal): still sent, and the creator is told.
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,10 +143,12 @@ def reminder_lead(plan: Plan) -> int:
 
 
 def decide(
-    records: list[SubscriptionRecord], plans: dict[str, Plan], now: int, cards: Mapping[str, CardOnFile] | None = None
+    records: list[SubscriptionRecord], plans: dict[str, Plan], now: int, cards: Mapping[str, CardOnFile] | None = None,
+    *, time_zone: str = "UTC",
 ) -> LifecycleDecision:
     """``cards``: the card on file per customer id, when read (the sweep); without it no card
-    warning is due, but its time is still scheduled so the sweep comes to look."""
+    warning is due, but its time is still scheduled so the sweep comes to look. ``time_zone``: the
+    creator's, where the legal notice's calendar months are counted."""
     reminders: list[Reminder] = []
     cancellations: list[Cancellation] = []
     upcoming: list[int] = []
@@ -172,7 +185,7 @@ def decide(
             end = scheduled_end(record.latest)
             if end is not None and end > now:
                 upcoming.append(end)
-            found, times = notices(record, plan, now, (cards or {}).get(record.customer_id))
+            found, times = notices(record, plan, now, (cards or {}).get(record.customer_id), time_zone=time_zone)
             reminders.extend(found)
             upcoming.extend(times)
     future = [t for t in upcoming if t > now]
@@ -218,8 +231,26 @@ def renews_tacitly_yearly(record: SubscriptionRecord) -> bool:
     return period is not None and period >= 365 * DAY
 
 
+def months_before(moment: int, months: int, time_zone: str = "UTC") -> int:
+    """The same wall-clock time ``months`` calendar months earlier in ``time_zone`` (the day kept,
+    or the month's last day: three months before May 31 is February 28 or 29)."""
+    zone = ZoneInfo(time_zone)
+    local = datetime.fromtimestamp(moment, timezone.utc).astimezone(zone)
+    index = local.year * 12 + local.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(local.day, monthrange(year, month + 1)[1])
+    earlier = local.replace(year=year, month=month + 1, day=day, tzinfo=None).replace(tzinfo=zone)
+    return int(earlier.timestamp())
+
+
+def legal_notice_window(renewal: int, time_zone: str = "UTC") -> tuple[int, int]:
+    """When L215-1's notice of a tacit renewal may go out: (3 months before, 1 month before)."""
+    return (months_before(renewal, LEGAL_NOTICE_EARLIEST_MONTHS, time_zone),
+            months_before(renewal, LEGAL_NOTICE_LATEST_MONTHS, time_zone))
+
+
 def notices(
-    record: SubscriptionRecord, plan: Plan, now: int, card: CardOnFile | None = None
+    record: SubscriptionRecord, plan: Plan, now: int, card: CardOnFile | None = None, *, time_zone: str = "UTC"
 ) -> tuple[list[Reminder], list[int]]:
     """Notices about an active or trialing subscription: (due now, times when the next fall due).
 
@@ -250,9 +281,9 @@ def notices(
             # Cancelled then taken back before the end: the member keeps everything and is told
             # so (the sweep sends it only when the cancellation receipt for that date went out).
             at(UNCANCELLED, now, cancelled_end)
-    # The card warning goes with the renewal notice (same days ahead; off with it, so a plan
-    # without notices costs no sweep visit per period).
-    card_lead = notice_lead(plan.renewal_notice_days, record)
+    # The card warning goes CARD_NOTICE_DAYS ahead, or with an earlier renewal notice; it stays on
+    # when renewal notices are off (see CARD_NOTICE_DAYS).
+    card_lead = notice_lead(max(plan.renewal_notice_days or 0, CARD_NOTICE_DAYS), record)
     if card_lead is not None and (card is None or card_expires_before(card, period_end)):
         send_at = period_end - card_lead
         if card is None:
@@ -269,5 +300,10 @@ def notices(
     if lead is not None:
         at(RENEWAL_NOTICE, period_end - lead, period_end)
     if renews_tacitly_yearly(record):
-        at(RENEWAL_LEGAL_NOTICE, period_end - LEGAL_NOTICE_EARLIEST, period_end)
+        opens, closes = legal_notice_window(period_end, time_zone)
+        if now >= opens:
+            reminders.append(Reminder(RENEWAL_LEGAL_NOTICE, sub, plan_id, f"{sub}:{period_end}", ends_at=period_end,
+                                      late=now > closes))
+        else:
+            upcoming.append(opens)
     return reminders, upcoming

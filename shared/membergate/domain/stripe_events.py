@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .billing import SubscriptionSnapshot
+from .consent import CheckoutConsent, checkout_consent
 from .errors import MalformedEventError
 from .lifecycle import CardOnFile, card_expires_at
 from .model import CheckoutGate, PriceLine
@@ -85,6 +86,7 @@ class CheckoutCompletion:
     amount_total: int = 0
     currency: str = ""
     payment_intent: str | None = None
+    consent: CheckoutConsent | None = None  # what the member agreed to on the page (completed sessions)
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,7 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         amount_total=_int_or_none(session.get("amount_total")) or 0,
         currency=str(session.get("currency") or "").lower(),
         payment_intent=_id(session.get("payment_intent")),
+        consent=checkout_consent(session, event.created) if gate is not CheckoutGate.FAILED else None,
     )
 
 

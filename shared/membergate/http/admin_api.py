@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
+from ..domain.consent import CheckoutConsent
 from ..domain.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
@@ -82,6 +83,7 @@ from .schemas import (
     ExportPriceOut,
     ExportPurchaseOut,
     ExportStatusOut,
+    ConsentOut,
     ExportSubscriptionOut,
     ExportTokenOut,
     WaitingOut,
@@ -141,7 +143,7 @@ def build_admin_app(
     )
 
     add_control_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
-                       undo_days=removal_undo_days)
+                       undo_days=removal_undo_days, public_base_url=lambda: public_base_url(app))
     add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
                          connectors=connectors, public_base_url=public_base_url, price_reader=price_reader)
 
@@ -747,6 +749,13 @@ def erasure_out(record: Any, waiting: Iterable[tuple[str, str]] = ()) -> Erasure
     )
 
 
+def consent_out(c: CheckoutConsent | None) -> ConsentOut | None:
+    if c is None:
+        return None
+    return ConsentOut(session_id=c.session_id, at=iso(c.at) or "",
+                      terms_of_service="accepted" if c.express else None, text_version=c.text_version or None)
+
+
 def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:
     m = x.member
     details = member_out(m, x.entitlements, x.access, x.messages)
@@ -770,12 +779,14 @@ def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:
                     for line in (r.latest.lines if r.latest else ())
                 ],
                 history=[ExportStatusOut(at=iso(o.created) or "", status=o.status) for o in r.observations],
+                consent=consent_out(r.consent),
             )
             for r in x.subscriptions
         ],
         purchases=[
             ExportPurchaseOut(purchase_id=g.grant_id, plan_id=g.plan_id, kind=g.kind.value, paid_at=iso(g.paid_at) or "",
-                              amount=g.amount, currency=g.currency, ended_reason=g.ended_reason or None)
+                              amount=g.amount, currency=g.currency, ended_reason=g.ended_reason or None,
+                              consent=consent_out(g.consent))
             for g in x.purchases
         ],
         entitlements=details.entitlements,

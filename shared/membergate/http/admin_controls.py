@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from ..domain.controls import AuditEntry, Removal, actor_of, undo_until
 from ..domain.errors import InvalidRequestError
 from ..domain.grants import OneTimeGrant
+from ..domain.links import Links
 from ..services import controls, removals
 from .edge import ADMIN_BODY_LIMIT, ID_PATTERN, body_text, raw_body, require_id
 from .resolver import iso
@@ -122,12 +123,21 @@ class RemovalsOut(BaseModel):
 
 class UndoIn(_Strict):
     reason: str = REASON
-    days: Days | None = Field(default=None, description="how long the restored access lasts; null (default) for no end")
+    days: Days | None = Field(
+        default=None,
+        description="how long the restored access lasts; absent: the undo window (REMOVAL_UNDO_DAYS, time for the "
+                    "member to pay again); null, given explicitly: no end (free access for good)",
+    )
+    every_place: bool = Field(
+        default=False, description="true: give back every place of the plan; false (default): only the place removed")
 
 
 class UndoOut(BaseModel):
     removal: RemovalOut
     grant: GrantDetailOut
+    billing_restarted: bool = Field(
+        default=False, description="always false: an undo gives access, it never restarts a Stripe subscription")
+    next_step: str = Field(description="what the member must do to keep access after the grant, with their join link")
 
 
 def removal_out(removal: Removal, window_days: int) -> RemovalOut:
@@ -137,6 +147,16 @@ def removal_out(removal: Removal, window_days: int) -> RemovalOut:
         undo_until=iso(undo_until(removal, window_days)) or "", undone_at=iso(removal.undone_at),
         undo_grant_id=removal.undo_grant_id,
     )
+
+
+def undo_next_step(until: str | None, join_url: str) -> str:
+    """The undo's answer: billing did not restart, and what the member does to keep access."""
+    if until is None:
+        return ("Billing was not restarted: access is given back with no end and nothing is charged; end it with "
+                "DELETE /admin/grants/{id} once the member pays again.")
+    return (f"Billing was not restarted: the member's Stripe subscription stays as it is (cancelled after a failed "
+            f"payment). Access is back until {until}; to keep it after that, the member pays again on the join page: "
+            f"{join_url}")
 
 
 def grant_detail(grant: OneTimeGrant) -> GrantDetailOut:
@@ -168,6 +188,7 @@ def add_control_routes(
     queue_factory: Callable[[], Any],
     now: Callable[[], int],
     undo_days: Callable[[], int] = lambda: 7,
+    public_base_url: Callable[[], str] = lambda: "",
 ) -> None:
     @app.get("/admin/audit")
     def audit_log(
@@ -208,11 +229,16 @@ def add_control_routes(
     def undo_removal(removal_id: str, body: UndoIn) -> UndoOut:
         require_id(removal_id, "removal_id")
         window = undo_days()
+        # Absent: the window's length (a removal undone by mistake gives the member time to pay
+        # again); only an explicit null gives access with no end.
+        days = body.days if "days" in body.model_fields_set else max(window, 1)
         removal, grant = removals.undo(
-            stores_factory(), queue_factory(), removal_id=removal_id, reason=body.reason, days=body.days,
-            actor=actor(app), now=now(), window_days=window,
+            stores_factory(), queue_factory(), removal_id=removal_id, reason=body.reason, days=days,
+            actor=actor(app), now=now(), window_days=window, every_place=body.every_place,
         )
-        return UndoOut(removal=removal_out(removal, window), grant=grant_detail(grant))
+        detail = grant_detail(grant)
+        return UndoOut(removal=removal_out(removal, window), grant=detail,
+                       next_step=undo_next_step(detail.until, Links(public_base_url()).join(grant.plan_id)))
 
     @app.post("/admin/members/<member_id>/grants", responses={201: {"description": "created"}})
     def give_grant(member_id: str, body: ManualGrantIn) -> Response[GrantDetailOut]:

@@ -581,6 +581,15 @@ class ExportStatusOut(BaseModel):
     status: str
 
 
+class ConsentOut(BaseModel):
+    session_id: str = Field(description="the Checkout Session the member agreed in")
+    at: str = Field(description="when (the checkout.session.completed event's time)")
+    terms_of_service: Literal["accepted"] | None = Field(
+        description="accepted: the member ticked the terms box (express consent); null: no box was shown (no TermsUrl)")
+    text_version: str | None = Field(
+        description="sha256 of the waiver text shown above the pay button, in the member's language; null: none")
+
+
 class ExportSubscriptionOut(BaseModel):
     subscription_id: str
     plan_id: str
@@ -589,6 +598,7 @@ class ExportSubscriptionOut(BaseModel):
     cancel_at_period_end: bool
     prices: list[ExportPriceOut]
     history: list[ExportStatusOut]
+    consent: ConsentOut | None = Field(default=None, description="what the member agreed to at Checkout; null: not recorded")
 
 
 class ExportPurchaseOut(BaseModel):
@@ -599,6 +609,7 @@ class ExportPurchaseOut(BaseModel):
     amount: int
     currency: str
     ended_reason: str | None
+    consent: ConsentOut | None = Field(default=None, description="what the member agreed to at Checkout; null: not recorded")
 
 
 class ExportCheckoutOut(BaseModel):

@@ -11,6 +11,7 @@ from ..domain.billing import ENDED_STATUSES, PAYMENT_SLACK, SubscriptionRecord, 
 from ..domain.disputes import PAUSE, collection_change, collection_key
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
+from ..domain.consent import keep_consent
 from ..domain.funnel import PAID
 from ..domain.grants import DISPUTE_POLICIES, DISPUTE_REVOKE, OneTimeGrant, dispute_policy_for, merge_dispute, merge_grant
 from ..domain.model import TERMINAL_LEDGER_STATUSES, CheckoutGate, LedgerEntry, LedgerStatus, Member, Plan, WorkKind
@@ -212,7 +213,9 @@ class BillingEventProcessor:
             customer_id=completion.customer_id or "",
             plan_id="",
         )
-        saved = self.stores.subscriptions.save(merge_checkout_gate(record, completion.gate))
+        # The page's consent is kept with the subscription it started, in the same write.
+        gated = replace(merge_checkout_gate(record, completion.gate), consent=keep_consent(record.consent, completion.consent))
+        saved = self.stores.subscriptions.save(gated)
         if saved.checkout_gate is CheckoutGate.PAID and record.checkout_gate is not CheckoutGate.PAID:
             # Counted when the gate first turns paid, so a redelivered event counts once.
             count_step(self.stores, completion.plan_id, PAID, event.created)
@@ -268,6 +271,7 @@ class BillingEventProcessor:
             amount=completion.amount_total,
             currency=completion.currency,
             payment_intent=completion.payment_intent or "",
+            consent=completion.consent,
         )
         stored = next((g for g in state.grants if g.grant_id == seen.grant_id), None)
         grant = merge_grant(stored, seen)

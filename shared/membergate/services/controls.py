@@ -108,13 +108,14 @@ def _plan(stores: Stores, plan_id: str) -> Plan:
 
 def give_grant(
     stores: Stores, queue: AccessWorkQueue, *, member_id: str, plan_id: str, days: int | None, reason: str,
-    actor: str, now: int, grant_id: str | None = None,
+    actor: str, now: int, grant_id: str | None = None, community_id: str = "",
 ) -> OneTimeGrant:
-    """A grant of ``plan_id`` for ``days`` (None: no end), one more source in the member's union."""
+    """A grant of ``plan_id`` for ``days`` (None: no end), one more source in the member's union;
+    of the plan's place ``community_id`` only when given."""
     if stores.members.get(member_id) is None:
         raise NotFoundError(f"member {member_id} does not exist; list members with GET /admin/members")
     plan = _plan(stores, plan_id)
-    grant = manual_grant(grant_id or _new_id("mgr"), member_id, plan, days, reason, now)
+    grant = manual_grant(grant_id or _new_id("mgr"), member_id, plan, days, reason, now, community_id=community_id)
     _index(stores).index_grant(grant.grant_id, member_id)
     stores.grants.save(grant)
     _refresh(stores, queue, member_id, now)

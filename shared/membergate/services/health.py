@@ -74,6 +74,16 @@ class HealthTargets:
     # number id, gateway mode the gateway's address.
     whatsapp_phone_number_id_set: bool = False
     whatsapp_gateway_url_set: bool = False
+    # TermsUrl set (Checkout then asks the member to tick the terms box); None: not known, no check.
+    terms_url_set: bool | None = None
+
+
+TERMS_CHECK = "checkout asks the member's express consent (TermsUrl is set)"
+TERMS_FIX = (
+    "set TermsUrl (your terms of sale, saying that access starts at once and the 14-day withdrawal right "
+    "is waived) and deploy, and the same URL in Stripe Dashboard → Settings → Public details, so Checkout "
+    "asks the member's express consent: without it EU members can ask a full refund within 14 days"
+)
 
 
 def deployment_health(
@@ -83,7 +93,8 @@ def deployment_health(
     targets: HealthTargets,
     elapsed: Callable[[], float] | None = None,
 ) -> HealthReport:
-    """Every check in a fixed order: secrets, schedules, dead-letter queues, then each community's bot."""
+    """Every check in a fixed order: secrets, schedules, dead-letter queues, the consent box, then each
+    community's bot."""
     elapsed = elapsed or _stopwatch()  # from the start: the deadline covers the AWS reads too
     communities = stores.catalog.list_communities()
     platforms = {c.platform for c in communities}
@@ -109,6 +120,8 @@ def deployment_health(
                                       "above); run `membergate doctor` again", detail="not read"))
             continue
         checks.append(read())
+    if targets.terms_url_set is not None:
+        checks.append(HealthCheck(TERMS_CHECK, targets.terms_url_set, None if targets.terms_url_set else TERMS_FIX))
     checks.extend(_whatsapp_checks(communities, targets))
     checks.extend(_community_checks(stores, connectors, communities, elapsed))
     return HealthReport(tuple(checks))

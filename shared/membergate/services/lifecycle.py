@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from datetime import datetime, timezone
+
+from ..domain.alerts import AlertKind
 from ..domain.billing import SubscriptionRecord, merge_snapshot
 from ..domain.errors import RetryableError
 from ..domain.lifecycle import (
@@ -20,6 +23,7 @@ from ..domain.lifecycle import (
 from ..domain.stripe_events import snapshot_of
 from ..domain.model import MessageKey, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
+from .alerts import AlertRecorder, record_alert
 from .membership import refresh_member
 from .member_links import issue_portal_link
 from .survey import issue_survey_link
@@ -42,12 +46,16 @@ def run_lifecycle(
     access_queue: AccessWorkQueue,
     now: int,
     limit: int = SWEEP_BATCH,
+    alerts: AlertRecorder | None = None,
+    time_zone: str = "UTC",
 ) -> SweepReport:
+    """``alerts``: where a late legal notice is reported to the creator; ``time_zone``: the
+    creator's, where the legal notice's calendar months are counted."""
     members = reminders = cancellations = errors = 0
     for member_id in stores.entitlements.due(now, limit):
         members += 1
         try:
-            sent, cancelled = _sweep_member(stores, billing, access_queue, member_id, now)
+            sent, cancelled = _sweep_member(stores, billing, access_queue, member_id, now, alerts, time_zone)
         except RetryableError:
             # Left due: the next run tries again (e.g. Stripe unreachable while cancelling).
             errors += 1
@@ -115,8 +123,20 @@ def _cards(stores: Stores, records: list[SubscriptionRecord]) -> dict[str, CardO
     return found
 
 
+def _late_legal_notice(alerts: AlertRecorder | None, member_id: str, plan_id: str, reminder: Reminder, now: int) -> None:
+    """Tell the creator a legal renewal notice went out after its window (sent once: after its claim)."""
+    if not reminder.late or reminder.ends_at is None:
+        return
+    renewal = datetime.fromtimestamp(reminder.ends_at, timezone.utc).strftime("%Y-%m-%d")
+    record_alert(alerts, AlertKind.LEGAL_NOTICE_LATE, f"legal_notice_late:{member_id}:{reminder.period}", now,
+                 member_id=member_id, subject=plan_id,
+                 detail=f"renewal {renewal}, {reminder.subscription_id}: notice sent late, the member may "
+                        "terminate at any time (L215-1)")
+
+
 def _sweep_member(
-    stores: Stores, billing: BillingGateway, access_queue: AccessWorkQueue, member_id: str, now: int
+    stores: Stores, billing: BillingGateway, access_queue: AccessWorkQueue, member_id: str, now: int,
+    alerts: AlertRecorder | None = None, time_zone: str = "UTC",
 ) -> tuple[int, int]:
     records = stores.subscriptions.for_member(member_id)
     plans = {}
@@ -125,7 +145,7 @@ def _sweep_member(
             plan = stores.catalog.get_plan(record.plan_id)
             if plan is not None:
                 plans[plan.id] = plan
-    decision = decide(records, plans, now, _cards(stores, records))
+    decision = decide(records, plans, now, _cards(stores, records), time_zone=time_zone)
     sent = 0
     for reminder in decision.reminders:
         plan = plans[reminder.plan_id]
@@ -148,15 +168,16 @@ def _sweep_member(
             ]
         )
         sent += 1
+        _late_legal_notice(alerts, member_id, plan.id, reminder, now)
     cancelled = 0
     if decision.cancellations:
         records = _recheck_with_stripe(stores, billing, records, decision, now)
-        decision = decide(records, plans, now)
+        decision = decide(records, plans, now, time_zone=time_zone)
     by_id = {r.subscription_id: r for r in records}
     for cancellation in decision.cancellations:
         billing.cancel_subscription(cancellation.subscription_id, cancellation.idempotency_key)
         stores.subscriptions.save(replace(by_id[cancellation.subscription_id], cancel_requested_at=now))
         cancelled += 1
     # Recompute the projection (grace may just have ended) and set the next due time.
-    refresh_member(stores, access_queue, member_id, now, sweep_now=False)
+    refresh_member(stores, access_queue, member_id, now, sweep_now=False, time_zone=time_zone)
     return sent, cancelled

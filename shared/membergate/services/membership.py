@@ -53,8 +53,10 @@ def current_view(
                 else:
                     community = stores.catalog.get_community(grant.community_id)
                 community_roles[grant.community_id] = community.role_id if community else None
-    one_time = [(grant.plan_id, status) for grant, status in statuses(grants, now)]
-    entitlements = derive_entitlements(records, found, community_roles, now, one_time)
+    counted = statuses(grants, now)
+    one_time = [(grant.plan_id, status) for grant, status in counted if not grant.community_id]
+    scoped = [(grant.plan_id, grant.community_id, status) for grant, status in counted if grant.community_id]
+    entitlements = derive_entitlements(records, found, community_roles, now, one_time, scoped)
     return MemberView(records, found, entitlements, grants)
 
 
@@ -66,11 +68,14 @@ def refresh_member(
     *,
     sweep_now: bool,
     state: MemberState | None = None,
+    time_zone: str = "UTC",
 ) -> MemberView:
     """Recompute the projection; queue convergence for every community whose entitlement moved.
 
     ``sweep_now`` asks the lifecycle sweep to look at the member at once when reminders or
     cancellations may be due (the sweep's message claims keep those exactly-once).
+    ``time_zone``: the creator's, as the sweep has it (the legal notice's calendar months); others
+    schedule in UTC, at most about a day off, and the sweep's own refresh puts the time right.
     ``state``, when the caller has just read it (and put what it saved since in it), saves
     reading the projection, the subscriptions and the grants again.
     """
@@ -92,6 +97,8 @@ def refresh_member(
             view = current_view(stores, member_id, now, records=view.records, grants=caught)
             changed = _changed(stored, view)
     decision = decide(view.records, view.plans, now)
+    if time_zone != "UTC":  # the sweep's own refresh: the legal notice's months in the creator's zone
+        decision = decide(view.records, view.plans, now, time_zone=time_zone)
     due = now if sweep_now and (decision.reminders or decision.cancellations) else decision.next_due_at
     # A pass's end (or a queued pass's start) is due too: the sweep ends access on time.
     ahead = [t for t in (due, *upcoming_ends(view.grants, now)) if t is not None]

@@ -104,10 +104,13 @@ def find(stores: Stores, removal_id: str) -> Removal:
 
 def undo(
     stores: Stores, queue: AccessWorkQueue, *, removal_id: str, reason: str, days: int | None, actor: str,
-    now: int, window_days: int,
+    now: int, window_days: int, every_place: bool = False,
 ) -> tuple[Removal, OneTimeGrant]:
     """Give the access back as a manual grant of the removal's plan, audited, and tell the member.
 
+    The grant covers the one place removed (``every_place``: all of the plan's places) for ``days``
+    (None: no end; the HTTP default is the undo window, time for the member to pay again). Billing
+    is not restarted: a subscription Stripe cancelled stays cancelled.
     The undo is claimed on the record first (conditional), so two undos at once give one grant."""
     removal = find(stores, removal_id)
     undo_refusal(removal, now, window_days)
@@ -118,7 +121,7 @@ def undo(
     try:
         grant = controls.give_grant(
             stores, queue, member_id=removal.member_id, plan_id=removal.plan_id or "", days=days, reason=reason,
-            actor=actor, now=now, grant_id=grant_id,
+            actor=actor, now=now, grant_id=grant_id, community_id="" if every_place else removal.community_id,
         )
     except Exception:
         log.clear_undone(removal.id)  # nothing was given: the creator may try again

@@ -210,6 +210,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     # The KPIs' history: {"lines": [distinct price lines], "points": [[created, status, paused, line set]]}
     history = JSONAttribute(null=True)
     version = VersionAttribute()
+    # What the member agreed to on the Checkout page: {"session_id", "at", "terms_of_service", "text_version"}
+    consent = JSONAttribute(null=True)
 
 
 class GrantItem(MembershipItem, discriminator="grant"):
@@ -228,6 +230,8 @@ class GrantItem(MembershipItem, discriminator="grant"):
     dispute_policy = UnicodeAttribute(null=True)
     source = UnicodeAttribute(null=True)  # manual | access_code; absent: paid through checkout
     reason = UnicodeAttribute(null=True)
+    consent = JSONAttribute(null=True)  # as SubscriptionItem.consent
+    community_id = UnicodeAttribute(null=True)  # only this place of the plan (an undone removal); absent: all
 
 
 class AuditItem(MembershipItem, discriminator="audit"):

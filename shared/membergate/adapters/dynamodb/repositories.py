@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 from datetime import datetime, timezone
 
@@ -13,6 +13,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.transactions import TransactWrite
 
 from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
+from ...domain.consent import CheckoutConsent
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
 from ...domain.lifecycle import CardOnFile, EmailOnFile
@@ -556,6 +557,7 @@ class DynamoSubscriptionRepository:
             dispute_paused=True if record.dispute_paused else None,
             cancellation_ends=list(record.cancellation_ends) or None,
             history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
+            consent=_consent_json(record.consent),
         )
         if record.version is not None:
             item.version = record.version
@@ -657,7 +659,19 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         dispute_paused=bool(item.dispute_paused),
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
         history=_history(item.history, latest.lines if latest else ()) if item.history else (),
+        consent=_consent(item.consent),
     )
+
+
+def _consent_json(consent: CheckoutConsent | None) -> dict | None:
+    return asdict(consent) if consent is not None else None
+
+
+def _consent(raw: dict | None) -> CheckoutConsent | None:
+    if not isinstance(raw, dict):
+        return None
+    return CheckoutConsent(str(raw.get("session_id") or ""), int(raw.get("at") or 0),
+                           str(raw.get("terms_of_service") or ""), str(raw.get("text_version") or ""))
 
 
 # A point whose lines are the latest snapshot's refers to them: a subscription with thousands of
@@ -719,6 +733,8 @@ class DynamoGrantRepository:
             dispute_policy=grant.dispute_policy if grant.dispute else None,
             source=grant.source if grant.given else None,
             reason=grant.reason or None,
+            consent=_consent_json(grant.consent),
+            community_id=grant.community_id or None,
             # Bought grants are listed by the KPIs (one-time revenue); given ones are not revenue.
             gsi1pk=None if grant.given else grant_kind_shard(grant.grant_id),
             gsi1sk=None if grant.given else grant.grant_id,
@@ -761,6 +777,8 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         dispute_policy=item.dispute_policy or DISPUTE_REVOKE,
         source=item.source or SOURCE_CHECKOUT,
         reason=item.reason or "",
+        consent=_consent(item.consent),
+        community_id=item.community_id or "",
     )
 
 
