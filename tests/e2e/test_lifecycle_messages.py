@@ -256,7 +256,7 @@ def _pay_as(stack, plan_id: str, username: str) -> None:
 
 def test_trial_ending_notice_arrives_through_the_clock_once_before_the_first_charge(stack):
     # Given a plan with a 7-day free trial (the member is told 3 days before it ends, the default)
-    guild, role = "955500000000000081", "955500000000000082"
+    guild, role = "955500000000000083", "955500000000000084"
     price = {"price_id": "price_e2e_trial", "unit_amount": 1100, "currency": "eur", "interval": "month",
              "product_name": "Monthly with a trial"}
     assert stack.post("/_local/stripe/_control/prices", json_body=price).status == 200

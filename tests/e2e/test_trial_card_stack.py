@@ -14,7 +14,9 @@ from tests.e2e.conftest import ADMIN_TOKEN
 pytestmark = pytest.mark.e2e
 
 GUILD, ROLE = "956600000000000001", "956600000000000002"
-SAME_CARD, OTHER_CARD = "4242 4242 4242 4242", "5555 5555 5555 4444"
+# Cards no other e2e test pays with: the stack is shared, and a card that had a trial anywhere in it
+# would end Ana's trial too (the rule under test). Stripe's Visa debit and Mastercard debit test cards.
+SAME_CARD, OTHER_CARD = "4000 0566 5566 5556", "5200 8282 8282 8210"
 
 
 def _trial_plan(stack) -> str:
