@@ -149,6 +149,35 @@ def test_welcome_dms_closed_goes_by_email():
     assert h.stores.messages.status(WELCOME_KEY) is MessageStatus.SENT
 
 
+class _ClaimedMeanwhile:
+    """A message store where another sender claims each message between our look and our claim."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+
+    def claim(self, key: MessageKey, now: int) -> bool:
+        self.inner.claim(key, now)  # the other dispatcher thread got there first
+        return self.inner.claim(key, now)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_welcome_claimed_by_a_concurrent_convergence_is_not_emailed_twice():
+    # Given a member with DMs closed whose welcome another dispatcher thread claims at the same moment
+    h = Harness()
+    mailer = with_email(h)
+    h.member()
+    h.connector.closed_dms.add(USER)
+    h.stores = replace(h.stores, messages=_ClaimedMeanwhile(h.stores.messages))
+    h.dispatcher.stores = h.stores
+    # When this thread's convergence gives access
+    paid_signup(h)
+    # Then it leaves the welcome to the thread that claimed it: no email from this one
+    assert mailer.sent == []
+    assert h.stores.messages.status(WELCOME_KEY) is MessageStatus.QUEUED
+
+
 def test_email_always_sends_each_message_on_discord_and_by_email_and_records_both():
     # Given a deployment with EmailMessages: always, and a member whose email is known and DMs open
     h = Harness()

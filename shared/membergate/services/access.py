@@ -421,8 +421,11 @@ class AccessDispatcher:
         status = self.stores.messages.status(key)
         if status is not None and status.final:
             return status, ""
-        if status is None:
-            self.stores.messages.claim(key, now)
+        if status is None and not self.stores.messages.claim(key, now):
+            # Another convergence of this member (a second dispatcher thread) claimed it a moment
+            # ago and is sending it: one sender per message. An email has no idempotency key, so
+            # two senders meant two emails; a crashed sender's retry finds it queued and sends.
+            return MessageStatus.QUEUED, ""
         reach = self._reach(member, community)
         refused = ""
         if reach is None:
