@@ -563,18 +563,32 @@ def migrate_extend(
     migration_id: str = typer.Argument(..., help="mig_..."),
     deadline: str = typer.Option(..., "--deadline", help="the new deadline: 2027-01-15 or epoch seconds"),
     reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
-    page: int = typer.Option(100, "--page", min=1, max=200, help="members moved per request"),
+    page: int = typer.Option(50, "--page", min=1, max=200, help="members moved per request"),
+    cursor: str | None = typer.Option(None, "--cursor", help="resume an interrupted extension from this page"),
 ) -> None:
     """Move the deadline, and every pending member's access with it (audited)."""
     c = _ctx(ctx)
     # The first request moves the deadline; the pages then move the members' grants, one request
-    # each (the admin function has 15 s). Interrupted, run the same command again: it resumes.
+    # each (the admin function has 15 s). Every page is idempotent: one that could not be reached is
+    # sent once more, and an interruption says how to resume (running the command again also works).
     data: dict[str, Any] = {}
-    cursor: str | None = None
     epoch = parse_deadline(deadline)
+    path = _migration_path(migration_id, "/extend")
     while True:
         body = {"deadline": epoch, "reason": reason, "cursor": cursor, "limit": page}
-        reply = _run(lambda: c.api.post(_migration_path(migration_id, "/extend"), body))
+        try:
+            try:
+                reply = c.api.post(path, body)
+            except CliError as error:
+                if not str(error).startswith("cannot reach"):
+                    raise
+                reply = c.api.post(path, body)  # a timeout: the page may have been done; doing it again is safe
+        except CliError as error:
+            err.print(f"[red]✘[/red] {error}")
+            if cursor is not None:
+                err.print(f"the deadline already moved; resume with: membergate migrate extend {migration_id} "
+                          f"--deadline {epoch} --reason '…' --cursor {cursor}", markup=False)
+            raise typer.Exit(1) from None
         if not data:
             data = dict(reply)
         else:

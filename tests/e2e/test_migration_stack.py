@@ -79,3 +79,50 @@ def test_cli_migrate_create_import_announce_status_extend(stack, tmp_path):
     assert json.loads(extended.output)["members_moved"] == 2
     assert json.loads(extended.output)["migration"]["deadline"] == "2099-02-01T00:00:00Z"
     assert past.exit_code == 1 and "deadline" in past.output
+
+
+def test_extend_stopped_after_its_first_page_nobody_loses_access_at_the_old_deadline_and_the_post_gives_prices(stack):
+    # Given a French Telegram group moving to a founder price of 3 € a month (the regular one 7 €), three members imported
+    chat = -1002000000992
+    stack.post("/_local/telegram/_control/chats", json_body={"id": chat, "title": "Cercle prix"})
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "telegram", "name": "Cercle prix", "chat_id": str(chat), "locale": "fr"}).json()
+    plans = []
+    for price, amount, name in (("price_e2e_mig_founder", 300, "Fondateur"), ("price_e2e_mig_regular", 700, "Mensuel")):
+        stack.post("/_local/stripe/_control/prices", json_body={"price_id": price, "unit_amount": amount,
+                                                                "currency": "eur", "interval": "month"})
+        plans.append(stack.post("/admin/plans", admin=True, json_body={
+            "name": name, "stripe_price_ids": [price], "grants": [{"community_id": community["id"]}]}).json())
+    now = stack.get("/_local/clock").json()["epoch"]
+    old, new = now + 2 * 86_400, now + 10 * 86_400
+    migration = stack.post("/admin/migrations", admin=True, json_body={
+        "community_id": community["id"], "plan_id": plans[0]["id"], "regular_plan_id": plans[1]["id"], "deadline": old}).json()
+    ids = ["7300000101", "7300000102", "7300000103"]
+    imported = stack.request("POST", f"/admin/migrations/{migration['id']}/members", admin=True,
+                             data="\n".join(ids).encode(), headers={"Content-Type": "text/csv"})
+    assert imported.status == 200, imported.text
+    # When the offer is announced, then an extension moves the deadline but stops after its first page of one member
+    assert stack.post(f"/admin/migrations/{migration['id']}/announce", admin=True).status == 200
+    first = stack.post(f"/admin/migrations/{migration['id']}/extend", admin=True,
+                       json_body={"deadline": new, "reason": "vacances", "limit": 1}).json()
+    # And the clock passes the old deadline (the sweep runs)
+    assert stack.post("/_local/clock", json_body={"advance_seconds": old - now + 3_600}).status == 200
+    stack.post("/_local/drain")
+    # Then the group post named the founder price with its amount beside the regular one, in French
+    posts = [m["text"] for m in stack.get("/_local/telegram/messages").json()["messages"] if m["chat"]["id"] == chat]
+    assert any("Fondateur (3,00 € / mois au lieu de 7,00 € / mois)" in text for text in posts), posts
+    # And the first page moved one member; every member still has access, until the new deadline
+    assert first["members_moved"] == 1 and first["next_cursor"] is not None
+    for external_id in ids:
+        found = stack.get(f"/admin/members?telegram_user_id={external_id}", admin=True).json()["members"][0]
+        assert [(e["state"], e["until"]) for e in found["entitlements"]] == [("active", _iso(new))], found
+    # When the rest of the extension runs, nothing is left to write: the sweep already moved them
+    rest = stack.post(f"/admin/migrations/{migration['id']}/extend", admin=True,
+                      json_body={"deadline": new, "reason": "vacances", "cursor": first["next_cursor"]}).json()
+    assert (rest["members_moved"], rest["already_moved"], rest["next_cursor"]) == (0, 2, None)
+
+
+def _iso(epoch: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from membergate.domain.grants import OneTimeGrant
 from membergate.domain.migration import Migration, MigrationMember, migration_grant
@@ -91,3 +98,48 @@ def seed(stores: Stores, migration: Migration, count: int, now: int) -> list[str
         stores.migrations.add_member(MigrationMember(migration.id, member_id, now))
         ids.append(member_id)
     return ids
+
+
+class ScriptedExtendApi:
+    """A loopback admin API for ``membergate migrate extend``: answers each POST with the next scripted
+    reply (a dict), or drops the connection for ``None`` (the request timed out); records the bodies."""
+
+    def __init__(self, replies: list[dict[str, Any] | None]) -> None:
+        self.replies = list(replies)
+        self.bodies: list[dict[str, Any]] = []
+
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                api.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+                reply = api.replies.pop(0)
+                if reply is None:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                raw = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def extend_reply(moved: int, already: int, next_cursor: str | None, deadline: str = "2027-02-01T00:00:00Z") -> dict[str, Any]:
+    return {"migration": {"id": "mig_1", "deadline": deadline}, "members_moved": moved, "already_moved": already,
+            "next_cursor": next_cursor}

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from typer.testing import CliRunner
 
+from membergate.cli import app as cli_app
 from membergate.domain.errors import ConflictError
 from membergate.domain.grants import OneTimeGrant
 from membergate.domain.migration import Migration, grant_end, migration_grant, migration_grant_id
@@ -19,7 +21,17 @@ from membergate.services.migration import extend
 from membergate.services.migration_deadline import catch_up
 from tests.support.fakes import FakeBilling, FakeQueue
 from tests.support.harness import GUILD, ROLE, Harness
-from tests.support.migration_doubles import COMMUNITY, PLAN, Crash, CrashingGrants, FakeMigrations, migration_stores, seed
+from tests.support.migration_doubles import (
+    COMMUNITY,
+    PLAN,
+    Crash,
+    CrashingGrants,
+    FakeMigrations,
+    ScriptedExtendApi,
+    extend_reply,
+    migration_stores,
+    seed,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +39,7 @@ T0 = 1_800_000_000
 DAY = 86_400
 OLD = T0 + 14 * DAY
 NEW = OLD + 7 * DAY
+runner = CliRunner()
 MIGRATION = Migration("mig_1", COMMUNITY.id, PLAN.id, OLD, "", T0)
 
 
@@ -159,3 +172,29 @@ def test_dispatcher_converging_after_the_old_deadline_keeps_a_member_no_page_rea
     # Then the role stays and the grant now ends at the migration's deadline
     assert ROLE in (h.connector.roles_of(GUILD, "555555555555555555") or set())
     assert _ends(h.stores, ["mbr_1"]) == [NEW]
+
+
+def test_cli_extend_walks_every_page_and_sends_a_timed_out_page_once_more():
+    # Given an API whose second page times out once (the page is idempotent: sending it again is safe)
+    api = ScriptedExtendApi([extend_reply(2, 0, "mbr_0001"), None, extend_reply(1, 1, None)])
+    with api.serving() as url:
+        # When the creator extends
+        result = runner.invoke(cli_app, ["--url", url, "--token", "t", "migrate", "extend", "mig_1", "--deadline",
+                                         "2027-02-01", "--reason", "holidays", "--page", "2"])
+    # Then every page was sent with the same deadline, the timed-out one twice, and the counts add up
+    assert result.exit_code == 0, result.output
+    assert [b["cursor"] for b in api.bodies] == [None, "mbr_0001", "mbr_0001"]
+    assert {b["deadline"] for b in api.bodies} == {1801440000} and {b["limit"] for b in api.bodies} == {2}
+    assert "3 pending member(s) moved, 1 already there" in result.output
+
+
+def test_cli_extend_interrupted_says_how_to_resume_from_the_page_it_reached():
+    # Given an API that stops answering after the first page
+    api = ScriptedExtendApi([extend_reply(2, 0, "mbr_0001"), None, None])
+    with api.serving() as url:
+        # When the creator extends
+        result = runner.invoke(cli_app, ["--url", url, "--token", "t", "migrate", "extend", "mig_1", "--deadline",
+                                         "2027-02-01", "--reason", "holidays"])
+    # Then it fails, saying the deadline already moved and the command that resumes from that page
+    assert result.exit_code == 1
+    assert "--cursor mbr_0001" in result.output and "deadline already moved" in result.output

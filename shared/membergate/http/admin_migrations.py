@@ -50,7 +50,8 @@ class ExtendMigrationIn(_Strict):
     reason: str = REASON
     cursor: str | None = Field(default=None, pattern=ID_PATTERN, max_length=200,
                                description="next_cursor of the previous page; null (the first page) moves the deadline")
-    limit: int = Field(default=100, ge=1, le=200, description="members handled by this request (a request has 15 s)")
+    limit: int = Field(default=migrations.EXTEND_PAGE, ge=1, le=200,
+                       description="members handled by this request (a request has 15 s)")
 
 
 class MigrationOut(BaseModel):
