@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from membergate.domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
-from membergate.domain.errors import ConflictError
+from membergate.domain.errors import ConflictError, SoldOutError
 from membergate.domain.model import CheckoutAttempt, CheckoutGate, EntitlementState, Plan, PlanGrant
+from membergate.domain.seats import SeatTake, is_stale_hold
 from membergate.domain.stripe_events import parse_event, subscription_snapshot
 from membergate.domain.tiers import MoveKind, choose_move
-from membergate.services.checkout import CheckoutRequest, TierSwitch, start_checkout
+from membergate.services.checkout import CheckoutRequest, TierSwitch, release_seat, start_checkout
 from tests.support import stripe_events as se
 from tests.support.harness import DAY, ROLE, T0, VIP_ROLE, Harness
+from tests.support.seats import FakeSeatStore
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +79,58 @@ def test_start_checkout_on_another_tier_switches_the_live_subscription():
     assert h.billing.switches[0]["subscription_id"] == "sub_1"
     assert h.billing.switches[0]["price_id"] == "price_vip"
     assert h.billing.sessions == {}
+
+
+def with_seats(h: Harness, plan_id: str, seats: int) -> FakeSeatStore:
+    store = FakeSeatStore()
+    h.stores = replace(h.stores, seats=store)
+    h.stores.catalog.plans[plan_id] = replace(h.stores.catalog.get_plan(plan_id), seats=seats)
+    return store
+
+
+def test_start_checkout_on_a_sold_out_tier_is_refused_and_nothing_is_switched():
+    # Given a member paying for the monthly tier, and a one-seat VIP tier whose seat another member holds
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    assert seats.take("pln_vip", "mbr_other", 1, h.now) is SeatTake.TAKEN
+    # When they pick the VIP tier
+    with pytest.raises(SoldOutError, match="sold out"):
+        checkout(h, "pln_vip")
+    # Then their subscription is not switched and the one seat is still the other member's
+    assert h.billing.switches == []
+    assert seats.taken("pln_vip") == 1 and ("pln_vip", "mbr_1") not in seats.holds
+
+
+def test_start_checkout_switch_onto_a_seats_tier_takes_a_seat_kept_for_good():
+    # Given a member paying for the monthly tier, and a two-seat VIP tier with none taken
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 2)
+    # When they switch to VIP (twice: a double click)
+    assert checkout(h, "pln_vip") == checkout(h, "pln_vip") == TierSwitch("sub_1", "pln_monthly", "pln_vip")
+    # Then one seat is counted, held by the subscription, and not reclaimed as stale a day later
+    assert seats.taken("pln_vip") == 1
+    assert seats.holds[("pln_vip", "mbr_1")] == "sub_1"
+    assert not is_stale_hold(seats.held_at[("pln_vip", "mbr_1")], seats.holds[("pln_vip", "mbr_1")], h.now + DAY)
+    assert seats.take("pln_vip", "mbr_2", 2, h.now + DAY) is SeatTake.TAKEN
+    assert seats.take("pln_vip", "mbr_3", 2, h.now + DAY) is SeatTake.SOLD_OUT
+    # and an expired Checkout Session of that member gives nothing back
+    assert not release_seat(h.stores, plan_id="pln_vip", member_id="mbr_1", session_id="cs_whatever")
+    assert seats.taken("pln_vip") == 2
+
+
+def test_start_checkout_switch_refused_by_stripe_gives_the_seat_back():
+    # Given a member paying for the monthly tier, a one-seat VIP tier, and Stripe refusing the update
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    h.billing.fail_with = RuntimeError("stripe down")
+    # When they pick VIP
+    with pytest.raises(RuntimeError):
+        checkout(h, "pln_vip")
+    # Then the seat is back on sale
+    assert seats.taken("pln_vip") == 0 and seats.holds == {}
 
 
 def test_tier_switch_moves_the_role_without_a_gap():

@@ -115,13 +115,26 @@ def start_checkout(
         record = next(r for r in view.records if r.subscription_id == move.subscription_id)
         # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
         version = record.latest.event_id if record.latest else "none"
-        billing.switch_subscription_price(
-            subscription_id=move.subscription_id,
-            price_id=price_id,
-            member_id=member.id,
-            plan_id=plan.id,
-            idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
-        )
+        # A seats-limited tier is entered by a switch as by a checkout: the seat is taken first (sold
+        # out: the same 409), given back if Stripe refuses the switch, and once switched it waits on
+        # the subscription id instead of a session, so it is paid for good (never a stale hold, and
+        # no checkout.session.expired can release it).
+        fresh_seat = _take_seat(stores, plan, member.id, now)
+        try:
+            billing.switch_subscription_price(
+                subscription_id=move.subscription_id,
+                price_id=price_id,
+                member_id=member.id,
+                plan_id=plan.id,
+                idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
+            )
+        except Exception:
+            if fresh_seat and stores.seats is not None:
+                stores.seats.release(plan.id, member.id, None)
+            raise
+        if plan.seats is not None and stores.seats is not None:
+            attempt = stores.checkouts.get_attempt(member.id, plan.id)
+            stores.seats.attach(plan.id, member.id, move.subscription_id, attempt.session_id if attempt else None)
         return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
     # A seat is held before anything is made at Stripe (a sold-out plan creates no customer), and
     # given back if no session comes of it.
