@@ -596,6 +596,11 @@ class Admin:
         return _billing(self.settings)
 
     @cached_property
+    def stripe(self) -> BillingGateway | None:
+        """Stripe for admin actions on a subscription (a tier switch), whatever PRICE_CHECK says; None without a key."""
+        return _billing(self.settings) if self.settings.stripe_api_key_name else None
+
+    @cached_property
     def health_probe(self) -> DeploymentProbe:
         """GET /admin/health reads SSM, EventBridge Scheduler and SQS through short-timeout clients."""
         from .adapters.aws import AwsDeploymentProbe

@@ -176,6 +176,8 @@ class SeatStore(Protocol):
         """Give the seat back if the hold waits on ``session_id`` (None: a hold whose session was
         never created); True when this call gave it back."""
     def taken(self, plan_id: str) -> int: ...
+    def held_by(self, plan_id: str, member_id: str) -> bool:
+        """Whether the member holds one of the plan's seats (an open checkout, or paid for good)."""
 
 
 class TrialLedger(Protocol):

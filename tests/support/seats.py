@@ -42,3 +42,6 @@ class FakeSeatStore:
 
     def taken(self, plan_id: str) -> int:
         return self.counts.get(plan_id, 0)
+
+    def held_by(self, plan_id: str, member_id: str) -> bool:
+        return (plan_id, member_id) in self.holds

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from ..domain.billing import SubscriptionRecord
 from ..domain.checkout_terms import checkout_terms
 from ..domain.errors import (
     ConflictError,
@@ -112,30 +114,7 @@ def start_checkout(
             "your access goes to the right number"
         )
     if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
-        record = next(r for r in view.records if r.subscription_id == move.subscription_id)
-        # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
-        version = record.latest.event_id if record.latest else "none"
-        # A seats-limited tier is entered by a switch as by a checkout: the seat is taken first (sold
-        # out: the same 409), given back if Stripe refuses the switch, and once switched it waits on
-        # the subscription id instead of a session, so it is paid for good (never a stale hold, and
-        # no checkout.session.expired can release it).
-        fresh_seat = _take_seat(stores, plan, member.id, now)
-        try:
-            billing.switch_subscription_price(
-                subscription_id=move.subscription_id,
-                price_id=price_id,
-                member_id=member.id,
-                plan_id=plan.id,
-                idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
-            )
-        except Exception:
-            if fresh_seat and stores.seats is not None:
-                stores.seats.release(plan.id, member.id, None)
-            raise
-        if plan.seats is not None and stores.seats is not None:
-            attempt = stores.checkouts.get_attempt(member.id, plan.id)
-            stores.seats.attach(plan.id, member.id, move.subscription_id, attempt.session_id if attempt else None)
-        return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
+        return switch_subscription(stores, billing, member.id, plan, price_id, move, view.records, now)
     # A seat is held before anything is made at Stripe (a sold-out plan creates no customer), and
     # given back if no session comes of it.
     trial = offered_trial(stores, plan, member)
@@ -151,6 +130,40 @@ def start_checkout(
     if plan.seats is not None and stores.seats is not None:
         stores.seats.attach(plan.id, member.id, session.id, previous_session)
     return session
+
+
+def switch_subscription(
+    stores: Stores, billing: BillingGateway, member_id: str, plan: Plan, price_id: str, move: TierMove,
+    records: Sequence[SubscriptionRecord], now: int,
+) -> TierSwitch:
+    """Move the member's live subscription (``move``, a SWITCH) onto ``plan``'s price: the same Stripe
+    subscription, prorated; never a second one. Shared by the join/manage pages and the admin API."""
+    if move.kind is not MoveKind.SWITCH or move.subscription_id is None or move.from_plan_id is None:
+        raise ValueError(f"not a switch: {move}")
+    record = next(r for r in records if r.subscription_id == move.subscription_id)
+    # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
+    version = record.latest.event_id if record.latest else "none"
+    # A seats-limited tier is entered by a switch as by a checkout: the seat is taken first (sold
+    # out: the same 409), given back if Stripe refuses the switch, and once switched it waits on
+    # the subscription id instead of a session, so it is paid for good (never a stale hold, and
+    # no checkout.session.expired can release it).
+    fresh_seat = _take_seat(stores, plan, member_id, now)
+    try:
+        billing.switch_subscription_price(
+            subscription_id=move.subscription_id,
+            price_id=price_id,
+            member_id=member_id,
+            plan_id=plan.id,
+            idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
+        )
+    except Exception:
+        if fresh_seat and stores.seats is not None:
+            stores.seats.release(plan.id, member_id, None)
+        raise
+    if plan.seats is not None and stores.seats is not None:
+        attempt = stores.checkouts.get_attempt(member_id, plan.id)
+        stores.seats.attach(plan.id, member_id, move.subscription_id, attempt.session_id if attempt else None)
+    return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
 
 
 def _open_session(

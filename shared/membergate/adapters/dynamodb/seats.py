@@ -103,6 +103,9 @@ class DynamoSeatStore:
         item = _get(SeatCountItem, _pk(plan_id), "COUNT")
         return int(item.taken or 0) if item is not None else 0
 
+    def held_by(self, plan_id: str, member_id: str) -> bool:
+        return _get(SeatHoldItem, _pk(plan_id), _hold_sk(member_id)) is not None
+
     @staticmethod
     def _give_back(plan_id: str) -> None:
         SeatCountItem(_pk(plan_id), "COUNT").update(
