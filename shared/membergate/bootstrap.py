@@ -210,6 +210,7 @@ def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb.migrations import DynamoMigrationStore
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
     from .adapters.dynamodb.seats import DynamoSeatStore
+    from .adapters.dynamodb.checkout_locks import DynamoCheckoutLocks
     from .adapters.dynamodb.trials import DynamoTrialLedger
     from .adapters.dynamodb.repositories import DynamoCardStore
     from .adapters.dynamodb.kpi_store import DynamoFunnelLog, DynamoKpiSnapshotStore
@@ -240,6 +241,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         migrations=DynamoMigrationStore(),
         removals=DynamoRemovalLog(),
         seats=DynamoSeatStore(),
+        checkout_locks=DynamoCheckoutLocks(),
         trials=DynamoTrialLedger(),
         funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone),
         kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),

@@ -180,6 +180,15 @@ class SeatStore(Protocol):
         """Whether the member holds one of the plan's seats (an open checkout, or paid for good)."""
 
 
+class CheckoutLocks(Protocol):
+    """One lease per (member, community) while a Checkout Session for it is being made (services/checkout.py)."""
+
+    def acquire(self, member_id: str, community_id: str, holder: str, now: int, ttl: int) -> bool:
+        """Take the lease unless another holder has it and it has not run out (a conditional write)."""
+    def release(self, member_id: str, community_id: str, holder: str) -> None:
+        """Give the lease back if ``holder`` still has it."""
+
+
 class TrialLedger(Protocol):
     """Free trials given, by hashed identifier (domain/trials.trial_keys): never the identifier itself."""
 
@@ -700,6 +709,8 @@ class Stores:
     removals: RemovalLog | None = None
     # Seats of plans with a limit (services/checkout.py); None: plans with seats cannot be sold.
     seats: SeatStore | None = None
+    # One checkout at a time per (member, community): two tabs cannot open two tiers' sessions at once.
+    checkout_locks: CheckoutLocks | None = None
     # Free trials given, one per identity (services/checkout.py asks, the billing processor records).
     trials: TrialLedger | None = None
     # Join funnel counters (views, identities bound, checkouts, paid); None: nothing is counted.

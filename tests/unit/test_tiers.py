@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import pytest
 
 from membergate.domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
-from membergate.domain.errors import ConflictError, SoldOutError
+from membergate.domain.errors import ConflictError, SoldOutError, ThrottledError
 from membergate.domain.model import CheckoutAttempt, CheckoutGate, EntitlementState, Plan, PlanGrant
 from membergate.domain.seats import SeatTake, is_stale_hold
 from membergate.domain.stripe_events import parse_event, subscription_snapshot
 from membergate.domain.tiers import MoveKind, choose_move
+from membergate.ports import CheckoutSession
 from membergate.services.checkout import CheckoutRequest, TierSwitch, release_seat, start_checkout
 from tests.support import stripe_events as se
+from tests.support.checkout_locks import FakeCheckoutLocks
+from tests.support.fakes import FakeBilling
 from tests.support.harness import DAY, ROLE, T0, VIP_ROLE, Harness
 from tests.support.seats import FakeSeatStore
 
@@ -179,3 +184,81 @@ def test_start_checkout_refused_when_the_other_tiers_session_was_just_paid():
     with pytest.raises(ConflictError, match="just went through"):
         checkout(h, "pln_vip")
     assert h.billing.sessions == {}
+
+
+class SlowBilling(FakeBilling):
+    """Stripe taking a moment to make a session: wide enough for two requests to interleave."""
+
+    def create_checkout_session(self, **params):
+        time.sleep(0.05)
+        return super().create_checkout_session(**params)
+
+
+def two_tabs_at_once(h: Harness, plans: tuple[str, str]) -> list[object]:
+    h.billing = SlowBilling()
+    gate = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def tab(index: int) -> None:
+        gate.wait()
+        try:
+            results[index] = checkout(h, plans[index])
+        except Exception as error:  # noqa: BLE001 - recorded for the assertion
+            results[index] = error
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def open_sessions(h: Harness) -> set[str]:
+    return {s.id for s in h.billing.sessions.values()} - set(h.billing.expired)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_tabs_two_tiers_at_the_same_moment_leave_one_open_session(attempt):
+    # Given a member without a subscription, and checkout leases wired
+    h = Harness()
+    h.member()
+    h.stores = replace(h.stores, checkout_locks=FakeCheckoutLocks())
+    # When two tabs start a checkout for two tiers of the same community at the same moment
+    results = two_tabs_at_once(h, ("pln_monthly", "pln_vip"))
+    # Then both got a session, made one after the other: the first was expired before the second was
+    # made, so only one can be paid (never two subscriptions)
+    assert all(isinstance(r, CheckoutSession) for r in results), results
+    assert len(h.billing.sessions) == 2
+    assert len(open_sessions(h)) == 1
+    assert h.stores.checkout_locks.leases == {}  # both leases given back
+
+
+def test_double_click_on_one_tier_waits_and_gets_the_same_session():
+    # Given a member without a subscription, and checkout leases wired
+    h = Harness()
+    h.member()
+    locks = FakeCheckoutLocks()
+    h.stores = replace(h.stores, checkout_locks=locks)
+    # When the same tier is asked twice at the same moment
+    first, second = two_tabs_at_once(h, ("pln_vip", "pln_vip"))
+    # Then one Stripe session was made and both requests answer it
+    assert isinstance(first, CheckoutSession) and first == second
+    assert len(h.billing.sessions) == 1 and h.billing.expired == []
+
+
+def test_checkout_lease_held_elsewhere_too_long_is_a_429_that_says_to_retry():
+    # Given another request holding the member's lease on the community (and not finishing)
+    h = Harness()
+    h.member()
+    locks = FakeCheckoutLocks()
+    h.stores = replace(h.stores, checkout_locks=locks)
+    assert locks.acquire("mbr_1", "com_1", "other", h.now, 30)
+    waits: list[float] = []
+    request = CheckoutRequest("mbr_1", "pln_vip", None, "https://m.example/ok", "https://m.example/no")
+    # When a checkout starts
+    with pytest.raises(ThrottledError, match="another tab"):
+        start_checkout(request, stores=h.stores, billing=h.billing, now=h.now, pause=waits.append)
+    # Then it waited about six seconds in small steps, made no session, and left the other's lease alone
+    assert 5.9 <= sum(waits) <= 6.3 and max(waits) <= 0.2
+    assert h.billing.sessions == {} and locks.leases[("mbr_1", "com_1")][0] == "other"
