@@ -15,6 +15,7 @@ from tests.support.pipeline import Pipeline
 pytestmark = pytest.mark.integration
 
 VIP_ROLE = "700000000000000009"
+DAY = 86_400
 PRICES = {"price_tier_basic": 900, "price_tier_vip": 2500, "price_tier_vip_year": 25000}
 
 
@@ -133,7 +134,7 @@ def test_admin_switch_moves_the_live_subscription_prorated_and_audits_who_when_w
     cookie = bind_discord(p, basic)
     pay(p, cookie, basic)
     sub_id, member_id = subscription_of(p), member_id_of(p)
-    p.advance(60)
+    p.advance(15 * DAY)  # half-way through the month
     # When the creator switches them to VIP through the admin API
     body = {"plan_id": vip, "reason": "asked by email"}
     first = p.admin("POST", f"/admin/members/{member_id}/switch", body=body)
@@ -159,6 +160,17 @@ def test_admin_switch_moves_the_live_subscription_prorated_and_audits_who_when_w
     # Then nothing is switched: 409 saying so
     assert again["status"] == 409 and again["body"]["error"]["code"] == "conflict"
     assert "already on VIP" in again["body"]["error"]["message"]
+    # When the period ends
+    p.advance(17 * DAY)
+    p.sandbox.renew(sub_id)
+    p.pump()
+    # Then Stripe's renewal bills VIP plus the prorated half month (Basic credited, VIP charged): a switch, not a new sale
+    paid = [e for e in p.delivered if e["type"] == "invoice.paid"][-1]["data"]["object"]
+    lines = sorted((line["amount"], line["parent"]["subscription_item_details"]["proration"])
+                   for line in paid["lines"]["data"])
+    assert [proration for _, proration in lines] == [True, True, False]
+    assert lines[0][0] < 0 < lines[1][0] and lines[2][0] == 2500
+    assert entitled_plans(p) == {vip: "active"}
 
 
 def test_admin_switch_without_a_live_subscription_is_409_with_what_to_do(pipeline):
