@@ -178,6 +178,9 @@ class SeatStore(Protocol):
     def taken(self, plan_id: str) -> int: ...
     def held_by(self, plan_id: str, member_id: str) -> bool:
         """Whether the member holds one of the plan's seats (an open checkout, or paid for good)."""
+    def keep(self, plan_id: str, member_id: str, subscription_id: str) -> None:
+        """A tier switch paid for the member's seat: it now waits on their subscription, whatever
+        session it waited on, so no checkout.session.expired gives it back."""
 
 
 class CheckoutLocks(Protocol):

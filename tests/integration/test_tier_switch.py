@@ -244,3 +244,24 @@ def test_admin_switch_hostile_input_is_4xx_in_the_envelope(pipeline):
     # And nothing was switched nor audited
     assert entitled_plans(p) == {basic: "active"}
     assert not [e for e in p.admin("GET", "/admin/audit")["body"]["entries"] if e["action"] == "subscription.switch"]
+
+
+def test_switch_onto_a_seats_tier_counts_one_seat_held_by_the_subscription(pipeline):
+    p = pipeline
+    # Given a member paying Basic and a two-seat VIP tier
+    basic, vip = two_tiers(p, vip_seats=2)
+    cookie = bind_discord(p, basic)
+    pay(p, cookie, basic)
+    sub_id = subscription_of(p)
+    p.advance(60)
+    # When they switch to VIP from their manage page
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    p.pump()
+    # Then one seat is taken, and a day later (long past a stale hold's fifteen minutes) it still is
+    assert reply["statusCode"] == 303, reply
+    assert p.admin("GET", f"/admin/plans/{vip}")["body"]["seats_taken"] == 1
+    seats = bootstrap.admin().stores.seats
+    assert seats is not None and seats.held_by(vip, member_id_of(p))
+    assert seats.take(vip, "mbr_a", 2, p.clock.now() + DAY) is SeatTake.TAKEN
+    assert seats.take(vip, "mbr_b", 2, p.clock.now() + DAY) is SeatTake.SOLD_OUT
+    assert [i["price"]["id"] for i in p.sandbox.subscription(sub_id)["items"]["data"]] == ["price_tier_vip"]

@@ -125,6 +125,22 @@ def test_start_checkout_switch_onto_a_seats_tier_takes_a_seat_kept_for_good():
     assert seats.taken("pln_vip") == 2
 
 
+def test_switch_keeps_a_seat_held_for_an_older_session_so_its_expiry_gives_nothing_back():
+    # Given a member paying monthly who still holds a VIP seat for a VIP session expired a moment ago
+    # (another tier's checkout expired it; Stripe's checkout.session.expired is still on its way)
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    seats.take("pln_vip", "mbr_1", 1, h.now)
+    seats.attach("pln_vip", "mbr_1", "cs_old", None)
+    # When they switch to VIP, then the old session's expiry arrives
+    checkout(h, "pln_vip")
+    released = release_seat(h.stores, plan_id="pln_vip", member_id="mbr_1", session_id="cs_old")
+    # Then the seat stays theirs, counted once, held by the subscription
+    assert not released
+    assert seats.taken("pln_vip") == 1 and seats.holds[("pln_vip", "mbr_1")] == "sub_1"
+
+
 def test_start_checkout_switch_refused_by_stripe_gives_the_seat_back():
     # Given a member paying for the monthly tier, a one-seat VIP tier, and Stripe refusing the update
     h = Harness()

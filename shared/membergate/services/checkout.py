@@ -165,8 +165,9 @@ def switch_subscription(
             stores.seats.release(plan.id, member_id, None)
         raise
     if plan.seats is not None and stores.seats is not None:
-        attempt = stores.checkouts.get_attempt(member_id, plan.id)
-        stores.seats.attach(plan.id, member_id, move.subscription_id, attempt.session_id if attempt else None)
+        # Even a hold still waiting on an older session of this tier (one another tier's checkout
+        # expired a moment ago): the subscription pays for it now, that session's expiry must not free it.
+        stores.seats.keep(plan.id, member_id, move.subscription_id)
     return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
 
 
