@@ -27,6 +27,7 @@ app = build_admin_app(
     removal_undo_days=lambda: bootstrap.admin().settings.removal_undo_days,
     health_probe=lambda: bootstrap.admin().health_probe,
     health_targets=lambda: bootstrap.admin().health_targets,
+    billing_factory=lambda: bootstrap.admin().stripe,
 )
 
 

@@ -210,6 +210,7 @@ def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb.migrations import DynamoMigrationStore
     from .adapters.dynamodb.controls import DynamoAccessCodeStore, DynamoAuditLog, DynamoGivenGrantIndex, DynamoRemovalLog
     from .adapters.dynamodb.seats import DynamoSeatStore
+    from .adapters.dynamodb.checkout_locks import DynamoCheckoutLocks
     from .adapters.dynamodb.trials import DynamoTrialLedger
     from .adapters.dynamodb.repositories import DynamoCardStore
     from .adapters.dynamodb.kpi_store import DynamoFunnelLog, DynamoKpiSnapshotStore
@@ -240,6 +241,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         migrations=DynamoMigrationStore(),
         removals=DynamoRemovalLog(),
         seats=DynamoSeatStore(),
+        checkout_locks=DynamoCheckoutLocks(),
         trials=DynamoTrialLedger(),
         funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone, lambda: clock().now()),
         kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),
@@ -605,6 +607,11 @@ class Admin:
         if not (self.settings.price_check and self.settings.stripe_api_key_name):
             return None
         return _billing(self.settings)
+
+    @cached_property
+    def stripe(self) -> BillingGateway | None:
+        """Stripe for admin actions on a subscription (a tier switch), whatever PRICE_CHECK says; None without a key."""
+        return _billing(self.settings) if self.settings.stripe_api_key_name else None
 
     @cached_property
     def health_probe(self) -> DeploymentProbe:

@@ -692,6 +692,35 @@ def revoke(
 
 
 @app.command()
+def switch(
+    ctx: typer.Context,
+    member_id: str = typer.Argument(..., help="the member (mbr_...; `membergate members --q <any id>` finds it)"),
+    plan: str = typer.Argument(..., help="the tier to move to: a plan of the same community (pln_...; `membergate plans`)"),
+    reason: str = typer.Option(..., "--reason", help="why, kept in the audit log (e.g. 'asked by email')"),
+    price: str = typer.Option(None, "--price", help="one of the plan's prices (default: its first)"),
+) -> None:
+    """Move a member's live subscription to another tier of its offer: same subscription, prorated, audited."""
+    c = _ctx(ctx)
+
+    def move() -> Any:
+        who = _id(member_id, "member", "mbr_0123456789abcdef0123")
+        body: dict[str, Any] = {"plan_id": _id(plan, "plan", "pln_0123456789abcdef0123"), "reason": _reason(reason)}
+        if price:
+            body["price_id"] = _id(price, "price", "price_0123456789")
+        try:
+            return c.api.post(f"/admin/members/{who}/switch", body)
+        except CliError as error:
+            raise _action_error(error, "`membergate members --q <id>` for the member, `membergate plans` for the "
+                                       "tiers") from None
+
+    data = _run(move)
+    if c.as_json:
+        return _emit_json(data)
+    out.print(f"[green]✔[/green] subscription {data['subscription_id']} moved from {data['from_plan_id']} to "
+              f"{data['plan_id']} ({data['price_id']}); Stripe prorates, access follows within seconds", soft_wrap=True)
+
+
+@app.command()
 def reconcile(
     ctx: typer.Context,
     wait: int = typer.Option(120, min=0, max=3600, help="seconds to wait for the run to finish (0: start only)"),

@@ -176,6 +176,20 @@ class SeatStore(Protocol):
         """Give the seat back if the hold waits on ``session_id`` (None: a hold whose session was
         never created); True when this call gave it back."""
     def taken(self, plan_id: str) -> int: ...
+    def held_by(self, plan_id: str, member_id: str) -> bool:
+        """Whether the member holds one of the plan's seats (an open checkout, or paid for good)."""
+    def keep(self, plan_id: str, member_id: str, subscription_id: str) -> None:
+        """A tier switch paid for the member's seat: it now waits on their subscription, whatever
+        session it waited on, so no checkout.session.expired gives it back."""
+
+
+class CheckoutLocks(Protocol):
+    """One lease per (member, community) while a Checkout Session for it is being made (services/checkout.py)."""
+
+    def acquire(self, member_id: str, community_id: str, holder: str, now: int, ttl: int) -> bool:
+        """Take the lease unless another holder has it and it has not run out (a conditional write)."""
+    def release(self, member_id: str, community_id: str, holder: str) -> None:
+        """Give the lease back if ``holder`` still has it."""
 
 
 class TrialLedger(Protocol):
@@ -710,6 +724,8 @@ class Stores:
     removals: RemovalLog | None = None
     # Seats of plans with a limit (services/checkout.py); None: plans with seats cannot be sold.
     seats: SeatStore | None = None
+    # One checkout at a time per (member, community): two tabs cannot open two tiers' sessions at once.
+    checkout_locks: CheckoutLocks | None = None
     # Free trials given, one per identity (services/checkout.py asks, the billing processor records).
     trials: TrialLedger | None = None
     # Join funnel counters (views, identities bound, checkouts, paid); None: nothing is counted.

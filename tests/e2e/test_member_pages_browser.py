@@ -31,6 +31,12 @@ def _setup_plan(stack, locale: str, guild: str, role: str, price: str) -> str:
         "name": f"Club {locale} monthly", "stripe_price_ids": [price, f"{price}_year"],
         "description": "Weekly lives, the replay archive and the members' channels.",
         "grants": [{"community_id": community["id"]}]}).json()
+    # A second tier of the same community: the manage page offers to switch to it.
+    stack.post("/_local/stripe/_control/prices", json_body={
+        "price_id": f"{price}_vip", "unit_amount": 2500, "currency": "eur", "interval": "month",
+        "product_name": f"Club {locale} VIP"})
+    stack.post("/admin/plans", admin=True, json_body={
+        "name": "VIP", "stripe_price_ids": [f"{price}_vip"], "grants": [{"community_id": community["id"]}]})
     return plan["id"]
 
 
@@ -42,9 +48,11 @@ def _members_with(stack, guild: str, role: str) -> list[str]:
 
 WORDS = {
     "en": {"paid": "Payment received", "monthly": "€9.00 / month", "annual": "€90.00 / year",
-           "next": "What happens next", "active": "Your access to Club en: active"},
+           "next": "What happens next", "active": "Your access to Club en: active",
+           "vip": "VIP: €25.00 / month", "tier_switched": "Your plan is changing to VIP"},
     "fr": {"paid": "Paiement reçu", "monthly": "9,00 € / mois", "annual": "90,00 € / an",
-           "next": "Et maintenant ?", "active": "Ton accès à Club fr : actif"},
+           "next": "Et maintenant ?", "active": "Ton accès à Club fr : actif",
+           "vip": "VIP : 25,00 € / mois", "tier_switched": "Ta formule passe à VIP"},
 }
 
 
@@ -109,3 +117,9 @@ def test_member_joins_pays_and_gets_the_role_in_a_browser(stack, tmp_path, local
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == other
         assert WORDS[other]["active"].split(":")[-1].strip() in body()
         shot("7-switched")
+        # And its other tier, pressed, switches the subscription (same one, prorated) and says so (the
+        # page it lands on speaks the community's language again: the switch is not carried over)
+        assert WORDS[other]["vip"] in body()
+        follow("form.switch button")
+        assert words["tier_switched"] in body()
+        shot("8-tier-switched")

@@ -42,3 +42,10 @@ class FakeSeatStore:
 
     def taken(self, plan_id: str) -> int:
         return self.counts.get(plan_id, 0)
+
+    def keep(self, plan_id: str, member_id: str, subscription_id: str) -> None:
+        if (plan_id, member_id) in self.holds:
+            self.holds[(plan_id, member_id)] = subscription_id
+
+    def held_by(self, plan_id: str, member_id: str) -> bool:
+        return (plan_id, member_id) in self.holds

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
+
 import pytest
 
 from membergate.domain.billing import SubscriptionRecord, merge_checkout_gate, merge_snapshot
-from membergate.domain.errors import ConflictError
+from membergate.domain.errors import ConflictError, SoldOutError, ThrottledError
 from membergate.domain.model import CheckoutAttempt, CheckoutGate, EntitlementState, Plan, PlanGrant
+from membergate.domain.seats import SeatTake, is_stale_hold
 from membergate.domain.stripe_events import parse_event, subscription_snapshot
 from membergate.domain.tiers import MoveKind, choose_move
-from membergate.services.checkout import CheckoutRequest, TierSwitch, start_checkout
+from membergate.ports import CheckoutSession
+from membergate.services.checkout import CheckoutRequest, TierSwitch, release_seat, start_checkout
 from tests.support import stripe_events as se
+from tests.support.checkout_locks import FakeCheckoutLocks
+from tests.support.fakes import FakeBilling
 from tests.support.harness import DAY, ROLE, T0, VIP_ROLE, Harness
+from tests.support.seats import FakeSeatStore
 
 pytestmark = pytest.mark.unit
 
@@ -77,6 +86,74 @@ def test_start_checkout_on_another_tier_switches_the_live_subscription():
     assert h.billing.sessions == {}
 
 
+def with_seats(h: Harness, plan_id: str, seats: int) -> FakeSeatStore:
+    store = FakeSeatStore()
+    h.stores = replace(h.stores, seats=store)
+    h.stores.catalog.plans[plan_id] = replace(h.stores.catalog.get_plan(plan_id), seats=seats)
+    return store
+
+
+def test_start_checkout_on_a_sold_out_tier_is_refused_and_nothing_is_switched():
+    # Given a member paying for the monthly tier, and a one-seat VIP tier whose seat another member holds
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    assert seats.take("pln_vip", "mbr_other", 1, h.now) is SeatTake.TAKEN
+    # When they pick the VIP tier
+    with pytest.raises(SoldOutError, match="sold out"):
+        checkout(h, "pln_vip")
+    # Then their subscription is not switched and the one seat is still the other member's
+    assert h.billing.switches == []
+    assert seats.taken("pln_vip") == 1 and ("pln_vip", "mbr_1") not in seats.holds
+
+
+def test_start_checkout_switch_onto_a_seats_tier_takes_a_seat_kept_for_good():
+    # Given a member paying for the monthly tier, and a two-seat VIP tier with none taken
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 2)
+    # When they switch to VIP (twice: a double click)
+    assert checkout(h, "pln_vip") == checkout(h, "pln_vip") == TierSwitch("sub_1", "pln_monthly", "pln_vip")
+    # Then one seat is counted, held by the subscription, and not reclaimed as stale a day later
+    assert seats.taken("pln_vip") == 1
+    assert seats.holds[("pln_vip", "mbr_1")] == "sub_1"
+    assert not is_stale_hold(seats.held_at[("pln_vip", "mbr_1")], seats.holds[("pln_vip", "mbr_1")], h.now + DAY)
+    assert seats.take("pln_vip", "mbr_2", 2, h.now + DAY) is SeatTake.TAKEN
+    assert seats.take("pln_vip", "mbr_3", 2, h.now + DAY) is SeatTake.SOLD_OUT
+    # and an expired Checkout Session of that member gives nothing back
+    assert not release_seat(h.stores, plan_id="pln_vip", member_id="mbr_1", session_id="cs_whatever")
+    assert seats.taken("pln_vip") == 2
+
+
+def test_switch_keeps_a_seat_held_for_an_older_session_so_its_expiry_gives_nothing_back():
+    # Given a member paying monthly who still holds a VIP seat for a VIP session expired a moment ago
+    # (another tier's checkout expired it; Stripe's checkout.session.expired is still on its way)
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    seats.take("pln_vip", "mbr_1", 1, h.now)
+    seats.attach("pln_vip", "mbr_1", "cs_old", None)
+    # When they switch to VIP, then the old session's expiry arrives
+    checkout(h, "pln_vip")
+    released = release_seat(h.stores, plan_id="pln_vip", member_id="mbr_1", session_id="cs_old")
+    # Then the seat stays theirs, counted once, held by the subscription
+    assert not released
+    assert seats.taken("pln_vip") == 1 and seats.holds[("pln_vip", "mbr_1")] == "sub_1"
+
+
+def test_start_checkout_switch_refused_by_stripe_gives_the_seat_back():
+    # Given a member paying for the monthly tier, a one-seat VIP tier, and Stripe refusing the update
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    h.billing.fail_with = RuntimeError("stripe down")
+    # When they pick VIP
+    with pytest.raises(RuntimeError):
+        checkout(h, "pln_vip")
+    # Then the seat is back on sale
+    assert seats.taken("pln_vip") == 0 and seats.holds == {}
+
+
 def test_tier_switch_moves_the_role_without_a_gap():
     # Given a member switched from monthly to VIP
     h = Harness()
@@ -123,3 +200,81 @@ def test_start_checkout_refused_when_the_other_tiers_session_was_just_paid():
     with pytest.raises(ConflictError, match="just went through"):
         checkout(h, "pln_vip")
     assert h.billing.sessions == {}
+
+
+class SlowBilling(FakeBilling):
+    """Stripe taking a moment to make a session: wide enough for two requests to interleave."""
+
+    def create_checkout_session(self, **params):
+        time.sleep(0.05)
+        return super().create_checkout_session(**params)
+
+
+def two_tabs_at_once(h: Harness, plans: tuple[str, str]) -> list[object]:
+    h.billing = SlowBilling()
+    gate = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def tab(index: int) -> None:
+        gate.wait()
+        try:
+            results[index] = checkout(h, plans[index])
+        except Exception as error:  # noqa: BLE001 - recorded for the assertion
+            results[index] = error
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def open_sessions(h: Harness) -> set[str]:
+    return {s.id for s in h.billing.sessions.values()} - set(h.billing.expired)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_tabs_two_tiers_at_the_same_moment_leave_one_open_session(attempt):
+    # Given a member without a subscription, and checkout leases wired
+    h = Harness()
+    h.member()
+    h.stores = replace(h.stores, checkout_locks=FakeCheckoutLocks())
+    # When two tabs start a checkout for two tiers of the same community at the same moment
+    results = two_tabs_at_once(h, ("pln_monthly", "pln_vip"))
+    # Then both got a session, made one after the other: the first was expired before the second was
+    # made, so only one can be paid (never two subscriptions)
+    assert all(isinstance(r, CheckoutSession) for r in results), results
+    assert len(h.billing.sessions) == 2
+    assert len(open_sessions(h)) == 1
+    assert h.stores.checkout_locks.leases == {}  # both leases given back
+
+
+def test_double_click_on_one_tier_waits_and_gets_the_same_session():
+    # Given a member without a subscription, and checkout leases wired
+    h = Harness()
+    h.member()
+    locks = FakeCheckoutLocks()
+    h.stores = replace(h.stores, checkout_locks=locks)
+    # When the same tier is asked twice at the same moment
+    first, second = two_tabs_at_once(h, ("pln_vip", "pln_vip"))
+    # Then one Stripe session was made and both requests answer it
+    assert isinstance(first, CheckoutSession) and first == second
+    assert len(h.billing.sessions) == 1 and h.billing.expired == []
+
+
+def test_checkout_lease_held_elsewhere_too_long_is_a_429_that_says_to_retry():
+    # Given another request holding the member's lease on the community (and not finishing)
+    h = Harness()
+    h.member()
+    locks = FakeCheckoutLocks()
+    h.stores = replace(h.stores, checkout_locks=locks)
+    assert locks.acquire("mbr_1", "com_1", "other", h.now, 30)
+    waits: list[float] = []
+    request = CheckoutRequest("mbr_1", "pln_vip", None, "https://m.example/ok", "https://m.example/no")
+    # When a checkout starts
+    with pytest.raises(ThrottledError, match="another tab"):
+        start_checkout(request, stores=h.stores, billing=h.billing, now=h.now, pause=waits.append)
+    # Then it waited about six seconds in small steps, made no session, and left the other's lease alone
+    assert 5.9 <= sum(waits) <= 6.3 and max(waits) <= 0.2
+    assert h.billing.sessions == {} and locks.leases[("mbr_1", "com_1")][0] == "other"

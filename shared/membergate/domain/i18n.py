@@ -668,3 +668,14 @@ EN.update({
 FR.update({
     "page.trial_used": "Ton essai gratuit a déjà été utilisé : ce paiement démarre directement l'abonnement payant.",
 })
+# The manage page's other tiers (tiers9): a switch of the same subscription, prorated.
+EN.update({
+    "page.other_tiers": "Change plan",
+    "page.other_tiers_note": "Switching keeps your one subscription: Stripe prorates the difference on your next invoice, "
+                             "you are never charged twice.",
+})
+FR.update({
+    "page.other_tiers": "Changer de formule",
+    "page.other_tiers_note": "Changer de formule garde ton abonnement unique : Stripe calcule le prorata sur ta prochaine "
+                             "facture, tu ne paies jamais deux fois.",
+})

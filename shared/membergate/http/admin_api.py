@@ -24,11 +24,12 @@ from ..services import health, privacy
 from ..services.health import HealthTargets
 from ..services.disputes import open_dispute_problems
 from ..services.identity import create_claim_link
-from ..ports import DeploymentProbe, ReconcileStore, Stores
+from ..ports import BillingGateway, DeploymentProbe, ReconcileStore, Stores
 from . import dashboard
 from .reconcile_api import add_reconcile_routes
 from .edge import ADMIN_BODY_LIMIT, CSV, FORM, ID_PATTERN, IMPORT_BODY_LIMIT, JSON, ascii_equal, guard_body, require_id
 from .admin_controls import actor, add_control_routes
+from .admin_tiers import add_tier_routes
 from .admin_migrations import add_migration_routes, document_import, is_import
 from .resolver import iso, make_resolver
 from .schemas import (
@@ -117,6 +118,8 @@ def build_admin_app(
     # GET /admin/health: the deployment's own parts (None: only the communities' bots are checked).
     health_probe: Callable[[], DeploymentProbe | None] = lambda: None,
     health_targets: Callable[[], HealthTargets] = HealthTargets,
+    # Stripe, for POST /admin/members/{id}/switch (a tier change); None: that route answers 502.
+    billing_factory: Callable[[], BillingGateway | None] = lambda: None,
 ) -> APIGatewayHttpResolver:
     def require_admin(event: Mapping[str, Any]) -> None:
         # Before routing, validation and 404/405: without the token nothing about the API leaks.
@@ -146,6 +149,7 @@ def build_admin_app(
                        undo_days=removal_undo_days, public_base_url=lambda: public_base_url(app))
     add_migration_routes(app, stores_factory=stores_factory, queue_factory=queue_factory, now=now,
                          connectors=connectors, public_base_url=public_base_url, price_reader=price_reader)
+    add_tier_routes(app, stores_factory=stores_factory, billing_factory=billing_factory, now=now)
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     def openapi():

@@ -154,6 +154,7 @@ def join_page(view: JoinPageView) -> str:
         parts.append(f"<p class=err>{t('page.grace').format(plan=plan, until=until)}</p>")
     else:
         parts.append(f"<p class=ok>{t('page.active').format(plan=plan)}</p>")
+    parts.append(_other_tiers(view))
     if view.has_billing:
         parts.append(
             "<form method=post action='/billing/portal'>"
@@ -162,6 +163,36 @@ def join_page(view: JoinPageView) -> str:
         )
     parts.append(_relink_forms(view))
     return _page(view.plan_name, "".join(parts) + _footer(view), loc)
+
+
+def _other_tiers(view: JoinPageView) -> str:
+    """The manage page's "change plan": the offer's other tiers, each a form to the same /checkout the join
+    page uses (the session cookie says who; start_checkout switches the live subscription, prorated)."""
+    if not view.manage or not view.other_tiers:
+        return ""
+    loc = view.locale
+    items = []
+    for tier in view.other_tiers:
+        name, plan_q = escape(tier.name), escape(tier.plan_id)
+        prices = " · ".join(_price_text(p, loc) for p in tier.prices)
+        head = f"<b>{name}</b>" + (f" : {prices}" if prices and loc == "fr" else f": {prices}" if prices else "")
+        if tier.sold_out:
+            items.append(f"<li data-plan='{plan_q}' class=sold-out>{head}<br><span class=note>"
+                         f"{escape(text(loc, 'page.sold_out'))}</span></li>")
+            continue
+        if len(tier.prices) > 1:
+            choice = "".join(
+                f"<label class=price><input type=radio name=price_id value='{escape(p.id)}'{' checked' if i == 0 else ''}> "
+                f"{_price_text(p, loc)}</label>" for i, p in enumerate(tier.prices))
+        else:
+            choice = "".join(f"<input type=hidden name=price_id value='{escape(p.id)}'>" for p in tier.prices)
+        items.append(
+            f"<li data-plan='{plan_q}'>{head}<form method=post action='/checkout' class=switch>"
+            f"<input type=hidden name=plan_id value='{plan_q}'>{choice}"
+            f"<button type=submit class=secondary>{text(loc, 'page.switch').format(plan=name)}</button></form></li>"
+        )
+    return (f"<h2>{escape(text(loc, 'page.other_tiers'))}</h2><p class=note>{escape(text(loc, 'page.other_tiers_note'))}</p>"
+            f"<ul class=tiers>{''.join(items)}</ul>")
 
 
 def _seats_line(left: int, locale: str) -> str:

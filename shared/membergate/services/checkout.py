@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+from ..domain.billing import SubscriptionRecord
 from ..domain.checkout_terms import checkout_terms
 from ..domain.errors import (
     ConflictError,
@@ -17,7 +22,7 @@ from ..domain.i18n import choose_locale
 from ..domain.model import CheckoutAttempt, Community, Member, Plan, PlanKind, Platform
 from ..domain.seats import SeatTake
 from ..domain.trials import trial_days_for, trial_keys
-from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move
+from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move, offer_of
 from ..domain.funnel import CHECKOUT
 from ..ports import BillingGateway, CheckoutSession, Stores
 from .funnel import count_step
@@ -59,7 +64,7 @@ class TierSwitch:
 
 def start_checkout(
     request: CheckoutRequest, *, stores: Stores, billing: BillingGateway, now: int,
-    policy: CheckoutPolicy = CheckoutPolicy(),
+    policy: CheckoutPolicy = CheckoutPolicy(), pause: Callable[[float], None] = time.sleep,
 ) -> CheckoutSession | TierSwitch:
     """A Checkout Session for a new subscription, or a switch of the live one to another tier.
 
@@ -112,25 +117,16 @@ def start_checkout(
             "your access goes to the right number"
         )
     if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
-        record = next(r for r in view.records if r.subscription_id == move.subscription_id)
-        # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
-        version = record.latest.event_id if record.latest else "none"
-        billing.switch_subscription_price(
-            subscription_id=move.subscription_id,
-            price_id=price_id,
-            member_id=member.id,
-            plan_id=plan.id,
-            idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
-        )
-        return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
+        return switch_subscription(stores, billing, member.id, plan, price_id, move, view.records, now)
     # A seat is held before anything is made at Stripe (a sold-out plan creates no customer), and
     # given back if no session comes of it.
     trial = offered_trial(stores, plan, member)
     fresh_seat = _take_seat(stores, plan, member.id, now)
     try:
-        session, previous_session = _open_session(
-            stores, billing, request, member, plan, price_id, places, now, policy, trial
-        )
+        with _checkout_lease(stores, member.id, plan, now, pause):
+            session, previous_session = _open_session(
+                stores, billing, request, member, plan, price_id, places, now, policy, trial
+            )
     except Exception:
         if fresh_seat and stores.seats is not None:
             stores.seats.release(plan.id, member.id, None)  # never created: the seat goes back
@@ -138,6 +134,41 @@ def start_checkout(
     if plan.seats is not None and stores.seats is not None:
         stores.seats.attach(plan.id, member.id, session.id, previous_session)
     return session
+
+
+def switch_subscription(
+    stores: Stores, billing: BillingGateway, member_id: str, plan: Plan, price_id: str, move: TierMove,
+    records: Sequence[SubscriptionRecord], now: int,
+) -> TierSwitch:
+    """Move the member's live subscription (``move``, a SWITCH) onto ``plan``'s price: the same Stripe
+    subscription, prorated; never a second one. Shared by the join/manage pages and the admin API."""
+    if move.kind is not MoveKind.SWITCH or move.subscription_id is None or move.from_plan_id is None:
+        raise ValueError(f"not a switch: {move}")
+    record = next(r for r in records if r.subscription_id == move.subscription_id)
+    # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
+    version = record.latest.event_id if record.latest else "none"
+    # A seats-limited tier is entered by a switch as by a checkout: the seat is taken first (sold
+    # out: the same 409), given back if Stripe refuses the switch, and once switched it waits on
+    # the subscription id instead of a session, so it is paid for good (never a stale hold, and
+    # no checkout.session.expired can release it).
+    fresh_seat = _take_seat(stores, plan, member_id, now)
+    try:
+        billing.switch_subscription_price(
+            subscription_id=move.subscription_id,
+            price_id=price_id,
+            member_id=member_id,
+            plan_id=plan.id,
+            idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
+        )
+    except Exception:
+        if fresh_seat and stores.seats is not None:
+            stores.seats.release(plan.id, member_id, None)
+        raise
+    if plan.seats is not None and stores.seats is not None:
+        # Even a hold still waiting on an older session of this tier (one another tier's checkout
+        # expired a moment ago): the subscription pays for it now, that session's expiry must not free it.
+        stores.seats.keep(plan.id, member_id, move.subscription_id)
+    return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
 
 
 def _open_session(
@@ -242,6 +273,50 @@ def release_seat(stores: Stores, *, plan_id: str | None, member_id: str | None, 
     if plan is None or plan.seats is None:
         return False
     return stores.seats.release(plan_id, member_id, session_id)
+
+
+# A lease outlives the request that holds it (the checkout function times out at 15 s), so a live
+# request never loses it; a request that died frees it after this long.
+CHECKOUT_LEASE_SECONDS = 30
+# A second request for the same member and offer (a double click, another tab) waits this long for
+# the first to finish before being told to try again.
+LEASE_WAIT_SECONDS = 6.0
+LEASE_POLL_SECONDS = 0.2
+
+
+@contextmanager
+def _checkout_lease(stores: Stores, member_id: str, plan: Plan, now: int, pause: Callable[[float], None]) -> Iterator[None]:
+    """Hold the member's lease on each community of the plan while a Checkout Session is made.
+
+    Why: ``_close_other_tiers`` reads the member's open sessions for the other tiers, then expires
+    them. Two tabs starting two tiers at the same moment would both read "nothing open", both get a
+    session, and both could be paid: two subscriptions for one offer. The lease (one conditional
+    DynamoDB item per (member, community), stores.checkout_locks) makes those requests take turns:
+    the second one waits, then finds and expires the first one's session before making its own, so
+    at most one session of the offer is open at any moment. A double click on one tier waits too,
+    then reuses the first request's session. Simpler than noticing two live subscriptions after
+    payment and refunding one: nothing is ever charged twice."""
+    locks = stores.checkout_locks
+    if locks is None:
+        yield
+        return
+    holder = secrets.token_hex(8)
+    held: list[str] = []
+    try:
+        for community_id in sorted(offer_of(plan)):
+            waited = 0.0
+            while not locks.acquire(member_id, community_id, holder, now, CHECKOUT_LEASE_SECONDS):
+                if waited >= LEASE_WAIT_SECONDS:
+                    raise ThrottledError(
+                        "another checkout for this community is being prepared (another tab?); wait a few seconds, "
+                        "then reload the page and try again", retry_after=5)
+                pause(LEASE_POLL_SECONDS)
+                waited += LEASE_POLL_SECONDS
+            held.append(community_id)
+        yield
+    finally:
+        for community_id in held:
+            locks.release(member_id, community_id, holder)
 
 
 def _close_other_tiers(stores: Stores, billing: BillingGateway, member_id: str, plan: Plan, now: int) -> None:

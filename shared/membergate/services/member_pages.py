@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from ..domain.billing import PriceInfo
 from ..domain.errors import MembergateError
 from ..domain.i18n import choose_locale
-from ..domain.model import EntitlementState, Member, PlanKind, Platform
+from ..domain.model import EntitlementState, Member, Plan, PlanKind, Platform
 from ..domain.seats import seats_left
+from ..domain.tiers import are_tiers
 from ..ports import BillingGateway, Stores
 from .checkout import trial_used
 
@@ -47,6 +48,16 @@ class PlaceView:
 
 
 @dataclass(frozen=True)
+class TierOption:
+    """Another tier of the offer the member holds, as the manage page offers it (a switch, never a 2nd subscription)."""
+
+    plan_id: str
+    name: str
+    prices: tuple[PriceInfo, ...]
+    sold_out: bool = False  # a seats-limited tier with no seat left for this member
+
+
+@dataclass(frozen=True)
 class JoinPageView:
     plan_id: str
     plan_name: str
@@ -73,6 +84,7 @@ class JoinPageView:
     seats_left: int | None = None  # a plan with seats: how many are still for sale (None: no limit)
     trial_days: int | None = None  # the plan's free trial, for a member who may have it
     trial_used: bool = False  # the plan has a trial, but this member (account or email) already had one
+    other_tiers: tuple[TierOption, ...] = ()  # the manage page of a member holding this plan: where they can switch
 
     @property
     def discord(self) -> IdentityStep | None:
@@ -121,6 +133,7 @@ def join_page_view(
     )
     steps = tuple(_identity_step(platform, member, plan.id) for platform in dict.fromkeys(c.platform for c in communities))
     prices, unavailable = _prices(billing, plan.stripe_price_ids)
+    tiers = _other_tiers(stores, billing, plan, member) if manage and held and member else ()
     return JoinPageView(
         plan_id=plan.id,
         plan_name=plan.name,
@@ -143,7 +156,33 @@ def join_page_view(
         seats_left=seats_left(plan.seats, stores.seats.taken(plan.id)) if plan.seats and stores.seats else None,
         trial_days=plan.trial_days if plan.kind is PlanKind.SUBSCRIPTION else None,
         trial_used=trial_used(stores, plan, member),
+        other_tiers=tiers,
     )
+
+
+def _other_tiers(stores: Stores, billing: BillingGateway | None, plan: Plan, member: Member) -> tuple[TierOption, ...]:
+    """The offer's other subscription tiers still sold, each with its prices (one Stripe read for all).
+
+    Passes and lifetime access are bought beside a subscription, not switched to, so they are not
+    listed. A sold-out tier is listed as such unless the member already holds one of its seats."""
+    if plan.kind.one_time:
+        return ()
+    others = [p for p in stores.catalog.list_plans()
+              if p.id != plan.id and p.archived_at is None and not p.kind.one_time and are_tiers(p, plan)]
+    if not others:
+        return ()
+    prices, _ = _prices(billing, tuple(price for p in others for price in p.stripe_price_ids))
+    by_id = {price.id: price for price in prices}
+    return tuple(
+        TierOption(p.id, p.name, tuple(by_id[i] for i in p.stripe_price_ids if i in by_id), _sold_out_for(stores, p, member))
+        for p in sorted(others, key=lambda p: p.name)
+    )
+
+
+def _sold_out_for(stores: Stores, plan: Plan, member: Member) -> bool:
+    if plan.seats is None or stores.seats is None:
+        return False
+    return seats_left(plan.seats, stores.seats.taken(plan.id)) == 0 and not stores.seats.held_by(plan.id, member.id)
 
 
 def _identity_step(platform: Platform, member: Member | None, plan_id: str) -> IdentityStep:

@@ -272,6 +272,11 @@ class SeatHoldItem(MembershipItem, discriminator="seat_hold"):
     session_id = UnicodeAttribute(null=True)
 
 
+class CheckoutLockItem(MembershipItem, discriminator="checkout_lock"):
+    holder = UnicodeAttribute()
+    until = NumberAttribute()
+
+
 class AccessCodeItem(MembershipItem, discriminator="access_code"):
     code_id = UnicodeAttribute()
     plan_id = UnicodeAttribute()

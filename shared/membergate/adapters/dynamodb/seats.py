@@ -103,6 +103,17 @@ class DynamoSeatStore:
         item = _get(SeatCountItem, _pk(plan_id), "COUNT")
         return int(item.taken or 0) if item is not None else 0
 
+    def keep(self, plan_id: str, member_id: str, subscription_id: str) -> None:
+        try:
+            SeatHoldItem(_pk(plan_id), _hold_sk(member_id)).update(
+                actions=[SeatHoldItem.session_id.set(subscription_id)], condition=SeatHoldItem.pk.exists())
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise  # else: no hold (never taken), nothing to keep
+
+    def held_by(self, plan_id: str, member_id: str) -> bool:
+        return _get(SeatHoldItem, _pk(plan_id), _hold_sk(member_id)) is not None
+
     @staticmethod
     def _give_back(plan_id: str) -> None:
         SeatCountItem(_pk(plan_id), "COUNT").update(
