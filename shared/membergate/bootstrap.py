@@ -213,6 +213,7 @@ def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb.trials import DynamoTrialLedger
     from .adapters.dynamodb.repositories import DynamoCardStore
     from .adapters.dynamodb.kpi_store import DynamoFunnelLog, DynamoKpiSnapshotStore
+    from .adapters.dynamodb.holds import DynamoCommunityHolds
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -243,6 +244,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         trials=DynamoTrialLedger(),
         funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone),
         kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),
+        holds=DynamoCommunityHolds(),
     )
 
 

@@ -18,6 +18,7 @@ from .domain.seats import SeatTake
 from .domain.funnel import FunnelCount
 from .domain.kpis import DaySnapshot
 from .domain.grants import OneTimeGrant
+from .domain.holds import CommunityHold
 from .domain.migration import Migration, MigrationMember
 from .domain.lifecycle import CardOnFile, EmailOnFile
 from .domain.preflight import Preflight
@@ -229,6 +230,20 @@ class AccessRepository(Protocol):
     def get(self, member_id: str, community_id: str) -> AccessRecord | None: ...
     def save(self, record: AccessRecord) -> None: ...
     def for_member(self, member_id: str) -> list[AccessRecord]: ...
+
+
+class CommunityHolds(Protocol):
+    """Community-scoped refusals (domain/holds.py) and the members whose work was skipped behind them."""
+
+    def get(self, community_id: str) -> CommunityHold | None: ...
+    def hold(self, hold: CommunityHold) -> CommunityHold:
+        """Record the hold and return the one standing (a hold already standing is kept, with its ``since``)."""
+    def note_member(self, hold: CommunityHold, member_id: str) -> None:
+        """Remember a member whose work was skipped (or refused) under the hold, to resync on release."""
+    def claim_probe(self, community_id: str, now: int) -> bool:
+        """Take the right to try the platform again now; False when another took it within PROBE_INTERVAL."""
+    def release(self, community_id: str) -> list[str]:
+        """Forget the hold; return the members held behind it (to resync)."""
 
 
 class MessageLog(Protocol):
@@ -704,6 +719,8 @@ class Stores:
     funnel: FunnelLog | None = None
     # Daily KPI snapshots; None: every period is computed from the whole history.
     kpi_snapshots: KpiSnapshotStore | None = None
+    # Community-scoped platform refusals (domain/holds.py); None: refusals are remembered per member only.
+    holds: CommunityHolds | None = None
 
 
 # --- creator alerts (services/alerts.py) ------------------------------------------------------

@@ -30,6 +30,7 @@ from membergate.domain.model import (
 from membergate.domain.access import Capability, Presence, PresenceState
 from membergate.domain.kpis import DaySnapshot
 from membergate.ports import AccessWork, CheckoutSession, SnapshotState, Stores, WebSession
+from .holds import FakeHolds
 
 
 class FakeCatalog:
@@ -369,6 +370,7 @@ def fake_stores() -> Stores:
         grants=FakeGrants(),
         funnel=FakeFunnel(),
         kpi_snapshots=FakeKpiSnapshots(),
+        holds=FakeHolds(),
     )
 
 

@@ -28,6 +28,7 @@ from ..domain.access import (
 from ..domain.alerts import AlertKind
 from ..domain.controls import Removal, removal_id
 from ..domain.errors import PermanentError, RetryableError
+from ..domain.holds import CommunityHold, held_reason, is_community_scoped, may_probe
 from ..domain.links import Links
 from ..domain.i18n import text
 from ..domain.lifecycle import WELCOME
@@ -185,6 +186,15 @@ class AccessDispatcher:
                 "set the platform's credentials and deploy again, then resync"
             )
             return self._save(member, community, AccessState.FAILED, reason, (), "no_connector", now, previous)
+        hold, probing = self._hold(work, community, now)
+        if hold is not None:
+            # The community is held (the bot cannot act there): nothing is sent, the member waits for the fix.
+            assert self.stores.holds is not None
+            self.stores.holds.note_member(hold, member.id)
+            roles = previous.roles if previous else ()
+            # One alert was raised when the community was held, not one per member behind it.
+            return self._save(member, community, AccessState.FAILED, held_reason(hold), roles, hold.refusal, now, previous,
+                              alert=False)
         view = current_view(self.stores, member.id, now, plans=catalog.plans, communities=catalog.communities)
         here = [e for e in view.entitlements if e.community_id == community.id]
         user = member.identity(community.platform)
@@ -221,6 +231,8 @@ class AccessDispatcher:
         if plan.state is AccessState.REVOKED and any(a.kind in REMOVALS for a in plan.actions):
             self._record_removal(member, community, here, previous, now)
         result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
+        if probing:
+            follow_up += self._release(community, member, now)
         deferred: tuple[AccessWork, ...] = ()
         if plan.state is AccessState.GRANTED and (previous is None or not previous.granted_at):
             # First access here ever (not a renewal, not a restore, not a relink: those had a
@@ -231,6 +243,24 @@ class AccessDispatcher:
             else:
                 follow_up += self._welcome(member, community, here, catalog, now)
         return replace(result, follow_up=tuple(follow_up), messages=deferred)
+
+    def _hold(self, work: AccessWork, community: Community, now: int) -> tuple[CommunityHold | None, bool]:
+        """The hold that skips this work, and whether this work probes (a resync may try again once a minute)."""
+        holds = self.stores.holds
+        hold = holds.get(community.id) if holds is not None else None
+        if hold is None or holds is None:
+            return None, False
+        if work.kind is WorkKind.RESYNC and may_probe(hold, now) and holds.claim_probe(community.id, now):
+            log.info("probing a held community", extra={"community_id": community.id, "refusal": hold.refusal})
+            return None, True
+        return hold, False
+
+    def _release(self, community: Community, member: Member, now: int) -> list[AccessWork]:
+        """A probe went through: the community is no longer held; resync every member held behind it."""
+        assert self.stores.holds is not None
+        held = self.stores.holds.release(community.id)
+        log.info("community hold released", extra={"community_id": community.id, "held_members": len(held)})
+        return [AccessWork(WorkKind.RESYNC, m, community.id) for m in held if m != member.id]
 
     def _run(
         self, connector: CommunityConnector, action: Action, member: Member, community: Community, user: str, now: int
@@ -485,6 +515,8 @@ class AccessDispatcher:
         now: int,
         previous: AccessRecord | None,
         actions: list[str] | None = None,
+        *,
+        alert: bool = True,
     ) -> DispatchResult:
         granted_at = previous.granted_at if previous else 0
         if state is AccessState.GRANTED and (previous is None or previous.state is not AccessState.GRANTED):
@@ -493,7 +525,8 @@ class AccessDispatcher:
         # A no-op convergence (a renewal, a repeated item) costs no write.
         if previous is None or record != replace(previous, updated_at=now):
             self.stores.access.save(record)
-            self._alert_change(previous, record, now)
+            if alert:
+                self._alert_change(previous, record, now)
         return DispatchResult(state, reason, tuple(actions or ()))
 
     def _alert_change(self, previous: AccessRecord | None, record: AccessRecord, now: int) -> None:
@@ -519,7 +552,15 @@ class AccessDispatcher:
             return
         previous = self.stores.access.get(work.member_id, work.community_id)
         refusal = ""
-        if isinstance(error, PermanentError):
+        if isinstance(error, PermanentError) and is_community_scoped(error.reason) and self.stores.holds is not None:
+            # About the place, not the member: remembered once on the community, so the other members'
+            # work is skipped without a request until the creator's fix is checked (domain/holds.py).
+            hold = self.stores.holds.hold(CommunityHold(work.community_id, error.reason, error.message, now))
+            self.stores.holds.note_member(hold, work.member_id)
+            state, reason, refusal = AccessState.FAILED, held_reason(hold), error.reason
+            log.warning("community held after a refusal", extra={"community_id": work.community_id,
+                                                                  "refusal": error.reason})
+        elif isinstance(error, PermanentError):
             # Remembered: nothing more is sent for this member here until the creator resyncs.
             state, reason, refusal = AccessState.FAILED, f"{error.reason}: {error.message}", error.reason
         elif final:
