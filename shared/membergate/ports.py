@@ -253,6 +253,8 @@ class MessageLog(Protocol):
         """Record an outcome (sent, failed, or retrying with the reason)."""
     def status(self, key: MessageKey) -> MessageStatus | None: ...
     def for_member(self, member_id: str) -> list[MessageRecord]: ...
+    def claimed_at(self, key: MessageKey) -> int | None:
+        """When the message was claimed (its first attempt starts then); None if never."""
 
 
 class SurveyStore(Protocol):

@@ -228,13 +228,18 @@ class FakeMessages:
     def __init__(self) -> None:
         self.items: dict[MessageKey, tuple[MessageStatus, str]] = {}
         self.at: dict[MessageKey, int] = {}
+        self.claimed: dict[MessageKey, int] = {}
 
     def claim(self, key: MessageKey, now: int) -> bool:
         if key in self.items:
             return False
         self.items[key] = (MessageStatus.QUEUED, "")
         self.at[key] = now
+        self.claimed[key] = now
         return True
+
+    def claimed_at(self, key: MessageKey) -> int | None:
+        return self.claimed.get(key)
 
     def finish(self, key: MessageKey, status: MessageStatus, reason: str, now: int) -> None:
         self.items[key] = (MessageStatus(status), reason)

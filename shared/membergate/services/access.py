@@ -52,6 +52,9 @@ from .identity import open_tokens, seal_tokens
 from .membership import current_view
 
 TOKEN_REFRESH_MARGIN = 120
+# Discord's enforce_nonce deduplicates "in the past few minutes" (docs: Create Message): a retry
+# sooner than this after the first attempt relies on it; a later one looks in the DMs first.
+NONCE_TRUSTED_SECONDS = 120
 log = logging.getLogger(__name__)
 
 
@@ -437,8 +440,15 @@ class AccessDispatcher:
         self, key: MessageKey, member: Member, community: Community, text: str, now: int
     ) -> tuple[MessageStatus, str]:
         """Send once: a message already sent or refused for good is not sent again; a queued or
-        retrying one is (the idempotency key keeps a retry after a lost answer from posting twice).
-        Raise RetryableError on a transient failure, after recording it on the message."""
+        retrying one is. Raise RetryableError on a transient failure, after recording it on the message.
+
+        A retry after a lost answer (timeout, 5xx) must not post twice. The idempotency key becomes
+        Discord's nonce, but Discord deduplicates a nonce only "in the past few minutes", while
+        retries back off to 15 min. Capping the retries' delays would not do: the window counts
+        from the attempt that posted, so attempts stretched over an outage still leave it. So a
+        retrying message whose first attempt is older than NONCE_TRUSTED_SECONDS is first looked
+        for in the member's DM channel (the connector's ``find_sent``, one GET); found, it is marked
+        sent without posting. Within that time the nonce alone is trusted (no extra request)."""
         status = self.stores.messages.status(key)
         if status is not None and status.final:
             return status, ""
@@ -451,6 +461,9 @@ class AccessDispatcher:
         else:
             connector, user = reach
             try:
+                if status is MessageStatus.RETRYING and self._posted_before(connector, user, text, key, now):
+                    self.stores.messages.finish(key, MessageStatus.SENT, "found in the DMs after a lost answer", now)
+                    return MessageStatus.SENT, ""
                 connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
             except PermanentError as exc:
                 refused = exc.reason  # DMs closed or no shared place: email, else visible as failed
@@ -473,6 +486,20 @@ class AccessDispatcher:
             note = "and by email" if emailed else why
         self.stores.messages.finish(key, MessageStatus.SENT, note, now)
         return MessageStatus.SENT, ""
+
+    def _posted_before(self, connector: CommunityConnector, user: str, text: str, key: MessageKey, now: int) -> bool:
+        """Whether an earlier attempt whose answer was lost did post, once the nonce may be forgotten."""
+        find = getattr(connector, "find_sent", None)
+        claimed = self.stores.messages.claimed_at(key)
+        if find is None or claimed is None or now - claimed < NONCE_TRUSTED_SECONDS:
+            return False
+        # A minute's margin for clocks: a message created before its claim cannot be this one anyway.
+        try:
+            return bool(find(user, text, f"{key.member_id}:{key}", claimed - 60))
+        except PermanentError as exc:
+            # Reading the DMs refused: not a reason to give the message up; posting is what decides.
+            log.warning("could not look for an earlier attempt", extra={"member_id": key.member_id, "reason": exc.reason})
+            return False
 
     def _email(self, key: MessageKey, member: Member, community: Community, text: str, now: int) -> tuple[bool, str]:
         """Send the message by email; (sent, why not). A transient SES failure is raised (retried)."""
