@@ -301,6 +301,8 @@ class DiscordStandIn:
             if not self._setup(guild_id)["bot_present"]:
                 return _error(404, 10004, "Unknown Guild")
             return _json(200, self._member_json(user_id, {BOT_ROLE_ID}))
+        if not self._setup(guild_id)["bot_present"]:
+            return _error(403, 50001, "Missing Access")  # a server the bot was removed from
         members = self.guild_members.setdefault(guild_id, {})
         if request.method == "GET":
             if user_id not in members:
@@ -321,6 +323,8 @@ class DiscordStandIn:
     def on_role(self, request: Request, guild_id: str, user_id: str, role_id: str) -> Response:
         if (denied := self._bot(request)) is not None:
             return denied
+        if not self._setup(guild_id)["bot_present"]:
+            return _error(403, 50001, "Missing Access")
         members = self.guild_members.setdefault(guild_id, {})
         if user_id not in members:
             return _error(404, 10007, "Unknown Member")
