@@ -11,6 +11,7 @@ from membergate.domain.errors import PermanentError
 from membergate.domain.holds import PROBE_INTERVAL
 from membergate.domain.model import AccessState, Community, Plan, PlanGrant, Platform, WorkKind
 from membergate.domain.preflight import Check, Preflight
+from membergate.ports import AccessWork
 from membergate.services import admin
 from membergate.services.alerts import AlertRecorder
 from tests.support import stripe_events as se
@@ -196,3 +197,18 @@ def test_held_member_work_is_resync_kind_once_released():
     admin.check_community(h.stores, {Platform.DISCORD: connector}, "com_1", h.queue)
     # Then each held member is queued for a resync (which forgets the remembered refusal)
     assert sorted((w.kind, w.member_id) for w, _ in h.queue.work) == [(WorkKind.RESYNC, "mbr_1"), (WorkKind.RESYNC, "mbr_2")]
+
+
+def test_member_with_nothing_in_a_held_community_gets_no_failed_record():
+    # Given com_1 held
+    h, connector = harness()
+    connector.broken.add(GUILD)
+    subscribe(h, 1)
+    h.run_access()
+    # When work arrives for a member with no entitlement and no access there
+    h.member("mbr_none", "599999999999999999")
+    h.queue.send([AccessWork(WorkKind.CONVERGE, "mbr_none", "com_1")])
+    h.run_access()
+    # Then nothing is recorded for them, nor asked of the platform
+    assert h.stores.access.get("mbr_none", "com_1") is None
+    assert connector.refused == 1

@@ -189,8 +189,13 @@ class AccessDispatcher:
                 "set the platform's credentials and deploy again, then resync"
             )
             return self._save(member, community, AccessState.FAILED, reason, (), "no_connector", now, previous)
+        view = current_view(self.stores, member.id, now, plans=catalog.plans, communities=catalog.communities)
+        here = [e for e in view.entitlements if e.community_id == community.id]
         hold, probing = self._hold(work, community, now)
         if hold is not None:
+            if not here and (previous is None or previous.state in (AccessState.NONE, AccessState.REVOKED)):
+                # Nothing to give or take here: the hold changes nothing for this member.
+                return DispatchResult(previous.state if previous else AccessState.NONE)
             # The community is held (the bot cannot act there): nothing is sent, the member waits for the fix.
             assert self.stores.holds is not None
             self.stores.holds.note_member(hold, member.id)
@@ -198,8 +203,6 @@ class AccessDispatcher:
             # One alert was raised when the community was held, not one per member behind it.
             return self._save(member, community, AccessState.FAILED, held_reason(hold), roles, hold.refusal, now, previous,
                               alert=False)
-        view = current_view(self.stores, member.id, now, plans=catalog.plans, communities=catalog.communities)
-        here = [e for e in view.entitlements if e.community_id == community.id]
         user = member.identity(community.platform)
         force = work.kind is WorkKind.RESYNC
         caps = capabilities_in(connector, community)
