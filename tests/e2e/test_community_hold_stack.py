@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_creator_controls_stack import _connect, _holders, _offer
+from tests.e2e.test_creator_controls_stack import _connect, _holders
 
 pytestmark = pytest.mark.e2e
 
 
+def _offer(stack, guild: str, role: str, price_id: str) -> str:
+    assert stack.post("/_local/stripe/_control/prices", json_body={
+        "price_id": price_id, "unit_amount": 900, "currency": "eur", "interval": "month"}).status == 200
+    community = stack.post("/admin/communities", admin=True, json_body={
+        "platform": "discord", "name": "Held", "guild_id": guild, "role_id": role})
+    assert community.status == 201, community.text
+    plan = stack.post("/admin/plans", admin=True, json_body={
+        "name": "Monthly", "stripe_price_ids": [price_id], "grants": [{"community_id": community.json()["id"]}]})
+    assert plan.status == 201, plan.text
+    return plan.json()["id"]
+
+
 def test_bot_removed_from_the_server_is_held_once_and_a_passing_check_resyncs_everyone(stack):
     # Given three members who connected Discord, and a bot removed from the server
-    guild, role = "955800000000000001", "955800000000000002"
+    guild, role = "977400000000000001", "977400000000000002"
     plan_id = _offer(stack, guild, role, "price_e2e_hold")
     members = [_connect(stack, plan_id, f"held-{n}")[1] for n in range(3)]
     assert stack.post(f"/_local/discord/guilds/{guild}/setup", json_body={
