@@ -191,6 +191,9 @@ class AccessDispatcher:
             return self._save(member, community, AccessState.FAILED, reason, (), "no_connector", now, previous)
         view = current_view(self.stores, member.id, now, plans=catalog.plans, communities=catalog.communities)
         here = [e for e in view.entitlements if e.community_id == community.id]
+        user = member.identity(community.platform)
+        force = work.kind is WorkKind.RESYNC
+        caps = capabilities_in(connector, community)
         hold, probing = self._hold(work, community, now)
         if hold is not None:
             if not here and (previous is None or previous.state in (AccessState.NONE, AccessState.REVOKED)):
@@ -203,9 +206,6 @@ class AccessDispatcher:
             # One alert was raised when the community was held, not one per member behind it.
             return self._save(member, community, AccessState.FAILED, held_reason(hold), roles, hold.refusal, now, previous,
                               alert=False)
-        user = member.identity(community.platform)
-        force = work.kind is WorkKind.RESYNC
-        caps = capabilities_in(connector, community)
         if user and work.observed is not None:
             actual = work.observed
         elif user and needs_check(here, previous, caps, force=force):
