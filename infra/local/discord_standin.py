@@ -75,6 +75,7 @@ class DiscordStandIn:
                 Rule(f"{API}/users/@me", endpoint="me", methods=["GET"]),
                 Rule(f"{API}/users/@me/channels", endpoint="open_dm", methods=["POST"]),
                 Rule(f"{API}/channels/<channel_id>/messages", endpoint="message", methods=["POST"]),
+                Rule(f"{API}/channels/<channel_id>/messages", endpoint="read_messages", methods=["GET"]),
                 Rule(f"{API}/applications/@me", endpoint="application", methods=["GET"]),
                 Rule(f"{API}/guilds/<guild_id>", endpoint="api_guild", methods=["GET"]),
                 Rule(f"{API}/guilds/<guild_id>/roles", endpoint="roles", methods=["GET"]),
@@ -300,6 +301,8 @@ class DiscordStandIn:
             if not self._setup(guild_id)["bot_present"]:
                 return _error(404, 10004, "Unknown Guild")
             return _json(200, self._member_json(user_id, {BOT_ROLE_ID}))
+        if not self._setup(guild_id)["bot_present"]:
+            return _error(403, 50001, "Missing Access")  # a server the bot was removed from
         members = self.guild_members.setdefault(guild_id, {})
         if request.method == "GET":
             if user_id not in members:
@@ -320,6 +323,8 @@ class DiscordStandIn:
     def on_role(self, request: Request, guild_id: str, user_id: str, role_id: str) -> Response:
         if (denied := self._bot(request)) is not None:
             return denied
+        if not self._setup(guild_id)["bot_present"]:
+            return _error(403, 50001, "Missing Access")
         members = self.guild_members.setdefault(guild_id, {})
         if user_id not in members:
             return _error(404, 10007, "Unknown Member")
@@ -362,6 +367,18 @@ class DiscordStandIn:
         if nonce is not None:
             self.nonces[(channel_id, str(nonce))] = message["id"]
         return _json(200, {"id": message["id"], "channel_id": channel_id, "content": content, "type": 0})
+
+    def on_read_messages(self, request: Request, channel_id: str) -> Response:
+        """Get Channel Messages in a DM (a late retry looks for its message): newest first, no nonce returned."""
+        if (denied := self._bot(request)) is not None:
+            return denied
+        if channel_id not in self.dm_channels:
+            return _error(404, 10003, "Unknown Channel")
+        limit = request.args.get("limit", "50")
+        count = int(limit) if limit.isdigit() and 1 <= int(limit) <= 100 else 50
+        found = [{"id": m["id"], "channel_id": channel_id, "content": m["content"], "type": 0}
+                 for m in self.dms if m["channel_id"] == channel_id]
+        return _json(200, list(reversed(found))[:count])
 
     def _post_in_channel(self, request: Request, channel_id: str) -> Response:
         body = request.get_json(silent=True) or {}

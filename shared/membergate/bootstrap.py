@@ -214,6 +214,7 @@ def stores(settings: config.StoreSettings) -> Stores:
     from .adapters.dynamodb.trials import DynamoTrialLedger
     from .adapters.dynamodb.repositories import DynamoCardStore
     from .adapters.dynamodb.kpi_store import DynamoFunnelLog, DynamoKpiSnapshotStore
+    from .adapters.dynamodb.holds import DynamoCommunityHolds
     from .ports import Stores
 
     models.configure(settings.membership_table, settings.ledger_table, settings.region)
@@ -245,6 +246,7 @@ def stores(settings: config.StoreSettings) -> Stores:
         trials=DynamoTrialLedger(),
         funnel=DynamoFunnelLog(config.ReportingSettings.from_env().time_zone, lambda: clock().now()),
         kpi_snapshots=DynamoKpiSnapshotStore(config.ReportingSettings.from_env().time_zone),
+        holds=DynamoCommunityHolds(),
     )
 
 
@@ -293,12 +295,13 @@ def _billing_reader(settings: _StripeSettings) -> BillingReader:
     return _stripe(settings)
 
 
-def _discord(region: str, token_name: str, api_base: str, per_second: int | None = None) -> DiscordConnector:
-    """The bot behind the connector port; ``per_second``: this function's share of the global limit."""
+def _discord(region: str, token_name: str, api_base: str, per_second: int) -> DiscordConnector:
+    """The bot behind the connector port; ``per_second``: this function's share of the global limit
+    (required: every function holding the bot token has its share, config.DISCORD_BUDGET)."""
     from .adapters.discord import BotRateLimits, DiscordCommunityConnector, DiscordConnector
 
     secrets = _secrets(region)
-    limits = None if per_second is None else BotRateLimits(per_second=per_second)
+    limits = BotRateLimits(per_second=per_second)
     return DiscordConnector(
         DiscordCommunityConnector(_discord_transport(), lambda: secrets.get(token_name), api_base, rate_limits=limits)
     )
@@ -587,7 +590,7 @@ def join() -> Join:
         if not settings.discord_bot_token_name:
             return {}
         return {Platform.DISCORD: _discord(settings.region, settings.discord_bot_token_name,
-                                           settings.discord_api_base)}
+                                           settings.discord_api_base, config.DISCORD_JOIN_PER_SECOND)}
 
     return Join(settings, stores(settings), _identity(settings), _cipher(settings), _access_queue(settings),
                 connectors)
@@ -696,7 +699,8 @@ def admin() -> Admin:
 
         found: dict[Platform, CommunityConnector] = {}
         if settings.discord_bot_token_name:
-            found[Platform.DISCORD] = _discord(settings.region, settings.discord_bot_token_name, settings.discord_api_base)
+            found[Platform.DISCORD] = _discord(settings.region, settings.discord_bot_token_name, settings.discord_api_base,
+                                               config.DISCORD_ADMIN_PER_SECOND)
         if settings.telegram_bot_token_name:  # a migration's offer posted in the group
             from .adapters.telegram import TelegramConnector
 
@@ -856,7 +860,7 @@ def alert_digest() -> AlertDigest:
     host = lifecycle().settings
     channels: list[AlertChannel] = []
     if settings.enabled and settings.alert_discord_channel_id and host.discord_bot_token_name:
-        bot = _discord(host.region, host.discord_bot_token_name, host.discord_api_base, 1).bot
+        bot = _discord(host.region, host.discord_bot_token_name, host.discord_api_base, config.DISCORD_ALERTS_PER_SECOND).bot
         channels.append(DiscordAlertChannel(bot, settings.alert_discord_channel_id))
     if settings.enabled and settings.alert_telegram_chat_id and host.telegram_bot_token_name:
         from .adapters.http import UrllibTransport

@@ -72,6 +72,20 @@ class Settings:
 
 # Discord's global limit per bot (docs: topics/rate-limits#global-rate-limit).
 DISCORD_GLOBAL_REQUESTS_PER_SECOND = 50
+# Every function holding the bot token shares those 50/s, each process counting only its own: the
+# shares x each function's maximum concurrency stay within 80 % of them (tests/contract/
+# test_discord_budget.py sums them against template.yaml). Fixed small shares for the functions
+# that call Discord now and then; the dispatchers divide what is left.
+DISCORD_BUDGET = int(DISCORD_GLOBAL_REQUESTS_PER_SECOND * 0.8)
+DISCORD_RECONCILE_PER_SECOND = 5  # a weekly run: list members, read a few; never in a hurry
+DISCORD_ALERTS_PER_SECOND = 1  # the lifecycle function's hourly alert digest (one post)
+DISCORD_ADMIN_PER_SECOND = 2  # health, POST .../check, migration posts: a creator's clicks
+DISCORD_JOIN_PER_SECOND = 2  # a member's relink from the manage page: one removal
+# The HTTP API bounds no function's concurrency: the admin API serves one creator, and relinks are
+# rare, so one process each is what the budget assumes (the contract test names the assumption).
+DISCORD_API_FUNCTION_CONCURRENCY = 1
+DISCORD_DISPATCH_BUDGET = DISCORD_BUDGET - DISCORD_RECONCILE_PER_SECOND - DISCORD_ALERTS_PER_SECOND - (
+    DISCORD_ADMIN_PER_SECOND + DISCORD_JOIN_PER_SECOND) * DISCORD_API_FUNCTION_CONCURRENCY
 
 # Field -> environment variable. template.yaml sets exactly these (a contract test checks).
 ENV_NAMES = {
@@ -331,8 +345,8 @@ class DispatcherSettings(JoinSettings):
     discord_bot_token_name: str
     max_attempts: int
     # Discord's 50 requests/s is per bot, but each dispatcher process counts its own: every
-    # process keeps under 50 / DISPATCH_MAX_CONCURRENCY (the template's MaximumConcurrency)
-    # with 20 % headroom, so concurrent dispatchers together never reach the global limit.
+    # process keeps under DISCORD_DISPATCH_BUDGET / DISPATCH_MAX_CONCURRENCY (the template's
+    # MaximumConcurrency), so all functions holding the token together stay within 80 % of the limit.
     dispatch_max_concurrency: int = 2
     # Telegram is optional: without a bot token name no Telegram connector is registered.
     telegram_api_base: str = "https://api.telegram.org"
@@ -352,7 +366,7 @@ class DispatcherSettings(JoinSettings):
 
     @property
     def discord_requests_per_second(self) -> int:
-        return max(1, int(DISCORD_GLOBAL_REQUESTS_PER_SECOND / max(1, self.dispatch_max_concurrency) * 0.8))
+        return max(1, DISCORD_DISPATCH_BUDGET // max(1, self.dispatch_max_concurrency))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DispatcherSettings:
@@ -578,8 +592,8 @@ class ReconcileSettings(StoreSettings):
 
     @property
     def discord_requests_per_second(self) -> int:
-        """Its share of the bot's global 50/s beside the dispatchers' 80 %: the remaining 20 %."""
-        return max(1, int(DISCORD_GLOBAL_REQUESTS_PER_SECOND * 0.2))
+        """Its share of the bot's global 50/s (DISCORD_BUDGET): small, a weekly run is never in a hurry."""
+        return DISCORD_RECONCILE_PER_SECOND
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ReconcileSettings:

@@ -18,6 +18,7 @@ from .domain.seats import SeatTake
 from .domain.funnel import FunnelCount
 from .domain.kpis import DaySnapshot
 from .domain.grants import OneTimeGrant
+from .domain.holds import CommunityHold
 from .domain.migration import Migration, MigrationMember
 from .domain.lifecycle import CardOnFile, EmailOnFile
 from .domain.preflight import Preflight
@@ -245,6 +246,20 @@ class AccessRepository(Protocol):
     def for_member(self, member_id: str) -> list[AccessRecord]: ...
 
 
+class CommunityHolds(Protocol):
+    """Community-scoped refusals (domain/holds.py) and the members whose work was skipped behind them."""
+
+    def get(self, community_id: str) -> CommunityHold | None: ...
+    def hold(self, hold: CommunityHold) -> CommunityHold:
+        """Record the hold and return the one standing (a hold already standing is kept, with its ``since``)."""
+    def note_member(self, hold: CommunityHold, member_id: str) -> None:
+        """Remember a member whose work was skipped (or refused) under the hold, to resync on release."""
+    def claim_probe(self, community_id: str, now: int) -> bool:
+        """Take the right to try the platform again now; False when another took it within PROBE_INTERVAL."""
+    def release(self, community_id: str) -> list[str]:
+        """Forget the hold; return the members held behind it (to resync)."""
+
+
 class MessageLog(Protocol):
     def claim(self, key: MessageKey, now: int) -> bool:
         """Record that a message is to be sent; False if it was already claimed."""
@@ -252,6 +267,8 @@ class MessageLog(Protocol):
         """Record an outcome (sent, failed, or retrying with the reason)."""
     def status(self, key: MessageKey) -> MessageStatus | None: ...
     def for_member(self, member_id: str) -> list[MessageRecord]: ...
+    def claimed_at(self, key: MessageKey) -> int | None:
+        """When the message was claimed (its first attempt starts then); None if never."""
 
 
 class SurveyStore(Protocol):
@@ -732,6 +749,8 @@ class Stores:
     funnel: FunnelLog | None = None
     # Daily KPI snapshots; None: every period is computed from the whole history.
     kpi_snapshots: KpiSnapshotStore | None = None
+    # Community-scoped platform refusals (domain/holds.py); None: refusals are remembered per member only.
+    holds: CommunityHolds | None = None
 
 
 # --- creator alerts (services/alerts.py) ------------------------------------------------------

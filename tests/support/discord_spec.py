@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -22,6 +22,10 @@ from membergate.adapters.http import Headers, HttpResponse
 from .specs import missing_spec, specs_dir
 
 API_BASE = "https://discord.com/api/v10"
+# enforce_nonce: "the nonce will be checked for uniqueness in the past few minutes" (Discord docs,
+# Create Message). The stand-in forgets after five, so a retry later than that can post twice.
+NONCE_WINDOW = 300.0
+DISCORD_EPOCH_MS = 1_420_070_400_000
 BOT_TOKEN = "fake-bot-token"
 CLIENT_ID = "111111111111111111"
 CLIENT_SECRET = "fake-client-secret"
@@ -124,7 +128,11 @@ class FakeDiscordTransport:
         self.dm_channels: dict[str, str] = {}  # channel id -> recipient user id
         # Server text channels the bot may post in (the creator's alert channel) -> what was posted.
         self.text_channels: dict[str, list[str]] = {}
-        self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id
+        # (channel, nonce) -> (message id, when): enforce_nonce only looks back NONCE_WINDOW seconds.
+        self.nonces: dict[tuple[str, str], tuple[str, float]] = {}
+        # The stand-in's clock (unix seconds): nonce memory and message ids (snowflakes) follow it.
+        self.clock: Callable[[], float] = lambda: 1_800_000_000.0
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # DM channel id -> messages created, oldest first
         self.delivered: list[tuple[str, str]] = []  # (user id, content) of DMs that arrived
         self.requests: list[RecordedRequest] = []
         self._script: list[tuple[str | None, str | None, HttpResponse]] = []
@@ -226,6 +234,8 @@ class FakeDiscordTransport:
             return self._member_role(r, *m.groups())
         if path == "/users/@me/channels" and r.method == "POST":
             return self._open_dm(r.json.get("recipient_id"))
+        if (m := re.fullmatch(r"/channels/(\d+)/messages", path)) and r.method == "GET":
+            return self._list_messages(m.group(1), urllib.parse.parse_qs(r.path.partition("?")[2]))
         if (m := re.fullmatch(r"/channels/(\d+)/messages", path)) and r.method == "POST":
             nonce = r.json.get("nonce") if r.json.get("enforce_nonce") else None
             return self._message(m.group(1), r.json.get("content", ""), nonce)
@@ -292,13 +302,22 @@ class FakeDiscordTransport:
             self.dm_channels[channel_id] = recipient_id
         return _json_response(200, {"id": channel_id, "type": 1, "flags": 0, "recipients": [_user_json(recipient_id)]})
 
+    def _recent_nonce(self, channel_id: str, nonce: str | None) -> str | None:
+        """enforce_nonce: the message created with this nonce within NONCE_WINDOW (by the stand-in's clock)."""
+        seen = self.nonces.get((channel_id, nonce)) if nonce is not None else None
+        return seen[0] if seen is not None and self.clock() - seen[1] < NONCE_WINDOW else None
+
+    def _message_id(self) -> str:
+        """A snowflake of the stand-in's clock (so GET ?after= works as on Discord), unique by a counter."""
+        return str(((int(self.clock() * 1000) - DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0x3FFFFF))
+
     def _message(self, channel_id: str, content: str, nonce: str | None = None) -> HttpResponse:
         if channel_id in self.text_channels:
-            if nonce is not None and (channel_id, nonce) in self.nonces:
-                return _json_response(200, _message_json(self.nonces[(channel_id, nonce)], channel_id, content))
-            message_id = str(next(self._ids))
+            if (known := self._recent_nonce(channel_id, nonce)) is not None:
+                return _json_response(200, _message_json(known, channel_id, content))
+            message_id = self._message_id()
             if nonce is not None:
-                self.nonces[(channel_id, nonce)] = message_id
+                self.nonces[(channel_id, nonce)] = (message_id, self.clock())
             self.text_channels[channel_id].append(content)
             return _json_response(200, _message_json(message_id, channel_id, content))
         user_id = self.dm_channels.get(channel_id)
@@ -307,13 +326,23 @@ class FakeDiscordTransport:
         if not self.users[user_id].dms_open:
             return discord_error(403, 50007, "Cannot send messages to this user")
         # enforce_nonce: a nonce seen recently returns the message already created (docs: Create Message).
-        if nonce is not None and (channel_id, nonce) in self.nonces:
-            return _json_response(200, _message_json(self.nonces[(channel_id, nonce)], channel_id, content))
-        message_id = str(next(self._ids))
+        if (known := self._recent_nonce(channel_id, nonce)) is not None:
+            return _json_response(200, _message_json(known, channel_id, content))
+        message_id = self._message_id()
         if nonce is not None:
-            self.nonces[(channel_id, nonce)] = message_id
+            self.nonces[(channel_id, nonce)] = (message_id, self.clock())
         self.delivered.append((user_id, content))
+        # Read back later without its nonce: Discord does not promise to return it on GET.
+        self.messages.setdefault(channel_id, []).append(_message_json(message_id, channel_id, content))
         return _json_response(200, _message_json(message_id, channel_id, content))
+
+    def _list_messages(self, channel_id: str, query: dict[str, list[str]]) -> HttpResponse:
+        """Get Channel Messages: newest first, ``after`` a snowflake, at most ``limit`` (default 50)."""
+        if channel_id not in self.dm_channels and channel_id not in self.text_channels:
+            return discord_error(404, 10003, "Unknown Channel")
+        after, limit = int(query.get("after", ["0"])[0]), int(query.get("limit", ["50"])[0])
+        found = [m for m in self.messages.get(channel_id, []) if int(m["id"]) > after]
+        return _json_response(200, list(reversed(found))[:limit])
 
     def _token(self, r: RecordedRequest) -> HttpResponse:
         client_id, secret = _basic_credentials(r.headers.get("Authorization", ""))

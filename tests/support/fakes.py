@@ -30,6 +30,7 @@ from membergate.domain.model import (
 from membergate.domain.access import Capability, Presence, PresenceState
 from membergate.domain.kpis import DaySnapshot
 from membergate.ports import AccessWork, CheckoutSession, SnapshotState, Stores, WebSession
+from .holds import FakeHolds
 
 
 class FakeCatalog:
@@ -228,13 +229,18 @@ class FakeMessages:
     def __init__(self) -> None:
         self.items: dict[MessageKey, tuple[MessageStatus, str]] = {}
         self.at: dict[MessageKey, int] = {}
+        self.claimed: dict[MessageKey, int] = {}
 
     def claim(self, key: MessageKey, now: int) -> bool:
         if key in self.items:
             return False
         self.items[key] = (MessageStatus.QUEUED, "")
         self.at[key] = now
+        self.claimed[key] = now
         return True
+
+    def claimed_at(self, key: MessageKey) -> int | None:
+        return self.claimed.get(key)
 
     def finish(self, key: MessageKey, status: MessageStatus, reason: str, now: int) -> None:
         self.items[key] = (MessageStatus(status), reason)
@@ -370,6 +376,7 @@ def fake_stores() -> Stores:
         grants=FakeGrants(),
         funnel=FakeFunnel(),
         kpi_snapshots=FakeKpiSnapshots(),
+        holds=FakeHolds(),
     )
 
 

@@ -55,6 +55,9 @@ APPLICATION = "/applications/@me"
 # List Guild Members: at most 1000 per page (docs: resources/guild#list-guild-members).
 MEMBERS_PAGE = 1000
 CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
+# Get Channel Messages: 1-100 per page (specs/discord: limit); snowflakes count ms from this epoch.
+MESSAGES_PAGE = 100
+DISCORD_EPOCH_MS = 1_420_070_400_000
 
 # JSON error codes (docs: topics/opcodes-and-status-codes#json-json-error-codes).
 UNKNOWN_GUILD = 10004
@@ -493,6 +496,20 @@ class DiscordCommunityConnector:
             self._dm_channels.pop(user_id, None)
             raise
 
+    def find_dm(self, user_id: str, text: str, nonce: str, since: int) -> bool:
+        """Whether the DM channel holds this message, created after ``since`` (unix seconds): found by
+        its nonce, or by its content (Discord does not promise the nonce on messages read back; in a
+        DM only the bot and the member write, and the member does not type the bot's message)."""
+        ids = _snowflakes(user_id=user_id)
+        content = truncate_message(text)
+        channel_id = self._dm_channels.get(user_id) or self._open_dm(ids["user_id"])
+        query = {"after": snowflake_at(since), "limit": str(MESSAGES_PAGE)}
+        data = self._bot.call("GET", CHANNEL_MESSAGES, {"channel_id": channel_id}, query=query).json()
+        return any(
+            isinstance(m, dict) and ((nonce and m.get("nonce") == nonce) or m.get("content") == content)
+            for m in (data if isinstance(data, list) else [])
+        )
+
     def post_in_channel(self, channel_id: str, text: str, nonce: str) -> None:
         """Create Message in a server text channel (a migration's announcement, the creator's private
         alert channel): the bot needs View Channel and Send Messages there. The nonce keeps a retry
@@ -609,6 +626,11 @@ class DiscordConnector:
     def send_message(self, user: str, text: str, idempotency_key: str) -> None:
         self.bot.send_dm(user, text, nonce=message_nonce(idempotency_key))
 
+    def find_sent(self, user: str, text: str, idempotency_key: str, since: int) -> bool:
+        """Whether this message already reached the member's DMs after ``since`` (services/access.py
+        asks before re-posting once Discord's nonce memory may have forgotten an earlier attempt)."""
+        return self.bot.find_dm(user, text, message_nonce(idempotency_key), since)
+
     def post_announcement(self, community: Community, channel_id: str | None, text: str, idempotency_key: str) -> None:
         """A message in one of the server's channels (the bot needs View Channel and Send Messages there)."""
         if not channel_id:
@@ -624,6 +646,11 @@ class DiscordConnector:
 
     def preflight(self, community: Community, role_ids: Sequence[str]) -> Preflight:
         return discord_checks(self.bot.guild_facts(community.external_id), role_ids, community.on_revoke)
+
+
+def snowflake_at(unix_seconds: int) -> str:
+    """The smallest Discord id of that second (docs: reference#snowflakes), for ``after=`` queries."""
+    return str(max(0, unix_seconds * 1000 - DISCORD_EPOCH_MS) << 22)
 
 
 def message_nonce(idempotency_key: str) -> str:

@@ -183,7 +183,7 @@ def build_admin_app(
     @app.post("/admin/communities/<community_id>/check")
     def check_community(community_id: str) -> PreflightOut:
         require_id(community_id, "community_id")
-        result = admin.check_community(stores_factory(), connectors(), community_id)
+        result = admin.check_community(stores_factory(), connectors(), community_id, queue_factory())
         checks = [CheckOut(name=c.name, ok=c.ok, fix=c.fix or None) for c in (result.checks if result else ())]
         return PreflightOut(community_id=community_id, ok=result.ok if result else None, checks=checks)
 

@@ -28,6 +28,7 @@ from ..domain.access import (
 from ..domain.alerts import AlertKind
 from ..domain.controls import Removal, removal_id
 from ..domain.errors import PermanentError, RetryableError
+from ..domain.holds import CommunityHold, held_reason, is_community_scoped, may_probe
 from ..domain.links import Links
 from ..domain.i18n import text
 from ..domain.lifecycle import WELCOME
@@ -52,6 +53,9 @@ from .membership import current_view
 from .migration_deadline import catch_up
 
 TOKEN_REFRESH_MARGIN = 120
+# Discord's enforce_nonce deduplicates "in the past few minutes" (docs: Create Message): a retry
+# sooner than this after the first attempt relies on it; a later one looks in the DMs first.
+NONCE_TRUSTED_SECONDS = 120
 log = logging.getLogger(__name__)
 
 
@@ -198,6 +202,18 @@ class AccessDispatcher:
         user = member.identity(community.platform)
         force = work.kind is WorkKind.RESYNC
         caps = capabilities_in(connector, community)
+        hold, probing = self._hold(work, community, now)
+        if hold is not None:
+            if not here and (previous is None or previous.state in (AccessState.NONE, AccessState.REVOKED)):
+                # Nothing to give or take here: the hold changes nothing for this member.
+                return DispatchResult(previous.state if previous else AccessState.NONE)
+            # The community is held (the bot cannot act there): nothing is sent, the member waits for the fix.
+            assert self.stores.holds is not None
+            self.stores.holds.note_member(hold, member.id)
+            roles = previous.roles if previous else ()
+            # One alert was raised when the community was held, not one per member behind it.
+            return self._save(member, community, AccessState.FAILED, held_reason(hold), roles, hold.refusal, now, previous,
+                              alert=False)
         if user and work.observed is not None:
             actual = work.observed
         elif user and needs_check(here, previous, caps, force=force):
@@ -229,6 +245,8 @@ class AccessDispatcher:
         if plan.state is AccessState.REVOKED and any(a.kind in REMOVALS for a in plan.actions):
             self._record_removal(member, community, here, previous, now)
         result = self._save(member, community, plan.state, reason, plan.roles, plan.refusal, now, previous, done)
+        if probing:
+            follow_up += self._release(community, member, now)
         deferred: tuple[AccessWork, ...] = ()
         if plan.state is AccessState.GRANTED and (previous is None or not previous.granted_at):
             # First access here ever (not a renewal, not a restore, not a relink: those had a
@@ -239,6 +257,24 @@ class AccessDispatcher:
             else:
                 follow_up += self._welcome(member, community, here, catalog, now)
         return replace(result, follow_up=tuple(follow_up), messages=deferred)
+
+    def _hold(self, work: AccessWork, community: Community, now: int) -> tuple[CommunityHold | None, bool]:
+        """The hold that skips this work, and whether this work probes (a resync may try again once a minute)."""
+        holds = self.stores.holds
+        hold = holds.get(community.id) if holds is not None else None
+        if hold is None or holds is None:
+            return None, False
+        if work.kind is WorkKind.RESYNC and may_probe(hold, now) and holds.claim_probe(community.id, now):
+            log.info("probing a held community", extra={"community_id": community.id, "refusal": hold.refusal})
+            return None, True
+        return hold, False
+
+    def _release(self, community: Community, member: Member, now: int) -> list[AccessWork]:
+        """A probe went through: the community is no longer held; resync every member held behind it."""
+        assert self.stores.holds is not None
+        held = self.stores.holds.release(community.id)
+        log.info("community hold released", extra={"community_id": community.id, "held_members": len(held)})
+        return [AccessWork(WorkKind.RESYNC, m, community.id) for m in held if m != member.id]
 
     def _run(
         self, connector: CommunityConnector, action: Action, member: Member, community: Community, user: str, now: int
@@ -416,8 +452,15 @@ class AccessDispatcher:
         self, key: MessageKey, member: Member, community: Community, text: str, now: int
     ) -> tuple[MessageStatus, str]:
         """Send once: a message already sent or refused for good is not sent again; a queued or
-        retrying one is (the idempotency key keeps a retry after a lost answer from posting twice).
-        Raise RetryableError on a transient failure, after recording it on the message."""
+        retrying one is. Raise RetryableError on a transient failure, after recording it on the message.
+
+        A retry after a lost answer (timeout, 5xx) must not post twice. The idempotency key becomes
+        Discord's nonce, but Discord deduplicates a nonce only "in the past few minutes", while
+        retries back off to 15 min. Capping the retries' delays would not do: the window counts
+        from the attempt that posted, so attempts stretched over an outage still leave it. So a
+        retrying message whose first attempt is older than NONCE_TRUSTED_SECONDS is first looked
+        for in the member's DM channel (the connector's ``find_sent``, one GET); found, it is marked
+        sent without posting. Within that time the nonce alone is trusted (no extra request)."""
         status = self.stores.messages.status(key)
         if status is not None and status.final:
             return status, ""
@@ -433,6 +476,9 @@ class AccessDispatcher:
         else:
             connector, user = reach
             try:
+                if status is MessageStatus.RETRYING and self._posted_before(connector, user, text, key, now):
+                    self.stores.messages.finish(key, MessageStatus.SENT, "found in the DMs after a lost answer", now)
+                    return MessageStatus.SENT, ""
                 connector.send_message(user, text, idempotency_key=f"{key.member_id}:{key}")
             except PermanentError as exc:
                 refused = exc.reason  # DMs closed or no shared place: email, else visible as failed
@@ -455,6 +501,20 @@ class AccessDispatcher:
             note = "and by email" if emailed else why
         self.stores.messages.finish(key, MessageStatus.SENT, note, now)
         return MessageStatus.SENT, ""
+
+    def _posted_before(self, connector: CommunityConnector, user: str, text: str, key: MessageKey, now: int) -> bool:
+        """Whether an earlier attempt whose answer was lost did post, once the nonce may be forgotten."""
+        find = getattr(connector, "find_sent", None)
+        claimed = self.stores.messages.claimed_at(key)
+        if find is None or claimed is None or now - claimed < NONCE_TRUSTED_SECONDS:
+            return False
+        # A minute's margin for clocks: a message created before its claim cannot be this one anyway.
+        try:
+            return bool(find(user, text, f"{key.member_id}:{key}", claimed - 60))
+        except PermanentError as exc:
+            # Reading the DMs refused: not a reason to give the message up; posting is what decides.
+            log.warning("could not look for an earlier attempt", extra={"member_id": key.member_id, "reason": exc.reason})
+            return False
 
     def _email(self, key: MessageKey, member: Member, community: Community, text: str, now: int) -> tuple[bool, str]:
         """Send the message by email; (sent, why not). A transient SES failure is raised (retried)."""
@@ -497,6 +557,8 @@ class AccessDispatcher:
         now: int,
         previous: AccessRecord | None,
         actions: list[str] | None = None,
+        *,
+        alert: bool = True,
     ) -> DispatchResult:
         granted_at = previous.granted_at if previous else 0
         if state is AccessState.GRANTED and (previous is None or previous.state is not AccessState.GRANTED):
@@ -505,7 +567,8 @@ class AccessDispatcher:
         # A no-op convergence (a renewal, a repeated item) costs no write.
         if previous is None or record != replace(previous, updated_at=now):
             self.stores.access.save(record)
-            self._alert_change(previous, record, now)
+            if alert:
+                self._alert_change(previous, record, now)
         return DispatchResult(state, reason, tuple(actions or ()))
 
     def _alert_change(self, previous: AccessRecord | None, record: AccessRecord, now: int) -> None:
@@ -531,7 +594,15 @@ class AccessDispatcher:
             return
         previous = self.stores.access.get(work.member_id, work.community_id)
         refusal = ""
-        if isinstance(error, PermanentError):
+        if isinstance(error, PermanentError) and is_community_scoped(error.reason) and self.stores.holds is not None:
+            # About the place, not the member: remembered once on the community, so the other members'
+            # work is skipped without a request until the creator's fix is checked (domain/holds.py).
+            hold = self.stores.holds.hold(CommunityHold(work.community_id, error.reason, error.message, now))
+            self.stores.holds.note_member(hold, work.member_id)
+            state, reason, refusal = AccessState.FAILED, held_reason(hold), error.reason
+            log.warning("community held after a refusal", extra={"community_id": work.community_id,
+                                                                  "refusal": error.reason})
+        elif isinstance(error, PermanentError):
             # Remembered: nothing more is sent for this member here until the creator resyncs.
             state, reason, refusal = AccessState.FAILED, f"{error.reason}: {error.message}", error.reason
         elif final:

@@ -168,11 +168,26 @@ def granted_roles(stores: Stores, community: Community) -> list[str]:
     return sorted(roles)
 
 
-def check_community(stores: Stores, connectors: Mapping[Platform, Any], community_id: str) -> Preflight | None:
-    """POST /admin/communities/{id}/check: the preflight again, after the creator fixed something."""
+def check_community(
+    stores: Stores, connectors: Mapping[Platform, Any], community_id: str, queue: AccessWorkQueue | None = None
+) -> Preflight | None:
+    """POST /admin/communities/{id}/check: the preflight again, after the creator fixed something.
+
+    A check that passes releases the community's hold (domain/holds.py) and queues a resync of
+    every member held behind it."""
     community = stores.catalog.get_community(community_id)
     if community is None:
         raise NotFoundError(f"community {community_id} does not exist; list them with GET /admin/communities")
+    result = _preflight_within_deadline(stores, connectors, community)
+    holds = stores.holds
+    if result is not None and result.ok and queue is not None and holds is not None and holds.get(community.id) is not None:
+        held = holds.release(community.id)
+        if held:
+            queue.send([AccessWork(WorkKind.RESYNC, member_id, community.id) for member_id in held])
+    return result
+
+
+def _preflight_within_deadline(stores: Stores, connectors: Mapping[Platform, Any], community: Community) -> Preflight | None:
     started = time.monotonic()
     # The admin function stops after 15 s: the adapters give each request only what is left of this.
     with deadline.within(lambda: CHECK_SECONDS - (time.monotonic() - started)):

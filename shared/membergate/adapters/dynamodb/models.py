@@ -126,6 +126,22 @@ class WhatsAppWindowItem(MembershipItem, discriminator="wa_window"):
     last_inbound_at = NumberAttribute()
 
 
+class CommunityHoldItem(MembershipItem, discriminator="community_hold"):
+    """A community-scoped platform refusal (domain/holds.py): pk HOLD#<community>, sk HOLD."""
+
+    community_id = UnicodeAttribute()
+    refusal = UnicodeAttribute()
+    detail = UnicodeAttribute()
+    since = NumberAttribute()
+    probed_at = NumberAttribute()
+
+
+class HeldMemberItem(MembershipItem, discriminator="held_member"):
+    """A member skipped under a hold, to resync on release: sk G#<hold since>#M#<member>, expires by TTL."""
+
+    member_id = UnicodeAttribute()
+
+
 class PlanItem(MembershipItem, discriminator="plan"):
     plan_id = UnicodeAttribute()
     name = UnicodeAttribute()

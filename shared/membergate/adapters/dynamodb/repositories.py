@@ -938,6 +938,10 @@ class DynamoMessageLog:
         item = _get(MessageItem, _member_pk(key.member_id), self._sk(key))
         return MessageStatus(item.status) if item else None
 
+    def claimed_at(self, key: MessageKey) -> int | None:
+        item = _get(MessageItem, _member_pk(key.member_id), self._sk(key))
+        return int(item.claimed_at) if item is not None and item.claimed_at is not None else None
+
     def for_member(self, member_id: str) -> list[MessageRecord]:
         items = MessageItem.query(_member_pk(member_id), MessageItem.sk.startswith("MESSAGE#"), consistent_read=True)
         return [
