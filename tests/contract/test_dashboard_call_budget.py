@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import botocore.client
 
+from tests.support.dynamodb_calls import dynamodb_calls
 from tests.support.apigw import LambdaContext, http_event
 from tests.support.aws import ADMIN_TOKEN, aws_stack
 from tests.support.handlers import load_handler
@@ -29,24 +26,6 @@ def _call(method: str, path: str, **kw):  # type: ignore[no-untyped-def]
     return load_handler("admin_api").lambda_handler(http_event(method, path, **kw), LambdaContext())
 
 
-@contextmanager
-def _dynamodb_calls() -> Iterator[Counter[str]]:
-    """Counts every DynamoDB API call (by operation) made through botocore while open."""
-    seen: Counter[str] = Counter()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(client, operation, params):  # type: ignore[no-untyped-def]
-        if client.meta.service_model.service_name == "dynamodb":
-            seen[operation] += 1
-        return original(client, operation, params)
-
-    botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
-
-
 def _seed() -> None:
     community = json.loads(_call("POST", "/admin/communities", headers=AUTH, body={
         "platform": "discord", "name": "Club", "guild_id": "710000000000000001", "role_id": "710000000000000002"})["body"])
@@ -61,9 +40,9 @@ def test_dashboard_render_on_a_small_store_within_the_dynamodb_call_budget():
         login = _call("POST", "/admin/dashboard/login", body=f"token={ADMIN_TOKEN}&lang=en", headers=FORM)
         cookie = next(c for c in login["cookies"] if c.startswith("mg_admin=")).split(";")[0]
         # When the dashboard renders, the first time and again
-        with _dynamodb_calls() as first_calls:
+        with dynamodb_calls() as first_calls:
             first = _call("GET", "/admin/dashboard", cookies=[cookie])
-        with _dynamodb_calls() as calls:
+        with dynamodb_calls() as calls:
             page = _call("GET", "/admin/dashboard", cookies=[cookie])
     # Then each answers within its budget, and both show the same page
     assert first["statusCode"] == page["statusCode"] == 200
@@ -79,9 +58,9 @@ def test_admin_kpis_for_one_month_within_the_dynamodb_call_budget():
         # Given a store with one community and one plan
         _seed()
         # When the KPIs of a month are asked for, the first time and again
-        with _dynamodb_calls() as first_calls:
+        with dynamodb_calls() as first_calls:
             first = _call("GET", "/admin/kpis?from=2026-10-01&to=2026-10-31", headers=AUTH)
-        with _dynamodb_calls() as calls:
+        with dynamodb_calls() as calls:
             reply = _call("GET", "/admin/kpis?from=2026-10-01&to=2026-10-31", headers=AUTH)
     # Then each answers within its budget, with the same figures
     assert reply["statusCode"] == 200, reply["body"]

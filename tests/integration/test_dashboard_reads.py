@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import botocore.client
 import pytest
 
 from membergate.domain.model import LedgerEntry
+from tests.support.dynamodb_calls import dynamodb_calls
 from tests.support.aws import aws_stack
 
 pytestmark = pytest.mark.integration
 DAY = 86_400
 T0 = 1_800_000_000 - 1_800_000_000 % DAY + 12 * 3600  # noon UTC
-
-
-@contextmanager
-def _dynamodb_calls() -> Iterator[Counter[str]]:
-    seen: Counter[str] = Counter()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(client, operation, params):  # type: ignore[no-untyped-def]
-        if client.meta.service_model.service_name == "dynamodb":
-            seen[operation] += 1
-        return original(client, operation, params)
-
-    botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 def _stores():  # type: ignore[no-untyped-def]
@@ -81,10 +62,10 @@ def test_ledger_recent_after_the_first_read_queries_each_shard_once_not_each_day
         stores = _stores()
         # Given a store with no entry of the older layout, read once (the one look for old entries)
         stores.ledger.mark(LedgerEntry("evt_1", "invoice.paid", "failed", T0, T0, None, "boom"), T0)
-        with _dynamodb_calls() as first:
+        with dynamodb_calls() as first:
             stores.ledger.recent(T0, 200)
         # When it is read again
-        with _dynamodb_calls() as later:
+        with dynamodb_calls() as later:
             got = stores.ledger.recent(T0 + 60, 200)
     # Then the later read is one Query per shard and the remembered look, not 31 days x 11 partitions
     assert [e.event_id for e in got] == ["evt_1"]
@@ -99,9 +80,9 @@ def test_ledger_recent_after_the_look_still_reads_the_old_days_that_hold_entries
         _old_ledger_entry("evt_old", T0 - 3 * DAY, f"{_day(T0 - 3 * DAY)}#0")
         stores.ledger.recent(T0, 200)
         # When the ledger is read a day later, and again once that entry left the month
-        with _dynamodb_calls() as calls:
+        with dynamodb_calls() as calls:
             next_day = [e.event_id for e in stores.ledger.recent(T0 + DAY, 200)]
-        with _dynamodb_calls() as after_month:
+        with dynamodb_calls() as after_month:
             later = [e.event_id for e in stores.ledger.recent(T0 + 30 * DAY, 200)]
     # Then the old entry is still listed, reading only its day and those before in the month
     assert next_day == ["evt_old"]
@@ -147,7 +128,7 @@ def test_funnel_counts_over_a_period_read_old_counters_and_new_ones_alike():
             stores.funnel.count("pln_1", "paid", T0)
             # When a period is read (the first read looks for old counters once), and again
             first = stores.funnel.counts(today - timedelta(days=10), today)
-            with _dynamodb_calls() as calls:
+            with dynamodb_calls() as calls:
                 again = stores.funnel.counts(today - timedelta(days=10), today)
                 part = stores.funnel.counts(today - timedelta(days=1), today)
         finally:
@@ -211,7 +192,7 @@ def test_audit_pages_list_old_and_new_entries_in_order_across_cursors():
         # When the log is read in pages of every size, since 120 days back (first read: the one look)
         pages = {limit: _all_pages(log, T0 - 120 * DAY, T0, limit) for limit in (1, 2, 3, 100)}
         since_45 = _all_pages(log, T0 - 45 * DAY, T0, 2)
-        with _dynamodb_calls() as calls:
+        with dynamodb_calls() as calls:
             recent, after = log.page(T0 - 8 * DAY, T0, 100, None)
     # Then every entry is listed once, oldest first, whatever the page size
     expected = ["aud_new50", "aud_old40", "aud_old10", "aud_new9", "aud_new2", "aud_new0", "aud_new0b"]
@@ -230,10 +211,10 @@ def test_audit_page_over_quiet_months_is_one_query_after_the_look():
         _community_since(T0 - 200 * DAY)
         # Given a store whose only entry is today's, looked at once
         log.record(AuditEntry("aud_1", T0, "token:x", "community.create", "com_1"))
-        with _dynamodb_calls() as first:
+        with dynamodb_calls() as first:
             log.page(T0 - 120 * DAY, T0, 100, None)
         # When 120 days are read again
-        with _dynamodb_calls() as later:
+        with dynamodb_calls() as later:
             entries, after = log.page(T0 - 120 * DAY, T0 + 60, 100, None)
     # Then the look walked the days once, and the read after is a single Query
     assert [e.id for e in entries] == ["aud_1"] and after is None
@@ -252,7 +233,7 @@ def test_audit_read_further_back_than_the_first_look_finds_old_entries_there():
         log.record(AuditEntry("aud_new", T0, "token:x", "plan.update", "pln_1"))
         week = [e.id for e in log.page(T0 - 7 * DAY, T0, 100, None)[0]]
         # When 120 days are read (the look goes on from where it stopped), then again
-        with _dynamodb_calls() as extended:
+        with dynamodb_calls() as extended:
             months = [e.id for e in log.page(T0 - 120 * DAY, T0, 100, None)[0]]
         again = [e.id for e in log.page(T0 - 120 * DAY, T0, 100, None)[0]]
     # Then the old entry is found, looking only at the days the first look had not
@@ -285,9 +266,9 @@ def test_audit_since_the_epoch_looks_back_only_to_the_first_community():
         _community_since(T0 - 5 * DAY)
         log.record(AuditEntry("aud_1", T0, "token:x", "community.create", "com_first"))
         # When the whole log is asked for, since 1970 (GET /admin/audit?since=0), twice
-        with _dynamodb_calls() as first:
+        with dynamodb_calls() as first:
             entries = _all_pages(log, 0, T0, 100)
-        with _dynamodb_calls() as again:
+        with dynamodb_calls() as again:
             log.page(0, T0, 100, None)
     # Then the look read 6 days, not 20,000, and the next read is one Query
     assert entries == ["aud_1"]

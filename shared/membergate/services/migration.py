@@ -263,6 +263,15 @@ def _progress(
     )
 
 
+def _entries(
+    stores: Stores, migration_id: str, cursor: str | None, limit: int | None
+) -> tuple[Iterable[MigrationMember], str | None]:
+    """One page of the migration's members and the cursor of the next (every member when ``limit`` is None)."""
+    if limit is None:
+        return _walk(stores, migration_id), None
+    return _store(stores).members(migration_id, cursor, limit)
+
+
 def _walk(stores: Stores, migration_id: str) -> Iterator[MigrationMember]:
     after: str | None = None
     while True:
@@ -302,11 +311,7 @@ def status(
     reach = {REACHED_DM: 0, REACHED_POST: 0, REACHED_EMAIL: 0, REACHED_NONE: 0}
     losing = 0
     catalog = _Catalog.load(stores)
-    next_cursor: str | None = None
-    if limit is None:
-        entries: Iterable[MigrationMember] = _walk(stores, migration_id)
-    else:
-        entries, next_cursor = _store(stores).members(migration_id, cursor, limit)
+    entries, next_cursor = _entries(stores, migration_id, cursor, limit)
     for entry in entries:
         progress = _progress(stores, migration, community, entry, now, catalog)
         counts[progress.state] += 1
@@ -502,11 +507,7 @@ def extend(
         _store(stores).save(migration)  # first: the sweep reads it for grants no page reached yet
     moved = already = 0
     catalog = _Catalog.load(stores)
-    next_cursor: str | None = None
-    if limit is None:
-        entries: Iterable[MigrationMember] = _walk(stores, migration_id)
-    else:
-        entries, next_cursor = _store(stores).members(migration_id, cursor, limit)
+    entries, next_cursor = _entries(stores, migration_id, cursor, limit)
     for entry in entries:
         outcome = _move(stores, queue, migration, community, entry.member_id, catalog, now)
         moved += outcome == "moved"
