@@ -17,7 +17,6 @@ from ..domain.lifecycle import (
     Reminder,
     decide,
 )
-from ..domain.stripe_events import snapshot_of
 from ..domain.model import MessageKey, WorkKind
 from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
 from .membership import refresh_member
@@ -68,12 +67,10 @@ def _recheck_with_stripe(
     """
     by_id = {r.subscription_id: r for r in records}
     for cancellation in decision.cancellations:
-        fresh = billing.fetch_subscription(cancellation.subscription_id)
-        if fresh is None:
+        snapshot = billing.fetch_subscription(cancellation.subscription_id, now)
+        if snapshot is None:
             continue
         record = by_id[cancellation.subscription_id]
-        snapshot = snapshot_of(fresh, created=now, source_id=f"stripe-read-{now}", livemode=record.latest.livemode
-                               if record.latest else False, what="subscription read back from Stripe")
         by_id[record.subscription_id] = stores.subscriptions.save(merge_snapshot(record, snapshot))
     return list(by_id.values())
 
