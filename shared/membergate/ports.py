@@ -473,6 +473,14 @@ class AccessWork:
         object.__setattr__(self, "kind", WorkKind(self.kind))
 
 
+def notify_work(
+    member_id: str, community_id: str, kind: str, period: str | None, details: tuple[tuple[str, str], ...] = ()
+) -> AccessWork:
+    """The one builder of message work: ``kind`` sent at most once per (member, kind, period),
+    ``details`` the facts its text needs that are not stored elsewhere."""
+    return AccessWork(WorkKind.NOTIFY, member_id, community_id, message_kind=kind, message_period=period, details=details)
+
+
 def encode_work(work: AccessWork) -> str:
     payload: dict[str, object] = {
         "kind": work.kind.value,

@@ -17,8 +17,8 @@ from ..domain.lifecycle import (
     Reminder,
     decide,
 )
-from ..domain.model import MessageKey, WorkKind
-from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
+from ..domain.model import MessageKey
+from ..ports import AccessWorkQueue, BillingGateway, Stores, notify_work
 from .membership import refresh_member
 from .member_links import issue_portal_link
 from .survey import issue_survey_link
@@ -131,19 +131,11 @@ def _sweep_member(
             continue  # nothing said about the cancellation: nothing to take back
         if not plan.grants or not stores.messages.claim(key, now):
             continue
-        access_queue.send(
-            [
-                AccessWork(
-                    WorkKind.NOTIFY,
-                    member_id,
-                    plan.grants[0].community_id,
-                    message_kind=reminder.kind,
-                    message_period=reminder.period,
-                    details=_details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now)
-                    + _portal(stores, member_id, plan.id, reminder, now),
-                )
-            ]
-        )
+        access_queue.send([notify_work(
+            member_id, plan.grants[0].community_id, reminder.kind, reminder.period,
+            _details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now)
+            + _portal(stores, member_id, plan.id, reminder, now),
+        )])
         sent += 1
     cancelled = 0
     if decision.cancellations:
