@@ -14,7 +14,7 @@ batch = BatchProcessor(event_type=EventType.SQS)
 
 def handle_record(record, catalog=None, held_messages=None) -> None:
     deps = bootstrap.dispatcher()
-    # The webhook's (or admin request's) id travels as a message attribute: log under it.
+    # The webhook's (or admin request's) id travels as a message attribute: log under it (one line per item).
     logger.set_correlation_id((record.message_attributes.get("correlation_id") or {}).get("stringValue"))
     result = handle_access_message(
         record.body,
@@ -25,6 +25,8 @@ def handle_record(record, catalog=None, held_messages=None) -> None:
         catalog=catalog,
         held_messages=held_messages,
     )
+    if result is not None:
+        logger.info("access work done", extra={"state": getattr(result.state, "value", "message"), "actions": len(result.actions)})
     # Counted only when something was done on the platform (a converge can be a no-op).
     if result is not None and result.actions and result.state in OUTCOME_METRICS:
         count(OUTCOME_METRICS[result.state])

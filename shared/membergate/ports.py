@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from .domain.access import Capability, Presence, PresenceState
 from .domain.alerts import Alert, DigestState
-from .domain.billing import PriceInfo, SubscriptionRecord
+from .domain.billing import PriceInfo, SubscriptionRecord, SubscriptionSnapshot
 from .domain.checkout_terms import CheckoutTerms
 from .domain.controls import AccessCode, AuditEntry, Removal
 from .domain.seats import SeatTake
@@ -507,6 +507,14 @@ class AccessWork:
         object.__setattr__(self, "kind", WorkKind(self.kind))
 
 
+def notify_work(
+    member_id: str, community_id: str, kind: str, period: str | None, details: tuple[tuple[str, str], ...] = ()
+) -> AccessWork:
+    """The one builder of message work: ``kind`` sent at most once per (member, kind, period),
+    ``details`` the facts its text needs that are not stored elsewhere."""
+    return AccessWork(WorkKind.NOTIFY, member_id, community_id, message_kind=kind, message_period=period, details=details)
+
+
 def encode_work(work: AccessWork) -> str:
     payload: dict[str, object] = {
         "kind": work.kind.value,
@@ -580,8 +588,9 @@ class BillingGateway(Protocol):
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         """The URL of a short-lived Stripe customer portal session (card, invoices, cancellation)."""
 
-    def fetch_subscription(self, subscription_id: str) -> dict[str, Any] | None:
-        """The subscription as Stripe has it now (a plain dict), or None if Stripe doesn't know it."""
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
+        """The subscription as Stripe has it now, as a snapshot seen at ``read_at`` (its event id
+        ``stripe-read-<read_at>``), or None if Stripe doesn't know it."""
 
     def describe_prices(self, price_ids: Sequence[str]) -> list[PriceInfo]:
         """What each price charges (amount, currency, interval), in the order asked; prices Stripe

@@ -34,7 +34,7 @@ def _customer_and_member(p: Pipeline) -> tuple[str, str]:
 
 
 def _send(p: Pipeline, event: dict) -> None:
-    signed_delivery(WEBHOOK_SECRET, p._post_webhook)(event)
+    signed_delivery(WEBHOOK_SECRET, p.post_webhook)(event)
     p.pump()
 
 

@@ -37,7 +37,7 @@ def test_funnel_counts_each_step_once_and_the_kpis_answer_rates(pipeline):  # no
     # And the checkout.session.completed event is delivered again
     completed = next(e for e in p.delivered if e["type"] == "checkout.session.completed")
     payload, header = signed(completed, WEBHOOK_SECRET, p.clock.now())
-    assert p._post_webhook(payload, {"stripe-signature": header, "content-type": "application/json"}) == 200
+    assert p.post_webhook(payload, {"stripe-signature": header, "content-type": "application/json"}) == 200
     p.pump()
     # Then the KPIs count two views, one bound, one checkout, one paid, with their rates
     conversion = p.admin("GET", "/admin/kpis")["body"]["conversion"]

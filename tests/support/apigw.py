@@ -19,6 +19,7 @@ def http_event(
     source_ip: str = "203.0.113.7",
     route_key: str | None = None,
     path_parameters: dict[str, str] | None = None,
+    request_id: str = "req-1",
 ) -> dict[str, Any]:
     parts = urlsplit(path)
     if isinstance(body, dict):
@@ -46,7 +47,7 @@ def http_event(
             "domainName": "api.example.com",
             "domainPrefix": "api",
             "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "pytest"},
-            "requestId": "req-1",
+            "requestId": request_id,
             "routeKey": route_key or f"{method} {parts.path}",
             "stage": "$default",
             "time": "27/Nov/2026:12:00:00 +0000",

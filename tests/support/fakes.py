@@ -9,7 +9,8 @@ from datetime import date
 
 from membergate.domain.funnel import FunnelCount
 from membergate.domain.grants import OneTimeGrant
-from membergate.domain.billing import SubscriptionRecord
+from membergate.domain.billing import SubscriptionRecord, SubscriptionSnapshot
+from membergate.domain.stripe_events import read_back_snapshot
 from membergate.domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError, PermanentError
 from membergate.domain.model import (
     AccessRecord,
@@ -457,11 +458,13 @@ class FakeBilling:
         self.expired.append(session_id)
         return self.session_status.get(session_id, "expired")
 
-    def fetch_subscription(self, subscription_id: str) -> dict | None:
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
         if self.fail_with:
             raise self.fail_with
         self.fetched.append(subscription_id)
-        return self.remote.get(subscription_id)
+        # Parsed as the Stripe adapter parses its answer: tests give the remote side Stripe's shape.
+        remote = self.remote.get(subscription_id)
+        return read_back_snapshot(remote, read_at) if remote is not None else None
 
     def describe_prices(self, price_ids) -> list:
         if self.fail_with:

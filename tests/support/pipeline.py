@@ -48,7 +48,7 @@ class Pipeline:
         )
         put_secret("/membergate/discord-bot-token", self.discord.bot_token)
         put_secret("/membergate/discord-client-secret", CLIENT_SECRET)
-        self.sandbox = StripeSandbox(clock=self.clock.now, deliver=signed_delivery(WEBHOOK_SECRET, self._post_webhook),
+        self.sandbox = StripeSandbox(clock=self.clock.now, deliver=signed_delivery(WEBHOOK_SECRET, self.post_webhook),
                                      public_base_url=STRIPE_BASE)
         self._exit.enter_context(
             bootstrap.overridden(
@@ -67,10 +67,15 @@ class Pipeline:
     def call(self, function: str, method: str, path: str, **kw: Any) -> dict[str, Any]:
         return load_handler(function).lambda_handler(http_event(method, path, **kw), LambdaContext())
 
-    def _post_webhook(self, payload: bytes, headers: dict[str, str]) -> int:
+    def post_webhook(self, payload: bytes, headers: dict[str, str]) -> int:
+        """Deliver one signed Stripe event to the webhook route; its status code.
+
+        Each delivery has its own API Gateway request id (``req-stripe-<n>``, n counting from 1):
+        the correlation id its processing and access work are logged under."""
         self.delivered.append(json.loads(payload))
         reply = self.call("stripe_webhook", "POST", "/webhooks/stripe", body=payload,
-                          headers={k.lower(): v for k, v in headers.items()})
+                          headers={k.lower(): v for k, v in headers.items()},
+                          request_id=f"req-stripe-{len(self.delivered)}")
         self.webhook_replies.append(reply)
         return reply["statusCode"]
 
@@ -89,7 +94,9 @@ class Pipeline:
 
     def _consume(self, url: str, function: str) -> int:
         sqs = boto3.client("sqs", region_name="us-east-1")
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0)
+        # Message attributes too, as Lambda's event source mapping hands them over (the correlation id).
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                  MessageAttributeNames=["All"], VisibilityTimeout=0)
         messages = got.get("Messages", [])
         if not messages:
             return 0

@@ -26,6 +26,7 @@ from .objects import (
     Session,
     WebhookEndpoint,
     default_portal_features,
+    has_ended,
 )
 from .shapes import new_id
 
@@ -876,11 +877,11 @@ class StripeApi:
         def wanted(sub: Any) -> bool:
             rendered = self.engine.subscription_dict(sub, version)["status"]
             if status in (None, ""):
-                ok = rendered not in ("canceled", "incomplete_expired")
+                ok = not has_ended(rendered)
             elif status == "all":
                 ok = True
             elif status == "ended":
-                ok = rendered in ("canceled", "incomplete_expired")
+                ok = has_ended(rendered)
             else:
                 ok = rendered == status
             return ok and (customer is None or sub.customer_id == customer) and created(sub.created)

@@ -8,8 +8,8 @@ from typing import Any
 import stripe
 
 from ..domain.errors import PermanentError, RetryableError
-from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY, customer_id_of, invoice_subscription_id
-from ..domain.billing import PriceInfo
+from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY, customer_id_of, invoice_subscription_id, read_back_snapshot
+from ..domain.billing import PriceInfo, SubscriptionSnapshot
 from ..domain.reconcile import StripeEvent, StripeSubscription
 from ..domain.checkout_terms import CheckoutTerms
 from ..ports import CheckoutSession, PaidInvoice
@@ -180,7 +180,7 @@ class StripeBillingGateway:
         inv = self._call(lambda p, o: self._client.v1.invoices.retrieve(invoice_id, p, o), {}, {}).to_dict()
         return PaidInvoice(invoice_id, invoice_subscription_id(inv), customer_id_of(inv))
 
-    def fetch_subscription(self, subscription_id: str) -> dict | None:
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
         try:
             subscription = self._client.v1.subscriptions.retrieve(subscription_id)
         except stripe.InvalidRequestError as exc:
@@ -189,7 +189,7 @@ class StripeBillingGateway:
             raise _translate(exc) from None
         except stripe.StripeError as exc:
             raise _translate(exc) from None
-        return subscription.to_dict()
+        return read_back_snapshot(subscription.to_dict(), read_at)
 
     def describe_prices(self, price_ids: Sequence[str]) -> list[PriceInfo]:
         found = []

@@ -219,6 +219,12 @@ def subscription_snapshot(event: StripeEvent) -> SubscriptionSnapshot:
     return snapshot_of(event.object, created=event.created, source_id=event.id, livemode=event.livemode, what=event.type)
 
 
+def read_back_snapshot(sub: dict[str, Any], read_at: int) -> SubscriptionSnapshot:
+    """A subscription read from Stripe's API (not from an event) as a snapshot seen at ``read_at``."""
+    return snapshot_of(sub, created=read_at, source_id=f"stripe-read-{read_at}", livemode=sub.get("livemode") is True,
+                       what="subscription read back from Stripe")
+
+
 def snapshot_of(sub: dict[str, Any], *, created: int, source_id: str, livemode: bool, what: str) -> SubscriptionSnapshot:
     """A subscription object (from an event or read back from Stripe) as seen at ``created``."""
     if sub.get("object") not in (None, "subscription"):

@@ -46,7 +46,7 @@ from ..domain.model import (
     Platform,
     WorkKind,
 )
-from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityProvider, Mailer, Stores, TokenCipher
+from ..ports import AccessWork, CatalogRepository, CommunityConnector, IdentityProvider, Mailer, Stores, TokenCipher, notify_work
 from .alerts import AlertRecorder, record_alert
 from .identity import open_tokens, seal_tokens
 from .membership import current_view
@@ -354,10 +354,7 @@ class AccessDispatcher:
         """Send the receipt; return the work to retry it later and, if refused for good, why."""
         subject = _ended_subject(here)
         details = (("plan_id", subject.plan_id), ("reason", subject.reason)) if subject else ()
-        work = AccessWork(
-            WorkKind.NOTIFY, member.id, community.id,
-            message_kind=action.message_kind, message_period=action.message_period, details=details,
-        )
+        work = notify_work(member.id, community.id, action.message_kind, action.message_period, details)
         key = MessageKey(member.id, action.message_kind, action.message_period)
         try:
             status, why = self._deliver(key, member, community, self._text(work, community, catalog), now)
@@ -372,10 +369,7 @@ class AccessDispatcher:
         if self.stores.messages.status(key) is not None:
             return None
         granting = sorted(e.plan_id for e in here if e.state in (EntitlementState.ACTIVE, EntitlementState.GRACE))
-        return AccessWork(
-            WorkKind.NOTIFY, member.id, community.id, message_kind=WELCOME, message_period=community.id,
-            details=(("plan_id", granting[0]),) if granting else (),
-        )
+        return notify_work(member.id, community.id, WELCOME, community.id, (("plan_id", granting[0]),) if granting else ())
 
     def _welcome(
         self, member: Member, community: Community, here: list[Entitlement], catalog: CatalogSnapshot, now: int

@@ -37,7 +37,7 @@ from ..domain.stripe_events import (
     subscription_snapshot,
 )
 from ..domain.trials import trial_key, trial_keys, trial_start
-from ..ports import AccessWork, AccessWorkQueue, CollectionPauser, MemberState, PaymentLookup, Stores, TrialEnder
+from ..ports import AccessWork, AccessWorkQueue, CollectionPauser, MemberState, PaymentLookup, Stores, TrialEnder, notify_work
 from .alerts import AlertRecorder, billing_alert, record_alert
 from .checkout import release_seat
 from .controls import audit
@@ -551,18 +551,10 @@ class BillingEventProcessor:
             record = self.stores.subscriptions.get(member.id, fact.subscription_id)
             plan = self.stores.catalog.get_plan(record.plan_id) if record and record.plan_id else None
             if plan is not None and plan.grants:
-                self.access_queue.send(
-                    [
-                        AccessWork(
-                            WorkKind.NOTIFY,
-                            member.id,
-                            plan.grants[0].community_id,
-                            message_kind="payment_action_required",
-                            message_period=fact.invoice_id,
-                            details=(("invoice_url", fact.hosted_invoice_url or ""), ("plan_id", plan.id)),
-                        )
-                    ]
-                )
+                self.access_queue.send([notify_work(
+                    member.id, plan.grants[0].community_id, "payment_action_required", fact.invoice_id,
+                    (("invoice_url", fact.hosted_invoice_url or ""), ("plan_id", plan.id)),
+                )])
         return Outcome("processed", detail, member.id)
 
     # -- helpers -----------------------------------------------------------------------------

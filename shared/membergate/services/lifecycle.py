@@ -20,9 +20,8 @@ from ..domain.lifecycle import (
     Reminder,
     decide,
 )
-from ..domain.stripe_events import snapshot_of
-from ..domain.model import MessageKey, WorkKind
-from ..ports import AccessWork, AccessWorkQueue, BillingGateway, Stores
+from ..domain.model import MessageKey
+from ..ports import AccessWorkQueue, BillingGateway, Stores, notify_work
 from .alerts import AlertRecorder, record_alert
 from .membership import refresh_member
 from .member_links import issue_portal_link
@@ -76,12 +75,10 @@ def _recheck_with_stripe(
     """
     by_id = {r.subscription_id: r for r in records}
     for cancellation in decision.cancellations:
-        fresh = billing.fetch_subscription(cancellation.subscription_id)
-        if fresh is None:
+        snapshot = billing.fetch_subscription(cancellation.subscription_id, now)
+        if snapshot is None:
             continue
         record = by_id[cancellation.subscription_id]
-        snapshot = snapshot_of(fresh, created=now, source_id=f"stripe-read-{now}", livemode=record.latest.livemode
-                               if record.latest else False, what="subscription read back from Stripe")
         by_id[record.subscription_id] = stores.subscriptions.save(merge_snapshot(record, snapshot))
     return list(by_id.values())
 
@@ -154,19 +151,11 @@ def _sweep_member(
             continue  # nothing said about the cancellation: nothing to take back
         if not plan.grants or not stores.messages.claim(key, now):
             continue
-        access_queue.send(
-            [
-                AccessWork(
-                    WorkKind.NOTIFY,
-                    member_id,
-                    plan.grants[0].community_id,
-                    message_kind=reminder.kind,
-                    message_period=reminder.period,
-                    details=_details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now)
-                    + _portal(stores, member_id, plan.id, reminder, now),
-                )
-            ]
-        )
+        access_queue.send([notify_work(
+            member_id, plan.grants[0].community_id, reminder.kind, reminder.period,
+            _details(plan.id, reminder) + _survey(stores, member_id, plan.id, reminder, now)
+            + _portal(stores, member_id, plan.id, reminder, now),
+        )])
         sent += 1
         _late_legal_notice(alerts, member_id, plan.id, reminder, now)
     cancelled = 0

@@ -48,7 +48,6 @@ from ..domain.model import (
     MessageStatus,
     Plan,
     Platform,
-    WorkKind,
 )
 from ..ports import (
     AccessWork,
@@ -59,6 +58,7 @@ from ..ports import (
     MigrationStore,
     Stores,
     WebSession,
+    notify_work,
 )
 from .controls import _index, _refresh, audit
 from .identity import fresh_session
@@ -443,8 +443,7 @@ def announce(
         stores.messages.claim(MessageKey(entry.member_id, MIGRATION_OFFER, period), now)
         details = (("ends_at", str(migration.deadline)), ("offer_token", _offer_token(stores, migration, entry.member_id, now)),
                    ("plan_id", migration.plan_id), ("note", migration.message), ("offer", offer))
-        batch.append(AccessWork(WorkKind.NOTIFY, entry.member_id, community.id, message_kind=MIGRATION_OFFER,
-                                message_period=period, details=details))
+        batch.append(notify_work(entry.member_id, community.id, MIGRATION_OFFER, period, details))
         queued += 1
         if len(batch) == 10:
             queue.send(batch)

@@ -9,8 +9,8 @@ from ..domain.access import ACCESS_RESTORED
 from ..domain.controls import Removal, undo_refusal
 from ..domain.errors import AlreadyUndoneError, InvalidRequestError, NotFoundError
 from ..domain.grants import OneTimeGrant
-from ..domain.model import Entitlement, WorkKind
-from ..ports import AccessWork, AccessWorkQueue, RemovalLog, Stores
+from ..domain.model import Entitlement
+from ..ports import AccessWorkQueue, RemovalLog, Stores, notify_work
 from . import controls
 from .membership import current_view
 
@@ -131,9 +131,7 @@ def undo(
                    detail={"grant_id": grant.grant_id, "community_id": removal.community_id,
                            "removed_for": removal.reason})
     # Told in their language on their platform, once per removal (the message key is the removal).
-    queue.send([AccessWork(
-        WorkKind.NOTIFY, removal.member_id, removal.community_id, message_kind=ACCESS_RESTORED,
-        message_period=removal.id, details=(("plan_id", removal.plan_id or ""),),
-    )])
+    queue.send([notify_work(removal.member_id, removal.community_id, ACCESS_RESTORED, removal.id,
+                            (("plan_id", removal.plan_id or ""),))])
     undone = replace(removal, undone_at=now, undo_grant_id=grant.grant_id)
     return undone, grant
