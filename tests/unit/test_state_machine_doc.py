@@ -185,6 +185,8 @@ def _queued_kinds() -> dict[str, set[str]]:
         rel = path.relative_to(SRC).as_posix()
         source = path.read_text(encoding="utf-8")
         names = re.findall(r"message_kind=([A-Z_]+|\"[a-z_]+\")", source)
+        # ports.notify_work(member, community, KIND, period, ...): the one builder of message work
+        names += re.findall(r"notify_work\(\s*[^,()]+,\s*[^,()]+,\s*([A-Z_]+|\"[a-z_]+\")", source)
         if rel == "domain/lifecycle.py":
             names += re.findall(r"(?:Reminder|at)\(([A-Z_]+),", source)
         if not names:
