@@ -144,3 +144,20 @@ def test_checkout_gate_unpaid_session_grants_nothing_until_async_success():
 def test_checkout_gate_async_failure_ends_access():
     record = merge_checkout_gate(merge_snapshot(empty(), snap(T0, "active", member_id_hint="m")), CheckoutGate.FAILED)
     assert grant_status(record, PLAN, T0).state is EntitlementState.ENDED
+
+
+@pytest.mark.parametrize("creation_id, switch_id", [("evt_a", "evt_z"), ("evt_z", "evt_a")])
+@pytest.mark.parametrize("order", ["creation first", "switch first"])
+def test_tier_switch_in_the_creations_second_wins_whatever_the_event_ids(creation_id, switch_id, order):
+    from membergate.domain.stripe_events import parse_event, subscription_snapshot
+    from tests.support import stripe_events as se
+
+    # Given a subscription created on Basic and switched to Plus within the same second
+    # (Stripe's created counts seconds; event ids are random, so either may sort first)
+    created = se.subscription_event("customer.subscription.created", created=T0, event_id=creation_id, price_id="price_basic")
+    switched = se.subscription_event("customer.subscription.updated", created=T0, event_id=switch_id, price_id="price_plus")
+    snaps = [subscription_snapshot(parse_event(e)) for e in (created, switched)]
+    # When both are merged, in either delivery order
+    record = fold(snaps if order == "creation first" else reversed(snaps))
+    # Then the update is the state kept: the member is on Plus
+    assert record.latest is not None and record.latest.price_ids == ("price_plus",)

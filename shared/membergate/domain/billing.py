@@ -76,12 +76,17 @@ class SubscriptionSnapshot:
     lines: tuple[PriceLine, ...] = ()
     member_id_hint: str | None = None  # our metadata, set by Membergate's checkout
     livemode: bool = False
+    # Where the event stands in a subscription's life: created 0, any update 1, deleted 2. Stripe's
+    # ``created`` counts seconds, and a tier switch right after the purchase shares the creation's
+    # second: without this, the event ids' random order decided which price won.
+    sequence: int = 0
 
     @property
-    def order_key(self) -> tuple[int, int, bool, int, int, str]:
+    def order_key(self) -> tuple[int, int, int, bool, int, int, str]:
         return (
             self.created,
             STATUS_RANK.get(self.status, -1),
+            self.sequence,
             self.cancel_at_period_end,
             self.current_period_end or 0,
             self.cancel_at or 0,

@@ -8,7 +8,7 @@ subscription items and an invoice names its subscription under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .billing import SubscriptionSnapshot
@@ -216,7 +216,9 @@ def valid_email(email: Any) -> str | None:
 
 
 def subscription_snapshot(event: StripeEvent) -> SubscriptionSnapshot:
-    return snapshot_of(event.object, created=event.created, source_id=event.id, livemode=event.livemode, what=event.type)
+    sequence = 0 if event.type == "customer.subscription.created" else 2 if event.type == "customer.subscription.deleted" else 1
+    return replace(snapshot_of(event.object, created=event.created, source_id=event.id, livemode=event.livemode,
+                               what=event.type), sequence=sequence)
 
 
 def read_back_snapshot(sub: dict[str, Any], read_at: int) -> SubscriptionSnapshot:

@@ -616,6 +616,7 @@ def _snapshot_json(s: SubscriptionSnapshot) -> dict:
         "pause_collection": s.pause_collection,
         "member_id_hint": s.member_id_hint,
         "livemode": s.livemode,
+        "sequence": s.sequence,
         "lines": [
             [l.price_id, l.currency, l.unit_amount, l.quantity, l.interval, l.interval_count] for l in s.lines
         ],
@@ -635,6 +636,7 @@ def _snapshot(d: dict) -> SubscriptionSnapshot:
         pause_collection=bool(d.get("pause_collection")),
         member_id_hint=d.get("member_id_hint"),
         livemode=bool(d.get("livemode")),
+        sequence=int(d.get("sequence") or 0),
         lines=tuple(PriceLine(p, c, a, int(q), i, int(n)) for p, c, a, q, i, n in d.get("lines", [])),
     )
 
