@@ -240,6 +240,7 @@ def snapshot_of(sub: dict[str, Any], *, created: int, source_id: str, livemode: 
     metadata = _dict(sub.get("metadata"))
     member_hint = metadata.get(MEMBER_METADATA_KEY)
     return SubscriptionSnapshot(
+        sequence=1,  # a read-back is the state at ``created``, as an update is; events set their own
         subscription_id=sub_id,
         customer_id=customer,
         status=status,
