@@ -79,7 +79,7 @@ DISCORD_GLOBAL_REQUESTS_PER_SECOND = 50
 DISCORD_BUDGET = int(DISCORD_GLOBAL_REQUESTS_PER_SECOND * 0.8)
 DISCORD_RECONCILE_PER_SECOND = 5  # a weekly run: list members, read a few; never in a hurry
 DISCORD_ALERTS_PER_SECOND = 1  # the lifecycle function's hourly alert digest (one post)
-DISCORD_ADMIN_PER_SECOND = 2  # health, POST .../check, migration posts: a creator's clicks
+DISCORD_ADMIN_PER_SECOND = 4  # health and POST .../check (several requests per community within 10 s), migration posts
 DISCORD_JOIN_PER_SECOND = 2  # a member's relink from the manage page: one removal
 # The HTTP API bounds no function's concurrency: the admin API serves one creator, and relinks are
 # rare, so one process each is what the budget assumes (the contract test names the assumption).
