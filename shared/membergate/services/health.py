@@ -210,7 +210,10 @@ def _community_checks(
 ) -> list[HealthCheck]:
     checks: list[HealthCheck] = []
     stalled: dict[Platform, str] = {}  # platform -> the community it did not answer for in time
-    for index, community in enumerate(sorted(communities, key=lambda c: c.id)):
+    # Newest first: a community just registered is the likeliest to need a fix, and the one a creator
+    # running the doctor after registering it wants to see within the bound.
+    ordered = sorted(communities, key=lambda c: (-c.created_at, c.id))
+    for index, community in enumerate(ordered):
         started = elapsed()
         if index >= MAX_COMMUNITY_CHECKS or started >= COMMUNITY_BUDGET_SECONDS:
             skipped = len(communities) - index
@@ -218,7 +221,7 @@ def _community_checks(
                 f"{skipped} more communities' bots", False,
                 f"not checked here (at most {MAX_COMMUNITY_CHECKS} communities or {COMMUNITY_BUDGET_SECONDS:g} s per "
                 "health check): check each with POST /admin/communities/{id}/check",
-                detail=", ".join(c.id for c in sorted(communities, key=lambda c: c.id)[index:]),
+                detail=", ".join(c.id for c in ordered[index:]),
             ))
             break
         label = f"{community.platform.value} community {community.id} ({community.name})"
