@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the containers' types; importing them at run time would slo
     from .adapters.telegram import TelegramBotApi
     from .adapters.secrets import CachedSecrets
     from .domain.model import Platform
+    from .domain.billing import SubscriptionSnapshot
     from .ports import (
         AccessWorkQueue,
         BillingEventDispatch,
@@ -367,6 +368,16 @@ class _LazyCollectionPauser:
         return _stripe(self.settings).set_collection_paused(subscription_id, paused, idempotency_key)
 
 
+class _LazySubscriptionReader:
+    """Stripe for reading a subscription back when two of its events tie in one second (as above)."""
+
+    def __init__(self, settings: config.ProcessorSettings) -> None:
+        self.settings = settings
+
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
+        return _stripe(self.settings).fetch_subscription(subscription_id, read_at)
+
+
 @lru_cache(maxsize=None)
 def processor() -> Processor:
     from dataclasses import replace
@@ -384,7 +395,8 @@ def processor() -> Processor:
         BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
                               payments=_payment_lookup(settings), alerts=alert_recorder(),
                               trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None,
-                              collection=_LazyCollectionPauser(settings) if settings.stripe_api_key_name else None),
+                              collection=_LazyCollectionPauser(settings) if settings.stripe_api_key_name else None,
+                              reader=_LazySubscriptionReader(settings) if settings.stripe_api_key_name else None),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -674,6 +674,15 @@ class CollectionPauser(Protocol):
         has it). Raises RetryableError when Stripe is down, PermanentError when it refuses."""
 
 
+class SubscriptionReader(Protocol):
+    """Stripe's answer to "what is this subscription now?", asked when two of its events tie in one second
+    (domain/billing.py tie rule)."""
+
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
+        """The subscription as a snapshot seen at ``read_at`` (None: Stripe no longer knows it).
+        Raises RetryableError when Stripe is down, PermanentError when it refuses."""
+
+
 class BillingReader(Protocol):
     """Stripe's own view, read for reconciliation (lists, page by page, newest first)."""
 

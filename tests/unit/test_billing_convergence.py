@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,8 +14,10 @@ from membergate.domain.billing import (
     grant_status,
     merge_checkout_gate,
     merge_snapshot,
+    needs_read_back,
+    read_back_at,
 )
-from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant
+from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant, PriceLine
 
 pytestmark = pytest.mark.unit
 
@@ -161,3 +165,80 @@ def test_tier_switch_in_the_creations_second_wins_whatever_the_event_ids(creatio
     record = fold(snaps if order == "creation first" else reversed(snaps))
     # Then the update is the state kept: the member is on Plus
     assert record.latest is not None and record.latest.price_ids == ("price_plus",)
+
+
+# -- same-second ties settled by reading the subscription back (domain/billing.py tie rule) -----------
+
+
+def update(created: int, price: str, event_id: str, **kw) -> SubscriptionSnapshot:
+    line = PriceLine(price, "eur", 500, 1, "month", 1)
+    return SubscriptionSnapshot("sub_1", "cus_1", kw.pop("status", "active"), created, event_id, lines=(line,),
+                                sequence=1, **kw)
+
+
+def test_needs_read_back_switch_and_switch_back_in_one_second_is_a_tie():
+    # Given a switch to Plus and a switch back to Basic in the same second, same status
+    switch, back = update(T0, "price_plus", "evt_q"), update(T0, "price_basic", "evt_k")
+    # Then the pair needs a read, whichever is seen first
+    assert needs_read_back(switch, back) and needs_read_back(back, switch)
+
+
+@pytest.mark.parametrize("other, why", [
+    (update(T0, "price_plus", "evt_other"), "same content (a redelivery under another id)"),
+    (update(T0 + 1, "price_basic", "evt_k"), "another second"),
+    (update(T0, "price_basic", "evt_k", status="past_due"), "another status rank"),
+    (replace(update(T0, "price_basic", "evt_k"), sequence=0), "the creation's event"),
+    (replace(update(T0, "price_basic", "evt_k"), subscription_id="sub_2"), "another subscription"),
+])
+def test_needs_read_back_orderable_or_equal_pair_is_no_tie(other, why):
+    # Given a switch to Plus, and another snapshot the rule already orders or that says the same
+    switch = update(T0, "price_plus", "evt_q")
+    # Then no read is needed
+    assert not needs_read_back(switch, other), why
+    assert not needs_read_back(other, switch), why
+
+
+@pytest.mark.parametrize("field, value", [("cancel_at_period_end", True), ("current_period_end", T0 + 30 * DAY),
+                                          ("cancel_at", T0 + DAY), ("pause_collection", True),
+                                          ("status", "incomplete_expired")])
+def test_needs_read_back_any_content_difference_is_a_tie(field, value):
+    # Given two same-second updates that differ in one field only (canceled and incomplete_expired share a rank)
+    a = update(T0, "price_plus", "evt_a", status="canceled")
+    b = replace(a, event_id="evt_b", **{field: value})
+    # Then the pair is a tie to settle with a read
+    assert needs_read_back(a, b)
+
+
+def test_read_back_at_is_after_the_tied_second_even_when_read_within_it():
+    # Given a tie in second T0
+    # Then a read made in that second counts from the next one, and a later read from when it was made
+    assert read_back_at(T0, T0) == T0 + 1
+    assert read_back_at(T0, T0 - 5) == T0 + 1  # a clock behind Stripe's does not put the read before the tie
+    assert read_back_at(T0, T0 + 90) == T0 + 90
+
+
+prices = st.sampled_from(["price_basic", "price_plus", "price_pro"])
+same_second_updates = st.builds(
+    update,
+    created=st.just(T0),
+    price=prices,
+    event_id=st.text("abcdefxyz0123456789", min_size=4, max_size=8).map(lambda s: f"evt_{s}"),
+    cancel_at_period_end=st.booleans(),
+    current_period_end=st.sampled_from([None, T0 + 30 * DAY, T0 + 31 * DAY]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=same_second_updates, b=same_second_updates, truth=same_second_updates,
+       now=st.integers(T0 - 3, T0 + 120), data=st.data())
+def test_two_same_second_updates_plus_their_read_converge_on_the_read_in_any_order(a, b, truth, now, data):
+    # Given two updates of one subscription in the same second, and what Stripe answers when read back
+    read = replace(truth, created=read_back_at(T0, now), event_id=f"stripe-read-{read_back_at(T0, now)}")
+    # When the three arrive in any order, some twice
+    seen = [a, b, read]
+    record = fold(data.draw(st.permutations(seen + data.draw(st.lists(st.sampled_from(seen), max_size=3)))))
+    # Then the state kept is Stripe's answer, and the tie rule is symmetric and ignores equal snapshots
+    assert record.latest == read
+    assert needs_read_back(a, b) == needs_read_back(b, a)
+    assert needs_read_back(a, b) == (a.content != b.content)
+    assert not needs_read_back(a, replace(a, event_id="evt_redelivered"))

@@ -9,7 +9,19 @@ Stripe delivers at least once and in any order. A subscription's state here is t
   lifecycle precedence ``incomplete < trialing < active < past_due < unpaid < paused < canceled =
   incomplete_expired``; then a pending cancellation beats none, then the later period end, then
   the later ``cancel_at``, then the larger event id. Every field takes part, so the order is total
-  and the stored state is a pure function of the *set* of snapshots seen.
+  and the stored state is a pure function of the *set* of snapshots seen. (Between status and the
+  rest sits ``sequence``: created < any update < deleted, see SubscriptionSnapshot.)
+* Same-second tie rule: two snapshots of one subscription with the same ``created`` second, the
+  same status rank and the same ``sequence`` but different content (prices, status,
+  cancellation, period end, pause...) cannot be ordered by what Stripe sends: a switch and a
+  switch back in one second carry random event ids. The key above still picks one (so the merge
+  stays total), but ``needs_read_back`` flags the pair, and the processor then reads the
+  subscription back from Stripe and merges the read as a snapshot at ``read_back_at``: the later
+  of the processing time and the tied second plus one. Stripe answered after both tied events
+  existed (both were delivered), so the read is at least as new as either, and ranking it in a
+  later second makes it win whatever order the three arrive in. A tie with equal content needs
+  no read (either snapshot says the same). Limit: a third change made later in that same second
+  and read within it loses to the read until the subscription's next event.
 * Grace starts at the ``created`` of the first ``past_due`` snapshot of the current run of
   ``past_due`` snapshots. Observations older than the newest non-``past_due`` one can never
   matter again and are pruned, which keeps the history bounded and still order-independent.
@@ -18,7 +30,7 @@ Stripe delivers at least once and in any order. A subscription's state here is t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from .consent import CheckoutConsent
 from .model import (
@@ -96,6 +108,35 @@ class SubscriptionSnapshot:
     @property
     def price_ids(self) -> tuple[str, ...]:
         return tuple(line.price_id for line in self.lines)
+
+    @property
+    def content(self) -> tuple[object, ...]:
+        """What the snapshot says the subscription is (every field but where it came from and when):
+        a field added later counts without being listed here."""
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in _PROVENANCE)
+
+
+# Where and when a snapshot was seen, not what the subscription is: left out of its content.
+_PROVENANCE = frozenset({"event_id", "created", "sequence", "livemode", "member_id_hint"})
+
+
+def needs_read_back(a: SubscriptionSnapshot, b: SubscriptionSnapshot) -> bool:
+    """Two snapshots of one subscription the ordering rule can only order by their random event ids
+    (same second, same status rank, same place in its life) yet saying different things: the
+    subscription must be read back from Stripe (module docstring). Symmetric; False for duplicates."""
+    return (
+        a.subscription_id == b.subscription_id
+        and a.created == b.created
+        and STATUS_RANK.get(a.status, -1) == STATUS_RANK.get(b.status, -1)
+        and a.sequence == b.sequence
+        and a.content != b.content
+    )
+
+
+def read_back_at(tied_second: int, now: int) -> int:
+    """When a read settling a tie in ``tied_second`` counts as seen: never within that second, so the
+    read outranks both tied snapshots whatever their order (module docstring)."""
+    return max(now, tied_second + 1)
 
 
 @dataclass(frozen=True)

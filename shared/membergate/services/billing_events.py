@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..domain.billing import ENDED_STATUSES, PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.billing import SubscriptionSnapshot, needs_read_back, read_back_at
 from ..domain.disputes import PAUSE, collection_change, collection_key
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
@@ -38,6 +40,7 @@ from ..domain.stripe_events import (
 )
 from ..domain.trials import trial_key, trial_keys, trial_start
 from ..ports import AccessWork, AccessWorkQueue, CollectionPauser, MemberState, PaymentLookup, Stores, TrialEnder, notify_work
+from ..ports import SubscriptionReader
 from .alerts import AlertRecorder, billing_alert, record_alert
 from .checkout import release_seat
 from .controls import audit
@@ -46,6 +49,8 @@ from .kpis import mark_late
 from .membership import refresh_member
 from ..domain.lifecycle import EmailOnFile, merge_card, merge_email
 
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class BillingEventProcessor:
         alerts: AlertRecorder | None = None,
         trial_ender: TrialEnder | None = None,
         collection: CollectionPauser | None = None,
+        reader: SubscriptionReader | None = None,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -89,6 +95,9 @@ class BillingEventProcessor:
         # Pauses a disputed subscription's billing at Stripe while access is revoked (domain/disputes.py);
         # None: the dispute is only reported and the subscription keeps billing.
         self.collection = collection
+        # Reads a subscription back from Stripe when two of its events tie in one second (domain/billing.py);
+        # None: the ordering rule's pick stands until the subscription's next event.
+        self.reader = reader
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -180,6 +189,9 @@ class BillingEventProcessor:
             plan_id=plan.id if plan else "",
         )
         merged = merge_snapshot(record, snapshot)
+        read_note = ""
+        if record.latest is not None and needs_read_back(record.latest, snapshot):
+            merged, read_note = self._settle_tie(merged, snapshot, now)
         # The plan follows the newest snapshot's price (an upgrade moves the grant), and a stale
         # snapshot never moves it back.
         latest_plan = plan if merged.latest is snapshot else (self._plan_for(merged.latest.price_ids) if merged.latest else None)
@@ -193,7 +205,29 @@ class BillingEventProcessor:
             # A trial is noted once, by the event that starts it (created, or the update entering the trial;
             # a retry of created notes it again): later trialing snapshots (trial_will_end...) cost nothing.
             self._note_trial(event, member, now)
-        return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}", member.id)
+        return Outcome("processed", f"subscription {snapshot.subscription_id} is {merged.status}{read_note}", member.id)
+
+    def _settle_tie(self, merged: SubscriptionRecord, tied: SubscriptionSnapshot,
+                    now: int) -> tuple[SubscriptionRecord, str]:
+        """Two events of one subscription in one second saying different things: Stripe's current answer,
+        read after both existed, decides (domain/billing.py tie rule). Before anything is saved, so
+        Stripe unreachable (RetryableError) leaves the event to be retried, nothing merged on a guess."""
+        if self.reader is None:
+            return merged, ""
+        try:
+            fresh = self.reader.fetch_subscription(tied.subscription_id, read_back_at(tied.created, now))
+        except PermanentError as error:
+            # Retrying cannot help (the key may not read subscriptions): the ordering rule's pick stands
+            # until the subscription's next event, as before reads existed.
+            log.warning("same-second tie kept as ordered: Stripe refused the read back",
+                        extra={"subscription_id": tied.subscription_id, "reason": error.message,
+                               "hint": "give the restricted key read access to Subscriptions (docs/deploy.md)"})
+            return merged, ""
+        if fresh is None or fresh.subscription_id != tied.subscription_id:
+            log.warning("same-second tie kept as ordered: Stripe no longer knows the subscription",
+                        extra={"subscription_id": tied.subscription_id})
+            return merged, ""
+        return merge_snapshot(merged, fresh), " (same-second tie read back from Stripe)"
 
     # -- checkout ----------------------------------------------------------------------------
 
