@@ -9,9 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from infra.local.client import Client, Reply
+from infra.local.client import Client
 from tests.e2e.conftest import ADMIN_TOKEN
-from tests.e2e.test_lifecycle_messages import _eventually, dms_to, subscription_of
 from tests.e2e.test_local_stack import business_now, entitlement_of, stripe_subscriptions
 
 pytestmark = pytest.mark.e2e
