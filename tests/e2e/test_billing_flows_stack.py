@@ -11,6 +11,7 @@ import pytest
 
 from infra.local.client import Client
 from tests.e2e.conftest import ADMIN_TOKEN
+from tests.e2e.test_lifecycle_messages import _eventually, dms_to
 from tests.e2e.test_local_stack import business_now, entitlement_of, stripe_subscriptions
 
 pytestmark = pytest.mark.e2e
@@ -172,3 +173,101 @@ def test_second_price_or_currency_chosen_at_checkout_is_the_one_billed_granted_a
     # And a price the plan does not sell is refused with the envelope's field, never bought
     other = annual.post("/checkout", json_body={"plan_id": plan_id, "price_id": "price_e2e_refund"})
     assert other.status == 400 and other.json()["error"]["field"] == "price_id", other.text
+
+
+def entitlements_of(stack, customer: str) -> list[dict]:
+    members = stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"]
+    assert len(members) == 1, members
+    return members[0]["entitlements"]
+
+
+def refund(stack, customer: str, amount: int | None = None) -> None:
+    reply = stack.post(f"/_local/stripe/_control/customers/{customer}/refund_last_payment",
+                       json_body={"amount": amount} if amount is not None else {})
+    assert reply.status == 200, reply.text
+    stack.post("/_local/drain")
+
+
+def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_gives_it_partial_refund_nothing(stack):
+    # Given a 30-day pass, bought through the stack by Pia
+    plan_id, guild, role = offer(stack, tag="03", kind="pass", access_days=30, prices=[{
+        "price_id": "price_e2e_flows_pass", "unit_amount": 4900, "type": "one_time", "currency": "eur",
+        "product_name": "Workshop pass, refunded"}])
+    pia_browser = connect(stack, plan_id, "flows-pass-pia")
+    pia, pia_customer = pay(stack, pia_browser, to_stripe(pia_browser, plan_id), guild)
+    # When the creator refunds part of it
+    refund(stack, pia_customer, 1000)
+    # Then nothing changes
+    assert entitlement_of(stack, pia_customer)["state"] == "active"
+    assert role in roles_of(stack, guild, pia)
+    # When the rest is refunded
+    refund(stack, pia_customer)
+    # Then the pass ends with reason refunded and the role goes
+    ended = entitlement_of(stack, pia_customer)
+    assert (ended["state"], ended["reason"]) == ("ended", "refunded"), ended
+    assert role not in roles_of(stack, guild, pia)
+    # Given Paul, who bought the same pass and was also given 60 days by the creator
+    paul_browser = connect(stack, plan_id, "flows-pass-paul")
+    paul, paul_customer = pay(stack, paul_browser, to_stripe(paul_browser, plan_id), guild)
+    member_id = stack.get(f"/admin/members?stripe_customer_id={paul_customer}", admin=True).json()["members"][0]["id"]
+    given = stack.post(f"/admin/members/{member_id}/grants", admin=True,
+                       json_body={"plan_id": plan_id, "days": 60, "reason": "speaker at the workshop"})
+    assert given.status == 201, given.text
+    # When his pass is refunded in full
+    refund(stack, paul_customer)
+    # Then the given grant still gives access: he keeps the role, and his entitlement runs to its end
+    (kept,) = entitlements_of(stack, paul_customer)
+    assert (kept["state"], kept["reason"]) == ("active", None), kept
+    assert 59 <= days_until(stack, kept) <= 60
+    assert role in roles_of(stack, guild, paul)
+
+
+def test_customer_deleted_at_stripe_ends_that_customers_grants_and_access(stack):
+    # Given a member who bought lifetime access through the stack
+    plan_id, guild, role = offer(stack, tag="04", kind="lifetime", prices=[{
+        "price_id": "price_e2e_flows_life", "unit_amount": 29900, "type": "one_time", "currency": "eur",
+        "product_name": "Founder, customer deleted"}])
+    browser = connect(stack, plan_id, "flows-deleted-dora")
+    user_id, customer = pay(stack, browser, to_stripe(browser, plan_id), guild)
+    assert entitlement_of(stack, customer)["state"] == "active"
+    # When the creator deletes the customer in Stripe
+    deleted = stack.request("DELETE", f"/_local/stripe/v1/customers/{customer}",
+                            headers={"Authorization": "Bearer sk_test_e2e"})
+    assert deleted.status == 200 and deleted.json()["deleted"] is True, deleted.text
+    stack.post("/_local/drain")
+    # Then the grant ends with that reason and the role goes
+    ended = _eventually(lambda: [e for e in entitlements_of(stack, customer) if e["state"] == "ended"], stack)
+    assert [(e["plan_id"], e["reason"]) for e in ended] == [(plan_id, "customer_deleted")], ended
+    assert role not in roles_of(stack, guild, user_id)
+
+
+def test_renewal_needing_authentication_sends_the_member_the_invoice_link_that_pays_it(stack):
+    # Given a monthly subscriber who paid through the stack
+    plan_id, guild, role = offer(stack, tag="05", kind="subscription", prices=[{
+        "price_id": "price_e2e_flows_sca", "unit_amount": 1100, "currency": "eur", "interval": "month",
+        "product_name": "Monthly, 3-D Secure"}])
+    browser = connect(stack, plan_id, "flows-sca-sami")
+    user_id, customer = pay(stack, browser, to_stripe(browser, plan_id), guild)
+    (sub,) = stripe_subscriptions(stack, customer)
+    # When the renewal needs the member's bank to confirm it (3-D Secure)
+    invoice = stack.post(f"/_local/stripe/_control/subscriptions/{sub['id']}/action_required")
+    assert invoice.status == 200, invoice.text
+    link = invoice.json()["hosted_invoice_url"]
+    stack.post("/_local/drain")
+    # Then the member gets one Discord message carrying the invoice's authentication link, and keeps the role
+    asked = _eventually(lambda: [m for m in dms_to(stack, user_id) if "confirm the payment" in m], stack)
+    assert len(asked) == 1 and link in asked[0], dms_to(stack, user_id)
+    assert role in roles_of(stack, guild, user_id)
+    assert link.startswith(f"{stack.base_url}/_local/stripe/invoice/in_")
+    # When they follow the link a minute later and confirm (a person does not within the same second: Stripe's
+    # events are dated to the second, and a past_due and an active update of one second cannot be ordered)
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    assert browser.get(link).status == 200
+    confirmed = browser.post(link)
+    assert confirmed.status == 303, confirmed.text
+    stack.post("/_local/drain")
+    # Then the invoice is paid and the subscription active at Stripe, and the member is active with the role
+    assert [s["status"] for s in stripe_subscriptions(stack, customer)] == ["active"]
+    assert _eventually(lambda: entitlement_of(stack, customer)["state"] == "active", stack), \
+        entitlement_of(stack, customer)
+    assert role in roles_of(stack, guild, user_id)
