@@ -265,3 +265,73 @@ def test_switch_onto_a_seats_tier_counts_one_seat_held_by_the_subscription(pipel
     assert seats.take(vip, "mbr_a", 2, p.clock.now() + DAY) is SeatTake.TAKEN
     assert seats.take(vip, "mbr_b", 2, p.clock.now() + DAY) is SeatTake.SOLD_OUT
     assert [i["price"]["id"] for i in p.sandbox.subscription(sub_id)["items"]["data"]] == ["price_tier_vip"]
+
+
+def three_price_vip(p: Pipeline) -> tuple[str, str, str]:
+    """Basic in EUR monthly; VIP sold in USD monthly (listed first), EUR yearly and EUR monthly; Gold in USD only."""
+    p.sandbox.register_price("price_cur_basic", 900, "eur")
+    p.sandbox.register_price("price_cur_vip_usd", 2700, "usd")
+    p.sandbox.register_price("price_cur_vip_year", 25000, "eur", "year")
+    p.sandbox.register_price("price_cur_vip_month", 2500, "eur")
+    p.sandbox.register_price("price_cur_gold_usd", 4900, "usd")
+    com = p.admin("POST", "/admin/communities", body={
+        "platform": "discord", "name": "Club", "guild_id": GUILD, "role_id": ROLE, "on_revoke": "remove_role"})
+    assert com["status"] == 201, com
+    grants = [{"community_id": com["body"]["id"], "role_id": VIP_ROLE}]
+    made = [p.admin("POST", "/admin/plans", body={"name": name, "stripe_price_ids": prices, "grants": grants})
+            for name, prices in (("Basic", ["price_cur_basic"]),
+                                 ("VIP", ["price_cur_vip_usd", "price_cur_vip_year", "price_cur_vip_month"]),
+                                 ("Gold", ["price_cur_gold_usd"]))]
+    assert [m["status"] for m in made] == [201, 201, 201], made
+    return made[0]["body"]["id"], made[1]["body"]["id"], made[2]["body"]["id"]
+
+
+def subscription_prices(p: Pipeline, sub_id: str) -> list[tuple[str, str, str]]:
+    items = p.sandbox.subscription(sub_id)["items"]["data"]
+    return [(i["price"]["id"], i["price"]["currency"], i["price"]["recurring"]["interval"]) for i in items]
+
+
+def test_admin_switch_without_a_price_lands_on_the_same_currency_and_interval_not_the_first_price(pipeline):
+    p = pipeline
+    # Given a member paying Basic in EUR monthly; VIP's first price is USD, then EUR yearly, then EUR monthly
+    basic, vip, _ = three_price_vip(p)
+    cookie = bind_discord(p, basic)
+    pay(p, cookie, basic)
+    sub_id, member_id = subscription_of(p), member_id_of(p)
+    p.advance(60)
+    # When the creator switches them to VIP without naming a price
+    reply = p.admin("POST", f"/admin/members/{member_id}/switch", body={"plan_id": vip, "reason": "upgrade"})
+    p.pump()
+    # Then the same subscription bills VIP's EUR monthly price, and the answer and audit say so
+    assert reply["status"] == 200, reply
+    assert reply["body"]["price_id"] == "price_cur_vip_month"
+    assert subscription_prices(p, sub_id) == [("price_cur_vip_month", "eur", "month")]
+    assert created_subscriptions(p) == [sub_id]
+    assert entitled_plans(p) == {vip: "active"}
+    entry = [e for e in p.admin("GET", "/admin/audit")["body"]["entries"] if e["action"] == "subscription.switch"][-1]
+    assert entry["detail"]["price_id"] == "price_cur_vip_month"
+
+
+def test_switch_to_a_tier_without_the_subscriptions_currency_is_409_with_what_to_do(pipeline):
+    p = pipeline
+    # Given a member paying Basic in EUR; Gold is sold in USD only, VIP also in USD
+    basic, vip, gold = three_price_vip(p)
+    cookie = bind_discord(p, basic)
+    pay(p, cookie, basic)
+    sub_id, member_id = subscription_of(p), member_id_of(p)
+    p.advance(60)
+    # When the creator switches them to Gold without naming a price
+    refused = p.admin("POST", f"/admin/members/{member_id}/switch", body={"plan_id": gold, "reason": "upgrade"})
+    # Then 409 says why and what to do, and nothing changed at Stripe
+    assert refused["status"] == 409, refused
+    message = refused["body"]["error"]["message"]
+    assert "Gold has no EUR price" in message and f"PATCH /admin/plans/{gold}" in message
+    # When the member picks VIP's USD price on their manage page
+    member = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_usd",
+                    cookies=[cookie], headers=FORM)
+    # Then it is refused the same way (a page or the envelope, never a Stripe error), naming a price that fits
+    assert member["statusCode"] == 409, member
+    assert "pick a EUR price of VIP" in member["body"]
+    p.pump()
+    assert subscription_prices(p, sub_id) == [("price_cur_basic", "eur", "month")]
+    assert entitled_plans(p) == {basic: "active"}

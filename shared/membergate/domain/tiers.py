@@ -8,11 +8,13 @@ payment of the offer is still settling (SEPA, SCA) waits for it.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from .billing import SubscriptionRecord, grant_status
-from .model import EntitlementState, Plan
+from .billing import PriceInfo, SubscriptionRecord, grant_status
+from .model import EntitlementState, Plan, PriceLine
 
 
 class MoveKind(str, Enum):
@@ -56,3 +58,28 @@ def choose_move(target: Plan, records: list[SubscriptionRecord], plans: dict[str
         elif status.state is EntitlementState.PENDING and status.reason in ("awaiting_payment", "incomplete"):
             settling = settling or TierMove(MoveKind.SETTLING, record.subscription_id, plan.id)
     return same or switch or settling or TierMove(MoveKind.NEW)
+
+
+# Rough lengths, only to rank intervals against each other (a year is nearer a month than a week is).
+_INTERVAL_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+
+
+def _period_days(interval: str | None, count: int) -> float:
+    return _INTERVAL_DAYS.get(interval or "", 30) * max(count, 1)
+
+
+def switch_price(current: PriceLine, offered: Sequence[PriceInfo]) -> PriceInfo | None:
+    """The target tier's price a switch lands on when the switch names none (pure).
+
+    Stripe cannot move a subscription to another currency, and a member who pays monthly expects
+    to keep paying monthly: the same currency and interval first; in that currency, the nearest
+    interval next (ties: the plan's order); no price in that currency: None, the caller refuses."""
+    same_currency = [p for p in offered if p.currency.lower() == current.currency.lower() and p.type == "recurring"]
+    if not same_currency:
+        return None
+    wanted = _period_days(current.interval, current.interval_count)
+    ranked = sorted(
+        enumerate(same_currency),
+        key=lambda pair: (abs(math.log(_period_days(pair[1].interval, pair[1].interval_count) / wanted)), pair[0]),
+    )
+    return ranked[0][1]

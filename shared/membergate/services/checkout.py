@@ -22,7 +22,7 @@ from ..domain.i18n import choose_locale
 from ..domain.model import CheckoutAttempt, Community, Member, Plan, PlanKind, Platform
 from ..domain.seats import SeatTake
 from ..domain.trials import trial_days_for, trial_keys
-from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move, offer_of
+from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move, offer_of, switch_price
 from ..domain.funnel import CHECKOUT
 from ..ports import BillingGateway, CheckoutSession, Stores
 from .funnel import count_step
@@ -117,6 +117,7 @@ def start_checkout(
             "your access goes to the right number"
         )
     if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
+        price_id = price_for_switch(billing, plan, move, view.records, request.price_id)
         return switch_subscription(stores, billing, member.id, plan, price_id, move, view.records, now)
     # A seat is held before anything is made at Stripe (a sold-out plan creates no customer), and
     # given back if no session comes of it.
@@ -134,6 +135,41 @@ def start_checkout(
     if plan.seats is not None and stores.seats is not None:
         stores.seats.attach(plan.id, member.id, session.id, previous_session)
     return session
+
+
+def price_for_switch(
+    billing: BillingGateway, plan: Plan, move: TierMove, records: Sequence[SubscriptionRecord], named: str | None,
+) -> str:
+    """The target tier's price a switch moves the live subscription to: the one named, else the one
+    in the subscription's currency and nearest its interval (domain/tiers.py::switch_price).
+
+    Stripe cannot change a subscription's currency, so a price in another currency, named or not,
+    is refused here with what to do rather than by Stripe mid-switch."""
+    record = next((r for r in records if r.subscription_id == move.subscription_id), None)
+    lines = record.latest.lines if record is not None and record.latest is not None else ()
+    if not lines:  # nothing known of what the member pays: the plan's order decides, as before
+        return named or plan.stripe_price_ids[0]
+    current = lines[0]
+    offered = billing.describe_prices(list(plan.stripe_price_ids))
+    currency = current.currency.upper()
+    if named is not None:
+        info = next((p for p in offered if p.id == named), None)
+        if info is not None and info.currency.lower() != current.currency.lower():
+            raise ConflictError(
+                f"price {named} of {plan.name} is in {info.currency.upper()}, but this subscription is billed in "
+                f"{currency} and Stripe cannot change a subscription's currency: pick a {currency} price of "
+                f"{plan.name}, or cancel and subscribe to {plan.name} anew once the current period ends")
+        return named
+    chosen = switch_price(current, offered)
+    if chosen is None and len(offered) < len(plan.stripe_price_ids):
+        # Stripe did not describe every price: refuse only on what is known, let Stripe judge the rest.
+        return next(p for p in plan.stripe_price_ids if p not in {o.id for o in offered})
+    if chosen is None:
+        raise ConflictError(
+            f"{plan.name} has no {currency} price, and this subscription is billed in {currency} (Stripe cannot "
+            f"change a subscription's currency): the creator can add a {currency} price to {plan.name} "
+            f"(PATCH /admin/plans/{plan.id}), or the member cancels and subscribes to it anew once the current period ends")
+    return chosen.id
 
 
 def switch_subscription(

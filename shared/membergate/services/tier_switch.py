@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..domain.errors import ConflictError, InvalidRequestError, NoSubscriptionError, NotFoundError
 from ..domain.tiers import MoveKind, choose_move
 from ..ports import BillingGateway, Stores
-from .checkout import TierSwitch, switch_subscription
+from .checkout import TierSwitch, price_for_switch, switch_subscription
 from .controls import audit
 from .membership import current_view
 
@@ -55,6 +55,8 @@ def switch_tier(
         raise NoSubscriptionError(
             f"the member has no live subscription of {plan.name}'s offer to switch. Send them the join link "
             f"/join/{plan.id} to subscribe, or give access with POST /admin/members/{member_id}/grants")
+    # No price named: the one in the subscription's currency nearest its interval, not the plan's first.
+    chosen = price_for_switch(billing, plan, move, view.records, price_id)
     switch = switch_subscription(stores, billing, member.id, plan, chosen, move, view.records, now)
     entry = audit(stores, actor=actor, action="subscription.switch", target=switch.subscription_id, now=now,
                   member_id=member.id, reason=reason,
