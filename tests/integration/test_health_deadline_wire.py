@@ -64,9 +64,10 @@ def test_health_answers_within_its_deadline_while_discord_never_answers(monkeypa
         started = time.monotonic()
         reply = p.admin("GET", "/admin/health")
         took = time.monotonic() - started
-        # Then it answers 200 in about one share, not after 4 calls x 10 s per community
+        # Then it answers 200 in about one share, not after 4 calls x 0.6 s per community (4.8 s): the bound
+        # leaves the deadline room for a loaded machine, the "not asked" check below pins the rule itself
         assert reply["status"] == 200, reply
-        assert took < 1.5, took
+        assert took < 4.0, took
         assert discord.timeouts and all(t <= 0.6 for t in discord.timeouts)
         # ... the first community failed naming the wait and the command, the second was not asked
         failed = {c["check"]: c["fix"] for c in reply["body"]["checks"] if not c["ok"]}
