@@ -365,9 +365,9 @@ class Story:
         before = self._subscription_of(customer)
         self.say(f"Basic (9.00 EUR/month) paid: role {BASIC_ROLE}, subscription {before}")
         calls_before = len(c.get("/_local/discord/calls").json()["calls"])
-        # Stripe dates events to the second, and Membergate cannot order two updates of one
-        # subscription made in the same second (a known limit, see docs/state-machine.md): a person
-        # never switches within the second their payment went through, so neither does the story.
+        # Stripe dates events to the second; two updates of one subscription in the same second are
+        # settled by reading it back from Stripe (docs/state-machine.md). A person never switches
+        # within the second their payment went through, so the story does not either.
         time.sleep(1.05 - time.time() % 1)
         switched = self.expect(c.post("/checkout", form={"plan_id": plus}), 303, "pick Plus on its join page")
         if "switched=1" not in (switched.location or ""):

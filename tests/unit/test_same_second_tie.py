@@ -119,13 +119,16 @@ def test_sync_subscription_stripe_unreachable_during_the_read_retries_the_event_
     assert h.roles() == {ROLE}
 
 
-@pytest.mark.parametrize("answer", ["unknown", "refused"])
+@pytest.mark.parametrize("answer", ["unknown", "refused", "malformed"])
 def test_sync_subscription_stripe_unknown_or_refusing_keeps_the_ordered_merge_and_logs(answer, caplog):
-    # Given a switch to VIP, and Stripe that no longer knows sub_1 (or a key that may not read it)
+    # Given a switch to VIP, and Stripe that no longer knows sub_1 (or a key that may not read it, or an
+    # answer that is no subscription)
     h = subscriber()
     h.at(SWITCH_AT + 1).deliver(switch("price_vip", "evt_1"))
     if answer == "refused":
         h.billing.fail_with = PermanentError("the Stripe key lacks a permission", "stripe_permission")
+    if answer == "malformed":
+        h.billing.remote["sub_1"] = {"object": "subscription", "id": "sub_1", "status": None}
     # When the tied switch back arrives
     with caplog.at_level(logging.WARNING, logger="membergate.services.billing_events"):
         statuses = h.deliver(switch("price_monthly", "evt_2"))

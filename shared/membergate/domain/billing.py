@@ -20,8 +20,10 @@ Stripe delivers at least once and in any order. A subscription's state here is t
   of the processing time and the tied second plus one. Stripe answered after both tied events
   existed (both were delivered), so the read is at least as new as either, and ranking it in a
   later second makes it win whatever order the three arrive in. A tie with equal content needs
-  no read (either snapshot says the same). Limit: a third change made later in that same second
-  and read within it loses to the read until the subscription's next event.
+  no read (either snapshot says the same). Limit: a read made within the tied second counts from
+  the next one, so a change Stripe makes after it, later in that second or in the next one with a
+  lower-ranked status, loses to the read until the subscription's next event (one of the same
+  rank in the next second ties with the read, and is read again).
 * Grace starts at the ``created`` of the first ``past_due`` snapshot of the current run of
   ``past_due`` snapshots. Observations older than the newest non-``past_due`` one can never
   matter again and are pruned, which keeps the history bounded and still order-independent.

@@ -223,6 +223,11 @@ class BillingEventProcessor:
                         extra={"subscription_id": tied.subscription_id, "reason": error.message,
                                "hint": "give the restricted key read access to Subscriptions (docs/deploy.md)"})
             return merged, ""
+        except MalformedEventError as error:
+            # Stripe's answer, not the event, is unusable: the event must not be marked failed for it.
+            log.warning("same-second tie kept as ordered: Stripe's answer is not a usable subscription",
+                        extra={"subscription_id": tied.subscription_id, "reason": error.message})
+            return merged, ""
         if fresh is None or fresh.subscription_id != tied.subscription_id:
             log.warning("same-second tie kept as ordered: Stripe no longer knows the subscription",
                         extra={"subscription_id": tied.subscription_id})
