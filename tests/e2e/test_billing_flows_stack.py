@@ -74,6 +74,16 @@ def pay(stack, browser: Client, pay_page: str, guild: str, **fields: str) -> tup
     return user_id, customer
 
 
+def purchases(stack, customer: str) -> list[tuple[str, int, str, str | None]]:
+    """The member's one-time purchases as their data export lists them: (plan, amount, currency, ended reason).
+    Paid through a Checkout Session only: the export also lists a creator's given grant there, at 0."""
+    member_id = stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0]["id"]
+    exported = stack.get(f"/admin/members/{member_id}/export", admin=True)
+    assert exported.status == 200, exported.text
+    return [(p["plan_id"], p["amount"], p["currency"], p["ended_reason"]) for p in exported.json()["purchases"]
+            if p["purchase_id"].startswith("cs_")]
+
+
 def holders(stack, guild: str) -> dict[str, list[str]]:
     return stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
 
@@ -136,6 +146,7 @@ def test_pay_what_you_want_pass_bought_above_the_minimum_below_it_refused_with_t
     charges = [e["data"]["object"] for e in stack.get("/_local/stripe/_control/events").json()["data"]
                if e["type"] == "charge.succeeded" and e["data"]["object"]["customer"] == customer]
     assert [c["amount"] for c in charges] == [2300], charges
+    assert purchases(stack, customer) == [(plan_id, 2300, "eur", None)]
     after = kpis(stack)
     assert after["one_time_revenue"].get("eur", 0) - before["one_time_revenue"].get("eur", 0) == 2300, (before, after)
     assert after["mrr"] == before["mrr"]
@@ -219,6 +230,7 @@ def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_giv
     ended = entitlement_of(stack, pia_customer)
     assert (ended["state"], ended["reason"]) == ("ended", "refunded"), ended
     assert role not in roles_of(stack, guild, pia)
+    assert purchases(stack, pia_customer) == [(plan_id, 4900, "eur", "refunded")]
     # Given Paul, who bought the same pass and was also given 60 days by the creator
     paul_browser = connect(stack, plan_id, "flows-pass-paul")
     paul, paul_customer = pay(stack, paul_browser, to_stripe(paul_browser, plan_id), guild)
@@ -232,6 +244,7 @@ def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_giv
     (kept,) = entitlements_of(stack, paul_customer)
     assert (kept["state"], kept["reason"]) == ("active", None), kept
     assert 59 <= days_until(stack, kept) <= 60
+    assert purchases(stack, paul_customer) == [(plan_id, 4900, "eur", "refunded")]
     assert role in roles_of(stack, guild, paul)
 
 
@@ -251,6 +264,7 @@ def test_customer_deleted_at_stripe_ends_that_customers_grants_and_access(stack)
     # Then the grant ends with that reason and the role goes
     ended = _eventually(lambda: [e for e in entitlements_of(stack, customer) if e["state"] == "ended"], stack)
     assert [(e["plan_id"], e["reason"]) for e in ended] == [(plan_id, "customer_deleted")], ended
+    assert purchases(stack, customer) == [(plan_id, 29900, "eur", "customer_deleted")]
     assert role not in roles_of(stack, guild, user_id)
 
 
