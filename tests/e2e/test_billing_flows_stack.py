@@ -3,7 +3,6 @@ a pass refunded, a customer deleted, a renewal needing the member's authenticati
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -99,17 +98,9 @@ def kpis(stack) -> dict:
 
 
 def mrr(stack) -> dict[str, int]:
+    """The MRR per currency the dashboard's headline shows: /admin/kpis' figures (test_dashboard_browser.py
+    checks the page shows exactly those; a render here would cost the shared stack seconds for nothing new)."""
     return kpis(stack)["mrr"]
-
-
-def dashboard_mrr(stack) -> dict[str, int]:
-    """The MRR per currency the creator's dashboard shows in its headline."""
-    browser = Client(stack.base_url)
-    logged_in = browser.post("/admin/dashboard/login", form={"token": ADMIN_TOKEN, "lang": "en"})
-    assert logged_in.status in (302, 303), logged_in.text
-    page = browser.get("/admin/dashboard?lang=en")
-    assert page.status == 200, page.text
-    return {currency: int(value) for currency, value in re.findall(r"data-kpi='mrr-(\w+)' data-value=(\d+)", page.text)}
 
 
 def days_until(stack, entitlement: dict) -> float:
@@ -192,8 +183,6 @@ def test_second_price_or_currency_chosen_at_checkout_is_the_one_billed_granted_a
     after_usd = mrr(stack)
     assert after_usd.get("usd", 0) - after_annual.get("usd", 0) == 1300, (after_annual, after_usd)
     assert after_usd.get("eur", 0) == after_annual.get("eur", 0)
-    # and the dashboard's headline shows those figures
-    assert dashboard_mrr(stack) == after_usd
     # And a price the plan does not sell is refused with the envelope's field, never bought
     other = annual.post("/checkout", json_body={"plan_id": plan_id, "price_id": "price_e2e_refund"})
     assert other.status == 400 and other.json()["error"]["field"] == "price_id", other.text
