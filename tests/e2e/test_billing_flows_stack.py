@@ -76,11 +76,16 @@ def pay(stack, browser: Client, pay_page: str, guild: str, **fields: str) -> tup
 def purchases(stack, customer: str) -> list[tuple[str, int, str, str | None]]:
     """The member's one-time purchases as their data export lists them: (plan, amount, currency, ended reason).
     Paid through a Checkout Session only: the export also lists a creator's given grant there, at 0."""
+    return [(p["plan_id"], p["amount"], p["currency"], p["ended_reason"]) for p in export(stack, customer)["purchases"]
+            if p["purchase_id"].startswith("cs_")]
+
+
+def export(stack, customer: str) -> dict:
+    """The member's data export (GET /admin/members/{id}/export)."""
     member_id = stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0]["id"]
     exported = stack.get(f"/admin/members/{member_id}/export", admin=True)
     assert exported.status == 200, exported.text
-    return [(p["plan_id"], p["amount"], p["currency"], p["ended_reason"]) for p in exported.json()["purchases"]
-            if p["purchase_id"].startswith("cs_")]
+    return exported.json()
 
 
 def holders(stack, guild: str) -> dict[str, list[str]]:
@@ -195,10 +200,16 @@ def entitlements_of(stack, customer: str) -> list[dict]:
 
 
 def refund(stack, customer: str, amount: int | None = None) -> None:
+    """Refund the customer's last payment at Stripe, and wait until Membergate has applied the event."""
+    def applied() -> int:
+        return sum(1 for e in export(stack, customer)["stripe_events"]
+                   if e["type"] == "charge.refunded" and e["status"] == "processed")
+
+    seen = applied()
     reply = stack.post(f"/_local/stripe/_control/customers/{customer}/refund_last_payment",
                        json_body={"amount": amount} if amount is not None else {})
     assert reply.status == 200, reply.text
-    stack.post("/_local/drain")
+    assert _eventually(lambda: applied() > seen, stack), f"the refund of {customer} was never applied"
 
 
 def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_gives_it_partial_refund_nothing(stack):
