@@ -73,6 +73,21 @@ def pay(stack, browser: Client, pay_page: str, guild: str, **fields: str) -> tup
     return user_id, customer
 
 
+def purchases(stack, customer: str) -> list[tuple[str, int, str, str | None]]:
+    """The member's one-time purchases as their data export lists them: (plan, amount, currency, ended reason).
+    Paid through a Checkout Session only: the export also lists a creator's given grant there, at 0."""
+    return [(p["plan_id"], p["amount"], p["currency"], p["ended_reason"]) for p in export(stack, customer)["purchases"]
+            if p["purchase_id"].startswith("cs_")]
+
+
+def export(stack, customer: str) -> dict:
+    """The member's data export (GET /admin/members/{id}/export)."""
+    member_id = stack.get(f"/admin/members?stripe_customer_id={customer}", admin=True).json()["members"][0]["id"]
+    exported = stack.get(f"/admin/members/{member_id}/export", admin=True)
+    assert exported.status == 200, exported.text
+    return exported.json()
+
+
 def holders(stack, guild: str) -> dict[str, list[str]]:
     return stack.get(f"/_local/discord/guilds/{guild}").json()["members"]
 
@@ -88,6 +103,8 @@ def kpis(stack) -> dict:
 
 
 def mrr(stack) -> dict[str, int]:
+    """The MRR per currency the dashboard's headline shows: /admin/kpis' figures (test_dashboard_browser.py
+    checks the page shows exactly those; a render here would cost the shared stack seconds for nothing new)."""
     return kpis(stack)["mrr"]
 
 
@@ -125,6 +142,7 @@ def test_pay_what_you_want_pass_bought_above_the_minimum_below_it_refused_with_t
     charges = [e["data"]["object"] for e in stack.get("/_local/stripe/_control/events").json()["data"]
                if e["type"] == "charge.succeeded" and e["data"]["object"]["customer"] == customer]
     assert [c["amount"] for c in charges] == [2300], charges
+    assert purchases(stack, customer) == [(plan_id, 2300, "eur", None)]
     after = kpis(stack)
     assert after["one_time_revenue"].get("eur", 0) - before["one_time_revenue"].get("eur", 0) == 2300, (before, after)
     assert after["mrr"] == before["mrr"]
@@ -182,10 +200,16 @@ def entitlements_of(stack, customer: str) -> list[dict]:
 
 
 def refund(stack, customer: str, amount: int | None = None) -> None:
+    """Refund the customer's last payment at Stripe, and wait until Membergate has applied the event."""
+    def applied() -> int:
+        return sum(1 for e in export(stack, customer)["stripe_events"]
+                   if e["type"] == "charge.refunded" and e["status"] == "processed")
+
+    seen = applied()
     reply = stack.post(f"/_local/stripe/_control/customers/{customer}/refund_last_payment",
                        json_body={"amount": amount} if amount is not None else {})
     assert reply.status == 200, reply.text
-    stack.post("/_local/drain")
+    assert _eventually(lambda: applied() > seen, stack), f"the refund of {customer} was never applied"
 
 
 def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_gives_it_partial_refund_nothing(stack):
@@ -206,6 +230,7 @@ def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_giv
     ended = entitlement_of(stack, pia_customer)
     assert (ended["state"], ended["reason"]) == ("ended", "refunded"), ended
     assert role not in roles_of(stack, guild, pia)
+    assert purchases(stack, pia_customer) == [(plan_id, 4900, "eur", "refunded")]
     # Given Paul, who bought the same pass and was also given 60 days by the creator
     paul_browser = connect(stack, plan_id, "flows-pass-paul")
     paul, paul_customer = pay(stack, paul_browser, to_stripe(paul_browser, plan_id), guild)
@@ -219,6 +244,7 @@ def test_pass_refunded_in_full_ends_the_pass_and_access_unless_another_grant_giv
     (kept,) = entitlements_of(stack, paul_customer)
     assert (kept["state"], kept["reason"]) == ("active", None), kept
     assert 59 <= days_until(stack, kept) <= 60
+    assert purchases(stack, paul_customer) == [(plan_id, 4900, "eur", "refunded")]
     assert role in roles_of(stack, guild, paul)
 
 
@@ -238,6 +264,7 @@ def test_customer_deleted_at_stripe_ends_that_customers_grants_and_access(stack)
     # Then the grant ends with that reason and the role goes
     ended = _eventually(lambda: [e for e in entitlements_of(stack, customer) if e["state"] == "ended"], stack)
     assert [(e["plan_id"], e["reason"]) for e in ended] == [(plan_id, "customer_deleted")], ended
+    assert purchases(stack, customer) == [(plan_id, 29900, "eur", "customer_deleted")]
     assert role not in roles_of(stack, guild, user_id)
 
 

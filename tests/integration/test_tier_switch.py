@@ -335,3 +335,31 @@ def test_switch_to_a_tier_without_the_subscriptions_currency_is_409_with_what_to
     p.pump()
     assert subscription_prices(p, sub_id) == [("price_cur_basic", "eur", "month")]
     assert entitled_plans(p) == {basic: "active"}
+
+
+def test_manage_page_offers_only_prices_in_the_members_currency_the_nearest_interval_checked(pipeline):
+    p = pipeline
+    # Given a member paying Basic in EUR monthly; VIP lists USD monthly first, then EUR yearly and EUR monthly
+    basic, vip, gold = three_price_vip(p)
+    cookie = bind_discord(p, basic)
+    pay(p, cookie, basic)
+    sub_id = subscription_of(p)
+    p.advance(60)
+    # When they open their manage page
+    page = p.call("join", "GET", f"/join/{basic}?manage=1&lang=en", cookies=[cookie])
+    tiers = page["body"].split("<ul class=tiers>")[1].split("</ul>")[0]
+    vip_item = tiers.split(f"data-plan='{vip}'")[1].split("</li>")[0]
+    gold_item = tiers.split(f"data-plan='{gold}'")[1].split("</li>")[0]
+    # Then VIP offers its EUR prices only, the monthly one checked (the button's default), never the USD one
+    assert "name=price_id value='price_cur_vip_month' checked" in vip_item, vip_item
+    assert "value='price_cur_vip_year'>" in vip_item and "price_cur_vip_usd" not in vip_item, vip_item
+    # and Gold, sold in USD only, offers no price to pick
+    assert "price_cur_gold_usd" not in gold_item, gold_item
+    # When they press VIP's button with what the page checked
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_month",
+                   cookies=[cookie], headers=FORM)
+    p.pump()
+    # Then the same subscription bills VIP in EUR monthly
+    assert reply["statusCode"] == 303, reply
+    assert subscription_prices(p, sub_id) == [("price_cur_vip_month", "eur", "month")]
+    assert entitled_plans(p) == {vip: "active"}

@@ -605,7 +605,8 @@ _CONFLICTS = {("/admin/members/{member_id}/erase", "post"), ("/admin/plans", "po
               ("/admin/reconcile", "post"),  # reconcile_running: one run at a time
               ("/admin/plans/{plan_id}", "patch"),  # a price another plan already sells
               ("/admin/removals/{removal_id}/undo", "post"),  # already_undone, undo_window_closed
-              ("/admin/migrations/{migration_id}/members", "post")}
+              ("/admin/migrations/{migration_id}/members", "post"),
+              ("/admin/members/{member_id}/switch", "post")}  # same tier, settling, sold out, no price in its currency
 
 
 def _document_errors(doc: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from ..domain.billing import PriceInfo
 from ..domain.errors import MembergateError
 from ..domain.i18n import choose_locale
-from ..domain.model import EntitlementState, Member, Plan, PlanKind, Platform
+from ..domain.model import EntitlementState, Member, Plan, PlanKind, Platform, PriceLine
 from ..domain.seats import seats_left
-from ..domain.tiers import are_tiers
+from ..domain.tiers import are_tiers, switch_price
 from ..ports import BillingGateway, Stores
 from .checkout import trial_used
 
@@ -173,10 +173,29 @@ def _other_tiers(stores: Stores, billing: BillingGateway | None, plan: Plan, mem
         return ()
     prices, _ = _prices(billing, tuple(price for p in others for price in p.stripe_price_ids))
     by_id = {price.id: price for price in prices}
+    current = _paying(stores, plan, member)
     return tuple(
-        TierOption(p.id, p.name, tuple(by_id[i] for i in p.stripe_price_ids if i in by_id), _sold_out_for(stores, p, member))
+        TierOption(p.id, p.name, _switch_choices(tuple(by_id[i] for i in p.stripe_price_ids if i in by_id), current),
+                   _sold_out_for(stores, p, member))
         for p in sorted(others, key=lambda p: p.name)
     )
+
+
+def _paying(stores: Stores, plan: Plan, member: Member) -> PriceLine | None:
+    """What the member's newest subscription of ``plan`` bills, as the last event told it."""
+    lines = [(r.latest.created, r.latest.lines[0]) for r in stores.subscriptions.for_member(member.id)
+             if r.plan_id == plan.id and r.latest is not None and r.latest.lines]
+    return max(lines, key=lambda pair: pair[0])[1] if lines else None
+
+
+def _switch_choices(prices: tuple[PriceInfo, ...], current: PriceLine | None) -> tuple[PriceInfo, ...]:
+    """A tier's prices a switch can land on: Stripe cannot change a subscription's currency, so only
+    those in the member's currency, the one nearest their interval first (the button's default)."""
+    if current is None:
+        return prices
+    fits = tuple(p for p in prices if p.currency.lower() == current.currency.lower())
+    best = switch_price(current, fits)
+    return () if best is None else (best, *(p for p in fits if p is not best))
 
 
 def _sold_out_for(stores: Stores, plan: Plan, member: Member) -> bool:
