@@ -384,7 +384,8 @@ def processor() -> Processor:
         BillingEventProcessor(processor_stores, _access_queue(settings), dispute_policy=settings.dispute_policy,
                               payments=_payment_lookup(settings), alerts=alert_recorder(),
                               trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None,
-                              collection=_LazyCollectionPauser(settings) if settings.stripe_api_key_name else None),
+                              collection=_LazyCollectionPauser(settings) if settings.stripe_api_key_name else None,
+                              grace_min_notice=settings.grace_min_notice_hours * 3600),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..domain.billing import ENDED_STATUSES, PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.billing import ENDED_STATUSES, GRACE_MIN_NOTICE, PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.disputes import PAUSE, collection_change, collection_key
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
 from ..domain.controls import AuditEntry
@@ -73,6 +73,7 @@ class BillingEventProcessor:
         alerts: AlertRecorder | None = None,
         trial_ender: TrialEnder | None = None,
         collection: CollectionPauser | None = None,
+        grace_min_notice: int = GRACE_MIN_NOTICE,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -89,6 +90,8 @@ class BillingEventProcessor:
         # Pauses a disputed subscription's billing at Stripe while access is revoked (domain/disputes.py);
         # None: the dispute is only reported and the subscription keeps billing.
         self.collection = collection
+        # A failed payment learnt of late never removes the member sooner than this after it arrived.
+        self.grace_min_notice = grace_min_notice
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -179,7 +182,7 @@ class BillingEventProcessor:
             customer_id=snapshot.customer_id,
             plan_id=plan.id if plan else "",
         )
-        merged = merge_snapshot(record, snapshot)
+        merged = merge_snapshot(record, snapshot, removal_floor=now + self.grace_min_notice)
         # The plan follows the newest snapshot's price (an upgrade moves the grant), and a stale
         # snapshot never moves it back.
         latest_plan = plan if merged.latest is snapshot else (self._plan_for(merged.latest.price_ids) if merged.latest else None)
