@@ -80,3 +80,42 @@ def test_failure_delivered_after_its_grace_ran_out_sends_both_grace_messages_and
     assert len(texts) == 3 and "/join/" in texts[-1]
     assert p.discord.guilds[GUILD].members[USER] == set()
     assert p.sandbox.subscription(sub_id)["status"] == "canceled"
+
+
+def _community_in(p: Pipeline, locale: str) -> None:
+    community_id = p.admin("GET", "/admin/communities")["body"]["communities"][0]["id"]
+    assert p.admin("PATCH", f"/admin/communities/{community_id}", body={"locale": locale})["status"] == 200
+
+
+def _removed_after_cancellation(p: Pipeline, locale: str) -> tuple[str, str, int]:
+    """A paying member whose subscription was cancelled at once: (plan id, removal id, messages so far)."""
+    plan_id = setup_catalog(p)
+    _community_in(p, locale)
+    pay(p, bind_discord(p, plan_id), plan_id)
+    sub_id = next(e["data"]["object"]["id"] for e in p.delivered if e["type"] == "customer.subscription.created")
+    p.advance(5 * DAY)
+    p.sandbox.cancel(sub_id)
+    p.pump()
+    assert p.discord.guilds[GUILD].members[USER] == set()
+    removals = p.admin("GET", f"/admin/removals?since={p.clock.now() - DAY}")["body"]["removals"]
+    return plan_id, removals[0]["id"], len(p.discord.delivered)
+
+
+@pytest.mark.parametrize(("locale", "days", "said"), [
+    ("en", 3, "you have your access to Club back (Monthly) until 2027-01-23 08:00 UTC; the creator restored it"),
+    ("en", None, "you have your access to Club back (Monthly) with no end date; the creator restored it"),
+    ("fr", 3, "tu as retrouvé ton accès à Club (Monthly) jusqu'au 23/01/2027 à 08:00 UTC, le créateur te l'a rendu"),
+    ("fr", None, "tu as retrouvé ton accès à Club (Monthly) sans date de fin, le créateur te l'a rendu"),
+])
+def test_undo_message_says_until_when_the_restored_access_lasts(pipeline, locale, days, said):
+    p = pipeline
+    # Given a member removed when their subscription was cancelled
+    _, removal_id, before = _removed_after_cancellation(p, locale)
+    # When the creator undoes the removal for 3 days, or with no end
+    undone = p.admin("POST", f"/admin/removals/{removal_id}/undo", body={"reason": "by mistake", "days": days})
+    assert undone["status"] == 200, undone
+    p.pump()
+    # Then the role is back and the member's one message says until when, in their language
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    texts = _texts(p, before)
+    assert len(texts) == 1 and said in texts[0], texts

@@ -643,10 +643,14 @@ FR.update({
 })
 # Creator controls (ctl4): a removal undone, seats, one trial per identity.
 EN.update({
-    "msg.access_restored": "Good news: you have your access to {community} back ({plan}); the creator restored it. Welcome back! If anything is missing, open your page: {manage_url}",
+    "msg.access_restored": "Good news: you have your access to {community} back ({plan}){until}; the creator restored it. Welcome back! If anything is missing, open your page: {manage_url}",
+    "msg.until_date": "until {date}",
+    "msg.until_no_end": "with no end date",
 })
 FR.update({
-    "msg.access_restored": "Bonne nouvelle : tu as retrouvé ton accès à {community} ({plan}), le créateur te l'a rendu. Content de te revoir ! S'il manque quelque chose, ouvre ta page : {manage_url}",
+    "msg.access_restored": "Bonne nouvelle : tu as retrouvé ton accès à {community} ({plan}){until}, le créateur te l'a rendu. Content de te revoir ! S'il manque quelque chose, ouvre ta page : {manage_url}",
+    "msg.until_date": "jusqu'au {date}",
+    "msg.until_no_end": "sans date de fin",
 })
 EN.update({
     "page.seats_left": "{n} seats left at this price",

@@ -423,6 +423,7 @@ class AccessDispatcher:
             offer_url=(self.links.offer(details["offer_token"]) if details.get("offer_token")
                        else self.links.join(plan.id if plan else None)),
             note=("\n\n" + details["note"]) if details.get("note") else "",
+            until=_until(details, community.locale),
         )
         if details.get("survey_token"):
             said += "\n" + render("survey_question", community.locale, survey_url=self.links.survey(details["survey_token"]))
@@ -616,3 +617,13 @@ def _display_name(member: Member, platform: Platform) -> str:
         return ""
     name = handle.split(" (@", 1)[0].strip()
     return name[:80]
+
+
+def _until(details: dict[str, str], locale: str) -> str:
+    """Until when restored access lasts, in words: " until <date>", " with no end date" (an "until"
+    detail of ""), or nothing for work queued without one."""
+    if "until" not in details:
+        return ""
+    if not details["until"].isdigit():
+        return " " + text(locale, "msg.until_no_end")
+    return " " + text(locale, "msg.until_date").format(date=format_date(int(details["until"]), locale))
