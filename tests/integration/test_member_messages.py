@@ -87,18 +87,19 @@ def _community_in(p: Pipeline, locale: str) -> None:
     assert p.admin("PATCH", f"/admin/communities/{community_id}", body={"locale": locale})["status"] == 200
 
 
-def _removed_after_cancellation(p: Pipeline, locale: str) -> tuple[str, str, int]:
-    """A paying member whose subscription was cancelled at once: (plan id, removal id, messages so far)."""
+def _removed_after_cancellation(p: Pipeline, locale: str) -> tuple[str, str, int, str]:
+    """A paying member whose subscription was cancelled at once: (plan id, removal id, messages so far, cookie)."""
     plan_id = setup_catalog(p)
     _community_in(p, locale)
-    pay(p, bind_discord(p, plan_id), plan_id)
+    cookie = bind_discord(p, plan_id)
+    pay(p, cookie, plan_id)
     sub_id = next(e["data"]["object"]["id"] for e in p.delivered if e["type"] == "customer.subscription.created")
     p.advance(5 * DAY)
     p.sandbox.cancel(sub_id)
     p.pump()
     assert p.discord.guilds[GUILD].members[USER] == set()
     removals = p.admin("GET", f"/admin/removals?since={p.clock.now() - DAY}")["body"]["removals"]
-    return plan_id, removals[0]["id"], len(p.discord.delivered)
+    return plan_id, removals[0]["id"], len(p.discord.delivered), cookie
 
 
 @pytest.mark.parametrize(("locale", "days", "said"), [
@@ -110,7 +111,7 @@ def _removed_after_cancellation(p: Pipeline, locale: str) -> tuple[str, str, int
 def test_undo_message_says_until_when_the_restored_access_lasts(pipeline, locale, days, said):
     p = pipeline
     # Given a member removed when their subscription was cancelled
-    _, removal_id, before = _removed_after_cancellation(p, locale)
+    _, removal_id, before, _ = _removed_after_cancellation(p, locale)
     # When the creator undoes the removal for 3 days, or with no end
     undone = p.admin("POST", f"/admin/removals/{removal_id}/undo", body={"reason": "by mistake", "days": days})
     assert undone["status"] == 200, undone
@@ -119,3 +120,24 @@ def test_undo_message_says_until_when_the_restored_access_lasts(pipeline, locale
     assert p.discord.guilds[GUILD].members[USER] == {ROLE}
     texts = _texts(p, before)
     assert len(texts) == 1 and said in texts[0], texts
+
+
+@pytest.mark.parametrize(("locale", "said"), [
+    ("en", "Good news: you have your access to Club back. You subscribed to Monthly again. Welcome back!"),
+    ("fr", "Bonne nouvelle : tu as retrouvé ton accès à Club. Tu as repris un abonnement à Monthly. Content de te revoir !"),
+])
+def test_paying_again_after_a_removal_says_access_is_back_once_and_no_second_welcome(pipeline, locale, said):
+    p = pipeline
+    # Given a member removed (and told) when their subscription was cancelled
+    plan_id, _, before, cookie = _removed_after_cancellation(p, locale)
+    # When they subscribe again through Checkout, and the access work runs again
+    p.advance(DAY)
+    pay(p, cookie, plan_id)
+    p.pump()
+    # Then the role is back and one message says so, with what changed, in the community's language
+    assert p.discord.guilds[GUILD].members[USER] == {ROLE}
+    texts = _texts(p, before)
+    assert len(texts) == 1 and texts[0].startswith(said), texts
+    # And the member's message list shows it sent once, beside the one welcome
+    kinds = [m["kind"] for m in member_view(p)["messages"] if m["state"] == "sent"]
+    assert kinds.count("access_back") == 1 and kinds.count("welcome") == 1, kinds

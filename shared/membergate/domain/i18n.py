@@ -652,6 +652,27 @@ FR.update({
     "msg.until_date": "jusqu'au {date}",
     "msg.until_no_end": "sans date de fin",
 })
+# Access back after a removal the member was told about (msg10): what changed, once per removal.
+EN.update({
+    "msg.access_back": "Good news: you have your access to {community} back. {change} Welcome back! Your page, to see or manage your membership: {manage_url}",
+    "msg.back.dispute_closed": "The dispute on your payment is closed and the payment stands, so {plan} is active again.",
+    "msg.back.paid_again": "A payment for {plan} went through, so it is active again.",
+    "msg.back.resumed": "Your subscription to {plan} is running again.",
+    "msg.back.subscribed_again": "You subscribed to {plan} again.",
+    "msg.back.bought_again": "You bought {plan} again.",
+    "msg.back.other": "{plan} gives you access now.",
+    "msg.back.again": "{plan} is active again.",
+})
+FR.update({
+    "msg.access_back": "Bonne nouvelle : tu as retrouvé ton accès à {community}. {change} Content de te revoir ! Ta page, pour voir ou gérer ton adhésion : {manage_url}",
+    "msg.back.dispute_closed": "Le litige sur ton paiement est clos et le paiement est maintenu : {plan} est de nouveau actif.",
+    "msg.back.paid_again": "Un paiement pour {plan} est passé : c'est de nouveau actif.",
+    "msg.back.resumed": "Ton abonnement à {plan} a repris.",
+    "msg.back.subscribed_again": "Tu as repris un abonnement à {plan}.",
+    "msg.back.bought_again": "Tu as de nouveau acheté {plan}.",
+    "msg.back.other": "C'est {plan} qui te donne l'accès maintenant.",
+    "msg.back.again": "{plan} est de nouveau actif.",
+})
 EN.update({
     "page.seats_left": "{n} seats left at this price",
     "page.seat_left": "1 seat left at this price",
