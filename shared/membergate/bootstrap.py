@@ -396,7 +396,8 @@ def processor() -> Processor:
                               payments=_payment_lookup(settings), alerts=alert_recorder(),
                               trial_ender=_LazyTrialEnder(settings) if settings.stripe_api_key_name else None,
                               collection=_LazyCollectionPauser(settings) if settings.stripe_api_key_name else None,
-                              reader=_LazySubscriptionReader(settings) if settings.stripe_api_key_name else None),
+                              reader=_LazySubscriptionReader(settings) if settings.stripe_api_key_name else None,
+                              grace_min_notice=settings.grace_min_notice_hours * 3600),
         EventBodies(aws_client("s3", settings.region)),
     )
 

@@ -119,6 +119,7 @@ ENV_NAMES = {
     "community_preflight": "COMMUNITY_PREFLIGHT",
     "discord_public_key": "DISCORD_PUBLIC_KEY",
     "dispute_policy": "DISPUTE_POLICY",
+    "grace_min_notice_hours": "GRACE_MIN_NOTICE_HOURS",
     "telegram_api_base": "TELEGRAM_API_BASE",
     "telegram_bot_token_name": "TELEGRAM_BOT_TOKEN_NAME",
     "telegram_webhook_secret_name": "TELEGRAM_WEBHOOK_SECRET_NAME",
@@ -207,6 +208,9 @@ class ProcessorSettings(StoreSettings):
     # (domain/trials.py; "": audited only).
     stripe_api_key_name: str = ""
     stripe_api_base: str = "https://api.stripe.com"
+    # A past_due event delivered late (after its grace ran out) removes the member no sooner than
+    # this many hours after it arrived, so the grace messages go out first (domain/billing.py).
+    grace_min_notice_hours: int = 24
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
@@ -214,7 +218,11 @@ class ProcessorSettings(StoreSettings):
         policy = _env(e, "DISPUTE_POLICY", "revoke")
         if policy not in ("revoke", "keep"):
             raise SettingsError(f"environment variable DISPUTE_POLICY must be revoke or keep, got {policy!r}")
+        notice = _int(e, "GRACE_MIN_NOTICE_HOURS", 24)
+        if not 1 <= notice <= 24 * 14:
+            raise SettingsError(f"environment variable GRACE_MIN_NOTICE_HOURS must be 1 to 336 (hours), got {notice}")
         return cls(**_stores(e), access_queue_url=_env(e, "ACCESS_QUEUE_URL"), dispute_policy=policy,
+                   grace_min_notice_hours=notice,
                    stripe_api_key_name=_env(e, "STRIPE_API_KEY_NAME", ""),
                    stripe_api_base=_env(e, "STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"))
 

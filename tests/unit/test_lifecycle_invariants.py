@@ -1,7 +1,8 @@
 """The lifecycle's safety invariants, over random mixes of sources, shuffled and repeated events, and sweeps.
 
-Issue 6: no removal while any grant is live; every removal preceded by the notices its plan promises;
-no access without a live grant after grace. The oracle below is written from the rules, not from the
+Issue 6: no removal while any grant is live; every removal preceded by the notices its plan promises
+(a failed payment's event delivered after its grace ran out included: a webhook outage); no access without a
+live grant after grace. The oracle below is written from the rules, not from the
 code: each source's window is plain arithmetic on the drawn story, counted from when the system could
 know it (its event delivered, or the creator's action done).
 """
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as tally
 from hypothesis import strategies as st
 
+from membergate.domain.billing import GRACE_MIN_NOTICE
 from membergate.domain.lifecycle import CANCELLATION_RECEIPT, GRACE_ENDING, GRACE_STARTED
 from membergate.domain.model import OnGraceEnd, OnRevoke, Plan, PlanGrant, PlanKind
 from membergate.services import controls
@@ -51,6 +53,7 @@ class Story:
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     sub_failed_at: int | None = None  # failed and never recovered: grace notices are owed before removal
     sub_cancel_end: int | None = None  # cancelled at period end: the receipt is owed before removal
+    sub_late: bool = False  # the failure was first delivered after its grace had run out
 
     def live(self, t: int) -> bool:
         return any(start <= t < end for start, end in self.windows.values())
@@ -94,9 +97,15 @@ def stories(draw) -> Story:
         end = FOREVER
         # Weighted towards the plots that end in a removal, the ones the invariants are about.
         plot = draw(st.sampled_from(["keeps", "fails", "fails", "recovers", "cancels", "cancels"]))
+        late_failure: list[tuple[int, dict]] = []
         if plot in ("fails", "recovers"):
             failed = start + draw(st.integers(1, 15)) * DAY
-            later.append((failed, se.subscription_event(created=failed, member_id="mbr_1", status="past_due")))
+            failure = se.subscription_event(created=failed, member_id="mbr_1", status="past_due")
+            if plot == "fails" and draw(st.booleans()):
+                # A webhook outage: the failure is first delivered after its grace already ran out.
+                late_failure.append((failed + grace + draw(st.integers(0, 48)) * HOUR, failure))
+            else:
+                later.append((failed, failure))
             if plot == "recovers":
                 # Paid again inside grace, its event delivered before grace runs out.
                 back = failed + draw(st.integers(1, story.grace_days * 24 - 7)) * HOUR
@@ -109,7 +118,12 @@ def stories(draw) -> Story:
             later.append((said, se.subscription_event(created=said, member_id="mbr_1", cancel_at_period_end=True,
                                                       period_start=start, period_end=start + PERIOD)))
             end = story.sub_cancel_end = start + PERIOD
-        delivered = _delays(draw, paid + later)
+        delivered = _delays(draw, paid + later) + late_failure
+        if story.sub_failed_at is not None:
+            # Grace runs from the failure, but never ends sooner than the minimum notice after it was first known.
+            known = min(d for d, e in delivered if e["data"]["object"].get("status") == "past_due")
+            end = max(end, known + GRACE_MIN_NOTICE)
+            story.sub_late = bool(late_failure)
         # Access needs both the subscription and its paid checkout: known once the later of the first two lands.
         first_sub = min(d for d, e in delivered if e["type"].startswith("customer.subscription"))
         first_checkout = min(d for d, e in delivered if e["type"] == "checkout.session.completed")
@@ -202,7 +216,7 @@ def _check_new(story: Story, h: Harness, seen: int, after_sweep: bool) -> int:
         if story.windows.get("lifetime", (0, FOREVER))[1] <= stamp.at:
             tally("removal after the lifetime's refund")
         if story.sub_failed_at is not None and stamp.at >= story.sub_failed_at + story.grace_days * DAY:
-            tally("removal after grace ran out")
+            tally("removal after grace ran out" + (" (failure delivered late)" if story.sub_late else ""))
             period = f"sub_1:{story.sub_failed_at}"
             assert {(GRACE_STARTED, period), (GRACE_ENDING, period)} <= said, f"grace notices missing: {sorted(said)}"
         if story.sub_cancel_end is not None and stamp.at >= story.sub_cancel_end:

@@ -15,6 +15,7 @@ from membergate.domain.errors import ConflictError
 from membergate.domain.grants import OneTimeGrant, one_time_status, windows
 from membergate.domain.lifecycle import WELCOME, decide
 from membergate.domain.messages import template_key
+from membergate.domain.returns import ACCESS_BACK
 from membergate.domain.model import CheckoutGate, EntitlementState, OnGraceEnd, Plan, PlanGrant, PlanKind, PriceLine
 
 pytestmark = pytest.mark.unit
@@ -158,8 +159,10 @@ def test_subscription_row_message_is_what_the_sweep_and_dispatcher_send(row):
     ended = expected_ended(reason) if access == "ended" else set()
     # Then the row names exactly those templates; a welcome only where access is active
     named = kinds_in(message)
-    assert named - {WELCOME} == due | ended
+    assert named - {WELCOME, ACCESS_BACK} == due | ended
     assert WELCOME not in named or access == "active"
+    # Intended change (msg10): access coming back after a removal is now told, only where access is active again
+    assert ACCESS_BACK not in named or access == "active"
     assert all(reason_in_words(t, reason) for t in ended), f"{reason} has no words for the member"
 
 
@@ -168,8 +171,9 @@ def test_one_time_row_message_is_the_removal_receipt(row):
     access, reason, message = row[2], row[3], row[5]
     ended = expected_ended(reason) if access == "ended" else set()
     named = kinds_in(message)
-    assert named - {WELCOME} == ended
+    assert named - {WELCOME, ACCESS_BACK} == ended
     assert WELCOME not in named or access == "active"
+    assert ACCESS_BACK not in named or access == "active"
     assert all(reason_in_words(t, reason) for t in ended), f"{reason} has no words for the member"
 
 

@@ -27,6 +27,9 @@ Stripe delivers at least once and in any order. A subscription's state here is t
 * Grace starts at the ``created`` of the first ``past_due`` snapshot of the current run of
   ``past_due`` snapshots. Observations older than the newest non-``past_due`` one can never
   matter again and are pruned, which keeps the history bounded and still order-independent.
+* Grace never ends sooner than a minimum notice after Membergate first learnt of the failure
+  (``grace_floors``): a ``past_due`` delivered after its grace ran out (a webhook outage longer than
+  the grace) still gives the member the grace messages and that notice before removal.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ STATUS_RANK: dict[str, int] = {
 KNOWN_STATUSES = frozenset(STATUS_RANK)
 PAYMENT_SLACK = 3600  # seconds between a charge and its invoice being marked paid, at most
 ENDED_STATUSES = frozenset({"unpaid", "canceled", "incomplete_expired", "paused"})
+# The least time between Membergate learning of a failed payment and removing the member for it,
+# when the event came late (the deployment's GRACE_MIN_NOTICE_HOURS, config.py, overrides it).
+GRACE_MIN_NOTICE = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,9 @@ class SubscriptionRecord:
     # What the member agreed to on the Checkout page that started it (None: not recorded, e.g.
     # made outside Checkout or before Membergate kept it).
     consent: CheckoutConsent | None = None
+    # (created of a past_due snapshot, the earliest the member may be removed for it: when it was
+    # first delivered plus the minimum notice), the earliest kept per snapshot; see grace_end.
+    grace_floors: tuple[tuple[int, int], ...] = ()
 
     @property
     def last_payment_refunded(self) -> bool:
@@ -234,8 +243,12 @@ class SubscriptionRecord:
         return past_due_since(self.observations)
 
 
-def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -> SubscriptionRecord:
-    """Fold one snapshot into a record; commutative, associative and idempotent."""
+def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot, *,
+                   removal_floor: int | None = None) -> SubscriptionRecord:
+    """Fold one snapshot into a record; commutative, associative and idempotent.
+
+    ``removal_floor``: for a snapshot delivered now, the earliest moment a failure it reports may
+    remove the member (now plus the minimum notice); the earliest one per snapshot is kept."""
     latest = record.latest
     if latest is None or snapshot.order_key > latest.order_key:
         latest = snapshot
@@ -248,6 +261,11 @@ def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -
     end = scheduled_end(snapshot)
     if end is not None and end not in cancellation_ends:
         cancellation_ends = tuple(sorted((*cancellation_ends, end)))
+    floors = dict(record.grace_floors)
+    if removal_floor is not None and snapshot.status == "past_due":
+        floors[snapshot.created] = min(floors.get(snapshot.created, removal_floor), removal_floor)
+    failures = {o.created for o in observations if o.status == "past_due"}
+    grace_floors = tuple(sorted((c, f) for c, f in floors.items() if c in failures))
     point = HistoryPoint(snapshot.created, snapshot.status, kpi_lines(snapshot.lines), snapshot.pause_collection)
     history = tuple(sorted(set(record.history) | {point}, key=lambda p: p.order_key))[-HISTORY_LIMIT:]
     return replace(
@@ -257,6 +275,7 @@ def merge_snapshot(record: SubscriptionRecord, snapshot: SubscriptionSnapshot) -
         via_checkout=via_checkout,
         cancellation_ends=cancellation_ends,
         history=history,
+        grace_floors=grace_floors,
     )
 
 
@@ -344,13 +363,22 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
             end = snap.current_period_end
         return GrantStatus(EntitlementState.ACTIVE, end, "")
     if snap.status == "past_due":
-        since = record.past_due_since if record.past_due_since is not None else snap.created
-        grace_end = since + plan.grace_seconds
+        grace_end = grace_ends_at(record, plan)
         if now >= grace_end:
             return GrantStatus(EntitlementState.ENDED, None, "grace_expired")
         return GrantStatus(EntitlementState.GRACE, grace_end, "payment_failed")
     # A status Stripe may add later: grant nothing, but don't call it ended either.
     return GrantStatus(EntitlementState.PENDING, None, f"unknown_status:{snap.status}")
+
+
+def grace_ends_at(record: SubscriptionRecord, plan: Plan) -> int:
+    """When a past_due subscription's grace ends: the plan's grace from the failure's Stripe time,
+    but never before the removal floor of the first delivery of that failure (a late event)."""
+    since = record.past_due_since
+    if since is None:
+        since = record.latest.created if record.latest else 0
+    floors = [floor for created, floor in record.grace_floors if created >= since]
+    return max(since + plan.grace_seconds, min(floors, default=0))
 
 
 def scheduled_end(snap: SubscriptionSnapshot) -> int | None:

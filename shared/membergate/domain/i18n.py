@@ -643,10 +643,35 @@ FR.update({
 })
 # Creator controls (ctl4): a removal undone, seats, one trial per identity.
 EN.update({
-    "msg.access_restored": "Good news: you have your access to {community} back ({plan}); the creator restored it. Welcome back! If anything is missing, open your page: {manage_url}",
+    "msg.access_restored": "Good news: you have your access to {community} back ({plan}){until}; the creator restored it. Welcome back! If anything is missing, open your page: {manage_url}",
+    "msg.until_date": "until {date}",
+    "msg.until_no_end": "with no end date",
 })
 FR.update({
-    "msg.access_restored": "Bonne nouvelle : tu as retrouvé ton accès à {community} ({plan}), le créateur te l'a rendu. Content de te revoir ! S'il manque quelque chose, ouvre ta page : {manage_url}",
+    "msg.access_restored": "Bonne nouvelle : tu as retrouvé ton accès à {community} ({plan}){until}, le créateur te l'a rendu. Content de te revoir ! S'il manque quelque chose, ouvre ta page : {manage_url}",
+    "msg.until_date": "jusqu'au {date}",
+    "msg.until_no_end": "sans date de fin",
+})
+# Access back after a removal the member was told about (msg10): what changed, once per removal.
+EN.update({
+    "msg.access_back": "Good news: you have your access to {community} back. {change} Welcome back! Your page, to see or manage your membership: {manage_url}",
+    "msg.back.dispute_closed": "The dispute on your payment is closed and the payment stands, so {plan} is active again.",
+    "msg.back.paid_again": "A payment for {plan} went through, so it is active again.",
+    "msg.back.resumed": "Your subscription to {plan} is running again.",
+    "msg.back.subscribed_again": "You subscribed to {plan} again.",
+    "msg.back.bought_again": "You bought {plan} again.",
+    "msg.back.other": "{plan} gives you access now.",
+    "msg.back.again": "{plan} is active again.",
+})
+FR.update({
+    "msg.access_back": "Bonne nouvelle : tu as retrouvé ton accès à {community}. {change} Content de te revoir ! Ta page, pour voir ou gérer ton adhésion : {manage_url}",
+    "msg.back.dispute_closed": "Le litige sur ton paiement est clos et le paiement est maintenu : {plan} est de nouveau actif.",
+    "msg.back.paid_again": "Un paiement pour {plan} est passé : c'est de nouveau actif.",
+    "msg.back.resumed": "Ton abonnement à {plan} a repris.",
+    "msg.back.subscribed_again": "Tu as repris un abonnement à {plan}.",
+    "msg.back.bought_again": "Tu as de nouveau acheté {plan}.",
+    "msg.back.other": "C'est {plan} qui te donne l'accès maintenant.",
+    "msg.back.again": "{plan} est de nouveau actif.",
 })
 EN.update({
     "page.seats_left": "{n} seats left at this price",

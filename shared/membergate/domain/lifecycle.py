@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from .billing import ENDED_STATUSES, SubscriptionRecord, grant_status, scheduled_end
+from .billing import ENDED_STATUSES, SubscriptionRecord, grace_ends_at, grant_status, scheduled_end
 from .model import EntitlementState, OnGraceEnd, Plan
 
 DAY = 86_400
@@ -163,7 +163,8 @@ def decide(
             continue
         since = record.past_due_since
         if record.status == "past_due" and since is not None:
-            grace_end = since + plan.grace_seconds
+            # A late failure's grace runs to its minimum notice, so its grace messages still go out first.
+            grace_end = grace_ends_at(record, plan)
             period = f"{record.subscription_id}:{since}"
             if status.state is EntitlementState.GRACE:
                 reminders.append(Reminder(GRACE_STARTED, record.subscription_id, plan.id, period, grace_end))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..domain.access import (
     ACCESS_ENDED,
+    ACCESS_RESTORED,
     INVITE,
     Capability,
     NOT_READ,
@@ -30,9 +31,10 @@ from ..domain.controls import Removal, removal_id
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.holds import CommunityHold, held_reason, is_community_scoped, may_probe
 from ..domain.links import Links
-from ..domain.i18n import text
+from ..domain.i18n import CATALOGUES, text
 from ..domain.lifecycle import WELCOME
 from ..domain.messages import fill_welcome, format_date, render, template_key
+from ..domain.returns import ACCESS_BACK, return_cause
 from ..domain.model import (
     AccessRecord,
     AccessState,
@@ -256,7 +258,37 @@ class AccessDispatcher:
                 deferred = (welcome,) if welcome is not None else ()
             else:
                 follow_up += self._welcome(member, community, here, catalog, now)
+        elif plan.state is AccessState.GRANTED and previous is not None and previous.state is not AccessState.GRANTED:
+            # Back after a removal: told once, as its own work item after the access is in place.
+            back = self._back_work(member, community, here, previous)
+            if back is not None:
+                if defer_messages:
+                    deferred = (back,)
+                else:
+                    follow_up.append(back)
         return replace(result, follow_up=tuple(follow_up), messages=deferred)
+
+    def _back_work(
+        self, member: Member, community: Community, here: list[Entitlement], previous: AccessRecord
+    ) -> AccessWork | None:
+        """The "access is back" message for the access episode that ended, if the member was told it
+        ended (its receipt sent) and the creator did not undo that removal (the undo says so itself)."""
+        episode = previous.granted_at
+        if not episode:
+            return None
+        if self.stores.messages.status(MessageKey(member.id, ACCESS_ENDED, f"{community.id}:{episode}")) \
+                is not MessageStatus.SENT:
+            return None
+        rid = removal_id(member.id, community.id, episode)
+        removal = self.stores.removals.get(rid) if self.stores.removals is not None else None
+        if (removal is not None and removal.undone_at) or self.stores.messages.status(
+                MessageKey(member.id, ACCESS_RESTORED, rid)) is not None:
+            return None
+        granting = sorted(e.plan_id for e in here if e.state.gives_access)
+        removed_plan = removal.plan_id if removal is not None else None
+        cause = return_cause(removal.reason if removal is not None else "", removed_plan, granting)
+        plan_id = removed_plan if removed_plan in granting else (granting[0] if granting else "")
+        return notify_work(member.id, community.id, ACCESS_BACK, rid, (("plan_id", plan_id or ""), ("cause", cause)))
 
     def _hold(self, work: AccessWork, community: Community, now: int) -> tuple[CommunityHold | None, bool]:
         """The hold that skips this work, and whether this work probes (a resync may try again once a minute)."""
@@ -423,6 +455,8 @@ class AccessDispatcher:
             offer_url=(self.links.offer(details["offer_token"]) if details.get("offer_token")
                        else self.links.join(plan.id if plan else None)),
             note=("\n\n" + details["note"]) if details.get("note") else "",
+            until=_until(details, community.locale),
+            change=_change(details, community.locale, plan.name if plan else community.name),
         )
         if details.get("survey_token"):
             said += "\n" + render("survey_question", community.locale, survey_url=self.links.survey(details["survey_token"]))
@@ -616,3 +650,22 @@ def _display_name(member: Member, platform: Platform) -> str:
         return ""
     name = handle.split(" (@", 1)[0].strip()
     return name[:80]
+
+
+def _until(details: dict[str, str], locale: str) -> str:
+    """Until when restored access lasts, in words: " until <date>", " with no end date" (an "until"
+    detail of ""), or nothing for work queued without one."""
+    if "until" not in details:
+        return ""
+    if not details["until"].isdigit():
+        return " " + text(locale, "msg.until_no_end")
+    return " " + text(locale, "msg.until_date").format(date=format_date(int(details["until"]), locale))
+
+
+def _change(details: dict[str, str], locale: str, plan: str) -> str:
+    """What brought access back (domain/returns.py), in words; "" for other messages."""
+    cause = details.get("cause")
+    if not cause:
+        return ""
+    key = f"msg.back.{cause}"
+    return text(locale, key if key in CATALOGUES["en"] else "msg.back.again").format(plan=plan)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..domain.billing import ENDED_STATUSES, PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
+from ..domain.billing import ENDED_STATUSES, GRACE_MIN_NOTICE, PAYMENT_SLACK, SubscriptionRecord, merge_checkout_gate, merge_snapshot
 from ..domain.billing import SubscriptionSnapshot, needs_read_back, read_back_at
 from ..domain.disputes import PAUSE, collection_change, collection_key
 from ..domain.errors import ConcurrentUpdateError, MalformedEventError, PermanentError, RetryableError
@@ -79,6 +79,7 @@ class BillingEventProcessor:
         trial_ender: TrialEnder | None = None,
         collection: CollectionPauser | None = None,
         reader: SubscriptionReader | None = None,
+        grace_min_notice: int = GRACE_MIN_NOTICE,
     ):
         if dispute_policy not in DISPUTE_POLICIES:
             raise ValueError(f"dispute policy {dispute_policy!r}: use one of {', '.join(DISPUTE_POLICIES)}")
@@ -98,6 +99,8 @@ class BillingEventProcessor:
         # Reads a subscription back from Stripe when two of its events tie in one second (domain/billing.py);
         # None: the ordering rule's pick stands until the subscription's next event.
         self.reader = reader
+        # A failed payment learnt of late never removes the member sooner than this after it arrived.
+        self.grace_min_notice = grace_min_notice
 
     def apply(self, body: str, now: int) -> Outcome:
         try:
@@ -188,7 +191,7 @@ class BillingEventProcessor:
             customer_id=snapshot.customer_id,
             plan_id=plan.id if plan else "",
         )
-        merged = merge_snapshot(record, snapshot)
+        merged = merge_snapshot(record, snapshot, removal_floor=now + self.grace_min_notice)
         read_note = ""
         if record.latest is not None and needs_read_back(record.latest, snapshot):
             merged, read_note = self._settle_tie(merged, snapshot, now)
@@ -232,7 +235,8 @@ class BillingEventProcessor:
             log.warning("same-second tie kept as ordered: Stripe no longer knows the subscription",
                         extra={"subscription_id": tied.subscription_id})
             return merged, ""
-        return merge_snapshot(merged, fresh), " (same-second tie read back from Stripe)"
+        return (merge_snapshot(merged, fresh, removal_floor=now + self.grace_min_notice),
+                " (same-second tie read back from Stripe)")
 
     # -- checkout ----------------------------------------------------------------------------
 

@@ -131,7 +131,9 @@ def undo(
                    detail={"grant_id": grant.grant_id, "community_id": removal.community_id,
                            "removed_for": removal.reason})
     # Told in their language on their platform, once per removal (the message key is the removal).
+    # With the grant's end ("": no end), so the member knows until when the access lasts.
+    ends = "" if grant.access_seconds is None else str(grant.paid_at + grant.access_seconds)
     queue.send([notify_work(removal.member_id, removal.community_id, ACCESS_RESTORED, removal.id,
-                            (("plan_id", removal.plan_id or ""),))])
+                            (("plan_id", removal.plan_id or ""), ("until", ends)))])
     undone = replace(removal, undone_at=now, undo_grant_id=grant.grant_id)
     return undone, grant

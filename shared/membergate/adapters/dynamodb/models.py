@@ -223,6 +223,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     dispute_policy = UnicodeAttribute(null=True)
     dispute_paused = BooleanAttribute(null=True)  # absent: Membergate paused nothing
     cancellation_ends = ListAttribute(of=NumberAttribute, null=True)
+    # [[created of a past_due snapshot, earliest removal for it]]: a late failure's minimum notice
+    grace_floors = JSONAttribute(null=True)
     # The KPIs' history: {"lines": [distinct price lines], "points": [[created, status, paused, line set]]}
     history = JSONAttribute(null=True)
     version = VersionAttribute()

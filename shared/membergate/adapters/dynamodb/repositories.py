@@ -556,6 +556,7 @@ class DynamoSubscriptionRepository:
             dispute_policy=record.dispute_policy or None,
             dispute_paused=True if record.dispute_paused else None,
             cancellation_ends=list(record.cancellation_ends) or None,
+            grace_floors=[list(pair) for pair in record.grace_floors] or None,
             history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
             consent=_consent_json(record.consent),
         )
@@ -660,6 +661,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         dispute_policy=item.dispute_policy or "",
         dispute_paused=bool(item.dispute_paused),
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
+        grace_floors=tuple((int(c), int(f)) for c, f in item.grace_floors or ()),
         history=_history(item.history, latest.lines if latest else ()) if item.history else (),
         consent=_consent(item.consent),
     )
