@@ -151,17 +151,19 @@ def windows(grants: Iterable[OneTimeGrant]) -> dict[str, tuple[int, int | None]]
 
 def one_time_status(grant: OneTimeGrant, window: tuple[int, int | None] | None, now: int) -> GrantStatus:
     """Entitlement given by one grant at ``now`` (pure)."""
+    # An ending by an event (revoked, refunded, dispute) has no stored time: it came after the
+    # grant began, so its start is the latest time known to be before it.
     if grant.end_reason:
-        return GrantStatus(EntitlementState.ENDED, None, grant.end_reason)
+        return GrantStatus(EntitlementState.ENDED, None, grant.end_reason, grant.paid_at)
     if grant.gate is CheckoutGate.FAILED:
-        return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
+        return GrantStatus(EntitlementState.ENDED, None, "payment_failed", grant.paid_at)
     if grant.gate is not CheckoutGate.PAID or window is None:
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_payment")
     start, end = window
     if end is None:
         return GrantStatus(EntitlementState.ACTIVE, None, "")
     if now >= end:
-        return GrantStatus(EntitlementState.ENDED, None, "grant_expired" if grant.given else "pass_expired")
+        return GrantStatus(EntitlementState.ENDED, None, "grant_expired" if grant.given else "pass_expired", end)
     if now < start:
         # A pass bought ahead while another runs: the running one gives access meanwhile.
         return GrantStatus(EntitlementState.PENDING, start, "pass_queued")
