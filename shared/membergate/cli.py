@@ -565,6 +565,7 @@ def migrate_extend(
     reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
     page: int = typer.Option(50, "--page", min=1, max=200, help="members moved per request"),
     cursor: str | None = typer.Option(None, "--cursor", help="resume an interrupted extension from this page"),
+    shorten: bool = typer.Option(False, "--shorten", help="move the deadline earlier on purpose (refused otherwise)"),
 ) -> None:
     """Move the deadline, and every pending member's access with it (audited)."""
     c = _ctx(ctx)
@@ -575,7 +576,7 @@ def migrate_extend(
     epoch = parse_deadline(deadline)
     path = _migration_path(migration_id, "/extend")
     while True:
-        body = {"deadline": epoch, "reason": reason, "cursor": cursor, "limit": page}
+        body = {"deadline": epoch, "reason": reason, "cursor": cursor, "limit": page, "shorten": shorten}
         try:
             try:
                 reply = c.api.post(path, body)
