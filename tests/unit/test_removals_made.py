@@ -129,6 +129,27 @@ def test_dispatcher_removal_after_a_revoked_grant_carries_revoked_not_the_old_su
     assert "subscription" not in receipt
 
 
+def test_dispatcher_removal_after_revoking_a_grant_given_before_another_one_ran_out_carries_revoked():
+    # Given a member with a 3-day grant (as a migration's) and a 30-day manual grant given the same day,
+    # both of one plan; the 3-day one runs out, the role stays
+    h, log = _harness()
+    h.member()
+    controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=3, reason="until the deadline",
+                        actor="creator", now=T0)
+    manual = controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=30,
+                                 reason="moderator", actor="creator", now=T0 + 60)
+    h.run_access()
+    h.at(T0 + 4 * DAY).run_access()
+    assert h.roles()
+    # When the creator revokes the manual grant on day 5 and the dispatcher takes the role away
+    controls.revoke(h.stores, h.queue, grant_id=manual.grant_id, reason="stepped down", actor="creator", now=T0 + 5 * DAY)
+    h.at(T0 + 5 * DAY).run_access()
+    # Then the removal names the revocation (kept with its time), not the grant that ran out the day before
+    assert h.roles() == set()
+    (removal,) = log.items.values()
+    assert removal.reason == "revoked"
+
+
 def test_dispatcher_removal_when_the_subscription_ends_after_an_older_grant_carries_the_subscriptions_reason():
     # Given a member whose 10-day manual grant ran out before their subscription was cancelled
     h, log = _harness()
