@@ -395,6 +395,17 @@ def parse_deadline(value: str) -> int:
     return int(moment.timestamp())
 
 
+def _in_dates(error: CliError, typed: str) -> CliError:
+    """The API counts a deadline in epoch seconds; the creator typed a date, so say it in dates."""
+    if "deadline is not in the future" not in str(error):
+        return error
+    return CliError(
+        f"--deadline {typed} is not in the future: give a later date such as YYYY-MM-DD (members keep access "
+        "until then). A stack started with `make dev SEED=1` runs its business clock ahead of yours: "
+        "GET /_local/clock on it shows its date"
+    )
+
+
 def _post_csv(api: Api, path: str, data: bytes) -> Any:
     """POST a CSV file (the import route reads text/csv, not JSON)."""
     if not api.url:
@@ -456,7 +467,11 @@ def migrate_create(
     body: dict[str, Any] = {"community_id": community, "plan_id": plan, "deadline": parse_deadline(deadline), "message": message}
     if regular_plan:
         body["regular_plan_id"] = regular_plan
-    data = _run(lambda: c.api.post("/admin/migrations", body))
+    try:
+        data = c.api.post("/admin/migrations", body)
+    except CliError as error:
+        err.print(f"[red]✘[/red] {_in_dates(error, deadline)}")
+        raise typer.Exit(1) from None
     if c.as_json:
         return _emit_json(data)
     out.print(f"migration {data['id']}: offer {data['plan_id']} until {data['deadline']}")
@@ -565,6 +580,7 @@ def migrate_extend(
     reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
     page: int = typer.Option(50, "--page", min=1, max=200, help="members moved per request"),
     cursor: str | None = typer.Option(None, "--cursor", help="resume an interrupted extension from this page"),
+    shorten: bool = typer.Option(False, "--shorten", help="move the deadline earlier on purpose (refused otherwise)"),
 ) -> None:
     """Move the deadline, and every pending member's access with it (audited)."""
     c = _ctx(ctx)
@@ -575,7 +591,7 @@ def migrate_extend(
     epoch = parse_deadline(deadline)
     path = _migration_path(migration_id, "/extend")
     while True:
-        body = {"deadline": epoch, "reason": reason, "cursor": cursor, "limit": page}
+        body = {"deadline": epoch, "reason": reason, "cursor": cursor, "limit": page, "shorten": shorten}
         try:
             try:
                 reply = c.api.post(path, body)
@@ -584,7 +600,7 @@ def migrate_extend(
                     raise
                 reply = c.api.post(path, body)  # a timeout: the page may have been done; doing it again is safe
         except CliError as error:
-            err.print(f"[red]✘[/red] {error}")
+            err.print(f"[red]✘[/red] {_in_dates(error, deadline)}")
             if cursor is not None:
                 err.print(f"the deadline already moved; resume with: membergate migrate extend {migration_id} "
                           f"--deadline {epoch} --reason '…' --cursor {cursor}", markup=False)

@@ -340,6 +340,29 @@ def test_ten_members_racing_for_the_last_use_of_a_code_exactly_one_wins():
         assert len([m for m in members if _entitlement_or_none(m)]) == 1
 
 
+@pytest.mark.parametrize(("body", "content_type", "base64_body", "status"), [
+    (b"code=\xff\xfe", "application/x-www-form-urlencoded", True, 400),
+    (b'{"code": "\xff"}', "application/json", True, 400),
+    ('{"code": ' + "[" * 5000 + "]" * 5000 + "}", "application/json", False, 400),
+    ('{"code": 5}', "application/json", False, 400),
+    ('["ABCD-EFGH-JKLM"]', "application/json", False, 400),
+    ("code=" + "A" * 70_000, "application/x-www-form-urlencoded", False, 413),
+])
+def test_access_code_form_bad_body_is_a_page_in_the_members_language(body, content_type, base64_body, status):
+    with stack_at():
+        # Given a French community's join page and a signed-in member
+        _, plan_id = _offer("fr")
+        cookie = _signed_in(_member("mbr_fr_code"), "sess_fr_code")
+        # When the code form is posted with a body it cannot read
+        event = http_event("POST", f"/join/{plan_id}/code", body=body, base64_body=base64_body,
+                           headers={"content-type": content_type, "accept-language": "fr"}, cookies=[cookie])
+        reply = load_handler("join").lambda_handler(event, LambdaContext())
+        # Then a 4xx HTML page in French that says the code did not go through, not the admin JSON envelope
+        assert reply["statusCode"] == status, reply
+        assert reply["headers"]["Content-Type"].startswith("text/html")
+        assert "Ce code ne fonctionne pas" in reply["body"] and '"error"' not in reply["body"]
+
+
 def test_access_code_routes_refuse_bad_input_in_the_envelope():
     with stack_at():
         _, plan_id = _offer()

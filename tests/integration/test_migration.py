@@ -410,6 +410,45 @@ def test_extend_in_pages_moves_the_deadline_at_once_then_each_member_once():
             assert entitlement["state"] == "active" and entitlement["until"] == "2027-02-05T08:00:00Z"
 
 
+def test_extend_to_an_earlier_deadline_is_refused_unless_shorten_is_asked():
+    with stack_at() as (_, clock):
+        # Given a migration with three imported members, its deadline 2027-01-29
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        clock.at = T0 + DAY
+        path = f"/admin/migrations/{migration['id']}/extend"
+        # When the creator "extends" to an earlier date, then does it again saying it is meant
+        refused = call("POST", path, {"deadline": DEADLINE - 7 * DAY, "reason": "typo"})
+        _, unchanged = call("GET", f"/admin/migrations/{migration['id']}")
+        meant = call("POST", path, {"deadline": DEADLINE - 7 * DAY, "reason": "ending early", "shorten": True})
+        # Then the first is a 409 naming the current deadline and the way to shorten on purpose, nothing moved
+        assert refused[0] == 409 and refused[1]["error"]["code"] == "conflict"
+        message = refused[1]["error"]["message"]
+        assert "2027-01-29" in message and '"shorten": true' in message and "--shorten" in message
+        assert unchanged["migration"]["deadline_epoch"] == DEADLINE
+        # and the second moves the deadline and every pending member earlier
+        assert meant[0] == 200 and meant[1]["migration"]["deadline_epoch"] == DEADLINE - 7 * DAY
+        assert meant[1]["members_moved"] == 3
+
+
+def test_extend_with_a_cursor_not_in_the_migration_is_a_400_saying_to_start_again():
+    with stack_at() as (_, clock):
+        # Given a migration with three imported members, extended once
+        community_id, plan_id = _offer()
+        migration = _migration(community_id, plan_id)
+        upload(migration["id"], "\n".join(IDS))
+        clock.at = T0 + DAY
+        path = f"/admin/migrations/{migration['id']}/extend"
+        body = {"deadline": DEADLINE + 7 * DAY, "reason": "holidays", "limit": 1}
+        assert call("POST", path, body)[0] == 200
+        # When a page is asked with a forged cursor
+        status, got = call("POST", path, {**body, "cursor": "mbr_zzzz"})
+        # Then a 400 on the cursor that says to extend again without one, not a silent "done"
+        assert status == 400 and got["error"]["field"] == "cursor"
+        assert "without a cursor" in got["error"]["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "base64_body", "status", "code"),
     [

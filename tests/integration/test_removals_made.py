@@ -84,6 +84,28 @@ def test_undo_gives_a_manual_grant_audited_and_tells_the_member():
         assert listed["removals"][0]["undone_at"] == "2027-01-16T08:00:00Z"
 
 
+@pytest.mark.parametrize(("reason", "says", "never"), [
+    ("pass_expired", "there is no subscription to restart", "failed payment"),
+    ("revoked", "there is no subscription to restart", "failed payment"),
+    ("grant_expired", "a grant you gave, an access code or a migration", "failed payment"),
+    ("canceled", "subscription stays as it is (canceled: cancelled, nothing is charged)", "failed payment"),
+    ("grace_expired", "after a failed payment", "no subscription"),
+    ("refunded", "the payment was refunded", "failed payment"),
+    ("dispute", "the payment is disputed", "failed payment"),
+])
+def test_undo_next_step_says_what_became_of_billing_by_the_removals_reason(reason: str, says: str, never: str):
+    with stack_at(T0 + DAY):
+        # Given a removal made for this reason
+        community_id, plan_id = _offer()
+        removal = _removed(_member(), community_id, plan_id, T0, reason=reason)
+        # When the creator undoes it
+        status, body = call("POST", f"/admin/removals/{removal.id}/undo", {"reason": "mistake"})
+        # Then the next step tells what happened to billing for that reason, and names the grant given
+        assert status == 200, body
+        assert says in body["next_step"] and never not in body["next_step"]
+        assert body["grant"]["id"] in body["next_step"]
+
+
 def test_undo_for_some_days_gives_a_grant_ending_then():
     with stack_at(T0 + DAY):
         # Given a removal / When undone for 3 days / Then the grant ends 3 days from now
@@ -102,6 +124,8 @@ def test_undo_with_days_null_explicitly_gives_access_with_no_end():
         # Then the grant has no end, and the answer says nothing is billed
         assert status == 200 and body["grant"]["until"] is None
         assert body["billing_restarted"] is False and "no end" in body["next_step"]
+        # and the way to end it names this grant, not a placeholder
+        assert f"DELETE /admin/grants/{body['grant']['id']}" in body["next_step"] and "{id}" not in body["next_step"]
 
 
 def test_undo_gives_back_only_the_place_removed_unless_every_place_is_asked():

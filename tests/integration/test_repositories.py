@@ -321,6 +321,20 @@ def test_one_time_grants_and_plan_kinds_round_trip(stores):
     assert stores.grants.get("mbr_1", "cs_other") is None
 
 
+def test_revoked_grant_keeps_when_it_was_revoked(stores):
+    from membergate.domain.controls import end_grant
+    from membergate.domain.grants import SOURCE_MANUAL, OneTimeGrant
+    from membergate.domain.model import PlanKind
+
+    # Given a manual grant the creator revokes a day after giving it
+    given = OneTimeGrant("mgr_1", "mbr_1", "pln_1", PlanKind.PASS, T0, 30 * 86_400, source=SOURCE_MANUAL)
+    # When it is saved ended and read back
+    stores.grants.save(end_grant(given, T0 + 86_400))
+    # Then the revoke's time comes back with its reason (a removal names the latest ending)
+    read = stores.grants.get("mbr_1", "mgr_1")
+    assert (read.ended_reason, read.ended_at) == ("revoked", T0 + 86_400)
+
+
 def test_grant_found_by_its_payment_with_dispute_facts_round_trip(stores):
     from dataclasses import replace
 

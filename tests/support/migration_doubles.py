@@ -102,7 +102,8 @@ def seed(stores: Stores, migration: Migration, count: int, now: int) -> list[str
 
 class ScriptedExtendApi:
     """A loopback admin API for ``membergate migrate extend``: answers each POST with the next scripted
-    reply (a dict), or drops the connection for ``None`` (the request timed out); records the bodies."""
+    reply (a dict; one with ``_status`` is sent with that HTTP status), or drops the connection for
+    ``None`` (the request timed out); records the bodies."""
 
     def __init__(self, replies: list[dict[str, Any] | None]) -> None:
         self.replies = list(replies)
@@ -120,8 +121,9 @@ class ScriptedExtendApi:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                status = int(reply.pop("_status", 200))
                 raw = json.dumps(reply).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()

@@ -198,3 +198,39 @@ def test_cli_extend_interrupted_says_how_to_resume_from_the_page_it_reached():
     # Then it fails, saying the deadline already moved and the command that resumes from that page
     assert result.exit_code == 1
     assert "--cursor mbr_0001" in result.output and "deadline already moved" in result.output
+
+
+NOT_FUTURE = {"_status": 400, "error": {"code": "invalid_request", "field": "deadline", "message": (
+    "deadline is not in the future: give a later one, in epoch seconds (the CLI takes a date); members keep "
+    "access until then")}}
+
+
+@pytest.mark.parametrize("command", [
+    ["migrate", "extend", "mig_1", "--deadline", "2026-12-31", "--reason", "holidays"],
+    ["migrate", "create", "--community", "com_1", "--plan", "pln_1", "--deadline", "2026-12-31"],
+])
+def test_cli_deadline_in_the_past_is_told_in_dates_not_epoch_seconds(command):
+    # Given an API that refuses the deadline as not in the future (the stack's clock may run ahead)
+    api = ScriptedExtendApi([dict(NOT_FUTURE, error=dict(NOT_FUTURE["error"]))])
+    with api.serving() as url:
+        # When the creator passes a date
+        result = runner.invoke(cli_app, ["--url", url, "--token", "t", *command])
+    # Then the error speaks of the date typed and how to read the stack's clock, not of epoch seconds
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "--deadline 2026-12-31 is not in the future" in output and "/_local/clock" in output
+    assert "epoch" not in output
+
+
+def test_cli_extend_shorten_is_sent_only_when_asked():
+    # Given an API that accepts every page
+    api = ScriptedExtendApi([extend_reply(1, 0, None), extend_reply(1, 0, None)])
+    with api.serving() as url:
+        # When the creator extends once plainly and once with --shorten
+        plain = runner.invoke(cli_app, ["--url", url, "--token", "t", "migrate", "extend", "mig_1", "--deadline",
+                                        "2027-02-01", "--reason", "holidays"])
+        shorter = runner.invoke(cli_app, ["--url", url, "--token", "t", "migrate", "extend", "mig_1", "--deadline",
+                                          "2027-01-20", "--reason", "ending early", "--shorten"])
+    # Then only the second request asks to move the deadline earlier
+    assert plain.exit_code == 0 and shorter.exit_code == 0, shorter.output
+    assert [b["shorten"] for b in api.bodies] == [False, True]

@@ -7,12 +7,15 @@ from dataclasses import replace
 import pytest
 
 from membergate.domain.controls import Removal, removal_id, undo_refusal
+from membergate.services import controls, removals
 from membergate.domain.errors import AlreadyUndoneError, ConflictError, RetryableError, UndoWindowClosedError
 from membergate.domain.model import OnRevoke, WorkKind
 from membergate.ports import AccessWork
 from tests.support import stripe_events as se
 from tests.support.harness import DAY, T0, VIP_ROLE, Harness
+from tests.support.billing_fakes import FakeAudit
 from tests.support.removals import FakeRemovalLog
+from tests.support.timeline import FakeGivenGrants
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +23,7 @@ pytestmark = pytest.mark.unit
 def _harness(**kwargs) -> tuple[Harness, FakeRemovalLog]:
     h = Harness(**kwargs)
     log = FakeRemovalLog()
-    h.stores = replace(h.stores, removals=log)
+    h.stores = replace(h.stores, removals=log, audit=FakeAudit(), given_grants=FakeGivenGrants())
     h.dispatcher.stores = h.stores
     return h, log
 
@@ -95,6 +98,88 @@ def test_dispatcher_tier_change_removing_the_old_role_is_not_a_removal():
     # Then access stays (with the new role) and no removal is recorded
     assert VIP_ROLE in (h.roles() or set())
     assert log.items == {}
+
+
+def _revoked_after_the_subscription_ended(h: Harness) -> None:
+    # A member whose subscription ended weeks ago, given a manual grant of the same plan since.
+    _paid_then_cancelled(h)
+    h.run_access()
+    grant = controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=30,
+                                reason="moderator", actor="creator", now=T0 + 20 * DAY)
+    h.at(T0 + 20 * DAY).run_access()
+    assert h.roles()
+    controls.revoke(h.stores, h.queue, grant_id=grant.grant_id, reason="stepped down", actor="creator",
+                    now=T0 + 25 * DAY)
+    h.at(T0 + 25 * DAY)
+
+
+def test_dispatcher_removal_after_a_revoked_grant_carries_revoked_not_the_old_subscriptions_reason():
+    # Given a former subscriber (cancelled weeks ago) whose later manual grant of the same plan is revoked
+    h, log = _harness()
+    _revoked_after_the_subscription_ended(h)
+    dms_before = len(h.dm_texts())
+    # When the dispatcher takes the role away
+    h.run_access()
+    # Then the removal record and the member's receipt name the revocation, not the old cancellation
+    assert h.roles() == set()
+    latest = max(log.items.values(), key=lambda r: r.at)
+    assert (latest.at, latest.reason, latest.plan_id) == (T0 + 25 * DAY, "revoked", "pln_monthly")
+    (receipt,) = h.dm_texts()[dms_before:]
+    assert "ended the access they gave you" in receipt
+    assert "subscription" not in receipt
+
+
+def test_dispatcher_removal_after_revoking_a_grant_given_before_another_one_ran_out_carries_revoked():
+    # Given a member with a 3-day grant (as a migration's) and a 30-day manual grant given the same day,
+    # both of one plan; the 3-day one runs out, the role stays
+    h, log = _harness()
+    h.member()
+    controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=3, reason="until the deadline",
+                        actor="creator", now=T0)
+    manual = controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=30,
+                                 reason="moderator", actor="creator", now=T0 + 60)
+    h.run_access()
+    h.at(T0 + 4 * DAY).run_access()
+    assert h.roles()
+    # When the creator revokes the manual grant on day 5 and the dispatcher takes the role away
+    controls.revoke(h.stores, h.queue, grant_id=manual.grant_id, reason="stepped down", actor="creator", now=T0 + 5 * DAY)
+    h.at(T0 + 5 * DAY).run_access()
+    # Then the removal names the revocation (kept with its time), not the grant that ran out the day before
+    assert h.roles() == set()
+    (removal,) = log.items.values()
+    assert removal.reason == "revoked"
+
+
+def test_dispatcher_removal_when_the_subscription_ends_after_an_older_grant_carries_the_subscriptions_reason():
+    # Given a member whose 10-day manual grant ran out before their subscription was cancelled
+    h, log = _harness()
+    h.member()
+    controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=10, reason="trial by hand",
+                        actor="creator", now=T0)
+    h.deliver(
+        se.subscription_event("customer.subscription.created", created=T0 + DAY, member_id="mbr_1"),
+        se.checkout_completed(created=T0 + DAY, member_id="mbr_1"),
+    )
+    h.at(T0 + DAY).run_access()
+    h.at(T0 + 20 * DAY).deliver(se.subscription_event(created=T0 + 20 * DAY, member_id="mbr_1", status="canceled"))
+    # When the dispatcher takes the role away
+    h.run_access()
+    # Then the removal names the subscription's end (the later one), not the grant that ran out before
+    (removal,) = log.items.values()
+    assert removal.reason == "canceled"
+
+
+def test_removals_preview_of_a_grant_running_out_after_an_ended_subscription_says_grant_expired():
+    # Given a former subscriber (cancelled weeks ago) with a 30-day manual grant of the same plan since
+    h, _ = _harness()
+    _paid_then_cancelled(h)
+    h.run_access()
+    controls.give_grant(h.stores, h.queue, member_id="mbr_1", plan_id="pln_monthly", days=30,
+                        reason="moderator", actor="creator", now=T0 + 20 * DAY)
+    # When the preview looks past the grant's end
+    (planned,) = removals.member_removals(h.stores, "mbr_1", T0 + 21 * DAY, T0 + 60 * DAY)
+    # Then it tells the grant running out, not the subscription's cancellation
+    assert (planned.at, planned.reason) == (T0 + 50 * DAY, "grant_expired")
 
 
 def _removal(**kwargs) -> Removal:

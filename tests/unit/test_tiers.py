@@ -16,6 +16,7 @@ from membergate.domain.stripe_events import parse_event, subscription_snapshot
 from membergate.domain.tiers import MoveKind, choose_move
 from membergate.ports import CheckoutSession
 from membergate.services.checkout import CheckoutRequest, TierSwitch, release_seat, start_checkout
+from membergate.services.tier_switch import switch_tier
 from tests.support import stripe_events as se
 from tests.support.checkout_locks import FakeCheckoutLocks
 from tests.support.fakes import FakeBilling
@@ -278,3 +279,18 @@ def test_checkout_lease_held_elsewhere_too_long_is_a_429_that_says_to_retry():
     # Then it waited about six seconds in small steps, made no session, and left the other's lease alone
     assert 5.9 <= sum(waits) <= 6.3 and max(waits) <= 0.2
     assert h.billing.sessions == {} and locks.leases[("mbr_1", "com_1")][0] == "other"
+
+
+def test_switch_tier_while_the_payment_settles_points_to_a_route_that_exists():
+    # Given a member whose SEPA payment for the monthly tier is still being confirmed
+    h = Harness()
+    h.member()
+    h.stores.subscriptions.save(record("active", gate=CheckoutGate.AWAITING))
+    # When the creator switches them to VIP
+    with pytest.raises(ConflictError) as refused:
+        switch_tier(h.stores, h.billing, member_id="mbr_1", plan_id="pln_vip", price_id=None, reason="upgrade",
+                    actor="creator", now=T0 + DAY)
+    # Then the 409 names the member lookup the admin API has (and the CLI's), not GET /admin/members/{id}
+    assert "GET /admin/members?member_id=mbr_1" in refused.value.message
+    assert "membergate member mbr_1" in refused.value.message
+    assert "GET /admin/members/mbr_1" not in refused.value.message

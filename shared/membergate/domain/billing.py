@@ -35,7 +35,7 @@ Stripe delivers at least once and in any order. A subscription's state here is t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from .consent import CheckoutConsent
 from .model import (
@@ -326,29 +326,34 @@ class GrantStatus:
     state: EntitlementState
     until: int | None
     reason: str
+    # When an ENDED source ended, as best known (0: unknown). Two ended sources of one plan: the
+    # later end names the removal (a manual grant revoked today, not the subscription that ended
+    # weeks before). Not compared, so equal statuses stay equal whatever is known of the time.
+    ended_at: int = field(default=0, compare=False)
 
 
 def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatus:
     """Entitlement of one subscription grant at ``now`` (pure)."""
     snap = record.latest
     if record.checkout_gate is CheckoutGate.FAILED:
-        return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
+        return GrantStatus(EntitlementState.ENDED, None, "payment_failed", snap.created if snap else 0)
     if record.last_payment_refunded:
-        return GrantStatus(EntitlementState.ENDED, None, "refunded")
+        refunded_at = record.refunded_payment_at or (snap.created if snap else 0)
+        return GrantStatus(EntitlementState.ENDED, None, "refunded", refunded_at)
     if record.disputed:
-        return GrantStatus(EntitlementState.ENDED, None, "dispute")
+        return GrantStatus(EntitlementState.ENDED, None, "dispute", snap.created if snap else 0)
     if snap is None:
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_subscription")
     if snap.status in ENDED_STATUSES or snap.pause_collection:
         reason = "paused" if (snap.pause_collection or snap.status == "paused") else snap.status
         if record.cancel_requested_at is not None:
             reason = "grace_expired"  # we cancelled it ourselves when grace ran out
-        return GrantStatus(EntitlementState.ENDED, None, reason)
+        return GrantStatus(EntitlementState.ENDED, None, reason, snap.created)
     sold = {price for price in snap.price_ids if price}
     if sold and not sold & set(plan.stripe_price_ids):
         # Moved to a price this plan doesn't sell (and no plan does, or the grant would have
         # followed it): the plan's access ends rather than lingering.
-        return GrantStatus(EntitlementState.ENDED, None, "price_not_sold")
+        return GrantStatus(EntitlementState.ENDED, None, "price_not_sold", snap.created)
     if record.via_checkout and record.checkout_gate in (CheckoutGate.UNSEEN, CheckoutGate.AWAITING):
         # A delayed method (SEPA) grants only once the payment succeeded.
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_payment")
@@ -357,7 +362,7 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
     if snap.status in ("trialing", "active"):
         end = scheduled_end(snap)
         if end is not None and now >= end:
-            return GrantStatus(EntitlementState.ENDED, None, "cancelled_at_period_end")
+            return GrantStatus(EntitlementState.ENDED, None, "cancelled_at_period_end", end)
         if end is None and snap.current_period_end is not None and snap.current_period_end > now:
             # Renewing: the state holds until the period (or trial) ends, when the renewal decides.
             end = snap.current_period_end
@@ -365,7 +370,7 @@ def grant_status(record: SubscriptionRecord, plan: Plan, now: int) -> GrantStatu
     if snap.status == "past_due":
         grace_end = grace_ends_at(record, plan)
         if now >= grace_end:
-            return GrantStatus(EntitlementState.ENDED, None, "grace_expired")
+            return GrantStatus(EntitlementState.ENDED, None, "grace_expired", grace_end)
         return GrantStatus(EntitlementState.GRACE, grace_end, "payment_failed")
     # A status Stripe may add later: grant nothing, but don't call it ended either.
     return GrantStatus(EntitlementState.PENDING, None, f"unknown_status:{snap.status}")
@@ -407,7 +412,17 @@ def best(a: GrantStatus | None, b: GrantStatus) -> GrantStatus:
         open_ended = g.until is None and g.state.gives_access
         return (_STATE_ORDER[g.state], open_ended, g.until or 0)
 
+    if key(b) == key(a) and b.state is EntitlementState.ENDED:
+        # Both ended: the later end is what took access away, and its reason is the one to tell.
+        return b if b.ended_at > a.ended_at else a
     return b if key(b) > key(a) else a
+
+
+def removal_subject(ended_here: Sequence[Entitlement]) -> Entitlement | None:
+    """Of the ended entitlements of one place, the one a removal is about: the latest to end
+    (its plan and reason go on the receipt, the removal record and the preview alike)."""
+    ended = [e for e in ended_here if e.state is EntitlementState.ENDED]
+    return max(ended, key=lambda e: (e.ended_at, e.plan_id)) if ended else None
 
 
 def derive_entitlements(
@@ -446,7 +461,7 @@ def derive_entitlements(
                 continue  # only another place of this plan was given back
             role = grant.role_id or community_roles.get(grant.community_id)
             out.append(
-                Entitlement(plan_id, grant.community_id, role, found.state, found.until, found.reason)
+                Entitlement(plan_id, grant.community_id, role, found.state, found.until, found.reason, found.ended_at)
             )
     return out
 

@@ -77,13 +77,13 @@ def extend_grant(grant: OneTimeGrant, days: int, now: int) -> OneTimeGrant:
     return replace(grant, access_seconds=new_end - grant.paid_at)
 
 
-def end_grant(grant: OneTimeGrant) -> OneTimeGrant:
-    """End a given grant for good; ending twice changes nothing."""
+def end_grant(grant: OneTimeGrant, now: int = 0) -> OneTimeGrant:
+    """End a given grant for good (at ``now``, kept so a removal names this ending); ending twice changes nothing."""
     if not grant.given:
         raise ConflictError(
             f"grant {grant.grant_id} was paid through Stripe; refund or cancel it in Stripe to end it"
         )
-    return grant if grant.ended_reason else replace(grant, ended_reason=REVOKED)
+    return grant if grant.ended_reason else replace(grant, ended_reason=REVOKED, ended_at=now)
 
 
 # --- access codes ---------------------------------------------------------------------------

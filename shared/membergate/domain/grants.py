@@ -78,6 +78,8 @@ class OneTimeGrant:
     consent: CheckoutConsent | None = None  # what the member agreed to on the Checkout page (bought grants)
     # Only this place of the plan ("": every place): an undo gives back the one place removed.
     community_id: str = ""
+    # When ``ended_reason`` was set, where known (the creator's revoke): which ending took access away.
+    ended_at: int = 0
 
     @property
     def given(self) -> bool:
@@ -104,6 +106,7 @@ def merge_grant(stored: OneTimeGrant | None, seen: OneTimeGrant) -> OneTimeGrant
         gate=gate,
         paid_at=min(stored.paid_at, seen.paid_at),
         ended_reason=merge_reason(stored.ended_reason, seen.ended_reason),
+        ended_at=stored.ended_at or seen.ended_at,
         amount=stored.amount or seen.amount,
         currency=stored.currency or seen.currency,
         payment_intent=stored.payment_intent or seen.payment_intent,
@@ -151,17 +154,20 @@ def windows(grants: Iterable[OneTimeGrant]) -> dict[str, tuple[int, int | None]]
 
 def one_time_status(grant: OneTimeGrant, window: tuple[int, int | None] | None, now: int) -> GrantStatus:
     """Entitlement given by one grant at ``now`` (pure)."""
+    # An ending by an event (revoked, refunded, dispute): its time where it was kept (a revoke),
+    # else the grant's start, the latest time known to be before it.
     if grant.end_reason:
-        return GrantStatus(EntitlementState.ENDED, None, grant.end_reason)
+        ended_at = grant.ended_at if grant.ended_reason and grant.ended_at else grant.paid_at
+        return GrantStatus(EntitlementState.ENDED, None, grant.end_reason, ended_at)
     if grant.gate is CheckoutGate.FAILED:
-        return GrantStatus(EntitlementState.ENDED, None, "payment_failed")
+        return GrantStatus(EntitlementState.ENDED, None, "payment_failed", grant.paid_at)
     if grant.gate is not CheckoutGate.PAID or window is None:
         return GrantStatus(EntitlementState.PENDING, None, "awaiting_payment")
     start, end = window
     if end is None:
         return GrantStatus(EntitlementState.ACTIVE, None, "")
     if now >= end:
-        return GrantStatus(EntitlementState.ENDED, None, "grant_expired" if grant.given else "pass_expired")
+        return GrantStatus(EntitlementState.ENDED, None, "grant_expired" if grant.given else "pass_expired", end)
     if now < start:
         # A pass bought ahead while another runs: the running one gives access meanwhile.
         return GrantStatus(EntitlementState.PENDING, start, "pass_queued")

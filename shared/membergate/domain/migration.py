@@ -93,7 +93,8 @@ class MigrationMember:
 def check_deadline(deadline: int, now: int) -> None:
     if deadline <= now:
         raise InvalidRequestError(
-            "deadline is not in the future: give epoch seconds after now (members keep access until then)",
+            "deadline is not in the future: give a later one, in epoch seconds (the CLI takes a date); members "
+            "keep access until then",
             field="deadline",
         )
 

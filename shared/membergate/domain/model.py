@@ -245,6 +245,9 @@ class Entitlement:
     state: EntitlementState
     until: int | None  # epoch seconds; when this state ends unless something changes
     reason: str = ""  # why ended/pending, for messages and the creator's view
+    # When it ended, as best known (0: unknown): of two ended sources, the later one's reason is
+    # the one a removal tells. Not compared: the projection does not store it.
+    ended_at: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

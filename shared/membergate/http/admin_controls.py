@@ -149,14 +149,36 @@ def removal_out(removal: Removal, window_days: int) -> RemovalOut:
     )
 
 
-def undo_next_step(until: str | None, join_url: str) -> str:
-    """The undo's answer: billing did not restart, and what the member does to keep access."""
+# What became of billing, by the removal's reason family (the removal record's reason).
+_NO_SUBSCRIPTION = frozenset({"pass_expired", "grant_expired", "revoked", "customer_deleted", "erased", "ended"})
+_FAILED_PAYMENT = frozenset({"grace_expired", "payment_failed", "unpaid"})
+
+
+def _billing_after(reason: str) -> str:
+    """What billing looks like after a removal for ``reason``, said to the creator."""
+    if reason in _NO_SUBSCRIPTION:
+        return (f"there is no subscription to restart: the access removed ({reason}) came from a pass, a grant "
+                "you gave, an access code or a migration, never billed again")
+    if reason in _FAILED_PAYMENT:
+        return (f"the member's Stripe subscription stays as it is ({reason}: cancelled or unpaid after a failed "
+                "payment)")
+    if reason == "refunded":
+        return "the payment was refunded and stays refunded; nothing is charged again"
+    if reason == "dispute":
+        return ("the payment is disputed (or the dispute was lost); nothing is charged again: answer the dispute "
+                "in the Stripe Dashboard")
+    return f"the member's Stripe subscription stays as it is ({reason}: cancelled, nothing is charged)"
+
+
+def undo_next_step(reason: str, until: str | None, grant_id: str, join_url: str) -> str:
+    """The undo's answer: billing did not restart (said by the removal's reason), and what the member
+    does to keep access."""
+    billing = f"Billing was not restarted: {_billing_after(reason or 'ended')}."
     if until is None:
-        return ("Billing was not restarted: access is given back with no end and nothing is charged; end it with "
-                "DELETE /admin/grants/{id} once the member pays again.")
-    return (f"Billing was not restarted: the member's Stripe subscription stays as it is (cancelled after a failed "
-            f"payment). Access is back until {until}; to keep it after that, the member pays again on the join page: "
-            f"{join_url}")
+        return (f"{billing} Access is given back with no end and nothing is charged; end it with "
+                f"DELETE /admin/grants/{grant_id} once the member pays again.")
+    return (f"{billing} Access is back until {until} (grant {grant_id}); to keep it after that, the member pays "
+            f"on the join page: {join_url}")
 
 
 def grant_detail(grant: OneTimeGrant) -> GrantDetailOut:
@@ -238,7 +260,8 @@ def add_control_routes(
         )
         detail = grant_detail(grant)
         return UndoOut(removal=removal_out(removal, window), grant=detail,
-                       next_step=undo_next_step(detail.until, Links(public_base_url()).join(grant.plan_id)))
+                       next_step=undo_next_step(removal.reason, detail.until, grant.grant_id,
+                                                 Links(public_base_url()).join(grant.plan_id)))
 
     @app.post("/admin/members/<member_id>/grants", responses={201: {"description": "created"}})
     def give_grant(member_id: str, body: ManualGrantIn) -> Response[GrantDetailOut]:

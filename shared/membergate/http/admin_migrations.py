@@ -52,6 +52,8 @@ class ExtendMigrationIn(_Strict):
                                description="next_cursor of the previous page; null (the first page) moves the deadline")
     limit: int = Field(default=migrations.EXTEND_PAGE, ge=1, le=200,
                        description="members handled by this request (a request has 15 s)")
+    shorten: bool = Field(default=False, description="true to move the deadline earlier on purpose "
+                          "(refused with 409 otherwise: a mistyped date would end access sooner)")
 
 
 class MigrationOut(BaseModel):
@@ -248,7 +250,7 @@ def add_migration_routes(
         require_id(migration_id, "migration_id")
         result = migrations.extend(
             stores_factory(), queue_factory(), migration_id=migration_id, deadline=body.deadline, reason=body.reason,
-            actor=actor(app), now=now(), cursor=body.cursor, limit=body.limit,
+            actor=actor(app), now=now(), cursor=body.cursor, limit=body.limit, shorten=body.shorten,
         )
         return ExtendOut(migration=migration_out(result.migration), members_moved=result.moved,
                          already_moved=result.already, next_cursor=result.next_cursor)

@@ -279,8 +279,21 @@ def _session_member(stores: Any, session_id: str | None, now: int) -> str | None
     return session.member_id if session else None
 
 
+_CODE_ROUTE = re.compile(r"^/join/[^/]+/code/?$")
+
+
+def _join_body(event: Mapping[str, Any]) -> None:
+    # The code form reads its own body (redeem): a body it cannot read is a page in the member's
+    # language there, not the admin API's JSON envelope.
+    if event.get("requestContext", {}).get("http", {}).get("method") == "POST" and _CODE_ROUTE.match(
+        str(event.get("rawPath") or "")
+    ):
+        return
+    _member_body(event)
+
+
 def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHttpResolver:
-    app = make_resolver(gates=[_member_body])
+    app = make_resolver(gates=[_join_body])
 
     @app.get("/join/<plan_id>")
     def join(plan_id: str) -> Response:
@@ -343,6 +356,12 @@ def build_join_app(edge: Edge, new_member_id: Callable[[], str]) -> APIGatewayHt
         view = join_page_view(plan_id, stores=deps.stores, billing=None, member_id=None, lang=None,
                               accept_language=app.current_event.headers.get("accept-language"))
         locale = view.locale if view is not None else locale
+        try:
+            _member_body(app.current_event.raw_event)
+        except MembergateError as error:
+            # Invalid UTF-8, JSON too deep, too large: what the member sees is that the code did not go through.
+            status, headers, _ = error_payload(error)
+            return html(status, localized_page(locale, "err.code.title", "err.code_invalid"), headers)
         try:
             check_rate(deps.stores, app.current_event.request_context.http.source_ip, now,
                        CODE_RATE_LIMIT, CODE_RATE_WINDOW, scope="access_code")

@@ -27,6 +27,7 @@ from ..domain.access import (
     plan_changes,
 )
 from ..domain.alerts import AlertKind
+from ..domain.billing import removal_subject
 from ..domain.controls import Removal, removal_id
 from ..domain.errors import PermanentError, RetryableError
 from ..domain.holds import CommunityHold, held_reason, is_community_scoped, may_probe
@@ -134,9 +135,9 @@ REMOVALS = frozenset({ActionKind.REMOVE_ROLE, ActionKind.REMOVE_MEMBER})
 
 
 def _ended_subject(here: list[Entitlement]) -> Entitlement | None:
-    """The ended entitlement a removal is about (its plan and reason), the same for receipt and record."""
-    ended = [e for e in here if e.state is EntitlementState.ENDED]
-    return max(ended, key=lambda e: e.plan_id) if ended else None
+    """The ended entitlement a removal is about (its plan and reason), the same for receipt and record:
+    the latest source to end, so a revoked grant is not told as the subscription that ended before it."""
+    return removal_subject(here)
 
 
 class AccessDispatcher:

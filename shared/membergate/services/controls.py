@@ -152,7 +152,7 @@ def revoke(
 ) -> OneTimeGrant:
     """End a given grant; access another grant still gives stays (the union is derived again)."""
     grant = find_given_grant(stores, grant_id)
-    ended = end_grant(grant)
+    ended = end_grant(grant, now)
     if ended != grant:
         stores.grants.save(ended)
         _refresh(stores, queue, grant.member_id, now)

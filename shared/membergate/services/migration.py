@@ -477,7 +477,7 @@ class Extension:
 
 def extend(
     stores: Stores, queue: AccessWorkQueue, *, migration_id: str, deadline: int, reason: str, actor: str, now: int,
-    cursor: str | None = None, limit: int | None = EXTEND_PAGE,
+    cursor: str | None = None, limit: int | None = EXTEND_PAGE, shorten: bool = False,
 ) -> Extension:
     """Move the deadline at once, then the pending members' migration grants in bounded pages.
 
@@ -490,10 +490,25 @@ def extend(
     sweep and the dispatcher read the migration's deadline when a migration grant lapses
     (services/migration_deadline.py). A later page carrying another deadline than the migration's is
     refused (another extension started since): start again without cursor. ``limit`` None walks every
-    member (scripts and tests, not a Lambda request)."""
+    member (scripts and tests, not a Lambda request). A deadline earlier than the current one is
+    refused unless ``shorten`` says it is meant (a mistyped date would end every pending member's
+    access sooner than announced); a cursor that is not one of the migration's members is refused
+    rather than read as the end of the walk."""
     check_deadline(deadline, now)
     migration = get_migration(stores, migration_id)
     community, _ = _offer(stores, migration)
+    if cursor is None and deadline < migration.deadline and not shorten:
+        raise ConflictError(
+            f"migration {migration_id}'s deadline is {format_date(migration.deadline, 'en')}; "
+            f"{format_date(deadline, 'en')} is earlier and would end every pending member's access sooner than "
+            'announced. To move it earlier on purpose, send "shorten": true (CLI: --shorten)'
+        )
+    if cursor is not None and stores.grants.get(cursor, migration_grant_id(migration.id, cursor)) is None:
+        raise InvalidRequestError(
+            f"cursor {cursor} is not a member of migration {migration_id}: extend again without a cursor "
+            "(every page is idempotent) to move every member to the deadline",
+            field="cursor",
+        )
     if cursor is not None and migration.deadline != deadline:
         raise ConflictError(
             f"migration {migration_id}'s deadline is now {format_date(migration.deadline, 'en')}, not "

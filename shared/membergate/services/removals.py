@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..domain.access import ACCESS_RESTORED
+from ..domain.billing import removal_subject
 from ..domain.controls import Removal, undo_refusal
 from ..domain.errors import AlreadyUndoneError, InvalidRequestError, NotFoundError
 from ..domain.grants import OneTimeGrant
@@ -65,9 +66,9 @@ def member_removals(
             continue  # another grant still gives this place then: no removal
         ends = [e.until for e in giving]
         at = None if any(t is None for t in ends) else max(t for t in ends if t is not None)
-        reason = next(
-            (e.reason for e in later_view.entitlements if e.community_id == community_id and e.reason), "ended"
-        )
+        here_later = [e for e in later_view.entitlements if e.community_id == community_id]
+        subject = removal_subject(here_later)  # the same choice as the receipt and the removal record
+        reason = subject.reason if subject and subject.reason else next((e.reason for e in here_later if e.reason), "ended")
         out.append(PlannedRemoval(member_id, community_id, at, reason))
     return out
 # --- removals made, and their undo ----------------------------------------------------------

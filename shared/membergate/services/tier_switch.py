@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain.errors import ConflictError, InvalidRequestError, NoSubscriptionError, NotFoundError
+from ..domain.errors import ConflictError, InvalidRequestError, NoSubscriptionError, NotFoundError, SoldOutError
 from ..domain.tiers import MoveKind, choose_move
 from ..ports import BillingGateway, Stores
 from .checkout import TierSwitch, price_for_switch, switch_subscription
@@ -50,14 +50,21 @@ def switch_tier(
     if move.kind is MoveKind.SETTLING:
         raise ConflictError(
             "the member's payment for this offer is still being confirmed by their bank; switch once "
-            f"GET /admin/members/{member_id} shows it active")
+            f"GET /admin/members?member_id={member_id} (or membergate member {member_id}) shows it active")
     if move.kind is not MoveKind.SWITCH:
         raise NoSubscriptionError(
             f"the member has no live subscription of {plan.name}'s offer to switch. Send them the join link "
             f"/join/{plan.id} to subscribe, or give access with POST /admin/members/{member_id}/grants")
     # No price named: the one in the subscription's currency nearest its interval, not the plan's first.
     chosen = price_for_switch(billing, plan, move, view.records, price_id)
-    switch = switch_subscription(stores, billing, member.id, plan, chosen, move, view.records, now)
+    try:
+        switch = switch_subscription(stores, billing, member.id, plan, chosen, move, view.records, now)
+    except SoldOutError:
+        # The member's page words it for the member; here the creator reads it and can act.
+        raise SoldOutError(
+            f"{plan.name} is sold out: all {plan.seats} places are taken. Raise its seats with "
+            f"PATCH /admin/plans/{plan.id} {{\"seats\": …}}, or pick another tier"
+        ) from None
     entry = audit(stores, actor=actor, action="subscription.switch", target=switch.subscription_id, now=now,
                   member_id=member.id, reason=reason,
                   detail={"from_plan_id": switch.from_plan_id, "plan_id": plan.id, "price_id": chosen})

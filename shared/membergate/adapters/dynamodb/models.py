@@ -250,6 +250,7 @@ class GrantItem(MembershipItem, discriminator="grant"):
     reason = UnicodeAttribute(null=True)
     consent = JSONAttribute(null=True)  # as SubscriptionItem.consent
     community_id = UnicodeAttribute(null=True)  # only this place of the plan (an undone removal); absent: all
+    ended_at = NumberAttribute(null=True)  # when ended_reason was set, where known (a revoke)
 
 
 class AuditItem(MembershipItem, discriminator="audit"):

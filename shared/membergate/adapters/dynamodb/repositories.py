@@ -739,6 +739,7 @@ class DynamoGrantRepository:
             reason=grant.reason or None,
             consent=_consent_json(grant.consent),
             community_id=grant.community_id or None,
+            ended_at=grant.ended_at or None,
             # Bought grants are listed by the KPIs (one-time revenue); given ones are not revenue.
             gsi1pk=None if grant.given else grant_kind_shard(grant.grant_id),
             gsi1sk=None if grant.given else grant.grant_id,
@@ -783,6 +784,7 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         reason=item.reason or "",
         consent=_consent(item.consent),
         community_id=item.community_id or "",
+        ended_at=int(item.ended_at or 0),
     )
 
 
