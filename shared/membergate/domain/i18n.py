@@ -679,3 +679,27 @@ FR.update({
     "page.other_tiers_note": "Changer de formule garde ton abonnement unique : Stripe calcule le prorata sur ta prochaine "
                              "facture, tu ne paies jamais deux fois.",
 })
+# The manage page's tiers in the member's currency (recon10): Stripe cannot change a subscription's currency.
+EN.update({
+    "page.tier_no_currency": "{plan} is not sold in {currency}, the currency you pay in, and a subscription's "
+                             "currency cannot change: ask the creator to add a {currency} price to {plan}, or "
+                             "subscribe to {plan} once your current subscription has ended.",
+    "err.switch_currency.title": "This price can't replace your subscription",
+    "err.switch_currency": "You pay in {currency}, and a subscription's currency cannot change. Go back to your "
+                           "page and pick a {currency} price of {plan}: that switch keeps your one subscription.",
+    "err.switch_no_currency": "{plan} is not sold in {currency}, the currency you pay in, and a subscription's "
+                              "currency cannot change. Ask the creator to add a {currency} price to {plan}, or "
+                              "subscribe to {plan} once your current subscription has ended. Nothing was changed.",
+})
+FR.update({
+    "page.tier_no_currency": "{plan} n'est pas vendu en {currency}, la devise dans laquelle tu paies, et la devise "
+                             "d'un abonnement ne peut pas changer : demande au créateur d'ajouter un prix en "
+                             "{currency} à {plan}, ou abonne-toi à {plan} une fois ton abonnement actuel terminé.",
+    "err.switch_currency.title": "Ce prix ne peut pas remplacer ton abonnement",
+    "err.switch_currency": "Tu paies en {currency}, et la devise d'un abonnement ne peut pas changer. Reviens sur "
+                           "ta page et choisis un prix de {plan} en {currency} : tu gardes ainsi ton abonnement unique.",
+    "err.switch_no_currency": "{plan} n'est pas vendu en {currency}, la devise dans laquelle tu paies, et la devise "
+                              "d'un abonnement ne peut pas changer. Demande au créateur d'ajouter un prix en "
+                              "{currency} à {plan}, ou abonne-toi à {plan} une fois ton abonnement actuel terminé. "
+                              "Rien n'a été modifié.",
+})
