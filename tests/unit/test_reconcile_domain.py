@@ -255,6 +255,7 @@ def test_compare_live_subscriptions_reports_plan_mismatch_and_duplicates(listed,
         assert drift.member_id == "mbr_1" and drift.customer_id == "cus_1" and drift.fix
     if any(k is DriftKind.DUPLICATE_SUBSCRIPTIONS for k, _, _ in kinds):
         assert "never cancels" in result.drifts[0].fix and "Stripe Dashboard" in result.drifts[0].fix
+        assert result.drifts[0].community_id == COM  # the place both pay for
 
 
 @pytest.mark.parametrize("sources, kind, detail", [

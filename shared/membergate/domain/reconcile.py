@@ -315,11 +315,12 @@ def compare_live_subscriptions(
         for other_id, other_plan in sorted(others.items()):
             if other_id < sub.id or not plan or not (offers.get(plan, frozenset()) & offers.get(other_plan, frozenset())):
                 continue
+            shared = sorted(offers.get(plan, frozenset()) & offers.get(other_plan, frozenset()))
             drifts.append(Drift(
                 DriftKind.DUPLICATE_SUBSCRIPTIONS,
                 "the member pays twice for one offer: ask them which to keep, then cancel the other in the Stripe "
                 "Dashboard (Membergate never cancels one by itself); a switch between tiers keeps one subscription",
-                False, member_id=member, subscription_id=sub.id, customer_id=sub.customer,
+                False, shared[0], member_id=member, subscription_id=sub.id, customer_id=sub.customer,
                 detail=f"{sub.id} ({plan}) and {other_id} ({other_plan or 'a price no plan sells'})"))
     return LiveComparison(tuple(drifts), tuple(read_back))
 
