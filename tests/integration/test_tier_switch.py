@@ -384,3 +384,27 @@ def test_manage_page_offers_only_prices_in_the_members_currency_and_a_refused_sw
     assert switched["statusCode"] == 303, switched
     assert subscription_prices(p, sub_id) == [("price_cur_vip_month", "eur", "month")]
     assert entitled_plans(p) == {vip: "active"}
+
+
+@pytest.mark.parametrize("locale, words", [
+    ("en", ("You already have this plan", "nothing was changed")),
+    ("fr", ("Tu as déjà cette formule", "rien n&#x27;a été modifié")),
+])
+def test_switch_from_a_stale_page_onto_the_plan_already_held_is_a_409_page_in_the_members_language(
+        pipeline, locale, words):
+    p = pipeline
+    # Given a member who switched to VIP in another tab, their old page still showing VIP's button
+    basic, vip = two_tiers(p, locale=locale)
+    cookie = bind_discord(p, basic)
+    pay(p, cookie, basic)
+    p.advance(60)
+    first = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    p.pump()
+    assert first["statusCode"] == 303, first
+    # When the stale page posts the same switch again
+    again = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    # Then a 409 page in the member's language says nothing changed, never an English checkout error
+    assert again["statusCode"] == 409 and again["headers"]["Content-Type"].startswith("text/html"), again
+    assert all(w in again["body"] for w in words), again["body"]
+    assert "couldn" not in again["body"] and "VIP" in again["body"]
+    assert entitled_plans(p) == {vip: "active"}

@@ -136,3 +136,19 @@ class CurrencyMismatchError(ConflictError):
         self.plan_name = plan_name
         self.currency = currency
         self.has_price = has_price
+
+
+class AlreadyHeldError(ConflictError):
+    """The member already has the plan they asked to buy or switch to (a stale page, a second tab)."""
+
+    code = "already_held"
+
+    def __init__(self, message: str, *, plan_name: str):
+        super().__init__(message)
+        self.plan_name = plan_name
+
+
+class PaymentSettlingError(ConflictError):
+    """A payment for this offer is still being confirmed (SEPA, 3-D Secure): a switch waits for it."""
+
+    code = "payment_settling"

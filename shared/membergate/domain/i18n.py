@@ -703,3 +703,21 @@ FR.update({
                               "{currency} à {plan}, ou abonne-toi à {plan} une fois ton abonnement actuel terminé. "
                               "Rien n'a été modifié.",
 })
+# A switch refused on the member's page (recon10): already on that plan, or a payment still settling.
+EN.update({
+    "err.already_held.title": "You already have this plan",
+    "err.already_held": "You already have {plan}: nothing was changed. To change your card, see your invoices or "
+                        "cancel, use \"Manage billing\" on your page.",
+    "err.payment_settling.title": "Your payment is still being confirmed",
+    "err.payment_settling": "Your last payment for this community is still being confirmed by your bank: nothing "
+                            "was changed. Come back to your page to change your plan once it is confirmed.",
+})
+FR.update({
+    "err.already_held.title": "Tu as déjà cette formule",
+    "err.already_held": "Tu as déjà {plan} : rien n'a été modifié. Pour changer de carte, voir tes factures ou "
+                        "résilier, utilise « Gérer ma facturation » sur ta page.",
+    "err.payment_settling.title": "Ton paiement est encore en cours de confirmation",
+    "err.payment_settling": "Ton dernier paiement pour cette communauté est encore en cours de confirmation par ta "
+                            "banque : rien n'a été modifié. Reviens sur ta page pour changer de formule une fois "
+                            "qu'il est confirmé.",
+})

@@ -11,11 +11,13 @@ from dataclasses import dataclass, replace
 from ..domain.billing import SubscriptionRecord
 from ..domain.checkout_terms import checkout_terms
 from ..domain.errors import (
+    AlreadyHeldError,
     ConflictError,
     CurrencyMismatchError,
     IdentityRequiredError,
     InvalidRequestError,
     NotFoundError,
+    PaymentSettlingError,
     SoldOutError,
     ThrottledError,
 )
@@ -90,12 +92,12 @@ def start_checkout(
     # Passes and lifetime access are bought, not switched to: only subscriptions change tier.
     move = choose_move(plan, view.records, view.plans, now) if not plan.kind.one_time else TierMove(MoveKind.NEW)
     if move.kind is MoveKind.SAME:
-        raise ConflictError(
+        raise AlreadyHeldError(
             f"you already have {plan.name}; to change your card, see invoices or cancel, use "
-            "\"Manage billing\" on the join page"
+            "\"Manage billing\" on the join page", plan_name=plan.name,
         )
     if move.kind is MoveKind.SETTLING:
-        raise ConflictError(
+        raise PaymentSettlingError(
             "your last payment for this community is still being confirmed by your bank; once it is, "
             "come back to this page to change your plan"
         )
