@@ -692,6 +692,12 @@ class BillingReader(Protocol):
     def list_undelivered_events(
         self, created_gte: int, starting_after: str | None, limit: int = 100
     ) -> tuple[list[StripeEvent], bool]: ...
+    def list_live_subscriptions(
+        self, starting_after: str | None, limit: int = 100
+    ) -> tuple[list[StripeSubscription], bool]:
+        """One page of the subscriptions not ended (Stripe's default list), with their prices, newest first."""
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
+        """As SubscriptionReader: reconciliation reads back a subscription whose plan drifted."""
 
 
 class ReconcileStore(Protocol):

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+import stripe
+
+from infra.local.stripe_sandbox import WsgiStripeHttpClient
 
 from membergate import bootstrap
-from tests.integration.test_member_journey import GUILD, ROLE, USER, bind_discord, pay, setup_catalog
+from tests.integration.test_member_journey import (
+    GUILD,
+    PRICE,
+    ROLE,
+    USER,
+    bind_discord,
+    member_view,
+    pay,
+    setup_catalog,
+)
 from tests.support.apigw import LambdaContext
 from tests.support.discord_spec import SpecCheckingDiscordTransport
 from tests.support.handlers import load_handler
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import STRIPE_BASE, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -99,19 +112,19 @@ def test_reconcile_run_interrupted_after_one_page_resumes_where_it_stopped(paid)
     for n in range(1000):
         guild.members[str(100000000000000000 + n)] = set()
     del guild.members[USER]
-    # When a run stops after the Stripe pages and the first page of members
-    report = bootstrap.reconcile().reconciler.run(p.clock.now(), max_pages=3)
+    # When a run stops after the Stripe pages (new, live, events) and the first page of members
+    report = bootstrap.reconcile().reconciler.run(p.clock.now(), max_pages=4)
     p.pump()
     # Then nothing is finished, the progress is visible, and the member is not judged yet
     assert not report.complete
     body = latest(p)
-    assert body["report"] is None and body["running"]["pages_read"] == 3
+    assert body["report"] is None and body["running"]["pages_read"] == 4
     assert USER not in guild.members
     # When the next run comes
     run_reconcile(p)
     # Then it read only the remaining page, fixed the member once, and the report is complete
     final = latest(p)["report"]
-    assert final["complete"] and final["pages_read"] == 4 and final["invocations"] == 2
+    assert final["complete"] and final["pages_read"] == 5 and final["invocations"] == 2
     assert [i["user"] for i in items(final, "paid_without_access")] == [USER]
     assert guild.members[USER] == {ROLE}
     pages = [r.path for r in p.discord.requests if r.method == "GET" and r.path.startswith(f"/guilds/{GUILD}/members?")]
@@ -198,3 +211,49 @@ def test_reconcile_lease_two_threads_at_once_one_wins_and_an_expired_lease_is_ta
     # and the crashed run's late release does not free the new holder's lease
     store.release_lease("crashed")
     assert store.acquire_lease("third", 2_000 + 961, 960) == 2_000 + 960
+
+
+def test_admin_reconcile_puts_back_the_plan_stripe_bills_and_reports_a_second_subscription_of_one_offer(paid):
+    p = paid
+    stores = bootstrap.admin().stores
+    [member] = stores.members.page(10, None)[0]
+    [record] = stores.subscriptions.for_member(member.id)
+    monthly = record.plan_id
+    com = p.admin("GET", f"/admin/plans/{monthly}")["body"]["grants"][0]["community_id"]
+    p.sandbox.register_price("price_recon_year", 9000, "eur", "year")
+    annual = p.admin("POST", "/admin/plans", body={
+        "name": "Annual", "stripe_price_ids": ["price_recon_year"], "grants": [{"community_id": com}]})["body"]["id"]
+    # Given Stripe bills the monthly price while Membergate holds the annual plan for it (a lost update)
+    stores.subscriptions.save(replace(record, plan_id=annual))
+    # And a second subscription of the same offer, made outside Membergate for the same customer
+    client = stripe.StripeClient("sk_test_local", base_addresses={"api": STRIPE_BASE},
+                                 http_client=WsgiStripeHttpClient(p.sandbox.wsgi_app, STRIPE_BASE))
+    outside = client.v1.checkout.sessions.create({
+        "mode": "subscription", "customer": member.stripe_customer_id, "success_url": "https://example.test/ok",
+        "line_items": [{"price": PRICE, "quantity": 1}]})
+    p.sandbox.pay(outside.id, "card")
+    p.pump()
+    second = next(r.subscription_id for r in stores.subscriptions.for_member(member.id)
+                  if r.subscription_id != record.subscription_id)
+    # When the creator runs a reconciliation (the invoke run here as Lambda would)
+    started: list[bytes] = []
+    with bootstrap.overridden(reconcile_invoke=started.append):
+        assert p.admin("POST", "/admin/reconcile")["status"] == 202
+    load_handler("reconcile").lambda_handler(json.loads(started[0]), LambdaContext())
+    p.pump()
+    # Then the mismatch is reported and fixed: Membergate holds the monthly plan Stripe bills again
+    report = latest(p)["report"]
+    [mismatch] = items(report, "plan_mismatch")
+    assert mismatch["subscription_id"] == record.subscription_id and mismatch["auto_fixed"] is True
+    assert mismatch["detail"] == f"Stripe bills {monthly}, Membergate holds {annual}"
+    assert stores.subscriptions.get(member.id, record.subscription_id).plan_id == monthly
+    assert {e["plan_id"] for e in member_view(p)["entitlements"] if e["state"] == "active"} == {monthly}
+    # And the second subscription is reported with both ids and what to do, never cancelled
+    [duplicate] = items(report, "duplicate_subscriptions")
+    assert record.subscription_id in duplicate["detail"] and second in duplicate["detail"]
+    assert duplicate["auto_fixed"] is False and "never cancels" in duplicate["fix"]
+    assert report["counts"]["plan_mismatch"] == 1 and report["counts"]["duplicate_subscriptions"] == 1
+    assert p.sandbox.subscription(second)["status"] == "active"
+    # And a second run finds nothing left to fix in the plan
+    run_reconcile(p)
+    assert items(latest(p)["report"], "plan_mismatch") == []

@@ -270,7 +270,7 @@ def test_switch_onto_a_seats_tier_counts_one_seat_held_by_the_subscription(pipel
     assert [i["price"]["id"] for i in p.sandbox.subscription(sub_id)["items"]["data"]] == ["price_tier_vip"]
 
 
-def three_price_vip(p: Pipeline) -> tuple[str, str, str]:
+def three_price_vip(p: Pipeline, locale: str = "en") -> tuple[str, str, str]:
     """Basic in EUR monthly; VIP sold in USD monthly (listed first), EUR yearly and EUR monthly; Gold in USD only."""
     p.sandbox.register_price("price_cur_basic", 900, "eur")
     p.sandbox.register_price("price_cur_vip_usd", 2700, "usd")
@@ -278,7 +278,8 @@ def three_price_vip(p: Pipeline) -> tuple[str, str, str]:
     p.sandbox.register_price("price_cur_vip_month", 2500, "eur")
     p.sandbox.register_price("price_cur_gold_usd", 4900, "usd")
     com = p.admin("POST", "/admin/communities", body={
-        "platform": "discord", "name": "Club", "guild_id": GUILD, "role_id": ROLE, "on_revoke": "remove_role"})
+        "platform": "discord", "name": "Club", "guild_id": GUILD, "role_id": ROLE, "on_revoke": "remove_role",
+        "locale": locale})
     assert com["status"] == 201, com
     grants = [{"community_id": com["body"]["id"], "role_id": VIP_ROLE}]
     made = [p.admin("POST", "/admin/plans", body={"name": name, "stripe_price_ids": prices, "grants": grants})
@@ -340,29 +341,73 @@ def test_switch_to_a_tier_without_the_subscriptions_currency_is_409_with_what_to
     assert entitled_plans(p) == {basic: "active"}
 
 
-def test_manage_page_offers_only_prices_in_the_members_currency_the_nearest_interval_checked(pipeline):
+@pytest.mark.parametrize("locale, words", [
+    ("en", ("€25.00 / month", "€250.00 / year", "Gold is not sold in EUR, the currency you pay in",
+            "ask the creator to add a EUR price to Gold", "replace your subscription",
+            "pick a EUR price of VIP")),
+    ("fr", ("25,00 € / mois", "250,00 € / an", "pas vendu en EUR, la devise dans laquelle tu paies",
+            "ajouter un prix en EUR à Gold", "Ce prix ne peut pas remplacer ton abonnement",
+            "choisis un prix de VIP en EUR")),
+])
+def test_manage_page_offers_only_prices_in_the_members_currency_and_a_refused_switch_says_what_to_do(
+        pipeline, locale, words):
     p = pipeline
-    # Given a member paying Basic in EUR monthly; VIP lists USD monthly first, then EUR yearly and EUR monthly
-    basic, vip, gold = three_price_vip(p)
+    # Given a member paying Basic in EUR monthly; VIP sold in USD (listed first), EUR yearly and EUR monthly; Gold in USD only
+    basic, vip, gold = three_price_vip(p, locale=locale)
     cookie = bind_discord(p, basic)
     pay(p, cookie, basic)
     sub_id = subscription_of(p)
     p.advance(60)
     # When they open their manage page
-    page = p.call("join", "GET", f"/join/{basic}?manage=1&lang=en", cookies=[cookie])
-    tiers = page["body"].split("<ul class=tiers>")[1].split("</ul>")[0]
-    vip_item = tiers.split(f"data-plan='{vip}'")[1].split("</li>")[0]
-    gold_item = tiers.split(f"data-plan='{gold}'")[1].split("</li>")[0]
-    # Then VIP offers its EUR prices only, the monthly one checked (the button's default), never the USD one
-    assert "name=price_id value='price_cur_vip_month' checked" in vip_item, vip_item
-    assert "value='price_cur_vip_year'>" in vip_item and "price_cur_vip_usd" not in vip_item, vip_item
-    # and Gold, sold in USD only, offers no price to pick
-    assert "price_cur_gold_usd" not in gold_item, gold_item
-    # When they press VIP's button with what the page checked
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_month",
+    body = p.call("join", "GET", f"/join/{basic}?manage=1", cookies=[cookie])["body"]
+    tiers = body.split("<ul class=tiers>")[1].split("</ul>")[0]
+    vip_item = tiers.split(f"<li data-plan='{vip}'>")[1].split("</li>")[0]
+    gold_item = tiers.split(f"<li data-plan='{gold}' class=no-currency>")[1].split("</li>")[0]
+    # Then VIP offers its two EUR prices, the monthly one (what they pay now) pre-checked, and not the USD one
+    assert "name=price_id value='price_cur_vip_month' checked" in vip_item
+    assert "value='price_cur_vip_year'>" in vip_item and "price_cur_vip_usd" not in vip_item
+    assert "$" not in vip_item and "US" not in vip_item
+    # And Gold is listed without a button, saying why and what to do, in the member's language
+    assert "/checkout" not in gold_item and "price_id" not in gold_item
+    assert words[0] in vip_item and words[1] in vip_item
+    assert words[2] in gold_item and words[3] in gold_item
+    # When a stale page posts VIP's USD price anyway
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_usd",
                    cookies=[cookie], headers=FORM)
+    # Then a 409 page in the member's language says which price to pick, never Stripe's English refusal
+    assert reply["statusCode"] == 409, reply
+    assert reply["headers"]["Content-Type"].startswith("text/html")
+    assert words[4] in reply["body"] and words[5] in reply["body"]
+    assert "Stripe refused" not in reply["body"] and "couldn" not in reply["body"]
+    # When the member presses VIP's button as the page pre-checks it
+    switched = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_month",
+                      cookies=[cookie], headers=FORM)
     p.pump()
-    # Then the same subscription bills VIP in EUR monthly
-    assert reply["statusCode"] == 303, reply
+    # Then the same subscription bills VIP's EUR monthly price
+    assert switched["statusCode"] == 303, switched
     assert subscription_prices(p, sub_id) == [("price_cur_vip_month", "eur", "month")]
+    assert entitled_plans(p) == {vip: "active"}
+
+
+@pytest.mark.parametrize("locale, words", [
+    ("en", ("You already have this plan", "nothing was changed")),
+    ("fr", ("Tu as déjà cette formule", "rien n&#x27;a été modifié")),
+])
+def test_switch_from_a_stale_page_onto_the_plan_already_held_is_a_409_page_in_the_members_language(
+        pipeline, locale, words):
+    p = pipeline
+    # Given a member who switched to VIP in another tab, their old page still showing VIP's button
+    basic, vip = two_tiers(p, locale=locale)
+    cookie = bind_discord(p, basic)
+    pay(p, cookie, basic)
+    p.advance(60)
+    first = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    p.pump()
+    assert first["statusCode"] == 303, first
+    # When the stale page posts the same switch again
+    again = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    # Then a 409 page in the member's language says nothing changed, never an English checkout error
+    assert again["statusCode"] == 409 and again["headers"]["Content-Type"].startswith("text/html"), again
+    assert all(w in again["body"] for w in words), again["body"]
+    assert "couldn" not in again["body"] and "VIP" in again["body"]
     assert entitled_plans(p) == {vip: "active"}

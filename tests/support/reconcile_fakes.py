@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from membergate.domain.errors import RetryableError
+from membergate.domain.billing import SubscriptionSnapshot
 from membergate.domain.model import Community
 from membergate.domain.reconcile import StripeEvent, StripeSubscription
 from membergate.ports import GuildMember
@@ -70,6 +71,7 @@ class FakeBillingReader:
                  events: list[StripeEvent] | None = None) -> None:
         self.subscriptions = subscriptions or []
         self.events = events or []
+        self.snapshots: dict[str, SubscriptionSnapshot] = {}  # what fetch_subscription answers
         self.calls: list[tuple[str, int, str | None]] = []
 
     def list_subscriptions(self, created_gte: int, starting_after: str | None,
@@ -77,6 +79,16 @@ class FakeBillingReader:
         self.calls.append(("subscriptions", created_gte, starting_after))
         found = [s for s in self.subscriptions if s.created >= created_gte]
         return _page(found, starting_after, limit)
+
+    def list_live_subscriptions(self, starting_after: str | None,
+                                limit: int = 100) -> tuple[list[StripeSubscription], bool]:
+        self.calls.append(("live", 0, starting_after))
+        found = [s for s in self.subscriptions if s.status not in ("canceled", "incomplete_expired")]
+        return _page(found, starting_after, limit)
+
+    def fetch_subscription(self, subscription_id: str, read_at: int) -> SubscriptionSnapshot | None:
+        self.calls.append(("fetch", read_at, subscription_id))
+        return self.snapshots.get(subscription_id)
 
     def list_undelivered_events(self, created_gte: int, starting_after: str | None,
                                 limit: int = 100) -> tuple[list[StripeEvent], bool]:

@@ -9,6 +9,7 @@ from membergate.domain.reconcile import (
     Drift,
     DriftKind,
     FixKind,
+    HeldSubscription,
     KnownAccount,
     PlaceMember,
     Policy,
@@ -17,7 +18,9 @@ from membergate.domain.reconcile import (
     StripeSubscription,
     Window,
     compare_billing,
+    compare_live_subscriptions,
     compare_place,
+    granted_only,
 )
 
 NOW = 1_800_000_000
@@ -197,3 +200,75 @@ def test_report_counts_every_item_keeps_a_bounded_list_and_round_trips():
     assert data["counts"]["unknown_member"] == MAX_ITEMS_PER_KIND + 5
     assert len(data["items"]) == MAX_ITEMS_PER_KIND and data["truncated"] is True
     assert data["notes"] == ["telegram: checked known members only"] and data["complete"] is False
+
+
+# --- live subscriptions: the plan billed, and a second subscription of one offer ---------------------
+
+PRICES = {"price_month": "pln_month", "price_year": "pln_year", "price_other": "pln_other"}
+OFFERS = {"pln_month": frozenset({COM}), "pln_year": frozenset({COM}), "pln_other": frozenset({"com_2"})}
+
+
+def live(sub_id: str, price: str, status: str = "active", customer: str = "cus_1") -> StripeSubscription:
+    return StripeSubscription(sub_id, customer, status, NOW, (price,))
+
+
+@pytest.mark.parametrize("listed, held, policy, kinds, read_back", [
+    # Stripe bills the plan Membergate holds: nothing
+    ([live("sub_1", "price_month")], [HeldSubscription("sub_1", "pln_month", True)], Policy(), [], ()),
+    # Stripe bills monthly, Membergate holds annual (a lost update): reported and read back by default
+    ([live("sub_1", "price_month")], [HeldSubscription("sub_1", "pln_year", True)], Policy(),
+     [(DriftKind.PLAN_MISMATCH, True, "Stripe bills pln_month, Membergate holds pln_year")], ("sub_1",)),
+    # ... only reported when the creator does not let reconciliation fix
+    ([live("sub_1", "price_month")], [HeldSubscription("sub_1", "pln_year", True)], Policy(fix_missing_access=False),
+     [(DriftKind.PLAN_MISMATCH, False, "Stripe bills pln_month, Membergate holds pln_year")], ()),
+    # a price no plan sells is not a mismatch (Membergate cannot say which plan it would be)
+    ([live("sub_1", "price_unknown")], [HeldSubscription("sub_1", "pln_year", True)], Policy(), [], ()),
+    # ended at Stripe: not compared
+    ([live("sub_1", "price_month", "canceled")], [HeldSubscription("sub_1", "pln_year", True)], Policy(), [], ()),
+    # two live subscriptions of one offer, both listed on this page: one item for the pair
+    ([live("sub_1", "price_month"), live("sub_2", "price_year")],
+     [HeldSubscription("sub_1", "pln_month", True), HeldSubscription("sub_2", "pln_year", True)], Policy(),
+     [(DriftKind.DUPLICATE_SUBSCRIPTIONS, False, "sub_1 (pln_month) and sub_2 (pln_year)")], ()),
+    # the second one made outside Membergate (no record) is still seen from Stripe's list
+    ([live("sub_1", "price_month"), live("sub_9", "price_month")], [HeldSubscription("sub_1", "pln_month", True)],
+     Policy(), [(DriftKind.DUPLICATE_SUBSCRIPTIONS, False, "sub_1 (pln_month) and sub_9 (pln_month)")], ()),
+    # the other one on another page, known live from Membergate's record: reported under the smaller id
+    ([live("sub_1", "price_month")],
+     [HeldSubscription("sub_1", "pln_month", True), HeldSubscription("sub_2", "pln_year", True)], Policy(),
+     [(DriftKind.DUPLICATE_SUBSCRIPTIONS, False, "sub_1 (pln_month) and sub_2 (pln_year)")], ()),
+    # another offer, or an ended one: not a duplicate
+    ([live("sub_1", "price_month"), live("sub_2", "price_other")],
+     [HeldSubscription("sub_1", "pln_month", True), HeldSubscription("sub_0", "pln_year", False)], Policy(), [], ()),
+    # another customer's subscription of the same offer is theirs
+    ([live("sub_1", "price_month"), live("sub_2", "price_month", customer="cus_2")],
+     [HeldSubscription("sub_1", "pln_month", True)], Policy(), [], ()),
+])
+def test_compare_live_subscriptions_reports_plan_mismatch_and_duplicates(listed, held, policy, kinds, read_back):
+    # Given Stripe's live subscriptions of cus_1 (mbr_1) and the records Membergate holds for mbr_1
+    members = {"cus_1": "mbr_1", "cus_2": "mbr_2"}
+    # When compared
+    result = compare_live_subscriptions(listed, members, {"mbr_1": held}, PRICES, OFFERS, policy)
+    # Then exactly the expected drift, with who and what to do, and the reads back to make
+    assert [(d.kind, d.auto_fixed, d.detail) for d in result.drifts] == kinds
+    assert result.read_back == read_back
+    for drift in result.drifts:
+        assert drift.member_id == "mbr_1" and drift.customer_id == "cus_1" and drift.fix
+    if any(k is DriftKind.DUPLICATE_SUBSCRIPTIONS for k, _, _ in kinds):
+        assert "never cancels" in result.drifts[0].fix and "Stripe Dashboard" in result.drifts[0].fix
+        assert result.drifts[0].community_id == COM  # the place both pay for
+
+
+@pytest.mark.parametrize("sources, kind, detail", [
+    ({"migration"}, DriftKind.GRANTED_WITHOUT_ACCESS, "not in the place; given by a free migration grant, not a payment"),
+    ({"access_code", "manual"}, DriftKind.GRANTED_WITHOUT_ACCESS,
+     "not in the place; given by a free access code grant and manual grant, not a payment"),
+    (set(), DriftKind.PAID_WITHOUT_ACCESS, "not in the place"),
+])
+def test_granted_only_relabels_a_member_held_by_free_grants_and_keeps_the_fix(sources, kind, detail):
+    # Given a member entitled here, gone from the place (fixed by default)
+    [drift] = compare([known("10")], place()).drifts
+    # When the sources of their access are known
+    labelled = granted_only(drift, sources)
+    # Then the kind says whether anything was paid, and the fix is unchanged
+    assert (labelled.kind, labelled.detail) == (kind, detail)
+    assert (labelled.fix, labelled.auto_fixed, labelled.member_id) == (drift.fix, drift.auto_fixed, drift.member_id)

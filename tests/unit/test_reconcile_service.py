@@ -17,10 +17,12 @@ from membergate.domain.model import (
     OnRevoke,
     Plan,
     PlanGrant,
+    PlanKind,
     Platform,
     OnGraceEnd,
     WorkKind,
 )
+from membergate.domain.grants import OneTimeGrant
 from membergate.domain.reconcile import Policy, StripeEvent, StripeSubscription
 from membergate.services.reconcile import TELEGRAM_NOTE, WHATSAPP_NOTE, Reconciler
 from tests.support import stripe_events as se
@@ -159,3 +161,24 @@ def test_reconcile_stripe_phase_reads_only_since_the_last_run_and_reports_unknow
     assert subscription_reads == [0, T0]
     assert [gte for what, gte, _ in billing.calls if what == "events"] == [T0 - 30 * 86_400, T0 + 7 * 86_400 - 30 * 86_400]
     assert store.latest_report["started_at"] == T0 + 7 * 86_400
+
+
+@pytest.mark.parametrize("source, kind", [
+    ("migration", "granted_without_access"),
+    ("checkout", "paid_without_access"),
+])
+def test_reconcile_member_held_only_by_a_free_migration_grant_is_not_labelled_paid(source, kind):
+    # Given a member entitled here by one grant only (a free migration grant, or a paid pass), gone from the guild
+    h = Harness()
+    h.member()
+    h.stores.grants.save(OneTimeGrant(f"grt_{source}", "mbr_1", "pln_monthly", PlanKind.PASS, T0 - 10, 30 * 86_400,
+                                      source=source))
+    entitled(h, "mbr_1")
+    service, _, _ = reconciler(h)
+    # When reconciling
+    report = service.run(T0)
+    # Then the item's kind says whether anything was paid; the access is queued back either way
+    [drift] = [d for d in report.drifts if d.member_id == "mbr_1"]
+    assert drift.kind.value == kind and drift.auto_fixed
+    assert ("given by a free migration grant" in drift.detail) is (source == "migration")
+    assert [w.member_id for w, _ in h.queue.work] == ["mbr_1"]

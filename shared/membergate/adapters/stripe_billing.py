@@ -215,12 +215,17 @@ class StripeBillingGateway:
         if starting_after:
             params["starting_after"] = starting_after
         page = self._call(self._client.v1.subscriptions.list, params, {})
-        found = [
-            StripeSubscription(str(s.get("id")), _id_of(s.get("customer")), str(s.get("status") or ""),
-                               int(s.get("created") or 0))
-            for s in (item.to_dict() for item in page.data)
-        ]
-        return found, bool(page.has_more)
+        return [_listed_subscription(s) for s in (item.to_dict() for item in page.data)], bool(page.has_more)
+
+    def list_live_subscriptions(
+        self, starting_after: str | None, limit: int = 100
+    ) -> tuple[list[StripeSubscription], bool]:
+        """One page of every subscription not ended (Stripe's default: no ``status``), newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = self._call(self._client.v1.subscriptions.list, params, {})
+        return [_listed_subscription(s) for s in (item.to_dict() for item in page.data)], bool(page.has_more)
 
     def list_undelivered_events(
         self, created_gte: int, starting_after: str | None, limit: int = 100
@@ -313,3 +318,10 @@ def _custom_minimum(price: dict) -> int | None:
     custom = price.get("custom_unit_amount") or {}
     minimum = custom.get("minimum") if isinstance(custom, dict) else None
     return minimum if isinstance(minimum, int) and not isinstance(minimum, bool) else None
+
+
+def _listed_subscription(s: dict[str, Any]) -> StripeSubscription:
+    items = (s.get("items") or {}).get("data") or []
+    prices = tuple(_id_of(i.get("price")) for i in items if isinstance(i, dict) and i.get("price"))
+    return StripeSubscription(str(s.get("id")), _id_of(s.get("customer")), str(s.get("status") or ""),
+                              int(s.get("created") or 0), prices)

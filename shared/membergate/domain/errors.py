@@ -121,3 +121,34 @@ class SoldOutError(ConflictError):
     """Every seat of a plan is taken (or held by an open checkout)."""
 
     code = "sold_out"
+
+
+class CurrencyMismatchError(ConflictError):
+    """A switch onto a price in another currency than the subscription's: Stripe cannot change it.
+
+    ``plan_name``/``currency`` let a member page say it in the member's language; ``has_price``
+    says whether the target tier has a price in that currency to pick instead."""
+
+    code = "currency_mismatch"
+
+    def __init__(self, message: str, *, plan_name: str, currency: str, has_price: bool):
+        super().__init__(message)
+        self.plan_name = plan_name
+        self.currency = currency
+        self.has_price = has_price
+
+
+class AlreadyHeldError(ConflictError):
+    """The member already has the plan they asked to buy or switch to (a stale page, a second tab)."""
+
+    code = "already_held"
+
+    def __init__(self, message: str, *, plan_name: str):
+        super().__init__(message)
+        self.plan_name = plan_name
+
+
+class PaymentSettlingError(ConflictError):
+    """A payment for this offer is still being confirmed (SEPA, 3-D Secure): a switch waits for it."""
+
+    code = "payment_settling"

@@ -704,3 +704,45 @@ FR.update({
     "page.other_tiers_note": "Changer de formule garde ton abonnement unique : Stripe calcule le prorata sur ta prochaine "
                              "facture, tu ne paies jamais deux fois.",
 })
+# The manage page's tiers in the member's currency (recon10): Stripe cannot change a subscription's currency.
+EN.update({
+    "page.tier_no_currency": "{plan} is not sold in {currency}, the currency you pay in, and a subscription's "
+                             "currency cannot change: ask the creator to add a {currency} price to {plan}, or "
+                             "subscribe to {plan} once your current subscription has ended.",
+    "err.switch_currency.title": "This price can't replace your subscription",
+    "err.switch_currency": "You pay in {currency}, and a subscription's currency cannot change. Go back to your "
+                           "page and pick a {currency} price of {plan}: that switch keeps your one subscription.",
+    "err.switch_no_currency": "{plan} is not sold in {currency}, the currency you pay in, and a subscription's "
+                              "currency cannot change. Ask the creator to add a {currency} price to {plan}, or "
+                              "subscribe to {plan} once your current subscription has ended. Nothing was changed.",
+})
+FR.update({
+    "page.tier_no_currency": "{plan} n'est pas vendu en {currency}, la devise dans laquelle tu paies, et la devise "
+                             "d'un abonnement ne peut pas changer : demande au créateur d'ajouter un prix en "
+                             "{currency} à {plan}, ou abonne-toi à {plan} une fois ton abonnement actuel terminé.",
+    "err.switch_currency.title": "Ce prix ne peut pas remplacer ton abonnement",
+    "err.switch_currency": "Tu paies en {currency}, et la devise d'un abonnement ne peut pas changer. Reviens sur "
+                           "ta page et choisis un prix de {plan} en {currency} : tu gardes ainsi ton abonnement unique.",
+    "err.switch_no_currency": "{plan} n'est pas vendu en {currency}, la devise dans laquelle tu paies, et la devise "
+                              "d'un abonnement ne peut pas changer. Demande au créateur d'ajouter un prix en "
+                              "{currency} à {plan}, ou abonne-toi à {plan} une fois ton abonnement actuel terminé. "
+                              "Rien n'a été modifié.",
+})
+# A switch refused on the member's page (recon10): already on that plan, or a payment still settling.
+EN.update({
+    "err.already_held.title": "You already have this plan",
+    "err.already_held": "You already have {plan}: nothing was changed. To change your card, see your invoices or "
+                        "cancel, use \"Manage billing\" on your page.",
+    "err.payment_settling.title": "Your payment is still being confirmed",
+    "err.payment_settling": "Your last payment for this community is still being confirmed by your bank: nothing "
+                            "was changed. Come back to your page to change your plan once it is confirmed.",
+})
+FR.update({
+    "err.already_held.title": "Tu as déjà cette formule",
+    "err.already_held": "Tu as déjà {plan} : rien n'a été modifié. Pour changer de carte, voir tes factures ou "
+                        "résilier, utilise « Gérer ma facturation » sur ta page.",
+    "err.payment_settling.title": "Ton paiement est encore en cours de confirmation",
+    "err.payment_settling": "Ton dernier paiement pour cette communauté est encore en cours de confirmation par ta "
+                            "banque : rien n'a été modifié. Reviens sur ta page pour changer de formule une fois "
+                            "qu'il est confirmé.",
+})

@@ -33,6 +33,9 @@ class DriftKind(str, Enum):
     UNKNOWN_MEMBER = "unknown_member"  # holds a managed role, and no Membergate member has this account
     UNKNOWN_SUBSCRIPTION = "unknown_subscription"  # a Stripe subscription Membergate has no record of
     MISSED_EVENT = "missed_event"  # Stripe could not deliver an event, and the ledger never saw it
+    PLAN_MISMATCH = "plan_mismatch"  # a known live subscription billing another plan than the one Membergate holds
+    DUPLICATE_SUBSCRIPTIONS = "duplicate_subscriptions"  # one member, two live subscriptions of one offer
+    GRANTED_WITHOUT_ACCESS = "granted_without_access"  # entitled by a free grant only (migration, manual, code)
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,87 @@ class StripeSubscription:
     customer: str
     status: str
     created: int
+    price_ids: tuple[str, ...] = ()  # its items' prices, as Stripe bills them now
+
+
+@dataclass(frozen=True)
+class HeldSubscription:
+    """Membergate's record of one of a member's subscriptions: the plan it holds, and whether it is live."""
+
+    id: str
+    plan_id: str
+    live: bool
+
+
+@dataclass(frozen=True)
+class LiveComparison:
+    drifts: tuple[Drift, ...]
+    read_back: tuple[str, ...]  # subscriptions to read back from Stripe and merge (plan_mismatch, fix allowed)
+
+
+def compare_live_subscriptions(
+    subscriptions: Iterable[StripeSubscription],
+    customer_members: Mapping[str, str | None],
+    held: Mapping[str, Sequence[HeldSubscription]],
+    plan_of_price: Mapping[str, str],
+    offers: Mapping[str, frozenset[str]],
+    policy: Policy,
+) -> LiveComparison:
+    """Stripe's live subscriptions (one page) against the records Membergate holds for their members.
+
+    ``plan_mismatch``: Stripe bills a price of another plan than the record's (a lost or mis-ordered
+    update); fixed by reading the subscription back when the creator lets missing access be fixed.
+    ``duplicate_subscriptions``: the member has another live subscription (Stripe's on this page or
+    Membergate's record) of a plan sharing a community; always reported, never cancelled (which to
+    end is the member's and creator's call). A pair is reported under its smaller id, so the
+    caller drops a pair it already reported from another page. ``held`` maps a member to their
+    records; ``offers`` a plan to the communities it grants."""
+    drifts: list[Drift] = []
+    read_back: list[str] = []
+    listed = sorted((s for s in subscriptions if s.status in LIVE_STATUSES), key=lambda s: s.id)
+    for sub in listed:
+        member = customer_members.get(sub.customer)
+        if not member:
+            continue  # unknown customers are compare_billing's unknown_subscription
+        records = {r.id: r for r in held.get(member, ())}
+        record = records.get(sub.id)
+        billed = next((plan_of_price[p] for p in sub.price_ids if p in plan_of_price), None)
+        if record is not None and record.plan_id and billed and billed != record.plan_id:
+            fix = ("Membergate read the subscription back from Stripe and moved the member to the plan Stripe bills"
+                   if policy.fix_missing_access else
+                   "resend the subscription's latest event from the Stripe Dashboard (Developers → Events), or set "
+                   "RECONCILE_FIX_MISSING=on to let reconciliation read it back")
+            drifts.append(Drift(DriftKind.PLAN_MISMATCH, fix, policy.fix_missing_access, member_id=member,
+                                subscription_id=sub.id, customer_id=sub.customer,
+                                detail=f"Stripe bills {billed}, Membergate holds {record.plan_id}"))
+            if policy.fix_missing_access:
+                read_back.append(sub.id)
+        plan = billed or (record.plan_id if record is not None else "")
+        others = {r.id: r.plan_id for r in records.values() if r.live and r.id != sub.id}
+        others.update({o.id: next((plan_of_price[p] for p in o.price_ids if p in plan_of_price), "")
+                       for o in listed if o.id != sub.id and customer_members.get(o.customer) == member})
+        for other_id, other_plan in sorted(others.items()):
+            if other_id < sub.id or not plan or not (offers.get(plan, frozenset()) & offers.get(other_plan, frozenset())):
+                continue
+            shared = sorted(offers.get(plan, frozenset()) & offers.get(other_plan, frozenset()))
+            drifts.append(Drift(
+                DriftKind.DUPLICATE_SUBSCRIPTIONS,
+                "the member pays twice for one offer: ask them which to keep, then cancel the other in the Stripe "
+                "Dashboard (Membergate never cancels one by itself); a switch between tiers keeps one subscription",
+                False, shared[0], member_id=member, subscription_id=sub.id, customer_id=sub.customer,
+                detail=f"{sub.id} ({plan}) and {other_id} ({other_plan or 'a price no plan sells'})"))
+    return LiveComparison(tuple(drifts), tuple(read_back))
+
+
+def granted_only(drift: Drift, sources: Collection[str]) -> Drift:
+    """A paid_without_access item whose member holds the access by free grants only (``sources``: their
+    kinds, e.g. migration) says so: nothing was paid, and the fix is the same."""
+    if drift.kind is not DriftKind.PAID_WITHOUT_ACCESS or not sources:
+        return drift
+    given = " and ".join(f"{s.replace('_', ' ')} grant" for s in sorted(sources))
+    detail = f"{drift.detail}; given by a free {given}, not a payment"
+    return Drift(DriftKind.GRANTED_WITHOUT_ACCESS, drift.fix, drift.auto_fixed, drift.community_id, drift.member_id,
+                 drift.user, drift.subscription_id, drift.customer_id, drift.event_id, detail)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,16 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
-from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError, SoldOutError
+from ..domain.errors import (
+    AlreadyHeldError,
+    CurrencyMismatchError,
+    IdentityRequiredError,
+    InvalidRequestError,
+    MembergateError,
+    NotFoundError,
+    PaymentSettlingError,
+    SoldOutError,
+)
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutPolicy, CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
@@ -146,6 +155,18 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 # In the join page's language (the community's), which the member was just reading.
                 locale = _plan_locale(app, edge.deps().stores, request.plan_id)
                 return html(status, localized_page(locale, "err.sold_out.title", "err.sold_out"), headers)
+            if isinstance(error, CurrencyMismatchError):
+                # A switch Stripe would refuse: the member's language, and which price to pick instead.
+                locale = _plan_locale(app, edge.deps().stores, request.plan_id)
+                key = "err.switch_currency" if error.has_price else "err.switch_no_currency"
+                why = text(locale, key).format(plan=error.plan_name, currency=error.currency)
+                return html(status, message_page(text(locale, "err.switch_currency.title"), why, locale=locale), headers)
+            if isinstance(error, (AlreadyHeldError, PaymentSettlingError)):
+                # A stale manage page (switched in another tab) or a payment still settling: say it in their language.
+                locale = _plan_locale(app, edge.deps().stores, request.plan_id)
+                key = "err.already_held" if isinstance(error, AlreadyHeldError) else "err.payment_settling"
+                why = text(locale, key).format(plan=getattr(error, "plan_name", ""))
+                return html(status, message_page(text(locale, key + ".title"), why, locale=locale), headers)
             return html(status, message_page(text(_locale(app), "err.checkout.title"), error.message, locale=_locale(app)), headers)
         if isinstance(session, TierSwitch):
             count("TierSwitched")

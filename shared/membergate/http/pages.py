@@ -180,10 +180,16 @@ def _other_tiers(view: JoinPageView) -> str:
             items.append(f"<li data-plan='{plan_q}' class=sold-out>{head}<br><span class=note>"
                          f"{escape(text(loc, 'page.sold_out'))}</span></li>")
             continue
+        if tier.missing_currency:  # Stripe cannot move the subscription to another currency: no button
+            why = text(loc, "page.tier_no_currency").format(plan=tier.name, currency=tier.missing_currency)
+            items.append(f"<li data-plan='{plan_q}' class=no-currency><b>{name}</b><br><span class=note>"
+                         f"{escape(why)}</span></li>")
+            continue
+        checked = tier.checked or (tier.prices[0].id if tier.prices else None)
         if len(tier.prices) > 1:
             choice = "".join(
-                f"<label class=price><input type=radio name=price_id value='{escape(p.id)}'{' checked' if i == 0 else ''}> "
-                f"{_price_text(p, loc)}</label>" for i, p in enumerate(tier.prices))
+                f"<label class=price><input type=radio name=price_id value='{escape(p.id)}'{' checked' if p.id == checked else ''}> "
+                f"{_price_text(p, loc)}</label>" for p in tier.prices)
         else:
             choice = "".join(f"<input type=hidden name=price_id value='{escape(p.id)}'>" for p in tier.prices)
         items.append(

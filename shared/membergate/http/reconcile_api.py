@@ -16,8 +16,9 @@ from .resolver import iso
 
 
 class ReconcileItemOut(BaseModel):
-    kind: str = Field(description="paid_without_access | access_without_payment | unknown_member | "
-                                  "unknown_subscription | missed_event")
+    kind: str = Field(description="paid_without_access | granted_without_access | access_without_payment | "
+                                  "unknown_member | unknown_subscription | missed_event | plan_mismatch | "
+                                  "duplicate_subscriptions")
     fix: str = Field(description="what to do about it (or what Membergate did)")
     auto_fixed: bool = Field(description="Membergate queued the fix itself (the creator's reconcile policy allows it)")
     community_id: str | None = None

@@ -11,10 +11,13 @@ from dataclasses import dataclass, replace
 from ..domain.billing import SubscriptionRecord
 from ..domain.checkout_terms import checkout_terms
 from ..domain.errors import (
+    AlreadyHeldError,
     ConflictError,
+    CurrencyMismatchError,
     IdentityRequiredError,
     InvalidRequestError,
     NotFoundError,
+    PaymentSettlingError,
     SoldOutError,
     ThrottledError,
 )
@@ -89,12 +92,12 @@ def start_checkout(
     # Passes and lifetime access are bought, not switched to: only subscriptions change tier.
     move = choose_move(plan, view.records, view.plans, now) if not plan.kind.one_time else TierMove(MoveKind.NEW)
     if move.kind is MoveKind.SAME:
-        raise ConflictError(
+        raise AlreadyHeldError(
             f"you already have {plan.name}; to change your card, see invoices or cancel, use "
-            "\"Manage billing\" on the join page"
+            "\"Manage billing\" on the join page", plan_name=plan.name,
         )
     if move.kind is MoveKind.SETTLING:
-        raise ConflictError(
+        raise PaymentSettlingError(
             "your last payment for this community is still being confirmed by your bank; once it is, "
             "come back to this page to change your plan"
         )
@@ -155,20 +158,23 @@ def price_for_switch(
     if named is not None:
         info = next((p for p in offered if p.id == named), None)
         if info is not None and info.currency.lower() != current.currency.lower():
-            raise ConflictError(
+            raise CurrencyMismatchError(
                 f"price {named} of {plan.name} is in {info.currency.upper()}, but this subscription is billed in "
                 f"{currency} and Stripe cannot change a subscription's currency: pick a {currency} price of "
-                f"{plan.name}, or cancel and subscribe to {plan.name} anew once the current period ends")
+                f"{plan.name}, or cancel and subscribe to {plan.name} anew once the current period ends",
+                plan_name=plan.name, currency=currency,
+                has_price=any(p.currency.lower() == current.currency.lower() for p in offered))
         return named
     chosen = switch_price(current, offered)
     if chosen is None and len(offered) < len(plan.stripe_price_ids):
         # Stripe did not describe every price: refuse only on what is known, let Stripe judge the rest.
         return next(p for p in plan.stripe_price_ids if p not in {o.id for o in offered})
     if chosen is None:
-        raise ConflictError(
+        raise CurrencyMismatchError(
             f"{plan.name} has no {currency} price, and this subscription is billed in {currency} (Stripe cannot "
             f"change a subscription's currency): the creator can add a {currency} price to {plan.name} "
-            f"(PATCH /admin/plans/{plan.id}), or the member cancels and subscribes to it anew once the current period ends")
+            f"(PATCH /admin/plans/{plan.id}), or the member cancels and subscribes to it anew once the current period ends",
+            plan_name=plan.name, currency=currency, has_price=False)
     return chosen.id
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain.billing import PriceInfo
+from ..domain.billing import PriceInfo, SubscriptionRecord
 from ..domain.errors import MembergateError
 from ..domain.i18n import choose_locale
 from ..domain.model import EntitlementState, Member, Plan, PlanKind, Platform, PriceLine
@@ -53,8 +53,10 @@ class TierOption:
 
     plan_id: str
     name: str
-    prices: tuple[PriceInfo, ...]
+    prices: tuple[PriceInfo, ...]  # only those a switch can land on: the member's subscription currency
     sold_out: bool = False  # a seats-limited tier with no seat left for this member
+    checked: str | None = None  # the price pre-checked: the one nearest what the member pays now
+    missing_currency: str | None = None  # the tier has no price in this currency (the member's): no switch
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,11 @@ def _other_tiers(stores: Stores, billing: BillingGateway | None, plan: Plan, mem
     """The offer's other subscription tiers still sold, each with its prices (one Stripe read for all).
 
     Passes and lifetime access are bought beside a subscription, not switched to, so they are not
-    listed. A sold-out tier is listed as such unless the member already holds one of its seats."""
+    listed. A sold-out tier is listed as such unless the member already holds one of its seats.
+    Stripe cannot change a subscription's currency: only the prices in the member's currency are
+    offered, the one nearest their interval pre-checked (the switch's own default); a tier with
+    none is listed without a button (``missing_currency``). What the member pays is unknown (no
+    snapshot yet): every price, as before; price_for_switch still refuses a mismatch."""
     if plan.kind.one_time:
         return ()
     others = [p for p in stores.catalog.list_plans()
@@ -173,29 +179,30 @@ def _other_tiers(stores: Stores, billing: BillingGateway | None, plan: Plan, mem
         return ()
     prices, _ = _prices(billing, tuple(price for p in others for price in p.stripe_price_ids))
     by_id = {price.id: price for price in prices}
-    current = _paying(stores, plan, member)
+    current = _current_line(stores.subscriptions.for_member(member.id), plan.id)
     return tuple(
-        TierOption(p.id, p.name, _switch_choices(tuple(by_id[i] for i in p.stripe_price_ids if i in by_id), current),
-                   _sold_out_for(stores, p, member))
+        _tier_option(p, tuple(by_id[i] for i in p.stripe_price_ids if i in by_id), current, _sold_out_for(stores, p, member))
         for p in sorted(others, key=lambda p: p.name)
     )
 
 
-def _paying(stores: Stores, plan: Plan, member: Member) -> PriceLine | None:
-    """What the member's newest subscription of ``plan`` bills, as the last event told it."""
-    lines = [(r.latest.created, r.latest.lines[0]) for r in stores.subscriptions.for_member(member.id)
-             if r.plan_id == plan.id and r.latest is not None and r.latest.lines]
-    return max(lines, key=lambda pair: pair[0])[1] if lines else None
+def _tier_option(plan: Plan, prices: tuple[PriceInfo, ...], current: PriceLine | None, sold_out: bool) -> TierOption:
+    if current is None or not prices:
+        return TierOption(plan.id, plan.name, prices, sold_out)
+    fitting = tuple(p for p in prices if p.currency.lower() == current.currency.lower() and p.type == "recurring")
+    chosen = switch_price(current, fitting)
+    if chosen is None:
+        return TierOption(plan.id, plan.name, (), sold_out, missing_currency=current.currency.upper())
+    return TierOption(plan.id, plan.name, fitting, sold_out, checked=chosen.id)
 
 
-def _switch_choices(prices: tuple[PriceInfo, ...], current: PriceLine | None) -> tuple[PriceInfo, ...]:
-    """A tier's prices a switch can land on: Stripe cannot change a subscription's currency, so only
-    those in the member's currency, the one nearest their interval first (the button's default)."""
-    if current is None:
-        return prices
-    fits = tuple(p for p in prices if p.currency.lower() == current.currency.lower())
-    best = switch_price(current, fits)
-    return () if best is None else (best, *(p for p in fits if p is not best))
+def _current_line(records: list[SubscriptionRecord], plan_id: str) -> PriceLine | None:
+    """What the member pays now for ``plan_id``: the first item of its newest live subscription's snapshot."""
+    held = [r.latest for r in records if r.plan_id == plan_id and r.latest is not None and r.latest.lines]
+    if not held:
+        return None
+    newest = max(held, key=lambda s: (s.status not in ("canceled", "incomplete_expired"), s.created))
+    return newest.lines[0]
 
 
 def _sold_out_for(stores: Stores, plan: Plan, member: Member) -> bool:

@@ -1,10 +1,21 @@
 """reconcile: compare Stripe, Membergate and each community's real members; report drift, fix what is allowed.
 
-One run goes through three phases, each page by page: Stripe's subscriptions created since the
-last finished run (``created[gte]``) and its undelivered events of the last 30 days, then each
-community's members. After every page the cursor and the report so far are stored, so an
-invocation that runs out of time or meets a rate limit stops there and the next one (scheduled
-or ``POST /admin/reconcile``) continues. Fixes go through the existing access dispatcher: a
+One run goes through four phases, each page by page: Stripe's subscriptions created since the
+last finished run (``created[gte]``), Stripe's live subscriptions against the plan Membergate
+holds for each (``live``), its undelivered events of the last 30 days, then each community's
+members.
+
+What the ``live`` phase costs: one Stripe list request per 100 live subscriptions (every run:
+Stripe has no "changed since" filter), one DynamoDB read per listed customer (their member) and
+one query per member found (their subscription records); a ``plan_mismatch`` being fixed adds one
+Stripe read (the subscription read back) and the member's refresh (as a webhook would); prices are
+mapped to plans by the processor's rule, one catalog read per distinct price of a page. Labelling
+a member entitled by free grants only (``granted_without_access``) costs two queries (records,
+grants) per member found without their access, nothing for the others.
+
+After every page the cursor and the report so far are stored, so an invocation that runs out
+of time or meets a rate limit stops there and the next one (scheduled or ``POST
+/admin/reconcile``) continues. Fixes go through the existing access dispatcher: a
 missing access is re-queued as convergence work carrying what the platform showed (so the
 dispatcher reads nothing again, and changes only the roles that differ).
 """
@@ -13,13 +24,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..domain.access import Capability, Presence, PresenceState, desired_roles
 from ..domain.errors import PermanentError, ReconcileRunningError, RetryableError
 from ..domain.model import AccessRecord, AccessState, Community, Entitlement, Platform, WorkKind
+from ..domain.billing import merge_snapshot
 from ..domain.reconcile import (
     EVENTS_LOOKBACK_SECONDS,
+    LIVE_STATUSES,
+    DriftKind,
+    HeldSubscription,
     Fix,
     FixKind,
     KnownAccount,
@@ -28,8 +43,12 @@ from ..domain.reconcile import (
     Report,
     Window,
     compare_billing,
+    compare_live_subscriptions,
     compare_place,
+    granted_only,
 )
+from ..domain.grants import statuses
+from ..domain.tiers import offer_of
 from ..ports import (
     AccessWork,
     AccessWorkQueue,
@@ -42,6 +61,7 @@ from ..ports import (
 from ..domain.alerts import AlertKind
 from .access import CatalogSnapshot
 from .alerts import AlertRecorder, record_alert
+from .membership import refresh_member
 
 MEMBERS_PAGE = 1000  # Discord's List Guild Members maximum
 # The one-run lease outlives the function's 900 s timeout: a crashed run blocks the next for at most this.
@@ -63,7 +83,7 @@ DISCORD_READS_NOTE = ("discord: Discord has no 'changed since' listing, so every
 
 @dataclass
 class Cursor:
-    phase: str = "subscriptions"  # subscriptions -> events -> places -> done
+    phase: str = "subscriptions"  # subscriptions -> live -> events -> places -> done
     stripe_after: str | None = None
     community_index: int = 0
     after: str = "0"
@@ -153,6 +173,8 @@ class Reconciler:
               communities: list[Community]) -> None:
         if cursor.phase == "subscriptions":
             self._subscriptions(cursor, report, since, now)
+        elif cursor.phase == "live":
+            self._live(cursor, report, now, catalog)
         elif cursor.phase == "events":
             self._events(cursor, report, now)
         else:
@@ -171,7 +193,50 @@ class Reconciler:
         if more and subs:
             cursor.stripe_after = subs[-1].id
         else:
+            cursor.phase, cursor.stripe_after = "live", None
+
+    def _live(self, cursor: Cursor, report: Report, now: int, catalog: CatalogSnapshot) -> None:
+        """One page of Stripe's live subscriptions: the plan each bills against the one Membergate holds,
+        and a member's second live subscription of one offer (costs: module docstring)."""
+        assert self.billing is not None  # the subscriptions phase skips to events without Stripe
+        subs, more = self.billing.list_live_subscriptions(cursor.stripe_after, STRIPE_PAGE)
+        members = {s.customer: self.stores.members.member_id_for_customer(s.customer) for s in subs}
+        held = {
+            member: [HeldSubscription(r.subscription_id, r.plan_id,
+                                      r.latest is not None and r.latest.status in LIVE_STATUSES)
+                     for r in self.stores.subscriptions.for_member(member)]
+            for member in sorted({m for m in members.values() if m})
+        }
+        # The processor's own price -> plan rule (catalog.plan_for_price), once per distinct price of the page.
+        plan_of_price = {price: plan.id for price in sorted({p for s in subs for p in s.price_ids})
+                         if (plan := self.stores.catalog.plan_for_price(price)) is not None}
+        offers = {p.id: offer_of(p) for p in catalog.plans.values()}
+        result = compare_live_subscriptions(subs, members, held, plan_of_price, offers, self.policy)
+        reported = {(d.kind, d.detail) for d in report.drifts}
+        report.add(d for d in result.drifts if (d.kind, d.detail) not in reported)
+        for subscription_id in result.read_back:
+            member = members.get(next(s.customer for s in subs if s.id == subscription_id))
+            if member:
+                self._read_back(member, subscription_id, now, plan_of_price)
+        if more and subs:
+            cursor.stripe_after = subs[-1].id
+        else:
             cursor.phase, cursor.stripe_after = "events", None
+
+    def _read_back(self, member_id: str, subscription_id: str, now: int, plan_of_price: Mapping[str, str]) -> None:
+        """The billing processor's store update for a snapshot read back from Stripe (lifecycle's recheck does
+        the same): merged into the record, the plan following the price, then the member refreshed."""
+        assert self.billing is not None
+        record = self.stores.subscriptions.get(member_id, subscription_id)
+        snapshot = self.billing.fetch_subscription(subscription_id, now)
+        if record is None or snapshot is None:
+            return
+        merged = merge_snapshot(record, snapshot)
+        plan_id = next((plan_of_price[p] for p in snapshot.price_ids if p in plan_of_price), None)
+        if plan_id is not None and merged.latest is snapshot:
+            merged = replace(merged, plan_id=plan_id)
+        self.stores.subscriptions.save(merged)
+        refresh_member(self.stores, self.queue, member_id, now, sweep_now=True)
 
     def _events(self, cursor: Cursor, report: Report, now: int) -> None:
         if self.billing is None:
@@ -226,8 +291,24 @@ class Reconciler:
                         f"{error.message}")
             self._next_community(cursor)
             return
-        report.add(result.drifts)
+        report.add(granted_only(d, self._free_sources(d.member_id, community.id, catalog, now))
+                   if d.kind is DriftKind.PAID_WITHOUT_ACCESS and d.member_id else d for d in result.drifts)
         self._apply(result.fixes, connector, community)
+
+    def _free_sources(self, member_id: str, community_id: str, catalog: CatalogSnapshot, now: int) -> set[str]:
+        """The kinds of free grant (migration, manual, access_code) that alone give the member this place;
+        empty when a live subscription or a paid pass/lifetime gives it (two queries, drifting members only)."""
+        here = {p.id for p in catalog.plans.values() if community_id in offer_of(p)}
+        if any(r.plan_id in here and r.latest is not None and r.latest.status in LIVE_STATUSES
+               for r in self.stores.subscriptions.for_member(member_id)):
+            return set()
+        given: set[str] = set()
+        for grant, status in statuses(self.stores.grants.for_member(member_id), now):
+            if grant.plan_id in here and status.state.gives_access:
+                if not grant.given:
+                    return set()
+                given.add(grant.source)
+        return given
 
     def _check_known(
         self, connector: CommunityConnector, community: Community, known: list[KnownAccount]
