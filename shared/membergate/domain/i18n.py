@@ -679,3 +679,12 @@ FR.update({
     "page.other_tiers_note": "Changer de formule garde ton abonnement unique : Stripe calcule le prorata sur ta prochaine "
                              "facture, tu ne paies jamais deux fois.",
 })
+# The manage page's pending downgrade (down10): a switch the plan left makes wait for the period end.
+EN.update({
+    "page.pending_switch": "Your plan moves to {plan} on {date}. Until then you keep {current}, which you paid for.",
+    "page.keep_tier": "Keep {current}",
+})
+FR.update({
+    "page.pending_switch": "Ta formule passe à {plan} le {date}. D'ici là, tu gardes {current}, que tu as déjà payée.",
+    "page.keep_tier": "Garder {current}",
+})
