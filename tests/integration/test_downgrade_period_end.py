@@ -79,6 +79,10 @@ def test_downgrade_waits_for_the_period_end_then_moves_role_and_bills_the_lower_
     assert entitled_plans(p) == {basic: "active"}
     assert p.discord.guilds[GUILD].members[USER] == {ROLE}
     assert member_view(p)["pending_switches"] == []
+    # and the schedule's own events, which Membergate does not use, were acknowledged, not retried
+    schedule_replies = [r["statusCode"] for e, r in zip(p.delivered, p.webhook_replies, strict=True)
+                        if e["type"].startswith("subscription_schedule.")]
+    assert len(schedule_replies) >= 3 and all(200 <= code < 300 for code in schedule_replies), schedule_replies
 
 
 def test_switching_back_before_the_end_releases_the_schedule_and_nothing_changes_at_renewal(pipeline):
