@@ -37,3 +37,23 @@ def test_plan_downgrade_timing_defaults_to_immediate_is_edited_audited_and_liste
         assert any(e["action"] == "plan.update" and e["detail"].get("downgrade") == "period_end" for e in entries)
         status, refused = call("PATCH", f"/admin/plans/{plan['id']}", {"downgrade": "tomorrow"})
         assert status == 400 and refused["error"]["field"] == "downgrade"
+
+
+@pytest.mark.parametrize("value", ["PERIOD_END", "period_end\r\n", "période", 1, None, {"a": "b"}, "x" * 10_000])
+def test_plan_downgrade_hostile_values_are_400_in_the_envelope(value):
+    with aws_stack():
+        # Given a plan
+        _, community = call("POST", "/admin/communities", {"platform": "discord", "name": "Club", "guild_id": "1",
+                                                           "role_id": "2"})
+        # When it is created, or edited, with a value that is not one of the two timings
+        created = call("POST", "/admin/plans", {"name": "Gold", "stripe_price_ids": ["price_p"],
+                                                "grants": [{"community_id": community["id"]}], "downgrade": value})
+        _, plan = call("POST", "/admin/plans", {"name": "Gold", "stripe_price_ids": ["price_q"],
+                                                "grants": [{"community_id": community["id"]}]})
+        edited = call("PATCH", f"/admin/plans/{plan['id']}", {"downgrade": value})
+        # Then each is a 400 naming the field (null on PATCH means unchanged), never a 5xx
+        assert created[0] == 400 and created[1]["error"]["field"] == "downgrade", created
+        if value is None:
+            assert edited[0] == 200 and edited[1]["downgrade"] == "immediate"
+        else:
+            assert edited[0] == 400 and edited[1]["error"]["field"] == "downgrade", edited
