@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import pytest
 import stripe
+import yaml
 
-from tests.integration.test_stripe_sandbox import DAY, Stack, make_stack, period_end, subscribe
-from tests.support.specs import stripe_fixture
+from membergate.adapters.stripe_billing import StripeBillingGateway
+from tests.integration.test_checkout_options import spec_violations
+from tests.integration.test_dispute_billing_sandbox import RecordingClient
+from tests.integration.test_stripe_sandbox import BASE, DAY, Stack, make_stack, period_end, subscribe
+from tests.support.specs import missing_spec, specs_dir, stripe_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +151,41 @@ def test_cancel_schedule_cancels_the_subscription_now(gold):
     assert canceled.status == "canceled"
     assert stack.sandbox.subscription(sub_id)["status"] == "canceled"
     assert stack.types()[-2:] == ["subscription_schedule.canceled", "customer.subscription.deleted"]
+
+
+@lru_cache(maxsize=4)
+def request_schema(path: str) -> dict[str, Any]:
+    spec_path = specs_dir() / "stripe" / "spec3.yaml"
+    if not spec_path.exists():
+        missing_spec(f"{spec_path} is missing: schedule parameters cannot be checked against Stripe's spec")
+    spec = yaml.load(spec_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    body = spec["paths"][path]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    return {**body, "required": body.get("required", [])}
+
+
+def test_gateway_schedule_and_release_requests_follow_stripes_spec_and_keys_replay(gold):
+    # Given Membergate's gateway on the sandbox, recording what it posts
+    stack, sub_id = gold
+    client = RecordingClient(stack.sandbox.wsgi_app, BASE)
+    gateway = StripeBillingGateway.build("rk_test_local", BASE, http_client=client)
+    # When it schedules the cheaper price for the period end, twice with one key (a retry)
+    first = gateway.schedule_price_change(subscription_id=sub_id, price_id="price_bronze", member_id="mem_1",
+                                          plan_id="plan_bronze", idempotency_key="membergate-switch-k1")
+    again = gateway.schedule_price_change(subscription_id=sub_id, price_id="price_bronze", member_id="mem_1",
+                                          plan_id="plan_bronze", idempotency_key="membergate-switch-k1")
+    # Then one schedule exists, due at the period end, and every request is one Stripe's spec allows
+    assert first == again and first.at == period_end(stack, sub_id)
+    assert len(stack.sandbox.schedules) == 1
+    create, update = client.posted[0], client.posted[1]
+    assert create[0].endswith("/v1/subscription_schedules") and create[1] == {"from_subscription": sub_id}
+    assert spec_violations(create[1], request_schema("/v1/subscription_schedules")) == []
+    assert spec_violations(update[1], request_schema("/v1/subscription_schedules/{schedule}")) == []
+    assert update[1]["phases"][1]["proration_behavior"] == "none" and update[1]["end_behavior"] == "release"
+    # When it is released (a switch back), twice
+    gateway.release_schedule(subscription_id=sub_id, idempotency_key="membergate-keep-k1")
+    gateway.release_schedule(subscription_id=sub_id, idempotency_key="membergate-keep-k1")
+    # Then the subscription is free of it; the second call finds nothing to release and asks nothing
+    assert stack.sandbox.subscription(sub_id)["schedule"] is None
+    releases = [p for p in client.posted if p[0].endswith("/release")]
+    assert len(releases) == 1
+    assert spec_violations(releases[0][1], request_schema("/v1/subscription_schedules/{schedule}/release")) == []
