@@ -732,6 +732,11 @@ def switch(
     data = _run(move)
     if c.as_json:
         return _emit_json(data)
+    if data.get("effective") == "period_end":
+        out.print(f"[green]✔[/green] subscription {data['subscription_id']} moves from {data['from_plan_id']} to "
+                  f"{data['plan_id']} ({data['price_id']}) at the period end, {data.get('at')}: the member keeps "
+                  f"{data['from_plan_id']} until then (switching back to it cancels the change)", soft_wrap=True)
+        return
     out.print(f"[green]✔[/green] subscription {data['subscription_id']} moved from {data['from_plan_id']} to "
               f"{data['plan_id']} ({data['price_id']}); Stripe prorates, access follows within seconds", soft_wrap=True)
 

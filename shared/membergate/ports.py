@@ -558,6 +558,14 @@ class CheckoutSession:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class ScheduledChange:
+    """A price change Stripe will make at ``at`` (the subscription's period end), by schedule ``schedule_id``."""
+
+    schedule_id: str
+    at: int
+
+
 class BillingGateway(Protocol):
     def create_customer(self, member_id: str, idempotency_key: str) -> str: ...
     def create_checkout_session(
@@ -583,6 +591,13 @@ class BillingGateway(Protocol):
         self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
     ) -> None:
         """Move a live subscription to another price of the same offer, prorated (a tier change)."""
+    def schedule_price_change(
+        self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
+    ) -> ScheduledChange:
+        """Move a live subscription to another price at its current period end, without proration: a
+        subscription schedule (made from the subscription, or the one it has) with two phases."""
+    def release_schedule(self, *, subscription_id: str, idempotency_key: str) -> None:
+        """Release the subscription's schedule, if it has one: a change it scheduled will not happen."""
     def expire_checkout_session(self, session_id: str) -> str:
         """Expire a session if still open; return its final status ("expired" or "complete")."""
     def create_portal_session(self, customer_id: str, return_url: str) -> str:

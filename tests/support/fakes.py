@@ -30,7 +30,7 @@ from membergate.domain.model import (
 )
 from membergate.domain.access import Capability, Presence, PresenceState
 from membergate.domain.kpis import DaySnapshot
-from membergate.ports import AccessWork, CheckoutSession, SnapshotState, Stores, WebSession
+from membergate.ports import AccessWork, CheckoutSession, ScheduledChange, SnapshotState, Stores, WebSession
 from .holds import FakeHolds
 
 
@@ -76,7 +76,7 @@ class FakeCatalog:
             stored, name=plan.name, grace_days=plan.grace_days, on_grace_end=plan.on_grace_end, archived_at=plan.archived_at,
             checkout=plan.checkout, renewal_notice_days=plan.renewal_notice_days,
             trial_notice_days=plan.trial_notice_days, welcome_message=plan.welcome_message,
-            dispute_policy=plan.dispute_policy,
+            dispute_policy=plan.dispute_policy, downgrade=plan.downgrade,
         )
 
     def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
@@ -416,6 +416,9 @@ class FakeBilling:
         self.portal_sessions: list[tuple[str, str, str]] = []  # (customer, return_url, url)
         self.fail_with: Exception | None = None
         self.switches: list[dict] = []  # switch_subscription_price calls (idempotent by params)
+        self.scheduled: list[dict] = []  # schedule_price_change calls (idempotent by params)
+        self.releases: list[dict] = []  # release_schedule calls, every one
+        self.period_ends: dict[str, int] = {}  # subscription id -> its current period end
         self.expired: list[str] = []
         self.session_status: dict[str, str] = {}  # what expire_checkout_session finds
         self.prices: dict = {}  # price id -> PriceInfo, what describe_prices answers
@@ -453,6 +456,21 @@ class FakeBilling:
             raise self.fail_with
         if params not in self.switches:
             self.switches.append(params)
+
+    def schedule_price_change(self, **params) -> ScheduledChange:
+        """Records the call; the change is due at the subscription's period end as ``remote`` or
+        ``period_ends`` says (Stripe's answer), else a fixed time."""
+        if self.fail_with:
+            raise self.fail_with
+        if params not in self.scheduled:
+            self.scheduled.append(params)
+        return ScheduledChange(f"sub_sched_{params['subscription_id']}",
+                               self.period_ends.get(params["subscription_id"], 1_900_000_000))
+
+    def release_schedule(self, **params) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.releases.append(params)
 
     def expire_checkout_session(self, session_id: str) -> str:
         self.expired.append(session_id)

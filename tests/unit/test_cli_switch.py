@@ -48,3 +48,18 @@ def test_switch_with_a_malformed_id_is_refused_before_any_request():
     with scripted(api):
         result = _cli(api, "switch", "mbr_1\r\nx", "pln_vip", "--reason", "why")
     assert result.exit_code != 0 and api.requests == []
+
+
+def test_switch_scheduled_for_the_period_end_says_when_and_that_the_member_keeps_their_tier():
+    # Given a stack that schedules the downgrade (the plan left makes downgrades wait)
+    later = {**SWITCHED, "from_plan_id": "pln_vip", "plan_id": "pln_basic", "price_id": "price_basic",
+             "effective": "period_end", "at": "2027-03-01T00:00:00Z"}
+    api = ScriptedApi({("POST", PATH): [(200, later)]})
+    # When the creator moves the member down
+    with scripted(api):
+        result = _cli(api, "switch", "mbr_1", "pln_basic", "--reason", "asked by email")
+    # Then the output says it happens at the period end, when, and that nothing moves before
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "at the period end, 2027-03-01T00:00:00Z" in flat and "keeps pln_vip until then" in flat
+    assert "prorates" not in flat

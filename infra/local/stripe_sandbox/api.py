@@ -16,15 +16,18 @@ from werkzeug.wrappers import Request, Response
 
 from .engine import BillingEngine
 from .errors import SandboxError, lookup, missing, no_such
-from .items import ItemChange
+from .items import PRORATION_BEHAVIORS, ItemChange
 from .objects import (
     LineItem,
     PortalConfiguration,
     PortalSession,
     Price,
     RequestInfo,
+    Schedule,
+    SchedulePhase,
     Session,
     WebhookEndpoint,
+    shift,
     default_portal_features,
     has_ended,
 )
@@ -47,6 +50,11 @@ RULES = [
     Rule("/v1/subscriptions/<object_id>", methods=["POST"], endpoint="api.update_subscription"),
     Rule("/v1/subscriptions/<object_id>", methods=["DELETE"], endpoint="api.cancel_subscription"),
     Rule("/v1/invoices/<object_id>", methods=["GET"], endpoint="api.get_invoice"),
+    Rule("/v1/subscription_schedules", methods=["POST"], endpoint="api.create_schedule"),
+    Rule("/v1/subscription_schedules/<object_id>", methods=["GET"], endpoint="api.get_schedule"),
+    Rule("/v1/subscription_schedules/<object_id>", methods=["POST"], endpoint="api.update_schedule"),
+    Rule("/v1/subscription_schedules/<object_id>/release", methods=["POST"], endpoint="api.release_schedule"),
+    Rule("/v1/subscription_schedules/<object_id>/cancel", methods=["POST"], endpoint="api.cancel_schedule"),
     Rule("/v1/billing_portal/sessions", methods=["POST"], endpoint="api.create_portal_session"),
     Rule("/v1/charges/<object_id>", methods=["GET"], endpoint="api.get_charge"),
     Rule("/v1/payment_intents/<object_id>", methods=["GET"], endpoint="api.get_payment_intent"),
@@ -399,6 +407,14 @@ UPDATE_SUBSCRIPTION_PARAMS = frozenset(
         "pause_collection",
     }
 )
+CREATE_SCHEDULE_PARAMS = frozenset({"from_subscription", "customer", "phases", "start_date", "end_behavior",
+                                    "metadata", "expand"})
+UPDATE_SCHEDULE_PARAMS = frozenset({"phases", "end_behavior", "proration_behavior", "metadata", "expand"})
+PHASE_PARAMS = frozenset({"items", "start_date", "end_date", "iterations", "proration_behavior", "metadata"})
+PHASE_ITEM_PARAMS = frozenset({"price", "quantity", "metadata"})
+RELEASE_SCHEDULE_PARAMS = frozenset({"preserve_cancel_date", "expand"})
+CANCEL_SCHEDULE_PARAMS = frozenset({"invoice_now", "prorate", "expand"})
+END_BEHAVIORS = ("release", "cancel")
 PAUSE_COLLECTION_PARAMS = frozenset({"behavior", "resumes_at"})
 PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
 UPDATE_ITEM_PARAMS = frozenset({"id", "price", "quantity", "deleted", "metadata"})
@@ -956,6 +972,8 @@ class StripeApi:
         sub = self.engine.get_subscription(object_id)
         now = self.engine.now()
         at_period_end = _bool(params, "cancel_at_period_end")
+        if at_period_end:
+            self.engine.refuse_if_scheduled(sub)
         details = _hash(params, "cancellation_details")
         _check_params(details, CANCELLATION_DETAILS_PARAMS, "cancellation_details")
         metadata = _metadata(params)
@@ -1008,6 +1026,112 @@ class StripeApi:
             with self.engine.subscription_change(sub, now, info):
                 apply_the_rest()
         return self.engine.subscription_dict(sub, version)
+
+    # --- subscription schedules (billing/subscriptions/subscription-schedules) -----------------------
+
+    def create_schedule(self, params: dict, version: str, info: RequestInfo) -> dict:
+        _check_params(params, CREATE_SCHEDULE_PARAMS)
+        sub_id = _str(params, "from_subscription")
+        if sub_id is None:
+            raise SandboxError(400, "The sandbox makes schedules from_subscription only (pass from_subscription).",
+                               code="parameter_missing", param="from_subscription")
+        for other in ("customer", "phases", "start_date", "end_behavior"):
+            if other in params:
+                raise SandboxError(
+                    400, f"You cannot set `{other}` if `from_subscription` is set.", param=other)
+        sub = self.engine.get_subscription(sub_id)
+        schedule = self.engine.schedule_from_subscription(sub, _metadata(params), self.engine.now(), info)
+        return self.engine.schedule_dict(schedule, version)
+
+    def get_schedule(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, GET_PARAMS)
+        return self.engine.schedule_dict(self.engine.get_schedule(object_id), version)
+
+    def update_schedule(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, UPDATE_SCHEDULE_PARAMS)
+        schedule = self.engine.get_schedule(object_id)
+        end_behavior = _enum(params, "end_behavior", END_BEHAVIORS, "end_behavior")
+        default_proration = _enum(params, "proration_behavior", PRORATION_BEHAVIORS, "proration_behavior")
+        metadata = _metadata(params)
+        phases = self._phases(params, schedule, default_proration or "create_prorations") if "phases" in params \
+            else list(schedule.phases)
+        self.engine.set_phases(schedule, phases, end_behavior, metadata, self.engine.now(), info)
+        return self.engine.schedule_dict(schedule, version)
+
+    def release_schedule(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, RELEASE_SCHEDULE_PARAMS)
+        _bool(params, "preserve_cancel_date")
+        schedule = self.engine.get_schedule(object_id)
+        self.engine.release_schedule(schedule, self.engine.now(), info)
+        return self.engine.schedule_dict(schedule, version)
+
+    def cancel_schedule(self, params: dict, version: str, info: RequestInfo, object_id: str) -> dict:
+        _check_params(params, CANCEL_SCHEDULE_PARAMS)
+        _bool(params, "invoice_now")
+        _bool(params, "prorate")
+        schedule = self.engine.get_schedule(object_id)
+        self.engine.cancel_schedule(schedule, self.engine.now(), info)
+        return self.engine.schedule_dict(schedule, version)
+
+    def _phases(self, params: dict, schedule: Schedule, default_proration: str) -> list[SchedulePhase]:
+        raw = params.get("phases")
+        if not isinstance(raw, list) or not raw:
+            raise SandboxError(400, "Invalid array: phases must be a non-empty list", param="phases")
+        sub = self.engine.get_subscription(schedule.subscription_id or "")
+        phases: list[SchedulePhase] = []
+        for index, entry in enumerate(raw):
+            where = f"phases[{index}]"
+            if not isinstance(entry, dict):
+                raise SandboxError(400, f"Invalid object: {where}", param=where)
+            _check_params(entry, PHASE_PARAMS, where)
+            items = entry.get("items")
+            if not isinstance(items, list) or not items:
+                raise SandboxError(400, f"Missing required param: {where}[items].", code="parameter_missing",
+                                   param=f"{where}[items]")
+            chosen: list[tuple[str, int]] = []
+            for at, item in enumerate(items):
+                spot = f"{where}[items][{at}]"
+                if not isinstance(item, dict):
+                    raise SandboxError(400, f"Invalid object: {spot}", param=spot)
+                _check_params(item, PHASE_ITEM_PARAMS, spot)
+                price_id = _str(item, "price", required=True) or ""
+                price = self.engine.prices.get(price_id)
+                if price is None:
+                    raise SandboxError(400, f"No such price: '{price_id}'", code="resource_missing",
+                                       param=f"{spot}[price]")
+                if not price.recurring or price.currency != sub.currency or \
+                        (price.interval, price.interval_count) != (sub.interval, sub.interval_count):
+                    raise SandboxError(
+                        400,
+                        f"The sandbox schedules recurring prices on the subscription's currency and interval "
+                        f"({sub.currency}, every {sub.interval_count} {sub.interval}) only.",
+                        param=f"{spot}[price]",
+                    )
+                quantity = _int(item, "quantity", param=f"{spot}[quantity]") or 1
+                if quantity < 1:
+                    raise SandboxError(400, f"{spot}[quantity] must be at least 1.", param=f"{spot}[quantity]")
+                chosen.append((price_id, quantity))
+            start = entry.get("start_date")
+            if start in (None, ""):
+                start_date = phases[-1].end_date if phases else sub.period_start
+            elif start == "now":
+                start_date = self.engine.now()
+            else:
+                start_date = _int(entry, "start_date", param=f"{where}[start_date]") or 0
+            end_date = _int(entry, "end_date", param=f"{where}[end_date]")
+            iterations = _int(entry, "iterations", param=f"{where}[iterations]")
+            if end_date is not None and iterations is not None:
+                raise SandboxError(400, "You may only specify one of these parameters: end_date, iterations.",
+                                   param=f"{where}[iterations]")
+            if end_date is None:
+                if iterations is None and index < len(raw) - 1:
+                    raise SandboxError(400, f"{where} needs end_date or iterations (only the last phase may "
+                                       "omit both).", param=f"{where}[end_date]")
+                end_date = shift(start_date, (iterations or 1) * sub.interval_count, sub.interval)
+            proration = _enum(entry, "proration_behavior", PRORATION_BEHAVIORS, f"{where}[proration_behavior]")
+            phases.append(SchedulePhase(start_date, end_date, chosen, proration or default_proration,
+                                        _metadata(entry)))
+        return phases
 
     @staticmethod
     def _item_changes(params: dict) -> list[ItemChange]:

@@ -66,6 +66,8 @@ class ClockAdvance:
         self.emit("customer.subscription.trial_will_end", self.subscription_dict(sub), at)
 
     def _period_ends(self: BillingEngine, sub: Subscription, at: int) -> None:
+        # A schedule's phase starting here changes the price first: the renewal bills the new one.
+        self.advance_schedule(sub, at)
         if sub.cancel_at_period_end:
             self._end(sub, at)
             return

@@ -39,6 +39,7 @@ from .objects import (
     Price,
     Product,
     RequestInfo,
+    Schedule,
     Session,
     Subscription,
     WebhookEndpoint,
@@ -47,6 +48,7 @@ from .objects import (
 )
 from .payments import Payments
 from .render import Rendering
+from .schedules import Schedules
 from .shapes import (
     format_amount,
     make_card_payment_method,
@@ -69,7 +71,7 @@ RETRY_DELAYS_DAYS = (3, 5, 7)
 _CHARGE_DESCRIPTIONS = {"subscription_create": "Subscription creation"}
 
 
-class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
+class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
     """Stripe's billing as Membergate sees it, in memory. One lock guards all state; events leave outside it.
 
     Deliveries happen after the lock is released, one at a time and in emission order per
@@ -96,6 +98,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         self.customers: dict[str, Customer] = {}
         self.sessions: dict[str, Session] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        self.schedules: dict[str, Schedule] = {}
         self.invoices: dict[str, Invoice] = {}
         self.portal_sessions: dict[str, PortalSession] = {}
         self.charges: dict[str, Charge] = {}
@@ -668,6 +671,11 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         return invoice
 
     def _end(self, sub: Subscription, now: int, request: RequestInfo = AUTOMATIC) -> dict:
+        schedule = self.schedule_of(sub)
+        if schedule is not None:
+            # A subscription canceled under a schedule takes the schedule with it.
+            schedule.status, schedule.canceled_at = "canceled", now
+            self.emit("subscription_schedule.canceled", self.schedule_dict(schedule), now, request)
         sub.status = "canceled"
         sub.ended_at = now
         sub.canceled_at = sub.canceled_at or now
@@ -687,6 +695,8 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
         if sub.status == "past_due" and open_invoice is not None:
             # A successful retry pays the invoice that failed; the period already moved on.
             return self._pay_open_invoice(sub, open_invoice, now)
+        # A schedule's phase starting at this period end changes the price before the renewal bills it.
+        self.advance_schedule(sub, now)
         invoice = self._roll_period(sub, now)
         if sub.pause_collection:
             # Collection paused (void): the period moves on, its invoice is voided, no charge.
@@ -810,6 +820,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):
             # ("No such subscription"), which is what stripe-go's maintainers describe (issue 1887).
             raise no_such("subscription", sub.id)
         if at_period_end:
+            self.refuse_if_scheduled(sub)
             with self.subscription_change(sub, now, request):
                 self.schedule_cancellation(sub, now, comment, feedback)
             return self.subscription_dict(sub)

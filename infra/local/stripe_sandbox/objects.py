@@ -158,6 +158,8 @@ class Subscription:
     pause_collection: dict[str, Any] | None = None
     # Proration lines from item changes, billed on the next invoice (proration_behavior=create_prorations).
     pending_prorations: list[Line] = field(default_factory=list)
+    # The subscription schedule managing it (``schedule`` on the wire), while one is attached.
+    schedule_id: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -340,3 +342,37 @@ def shift(timestamp: int, count: int, interval: str) -> int:
     year += start.year
     day = min(start.day, calendar.monthrange(year, month0 + 1)[1])
     return int(start.replace(year=year, month=month0 + 1, day=day).timestamp())
+
+
+@dataclass
+class SchedulePhase:
+    """One phase of a subscription schedule: the items the subscription has from ``start_date`` to ``end_date``."""
+
+    start_date: int
+    end_date: int
+    items: list[tuple[str, int]]  # (price id, quantity)
+    proration_behavior: str = "create_prorations"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Schedule:
+    """A subscription schedule (api/subscription_schedules/object), made ``from_subscription``."""
+
+    id: str
+    customer_id: str
+    subscription_id: str | None
+    created: int
+    currency: str
+    phases: list[SchedulePhase]
+    status: str = "active"  # not_started | active | completed | released | canceled
+    end_behavior: str = "release"
+    metadata: dict[str, str] = field(default_factory=dict)
+    released_at: int | None = None
+    released_subscription: str | None = None
+    canceled_at: int | None = None
+    completed_at: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in ("not_started", "active")

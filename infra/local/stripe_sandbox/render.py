@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .objects import Customer, Invoice, LineItem, PortalSession, Price, Product, Session, Subscription
+from .objects import Customer, Invoice, LineItem, PortalSession, Price, Product, Schedule, Session, Subscription
 from .shapes import (
     ItemSpec,
     LineSpec,
+    PhaseSpec,
     make_checkout_session,
     make_customer,
     make_customer_details,
@@ -20,6 +21,7 @@ from .shapes import (
     make_price,
     make_product,
     make_subscription,
+    make_subscription_schedule,
 )
 
 if TYPE_CHECKING:
@@ -101,6 +103,34 @@ class Rendering:
             trial_start=sub.trial_start,
             trial_end=sub.trial_end,
             pause_collection=dict(sub.pause_collection) if sub.pause_collection else None,
+            schedule=sub.schedule_id,
+            api_version=version,
+        )
+
+    def schedule_dict(self: BillingEngine, schedule: Schedule, version: str | None = None) -> dict:
+        version = version or self.api_version
+        now = self.now()
+        current = next(
+            ((p.start_date, p.end_date) for p in schedule.phases if p.start_date <= now < p.end_date), None
+        ) if schedule.status == "active" else None
+        return make_subscription_schedule(
+            id=schedule.id,
+            customer=schedule.customer_id,
+            subscription=schedule.subscription_id,
+            created=schedule.created,
+            status=schedule.status,
+            end_behavior=schedule.end_behavior,
+            phases=[
+                PhaseSpec(p.start_date, p.end_date, list(p.items), schedule.currency, p.proration_behavior,
+                          p.metadata)
+                for p in schedule.phases
+            ],
+            current_phase=current,
+            metadata=schedule.metadata,
+            released_at=schedule.released_at,
+            released_subscription=schedule.released_subscription,
+            canceled_at=schedule.canceled_at,
+            completed_at=schedule.completed_at,
             api_version=version,
         )
 

@@ -288,6 +288,7 @@ def make_subscription(
     trial_end: int | None = None,
     api_version: str | None = None,
     pause_collection: dict[str, Any] | None = None,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
     new = is_new_shape(api_version)
     built: dict[str, Any] = {
@@ -358,7 +359,7 @@ def make_subscription(
         "pending_invoice_item_interval": None,
         "pending_setup_intent": None,
         "pending_update": None,
-        "schedule": None,
+        "schedule": schedule,
         "start_date": start_date,
         "status": status,
         "test_clock": None,
@@ -374,6 +375,110 @@ def make_subscription(
         built["items"]["total_count"] = len(items)
         for gone in ("billing_schedules", "managed_payments"):
             built.pop(gone)
+    return built
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """A schedule phase as rendered: its dates, items (price id, quantity), proration and metadata."""
+
+    start_date: int
+    end_date: int
+    items: Sequence[tuple[str, int]]
+    currency: str
+    proration_behavior: str
+    metadata: dict[str, str]
+
+
+def make_subscription_schedule(
+    *,
+    id: str,
+    customer: str,
+    subscription: str | None,
+    created: int,
+    status: str,
+    end_behavior: str,
+    phases: Sequence[PhaseSpec],
+    current_phase: tuple[int, int] | None,
+    metadata: dict[str, str] | None = None,
+    released_at: int | None = None,
+    released_subscription: str | None = None,
+    canceled_at: int | None = None,
+    completed_at: int | None = None,
+    api_version: str | None = None,
+) -> dict[str, Any]:
+    """A subscription schedule (api/subscription_schedules/object) in the shape of ``api_version``."""
+    new = is_new_shape(api_version)
+
+    def phase(spec: PhaseSpec) -> dict[str, Any]:
+        items = []
+        for price, quantity in spec.items:
+            item: dict[str, Any] = {"discounts": [], "metadata": {}, "price": price, "quantity": quantity,
+                                    "tax_rates": []}
+            if not new:
+                item["billing_thresholds"] = None
+            items.append(item)
+        built_phase: dict[str, Any] = {
+            "add_invoice_items": [],
+            "application_fee_percent": None,
+            "billing_cycle_anchor": None,
+            "collection_method": None,
+            "currency": spec.currency,
+            "default_payment_method": None,
+            "default_tax_rates": [],
+            "description": None,
+            "discounts": [],
+            "end_date": spec.end_date,
+            "invoice_settings": None,
+            "items": items,
+            "metadata": dict(spec.metadata),
+            "on_behalf_of": None,
+            "proration_behavior": spec.proration_behavior,
+            "start_date": spec.start_date,
+            "transfer_data": None,
+            "trial_end": None,
+        }
+        if not new:
+            built_phase["billing_thresholds"] = None
+        return built_phase
+
+    built: dict[str, Any] = {
+        "id": id,
+        "object": "subscription_schedule",
+        "application": None,
+        "billing_mode": {"type": "classic", "flexible": None},
+        "canceled_at": canceled_at,
+        "completed_at": completed_at,
+        "created": created,
+        "current_phase": (
+            {"start_date": current_phase[0], "end_date": current_phase[1]} if current_phase else None
+        ),
+        "customer": customer,
+        "customer_account": None,
+        "default_settings": {
+            "application_fee_percent": None,
+            "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
+            "billing_cycle_anchor": "automatic",
+            "collection_method": "charge_automatically",
+            "default_payment_method": None,
+            "description": None,
+            "invoice_settings": {"account_tax_ids": None, "days_until_due": None, "issuer": {"type": "self"}},
+            "on_behalf_of": None,
+            "transfer_data": None,
+        },
+        "end_behavior": end_behavior,
+        "livemode": False,
+        "metadata": dict(metadata or {}),
+        "phases": [phase(spec) for spec in phases],
+        "released_at": released_at,
+        "released_subscription": released_subscription,
+        "status": status,
+        "subscription": subscription,
+        "test_clock": None,
+    }
+    if not new:
+        built.pop("billing_mode")
+        built["default_settings"]["billing_thresholds"] = None
     return built
 
 

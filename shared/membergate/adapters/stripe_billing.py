@@ -12,7 +12,7 @@ from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY, custo
 from ..domain.billing import PriceInfo, SubscriptionSnapshot
 from ..domain.reconcile import StripeEvent, StripeSubscription
 from ..domain.checkout_terms import CheckoutTerms
-from ..ports import CheckoutSession, PaidInvoice
+from ..ports import CheckoutSession, PaidInvoice, ScheduledChange
 
 
 class StripeBillingGateway:
@@ -144,6 +144,48 @@ class StripeBillingGateway:
             params,
             {"idempotency_key": idempotency_key},
         )
+
+    def schedule_price_change(
+        self, *, subscription_id: str, price_id: str, member_id: str, plan_id: str, idempotency_key: str
+    ) -> ScheduledChange:
+        """Stripe's "downgrade at period end" (billing/subscriptions/subscription-schedules): a schedule
+        made from the subscription (or the one it already has), then two phases: what it has now until
+        the current period end, then the new price, with no proration; released after that phase."""
+        subscription = self._call(self._client.v1.subscriptions.retrieve, subscription_id, {}).to_dict()
+        schedule_id = _ref(subscription.get("schedule"))
+        if schedule_id:
+            schedule = self._call(self._client.v1.subscription_schedules.retrieve, schedule_id, {}).to_dict()
+        else:
+            # Keyed: a retry after a crash gets the schedule the first call made.
+            schedule = self._call(self._client.v1.subscription_schedules.create,
+                                  {"from_subscription": subscription_id},
+                                  {"idempotency_key": f"{idempotency_key}-schedule"}).to_dict()
+        phases = schedule.get("phases") or []
+        started = (schedule.get("current_phase") or {}).get("start_date")
+        current = next((p for p in phases if p.get("start_date") == started), phases[0] if phases else None)
+        if current is None:
+            raise PermanentError(f"Stripe schedule {schedule['id']} has no current phase", "stripe_no_phase")
+        params = {
+            "end_behavior": "release",
+            "phases": [
+                {"items": [{"price": _ref(i.get("price")), "quantity": i.get("quantity") or 1} for i in current["items"]],
+                 "start_date": current["start_date"], "end_date": current["end_date"], "proration_behavior": "none"},
+                # Stripe sets a phase's metadata on the subscription when the phase starts.
+                {"items": [{"price": price_id, "quantity": 1}], "proration_behavior": "none",
+                 "metadata": {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}},
+            ],
+        }
+        self._call(lambda p, o: self._client.v1.subscription_schedules.update(schedule["id"], p, o), params,
+                   {"idempotency_key": f"{idempotency_key}-phases"})
+        return ScheduledChange(schedule["id"], int(current["end_date"]))
+
+    def release_schedule(self, *, subscription_id: str, idempotency_key: str) -> None:
+        subscription = self._call(self._client.v1.subscriptions.retrieve, subscription_id, {}).to_dict()
+        schedule_id = _ref(subscription.get("schedule"))
+        if not schedule_id:
+            return  # nothing scheduled (released already, or never made): what was wanted
+        self._call(lambda p, o: self._client.v1.subscription_schedules.release(schedule_id, p, o), {},
+                   {"idempotency_key": idempotency_key})
 
     def expire_checkout_session(self, session_id: str) -> str:
         session = self._call(self._client.v1.checkout.sessions.retrieve, session_id, {})
@@ -325,3 +367,10 @@ def _listed_subscription(s: dict[str, Any]) -> StripeSubscription:
     prices = tuple(_id_of(i.get("price")) for i in items if isinstance(i, dict) and i.get("price"))
     return StripeSubscription(str(s.get("id")), _id_of(s.get("customer")), str(s.get("status") or ""),
                               int(s.get("created") or 0), prices)
+
+
+def _ref(value: Any) -> str | None:
+    """An id, whether Stripe sent it as a string or expanded the object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None

@@ -100,6 +100,8 @@ class SubscriptionSnapshot:
     # ``created`` counts seconds, and a tier switch right after the purchase shares the creation's
     # second: without this, the event ids' random order decided which price won.
     sequence: int = 0
+    # The subscription schedule managing it (a change waiting for the period end), if any.
+    schedule_id: str | None = None
 
     @property
     def order_key(self) -> tuple[int, int, int, bool, int, int, str]:
@@ -156,6 +158,20 @@ class Observation:
     @property
     def key(self) -> tuple[int, int]:
         return (self.created, self.rank)
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A tier change Membergate scheduled at Stripe for the period end (a downgrade the plan made wait).
+
+    Recorded so the member's and the creator's pages can say "moves to <tier> on <date>" without
+    calling Stripe. Stripe's schedule does the change; this is only what Membergate asked of it."""
+
+    plan_id: str
+    price_id: str
+    at: int  # the period end the new price starts at
+    schedule_id: str
+    recorded_at: int
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,21 @@ class SubscriptionRecord:
     # (created of a past_due snapshot, the earliest the member may be removed for it: when it was
     # first delivered plus the minimum notice), the earliest kept per snapshot; see grace_end.
     grace_floors: tuple[tuple[int, int], ...] = ()
+    # A change scheduled for the period end, as recorded (see ``pending_change`` for whether it still waits).
+    pending: PendingChange | None = None
+
+    @property
+    def pending_change(self) -> PendingChange | None:
+        """The scheduled change still waiting: not yet applied (the price is not the new one), not
+        released since (a later snapshot without a schedule), and the subscription still live."""
+        pending, latest = self.pending, self.latest
+        if pending is None or latest is None or latest.status in ENDED_STATUSES:
+            return None
+        if pending.price_id in latest.price_ids:
+            return None  # the period ended and Stripe moved it: nothing waits any more
+        if latest.schedule_id is None and latest.created > pending.recorded_at:
+            return None  # released at Stripe after it was recorded (the Dashboard, or a switch back)
+        return pending
 
     @property
     def last_payment_refunded(self) -> bool:

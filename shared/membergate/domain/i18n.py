@@ -746,3 +746,12 @@ FR.update({
                             "banque : rien n'a été modifié. Reviens sur ta page pour changer de formule une fois "
                             "qu'il est confirmé.",
 })
+# The manage page's pending downgrade (down10): a switch the plan left makes wait for the period end.
+EN.update({
+    "page.pending_switch": "Your plan moves to {plan} on {date}. Until then you keep {current}, which you paid for.",
+    "page.keep_tier": "Keep {current}",
+})
+FR.update({
+    "page.pending_switch": "Ta formule passe à {plan} le {date}. D'ici là, tu gardes {current}, que tu as déjà payée.",
+    "page.keep_tier": "Garder {current}",
+})

@@ -183,6 +183,10 @@ class Plan:
     # What a dispute on a payment for this plan does: "revoke", "keep", or "" for the deployment's
     # DISPUTE_POLICY (domain/grants.py::dispute_policy_for).
     dispute_policy: str = ""
+    # When a member leaving this plan for a cheaper tier of its offer moves (domain/tiers.py): "immediate"
+    # (prorated, Stripe's default) or "period_end" (they keep what they paid for until the period ends).
+    # On the plan being left, because it is what the member paid for that the creator chooses to honour.
+    downgrade: str = "immediate"
 
     @property
     def grace_seconds(self) -> int:

@@ -253,6 +253,7 @@ def snapshot_of(sub: dict[str, Any], *, created: int, source_id: str, livemode: 
         lines=lines,
         member_id_hint=member_hint if isinstance(member_hint, str) and member_hint else None,
         livemode=livemode,
+        schedule_id=_id(sub.get("schedule")) or None,
     )
 
 

@@ -3,7 +3,8 @@
 Rule: a member never holds two live subscriptions for one offer. Picking another tier while a
 subscription of the offer is live SWITCHES that subscription's price (Stripe prorates) instead of
 selling a second one; picking the tier already held is refused; picking any tier while a first
-payment of the offer is still settling (SEPA, SCA) waits for it.
+payment of the offer is still settling (SEPA, SCA) waits for it. A downgrade may wait for the
+period end instead, when the plan being left says so (``waits_for_period_end``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 
-from .billing import PriceInfo, SubscriptionRecord, grant_status
+from .billing import PriceInfo, SubscriptionRecord, grant_status, monthly_amount
 from .model import EntitlementState, Plan, PriceLine
 
 
@@ -83,3 +85,47 @@ def switch_price(current: PriceLine, offered: Sequence[PriceInfo]) -> PriceInfo 
         key=lambda pair: (abs(math.log(_period_days(pair[1].interval, pair[1].interval_count) / wanted)), pair[0]),
     )
     return ranked[0][1]
+
+
+# When a member leaving a plan for a cheaper tier moves (Plan.downgrade, the creator's choice).
+DOWNGRADE_IMMEDIATE = "immediate"
+DOWNGRADE_PERIOD_END = "period_end"
+DOWNGRADE_TIMINGS = (DOWNGRADE_IMMEDIATE, DOWNGRADE_PERIOD_END)
+
+class Direction(str, Enum):
+    UP = "up"  # the target tier costs more per month
+    DOWN = "down"  # it costs less per month
+    LEVEL = "level"  # the same per month
+    UNKNOWN = "unknown"  # an amount or interval unknown (pay what you want), or another currency
+
+
+def _per_month(line: PriceLine) -> Fraction | None:
+    """A price per month (intervals normalised as the KPIs do: domain/billing.py::monthly_amount)."""
+    if line.unit_amount is None or line.interval not in ("day", "week", "month", "year"):
+        return None
+    numerator, denominator = monthly_amount(line)
+    return Fraction(numerator, denominator)
+
+
+def direction(current: PriceLine | None, target: PriceInfo | None) -> Direction:
+    """Whether moving from the subscription's current price to ``target`` is up or down, per month (pure)."""
+    if current is None or target is None or current.currency.lower() != target.currency.lower():
+        return Direction.UNKNOWN
+    now = _per_month(current)
+    then = _per_month(PriceLine(target.id, target.currency, target.amount, 1, target.interval, target.interval_count))
+    if now is None or then is None:
+        return Direction.UNKNOWN
+    return Direction.DOWN if then < now else Direction.UP if then > now else Direction.LEVEL
+
+
+def waits_for_period_end(leaving: Plan, current: PriceLine | None, target: PriceInfo | None) -> bool:
+    """Whether a switch from ``leaving`` (on ``current``) to ``target`` waits for the period end (pure).
+
+    Only a downgrade waits, and only when the plan being left says so: an upgrade, a level move, or
+    a move whose direction cannot be told (another currency, a pay-what-you-want price) is immediate
+    and prorated. A downgrade that also changes the billing interval (yearly to monthly) is immediate
+    too: Stripe would restart the billing cycle at the change, which is what an immediate switch does."""
+    if leaving.downgrade != DOWNGRADE_PERIOD_END or direction(current, target) is not Direction.DOWN:
+        return False
+    assert current is not None and target is not None
+    return (current.interval, current.interval_count) == (target.interval, target.interval_count)

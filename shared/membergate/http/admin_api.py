@@ -56,6 +56,7 @@ from .schemas import (
     KpisOut,
     LedgerEntryOut,
     MemberOut,
+    PendingSwitchOut,
     MembersOut,
     CheckoutOptionsOut,
     PlanIn,
@@ -246,11 +247,12 @@ def build_admin_app(
             seats=body.seats,
             trial_days=body.trial_days,
             dispute_policy=body.dispute_policy or "",
+            downgrade=body.downgrade,
             now=now(),
             prices=price_reader(),
         )
         controls.audit(stores, actor=actor(app), action="plan.create", target=plan.id, now=now(),
-                       detail={"kind": plan.kind.value, "name": plan.name})
+                       detail={"kind": plan.kind.value, "name": plan.name, "downgrade": plan.downgrade})
         return Response(201, "application/json", plan_out(plan, public_base_url(app), _seats_taken(stores, plan)))
 
     @app.get("/admin/plans")
@@ -299,7 +301,7 @@ def build_admin_app(
         require_id(plan_id, "plan_id")
         stores = stores_factory()
         changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message", "seats", "trial_days",
-                                           "dispute_policy"})
+                                           "dispute_policy", "downgrade"})
         # null turns these off, so for them an absent field (unchanged) differs from null.
         notices = {k: getattr(body, k) for k in ("renewal_notice_days", "trial_notice_days") if k in body.model_fields_set}
         welcome = (body.welcome_message or "") if "welcome_message" in body.model_fields_set else None
@@ -309,6 +311,7 @@ def build_admin_app(
                                  trial_days=body.trial_days, set_trial_days=trial_given,
                                  dispute_policy=(body.dispute_policy or "") if "dispute_policy" in body.model_fields_set
                                  else None,
+                                 downgrade=body.downgrade,
                                  prices=price_reader())
         detail = {k: str(v) for k, v in changes.items() if v is not None} | {k: str(v) for k, v in notices.items()}
         if welcome is not None:
@@ -319,6 +322,8 @@ def build_admin_app(
             detail["trial_days"] = "none" if body.trial_days is None else str(body.trial_days)
         if "dispute_policy" in body.model_fields_set:
             detail["dispute_policy"] = body.dispute_policy or "default"
+        if body.downgrade is not None:
+            detail["downgrade"] = body.downgrade
         controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(), detail=detail)
         return plan_out(plan, public_base_url(app), _seats_taken(stores, plan))
 
@@ -371,7 +376,7 @@ def build_admin_app(
                     filters=admin.MemberFilters(state=state, plan_id=plan_id, community_id=community_id, platform=platform),
                 )
             return MembersOut(
-                members=[member_out(d.member, d.entitlements, d.access, d.messages) for d in found], next_cursor=next_cursor
+                members=[member_out(d.member, d.entitlements, d.access, d.messages, d.pending_switches) for d in found], next_cursor=next_cursor
             )
         found = admin.find_members(
             stores_factory(),
@@ -382,7 +387,7 @@ def build_admin_app(
             telegram_user_id=telegram_user_id,
             whatsapp_phone=whatsapp_phone,
         )
-        return MembersOut(members=[member_out(d.member, d.entitlements, d.access, d.messages) for d in found])
+        return MembersOut(members=[member_out(d.member, d.entitlements, d.access, d.messages, d.pending_switches) for d in found])
 
     @app.get("/admin/members/<member_id>/timeline")
     def timeline(member_id: str) -> TimelineOut:
@@ -695,13 +700,17 @@ def plan_out(p: Plan, base_url: str, seats_taken: int | None = None) -> PlanOut:
         seats_taken=seats_taken,
         trial_days=p.trial_days,
         dispute_policy=p.dispute_policy or None,
+        downgrade=p.downgrade,
     )
 
 
 def member_out(
-    m: Member, entitlements: list[Entitlement], access: list[AccessRecord], messages: list[MessageRecord] = ()
+    m: Member, entitlements: list[Entitlement], access: list[AccessRecord], messages: list[MessageRecord] = (),
+    pending: Iterable[admin.PendingSwitch] = (),
 ) -> MemberOut:
     return MemberOut(
+        pending_switches=[PendingSwitchOut(subscription_id=p.subscription_id, from_plan_id=p.from_plan_id,
+                                           plan_id=p.plan_id, at=iso(p.at) or "") for p in pending],
         id=m.id,
         stripe_customer_id=m.stripe_customer_id,
         identities=[IdentityOut(platform=i.platform.value, external_id=i.external_id) for i in m.identities],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel, Field
@@ -13,6 +13,7 @@ from ..ports import BillingGateway
 from ..services.tier_switch import switch_tier
 from .admin_controls import REASON, actor
 from .edge import ID_PATTERN, require_id
+from .resolver import iso
 from .schemas import _Strict
 
 
@@ -29,6 +30,10 @@ class SwitchOut(BaseModel):
     plan_id: str
     price_id: str
     audit_id: str = Field(description="the subscription.switch entry in GET /admin/audit")
+    effective: Literal["now", "period_end"] = Field(
+        description="now: moved at once, prorated; period_end: a downgrade the plan being left makes wait, "
+        "scheduled at Stripe (the member keeps their tier until then; switching back to it cancels the change)")
+    at: str | None = Field(description="when the new tier starts (ISO 8601): now, or the period end")
 
 
 def add_tier_routes(
@@ -49,4 +54,6 @@ def add_tier_routes(
         done = switch_tier(stores_factory(), billing, member_id=member_id, plan_id=body.plan_id,
                            price_id=body.price_id, reason=body.reason, actor=actor(app), now=now())
         return SwitchOut(subscription_id=done.switch.subscription_id, from_plan_id=done.switch.from_plan_id,
-                         plan_id=done.switch.to_plan_id, price_id=done.price_id, audit_id=done.audit_id)
+                         plan_id=done.switch.to_plan_id, price_id=done.price_id, audit_id=done.audit_id,
+                         effective="period_end" if done.switch.effective == "period_end" else "now",
+                         at=iso(done.switch.at if done.switch.at is not None else now()))

@@ -45,7 +45,7 @@ from ..services.funnel import count_view
 from .edge import FORM, JSON, MEMBER_BODY_LIMIT, guard_body, is_id, load_json
 from .errors import error_payload
 from .pages import join_page, localized_page, message_page, survey_page
-from .resolver import json_response, make_resolver
+from .resolver import iso, json_response, make_resolver
 from .schemas import CheckoutIn, PortalIn
 
 SESSION_COOKIE = "mg_session"
@@ -171,9 +171,15 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
         if isinstance(session, TierSwitch):
             count("TierSwitched")
             if is_form:
+                if session.effective == "period_end":
+                    # A downgrade waiting for the period end leaves the member on their tier: its
+                    # manage page says where they go and when, with a button to stay.
+                    return redirect(f"{edge.base_url(app)}/join/{session.from_plan_id}?manage=1")
                 return redirect(f"{edge.base_url(app)}/join/{session.to_plan_id}?switched=1")
             return json_response(200, {"switched": True, "subscription_id": session.subscription_id,
-                                       "from_plan_id": session.from_plan_id, "plan_id": session.to_plan_id})
+                                       "from_plan_id": session.from_plan_id, "plan_id": session.to_plan_id,
+                                       "effective": session.effective,
+                                       "at": iso(session.at if session.at is not None else edge.now())})
         count("CheckoutStarted")
         if is_form:
             return redirect(session.url)

@@ -168,8 +168,9 @@ def join_page(view: JoinPageView) -> str:
 def _other_tiers(view: JoinPageView) -> str:
     """The manage page's "change plan": the offer's other tiers, each a form to the same /checkout the join
     page uses (the session cookie says who; start_checkout switches the live subscription, prorated)."""
+    pending = _pending_switch(view)
     if not view.manage or not view.other_tiers:
-        return ""
+        return pending
     loc = view.locale
     items = []
     for tier in view.other_tiers:
@@ -197,8 +198,22 @@ def _other_tiers(view: JoinPageView) -> str:
             f"<input type=hidden name=plan_id value='{plan_q}'>{choice}"
             f"<button type=submit class=secondary>{text(loc, 'page.switch').format(plan=name)}</button></form></li>"
         )
-    return (f"<h2>{escape(text(loc, 'page.other_tiers'))}</h2><p class=note>{escape(text(loc, 'page.other_tiers_note'))}</p>"
+    return (pending + f"<h2>{escape(text(loc, 'page.other_tiers'))}</h2><p class=note>{escape(text(loc, 'page.other_tiers_note'))}</p>"
             f"<ul class=tiers>{''.join(items)}</ul>")
+
+
+def _pending_switch(view: JoinPageView) -> str:
+    """A downgrade waiting for the period end: where and when, and a button to keep the current tier (the
+    same /checkout, for the tier held: start_checkout then releases the change)."""
+    if not view.manage or view.pending_switch is None:
+        return ""
+    loc = view.locale
+    target, at = view.pending_switch
+    current, plan_q = escape(view.plan_name), escape(view.plan_id)
+    line = text(loc, "page.pending_switch").format(plan=escape(target), date=escape(format_date(at, loc)), current=current)
+    return (f"<p class=pending-switch>{line}</p><form method=post action='/checkout' class=keep>"
+            f"<input type=hidden name=plan_id value='{plan_q}'>"
+            f"<button type=submit class=secondary>{text(loc, 'page.keep_tier').format(current=current)}</button></form>")
 
 
 def _seats_line(left: int, locale: str) -> str:

@@ -196,6 +196,10 @@ class PlanIn(_Strict):
         default=None, description="what a dispute (chargeback) on a payment for this plan does: revoke (access ends "
         "until it is won, billing paused meanwhile) or keep; absent or null: the deployment's DisputePolicy"
     )
+    downgrade: Literal["immediate", "period_end"] = Field(
+        default="immediate", description="subscriptions: when a member leaving this plan for a cheaper tier of its "
+        "offer moves: immediate (prorated) or period_end (they keep this tier until the period they paid for ends)"
+    )
 
 
 class PlanPatch(_Strict):
@@ -230,6 +234,10 @@ class PlanPatch(_Strict):
         default=None, description="revoke or keep, for disputes opened from now on (one already open keeps its "
         "policy); null: back to the deployment's DisputePolicy"
     )
+    downgrade: Literal["immediate", "period_end"] | None = Field(
+        default=None, description="immediate or period_end, for switches to a cheaper tier made from now on (one "
+        "already scheduled stays scheduled); absent or null: unchanged"
+    )
 
 
 class GrantOut(BaseModel):
@@ -261,6 +269,9 @@ class PlanOut(BaseModel):
     trial_days: int | None = Field(default=None, description="free trial days, once per identity; null: none")
     dispute_policy: str | None = Field(
         default=None, description="revoke or keep: what a dispute on a payment for it does; null: the deployment's DisputePolicy"
+    )
+    downgrade: str = Field(
+        default="immediate", description="immediate or period_end: when a member leaving it for a cheaper tier moves"
     )
 
 
@@ -297,6 +308,13 @@ class MessageOut(BaseModel):
     at: str | None = None
 
 
+class PendingSwitchOut(BaseModel):
+    subscription_id: str
+    from_plan_id: str = Field(description="the tier the member keeps until then")
+    plan_id: str = Field(description="the tier they move to")
+    at: str = Field(description="when (ISO 8601): the subscription's period end, when Stripe changes the price")
+
+
 class MemberOut(BaseModel):
     id: str
     stripe_customer_id: str | None
@@ -306,6 +324,9 @@ class MemberOut(BaseModel):
     messages: list[MessageOut] = []
     created_at: str
     origin: str
+    pending_switches: list[PendingSwitchOut] = Field(
+        default=[], description="downgrades waiting for the period end (the plan left has downgrade: period_end); "
+        "switching back to from_plan_id cancels one")
 
 
 class MembersOut(BaseModel):

@@ -7,16 +7,17 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from .. import deadline
-from ..domain.billing import grant_status, monthly_amount
+from ..domain.billing import SubscriptionRecord, grant_status, monthly_amount
 from ..domain.access import Capability
 from ..domain.errors import ConflictError, InvalidRequestError, NotFoundError, PermanentError, RetryableError
 from ..domain.grants import DISPUTE_POLICIES
+from ..domain.tiers import DOWNGRADE_TIMINGS
 from ..domain.preflight import Check, Preflight
 from ..domain.whatsapp import normalise_phone
 from ..domain.prices import price_problems
@@ -226,6 +227,7 @@ def create_plan(
     seats: int | None = None,
     trial_days: int | None = None,
     dispute_policy: str = "",
+    downgrade: str = "immediate",
 ) -> Plan:
     """With ``prices`` (the billing port's describe_prices), every price is checked at Stripe first."""
     welcome_message = _checked_welcome(welcome_message)
@@ -280,9 +282,20 @@ def create_plan(
         seats=seats,
         trial_days=trial_days,
         dispute_policy=_checked_dispute_policy(dispute_policy),
+        downgrade=_checked_downgrade(plan_kind, downgrade),
     )
     stores.catalog.add_plan(plan)
     return plan
+
+
+@dataclass(frozen=True)
+class PendingSwitch:
+    """A tier change waiting for its subscription's period end (a downgrade the plan being left makes wait)."""
+
+    subscription_id: str
+    from_plan_id: str
+    plan_id: str
+    at: int
 
 
 @dataclass(frozen=True)
@@ -291,6 +304,16 @@ class MemberDetails:
     entitlements: list[Entitlement]
     access: list[AccessRecord]
     messages: list[MessageRecord] = field(default_factory=list)
+    pending_switches: list[PendingSwitch] = field(default_factory=list)
+
+
+def pending_switches(records: Iterable[SubscriptionRecord]) -> list[PendingSwitch]:
+    """The member's tier changes still waiting, from Membergate's own records (no Stripe call)."""
+    return [
+        PendingSwitch(r.subscription_id, r.plan_id, p.plan_id, p.at)
+        for r in sorted(records, key=lambda r: r.subscription_id)
+        if (p := r.pending_change) is not None
+    ]
 
 
 def find_members(
@@ -326,7 +349,8 @@ def find_members(
         return []
     view = current_view(stores, member.id, now)
     messages = sorted(stores.messages.for_member(member.id), key=lambda m: (m.at, m.kind, m.period))
-    return [MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages)]
+    return [MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages,
+                          pending_switches(view.records))]
 
 
 @dataclass(frozen=True)
@@ -498,7 +522,8 @@ def member_matches(details: MemberDetails, filters: MemberFilters) -> bool:
 def _details(stores: Stores, member: Member, now: int) -> MemberDetails:
     view = current_view(stores, member.id, now)
     messages = sorted(stores.messages.for_member(member.id), key=lambda m: (m.at, m.kind, m.period))
-    return MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages)
+    return MemberDetails(member, view.entitlements, stores.access.for_member(member.id), messages,
+                         pending_switches(view.records))
 
 
 # A search reads at most this many members per request (then answers with a next_cursor). A
@@ -704,6 +729,7 @@ def update_plan(
     seats: int | None = None, set_seats: bool = False,
     trial_days: int | None = None, set_trial_days: bool = False,
     dispute_policy: str | None = None,
+    downgrade: str | None = None,
 ) -> Plan:
     """Edit what members see and how long grace lasts; a change of grace applies from the next derivation.
     Checkout options given apply to checkouts started from now on. ``notices`` holds only the notice
@@ -738,12 +764,24 @@ def update_plan(
         trial_days=trial_days if set_trial_days else plan.trial_days,
         # None: unchanged; "": back to the deployment's policy. A dispute already seen keeps its own.
         dispute_policy=plan.dispute_policy if dispute_policy is None else _checked_dispute_policy(dispute_policy),
+        # Applies to switches made from now on; one already waiting for its period end stays as scheduled.
+        downgrade=plan.downgrade if downgrade is None else _checked_downgrade(plan.kind, downgrade),
     )
     if set_trial_days:
         _check_trial(plan.kind, trial_days)
     if edited != plan:
         stores.catalog.update_plan(edited)
     return edited
+
+
+def _checked_downgrade(kind: PlanKind, downgrade: str) -> str:
+    if downgrade not in DOWNGRADE_TIMINGS:
+        raise InvalidRequestError(f"downgrade {downgrade!r}: use one of {', '.join(DOWNGRADE_TIMINGS)}",
+                                  field="downgrade")
+    if downgrade != "immediate" and kind is not PlanKind.SUBSCRIPTION:
+        raise InvalidRequestError(f"downgrade {downgrade!r} is for subscriptions: a {kind.value} plan is bought once, "
+                                  "never switched from", field="downgrade")
+    return downgrade
 
 
 def _checked_dispute_policy(policy: str) -> str:

@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from ..domain.billing import SubscriptionRecord
+from ..domain.billing import PendingChange, SubscriptionRecord
 from ..domain.checkout_terms import checkout_terms
 from ..domain.errors import (
     AlreadyHeldError,
+    ConcurrentUpdateError,
     ConflictError,
     CurrencyMismatchError,
     IdentityRequiredError,
@@ -25,9 +26,18 @@ from ..domain.i18n import choose_locale
 from ..domain.model import CheckoutAttempt, Community, Member, Plan, PlanKind, Platform
 from ..domain.seats import SeatTake
 from ..domain.trials import trial_days_for, trial_keys
-from ..domain.tiers import MoveKind, TierMove, are_tiers, choose_move, offer_of, switch_price
+from ..domain.tiers import (
+    DOWNGRADE_PERIOD_END,
+    MoveKind,
+    TierMove,
+    are_tiers,
+    choose_move,
+    offer_of,
+    switch_price,
+    waits_for_period_end,
+)
 from ..domain.funnel import CHECKOUT
-from ..ports import BillingGateway, CheckoutSession, Stores
+from ..ports import BillingGateway, CheckoutSession, ScheduledChange, Stores
 from .funnel import count_step
 from .membership import current_view
 
@@ -58,11 +68,14 @@ class CheckoutPolicy:
 
 @dataclass(frozen=True)
 class TierSwitch:
-    """The member moved their live subscription to another tier of the same offer (no new one)."""
+    """The member moved their live subscription to another tier of the same offer (no new one):
+    now, or at the period end (``at``) when it is a downgrade the plan being left makes wait."""
 
     subscription_id: str
     from_plan_id: str
     to_plan_id: str
+    effective: str = "now"  # "now" | "period_end"
+    at: int | None = None  # when the new tier starts, for "period_end" (None: now)
 
 
 def start_checkout(
@@ -91,6 +104,11 @@ def start_checkout(
         raise ConflictError(f"you already have {plan.name} for life; nothing more to pay")
     # Passes and lifetime access are bought, not switched to: only subscriptions change tier.
     move = choose_move(plan, view.records, view.plans, now) if not plan.kind.one_time else TierMove(MoveKind.NEW)
+    if move.kind is MoveKind.SAME and move.subscription_id:
+        held = next(r for r in view.records if r.subscription_id == move.subscription_id)
+        if held.pending_change is not None:
+            # Picking the tier they are on while a downgrade waits: they keep it (the change is undone).
+            return keep_current_tier(stores, billing, held, now)
     if move.kind is MoveKind.SAME:
         raise AlreadyHeldError(
             f"you already have {plan.name}; to change your card, see invoices or cancel, use "
@@ -183,25 +201,43 @@ def switch_subscription(
     records: Sequence[SubscriptionRecord], now: int,
 ) -> TierSwitch:
     """Move the member's live subscription (``move``, a SWITCH) onto ``plan``'s price: the same Stripe
-    subscription, prorated; never a second one. Shared by the join/manage pages and the admin API."""
+    subscription, never a second one. Shared by the join/manage pages and the admin API.
+
+    Immediate and prorated, except a downgrade the plan being left makes wait (Plan.downgrade,
+    domain/tiers.py::waits_for_period_end): then Stripe schedules the new price for the period end
+    and Membergate records the pending change; access follows the price when Stripe applies it."""
     if move.kind is not MoveKind.SWITCH or move.subscription_id is None or move.from_plan_id is None:
         raise ValueError(f"not a switch: {move}")
     record = next(r for r in records if r.subscription_id == move.subscription_id)
     # Keyed on the newest snapshot: a double click switches once, a later switch back is new.
     version = record.latest.event_id if record.latest else "none"
+    key = f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}"
+    pending = record.pending_change
+    later = _waits_for_period_end(stores, billing, move.from_plan_id, record, price_id)
     # A seats-limited tier is entered by a switch as by a checkout: the seat is taken first (sold
     # out: the same 409), given back if Stripe refuses the switch, and once switched it waits on
     # the subscription id instead of a session, so it is paid for good (never a stale hold, and
     # no checkout.session.expired can release it).
     fresh_seat = _take_seat(stores, plan, member_id, now)
+    scheduled: ScheduledChange | None = None
     try:
-        billing.switch_subscription_price(
-            subscription_id=move.subscription_id,
-            price_id=price_id,
-            member_id=member_id,
-            plan_id=plan.id,
-            idempotency_key=f"membergate-switch-{move.subscription_id}-{plan.id}-{price_id}-{version}",
-        )
+        if later:
+            scheduled = billing.schedule_price_change(
+                subscription_id=move.subscription_id, price_id=price_id, member_id=member_id, plan_id=plan.id,
+                idempotency_key=key,
+            )
+        else:
+            billing.switch_subscription_price(
+                subscription_id=move.subscription_id,
+                price_id=price_id,
+                member_id=member_id,
+                plan_id=plan.id,
+                idempotency_key=key,
+            )
+            if pending is not None:
+                # Released after the switch, not before: both updates then carry the new price, so
+                # whichever of the two same-second events ranks last, the access follows the new tier.
+                billing.release_schedule(subscription_id=move.subscription_id, idempotency_key=f"{key}-release")
     except Exception:
         if fresh_seat and stores.seats is not None:
             stores.seats.release(plan.id, member_id, None)
@@ -210,7 +246,55 @@ def switch_subscription(
         # Even a hold still waiting on an older session of this tier (one another tier's checkout
         # expired a moment ago): the subscription pays for it now, that session's expiry must not free it.
         stores.seats.keep(plan.id, member_id, move.subscription_id)
+    if scheduled is not None:
+        # A crash before this line leaves Stripe's schedule without Membergate's record: the change
+        # still happens at the period end (access follows the price); the pages just do not announce
+        # it until the member or creator repeats the switch, which finds the same schedule (same keys).
+        _record_pending(stores, record, PendingChange(plan.id, price_id, scheduled.at, scheduled.schedule_id, now))
+        return TierSwitch(move.subscription_id, move.from_plan_id, plan.id, "period_end", scheduled.at)
+    if pending is not None:
+        _record_pending(stores, record, None)
     return TierSwitch(move.subscription_id, move.from_plan_id, plan.id)
+
+
+def keep_current_tier(
+    stores: Stores, billing: BillingGateway, record: SubscriptionRecord, now: int,
+) -> TierSwitch:
+    """The member (or creator) picks the tier they are on while a downgrade waits: Stripe's schedule is
+    released, so the subscription renews on its current price, and the pending change is gone."""
+    pending = record.pending_change
+    if pending is None:
+        raise ValueError(f"nothing pending on {record.subscription_id}")
+    billing.release_schedule(subscription_id=record.subscription_id,
+                             idempotency_key=f"membergate-keep-{record.subscription_id}-{pending.schedule_id}")
+    _record_pending(stores, record, None)
+    return TierSwitch(record.subscription_id, record.plan_id, record.plan_id)
+
+
+def _waits_for_period_end(
+    stores: Stores, billing: BillingGateway, from_plan_id: str, record: SubscriptionRecord, price_id: str,
+) -> bool:
+    leaving = stores.catalog.get_plan(from_plan_id)
+    if leaving is None or leaving.downgrade != DOWNGRADE_PERIOD_END:
+        return False  # Stripe is not asked for the price when nothing could wait
+    current = record.latest.lines[0] if record.latest and record.latest.lines else None
+    described = billing.describe_prices([price_id])
+    return waits_for_period_end(leaving, current, described[0] if described else None)
+
+
+def _record_pending(stores: Stores, record: SubscriptionRecord, pending: PendingChange | None) -> None:
+    """Store (or clear) the pending change on the subscription's record, re-read on a concurrent write
+    (a webhook for the same subscription may be saving it at this moment)."""
+    for _ in range(5):
+        fresh = stores.subscriptions.get(record.member_id, record.subscription_id)
+        if fresh is None or fresh.pending == pending:
+            return
+        try:
+            stores.subscriptions.save(replace(fresh, pending=pending))
+            return
+        except ConcurrentUpdateError:
+            continue
+    raise ConcurrentUpdateError(f"subscription {record.subscription_id} kept changing; try again")
 
 
 def _open_session(

@@ -87,6 +87,8 @@ class JoinPageView:
     trial_days: int | None = None  # the plan's free trial, for a member who may have it
     trial_used: bool = False  # the plan has a trial, but this member (account or email) already had one
     other_tiers: tuple[TierOption, ...] = ()  # the manage page of a member holding this plan: where they can switch
+    # A downgrade of this plan's subscription waiting for the period end: (the tier's name, when).
+    pending_switch: tuple[str, int] | None = None
 
     @property
     def discord(self) -> IdentityStep | None:
@@ -136,6 +138,7 @@ def join_page_view(
     steps = tuple(_identity_step(platform, member, plan.id) for platform in dict.fromkeys(c.platform for c in communities))
     prices, unavailable = _prices(billing, plan.stripe_price_ids)
     tiers = _other_tiers(stores, billing, plan, member) if manage and held and member else ()
+    pending = _pending_switch(stores, plan, member) if manage and held and member else None
     return JoinPageView(
         plan_id=plan.id,
         plan_name=plan.name,
@@ -159,7 +162,18 @@ def join_page_view(
         trial_days=plan.trial_days if plan.kind is PlanKind.SUBSCRIPTION else None,
         trial_used=trial_used(stores, plan, member),
         other_tiers=tiers,
+        pending_switch=pending,
     )
+
+
+def _pending_switch(stores: Stores, plan: Plan, member: Member) -> tuple[str, int] | None:
+    """The downgrade waiting on the member's subscription to ``plan``, from Membergate's record (no Stripe call)."""
+    for record in stores.subscriptions.for_member(member.id):
+        pending = record.pending_change
+        if record.plan_id == plan.id and pending is not None:
+            target = stores.catalog.get_plan(pending.plan_id)
+            return (target.name if target else pending.plan_id, pending.at)
+    return None
 
 
 def _other_tiers(stores: Stores, billing: BillingGateway | None, plan: Plan, member: Member) -> tuple[TierOption, ...]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..domain.errors import ConflictError, InvalidRequestError, NoSubscriptionError, NotFoundError, SoldOutError
 from ..domain.tiers import MoveKind, choose_move
 from ..ports import BillingGateway, Stores
-from .checkout import TierSwitch, price_for_switch, switch_subscription
+from .checkout import TierSwitch, keep_current_tier, price_for_switch, switch_subscription
 from .controls import audit
 from .membership import current_view
 
@@ -45,6 +45,16 @@ def switch_tier(
                                   field="price_id")
     view = current_view(stores, member.id, now)
     move = choose_move(plan, view.records, view.plans, now)
+    held = next((r for r in view.records if r.subscription_id == move.subscription_id), None)
+    if move.kind is MoveKind.SAME and held is not None and held.pending_change is not None:
+        # The tier the member is on while a downgrade waits: the downgrade is undone, they stay.
+        pending = held.pending_change
+        kept = keep_current_tier(stores, billing, held, now)
+        entry = audit(stores, actor=actor, action="subscription.switch", target=kept.subscription_id, now=now,
+                      member_id=member.id, reason=reason,
+                      detail={"from_plan_id": plan.id, "plan_id": plan.id, "price_id": chosen,
+                              "released_plan_id": pending.plan_id, "effective": "now"})
+        return TierSwitched(kept, chosen, entry.id)
     if move.kind is MoveKind.SAME:
         raise ConflictError(f"the member is already on {plan.name}: nothing to switch")
     if move.kind is MoveKind.SETTLING:
@@ -67,5 +77,6 @@ def switch_tier(
         ) from None
     entry = audit(stores, actor=actor, action="subscription.switch", target=switch.subscription_id, now=now,
                   member_id=member.id, reason=reason,
-                  detail={"from_plan_id": switch.from_plan_id, "plan_id": plan.id, "price_id": chosen})
+                  detail={"from_plan_id": switch.from_plan_id, "plan_id": plan.id, "price_id": chosen}
+                  | ({"effective": "period_end", "at": str(switch.at)} if switch.effective == "period_end" else {}))
     return TierSwitched(switch, chosen, entry.id)

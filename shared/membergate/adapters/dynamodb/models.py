@@ -163,6 +163,7 @@ class PlanItem(MembershipItem, discriminator="plan"):
     seats = NumberAttribute(null=True)  # absent: no limit
     trial_days = NumberAttribute(null=True)  # absent: no trial
     dispute_policy = UnicodeAttribute(null=True)  # absent: the deployment's DISPUTE_POLICY
+    downgrade = UnicodeAttribute(null=True)  # absent: immediate
 
 
 class PriceItem(MembershipItem, discriminator="price"):
@@ -230,6 +231,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     version = VersionAttribute()
     # What the member agreed to on the Checkout page: {"session_id", "at", "terms_of_service", "text_version"}
     consent = JSONAttribute(null=True)
+    # A tier change scheduled for the period end: {"plan_id", "price_id", "at", "schedule_id", "recorded_at"}
+    pending_change = JSONAttribute(null=True)
 
 
 class GrantItem(MembershipItem, discriminator="grant"):

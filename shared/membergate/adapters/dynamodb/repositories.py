@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from ...domain.billing import HistoryPoint, Observation, SubscriptionRecord, SubscriptionSnapshot
+from ...domain.billing import HistoryPoint, Observation, PendingChange, SubscriptionRecord, SubscriptionSnapshot
 from ...domain.consent import CheckoutConsent
 from ...domain.errors import ConcurrentUpdateError, ConflictError, NotFoundError
 from ...domain.grants import DISPUTE_REVOKE, SOURCE_CHECKOUT, OneTimeGrant
@@ -186,6 +186,7 @@ class DynamoCatalogRepository:
                 seats=plan.seats,
                 trial_days=plan.trial_days,
                 dispute_policy=plan.dispute_policy or None,
+                downgrade=plan.downgrade if plan.downgrade != "immediate" else None,
             ).save(condition=PlanItem.pk.does_not_exist())
         except Exception:
             for price_id in claimed:
@@ -225,6 +226,8 @@ class DynamoCatalogRepository:
         actions.append(PlanItem.trial_days.set(plan.trial_days) if plan.trial_days else PlanItem.trial_days.remove())
         actions.append(PlanItem.dispute_policy.set(plan.dispute_policy) if plan.dispute_policy
                        else PlanItem.dispute_policy.remove())
+        actions.append(PlanItem.downgrade.set(plan.downgrade) if plan.downgrade != "immediate"
+                       else PlanItem.downgrade.remove())
         PlanItem(f"PLAN#{plan.id}", "PLAN").update(actions=actions, condition=PlanItem.pk.exists())
 
     def set_plan_prices(self, plan_id: str, price_ids: tuple[str, ...]) -> None:
@@ -310,6 +313,7 @@ def _plan(item: PlanItem) -> Plan:
         seats=int(item.seats) if item.seats is not None else None,
         trial_days=int(item.trial_days) if item.trial_days is not None else None,
         dispute_policy=item.dispute_policy or "",
+        downgrade=item.downgrade or "immediate",
     )
 
 
@@ -559,6 +563,7 @@ class DynamoSubscriptionRepository:
             grace_floors=[list(pair) for pair in record.grace_floors] or None,
             history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
             consent=_consent_json(record.consent),
+            pending_change=asdict(record.pending) if record.pending is not None else None,
         )
         if record.version is not None:
             item.version = record.version
@@ -618,6 +623,7 @@ def _snapshot_json(s: SubscriptionSnapshot) -> dict:
         "member_id_hint": s.member_id_hint,
         "livemode": s.livemode,
         "sequence": s.sequence,
+        **({"schedule_id": s.schedule_id} if s.schedule_id else {}),
         "lines": [
             [l.price_id, l.currency, l.unit_amount, l.quantity, l.interval, l.interval_count] for l in s.lines
         ],
@@ -638,6 +644,7 @@ def _snapshot(d: dict) -> SubscriptionSnapshot:
         member_id_hint=d.get("member_id_hint"),
         livemode=bool(d.get("livemode")),
         sequence=int(d.get("sequence") or 0),
+        schedule_id=d.get("schedule_id") or None,
         lines=tuple(PriceLine(p, c, a, int(q), i, int(n)) for p, c, a, q, i, n in d.get("lines", [])),
     )
 
@@ -664,6 +671,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         grace_floors=tuple((int(c), int(f)) for c, f in item.grace_floors or ()),
         history=_history(item.history, latest.lines if latest else ()) if item.history else (),
         consent=_consent(item.consent),
+        pending=PendingChange(**item.pending_change) if item.pending_change else None,
     )
 
 
