@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 from .consent import CheckoutConsent
 from .model import (
@@ -164,6 +165,9 @@ class SubscriptionRecord:
     # What the member agreed to on the Checkout page that started it (None: not recorded, e.g.
     # made outside Checkout or before Membergate kept it).
     consent: CheckoutConsent | None = None
+    # The tax its prices include, as a rate of the net amount, read from its latest paid invoice
+    # (stripe_events.inclusive_tax_rate): the KPIs count MRR net of it. None: no invoice said yet.
+    tax_inclusive_rate: Fraction | None = None
 
     @property
     def last_payment_refunded(self) -> bool:

@@ -228,6 +228,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     version = VersionAttribute()
     # What the member agreed to on the Checkout page: {"session_id", "at", "terms_of_service", "text_version"}
     consent = JSONAttribute(null=True)
+    # The tax its prices include, from its latest paid invoice, as an exact "numerator/denominator"
+    tax_inclusive_rate = UnicodeAttribute(null=True)
 
 
 class GrantItem(MembershipItem, discriminator="grant"):

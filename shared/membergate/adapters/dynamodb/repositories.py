@@ -6,6 +6,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, fields, replace
+from fractions import Fraction
 from typing import Any
 from datetime import datetime, timezone
 
@@ -558,6 +559,7 @@ class DynamoSubscriptionRepository:
             cancellation_ends=list(record.cancellation_ends) or None,
             history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
             consent=_consent_json(record.consent),
+            tax_inclusive_rate=str(record.tax_inclusive_rate) if record.tax_inclusive_rate is not None else None,
         )
         if record.version is not None:
             item.version = record.version
@@ -662,6 +664,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         cancellation_ends=tuple(int(e) for e in item.cancellation_ends or ()),
         history=_history(item.history, latest.lines if latest else ()) if item.history else (),
         consent=_consent(item.consent),
+        tax_inclusive_rate=Fraction(item.tax_inclusive_rate) if item.tax_inclusive_rate else None,
     )
 
 
