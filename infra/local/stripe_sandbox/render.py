@@ -45,6 +45,7 @@ class Rendering:
             api_version=version or self.api_version,
             lookup_key=price.lookup_key,
             active=price.active,
+            tax_behavior=price.tax_behavior,
         )
 
     def product_dict(self: BillingEngine, product: Product) -> dict:
@@ -148,6 +149,7 @@ class Rendering:
             charge=inv.charge,
             product_names={p.id: p.name for p in self.products.values()},
             api_version=version,
+            tax=inv.tax,
         )
 
     def session_dict(self: BillingEngine, session: Session, version: str | None = None) -> dict:
