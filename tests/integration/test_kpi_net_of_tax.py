@@ -122,3 +122,21 @@ def test_sandbox_prices_take_stripes_tax_behavior_and_refuse_another_value():
     assert refused.value.param == "tax_behavior"
     reply = stack.browser.post("/_control/prices", json={"price_id": "price_bad", "tax_behavior": "\u00e9\r\n"})
     assert reply.status_code == 400 and reply.json["error"]["param"] == "tax_behavior"
+
+
+def test_admin_kpis_one_time_revenue_is_net_of_the_tax_kept_on_the_grant_in_dynamodb():
+    from membergate.domain.grants import OneTimeGrant
+    from membergate.domain.model import PlanKind
+
+    paid_at = 1_768_000_000  # 2026-01-09
+    with aws_stack():
+        # Given a 49.00 pass with 8.17 of VAT inside, stored as the processor stores it
+        grants = bootstrap.admin().stores.grants
+        grants.save(OneTimeGrant("cs_vat", "mbr_vat", "pln_pass", PlanKind.PASS, paid_at, 30 * DAY,
+                                 amount=4900, currency="eur", tax=817))
+        # When January's KPIs are read
+        body = json.loads(admin("GET", "/admin/kpis?from=2026-01-01&to=2026-01-31", headers=AUTH)["body"])
+        (stored,) = grants.for_member("mbr_vat")
+    # Then the grant kept both figures and the revenue counts what is the creator's
+    assert (stored.amount, stored.tax) == (4900, 817)
+    assert body["one_time_revenue"] == {"eur": 4083}

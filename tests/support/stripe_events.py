@@ -166,8 +166,10 @@ def payment_completed(
     event_id: str | None = None,
     api_version: str | None = NEW,
     payment_intent: str = "pi_test_pay_1",
+    amount_tax: int = 0,
 ) -> dict[str, Any]:
-    """A payment-mode Checkout Session (a pass or lifetime price), as Membergate's checkout makes it."""
+    """A payment-mode Checkout Session (a pass or lifetime price), as Membergate's checkout makes it;
+    ``amount_tax`` is the tax Stripe Tax put in ``amount`` (``total_details.amount_tax``)."""
     metadata = {k: v for k, v in (("membergate_member_id", member_id), ("membergate_plan_id", plan_id)) if v}
     session = shapes.make_checkout_session(
         id=session_id,
@@ -191,6 +193,7 @@ def payment_completed(
         payment_intent=payment_intent,
         api_version=api_version,
     )
+    session["total_details"]["amount_tax"] = amount_tax
     return event(type_, session, created, api_version, event_id)
 
 

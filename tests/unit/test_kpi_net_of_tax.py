@@ -9,7 +9,7 @@ import pytest
 
 from infra.local.stripe_sandbox.shapes import TaxSpec
 from membergate.domain.kpis import Discount, SubscriptionObservation
-from membergate.domain.model import PriceLine
+from membergate.domain.model import OnGraceEnd, Plan, PlanGrant, PlanKind, PriceLine
 from membergate.domain.stripe_events import inclusive_tax_rate, invoice_fact, parse_event
 from membergate.services.admin import compute_kpis
 from membergate.services.kpis import read_kpis
@@ -170,6 +170,22 @@ def test_kpi_report_counts_mrr_arr_arpu_ltv_and_churned_revenue_net_of_tax():
     assert report["arpu"] == {"eur": 1000}
     assert report["churn"]["voluntary"]["mrr"] == {"eur": 1000}
     assert report["ltv"] == {"eur": 395}  # net ARPU 1,000 / monthly churn 2.5347 (gross would give 473)
+
+
+def test_one_time_revenue_is_net_of_the_tax_checkout_collected_and_the_grant_keeps_what_was_paid():
+    # Given a 49.00 lifetime price with 20 % VAT included (8.17 of tax), bought through Checkout
+    h = Harness()
+    h.stores.catalog.add_plan(Plan("pln_life", "Lifetime", ("price_life",), (PlanGrant("com_1"),), 3,
+                                   OnGraceEnd.CANCEL, T0, kind=PlanKind.LIFETIME))
+    h.member()
+    h.deliver(se.payment_completed(created=T0, member_id="mbr_1", plan_id="pln_life", amount=4900, amount_tax=817))
+    day = datetime.fromtimestamp(T0, timezone.utc).date()
+    # When the period's report is read
+    report = read_kpis(h.stores, T0 + DAY, start=day, end=None).as_dict()
+    # Then the revenue is 40.83, and the member's grant still says 49.00 was paid
+    assert report["lifetime_revenue"] == {"eur": 4083}
+    (grant,) = h.stores.grants.for_member("mbr_1")
+    assert (grant.amount, grant.tax) == (4900, 817)
 
 
 # -- the engine: a coupon, then tax ------------------------------------------------------------

@@ -88,6 +88,8 @@ class CheckoutCompletion:
     currency: str = ""
     payment_intent: str | None = None
     consent: CheckoutConsent | None = None  # what the member agreed to on the page (completed sessions)
+    # The tax in amount_total (total_details.amount_tax: inclusive and exclusive, Stripe Tax); 0 when none.
+    amount_tax: int = 0
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,7 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         currency=str(session.get("currency") or "").lower(),
         payment_intent=_id(session.get("payment_intent")),
         consent=checkout_consent(session, event.created) if gate is not CheckoutGate.FAILED else None,
+        amount_tax=max(_int_or_none(_dict(session.get("total_details")).get("amount_tax")) or 0, 0),
     )
 
 

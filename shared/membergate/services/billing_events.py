@@ -269,6 +269,7 @@ class BillingEventProcessor:
             access_seconds=plan.access_days * 86_400 if plan.access_days else None,
             gate=completion.gate,
             amount=completion.amount_total,
+            tax=min(completion.amount_tax, completion.amount_total),  # one-time revenue is net of it
             currency=completion.currency,
             payment_intent=completion.payment_intent or "",
             consent=completion.consent,

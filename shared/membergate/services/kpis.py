@@ -54,7 +54,8 @@ def one_time_payments(grants: Iterable[OneTimeGrant]) -> Iterator[OneTimePayment
             continue
         if g.ended_reason == "refunded" or g.dispute == "lost":
             continue
-        yield OneTimePayment(g.member_id, g.grant_id, g.paid_at, g.currency, g.amount, g.kind.value)
+        # Net of tax (docs/kpis.md, "Tax"): the tax Checkout collected is not the creator's revenue.
+        yield OneTimePayment(g.member_id, g.grant_id, g.paid_at, g.currency, g.amount - g.tax, g.kind.value)
 
 
 def counts_for_kpis(record: SubscriptionRecord) -> bool:

@@ -250,6 +250,7 @@ class GrantItem(MembershipItem, discriminator="grant"):
     reason = UnicodeAttribute(null=True)
     consent = JSONAttribute(null=True)  # as SubscriptionItem.consent
     community_id = UnicodeAttribute(null=True)  # only this place of the plan (an undone removal); absent: all
+    tax = NumberAttribute(null=True)  # the tax inside amount (Stripe Tax); absent: none
 
 
 class AuditItem(MembershipItem, discriminator="audit"):

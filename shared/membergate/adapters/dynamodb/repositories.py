@@ -740,6 +740,7 @@ class DynamoGrantRepository:
             reason=grant.reason or None,
             consent=_consent_json(grant.consent),
             community_id=grant.community_id or None,
+            tax=grant.tax or None,
             # Bought grants are listed by the KPIs (one-time revenue); given ones are not revenue.
             gsi1pk=None if grant.given else grant_kind_shard(grant.grant_id),
             gsi1sk=None if grant.given else grant.grant_id,
@@ -776,6 +777,7 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         gate=CheckoutGate(item.gate),
         ended_reason=item.ended_reason or "",
         amount=int(item.amount or 0),
+        tax=int(item.tax or 0),
         currency=item.currency or "",
         payment_intent=item.payment_intent or "",
         dispute=item.dispute or "",
