@@ -10,7 +10,7 @@ import pytest
 import stripe
 
 from membergate import bootstrap
-from membergate.domain.model import CheckoutOptions, Community, OnGraceEnd, OnRevoke, Plan, PlanGrant, Platform
+from membergate.domain.model import CheckoutOptions, Community, OnGraceEnd, OnRevoke, Plan, PlanGrant, PlanKind, Platform
 from membergate.services.billing_events import BillingEventProcessor
 from tests.integration.test_stripe_sandbox import T0, Stack, make_stack, open_session, pay
 from tests.support.apigw import LambdaContext, http_event
@@ -140,3 +140,37 @@ def test_admin_kpis_one_time_revenue_is_net_of_the_tax_kept_on_the_grant_in_dyna
     # Then the grant kept both figures and the revenue counts what is the creator's
     assert (stored.amount, stored.tax) == (4900, 817)
     assert body["one_time_revenue"] == {"eur": 4083}
+
+
+def test_lifetime_bought_through_checkout_with_stripe_tax_counts_net_of_the_tax_in_its_total():
+    # Given a 49.00 lifetime price with 20 % VAT included, and a 10.00 pass with 20 % VAT added
+    stack = make_stack()
+    for price_id, amount, behavior in (("price_life_vat", 4900, "inclusive"), ("price_pass_vat", 1000, "exclusive")):
+        reply = stack.browser.post("/_control/prices", json={"price_id": price_id, "unit_amount": amount, "currency": "eur",
+                                                             "type": "one_time", "tax_behavior": behavior})
+        assert reply.status_code == 200, reply.json
+    with aws_stack(), bootstrap.overridden(clock=Frozen(T0 + DAY)):
+        stores = bootstrap.admin().stores
+        stores.catalog.add_community(Community("com_vat1", Platform.DISCORD, "Club", "1", "2", OnRevoke.REMOVE_ROLE, "en", T0))
+        for plan_id, price_id, kind, days in (("plan_life", "price_life_vat", PlanKind.LIFETIME, None),
+                                              ("plan_pass", "price_pass_vat", PlanKind.PASS, 30)):
+            stores.catalog.add_plan(Plan(plan_id, plan_id, (price_id,), (PlanGrant("com_vat1"),), 3, OnGraceEnd.CANCEL, T0,
+                                         kind=kind, access_days=days, checkout=CheckoutOptions(automatic_tax=True)))
+        # When two members pay in payment-mode Checkout with Stripe Tax and the events reach the processor
+        for member_id, plan_id, price_id in (("mem_life", "plan_life", "price_life_vat"), ("mem_pass", "plan_pass", "price_pass_vat")):
+            customer = stack.client.v1.customers.create({"metadata": {"membergate_member_id": member_id}})
+            session = stack.client.v1.checkout.sessions.create({
+                "mode": "payment", "customer": customer.id, "client_reference_id": member_id,
+                "line_items": [{"price": price_id, "quantity": 1}], "success_url": "http://127.0.0.1:3000/ok",
+                "metadata": {"membergate_member_id": member_id, "membergate_plan_id": plan_id},
+                "automatic_tax": {"enabled": True}, "customer_update": {"address": "auto"}})
+            assert pay(stack, session.id, "card").status_code == 303
+        processor = BillingEventProcessor(stores, FakeQueue())
+        for event in stack.delivered:
+            processor.apply(json.dumps(event), stack.clock.now)
+        completed = [e["data"]["object"] for e in stack.delivered if e["type"] == "checkout.session.completed"]
+        kpis = json.loads(admin("GET", "/admin/kpis", headers=AUTH)["body"])
+    # Then Checkout showed the tax: 49.00 with 8.17 inside, 10.00 + 2.00 on top
+    assert [(s["amount_total"], s["total_details"]["amount_tax"]) for s in completed] == [(4900, 817), (1200, 200)]
+    # and the revenue is what is the creator's: 40.83 and 10.00
+    assert kpis["lifetime_revenue"] == {"eur": 4083} and kpis["one_time_revenue"] == {"eur": 1000}

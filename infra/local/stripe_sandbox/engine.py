@@ -48,6 +48,7 @@ from .objects import (
 from .payments import Payments
 from .render import Rendering
 from .shapes import (
+    SANDBOX_TAX_PERCENT,
     TaxSpec,
     format_amount,
     make_card_payment_method,
@@ -68,8 +69,6 @@ PORTAL_ACTIONS = ("pay", "cancel_at_period_end", "cancel_now")
 RETRY_DELAYS_DAYS = (3, 5, 7)
 # What Stripe writes on the charge of a subscription invoice.
 _CHARGE_DESCRIPTIONS = {"subscription_create": "Subscription creation"}
-# Stripe Tax's rate for every sandbox customer: France's standard VAT (the account's country is FR).
-SANDBOX_TAX_PERCENT = 20
 
 
 class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges):

@@ -70,6 +70,10 @@ class LineSpec:
     proration: bool = False
 
 
+# Stripe Tax's rate for every sandbox customer: France's standard VAT (the account's country is FR).
+SANDBOX_TAX_PERCENT = 20
+
+
 @dataclass(frozen=True)
 class TaxSpec:
     """Stripe Tax on one invoice: one rate (in percent) on every line, included in the prices or added
