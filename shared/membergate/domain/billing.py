@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 
 from .consent import CheckoutConsent
+from fractions import Fraction  # after the package imports: kept apart from lines others edit
 from .model import (
     CheckoutGate,
     Entitlement,
