@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .consent import CheckoutConsent
-from fractions import Fraction  # after the package imports: kept apart from lines others edit
+from fractions import Fraction
 from .model import (
     CheckoutGate,
     Entitlement,
