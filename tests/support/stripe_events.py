@@ -15,9 +15,9 @@ DAY = 86_400
 
 
 def price(price_id: str = "price_monthly", amount: int = 900, currency: str = "eur", interval: str = "month",
-          created: int = 1_700_000_000, api_version: str | None = NEW) -> dict[str, Any]:
+          created: int = 1_700_000_000, api_version: str | None = NEW, tax_behavior: str = "unspecified") -> dict[str, Any]:
     return shapes.make_price(id=price_id, product="prod_test", unit_amount=amount, currency=currency,
-                             created=created, interval=interval, api_version=api_version)
+                             created=created, interval=interval, api_version=api_version, tax_behavior=tax_behavior)
 
 
 def subscription(
@@ -113,11 +113,18 @@ def invoice_event(
     status: str = "paid",
     api_version: str | None = NEW,
     hosted_invoice_url: str | None = "https://invoice.stripe.com/i/test",
+    tax: shapes.TaxSpec | None = None,
+    invoice_id: str = "in_1",
+    interval: str = "month",
 ) -> dict[str, Any]:
-    line = shapes.LineSpec(id="il_1", subscription_item=f"si_{sub_id}", price=price(amount=amount, currency=currency, api_version=api_version),
+    """An invoice event; ``tax`` makes it carry Stripe Tax (its prices then say the same ``tax_behavior``)."""
+    behavior = tax.behavior if tax is not None else "unspecified"
+    line = shapes.LineSpec(id="il_1", subscription_item=f"si_{sub_id}",
+                           price=price(amount=amount, currency=currency, interval=interval, api_version=api_version,
+                                       tax_behavior=behavior),
                            quantity=1, period_start=created, period_end=created + 30 * DAY)
     invoice = shapes.make_invoice(
-        id="in_1",
+        id=invoice_id,
         customer=customer,
         customer_email=None,
         customer_name=None,
@@ -130,10 +137,13 @@ def invoice_event(
         period_start=created,
         period_end=created + 30 * DAY,
         currency=currency,
-        amount_paid=amount if status == "paid" else 0,
+        amount_paid=0,
         hosted_invoice_url=hosted_invoice_url,
         api_version=api_version,
+        tax=tax,
     )
+    if status == "paid":  # what was paid is the total, tax added on top included
+        invoice["amount_paid"] = invoice["amount_due"]
     return event(type_, invoice, created, api_version)
 
 
@@ -156,8 +166,10 @@ def payment_completed(
     event_id: str | None = None,
     api_version: str | None = NEW,
     payment_intent: str = "pi_test_pay_1",
+    amount_tax: int = 0,
 ) -> dict[str, Any]:
-    """A payment-mode Checkout Session (a pass or lifetime price), as Membergate's checkout makes it."""
+    """A payment-mode Checkout Session (a pass or lifetime price), as Membergate's checkout makes it;
+    ``amount_tax`` is the tax Stripe Tax put in ``amount`` (``total_details.amount_tax``)."""
     metadata = {k: v for k, v in (("membergate_member_id", member_id), ("membergate_plan_id", plan_id)) if v}
     session = shapes.make_checkout_session(
         id=session_id,
@@ -181,6 +193,7 @@ def payment_completed(
         payment_intent=payment_intent,
         api_version=api_version,
     )
+    session["total_details"]["amount_tax"] = amount_tax
     return event(type_, session, created, api_version, event_id)
 
 

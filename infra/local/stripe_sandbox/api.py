@@ -607,6 +607,10 @@ class StripeApi:
         trial_days = _int(recurring, "trial_period_days", param="recurring[trial_period_days]")
         amount, custom_amount = self.engine.validate_price(unit_amount, interval, interval_count, bounds)
         nickname, metadata = _str(params, "nickname"), _metadata(params)
+        tax_behavior = _str(params, "tax_behavior") or "unspecified"
+        if tax_behavior not in ("inclusive", "exclusive", "unspecified"):
+            raise SandboxError(400, "Invalid tax_behavior: must be one of exclusive, inclusive, or unspecified",
+                               param="tax_behavior")
         lookup_key = _str(params, "lookup_key")
         if lookup_key is not None and len(lookup_key) > 200:
             raise SandboxError(400, "lookup_key must be at most 200 characters.", param="lookup_key")
@@ -656,6 +660,7 @@ class StripeApi:
             custom_unit_amount=custom_amount,
             lookup_key=lookup_key,
             active=active is not False,
+            tax_behavior=tax_behavior,
         )
         if holder is not None:
             holder.lookup_key = None

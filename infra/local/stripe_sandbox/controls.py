@@ -84,7 +84,7 @@ class Controls:
 
     def _register_price(self, body: dict[str, Any]) -> dict:
         """``{"price_id", "unit_amount", "currency", "interval", "interval_count", "product_name",
-        "trial_period_days"}``; ``"type": "one_time"`` (or ``"interval": null``) for a one-time price,
+        "trial_period_days", "tax_behavior"}``; ``"type": "one_time"`` (or ``"interval": null``) for a one-time price,
         ``"custom_unit_amount": {"minimum", "maximum", "preset"}`` for pay what you want (one-time)."""
         if not body.get("price_id"):
             raise missing("price_id")
@@ -105,7 +105,15 @@ class Controls:
             custom_unit_amount=(
                 {key: _optional_int(custom, key) for key in ("minimum", "maximum", "preset")} if custom else None
             ),
+            tax_behavior=_tax_behavior(body),
         )
+
+
+def _tax_behavior(body: dict[str, Any]) -> str:
+    behavior = body.get("tax_behavior") or "unspecified"
+    if behavior not in ("inclusive", "exclusive", "unspecified"):
+        raise SandboxError(400, "tax_behavior must be inclusive, exclusive or unspecified.", param="tax_behavior")
+    return str(behavior)
 
 
 def _optional_int(body: dict[str, Any], name: str) -> int | None:

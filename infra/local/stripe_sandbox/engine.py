@@ -50,6 +50,8 @@ from .payments import Payments
 from .render import Rendering
 from .schedules import Schedules
 from .shapes import (
+    SANDBOX_TAX_PERCENT,
+    TaxSpec,
     format_amount,
     make_card_payment_method,
     make_event,
@@ -138,6 +140,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
         product_name: str | None = None,
         trial_period_days: int | None = None,
         custom_unit_amount: dict[str, int | None] | None = None,
+        tax_behavior: str = "unspecified",
     ) -> dict:
         """Seed a price under an id of the stack's choosing, as if made in the Stripe Dashboard.
 
@@ -159,6 +162,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
                 created=now,
                 trial_period_days=trial_period_days,
                 custom_unit_amount=custom,
+                tax_behavior=tax_behavior,
             )
             return self.price_dict(self.prices[price_id])
 
@@ -471,6 +475,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
             period_end=shift(now, first.interval_count, first.interval),
             default_payment_method=new_id("pm"),
             session_id=session.id,
+            automatic_tax=bool((session.options.get("automatic_tax") or {}).get("enabled")),
         )
         if trial_days:
             sub.trial_start, sub.trial_end = now, now + trial_days * DAY
@@ -576,9 +581,19 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
             period_start=period_start,
             period_end=period_end,
             currency=sub.currency,
+            tax=self._stripe_tax(sub),
         )
         self.invoices[invoice.id] = invoice
         return invoice
+
+    def _stripe_tax(self, sub: Subscription) -> TaxSpec | None:
+        """Stripe Tax on a subscription's invoice: one rate for everyone (the sandbox has no addresses,
+        so every customer is taxed like one in the account's country), included in or added to the
+        first price as its tax_behavior says; none for an unspecified price (Stripe asks for one)."""
+        behavior = self.prices[sub.items[0].price_id].tax_behavior if sub.items else "unspecified"
+        if not sub.automatic_tax or behavior not in ("inclusive", "exclusive"):
+            return None
+        return TaxSpec(SANDBOX_TAX_PERCENT, behavior)
 
     def _finalize(self, invoice: Invoice, now: int, request: RequestInfo = AUTOMATIC) -> None:
         customer = self.customers[invoice.customer_id]

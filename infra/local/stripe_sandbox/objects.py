@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .shapes import TaxSpec
+
 DAY = 86_400
 # The subscription statuses from which nothing comes back: the one place the sandbox decides
 # whether a subscription has ended (billing/subscriptions/overview, "subscription statuses").
@@ -53,6 +55,8 @@ class Price:
     custom_unit_amount: dict[str, int | None] | None = None
     lookup_key: str | None = None
     active: bool = True
+    # Stripe Tax: "inclusive" (the amount holds the tax), "exclusive" (added on top) or "unspecified".
+    tax_behavior: str = "unspecified"
 
     @property
     def recurring(self) -> bool:
@@ -160,6 +164,8 @@ class Subscription:
     pending_prorations: list[Line] = field(default_factory=list)
     # The subscription schedule managing it (``schedule`` on the wire), while one is attached.
     schedule_id: str | None = None
+    # automatic_tax[enabled] of the Checkout Session that made it: its invoices get Stripe Tax.
+    automatic_tax: bool = False
 
     @property
     def ended(self) -> bool:
@@ -202,10 +208,14 @@ class Invoice:
     voided_at: int | None = None
     payment_intent: str | None = None
     charge: str | None = None
+    # Stripe Tax on this invoice (its subscription's automatic_tax and a price with a tax_behavior).
+    tax: TaxSpec | None = None
 
     @property
     def total(self) -> int:
-        return sum(line.amount for line in self.lines)
+        # An exclusive tax is added to the lines; an inclusive one is already inside them.
+        added = sum(self.tax.line_tax(line.amount) for line in self.lines) if self.tax and self.tax.behavior == "exclusive" else 0
+        return sum(line.amount for line in self.lines) + added
 
     @property
     def amount_due(self) -> int:

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 from .objects import Customer, Invoice, LineItem, PortalSession, Price, Product, Schedule, Session, Subscription
 from .shapes import (
+    SANDBOX_TAX_PERCENT,
     ItemSpec,
     LineSpec,
     PhaseSpec,
+    TaxSpec,
     make_checkout_session,
     make_customer,
     make_customer_details,
@@ -47,6 +49,7 @@ class Rendering:
             api_version=version or self.api_version,
             lookup_key=price.lookup_key,
             active=price.active,
+            tax_behavior=price.tax_behavior,
         )
 
     def product_dict(self: BillingEngine, product: Product) -> dict:
@@ -178,6 +181,7 @@ class Rendering:
             charge=inv.charge,
             product_names={p.id: p.name for p in self.products.values()},
             api_version=version,
+            tax=inv.tax,
         )
 
     def session_dict(self: BillingEngine, session: Session, version: str | None = None) -> dict:
@@ -191,6 +195,7 @@ class Rendering:
                 name=customer.name if customer else None,
             )
         amount = self.session_amount(session)
+        included, added = self.session_tax(session)
         built = make_checkout_session(
             id=session.id,
             created=session.created,
@@ -207,7 +212,7 @@ class Rendering:
             allow_promotion_codes=session.allow_promotion_codes,
             currency=session.currency,
             amount_subtotal=amount,
-            amount_total=amount,
+            amount_total=amount + added,
             subscription=session.subscription_id,
             invoice=session.invoice_id,
             customer_details=details,
@@ -217,6 +222,7 @@ class Rendering:
             invoice_creation=session.invoice_creation,
             api_version=version or self.api_version,
         )
+        built["total_details"]["amount_tax"] = included + added
         # Echo the Checkout options as Stripe shows them on the session.
         for key, value in session.options.items():
             if key == "custom_text":
@@ -244,6 +250,20 @@ class Rendering:
         if self.session_trial_days(session):
             return 0
         return sum(self.line_item_amount(li) for li in session.line_items)
+
+    def session_tax(self: BillingEngine, session: Session) -> tuple[int, int]:
+        """Stripe Tax on what is due today (automatic_tax enabled): (tax inside the prices, tax added on
+        top), at the sandbox's one rate, by each price's tax_behavior; none for an unspecified price."""
+        if self.session_trial_days(session) or not (session.options.get("automatic_tax") or {}).get("enabled"):
+            return 0, 0
+        included = added = 0
+        for line_item in session.line_items:
+            behavior = self.prices[line_item.price_id].tax_behavior
+            if behavior not in ("inclusive", "exclusive"):
+                continue
+            tax = TaxSpec(SANDBOX_TAX_PERCENT, behavior).line_tax(self.line_item_amount(line_item))
+            included, added = (included + tax, added) if behavior == "inclusive" else (included, added + tax)
+        return included, added
 
     def line_item_amount(self: BillingEngine, line_item: LineItem) -> int:
         """What one line costs today; a pay-what-you-want line its chosen amount, else its preset or minimum."""

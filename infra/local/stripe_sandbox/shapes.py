@@ -7,6 +7,7 @@ import secrets
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -69,6 +70,37 @@ class LineSpec:
     proration: bool = False
 
 
+# Stripe Tax's rate for every sandbox customer: France's standard VAT (the account's country is FR).
+SANDBOX_TAX_PERCENT = 20
+
+
+@dataclass(frozen=True)
+class TaxSpec:
+    """Stripe Tax on one invoice: one rate (in percent) on every line, included in the prices or added
+    on top, as the prices' ``tax_behavior`` says (Stripe: prices and tax behavior)."""
+
+    percent: int
+    behavior: str  # "inclusive" or "exclusive"
+    rate_id: str = "txr_sandbox_vat"
+
+    def line_tax(self, amount: int) -> int:
+        """The tax of one line, rounded half up to the minor unit as Stripe does per line."""
+        if amount <= 0:
+            return 0
+        if self.behavior == "inclusive":  # amount = net × (1 + p); tax = amount − net
+            net = (amount * 100 * 2 + (100 + self.percent)) // (2 * (100 + self.percent))
+            return amount - net
+        return (amount * self.percent * 2 + 100) // 200
+
+
+def _tax_entry(tax: TaxSpec, amount: int, taxable: int, new: bool) -> dict[str, Any]:
+    if new:
+        return {"amount": amount, "tax_behavior": tax.behavior, "tax_rate_details": {"tax_rate": tax.rate_id},
+                "taxability_reason": "standard_rated", "taxable_amount": taxable, "type": "tax_rate_details"}
+    return {"amount": amount, "inclusive": tax.behavior == "inclusive", "tax_rate": tax.rate_id,
+            "taxability_reason": "standard_rated", "taxable_amount": taxable}
+
+
 def _address() -> dict[str, Any]:
     return {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None}
 
@@ -122,6 +154,7 @@ def make_price(
     api_version: str | None = None,
     lookup_key: str | None = None,
     active: bool = True,
+    tax_behavior: str = "unspecified",
 ) -> dict[str, Any]:
     """A price; a pay-what-you-want price has ``custom_unit_amount`` (minimum/maximum/preset) and no unit amount."""
     recurring = None
@@ -150,7 +183,7 @@ def make_price(
         "nickname": nickname,
         "product": product,
         "recurring": recurring,
-        "tax_behavior": "unspecified",
+        "tax_behavior": tax_behavior,
         "tiers_mode": None,
         "transform_quantity": None,
         "type": "recurring" if recurring else "one_time",
@@ -487,6 +520,13 @@ def _line_description(price: dict[str, Any], quantity: int, product_name: str | 
     return f"{quantity} × {product_name or price['product']} (at {each})"
 
 
+def _unit_excluding_tax(price: dict[str, Any], tax: TaxSpec | None) -> str | None:
+    if tax is None or tax.behavior != "inclusive" or price.get("unit_amount_decimal") is None:
+        return price.get("unit_amount_decimal")
+    net = Decimal(price["unit_amount_decimal"]) * 100 / (100 + tax.percent)
+    return format(net.quantize(Decimal("0.000000000001")).normalize(), "f")
+
+
 def make_invoice_line(
     *,
     line: LineSpec,
@@ -495,8 +535,12 @@ def make_invoice_line(
     subscription_metadata: dict[str, str],
     product_name: str | None = None,
     api_version: str | None = None,
+    tax: TaxSpec | None = None,
 ) -> dict[str, Any]:
     amount = line.price["unit_amount"] * line.quantity if line.amount is None else line.amount
+    line_tax = tax.line_tax(amount) if tax is not None else 0
+    excluding = amount - line_tax if tax is not None and tax.behavior == "inclusive" else amount
+    taxes = [_tax_entry(tax, line_tax, excluding, is_new_shape(api_version))] if tax is not None and amount > 0 else []
     built: dict[str, Any] = {
         "id": line.id,
         "object": "line_item",
@@ -536,23 +580,23 @@ def make_invoice_line(
                 },
                 "quantity_decimal": str(line.quantity),
                 "subtotal": amount,
-                "taxes": [],
+                "taxes": taxes,
             }
         )
     else:
         built.update(
             {
-                "amount_excluding_tax": amount,
+                "amount_excluding_tax": excluding,
                 "invoice_item": None,
                 "plan": make_plan(line.price, api_version),
                 "price": dict(line.price),
                 "proration": line.proration,
                 "proration_details": {"credited_items": None},
                 "subscription_item": line.subscription_item,
-                "tax_amounts": [],
+                "tax_amounts": taxes,
                 "tax_rates": [],
                 "type": "subscription",
-                "unit_amount_excluding_tax": line.price["unit_amount_decimal"],
+                "unit_amount_excluding_tax": _unit_excluding_tax(line.price, tax),
             }
         )
     return built
@@ -586,6 +630,7 @@ def make_invoice(
     charge: str | None = None,
     product_names: dict[str, str] | None = None,
     api_version: str | None = None,
+    tax: TaxSpec | None = None,
 ) -> dict[str, Any]:
     new = is_new_shape(api_version)
     names = product_names or {}
@@ -597,10 +642,18 @@ def make_invoice(
             subscription_metadata=subscription_metadata,
             product_name=names.get(line.price["product"]),
             api_version=api_version,
+            tax=tax,
         )
         for line in lines
     ]
-    total = sum(line["amount"] for line in built_lines)
+    subtotal = sum(line["amount"] for line in built_lines)
+    # Stripe Tax: an inclusive tax is inside the lines' amounts, an exclusive one is added to the total.
+    line_taxes = [t for line in built_lines for t in line.get("taxes") or line.get("tax_amounts") or []]
+    included = sum(t["amount"] for t in line_taxes if t.get("tax_behavior") == "inclusive" or t.get("inclusive") is True)
+    added = sum(t["amount"] for t in line_taxes) - included
+    total = subtotal + added
+    total_taxes = ([_tax_entry(tax, included + added, sum(t["taxable_amount"] for t in line_taxes), new)]
+                   if tax is not None and line_taxes else [])
     draft = status == "draft"
     # A total below zero (a downgrade's credit) is due as nothing; Stripe credits the balance.
     due = max(total, 0)
@@ -622,11 +675,11 @@ def make_invoice(
         # Stripe keeps collecting automatically until the invoice is paid or voided.
         "auto_advance": status in ("draft", "open"),
         "automatic_tax": {
-            "enabled": False,
-            "liability": None,
-            "status": None,
+            "enabled": tax is not None,
+            "liability": {"type": "self"} if tax is not None else None,
+            "status": "complete" if tax is not None else None,
             "disabled_reason": None,
-            "provider": None,
+            "provider": "stripe" if tax is not None else None,
         },
         # Subscription drafts are finalised about an hour after invoice.created (docs:
         # billing/subscriptions/webhooks, "invoice.created gates renewals").
@@ -703,14 +756,14 @@ def make_invoice(
             "paid_at": paid_at,
             "voided_at": voided_at,
         },
-        "subtotal": total,
-        "subtotal_excluding_tax": total,
+        "subtotal": subtotal,
+        "subtotal_excluding_tax": subtotal - included,
         "test_clock": None,
         "total": total,
         "total_discount_amounts": [],
-        "total_excluding_tax": total,
+        "total_excluding_tax": subtotal - included,
         "total_pretax_credit_amounts": [],
-        "total_taxes": [],
+        "total_taxes": total_taxes,
         "webhooks_delivered_at": None if draft else created,
     }
     if not new:
@@ -727,8 +780,8 @@ def make_invoice(
                 "payment_intent": payment_intent,
                 "discount": None,
                 "quote": None,
-                "tax": None,
-                "total_tax_amounts": [],
+                "tax": included + added if tax is not None else None,
+                "total_tax_amounts": total_taxes,
                 "application_fee_amount": None,
             }
         )

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 
 from .consent import CheckoutConsent
+from fractions import Fraction
 from .model import (
     CheckoutGate,
     Entitlement,
@@ -247,6 +248,9 @@ class SubscriptionRecord:
         if latest.schedule_id is None and latest.created > pending.recorded_at:
             return None  # released at Stripe after it was recorded (the Dashboard, or a switch back)
         return pending
+    # The tax its prices include, as a rate of the net amount, read from its latest paid invoice
+    # (stripe_events.inclusive_tax_rate): the KPIs count MRR net of it. None: no invoice said yet.
+    tax_inclusive_rate: Fraction | None = None
 
     @property
     def last_payment_refunded(self) -> bool:

@@ -68,7 +68,7 @@ class OneTimeGrant:
     access_seconds: int | None  # copied from the plan at purchase: later edits don't change it
     gate: CheckoutGate = CheckoutGate.PAID
     ended_reason: str = ""
-    amount: int = 0  # minor units
+    amount: int = 0  # minor units, what the member paid (tax included)
     currency: str = ""
     payment_intent: str = ""  # how later charge events (refunds, disputes) find this grant
     dispute: str = ""  # "" | open | won | lost
@@ -80,6 +80,8 @@ class OneTimeGrant:
     community_id: str = ""
     # When ``ended_reason`` was set, where known (the creator's revoke): which ending took access away.
     ended_at: int = 0
+    # The tax inside ``amount`` (Checkout's total_details.amount_tax, Stripe Tax): revenue is amount − tax.
+    tax: int = 0
 
     @property
     def given(self) -> bool:
@@ -108,6 +110,7 @@ def merge_grant(stored: OneTimeGrant | None, seen: OneTimeGrant) -> OneTimeGrant
         ended_reason=merge_reason(stored.ended_reason, seen.ended_reason),
         ended_at=stored.ended_at or seen.ended_at,
         amount=stored.amount or seen.amount,
+        tax=stored.tax or seen.tax,
         currency=stored.currency or seen.currency,
         payment_intent=stored.payment_intent or seen.payment_intent,
         dispute=merge_dispute(stored.dispute, seen.dispute),

@@ -68,9 +68,18 @@ class SubscriptionObservation:
     """What one Stripe event said a member's subscription looked like at ``created``.
 
     ``discount``, ``tax_inclusive_rate`` and ``collection_paused`` are optional additions
-    (defaults: none): prices that include tax (Stripe Tax ``tax_behavior=inclusive``) are made net
-    by dividing by ``1 + tax_inclusive_rate`` when the rate is known; exclusive prices are
-    already net. A subscription whose collection is paused counts nowhere, as it gives no access.
+    (defaults: none). A subscription whose collection is paused counts nowhere, as it gives no access.
+
+    Net of tax (Stripe, *Billing metric definitions*: taxes are excluded from MRR): a price with
+    ``tax_behavior=exclusive`` is already net, as Stripe Tax adds the tax on top. One with
+    ``inclusive`` holds the tax, but the price does not say how much (Stripe Tax picks the rate from
+    the customer's address), and ``unspecified`` follows the account's default, so neither can be
+    made net from the price. The source of truth is the subscription's latest paid invoice:
+    ``tax_inclusive_rate`` is the tax its prices included over their net amount
+    (``subtotal / subtotal_excluding_tax − 1``, stripe_events.inclusive_tax_rate), 0 for an
+    exclusive or untaxed one, and the monthly amount is divided by ``1 + rate`` after discounts
+    (1,200 at 20 % → 1,000, which is the invoice's ``total_excluding_tax``). None (no paid invoice
+    seen yet) leaves the price as is.
     """
 
     member_id: str

@@ -9,6 +9,7 @@ subscription items and an invoice names its subscription under
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 from .billing import SubscriptionSnapshot
@@ -87,6 +88,8 @@ class CheckoutCompletion:
     currency: str = ""
     payment_intent: str | None = None
     consent: CheckoutConsent | None = None  # what the member agreed to on the page (completed sessions)
+    # The tax in amount_total (total_details.amount_tax: inclusive and exclusive, Stripe Tax); 0 when none.
+    amount_tax: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class InvoiceFact:
     hosted_invoice_url: str | None
     billing_reason: str | None
     paid_at: int | None = None
+    # The tax included in its prices, as a rate of the net amount (None: the invoice does not say).
+    tax_inclusive_rate: Fraction | None = None
 
 
 def parse_event(raw: Any) -> StripeEvent:
@@ -326,6 +331,7 @@ def checkout_completion(event: StripeEvent) -> CheckoutCompletion:
         currency=str(session.get("currency") or "").lower(),
         payment_intent=_id(session.get("payment_intent")),
         consent=checkout_consent(session, event.created) if gate is not CheckoutGate.FAILED else None,
+        amount_tax=max(_int_or_none(_dict(session.get("total_details")).get("amount_tax")) or 0, 0),
     )
 
 
@@ -384,7 +390,40 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
         hosted_invoice_url=inv.get("hosted_invoice_url") if isinstance(inv.get("hosted_invoice_url"), str) else None,
         billing_reason=inv.get("billing_reason") if isinstance(inv.get("billing_reason"), str) else None,
         paid_at=_int_or_none(transitions.get("paid_at")) if isinstance(transitions, dict) else None,
+        tax_inclusive_rate=inclusive_tax_rate(inv),
     )
+
+
+def inclusive_tax_rate(inv: dict[str, Any]) -> Fraction | None:
+    """The tax an invoice's prices already include, as a rate of their net amount; 0 when they include none.
+
+    A price says whether it includes tax (``tax_behavior``) but not how much: Stripe Tax picks the
+    rate from the customer's address. The invoice says both. Stripe's ``subtotal`` is before exclusive
+    tax and ``subtotal_excluding_tax`` before any tax, item discounts in both (Stripe API, *The Invoice
+    object*), so ``subtotal / subtotal_excluding_tax − 1`` is exactly the included tax's rate: 1,200
+    with 20 % included gives 1,200 / 1,000 − 1 = 1/5; an exclusive or untaxed invoice gives 0.
+    Dividing the price by ``1 + rate`` then gives the invoice's own ``total_excluding_tax``.
+    Older payloads without ``subtotal_excluding_tax`` are read from their inclusive tax amounts
+    (``total_taxes`` with ``tax_behavior=inclusive``, or ``total_tax_amounts`` with ``inclusive``).
+    None when there is nothing to go by (a zero invoice, no tax fields): the price then stands as is.
+    """
+    subtotal = _int_or_none(inv.get("subtotal"))
+    if subtotal is None or subtotal <= 0:
+        return None
+    excluding = _int_or_none(inv.get("subtotal_excluding_tax"))
+    if excluding is not None:
+        return Fraction(subtotal, excluding) - 1 if 0 < excluding <= subtotal else None
+    taxes = inv.get("total_taxes")
+    if isinstance(taxes, list):
+        included = [_int_or_none(t.get("amount")) for t in taxes
+                    if isinstance(t, dict) and t.get("tax_behavior") == "inclusive"]
+    else:
+        amounts = inv.get("total_tax_amounts")
+        if not isinstance(amounts, list):
+            return None
+        included = [_int_or_none(t.get("amount")) for t in amounts if isinstance(t, dict) and t.get("inclusive") is True]
+    tax = sum(a for a in included if a is not None and a > 0)
+    return Fraction(tax, subtotal - tax) if tax < subtotal else None
 
 
 def invoice_subscription_id(inv: dict[str, Any]) -> str | None:

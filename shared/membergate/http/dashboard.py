@@ -383,7 +383,8 @@ def render_dashboard(
     banner = f"<p class=demo data-demo=1>{escape(t['demo'])}</p>" if demo else ""
     page = dash.member_page(stores, now, cursor=cursor, filters=filters or admin.MemberFilters())
     sections = [
-        _headline(t, current),
+        # Stripe Tax on a plan: say the money figures leave its tax out (docs/kpis.md, "Tax").
+        _headline(t, current, net_of_tax=any(p.checkout.automatic_tax for p in plans)),
         _problems(t, lang, dash.problems(stores, now, problem_sources), {c.id: c.name for c in communities}),
         _mrr_chart(t, view),
         _states(t, current),
@@ -398,10 +399,11 @@ def render_dashboard(
     return _page(lang, t["title"], header + banner + "<main>" + "".join(sections) + "</main>")
 
 
-def _headline(t: Texts, k: dict) -> str:
+def _headline(t: Texts, k: dict, *, net_of_tax: bool = False) -> str:
     items = []
+    mrr = t["mrr_net"] if net_of_tax else t["mrr"]
     for currency, amount in sorted(k["mrr"].items()):
-        items.append(f"<div class=kpi><small>{t['mrr']}</small><b data-kpi='mrr-{escape(currency)}' "
+        items.append(f"<div class=kpi><small>{mrr}</small><b data-kpi='mrr-{escape(currency)}' "
                      f"data-value={int(amount)}>{escape(format_amount(amount, currency))}</b>"
                      f"<small>{t['arr']} {escape(format_amount(k['arr'][currency], currency))}</small></div>")
     if not items:
@@ -413,7 +415,8 @@ def _headline(t: Texts, k: dict) -> str:
         items.append(f"<div class=kpi><small>{t['arpu']} / {t['ltv']}</small><b>{escape(format_amount(value, currency))}</b>"
                      f"<small>{escape(format_amount(ltv, currency) if ltv is not None else '–')}</small></div>")
     period = f"{k['from']} → {k['to']} ({k['time_zone']})"
-    return f"<section class=wide><h2>{escape(period)}</h2><div class=kpis>{''.join(items)}</div></section>"
+    note = f"<p class=note data-net-of-tax=1>{escape(t['net_of_tax'])}</p>" if net_of_tax else ""
+    return f"<section class=wide><h2>{escape(period)}</h2><div class=kpis>{''.join(items)}</div>{note}</section>"
 
 
 def _mrr_chart(t: Texts, view: dash.Overview) -> str:

@@ -482,7 +482,7 @@ class KpisOut(BaseModel):
     trialing_members: int = Field(description="trialing and not paying, at the end of 'to'")
     members_in_grace: int = Field(description="in grace now")
     members_with_access: int = Field(description="with access now")
-    mrr: dict[str, int] = Field(description="monthly recurring revenue per currency at the end of 'to', in minor units")
+    mrr: dict[str, int] = Field(description="monthly recurring revenue per currency at the end of 'to', in minor units, net of tax (docs/kpis.md#tax)")
     as_of: str
     period_start: str = Field(description="'from', YYYY-MM-DD (inclusive)")
     period_end: str = Field(description="'to', YYYY-MM-DD (inclusive)")
@@ -499,8 +499,8 @@ class KpisOut(BaseModel):
     nrr: dict[str, float] = Field(description="end MRR of the members paying at the start / MRR at the start")
     conversion: ConversionOut
     cohorts: list[CohortOut]
-    one_time_revenue: dict[str, int] = Field(description="passes paid in the period, per currency (not in MRR)")
-    lifetime_revenue: dict[str, int] = Field(description="lifetime access paid in the period, per currency (not in MRR)")
+    one_time_revenue: dict[str, int] = Field(description="passes paid in the period, per currency, net of tax (not in MRR)")
+    lifetime_revenue: dict[str, int] = Field(description="lifetime access paid in the period, per currency, net of tax (not in MRR)")
 
 
 class LedgerEntryOut(BaseModel):

@@ -384,10 +384,12 @@ def compute_kpis(stores: Stores, now: int) -> Kpis:
             trialing.add(record.member_id)
             continue
         paying.add(record.member_id)
+        # Net of the tax its prices include, as its latest paid invoice showed (docs/kpis.md, "Tax").
+        net = 1 + (record.tax_inclusive_rate or 0)
         for line in record.latest.lines:
             numerator, denominator = monthly_amount(line)
             if line.currency:
-                mrr[line.currency] += Fraction(numerator, denominator)
+                mrr[line.currency] += Fraction(numerator, denominator) / net
     return Kpis(
         paying_members=len(paying),
         trialing_members=len(trialing),

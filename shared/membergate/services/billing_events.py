@@ -312,6 +312,7 @@ class BillingEventProcessor:
             access_seconds=plan.access_days * 86_400 if plan.access_days else None,
             gate=completion.gate,
             amount=completion.amount_total,
+            tax=min(completion.amount_tax, completion.amount_total),  # one-time revenue is net of it
             currency=completion.currency,
             payment_intent=completion.payment_intent or "",
             consent=completion.consent,
@@ -588,7 +589,9 @@ class BillingEventProcessor:
             paid_at = fact.paid_at if fact.paid_at is not None else event.created
             if state is not None and record is not None and (record.last_paid_at or 0) < paid_at:
                 # A payment after a refunded one gives the grant back (see last_payment_refunded).
-                saved = self.stores.subscriptions.save(replace(record, last_paid_at=paid_at))
+                # The same write keeps the tax its prices include, for MRR net of tax (docs/kpis.md).
+                rate = fact.tax_inclusive_rate if fact.tax_inclusive_rate is not None else record.tax_inclusive_rate
+                saved = self.stores.subscriptions.save(replace(record, last_paid_at=paid_at, tax_inclusive_rate=rate))
                 self._refresh(member.id, now, _with_subscription(state, saved))
         if event.type == "invoice.payment_action_required" and fact.subscription_id:
             record = self.stores.subscriptions.get(member.id, fact.subscription_id)

@@ -35,6 +35,8 @@ def history_from_stores(stores: Stores) -> History:
     Status changes stored before that history existed (``observations``) are added, priced with
     the latest lines as nothing older is known. A subscription whose checkout was never paid
     (failed, or a delayed method still pending) is left out, as it gives no access and no revenue.
+    Every point is counted net of the tax its prices include, at the rate its latest paid invoice
+    showed (``SubscriptionRecord.tax_inclusive_rate``; docs/kpis.md, "Tax").
     """
     grace = {plan.id: plan.grace_seconds for plan in stores.catalog.list_plans()}
     observations: list[SubscriptionObservation] = []
@@ -52,7 +54,8 @@ def one_time_payments(grants: Iterable[OneTimeGrant]) -> Iterator[OneTimePayment
             continue
         if g.ended_reason == "refunded" or g.dispute == "lost":
             continue
-        yield OneTimePayment(g.member_id, g.grant_id, g.paid_at, g.currency, g.amount, g.kind.value)
+        # Net of tax (docs/kpis.md, "Tax"): the tax Checkout collected is not the creator's revenue.
+        yield OneTimePayment(g.member_id, g.grant_id, g.paid_at, g.currency, g.amount - g.tax, g.kind.value)
 
 
 def counts_for_kpis(record: SubscriptionRecord) -> bool:
@@ -79,6 +82,7 @@ def record_observations(record: SubscriptionRecord, grace_seconds: int) -> list[
                 lines=point.lines,
                 event_id=f"{record.subscription_id}@{point.created}:{point.status}",
                 grace_seconds=grace_seconds,
+                tax_inclusive_rate=record.tax_inclusive_rate,
                 collection_paused=point.pause_collection,
             )
         )
@@ -97,6 +101,7 @@ def record_observations(record: SubscriptionRecord, grace_seconds: int) -> list[
                 lines=latest.lines,
                 event_id=f"{record.subscription_id}@{created}:{status}",
                 grace_seconds=grace_seconds,
+                tax_inclusive_rate=record.tax_inclusive_rate,
                 collection_paused=paused,
             )
         )

@@ -233,6 +233,8 @@ class SubscriptionItem(MembershipItem, discriminator="subscription"):
     consent = JSONAttribute(null=True)
     # A tier change scheduled for the period end: {"plan_id", "price_id", "at", "schedule_id", "recorded_at"}
     pending_change = JSONAttribute(null=True)
+    # The tax its prices include, from its latest paid invoice, as an exact "numerator/denominator"
+    tax_inclusive_rate = UnicodeAttribute(null=True)
 
 
 class GrantItem(MembershipItem, discriminator="grant"):
@@ -254,6 +256,7 @@ class GrantItem(MembershipItem, discriminator="grant"):
     consent = JSONAttribute(null=True)  # as SubscriptionItem.consent
     community_id = UnicodeAttribute(null=True)  # only this place of the plan (an undone removal); absent: all
     ended_at = NumberAttribute(null=True)  # when ended_reason was set, where known (a revoke)
+    tax = NumberAttribute(null=True)  # the tax inside amount (Stripe Tax); absent: none
 
 
 class AuditItem(MembershipItem, discriminator="audit"):

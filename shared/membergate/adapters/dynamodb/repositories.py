@@ -6,6 +6,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, fields, replace
+from fractions import Fraction
 from typing import Any
 from datetime import datetime, timezone
 
@@ -564,6 +565,7 @@ class DynamoSubscriptionRepository:
             history=_history_json(record.history, record.latest.lines if record.latest else ()) if record.history else None,
             consent=_consent_json(record.consent),
             pending_change=asdict(record.pending) if record.pending is not None else None,
+            tax_inclusive_rate=str(record.tax_inclusive_rate) if record.tax_inclusive_rate is not None else None,
         )
         if record.version is not None:
             item.version = record.version
@@ -672,6 +674,7 @@ def _record(item: SubscriptionItem) -> SubscriptionRecord:
         history=_history(item.history, latest.lines if latest else ()) if item.history else (),
         consent=_consent(item.consent),
         pending=PendingChange(**item.pending_change) if item.pending_change else None,
+        tax_inclusive_rate=Fraction(item.tax_inclusive_rate) if item.tax_inclusive_rate else None,
     )
 
 
@@ -748,6 +751,7 @@ class DynamoGrantRepository:
             consent=_consent_json(grant.consent),
             community_id=grant.community_id or None,
             ended_at=grant.ended_at or None,
+            tax=grant.tax or None,
             # Bought grants are listed by the KPIs (one-time revenue); given ones are not revenue.
             gsi1pk=None if grant.given else grant_kind_shard(grant.grant_id),
             gsi1sk=None if grant.given else grant.grant_id,
@@ -784,6 +788,7 @@ def _grant(item: GrantItem) -> OneTimeGrant:
         gate=CheckoutGate(item.gate),
         ended_reason=item.ended_reason or "",
         amount=int(item.amount or 0),
+        tax=int(item.tax or 0),
         currency=item.currency or "",
         payment_intent=item.payment_intent or "",
         dispute=item.dispute or "",
