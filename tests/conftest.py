@@ -37,6 +37,71 @@ def _share_botocore_loader() -> None:
 _share_botocore_loader()
 
 
+def _cheapen_botocore_sessions() -> None:
+    """Each new botocore session registers ~130 handlers; two per-handler costs are cached here.
+
+    Registration asks `inspect.getfullargspec` whether each handler takes **kwargs, and each
+    session's event aliaser renames every event name again. Both answers depend only on the handler
+    function and on botocore's constant alias table, so they are computed once per process (about
+    25 ms of CPU per session, and each moto-backed test builds several). Outcomes are unchanged: a
+    handler without **kwargs is still refused, and a session with its own aliases keeps its own cache."""
+    import types
+    import weakref
+
+    from botocore import hooks
+
+    accepts = hooks.accepts_kwargs
+    known: weakref.WeakKeyDictionary[types.FunctionType, object] = weakref.WeakKeyDictionary()
+
+    def cached_accepts_kwargs(func):
+        function = getattr(func, "__func__", func)
+        if not isinstance(function, types.FunctionType):
+            return accepts(func)
+        if function not in known:
+            known[function] = accepts(function)
+        return known[function]
+
+    hooks.accepts_kwargs = cached_accepts_kwargs
+
+    aliased: dict[str, str] = {}
+    init = hooks.EventAliaser.__init__
+
+    def shared_alias_cache(self, event_emitter, event_aliases=None):
+        init(self, event_emitter, event_aliases)
+        # A client's emitter is a copy of its session's, aliases included: equal, not identical.
+        if self._event_aliases == hooks.EVENT_ALIASES:
+            self._alias_name_cache = aliased
+
+    hooks.EventAliaser.__init__ = shared_alias_cache
+
+
+_cheapen_botocore_sessions()
+
+
+def _one_rsa_key_for_moto_symmetric_keys() -> None:
+    """Moto generates a 2048-bit RSA key for every KMS key, symmetric ones too (10-200 ms of CPU).
+
+    Every moto-backed test creates a symmetric key (tests/support/aws.py); moto uses the RSA key only
+    for asymmetric Sign/Verify, which a SYMMETRIC_DEFAULT key refuses. Symmetric keys share one
+    generated key; any other key spec still gets a fresh one."""
+    from moto.kms import models as kms_models
+
+    generate = kms_models.generate_private_key
+    shared: list[object] = []
+
+    def generate_private_key(key_spec):
+        if key_spec != "SYMMETRIC_DEFAULT":
+            return generate(key_spec)
+        if not shared:
+            shared.append(generate(key_spec))
+        return shared[0]
+
+    kms_models.generate_private_key = generate_private_key
+
+
+_one_rsa_key_for_moto_symmetric_keys()
+
+
 import pytest  # noqa: E402 (after the environment above, like every import of the suite)
 
 

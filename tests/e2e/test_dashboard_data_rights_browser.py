@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import ADMIN_TOKEN
 from tests.e2e.test_local_stack import buy_through_the_stack
-from tests.support.browser import click_and_wait, headless_chromium
+from tests.support.browser import click_and_wait, found_now, headless_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +74,7 @@ def test_dashboard_exports_then_erases_a_member_in_a_browser(stack, tmp_path):
         # Then the page shows the pseudonymised member: erased, no Discord account, no erase form left
         assert browser.find_element(By.CSS_SELECTOR, "[data-notice=erased]").is_displayed()
         body = browser.find_element(By.TAG_NAME, "body").text
-        assert user not in body and not browser.find_elements(By.CSS_SELECTOR, "details[data-erase]")
+        assert user not in body and not found_now(browser, By.CSS_SELECTOR, "details[data-erase]")
         browser.save_screenshot(str(SHOTS / "dashboard-7-erased.png"))
     # And the API agrees, and the audit log has the export and the erasure
     after = stack.get(f"/admin/members/{member_id}/export", admin=True).json()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import click_and_wait, headless_chromium
+from tests.support.browser import click_and_wait, found_now, headless_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ def test_member_relinks_discord_from_the_manage_page_in_a_browser(stack, tmp_pat
         browser.get(f"{stack.base_url}/join/{plan_id}?manage=1")
         assert words["connected"] in body() and words["active"] in body()
         assert alice not in body()  # never the raw id
-        assert not browser.find_elements(By.TAG_NAME, "script")
+        assert not found_now(browser, By.TAG_NAME, "script")
         shot("1-manage")
         # And use another Discord account: the consent screen again, where they pick bob
         follow("form.relink[data-platform=discord] button")

@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 import stripe
-import yaml
 
 from infra.local.stripe_sandbox import WsgiStripeHttpClient
 from membergate.adapters.stripe_billing import StripeBillingGateway, checkout_term_params
 from membergate.domain.checkout_terms import checkout_terms
 from membergate.domain.model import CheckoutOptions
 from tests.integration.test_stripe_sandbox import BASE, T0, make_stack, session_params
-from tests.support.specs import missing_spec, specs_dir
+from tests.support.specs import stripe_openapi
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +22,7 @@ ALL_ON = CheckoutOptions(allow_promotion_codes=False, automatic_tax=True, phone_
 
 @lru_cache(maxsize=1)
 def session_create_schema() -> dict[str, Any]:
-    path = specs_dir() / "stripe" / "spec3.yaml"
-    if not path.exists():
-        missing_spec(f"{path} is missing: Checkout parameters cannot be checked against Stripe's spec")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec = yaml.load(path.read_text(), Loader=loader)
+    spec = stripe_openapi("Checkout parameters cannot be checked against Stripe's spec")
     body = spec["paths"]["/v1/checkout/sessions"]["post"]["requestBody"]["content"]
     return body["application/x-www-form-urlencoded"]["schema"]
 

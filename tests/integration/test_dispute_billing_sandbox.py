@@ -9,7 +9,6 @@ from urllib.parse import parse_qsl
 
 import pytest
 import stripe
-import yaml
 
 from infra.local.stripe_sandbox import WsgiStripeHttpClient
 from infra.local.stripe_sandbox.api import parse_form
@@ -24,7 +23,7 @@ from tests.integration.test_checkout_options import spec_violations
 from tests.integration.test_stripe_sandbox import BASE, T0, make_stack, period_end, subscribe
 from tests.support.aws import aws_stack
 from tests.support.fakes import FakeQueue
-from tests.support.specs import missing_spec, specs_dir
+from tests.support.specs import stripe_openapi
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +44,7 @@ class RecordingClient(WsgiStripeHttpClient):
 
 @lru_cache(maxsize=1)
 def subscription_update_schema() -> dict[str, Any]:
-    path = specs_dir() / "stripe" / "spec3.yaml"
-    if not path.exists():
-        missing_spec(f"{path} is missing: subscription update parameters cannot be checked against Stripe's spec")
-    spec = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    spec = stripe_openapi("subscription update parameters cannot be checked against Stripe's spec")
     body = spec["paths"]["/v1/subscriptions/{subscription_exposed_id}"]["post"]["requestBody"]["content"]
     return body["application/x-www-form-urlencoded"]["schema"]
 

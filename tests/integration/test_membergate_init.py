@@ -28,7 +28,7 @@ from membergate.domain.setup import parse_overrides
 from membergate.domain.stripe_events import HANDLED_EVENT_TYPES
 from membergate.services.setup import PARAMETER_NAMES, InitRequest, run_init
 from tests.support.setup_doubles import FAKE_LIVE_KEY, MemoryParameters, RecordingRegistrar
-from tests.support.specs import missing_spec, specs_dir
+from tests.support.specs import stripe_openapi
 
 pytestmark = pytest.mark.integration
 
@@ -423,10 +423,7 @@ def _violations(value, schema: dict, where: str) -> list[str]:
 
 def test_init_requests_follow_stripes_spec(sandbox, ssm) -> None:
     # Given Stripe's OpenAPI spec and a sandbox that records every request init makes
-    spec_path = specs_dir() / "stripe" / "spec3.yaml"
-    if not spec_path.exists():
-        missing_spec(f"{spec_path} is missing: init's Stripe requests cannot be checked")
-    spec = yaml.load(spec_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    spec = stripe_openapi("init's Stripe requests cannot be checked")
     seen: list[tuple[str, str, dict]] = []
 
     def recording(environ, start_response):

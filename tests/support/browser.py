@@ -11,6 +11,7 @@ import pytest
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 DRIVER_CANDIDATES = ("/usr/bin/chromedriver",)
+IMPLICIT_WAIT = 15  # seconds the driver waits for an element to appear (a loaded machine is slow)
 MISSING = (
     "browser tests skipped: Debian's chromium and chromium-driver are not installed here "
     "(`apt-get install chromium chromium-driver`; .ci/run installs them)"
@@ -45,7 +46,7 @@ def headless_chromium(user_data_dir: Path, width: int = 420, height: int = 900) 
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(30)
     # Elements of the page a click leads to are waited for (a loaded machine is slow, not wrong).
-    driver.implicitly_wait(15)
+    driver.implicitly_wait(IMPLICIT_WAIT)
     try:
         yield driver
     finally:
@@ -91,3 +92,16 @@ def click_and_wait(browser: object, target: object, timeout: float = 60) -> None
 
     WebDriverWait(browser, timeout).until(gone)
     wait_ready(browser, timeout)
+
+
+def found_now(browser: object, by: str, selector: str) -> list[object]:
+    """The elements on the loaded page matching ``selector``, without the implicit wait.
+
+    The driver waits up to IMPLICIT_WAIT s for an element to appear (headless_chromium): right for one a click
+    leads to, but an absence check then always costs all of it. The member and dashboard pages
+    are rendered by the server and run no script, so once loaded what is absent stays absent."""
+    browser.implicitly_wait(0)  # type: ignore[attr-defined]
+    try:
+        return list(browser.find_elements(by, selector))  # type: ignore[attr-defined]
+    finally:
+        browser.implicitly_wait(IMPLICIT_WAIT)  # type: ignore[attr-defined]

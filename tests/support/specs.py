@@ -40,3 +40,25 @@ def stripe_fixture(resource: str) -> dict:
     if fixtures is None:
         missing_spec(f"Stripe fixtures not found under {specs_dir()} (set MEMBERGATE_SPECS_DIR)")
     return json.loads(json.dumps(fixtures[resource]))
+
+
+@lru_cache(maxsize=None)
+def _stripe_openapi(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    import yaml
+
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def stripe_openapi(why: str) -> dict:
+    """Stripe's OpenAPI spec (spec3.yaml), parsed once per test process: read-only, callers must not change it.
+
+    The 4 MB YAML takes 2-7 s to parse, and four test modules check requests against it; each parsed
+    it itself. ``why`` says what cannot be checked when it is absent (skip, or fail under CI)."""
+    path = specs_dir() / "stripe" / "spec3.yaml"
+    spec = _stripe_openapi(path)
+    if spec is None:
+        missing_spec(f"{path} is missing: {why}")
+    assert spec is not None
+    return spec
