@@ -66,7 +66,7 @@ def paid_monthly(h: Harness) -> None:
 
 
 def checkout(h: Harness, plan_id: str):
-    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True)
     return start_checkout(request, stores=h.stores, billing=h.billing, now=h.now)
 
 
@@ -271,7 +271,7 @@ def test_checkout_lease_held_elsewhere_too_long_is_a_429_that_says_to_retry():
     h.stores = replace(h.stores, checkout_locks=locks)
     assert locks.acquire("mbr_1", "com_1", "other", h.now, 30)
     waits: list[float] = []
-    request = CheckoutRequest("mbr_1", "pln_vip", None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", "pln_vip", None, "https://m.example/ok", "https://m.example/no", waiver=True)
     # When a checkout starts
     with pytest.raises(ThrottledError, match="another tab"):
         start_checkout(request, stores=h.stores, billing=h.billing, now=h.now, pause=waits.append)

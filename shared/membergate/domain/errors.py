@@ -121,3 +121,13 @@ class SoldOutError(ConflictError):
     """Every seat of a plan is taken (or held by an open checkout)."""
 
     code = "sold_out"
+
+
+class WaiverRequiredError(InvalidRequestError):
+    """A new checkout without the join page's waiver box ticked, on a deployment whose Checkout shows no
+    terms box (no TermsUrl): EU law needs the member's express consent before access starts at once."""
+
+    code = "waiver_required"
+
+    def __init__(self, message: str):
+        super().__init__(message, field="waiver")

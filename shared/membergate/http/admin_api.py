@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from ..domain.consent import CheckoutConsent
+from ..domain.consent import ACCEPTED, CheckoutConsent
 from ..domain.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
@@ -757,7 +757,8 @@ def consent_out(c: CheckoutConsent | None) -> ConsentOut | None:
     if c is None:
         return None
     return ConsentOut(session_id=c.session_id, at=iso(c.at) or "",
-                      terms_of_service="accepted" if c.express else None, text_version=c.text_version or None)
+                      terms_of_service="accepted" if c.terms_of_service == ACCEPTED else None,
+                      text_version=c.text_version or None, waiver="accepted" if c.waiver == ACCEPTED else None)
 
 
 def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
-from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError, SoldOutError
+from ..domain.errors import IdentityRequiredError, InvalidRequestError, MembergateError, NotFoundError, SoldOutError, WaiverRequiredError
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutPolicy, CheckoutRequest, TierSwitch, check_rate, start_checkout
 from ..domain.i18n import SUPPORTED_LOCALES, choose_locale, text
@@ -132,6 +132,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                     price_id=request.price_id,
                     success_url=f"{base}/join/{request.plan_id}?paid=1&session_id={{CHECKOUT_SESSION_ID}}",
                     cancel_url=f"{base}/join/{request.plan_id}",
+                    waiver=request.waiver is True or request.waiver == "on",
                 ),
                 stores=deps.stores,
                 billing=deps.billing,
@@ -146,6 +147,9 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 # In the join page's language (the community's), which the member was just reading.
                 locale = _plan_locale(app, edge.deps().stores, request.plan_id)
                 return html(status, localized_page(locale, "err.sold_out.title", "err.sold_out"), headers)
+            if isinstance(error, WaiverRequiredError):
+                locale = _plan_locale(app, edge.deps().stores, request.plan_id)
+                return html(status, localized_page(locale, "err.waiver.title", "err.waiver"), headers)
             return html(status, message_page(text(_locale(app), "err.checkout.title"), error.message, locale=_locale(app)), headers)
         if isinstance(session, TierSwitch):
             count("TierSwitched")

@@ -500,6 +500,10 @@ class CheckoutIn(_Strict):
     # No member_id: only the browser's session (bound through Discord) decides who checks out.
     plan_id: str = Field(pattern=ID_PATTERN)
     price_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    # The join page's required box (form value "on"): immediate access asked for, the 14-day
+    # withdrawal right given up. Needed for a new checkout when the deployment has no TermsUrl.
+    # JSON callers send true; a ticked HTML checkbox sends "on".
+    waiver: bool | Literal["on"] = False
 
 
 class CheckoutOut(BaseModel):
@@ -588,6 +592,9 @@ class ConsentOut(BaseModel):
         description="accepted: the member ticked the terms box (express consent); null: no box was shown (no TermsUrl)")
     text_version: str | None = Field(
         description="sha256 of the waiver text shown above the pay button, in the member's language; null: none")
+    waiver: Literal["accepted"] | None = Field(
+        default=None,
+        description="accepted: the member ticked the join page's waiver box (no TermsUrl: Stripe shows no terms box)")
 
 
 class ExportSubscriptionOut(BaseModel):
