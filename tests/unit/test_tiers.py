@@ -278,3 +278,19 @@ def test_checkout_lease_held_elsewhere_too_long_is_a_429_that_says_to_retry():
     # Then it waited about six seconds in small steps, made no session, and left the other's lease alone
     assert 5.9 <= sum(waits) <= 6.3 and max(waits) <= 0.2
     assert h.billing.sessions == {} and locks.leases[("mbr_1", "com_1")][0] == "other"
+
+
+def test_founder_seat_stays_taken_after_the_member_switches_away_from_that_tier():
+    # Given a one-seat VIP tier (a founder price) taken by a member who switched onto it from monthly
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    assert checkout(h, "pln_vip") == TierSwitch("sub_1", "pln_monthly", "pln_vip")
+    h.deliver(se.subscription_event(created=T0 + 60, member_id="mbr_1", price_id="price_vip"))
+    # When they switch back to monthly, and Stripe confirms it
+    h.now += 120
+    assert checkout(h, "pln_monthly") == TierSwitch("sub_1", "pln_vip", "pln_monthly")
+    h.deliver(se.subscription_event(created=T0 + 180, member_id="mbr_1", price_id="price_monthly"))
+    # Then the seat stays counted (seats cap how many members can ever buy the tier), so nobody else gets it
+    assert seats.taken("pln_vip") == 1 and seats.holds[("pln_vip", "mbr_1")] == "sub_1"
+    assert seats.take("pln_vip", "mbr_2", 1, h.now) is SeatTake.SOLD_OUT
