@@ -65,7 +65,7 @@ class _Member:
         marker = "data-discord-user='"
         start = landed.text.index(marker) + len(marker)
         self.discord_id = landed.text[start:landed.text.index("'", start)]
-        to_stripe = self.c.post("/checkout", form={"plan_id": plan_id})
+        to_stripe = self.c.post("/checkout", form={"plan_id": plan_id, "waiver": "on"})
         if to_stripe.status != 303:
             raise RuntimeError(f"checkout did not start: {to_stripe.status} {to_stripe.text[:200]}")
         self.pay_url = to_stripe.location

@@ -145,7 +145,7 @@ class Story:
         self.say(f"Discord user {discord_id} bound to a new member, tokens stored encrypted")
 
         self.step("The member pays in Stripe Checkout")
-        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"]}), 303, "start checkout")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"}), 303, "start checkout")
         self.say(f"Checkout Session → {to_stripe.location}")
         paid_at = time.monotonic()
         done = self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
@@ -253,7 +253,7 @@ class Story:
         self.expect(c.get(urlsplit(pay).path), 303, "the bot's pay button")
 
         self.step("The member pays; the bot sends a personal join-request link")
-        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"]}), 303, "start checkout")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"}), 303, "start checkout")
         paid_at = time.monotonic()
         self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
         invite = self.wait_for("the personal invite", lambda: [
@@ -321,7 +321,7 @@ class Story:
         self.expect(c.get(urlsplit(pay).path), 303, "the pay link")
 
         self.step("The member pays; the group's invite link arrives in WhatsApp")
-        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"]}), 303, "start checkout")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"}), 303, "start checkout")
         paid_at = time.monotonic()
         self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
         invite = self.wait_for("the invite link message", lambda: [
@@ -369,7 +369,7 @@ class Story:
         # settled by reading it back from Stripe (docs/state-machine.md). A person never switches
         # within the second their payment went through, so the story does not either.
         time.sleep(1.05 - time.time() % 1)
-        switched = self.expect(c.post("/checkout", form={"plan_id": plus}), 303, "pick Plus on its join page")
+        switched = self.expect(c.post("/checkout", form={"plan_id": plus, "waiver": "on"}), 303, "pick Plus on its join page")
         if "switched=1" not in (switched.location or ""):
             raise StoryFailed(f"picking Plus should switch the subscription, not open a checkout: {switched.location}")
         # Longer than the default: the switch waits behind the welcome DMs and any rate-limit window
@@ -446,7 +446,7 @@ class Story:
         return found.group(1)
 
     def _pay(self, c: Client, plan_id: str) -> None:
-        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan_id}), 303, "start checkout")
+        to_stripe = self.expect(c.post("/checkout", form={"plan_id": plan_id, "waiver": "on"}), 303, "start checkout")
         self.expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
 
     def wa_messages(self, c: Client, phone: str) -> list[dict]:

@@ -95,7 +95,7 @@ def migration_chapter(story: Story, run: int = 0) -> dict[str, Any]:
         browser = Client(c.base_url)
         opened = story.expect(browser.get(urlsplit(links[ids[name]]).path), 302, f"{name} opens the offer link")
         join_page = story.expect(browser.get(opened.location), 200, "the offer's join page")
-        to_stripe = story.expect(browser.post("/checkout", form={"plan_id": plan["id"]}), 303, f"{name} goes to checkout")
+        to_stripe = story.expect(browser.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"}), 303, f"{name} goes to checkout")
         story.expect(browser.post(to_stripe.location, form={"outcome": "card"}), 303, f"{name} pays")
         del join_page
     status = story.wait_for("two members paid", lambda: _status(c, migration["id"], paid=2))

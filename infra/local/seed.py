@@ -49,7 +49,7 @@ def _join(base_url: str, token: str, plan_id: str, username: str) -> str:
     found = re.search(r"data-discord-user='(\d+)'", landed.text)
     if not found:
         raise SeedFailed(f"{username} is not shown as connected")
-    to_stripe = _expect(c.post("/checkout", form={"plan_id": plan_id}), 303, "start checkout")
+    to_stripe = _expect(c.post("/checkout", form={"plan_id": plan_id, "waiver": "on"}), 303, "start checkout")
     _expect(c.post(to_stripe.location, form={"outcome": "card"}), 303, "pay by card")
     member = _expect(c.get(f"/admin/members?discord_user_id={found.group(1)}", admin=True), 200, "member").json()
     if not member["members"]:

@@ -475,6 +475,8 @@ def migrate_create(
     if c.as_json:
         return _emit_json(data)
     out.print(f"migration {data['id']}: offer {data['plan_id']} until {data['deadline']}")
+    if data.get("warning"):
+        out.print(f"warning: {data['warning']}", markup=False)
     out.print(f"next: membergate migrate import {data['id']} members.csv")
 
 

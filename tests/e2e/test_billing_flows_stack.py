@@ -49,7 +49,7 @@ def connect(stack, plan_id: str, username: str) -> Client:
 
 def to_stripe(browser: Client, plan_id: str, price_id: str | None = None) -> str:
     """The join page's pay button (with the price the member ticked): -> the sandbox's pay page."""
-    form = {"plan_id": plan_id, **({"price_id": price_id} if price_id else {})}
+    form = {"plan_id": plan_id, "waiver": "on", **({"price_id": price_id} if price_id else {})}
     reply = browser.post("/checkout", form=form)
     assert reply.status == 303, reply.text
     return reply.location
@@ -189,7 +189,7 @@ def test_second_price_or_currency_chosen_at_checkout_is_the_one_billed_granted_a
     assert after_usd.get("usd", 0) - after_annual.get("usd", 0) == 1300, (after_annual, after_usd)
     assert after_usd.get("eur", 0) == after_annual.get("eur", 0)
     # And a price the plan does not sell is refused with the envelope's field, never bought
-    other = annual.post("/checkout", json_body={"plan_id": plan_id, "price_id": "price_e2e_refund"})
+    other = annual.post("/checkout", json_body={"plan_id": plan_id, "price_id": "price_e2e_refund", "waiver": True})
     assert other.status == 400 and other.json()["error"]["field"] == "price_id", other.text
 
 

@@ -177,9 +177,9 @@ def test_founder_plan_sells_its_last_seat_once_and_an_expired_checkout_puts_it_b
     second, _ = _connect(stack, plan_id, "seat-ben")
     assert "1 place restante" in second.get(f"/join/{plan_id}").text
     # When the first starts checkout, then the second (form, then JSON)
-    to_stripe = first.post("/checkout", form={"plan_id": plan_id})
-    refused_page = second.post("/checkout", form={"plan_id": plan_id})
-    refused_json = second.post("/checkout", json_body={"plan_id": plan_id})
+    to_stripe = first.post("/checkout", form={"plan_id": plan_id, "waiver": "on"})
+    refused_page = second.post("/checkout", form={"plan_id": plan_id, "waiver": "on"})
+    refused_json = second.post("/checkout", json_body={"plan_id": plan_id, "waiver": True})
     # Then the first is sent to Stripe, the second is told it is sold out (page in French, JSON envelope)
     assert to_stripe.status == 303, to_stripe.text
     assert refused_page.status == 409 and "Cette offre est complète" in refused_page.text
@@ -195,4 +195,4 @@ def test_founder_plan_sells_its_last_seat_once_and_an_expired_checkout_puts_it_b
     stack.post("/_local/drain")
     # Then the seat is on sale again and the second member gets a checkout
     assert stack.get(f"/admin/plans/{plan_id}", admin=True).json()["seats_taken"] == 0
-    assert second.post("/checkout", form={"plan_id": plan_id}).status == 303
+    assert second.post("/checkout", form={"plan_id": plan_id, "waiver": "on"}).status == 303

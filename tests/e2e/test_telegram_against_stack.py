@@ -58,7 +58,7 @@ def test_telegram_member_joins_and_a_forwarded_invite_is_refused(stack):
     pay = button["reply_markup"]["inline_keyboard"][0][0]["url"]
     landed = c.get(urlsplit(pay).path)
     assert landed.status == 303 and landed.location.endswith(f"/join/{plan['id']}")
-    to_stripe = c.post("/checkout", form={"plan_id": plan["id"]})
+    to_stripe = c.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"})
     assert to_stripe.status == 303, to_stripe.text
     assert c.post(to_stripe.location, form={"outcome": "card"}).status == 303
 
@@ -105,7 +105,7 @@ def test_telegram_member_removed_when_cancelled_pays_again_and_gets_a_new_invite
     c.get(urlsplit(button["reply_markup"]["inline_keyboard"][0][0]["url"]).path)
 
     def pay_and_join(seen_invites: int) -> str:
-        to_stripe = c.post("/checkout", form={"plan_id": plan["id"]})
+        to_stripe = c.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"})
         assert to_stripe.status == 303, to_stripe.text
         assert c.post(to_stripe.location, form={"outcome": "card"}).status == 303
         invites = wait_for(lambda: [m for m in messages_to(c, user) if "https://t.me/+" in m["text"]][seen_invites:],

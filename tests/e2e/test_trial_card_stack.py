@@ -46,7 +46,7 @@ def _join_with_card(stack, plan_id: str, username: str, card_number: str, mistyp
     params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
     back = browser.post(authorize.path, form={**params, "username": username, "decision": "allow"})
     browser.follow(browser.get(back.location))
-    to_stripe = browser.post("/checkout", form={"plan_id": plan_id})
+    to_stripe = browser.post("/checkout", form={"plan_id": plan_id, "waiver": "on"})
     assert to_stripe.status == 303, to_stripe.text
     for typo in mistyped:
         refused = browser.post(to_stripe.location, form={"outcome": "card", "card_number": typo})

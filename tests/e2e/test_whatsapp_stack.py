@@ -50,7 +50,7 @@ def test_whatsapp_manual_member_joins_down_to_the_creators_removal_task(stack):
     assert landed.status == 303 and landed.location.endswith(f"/join/{plan['id']}")
     page = stack.get(f"/join/{plan['id']}")
     assert page.status == 200 and "action='/checkout'" in page.text and "+33•••344" in page.text
-    to_stripe = stack.post("/checkout", form={"plan_id": plan["id"]})
+    to_stripe = stack.post("/checkout", form={"plan_id": plan["id"], "waiver": "on"})
     assert to_stripe.status == 303, to_stripe.text
     assert stack.post(to_stripe.location, form={"outcome": "card"}).status == 303
     # And gets the group's invite link on WhatsApp

@@ -52,7 +52,7 @@ def test_two_tabs_two_tiers_at_once_leave_one_open_session_and_no_lease_behind()
 
         def tab(plan_id: str) -> None:
             gate.wait()
-            request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no")
+            request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True)
             try:
                 results.append(start_checkout(request, stores=stores, billing=billing, now=T0))
             except Exception as exc:  # noqa: BLE001 - asserted below, never swallowed

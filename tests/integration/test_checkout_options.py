@@ -167,7 +167,7 @@ def test_plan_checkout_options_set_at_creation_patched_and_sent_to_checkout():
             "checkout": {"consent_collection": "none"}})
         # When a member checks out
         cookie = bind_discord(p, plan_id)
-        reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}", cookies=[cookie], headers=FORM)
+        reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}&waiver=on", cookies=[cookie], headers=FORM)
         session_id = reply["headers"]["Location"].rsplit("/", 1)[1]
         session = p.sandbox.session_dict(p.sandbox.sessions[session_id])
         # Then the plan reads back with both options, hostile values are 400, and Checkout got them with the consent text

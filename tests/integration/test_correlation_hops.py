@@ -66,7 +66,7 @@ def test_correlation_id_of_the_paying_webhook_is_on_the_access_message_and_the_d
     # each through the webhook route with its own request id, and the processor ran them
     plan_id = setup_catalog(p)
     cookie = bind_discord(p, plan_id)
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}", cookies=[cookie],
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}&waiver=on", cookies=[cookie],
                    headers={"content-type": "application/x-www-form-urlencoded"})
     p.sandbox.pay(re.search(r"(cs_test_\w+)", reply["headers"]["Location"]).group(1), "card")
     webhook_ids = {f"req-stripe-{n}" for n in range(1, len(p.delivered) + 1)}

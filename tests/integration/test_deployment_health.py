@@ -21,7 +21,7 @@ GUILD, ROLE, PLAN_ROLE = "710000000000000001", "710000000000000002", "7100000000
 
 @pytest.fixture(autouse=True)
 def terms_url(monkeypatch):
-    """A complete deployment links its terms (TermsUrl): Checkout then asks the member's express consent."""
+    """A complete deployment links its terms (TermsUrl): Checkout then has the member accept them."""
     monkeypatch.setenv("TERMS_URL", "https://creator.example/terms")
 
 
@@ -61,8 +61,9 @@ def test_health_all_green_on_a_complete_deployment():
         assert not any("telegram" in n or "whatsapp" in n for n in names)
 
 
-def test_health_without_terms_url_fails_with_the_fix_that_brings_the_consent_box(monkeypatch):
-    # Given a deployment whose TermsUrl is empty (Checkout then shows no terms box to tick)
+def test_health_without_terms_url_fails_with_the_fix_that_links_the_terms_of_sale(monkeypatch):
+    # Given a deployment whose TermsUrl is empty (no terms of sale linked; the join page's own box
+    # collects the waiver)
     monkeypatch.setenv("TERMS_URL", "")
     with aws_stack(HEALTH_SCHEDULES=SCHEDULES):
         create_schedules({"mg-lifecycle": "ENABLED", "mg-reconcile": "ENABLED"})
@@ -71,9 +72,10 @@ def test_health_without_terms_url_fails_with_the_fix_that_brings_the_consent_box
         # Then exactly that fails, saying what to set and why
         failed = failures(body)
         assert status == 200 and body["ok"] is False
-        assert list(failed) == ["checkout asks the member's express consent (TermsUrl is set)"]
-        fix = failed["checkout asks the member's express consent (TermsUrl is set)"]
-        assert fix.startswith("set TermsUrl") and "express consent" in fix and "Stripe Dashboard" in fix
+        assert list(failed) == ["the join page and Checkout link your terms of sale (TermsUrl is set)"]
+        fix = failed["the join page and Checkout link your terms of sale (TermsUrl is set)"]
+        assert fix.startswith("set TermsUrl") and "terms before they buy" in fix and "Stripe Dashboard" in fix
+        assert "join page's own required box" in fix
 
 
 def test_health_missing_and_blank_secret_fail_naming_the_parameter_never_a_value():

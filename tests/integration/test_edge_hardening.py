@@ -90,6 +90,18 @@ def test_body_nested_deep_is_4xx_in_envelope(stack, function, method, path, head
 
 
 @pytest.mark.parametrize("function,method,path,headers", BODY_ROUTES)
+def test_body_with_a_5000_digit_integer_is_400_naming_the_number_as_too_large(stack, function, method, path, headers):
+    # Given valid JSON whose number is longer than Python converts (5,000 digits)
+    body = '{"plan_id": "pln_1", "seats": ' + "7" * 5000 + "}"
+    # When it reaches the route
+    reply = call(function, method, path, body=body, headers={**headers, **JSON_TYPE})
+    # Then 400 in the envelope, saying the number is too large (not that the JSON is invalid)
+    error = envelope(reply)
+    assert reply["statusCode"] == 400 and error["field"] == "body", reply
+    assert "number too large (5000 digits" in error["message"] and "not valid JSON" not in error["message"]
+
+
+@pytest.mark.parametrize("function,method,path,headers", BODY_ROUTES)
 def test_body_nested_just_past_the_limit_is_400_not_a_validator_crash(stack, function, method, path, headers):
     # Given JSON deep enough to strain validators but shallow enough for the parser
     body = '{"name": ' * 500 + "1" + "}" * 500

@@ -64,7 +64,7 @@ def pipeline():
 
 
 def pay(p: Pipeline, cookie: str, plan_id: str, outcome: str = "card") -> str:
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}", cookies=[cookie],
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}&waiver=on", cookies=[cookie],
                    headers={"content-type": "application/x-www-form-urlencoded"})
     assert reply["statusCode"] == 303, reply
     session_id = re.search(r"(cs_test_\w+)", reply["headers"]["Location"]).group(1)
@@ -145,8 +145,8 @@ def test_checkout_json_retry_returns_same_session_and_errors_are_clear(pipeline)
     p = pipeline
     plan_id = setup_catalog(p)
     cookie = bind_discord(p, plan_id)
-    first = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, cookies=[cookie])
-    again = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, cookies=[cookie])
+    first = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, cookies=[cookie])
+    again = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, cookies=[cookie])
     assert first["statusCode"] == again["statusCode"] == 201
     assert json.loads(first["body"]) == json.loads(again["body"])
     assert set(json.loads(first["body"])) == {"checkout_url", "session_id"}
@@ -180,7 +180,7 @@ def test_checkout_member_id_in_body_is_refused_whether_or_not_it_exists(pipeline
 def test_checkout_without_bound_identity_is_refused(pipeline):
     p = pipeline
     plan_id = setup_catalog(p)
-    reply = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id})
+    reply = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True})
     assert reply["statusCode"] == 409
     assert json.loads(reply["body"])["error"]["code"] == "identity_required"
 
@@ -188,11 +188,11 @@ def test_checkout_without_bound_identity_is_refused(pipeline):
 def test_checkout_throttled_per_client(pipeline):
     p = pipeline
     plan_id = setup_catalog(p)
-    statuses = [p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, source_ip="198.51.100.9")["statusCode"]
+    statuses = [p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, source_ip="198.51.100.9")["statusCode"]
                 for _ in range(12)]
     assert statuses[:10] == [409] * 10
     assert statuses[10:] == [429, 429]
-    other = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, source_ip="198.51.100.10")
+    other = p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, source_ip="198.51.100.10")
     assert other["statusCode"] == 409
 
 
@@ -331,7 +331,7 @@ def test_billing_portal_throttled_per_client_apart_from_checkout(pipeline):
     plan_id = setup_catalog(p)
     # Given a client that used up its checkout allowance
     for _ in range(11):
-        p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, source_ip="198.51.100.9")
+        p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, source_ip="198.51.100.9")
     # When it then asks for billing portals
     statuses = [p.call("start_checkout", "POST", "/billing/portal", body={}, source_ip="198.51.100.9")["statusCode"]
                 for _ in range(12)]

@@ -539,3 +539,23 @@ def test_create_with_a_regular_plan_that_is_unknown_or_the_offer_itself_is_400_n
         # Then each is a 400 naming regular_plan_id
         for status, reply in (unknown, itself, crlf):
             assert status == 400 and reply["error"]["field"] in ("regular_plan_id", "body.regular_plan_id"), reply
+
+
+@pytest.mark.parametrize(("on_revoke", "warned"), [("kick", True), ("remove_role", False)])
+def test_create_migration_on_a_kicking_discord_community_answers_a_warning_with_the_fix(on_revoke, warned):
+    with stack_at():
+        # Given a Discord community whose removals kick (or only take the role)
+        _, community = call("POST", "/admin/communities", {"platform": "discord", "name": "Kick Club", "guild_id": "1",
+                                                           "role_id": "2", "on_revoke": on_revoke})
+        _, plan = call("POST", "/admin/plans", {"name": "Founder", "stripe_price_ids": ["price_founder"],
+                                                "grants": [{"community_id": community["id"]}]})
+        # When the creator creates a migration of it
+        status, body = call("POST", "/admin/migrations", {"community_id": community["id"], "plan_id": plan["id"],
+                                                          "deadline": DEADLINE})
+        # Then it is created; only the kicking one warns that non-payers leave the whole server, with the fix
+        assert status == 201, body
+        if warned:
+            assert "removed from the whole Discord server" in body["warning"]
+            assert f"PATCH /admin/communities/{community['id']}" in body["warning"] and "remove_role" in body["warning"]
+        else:
+            assert body["warning"] is None

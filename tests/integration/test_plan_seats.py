@@ -39,7 +39,7 @@ def _members(count: int) -> list[str]:
 
 
 def _checkout(member_id: str, plan_id: str, billing: FakeBilling):
-    request = CheckoutRequest(member_id, plan_id, None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest(member_id, plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True)
     return start_checkout(request, stores=bootstrap.admin().stores, billing=billing, now=T0)
 
 
@@ -149,9 +149,9 @@ def test_seat_held_by_a_checkout_that_died_before_its_session_goes_back_on_sale_
         billing = FakeBilling()
         # When another member tries at once, then once no request can still be making that session
         with pytest.raises(SoldOutError):
-            start_checkout(CheckoutRequest(waiting, plan_id, None, "https://m.example/ok", "https://m.example/no"),
+            start_checkout(CheckoutRequest(waiting, plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True),
                            stores=bootstrap.admin().stores, billing=billing, now=T0 + 60)
-        later = start_checkout(CheckoutRequest(waiting, plan_id, None, "https://m.example/ok", "https://m.example/no"),
+        later = start_checkout(CheckoutRequest(waiting, plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True),
                                stores=bootstrap.admin().stores, billing=billing, now=T0 + STALE_HOLD_SECONDS)
         # Then the first try is sold out, the later one gets the seat, and the plan still counts one seat taken
         assert later.id and len(billing.sessions) == 1

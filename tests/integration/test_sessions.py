@@ -61,7 +61,7 @@ def test_session_fixation_planted_cookie_no_longer_opens_the_victims_billing_por
     assert victim != planted
     stolen = portal(p, planted)
     assert stolen["statusCode"] == 409 and json.loads(stolen["body"])["error"]["code"] == "identity_required"
-    assert p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, cookies=[planted])["statusCode"] == 409
+    assert p.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, cookies=[planted])["statusCode"] == 409
     # And the victim's own session does
     assert portal(p, victim)["statusCode"] == 201
 

@@ -80,7 +80,7 @@ def bind_and_pay(p: Pipeline, telegram: FakeTelegramTransport, plan_id: str) -> 
     assert opened["statusCode"] == 303, opened
     assert opened["headers"]["Location"] == f"{PUBLIC}/join/{plan_id}"
     cookie = opened["cookies"][0].split(";")[0]
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}", cookies=[cookie],
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={plan_id}&waiver=on", cookies=[cookie],
                    headers={"content-type": "application/x-www-form-urlencoded"})
     assert reply["statusCode"] == 303, reply
     p.sandbox.pay(re.search(r"(cs_test_\w+)", reply["headers"]["Location"]).group(1), "card")

@@ -79,7 +79,7 @@ def test_manage_page_lists_the_other_tier_and_its_button_switches_the_same_subsc
     assert f"action='/checkout' class=switch><input type=hidden name=plan_id value='{vip}'>" in tiers
     assert "name=price_id value='price_tier_vip'" in tiers
     # When they press the button (the form's fields, with the page's session cookie)
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_tier_vip",
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_tier_vip&waiver=on",
                    cookies=[cookie], headers=FORM)
     p.pump()
     # Then the same subscription now bills VIP, no second one exists, and the member is on VIP
@@ -114,7 +114,7 @@ def test_manage_page_shows_a_sold_out_tier_without_a_button_and_the_post_is_refu
     assert seats is not None and seats.take(vip, "mbr_someone", 1, p.clock.now()) is SeatTake.TAKEN
     # When they open the manage page, and post the switch anyway (a stale page)
     body = p.call("join", "GET", f"/join/{basic}?manage=1", cookies=[cookie])["body"]
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&waiver=on", cookies=[cookie], headers=FORM)
     # Then VIP is listed as sold out with no form, the post is a 409 page, and the subscription is unchanged
     tiers = body.split("<ul class=tiers>")[1].split("</ul>")[0]
     assert "class=sold-out" in tiers and "This offer is sold out" in tiers and "/checkout" not in tiers
@@ -258,7 +258,7 @@ def test_switch_onto_a_seats_tier_counts_one_seat_held_by_the_subscription(pipel
     sub_id = subscription_of(p)
     p.advance(60)
     # When they switch to VIP from their manage page
-    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}", cookies=[cookie], headers=FORM)
+    reply = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&waiver=on", cookies=[cookie], headers=FORM)
     p.pump()
     # Then one seat is taken, and a day later (long past a stale hold's fifteen minutes) it still is
     assert reply["statusCode"] == 303, reply
@@ -331,7 +331,7 @@ def test_switch_to_a_tier_without_the_subscriptions_currency_is_409_with_what_to
     message = refused["body"]["error"]["message"]
     assert "Gold has no EUR price" in message and f"PATCH /admin/plans/{gold}" in message
     # When the member picks VIP's USD price on their manage page
-    member = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_usd",
+    member = p.call("start_checkout", "POST", "/checkout", body=f"plan_id={vip}&price_id=price_cur_vip_usd&waiver=on",
                     cookies=[cookie], headers=FORM)
     # Then it is refused the same way (a page or the envelope, never a Stripe error), naming a price that fits
     assert member["statusCode"] == 409, member

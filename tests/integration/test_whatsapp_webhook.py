@@ -155,7 +155,7 @@ def test_whatsapp_code_binds_the_first_phone_once_and_the_reply_leads_to_checkou
     page = wa.call("join", "GET", f"/join/{plan_id}", cookies=[cookie])
     assert page["statusCode"] == 200 and "action='/checkout'" in page["body"], page
     assert "+33•••678" in page["body"] and PHONE not in page["body"].replace(f"data-whatsapp-phone='{PHONE}'", "")
-    checkout = wa.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id}, cookies=[cookie])
+    checkout = wa.call("start_checkout", "POST", "/checkout", body={"plan_id": plan_id, "waiver": True}, cookies=[cookie])
     assert checkout["statusCode"] == 201, checkout
     assert json.loads(checkout["body"])["checkout_url"]
     # And the pay link works once

@@ -46,7 +46,7 @@ def test_start_checkout_sends_the_plans_options_and_the_deployments_policy():
                                                                phone_number_collection=True)))
     h.member()
     # When the member starts a checkout on a deployment with Stripe Tax and terms
-    request = CheckoutRequest("mbr_1", "pln_opts", None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", "pln_opts", None, "https://m.example/ok", "https://m.example/no", waiver=True)
     start_checkout(request, stores=h.stores, billing=h.billing, now=h.now,
                    policy=CheckoutPolicy(stripe_tax=True, terms_url="https://c.example/cgv"))
     # Then Checkout is asked for exactly that, in the community's language

@@ -55,10 +55,24 @@ def test_load_json_too_deep_is_400_never_recursion_error(text):
         load_json(text)
 
 
-@pytest.mark.parametrize("text", ["{oops", "1" * 5000, "", "\ufeff{}"])
+@pytest.mark.parametrize("text", ["{oops", "", "\ufeff{}"])
 def test_load_json_invalid_is_400(text):
     with pytest.raises(InvalidRequestError, match="not valid JSON"):
         load_json(text)
+
+
+@pytest.mark.parametrize("text", ["1" * 5000, '{"seats": -' + "9" * 101 + "}", "[" + "7" * 4301 + "]"])
+def test_load_json_integer_too_long_is_400_naming_the_number_as_too_large(text):
+    # Given valid JSON holding an integer of more than 100 digits; When it is loaded; Then 400 saying so
+    with pytest.raises(InvalidRequestError, match=r"number too large \(\d+ digits; at most 100\)") as raised:
+        load_json(text)
+    assert raised.value.field == "body" and "not valid JSON" not in raised.value.message
+
+
+def test_load_json_integer_of_100_digits_and_long_floats_still_load():
+    # Given the longest integer allowed and a float literal with many digits; When loaded; Then both parse
+    assert load_json("9" * 100) == int("9" * 100)
+    assert load_json("1." + "5" * 400) == pytest.approx(1.5555555555)
 
 
 def test_json_depth_counts_containers_iteratively():

@@ -234,3 +234,17 @@ def test_cli_extend_shorten_is_sent_only_when_asked():
     # Then only the second request asks to move the deadline earlier
     assert plain.exit_code == 0 and shorter.exit_code == 0, shorter.output
     assert [b["shorten"] for b in api.bodies] == [False, True]
+
+
+def test_cli_migrate_create_prints_the_apis_warning():
+    # Given an API answering the creation with a warning (a Discord community whose removals kick)
+    reply = {"id": "mig_1", "plan_id": "pln_1", "deadline": "2027-02-01T00:00:00Z",
+             "warning": "Club removes members by kicking them: [use] on_revoke remove_role"}
+    api = ScriptedExtendApi([reply])
+    with api.serving() as url:
+        # When the creator runs migrate create
+        result = runner.invoke(cli_app, ["--url", url, "--token", "t", "migrate", "create", "--community", "com_1",
+                                         "--plan", "pln_1", "--deadline", "2027-02-01"])
+    # Then the warning is printed as is (no markup eaten), after the migration's line
+    assert result.exit_code == 0, result.output
+    assert "warning: Club removes members by kicking them: [use] on_revoke remove_role" in result.output

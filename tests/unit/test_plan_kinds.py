@@ -135,7 +135,7 @@ def test_payment_session_without_a_membergate_plan_is_ignored_with_the_reason():
 
 
 def checkout(h: Harness, plan_id: str):
-    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True)
     return start_checkout(request, stores=h.stores, billing=h.billing, now=h.now)
 
 

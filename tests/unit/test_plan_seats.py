@@ -73,7 +73,7 @@ def test_checkout_of_a_sold_out_plan_is_refused_and_creates_no_session():
     billing = FakeBilling()
     # When the member starts checkout
     with pytest.raises(SoldOutError) as refused:
-        start_checkout(CheckoutRequest(member, "pln_1", None, "https://m/ok", "https://m/no"), stores=stores,
+        start_checkout(CheckoutRequest(member, "pln_1", None, "https://m/ok", "https://m/no", waiver=True), stores=stores,
                        billing=billing, now=T0)
     # Then it is sold_out, no customer nor session was created at Stripe
     assert refused.value.code == "sold_out"

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 
 def _checkout(h: Harness):
-    request = CheckoutRequest("mbr_1", "pln_monthly", None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", "pln_monthly", None, "https://m.example/ok", "https://m.example/no", waiver=True)
     return start_checkout(request, stores=h.stores, billing=h.billing, now=h.now)
 
 

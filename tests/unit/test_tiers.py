@@ -67,7 +67,7 @@ def paid_monthly(h: Harness) -> None:
 
 
 def checkout(h: Harness, plan_id: str):
-    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", plan_id, None, "https://m.example/ok", "https://m.example/no", waiver=True)
     return start_checkout(request, stores=h.stores, billing=h.billing, now=h.now)
 
 
@@ -272,7 +272,7 @@ def test_checkout_lease_held_elsewhere_too_long_is_a_429_that_says_to_retry():
     h.stores = replace(h.stores, checkout_locks=locks)
     assert locks.acquire("mbr_1", "com_1", "other", h.now, 30)
     waits: list[float] = []
-    request = CheckoutRequest("mbr_1", "pln_vip", None, "https://m.example/ok", "https://m.example/no")
+    request = CheckoutRequest("mbr_1", "pln_vip", None, "https://m.example/ok", "https://m.example/no", waiver=True)
     # When a checkout starts
     with pytest.raises(ThrottledError, match="another tab"):
         start_checkout(request, stores=h.stores, billing=h.billing, now=h.now, pause=waits.append)
@@ -294,3 +294,19 @@ def test_switch_tier_while_the_payment_settles_points_to_a_route_that_exists():
     assert "GET /admin/members?member_id=mbr_1" in refused.value.message
     assert "membergate member mbr_1" in refused.value.message
     assert "GET /admin/members/mbr_1" not in refused.value.message
+
+
+def test_founder_seat_stays_taken_after_the_member_switches_away_from_that_tier():
+    # Given a one-seat VIP tier (a founder price) taken by a member who switched onto it from monthly
+    h = Harness()
+    paid_monthly(h)
+    seats = with_seats(h, "pln_vip", 1)
+    assert checkout(h, "pln_vip") == TierSwitch("sub_1", "pln_monthly", "pln_vip")
+    h.deliver(se.subscription_event(created=T0 + 60, member_id="mbr_1", price_id="price_vip"))
+    # When they switch back to monthly, and Stripe confirms it
+    h.now += 120
+    assert checkout(h, "pln_monthly") == TierSwitch("sub_1", "pln_vip", "pln_monthly")
+    h.deliver(se.subscription_event(created=T0 + 180, member_id="mbr_1", price_id="price_monthly"))
+    # Then the seat stays counted (seats cap how many members can ever buy the tier), so nobody else gets it
+    assert seats.taken("pln_vip") == 1 and seats.holds[("pln_vip", "mbr_1")] == "sub_1"
+    assert seats.take("pln_vip", "mbr_2", 1, h.now) is SeatTake.SOLD_OUT

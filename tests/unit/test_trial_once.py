@@ -59,7 +59,7 @@ def _trial_plan(used_keys: list[str] = ()):
 
 def _checkout(stores) -> dict:
     billing = FakeBilling()
-    start_checkout(CheckoutRequest("mbr_1", "pln_1", None, "https://m/ok", "https://m/no"), stores=stores,
+    start_checkout(CheckoutRequest("mbr_1", "pln_1", None, "https://m/ok", "https://m/no", waiver=True), stores=stores,
                    billing=billing, now=T0)
     (params,) = billing.session_params.values()
     return params

@@ -12,6 +12,7 @@ from ..domain.stripe_events import MEMBER_METADATA_KEY, PLAN_METADATA_KEY, custo
 from ..domain.billing import PriceInfo, SubscriptionSnapshot
 from ..domain.reconcile import StripeEvent, StripeSubscription
 from ..domain.checkout_terms import CheckoutTerms
+from ..domain.consent import ACCEPTED, WAIVER_METADATA_KEY
 from ..ports import CheckoutSession, PaidInvoice, ScheduledChange
 
 
@@ -62,6 +63,8 @@ class StripeBillingGateway:
         trial_days: int | None = None,
     ) -> CheckoutSession:
         metadata = {MEMBER_METADATA_KEY: member_id, PLAN_METADATA_KEY: plan_id}
+        # The session's own metadata only: the completed event carries it to the recorded consent.
+        session_metadata = {**metadata, WAIVER_METADATA_KEY: ACCEPTED} if terms is not None and terms.page_waiver else metadata
         params: dict[str, Any] = {
             "mode": mode,
             "customer": customer_id,
@@ -70,7 +73,7 @@ class StripeBillingGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
             "expires_at": expires_at,
-            "metadata": metadata,
+            "metadata": session_metadata,
             "allow_promotion_codes": True,
         }
         if mode == "subscription":

@@ -25,6 +25,9 @@ class CheckoutTerms:
     # and acknowledges losing the 14-day withdrawal right (French Code de la consommation L221-28).
     submit_message: str
     locale: str  # Checkout's language: the community's
+    # No terms box at Stripe (no TermsUrl): the join page's required waiver box was ticked instead,
+    # and the session says so in its metadata, so the consent is recorded with the payment.
+    page_waiver: bool = False
 
 
 def checkout_terms(
@@ -37,7 +40,8 @@ def checkout_terms(
     privacy_url: str = "",
 ) -> CheckoutTerms:
     """The parameters for one checkout. Stripe Tax only where the deployment enabled it (the plan asks,
-    the deployment allows); the terms checkbox only when the deployment has terms to accept."""
+    the deployment allows); Stripe's terms checkbox when the deployment has terms to accept, else the
+    join page's waiver box (which start_checkout requires ticked)."""
     message = text(locale, "checkout.waiver").format(place=" ".join(place.split())[:100])
     legal = [text(locale, key).format(url=url) for key, url in (("checkout.terms", terms_url),
                                                                   ("checkout.privacy", privacy_url)) if url]
@@ -48,6 +52,7 @@ def checkout_terms(
         automatic_tax=options.automatic_tax and stripe_tax,
         phone_number_collection=options.phone_number_collection,
         terms_of_service=bool(terms_url),
+        page_waiver=not terms_url,
         submit_message=message[:CUSTOM_TEXT_LIMIT],
         locale=locale,
     )

@@ -9,6 +9,9 @@ from typing import Any
 
 # Stripe's ``consent.terms_of_service`` once the member ticked the box (the only value it takes).
 ACCEPTED = "accepted"
+# Session metadata saying the member ticked the join page's waiver box (deployments without TermsUrl,
+# where Stripe cannot show a terms box): set only on sessions the box was ticked for.
+WAIVER_METADATA_KEY = "membergate_waiver"
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,14 @@ class CheckoutConsent:
     # "sha256:<16 hex>" of the text shown above the pay button (custom_text.submit.message), the
     # waiver's wording in the member's language; "" when none was shown.
     text_version: str = ""
+    # "accepted": the member ticked the join page's waiver box before the session was made (no
+    # TermsUrl, so Stripe showed no terms box); "" otherwise.
+    waiver: str = ""
 
     @property
     def express(self) -> bool:
         """The member ticked a box: a recorded, express consent (the text alone is not one)."""
-        return self.terms_of_service == ACCEPTED
+        return self.terms_of_service == ACCEPTED or self.waiver == ACCEPTED
 
 
 def text_version(message: str) -> str:
@@ -39,14 +45,16 @@ def _dict(value: Any) -> Mapping[str, Any]:
 
 
 def checkout_consent(session: Mapping[str, Any], at: int) -> CheckoutConsent:
-    """Read from a Checkout Session object (``consent``, ``custom_text``), as in Stripe's spec."""
+    """Read from a Checkout Session object (``consent``, ``custom_text``, our ``metadata``), as in Stripe's spec."""
     terms = _dict(session.get("consent")).get("terms_of_service")
+    waiver = _dict(session.get("metadata")).get(WAIVER_METADATA_KEY)
     message = _dict(_dict(session.get("custom_text")).get("submit")).get("message")
     return CheckoutConsent(
         session_id=str(session.get("id") or ""),
         at=at,
         terms_of_service=ACCEPTED if terms == ACCEPTED else "",
         text_version=text_version(message) if isinstance(message, str) else "",
+        waiver=ACCEPTED if waiver == ACCEPTED else "",
     )
 
 
@@ -55,4 +63,4 @@ def keep_consent(stored: CheckoutConsent | None, seen: CheckoutConsent | None) -
     of two at once the accepted one, then the earlier, so any order gives the same result."""
     if stored is None or seen is None:
         return stored or seen
-    return min(stored, seen, key=lambda c: (not c.express, c.at, c.session_id, c.text_version))
+    return min(stored, seen, key=lambda c: (not c.express, c.at, c.session_id, c.text_version, c.waiver))

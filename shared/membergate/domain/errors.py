@@ -152,3 +152,13 @@ class PaymentSettlingError(ConflictError):
     """A payment for this offer is still being confirmed (SEPA, 3-D Secure): a switch waits for it."""
 
     code = "payment_settling"
+
+
+class WaiverRequiredError(InvalidRequestError):
+    """A new checkout without the join page's waiver box ticked, on a deployment whose Checkout shows no
+    terms box (no TermsUrl): EU law needs the member's express consent before access starts at once."""
+
+    code = "waiver_required"
+
+    def __init__(self, message: str):
+        super().__init__(message, field="waiver")

@@ -759,3 +759,16 @@ FR.update({
     "page.pending_switch": "Ta formule passe à {plan} le {date}. D'ici là, tu gardes {current}, que tu as déjà payée.",
     "page.keep_tier": "Garder {current}",
 })
+# The join page's waiver box: the member's express consent when Checkout shows no terms box (no TermsUrl).
+EN.update({
+    "page.waiver_box": "I ask for immediate access and I give up my 14-day right of withdrawal once access has started.",
+    "err.waiver.title": "One box to tick first",
+    "err.waiver": "Your access starts as soon as you pay, so we need your agreement first: go back, tick the box "
+    "above the pay button, then press it again.",
+})
+FR.update({
+    "page.waiver_box": "Je demande l'accès immédiat et je renonce à mon droit de rétractation de 14 jours dès que l'accès a commencé.",
+    "err.waiver.title": "Une case à cocher d'abord",
+    "err.waiver": "Ton accès commence dès le paiement, on a donc besoin de ton accord avant : reviens en arrière, coche "
+    "la case au-dessus du bouton de paiement, puis appuie dessus à nouveau.",
+})

@@ -17,7 +17,7 @@ from .errors import InvalidRequestError
 from .grants import OneTimeGrant
 from .i18n import text
 from .messages import price_label
-from .model import CheckoutGate, Platform, PlanKind
+from .model import CheckoutGate, Community, OnRevoke, Platform, PlanKind
 from .whatsapp import normalise_phone
 
 SOURCE_MIGRATION = "migration"
@@ -265,3 +265,16 @@ def reached(outcomes: list[tuple[str, str]], posted: bool) -> str:
     if any(status == "sent" for status, _ in outcomes):
         return REACHED_EMAIL
     return REACHED_POST if posted else REACHED_NONE
+
+
+def kick_warning(community: Community) -> str | None:
+    """What a migration of a Discord community whose removals kick does at the deadline, with the fix;
+    None when removals only take roles (or the platform has no roles to keep)."""
+    if community.platform is not Platform.DISCORD or community.on_revoke is not OnRevoke.KICK:
+        return None
+    return (
+        f"{community.name} removes members by kicking them: at the deadline every imported member who has not "
+        "paid is removed from the whole Discord server, not only from the paid channels. To keep them in the "
+        f"server without the paid role, switch to a role mode first: PATCH /admin/communities/{community.id} "
+        'with {"on_revoke": "remove_role"}'
+    )

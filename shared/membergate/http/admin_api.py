@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from ..domain.consent import CheckoutConsent
+from ..domain.consent import ACCEPTED, CheckoutConsent
 from ..domain.errors import InvalidRequestError, NotFoundError, UnauthorizedError
 from ..domain.links import Links
 from ..domain.model import AccessRecord, Community, Entitlement, Member, MessageRecord, Plan, Platform
@@ -33,6 +33,7 @@ from .admin_tiers import add_tier_routes
 from .admin_migrations import add_migration_routes, document_import, is_import
 from .resolver import iso, make_resolver
 from .schemas import (
+    ReasonIn,
     HealthCheckOut,
     HealthOut,
     AccessOut,
@@ -166,9 +167,12 @@ def build_admin_app(
         body: Annotated[CommunityIn | TelegramCommunityIn | WhatsAppCommunityIn, Body(discriminator="platform")],
     ) -> Response[CommunityOut]:
         if isinstance(body, WhatsAppCommunityIn):
-            community = admin.create_whatsapp_community(stores_factory(), now=now(), **body.model_dump(exclude={"platform"}))
+            stores = stores_factory()
+            community = admin.create_whatsapp_community(stores, now=now(), **body.model_dump(exclude={"platform", "reason"}))
+            controls.audit(stores, actor=actor(app), action="community.create", target=community.id, now=now(),
+                           reason=body.reason or "", detail={"platform": community.platform.value})
             return Response(201, "application/json", community_out(community))
-        values = body.model_dump()
+        values = body.model_dump(exclude={"reason"})
         if isinstance(body, TelegramCommunityIn):
             # No roles on Telegram: access is being in the chat, and ending it takes the member out.
             values = {"platform": "telegram", "name": body.name, "external_id": values.pop("chat_id"),
@@ -178,6 +182,7 @@ def build_admin_app(
             stores, now=now(), connectors=connectors() if preflight_on_register() else None, **values
         )
         controls.audit(stores, actor=actor(app), action="community.create", target=community.id, now=now(),
+                       reason=body.reason or "",
                        detail={"platform": community.platform.value, "external_id": community.external_id})
         return Response(201, "application/json", community_out(community))
 
@@ -252,7 +257,7 @@ def build_admin_app(
             prices=price_reader(),
         )
         controls.audit(stores, actor=actor(app), action="plan.create", target=plan.id, now=now(),
-                       detail={"kind": plan.kind.value, "name": plan.name, "downgrade": plan.downgrade})
+                       reason=body.reason or "", detail={"kind": plan.kind.value, "name": plan.name, "downgrade": plan.downgrade})
         return Response(201, "application/json", plan_out(plan, public_base_url(app), _seats_taken(stores, plan)))
 
     @app.get("/admin/plans")
@@ -273,18 +278,19 @@ def build_admin_app(
     def patch_community(community_id: str, body: CommunityPatch) -> CommunityOut:
         require_id(community_id, "community_id")
         stores = stores_factory()
-        changes = body.model_dump()
+        changes = body.model_dump(exclude={"reason"})
         updated = admin.update_community(stores, community_id, **changes)
         controls.audit(stores, actor=actor(app), action="community.update", target=community_id, now=now(),
-                       detail={k: str(v) for k, v in changes.items() if v is not None})
+                       reason=body.reason or "", detail={k: str(v) for k, v in changes.items() if v is not None})
         return community_out(updated)
 
     @app.post("/admin/communities/<community_id>/archive")
-    def archive_community(community_id: str) -> CommunityOut:
+    def archive_community(community_id: str, body: ReasonIn | None = None) -> CommunityOut:
         require_id(community_id, "community_id")
         stores = stores_factory()
         archived = admin.archive_community(stores, community_id, now())
-        controls.audit(stores, actor=actor(app), action="community.archive", target=community_id, now=now())
+        controls.audit(stores, actor=actor(app), action="community.archive", target=community_id, now=now(),
+                       reason=body.reason or "" if body else "")
         return community_out(archived)
 
     @app.get("/admin/plans/<plan_id>")
@@ -301,7 +307,7 @@ def build_admin_app(
         require_id(plan_id, "plan_id")
         stores = stores_factory()
         changes = body.model_dump(exclude={"renewal_notice_days", "trial_notice_days", "welcome_message", "seats", "trial_days",
-                                           "dispute_policy", "downgrade"})
+                                           "dispute_policy", "downgrade", "reason"})
         # null turns these off, so for them an absent field (unchanged) differs from null.
         notices = {k: getattr(body, k) for k in ("renewal_notice_days", "trial_notice_days") if k in body.model_fields_set}
         welcome = (body.welcome_message or "") if "welcome_message" in body.model_fields_set else None
@@ -324,15 +330,17 @@ def build_admin_app(
             detail["dispute_policy"] = body.dispute_policy or "default"
         if body.downgrade is not None:
             detail["downgrade"] = body.downgrade
-        controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(), detail=detail)
+        controls.audit(stores, actor=actor(app), action="plan.update", target=plan_id, now=now(), reason=body.reason or "",
+                       detail=detail)
         return plan_out(plan, public_base_url(app), _seats_taken(stores, plan))
 
     @app.post("/admin/plans/<plan_id>/archive")
-    def archive_plan(plan_id: str) -> PlanOut:
+    def archive_plan(plan_id: str, body: ReasonIn | None = None) -> PlanOut:
         require_id(plan_id, "plan_id")
         stores = stores_factory()
         archived = admin.archive_plan(stores, plan_id, now())
-        controls.audit(stores, actor=actor(app), action="plan.archive", target=plan_id, now=now())
+        controls.audit(stores, actor=actor(app), action="plan.archive", target=plan_id, now=now(),
+                       reason=body.reason or "" if body else "")
         return plan_out(archived, public_base_url(app))
 
     @app.get("/admin/surveys")
@@ -426,11 +434,12 @@ def build_admin_app(
         return _csv_response(["event_id", "type", "status", "created", "received_at", "customer_id", "detail"], rows, "payments.csv")
 
     @app.post("/admin/members/<member_id>/claim-link", responses={201: {"description": "created"}})
-    def claim_link(member_id: str) -> Response[ClaimLinkOut]:
+    def claim_link(member_id: str, body: ReasonIn | None = None) -> Response[ClaimLinkOut]:
         require_id(member_id, "member_id")
         stores = stores_factory()
         link = create_claim_link(stores, member_id, now())
-        controls.audit(stores, actor=actor(app), action="member.claim_link", target=member_id, now=now(), member_id=member_id)
+        controls.audit(stores, actor=actor(app), action="member.claim_link", target=member_id, now=now(), member_id=member_id,
+                       reason=body.reason or "" if body else "")
         out = ClaimLinkOut(member_id=member_id, claim_url=Links(public_base_url(app)).claim(link.token),
                            expires_at=iso(link.expires_at) or "")
         return Response(201, "application/json", out)
@@ -456,11 +465,12 @@ def build_admin_app(
         )
 
     @app.post("/admin/members/<member_id>/resync", responses={202: {"description": "queued"}})
-    def resync(member_id: str) -> Response[ResyncOut]:
+    def resync(member_id: str, body: ReasonIn | None = None) -> Response[ResyncOut]:
         require_id(member_id, "member_id")
         stores = stores_factory()
         communities = admin.resync_member(stores, queue_factory(), member_id, now())
-        controls.audit(stores, actor=actor(app), action="member.resync", target=member_id, now=now(), member_id=member_id)
+        controls.audit(stores, actor=actor(app), action="member.resync", target=member_id, now=now(), member_id=member_id,
+                       reason=body.reason or "" if body else "")
         return Response(202, "application/json", ResyncOut(member_id=member_id, communities=communities))
 
     @app.get("/admin/members/<member_id>/export")
@@ -767,7 +777,8 @@ def consent_out(c: CheckoutConsent | None) -> ConsentOut | None:
     if c is None:
         return None
     return ConsentOut(session_id=c.session_id, at=iso(c.at) or "",
-                      terms_of_service="accepted" if c.express else None, text_version=c.text_version or None)
+                      terms_of_service="accepted" if c.terms_of_service == ACCEPTED else None,
+                      text_version=c.text_version or None, waiver="accepted" if c.waiver == ACCEPTED else None)
 
 
 def export_out(x: privacy.MemberExport, moment: int) -> ExportOut:

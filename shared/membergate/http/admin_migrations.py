@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
 from ..domain.links import Links
-from ..domain.migration import MAX_MESSAGE, Migration
+from ..domain.migration import MAX_MESSAGE, Migration, kick_warning
 from ..domain.model import Platform
 from ..ports import CommunityConnector
 from ..services import migration as migrations
@@ -68,6 +68,10 @@ class MigrationOut(BaseModel):
     announcement_channel_id: str | None
     posted_at: str | None = Field(description="when the offer was posted in the place")
     regular_plan_id: str | None = Field(default=None, description="the plan the founder price is compared with")
+    warning: str | None = Field(
+        default=None,
+        description="in the answer to POST /admin/migrations only: set when the deadline will do more than the creator "
+        "may expect (a Discord community whose removals kick: non-payers leave the whole server), with the fix")
 
 
 class InvalidLineOut(BaseModel):
@@ -183,7 +187,9 @@ def add_migration_routes(
             message=body.message, actor=actor(app), now=now(), announcement_channel_id=body.announcement_channel_id,
             regular_plan_id=body.regular_plan_id,
         )
-        return Response(201, "application/json", migration_out(migration))
+        community = stores_factory().catalog.get_community(migration.community_id)
+        warning = kick_warning(community) if community is not None else None
+        return Response(201, "application/json", migration_out(migration).model_copy(update={"warning": warning}))
 
     @app.get("/admin/migrations/<migration_id>")
     def migration_status(

@@ -81,12 +81,31 @@ def body_text(raw: bytes) -> str:
         raise InvalidRequestError("the body is not valid UTF-8; send it encoded as UTF-8", field="body") from None
 
 
+# No field takes a number anywhere near this long (epoch seconds have 10 digits, amounts fewer);
+# below Python's own 4,300-digit limit, whose error would read as "not valid JSON".
+MAX_INT_DIGITS = 100
+
+
+class _NumberTooLarge(Exception):
+    """An integer literal longer than MAX_INT_DIGITS (raised by the parser's hook, outside ValueError)."""
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise _NumberTooLarge(literal)
+    return int(literal)
+
+
 def load_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse JSON from a request, refusing whatever would make the parser or validators fail later."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_bounded_int)
     except RecursionError:
         raise InvalidRequestError(f"the body nests deeper than {max_depth} levels; send the documented shape", field="body") from None
+    except _NumberTooLarge as error:
+        raise InvalidRequestError(
+            f"the body holds a number too large ({len(str(error).lstrip('-'))} digits; at most {MAX_INT_DIGITS}): "
+            "send the documented value", field="body") from None
     except ValueError:  # JSONDecodeError, and integers longer than Python converts
         raise InvalidRequestError("the body is not valid JSON; send a JSON object", field="body") from None
     if json_depth(value) > max_depth:

@@ -21,6 +21,7 @@ from ..domain.errors import (
     NotFoundError,
     PaymentSettlingError,
     SoldOutError,
+    WaiverRequiredError,
 )
 from ..services.billing_portal import open_billing_portal
 from ..services.checkout import CheckoutPolicy, CheckoutRequest, TierSwitch, check_rate, start_checkout
@@ -141,6 +142,7 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                     price_id=request.price_id,
                     success_url=f"{base}/join/{request.plan_id}?paid=1&session_id={{CHECKOUT_SESSION_ID}}",
                     cancel_url=f"{base}/join/{request.plan_id}",
+                    waiver=request.waiver is True or request.waiver == "on",
                 ),
                 stores=deps.stores,
                 billing=deps.billing,
@@ -167,6 +169,9 @@ def build_checkout_app(edge: Edge) -> APIGatewayHttpResolver:
                 key = "err.already_held" if isinstance(error, AlreadyHeldError) else "err.payment_settling"
                 why = text(locale, key).format(plan=getattr(error, "plan_name", ""))
                 return html(status, message_page(text(locale, key + ".title"), why, locale=locale), headers)
+            if isinstance(error, WaiverRequiredError):
+                locale = _plan_locale(app, edge.deps().stores, request.plan_id)
+                return html(status, localized_page(locale, "err.waiver.title", "err.waiver"), headers)
             return html(status, message_page(text(_locale(app), "err.checkout.title"), error.message, locale=_locale(app)), headers)
         if isinstance(session, TierSwitch):
             count("TierSwitched")

@@ -280,9 +280,18 @@ def _checkout_form(view: JoinPageView, label: str) -> str:
         choices = f"<p class=note>{text(loc, 'page.no_prices')}</p>"
     return (
         "<form method=post action='/checkout'>"
-        f"<input type=hidden name=plan_id value='{escape(view.plan_id)}'>{choices}"
+        f"<input type=hidden name=plan_id value='{escape(view.plan_id)}'>{choices}{_waiver_box(view)}"
         f"<button type=submit>{label}</button></form>" + _legal(view)
     )
+
+
+def _waiver_box(view: JoinPageView) -> str:
+    """Without TermsUrl Stripe Checkout shows no box to tick, so the page asks for the express consent
+    (required: the checkout is refused without it)."""
+    if view.terms_url:
+        return ""
+    return (f"<label class='note waiver'><input type=checkbox name=waiver value=on required> "
+            f"{escape(text(view.locale, 'page.waiver_box'))}</label>")
 
 
 def _legal(view: JoinPageView) -> str:

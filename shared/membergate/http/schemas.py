@@ -6,12 +6,26 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from ..domain.names import visible_text
 from .edge import ID_PATTERN
 
 # Discord's own SnowflakeType pattern (specs/discord/openapi.json).
 SNOWFLAKE = r"^(0|[1-9][0-9]{0,19})$"
 # Something visible: at least one character that is not whitespace (JSON Schema patterns search).
 NAME_PATTERN = r"\S"
+
+
+def _visible(value: object) -> object:
+    """A name members can read: not only spaces, format (bidi, zero-width) or control characters.
+    Before the type's own checks, so a name of spaces gets this message rather than the pattern's."""
+    if isinstance(value, str) and not visible_text(value):
+        raise ValueError("is made only of invisible characters (spaces, zero-width, direction or control "
+                         "characters): give a name members can read")
+    return value
+
+
+# Plan and community names: the \S pattern alone lets "\u202e\u200b" through.
+VisibleName = Annotated[str, BeforeValidator(_visible)]
 # A Stripe price id (price_..., or a lookup-free id the sandbox mints): no "" and nothing DynamoDB refuses.
 PRICE_PATTERN = ID_PATTERN
 
@@ -33,21 +47,25 @@ class CommunityIn(_Strict):
     )
 
     platform: Literal["discord"]
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
+    name: VisibleName = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
     guild_id: str = Field(pattern=SNOWFLAKE, description="the Discord server (guild) id")
     role_id: str | None = Field(default=None, pattern=SNOWFLAKE, description="role given to paying members")
     on_revoke: Literal["remove_role", "kick"] = "remove_role"
     locale: Literal["en", "fr"] = "en"
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
 
 
 class TelegramCommunityIn(_Strict):
     platform: Literal["telegram"]
-    name: str = Field(min_length=1, max_length=100)
+    name: VisibleName = Field(min_length=1, max_length=100)
     chat_id: str = Field(
         pattern=r"^(-?[1-9][0-9]{0,15}|@[A-Za-z][A-Za-z0-9_]{3,31})$",
         description="the group, supergroup or channel id (a supergroup's starts with -100) or a public @username",
     )
     locale: Literal["en", "fr"] = "en"
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
 
 
 # A WhatsApp phone in E.164, the "+" optional (a query string may lose it): 7 to 15 digits.
@@ -68,7 +86,7 @@ class WhatsAppCommunityIn(_Strict):
     )
 
     platform: Literal["whatsapp"]
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
+    name: VisibleName = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
     mode: Literal["manual", "official", "gateway"] = Field(
         default="manual",
         description="manual: members get invite_link, you get removal tasks; official: Meta's Groups API "
@@ -84,6 +102,8 @@ class WhatsAppCommunityIn(_Strict):
         description="official mode: the Groups API group id; gateway mode: the group id your gateway uses",
     )
     locale: Literal["en", "fr"] = "en"
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
 
 
 class CommunityOut(BaseModel):
@@ -104,10 +124,12 @@ class CommunityOut(BaseModel):
 class CommunityPatch(_Strict):
     """Only the fields given change; the place (guild, chat) and the role stay as registered."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    name: VisibleName | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
     locale: Literal["en", "fr"] | None = Field(default=None, description="the language of member messages")
     on_revoke: Literal["remove_role", "kick"] | None = Field(
         default=None, description="Discord only: what ending access does ('remove_role' needs the community's role)")
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
 
 
 class CommunitiesOut(BaseModel):
@@ -150,6 +172,13 @@ class CheckoutOptionsOut(BaseModel):
     phone_number_collection: bool = False
 
 
+class ReasonIn(_Strict):
+    """An optional "why" for actions without other fields (archive, resync, claim link)."""
+
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
+
+
 class PlanIn(_Strict):
     # The cross-field rule, in the document too: a pass needs access_days, other kinds refuse it.
     model_config = ConfigDict(
@@ -160,7 +189,7 @@ class PlanIn(_Strict):
         }
     )
 
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
+    name: VisibleName = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, description="shown to members; not only spaces")
     stripe_price_ids: list[Annotated[str, Field(pattern=PRICE_PATTERN)]] = Field(
         min_length=1, max_length=20, description="Stripe price ids (price_...), never empty"
     )
@@ -200,13 +229,15 @@ class PlanIn(_Strict):
         default="immediate", description="subscriptions: when a member leaving this plan for a cheaper tier of its "
         "offer moves: immediate (prorated) or period_end (they keep this tier until the period they paid for ends)"
     )
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
 
 
 class PlanPatch(_Strict):
     """Only the fields given change; grants stay as created (archive and create anew). New prices
     are checked at Stripe like at creation; members already paying a removed price keep the plan."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    name: VisibleName | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
     stripe_price_ids: list[Annotated[str, Field(pattern=PRICE_PATTERN)]] | None = Field(
         default=None, min_length=1, max_length=20, description="Stripe price ids (price_...), never empty"
     )
@@ -238,6 +269,8 @@ class PlanPatch(_Strict):
         default=None, description="immediate or period_end, for switches to a cheaper tier made from now on (one "
         "already scheduled stays scheduled); absent or null: unchanged"
     )
+    reason: str | None = Field(default=None, min_length=1, max_length=500, pattern=NAME_PATTERN,
+                               description="why (kept with the action in GET /admin/audit)")
 
 
 class GrantOut(BaseModel):
@@ -521,6 +554,10 @@ class CheckoutIn(_Strict):
     # No member_id: only the browser's session (bound through Discord) decides who checks out.
     plan_id: str = Field(pattern=ID_PATTERN)
     price_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    # The join page's required box (form value "on"): immediate access asked for, the 14-day
+    # withdrawal right given up. Needed for a new checkout when the deployment has no TermsUrl.
+    # JSON callers send true; a ticked HTML checkbox sends "on".
+    waiver: bool | Literal["on"] = False
 
 
 class CheckoutOut(BaseModel):
@@ -609,6 +646,9 @@ class ConsentOut(BaseModel):
         description="accepted: the member ticked the terms box (express consent); null: no box was shown (no TermsUrl)")
     text_version: str | None = Field(
         description="sha256 of the waiver text shown above the pay button, in the member's language; null: none")
+    waiver: Literal["accepted"] | None = Field(
+        default=None,
+        description="accepted: the member ticked the join page's waiver box (no TermsUrl: Stripe shows no terms box)")
 
 
 class ExportSubscriptionOut(BaseModel):

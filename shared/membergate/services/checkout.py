@@ -21,6 +21,7 @@ from ..domain.errors import (
     PaymentSettlingError,
     SoldOutError,
     ThrottledError,
+    WaiverRequiredError,
 )
 from ..domain.i18n import choose_locale
 from ..domain.model import CheckoutAttempt, Community, Member, Plan, PlanKind, Platform
@@ -55,6 +56,8 @@ class CheckoutRequest:
     price_id: str | None
     success_url: str
     cancel_url: str
+    # The member ticked the join page's waiver box (immediate access, 14-day withdrawal right given up).
+    waiver: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,13 @@ def start_checkout(
     if move.kind is MoveKind.SWITCH and move.subscription_id and move.from_plan_id:
         price_id = price_for_switch(billing, plan, move, view.records, request.price_id)
         return switch_subscription(stores, billing, member.id, plan, price_id, move, view.records, now)
+    if not policy.terms_url and not request.waiver:
+        # Without TermsUrl Stripe shows no box to tick: the join page's box is the member's express
+        # consent, so no session is made without it (a tier switch opens no new purchase).
+        raise WaiverRequiredError(
+            "tick the box saying your access starts at once and you give up your 14-day right of "
+            "withdrawal, then press the pay button again"
+        )
     # A seat is held before anything is made at Stripe (a sold-out plan creates no customer), and
     # given back if no session comes of it.
     trial = offered_trial(stores, plan, member)

@@ -74,15 +74,17 @@ class HealthTargets:
     # number id, gateway mode the gateway's address.
     whatsapp_phone_number_id_set: bool = False
     whatsapp_gateway_url_set: bool = False
-    # TermsUrl set (Checkout then asks the member to tick the terms box); None: not known, no check.
+    # TermsUrl set (Checkout then asks the member to tick the terms box; without it the join page asks
+    # for the waiver itself); None: not known, no check.
     terms_url_set: bool | None = None
 
 
-TERMS_CHECK = "checkout asks the member's express consent (TermsUrl is set)"
+TERMS_CHECK = "the join page and Checkout link your terms of sale (TermsUrl is set)"
 TERMS_FIX = (
     "set TermsUrl (your terms of sale, saying that access starts at once and the 14-day withdrawal right "
-    "is waived) and deploy, and the same URL in Stripe Dashboard → Settings → Public details, so Checkout "
-    "asks the member's express consent: without it EU members can ask a full refund within 14 days"
+    "is waived) and deploy, and the same URL in Stripe Dashboard → Settings → Public details: members must "
+    "be given your terms before they buy, and Checkout then has them accepted. Until then the join page's "
+    "own required box still records each member's express consent to immediate access"
 )
 
 

@@ -686,7 +686,8 @@ def _consent(raw: dict | None) -> CheckoutConsent | None:
     if not isinstance(raw, dict):
         return None
     return CheckoutConsent(str(raw.get("session_id") or ""), int(raw.get("at") or 0),
-                           str(raw.get("terms_of_service") or ""), str(raw.get("text_version") or ""))
+                           str(raw.get("terms_of_service") or ""), str(raw.get("text_version") or ""),
+                           str(raw.get("waiver") or ""))
 
 
 # A point whose lines are the latest snapshot's refers to them: a subscription with thousands of
