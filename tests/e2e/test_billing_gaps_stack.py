@@ -4,7 +4,6 @@ French annual renewal notice (L215-1), the removals preview, the creator's switc
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 import pytest
