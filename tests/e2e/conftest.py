@@ -25,7 +25,9 @@ def stack(tmp_path_factory):
            "MEMBERGATE_QUIET": "1",
            # Every e2e member checks out from 127.0.0.1: the per-address limit (20 a window) is for
            # strangers, not for one test session buying dozens of memberships.
-           "MEMBERGATE_PARAMETER_OVERRIDES": "CheckoutRateLimit=1000"}
+           # StripeTax on: only plans with checkout.automatic_tax ask Checkout for it. EmailMessages always:
+           # members get each message by email too (tests/e2e/test_billing_gaps_stack.py shows both).
+           "MEMBERGATE_PARAMETER_OVERRIDES": "CheckoutRateLimit=1000 StripeTax=on EmailMessages=always"}
     for leaked in ("AWS_ENDPOINT_URL", "STRIPE_API_KEY", "DISCORD_BOT_TOKEN", "STRIPE_API_BASE", "DISCORD_API_BASE",
                    "TELEGRAM_API_BASE", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "WHATSAPP_API_BASE",
                    "WHATSAPP_GATEWAY_URL", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_BUSINESS_NUMBER"):

@@ -322,6 +322,20 @@ def test_hosted_page_card_attaches_the_card_with_a_fingerprint_per_card_number(s
     assert [pm["id"] for pm in attached] == [sub["default_payment_method"] for sub in created]
 
 
+def test_hosted_page_card_expiry_typed_is_the_attached_cards_and_a_malformed_one_is_refused(stack):
+    # Given two open sessions
+    typed, malformed = open_session(stack, "mem_exp_a"), open_session(stack, "mem_exp_b")
+    before = len(stack.delivered)
+    # When one member types a card expiring 01/27 and the other an expiry that is not one
+    assert stack.browser.post(f"/pay/{typed.id}", data={"outcome": "card", "card_expiry": "01/27"}).status_code == 303
+    refused = stack.browser.post(f"/pay/{malformed.id}", data={"outcome": "card", "card_expiry": "13/2\u0663"})
+    # Then the first card is attached with that expiry; the second is refused on the page, its session still open
+    attached = [e["data"]["object"] for e in stack.delivered[before:] if e["type"] == "payment_method.attached"]
+    assert [(pm["card"]["exp_month"], pm["card"]["exp_year"]) for pm in attached] == [(1, 2027)]
+    assert refused.status_code == 200 and "expiration date is incomplete" in refused.get_data(as_text=True)
+    assert stack.client.v1.checkout.sessions.retrieve(malformed.id).status == "open"
+
+
 def test_hosted_page_refuses_a_card_number_that_is_not_one(stack):
     # Given an open session
     session = open_session(stack)

@@ -69,6 +69,7 @@ class Controls:
                     "pay": lambda: self.engine.pay(
                         object_id, str(body.get("outcome") or ""), _optional_int(body, "amount"),
                         str(body["card_number"]) if body.get("card_number") is not None else None,
+                        str(body["card_expiry"]) if body.get("card_expiry") is not None else None,
                     ),
                     "settle_sepa": lambda: self.engine.settle_sepa(object_id, _truthy(body.get("succeed", True))),
                 }

@@ -212,18 +212,22 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
             raise SandboxError(400, "Invalid unit_amount: must be at least 0", param="unit_amount")
         return int(unit_amount), None
 
-    def pay(self, session_id: str, outcome: str, amount: int | None = None, card_number: str | None = None) -> dict:
+    def pay(self, session_id: str, outcome: str, amount: int | None = None, card_number: str | None = None,
+            card_expiry: str | None = None) -> dict:
         """What the member does on the hosted page: ``card``, ``sepa`` or ``decline``.
 
         ``amount`` is what they chose to pay for a pay-what-you-want price (default: its preset,
         else its minimum). ``card_number`` is the card typed (default 4242…): a subscription's
         card is attached to the customer (``payment_method.attached``, its ``card.fingerprint`` the
         same for the same number). A decline raises a ``card_error`` SandboxError and leaves the
-        session open, as Checkout does.
+        session open, as Checkout does. ``card_expiry`` is the card's expiry typed as ``MM/YY`` (default
+        12/34), so a card that lapses before a renewal can be saved.
         """
         number = _card_number(card_number) if outcome == "card" else TEST_CARD_NUMBER
+        expiry = _card_expiry(card_expiry) if outcome == "card" else DEFAULT_CARD_EXPIRY
         request = self._page_request()
-        return self.run(lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount, number))
+        return self.run(
+            lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount, number, expiry))
 
     def set_payment_method(self, customer_id: str, behaviour: str) -> dict:
         """What the customer's saved payment method does from now on when charged off-session."""
@@ -427,7 +431,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
         self.emit("checkout.session.expired", self.session_dict(session), now, request)
 
     def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo, amount: int | None = None,
-             card_number: str = TEST_CARD_NUMBER) -> dict:
+             card_number: str = TEST_CARD_NUMBER, card_expiry: tuple[int, int] = (12, 2034)) -> dict:
         if outcome not in OUTCOMES:
             raise SandboxError(400, f"Unknown outcome {outcome!r}: use one of {', '.join(OUTCOMES)}", param="outcome")
         self.expire_if_due(session, now)
@@ -485,7 +489,8 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
             # Checkout saves the card to the customer before it creates the subscription; the event
             # carries the card's fingerprint (Stripe does not expand the subscription's default card).
             self.emit("payment_method.attached", make_card_payment_method(
-                id=sub.default_payment_method, customer=customer.id, created=now, number=card_number), now, request)
+                id=sub.default_payment_method, customer=customer.id, created=now, number=card_number,
+                exp_month=card_expiry[0], exp_year=card_expiry[1]), now, request)
         # The first invoice's own period is the instant of creation; its line covers the first period.
         invoice = self._new_invoice(sub, "subscription_create", now, now, now, trial=bool(trial_days))
         sub.latest_invoice = invoice.id
@@ -860,6 +865,21 @@ def _lane(event: dict) -> str:
     if isinstance(customer, dict):
         customer = customer.get("id")
     return customer if isinstance(customer, str) else ""
+
+
+DEFAULT_CARD_EXPIRY = (12, 2034)
+
+
+def _card_expiry(typed: str | None) -> tuple[int, int]:
+    """The card's expiry typed on the pay page as ``MM/YY`` (or ``MM/YYYY``); 12/2034 when none is."""
+    if typed is None or not typed.strip():
+        return DEFAULT_CARD_EXPIRY
+    month, _, year = typed.strip().partition("/")
+    if not (month.isascii() and month.isdigit() and year.isascii() and year.isdigit() and len(year) in (2, 4)
+            and 1 <= int(month) <= 12):
+        raise SandboxError(402, "Your card's expiration date is incomplete.", type="card_error",
+                           code="invalid_expiry_month", param="card_expiry")
+    return int(month), int(year) + (2000 if len(year) == 2 else 0)
 
 
 def _card_number(typed: str | None) -> str:

@@ -41,7 +41,7 @@ class Pages:
                     # Stripe's page will not submit without the box ticked.
                     raise SandboxError(400, "Please agree to the terms of service to continue.")
                 self.engine.pay(object_id, request.form.get("outcome", ""), _amount(request.form.get("amount")),
-                                request.form.get("card_number"))
+                                request.form.get("card_number"), request.form.get("card_expiry"))
             except SandboxError as exc:
                 error = exc
             else:
@@ -116,7 +116,8 @@ class Pages:
             parts.append(
                 f"<form method=post action='{action}'>{amount_field}"
                 "<p><label>Card number <input name=card_number inputmode=numeric autocomplete=cc-number "
-                "placeholder='4242 4242 4242 4242'></label></p>"
+                "placeholder='4242 4242 4242 4242'></label> <label>Expiry <input name=card_expiry "
+                "autocomplete=cc-exp placeholder='12/34'></label></p>"
                 "<button name=outcome value=card>Pay by card (succeeds)</button> "
                 "<button name=outcome value=sepa>Pay by SEPA Direct Debit (settles later)</button> "
                 "<button name=outcome value=decline>Pay with a card that is declined</button>"
