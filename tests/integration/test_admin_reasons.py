@@ -78,6 +78,7 @@ def test_names_made_only_of_invisible_characters_are_refused_saying_so(name):
         for status, body in answers:
             assert status == 400 and body["error"]["field"] == "name", body
             assert "invisible characters" in body["error"]["message"] and "members can read" in body["error"]["message"]
+            assert body["error"]["message"].startswith("name: is made only of invisible"), body  # no "Value error, "
         assert call("GET", f"/admin/plans/{plan['id']}")[1]["name"] == "M"
         assert call("GET", f"/admin/communities/{community['id']}")[1]["name"] == "Club"
 

@@ -275,7 +275,7 @@ def _portal_return_url(base: str, stores: Any, member_id: str, plan_id: str | No
 def _invalid(error: ValidationError) -> InvalidRequestError:
     first = error.errors()[0]
     field = ".".join(str(p) for p in first.get("loc", ())) or "body"
-    return InvalidRequestError(f"{field}: {first.get('msg', 'invalid')}", field=field)
+    return InvalidRequestError(f"{field}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}", field=field)
 
 
 # Codes carry 60 random bits; this bounds guessing from one address to a few per minute.

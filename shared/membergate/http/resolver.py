@@ -104,7 +104,9 @@ def make_resolver(
             field = str((first.get("ctx") or {}).get("discriminator", "platform")).strip("'\"")
         if first.get("type") == "json_invalid":
             return error_response(400, "invalid_request", "the body is not valid JSON", "body")
-        message = f"{field}: {first.get('msg', 'invalid')}"
+        # A check of our own (a field validator raising ValueError) reads as its sentence, without pydantic's
+        # "Value error, " prefix.
+        message = f"{field}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}"
         if first.get("type") == "string_pattern_mismatch" and field.split(".")[-1] in DISCORD_ID_FIELDS:
             message = (
                 f"{field}: must be a Discord id, digits only (e.g. 123456789012345678); in Discord, turn on "
