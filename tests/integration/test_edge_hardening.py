@@ -101,6 +101,22 @@ def test_body_with_a_5000_digit_integer_is_400_naming_the_number_as_too_large(st
     assert "number too large (5000 digits" in error["message"] and "not valid JSON" not in error["message"]
 
 
+@pytest.mark.parametrize("function,method,path,headers", BODY_ROUTES + [
+    ("admin_api", "POST", "/admin/communities/com_1/archive", AUTH),
+    ("admin_api", "POST", "/admin/plans/pln_1/archive", AUTH),
+])
+@pytest.mark.parametrize("body", ["[null, null]", "[]", "null", "5", '"reason"'])
+def test_body_that_is_not_a_json_object_is_400_even_where_the_body_is_optional(stack, function, method, path, headers,
+                                                                                body):
+    # Given valid JSON that is not an object (schemathesis sent [null, null] to an archive, which read it as no body)
+    # When it reaches the route
+    reply = call(function, method, path, body=body, headers={**headers, **JSON_TYPE})
+    # Then 400 in the envelope, saying an object is expected, and nothing was done
+    error = envelope(reply)
+    assert reply["statusCode"] == 400 and error["field"] == "body", reply
+    assert "not a JSON object" in error["message"]
+
+
 @pytest.mark.parametrize("function,method,path,headers", BODY_ROUTES)
 def test_body_nested_just_past_the_limit_is_400_not_a_validator_crash(stack, function, method, path, headers):
     # Given JSON deep enough to strain validators but shallow enough for the parser
