@@ -142,7 +142,9 @@ def guard_body(event: Mapping[str, Any], limit: int, accepted: tuple[str, ...]) 
     if kind not in accepted and not (kind.endswith("+json") and JSON in accepted):
         raise UnsupportedMediaTypeError(f"send the body as {' or '.join(accepted)} (got {kind[:60]})")
     text = body_text(raw)
-    if kind not in (FORM, CSV) and not isinstance(load_json(text), dict):
-        # Every JSON body Membergate reads is an object; an array or a bare value (even an empty one,
-        # which a lenient optional body would read as absent) is refused here, said the same way.
+    value = load_json(text) if kind not in (FORM, CSV) else {}
+    if value is not None and not isinstance(value, dict):
+        # Every JSON body Membergate reads is an object (``null``: the documented "no body" of an optional
+        # one); an array or a bare value, even an empty one a lenient optional body would read as absent,
+        # is refused here, said the same way.
         raise InvalidRequestError("the body is not a JSON object; send the documented object (or no body)", field="body")
