@@ -18,6 +18,7 @@ from .errors import SandboxError, missing
 RULES = [
     Rule("/_control/events", methods=["GET"], endpoint="control.events"),
     Rule("/_control/prices", methods=["POST"], endpoint="control.register_price"),
+    Rule("/_control/promotion_codes", methods=["POST"], endpoint="control.promotion_code"),
     Rule("/_control/subscriptions/<object_id>", methods=["GET"], endpoint="control.subscription"),
     Rule("/_control/subscriptions/<object_id>/<action>", methods=["POST"], endpoint="control.subscription_action"),
     Rule("/_control/checkout/sessions/<object_id>/<action>", methods=["POST"], endpoint="control.session_action"),
@@ -44,6 +45,12 @@ class Controls:
                 if not body.get("price_id"):
                     raise missing("price_id")
                 return json_response(200, self._register_price(body))
+            if endpoint == "promotion_code":
+                # {"code", "percent_off"} or {"code", "amount_off", "currency"}: a coupon (once) and its code.
+                percent = body.get("percent_off")
+                return json_response(200, self.engine.create_promotion_code(
+                    str(body.get("code") or ""), float(percent) if percent not in (None, "") else None,
+                    _optional_int(body, "amount_off"), str(body["currency"]) if body.get("currency") else None))
             object_id, action = args["object_id"], args["action"]
             if endpoint == "subscription_action":
                 actions: dict[str, Callable[[], dict]] = {
@@ -70,6 +77,7 @@ class Controls:
                         object_id, str(body.get("outcome") or ""), _optional_int(body, "amount"),
                         str(body["card_number"]) if body.get("card_number") is not None else None,
                         str(body["card_expiry"]) if body.get("card_expiry") is not None else None,
+                        str(body["promotion_code"]) if body.get("promotion_code") is not None else None,
                     ),
                     "settle_sepa": lambda: self.engine.settle_sepa(object_id, _truthy(body.get("succeed", True))),
                 }

@@ -35,6 +35,7 @@ from .objects import (
     Item,
     Line,
     PortalConfiguration,
+    PromotionCode,
     PortalSession,
     Price,
     Product,
@@ -105,6 +106,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
         self.portal_sessions: dict[str, PortalSession] = {}
         self.charges: dict[str, Charge] = {}
         self.disputes: dict[str, Dispute] = {}
+        self.promotion_codes: dict[str, PromotionCode] = {}  # by code, upper case (codes are case-insensitive)
         # The default portal configuration, as if saved once in the Dashboard (Stripe refuses
         # portal sessions until one exists).
         self.portal_configuration = new_id("bpc")
@@ -212,8 +214,31 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
             raise SandboxError(400, "Invalid unit_amount: must be at least 0", param="unit_amount")
         return int(unit_amount), None
 
+    def create_promotion_code(self, code: str, percent_off: float | None, amount_off: int | None,
+                              currency: str | None) -> dict:
+        """A coupon (duration once) and its customer-facing code, as made in the Dashboard."""
+        code = code.strip()
+        if not code or len(code) > 500 or not code.isprintable():
+            raise SandboxError(400, "Invalid code: use letters, digits and dashes.", param="code")
+        if (percent_off is None) == (amount_off is None):
+            raise SandboxError(400, "Specify exactly one of percent_off or amount_off.", param="percent_off")
+        if percent_off is not None and not 0 < percent_off <= 100:
+            raise SandboxError(400, "percent_off must be greater than 0 and at most 100.", param="percent_off")
+        if amount_off is not None and (amount_off <= 0 or not currency):
+            raise SandboxError(400, "amount_off must be positive, with a currency.", param="amount_off")
+        with self.lock:
+            if code.upper() in self.promotion_codes:
+                raise SandboxError(400, "An active promotion code with `code` already exists.", param="code")
+            promo = PromotionCode(id=new_id("promo"), code=code, coupon_id=new_id("coupon"), percent_off=percent_off,
+                                  amount_off=amount_off, currency=currency.lower() if currency else None)
+            self.promotion_codes[code.upper()] = promo
+            return {"id": promo.id, "object": "promotion_code", "code": promo.code, "active": True,
+                    "coupon": {"id": promo.coupon_id, "object": "coupon", "duration": "once",
+                               "percent_off": promo.percent_off, "amount_off": promo.amount_off,
+                               "currency": promo.currency}}
+
     def pay(self, session_id: str, outcome: str, amount: int | None = None, card_number: str | None = None,
-            card_expiry: str | None = None) -> dict:
+            card_expiry: str | None = None, promotion_code: str | None = None) -> dict:
         """What the member does on the hosted page: ``card``, ``sepa`` or ``decline``.
 
         ``amount`` is what they chose to pay for a pay-what-you-want price (default: its preset,
@@ -221,13 +246,15 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
         card is attached to the customer (``payment_method.attached``, its ``card.fingerprint`` the
         same for the same number). A decline raises a ``card_error`` SandboxError and leaves the
         session open, as Checkout does. ``card_expiry`` is the card's expiry typed as ``MM/YY`` (default
-        12/34), so a card that lapses before a renewal can be saved.
+        12/34), so a card that lapses before a renewal can be saved. ``promotion_code`` is a code typed on a
+        session with ``allow_promotion_codes`` (one-time payments only): it discounts what is charged.
         """
         number = _card_number(card_number) if outcome == "card" else TEST_CARD_NUMBER
         expiry = _card_expiry(card_expiry) if outcome == "card" else DEFAULT_CARD_EXPIRY
         request = self._page_request()
         return self.run(
-            lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount, number, expiry))
+            lambda now: self._pay(self.get_session(session_id), outcome, now, request, amount, number, expiry,
+                                  promotion_code))
 
     def set_payment_method(self, customer_id: str, behaviour: str) -> dict:
         """What the customer's saved payment method does from now on when charged off-session."""
@@ -431,7 +458,8 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
         self.emit("checkout.session.expired", self.session_dict(session), now, request)
 
     def _pay(self, session: Session, outcome: str, now: int, request: RequestInfo, amount: int | None = None,
-             card_number: str = TEST_CARD_NUMBER, card_expiry: tuple[int, int] = (12, 2034)) -> dict:
+             card_number: str = TEST_CARD_NUMBER, card_expiry: tuple[int, int] = (12, 2034),
+             promotion_code: str | None = None) -> dict:
         if outcome not in OUTCOMES:
             raise SandboxError(400, f"Unknown outcome {outcome!r}: use one of {', '.join(OUTCOMES)}", param="outcome")
         self.expire_if_due(session, now)
@@ -449,6 +477,7 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
                 decline_code="generic_decline",
             )
         self._choose_amounts(session, amount)
+        self._apply_promotion_code(session, promotion_code)
         if session.customer_id is None and (session.mode == "subscription" or session.customer_creation == "always"):
             # Subscription-mode Checkout always creates a customer when none was passed; payment
             # mode only with customer_creation=always (otherwise the buyer stays a guest).
@@ -524,6 +553,21 @@ class BillingEngine(Rendering, Payments, ClockAdvance, ItemChanges, Schedules):
 
     def _buyer_email(self, session: Session) -> str:
         return session.customer_email or f"member-{session.id[-8:].lower()}@example.test"
+
+    def _apply_promotion_code(self, session: Session, typed: str | None) -> None:
+        """The code the member typed, checked as Checkout does; its discount is kept on the session."""
+        if not typed or not typed.strip():
+            return
+        if not session.allow_promotion_codes:
+            raise SandboxError(400, "This Checkout Session does not accept promotion codes.", param="promotion_code")
+        if session.mode != "payment":
+            raise SandboxError(400, "The local Stripe sandbox applies promotion codes to one-time payments only.",
+                               param="promotion_code")
+        promo = self.promotion_codes.get(typed.strip().upper())
+        if promo is None or (promo.currency is not None and promo.currency != session.currency):
+            raise SandboxError(400, "This code is invalid.", code="promotion_code_invalid", param="promotion_code")
+        session.promotion_code_id = promo.id
+        session.discount = promo.discount(self.session_amount(session))
 
     def _choose_amounts(self, session: Session, amount: int | None) -> None:
         """Fix the amount of each pay-what-you-want line, within its price's bounds."""

@@ -118,6 +118,26 @@ class Session:
     payment_intent_metadata: dict[str, str] = field(default_factory=dict)
     # locale, automatic_tax, consent_collection, custom_text, phone_number_collection... as the session shows them
     options: dict[str, Any] = field(default_factory=dict)
+    # A promotion code the member typed on the page (allow_promotion_codes): what it took off today.
+    promotion_code_id: str | None = None
+    discount: int = 0
+
+
+@dataclass
+class PromotionCode:
+    """A customer-facing code for a coupon (percent_off or amount_off, duration once): the sandbox
+    applies it to a payment-mode Checkout Session only (a subscription's first invoice keeps its price)."""
+
+    id: str
+    code: str
+    coupon_id: str
+    percent_off: float | None
+    amount_off: int | None
+    currency: str | None
+
+    def discount(self, subtotal: int) -> int:
+        off = self.amount_off if self.amount_off is not None else round(subtotal * (self.percent_off or 0) / 100)
+        return min(max(off, 0), subtotal)
 
 
 @dataclass

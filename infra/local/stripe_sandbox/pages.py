@@ -41,7 +41,8 @@ class Pages:
                     # Stripe's page will not submit without the box ticked.
                     raise SandboxError(400, "Please agree to the terms of service to continue.")
                 self.engine.pay(object_id, request.form.get("outcome", ""), _amount(request.form.get("amount")),
-                                request.form.get("card_number"), request.form.get("card_expiry"))
+                                request.form.get("card_number"), request.form.get("card_expiry"),
+                                request.form.get("promotion_code"))
             except SandboxError as exc:
                 error = exc
             else:
@@ -103,6 +104,8 @@ class Pages:
                     f"<input name=amount inputmode=numeric value='{self.engine.session_amount(session)}'></label></p>"
                 )
             options = session.options
+            if session.allow_promotion_codes:
+                amount_field += "<p><label>Add promotion code <input name=promotion_code autocomplete=off></label></p>"
             if (options.get("phone_number_collection") or {}).get("enabled"):
                 amount_field += "<p><label>Phone number <input name=phone type=tel autocomplete=tel></label></p>"
             if (options.get("automatic_tax") or {}).get("enabled"):

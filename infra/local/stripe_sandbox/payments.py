@@ -140,7 +140,8 @@ class Payments:
         charge = Charge(
             id=new_id("ch"),
             customer_id=session.customer_id,
-            amount=self.session_amount(session) + self.session_tax(session)[1],  # exclusive tax on top
+            # Less a promotion code's discount; exclusive tax on top.
+            amount=self.session_amount(session) - session.discount + self.session_tax(session)[1],
             currency=session.currency,
             created=now,
             payment_intent_id=new_id("pi"),

@@ -212,7 +212,7 @@ class Rendering:
             allow_promotion_codes=session.allow_promotion_codes,
             currency=session.currency,
             amount_subtotal=amount,
-            amount_total=amount + added,
+            amount_total=amount - session.discount + added,
             subscription=session.subscription_id,
             invoice=session.invoice_id,
             customer_details=details,
@@ -223,6 +223,11 @@ class Rendering:
             api_version=version or self.api_version,
         )
         built["total_details"]["amount_tax"] = included + added
+        built["total_details"]["amount_discount"] = session.discount
+        if session.promotion_code_id:
+            built["discounts"] = [{"coupon": next(p.coupon_id for p in self.promotion_codes.values()
+                                                  if p.id == session.promotion_code_id),
+                                   "promotion_code": session.promotion_code_id}]
         # Echo the Checkout options as Stripe shows them on the session.
         for key, value in session.options.items():
             if key == "custom_text":
