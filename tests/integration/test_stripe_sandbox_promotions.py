@@ -52,3 +52,11 @@ def test_promotion_code_refused_when_unknown_or_not_allowed_and_the_session_stay
     # And a bad coupon is refused at the control
     bad = stack.browser.post("/_control/promotion_codes", json={"code": "X", "percent_off": 150})
     assert bad.status_code == 400 and bad.json["error"]["param"] == "percent_off"
+
+
+def test_control_body_nested_too_deeply_is_a_400_not_a_crash(stack):  # noqa: F811
+    # When a control gets JSON nested 5,000 deep (json.loads raises RecursionError, not a decode error)
+    reply = stack.browser.post("/_control/promotion_codes", data=b"[" * 5000 + b"]" * 5000,
+                               content_type="application/json")
+    # Then it is Stripe's error envelope, a 400
+    assert reply.status_code == 400 and reply.json["error"]["message"] == "The control body is nested too deeply."

@@ -144,7 +144,11 @@ def _control_body(request: Request) -> dict[str, Any]:
     body: dict[str, Any] = dict(request.args)
     if request.method == "POST":
         if request.is_json:
-            data = request.get_json(silent=True)
+            try:
+                data = request.get_json(silent=True)
+            except RecursionError:
+                # json gives up on deep nesting with a RecursionError, not a decode error: a 400 like any bad body.
+                raise SandboxError(400, "The control body is nested too deeply.") from None
             if data is not None and not isinstance(data, dict):
                 raise SandboxError(400, "The control body must be a JSON object.")
             body.update(data or {})
