@@ -217,7 +217,12 @@ def test_member_cancels_from_their_manage_page_through_stripes_portal_in_four_re
     receipts = _eventually(lambda: [m for m in dms_to(stack, user_id) if "cancellation of" in m], stack)
     assert len(receipts) == 1, dms_to(stack, user_id)
     assert datetime.fromtimestamp(end, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC") in receipts[0], receipts[0]
-    assert [m["state"] for m in messages_of(stack, customer) if m["kind"] == "cancellation_receipt"] == ["sent"]
+    # (the DM reaches Discord a moment before the dispatcher records it sent: wait for the record too)
+    def receipt_states() -> list[str]:
+        return [m["state"] for m in messages_of(stack, customer) if m["kind"] == "cancellation_receipt"]
+
+    _eventually(lambda: receipt_states() == ["sent"], stack)
+    assert receipt_states() == ["sent"]
     kept = entitlement_of(stack, customer)
     assert kept["state"] == "active" and epoch(kept["until"]) == end, kept
     assert role in roles_of(stack, guild, user_id)
