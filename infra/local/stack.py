@@ -390,6 +390,10 @@ class LocalStack:
             if self.sandbox is not None:
                 # Stripe first, as a test clock would: renewals, trial ends, retries, then our schedules.
                 self.sandbox.advance_clock()
+            # Events already on their way are processed before the schedules run: on AWS the sweep comes
+            # minutes after them, so a sweep must not find a member as they were before their last event
+            # (a portal cancellation sent just before the clock moved got no receipt until the next sweep).
+            self.drain()
             ran = self.run_schedules(force=True)
             drained = self.drain()
             return _json(200, {**self._clock_view(), "schedules_run": ran, **drained})

@@ -1,16 +1,17 @@
 """More issue-6 flows through the local stack's HTTP API: a promotion code at checkout, a creator's manual grant
-extended then ended (with the `until` of each kind of entitlement), a WhatsApp member back after paying again,
+extended then ended (with the `until` of each kind of entitlement),
 cancelling from the member's own manage page through Stripe's portal."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timezone
 
 import pytest
 
 from tests.e2e.test_billing_flows_stack import connect, kpis, pay, purchases, roles_of, to_stripe
 from tests.e2e.test_creator_controls_stack import _connect
-from tests.e2e.test_lifecycle_messages import _eventually, period_end, subscription_of
+from tests.e2e.test_lifecycle_messages import _eventually, dms_to, messages_of, period_end, subscription_of
 from tests.e2e.test_local_stack import business_now, entitlement_of
 
 pytestmark = pytest.mark.e2e
@@ -131,3 +132,48 @@ def test_until_of_a_subscription_is_stripes_period_end_and_a_lifetime_has_none(s
     assert subscribed["state"] == "active" and epoch(subscribed["until"]) == period_end(
         subscription_of(stack, sub_customer)), subscribed
     assert (forever["state"], forever["until"]) == ("active", None), forever
+
+
+def test_member_cancels_from_their_manage_page_through_stripes_portal_in_four_requests_and_gets_the_receipt(stack):
+    # Given a monthly subscriber, in their own browser (signed in by the Discord step)
+    plan_id, guild, role = offer(stack, tag="24", kind="subscription", price={
+        "price_id": "price_e2e_gaps2_self_cancel", "unit_amount": 1300, "currency": "eur", "interval": "month",
+        "product_name": "Monthly, self-cancelled"})
+    browser = connect(stack, plan_id, "gaps2-cancel-cora")
+    user_id, customer = pay(stack, browser, to_stripe(browser, plan_id), guild)
+    sub = subscription_of(stack, customer)
+    clicks: list[tuple[str, str]] = []
+    send = browser.request
+
+    def counted(method: str, path: str, **kw: object):
+        clicks.append((method, path))
+        return send(method, path, **kw)
+
+    browser.request = counted  # type: ignore[method-assign]
+    # When they open their page, choose Manage billing, then Cancel at period end on Stripe's portal
+    page = browser.get(f"/join/{plan_id}?manage=1")
+    assert page.status == 200 and "action='/billing/portal'" in page.text, page.text[-800:]
+    opened = browser.post("/billing/portal", form={"plan_id": plan_id})
+    assert opened.status == 303 and "/portal/" in opened.location, opened.text
+    portal = browser.get(opened.location)
+    assert portal.status == 200 and "Cancel at period end" in portal.text, portal.text
+    action = re.search(r"<form method=post action='([^']+)'", portal.text).group(1)  # type: ignore[union-attr]
+    cancelled = browser.post(action, form={"subscription": sub["id"], "action": "cancel_at_period_end"})
+    # Then four requests did it, and Stripe's portal now says when it ends
+    assert cancelled.status == 303 and len(clicks) == 4, clicks
+    assert "Cancels on" in browser.get(cancelled.location).text
+    # And Membergate shows the cancellation: the receipt sent to them, access kept until the period's end
+    end = period_end(subscription_of(stack, customer))
+    stack.post("/_local/clock", json_body={"advance_seconds": 60})
+    receipts = _eventually(lambda: [m for m in dms_to(stack, user_id) if "cancellation of" in m], stack)
+    assert len(receipts) == 1, dms_to(stack, user_id)
+    assert datetime.fromtimestamp(end, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC") in receipts[0], receipts[0]
+    # (the DM reaches Discord a moment before the dispatcher records it sent: wait for the record too)
+    def receipt_states() -> list[str]:
+        return [m["state"] for m in messages_of(stack, customer) if m["kind"] == "cancellation_receipt"]
+
+    _eventually(lambda: receipt_states() == ["sent"], stack)
+    assert receipt_states() == ["sent"]
+    kept = entitlement_of(stack, customer)
+    assert kept["state"] == "active" and epoch(kept["until"]) == end, kept
+    assert role in roles_of(stack, guild, user_id)
